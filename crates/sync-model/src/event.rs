@@ -1,0 +1,123 @@
+//! The canonical calendar event: Outlook events and Zoho CRM Events ("Meetings").
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{EmailAddress, normalise, task::truncate_to_minute};
+
+/// When an event starts or ends. All-day events are dates, never instants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventTime {
+    Date { date: NaiveDate },
+    /// The instant in UTC and the IANA zone the organiser used, kept to write it back.
+    DateTime { utc: DateTime<Utc>, time_zone: Option<String> },
+}
+
+impl EventTime {
+    /// The zone is presentation: Zoho keeps only an offset, so only the instant is compared.
+    fn normalised(&self) -> EventTime {
+        match self {
+            EventTime::Date { date } => EventTime::Date { date: *date },
+            EventTime::DateTime { utc, .. } => {
+                EventTime::DateTime { utc: truncate_to_minute(*utc), time_zone: None }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attendee {
+    pub email: EmailAddress,
+    pub name: Option<String>,
+    pub required: bool,
+}
+
+/// A recurring series: an RFC 5545 `RRULE` and the dates of removed occurrences.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recurrence {
+    pub rrule: String,
+    pub exceptions: Vec<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub subject: String,
+    pub start: EventTime,
+    pub end: EventTime,
+    pub location: Option<String>,
+    pub description: Option<String>,
+    /// Outlook category names; events from Zoho get the "Zoho" category.
+    pub categories: Vec<String>,
+    pub reminder_minutes_before: Option<u32>,
+    pub attendees: Vec<Attendee>,
+    pub recurrence: Option<Recurrence>,
+}
+
+impl Event {
+    pub fn is_all_day(&self) -> bool {
+        matches!(self.start, EventTime::Date { .. })
+    }
+
+    pub fn normalised(&self) -> Event {
+        let mut categories: Vec<String> =
+            self.categories.iter().filter_map(|c| normalise::text(&Some(c.clone()))).collect();
+        categories.sort_by_key(|c| c.to_lowercase());
+        categories.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        let mut attendees: Vec<Attendee> = self
+            .attendees
+            .iter()
+            .map(|a| Attendee {
+                email: EmailAddress(normalise::email(&a.email.0)),
+                name: None,
+                required: a.required,
+            })
+            .collect();
+        attendees.sort_by(|a, b| a.email.cmp(&b.email));
+        attendees.dedup_by(|a, b| a.email == b.email);
+        let recurrence = self.recurrence.as_ref().map(|r| {
+            let mut exceptions = r.exceptions.clone();
+            exceptions.sort();
+            exceptions.dedup();
+            Recurrence { rrule: normalise_rrule(&r.rrule), exceptions }
+        });
+        Event {
+            subject: normalise::text(&Some(self.subject.clone())).unwrap_or_default(),
+            start: self.start.normalised(),
+            end: self.end.normalised(),
+            location: normalise::text(&self.location),
+            description: normalise::body(&self.description),
+            categories,
+            reminder_minutes_before: self.reminder_minutes_before,
+            attendees,
+            recurrence,
+        }
+    }
+}
+
+/// RRULE parts are order-free and case-insensitive; `INTERVAL=1` is the default.
+fn normalise_rrule(rule: &str) -> String {
+    let mut parts: Vec<String> = rule
+        .trim()
+        .trim_start_matches("RRULE:")
+        .split(';')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.trim().to_ascii_uppercase())
+        .filter(|p| p != "INTERVAL=1")
+        .collect();
+    parts.sort();
+    parts.join(";")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rrule_order_and_default_interval_do_not_matter() {
+        assert_eq!(
+            normalise_rrule("FREQ=WEEKLY;INTERVAL=1;BYDAY=MO"),
+            normalise_rrule("RRULE:byday=MO;FREQ=WEEKLY")
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! Message bodies and their envelope. JSON, with `schema_version` so a consumer can refuse
+//! (dead-letter) what it does not understand instead of misreading it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_model::{ContentHash, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
+use uuid::Uuid;
+
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// Wraps every message on the broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub schema_version: u16,
+    /// Unique per message; consumers de-duplicate on it.
+    pub message_id: Uuid,
+    pub user_id: UserId,
+    pub occurred_at: DateTime<Utc>,
+    /// W3C trace context of the span that produced the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    pub body: T,
+}
+
+impl<T> Envelope<T> {
+    pub fn new(user_id: UserId, body: T) -> Self {
+        Envelope {
+            schema_version: SCHEMA_VERSION,
+            message_id: Uuid::now_v7(),
+            user_id,
+            occurred_at: Utc::now(),
+            traceparent: None,
+            body,
+        }
+    }
+
+    pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
+        self
+    }
+}
+
+/// Published by connectors on `sync.changes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChangeMessage {
+    /// An item was created or changed on `side` (or seen for the first time in a full read).
+    ItemChanged { side: Side, external_id: ExternalId, version: Version, item: Item },
+    /// An item was deleted on `side`, or left the synced folder / list / categories.
+    ItemDeleted {
+        side: Side,
+        kind: ItemKind,
+        external_id: ExternalId,
+        /// `true` when the item still exists but left the chosen scope: never a delete elsewhere.
+        left_scope: bool,
+    },
+    /// The outcome of an [`CommandMessage::Apply`].
+    ApplyResult { command_id: Uuid, link_id: LinkId, side: Side, kind: ItemKind, outcome: ApplyOutcome },
+}
+
+impl ChangeMessage {
+    pub fn side(&self) -> Side {
+        match self {
+            ChangeMessage::ItemChanged { side, .. }
+            | ChangeMessage::ItemDeleted { side, .. }
+            | ChangeMessage::ApplyResult { side, .. } => *side,
+        }
+    }
+
+    pub fn kind(&self) -> ItemKind {
+        match self {
+            ChangeMessage::ItemChanged { item, .. } => item.kind(),
+            ChangeMessage::ItemDeleted { kind, .. } | ChangeMessage::ApplyResult { kind, .. } => {
+                *kind
+            }
+        }
+    }
+
+    /// The routing key's last part.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            ChangeMessage::ItemChanged { .. } => "changed",
+            ChangeMessage::ItemDeleted { .. } => "deleted",
+            ChangeMessage::ApplyResult { .. } => "result",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ApplyOutcome {
+    /// Written; the item's id and version on that side, and the content as the side now holds it.
+    Applied { external_id: ExternalId, version: Version, content_hash: ContentHash },
+    /// The item no longer exists on that side (a delete that found nothing is also this).
+    Gone { external_id: Option<ExternalId> },
+    /// The API refused this record (its own error code), or retries were exhausted.
+    Failed { code: String, message: String, retryable: bool },
+}
+
+/// Published by sync-service on `sync.commands`, routed to one side's connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CommandMessage {
+    /// Poll `kind` for this user within `scope`, or stop when `scope` is `None`.
+    Watch { side: Side, kind: ItemKind, scope: Option<WatchScope> },
+    /// Write one item on `side`.
+    Apply { command_id: Uuid, link_id: LinkId, side: Side, kind: ItemKind, op: ApplyOp },
+}
+
+impl CommandMessage {
+    pub fn side(&self) -> Side {
+        match self {
+            CommandMessage::Watch { side, .. } | CommandMessage::Apply { side, .. } => *side,
+        }
+    }
+
+    pub fn kind(&self) -> ItemKind {
+        match self {
+            CommandMessage::Watch { kind, .. } | CommandMessage::Apply { kind, .. } => *kind,
+        }
+    }
+
+    pub fn verb(&self) -> &'static str {
+        match self {
+            CommandMessage::Watch { .. } => "watch",
+            CommandMessage::Apply { .. } => "apply",
+        }
+    }
+}
+
+/// What a connector watches for one user and kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchScope {
+    /// Outlook contact folder or To Do list; `None` for Zoho and for the calendar.
+    pub container_id: Option<String>,
+    /// Seconds between polls.
+    pub poll_interval_secs: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ApplyOp {
+    Create { item: Item },
+    /// `base` is the last synced content: the connector writes only the fields that differ from
+    /// it, so data the canonical model does not carry is never overwritten.
+    Update { external_id: ExternalId, item: Item, base: Option<Item> },
+    Delete { external_id: ExternalId },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_model::Contact;
+
+    #[test]
+    fn envelope_json_has_version_and_type_tags() {
+        let msg = Envelope::new(
+            UserId(Uuid::nil()),
+            ChangeMessage::ItemChanged {
+                side: Side::Outlook,
+                external_id: ExternalId("AAMk".into()),
+                version: Version("ck1".into()),
+                item: Item::Contact(Contact::default()),
+            },
+        );
+        let json = serde_json::to_value(&msg).unwrap();
+        assert_eq!(json["schema_version"], 1);
+        assert_eq!(json["body"]["type"], "item_changed");
+        assert_eq!(json["body"]["item"]["kind"], "contact");
+        let back: Envelope<ChangeMessage> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, msg);
+    }
+}
