@@ -1,0 +1,17 @@
+//! Shared service plumbing. Modules:
+//! - [`settings`]: environment → typed settings;
+//! - [`telemetry`]: logs, traces, trace-context propagation;
+//! - [`database`]: pool + per-service schema + migrations;
+//! - [`broker`]: RabbitMQ connection, topology, publisher, consumer;
+//! - [`http`]: health, metrics and serving;
+//! - [`cli`]: the subcommands every binary offers.
+#![doc = include_str!("../README.md")]
+
+pub mod broker;
+pub mod cli;
+pub mod database;
+pub mod http;
+pub mod settings;
+pub mod telemetry;
+
+pub use tokio_util::sync::CancellationToken;

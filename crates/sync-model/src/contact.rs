@@ -124,14 +124,20 @@ mod tests {
         };
         assert_eq!(
             c.normalised().emails,
-            vec![EmailAddress("taro@example.jp".into()), EmailAddress("t2@example.jp".into())]
+            vec![
+                EmailAddress("taro@example.jp".into()),
+                EmailAddress("t2@example.jp".into())
+            ]
         );
     }
 
     #[test]
     fn empty_address_is_absent() {
         let c = Contact {
-            work_address: Some(Address { city: Some(" ".into()), ..Address::default() }),
+            work_address: Some(Address {
+                city: Some(" ".into()),
+                ..Address::default()
+            }),
             ..Contact::default()
         };
         assert_eq!(c.normalised().work_address, None);

@@ -9,9 +9,14 @@ use crate::{EmailAddress, normalise, task::truncate_to_minute};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventTime {
-    Date { date: NaiveDate },
+    Date {
+        date: NaiveDate,
+    },
     /// The instant in UTC and the IANA zone the organiser used, kept to write it back.
-    DateTime { utc: DateTime<Utc>, time_zone: Option<String> },
+    DateTime {
+        utc: DateTime<Utc>,
+        time_zone: Option<String>,
+    },
 }
 
 impl EventTime {
@@ -19,9 +24,10 @@ impl EventTime {
     fn normalised(&self) -> EventTime {
         match self {
             EventTime::Date { date } => EventTime::Date { date: *date },
-            EventTime::DateTime { utc, .. } => {
-                EventTime::DateTime { utc: truncate_to_minute(*utc), time_zone: None }
-            }
+            EventTime::DateTime { utc, .. } => EventTime::DateTime {
+                utc: truncate_to_minute(*utc),
+                time_zone: None,
+            },
         }
     }
 }
@@ -60,8 +66,11 @@ impl Event {
     }
 
     pub fn normalised(&self) -> Event {
-        let mut categories: Vec<String> =
-            self.categories.iter().filter_map(|c| normalise::text(&Some(c.clone()))).collect();
+        let mut categories: Vec<String> = self
+            .categories
+            .iter()
+            .filter_map(|c| normalise::text(&Some(c.clone())))
+            .collect();
         categories.sort_by_key(|c| c.to_lowercase());
         categories.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         let mut attendees: Vec<Attendee> = self
@@ -79,7 +88,10 @@ impl Event {
             let mut exceptions = r.exceptions.clone();
             exceptions.sort();
             exceptions.dedup();
-            Recurrence { rrule: normalise_rrule(&r.rrule), exceptions }
+            Recurrence {
+                rrule: normalise_rrule(&r.rrule),
+                exceptions,
+            }
         });
         Event {
             subject: normalise::text(&Some(self.subject.clone())).unwrap_or_default(),

@@ -33,7 +33,10 @@ mod tests {
 
     #[test]
     fn fields_round_trip() {
-        let item = Item::Contact(Contact { given_name: Some("Zoë".into()), ..Contact::default() });
+        let item = Item::Contact(Contact {
+            given_name: Some("Zoë".into()),
+            ..Contact::default()
+        });
         let fields = item.fields();
         assert_eq!(fields["given_name"], "Zoë");
         assert!(!fields.contains_key("kind"));

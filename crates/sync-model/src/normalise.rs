@@ -15,7 +15,11 @@ pub(crate) fn text(value: &Option<String>) -> Option<String> {
 /// trailing whitespace dropped. Graph returns bodies as HTML, Zoho as plain text.
 pub(crate) fn body(value: &Option<String>) -> Option<String> {
     let value = value.as_deref()?;
-    let plain = if looks_like_html(value) { html_to_text(value) } else { value.to_owned() };
+    let plain = if looks_like_html(value) {
+        html_to_text(value)
+    } else {
+        value.to_owned()
+    };
     let lines: Vec<&str> = plain.lines().map(str::trim_end).collect();
     let joined = lines.join("\n");
     let trimmed = joined.trim();
@@ -42,7 +46,9 @@ pub(crate) fn phone(value: &Option<String>) -> Option<String> {
 
 fn looks_like_html(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
-    ["<html", "<body", "<p>", "<p ", "<div", "<br", "<span"].iter().any(|tag| lower.contains(tag))
+    ["<html", "<body", "<p>", "<p ", "<div", "<br", "<span"]
+        .iter()
+        .any(|tag| lower.contains(tag))
 }
 
 fn html_to_text(html: &str) -> String {
@@ -57,7 +63,11 @@ fn html_to_text(html: &str) -> String {
                 }
                 tag.push(t);
             }
-            let name = tag.trim_start_matches('/').split_whitespace().next().unwrap_or("");
+            let name = tag
+                .trim_start_matches('/')
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
             let name = name.trim_end_matches('/').to_ascii_lowercase();
             if matches!(name.as_str(), "br" | "p" | "div" | "li" | "tr") && !out.ends_with('\n') {
                 out.push('\n');
@@ -93,22 +103,36 @@ mod tests {
 
     #[test]
     fn text_collapses_whitespace_and_drops_empty() {
-        assert_eq!(text(&Some("  山田   太郎 ".into())), Some("山田 太郎".into()));
+        assert_eq!(
+            text(&Some("  山田   太郎 ".into())),
+            Some("山田 太郎".into())
+        );
         assert_eq!(text(&Some("   ".into())), None);
         assert_eq!(text(&None), None);
     }
 
     #[test]
     fn phones_compare_by_digits() {
-        assert_eq!(phone(&Some("+81 3-1234-5678".into())), phone(&Some("+81312345678".into())));
-        assert_ne!(phone(&Some("+1 555 0100".into())), phone(&Some("1 555 0100".into())));
+        assert_eq!(
+            phone(&Some("+81 3-1234-5678".into())),
+            phone(&Some("+81312345678".into()))
+        );
+        assert_ne!(
+            phone(&Some("+1 555 0100".into())),
+            phone(&Some("1 555 0100".into()))
+        );
         assert_eq!(phone(&Some(" - ".into())), None);
     }
 
     #[test]
     fn html_bodies_equal_their_text() {
-        let html = Some("<html><body><p>Call back&nbsp;soon</p><p>Thanks &amp; bye</p></body></html>".into());
+        let html = Some(
+            "<html><body><p>Call back&nbsp;soon</p><p>Thanks &amp; bye</p></body></html>".into(),
+        );
         assert_eq!(body(&html), Some("Call back soon\nThanks & bye".into()));
-        assert_eq!(body(&Some("Line\r\nNext  \r\n".into())), Some("Line\nNext".into()));
+        assert_eq!(
+            body(&Some("Line\r\nNext  \r\n".into())),
+            Some("Line\nNext".into())
+        );
     }
 }

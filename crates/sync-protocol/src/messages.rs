@@ -45,7 +45,12 @@ impl<T> Envelope<T> {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChangeMessage {
     /// An item was created or changed on `side` (or seen for the first time in a full read).
-    ItemChanged { side: Side, external_id: ExternalId, version: Version, item: Item },
+    ItemChanged {
+        side: Side,
+        external_id: ExternalId,
+        version: Version,
+        item: Item,
+    },
     /// An item was deleted on `side`, or left the synced folder / list / categories.
     ItemDeleted {
         side: Side,
@@ -55,7 +60,13 @@ pub enum ChangeMessage {
         left_scope: bool,
     },
     /// The outcome of an [`CommandMessage::Apply`].
-    ApplyResult { command_id: Uuid, link_id: LinkId, side: Side, kind: ItemKind, outcome: ApplyOutcome },
+    ApplyResult {
+        command_id: Uuid,
+        link_id: LinkId,
+        side: Side,
+        kind: ItemKind,
+        outcome: ApplyOutcome,
+    },
 }
 
 impl ChangeMessage {
@@ -90,11 +101,19 @@ impl ChangeMessage {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ApplyOutcome {
     /// Written; the item's id and version on that side, and the content as the side now holds it.
-    Applied { external_id: ExternalId, version: Version, content_hash: ContentHash },
+    Applied {
+        external_id: ExternalId,
+        version: Version,
+        content_hash: ContentHash,
+    },
     /// The item no longer exists on that side (a delete that found nothing is also this).
     Gone { external_id: Option<ExternalId> },
     /// The API refused this record (its own error code), or retries were exhausted.
-    Failed { code: String, message: String, retryable: bool },
+    Failed {
+        code: String,
+        message: String,
+        retryable: bool,
+    },
 }
 
 /// Published by sync-service on `sync.commands`, routed to one side's connector.
@@ -102,9 +121,19 @@ pub enum ApplyOutcome {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CommandMessage {
     /// Poll `kind` for this user within `scope`, or stop when `scope` is `None`.
-    Watch { side: Side, kind: ItemKind, scope: Option<WatchScope> },
+    Watch {
+        side: Side,
+        kind: ItemKind,
+        scope: Option<WatchScope>,
+    },
     /// Write one item on `side`.
-    Apply { command_id: Uuid, link_id: LinkId, side: Side, kind: ItemKind, op: ApplyOp },
+    Apply {
+        command_id: Uuid,
+        link_id: LinkId,
+        side: Side,
+        kind: ItemKind,
+        op: ApplyOp,
+    },
 }
 
 impl CommandMessage {
@@ -140,11 +169,19 @@ pub struct WatchScope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ApplyOp {
-    Create { item: Item },
+    Create {
+        item: Item,
+    },
     /// `base` is the last synced content: the connector writes only the fields that differ from
     /// it, so data the canonical model does not carry is never overwritten.
-    Update { external_id: ExternalId, item: Item, base: Option<Item> },
-    Delete { external_id: ExternalId },
+    Update {
+        external_id: ExternalId,
+        item: Item,
+        base: Option<Item>,
+    },
+    Delete {
+        external_id: ExternalId,
+    },
 }
 
 #[cfg(test)]

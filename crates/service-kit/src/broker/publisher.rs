@@ -1,0 +1,89 @@
+//! Publishing with publisher confirms: `publish` returns only once the broker has taken
+//! responsibility for the message, and an unroutable (`mandatory`) message is an error, so a
+//! caller that advances a cursor or marks an outbox row sent after it can never lose a message.
+
+use anyhow::{Context, bail};
+use lapin::Confirmation;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel};
+use serde::Serialize;
+use sync_protocol::topology::{
+    CHANGES_EXCHANGE, COMMANDS_EXCHANGE, change_routing_key, command_routing_key,
+};
+use sync_protocol::{ChangeMessage, CommandMessage, Envelope};
+
+use super::Broker;
+
+#[derive(Clone)]
+pub struct Publisher {
+    channel: Channel,
+    changes_exchange: String,
+    commands_exchange: String,
+}
+
+impl Publisher {
+    pub(super) async fn new(broker: &Broker) -> anyhow::Result<Self> {
+        let channel = broker.channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Publisher {
+            channel,
+            changes_exchange: broker.name(CHANGES_EXCHANGE),
+            commands_exchange: broker.name(COMMANDS_EXCHANGE),
+        })
+    }
+
+    pub async fn publish_change(&self, envelope: &Envelope<ChangeMessage>) -> anyhow::Result<()> {
+        let body = &envelope.body;
+        let key = change_routing_key(body.side(), body.kind(), body.verb());
+        self.publish(&self.changes_exchange, &key, envelope, envelope.message_id)
+            .await
+    }
+
+    pub async fn publish_command(&self, envelope: &Envelope<CommandMessage>) -> anyhow::Result<()> {
+        let body = &envelope.body;
+        let key = command_routing_key(body.side(), body.kind(), body.verb());
+        self.publish(&self.commands_exchange, &key, envelope, envelope.message_id)
+            .await
+    }
+
+    /// Publishes any serialisable message persistently and waits for the broker's confirm.
+    pub async fn publish<T: Serialize>(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &T,
+        message_id: uuid::Uuid,
+    ) -> anyhow::Result<()> {
+        let payload = serde_json::to_vec(message)?;
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_message_id(message_id.to_string().into());
+        let confirm = self
+            .channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &payload,
+                properties,
+            )
+            .await
+            .with_context(|| format!("publishing to {exchange} with key {routing_key}"))?
+            .await
+            .context("waiting for the broker's confirm")?;
+        match confirm {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(_)) => bail!("no queue is bound for {exchange}/{routing_key}"),
+            Confirmation::Nack(_) => {
+                bail!("the broker refused the message ({exchange}/{routing_key})")
+            }
+            Confirmation::NotRequested => bail!("publisher confirms are not enabled"),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Postgres: one database, one schema per service. The pool sets `search_path` on every
+//! connection, so a service's unqualified SQL and its `_sqlx_migrations` table live in its own
+//! schema and no service can read another's tables by accident.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+use crate::settings::DatabaseSettings;
+
+/// Creates the schema if needed, then returns a pool whose connections use it.
+pub async fn connect(settings: &DatabaseSettings, schema: &str) -> anyhow::Result<PgPool> {
+    let base = PgConnectOptions::from_str(settings.url.expose_secret())
+        .context("the database URL is invalid")?
+        .application_name(schema)
+        .log_statements(tracing::log::LevelFilter::Debug);
+
+    let mut conn = base.connect().await.context("cannot reach Postgres")?;
+    // Schema names come from code, never from input; quoting keeps dashes legal.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+    )))
+    .execute(&mut conn)
+    .await
+    .or_else(ignore_concurrent_create)?;
+    conn.close().await?;
+
+    let options = base.options([("search_path", schema)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .context("cannot open the database pool")?;
+    Ok(pool)
+}
+
+/// Two services starting at once may race on `CREATE SCHEMA IF NOT EXISTS` (a known Postgres
+/// behaviour: the catalog's unique index fires before the IF NOT EXISTS check sees the row).
+fn ignore_concurrent_create(
+    err: sqlx::Error,
+) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+    match &err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            Ok(Default::default())
+        }
+        _ => Err(err),
+    }
+}
+
+/// Runs the service's embedded migrations in its schema.
+pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
+    migrator
+        .run(pool)
+        .await
+        .context("database migrations failed")?;
+    Ok(())
+}
