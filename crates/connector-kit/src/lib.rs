@@ -1,1 +1,24 @@
+//! Shared connector machinery. Modules:
+//! - [`connector`]: the trait each connector implements and its error type;
+//! - [`settings`]: settings common to both connectors;
+//! - [`store`]: watches (cursors, leases) and applied commands in Postgres;
+//! - [`tokens`]: access tokens from auth-service;
+//! - [`poller`]: the scheduled poll loop;
+//! - [`commands`]: the command consumer;
+//! - [`app`]: wiring it into a running service.
+#![doc = include_str!("../README.md")]
 
+pub mod app;
+pub mod commands;
+pub mod connector;
+pub mod poller;
+pub mod settings;
+pub mod store;
+pub mod tokens;
+
+pub use app::ConnectorApp;
+pub use connector::{ApiError, ApplyRequest, CallContext, Connector, Page};
+pub use settings::ConnectorSettings;
+
+/// Migrations of the tables every connector owns (run in the connector's own schema).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

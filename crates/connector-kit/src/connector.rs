@@ -1,0 +1,81 @@
+//! The contract between the shared machinery and one side's connector.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sync_model::{ItemKind, LinkId, Side, UserId};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
+use uuid::Uuid;
+
+use crate::store::Watch;
+use crate::tokens::AccessToken;
+
+/// Who a call is for, and the credentials to make it.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub user_id: UserId,
+    pub token: AccessToken,
+}
+
+/// One page of an incremental read.
+#[derive(Debug)]
+pub struct Page {
+    pub changes: Vec<ChangeMessage>,
+    /// Where the next read starts; saved only after `changes` are confirmed by the broker.
+    pub cursor: serde_json::Value,
+    /// More pages follow in this round.
+    pub more: bool,
+}
+
+/// One write to carry out.
+#[derive(Debug, Clone)]
+pub struct ApplyRequest {
+    pub command_id: Uuid,
+    pub link_id: LinkId,
+    pub kind: ItemKind,
+    pub op: ApplyOp,
+}
+
+/// How an API call failed, classified for what the caller does next.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: the access token is not (or no longer) accepted.
+    #[error("the provider refused the access token")]
+    Unauthorized,
+    /// The cursor is no longer valid: read everything again.
+    #[error("the provider asks for a full resync")]
+    ResyncRequired,
+    /// 429: wait before calling again.
+    #[error("throttled by the provider")]
+    Throttled { retry_after: Option<Duration> },
+    /// 5xx, timeouts, connection errors: retry later.
+    #[error("transient provider failure: {0:#}")]
+    Transient(anyhow::Error),
+    /// The request can never succeed as sent.
+    #[error("provider error {code}: {message}")]
+    Permanent { code: String, message: String },
+}
+
+impl ApiError {
+    /// Classifies a transport error from reqwest.
+    pub fn transport(err: reqwest::Error) -> ApiError {
+        ApiError::Transient(anyhow::Error::new(err))
+    }
+}
+
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    fn side(&self) -> Side;
+
+    /// Reads the page of changes after `cursor`; `None` starts a full read of the watch's scope.
+    async fn read_page(
+        &self,
+        ctx: &CallContext,
+        watch: &Watch,
+        cursor: Option<&serde_json::Value>,
+    ) -> Result<Page, ApiError>;
+
+    /// Carries out writes; one outcome per request, in the same order. A record the API refuses
+    /// is a `Failed` outcome, never an error of the whole batch.
+    async fn apply(&self, ctx: &CallContext, requests: &[ApplyRequest]) -> Vec<ApplyOutcome>;
+}

@@ -1,0 +1,155 @@
+//! The poll loop: claims due watches, reads their pages, publishes the changes with confirms and
+//! only then moves the cursor, so a crash at any point re-reads instead of losing a change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use service_kit::broker::Publisher;
+use service_kit::telemetry::current_traceparent;
+use sync_protocol::Envelope;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::connector::{ApiError, CallContext, Connector};
+use crate::store::{Store, Watch};
+use crate::tokens::{TokenClient, TokenError};
+
+/// Watches polled at once by one replica.
+const CONCURRENT_POLLS: usize = 8;
+/// Pause after a failed poll before the next attempt (throttling uses the API's own delay).
+const ERROR_BACKOFF: Duration = Duration::from_secs(30);
+/// A connection that needs reconnecting is looked at again this rarely.
+const RECONNECT_BACKOFF: Duration = Duration::from_secs(300);
+
+pub struct Poller<C> {
+    pub connector: Arc<C>,
+    pub store: Store,
+    pub tokens: TokenClient,
+    pub publisher: Publisher,
+    pub owner: String,
+    pub lease: Duration,
+    pub tick: Duration,
+}
+
+enum PollFailure {
+    Api(ApiError),
+    Token(TokenError),
+    Internal(anyhow::Error),
+}
+
+impl<C: Connector> Poller<C> {
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let this = Arc::new(self);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(this.tick) => {}
+            }
+            let due = match this.store.claim_due(&this.owner, this.lease, 64).await {
+                Ok(due) => due,
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "cannot claim due watches");
+                    continue;
+                }
+            };
+            futures_util::stream::iter(due)
+                .for_each_concurrent(CONCURRENT_POLLS, |watch| {
+                    let this = this.clone();
+                    async move { this.poll(watch).await }
+                })
+                .await;
+        }
+    }
+
+    async fn poll(&self, watch: Watch) {
+        let side = self.connector.side();
+        let span = tracing::info_span!("poll", %side, user = %watch.user_id, kind = %watch.kind);
+        let outcome = self.poll_round(&watch).instrument(span.clone()).await;
+        let (delay, error) = match outcome {
+            Ok(()) => (watch.poll_interval, None),
+            Err(PollFailure::Api(ApiError::Throttled { retry_after })) => (
+                retry_after.unwrap_or(ERROR_BACKOFF),
+                Some("throttled by the provider".to_owned()),
+            ),
+            Err(PollFailure::Token(
+                err @ (TokenError::ReconnectNeeded(_) | TokenError::NotConnected(_)),
+            )) => (RECONNECT_BACKOFF, Some(err.to_string())),
+            Err(PollFailure::Token(err)) => (ERROR_BACKOFF, Some(err.to_string())),
+            Err(PollFailure::Api(err)) => (ERROR_BACKOFF, Some(err.to_string())),
+            Err(PollFailure::Internal(err)) => (ERROR_BACKOFF, Some(format!("{err:#}"))),
+        };
+        if let Some(error) = &error {
+            metrics::counter!("connector_poll_failures_total", "side" => side.as_str())
+                .increment(1);
+            span.in_scope(|| tracing::warn!(%error, "poll failed"));
+        }
+        if let Err(err) = self
+            .store
+            .release(&watch, &self.owner, delay, error.as_deref())
+            .await
+        {
+            tracing::warn!(error = %err, "cannot release a watch lease; it will expire");
+        }
+    }
+
+    async fn poll_round(&self, watch: &Watch) -> Result<(), PollFailure> {
+        let mut ctx = CallContext {
+            user_id: watch.user_id,
+            token: self
+                .tokens
+                .get(watch.user_id)
+                .await
+                .map_err(PollFailure::Token)?,
+        };
+        let mut cursor = watch.cursor.clone();
+        let (mut resynced, mut reauthorised) = (false, false);
+        loop {
+            let page = match self.connector.read_page(&ctx, watch, cursor.as_ref()).await {
+                Ok(page) => page,
+                Err(ApiError::ResyncRequired) if !resynced => {
+                    tracing::info!("cursor no longer valid; starting a full read");
+                    metrics::counter!("connector_full_resyncs_total", "side" => self.connector.side().as_str()).increment(1);
+                    resynced = true;
+                    cursor = None;
+                    continue;
+                }
+                Err(ApiError::Unauthorized) if !reauthorised => {
+                    reauthorised = true;
+                    self.tokens.invalidate(watch.user_id).await;
+                    ctx.token = self
+                        .tokens
+                        .get(watch.user_id)
+                        .await
+                        .map_err(PollFailure::Token)?;
+                    continue;
+                }
+                Err(err) => return Err(PollFailure::Api(err)),
+            };
+            let published = page.changes.len();
+            for change in page.changes {
+                let envelope =
+                    Envelope::new(watch.user_id, change).with_traceparent(current_traceparent());
+                self.publisher
+                    .publish_change(&envelope)
+                    .await
+                    .map_err(PollFailure::Internal)?;
+            }
+            metrics::counter!("connector_changes_published_total", "side" => self.connector.side().as_str())
+                .increment(published as u64);
+            let kept = self
+                .store
+                .save_cursor(watch, &self.owner, self.lease, Some(&page.cursor))
+                .await
+                .map_err(|e| PollFailure::Internal(e.into()))?;
+            if !kept {
+                tracing::warn!("lost the poll lease to another replica; stopping this round");
+                return Ok(());
+            }
+            cursor = Some(page.cursor);
+            if !page.more {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Watches and applied commands in the connector's schema.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sync_model::{ItemKind, UserId};
+use sync_protocol::{ApplyOutcome, WatchScope};
+use uuid::Uuid;
+
+/// A claimed watch: what to poll and where the last poll stopped.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub user_id: UserId,
+    pub kind: ItemKind,
+    pub container_id: Option<String>,
+    pub poll_interval: Duration,
+    pub cursor: Option<serde_json::Value>,
+}
+
+#[derive(sqlx::FromRow)]
+struct WatchRow {
+    user_id: Uuid,
+    kind: String,
+    container_id: Option<String>,
+    poll_interval_secs: i32,
+    cursor: Option<serde_json::Value>,
+}
+
+impl TryFrom<WatchRow> for Watch {
+    type Error = anyhow::Error;
+    fn try_from(row: WatchRow) -> anyhow::Result<Watch> {
+        Ok(Watch {
+            user_id: UserId(row.user_id),
+            kind: row.kind.parse()?,
+            container_id: row.container_id,
+            poll_interval: Duration::from_secs(row.poll_interval_secs.max(1) as u64),
+            cursor: row.cursor,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Self {
+        Store { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Starts, changes or stops a watch. A new container means a new full read.
+    pub async fn set_watch(
+        &self,
+        user: UserId,
+        kind: ItemKind,
+        scope: Option<&WatchScope>,
+    ) -> sqlx::Result<()> {
+        match scope {
+            Some(scope) => {
+                sqlx::query(
+                    "INSERT INTO watches (user_id, kind, container_id, poll_interval_secs)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (user_id, kind) DO UPDATE SET
+                        active = true,
+                        cursor = CASE WHEN watches.container_id IS DISTINCT FROM excluded.container_id
+                                      THEN NULL ELSE watches.cursor END,
+                        container_id = excluded.container_id,
+                        poll_interval_secs = excluded.poll_interval_secs,
+                        next_poll_at = now()",
+                )
+                .bind(user.0)
+                .bind(kind.as_str())
+                .bind(&scope.container_id)
+                .bind(scope.poll_interval_secs.max(1) as i32)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("UPDATE watches SET active = false WHERE user_id = $1 AND kind = $2")
+                    .bind(user.0)
+                    .bind(kind.as_str())
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims up to `limit` due watches for `owner` for the lease's duration.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Watch>> {
+        let rows: Vec<WatchRow> = sqlx::query_as(
+            "UPDATE watches w SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
+             FROM (SELECT user_id, kind FROM watches
+                   WHERE active AND next_poll_at <= now()
+                     AND (lease_until IS NULL OR lease_until < now())
+                   ORDER BY next_poll_at
+                   LIMIT $3
+                   FOR UPDATE SKIP LOCKED) due
+             WHERE w.user_id = due.user_id AND w.kind = due.kind
+             RETURNING w.user_id, w.kind, w.container_id, w.poll_interval_secs, w.cursor",
+        )
+        .bind(owner)
+        .bind(lease.as_secs_f64())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Watch::try_from).collect()
+    }
+
+    /// Saves the cursor and renews the lease. `false` when the lease was lost (another replica
+    /// took over): the caller must stop polling this watch.
+    pub async fn save_cursor(
+        &self,
+        watch: &Watch,
+        owner: &str,
+        lease: Duration,
+        cursor: Option<&serde_json::Value>,
+    ) -> sqlx::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE watches SET cursor = $4, lease_until = now() + make_interval(secs => $5)
+             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
+        )
+        .bind(watch.user_id.0)
+        .bind(watch.kind.as_str())
+        .bind(owner)
+        .bind(cursor)
+        .bind(lease.as_secs_f64())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ends a poll: frees the lease and schedules the next one.
+    pub async fn release(
+        &self,
+        watch: &Watch,
+        owner: &str,
+        delay: Duration,
+        error: Option<&str>,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE watches SET lease_owner = NULL, lease_until = NULL, last_polled_at = now(),
+                    next_poll_at = now() + make_interval(secs => $4), last_error = $5
+             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
+        )
+        .bind(watch.user_id.0)
+        .bind(watch.kind.as_str())
+        .bind(owner)
+        .bind(delay.as_secs_f64())
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Makes every watch of `user` due now ("sync now").
+    pub async fn poll_now(&self, user: UserId) -> sqlx::Result<u64> {
+        let done =
+            sqlx::query("UPDATE watches SET next_poll_at = now() WHERE user_id = $1 AND active")
+                .bind(user.0)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn applied_outcome(&self, command_id: Uuid) -> sqlx::Result<Option<ApplyOutcome>> {
+        let row: Option<(sqlx::types::Json<ApplyOutcome>,)> =
+            sqlx::query_as("SELECT outcome FROM applied_commands WHERE command_id = $1")
+                .bind(command_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(json,)| json.0))
+    }
+
+    pub async fn record_applied(
+        &self,
+        command_id: Uuid,
+        outcome: &ApplyOutcome,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO applied_commands (command_id, outcome) VALUES ($1, $2)
+             ON CONFLICT (command_id) DO NOTHING",
+        )
+        .bind(command_id)
+        .bind(sqlx::types::Json(outcome))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
