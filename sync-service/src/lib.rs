@@ -1,1 +1,17 @@
+//! sync-service: decides what every change means and tells the connectors what to write.
+//! - [`domain`]: settings, links and the pure decision function;
+//! - [`store`]: links, settings, inbox and outbox in Postgres;
+//! - [`handler`]: the consumer of change events and apply results;
+//! - [`relay`]: publishes the outbox;
+//! - [`routes`] and [`error`]: the HTTP API;
+//! - [`startup`] and [`settings`]: wiring and configuration.
+#![doc = include_str!("../README.md")]
 
+pub mod domain;
+pub mod error;
+pub mod handler;
+pub mod relay;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod store;

@@ -7,6 +7,7 @@
 //! - [`cli`]: the subcommands every binary offers.
 #![doc = include_str!("../README.md")]
 
+pub mod auth;
 pub mod broker;
 pub mod cli;
 pub mod database;

@@ -1,0 +1,60 @@
+//! The one error type of the HTTP API and its mapping to responses: domain errors become 4xx with
+//! a stable `code`; anything else is logged with its cause and answered as an opaque 500.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::domain::settings::InvalidSetting;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("invalid setting: {0}")]
+    InvalidSetting(#[from] InvalidSetting),
+    #[error("invalid request body: {0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                json!({"code": "unauthenticated", "message": self.to_string()}),
+            ),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                json!({"code": "not_found", "message": format!("{what} not found")}),
+            ),
+            ApiError::InvalidSetting(invalid) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"code": "invalid_setting", "field": invalid.field, "message": invalid.reason}),
+            ),
+            ApiError::BadRequest(message) => (
+                StatusCode::BAD_REQUEST,
+                json!({"code": "bad_request", "message": message}),
+            ),
+            ApiError::Internal(err) => {
+                tracing::error!(error = %format!("{err:#}"), "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"code": "internal", "message": "internal error"}),
+                )
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,59 @@
+//! The outbox relay: publishes committed commands with confirms, then marks them published. A
+//! crash between the two republishes them; the connectors de-duplicate by command id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use service_kit::broker::Publisher;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::outbox;
+
+const BATCH: i64 = 100;
+/// Also look without a wake-up, for rows written by another replica.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+pub async fn run(
+    pool: PgPool,
+    publisher: Publisher,
+    wakeup: Arc<Notify>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut last_prune = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = wakeup.notified() => {}
+            _ = tokio::time::sleep(IDLE_POLL) => {}
+        }
+        loop {
+            match relay_batch(&pool, &publisher).await {
+                Ok(n) if n < BATCH as usize => break,
+                Ok(_) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "outbox relay failed; will retry");
+                    break;
+                }
+            }
+        }
+        if last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = tokio::time::Instant::now();
+            let _ = outbox::prune(&pool).await;
+        }
+    }
+}
+
+async fn relay_batch(pool: &PgPool, publisher: &Publisher) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let pending = outbox::claim(&mut tx, BATCH).await?;
+    for row in &pending {
+        publisher.publish_command(&row.envelope).await?;
+    }
+    let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    outbox::mark_published(&mut tx, &ids).await?;
+    tx.commit().await?;
+    metrics::counter!("sync_commands_published_total").increment(ids.len() as u64);
+    Ok(ids.len())
+}

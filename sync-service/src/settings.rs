@@ -1,0 +1,30 @@
+//! sync-service settings: `SYNC_SERVICE_*`, falling back to the shared `SYNC_*` variables.
+
+use secrecy::SecretString;
+use service_kit::settings::{
+    BrokerSettings, DatabaseSettings, HttpSettings, TelemetrySettings, secret_or,
+};
+
+const PREFIX: &str = "SYNC_SERVICE";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub broker: BrokerSettings,
+    pub telemetry: TelemetrySettings,
+    /// Authenticates internal callers (the local runner, the other services).
+    pub service_token: SecretString,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Settings {
+            http: HttpSettings::from_env(PREFIX, 8082)?,
+            database: DatabaseSettings::from_env(PREFIX)?,
+            broker: BrokerSettings::from_env(PREFIX)?,
+            telemetry: TelemetrySettings::from_env(PREFIX)?,
+            service_token: secret_or(PREFIX, "SERVICE_TOKEN", "dev-service-token"),
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! Builds and runs the service: database (schema `sync`), broker, HTTP API, the change consumer
+//! and the outbox relay.
+
+use std::sync::Arc;
+
+use service_kit::broker::{Broker, consume};
+use service_kit::http::{Dependencies, operational_routes, serve};
+use sqlx::PgPool;
+use sync_protocol::topology::SYNC_CHANGES_QUEUE;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::handler::ChangeHandler;
+use crate::routes::{AppState, router};
+use crate::settings::Settings;
+
+pub const SCHEMA: &str = "sync";
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub struct Application {
+    settings: Settings,
+    listener: TcpListener,
+    pool: PgPool,
+    broker: Broker,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = service_kit::database::connect(&settings.database, SCHEMA).await?;
+        service_kit::database::migrate(&pool, &MIGRATOR).await?;
+        let broker = Broker::connect(&settings.broker, "sync-service").await?;
+        let listener = service_kit::http::bind(&settings.http).await?;
+        Ok(Application {
+            settings,
+            listener,
+            pool,
+            broker,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// Applies the migrations and returns (the `migrate` subcommand).
+    pub async fn migrate_only(settings: &Settings) -> anyhow::Result<()> {
+        let pool = service_kit::database::connect(&settings.database, SCHEMA).await?;
+        service_kit::database::migrate(&pool, &MIGRATOR).await
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let wakeup = Arc::new(Notify::new());
+        let state = AppState {
+            pool: self.pool.clone(),
+            service_token: self.settings.service_token.clone(),
+            relay_wakeup: wakeup.clone(),
+        };
+        let app = router(state).merge(operational_routes(Dependencies {
+            database: Some(self.pool.clone()),
+            broker: Some(self.broker.clone()),
+        }));
+        let handler = Arc::new(ChangeHandler {
+            pool: self.pool.clone(),
+            relay_wakeup: wakeup.clone(),
+        });
+        let publisher = self.broker.publisher().await?;
+
+        let shutdown = self.shutdown.clone();
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(serve(self.listener, app, shutdown.clone()));
+        tasks.spawn(crate::relay::run(
+            self.pool.clone(),
+            publisher,
+            wakeup,
+            shutdown.clone(),
+        ));
+        let broker = self.broker.clone();
+        let consumer_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            consume(&broker, SYNC_CHANGES_QUEUE, consumer_shutdown, |data| {
+                let handler = handler.clone();
+                async move { handler.handle(&data).await }
+            })
+            .await
+        });
+
+        let mut result = Ok(());
+        while let Some(done) = tasks.join_next().await {
+            if let Err(err) = done.map_err(anyhow::Error::from).and_then(|r| r) {
+                tracing::error!(error = %format!("{err:#}"), "a part of sync-service failed; stopping");
+                if result.is_ok() {
+                    result = Err(err);
+                }
+            }
+            shutdown.cancel();
+        }
+        self.broker.close().await;
+        result
+    }
+}
