@@ -1,1 +1,12 @@
+//! connector-outlook: Microsoft Graph ⇄ change events and apply commands.
+//! - [`graph`]: the Graph client;
+//! - [`mapping`]: Graph resources ⇄ the canonical model;
+//! - [`connector`]: the [`connector_kit::Connector`] implementation;
+//! - [`settings`] and [`startup`]: configuration and wiring.
+#![doc = include_str!("../README.md")]
 
+pub mod connector;
+pub mod graph;
+pub mod mapping;
+pub mod settings;
+pub mod startup;

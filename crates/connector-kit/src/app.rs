@@ -140,15 +140,7 @@ async fn sync_now(
     headers: HeaderMap,
     Path(user_id): Path<UserId>,
 ) -> Result<Json<serde_json::Value>, StatusCode> {
-    let presented = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !constant_time_eq(
-        presented.as_bytes(),
-        state.service_token.expose_secret().as_bytes(),
-    ) {
+    if !service_kit::auth::has_bearer(&headers, &state.service_token) {
         return Err(StatusCode::UNAUTHORIZED);
     }
     let watches = state.store.poll_now(user_id).await.map_err(|err| {

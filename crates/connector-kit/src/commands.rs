@@ -62,11 +62,17 @@ impl<C: Connector> CommandHandler<C> {
                     let outcome = match self.store.applied_outcome(command_id).await {
                         Ok(Some(outcome)) => outcome,
                         Ok(None) => {
+                            let container_id = self
+                                .store
+                                .container(envelope.user_id, kind)
+                                .await
+                                .map_err(|e| HandlerError::Retry(e.into()))?;
                             let request = ApplyRequest {
                                 command_id,
                                 link_id,
                                 kind,
                                 op,
+                                container_id,
                             };
                             let outcome = self.apply(envelope.user_id, request).await?;
                             self.store

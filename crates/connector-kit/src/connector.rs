@@ -34,6 +34,8 @@ pub struct ApplyRequest {
     pub link_id: LinkId,
     pub kind: ItemKind,
     pub op: ApplyOp,
+    /// The watched container (Outlook folder or list) new items go into.
+    pub container_id: Option<String>,
 }
 
 /// How an API call failed, classified for what the caller does next.
@@ -57,6 +59,22 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A failed write as an outcome: the API's own code, and whether trying again could help.
+    pub fn into_outcome(self) -> ApplyOutcome {
+        let (code, retryable) = match &self {
+            ApiError::Unauthorized => ("unauthorized".to_owned(), false),
+            ApiError::Throttled { .. } => ("throttled".to_owned(), true),
+            ApiError::Transient(_) => ("transient".to_owned(), true),
+            ApiError::ResyncRequired => ("resync_required".to_owned(), true),
+            ApiError::Permanent { code, .. } => (code.clone(), false),
+        };
+        ApplyOutcome::Failed {
+            code,
+            message: self.to_string(),
+            retryable,
+        }
+    }
+
     /// Classifies a transport error from reqwest.
     pub fn transport(err: reqwest::Error) -> ApiError {
         ApiError::Transient(anyhow::Error::new(err))

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod commands;
 pub mod connector;
+pub mod http;
 pub mod poller;
 pub mod settings;
 pub mod store;

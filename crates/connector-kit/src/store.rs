@@ -173,6 +173,17 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// The container `kind` is watched in for `user` (where new items are created).
+    pub async fn container(&self, user: UserId, kind: ItemKind) -> sqlx::Result<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT container_id FROM watches WHERE user_id = $1 AND kind = $2")
+                .bind(user.0)
+                .bind(kind.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(c,)| c))
+    }
+
     pub async fn applied_outcome(&self, command_id: Uuid) -> sqlx::Result<Option<ApplyOutcome>> {
         let row: Option<(sqlx::types::Json<ApplyOutcome>,)> =
             sqlx::query_as("SELECT outcome FROM applied_commands WHERE command_id = $1")
