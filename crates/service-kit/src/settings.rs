@@ -65,7 +65,7 @@ impl DatabaseSettings {
             url: secret_or(
                 prefix,
                 "DATABASE_URL",
-                "postgres://postgres@127.0.0.1:5432/outlook_zoho_sync",
+                "postgres://postgres:postgres@127.0.0.1:5432/outlook_zoho_sync",
             ),
             max_connections: parse_or(prefix, "DATABASE_MAX_CONNECTIONS", 10)?,
         })

@@ -1,1 +1,6 @@
+//! Test infrastructure: real Postgres and RabbitMQ, isolated per test.
+#![doc = include_str!("../README.md")]
 
+pub mod infra;
+
+pub use infra::{fresh_database, test_broker, wait_for};

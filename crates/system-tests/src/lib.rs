@@ -1,0 +1,261 @@
+//! Starts the whole system in-process for end-to-end tests and the benchmark.
+#![doc = include_str!("../README.md")]
+
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use service_kit::CancellationToken;
+use service_kit::settings::{HttpSettings, TelemetrySettings};
+use tokio::task::JoinHandle;
+
+const SERVICE_TOKEN: &str = "test-service-token";
+
+/// A running system. Stops everything when dropped.
+pub struct System {
+    pub sandbox_url: String,
+    pub auth_url: String,
+    pub sync_url: String,
+    pub outlook_url: String,
+    pub zoho_url: String,
+    pub http: reqwest::Client,
+    shutdown: Vec<CancellationToken>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// A provisioned user: ids on each side and in this system.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub user_id: String,
+    pub mailbox_id: String,
+    pub org_id: String,
+    pub contact_folder_id: String,
+}
+
+fn local(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+fn quiet_telemetry() -> TelemetrySettings {
+    TelemetrySettings { otlp_endpoint: None, log_filter: "info".into(), json_logs: false }
+}
+
+fn spawn<F>(name: &'static str, future: F) -> JoinHandle<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(err) = future.await {
+            eprintln!("{name} stopped with an error: {err:#}");
+        }
+    })
+}
+
+/// Starts the sandbox and the four services. `poll_tick` is how often the connectors look for
+/// due polls.
+pub async fn spawn_system() -> anyhow::Result<System> {
+    service_kit::telemetry::init_for_tests();
+    let database = test_support::fresh_database().await?;
+    let broker = test_support::test_broker();
+    let service_token = SecretString::from(SERVICE_TOKEN);
+    let mut shutdown = Vec::new();
+    let mut tasks = Vec::new();
+
+    let sandbox = sandbox::startup::Application::build(sandbox::startup::Settings::for_tests()).await?;
+    let sandbox_url = sandbox.base_url();
+    tasks.push(spawn("sandbox", sandbox.run_until_stopped()));
+
+    let auth_settings = {
+        use secrecy::ExposeSecret;
+        auth_service::settings::Settings::for_tests(database.url.expose_secret(), &sandbox_url)
+    };
+    let auth = auth_service::startup::Application::build(auth_settings).await.context("auth-service")?;
+    let auth_url = local(auth.port());
+    shutdown.push(auth.shutdown_token());
+    tasks.push(spawn("auth-service", auth.run_until_stopped()));
+
+    let sync_settings = sync_service::settings::Settings {
+        http: HttpSettings { host: "127.0.0.1".into(), port: 0 },
+        database: database.clone(),
+        broker: broker.clone(),
+        telemetry: quiet_telemetry(),
+        service_token: service_token.clone(),
+    };
+    let sync = sync_service::startup::Application::build(sync_settings).await.context("sync-service")?;
+    let sync_url = local(sync.port());
+    shutdown.push(sync.shutdown_token());
+    tasks.push(spawn("sync-service", sync.run_until_stopped()));
+
+    let connector = |instance: &str| connector_kit::ConnectorSettings {
+        http: HttpSettings { host: "127.0.0.1".into(), port: 0 },
+        database: database.clone(),
+        broker: broker.clone(),
+        telemetry: quiet_telemetry(),
+        auth_url: auth_url.clone(),
+        service_token: service_token.clone(),
+        poll_tick: Duration::from_millis(100),
+        lease: Duration::from_secs(30),
+        instance_id: instance.to_owned(),
+    };
+    let outlook = connector_outlook::startup::build(connector_outlook::settings::Settings {
+        connector: connector("outlook-1"),
+        graph_base_url: format!("{sandbox_url}/graph/v1.0"),
+        page_size: 50,
+    })
+    .await
+    .context("connector-outlook")?;
+    let outlook_url = local(outlook.port());
+    shutdown.push(outlook.shutdown_token());
+    tasks.push(spawn("connector-outlook", outlook.run_until_stopped()));
+
+    let zoho = connector_zoho::startup::build(connector_zoho::settings::Settings { connector: connector("zoho-1") })
+        .await
+        .context("connector-zoho")?;
+    let zoho_url = local(zoho.port());
+    shutdown.push(zoho.shutdown_token());
+    tasks.push(spawn("connector-zoho", zoho.run_until_stopped()));
+
+    Ok(System {
+        sandbox_url,
+        auth_url,
+        sync_url,
+        outlook_url,
+        zoho_url,
+        http: reqwest::Client::new(),
+        shutdown,
+        tasks,
+    })
+}
+
+impl System {
+    async fn call(&self, method: reqwest::Method, url: String, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut request = self.http.request(method, &url).bearer_auth(SERVICE_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "{url} answered {status}: {text}");
+        Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text)? })
+    }
+
+    pub async fn post(&self, url: String, body: Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, url, Some(body)).await
+    }
+
+    pub async fn put(&self, url: String, body: Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::PUT, url, Some(body)).await
+    }
+
+    pub async fn get(&self, url: String) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, url, None).await
+    }
+
+    /// A sandbox mailbox and Zoho organisation, a user with both connected, contacts syncing
+    /// both ways every `poll_interval_secs`.
+    pub async fn provision_user(&self, email: &str, poll_interval_secs: u32) -> anyhow::Result<TestUser> {
+        let sandbox = &self.sandbox_url;
+        let mailbox = self.post(format!("{sandbox}/_sandbox/graph/mailboxes"), json!({"display_name": email})).await?;
+        let org = self.post(format!("{sandbox}/_sandbox/zoho/orgs"), json!({"dc": "jp", "user_email": email})).await?;
+        let user = self.post(format!("{}/internal/v1/users", self.auth_url), json!({"email": email})).await?;
+        let user_id = text(&user, "user_id")?;
+        self.put(
+            format!("{}/internal/v1/users/{user_id}/connections/outlook", self.auth_url),
+            json!({"refresh_token": text(&mailbox, "refresh_token")?}),
+        )
+        .await?;
+        self.put(
+            format!("{}/internal/v1/users/{user_id}/connections/zoho", self.auth_url),
+            json!({"refresh_token": text(&org, "refresh_token")?, "data_centre": "jp"}),
+        )
+        .await?;
+        let folder = text(&mailbox, "default_contact_folder_id")?;
+        self.put(
+            format!("{}/internal/v1/users/{user_id}/settings", self.sync_url),
+            json!({
+                "contact_folder_id": folder,
+                "contacts": {"enabled": true, "direction": "two_way"},
+                "conflict_rule": "zoho_wins",
+                "poll_interval_secs": poll_interval_secs,
+            }),
+        )
+        .await?;
+        Ok(TestUser {
+            user_id,
+            mailbox_id: text(&mailbox, "mailbox_id")?,
+            org_id: text(&org, "org_id")?,
+            contact_folder_id: folder,
+        })
+    }
+
+    /// An access token for calling the emulated Graph API as the user would.
+    pub async fn graph_token(&self, user: &TestUser) -> anyhow::Result<String> {
+        let answer = self
+            .post(format!("{}/_sandbox/graph/mailboxes/{}/access-token", self.sandbox_url, user.mailbox_id), json!({}))
+            .await?;
+        text(&answer, "access_token")
+    }
+
+    /// An access token and the API domain for calling the emulated Zoho CRM API.
+    pub async fn zoho_token(&self, user: &TestUser) -> anyhow::Result<(String, String)> {
+        let answer = self
+            .post(format!("{}/_sandbox/zoho/orgs/{}/access-token", self.sandbox_url, user.org_id), json!({}))
+            .await?;
+        Ok((text(&answer, "access_token")?, text(&answer, "api_domain")?))
+    }
+
+    /// Every contact in the mailbox (control API: not counted as API calls).
+    pub async fn outlook_contacts(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
+        let answer = self.get(format!("{}/_sandbox/graph/mailboxes/{}/contacts", self.sandbox_url, user.mailbox_id)).await?;
+        Ok(list(answer))
+    }
+
+    /// Every Zoho contact of the organisation (control API).
+    pub async fn zoho_contacts(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
+        let answer = self.get(format!("{}/_sandbox/zoho/orgs/{}/records/Contacts", self.sandbox_url, user.org_id)).await?;
+        Ok(list(answer))
+    }
+
+    /// Stops every service and waits for them to finish.
+    pub async fn stop(mut self) {
+        for token in &self.shutdown {
+            token.cancel();
+        }
+        for task in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        for token in &self.shutdown {
+            token.cancel();
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn text(value: &Value, key: &str) -> anyhow::Result<String> {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("`{key}` missing in {value}"))
+}
+
+/// A control-API listing: a bare array, or an object with `value` or `data`.
+fn list(answer: Value) -> Vec<Value> {
+    match answer {
+        Value::Array(items) => items,
+        Value::Object(mut map) => match map.remove("value").or_else(|| map.remove("data")) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}

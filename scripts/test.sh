@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, and integration and end-to-end tests against the real
+# Postgres and RabbitMQ (started or installed as needed) and the in-process sandbox.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-services.sh
+export TEST_DATABASE_ADMIN_URL=${TEST_DATABASE_ADMIN_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
+export TEST_AMQP_URL=${TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
+if cargo nextest --version >/dev/null 2>&1; then
+  exec cargo nextest run --workspace --no-fail-fast "$@"
+else
+  exec cargo test --workspace --no-fail-fast "$@"
+fi
