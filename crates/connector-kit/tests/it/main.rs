@@ -1,0 +1,3 @@
+//! Watch store tests against the real Postgres.
+
+mod leases;

@@ -1,0 +1,147 @@
+//! Topology, confirmed publishing and the consumer loop on the real RabbitMQ.
+
+use std::time::Duration;
+
+use lapin::options::BasicGetOptions;
+use service_kit::CancellationToken;
+use service_kit::broker::{Broker, HandlerError, consume};
+use sync_model::{ExternalId, ItemKind, Side, UserId};
+use sync_protocol::topology::{DEAD_LETTER_QUEUE, SYNC_CHANGES_QUEUE, connector_commands_queue};
+use sync_protocol::{ChangeMessage, CommandMessage, Envelope, WatchScope};
+use tokio::sync::mpsc;
+
+fn deleted(id: &str) -> Envelope<ChangeMessage> {
+    Envelope::new(
+        UserId(uuid::Uuid::new_v4()),
+        ChangeMessage::ItemDeleted {
+            side: Side::Zoho,
+            kind: ItemKind::Contact,
+            external_id: ExternalId(id.into()),
+            left_scope: false,
+        },
+    )
+}
+
+#[tokio::test]
+async fn topology_is_idempotent_and_messages_reach_their_queues() -> anyhow::Result<()> {
+    let settings = test_support::test_broker();
+    let first = Broker::connect(&settings, "test-a").await?;
+    // A second service declaring the same topology must not fail.
+    let second = Broker::connect(&settings, "test-b").await?;
+    let publisher = first.publisher().await?;
+
+    publisher.publish_change(&deleted("z1")).await?;
+    let watch = Envelope::new(
+        UserId(uuid::Uuid::new_v4()),
+        CommandMessage::Watch {
+            side: Side::Outlook,
+            kind: ItemKind::Contact,
+            scope: Some(WatchScope {
+                container_id: Some("f".into()),
+                poll_interval_secs: 60,
+            }),
+        },
+    );
+    publisher.publish_command(&watch).await?;
+
+    let channel = second.channel().await?;
+    let get = |queue: String| {
+        let channel = channel.clone();
+        async move {
+            channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+                .await
+        }
+    };
+    let change = get(second.name(SYNC_CHANGES_QUEUE))
+        .await?
+        .expect("the change is in sync-service's queue");
+    let back: Envelope<ChangeMessage> = serde_json::from_slice(&change.delivery.data)?;
+    assert_eq!(back, deleted_with_id(&back, "z1"));
+    let command = get(second.name(&connector_commands_queue(Side::Outlook))).await?;
+    assert!(
+        command.is_some(),
+        "the watch command is in the Outlook connector's queue"
+    );
+    let zoho = get(second.name(&connector_commands_queue(Side::Zoho))).await?;
+    assert!(zoho.is_none(), "an Outlook command is not routed to Zoho");
+    Ok(())
+}
+
+/// The envelope as published, to compare the round trip field by field.
+fn deleted_with_id(received: &Envelope<ChangeMessage>, id: &str) -> Envelope<ChangeMessage> {
+    let mut expected = deleted(id);
+    expected.message_id = received.message_id;
+    expected.user_id = received.user_id;
+    expected.occurred_at = received.occurred_at;
+    expected
+}
+
+#[tokio::test]
+async fn poison_messages_are_dead_lettered_and_transient_failures_retried() -> anyhow::Result<()> {
+    let settings = test_support::test_broker();
+    let broker = Broker::connect(&settings, "test").await?;
+    let publisher = broker.publisher().await?;
+    publisher.publish_change(&deleted("poison")).await?;
+    publisher.publish_change(&deleted("flaky")).await?;
+    publisher.publish_change(&deleted("fine")).await?;
+
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let shutdown = CancellationToken::new();
+    let consumer = {
+        let broker = broker.clone();
+        let shutdown = shutdown.clone();
+        let mut flaky_failed = false;
+        tokio::spawn(async move {
+            consume(&broker, SYNC_CHANGES_QUEUE, shutdown, move |data| {
+                let envelope: Envelope<ChangeMessage> = serde_json::from_slice(&data).unwrap();
+                let ChangeMessage::ItemDeleted { external_id, .. } = envelope.body else {
+                    unreachable!()
+                };
+                let outcome = match external_id.0.as_str() {
+                    "poison" => Err(HandlerError::Reject(anyhow::anyhow!("cannot be handled"))),
+                    "flaky" if !flaky_failed => {
+                        flaky_failed = true;
+                        Err(HandlerError::Retry(anyhow::anyhow!("database hiccup")))
+                    }
+                    _ => Ok(()),
+                };
+                let _ = seen_tx.send((external_id.0, outcome.is_ok()));
+                std::future::ready(outcome)
+            })
+            .await
+        })
+    };
+
+    let mut handled = Vec::new();
+    while handled.len() < 2 {
+        let (id, ok) = tokio::time::timeout(Duration::from_secs(10), seen.recv())
+            .await?
+            .expect("consumer alive");
+        if ok {
+            handled.push(id);
+        }
+    }
+    handled.sort();
+    assert_eq!(
+        handled,
+        vec!["fine", "flaky"],
+        "the flaky message was retried and handled"
+    );
+    shutdown.cancel();
+    consumer.await??;
+
+    let channel = broker.channel().await?;
+    let dead = channel
+        .basic_get(
+            broker.name(DEAD_LETTER_QUEUE).into(),
+            BasicGetOptions { no_ack: true },
+        )
+        .await?
+        .expect("the poison message is in the dead-letter queue");
+    let envelope: Envelope<ChangeMessage> = serde_json::from_slice(&dead.delivery.data)?;
+    assert!(
+        matches!(envelope.body, ChangeMessage::ItemDeleted { external_id, .. } if external_id.0 == "poison")
+    );
+    Ok(())
+}

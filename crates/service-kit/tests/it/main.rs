@@ -1,0 +1,4 @@
+//! Broker and database plumbing against the real RabbitMQ and Postgres.
+
+mod broker;
+mod database;
