@@ -89,8 +89,11 @@ pub fn decide(link: Option<&Link>, change: &Incoming, direction: Option<Directio
                 reason: "the item was deleted on the other side",
             }
         }
-        (Incoming::Changed { item, .. }, Some(link)) => {
-            if link.is_echo(from, item) {
+        (Incoming::Changed { item, version, .. }, Some(link)) => {
+            // The same version again (a replay, a full re-read) is no change, even when the base
+            // has moved on since: re-applying it would revert a newer edit.
+            let seen = link.side(from).and_then(|s| s.version.as_ref()) == Some(version);
+            if seen || link.is_echo(from, item) {
                 return Decision::Echo;
             }
             if !direction.allows(from) {
@@ -210,6 +213,20 @@ mod tests {
             decide(Some(&link), &changed(Side::Zoho, reread), TWO_WAY),
             Decision::Echo
         );
+    }
+
+    #[test]
+    fn a_replayed_version_never_reverts_a_newer_edit() {
+        let mut link = link(contact("Jiro", &[]));
+        // The base moved on (an Outlook edit) while Zoho's record is still at version v1.
+        link.zoho = side_ref("z1");
+        let stale = Incoming::Changed {
+            side: Side::Zoho,
+            external_id: ExternalId("z1".into()),
+            version: Version("v1".into()),
+            item: contact("Taro", &[]),
+        };
+        assert_eq!(decide(Some(&link), &stale, TWO_WAY), Decision::Echo);
     }
 
     #[test]
