@@ -113,7 +113,10 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, ApiErro
         Some(ErrorBody { error }) => (error.code, error.message.unwrap_or_default()),
         None => (None, String::new()),
     };
-    let resync =
-        status == StatusCode::GONE || code.as_deref().is_some_and(|c| RESYNC_CODES.contains(&c));
+    // Outlook spells the code `SyncStateNotFound`, the docs `syncStateNotFound`.
+    let resync = status == StatusCode::GONE
+        || code
+            .as_deref()
+            .is_some_and(|c| RESYNC_CODES.iter().any(|r| r.eq_ignore_ascii_case(c)));
     Err(classify(status, &headers, code, message, resync))
 }

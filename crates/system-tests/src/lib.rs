@@ -38,7 +38,11 @@ fn local(port: u16) -> String {
 }
 
 fn quiet_telemetry() -> TelemetrySettings {
-    TelemetrySettings { otlp_endpoint: None, log_filter: "info".into(), json_logs: false }
+    TelemetrySettings {
+        otlp_endpoint: None,
+        log_filter: "info".into(),
+        json_logs: false,
+    }
 }
 
 fn spawn<F>(name: &'static str, future: F) -> JoinHandle<()>
@@ -62,7 +66,7 @@ pub async fn spawn_system() -> anyhow::Result<System> {
     let mut shutdown = Vec::new();
     let mut tasks = Vec::new();
 
-    let sandbox = sandbox::startup::Application::build(sandbox::startup::Settings::for_tests()).await?;
+    let sandbox = sandbox::startup::Application::build(sandbox::Settings::for_tests()).await?;
     let sandbox_url = sandbox.base_url();
     tasks.push(spawn("sandbox", sandbox.run_until_stopped()));
 
@@ -70,25 +74,35 @@ pub async fn spawn_system() -> anyhow::Result<System> {
         use secrecy::ExposeSecret;
         auth_service::settings::Settings::for_tests(database.url.expose_secret(), &sandbox_url)
     };
-    let auth = auth_service::startup::Application::build(auth_settings).await.context("auth-service")?;
+    let auth = auth_service::startup::Application::build(auth_settings)
+        .await
+        .context("auth-service")?;
     let auth_url = local(auth.port());
     shutdown.push(auth.shutdown_token());
     tasks.push(spawn("auth-service", auth.run_until_stopped()));
 
     let sync_settings = sync_service::settings::Settings {
-        http: HttpSettings { host: "127.0.0.1".into(), port: 0 },
+        http: HttpSettings {
+            host: "127.0.0.1".into(),
+            port: 0,
+        },
         database: database.clone(),
         broker: broker.clone(),
         telemetry: quiet_telemetry(),
         service_token: service_token.clone(),
     };
-    let sync = sync_service::startup::Application::build(sync_settings).await.context("sync-service")?;
+    let sync = sync_service::startup::Application::build(sync_settings)
+        .await
+        .context("sync-service")?;
     let sync_url = local(sync.port());
     shutdown.push(sync.shutdown_token());
     tasks.push(spawn("sync-service", sync.run_until_stopped()));
 
     let connector = |instance: &str| connector_kit::ConnectorSettings {
-        http: HttpSettings { host: "127.0.0.1".into(), port: 0 },
+        http: HttpSettings {
+            host: "127.0.0.1".into(),
+            port: 0,
+        },
         database: database.clone(),
         broker: broker.clone(),
         telemetry: quiet_telemetry(),
@@ -109,9 +123,11 @@ pub async fn spawn_system() -> anyhow::Result<System> {
     shutdown.push(outlook.shutdown_token());
     tasks.push(spawn("connector-outlook", outlook.run_until_stopped()));
 
-    let zoho = connector_zoho::startup::build(connector_zoho::settings::Settings { connector: connector("zoho-1") })
-        .await
-        .context("connector-zoho")?;
+    let zoho = connector_zoho::startup::build(connector_zoho::settings::Settings {
+        connector: connector("zoho-1"),
+    })
+    .await
+    .context("connector-zoho")?;
     let zoho_url = local(zoho.port());
     shutdown.push(zoho.shutdown_token());
     tasks.push(spawn("connector-zoho", zoho.run_until_stopped()));
@@ -129,7 +145,12 @@ pub async fn spawn_system() -> anyhow::Result<System> {
 }
 
 impl System {
-    async fn call(&self, method: reqwest::Method, url: String, body: Option<Value>) -> anyhow::Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: String,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let mut request = self.http.request(method, &url).bearer_auth(SERVICE_TOKEN);
         if let Some(body) = body {
             request = request.json(&body);
@@ -138,7 +159,11 @@ impl System {
         let status = response.status();
         let text = response.text().await?;
         anyhow::ensure!(status.is_success(), "{url} answered {status}: {text}");
-        Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text)? })
+        Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
     }
 
     pub async fn post(&self, url: String, body: Value) -> anyhow::Result<Value> {
@@ -155,19 +180,44 @@ impl System {
 
     /// A sandbox mailbox and Zoho organisation, a user with both connected, contacts syncing
     /// both ways every `poll_interval_secs`.
-    pub async fn provision_user(&self, email: &str, poll_interval_secs: u32) -> anyhow::Result<TestUser> {
+    pub async fn provision_user(
+        &self,
+        email: &str,
+        poll_interval_secs: u32,
+    ) -> anyhow::Result<TestUser> {
         let sandbox = &self.sandbox_url;
-        let mailbox = self.post(format!("{sandbox}/_sandbox/graph/mailboxes"), json!({"display_name": email})).await?;
-        let org = self.post(format!("{sandbox}/_sandbox/zoho/orgs"), json!({"dc": "jp", "user_email": email})).await?;
-        let user = self.post(format!("{}/internal/v1/users", self.auth_url), json!({"email": email})).await?;
+        let mailbox = self
+            .post(
+                format!("{sandbox}/_sandbox/graph/mailboxes"),
+                json!({"display_name": email}),
+            )
+            .await?;
+        let org = self
+            .post(
+                format!("{sandbox}/_sandbox/zoho/orgs"),
+                json!({"dc": "jp", "user_email": email}),
+            )
+            .await?;
+        let user = self
+            .post(
+                format!("{}/internal/v1/users", self.auth_url),
+                json!({"email": email}),
+            )
+            .await?;
         let user_id = text(&user, "user_id")?;
         self.put(
-            format!("{}/internal/v1/users/{user_id}/connections/outlook", self.auth_url),
+            format!(
+                "{}/internal/v1/users/{user_id}/connections/outlook",
+                self.auth_url
+            ),
             json!({"refresh_token": text(&mailbox, "refresh_token")?}),
         )
         .await?;
         self.put(
-            format!("{}/internal/v1/users/{user_id}/connections/zoho", self.auth_url),
+            format!(
+                "{}/internal/v1/users/{user_id}/connections/zoho",
+                self.auth_url
+            ),
             json!({"refresh_token": text(&org, "refresh_token")?, "data_centre": "jp"}),
         )
         .await?;
@@ -193,7 +243,13 @@ impl System {
     /// An access token for calling the emulated Graph API as the user would.
     pub async fn graph_token(&self, user: &TestUser) -> anyhow::Result<String> {
         let answer = self
-            .post(format!("{}/_sandbox/graph/mailboxes/{}/access-token", self.sandbox_url, user.mailbox_id), json!({}))
+            .post(
+                format!(
+                    "{}/_sandbox/graph/mailboxes/{}/access-token",
+                    self.sandbox_url, user.mailbox_id
+                ),
+                json!({}),
+            )
             .await?;
         text(&answer, "access_token")
     }
@@ -201,20 +257,36 @@ impl System {
     /// An access token and the API domain for calling the emulated Zoho CRM API.
     pub async fn zoho_token(&self, user: &TestUser) -> anyhow::Result<(String, String)> {
         let answer = self
-            .post(format!("{}/_sandbox/zoho/orgs/{}/access-token", self.sandbox_url, user.org_id), json!({}))
+            .post(
+                format!(
+                    "{}/_sandbox/zoho/orgs/{}/access-token",
+                    self.sandbox_url, user.org_id
+                ),
+                json!({}),
+            )
             .await?;
         Ok((text(&answer, "access_token")?, text(&answer, "api_domain")?))
     }
 
     /// Every contact in the mailbox (control API: not counted as API calls).
     pub async fn outlook_contacts(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
-        let answer = self.get(format!("{}/_sandbox/graph/mailboxes/{}/contacts", self.sandbox_url, user.mailbox_id)).await?;
+        let answer = self
+            .get(format!(
+                "{}/_sandbox/graph/mailboxes/{}/contacts",
+                self.sandbox_url, user.mailbox_id
+            ))
+            .await?;
         Ok(list(answer))
     }
 
     /// Every Zoho contact of the organisation (control API).
     pub async fn zoho_contacts(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
-        let answer = self.get(format!("{}/_sandbox/zoho/orgs/{}/records/Contacts", self.sandbox_url, user.org_id)).await?;
+        let answer = self
+            .get(format!(
+                "{}/_sandbox/zoho/orgs/{}/records/Contacts",
+                self.sandbox_url, user.org_id
+            ))
+            .await?;
         Ok(list(answer))
     }
 

@@ -9,7 +9,8 @@ use sqlx::{Connection, PgConnection};
 
 /// The server tests create their databases on (`TEST_DATABASE_ADMIN_URL` overrides).
 fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Creates an empty database for one test and returns its settings.
@@ -17,17 +18,23 @@ pub async fn fresh_database() -> anyhow::Result<DatabaseSettings> {
     let admin = admin_url();
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(&admin).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await?;
     conn.close().await?;
     let (base, _) = admin.rsplit_once('/').unwrap_or((admin.as_str(), ""));
-    Ok(DatabaseSettings { url: SecretString::from(format!("{base}/{name}")), max_connections: 5 })
+    Ok(DatabaseSettings {
+        url: SecretString::from(format!("{base}/{name}")),
+        max_connections: 5,
+    })
 }
 
 /// Broker settings with a prefix unique to this test and transient objects.
 pub fn test_broker() -> BrokerSettings {
     BrokerSettings {
         url: SecretString::from(
-            std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+            std::env::var("TEST_AMQP_URL")
+                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
         ),
         prefix: format!("test-{}.", uuid::Uuid::new_v4().simple()),
         prefetch: 16,

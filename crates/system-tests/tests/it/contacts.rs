@@ -15,15 +15,31 @@ fn email_of_zoho(record: &Value) -> Option<&str> {
 fn emails_of_graph(contact: &Value) -> Vec<String> {
     contact["emailAddresses"]
         .as_array()
-        .map(|list| list.iter().filter_map(|e| e["address"].as_str().map(str::to_lowercase)).collect())
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| e["address"].as_str().map(str::to_lowercase))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
-async fn zoho_contact_with_email(sys: &System, user: &TestUser, email: &str) -> anyhow::Result<Option<Value>> {
-    Ok(sys.zoho_contacts(user).await?.into_iter().find(|r| email_of_zoho(r) == Some(email)))
+async fn zoho_contact_with_email(
+    sys: &System,
+    user: &TestUser,
+    email: &str,
+) -> anyhow::Result<Option<Value>> {
+    Ok(sys
+        .zoho_contacts(user)
+        .await?
+        .into_iter()
+        .find(|r| email_of_zoho(r) == Some(email)))
 }
 
-async fn outlook_contact_with_email(sys: &System, user: &TestUser, email: &str) -> anyhow::Result<Option<Value>> {
+async fn outlook_contact_with_email(
+    sys: &System,
+    user: &TestUser,
+    email: &str,
+) -> anyhow::Result<Option<Value>> {
     Ok(sys
         .outlook_contacts(user)
         .await?
@@ -31,7 +47,13 @@ async fn outlook_contact_with_email(sys: &System, user: &TestUser, email: &str) 
         .find(|c| emails_of_graph(c).iter().any(|e| e == email)))
 }
 
-async fn graph(sys: &System, user: &TestUser, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
+async fn graph(
+    sys: &System,
+    user: &TestUser,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
     let token = sys.graph_token(user).await?;
     let response = sys
         .http
@@ -46,7 +68,12 @@ async fn graph(sys: &System, user: &TestUser, method: reqwest::Method, path: &st
     Ok(answer)
 }
 
-async fn zoho(sys: &System, user: &TestUser, method: reqwest::Method, body: Value) -> anyhow::Result<Value> {
+async fn zoho(
+    sys: &System,
+    user: &TestUser,
+    method: reqwest::Method,
+    body: Value,
+) -> anyhow::Result<Value> {
     let (token, api_domain) = sys.zoho_token(user).await?;
     let response = sys
         .http
@@ -58,7 +85,10 @@ async fn zoho(sys: &System, user: &TestUser, method: reqwest::Method, body: Valu
     let status = response.status();
     let answer: Value = response.json().await?;
     anyhow::ensure!(status.is_success(), "Zoho answered {status}: {answer}");
-    anyhow::ensure!(answer["data"][0]["status"] == "success", "Zoho refused the record: {answer}");
+    anyhow::ensure!(
+        answer["data"][0]["status"] == "success",
+        "Zoho refused the record: {answer}"
+    );
     Ok(answer)
 }
 
@@ -86,7 +116,10 @@ async fn contacts_and_their_edits_flow_both_ways_exactly_once() -> anyhow::Resul
         }),
     )
     .await?;
-    let outlook_id = created["id"].as_str().expect("Graph returns the new id").to_owned();
+    let outlook_id = created["id"]
+        .as_str()
+        .expect("Graph returns the new id")
+        .to_owned();
 
     let record = wait_for("the Outlook contact in Zoho", TIMEOUT, || {
         zoho_contact_with_email(&sys, &user, "taro.yamada@example.jp")
@@ -124,23 +157,40 @@ async fn contacts_and_their_edits_flow_both_ways_exactly_once() -> anyhow::Resul
     .await?;
     assert_eq!(contact["givenName"], "José");
     assert_eq!(contact["surname"], "Müller");
-    assert_eq!(emails_of_graph(&contact), vec!["jose.muller@example.de", "jm@example.com"]);
+    assert_eq!(
+        emails_of_graph(&contact),
+        vec!["jose.muller@example.de", "jm@example.com"]
+    );
     assert_eq!(contact["mobilePhone"], "+49 171 1234567");
     assert_eq!(contact["jobTitle"], "CTO");
     assert_eq!(contact["businessAddress"]["city"], "Zürich");
     assert_eq!(contact["personalNotes"], "Met at the Osaka fair");
-    assert_eq!(contact["parentFolderId"], folder.as_str(), "created in the chosen folder");
+    assert_eq!(
+        contact["parentFolderId"],
+        folder.as_str(),
+        "created in the chosen folder"
+    );
     let jose_outlook_id = contact["id"].as_str().expect("an id").to_owned();
 
     // An edit in Outlook follows to Zoho; the fields not edited stay as they were.
-    graph(&sys, &user, reqwest::Method::PATCH, &format!("/me/contacts/{outlook_id}"), json!({"jobTitle": "営業部長"}))
-        .await?;
+    graph(
+        &sys,
+        &user,
+        reqwest::Method::PATCH,
+        &format!("/me/contacts/{outlook_id}"),
+        json!({"jobTitle": "営業部長"}),
+    )
+    .await?;
     let record = wait_for("the Outlook edit in Zoho", TIMEOUT, || async {
         let record = zoho_contact_with_email(&sys, &user, "taro.yamada@example.jp").await?;
         Ok(record.filter(|r| r["Title"] == "営業部長"))
     })
     .await?;
-    assert_eq!(record["id"], zoho_id.as_str(), "updated in place, not re-created");
+    assert_eq!(
+        record["id"],
+        zoho_id.as_str(),
+        "updated in place, not re-created"
+    );
     assert_eq!(record["Phone"], "+81 3-1234-5678");
     assert_eq!(record["Account_Name"]["name"], "株式会社サンプル");
 
@@ -161,7 +211,11 @@ async fn contacts_and_their_edits_flow_both_ways_exactly_once() -> anyhow::Resul
         Ok(contact.filter(|c| c["jobTitle"] == "CEO"))
     })
     .await?;
-    assert_eq!(contact["id"], jose_outlook_id.as_str(), "updated in place, not re-created");
+    assert_eq!(
+        contact["id"],
+        jose_outlook_id.as_str(),
+        "updated in place, not re-created"
+    );
     assert_eq!(contact["mobilePhone"], "+49 171 7654321");
     assert_eq!(contact["givenName"], "José");
 
@@ -169,10 +223,23 @@ async fn contacts_and_their_edits_flow_both_ways_exactly_once() -> anyhow::Resul
     tokio::time::sleep(Duration::from_secs(4)).await;
     let outlook = sys.outlook_contacts(&user).await?;
     let zoho_records = sys.zoho_contacts(&user).await?;
-    assert_eq!(outlook.len(), 2, "exactly two contacts in Outlook: {outlook:#?}");
-    assert_eq!(zoho_records.len(), 2, "exactly two contacts in Zoho: {zoho_records:#?}");
+    assert_eq!(
+        outlook.len(),
+        2,
+        "exactly two contacts in Outlook: {outlook:#?}"
+    );
+    assert_eq!(
+        zoho_records.len(),
+        2,
+        "exactly two contacts in Zoho: {zoho_records:#?}"
+    );
 
-    let status = sys.get(format!("{}/internal/v1/users/{}/status", sys.sync_url, user.user_id)).await?;
+    let status = sys
+        .get(format!(
+            "{}/internal/v1/users/{}/status",
+            sys.sync_url, user.user_id
+        ))
+        .await?;
     assert_eq!(status["kinds"][0]["kind"], "contact");
     assert_eq!(status["kinds"][0]["linked"], 2);
     assert_eq!(status["kinds"][0]["failed"], 0);

@@ -8,7 +8,13 @@ async fn invalid_settings_are_refused_with_the_field() -> anyhow::Result<()> {
     let sys = spawn_system().await?;
     let user = uuid::Uuid::new_v4();
     let url = format!("{}/internal/v1/users/{user}/settings", sys.sync_url);
-    let put = |body: serde_json::Value| sys.http.put(&url).bearer_auth("test-service-token").json(&body).send();
+    let put = |body: serde_json::Value| {
+        sys.http
+            .put(&url)
+            .bearer_auth("test-service-token")
+            .json(&body)
+            .send()
+    };
 
     let answer = put(json!({"contacts": {"enabled": true}, "poll_interval_secs": 60})).await?;
     assert_eq!(answer.status(), 422);
@@ -16,19 +22,43 @@ async fn invalid_settings_are_refused_with_the_field() -> anyhow::Result<()> {
     assert_eq!(body["code"], "invalid_setting");
     assert_eq!(body["field"], "contact_folder_id");
 
-    let answer = put(json!({"contact_folder_id": "f", "contacts": {"enabled": true}, "poll_interval_secs": 0})).await?;
+    let answer = put(
+        json!({"contact_folder_id": "f", "contacts": {"enabled": true}, "poll_interval_secs": 0}),
+    )
+    .await?;
     assert_eq!(answer.status(), 422);
-    assert_eq!(answer.json::<serde_json::Value>().await?["field"], "poll_interval_secs");
+    assert_eq!(
+        answer.json::<serde_json::Value>().await?["field"],
+        "poll_interval_secs"
+    );
 
     let answer = put(json!({"contacts": "yes"})).await?;
     assert_eq!(answer.status(), 400);
-    assert_eq!(answer.json::<serde_json::Value>().await?["code"], "bad_request");
+    assert_eq!(
+        answer.json::<serde_json::Value>().await?["code"],
+        "bad_request"
+    );
 
-    let answer = sys.http.put(&url).bearer_auth("wrong").json(&json!({})).send().await?;
+    let answer = sys
+        .http
+        .put(&url)
+        .bearer_auth("wrong")
+        .json(&json!({}))
+        .send()
+        .await?;
     assert_eq!(answer.status(), 401);
 
-    let answer = sys.http.get(&url).bearer_auth("test-service-token").send().await?;
-    assert_eq!(answer.status(), 404, "no settings stored by the refused requests");
+    let answer = sys
+        .http
+        .get(&url)
+        .bearer_auth("test-service-token")
+        .send()
+        .await?;
+    assert_eq!(
+        answer.status(),
+        404,
+        "no settings stored by the refused requests"
+    );
     sys.stop().await;
     Ok(())
 }

@@ -1,0 +1,152 @@
+//! User accounts: creation (internal provisioning, admin API, the first administrator from
+//! configuration) and password changes.
+
+use secrecy::SecretString;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::password::check_strength;
+use crate::domain::{EmailAddress, UserId};
+use crate::error::{Error, Result};
+use crate::settings::AdminSettings;
+use crate::startup::AppState;
+use crate::store::audit::{self, Event};
+use crate::store::{sessions, users};
+
+#[derive(Debug)]
+pub struct NewAccount {
+    pub email: String,
+    pub display_name: Option<String>,
+    /// None: the user cannot sign in with a password (yet).
+    pub password: Option<SecretString>,
+    pub is_admin: bool,
+}
+
+/// Validates and stores a new user; `via` names the path it came in by, for the audit log.
+pub async fn create_user(state: &AppState, account: NewAccount, via: &str) -> Result<UserId> {
+    let email = EmailAddress::parse(&account.email).ok_or_else(|| {
+        Error::invalid(
+            "invalid_email",
+            "email",
+            "email is not a valid e-mail address",
+        )
+    })?;
+    let display_name = account
+        .display_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if display_name.is_some_and(|n| n.chars().count() > 200) {
+        return Err(Error::invalid(
+            "invalid_display_name",
+            "display_name",
+            "display_name is longer than 200 characters",
+        ));
+    }
+    let password_hash = match &account.password {
+        Some(password) => {
+            check_strength(password).map_err(|m| Error::invalid("weak_password", "password", m))?;
+            Some(state.passwords.hash(password).await?)
+        }
+        None => None,
+    };
+    let user_id = UserId::new();
+    let mut tx = state.pool.begin().await?;
+    users::insert(
+        &mut *tx,
+        users::NewUser {
+            id: user_id,
+            email: &email,
+            display_name,
+            password_hash: password_hash.as_deref(),
+            is_admin: account.is_admin,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        Some(user_id),
+        Event::UserCreated,
+        None,
+        json!({"via": via, "is_admin": account.is_admin}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user_id)
+}
+
+/// Makes sure the configured administrator exists. An existing account keeps its password (the
+/// setting only seeds the first one) but is made an administrator.
+pub async fn bootstrap_admin(state: &AppState, admin: &AdminSettings) -> anyhow::Result<()> {
+    let email = EmailAddress::parse(&admin.email).ok_or_else(|| {
+        anyhow::anyhow!(
+            "AUTH_ADMIN_EMAIL `{}` is not an e-mail address",
+            admin.email
+        )
+    })?;
+    if let Some(user) = users::find_by_email(&state.pool, &email).await? {
+        if !user.is_admin {
+            users::set_admin(&state.pool, user.id, true).await?;
+            audit::record(
+                &state.pool,
+                Some(user.id),
+                Event::AdminBootstrapped,
+                None,
+                json!({"existing": true}),
+            )
+            .await?;
+        }
+        return Ok(());
+    }
+    let account = NewAccount {
+        email: admin.email.clone(),
+        display_name: Some("Administrator".into()),
+        password: Some(admin.password.clone()),
+        is_admin: true,
+    };
+    match create_user(state, account, "configuration").await {
+        Ok(user_id) => {
+            tracing::info!(%user_id, "first administrator created");
+            Ok(())
+        }
+        // Another replica created it a moment ago.
+        Err(Error::EmailTaken) => Ok(()),
+        Err(Error::InvalidInput { message, .. }) => anyhow::bail!("AUTH_ADMIN_PASSWORD: {message}"),
+        Err(other) => Err(anyhow::anyhow!("{other}")),
+    }
+}
+
+/// Changes a password after checking the current one; ends every other session.
+pub async fn change_password(
+    state: &AppState,
+    user_id: UserId,
+    session_id: Uuid,
+    current: &SecretString,
+    new: &SecretString,
+) -> Result<()> {
+    let user = users::find(&state.pool, user_id)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    if !state
+        .passwords
+        .verify(current, user.password_hash.as_deref())
+        .await?
+    {
+        return Err(Error::InvalidCredentials);
+    }
+    check_strength(new).map_err(|m| Error::invalid("weak_password", "new_password", m))?;
+    let hash = state.passwords.hash(new).await?;
+    let mut tx = state.pool.begin().await?;
+    users::set_password(&mut *tx, user_id, &hash).await?;
+    let ended = sessions::revoke_all(&mut *tx, user_id, Some(session_id)).await?;
+    audit::record(
+        &mut *tx,
+        Some(user_id),
+        Event::PasswordChanged,
+        None,
+        json!({"sessions_ended": ended}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Signing users in: passwords, sessions and the access tokens they mint.
+
+pub mod accounts;
+pub mod app_passwords;
+pub mod jwt;
+pub mod password;
+pub mod sessions;
+pub mod totp;

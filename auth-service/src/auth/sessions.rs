@@ -1,0 +1,329 @@
+//! Sign-in, refresh, sign-out.
+//!
+//! A session is a row; its refresh token is `<session id>.<256-bit secret>` and only the
+//! secret's SHA-256 is stored. Every refresh rotates the secret; presenting the one before the
+//! current (a replay of a rotated token: a sign that it was stolen) revokes the session. Access
+//! tokens are short-lived JWTs naming the session (`sid`), so revoking a session ends them at
+//! this service at once and everywhere else within their lifetime.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::auth::{app_passwords, totp};
+use crate::domain::{EmailAddress, UserId};
+use crate::error::{Error, Result};
+use crate::startup::AppState;
+use crate::store::audit::{self, Event};
+use crate::store::users::UserRow;
+use crate::store::{second_factor as second_factor_store, sessions, throttle, users};
+
+/// What a successful sign-in or refresh answers.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub access_token: SecretString,
+    pub expires_in: i64,
+    pub refresh_token: SecretString,
+    pub session_id: Uuid,
+    pub session_expires_at: DateTime<Utc>,
+    pub user_id: UserId,
+}
+
+#[derive(Debug)]
+pub struct Credentials {
+    pub email: String,
+    pub password: SecretString,
+    pub keep_signed_in: bool,
+    pub user_agent: Option<String>,
+    /// The second factor, for accounts with two-factor sign-in.
+    pub totp_code: Option<String>,
+    pub recovery_code: Option<String>,
+}
+
+/// How the user proved who they are.
+struct Proof {
+    amr: Vec<String>,
+    app_password_id: Option<Uuid>,
+}
+
+fn hash_secret(secret: &[u8]) -> Vec<u8> {
+    Sha256::digest(secret).to_vec()
+}
+
+fn new_secret() -> ([u8; 32], String) {
+    let mut secret = [0u8; 32];
+    rand::fill(&mut secret);
+    let encoded = B64.encode(secret);
+    (secret, encoded)
+}
+
+fn session_ttl(state: &AppState, long_lived: bool) -> Duration {
+    let s = &state.jwt.settings();
+    if long_lived {
+        s.long_session_ttl
+    } else {
+        s.short_session_ttl
+    }
+}
+
+/// Refuses early when the account had too many failures lately (before any hashing: a
+/// throttled guess costs us almost nothing).
+async fn check_throttle(state: &AppState, key: &str) -> Result<()> {
+    let settings = state.jwt.settings();
+    let (failures, oldest) =
+        throttle::recent(&state.pool, key, settings.failed_sign_in_window).await?;
+    if failures >= i64::from(settings.max_failed_sign_ins) {
+        let until = oldest.unwrap_or_else(Utc::now) + settings.failed_sign_in_window;
+        let retry_after = (until - Utc::now()).num_seconds().max(1) as u64;
+        return Err(Error::TooManyAttempts { retry_after });
+    }
+    Ok(())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn sign_in(state: &AppState, credentials: Credentials) -> Result<SignedIn> {
+    let email = EmailAddress::parse(&credentials.email);
+    let key = email
+        .as_ref()
+        .map(EmailAddress::key)
+        .unwrap_or_else(|| credentials.email.trim().to_lowercase());
+    check_throttle(state, &key).await?;
+
+    let user = match &email {
+        Some(email) => users::find_by_email(&state.pool, email).await?,
+        None => None,
+    };
+    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let password_ok = state.passwords.verify(&credentials.password, hash).await?;
+    let proof = match &user {
+        Some(user) if user.disabled_at.is_none() => {
+            if password_ok {
+                Some(second_factor(state, user, &credentials).await)
+            } else {
+                // Not the main password: perhaps one of the user's app passwords.
+                app_passwords::verify(state, user.id, &credentials.password)
+                    .await?
+                    .map(|id| {
+                        Ok(Proof {
+                            amr: vec!["app_password".into()],
+                            app_password_id: Some(id),
+                        })
+                    })
+            }
+        }
+        _ => None,
+    };
+    let (user, proof) = match (user, proof) {
+        (Some(user), Some(Ok(proof))) => (user, proof),
+        // The password was right; a second factor is missing. Not a failed guess.
+        (_, Some(Err(Error::SecondFactorRequired))) => return Err(Error::SecondFactorRequired),
+        (user, proof) => {
+            let error = match proof {
+                Some(Err(e)) => e,
+                _ => Error::InvalidCredentials,
+            };
+            throttle::record_failure(
+                &state.pool,
+                &key,
+                state.jwt.settings().failed_sign_in_window,
+            )
+            .await?;
+            audit::record(
+                &state.pool,
+                user.as_ref().map(|u| u.id),
+                Event::SignInFailed,
+                None,
+                json!({"reason": error.code()}),
+            )
+            .await?;
+            return Err(error);
+        }
+    };
+    throttle::clear(&state.pool, &key).await?;
+    start_session(
+        state,
+        &user,
+        credentials.keep_signed_in,
+        proof.amr,
+        proof.app_password_id,
+        credentials.user_agent.as_deref(),
+    )
+    .await
+}
+
+/// After a correct main password: the TOTP or recovery code, when the account has 2FA on.
+async fn second_factor(
+    state: &AppState,
+    user: &UserRow,
+    credentials: &Credentials,
+) -> Result<Proof> {
+    if !second_factor_store::is_enabled(&state.pool, user.id).await? {
+        return Ok(Proof {
+            amr: vec!["pwd".into()],
+            app_password_id: None,
+        });
+    }
+    let mut tx = state.pool.begin().await?;
+    let amr = match (&credentials.totp_code, &credentials.recovery_code) {
+        (Some(code), _) => {
+            if !totp::verify(state, &mut tx, user.id, &user.email, code).await? {
+                return Err(Error::InvalidSecondFactor);
+            }
+            vec!["pwd".into(), "otp".into()]
+        }
+        (None, Some(code)) => {
+            let hash = totp::hash_recovery_code(code);
+            if !second_factor_store::use_recovery_code(&mut *tx, user.id, &hash).await? {
+                return Err(Error::InvalidSecondFactor);
+            }
+            let left = second_factor_store::remaining_recovery_codes(&mut *tx, user.id).await?;
+            audit::record(
+                &mut *tx,
+                Some(user.id),
+                Event::RecoveryCodeUsed,
+                None,
+                json!({"remaining": left}),
+            )
+            .await?;
+            vec!["pwd".into(), "recovery_code".into()]
+        }
+        (None, None) => return Err(Error::SecondFactorRequired),
+    };
+    tx.commit().await?;
+    Ok(Proof {
+        amr,
+        app_password_id: None,
+    })
+}
+
+/// Opens a session for a user who proved who they are.
+pub async fn start_session(
+    state: &AppState,
+    user: &UserRow,
+    long_lived: bool,
+    amr: Vec<String>,
+    app_password_id: Option<Uuid>,
+    user_agent: Option<&str>,
+) -> Result<SignedIn> {
+    let session_id = Uuid::now_v7();
+    let (secret, encoded) = new_secret();
+    let expires_at = Utc::now() + session_ttl(state, long_lived);
+    let user_agent = user_agent.map(|ua| ua.chars().take(300).collect::<String>());
+    let mut tx = state.pool.begin().await?;
+    sessions::insert(
+        &mut *tx,
+        sessions::NewSession {
+            id: session_id,
+            user_id: user.id,
+            secret_hash: &hash_secret(&secret),
+            long_lived,
+            amr: &amr,
+            user_agent: user_agent.as_deref(),
+            expires_at,
+            app_password_id,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        Some(user.id),
+        Event::SignedIn,
+        None,
+        json!({"session_id": session_id, "long_lived": long_lived, "amr": amr}),
+    )
+    .await?;
+    tx.commit().await?;
+    let (access_token, claims) = state
+        .jwt
+        .issue(
+            &state.pool,
+            &state.vault,
+            user.id.0,
+            session_id,
+            user.is_admin,
+            amr,
+        )
+        .await?;
+    Ok(SignedIn {
+        access_token,
+        expires_in: claims.exp - claims.iat,
+        refresh_token: SecretString::from(format!("{session_id}.{encoded}")),
+        session_id,
+        session_expires_at: expires_at,
+        user_id: user.id,
+    })
+}
+
+/// Trades a refresh token for a new access token and a new refresh token.
+#[tracing::instrument(skip_all)]
+pub async fn refresh(state: &AppState, refresh_token: &SecretString) -> Result<SignedIn> {
+    let (id, secret) = refresh_token
+        .expose_secret()
+        .split_once('.')
+        .ok_or(Error::InvalidSession)?;
+    let session_id: Uuid = id.parse().map_err(|_| Error::InvalidSession)?;
+    let secret = B64.decode(secret).map_err(|_| Error::InvalidSession)?;
+    let presented = hash_secret(&secret);
+
+    let mut tx = state.pool.begin().await?;
+    let session = sessions::find_for_update(&mut tx, session_id)
+        .await?
+        .ok_or(Error::InvalidSession)?;
+    if session.revoked_at.is_some() || session.expires_at <= Utc::now() {
+        return Err(Error::InvalidSession);
+    }
+    if !bool::from(presented.ct_eq(&session.secret_hash)) {
+        let replayed = session
+            .previous_secret_hash
+            .as_ref()
+            .is_some_and(|prev| bool::from(presented.ct_eq(prev)));
+        if replayed {
+            sessions::revoke(&mut *tx, session.user_id, session_id).await?;
+            audit::record(
+                &mut *tx,
+                Some(session.user_id),
+                Event::RefreshTokenReused,
+                None,
+                json!({"session_id": session_id}),
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::warn!(%session_id, "a rotated refresh token was replayed; session revoked");
+        }
+        return Err(Error::InvalidSession);
+    }
+    let user = users::find(&mut *tx, session.user_id)
+        .await?
+        .ok_or(Error::InvalidSession)?;
+    if user.disabled_at.is_some() {
+        return Err(Error::InvalidSession);
+    }
+    let (new_secret, encoded) = new_secret();
+    let expires_at = Utc::now() + session_ttl(state, session.long_lived);
+    sessions::rotate(&mut *tx, session_id, &hash_secret(&new_secret), expires_at).await?;
+    tx.commit().await?;
+    let (access_token, claims) = state
+        .jwt
+        .issue(
+            &state.pool,
+            &state.vault,
+            user.id.0,
+            session_id,
+            user.is_admin,
+            session.amr,
+        )
+        .await?;
+    Ok(SignedIn {
+        access_token,
+        expires_in: claims.exp - claims.iat,
+        refresh_token: SecretString::from(format!("{session_id}.{encoded}")),
+        session_id,
+        session_expires_at: expires_at,
+        user_id: user.id,
+    })
+}

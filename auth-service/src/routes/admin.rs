@@ -1,0 +1,212 @@
+//! The admin API (`/v1/admin/...`), for signed-in administrators: users, their sessions and
+//! connections, and the audit log.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, patch};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::extract::{AdminUser, Json, Path, Query};
+use crate::auth::accounts::{self, NewAccount};
+use crate::domain::UserId;
+use crate::error::{Error, Result};
+use crate::startup::AppState;
+use crate::store::audit::{self, Event};
+use crate::store::users::UserRow;
+use crate::store::{second_factor, sessions, users};
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/admin/users", get(list_users).post(create_user))
+        .route("/v1/admin/users/{user_id}", patch(update_user))
+        .route(
+            "/v1/admin/users/{user_id}/sessions",
+            delete(revoke_sessions),
+        )
+        .route(
+            "/v1/admin/users/{user_id}/connections",
+            get(user_connections),
+        )
+        .route("/v1/admin/audit", get(audit_log))
+        .with_state(state)
+}
+
+fn parse_user_id(raw: &str) -> Result<UserId> {
+    raw.parse()
+        .map_err(|_| Error::invalid("invalid_user_id", "user_id", "user_id must be a UUID"))
+}
+
+#[derive(Serialize)]
+struct UserView {
+    user_id: UserId,
+    email: String,
+    display_name: Option<String>,
+    is_admin: bool,
+    disabled: bool,
+    totp_enabled: bool,
+    created_at: DateTime<Utc>,
+}
+
+async fn view(state: &AppState, row: UserRow) -> Result<UserView> {
+    Ok(UserView {
+        user_id: row.id,
+        totp_enabled: second_factor::is_enabled(&state.pool, row.id).await?,
+        email: row.email,
+        display_name: row.display_name,
+        is_admin: row.is_admin,
+        disabled: row.disabled_at.is_some(),
+        created_at: row.created_at,
+    })
+}
+
+#[derive(Deserialize)]
+struct Page {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn list_users(
+    State(state): State<Arc<AppState>>,
+    _admin: AdminUser,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>> {
+    let limit = page.limit.unwrap_or(100).clamp(1, 500);
+    let offset = page.offset.unwrap_or(0).max(0);
+    let mut views = Vec::new();
+    for row in users::list(&state.pool, limit, offset).await? {
+        views.push(view(&state, row).await?);
+    }
+    Ok(Json(
+        json!({"users": views, "limit": limit, "offset": offset}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    #[serde(default)]
+    email: String,
+    display_name: Option<String>,
+    password: Option<SecretString>,
+    #[serde(default)]
+    is_admin: bool,
+}
+
+async fn create_user(
+    State(state): State<Arc<AppState>>,
+    AdminUser(admin): AdminUser,
+    Json(body): Json<NewUser>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let account = NewAccount {
+        email: body.email,
+        display_name: body.display_name,
+        password: body.password,
+        is_admin: body.is_admin,
+    };
+    let user_id =
+        accounts::create_user(&state, account, &format!("admin:{}", admin.user_id)).await?;
+    Ok((StatusCode::CREATED, Json(json!({"user_id": user_id}))))
+}
+
+#[derive(Deserialize)]
+struct UserUpdate {
+    is_admin: Option<bool>,
+    disabled: Option<bool>,
+}
+
+/// Promotes, demotes, disables or enables a user. Disabling ends all the user's sessions. An
+/// administrator cannot demote or disable themselves (no locking the last one out by accident).
+async fn update_user(
+    State(state): State<Arc<AppState>>,
+    AdminUser(admin): AdminUser,
+    Path(user_id): Path<String>,
+    Json(body): Json<UserUpdate>,
+) -> Result<Json<UserView>> {
+    let user_id = parse_user_id(&user_id)?;
+    if user_id == admin.user_id && (body.is_admin == Some(false) || body.disabled == Some(true)) {
+        return Err(Error::Conflict {
+            code: "cannot_change_self",
+            message: "administrators cannot demote or disable themselves",
+        });
+    }
+    let mut tx = state.pool.begin().await?;
+    if !users::exists(&mut *tx, user_id).await? {
+        return Err(Error::UserNotFound);
+    }
+    if let Some(is_admin) = body.is_admin {
+        users::set_admin(&mut *tx, user_id, is_admin).await?;
+    }
+    if let Some(disabled) = body.disabled {
+        users::set_disabled(&mut *tx, user_id, disabled).await?;
+        if disabled {
+            sessions::revoke_all(&mut *tx, user_id, None).await?;
+        }
+    }
+    audit::record(
+        &mut *tx,
+        Some(user_id),
+        Event::UserUpdated,
+        None,
+        json!({"by": admin.user_id, "is_admin": body.is_admin, "disabled": body.disabled}),
+    )
+    .await?;
+    tx.commit().await?;
+    let row = users::find(&state.pool, user_id)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+    Ok(Json(view(&state, row).await?))
+}
+
+async fn revoke_sessions(
+    State(state): State<Arc<AppState>>,
+    AdminUser(admin): AdminUser,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>> {
+    let user_id = parse_user_id(&user_id)?;
+    if !users::exists(&state.pool, user_id).await? {
+        return Err(Error::UserNotFound);
+    }
+    let revoked = sessions::revoke_all(&state.pool, user_id, None).await?;
+    audit::record(
+        &state.pool,
+        Some(user_id),
+        Event::SessionRevoked,
+        None,
+        json!({"by": admin.user_id, "all": true, "count": revoked}),
+    )
+    .await?;
+    Ok(Json(json!({"revoked": revoked})))
+}
+
+async fn user_connections(
+    State(state): State<Arc<AppState>>,
+    _admin: AdminUser,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>> {
+    let user_id = parse_user_id(&user_id)?;
+    Ok(Json(
+        super::internal::connection_statuses(&state, user_id).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    user_id: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn audit_log(
+    State(state): State<Arc<AppState>>,
+    _admin: AdminUser,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Value>> {
+    let user_id = query.user_id.as_deref().map(parse_user_id).transpose()?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let events = audit::list(&state.pool, user_id, limit).await?;
+    Ok(Json(json!({"events": events})))
+}

@@ -1,0 +1,144 @@
+//! Extractors whose rejections are our [`Error`], so bad input gets the usual JSON error body
+//! with a stable code instead of axum's plain-text rejection.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::Error;
+
+/// `axum::Json` with our error body on rejection.
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Json(value))
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Path` with our error body on rejection.
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    axum::extract::Path<T>:
+        FromRequestParts<S, Rejection = axum::extract::rejection::PathRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(value))
+    }
+}
+
+/// A signed-in user, from `Authorization: Bearer <access token>`. Besides the token's signature
+/// and expiry, its session must still be active and the account enabled: signing out or being
+/// disabled takes effect here at once.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user_id: crate::domain::UserId,
+    pub session_id: uuid::Uuid,
+    pub is_admin: bool,
+    pub amr: Vec<String>,
+}
+
+impl FromRequestParts<std::sync::Arc<crate::startup::AppState>> for AuthUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &std::sync::Arc<crate::startup::AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or(Error::Unauthenticated)?;
+        let claims = state
+            .jwt
+            .verify(&state.pool, &state.vault, token.trim())
+            .await?;
+        let user_id = crate::domain::UserId(claims.sub);
+        let is_admin = crate::store::sessions::check_active(&state.pool, user_id, claims.sid)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        Ok(AuthUser {
+            user_id,
+            session_id: claims.sid,
+            is_admin,
+            amr: claims.amr,
+        })
+    }
+}
+
+/// A signed-in administrator.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<std::sync::Arc<crate::startup::AppState>> for AdminUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &std::sync::Arc<crate::startup::AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.is_admin {
+            Ok(AdminUser(user))
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+}
+
+/// The `User-Agent` header, if any (shown in the session list).
+pub fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `axum::extract::Query` with our error body on rejection.
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    axum::extract::Query<T>:
+        FromRequestParts<S, Rejection = axum::extract::rejection::QueryRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state)
+                .await
+                .map_err(|r| Error::InvalidInput {
+                    code: "invalid_query",
+                    field: None,
+                    message: r.body_text(),
+                })?;
+        Ok(Query(value))
+    }
+}

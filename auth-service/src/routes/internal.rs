@@ -1,0 +1,297 @@
+//! The internal API (`/internal/v1/...`), for the other services and for provisioning. Every
+//! route needs `Authorization: Bearer <service token>`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::extract::{Json, Path};
+use crate::auth::accounts::{self, NewAccount};
+use crate::domain::{MicrosoftTenant, Provider, UserId, ZohoDataCentre};
+use crate::error::{Error, Result};
+use crate::startup::AppState;
+use crate::store::audit::{self, Event};
+use crate::store::{connections, users};
+use crate::tokens;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/internal/v1/users", post(create_user))
+        .route(
+            "/internal/v1/users/{user_id}/connections",
+            get(list_connections),
+        )
+        .route(
+            "/internal/v1/users/{user_id}/connections/{provider}",
+            put(store_connection),
+        )
+        .route("/internal/v1/provider-tokens", post(provider_token))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_service_token,
+        ))
+        .with_state(state)
+}
+
+/// Checks the service token. Both sides are hashed first so the comparison is constant-time and
+/// does not even reveal the token's length.
+async fn require_service_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response> {
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(presented) = presented else {
+        return Err(Error::Unauthenticated);
+    };
+    let expected = Sha256::digest(state.service_token.expose_secret().as_bytes());
+    let given = Sha256::digest(presented.as_bytes());
+    if bool::from(expected.ct_eq(&given)) {
+        Ok(next.run(request).await)
+    } else {
+        Err(Error::Unauthenticated)
+    }
+}
+
+fn parse_user_id(raw: &str) -> Result<UserId> {
+    raw.parse()
+        .map_err(|_| Error::invalid("invalid_user_id", "user_id", "user_id must be a UUID"))
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    #[serde(default)]
+    email: String,
+    display_name: Option<String>,
+    /// Optional: lets the user sign in with a password.
+    password: Option<SecretString>,
+    #[serde(default)]
+    is_admin: bool,
+}
+
+#[derive(Serialize)]
+struct Created {
+    user_id: UserId,
+}
+
+/// Provisions a user (demo, tests and automation; the admin API does the same for people).
+async fn create_user(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<NewUser>,
+) -> Result<(StatusCode, Json<Created>)> {
+    let account = NewAccount {
+        email: body.email,
+        display_name: body.display_name,
+        password: body.password,
+        is_admin: body.is_admin,
+    };
+    let user_id = accounts::create_user(&state, account, "internal_api").await?;
+    Ok((StatusCode::CREATED, Json(Created { user_id })))
+}
+
+#[derive(Deserialize)]
+struct NewConnection {
+    refresh_token: Option<SecretString>,
+    data_centre: Option<String>,
+    tenant: Option<String>,
+}
+
+/// Stores a provider grant (a refresh token obtained elsewhere), sealed.
+async fn store_connection(
+    State(state): State<Arc<AppState>>,
+    Path((user_id, provider)): Path<(String, String)>,
+    Json(body): Json<NewConnection>,
+) -> Result<Json<serde_json::Value>> {
+    let user_id = parse_user_id(&user_id)?;
+    let provider = Provider::parse(&provider).ok_or(Error::UnknownProvider(provider))?;
+    let refresh_token = body
+        .refresh_token
+        .filter(|t| !t.expose_secret().trim().is_empty() && t.expose_secret().len() <= 16 * 1024)
+        .ok_or_else(|| {
+            Error::invalid(
+                "invalid_refresh_token",
+                "refresh_token",
+                "refresh_token must be a non-empty string",
+            )
+        })?;
+    // Each provider keeps only its own locator; the other field is ignored.
+    let (data_centre, tenant) = match provider {
+        Provider::Zoho => {
+            let dc = match body.data_centre.as_deref() {
+                None => ZohoDataCentre::default(),
+                Some(raw) => ZohoDataCentre::parse(raw).ok_or_else(|| {
+                    Error::invalid(
+                        "invalid_data_centre",
+                        "data_centre",
+                        "data_centre must be one of com, eu, in, com.au, jp, ca, sa, com.cn",
+                    )
+                })?,
+            };
+            (Some(dc.code().to_owned()), None)
+        }
+        Provider::Outlook => {
+            let tenant = match body.tenant.as_deref() {
+                None => MicrosoftTenant::default(),
+                Some(raw) => MicrosoftTenant::parse(raw).ok_or_else(|| {
+                    Error::invalid(
+                        "invalid_tenant",
+                        "tenant",
+                        "tenant must be common, organizations, consumers, a tenant id or a domain",
+                    )
+                })?,
+            };
+            (None, Some(tenant.as_str().to_owned()))
+        }
+    };
+
+    let sealed = state.vault.seal(
+        &refresh_token,
+        &connections::seal_context(user_id, provider, "refresh_token"),
+    )?;
+    let mut tx = state.pool.begin().await?;
+    if !users::exists(&mut *tx, user_id).await? {
+        return Err(Error::UserNotFound);
+    }
+    connections::upsert(
+        &mut *tx,
+        user_id,
+        provider,
+        data_centre.as_deref(),
+        tenant.as_deref(),
+        &sealed,
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        Some(user_id),
+        Event::ConnectionStored,
+        Some(provider),
+        json!({"data_centre": data_centre, "tenant": tenant, "key_id": sealed.key_id}),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(%user_id, %provider, "provider connection stored");
+    Ok(Json(json!({"status": "connected"})))
+}
+
+#[derive(Serialize)]
+struct ConnectionStatus {
+    provider: Provider,
+    /// `connected`, `reconnect_needed` or `not_connected`.
+    status: &'static str,
+    reason: Option<String>,
+    data_centre: Option<String>,
+    tenant: Option<String>,
+    api_domain: Option<String>,
+    connected_at: Option<DateTime<Utc>>,
+    last_refresh_at: Option<DateTime<Utc>>,
+}
+
+/// Every provider's connection state for one user, not connected ones included.
+async fn list_connections(
+    State(state): State<Arc<AppState>>,
+    Path(user_id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    let user_id = parse_user_id(&user_id)?;
+    Ok(Json(connection_statuses(&state, user_id).await?))
+}
+
+/// Every provider's connection state for one user (`not_connected` included).
+pub(crate) async fn connection_statuses(
+    state: &AppState,
+    user_id: UserId,
+) -> Result<serde_json::Value> {
+    if !users::exists(&state.pool, user_id).await? {
+        return Err(Error::UserNotFound);
+    }
+    let rows = connections::list(&state.pool, user_id).await?;
+    let statuses: Vec<ConnectionStatus> = Provider::ALL
+        .into_iter()
+        .map(
+            |provider| match rows.iter().find(|r| r.provider == provider.as_str()) {
+                None => ConnectionStatus {
+                    provider,
+                    status: "not_connected",
+                    reason: None,
+                    data_centre: None,
+                    tenant: None,
+                    api_domain: None,
+                    connected_at: None,
+                    last_refresh_at: None,
+                },
+                Some(row) => ConnectionStatus {
+                    provider,
+                    status: if row.status == connections::RECONNECT_NEEDED {
+                        "reconnect_needed"
+                    } else {
+                        "connected"
+                    },
+                    reason: row.status_reason.clone(),
+                    data_centre: row.data_centre.clone(),
+                    tenant: row.tenant.clone(),
+                    api_domain: row.api_domain.clone(),
+                    connected_at: Some(row.connected_at),
+                    last_refresh_at: row.last_refresh_at,
+                },
+            },
+        )
+        .collect();
+    Ok(json!({"user_id": user_id, "connections": statuses}))
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    provider: String,
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_at: DateTime<Utc>,
+    api_domain: Option<String>,
+}
+
+/// A usable access token for a user's provider account, refreshed when needed.
+async fn provider_token(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<TokenRequest>,
+) -> Result<Json<TokenResponse>> {
+    let user_id = parse_user_id(&body.user_id)?;
+    let provider = Provider::parse(&body.provider).ok_or_else(|| {
+        Error::invalid(
+            "unknown_provider",
+            "provider",
+            "provider must be `outlook` or `zoho`",
+        )
+    })?;
+    let token = tokens::provider_token(&state, user_id, provider).await?;
+    Ok(Json(TokenResponse {
+        // Leaves the vault only here, in the answer to an authenticated service.
+        access_token: token.access_token.expose_secret().to_owned(),
+        expires_at: token.expires_at,
+        api_domain: token.api_domain,
+    }))
+}

@@ -1,0 +1,343 @@
+//! The user-facing API (`/v1/...`): sign-in, sessions, the current user, and the JWKS.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post, put};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::extract::{AuthUser, Json, Path, user_agent};
+use crate::auth::sessions::{self as signin, Credentials, SignedIn};
+use crate::auth::{accounts, app_passwords, totp};
+use crate::domain::UserId;
+use crate::error::{Error, Result};
+use crate::startup::AppState;
+use crate::store::audit::{self, Event};
+use crate::store::{app_passwords as app_password_store, second_factor, sessions, users};
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/v1/sessions", post(sign_in).get(list_sessions))
+        .route("/v1/sessions/refresh", post(refresh))
+        .route("/v1/sessions/current", delete(sign_out))
+        .route("/v1/sessions/{session_id}", delete(revoke_session))
+        .route("/v1/me", get(me))
+        .route("/v1/me/password", put(change_password))
+        .route("/v1/me/totp", post(start_totp).delete(disable_totp))
+        .route("/v1/me/totp/confirm", post(confirm_totp))
+        .route("/v1/me/recovery-codes", post(regenerate_recovery_codes))
+        .route(
+            "/v1/me/app-passwords",
+            get(list_app_passwords).post(create_app_password),
+        )
+        .route("/v1/me/app-passwords/{id}", delete(revoke_app_password))
+        .with_state(state)
+}
+
+async fn jwks(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse> {
+    let keys = state.jwt.jwks(&state.pool).await?;
+    // Verifiers may cache it briefly; they refetch on an unknown `kid` anyway.
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(keys),
+    ))
+}
+
+#[derive(Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub session_id: Uuid,
+    pub session_expires_at: DateTime<Utc>,
+    pub user_id: UserId,
+}
+
+impl From<SignedIn> for TokenPair {
+    fn from(s: SignedIn) -> Self {
+        TokenPair {
+            access_token: s.access_token.expose_secret().to_owned(),
+            token_type: "Bearer",
+            expires_in: s.expires_in,
+            refresh_token: s.refresh_token.expose_secret().to_owned(),
+            session_id: s.session_id,
+            session_expires_at: s.session_expires_at,
+            user_id: s.user_id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    #[serde(default)]
+    email: String,
+    password: Option<SecretString>,
+    /// "Keep me signed in": a long session instead of a short one.
+    #[serde(default)]
+    keep_signed_in: bool,
+    /// With two-factor sign-in on: the current TOTP code, or else a recovery code.
+    totp_code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(body): Json<SignIn>,
+) -> Result<(StatusCode, Json<TokenPair>)> {
+    let password = body
+        .password
+        .ok_or_else(|| Error::invalid("missing_password", "password", "password is required"))?;
+    let signed_in = signin::sign_in(
+        &state,
+        Credentials {
+            email: body.email,
+            password,
+            keep_signed_in: body.keep_signed_in,
+            user_agent: user_agent(&headers),
+            totp_code: body.totp_code,
+            recovery_code: body.recovery_code,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(signed_in.into())))
+}
+
+#[derive(Deserialize)]
+struct Refresh {
+    refresh_token: Option<SecretString>,
+}
+
+async fn refresh(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<Refresh>,
+) -> Result<Json<TokenPair>> {
+    let token = body.refresh_token.ok_or(Error::InvalidSession)?;
+    Ok(Json(signin::refresh(&state, &token).await?.into()))
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    session_id: Uuid,
+    current: bool,
+    long_lived: bool,
+    amr: Vec<String>,
+    user_agent: Option<String>,
+    created_at: DateTime<Utc>,
+    last_used_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+async fn list_sessions(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+) -> Result<Json<serde_json::Value>> {
+    let rows = sessions::list_active(&state.pool, user.user_id).await?;
+    let views: Vec<SessionView> = rows
+        .into_iter()
+        .map(|s| SessionView {
+            session_id: s.id,
+            current: s.id == user.session_id,
+            long_lived: s.long_lived,
+            amr: s.amr,
+            user_agent: s.user_agent,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+        })
+        .collect();
+    Ok(Json(json!({"sessions": views})))
+}
+
+async fn sign_out(State(state): State<Arc<AppState>>, user: AuthUser) -> Result<StatusCode> {
+    sessions::revoke(&state.pool, user.user_id, user.session_id).await?;
+    audit::record(
+        &state.pool,
+        Some(user.user_id),
+        Event::SignedOut,
+        None,
+        json!({"session_id": user.session_id}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn revoke_session(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    Path(session_id): Path<String>,
+) -> Result<StatusCode> {
+    let not_found = Error::NotFound {
+        code: "session_not_found",
+        message: "no such active session",
+    };
+    let session_id: Uuid = session_id.parse().map_err(|_| not_found)?;
+    if !sessions::revoke(&state.pool, user.user_id, session_id).await? {
+        return Err(Error::NotFound {
+            code: "session_not_found",
+            message: "no such active session",
+        });
+    }
+    audit::record(
+        &state.pool,
+        Some(user.user_id),
+        Event::SessionRevoked,
+        None,
+        json!({"session_id": session_id}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(state): State<Arc<AppState>>, user: AuthUser) -> Result<Json<serde_json::Value>> {
+    let row = users::find(&state.pool, user.user_id)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    Ok(Json(json!({
+        "user_id": row.id,
+        "email": row.email,
+        "display_name": row.display_name,
+        "is_admin": row.is_admin,
+        "totp_enabled": second_factor::is_enabled(&state.pool, user.user_id).await?,
+        "created_at": row.created_at,
+        "session_id": user.session_id,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ChangePassword {
+    current_password: Option<SecretString>,
+    new_password: Option<SecretString>,
+}
+
+async fn change_password(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    Json(body): Json<ChangePassword>,
+) -> Result<StatusCode> {
+    let current = body.current_password.ok_or(Error::InvalidCredentials)?;
+    let new = body.new_password.ok_or_else(|| {
+        Error::invalid("weak_password", "new_password", "new_password is required")
+    })?;
+    accounts::change_password(&state, user.user_id, user.session_id, &current, &new).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Starts two-factor enrolment: the secret to put into an authenticator app (shown once).
+async fn start_totp(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+) -> Result<Json<serde_json::Value>> {
+    let enrolment = totp::start(&state, user.user_id).await?;
+    Ok(Json(json!({
+        "secret": enrolment.secret.expose_secret(),
+        "otpauth_url": enrolment.otpauth_url.expose_secret(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct Code {
+    #[serde(default)]
+    code: String,
+}
+
+/// Turns two-factor sign-in on with a first code; answers the recovery codes (shown once).
+async fn confirm_totp(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    Json(body): Json<Code>,
+) -> Result<Json<serde_json::Value>> {
+    let codes = totp::confirm(&state, user.user_id, &body.code).await?;
+    Ok(Json(json!({"recovery_codes": codes})))
+}
+
+#[derive(Deserialize)]
+struct PasswordCheck {
+    password: Option<SecretString>,
+}
+
+async fn disable_totp(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    Json(body): Json<PasswordCheck>,
+) -> Result<StatusCode> {
+    let password = body.password.ok_or(Error::InvalidCredentials)?;
+    totp::disable(&state, user.user_id, &password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn regenerate_recovery_codes(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    Json(body): Json<PasswordCheck>,
+) -> Result<Json<serde_json::Value>> {
+    let password = body.password.ok_or(Error::InvalidCredentials)?;
+    let codes = totp::regenerate_recovery_codes(&state, user.user_id, &password).await?;
+    Ok(Json(json!({"recovery_codes": codes})))
+}
+
+#[derive(Serialize)]
+struct AppPasswordView {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+async fn list_app_passwords(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+) -> Result<Json<serde_json::Value>> {
+    let rows = app_password_store::list_active(&state.pool, user.user_id, None).await?;
+    let views: Vec<AppPasswordView> = rows
+        .into_iter()
+        .map(|r| AppPasswordView {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        })
+        .collect();
+    Ok(Json(json!({"app_passwords": views})))
+}
+
+#[derive(Deserialize)]
+struct NewAppPassword {
+    #[serde(default)]
+    name: String,
+}
+
+/// Creates a named app password; the password is in this answer only.
+async fn create_app_password(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    Json(body): Json<NewAppPassword>,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    let (id, password) = app_passwords::create(&state, user.user_id, &body.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id, "name": body.name.trim(), "password": password.expose_secret()})),
+    ))
+}
+
+async fn revoke_app_password(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id: Uuid = id.parse().map_err(|_| Error::NotFound {
+        code: "app_password_not_found",
+        message: "no such app password",
+    })?;
+    app_passwords::revoke(&state, user.user_id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,214 @@
+//! The admin API: only administrators; users, sessions, connections, audit.
+
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, spawn_app_with};
+
+const ADMIN_PASSWORD: &str = "admin password 1";
+
+async fn app_with_admin() -> (TestApp, String) {
+    let app = spawn_app_with(|s| {
+        s.admin = Some(auth_service::settings::AdminSettings {
+            email: "root@example.com".into(),
+            password: SecretString::from(ADMIN_PASSWORD),
+        });
+    })
+    .await;
+    let pair = app.signed_in("root@example.com", ADMIN_PASSWORD).await;
+    let token = pair["access_token"].as_str().unwrap().to_owned();
+    (app, token)
+}
+
+#[tokio::test]
+async fn admins_manage_users() {
+    let (app, admin) = app_with_admin().await;
+
+    let response = app
+        .user_request(Method::POST, "/v1/admin/users", &admin)
+        .json(&json!({"email": "new@example.com", "password": "a fine password", "display_name": "New"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let user_id = response.json::<Value>().await.unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let weak = app
+        .user_request(Method::POST, "/v1/admin/users", &admin)
+        .json(&json!({"email": "weak@example.com", "password": "short"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
+
+    let list: Value = app
+        .user_request(Method::GET, "/v1/admin/users", &admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let emails: Vec<&str> = list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["root@example.com", "new@example.com"]);
+
+    // The new user signs in; being disabled ends that at once.
+    let user = app.signed_in("new@example.com", "a fine password").await;
+    let user_token = user["access_token"].as_str().unwrap();
+    let forbidden = app
+        .user_request(Method::GET, "/v1/admin/users", user_token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let path = format!("/v1/admin/users/{user_id}");
+    let response = app
+        .user_request(Method::PATCH, &path, &admin)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["disabled"], true);
+    let me = app
+        .user_request(Method::GET, "/v1/me", user_token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(me, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let again = app
+        .sign_in(json!({"email": "new@example.com", "password": "a fine password"}))
+        .await;
+    assert_error(again, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+
+    // Enabled and promoted: now an administrator.
+    let response = app
+        .user_request(Method::PATCH, &path, &admin)
+        .json(&json!({"disabled": false, "is_admin": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["is_admin"], true);
+    let promoted = app.signed_in("new@example.com", "a fine password").await;
+    let ok = app
+        .user_request(
+            Method::GET,
+            "/v1/admin/users",
+            promoted["access_token"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    // No demoting oneself.
+    let root_id = list["users"][0]["user_id"].as_str().unwrap();
+    let selfish = app
+        .user_request(Method::PATCH, &format!("/v1/admin/users/{root_id}"), &admin)
+        .json(&json!({"is_admin": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(selfish, StatusCode::CONFLICT, "cannot_change_self").await;
+
+    let missing = app
+        .user_request(
+            Method::PATCH,
+            "/v1/admin/users/0190b0b0-0000-7000-8000-000000000000",
+            &admin,
+        )
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(missing, StatusCode::NOT_FOUND, "user_not_found").await;
+}
+
+#[tokio::test]
+async fn admins_see_connections_and_the_audit_log_and_end_sessions() {
+    let (app, admin) = app_with_admin().await;
+    let user = app
+        .create_user_with_password("u@example.com", "a fine password")
+        .await;
+    let session = app.signed_in("u@example.com", "a fine password").await;
+    app.connect(
+        user,
+        "zoho",
+        json!({"refresh_token": "valid-zoho", "data_centre": "eu"}),
+    )
+    .await;
+
+    let connections: Value = app
+        .user_request(
+            Method::GET,
+            &format!("/v1/admin/users/{user}/connections"),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let zoho = connections["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == "zoho")
+        .unwrap();
+    assert_eq!(zoho["status"], "connected");
+    assert_eq!(zoho["data_centre"], "eu");
+
+    let audit: Value = app
+        .user_request(
+            Method::GET,
+            &format!("/v1/admin/audit?user_id={user}"),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["connection_stored", "signed_in", "user_created"]);
+    let bad = app
+        .user_request(Method::GET, "/v1/admin/audit?limit=many", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_query").await;
+
+    let response = app
+        .user_request(
+            Method::DELETE,
+            &format!("/v1/admin/users/{user}/sessions"),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["revoked"], 1);
+    assert_error(
+        app.refresh(session["refresh_token"].as_str().unwrap())
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_session",
+    )
+    .await;
+}

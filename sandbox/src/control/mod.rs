@@ -1,0 +1,255 @@
+//! The control API under `/_sandbox`: not an emulation, the knobs tests and the demo turn.
+//! Create mailboxes and orgs, mint tokens, read everything back without counting, seed data,
+//! read the call counts, expire tokens. Every call is JSON; errors are `{"error": "..."}`.
+
+mod people;
+pub mod seed;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::graph::schema;
+use crate::links::BaseUrl;
+use crate::state::AppState;
+use crate::zoho::{Dc, modules};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/graph/mailboxes", post(create_mailbox))
+        .route(
+            "/graph/mailboxes/{id}/access-token",
+            post(mailbox_access_token),
+        )
+        .route("/graph/mailboxes/{id}/contacts", get(mailbox_contacts))
+        .route(
+            "/graph/mailboxes/{id}/expire-delta-tokens",
+            post(expire_delta_tokens),
+        )
+        .route("/zoho/orgs", post(create_org))
+        .route("/zoho/orgs/{id}/access-token", post(org_access_token))
+        .route("/zoho/orgs/{id}/records/{module}", get(org_records))
+        .route("/seed", post(seed::seed))
+        .route("/stats", get(stats))
+        .route("/stats/reset", post(reset_stats))
+        .route("/expire-access-tokens", post(expire_access_tokens))
+        .fallback(|| async { ControlError::not_found("no such control call") })
+}
+
+#[derive(Debug)]
+pub struct ControlError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ControlError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ControlError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ControlError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": self.message}))).into_response()
+    }
+}
+
+/// A JSON body, or the type's default for an empty body.
+pub fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ControlError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| ControlError::bad_request(format!("bad body: {e}")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NewMailbox {
+    display_name: Option<String>,
+    email: Option<String>,
+}
+
+async fn create_mailbox(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Response, ControlError> {
+    let request: NewMailbox = body(&bytes)?;
+    let mut world = state.world().await;
+    let mailbox_id = world
+        .graph
+        .create_mailbox(request.display_name, request.email);
+    let refresh_token = world.graph.issue_refresh_token(&mailbox_id);
+    let mailbox = world
+        .graph
+        .mailboxes
+        .get(&mailbox_id)
+        .ok_or_else(|| ControlError::not_found("mailbox vanished"))?;
+    let answer = json!({
+        "mailbox_id": mailbox_id,
+        "refresh_token": refresh_token,
+        "default_contact_folder_id": mailbox.default_folder_id,
+        "display_name": mailbox.display_name,
+        "email": mailbox.email,
+    });
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+async fn mailbox_access_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let mut world = state.world().await;
+    if !world.graph.mailboxes.contains_key(&id) {
+        return Err(ControlError::not_found("unknown mailbox"));
+    }
+    let (access_token, expires_in) = world.graph.issue_access_token(&id);
+    Ok(Json(
+        json!({"access_token": access_token, "expires_in": expires_in}),
+    ))
+}
+
+async fn mailbox_contacts(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let world = state.world().await;
+    let mailbox = world
+        .graph
+        .mailboxes
+        .get(&id)
+        .ok_or_else(|| ControlError::not_found("unknown mailbox"))?;
+    let value: Vec<Value> = mailbox
+        .all_contacts()
+        .into_iter()
+        .map(|c| Value::Object(schema::render(c, None)))
+        .collect();
+    Ok(Json(json!({"value": value})))
+}
+
+async fn expire_delta_tokens(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let mut world = state.world().await;
+    let mailbox = world
+        .graph
+        .mailboxes
+        .get_mut(&id)
+        .ok_or_else(|| ControlError::not_found("unknown mailbox"))?;
+    mailbox.delta_epoch += 1;
+    Ok(Json(json!({"expired": true})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NewOrg {
+    dc: Option<String>,
+    user_name: Option<String>,
+    user_email: Option<String>,
+}
+
+async fn create_org(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    bytes: Bytes,
+) -> Result<Response, ControlError> {
+    let request: NewOrg = body(&bytes)?;
+    let dc = match request.dc.as_deref() {
+        None => Dc::Com,
+        Some(code) => Dc::parse(code).ok_or_else(|| {
+            ControlError::bad_request(format!(
+                "unknown dc `{code}`; use one of com, eu, in, com.au, jp, ca, sa, com.cn"
+            ))
+        })?,
+    };
+    let mut world = state.world().await;
+    let org_id = world
+        .zoho
+        .create_org(dc, request.user_name, request.user_email);
+    let refresh_token = world.zoho.issue_refresh_token(&org_id);
+    let org = world
+        .zoho
+        .orgs
+        .get(&org_id)
+        .ok_or_else(|| ControlError::not_found("org vanished"))?;
+    let answer = json!({
+        "org_id": org_id,
+        "user_id": org.user.id.to_string(),
+        "user_name": org.user.name,
+        "user_email": org.user.email,
+        "dc": dc.code(),
+        "refresh_token": refresh_token,
+        "api_domain": dc.api_domain(&base),
+        "accounts_url": dc.accounts_url(&base),
+    });
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+async fn org_access_token(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let mut world = state.world().await;
+    let (access_token, expires_in) = world
+        .zoho
+        .issue_access_token(&id)
+        .ok_or_else(|| ControlError::not_found("unknown org"))?;
+    let dc = world.zoho.orgs.get(&id).map_or(Dc::Com, |o| o.dc);
+    Ok(Json(json!({
+        "access_token": access_token,
+        "expires_in": expires_in,
+        "api_domain": dc.api_domain(&base),
+    })))
+}
+
+async fn org_records(
+    State(state): State<AppState>,
+    Path((id, module)): Path<(String, String)>,
+) -> Result<Json<Value>, ControlError> {
+    let module = modules::find(&module)
+        .ok_or_else(|| ControlError::bad_request(format!("unknown module `{module}`")))?;
+    let world = state.world().await;
+    let org = world
+        .zoho
+        .orgs
+        .get(&id)
+        .ok_or_else(|| ControlError::not_found("unknown org"))?;
+    let data: Vec<Value> = org
+        .data(module)
+        .records
+        .values()
+        .map(|r| org.render(module, r, None))
+        .collect();
+    Ok(Json(json!({"data": data})))
+}
+
+async fn stats(State(state): State<AppState>) -> Json<Value> {
+    Json(state.world().await.meter.snapshot())
+}
+
+async fn reset_stats(State(state): State<AppState>) -> Json<Value> {
+    state.world().await.meter.reset();
+    Json(json!({"reset": true}))
+}
+
+async fn expire_access_tokens(State(state): State<AppState>) -> Json<Value> {
+    let mut world = state.world().await;
+    world.graph.expire_access_tokens();
+    world.zoho.expire_access_tokens();
+    Json(json!({"expired": true}))
+}

@@ -1,0 +1,232 @@
+//! Microsoft Graph v1.0 under `{base}/graph/v1.0` and the Microsoft identity token endpoint under
+//! `{base}/login/{tenant}/oauth2/v2.0/token`.
+//!
+//! - [`auth`]: the token endpoint (refresh-token grant) and access tokens;
+//! - [`folders`], [`contacts`], [`delta`]: the handlers;
+//! - [`schema`]: the contact entity's properties, validation and rendering;
+//! - [`store`]: mailboxes, folders, contacts, the change sequence;
+//! - [`error`]: Graph's error envelope.
+
+pub mod auth;
+pub mod contacts;
+pub mod delta;
+pub mod error;
+pub mod folders;
+pub mod schema;
+pub mod store;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::Value;
+
+use crate::meter::{self, Account, Api};
+use crate::state::AppState;
+use crate::time;
+use error::GraphError;
+
+/// Where the Graph API is mounted.
+pub const BASE_PATH: &str = "/graph/v1.0";
+
+/// The mailbox an access token belongs to, set by the gate for the handlers.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub mailbox_id: String,
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/me", get(folders::me))
+        .route(
+            "/me/contactFolders",
+            get(folders::list).post(folders::create),
+        )
+        .route("/me/contactFolders/{folder_id}", get(folders::get_one))
+        .route(
+            "/me/contactFolders/{folder_id}/childFolders",
+            get(folders::list_children).post(folders::create_child),
+        )
+        .route(
+            "/me/contactFolders/{folder_id}/contacts",
+            get(contacts::list_in_folder).post(contacts::create_in_folder),
+        )
+        .route(
+            "/me/contactFolders/{folder_id}/contacts/delta",
+            get(delta::contacts_delta),
+        )
+        .route(
+            "/me/contactFolders/{folder_id}/contacts/{contact_id}",
+            get(contacts::get_in_folder)
+                .patch(contacts::update_in_folder)
+                .delete(contacts::delete_in_folder),
+        )
+        .route(
+            "/me/contacts",
+            get(contacts::list_default).post(contacts::create_default),
+        )
+        .route(
+            "/me/contacts/{contact_id}",
+            get(contacts::get_any)
+                .patch(contacts::update_any)
+                .delete(contacts::delete_any),
+        )
+        .route_layer(middleware::from_fn_with_state(state, gate))
+        .fallback(unknown_segment)
+}
+
+/// Authenticates the bearer token and passes the call through the meter.
+async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        })
+        .filter(|t| !t.is_empty());
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    // Nested routers see the path without their prefix; the template is the full one.
+    let full_path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().path().to_owned(), |u| u.path().to_owned());
+    let operation = meter::operation(request.method().as_str(), &template, &full_path, 2, &[]);
+
+    let mut world = state.world().await;
+    let grant = match &token {
+        None => Err(GraphError::unauthenticated("Access token is empty.")),
+        Some(token) => match world.graph.access_tokens.get(token) {
+            None => Err(GraphError::unauthenticated(
+                "IDX14100: JWT is not well formed, there are no dots (.).\nThe token needs to be \
+                 in JWS or JWE Compact Serialization Format.",
+            )),
+            Some(grant) if grant.expires_at <= time::now() => Err(GraphError::unauthenticated(
+                "Lifetime validation failed, the token is expired.",
+            )),
+            Some(grant) => Ok(grant.mailbox_id.clone()),
+        },
+    };
+    let mailbox_id = match grant {
+        Ok(id) => id,
+        Err(error) => {
+            world.meter.record_unauthenticated(Api::Graph);
+            return error.into_response();
+        }
+    };
+    if let Some(answer) = meter::admit(
+        &mut world,
+        &Account::Mailbox(mailbox_id.clone()),
+        &operation,
+    ) {
+        return answer;
+    }
+    drop(world);
+    request.extensions_mut().insert(Caller { mailbox_id });
+    next.run(request).await
+}
+
+async fn unknown_segment(request: Request) -> GraphError {
+    let path = request.uri().path();
+    let segment = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path);
+    GraphError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "BadRequest",
+        format!("Resource not found for the segment '{segment}'."),
+    )
+}
+
+/// Graph treats path segments case-insensitively (the docs themselves write both
+/// `contactFolders` and `contactfolders`); routing is case-sensitive, so known segments are
+/// spelled canonically before routing. Ids are left alone.
+pub fn normalise_path(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let Some(rest) = path.strip_prefix(BASE_PATH) else {
+        return request;
+    };
+    let fixed_rest: Vec<&str> = rest
+        .split('/')
+        .map(|segment| match segment.to_ascii_lowercase().as_str() {
+            "me" => "me",
+            "contactfolders" => "contactFolders",
+            "childfolders" => "childFolders",
+            "contacts" => "contacts",
+            "delta" => "delta",
+            _ => segment,
+        })
+        .collect();
+    let fixed = format!("{BASE_PATH}{}", fixed_rest.join("/"));
+    if fixed == path {
+        return request;
+    }
+    let with_query = match request.uri().query() {
+        Some(query) => format!("{fixed}?{query}"),
+        None => fixed,
+    };
+    let mut parts = request.uri().clone().into_parts();
+    if let Ok(path_and_query) = with_query.parse() {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
+/// The query string as decoded pairs (OData options keep their `$`).
+pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.map(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// A JSON request body; anything unreadable is Graph's 400, never an extractor's plain text.
+pub fn json_body(body: &Bytes) -> Result<Value, GraphError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(body).map_err(|_| GraphError::unreadable_body())
+}
+
+/// `@odata.context` for an entity or collection of the caller's mailbox.
+pub fn context(base: &str, mailbox_id: &str, tail: &str) -> String {
+    format!("{base}{BASE_PATH}/$metadata#users('{mailbox_id}')/{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_segments_are_spelled_canonically() {
+        let request = Request::builder()
+            .uri("/graph/v1.0/me/contactfolders/AAMk=/CONTACTS/delta?$deltatoken=x")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let request = normalise_path(request);
+        assert_eq!(
+            request.uri().to_string(),
+            "/graph/v1.0/me/contactFolders/AAMk=/contacts/delta?$deltatoken=x"
+        );
+    }
+}

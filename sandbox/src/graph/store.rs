@@ -1,0 +1,259 @@
+//! Mailboxes, their contact folders and contacts, and the per-mailbox change sequence that drives
+//! delta queries. Every write takes the next sequence number; a deleted contact leaves a
+//! tombstone carrying the sequence number of its deletion, so a delta round can report it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::{ids, time};
+
+/// Access tokens live one hour, as Microsoft's do (`expires_in` 3599).
+pub const ACCESS_TOKEN_SECONDS: i64 = 3599;
+
+#[derive(Default)]
+pub struct GraphWorld {
+    pub mailboxes: HashMap<String, Mailbox>,
+    pub access_tokens: HashMap<String, Grant>,
+    /// Refresh token → mailbox id. Redeemed tokens stay valid, as Microsoft's do.
+    pub refresh_tokens: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub mailbox_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl GraphWorld {
+    /// A new mailbox with its default "Contacts" folder; returns its id.
+    pub fn create_mailbox(
+        &mut self,
+        display_name: Option<String>,
+        email: Option<String>,
+    ) -> String {
+        let number = self.mailboxes.len() + 1;
+        let id = uuid::Uuid::new_v4().to_string();
+        let display_name = display_name.unwrap_or_else(|| format!("Sandbox User {number}"));
+        let email = email.unwrap_or_else(|| format!("user{number}@sandbox.onmicrosoft.com"));
+        let root_folder_id = ids::graph_id();
+        let default_folder = Folder {
+            id: ids::graph_id(),
+            display_name: "Contacts".to_owned(),
+            parent_folder_id: root_folder_id.clone(),
+        };
+        let mailbox = Mailbox {
+            id: id.clone(),
+            display_name,
+            email,
+            root_folder_id,
+            default_folder_id: default_folder.id.clone(),
+            folders: vec![default_folder],
+            contacts: HashMap::new(),
+            tombstones: Vec::new(),
+            seq: 0,
+            delta_epoch: 1,
+        };
+        self.mailboxes.insert(id.clone(), mailbox);
+        id
+    }
+
+    pub fn issue_refresh_token(&mut self, mailbox_id: &str) -> String {
+        let token = ids::token("sbx-graph-rt.");
+        self.refresh_tokens
+            .insert(token.clone(), mailbox_id.to_owned());
+        token
+    }
+
+    /// A JWT-shaped (but unsigned, opaque to the sandbox) access token.
+    pub fn issue_access_token(&mut self, mailbox_id: &str) -> (String, i64) {
+        let expires_at = time::in_seconds(ACCESS_TOKEN_SECONDS);
+        let header = ids::b64(br#"{"typ":"JWT","alg":"none"}"#);
+        let claims = serde_json::json!({
+            "aud": "https://graph.microsoft.com",
+            "oid": mailbox_id,
+            "exp": expires_at.timestamp(),
+            "jti": ids::hex(8),
+        });
+        let token = format!(
+            "{header}.{}.{}",
+            ids::b64(claims.to_string().as_bytes()),
+            ids::hex(16)
+        );
+        self.access_tokens.insert(
+            token.clone(),
+            Grant {
+                mailbox_id: mailbox_id.to_owned(),
+                expires_at,
+            },
+        );
+        (token, ACCESS_TOKEN_SECONDS)
+    }
+
+    pub fn expire_access_tokens(&mut self) {
+        let past = time::now() - chrono::Duration::seconds(1);
+        for grant in self.access_tokens.values_mut() {
+            grant.expires_at = past;
+        }
+    }
+}
+
+pub struct Mailbox {
+    pub id: String,
+    pub display_name: String,
+    pub email: String,
+    /// The invisible root that top-level folders name as their parent.
+    pub root_folder_id: String,
+    pub default_folder_id: String,
+    pub folders: Vec<Folder>,
+    pub contacts: HashMap<String, Contact>,
+    pub tombstones: Vec<Tombstone>,
+    seq: u64,
+    /// Delta tokens carry the epoch they were issued in; bumping it expires them all.
+    pub delta_epoch: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Folder {
+    pub id: String,
+    pub display_name: String,
+    pub parent_folder_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub id: String,
+    pub folder_id: String,
+    pub created: DateTime<Utc>,
+    pub modified: DateTime<Utc>,
+    pub change_key: String,
+    /// Sequence number of the last change.
+    pub seq: u64,
+    /// Sequence number of the creation: the stable listing order.
+    pub order: u64,
+    /// The writable properties that have been set (see `schema`).
+    pub props: Map<String, Value>,
+}
+
+/// A contact that left a folder (deleted) at sequence number `seq`.
+#[derive(Debug, Clone)]
+pub struct Tombstone {
+    pub id: String,
+    pub folder_id: String,
+    pub seq: u64,
+}
+
+/// `POST` of a folder whose name is taken among its siblings.
+#[derive(Debug)]
+pub struct FolderExists;
+
+impl Mailbox {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// The sequence number of the latest change.
+    pub fn current_seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn folder(&self, id: &str) -> Option<&Folder> {
+        self.folders.iter().find(|f| f.id == id)
+    }
+
+    pub fn children_of(&self, parent_id: &str) -> Vec<&Folder> {
+        self.folders
+            .iter()
+            .filter(|f| f.parent_folder_id == parent_id)
+            .collect()
+    }
+
+    pub fn create_folder(
+        &mut self,
+        parent_id: &str,
+        display_name: &str,
+    ) -> Result<Folder, FolderExists> {
+        let taken = self.folders.iter().any(|f| {
+            f.parent_folder_id == parent_id && f.display_name.eq_ignore_ascii_case(display_name)
+        });
+        if taken {
+            return Err(FolderExists);
+        }
+        let folder = Folder {
+            id: ids::graph_id(),
+            display_name: display_name.to_owned(),
+            parent_folder_id: parent_id.to_owned(),
+        };
+        self.folders.push(folder.clone());
+        Ok(folder)
+    }
+
+    pub fn insert_contact(&mut self, folder_id: &str, props: Map<String, Value>) -> Contact {
+        let seq = self.next_seq();
+        let now = time::now();
+        let contact = Contact {
+            id: ids::graph_id(),
+            folder_id: folder_id.to_owned(),
+            created: now,
+            modified: now,
+            change_key: ids::change_key(),
+            seq,
+            order: seq,
+            props,
+        };
+        self.contacts.insert(contact.id.clone(), contact.clone());
+        contact
+    }
+
+    /// Applies `change` to a contact and records the write (new change key, time and sequence
+    /// number), whether or not a value actually changed, as Exchange does.
+    pub fn update_contact(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Map<String, Value>),
+    ) -> Option<Contact> {
+        if !self.contacts.contains_key(id) {
+            return None;
+        }
+        let seq = self.next_seq();
+        let contact = self.contacts.get_mut(id)?;
+        change(&mut contact.props);
+        contact.seq = seq;
+        contact.modified = time::now();
+        contact.change_key = ids::change_key();
+        Some(contact.clone())
+    }
+
+    pub fn delete_contact(&mut self, id: &str) -> bool {
+        let Some(contact) = self.contacts.remove(id) else {
+            return false;
+        };
+        let seq = self.next_seq();
+        self.tombstones.push(Tombstone {
+            id: contact.id,
+            folder_id: contact.folder_id,
+            seq,
+        });
+        true
+    }
+
+    /// The contacts of a folder in creation order.
+    pub fn contacts_in(&self, folder_id: &str) -> Vec<&Contact> {
+        let mut found: Vec<&Contact> = self
+            .contacts
+            .values()
+            .filter(|c| c.folder_id == folder_id)
+            .collect();
+        found.sort_by_key(|c| c.order);
+        found
+    }
+
+    /// Every contact in creation order.
+    pub fn all_contacts(&self) -> Vec<&Contact> {
+        let mut found: Vec<&Contact> = self.contacts.values().collect();
+        found.sort_by_key(|c| c.order);
+        found
+    }
+}

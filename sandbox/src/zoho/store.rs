@@ -1,0 +1,402 @@
+//! Orgs (one per data centre account), their user, records per module, deleted records, the
+//! accounts and tags that lookups point at, and issued page tokens.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use super::Dc;
+use super::error::ItemError;
+use super::modules::{self, Field, Input, Kind, Module, System};
+use super::paging::PageToken;
+use crate::ids::{self, ZohoIds};
+use crate::time;
+
+/// Access tokens live one hour (api-reference 2.1).
+pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
+
+#[derive(Default)]
+pub struct ZohoWorld {
+    pub orgs: HashMap<String, Org>,
+    pub access_tokens: HashMap<String, Grant>,
+    /// Refresh token → org id. Zoho refresh tokens do not rotate and live until revoked.
+    pub refresh_tokens: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub org_id: String,
+    pub dc: Dc,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl ZohoWorld {
+    /// A new org in `dc` with its one user; returns the org id.
+    pub fn create_org(
+        &mut self,
+        dc: Dc,
+        user_name: Option<String>,
+        user_email: Option<String>,
+    ) -> String {
+        let number = self.orgs.len() + 1;
+        let mut ids = ZohoIds::new();
+        let id = loop {
+            let candidate = (rand::random::<u32>() % 900_000_000 + 100_000_000).to_string();
+            if !self.orgs.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        let user = User {
+            id: ids.next_id(),
+            name: user_name.unwrap_or_else(|| format!("Sandbox User {number}")),
+            email: user_email.unwrap_or_else(|| format!("user{number}@sandbox.zoho.example")),
+        };
+        let org = Org {
+            id: id.clone(),
+            dc,
+            user,
+            ids,
+            accounts: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            modules: HashMap::new(),
+            page_tokens: HashMap::new(),
+        };
+        self.orgs.insert(id.clone(), org);
+        id
+    }
+
+    /// `1000.<hex>.<hex>`, the shape of Zoho's tokens.
+    fn zoho_token() -> String {
+        format!("1000.{}.{}", ids::hex(16), ids::hex(16))
+    }
+
+    pub fn issue_refresh_token(&mut self, org_id: &str) -> String {
+        let token = Self::zoho_token();
+        self.refresh_tokens.insert(token.clone(), org_id.to_owned());
+        token
+    }
+
+    pub fn issue_access_token(&mut self, org_id: &str) -> Option<(String, i64)> {
+        let dc = self.orgs.get(org_id)?.dc;
+        let token = Self::zoho_token();
+        self.access_tokens.insert(
+            token.clone(),
+            Grant {
+                org_id: org_id.to_owned(),
+                dc,
+                expires_at: time::in_seconds(ACCESS_TOKEN_SECONDS),
+            },
+        );
+        Some((token, ACCESS_TOKEN_SECONDS))
+    }
+
+    pub fn expire_access_tokens(&mut self) {
+        let past = time::now() - chrono::Duration::seconds(1);
+        for grant in self.access_tokens.values_mut() {
+            grant.expires_at = past;
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: u64,
+    pub name: String,
+    pub email: String,
+}
+
+pub struct Org {
+    pub id: String,
+    pub dc: Dc,
+    pub user: User,
+    ids: ZohoIds,
+    /// Accounts that `Account_Name` lookups point at: id → name.
+    pub accounts: BTreeMap<u64, String>,
+    /// Tags by lower-case name: (id, name).
+    pub tags: BTreeMap<String, (u64, String)>,
+    modules: HashMap<&'static str, ModuleData>,
+    pub page_tokens: HashMap<String, PageToken>,
+}
+
+#[derive(Debug, Default)]
+pub struct ModuleData {
+    pub records: BTreeMap<u64, Record>,
+    pub deleted: Vec<Deleted>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: u64,
+    /// Stored values of writable fields (lookups as the target's id string).
+    pub values: Map<String, Value>,
+    pub created_time: DateTime<Utc>,
+    pub modified_time: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    pub id: u64,
+    pub display_name: Option<String>,
+    pub deleted_time: DateTime<Utc>,
+}
+
+static EMPTY: ModuleData = ModuleData {
+    records: BTreeMap::new(),
+    deleted: Vec::new(),
+};
+
+/// What a resolved write does to one stored field.
+enum Change {
+    Set(Value),
+    Clear,
+    Keep,
+}
+
+impl Org {
+    pub fn next_id(&mut self) -> u64 {
+        self.ids.next_id()
+    }
+
+    pub fn data(&self, module: &Module) -> &ModuleData {
+        self.modules.get(module.api_name).unwrap_or(&EMPTY)
+    }
+
+    fn data_mut(&mut self, module: &Module) -> &mut ModuleData {
+        self.modules.entry(module.api_name).or_default()
+    }
+
+    pub fn record(&self, module: &Module, id: u64) -> Option<&Record> {
+        self.data(module).records.get(&id)
+    }
+
+    /// `{name, id}` of the org's user, as write results name it.
+    pub fn user_ref(&self) -> Value {
+        json!({"name": self.user.name, "id": self.user.id.to_string()})
+    }
+
+    /// `{name, id, email}`, as records name it.
+    pub fn user_full(&self) -> Value {
+        json!({"name": self.user.name, "id": self.user.id.to_string(), "email": self.user.email})
+    }
+
+    /// An account by name (case-insensitive), created when there is none.
+    pub fn account_named(&mut self, name: &str) -> u64 {
+        if let Some((id, _)) = self
+            .accounts
+            .iter()
+            .find(|(_, n)| n.to_lowercase() == name.to_lowercase())
+        {
+            return *id;
+        }
+        let id = self.next_id();
+        self.accounts.insert(id, name.to_owned());
+        id
+    }
+
+    fn resolve(
+        &mut self,
+        inputs: Vec<(&'static Field, Input)>,
+        index: usize,
+    ) -> Result<Vec<(&'static str, Change)>, ItemError> {
+        let related_invalid = |field: &Field| {
+            ItemError::new(
+                "INVALID_DATA",
+                "the related id given seems to be invalid",
+                json!({"api_name": field.api_name, "json_path": format!("$.data[{index}].{}", field.api_name)}),
+            )
+        };
+        let mut changes = Vec::new();
+        for (field, input) in inputs {
+            let change = match input {
+                Input::Clear => Change::Clear,
+                Input::Value(value) => Change::Set(value),
+                Input::AccountById(id) if self.accounts.contains_key(&id) => {
+                    Change::Set(Value::String(id.to_string()))
+                }
+                Input::AccountById(_) => return Err(related_invalid(field)),
+                Input::AccountByName(name) => {
+                    Change::Set(Value::String(self.account_named(&name).to_string()))
+                }
+                Input::ContactById(id) if self.record(&modules::CONTACTS, id).is_some() => {
+                    Change::Set(Value::String(id.to_string()))
+                }
+                Input::ContactById(_) => return Err(related_invalid(field)),
+                Input::OwnerById(id) if id == self.user.id => Change::Keep,
+                Input::OwnerById(_) => return Err(related_invalid(field)),
+                Input::Tags(names) if names.is_empty() => Change::Clear,
+                Input::Tags(names) => {
+                    for name in &names {
+                        let key = name.to_lowercase();
+                        if !self.tags.contains_key(&key) {
+                            let id = self.next_id();
+                            self.tags.insert(key, (id, name.clone()));
+                        }
+                    }
+                    Change::Set(json!(names))
+                }
+            };
+            changes.push((field.api_name, change));
+        }
+        Ok(changes)
+    }
+
+    fn apply(values: &mut Map<String, Value>, changes: Vec<(&'static str, Change)>) {
+        for (name, change) in changes {
+            match change {
+                Change::Set(value) => {
+                    values.insert(name.to_owned(), value);
+                }
+                Change::Clear => {
+                    values.remove(name);
+                }
+                Change::Keep => {}
+            }
+        }
+    }
+
+    pub fn insert(
+        &mut self,
+        module: &Module,
+        inputs: Vec<(&'static Field, Input)>,
+        index: usize,
+    ) -> Result<Record, ItemError> {
+        let changes = self.resolve(inputs, index)?;
+        let mut values = Map::new();
+        Self::apply(&mut values, changes);
+        let now = time::now();
+        let record = Record {
+            id: self.next_id(),
+            values,
+            created_time: now,
+            modified_time: now,
+        };
+        self.data_mut(module)
+            .records
+            .insert(record.id, record.clone());
+        Ok(record)
+    }
+
+    /// Updates a record; every update moves `Modified_Time`, changed values or not.
+    pub fn update(
+        &mut self,
+        module: &Module,
+        id: u64,
+        inputs: Vec<(&'static Field, Input)>,
+        index: usize,
+    ) -> Result<Record, ItemError> {
+        if self.record(module, id).is_none() {
+            return Err(ItemError::invalid_id(index));
+        }
+        let changes = self.resolve(inputs, index)?;
+        let record = self
+            .data_mut(module)
+            .records
+            .get_mut(&id)
+            .ok_or_else(|| ItemError::invalid_id(index))?;
+        Self::apply(&mut record.values, changes);
+        record.modified_time = time::now();
+        Ok(record.clone())
+    }
+
+    /// Moves a record to the recycle bin.
+    pub fn delete(&mut self, module: &Module, id: u64) -> bool {
+        let Some(record) = self.data_mut(module).records.remove(&id) else {
+            return false;
+        };
+        let display_name = full_name(module, &record);
+        self.data_mut(module).deleted.push(Deleted {
+            id,
+            display_name,
+            deleted_time: time::now(),
+        });
+        true
+    }
+
+    /// The `details` of a successful write.
+    pub fn write_details(&self, record: &Record) -> Value {
+        json!({
+            "Modified_Time": time::zoho(record.modified_time),
+            "Modified_By": self.user_ref(),
+            "Created_Time": time::zoho(record.created_time),
+            "id": record.id.to_string(),
+            "Created_By": self.user_ref(),
+        })
+    }
+
+    /// A record with `id` and the given fields (all fields when `None`); unset fields are `null`.
+    pub fn render(
+        &self,
+        module: &'static Module,
+        record: &Record,
+        fields: Option<&[&'static Field]>,
+    ) -> Value {
+        let mut out = Map::new();
+        out.insert("id".into(), Value::String(record.id.to_string()));
+        let all: Vec<&'static Field> = module.fields.iter().collect();
+        let chosen: &[&'static Field] = match fields {
+            Some(fields) => fields,
+            None => &all,
+        };
+        for field in chosen {
+            out.insert(
+                field.api_name.to_owned(),
+                self.render_field(module, record, field),
+            );
+        }
+        Value::Object(out)
+    }
+
+    fn render_field(&self, module: &Module, record: &Record, field: &Field) -> Value {
+        let stored = record.values.get(field.api_name);
+        let stored_id = || {
+            stored
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<u64>().ok())
+        };
+        match field.kind {
+            Kind::System(System::Id) => Value::String(record.id.to_string()),
+            Kind::System(System::FullName) => json!(full_name(module, record)),
+            Kind::System(System::CreatedTime) => json!(time::zoho(record.created_time)),
+            Kind::System(System::ModifiedTime) => json!(time::zoho(record.modified_time)),
+            Kind::System(System::CreatedBy | System::ModifiedBy) | Kind::Owner => self.user_full(),
+            Kind::System(System::LastActivityTime) => Value::Null,
+            Kind::System(System::RecordStatus) => json!("Available"),
+            Kind::System(System::Locked) => json!(false),
+            Kind::AccountLookup => stored_id()
+                .and_then(|id| Some(json!({"name": self.accounts.get(&id)?, "id": id.to_string()})))
+                .unwrap_or(Value::Null),
+            Kind::ContactLookup => stored_id()
+                .and_then(|id| {
+                    let target = self.record(&modules::CONTACTS, id)?;
+                    Some(json!({"name": full_name(&modules::CONTACTS, target), "id": id.to_string()}))
+                })
+                .unwrap_or(Value::Null),
+            Kind::Tags => {
+                let names = stored.and_then(Value::as_array).cloned().unwrap_or_default();
+                let tags: Vec<Value> = names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|name| {
+                        let id = self.tags.get(&name.to_lowercase()).map(|(id, _)| id.to_string());
+                        json!({"name": name, "id": id})
+                    })
+                    .collect();
+                Value::Array(tags)
+            }
+            Kind::Boolean => stored.cloned().unwrap_or(Value::Bool(false)),
+            _ => stored.cloned().unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// The module's name fields joined, e.g. `First_Name Last_Name`.
+pub fn full_name(module: &Module, record: &Record) -> Option<String> {
+    let name = module
+        .name_fields
+        .iter()
+        .filter_map(|f| record.values.get(*f).and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!name.is_empty()).then_some(name)
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the sandbox started in-process on a random port, driven over HTTP.
+
+mod control;
+mod graph_auth;
+mod graph_contacts;
+mod graph_delta;
+mod helpers;
+mod zoho_auth;
+mod zoho_reads;
+mod zoho_writes;

@@ -1,0 +1,139 @@
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{keys, payload, read, spawn_app};
+
+#[tokio::test]
+async fn refresh_in_a_form_body_or_the_query_string() {
+    let app = spawn_app().await;
+    let org = app.org("eu").await;
+    let token_url = format!("{}/oauth/v2/token", org.accounts_url);
+    let params = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "sandbox-zoho-client"),
+        ("client_secret", "sandbox-zoho-secret"),
+        ("refresh_token", org.refresh_token.as_str()),
+    ];
+    let (status, body) = read(
+        app.http
+            .post(&token_url)
+            .form(&params)
+            .send()
+            .await
+            .expect("token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        keys(&body),
+        keys(&payload("zoho_oauth_token_refresh_response"))
+    );
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["api_domain"], format!("{}/zoho-api/eu", app.base));
+    assert_eq!(org.dc, "eu");
+
+    let (status, body) = read(
+        app.http
+            .post(&token_url)
+            .query(&params)
+            .send()
+            .await
+            .expect("token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let access = body["access_token"].as_str().expect("token");
+    let records = app
+        .http
+        .get(format!(
+            "{}/crm/v8/Contacts?fields=Last_Name",
+            body["api_domain"].as_str().expect("domain")
+        ))
+        .header("Authorization", format!("Zoho-oauthtoken {access}"))
+        .send()
+        .await
+        .expect("records");
+    assert_eq!(records.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn refresh_errors_are_http_200_with_an_error_key() {
+    let app = spawn_app().await;
+    let org = app.org("com").await;
+    let call = |url: String, secret: &'static str, refresh: String| {
+        let app = &app;
+        async move {
+            read(
+                app.http
+                    .post(url)
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("client_id", "sandbox-zoho-client"),
+                        ("client_secret", secret),
+                        ("refresh_token", refresh.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .expect("token"),
+            )
+            .await
+        }
+    };
+    let url = format!("{}/oauth/v2/token", org.accounts_url);
+    let (status, body) = call(url.clone(), "sandbox-zoho-secret", "1000.nope".into()).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"error": "invalid_code"}))
+    );
+    let (status, body) = call(url, "wrong", org.refresh_token.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, payload("zoho_oauth_error_invalid_client"));
+    // A refresh token of com is unknown to the eu accounts server.
+    let eu = format!("{}/zoho-accounts/eu/oauth/v2/token", app.base);
+    let (_, body) = call(eu, "sandbox-zoho-secret", org.refresh_token.clone()).await;
+    assert_eq!(body, json!({"error": "invalid_code"}));
+}
+
+#[tokio::test]
+async fn crm_refuses_missing_unknown_expired_and_foreign_dc_tokens() {
+    let app = spawn_app().await;
+    let org = app.org("com").await;
+    let expected = payload("zoho_error_invalid_token");
+    let url = format!("{}/crm/v8/Contacts?fields=Last_Name", org.api_domain);
+
+    let (status, body) = read(app.http.get(&url).send().await.expect("call")).await;
+    assert_eq!((status, &body), (StatusCode::UNAUTHORIZED, &expected));
+    let (status, body) = read(
+        app.http
+            .get(&url)
+            .header("Authorization", "Zoho-oauthtoken 1000.made.up")
+            .send()
+            .await
+            .expect("call"),
+    )
+    .await;
+    assert_eq!((status, &body), (StatusCode::UNAUTHORIZED, &expected));
+
+    let jp_url = format!("{}/zoho-api/jp/crm/v8/Contacts?fields=Last_Name", app.base);
+    let (status, body) = read(
+        app.http
+            .get(&jp_url)
+            .header("Authorization", format!("Zoho-oauthtoken {}", org.token))
+            .send()
+            .await
+            .expect("call"),
+    )
+    .await;
+    assert_eq!((status, &body), (StatusCode::UNAUTHORIZED, &expected));
+
+    app.control(Method::POST, "/expire-access-tokens", json!({}))
+        .await;
+    let (status, body) = read(
+        app.zoho(&org, Method::GET, "/Contacts?fields=Last_Name")
+            .send()
+            .await
+            .expect("call"),
+    )
+    .await;
+    assert_eq!((status, &body), (StatusCode::UNAUTHORIZED, &expected));
+}
