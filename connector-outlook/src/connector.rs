@@ -104,6 +104,7 @@ impl OutlookConnector {
                 external_id,
                 item: Item::Contact(c),
                 base,
+                ..
             } => {
                 let base = match base {
                     Some(Item::Contact(b)) => Some(b),

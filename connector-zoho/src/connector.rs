@@ -253,6 +253,7 @@ impl Connector for ZohoConnector {
                     external_id,
                     item: item @ Item::Contact(c),
                     base,
+                    ..
                 } => {
                     let base = match base {
                         Some(Item::Contact(b)) => Some(b),

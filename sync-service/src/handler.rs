@@ -92,6 +92,7 @@ impl ChangeHandler {
                         .await
                         .map_err(retry)?
                 }
+                ChangeMessage::ReadCompleted { .. } => false,
                 ChangeMessage::ApplyResult {
                     link_id,
                     side,
@@ -197,6 +198,7 @@ async fn on_change(
                 external_id: target_ref.id,
                 item,
                 base: Some(base),
+                expected_version: None,
             };
             push_apply(tx, &link, target, op).await?;
             Ok(true)
@@ -278,13 +280,14 @@ async fn on_result(
                     external_id,
                     item: link.base.clone(),
                     base: None,
+                    expected_version: None,
                 };
                 push_apply(tx, &link, side, op).await?;
                 return Ok(true);
             }
             Ok(false)
         }
-        ApplyOutcome::Gone { .. } => {
+        ApplyOutcome::Gone { .. } | ApplyOutcome::Stale { .. } => {
             // The item's delete on that side arrives as its own change and is decided then.
             links::record_failure(tx, link.id, Some(side), Some("the item no longer exists"))
                 .await?;

@@ -52,6 +52,11 @@ impl<C: Connector> CommandHandler<C> {
                     .set_watch(envelope.user_id, kind, scope.as_ref())
                     .await
                     .map_err(|e| HandlerError::Retry(e.into())),
+                CommandMessage::Poll { kind, full, .. } => self
+                    .store
+                    .poll_kind_now(envelope.user_id, kind, full)
+                    .await
+                    .map_err(|e| HandlerError::Retry(e.into())),
                 CommandMessage::Apply {
                     command_id,
                     link_id,

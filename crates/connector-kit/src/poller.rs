@@ -7,12 +7,12 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use service_kit::broker::Publisher;
 use service_kit::telemetry::current_traceparent;
-use sync_protocol::Envelope;
+use sync_protocol::{ChangeMessage, Envelope};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::connector::{ApiError, CallContext, Connector};
-use crate::store::{Store, Watch};
+use crate::store::{Round, Store, Watch};
 use crate::tokens::{TokenClient, TokenError};
 
 /// Watches polled at once by one replica.
@@ -103,6 +103,16 @@ impl<C: Connector> Poller<C> {
                 .map_err(PollFailure::Token)?,
         };
         let mut cursor = watch.cursor.clone();
+        let mut round = match cursor {
+            None => Round {
+                full: true,
+                items: 0,
+            },
+            Some(_) => Round {
+                full: watch.full_read,
+                items: watch.round_items,
+            },
+        };
         let (mut resynced, mut reauthorised) = (false, false);
         loop {
             let page = match self.connector.read_page(&ctx, watch, cursor.as_ref()).await {
@@ -112,6 +122,10 @@ impl<C: Connector> Poller<C> {
                     metrics::counter!("connector_full_resyncs_total", "side" => self.connector.side().as_str()).increment(1);
                     resynced = true;
                     cursor = None;
+                    round = Round {
+                        full: true,
+                        items: 0,
+                    };
                     continue;
                 }
                 Err(ApiError::Unauthorized) if !reauthorised => {
@@ -137,9 +151,27 @@ impl<C: Connector> Poller<C> {
             }
             metrics::counter!("connector_changes_published_total", "side" => self.connector.side().as_str())
                 .increment(published as u64);
+            round.items += published as i64;
+            if !page.more {
+                // Tells sync-service the round is over (first-sync matching and the mass-delete
+                // guard wait for it); published before the cursor moves, like the changes.
+                let completed = ChangeMessage::ReadCompleted {
+                    side: self.connector.side(),
+                    kind: watch.kind,
+                    full: round.full,
+                    items_read: round.items.max(0) as u64,
+                };
+                let envelope =
+                    Envelope::new(watch.user_id, completed).with_traceparent(current_traceparent());
+                self.publisher
+                    .publish_change(&envelope)
+                    .await
+                    .map_err(PollFailure::Internal)?;
+                round = Round::default();
+            }
             let kept = self
                 .store
-                .save_cursor(watch, &self.owner, self.lease, Some(&page.cursor))
+                .save_cursor(watch, &self.owner, self.lease, Some(&page.cursor), round)
                 .await
                 .map_err(|e| PollFailure::Internal(e.into()))?;
             if !kept {

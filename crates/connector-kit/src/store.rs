@@ -15,6 +15,10 @@ pub struct Watch {
     pub container_id: Option<String>,
     pub poll_interval: Duration,
     pub cursor: Option<serde_json::Value>,
+    /// The round in progress started without a cursor: it reads everything.
+    pub full_read: bool,
+    /// Items the round in progress has read so far.
+    pub round_items: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -24,6 +28,8 @@ struct WatchRow {
     container_id: Option<String>,
     poll_interval_secs: i32,
     cursor: Option<serde_json::Value>,
+    full_read: bool,
+    round_items: i64,
 }
 
 impl TryFrom<WatchRow> for Watch {
@@ -35,8 +41,17 @@ impl TryFrom<WatchRow> for Watch {
             container_id: row.container_id,
             poll_interval: Duration::from_secs(row.poll_interval_secs.max(1) as u64),
             cursor: row.cursor,
+            full_read: row.full_read,
+            round_items: row.round_items,
         })
     }
+}
+
+/// The state of a poll round, saved with its cursor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Round {
+    pub full: bool,
+    pub items: i64,
 }
 
 #[derive(Clone)]
@@ -107,7 +122,8 @@ impl Store {
                    LIMIT $3
                    FOR UPDATE SKIP LOCKED) due
              WHERE w.user_id = due.user_id AND w.kind = due.kind
-             RETURNING w.user_id, w.kind, w.container_id, w.poll_interval_secs, w.cursor",
+             RETURNING w.user_id, w.kind, w.container_id, w.poll_interval_secs, w.cursor,
+                       w.full_read, w.round_items",
         )
         .bind(owner)
         .bind(lease.as_secs_f64())
@@ -125,9 +141,11 @@ impl Store {
         owner: &str,
         lease: Duration,
         cursor: Option<&serde_json::Value>,
+        round: Round,
     ) -> sqlx::Result<bool> {
         let done = sqlx::query(
-            "UPDATE watches SET cursor = $4, lease_until = now() + make_interval(secs => $5)
+            "UPDATE watches SET cursor = $4, lease_until = now() + make_interval(secs => $5),
+                    full_read = $6, round_items = $7
              WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
         )
         .bind(watch.user_id.0)
@@ -135,6 +153,8 @@ impl Store {
         .bind(owner)
         .bind(cursor)
         .bind(lease.as_secs_f64())
+        .bind(round.full)
+        .bind(round.items)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -158,6 +178,26 @@ impl Store {
         .bind(owner)
         .bind(delay.as_secs_f64())
         .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Makes one watch due now; `full` also discards its cursor (a resync).
+    pub async fn poll_kind_now(
+        &self,
+        user: UserId,
+        kind: ItemKind,
+        full: bool,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE watches SET next_poll_at = now(),
+                    cursor = CASE WHEN $3 THEN NULL ELSE cursor END
+             WHERE user_id = $1 AND kind = $2 AND active",
+        )
+        .bind(user.0)
+        .bind(kind.as_str())
+        .bind(full)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -59,6 +59,14 @@ pub enum ChangeMessage {
         /// `true` when the item still exists but left the chosen scope: never a delete elsewhere.
         left_scope: bool,
     },
+    /// A poll round of `kind` on `side` ended; everything it read was published before this.
+    /// `full` when the round read everything (the first sync, or a resync).
+    ReadCompleted {
+        side: Side,
+        kind: ItemKind,
+        full: bool,
+        items_read: u64,
+    },
     /// The outcome of an [`CommandMessage::Apply`].
     ApplyResult {
         command_id: Uuid,
@@ -74,6 +82,7 @@ impl ChangeMessage {
         match self {
             ChangeMessage::ItemChanged { side, .. }
             | ChangeMessage::ItemDeleted { side, .. }
+            | ChangeMessage::ReadCompleted { side, .. }
             | ChangeMessage::ApplyResult { side, .. } => *side,
         }
     }
@@ -81,9 +90,9 @@ impl ChangeMessage {
     pub fn kind(&self) -> ItemKind {
         match self {
             ChangeMessage::ItemChanged { item, .. } => item.kind(),
-            ChangeMessage::ItemDeleted { kind, .. } | ChangeMessage::ApplyResult { kind, .. } => {
-                *kind
-            }
+            ChangeMessage::ItemDeleted { kind, .. }
+            | ChangeMessage::ReadCompleted { kind, .. }
+            | ChangeMessage::ApplyResult { kind, .. } => *kind,
         }
     }
 
@@ -92,6 +101,7 @@ impl ChangeMessage {
         match self {
             ChangeMessage::ItemChanged { .. } => "changed",
             ChangeMessage::ItemDeleted { .. } => "deleted",
+            ChangeMessage::ReadCompleted { .. } => "completed",
             ChangeMessage::ApplyResult { .. } => "result",
         }
     }
@@ -105,6 +115,13 @@ pub enum ApplyOutcome {
         external_id: ExternalId,
         version: Version,
         content_hash: ContentHash,
+    },
+    /// A conditional write found the item changed since `expected_version`: nothing was written;
+    /// the item as that side now holds it.
+    Stale {
+        external_id: ExternalId,
+        version: Version,
+        item: Item,
     },
     /// The item no longer exists on that side (a delete that found nothing is also this).
     Gone { external_id: Option<ExternalId> },
@@ -126,6 +143,12 @@ pub enum CommandMessage {
         kind: ItemKind,
         scope: Option<WatchScope>,
     },
+    /// Poll `kind` now; `full` discards the cursor and reads everything again (a resync).
+    Poll {
+        side: Side,
+        kind: ItemKind,
+        full: bool,
+    },
     /// Write one item on `side`.
     Apply {
         command_id: Uuid,
@@ -139,19 +162,24 @@ pub enum CommandMessage {
 impl CommandMessage {
     pub fn side(&self) -> Side {
         match self {
-            CommandMessage::Watch { side, .. } | CommandMessage::Apply { side, .. } => *side,
+            CommandMessage::Watch { side, .. }
+            | CommandMessage::Poll { side, .. }
+            | CommandMessage::Apply { side, .. } => *side,
         }
     }
 
     pub fn kind(&self) -> ItemKind {
         match self {
-            CommandMessage::Watch { kind, .. } | CommandMessage::Apply { kind, .. } => *kind,
+            CommandMessage::Watch { kind, .. }
+            | CommandMessage::Poll { kind, .. }
+            | CommandMessage::Apply { kind, .. } => *kind,
         }
     }
 
     pub fn verb(&self) -> &'static str {
         match self {
             CommandMessage::Watch { .. } => "watch",
+            CommandMessage::Poll { .. } => "poll",
             CommandMessage::Apply { .. } => "apply",
         }
     }
@@ -174,10 +202,14 @@ pub enum ApplyOp {
     },
     /// `base` is the last synced content: the connector writes only the fields that differ from
     /// it, so data the canonical model does not carry is never overwritten.
+    /// `expected_version`: write only if the item is still at this version (Graph `If-Match`,
+    /// Zoho `If-Unmodified-Since`); otherwise answer [`ApplyOutcome::Stale`].
     Update {
         external_id: ExternalId,
         item: Item,
         base: Option<Item>,
+        #[serde(default)]
+        expected_version: Option<Version>,
     },
     Delete {
         external_id: ExternalId,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use connector_kit::store::Store;
+use connector_kit::store::{Round, Store};
 use sync_model::{ItemKind, UserId};
 use sync_protocol::WatchScope;
 
@@ -47,12 +47,24 @@ async fn a_claimed_watch_is_not_claimed_again_until_its_lease_expires() -> anyho
     let cursor = serde_json::json!({"link": "stale"});
     assert!(
         !store
-            .save_cursor(&first[0], "replica-a", lease, Some(&cursor))
+            .save_cursor(
+                &first[0],
+                "replica-a",
+                lease,
+                Some(&cursor),
+                Round::default()
+            )
             .await?
     );
     assert!(
         store
-            .save_cursor(&taken[0], "replica-b", lease, Some(&cursor))
+            .save_cursor(
+                &taken[0],
+                "replica-b",
+                lease,
+                Some(&cursor),
+                Round::default()
+            )
             .await?
     );
     Ok(())
@@ -103,6 +115,7 @@ async fn released_watch_is_due_after_its_interval_and_a_new_folder_resets_the_cu
             "a",
             lease,
             Some(&serde_json::json!({"link": "delta-1"})),
+            Round::default(),
         )
         .await?;
     store
