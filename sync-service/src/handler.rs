@@ -1,27 +1,42 @@
-//! Consumes `sync.changes`: each change or apply result is decided and written, with the
-//! commands it causes, in one transaction; the message is acknowledged only after it commits.
+//! Consumes `sync.changes`: each change, apply result or end of a poll round is decided by the
+//! engine and written, with the commands it causes, in one transaction; the message is
+//! acknowledged only after it commits.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::anyhow;
 use service_kit::broker::HandlerError;
 use service_kit::telemetry::{adopt_traceparent, current_traceparent};
 use sqlx::PgPool;
-use sync_model::{Item, ItemKind, LinkId, Side, UserId};
-use sync_protocol::{
-    ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope, SCHEMA_VERSION,
-};
+use sync_model::{ExternalId, Item, ItemKind, LinkId, Side, UserId};
+use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope, SCHEMA_VERSION};
 use tokio::sync::Notify;
 use tracing::Instrument;
-use uuid::Uuid;
 
-use crate::domain::{Decision, Incoming, Link, LinkStatus, SideRef, decide};
-use crate::store::{Tx, inbox, links, outbox, settings};
+use crate::domain::engine::{reconcile, tag_from_zoho};
+use crate::domain::matching::{holds_back, match_items};
+use crate::domain::merge::combine;
+use crate::domain::{
+    Inflight, InflightOp, Input, Link, LinkStatus, Output, RandomIds, Rules, SideState,
+    UserSettings, step,
+};
+use crate::store::{Tx, conflicts, inbox, links, outbox, parked, progress, settings};
+
+/// The mass-delete guard's thresholds.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteGuard {
+    /// Share of a user's items (of one kind) that one poll round may delete without review.
+    pub share: f64,
+    /// Rounds deleting fewer items than this always pass.
+    pub minimum: usize,
+}
 
 pub struct ChangeHandler {
     pub pool: PgPool,
     /// Wakes the outbox relay after a commit that wrote commands.
     pub relay_wakeup: Arc<Notify>,
+    pub guard: DeleteGuard,
 }
 
 fn retry<E: Into<anyhow::Error>>(err: E) -> HandlerError {
@@ -58,52 +73,12 @@ impl ChangeHandler {
                 tracing::debug!("duplicate delivery ignored");
                 return tx.commit().await.map_err(retry);
             }
-            let user = envelope.user_id;
-            let wrote_commands = match envelope.body {
-                ChangeMessage::ItemChanged {
-                    side,
-                    external_id,
-                    version,
-                    item,
-                } => {
-                    let kind = item.kind();
-                    let change = Incoming::Changed {
-                        side,
-                        external_id,
-                        version,
-                        item,
-                    };
-                    on_change(&mut tx, user, kind, change)
-                        .await
-                        .map_err(retry)?
-                }
-                ChangeMessage::ItemDeleted {
-                    side,
-                    kind,
-                    external_id,
-                    left_scope,
-                } => {
-                    let change = Incoming::Deleted {
-                        side,
-                        external_id,
-                        left_scope,
-                    };
-                    on_change(&mut tx, user, kind, change)
-                        .await
-                        .map_err(retry)?
-                }
-                ChangeMessage::ReadCompleted { .. } => false,
-                ChangeMessage::ApplyResult {
-                    link_id,
-                    side,
-                    outcome,
-                    ..
-                } => on_result(&mut tx, user, link_id, side, outcome)
-                    .await
-                    .map_err(retry)?,
-            };
+            let wrote = self
+                .dispatch(&mut tx, envelope.user_id, envelope.body)
+                .await
+                .map_err(retry)?;
             tx.commit().await.map_err(retry)?;
-            if wrote_commands {
+            if wrote {
                 self.relay_wakeup.notify_one();
             }
             Ok(())
@@ -111,217 +86,392 @@ impl ChangeHandler {
         .instrument(span)
         .await
     }
+
+    /// Returns whether commands were written.
+    async fn dispatch(
+        &self,
+        tx: &mut Tx<'_>,
+        user: UserId,
+        body: ChangeMessage,
+    ) -> anyhow::Result<bool> {
+        match body {
+            ChangeMessage::ItemChanged {
+                side,
+                external_id,
+                version,
+                item,
+            } => {
+                let kind = item.kind();
+                on_item(
+                    tx,
+                    user,
+                    kind,
+                    side,
+                    Input::Changed {
+                        side,
+                        external_id,
+                        version,
+                        item,
+                    },
+                )
+                .await
+            }
+            ChangeMessage::ItemDeleted {
+                side,
+                kind,
+                external_id,
+                left_scope,
+            } => {
+                let input = if left_scope {
+                    Input::LeftScope { side, external_id }
+                } else {
+                    Input::Deleted { side, external_id }
+                };
+                on_item(tx, user, kind, side, input).await
+            }
+            ChangeMessage::ApplyResult {
+                command_id,
+                link_id,
+                side,
+                kind,
+                outcome,
+            } => {
+                let Some(link) = links::get(tx, link_id).await? else {
+                    tracing::debug!(%link_id, "result for a link that no longer exists");
+                    return Ok(false);
+                };
+                let input = match outcome {
+                    ApplyOutcome::Applied {
+                        external_id,
+                        version,
+                        ..
+                    } => Input::Applied {
+                        side,
+                        command_id,
+                        external_id,
+                        version,
+                    },
+                    ApplyOutcome::Stale {
+                        external_id,
+                        version,
+                        item,
+                    } => Input::Stale {
+                        side,
+                        command_id,
+                        external_id,
+                        version,
+                        item,
+                    },
+                    ApplyOutcome::Gone { .. } => Input::Gone { side, command_id },
+                    ApplyOutcome::Failed { code, message, .. } => {
+                        tracing::warn!(%side, %code, "write refused by the provider");
+                        Input::Failed {
+                            side,
+                            command_id,
+                            code,
+                            message,
+                        }
+                    }
+                };
+                let (rules, _) = rules(tx, user, kind).await?;
+                let wrote = apply(tx, user, Some(link), input, rules).await?;
+                Ok(release_parked(tx, user, kind, side).await? || wrote)
+            }
+            ChangeMessage::ReadCompleted {
+                side,
+                kind,
+                full,
+                items_read,
+            } => {
+                self.round_completed(tx, user, kind, side, full, items_read)
+                    .await
+            }
+        }
+    }
+
+    async fn round_completed(
+        &self,
+        tx: &mut Tx<'_>,
+        user: UserId,
+        kind: ItemKind,
+        side: Side,
+        full: bool,
+        items: u64,
+    ) -> anyhow::Result<bool> {
+        progress::load(tx, user, kind).await?;
+        progress::round_completed(tx, user, kind, side, full, items as i64).await?;
+        let state = progress::load(tx, user, kind).await?;
+        let (rules, _) = rules(tx, user, kind).await?;
+        let mut wrote = false;
+        if !state.first_sync_done && state.outlook_full_at.is_some() && state.zoho_full_at.is_some()
+        {
+            wrote |= finish_first_sync(tx, user, kind, rules).await?;
+            progress::first_sync_done(tx, user, kind).await?;
+        }
+
+        // The mass-delete guard looks at everything this round deleted on `side` at once.
+        let staged = links::deletes_by(tx, user, kind, side, "staged_delete").await?;
+        if !staged.is_empty() {
+            let total = links::live_count(tx, user, kind).await? as usize;
+            let hold = holds_back(staged.len(), total, self.guard.share, self.guard.minimum);
+            if hold {
+                metrics::counter!("sync_deletes_held_total").increment(staged.len() as u64);
+                tracing::warn!(%user, %kind, %side, deletes = staged.len(), total, "mass delete held back for an admin");
+            }
+            for link in staged {
+                let input = if hold {
+                    Input::HoldDelete
+                } else {
+                    Input::ReleaseDelete
+                };
+                wrote |= apply(tx, user, Some(link), input, rules).await?;
+            }
+        }
+        Ok(wrote)
+    }
 }
 
-/// Returns whether commands were written.
-async fn on_change(
+/// The user's rules for `kind` (no settings: nothing syncs).
+pub async fn rules(
     tx: &mut Tx<'_>,
     user: UserId,
     kind: ItemKind,
-    change: Incoming,
-) -> anyhow::Result<bool> {
-    let direction = settings::load(tx, user)
-        .await?
-        .and_then(|s| s.direction(kind));
-    let side = change.side();
-    let mut link = links::find(tx, user, kind, side, change.external_id()).await?;
-    if link.is_none()
-        && let Incoming::Changed { item, .. } = &change
-    {
-        link = adopt(tx, user, kind, side, item).await?;
-    }
-    let decision = decide(link.as_ref(), &change, direction);
-    tracing::debug!(?decision, "decided");
-    metrics::counter!("sync_decisions_total", "decision" => decision_name(&decision)).increment(1);
-
-    let source = match &change {
-        Incoming::Changed {
-            external_id,
-            version,
-            ..
-        } => SideRef {
-            id: external_id.clone(),
-            version: Some(version.clone()),
-        },
-        Incoming::Deleted { external_id, .. } => SideRef {
-            id: external_id.clone(),
-            version: None,
-        },
+) -> anyhow::Result<(Rules, Option<UserSettings>)> {
+    let settings = settings::load(tx, user).await?;
+    let state = progress::load(tx, user, kind).await?;
+    let rules = Rules {
+        direction: settings.as_ref().and_then(|s| s.direction(kind)),
+        conflict_rule: settings
+            .as_ref()
+            .map(|s| s.conflict_rule)
+            .unwrap_or_default(),
+        first_sync_open: !state.first_sync_done,
     };
-    match (decision, link) {
-        (Decision::Ignore { reason }, _) => {
-            tracing::debug!(reason, "change ignored");
-            Ok(false)
-        }
-        (Decision::Create { target, item }, _) => {
-            let mut link = Link {
-                id: LinkId(Uuid::now_v7()),
-                user_id: user,
-                kind,
-                outlook: None,
-                zoho: None,
-                base: item.clone(),
-                status: LinkStatus::Active,
-            };
-            *link.side_mut(side) = Some(source);
-            links::insert(tx, &link).await?;
-            push_apply(tx, &link, target, ApplyOp::Create { item }).await?;
-            Ok(true)
-        }
-        (Decision::Echo, Some(mut link)) => {
-            *link.side_mut(side) = Some(source);
-            links::update(tx, &link).await?;
-            Ok(false)
-        }
-        (Decision::Rebase { new_base }, Some(mut link)) => {
-            *link.side_mut(side) = Some(source);
-            link.base = new_base;
-            links::update(tx, &link).await?;
-            Ok(false)
-        }
-        (
-            Decision::Update {
-                target,
-                item,
-                base,
-                new_base,
-            },
-            Some(mut link),
-        ) => {
-            let Some(target_ref) = link.side(target).cloned() else {
-                anyhow::bail!("decided an update of a side the link does not have");
-            };
-            *link.side_mut(side) = Some(source);
-            link.base = new_base;
-            links::update(tx, &link).await?;
-            let op = ApplyOp::Update {
-                external_id: target_ref.id,
-                item,
-                base: Some(base),
-                expected_version: None,
-            };
-            push_apply(tx, &link, target, op).await?;
-            Ok(true)
-        }
-        (Decision::Delete { target }, Some(mut link)) => {
-            let Some(target_ref) = link.side(target).cloned() else {
-                anyhow::bail!("decided a delete of a side the link does not have");
-            };
-            link.status = LinkStatus::Deleted;
-            links::update(tx, &link).await?;
-            push_apply(
-                tx,
-                &link,
-                target,
-                ApplyOp::Delete {
-                    external_id: target_ref.id,
-                },
-            )
-            .await?;
-            Ok(true)
-        }
-        (Decision::Unlink { side }, Some(mut link)) => {
-            *link.side_mut(side) = None;
-            if link.outlook.is_none() && link.zoho.is_none() {
-                links::delete(tx, link.id).await?;
-            } else {
-                links::update(tx, &link).await?;
-            }
-            Ok(false)
-        }
-        (decision, None) => anyhow::bail!("decision {decision:?} needs a link"),
-    }
+    Ok((rules, settings))
 }
 
-/// An item we asked `side` to create may be read back before the create's result arrives: it is
-/// recognised by its content, so it is linked instead of being created again on the first side.
-async fn adopt(
+async fn on_item(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+    input: Input,
+) -> anyhow::Result<bool> {
+    let (rules, settings) = rules(tx, user, kind).await?;
+    let input = match input {
+        // Outside the user's filter (an event not in the synced categories): stop syncing it.
+        Input::Changed {
+            side,
+            external_id,
+            item,
+            ..
+        } if settings.as_ref().is_some_and(|s| !s.in_scope(side, &item)) => {
+            Input::LeftScope { side, external_id }
+        }
+        other => other,
+    };
+    let external_id = match &input {
+        Input::Changed { external_id, .. }
+        | Input::Deleted { external_id, .. }
+        | Input::LeftScope { external_id, .. } => external_id.clone(),
+        _ => return Ok(false),
+    };
+    let link = links::find(tx, user, kind, side, &external_id).await?;
+    if link.is_none()
+        && let Input::Changed { version, item, .. } = &input
+    {
+        // A newer read of a parked item replaces it: the parked one must never win later.
+        if parked::replace(tx, user, kind, side, &external_id, version, item).await? {
+            return Ok(false);
+        }
+        if creating_same(tx, user, kind, side, item).await? {
+            parked::park(tx, user, kind, side, &external_id, version, item).await?;
+            return Ok(false);
+        }
+    }
+    apply(tx, user, link, input, rules).await
+}
+
+/// Whether a create with this content is in flight on `side` (the read may be its echo).
+async fn creating_same(
     tx: &mut Tx<'_>,
     user: UserId,
     kind: ItemKind,
     side: Side,
     item: &Item,
-) -> anyhow::Result<Option<Link>> {
-    let candidates = links::awaiting_create(tx, user, kind, side).await?;
-    Ok(candidates.into_iter().find(|link| link.is_echo(side, item)))
+) -> anyhow::Result<bool> {
+    let read = item.project_for(side).content_hash();
+    Ok(links::creating_on(tx, user, kind, side).await?.iter().any(|link| {
+        matches!(
+            link.side(side).and_then(|s| s.inflight.as_ref()),
+            Some(Inflight { op: InflightOp::Create { item }, .. }) if item.content_hash() == read
+        )
+    }))
 }
 
-async fn on_result(
+/// After a result from `side`: parked reads that were our own creates join their links; the
+/// others, once no create with their content is in flight, are new items.
+async fn release_parked(
     tx: &mut Tx<'_>,
     user: UserId,
-    link_id: LinkId,
+    kind: ItemKind,
     side: Side,
-    outcome: ApplyOutcome,
 ) -> anyhow::Result<bool> {
-    let Some(mut link) = links::get(tx, link_id).await? else {
-        tracing::warn!(%link_id, "result for an unknown link");
+    let mut wrote = false;
+    for parked in parked::list(tx, user, kind, side).await? {
+        let known = links::find(tx, user, kind, side, &parked.external_id)
+            .await?
+            .is_some();
+        if !known && creating_same(tx, user, kind, side, &parked.item).await? {
+            continue;
+        }
+        parked::remove(tx, parked.id).await?;
+        let input = Input::Changed {
+            side,
+            external_id: parked.external_id,
+            version: parked.version,
+            item: parked.item,
+        };
+        let link = links::find(tx, user, kind, side, input_id(&input)).await?;
+        let (rules, _) = rules(tx, user, kind).await?;
+        wrote |= apply(tx, user, link, input, rules).await?;
+    }
+    Ok(wrote)
+}
+
+fn input_id(input: &Input) -> &ExternalId {
+    match input {
+        Input::Changed { external_id, .. } => external_id,
+        _ => unreachable!("only changes are parked"),
+    }
+}
+
+async fn apply(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    link: Option<Link>,
+    input: Input,
+    rules: Rules,
+) -> anyhow::Result<bool> {
+    let old = link.as_ref().map(|l| l.id);
+    let out = step(link, input, user, rules, &mut RandomIds);
+    persist(tx, user, old, out, rules).await
+}
+
+/// Stores what the engine decided: the link, its conflicts and its commands (outbox).
+async fn persist(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    old: Option<LinkId>,
+    out: Output,
+    rules: Rules,
+) -> anyhow::Result<bool> {
+    if out.remove {
+        if let Some(id) = old {
+            links::remove(tx, id).await?;
+        }
+        return Ok(false);
+    }
+    let Some(link) = &out.link else {
         return Ok(false);
     };
-    match outcome {
-        ApplyOutcome::Applied {
-            external_id,
-            version,
-            content_hash,
-        } => {
-            let was_create = link.side(side).is_none();
-            // An adoption may already have recorded the id; keep the newest version either way.
-            *link.side_mut(side) = Some(SideRef {
-                id: external_id.clone(),
-                version: Some(version),
-            });
-            links::update(tx, &link).await?;
-            links::record_failure(tx, link.id, None, None).await?;
-            // The item changed again while its create was in flight: send the difference.
-            if was_create
-                && link.status == LinkStatus::Active
-                && content_hash != link.base.project_for(side).content_hash()
-            {
-                let op = ApplyOp::Update {
-                    external_id,
-                    item: link.base.clone(),
-                    base: None,
-                    expected_version: None,
-                };
-                push_apply(tx, &link, side, op).await?;
-                return Ok(true);
-            }
-            Ok(false)
-        }
-        ApplyOutcome::Gone { .. } | ApplyOutcome::Stale { .. } => {
-            // The item's delete on that side arrives as its own change and is decided then.
-            links::record_failure(tx, link.id, Some(side), Some("the item no longer exists"))
-                .await?;
-            Ok(false)
-        }
-        ApplyOutcome::Failed { code, message, .. } => {
-            tracing::warn!(%user, %side, %code, "write refused by the provider");
-            links::record_failure(tx, link.id, Some(side), Some(&format!("{code}: {message}")))
-                .await?;
-            Ok(false)
-        }
+    links::save(tx, link).await?;
+    for conflict in &out.conflicts {
+        metrics::counter!("sync_conflicts_total").increment(1);
+        conflicts::record(tx, user, link, rules.conflict_rule, conflict).await?;
     }
+    for command in &out.commands {
+        let message = CommandMessage::Apply {
+            command_id: command.command_id,
+            link_id: link.id,
+            side: command.side,
+            kind: link.kind,
+            op: command.op.clone(),
+        };
+        outbox::push(
+            tx,
+            &Envelope::new(user, message).with_traceparent(current_traceparent()),
+        )
+        .await?;
+    }
+    Ok(!out.commands.is_empty())
 }
 
-async fn push_apply(tx: &mut Tx<'_>, link: &Link, target: Side, op: ApplyOp) -> sqlx::Result<()> {
-    let command = CommandMessage::Apply {
-        command_id: Uuid::now_v7(),
-        link_id: link.id,
-        side: target,
-        kind: link.kind,
-        op,
+/// Both sides' first full reads are in: pair the items that exist on both, hold the ambiguous
+/// ones, create the rest on the other side.
+async fn finish_first_sync(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    rules: Rules,
+) -> anyhow::Result<bool> {
+    let rules = Rules {
+        first_sync_open: false,
+        ..rules
     };
-    let envelope = Envelope::new(link.user_id, command).with_traceparent(current_traceparent());
-    outbox::push(tx, &envelope).await
-}
-
-fn decision_name(decision: &Decision) -> &'static str {
-    match decision {
-        Decision::Ignore { .. } => "ignore",
-        Decision::Echo => "echo",
-        Decision::Create { .. } => "create",
-        Decision::Update { .. } => "update",
-        Decision::Rebase { .. } => "rebase",
-        Decision::Delete { .. } => "delete",
-        Decision::Unlink { .. } => "unlink",
+    let unmatched = links::with_status(tx, user, kind, LinkStatus::Unmatched.as_str()).await?;
+    let (mut outlook, mut zoho) = (Vec::new(), Vec::new());
+    for link in &unmatched {
+        match (&link.outlook, &link.zoho) {
+            (Some(_), None) => outlook.push((link.id, link.target.clone())),
+            (None, Some(_)) => zoho.push((link.id, link.target.clone())),
+            _ => {}
+        }
     }
+    let matches = match_items(&outlook, &zoho);
+    tracing::info!(%user, %kind, pairs = matches.pairs.len(), ambiguous = matches.ambiguous.len(),
+        unmatched = unmatched.len(), "first sync matched");
+    let mut by_id: HashMap<LinkId, Link> = unmatched.into_iter().map(|l| (l.id, l)).collect();
+    let mut wrote = false;
+
+    for (o_id, z_id) in matches.pairs {
+        let (Some(mut link), Some(z)) = (by_id.remove(&o_id), by_id.remove(&z_id)) else {
+            continue;
+        };
+        let (target, conflicts) = combine(&link.target, &z.target, rules.conflict_rule);
+        links::remove(tx, z.id).await?;
+        link.zoho = z.zoho;
+        link.target = target;
+        link.status = LinkStatus::Active;
+        if conflicts.iter().any(|c| c.winner.is_none()) {
+            link.status = LinkStatus::Review;
+            link.held = conflicts.clone();
+        }
+        let mut out = Output {
+            conflicts,
+            ..Output::default()
+        };
+        reconcile(&mut link, rules, &mut RandomIds, &mut out);
+        out.link = Some(link);
+        wrote |= persist(tx, user, Some(o_id), out, rules).await?;
+    }
+    for id in matches.ambiguous {
+        if let Some(mut link) = by_id.remove(&id) {
+            link.status = LinkStatus::Ambiguous;
+            links::save(tx, &link).await?;
+        }
+    }
+    for (id, mut link) in by_id {
+        let Some(from) = Side::ALL.into_iter().find(|s| link.side(*s).is_some()) else {
+            continue;
+        };
+        if !rules.direction.is_some_and(|d| d.allows(from)) {
+            continue;
+        }
+        link.status = LinkStatus::Active;
+        if from == Side::Zoho {
+            tag_from_zoho(&mut link.target);
+        }
+        *link.side_mut(from.other()) = Some(SideState {
+            id: None,
+            version: None,
+            known: None,
+            inflight: None,
+        });
+        let mut out = Output::default();
+        reconcile(&mut link, rules, &mut RandomIds, &mut out);
+        out.link = Some(link);
+        wrote |= persist(tx, user, Some(id), out, rules).await?;
+    }
+    Ok(wrote)
 }

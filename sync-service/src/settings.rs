@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 use service_kit::settings::{
-    BrokerSettings, DatabaseSettings, HttpSettings, TelemetrySettings, secret_or,
+    BrokerSettings, DatabaseSettings, HttpSettings, TelemetrySettings, parse_or, secret_or,
 };
 
 const PREFIX: &str = "SYNC_SERVICE";
@@ -15,6 +15,10 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     /// Authenticates internal callers (the local runner, the other services).
     pub service_token: SecretString,
+    /// The mass-delete guard: a poll round deleting more than this share of a user's items...
+    pub delete_guard_share: f64,
+    /// ...and at least this many, is held back for an admin.
+    pub delete_guard_minimum: usize,
 }
 
 impl Settings {
@@ -25,6 +29,8 @@ impl Settings {
             broker: BrokerSettings::from_env(PREFIX)?,
             telemetry: TelemetrySettings::from_env(PREFIX)?,
             service_token: secret_or(PREFIX, "SERVICE_TOKEN", "dev-service-token"),
+            delete_guard_share: parse_or(PREFIX, "DELETE_GUARD_SHARE", 0.3)?,
+            delete_guard_minimum: parse_or(PREFIX, "DELETE_GUARD_MINIMUM", 5)?,
         })
     }
 }

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::handler::ChangeHandler;
+use crate::handler::{ChangeHandler, DeleteGuard};
 use crate::routes::{AppState, router};
 use crate::settings::Settings;
 
@@ -69,7 +69,12 @@ impl Application {
             database: Some(self.pool.clone()),
             broker: Some(self.broker.clone()),
         }));
+        let guard = DeleteGuard {
+            share: self.settings.delete_guard_share,
+            minimum: self.settings.delete_guard_minimum,
+        };
         let handler = Arc::new(ChangeHandler {
+            guard,
             pool: self.pool.clone(),
             relay_wakeup: wakeup.clone(),
         });

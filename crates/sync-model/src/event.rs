@@ -61,6 +61,49 @@ pub struct Event {
 }
 
 impl Event {
+    /// What Zoho CRM holds of this event: no categories, no required/optional attendees (all
+    /// read as required), no IANA zone (an offset only).
+    pub fn project_for_zoho(&self) -> Event {
+        let mut e = self.clone();
+        e.categories.clear();
+        for a in &mut e.attendees {
+            a.required = true;
+        }
+        for t in [&mut e.start, &mut e.end] {
+            if let EventTime::DateTime { time_zone, .. } = t {
+                *time_zone = None;
+            }
+        }
+        e
+    }
+
+    /// `self` was read from Zoho: keep from `base` what Zoho cannot hold.
+    pub fn refill_from_zoho(&mut self, base: &Event) {
+        self.categories = base.categories.clone();
+        for a in &mut self.attendees {
+            if let Some(b) = base
+                .attendees
+                .iter()
+                .find(|b| b.email.0.eq_ignore_ascii_case(&a.email.0))
+            {
+                a.required = b.required;
+            }
+        }
+        for (t, b) in [(&mut self.start, &base.start), (&mut self.end, &base.end)] {
+            if let (
+                EventTime::DateTime { time_zone, .. },
+                EventTime::DateTime {
+                    time_zone: Some(zone),
+                    ..
+                },
+            ) = (t, b)
+                && time_zone.is_none()
+            {
+                *time_zone = Some(zone.clone());
+            }
+        }
+    }
+
     pub fn is_all_day(&self) -> bool {
         matches!(self.start, EventTime::Date { .. })
     }

@@ -57,6 +57,8 @@ impl Item {
                 c.emails.truncate(email_capacity(side));
                 Item::Contact(c)
             }
+            // Zoho events have no categories, attendee kinds or IANA zones.
+            Item::Event(e) if side == Side::Zoho => Item::Event(e.project_for_zoho()),
             other => other.clone(),
         }
     }
@@ -64,6 +66,11 @@ impl Item {
     /// `self` came from `side`, which cannot hold everything: keep what only the other side
     /// holds from `base`, so a round trip through the smaller side loses nothing.
     pub fn refill_from(&mut self, base: &Item, side: Side) {
+        if let (Item::Event(e), Item::Event(b)) = (&mut *self, base)
+            && side == Side::Zoho
+        {
+            e.refill_from_zoho(b);
+        }
         if let (Item::Contact(c), Item::Contact(b)) = (&mut *self, base) {
             let capacity = email_capacity(side);
             if c.emails.len() <= capacity {
@@ -117,6 +124,43 @@ mod tests {
         assert_eq!(back, contact(&["a@x.jp", "b@x.jp"]));
         back.refill_from(&base, Side::Zoho);
         assert_eq!(back.content_hash(), base.content_hash());
+    }
+
+    #[test]
+    fn zoho_round_trip_keeps_event_categories_zone_and_optional_attendees() {
+        use crate::{Attendee, Event, EventTime};
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let base = Item::Event(Event {
+            subject: "Review".into(),
+            start: EventTime::DateTime {
+                utc: at("2026-03-30T07:00:00Z"),
+                time_zone: Some("Europe/Berlin".into()),
+            },
+            end: EventTime::DateTime {
+                utc: at("2026-03-30T08:00:00Z"),
+                time_zone: Some("Europe/Berlin".into()),
+            },
+            location: None,
+            description: None,
+            categories: vec!["Customers".into()],
+            reminder_minutes_before: Some(15),
+            attendees: vec![Attendee {
+                email: EmailAddress("a@x.jp".into()),
+                name: None,
+                required: false,
+            }],
+            recurrence: None,
+        });
+        let mut back = base.project_for(Side::Zoho);
+        let Item::Event(e) = &back else {
+            unreachable!()
+        };
+        assert!(e.categories.is_empty());
+        assert!(e.attendees[0].required);
+        assert_ne!(back.content_hash(), base.content_hash());
+        back.refill_from(&base, Side::Zoho);
+        assert_eq!(back, base);
+        assert_eq!(base.project_for(Side::Outlook), base);
     }
 
     #[test]

@@ -1,53 +1,143 @@
-//! A link: one item known on both sides, and the content they agreed on last (the merge base).
+//! A link: one item known on both sides, the content they should agree on, and what each side
+//! holds as far as we know.
 
+use serde::{Deserialize, Serialize};
 use sync_model::{ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
+use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct SideRef {
-    pub id: ExternalId,
+use super::merge::FieldConflict;
+
+/// One side of a link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SideState {
+    /// `None` while the item's create on this side is in flight (or failed).
+    pub id: Option<ExternalId>,
     pub version: Option<Version>,
+    /// The content this side holds as far as we have accounted for it: read from it, or written
+    /// to it and confirmed. Its differences from [`Link::target`] are what still has to be
+    /// written; a read's differences from it are the side's own edits.
+    pub known: Option<Item>,
+    pub inflight: Option<Inflight>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl SideState {
+    pub fn seen(id: ExternalId, version: Version, item: Item) -> Self {
+        SideState {
+            id: Some(id),
+            version: Some(version),
+            known: Some(item),
+            inflight: None,
+        }
+    }
+}
+
+/// A command sent to a side and not yet answered. One at a time per side and link, so results
+/// never cross.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inflight {
+    pub command_id: Uuid,
+    pub op: InflightOp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum InflightOp {
+    Create { item: Item },
+    Update { item: Item },
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
 pub enum LinkStatus {
+    /// Both sides (or the side in scope) are kept in agreement.
     Active,
-    /// Deleted on one side and propagated; kept so a late echo is recognised.
+    /// First sync: known on one side only, waiting for both sides' full reads to be matched.
+    Unmatched,
+    /// First sync: matches several items on the other side; held for the user.
+    Ambiguous,
+    /// Review mode: a conflict waits for the user's choice; nothing is written meanwhile.
+    Review,
+    /// Deleted on `by`; the delete of the other side waits for the end of the poll round.
+    StagedDelete { by: Side },
+    /// Deleted on `by`, part of a run that deleted too much: held for an admin.
+    HeldDelete { by: Side },
+    /// Deleted on both sides; kept so late messages about it are recognised.
     Deleted,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+impl LinkStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkStatus::Active => "active",
+            LinkStatus::Unmatched => "unmatched",
+            LinkStatus::Ambiguous => "ambiguous",
+            LinkStatus::Review => "review",
+            LinkStatus::StagedDelete { .. } => "staged_delete",
+            LinkStatus::HeldDelete { .. } => "held_delete",
+            LinkStatus::Deleted => "deleted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Link {
     pub id: LinkId,
     pub user_id: UserId,
     pub kind: ItemKind,
-    pub outlook: Option<SideRef>,
-    pub zoho: Option<SideRef>,
-    pub base: Item,
     pub status: LinkStatus,
+    /// The agreed content: what both sides should hold (the merge base of the next change).
+    pub target: Item,
+    pub outlook: Option<SideState>,
+    pub zoho: Option<SideState>,
+    /// Conflicts waiting for the user (review mode).
+    #[serde(default)]
+    pub held: Vec<FieldConflict>,
+    /// The last refused write: the side and the provider's error.
+    #[serde(default)]
+    pub last_error: Option<(Side, String)>,
 }
 
 impl Link {
-    pub fn side(&self, side: Side) -> Option<&SideRef> {
+    pub fn new(id: LinkId, user_id: UserId, status: LinkStatus, target: Item) -> Self {
+        Link {
+            id,
+            user_id,
+            kind: target.kind(),
+            status,
+            target,
+            outlook: None,
+            zoho: None,
+            held: Vec::new(),
+            last_error: None,
+        }
+    }
+
+    pub fn side(&self, side: Side) -> Option<&SideState> {
         match side {
             Side::Outlook => self.outlook.as_ref(),
             Side::Zoho => self.zoho.as_ref(),
         }
     }
 
-    pub fn side_mut(&mut self, side: Side) -> &mut Option<SideRef> {
+    pub fn side_mut(&mut self, side: Side) -> &mut Option<SideState> {
         match side {
             Side::Outlook => &mut self.outlook,
             Side::Zoho => &mut self.zoho,
         }
     }
 
-    /// A create on `side` has been commanded but its result is not in yet.
-    pub fn awaits_create_on(&self, side: Side) -> bool {
-        self.status == LinkStatus::Active && self.side(side).is_none()
+    pub fn external_id(&self, side: Side) -> Option<&ExternalId> {
+        self.side(side).and_then(|s| s.id.as_ref())
     }
 
-    /// `item`, read from `side`, is what we last synced there: an echo of our own write.
-    pub fn is_echo(&self, side: Side, item: &Item) -> bool {
-        item.content_hash() == self.base.project_for(side).content_hash()
+    /// Whether `side` holds the agreed content (as far as that side can hold it).
+    pub fn in_agreement(&self, side: Side) -> bool {
+        self.side(side)
+            .and_then(|s| s.known.as_ref())
+            .is_some_and(|known| {
+                known.project_for(side).content_hash()
+                    == self.target.project_for(side).content_hash()
+            })
     }
 }

@@ -1,9 +1,14 @@
-//! The sync rules, free of I/O: settings, links and the decision function.
+//! The sync rules, free of I/O: settings, links, the merge, the engine and first-sync matching.
 
-pub mod decide;
+pub mod engine;
 pub mod link;
+pub mod matching;
+pub mod merge;
 pub mod settings;
+#[cfg(test)]
+mod simulation;
 
-pub use decide::{Decision, Incoming, decide};
-pub use link::{Link, LinkStatus, SideRef};
-pub use settings::{ConflictRule, Direction, UserSettings};
+pub use engine::{Command, Ids, Input, Output, RandomIds, Rules, step};
+pub use link::{Inflight, InflightOp, Link, LinkStatus, SideState};
+pub use merge::FieldConflict;
+pub use settings::{CategoryFilter, ConflictRule, Direction, UserSettings};

@@ -34,11 +34,37 @@ impl Direction {
 }
 
 /// Settings of one kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KindSettings {
     pub enabled: bool,
     #[serde(default)]
     pub direction: Direction,
+}
+
+/// Which Outlook events sync, by category (the plugin's setting).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", content = "names", rename_all = "snake_case")]
+pub enum CategoryFilter {
+    /// Only events in the "Zoho" category (the default).
+    #[default]
+    ZohoOnly,
+    All,
+    Chosen(Vec<String>),
+}
+
+impl CategoryFilter {
+    pub fn admits(&self, categories: &[String]) -> bool {
+        let has = |name: &str| {
+            categories
+                .iter()
+                .any(|c| c.trim().eq_ignore_ascii_case(name.trim()))
+        };
+        match self {
+            CategoryFilter::ZohoOnly => has(super::engine::ZOHO_CATEGORY),
+            CategoryFilter::All => true,
+            CategoryFilter::Chosen(names) => names.iter().any(|n| has(n)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +72,15 @@ pub struct UserSettings {
     /// The Outlook contact folder that syncs (its Graph id).
     pub contact_folder_id: Option<String>,
     pub contacts: KindSettings,
+    /// The Microsoft To Do list that syncs.
+    #[serde(default)]
+    pub task_list_id: Option<String>,
+    #[serde(default)]
+    pub tasks: KindSettings,
+    #[serde(default)]
+    pub events: KindSettings,
+    #[serde(default)]
+    pub calendar_categories: CategoryFilter,
     #[serde(default)]
     pub conflict_rule: ConflictRule,
     /// Seconds between polls of each side.
@@ -86,7 +121,37 @@ impl UserSettings {
                 reason: "choose the Outlook contact folder to sync".into(),
             });
         }
+        if self.tasks.enabled
+            && self
+                .task_list_id
+                .as_deref()
+                .is_none_or(|l| l.trim().is_empty())
+        {
+            return Err(InvalidSetting {
+                field: "task_list_id",
+                reason: "choose the Microsoft To Do list to sync".into(),
+            });
+        }
+        if let CategoryFilter::Chosen(names) = &self.calendar_categories
+            && names.iter().all(|n| n.trim().is_empty())
+        {
+            return Err(InvalidSetting {
+                field: "calendar_categories",
+                reason: "choose at least one category, or sync the \"Zoho\" category or all".into(),
+            });
+        }
         Ok(())
+    }
+
+    /// Whether an item read from `side` is within what the user syncs (Outlook events: the
+    /// category filter). An item outside stops syncing; it is never deleted elsewhere for it.
+    pub fn in_scope(&self, side: Side, item: &sync_model::Item) -> bool {
+        match (side, item) {
+            (Side::Outlook, sync_model::Item::Event(event)) => {
+                self.calendar_categories.admits(&event.categories)
+            }
+            _ => true,
+        }
     }
 
     /// The direction of `kind`, or `None` when it does not sync (or the user paused).
@@ -94,17 +159,19 @@ impl UserSettings {
         if self.paused {
             return None;
         }
-        match kind {
-            ItemKind::Contact => self.contacts.enabled.then_some(self.contacts.direction),
-            // Tasks and events join when their mapping does.
-            ItemKind::Task | ItemKind::Event => None,
-        }
+        let kind = match kind {
+            ItemKind::Contact => &self.contacts,
+            ItemKind::Task => &self.tasks,
+            ItemKind::Event => &self.events,
+        };
+        kind.enabled.then_some(kind.direction)
     }
 
     /// What `side`'s connector should watch for `kind`.
     pub fn container(&self, side: Side, kind: ItemKind) -> Option<String> {
         match (side, kind) {
             (Side::Outlook, ItemKind::Contact) => self.contact_folder_id.clone(),
+            (Side::Outlook, ItemKind::Task) => self.task_list_id.clone(),
             _ => None,
         }
     }
@@ -121,6 +188,10 @@ mod tests {
                 enabled: true,
                 direction: Direction::TwoWay,
             },
+            task_list_id: None,
+            tasks: KindSettings::default(),
+            events: KindSettings::default(),
+            calendar_categories: CategoryFilter::default(),
             conflict_rule: ConflictRule::ZohoWins,
             poll_interval_secs: 60,
             paused: false,
@@ -157,6 +228,33 @@ mod tests {
             ..valid()
         };
         assert_eq!(paused.direction(ItemKind::Contact), None);
+    }
+
+    #[test]
+    fn tasks_need_a_list_and_chosen_categories_need_names() {
+        let tasks = UserSettings {
+            tasks: KindSettings {
+                enabled: true,
+                direction: Direction::TwoWay,
+            },
+            ..valid()
+        };
+        assert_eq!(tasks.validate().unwrap_err().field, "task_list_id");
+        let chosen = UserSettings {
+            calendar_categories: CategoryFilter::Chosen(vec![" ".into()]),
+            ..valid()
+        };
+        assert_eq!(chosen.validate().unwrap_err().field, "calendar_categories");
+    }
+
+    #[test]
+    fn category_filter() {
+        let cats = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert!(CategoryFilter::ZohoOnly.admits(&cats(&["zoho"])));
+        assert!(!CategoryFilter::ZohoOnly.admits(&cats(&["Red"])));
+        assert!(CategoryFilter::All.admits(&cats(&[])));
+        assert!(CategoryFilter::Chosen(cats(&["Customers"])).admits(&cats(&["customers", "Red"])));
+        assert!(!CategoryFilter::Chosen(cats(&["Customers"])).admits(&cats(&["Red"])));
     }
 
     #[test]

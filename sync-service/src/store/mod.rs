@@ -1,9 +1,12 @@
 //! Postgres access of sync-service, one module per table group. Functions take the transaction
 //! explicitly, so a decision and its commands commit together.
 
+pub mod conflicts;
 pub mod inbox;
 pub mod links;
 pub mod outbox;
+pub mod parked;
+pub mod progress;
 pub mod settings;
 
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;

@@ -1,0 +1,542 @@
+//! The sync engine: (link state, input, rules) → new link state, commands, conflicts. Pure: ids
+//! come from the caller, so every rule is unit- and property-tested without I/O.
+
+use sync_model::{ExternalId, Item, LinkId, Side, UserId, Version};
+use sync_protocol::ApplyOp;
+use uuid::Uuid;
+
+use super::link::{Inflight, InflightOp, Link, LinkStatus, SideState};
+use super::merge::{FieldConflict, incorporate, winner};
+use super::settings::{ConflictRule, Direction};
+
+/// The category every event created from Zoho gets in Outlook.
+pub const ZOHO_CATEGORY: &str = "Zoho";
+
+/// What happened, as the engine sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Read from `side`: new, or changed.
+    Changed {
+        side: Side,
+        external_id: ExternalId,
+        version: Version,
+        item: Item,
+    },
+    /// Deleted on `side`.
+    Deleted { side: Side, external_id: ExternalId },
+    /// Left the synced folder, list or categories on `side`: stop syncing it there.
+    LeftScope { side: Side, external_id: ExternalId },
+    Applied {
+        side: Side,
+        command_id: Uuid,
+        external_id: ExternalId,
+        version: Version,
+    },
+    /// A conditional update found the item changed; `item` is what the side holds now.
+    Stale {
+        side: Side,
+        command_id: Uuid,
+        external_id: ExternalId,
+        version: Version,
+        item: Item,
+    },
+    /// The item no longer exists on `side`.
+    Gone { side: Side, command_id: Uuid },
+    Failed {
+        side: Side,
+        command_id: Uuid,
+        code: String,
+        message: String,
+    },
+    /// The end of a poll round released a staged delete (the mass-delete guard let it pass).
+    ReleaseDelete,
+    /// The guard held a staged delete back for an admin.
+    HoldDelete,
+    /// An admin discarded a held delete: the item comes back where it was deleted.
+    DiscardDelete,
+    /// The user resolved the link's held conflicts by keeping `side`'s values.
+    Resolve { keep: Side },
+}
+
+/// The rules in force for the link's user and kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rules {
+    /// `None`: the kind does not sync (off or paused): inputs are only recorded.
+    pub direction: Option<Direction>,
+    pub conflict_rule: ConflictRule,
+    /// The first sync is still running: new items wait to be matched instead of being created.
+    pub first_sync_open: bool,
+}
+
+/// A write for one side's connector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    pub side: Side,
+    pub command_id: Uuid,
+    pub op: ApplyOp,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Output {
+    /// The link to store; `None` with `remove` false means nothing changed.
+    pub link: Option<Link>,
+    /// The link no longer pairs anything: remove it.
+    pub remove: bool,
+    pub commands: Vec<Command>,
+    pub conflicts: Vec<FieldConflict>,
+    /// A delete now waits for the end of its poll round (mass-delete guard).
+    pub staged_delete: bool,
+}
+
+/// Where new ids come from (random in production, counters in tests).
+pub trait Ids {
+    fn link_id(&mut self) -> LinkId;
+    fn command_id(&mut self) -> Uuid;
+}
+
+pub struct RandomIds;
+
+impl Ids for RandomIds {
+    fn link_id(&mut self) -> LinkId {
+        LinkId(Uuid::now_v7())
+    }
+    fn command_id(&mut self) -> Uuid {
+        Uuid::now_v7()
+    }
+}
+
+/// Applies one input to a link (or creates one) and says what to write.
+pub fn step(
+    link: Option<Link>,
+    input: Input,
+    user: UserId,
+    rules: Rules,
+    ids: &mut dyn Ids,
+) -> Output {
+    let Some(mut link) = link else {
+        return new_item(input, user, rules, ids);
+    };
+    let mut out = Output::default();
+    match input {
+        Input::Changed {
+            side,
+            version,
+            item,
+            external_id,
+        } => {
+            changed(&mut link, side, external_id, version, item, rules, &mut out);
+        }
+        Input::Deleted { side, .. } => {
+            deleted(&mut link, side, rules, &mut out);
+            if out.remove {
+                return out;
+            }
+        }
+        Input::LeftScope { side, .. } => {
+            *link.side_mut(side) = None;
+            if link.outlook.is_none() && link.zoho.is_none() {
+                return Output {
+                    remove: true,
+                    ..Output::default()
+                };
+            }
+        }
+        Input::Applied {
+            side,
+            command_id,
+            external_id,
+            version,
+        } => {
+            let Some(state) = link.side_mut(side).as_mut() else {
+                return out;
+            };
+            match state.inflight.take() {
+                Some(Inflight { command_id: id, op }) if id == command_id => match op {
+                    InflightOp::Create { item } | InflightOp::Update { item } => {
+                        state.id = Some(external_id);
+                        state.version = Some(version);
+                        state.known = Some(item);
+                        link.last_error = None;
+                    }
+                    InflightOp::Delete => *link.side_mut(side) = None,
+                },
+                other => {
+                    state.inflight = other;
+                    return out; // a result of an older command: already accounted for
+                }
+            }
+        }
+        Input::Stale {
+            side,
+            command_id,
+            external_id,
+            version,
+            item,
+        } => {
+            if !take_inflight(&mut link, side, command_id) {
+                return out;
+            }
+            changed(&mut link, side, external_id, version, item, rules, &mut out);
+        }
+        Input::Gone { side, command_id } => {
+            let was_delete = link
+                .side(side)
+                .and_then(|s| s.inflight.as_ref())
+                .is_some_and(|i| i.command_id == command_id && i.op == InflightOp::Delete);
+            if !take_inflight(&mut link, side, command_id) {
+                return out;
+            }
+            if was_delete {
+                *link.side_mut(side) = None;
+                if link.status == LinkStatus::Deleted
+                    || link.outlook.is_none() && link.zoho.is_none()
+                {
+                    return Output {
+                        remove: true,
+                        ..Output::default()
+                    };
+                }
+            } else {
+                // Deleted there while we wrote to it: the same as reading the delete.
+                deleted(&mut link, side, rules, &mut out);
+                if out.remove {
+                    return out;
+                }
+            }
+        }
+        Input::Failed {
+            side,
+            command_id,
+            code,
+            message,
+        } => {
+            if !take_inflight(&mut link, side, command_id) {
+                return out;
+            }
+            link.last_error = Some((side, format!("{code}: {message}")));
+            out.link = Some(link);
+            return out; // retried with the item's next change, not in a loop
+        }
+        Input::ReleaseDelete => {
+            if let LinkStatus::StagedDelete { by } | LinkStatus::HeldDelete { by } = link.status {
+                release_delete(&mut link, by, rules, ids, &mut out);
+                if out.remove {
+                    return out;
+                }
+            }
+            out.link = Some(link);
+            return out;
+        }
+        Input::HoldDelete => {
+            if let LinkStatus::StagedDelete { by } = link.status {
+                link.status = LinkStatus::HeldDelete { by };
+            }
+            out.link = Some(link);
+            return out;
+        }
+        Input::DiscardDelete => {
+            if let LinkStatus::StagedDelete { by } | LinkStatus::HeldDelete { by } = link.status {
+                // The item comes back where it was deleted.
+                link.status = LinkStatus::Active;
+                *link.side_mut(by) = Some(SideState {
+                    id: None,
+                    version: None,
+                    known: None,
+                    inflight: None,
+                });
+            }
+        }
+        Input::Resolve { keep } => {
+            if link.status == LinkStatus::Review {
+                let mut fields = link.target.fields();
+                for conflict in link.held.drain(..) {
+                    let value = match keep {
+                        Side::Outlook => conflict.outlook,
+                        Side::Zoho => conflict.zoho,
+                    };
+                    fields.insert(conflict.field, value);
+                }
+                if let Ok(item) = Item::from_fields(link.kind, fields) {
+                    link.target = item;
+                }
+                link.status = LinkStatus::Active;
+            }
+        }
+    }
+    reconcile(&mut link, rules, ids, &mut out);
+    out.link = Some(link);
+    out
+}
+
+/// An input about an item we have no link for.
+fn new_item(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids) -> Output {
+    let Input::Changed {
+        side,
+        external_id,
+        version,
+        item,
+    } = input
+    else {
+        return Output::default(); // deletes and results of unknown items: nothing to do
+    };
+    let Some(direction) = rules.direction else {
+        return Output::default();
+    };
+    if !direction.allows(side) {
+        return Output::default();
+    }
+    let status = if rules.first_sync_open {
+        LinkStatus::Unmatched
+    } else {
+        LinkStatus::Active
+    };
+    let mut target = item.clone();
+    if side == Side::Zoho {
+        tag_from_zoho(&mut target);
+    }
+    let mut link = Link::new(ids.link_id(), user, status, target);
+    *link.side_mut(side) = Some(SideState::seen(external_id, version, item));
+    let mut out = Output::default();
+    if status == LinkStatus::Active {
+        // New items are created on the other side whatever the conflict rule.
+        *link.side_mut(side.other()) = Some(SideState {
+            id: None,
+            version: None,
+            known: None,
+            inflight: None,
+        });
+        reconcile(&mut link, rules, ids, &mut out);
+    }
+    out.link = Some(link);
+    out
+}
+
+/// Events created from Zoho carry the "Zoho" category in Outlook.
+pub fn tag_from_zoho(item: &mut Item) {
+    if let Item::Event(event) = item
+        && !event
+            .categories
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(ZOHO_CATEGORY))
+    {
+        event.categories.push(ZOHO_CATEGORY.to_owned());
+    }
+}
+
+fn take_inflight(link: &mut Link, side: Side, command_id: Uuid) -> bool {
+    match link.side_mut(side).as_mut() {
+        Some(state)
+            if state
+                .inflight
+                .as_ref()
+                .is_some_and(|i| i.command_id == command_id) =>
+        {
+            state.inflight = None;
+            true
+        }
+        _ => false,
+    }
+}
+
+fn changed(
+    link: &mut Link,
+    side: Side,
+    id: ExternalId,
+    version: Version,
+    item: Item,
+    rules: Rules,
+    out: &mut Output,
+) {
+    if link.status == LinkStatus::Deleted {
+        return;
+    }
+    let target = link.target.clone();
+    let status = link.status;
+    let Some(state) = link.side_mut(side).as_mut() else {
+        // A side that left the scope came back: it is linked again and brought up to date.
+        *link.side_mut(side) = Some(SideState::seen(id, version, item));
+        return;
+    };
+    if state.version.as_ref() == Some(&version) && state.known.is_some() {
+        return; // the same version again: a replay, or a full re-read
+    }
+    state.id = Some(id);
+    state.version = Some(version);
+    let before = state.known.replace(item.clone());
+    if matches!(status, LinkStatus::Unmatched | LinkStatus::Ambiguous) {
+        link.target = item;
+        return;
+    }
+    // One-way sync: edits of the side that only receives are neither taken nor overwritten.
+    if !rules.direction.is_some_and(|d| d.allows(side)) {
+        return;
+    }
+    let mut before = before.unwrap_or_else(|| target.project_for(side));
+    before.refill_from(&target, side);
+    let mut after = item;
+    after.refill_from(&target, side);
+    let (merged, conflicts) = incorporate(&target, &before, &after, side, rules.conflict_rule);
+    link.target = merged;
+    if conflicts.iter().any(|c| c.winner.is_none()) {
+        link.status = LinkStatus::Review;
+        link.held.extend(conflicts.iter().cloned());
+    }
+    out.conflicts.extend(conflicts);
+}
+
+fn deleted(link: &mut Link, side: Side, rules: Rules, out: &mut Output) {
+    match link.status {
+        // Deleted on both sides now: nothing left to sync.
+        LinkStatus::StagedDelete { by } | LinkStatus::HeldDelete { by } if by != side => {
+            out.remove = true;
+            return;
+        }
+        LinkStatus::Deleted | LinkStatus::StagedDelete { .. } | LinkStatus::HeldDelete { .. } => {
+            return;
+        }
+        LinkStatus::Unmatched | LinkStatus::Ambiguous => {
+            *link.side_mut(side) = None;
+            if link.outlook.is_none() && link.zoho.is_none() {
+                out.remove = true;
+            }
+            return;
+        }
+        LinkStatus::Active | LinkStatus::Review => {}
+    }
+    let other = side.other();
+    let propagates = rules.direction.is_some_and(|d| d.allows(side));
+    if !propagates || link.side(other).is_none() {
+        *link.side_mut(side) = None;
+        if link.outlook.is_none() && link.zoho.is_none() {
+            out.remove = true;
+        }
+        return;
+    }
+    link.status = LinkStatus::StagedDelete { by: side };
+    out.staged_delete = true;
+}
+
+/// The end of the deleting side's poll round let the delete through: delete the other side,
+/// unless it changed since the deleting side last held the agreed content (delete versus edit,
+/// decided by the rule).
+fn release_delete(link: &mut Link, by: Side, rules: Rules, ids: &mut dyn Ids, out: &mut Output) {
+    let target = by.other();
+    let Some(state) = link.side(target) else {
+        out.remove = true;
+        return;
+    };
+    if state.inflight.is_some() {
+        return; // a write there is in flight: decide once its result is in
+    }
+    let Some(external_id) = state.id.clone() else {
+        out.remove = true;
+        return;
+    };
+    if !link.in_agreement(by) {
+        let won = winner(rules.conflict_rule);
+        let word = |side: Side| serde_json::json!(if side == by { "deleted" } else { "edited" });
+        let conflict = FieldConflict {
+            field: "(deleted)".into(),
+            base: serde_json::Value::Null,
+            outlook: word(Side::Outlook),
+            zoho: word(Side::Zoho),
+            winner: won,
+        };
+        out.conflicts.push(conflict.clone());
+        match won {
+            Some(w) if w == target => {
+                // The edit wins: the item comes back where it was deleted.
+                link.status = LinkStatus::Active;
+                *link.side_mut(by) = Some(SideState {
+                    id: None,
+                    version: None,
+                    known: None,
+                    inflight: None,
+                });
+                reconcile(link, rules, ids, out);
+                return;
+            }
+            None => {
+                link.status = LinkStatus::Review;
+                link.held.push(conflict);
+                *link.side_mut(by) = Some(SideState {
+                    id: None,
+                    version: None,
+                    known: None,
+                    inflight: None,
+                });
+                return;
+            }
+            Some(_) => {}
+        }
+    }
+    link.status = LinkStatus::Deleted;
+    let command_id = ids.command_id();
+    if let Some(state) = link.side_mut(target).as_mut() {
+        state.inflight = Some(Inflight {
+            command_id,
+            op: InflightOp::Delete,
+        });
+    }
+    out.commands.push(Command {
+        side: target,
+        command_id,
+        op: ApplyOp::Delete { external_id },
+    });
+}
+
+/// Sends each side what it lacks of the target: a create where the item is missing, an update
+/// (only the changed fields, conditional on the version we know) where it differs.
+pub fn reconcile(link: &mut Link, rules: Rules, ids: &mut dyn Ids, out: &mut Output) {
+    if link.status != LinkStatus::Active {
+        return;
+    }
+    let Some(direction) = rules.direction else {
+        return;
+    };
+    for side in Side::ALL {
+        if !direction.allows(side.other()) {
+            continue; // one-way: never write to this side
+        }
+        let target = link.target.clone();
+        let Some(state) = link.side_mut(side).as_mut() else {
+            continue;
+        };
+        if state.inflight.is_some() {
+            continue; // one write at a time; the result triggers the next reconcile
+        }
+        let want = target.project_for(side);
+        let command_id = ids.command_id();
+        let op = match (&state.id, &state.known) {
+            (None, _) => {
+                state.inflight = Some(Inflight {
+                    command_id,
+                    op: InflightOp::Create { item: want.clone() },
+                });
+                ApplyOp::Create { item: want }
+            }
+            (Some(_), Some(known))
+                if known.project_for(side).content_hash() == want.content_hash() =>
+            {
+                continue;
+            }
+            (Some(id), known) => {
+                state.inflight = Some(Inflight {
+                    command_id,
+                    op: InflightOp::Update { item: want.clone() },
+                });
+                ApplyOp::Update {
+                    external_id: id.clone(),
+                    item: want,
+                    base: known.clone(),
+                    expected_version: state.version.clone(),
+                }
+            }
+        };
+        out.commands.push(Command {
+            side,
+            command_id,
+            op,
+        });
+    }
+}

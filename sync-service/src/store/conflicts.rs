@@ -1,0 +1,55 @@
+//! The conflict log.
+
+use sync_model::UserId;
+
+use crate::domain::{ConflictRule, FieldConflict, Link};
+
+use super::Tx;
+
+pub async fn record(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    link: &Link,
+    rule: ConflictRule,
+    conflict: &FieldConflict,
+) -> sqlx::Result<()> {
+    let rule = serde_json::to_value(rule)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO conflicts (user_id, link_id, kind, label, field, base, outlook, zoho, rule, winner, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(user.0)
+    .bind(link.id.0)
+    .bind(link.kind.as_str())
+    .bind(link.target.label())
+    .bind(&conflict.field)
+    .bind(&conflict.base)
+    .bind(&conflict.outlook)
+    .bind(&conflict.zoho)
+    .bind(rule)
+    .bind(conflict.winner.map(|s| s.as_str()))
+    .bind(if conflict.winner.is_some() { "decided" } else { "held" })
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks the held conflicts of a link resolved with `winner`.
+pub async fn resolve(
+    tx: &mut Tx<'_>,
+    link: sync_model::LinkId,
+    winner: sync_model::Side,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE conflicts SET status = 'resolved', winner = $2, resolved_at = now()
+         WHERE link_id = $1 AND status = 'held'",
+    )
+    .bind(link.0)
+    .bind(winner.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,91 @@
+//! Per user and kind: the first sync's state and the last poll rounds.
+
+use chrono::{DateTime, Utc};
+use sync_model::{ItemKind, Side, UserId};
+
+use super::Tx;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Progress {
+    pub outlook_full_at: Option<DateTime<Utc>>,
+    pub zoho_full_at: Option<DateTime<Utc>>,
+    pub outlook_items: i64,
+    pub zoho_items: i64,
+    pub first_sync_done: bool,
+    pub outlook_read_at: Option<DateTime<Utc>>,
+    pub zoho_read_at: Option<DateTime<Utc>>,
+}
+
+/// The row, created on first use.
+pub async fn load(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<Progress> {
+    sqlx::query("INSERT INTO kind_progress (user_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(user.0)
+        .bind(kind.as_str())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query_as(
+        "SELECT outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
+                outlook_read_at, zoho_read_at
+         FROM kind_progress WHERE user_id = $1 AND kind = $2",
+    )
+    .bind(user.0)
+    .bind(kind.as_str())
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Records the end of a poll round on `side`; `full` rounds count towards the first sync.
+pub async fn round_completed(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+    full: bool,
+    items: i64,
+) -> sqlx::Result<()> {
+    let sql = match side {
+        Side::Outlook => {
+            "UPDATE kind_progress SET outlook_read_at = now(),
+                outlook_full_at = CASE WHEN $3 THEN now() ELSE outlook_full_at END,
+                outlook_items = CASE WHEN $3 THEN $4 ELSE outlook_items END
+             WHERE user_id = $1 AND kind = $2"
+        }
+        Side::Zoho => {
+            "UPDATE kind_progress SET zoho_read_at = now(),
+                zoho_full_at = CASE WHEN $3 THEN now() ELSE zoho_full_at END,
+                zoho_items = CASE WHEN $3 THEN $4 ELSE zoho_items END
+             WHERE user_id = $1 AND kind = $2"
+        }
+    };
+    sqlx::query(sql)
+        .bind(user.0)
+        .bind(kind.as_str())
+        .bind(full)
+        .bind(items)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn first_sync_done(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<()> {
+    sqlx::query("UPDATE kind_progress SET first_sync_done = true WHERE user_id = $1 AND kind = $2")
+        .bind(user.0)
+        .bind(kind.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A new folder or list: the next full reads are a first sync again (matching, no duplicates).
+pub async fn restart_first_sync(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO kind_progress (user_id, kind) VALUES ($1, $2)
+         ON CONFLICT (user_id, kind) DO UPDATE SET first_sync_done = false,
+            outlook_full_at = NULL, zoho_full_at = NULL, outlook_items = 0, zoho_items = 0",
+    )
+    .bind(user.0)
+    .bind(kind.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
