@@ -12,6 +12,10 @@ use crate::domain::settings::InvalidSetting;
 pub enum ApiError {
     #[error("authentication required")]
     Unauthenticated,
+    #[error("this needs an administrator")]
+    Forbidden,
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("invalid setting: {0}")]
@@ -34,6 +38,14 @@ impl IntoResponse for ApiError {
             ApiError::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
                 json!({"code": "unauthenticated", "message": self.to_string()}),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                json!({"code": "forbidden", "message": self.to_string()}),
+            ),
+            ApiError::Conflict(message) => (
+                StatusCode::CONFLICT,
+                json!({"code": "conflict", "message": message}),
             ),
             ApiError::NotFound(what) => (
                 StatusCode::NOT_FOUND,

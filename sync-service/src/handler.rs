@@ -346,7 +346,7 @@ fn input_id(input: &Input) -> &ExternalId {
     }
 }
 
-async fn apply(
+pub async fn apply(
     tx: &mut Tx<'_>,
     user: UserId,
     link: Option<Link>,

@@ -3,10 +3,12 @@
 //! - [`store`]: links, settings, inbox and outbox in Postgres;
 //! - [`handler`]: the consumer of change events and apply results;
 //! - [`relay`]: publishes the outbox;
+//! - [`dead_letters`]: copies refused messages off the dead-letter queue for the admin API;
 //! - [`routes`] and [`error`]: the HTTP API;
 //! - [`startup`] and [`settings`]: wiring and configuration.
 #![doc = include_str!("../README.md")]
 
+pub mod dead_letters;
 pub mod domain;
 pub mod error;
 pub mod handler;

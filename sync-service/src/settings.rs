@@ -3,6 +3,7 @@
 use secrecy::SecretString;
 use service_kit::settings::{
     BrokerSettings, DatabaseSettings, HttpSettings, TelemetrySettings, parse_or, secret_or,
+    string_or,
 };
 
 const PREFIX: &str = "SYNC_SERVICE";
@@ -15,6 +16,10 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     /// Authenticates internal callers (the local runner, the other services).
     pub service_token: SecretString,
+    /// auth-service, whose JWKS verifies users' access tokens.
+    pub auth_url: String,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
     /// The mass-delete guard: a poll round deleting more than this share of a user's items...
     pub delete_guard_share: f64,
     /// ...and at least this many, is held back for an admin.
@@ -29,6 +34,9 @@ impl Settings {
             broker: BrokerSettings::from_env(PREFIX)?,
             telemetry: TelemetrySettings::from_env(PREFIX)?,
             service_token: secret_or(PREFIX, "SERVICE_TOKEN", "dev-service-token"),
+            auth_url: string_or(PREFIX, "AUTH_URL", "http://127.0.0.1:8081"),
+            jwt_issuer: string_or(PREFIX, "JWT_ISSUER", "outlook-zoho-sync/auth"),
+            jwt_audience: string_or(PREFIX, "JWT_AUDIENCE", "outlook-zoho-sync"),
             delete_guard_share: parse_or(PREFIX, "DELETE_GUARD_SHARE", 0.3)?,
             delete_guard_minimum: parse_or(PREFIX, "DELETE_GUARD_MINIMUM", 5)?,
         })

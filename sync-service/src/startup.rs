@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use auth_client::TokenVerifier;
+
 use crate::handler::{ChangeHandler, DeleteGuard};
 use crate::routes::{AppState, router};
 use crate::settings::Settings;
@@ -60,10 +62,21 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let wakeup = Arc::new(Notify::new());
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        let verifier = Arc::new(TokenVerifier::new(
+            http,
+            &self.settings.auth_url,
+            &self.settings.jwt_issuer,
+            &self.settings.jwt_audience,
+        ));
         let state = AppState {
             pool: self.pool.clone(),
             service_token: self.settings.service_token.clone(),
             relay_wakeup: wakeup.clone(),
+            verifier,
+            publisher: self.broker.publisher().await?,
         };
         let app = router(state).merge(operational_routes(Dependencies {
             database: Some(self.pool.clone()),
@@ -98,6 +111,10 @@ impl Application {
             })
             .await
         });
+
+        let (broker, pool, dlq_shutdown) =
+            (self.broker.clone(), self.pool.clone(), shutdown.clone());
+        tasks.spawn(async move { crate::dead_letters::run(broker, pool, dlq_shutdown).await });
 
         let mut result = Ok(());
         while let Some(done) = tasks.join_next().await {

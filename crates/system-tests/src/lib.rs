@@ -90,6 +90,11 @@ pub async fn spawn_system() -> anyhow::Result<System> {
         broker: broker.clone(),
         telemetry: quiet_telemetry(),
         service_token: service_token.clone(),
+        auth_url: auth_url.clone(),
+        jwt_issuer: "outlook-zoho-sync/auth".into(),
+        jwt_audience: "outlook-zoho-sync".into(),
+        delete_guard_share: 0.3,
+        delete_guard_minimum: 5,
     };
     let sync = sync_service::startup::Application::build(sync_settings)
         .await

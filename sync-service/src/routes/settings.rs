@@ -1,27 +1,45 @@
-//! Reading and changing a user's settings. A change tells both connectors what to watch.
+//! Reading and changing a user's settings. A change tells both connectors what to watch, and a
+//! new folder or list starts that kind's first sync again (matching, never duplicating).
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use service_kit::auth::has_bearer;
 use service_kit::telemetry::current_traceparent;
 use sync_model::{ItemKind, Side, UserId};
 use sync_protocol::{CommandMessage, Envelope, WatchScope};
 
 use super::AppState;
+use super::auth::{CurrentUser, require_service};
 use crate::domain::UserSettings;
 use crate::error::ApiError;
-use crate::store::{outbox, settings};
+use crate::store::{Tx, outbox, progress, settings};
+
+pub async fn get_mine(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<UserSettings>, ApiError> {
+    settings::get(&state.pool, user)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound("settings"))
+}
+
+pub async fn put_mine(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    body: Result<Json<UserSettings>, JsonRejection>,
+) -> Result<Json<UserSettings>, ApiError> {
+    let Json(new) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    save(&state, user, new).await.map(Json)
+}
 
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(user): Path<UserId>,
 ) -> Result<Json<UserSettings>, ApiError> {
-    if !has_bearer(&headers, &state.service_token) {
-        return Err(ApiError::Unauthenticated);
-    }
+    require_service(&headers, &state)?;
     settings::get(&state.pool, user)
         .await?
         .map(Json)
@@ -34,16 +52,80 @@ pub async fn put(
     Path(user): Path<UserId>,
     body: Result<Json<UserSettings>, JsonRejection>,
 ) -> Result<Json<UserSettings>, ApiError> {
-    if !has_bearer(&headers, &state.service_token) {
-        return Err(ApiError::Unauthenticated);
-    }
+    require_service(&headers, &state)?;
     let Json(new) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    new.validate()?;
+    save(&state, user, new).await.map(Json)
+}
 
+/// "Sync now": both connectors poll every synced kind at once.
+pub async fn sync_now(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    poll_now(&state, user).await
+}
+
+pub async fn sync_now_internal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user): Path<UserId>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_service(&headers, &state)?;
+    poll_now(&state, user).await
+}
+
+async fn poll_now(state: &AppState, user: UserId) -> Result<Json<serde_json::Value>, ApiError> {
+    let current = settings::get(&state.pool, user)
+        .await?
+        .ok_or(ApiError::NotFound("settings"))?;
     let mut tx = state.pool.begin().await?;
+    let polls = poll_all(&mut tx, user, &current, false).await?;
+    tx.commit().await?;
+    state.relay_wakeup.notify_one();
+    Ok(Json(serde_json::json!({"polls": polls})))
+}
+
+/// Queues a poll (a full read when `full`) of every synced kind on both sides.
+pub async fn poll_all(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    settings: &UserSettings,
+    full: bool,
+) -> Result<usize, ApiError> {
+    let mut polls = 0;
+    for kind in ItemKind::ALL
+        .into_iter()
+        .filter(|k| settings.direction(*k).is_some())
+    {
+        for side in Side::ALL {
+            let command = CommandMessage::Poll { side, kind, full };
+            outbox::push(
+                tx,
+                &Envelope::new(user, command).with_traceparent(current_traceparent()),
+            )
+            .await?;
+            polls += 1;
+        }
+    }
+    Ok(polls)
+}
+
+async fn save(state: &AppState, user: UserId, new: UserSettings) -> Result<UserSettings, ApiError> {
+    new.validate()?;
+    let mut tx = state.pool.begin().await?;
+    crate::store::inbox::lock_user(&mut tx, user).await?;
+    let old = settings::load(&mut tx, user).await?;
     settings::save(&mut tx, user, &new).await?;
-    for side in Side::ALL {
-        for kind in ItemKind::ALL {
+    for kind in ItemKind::ALL {
+        let moved = old
+            .as_ref()
+            .is_none_or(|o| o.container(Side::Outlook, kind) != new.container(Side::Outlook, kind));
+        let started = old.as_ref().is_none_or(|o| o.direction(kind).is_none())
+            && new.direction(kind).is_some();
+        if moved || started {
+            progress::restart_first_sync(&mut tx, user, kind).await?;
+        }
+        for side in Side::ALL {
             let scope = new.direction(kind).map(|_| WatchScope {
                 container_id: new.container(side, kind),
                 poll_interval_secs: new.poll_interval_secs,
@@ -58,5 +140,5 @@ pub async fn put(
     }
     tx.commit().await?;
     state.relay_wakeup.notify_one();
-    Ok(Json(new))
+    Ok(new)
 }

@@ -1,24 +1,44 @@
-//! Sync status of a user: how many items are linked, waiting, failed.
+//! Sync status per kind: last sync, linked / pending / failed items with reasons, and the first
+//! sync's progress for a progress bar.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use service_kit::auth::has_bearer;
+use sqlx::PgPool;
 use sync_model::UserId;
 
 use super::AppState;
+use super::auth::{CurrentUser, require_service};
 use crate::error::ApiError;
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize)]
+pub struct FirstSync {
+    pub complete: bool,
+    /// Items handled so far, and in all; for a progress bar.
+    pub done: i64,
+    pub total: i64,
+}
+
+#[derive(Serialize)]
+pub struct FailedItem {
+    pub link_id: uuid::Uuid,
+    pub label: String,
+    pub reason: String,
+}
+
+#[derive(Serialize)]
 pub struct KindStatus {
     pub kind: String,
-    /// Known on both sides.
+    pub last_sync: Option<DateTime<Utc>>,
+    /// In agreement on both sides.
     pub linked: i64,
-    /// Known on one side, its create on the other still in flight.
+    /// Waiting: a write in flight, first-sync matching, a held conflict or deletion.
     pub pending: i64,
-    /// The last write to one side failed.
     pub failed: i64,
+    pub failed_items: Vec<FailedItem>,
+    pub first_sync: FirstSync,
 }
 
 #[derive(Serialize)]
@@ -27,31 +47,98 @@ pub struct Status {
     pub outbox_pending: i64,
 }
 
+pub async fn mine(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<Status>, ApiError> {
+    status(&state.pool, user).await.map(Json)
+}
+
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(user): Path<UserId>,
 ) -> Result<Json<Status>, ApiError> {
-    if !has_bearer(&headers, &state.service_token) {
-        return Err(ApiError::Unauthenticated);
-    }
-    let kinds: Vec<KindStatus> = sqlx::query_as(
-        "SELECT kind,
-                count(*) FILTER (WHERE outlook_id IS NOT NULL AND zoho_id IS NOT NULL) AS linked,
-                count(*) FILTER (WHERE outlook_id IS NULL OR zoho_id IS NULL) AS pending,
-                count(*) FILTER (WHERE last_error IS NOT NULL) AS failed
-         FROM links WHERE user_id = $1 AND status = 'active' GROUP BY kind ORDER BY kind",
+    require_service(&headers, &state)?;
+    status(&state.pool, user).await.map(Json)
+}
+
+#[derive(sqlx::FromRow)]
+struct Counts {
+    kind: String,
+    linked: i64,
+    pending: i64,
+    failed: i64,
+    total: i64,
+    first_sync_done: Option<bool>,
+    last_sync: Option<DateTime<Utc>>,
+}
+
+async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
+    let counts: Vec<Counts> = sqlx::query_as(
+        "SELECT p.kind,
+                count(l.id) FILTER (WHERE l.status = 'active' AND l.outlook_id IS NOT NULL
+                    AND l.zoho_id IS NOT NULL
+                    AND l.doc->'outlook'->'inflight' = 'null'::jsonb
+                    AND l.doc->'zoho'->'inflight' = 'null'::jsonb) AS linked,
+                count(l.id) FILTER (WHERE l.status <> 'deleted' AND NOT (l.status = 'active'
+                    AND l.outlook_id IS NOT NULL AND l.zoho_id IS NOT NULL
+                    AND l.doc->'outlook'->'inflight' = 'null'::jsonb
+                    AND l.doc->'zoho'->'inflight' = 'null'::jsonb)) AS pending,
+                count(l.id) FILTER (WHERE l.last_error IS NOT NULL AND l.status <> 'deleted') AS failed,
+                count(l.id) FILTER (WHERE l.status <> 'deleted') AS total,
+                bool_and(p.first_sync_done) AS first_sync_done,
+                max(greatest(p.outlook_read_at, p.zoho_read_at)) AS last_sync
+         FROM kind_progress p
+         LEFT JOIN links l ON l.user_id = p.user_id AND l.kind = p.kind
+         WHERE p.user_id = $1
+         GROUP BY p.kind ORDER BY p.kind",
     )
     .bind(user.0)
-    .fetch_all(&state.pool)
+    .fetch_all(pool)
     .await?;
+    let mut kinds = Vec::with_capacity(counts.len());
+    for c in counts {
+        let failed_items: Vec<(uuid::Uuid, serde_json::Value, String)> = sqlx::query_as(
+            "SELECT id, doc->'target', last_error FROM links
+             WHERE user_id = $1 AND kind = $2 AND last_error IS NOT NULL AND status <> 'deleted'
+             ORDER BY updated_at DESC LIMIT 50",
+        )
+        .bind(user.0)
+        .bind(&c.kind)
+        .fetch_all(pool)
+        .await?;
+        let failed_items = failed_items
+            .into_iter()
+            .map(|(link_id, target, reason)| FailedItem {
+                link_id,
+                label: serde_json::from_value::<sync_model::Item>(target)
+                    .map(|i| i.label())
+                    .unwrap_or_default(),
+                reason,
+            })
+            .collect();
+        kinds.push(KindStatus {
+            first_sync: FirstSync {
+                complete: c.first_sync_done.unwrap_or(false) && c.pending == 0,
+                done: c.linked,
+                total: c.total,
+            },
+            kind: c.kind,
+            last_sync: c.last_sync,
+            linked: c.linked,
+            pending: c.pending,
+            failed: c.failed,
+            failed_items,
+        });
+    }
     let (outbox_pending,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM outbox WHERE user_id = $1 AND published_at IS NULL")
             .bind(user.0)
-            .fetch_one(&state.pool)
+            .fetch_one(pool)
             .await?;
-    Ok(Json(Status {
+    Ok(Status {
         kinds,
         outbox_pending,
-    }))
+    })
 }

@@ -38,6 +38,20 @@ where
     F: FnMut(Vec<u8>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
 {
+    consume_with_key(broker, queue, shutdown, move |_, data| handler(data)).await
+}
+
+/// Like [`consume`], also handing the handler each message's routing key.
+pub async fn consume_with_key<F, Fut>(
+    broker: &Broker,
+    queue: &str,
+    shutdown: CancellationToken,
+    mut handler: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(String, Vec<u8>) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
     let queue = broker.name(queue);
     let channel = broker.channel().await?;
     channel
@@ -62,7 +76,7 @@ where
             },
         };
         let acker = delivery.acker.clone();
-        match handler(delivery.data).await {
+        match handler(delivery.routing_key.to_string(), delivery.data).await {
             Ok(()) => {
                 acker.ack(BasicAckOptions::default()).await?;
             }

@@ -17,6 +17,7 @@ use super::Broker;
 #[derive(Clone)]
 pub struct Publisher {
     channel: Channel,
+    prefix: String,
     changes_exchange: String,
     commands_exchange: String,
 }
@@ -29,9 +30,15 @@ impl Publisher {
             .await?;
         Ok(Publisher {
             channel,
+            prefix: broker.settings().prefix.clone(),
             changes_exchange: broker.name(CHANGES_EXCHANGE),
             commands_exchange: broker.name(COMMANDS_EXCHANGE),
         })
+    }
+
+    /// This deployment's name prefix (see `BrokerSettings::prefix`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     pub async fn publish_change(&self, envelope: &Envelope<ChangeMessage>) -> anyhow::Result<()> {

@@ -39,6 +39,11 @@ pub async fn declare(channel: &Channel, prefix: &str, transient: bool) -> anyhow
         let dead_letter = dead_letter.clone();
         async move {
             let mut args = FieldTable::default();
+            // One consumer at a time across sync-service replicas: a user's changes are then
+            // applied in the order they were published; the other replicas stand by.
+            if name.ends_with(SYNC_CHANGES_QUEUE) {
+                args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+            }
             if dead_lettered {
                 args.insert(
                     "x-dead-letter-exchange".into(),

@@ -1,0 +1,178 @@
+//! Access-token verification against auth-service's JWKS.
+#![doc = include_str!("../README.md")]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+use serde::Deserialize;
+use sync_model::UserId;
+use tokio::sync::RwLock;
+
+/// Who is calling, from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: UserId,
+    pub admin: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the access token is malformed")]
+    Malformed,
+    #[error("the access token's signature is not valid")]
+    BadSignature,
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the access token is not for this service")]
+    WrongAudience,
+    #[error("the signing keys cannot be fetched: {0}")]
+    KeysUnavailable(String),
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    aud: String,
+    sub: uuid::Uuid,
+    exp: i64,
+    #[serde(default)]
+    admin: bool,
+}
+
+#[derive(Deserialize)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kid: String,
+    kty: String,
+    crv: Option<String>,
+    x: Option<String>,
+}
+
+/// Keys are trusted this long before they are read again.
+const CACHE_TTL: Duration = Duration::from_secs(300);
+/// An unknown key id refetches the keys, but not more often than this.
+const REFETCH_FLOOR: Duration = Duration::from_secs(5);
+/// Tolerated clock difference with auth-service.
+const LEEWAY_SECS: i64 = 30;
+
+struct KeySet {
+    keys: HashMap<String, VerifyingKey>,
+    fetched: Option<Instant>,
+}
+
+pub struct TokenVerifier {
+    http: reqwest::Client,
+    jwks_url: String,
+    issuer: String,
+    audience: String,
+    keys: RwLock<KeySet>,
+}
+
+impl TokenVerifier {
+    pub fn new(http: reqwest::Client, auth_url: &str, issuer: &str, audience: &str) -> Self {
+        TokenVerifier {
+            http,
+            jwks_url: format!("{}/.well-known/jwks.json", auth_url.trim_end_matches('/')),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            keys: RwLock::new(KeySet {
+                keys: HashMap::new(),
+                fetched: None,
+            }),
+        }
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Caller, VerifyError> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(VerifyError::Malformed);
+        };
+        let header: Header = decode(header)?;
+        if header.alg != "EdDSA" {
+            return Err(VerifyError::Malformed);
+        }
+        let kid = header.kid.ok_or(VerifyError::Malformed)?;
+        let key = self.key(&kid).await?;
+        let signature = B64.decode(signature).map_err(|_| VerifyError::Malformed)?;
+        let signature = Signature::from_slice(&signature).map_err(|_| VerifyError::Malformed)?;
+        let signed = &token[..header_len(token)];
+        key.verify(signed.as_bytes(), &signature)
+            .map_err(|_| VerifyError::BadSignature)?;
+        let claims: Claims = decode(payload)?;
+        if claims.iss != self.issuer || claims.aud != self.audience {
+            return Err(VerifyError::WrongAudience);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        if claims.exp + LEEWAY_SECS < now {
+            return Err(VerifyError::Expired);
+        }
+        Ok(Caller {
+            user_id: UserId(claims.sub),
+            admin: claims.admin,
+        })
+    }
+
+    async fn key(&self, kid: &str) -> Result<VerifyingKey, VerifyError> {
+        {
+            let set = self.keys.read().await;
+            let fresh = set.fetched.is_some_and(|t| t.elapsed() < CACHE_TTL);
+            if let Some(key) = set.keys.get(kid)
+                && fresh
+            {
+                return Ok(*key);
+            }
+            if set.fetched.is_some_and(|t| t.elapsed() < REFETCH_FLOOR) {
+                return set.keys.get(kid).copied().ok_or(VerifyError::BadSignature);
+            }
+        }
+        let mut set = self.keys.write().await;
+        let jwks: Jwks = self
+            .http
+            .get(&self.jwks_url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| VerifyError::KeysUnavailable(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| VerifyError::KeysUnavailable(e.to_string()))?;
+        set.keys = jwks
+            .keys
+            .into_iter()
+            .filter(|k| k.kty == "OKP" && k.crv.as_deref() == Some("Ed25519"))
+            .filter_map(|k| {
+                let bytes: [u8; 32] = B64.decode(k.x?).ok()?.try_into().ok()?;
+                Some((k.kid, VerifyingKey::from_bytes(&bytes).ok()?))
+            })
+            .collect();
+        set.fetched = Some(Instant::now());
+        set.keys.get(kid).copied().ok_or(VerifyError::BadSignature)
+    }
+}
+
+fn header_len(token: &str) -> usize {
+    token.rfind('.').unwrap_or(token.len())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, VerifyError> {
+    let bytes = B64.decode(part).map_err(|_| VerifyError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| VerifyError::Malformed)
+}

@@ -1,0 +1,197 @@
+//! The admin API: link health, held-back deletions, dead letters, full resyncs.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use sync_model::{LinkId, UserId};
+use sync_protocol::topology::{CHANGES_EXCHANGE, COMMANDS_EXCHANGE};
+use sync_protocol::{ChangeMessage, CommandMessage, Envelope};
+
+use super::AppState;
+use super::auth::AdminUser;
+use super::settings::poll_all;
+use crate::domain::{Input, LinkStatus};
+use crate::error::ApiError;
+use crate::store::{inbox, links, settings};
+
+#[derive(Serialize, sqlx::FromRow)]
+pub struct StatusCount {
+    pub kind: String,
+    pub status: String,
+    pub count: i64,
+    pub failing: i64,
+}
+
+pub async fn link_health(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(user): Path<UserId>,
+) -> Result<Json<Vec<StatusCount>>, ApiError> {
+    let counts = sqlx::query_as(
+        "SELECT kind, status, count(*) AS count, count(*) FILTER (WHERE last_error IS NOT NULL) AS failing
+         FROM links WHERE user_id = $1 GROUP BY kind, status ORDER BY kind, status",
+    )
+    .bind(user.0)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(counts))
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+pub struct HeldDeletion {
+    pub link_id: uuid::Uuid,
+    pub user_id: uuid::Uuid,
+    pub kind: String,
+    pub deleted_by: Option<String>,
+    pub label: Option<String>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn held_deletions(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<Vec<HeldDeletion>>, ApiError> {
+    let rows = sqlx::query_as(
+        "SELECT id AS link_id, user_id, kind, deleted_by,
+                coalesce(doc->'target'->>'surname', doc->'target'->>'subject') AS label, updated_at
+         FROM links WHERE status = 'held_delete' ORDER BY updated_at LIMIT 1000",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(rows))
+}
+
+pub async fn release(
+    state: State<AppState>,
+    admin: AdminUser,
+    path: Path<uuid::Uuid>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    decide_held(state, admin, path, Input::ReleaseDelete).await
+}
+
+pub async fn discard(
+    state: State<AppState>,
+    admin: AdminUser,
+    path: Path<uuid::Uuid>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    decide_held(state, admin, path, Input::DiscardDelete).await
+}
+
+async fn decide_held(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(link_id): Path<uuid::Uuid>,
+    input: Input,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let owner: Option<(uuid::Uuid,)> = sqlx::query_as("SELECT user_id FROM links WHERE id = $1")
+        .bind(link_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let user = UserId(owner.ok_or(ApiError::NotFound("held deletion"))?.0);
+    inbox::lock_user(&mut tx, user).await?;
+    let link = links::get(&mut tx, LinkId(link_id))
+        .await?
+        .filter(|l| matches!(l.status, LinkStatus::HeldDelete { .. }))
+        .ok_or(ApiError::NotFound("held deletion"))?;
+    let (rules, _) = crate::handler::rules(&mut tx, user, link.kind)
+        .await
+        .map_err(ApiError::Internal)?;
+    let action = if input == Input::ReleaseDelete {
+        "released"
+    } else {
+        "discarded"
+    };
+    let wrote = crate::handler::apply(&mut tx, user, Some(link), input, rules)
+        .await
+        .map_err(ApiError::Internal)?;
+    tx.commit().await?;
+    tracing::info!(%admin, %link_id, action, "held deletion decided by an admin");
+    if wrote {
+        state.relay_wakeup.notify_one();
+    }
+    Ok(Json(serde_json::json!({"status": action})))
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub routing_key: String,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    /// The message as text (it may not be valid JSON: that can be why it was refused).
+    pub payload: String,
+}
+
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<Vec<DeadLetter>>, ApiError> {
+    let rows = sqlx::query_as(
+        "SELECT id, routing_key, received_at, convert_from(payload, 'UTF8') AS payload
+         FROM dead_letters ORDER BY id DESC LIMIT 500",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(rows))
+}
+
+/// Publishes a dead letter again to where it first went, then forgets it.
+pub async fn replay(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let row: Option<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT routing_key, payload FROM dead_letters WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (routing_key, payload) = row.ok_or(ApiError::NotFound("dead letter"))?;
+    let exchange = if serde_json::from_slice::<Envelope<ChangeMessage>>(&payload).is_ok() {
+        CHANGES_EXCHANGE
+    } else if serde_json::from_slice::<Envelope<CommandMessage>>(&payload).is_ok() {
+        COMMANDS_EXCHANGE
+    } else {
+        return Err(ApiError::Conflict(
+            "this message cannot be read, so it cannot be replayed",
+        ));
+    };
+    let message: serde_json::Value =
+        serde_json::from_slice(&payload).map_err(|e| ApiError::Internal(e.into()))?;
+    let prefix = state.publisher.prefix().to_owned();
+    state
+        .publisher
+        .publish(
+            &format!("{prefix}{exchange}"),
+            &routing_key,
+            &message,
+            uuid::Uuid::now_v7(),
+        )
+        .await
+        .map_err(ApiError::Internal)?;
+    sqlx::query("DELETE FROM dead_letters WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(%admin, id, "dead letter replayed");
+    Ok(Json(serde_json::json!({"replayed": id})))
+}
+
+/// Reads everything of the user again on both sides; links make it create nothing twice.
+pub async fn resync(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(user): Path<UserId>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let current = settings::get(&state.pool, user)
+        .await?
+        .ok_or(ApiError::NotFound("settings"))?;
+    let mut tx = state.pool.begin().await?;
+    let polls = poll_all(&mut tx, user, &current, true).await?;
+    tx.commit().await?;
+    state.relay_wakeup.notify_one();
+    tracing::info!(%admin, %user, "full resync requested");
+    Ok(Json(serde_json::json!({"polls": polls})))
+}

@@ -1,0 +1,134 @@
+//! The conflict log: every conflict with the base and both values, newest first, filtered and
+//! paged; and resolving the held ones of review mode.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_model::{ItemKind, LinkId, Side};
+
+use super::AppState;
+use super::auth::CurrentUser;
+use crate::domain::Input;
+use crate::error::ApiError;
+use crate::store::{conflicts, inbox, links};
+
+#[derive(Deserialize)]
+pub struct Filter {
+    pub kind: Option<ItemKind>,
+    /// `decided`, `held` or `resolved`.
+    pub status: Option<String>,
+    /// Entries older than this id (the previous page's `next_before`).
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+pub struct Entry {
+    pub id: i64,
+    pub link_id: uuid::Uuid,
+    pub kind: String,
+    pub label: String,
+    pub field: String,
+    pub base: Option<serde_json::Value>,
+    pub outlook: Option<serde_json::Value>,
+    pub zoho: Option<serde_json::Value>,
+    pub rule: String,
+    pub winner: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+pub struct Page {
+    pub entries: Vec<Entry>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Query(filter): Query<Filter>,
+) -> Result<Json<Page>, ApiError> {
+    if let Some(status) = &filter.status
+        && !matches!(status.as_str(), "decided" | "held" | "resolved")
+    {
+        return Err(ApiError::BadRequest(
+            "status must be decided, held or resolved".into(),
+        ));
+    }
+    let limit = filter.limit.unwrap_or(50).clamp(1, 200);
+    let entries: Vec<Entry> = sqlx::query_as(
+        "SELECT id, link_id, kind, label, field, base, outlook, zoho, rule, winner, status, created_at, resolved_at
+         FROM conflicts
+         WHERE user_id = $1 AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR status = $3)
+           AND ($4::bigint IS NULL OR id < $4)
+         ORDER BY id DESC LIMIT $5",
+    )
+    .bind(user.0)
+    .bind(filter.kind.map(ItemKind::as_str))
+    .bind(&filter.status)
+    .bind(filter.before)
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut entries = entries;
+    let next_before = (entries.len() as i64 > limit).then(|| {
+        entries.truncate(limit as usize);
+        entries.last().map(|e| e.id).unwrap_or_default()
+    });
+    Ok(Json(Page {
+        entries,
+        next_before,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct Resolution {
+    /// Whose values to keep for the held conflicts of this item.
+    pub keep: Side,
+}
+
+pub async fn resolve(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(link_id): Path<uuid::Uuid>,
+    body: Result<Json<Resolution>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(resolution) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let mut tx = state.pool.begin().await?;
+    inbox::lock_user(&mut tx, user).await?;
+    let link = links::get(&mut tx, LinkId(link_id))
+        .await?
+        .filter(|l| l.user_id == user)
+        .ok_or(ApiError::NotFound("conflict"))?;
+    if link.status != crate::domain::LinkStatus::Review {
+        return Err(ApiError::Conflict(
+            "this item has no conflict waiting for a choice",
+        ));
+    }
+    let kind = link.kind;
+    let (rules, _) = crate::handler::rules(&mut tx, user, kind)
+        .await
+        .map_err(ApiError::Internal)?;
+    let wrote = crate::handler::apply(
+        &mut tx,
+        user,
+        Some(link),
+        Input::Resolve {
+            keep: resolution.keep,
+        },
+        rules,
+    )
+    .await
+    .map_err(ApiError::Internal)?;
+    let resolved = conflicts::resolve(&mut tx, LinkId(link_id), resolution.keep).await?;
+    tx.commit().await?;
+    if wrote {
+        state.relay_wakeup.notify_one();
+    }
+    Ok(Json(serde_json::json!({"resolved": resolved})))
+}
