@@ -8,6 +8,7 @@
 //! - [`auth`]: passwords (Argon2id), sessions, signed access tokens (EdDSA JWT, JWKS);
 //! - [`crypto`]: the token vault (AES-256-GCM, key ids for rotation);
 //! - [`providers`]: the Zoho and Microsoft token clients;
+//! - [`openapi`]: the OpenAPI document (`/openapi.json`), from the handlers' annotations;
 //! - [`oauth`]: connecting a provider with the authorization-code flow and PKCE;
 //! - [`tokens`]: hands out provider access tokens, refreshing one connection at a time.
 #![doc = include_str!("../README.md")]
@@ -17,6 +18,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod oauth;
+pub mod openapi;
 pub mod providers;
 pub mod routes;
 pub mod settings;

@@ -1,191 +1,604 @@
-//! [`OutlookConnector`]: reads Graph delta pages into change events and writes apply commands.
+//! [`OutlookConnector`]: reads Graph delta pages into change events and writes apply commands
+//! through `$batch`.
+//!
+//! - Contacts: the delta query of the chosen contact folder.
+//! - Tasks: the delta query of the chosen To Do list.
+//! - Events: `calendarView/delta` over a window around today. It answers single events,
+//!   occurrences and exceptions, never series masters: an occurrence stands for its series, so its
+//!   master is read and published once (the series is one item on both sides). Removals are
+//!   checked, since Graph also reports events that merely moved out of the window: only an event
+//!   that is really gone is published as deleted.
+
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use sync_model::{ExternalId, Item, ItemKind, Side, Version};
+use serde_json::{Value, json};
+use sync_model::{Event, ExternalId, Item, ItemKind, Side, Version};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
 
+use connector_kit::api::{is_unconfirmed, malformed};
+use connector_kit::calendar::{utc_to_local, zone};
 use connector_kit::store::Watch;
 use connector_kit::{ApiError, ApplyRequest, CallContext, Connector, Page};
 
-use crate::graph::GraphClient;
-use crate::mapping::contact;
+use crate::graph::{
+    BATCH_SIZE, BatchAnswer, BatchRequest, GraphClient, is_not_found, is_precondition_failed,
+};
+use crate::mapping::{contact, event, task};
+
+/// The calendar window of `calendarView/delta`, in days around the start of a round.
+#[derive(Debug, Clone, Copy)]
+pub struct CalendarWindow {
+    pub days_back: u32,
+    pub days_ahead: u32,
+}
+
+/// A window this old is moved forward with a new full round at the end of a round.
+const WINDOW_MAX_AGE: Duration = Duration::days(7);
 
 /// Where the next delta read starts: the `@odata.nextLink` of an unfinished round or the
 /// `@odata.deltaLink` of the last finished one, replayed verbatim as Graph asks.
 #[derive(Debug, Serialize, Deserialize)]
 struct Cursor {
     link: String,
+    /// Events: when the window of this delta link was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window_set_at: Option<DateTime<Utc>>,
 }
 
 pub struct OutlookConnector {
     graph: GraphClient,
+    window: CalendarWindow,
 }
 
-impl OutlookConnector {
-    pub fn new(graph: GraphClient) -> Self {
-        OutlookConnector { graph }
-    }
-
-    fn initial_delta_url(&self, watch: &Watch) -> Result<String, ApiError> {
-        match (watch.kind, &watch.container_id) {
-            (ItemKind::Contact, Some(folder)) => Ok(format!(
-                "{}/me/contactFolders/{}/contacts/delta",
-                self.graph.base_url(),
-                urlencode(folder)
-            )),
-            (ItemKind::Contact, None) => Err(ApiError::Permanent {
-                code: "no_folder".into(),
-                message: "no contact folder is chosen".into(),
-            }),
-            (kind, _) => Err(unsupported(kind)),
-        }
-    }
-
-    fn to_change(value: &Value) -> Result<ChangeMessage, String> {
-        let id = value
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or("an item without an id")?;
-        let external_id = ExternalId(id.to_owned());
-        if let Some(removed) = value.get("@removed") {
-            // "deleted" is a delete; any other reason (a move out of the folder) only leaves
-            // the synced scope.
-            let left_scope = removed.get("reason").and_then(Value::as_str) != Some("deleted");
-            return Ok(ChangeMessage::ItemDeleted {
-                side: Side::Outlook,
-                kind: ItemKind::Contact,
-                external_id,
-                left_scope,
-            });
-        }
-        let version = value
-            .get("changeKey")
-            .and_then(Value::as_str)
-            .or_else(|| value.get("@odata.etag").and_then(Value::as_str))
-            .unwrap_or_default();
-        let item = Item::Contact(contact::from_graph(value)?);
-        Ok(ChangeMessage::ItemChanged {
-            side: Side::Outlook,
-            external_id,
-            version: Version(version.to_owned()),
-            item,
-        })
-    }
-
-    async fn apply_one(
-        &self,
-        ctx: &CallContext,
-        request: &ApplyRequest,
-    ) -> Result<ApplyOutcome, ApiError> {
-        match &request.op {
-            ApplyOp::Create {
-                item: Item::Contact(c),
-            } => {
-                let folder =
-                    request
-                        .container_id
-                        .as_deref()
-                        .ok_or_else(|| ApiError::Permanent {
-                            code: "no_folder".into(),
-                            message: "no contact folder is chosen".into(),
-                        })?;
-                let path = format!("/me/contactFolders/{}/contacts", urlencode(folder));
-                let body = Value::Object(contact::to_graph(c));
-                let created = self
-                    .graph
-                    .send(&ctx.token, Method::POST, &path, Some(&body))
-                    .await?;
-                applied(created)
-            }
-            ApplyOp::Update {
-                external_id,
-                item: Item::Contact(c),
-                base,
-                ..
-            } => {
-                let base = match base {
-                    Some(Item::Contact(b)) => Some(b),
-                    _ => None,
-                };
-                let body = Value::Object(contact::patch(c, base));
-                let path = format!("/me/contacts/{}", urlencode(&external_id.0));
-                match self
-                    .graph
-                    .send(&ctx.token, Method::PATCH, &path, Some(&body))
-                    .await
-                {
-                    Err(ApiError::Permanent { code, .. }) if is_not_found(&code) => {
-                        Ok(ApplyOutcome::Gone {
-                            external_id: Some(external_id.clone()),
-                        })
-                    }
-                    other => applied(other?),
-                }
-            }
-            ApplyOp::Delete { external_id } => {
-                let path = format!("/me/contacts/{}", urlencode(&external_id.0));
-                match self
-                    .graph
-                    .send(&ctx.token, Method::DELETE, &path, None)
-                    .await
-                {
-                    Ok(_) => Ok(ApplyOutcome::Gone {
-                        external_id: Some(external_id.clone()),
-                    }),
-                    Err(ApiError::Permanent { code, .. }) if is_not_found(&code) => {
-                        Ok(ApplyOutcome::Gone {
-                            external_id: Some(external_id.clone()),
-                        })
-                    }
-                    Err(err) => Err(err),
-                }
-            }
-            ApplyOp::Create { item } | ApplyOp::Update { item, .. } => {
-                Err(unsupported(item.kind()))
-            }
-        }
+fn no_container(kind: ItemKind) -> ApiError {
+    let what = match kind {
+        ItemKind::Contact => "no contact folder is chosen",
+        ItemKind::Task => "no To Do list is chosen",
+        ItemKind::Event => "no calendar is chosen",
+    };
+    ApiError::Permanent {
+        code: "no_container".into(),
+        message: what.into(),
     }
 }
 
-/// The outcome of a create or update, from the contact Graph answered with.
-fn applied(answer: Option<Value>) -> Result<ApplyOutcome, ApiError> {
-    let malformed = |message: String| ApiError::Permanent {
-        code: "malformed_response".into(),
-        message,
-    };
-    let value = answer.ok_or_else(|| malformed("Graph answered without a body".into()))?;
-    let ChangeMessage::ItemChanged {
-        external_id,
-        version,
-        item,
-        ..
-    } = OutlookConnector::to_change(&value).map_err(malformed)?
-    else {
-        return Err(malformed("Graph answered with a removed item".into()));
-    };
-    Ok(ApplyOutcome::Applied {
-        external_id,
-        version,
-        content_hash: item.content_hash(),
+/// The version of an item: its `changeKey`, else the payload of its `@odata.etag` (To Do tasks
+/// carry only the etag, `W/"<changeKey>"`).
+fn version_of(value: &Value) -> String {
+    if let Some(key) = value.get("changeKey").and_then(Value::as_str) {
+        return key.to_owned();
+    }
+    let etag = value
+        .get("@odata.etag")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    etag.trim_start_matches("W/").trim_matches('"').to_owned()
+}
+
+fn if_match(version: &Version) -> String {
+    format!("W/\"{}\"", version.0)
+}
+
+/// A Graph resource as a canonical item of `kind`.
+fn parse_item(kind: ItemKind, value: &Value) -> Result<Item, String> {
+    Ok(match kind {
+        ItemKind::Contact => Item::Contact(contact::from_graph(value)?),
+        ItemKind::Task => Item::Task(task::from_graph(value)?),
+        ItemKind::Event => Item::Event(event::from_graph(value)?),
     })
 }
 
-fn is_not_found(code: &str) -> bool {
-    matches!(code, "ErrorItemNotFound" | "itemNotFound" | "404")
-}
-
-fn unsupported(kind: ItemKind) -> ApiError {
-    ApiError::Permanent {
-        code: "unsupported_kind".into(),
-        message: format!("{kind} sync is not available yet"),
+/// A delta entry as a change (a removal, or the item).
+fn to_change(kind: ItemKind, value: &Value) -> Result<ChangeMessage, String> {
+    let id = value
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or("an item without an id")?;
+    let external_id = ExternalId(id.to_owned());
+    if let Some(removed) = value.get("@removed") {
+        // "deleted" is a delete; any other reason (a move out of the folder) only leaves the
+        // synced scope.
+        let left_scope = removed.get("reason").and_then(Value::as_str) != Some("deleted");
+        return Ok(ChangeMessage::ItemDeleted {
+            side: Side::Outlook,
+            kind,
+            external_id,
+            left_scope,
+        });
     }
+    Ok(ChangeMessage::ItemChanged {
+        side: Side::Outlook,
+        external_id,
+        version: Version(version_of(value)),
+        item: parse_item(kind, value)?,
+    })
 }
 
 fn urlencode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+fn unreadable(reason: &str) {
+    // One unreadable item must not stop the others; it is counted and logged (without its
+    // content) and read again in the next full read.
+    metrics::counter!("connector_unreadable_items_total", "side" => "outlook").increment(1);
+    tracing::warn!(%reason, "skipping an unreadable Graph item");
+}
+
+/// How one apply command is carried out.
+enum Plan {
+    /// Answered without calling Graph (the item cannot be written).
+    Done(ApplyOutcome),
+    Write {
+        request: BatchRequest,
+        /// For events: the exceptions to apply after the write (occurrences to delete).
+        exceptions: Vec<NaiveDate>,
+    },
+}
+
+impl OutlookConnector {
+    pub fn new(graph: GraphClient, window: CalendarWindow) -> Self {
+        OutlookConnector { graph, window }
+    }
+
+    fn initial_delta_url(
+        &self,
+        watch: &Watch,
+    ) -> Result<(String, Option<DateTime<Utc>>), ApiError> {
+        let base = self.graph.base_url();
+        match watch.kind {
+            ItemKind::Contact | ItemKind::Task => {
+                let container = watch
+                    .container_id
+                    .as_deref()
+                    .ok_or_else(|| no_container(watch.kind))?;
+                let path = match watch.kind {
+                    ItemKind::Contact => {
+                        format!("/me/contactFolders/{}/contacts/delta", urlencode(container))
+                    }
+                    _ => format!("/me/todo/lists/{}/tasks/delta", urlencode(container)),
+                };
+                Ok((format!("{base}{path}"), None))
+            }
+            ItemKind::Event => {
+                let now = Utc::now();
+                let start = now - Duration::days(i64::from(self.window.days_back));
+                let end = now + Duration::days(i64::from(self.window.days_ahead));
+                let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+                Ok((
+                    format!(
+                        "{base}/me/calendarView/delta?startDateTime={}&endDateTime={}",
+                        fmt(start),
+                        fmt(end)
+                    ),
+                    Some(now),
+                ))
+            }
+        }
+    }
+
+    fn delta_operation(kind: ItemKind) -> &'static str {
+        match kind {
+            ItemKind::Contact => "GET /me/contactFolders/{id}/contacts/delta",
+            ItemKind::Task => "GET /me/todo/lists/{id}/tasks/delta",
+            ItemKind::Event => "GET /me/calendarView/delta",
+        }
+    }
+
+    /// Reads events by id in `$batch`es: each as a change (its series master for an occurrence,
+    /// the event itself otherwise), or a delete when Graph no longer has it.
+    async fn events_by_id(
+        &self,
+        ctx: &CallContext,
+        ids: BTreeSet<String>,
+        changes: &mut Vec<ChangeMessage>,
+    ) -> Result<(), ApiError> {
+        let mut todo = ids;
+        let mut seen = BTreeSet::new();
+        // Two passes at most: an id may turn out to be an occurrence whose master is read next.
+        for _ in 0..2 {
+            let ids: Vec<String> = todo
+                .iter()
+                .filter(|i| !seen.contains(*i))
+                .cloned()
+                .collect();
+            todo = BTreeSet::new();
+            for chunk in ids.chunks(BATCH_SIZE) {
+                let requests: Vec<BatchRequest> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(n, id)| BatchRequest {
+                        id: n.to_string(),
+                        method: Method::GET,
+                        url: format!("/me/events/{}", urlencode(id)),
+                        body: None,
+                        if_match: None,
+                        depends_on: vec![],
+                    })
+                    .collect();
+                let answers = self.graph.batch(ctx, &requests).await?;
+                for (n, id) in chunk.iter().enumerate() {
+                    seen.insert(id.clone());
+                    let answer = answers
+                        .get(&n.to_string())
+                        .cloned()
+                        .ok_or_else(|| malformed("a $batch answer without one of its ids"))?;
+                    match answer.into_result() {
+                        Ok(Some(value)) => {
+                            let kind = value.get("type").and_then(Value::as_str);
+                            if matches!(kind, Some("occurrence" | "exception")) {
+                                if let Some(master) =
+                                    value.get("seriesMasterId").and_then(Value::as_str)
+                                {
+                                    todo.insert(master.to_owned());
+                                }
+                                continue;
+                            }
+                            match to_change(ItemKind::Event, &value) {
+                                Ok(change) => changes.push(change),
+                                Err(reason) => unreadable(&reason),
+                            }
+                        }
+                        Ok(None) => return Err(malformed("an event answered without a body")),
+                        Err(err) if is_not_found(&err) => {
+                            changes.push(ChangeMessage::ItemDeleted {
+                                side: Side::Outlook,
+                                kind: ItemKind::Event,
+                                external_id: ExternalId(id.clone()),
+                                left_scope: false,
+                            })
+                        }
+                        // Anything else fails the page: it is read again, nothing is lost.
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
+            if todo.is_empty() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The plan of one apply command.
+    fn plan(&self, index: usize, request: &ApplyRequest) -> Plan {
+        let id = index.to_string();
+        let failed = |code: &str, message: String| {
+            Plan::Done(ApplyOutcome::Failed {
+                code: code.into(),
+                message,
+                retryable: false,
+            })
+        };
+        let item_path = |kind: ItemKind, external_id: &ExternalId| -> Result<String, ApiError> {
+            let eid = urlencode(&external_id.0);
+            Ok(match kind {
+                ItemKind::Contact => format!("/me/contacts/{eid}"),
+                ItemKind::Event => format!("/me/events/{eid}"),
+                ItemKind::Task => {
+                    let list = request
+                        .container_id
+                        .as_deref()
+                        .ok_or_else(|| no_container(kind))?;
+                    format!("/me/todo/lists/{}/tasks/{eid}", urlencode(list))
+                }
+            })
+        };
+        match &request.op {
+            ApplyOp::Create { item } => {
+                if item.kind() != request.kind {
+                    return failed(
+                        "kind_mismatch",
+                        "the item is not of the command's kind".into(),
+                    );
+                }
+                let (url, body, exceptions) = match item {
+                    Item::Contact(c) => {
+                        let Some(folder) = request.container_id.as_deref() else {
+                            return Plan::Done(no_container(ItemKind::Contact).into_outcome());
+                        };
+                        (
+                            format!("/me/contactFolders/{}/contacts", urlencode(folder)),
+                            Value::Object(contact::to_graph(c)),
+                            vec![],
+                        )
+                    }
+                    Item::Task(t) => {
+                        let Some(list) = request.container_id.as_deref() else {
+                            return Plan::Done(no_container(ItemKind::Task).into_outcome());
+                        };
+                        (
+                            format!("/me/todo/lists/{}/tasks", urlencode(list)),
+                            Value::Object(task::to_graph(t)),
+                            vec![],
+                        )
+                    }
+                    Item::Event(e) => {
+                        let mut body = match event::to_graph(e) {
+                            Ok(body) => body,
+                            Err(reason) => return failed("unsupported_value", reason),
+                        };
+                        // Graph drops a second POST with the same transactionId: a create
+                        // retried after a lost answer does not duplicate the event.
+                        body.insert("transactionId".into(), json!(request.command_id));
+                        let url = match request.container_id.as_deref() {
+                            Some(calendar) => {
+                                format!("/me/calendars/{}/events", urlencode(calendar))
+                            }
+                            None => "/me/events".to_owned(),
+                        };
+                        let exceptions = e
+                            .recurrence
+                            .as_ref()
+                            .map(|r| r.exceptions.clone())
+                            .unwrap_or_default();
+                        (url, Value::Object(body), exceptions)
+                    }
+                };
+                Plan::Write {
+                    request: BatchRequest {
+                        id,
+                        method: Method::POST,
+                        url,
+                        body: Some(body),
+                        if_match: None,
+                        depends_on: vec![],
+                    },
+                    exceptions,
+                }
+            }
+            ApplyOp::Update {
+                external_id,
+                item,
+                base,
+                expected_version,
+                ..
+            } => {
+                let url = match item_path(item.kind(), external_id) {
+                    Ok(url) => url,
+                    Err(err) => return Plan::Done(err.into_outcome()),
+                };
+                let (body, exceptions) = match (item, base) {
+                    (Item::Contact(c), b) => {
+                        let b = match b {
+                            Some(Item::Contact(b)) => Some(b),
+                            _ => None,
+                        };
+                        (contact::patch(c, b), vec![])
+                    }
+                    (Item::Task(t), b) => {
+                        let b = match b {
+                            Some(Item::Task(b)) => Some(b),
+                            _ => None,
+                        };
+                        (task::patch(t, b), vec![])
+                    }
+                    (Item::Event(e), b) => {
+                        let b = match b {
+                            Some(Item::Event(b)) => Some(b),
+                            _ => None,
+                        };
+                        let body = match event::patch(e, b) {
+                            Ok(body) => body,
+                            Err(reason) => return failed("unsupported_value", reason),
+                        };
+                        (body, new_exceptions(e, b))
+                    }
+                };
+                // Nothing of ours changed: read the item for its version instead of writing.
+                let (method, body) = if body.is_empty() {
+                    (Method::GET, None)
+                } else {
+                    (Method::PATCH, Some(Value::Object(body)))
+                };
+                Plan::Write {
+                    request: BatchRequest {
+                        id,
+                        method,
+                        url,
+                        body,
+                        if_match: expected_version.as_ref().map(if_match),
+                        depends_on: vec![],
+                    },
+                    exceptions,
+                }
+            }
+            ApplyOp::Delete { external_id } => match item_path(request.kind, external_id) {
+                Ok(url) => Plan::Write {
+                    request: BatchRequest {
+                        id,
+                        method: Method::DELETE,
+                        url,
+                        body: None,
+                        if_match: None,
+                        depends_on: vec![],
+                    },
+                    exceptions: vec![],
+                },
+                Err(err) => Plan::Done(err.into_outcome()),
+            },
+        }
+    }
+
+    /// The outcome of one write from its `$batch` answer.
+    async fn outcome(
+        &self,
+        ctx: &CallContext,
+        request: &ApplyRequest,
+        sent: &BatchRequest,
+        answer: BatchAnswer,
+    ) -> ApplyOutcome {
+        let kind = request.kind;
+        match (&request.op, answer.into_result()) {
+            (ApplyOp::Delete { external_id }, Ok(_)) => ApplyOutcome::Gone {
+                external_id: Some(external_id.clone()),
+            },
+            (ApplyOp::Delete { external_id } | ApplyOp::Update { external_id, .. }, Err(err))
+                if is_not_found(&err) =>
+            {
+                ApplyOutcome::Gone {
+                    external_id: Some(external_id.clone()),
+                }
+            }
+            (ApplyOp::Update { external_id, .. }, Err(err)) if is_precondition_failed(&err) => {
+                // Changed since the version sync-service holds: answer what Graph has now.
+                match self.graph.get(ctx, "GET item", &sent.url).await {
+                    Ok(Some(value)) => match parse_item(kind, &value) {
+                        Ok(item) => ApplyOutcome::Stale {
+                            external_id: external_id.clone(),
+                            version: Version(version_of(&value)),
+                            item,
+                        },
+                        Err(reason) => ApplyOutcome::Failed {
+                            code: "malformed_response".into(),
+                            message: reason,
+                            retryable: true,
+                        },
+                    },
+                    Ok(None) => ApplyOutcome::Gone {
+                        external_id: Some(external_id.clone()),
+                    },
+                    Err(err) => err.into_outcome(),
+                }
+            }
+            (ApplyOp::Create { .. } | ApplyOp::Update { .. }, Ok(Some(value))) => {
+                applied(kind, &value)
+            }
+            (_, Ok(None)) => ApplyOutcome::Failed {
+                code: "malformed_response".into(),
+                message: "Graph answered without a body".into(),
+                retryable: true,
+            },
+            (_, Err(err)) => err.into_outcome(),
+        }
+    }
+
+    /// Deletes the occurrences of a series that fall on its exception dates (Graph has no
+    /// writable list of them). Restoring an occurrence is not possible through Graph.
+    async fn apply_exceptions(
+        &self,
+        ctx: &CallContext,
+        series_id: &str,
+        item: &Event,
+        exceptions: &[NaiveDate],
+    ) -> Result<(), ApiError> {
+        let (Some(first), Some(last)) = (exceptions.iter().min(), exceptions.iter().max()) else {
+            return Ok(());
+        };
+        let from = (*first - Duration::days(1)).format("%Y-%m-%dT00:00:00Z");
+        let to = (*last + Duration::days(2)).format("%Y-%m-%dT00:00:00Z");
+        let path = format!(
+            "/me/events/{}/instances?startDateTime={from}&endDateTime={to}",
+            urlencode(series_id)
+        );
+        let instances = self
+            .graph
+            .list_all(ctx, "GET /me/events/{id}/instances", &path)
+            .await?;
+        let tz = match &item.start {
+            sync_model::EventTime::DateTime { time_zone, .. } => {
+                time_zone.as_deref().and_then(zone)
+            }
+            sync_model::EventTime::Date { .. } => None,
+        };
+        let mut deletes = Vec::new();
+        for instance in &instances {
+            let Ok(occurrence) = event::from_graph(instance) else {
+                continue;
+            };
+            let date = match occurrence.start {
+                sync_model::EventTime::Date { date } => date,
+                sync_model::EventTime::DateTime { utc, .. } => match tz {
+                    Some(tz) => utc_to_local(utc, tz).date(),
+                    None => utc.date_naive(),
+                },
+            };
+            if exceptions.contains(&date)
+                && let Some(id) = instance.get("id").and_then(Value::as_str)
+            {
+                deletes.push(BatchRequest {
+                    id: deletes.len().to_string(),
+                    method: Method::DELETE,
+                    url: format!("/me/events/{}", urlencode(id)),
+                    body: None,
+                    if_match: None,
+                    depends_on: vec![],
+                });
+            }
+        }
+        for chunk in deletes.chunks(BATCH_SIZE) {
+            for (_, answer) in self.graph.batch(ctx, chunk).await? {
+                match answer.into_result() {
+                    Ok(_) => {}
+                    Err(err) if is_not_found(&err) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Exception dates of `new` that `base` did not have.
+fn new_exceptions(new: &Event, base: Option<&Event>) -> Vec<NaiveDate> {
+    let new = new
+        .recurrence
+        .as_ref()
+        .map(|r| r.exceptions.clone())
+        .unwrap_or_default();
+    let old = base
+        .and_then(|b| b.recurrence.as_ref())
+        .map(|r| r.exceptions.clone())
+        .unwrap_or_default();
+    new.into_iter().filter(|d| !old.contains(d)).collect()
+}
+
+/// The outcome of a write whose whole `$batch` call failed. A create whose answer was lost may
+/// still have happened: it is not sent again (that could duplicate it) but reported unconfirmed;
+/// the next poll reads it back and sync-service adopts it.
+fn batch_failure(err: &ApiError, unguarded_create: bool) -> ApplyOutcome {
+    let failed = |code: &str, retryable: bool| ApplyOutcome::Failed {
+        code: code.into(),
+        message: err.to_string(),
+        retryable,
+    };
+    match err {
+        ApiError::Transient(_) if unguarded_create && is_unconfirmed(err) => {
+            failed("create_unconfirmed", false)
+        }
+        ApiError::Transient(_) => failed("transient", true),
+        ApiError::Throttled { .. } => failed("throttled", true),
+        ApiError::Unauthorized => failed("unauthorized", false),
+        ApiError::ResyncRequired => failed("resync_required", true),
+        ApiError::Permanent { code, .. } => failed(code, false),
+    }
+}
+
+/// The outcome of a create or update, from the resource Graph answered with.
+fn applied(kind: ItemKind, value: &Value) -> ApplyOutcome {
+    let malformed = |message: String| ApplyOutcome::Failed {
+        code: "malformed_response".into(),
+        message,
+        retryable: true,
+    };
+    match to_change(kind, value) {
+        Ok(ChangeMessage::ItemChanged {
+            external_id,
+            version,
+            item,
+            ..
+        }) => ApplyOutcome::Applied {
+            external_id,
+            version,
+            content_hash: item.content_hash(),
+        },
+        Ok(_) => malformed("Graph answered with a removed item".into()),
+        Err(reason) => malformed(reason),
+    }
 }
 
 #[async_trait]
@@ -200,36 +613,60 @@ impl Connector for OutlookConnector {
         watch: &Watch,
         cursor: Option<&Value>,
     ) -> Result<Page, ApiError> {
-        let url = match cursor.and_then(|c| serde_json::from_value::<Cursor>(c.clone()).ok()) {
-            Some(cursor) => cursor.link,
-            None => self.initial_delta_url(watch)?,
+        let stored = cursor.and_then(|c| serde_json::from_value::<Cursor>(c.clone()).ok());
+        // A finished round of an old calendar window: start over with a window around today.
+        let stale_window = stored.as_ref().is_some_and(|c| {
+            c.link.contains("deltatoken")
+                && c.window_set_at
+                    .is_some_and(|at| Utc::now() - at > WINDOW_MAX_AGE)
+        });
+        let (url, window_set_at) = match stored {
+            Some(cursor) if !stale_window => (cursor.link, cursor.window_set_at),
+            _ => self.initial_delta_url(watch)?,
         };
-        let page = self.graph.delta(&ctx.token, &url).await?;
+        let page = self
+            .graph
+            .delta(ctx, Self::delta_operation(watch.kind), &url)
+            .await?;
         let mut changes = Vec::with_capacity(page.value.len());
+        let mut by_id = BTreeSet::new();
         for value in &page.value {
-            match Self::to_change(value) {
-                Ok(change) => changes.push(change),
-                // One unreadable item must not stop the others; it is counted and logged (without
-                // its content) and read again in the next full read.
-                Err(reason) => {
-                    metrics::counter!("connector_unreadable_items_total", "side" => "outlook")
-                        .increment(1);
-                    tracing::warn!(%reason, "skipping an unreadable Graph item");
+            if watch.kind == ItemKind::Event {
+                let id = value.get("id").and_then(Value::as_str);
+                let event_type = value.get("type").and_then(Value::as_str);
+                let master = value.get("seriesMasterId").and_then(Value::as_str);
+                match (id, value.get("@removed"), event_type, master) {
+                    // Deleted, or only moved out of the window: read it to know which.
+                    (Some(id), Some(_), _, _) => {
+                        by_id.insert(id.to_owned());
+                        continue;
+                    }
+                    // An occurrence stands for its series.
+                    (_, None, Some("occurrence" | "exception"), Some(master)) => {
+                        by_id.insert(master.to_owned());
+                        continue;
+                    }
+                    _ => {}
                 }
             }
+            match to_change(watch.kind, value) {
+                Ok(change) => changes.push(change),
+                Err(reason) => unreadable(&reason),
+            }
+        }
+        if !by_id.is_empty() {
+            self.events_by_id(ctx, by_id, &mut changes).await?;
         }
         let (link, more) = match (page.next_link, page.delta_link) {
             (Some(next), _) => (next, true),
             (None, Some(delta)) => (delta, false),
-            (None, None) => {
-                return Err(ApiError::Permanent {
-                    code: "malformed_response".into(),
-                    message: "a delta page without nextLink or deltaLink".into(),
-                });
-            }
+            (None, None) => return Err(malformed("a delta page without nextLink or deltaLink")),
         };
-        let cursor =
-            serde_json::to_value(Cursor { link }).map_err(|e| ApiError::Transient(e.into()))?;
+        let cursor = serde_json::to_value(Cursor {
+            link,
+            window_set_at,
+        })
+        .map_err(|e| ApiError::Transient(e.into()))?;
         Ok(Page {
             changes,
             cursor,
@@ -238,14 +675,131 @@ impl Connector for OutlookConnector {
     }
 
     async fn apply(&self, ctx: &CallContext, requests: &[ApplyRequest]) -> Vec<ApplyOutcome> {
-        let mut outcomes = Vec::with_capacity(requests.len());
-        for request in requests {
-            let outcome = match self.apply_one(ctx, request).await {
-                Ok(outcome) => outcome,
-                Err(err) => err.into_outcome(),
+        let mut outcomes: Vec<Option<ApplyOutcome>> = vec![None; requests.len()];
+        let mut writes: Vec<(usize, BatchRequest, Vec<NaiveDate>)> = Vec::new();
+        for (index, request) in requests.iter().enumerate() {
+            match self.plan(index, request) {
+                Plan::Done(outcome) => outcomes[index] = Some(outcome),
+                Plan::Write {
+                    request: r,
+                    exceptions,
+                } => writes.push((index, r, exceptions)),
+            }
+        }
+        for chunk in writes.chunks(BATCH_SIZE) {
+            let batch: Vec<BatchRequest> = chunk.iter().map(|(_, r, _)| r.clone()).collect();
+            let answers = match self.graph.batch(ctx, &batch).await {
+                Ok(answers) => answers,
+                Err(err) => {
+                    for (index, r, _) in chunk {
+                        let create = r.method == Method::POST;
+                        // Events carry a transactionId, so sending them again is safe.
+                        let guarded = requests[*index].kind == ItemKind::Event;
+                        outcomes[*index] = Some(batch_failure(&err, create && !guarded));
+                    }
+                    continue;
+                }
             };
-            outcomes.push(outcome);
+            for (index, sent, exceptions) in chunk {
+                let request = &requests[*index];
+                let Some(answer) = answers.get(&sent.id).cloned() else {
+                    outcomes[*index] = Some(ApplyOutcome::Failed {
+                        code: "no_result".into(),
+                        message: "the $batch answer lacks this request".into(),
+                        retryable: true,
+                    });
+                    continue;
+                };
+                let mut outcome = self.outcome(ctx, request, sent, answer).await;
+                if let (
+                    ApplyOutcome::Applied {
+                        external_id,
+                        content_hash,
+                        ..
+                    },
+                    ApplyOp::Create {
+                        item: Item::Event(e),
+                    }
+                    | ApplyOp::Update {
+                        item: Item::Event(e),
+                        ..
+                    },
+                ) = (&mut outcome, &request.op)
+                    && e.recurrence.is_some()
+                {
+                    if !exceptions.is_empty()
+                        && let Err(err) = self
+                            .apply_exceptions(ctx, &external_id.0, e, exceptions)
+                            .await
+                    {
+                        tracing::warn!(error = %err, "cannot remove the occurrences of a series' exceptions");
+                    }
+                    // Graph's answer does not list removed occurrences; the series now holds
+                    // the exceptions we wrote.
+                    *content_hash = Item::Event(e.clone()).content_hash();
+                }
+                outcomes[*index] = Some(outcome);
+            }
         }
         outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(ApplyOutcome::Failed {
+                    code: "no_result".into(),
+                    message: "not carried out".into(),
+                    retryable: true,
+                })
+            })
+            .collect()
+    }
+
+    fn discoveries(&self) -> &'static [&'static str] {
+        &["contact-folders", "todo-lists", "categories"]
+    }
+
+    async fn discover(&self, ctx: &CallContext, what: &str) -> Result<Value, ApiError> {
+        let (path, operation, keys): (&str, &'static str, &[&str]) = match what {
+            "contact-folders" => (
+                "/me/contactFolders",
+                "GET /me/contactFolders",
+                &["id", "displayName", "parentFolderId"],
+            ),
+            "todo-lists" => (
+                "/me/todo/lists",
+                "GET /me/todo/lists",
+                &[
+                    "id",
+                    "displayName",
+                    "wellknownListName",
+                    "isOwner",
+                    "isShared",
+                ],
+            ),
+            "categories" => (
+                "/me/outlook/masterCategories",
+                "GET /me/outlook/masterCategories",
+                &["id", "displayName", "color"],
+            ),
+            other => {
+                return Err(ApiError::Permanent {
+                    code: "unknown_discovery".into(),
+                    message: format!("`{other}` cannot be listed"),
+                });
+            }
+        };
+        let items = self.graph.list_all(ctx, operation, path).await?;
+        let value: Vec<Value> = items
+            .iter()
+            .map(|item| {
+                let mut out = serde_json::Map::new();
+                for key in keys {
+                    if let Some(v) = item.get(*key) {
+                        out.insert((*key).to_owned(), v.clone());
+                    }
+                }
+                Value::Object(out)
+            })
+            .collect();
+        Ok(json!({"value": value}))
     }
 }

@@ -12,6 +12,12 @@ pub struct Settings {
     pub graph_base_url: String,
     /// `Prefer: odata.maxpagesize` for delta reads.
     pub page_size: u32,
+    /// The calendar window read with `calendarView/delta`: this many days back from the start
+    /// of a round ...
+    pub calendar_days_back: u32,
+    /// ... and this many ahead. A round's window is fixed (Graph encodes it in the tokens), so
+    /// the connector starts a new full round once the window is a week old.
+    pub calendar_days_ahead: u32,
 }
 
 impl Settings {
@@ -20,6 +26,8 @@ impl Settings {
             connector: ConnectorSettings::from_env(PREFIX, 8083)?,
             graph_base_url: string_or(PREFIX, "GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0"),
             page_size: parse_or(PREFIX, "PAGE_SIZE", 100)?,
+            calendar_days_back: parse_or(PREFIX, "CALENDAR_DAYS_BACK", 30)?,
+            calendar_days_ahead: parse_or(PREFIX, "CALENDAR_DAYS_AHEAD", 365)?,
         })
     }
 }

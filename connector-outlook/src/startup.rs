@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use connector_kit::ConnectorApp;
+use connector_kit::api::{ApiCaller, RetryPolicy};
+use sync_model::Side;
 
-use crate::connector::OutlookConnector;
+use crate::connector::{CalendarWindow, OutlookConnector};
 use crate::graph::GraphClient;
 use crate::settings::Settings;
 
@@ -17,11 +19,24 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .timeout(Duration::from_secs(30))
         .user_agent("outlook-zoho-sync/connector-outlook")
         .build()?;
-    let graph = GraphClient::new(http.clone(), settings.graph_base_url, settings.page_size);
+    let caller = ApiCaller::new(
+        Side::Outlook,
+        RetryPolicy::from_settings(&settings.connector.api),
+    );
+    let graph = GraphClient::new(
+        http.clone(),
+        settings.graph_base_url,
+        settings.page_size,
+        caller,
+    );
+    let window = CalendarWindow {
+        days_back: settings.calendar_days_back,
+        days_ahead: settings.calendar_days_ahead,
+    };
     ConnectorApp::build(
         settings.connector,
         SCHEMA,
-        OutlookConnector::new(graph),
+        OutlookConnector::new(graph, window),
         http,
     )
     .await

@@ -1,16 +1,26 @@
 //! The single door of every emulated API call. Each API's gate middleware authenticates the caller
-//! and then calls [`admit`], which counts the call per account and operation. Fault injection
-//! (429 with Retry-After, 5xx, latency) and Zoho's 24-hour credit budget hook in here later: they
-//! need exactly what `admit` sees (the account, the operation, the world) and can answer instead
-//! of the handler.
+//! and then calls [`admit`], which counts the call per account and operation, draws its fault
+//! (see [`crate::faults`]) and charges Zoho credits (see [`crate::zoho::credits`]); [`pass`] then
+//! waits the injected latency (without the world's lock), runs the handler or answers instead of
+//! it, and drops or garbles the answer when the fault says so.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::faults::{self, Outcome};
+use crate::serve::DropConnection;
 use crate::state::World;
+use crate::time;
+use crate::zoho::credits;
 
 /// Who a call is charged to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -30,6 +40,10 @@ pub enum Api {
 pub struct Usage {
     pub total: u64,
     pub operations: BTreeMap<String, u64>,
+    /// Injected faults by kind (`429`, `500`, `503`, `drop`, `malformed`, `latency`) and calls
+    /// refused for want of Zoho credits (`credits`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub faults: BTreeMap<String, u64>,
 }
 
 impl Usage {
@@ -56,6 +70,15 @@ impl Meter {
             Account::Org(id) => self.orgs.entry(id.clone()).or_default(),
         };
         usage.add(operation);
+    }
+
+    /// Counts an injected fault (or a refusal for credits) of a call already recorded.
+    pub fn record_fault(&mut self, account: &Account, kind: &str) {
+        let usage = match account {
+            Account::Mailbox(id) => self.mailboxes.entry(id.clone()).or_default(),
+            Account::Org(id) => self.orgs.entry(id.clone()).or_default(),
+        };
+        *usage.faults.entry(kind.to_owned()).or_default() += 1;
     }
 
     /// Counts a call refused for want of a valid access token.
@@ -92,11 +115,88 @@ impl Meter {
     }
 }
 
-/// Lets an authenticated call through (counting it): `None`, or `Some(answer)` to send instead
-/// of calling the handler. Nothing refuses calls yet; faults and credit budgets will.
-pub fn admit(world: &mut World, account: &Account, operation: &str) -> Option<Response> {
+/// What the gate does with an authenticated call.
+#[derive(Debug)]
+pub struct Admission {
+    /// Sent instead of calling the handler.
+    answer: Option<Response>,
+    latency: Option<Duration>,
+    outcome: Outcome,
+}
+
+/// Counts a call, draws its fault and charges its Zoho credits. `batch_item`: the call was made
+/// by a `$batch` (it is then never dropped or garbled on its own).
+pub fn admit(
+    world: &mut World,
+    api: Api,
+    account: &Account,
+    operation: &str,
+    batch_item: bool,
+) -> Admission {
     world.meter.record(account, operation);
-    None
+    let decision = world.faults.decide(account, operation, batch_item);
+    if decision.latency.is_some() {
+        world.meter.record_fault(account, "latency");
+    }
+    if let Some(label) = decision.outcome.label() {
+        world.meter.record_fault(account, label);
+    }
+    let mut admission = Admission {
+        answer: None,
+        latency: decision.latency,
+        outcome: decision.outcome,
+    };
+    if let Outcome::Answer(status) = decision.outcome {
+        admission.answer = Some(faults::answer(api, status, decision.retry_after));
+        return admission;
+    }
+    // The handler will run: the call costs its credits, if there are enough.
+    if let Account::Org(id) = account
+        && let Some(org) = world.zoho.orgs.get_mut(id)
+    {
+        let budget = org.credits.budget;
+        if let Err(wait) = org.credits.charge(credits::cost(operation), time::now()) {
+            world.meter.record_fault(account, "credits");
+            admission.outcome = Outcome::Pass;
+            admission.answer = Some(faults::zoho_throttled(
+                "number of API requests for the 24 hour period is exceeded",
+                json!({"limit": budget, "window": credits::WINDOW_SECONDS, "retry_after": wait}),
+            ));
+        }
+    }
+    admission
+}
+
+/// Waits the injected latency, then answers instead of the handler or runs it, dropping or
+/// garbling its answer when the fault says so. Never called with the world locked.
+pub async fn pass(admission: Admission, request: Request, next: Next) -> Response {
+    if let Some(latency) = admission.latency {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(answer) = admission.answer {
+        return answer;
+    }
+    let mut response = next.run(request).await;
+    match admission.outcome {
+        Outcome::Drop => {
+            response.extensions_mut().insert(DropConnection);
+            response
+        }
+        Outcome::Malformed => {
+            let (mut parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            parts.status = StatusCode::OK;
+            parts.headers.remove(CONTENT_LENGTH);
+            parts.headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            Response::from_parts(parts, Body::from(faults::malformed(&bytes)))
+        }
+        Outcome::Pass | Outcome::Answer(_) => response,
+    }
 }
 
 /// The operation label of a call: the method and the route template relative to the API's base,

@@ -18,6 +18,12 @@ pub struct Settings {
     pub graph_client_secret: String,
     pub zoho_client_id: String,
     pub zoho_client_secret: String,
+    /// API credits per 24 hours of every new Zoho org (`SANDBOX_ZOHO_CREDIT_BUDGET`); unset is
+    /// unlimited (credits are still counted). The control API sets it per org.
+    pub zoho_credit_budget: Option<u64>,
+    /// `SANDBOX_SNAPSHOT_FILE`: the world is loaded from it at start (when it exists) and written
+    /// to it on shutdown and on `POST /_sandbox/snapshot`.
+    pub snapshot_file: Option<std::path::PathBuf>,
 }
 
 const DEFAULT_PORT: u16 = 7070;
@@ -46,6 +52,14 @@ impl Settings {
             graph_client_secret: string_or("GRAPH_CLIENT_SECRET", "sandbox-graph-secret"),
             zoho_client_id: string_or("ZOHO_CLIENT_ID", "sandbox-zoho-client"),
             zoho_client_secret: string_or("ZOHO_CLIENT_SECRET", "sandbox-zoho-secret"),
+            zoho_credit_budget: match var("ZOHO_CREDIT_BUDGET") {
+                Some(raw) => Some(
+                    raw.parse()
+                        .context("SANDBOX_ZOHO_CREDIT_BUDGET is not a whole number")?,
+                ),
+                None => None,
+            },
+            snapshot_file: var("SNAPSHOT_FILE").map(std::path::PathBuf::from),
         })
     }
 
@@ -59,6 +73,8 @@ impl Settings {
             graph_client_secret: "sandbox-graph-secret".to_owned(),
             zoho_client_id: "sandbox-zoho-client".to_owned(),
             zoho_client_secret: "sandbox-zoho-secret".to_owned(),
+            zoho_credit_budget: None,
+            snapshot_file: None,
         }
     }
 }

@@ -2,18 +2,15 @@
 //! tests pass port 0 and read the port back.
 
 use anyhow::Context;
-use axum::extract::Request;
 use axum::routing::{get, post};
-use axum::{Json, Router, ServiceExt};
+use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::Layer;
-use tower::util::MapRequestLayer;
 
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::{control, graph, zoho};
+use crate::{control, graph, serve, zoho};
 
 pub struct Application {
     listener: TcpListener,
@@ -59,21 +56,18 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let state = self.state.clone();
         let app = router(self.state);
-        // Graph path segments are case-insensitive; they are normalised before routing.
-        let app = MapRequestLayer::new(graph::normalise_path as fn(Request) -> Request).layer(app);
-        let shutdown = self.shutdown;
-        axum::serve(self.listener, ServiceExt::<Request>::into_make_service(app))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await?;
-        Ok(())
+        let served = serve::serve(self.listener, app, self.shutdown).await;
+        state.uninstall_router();
+        served
     }
 }
 
 /// Every route: the two emulated APIs, their token endpoints, the control API and health.
 pub fn router(state: AppState) -> Router {
     let health = || async { Json(json!({"status": "live"})) };
-    Router::new()
+    let app = Router::new()
         .route("/health/live", get(health))
         .route("/health/ready", get(health))
         .nest(graph::BASE_PATH, graph::router(state.clone()))
@@ -87,5 +81,7 @@ pub fn router(state: AppState) -> Router {
             post(zoho::auth::token),
         )
         .nest("/_sandbox", control::router())
-        .with_state(state)
+        .with_state(state.clone());
+    state.install_router(app.clone());
+    app
 }

@@ -9,6 +9,20 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
+/// Now, to the microsecond (To Do and calendar items show 7-digit fractions).
+pub fn now_precise() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Graph's `2020-08-18T09:03:05.8339192Z`, as To Do and calendar items carry it.
+pub fn graph_precise(at: DateTime<Utc>) -> String {
+    format!(
+        "{}.{:07}Z",
+        at.format("%Y-%m-%dT%H:%M:%S"),
+        at.timestamp_subsec_nanos() / 100
+    )
+}
+
 /// Graph's `2017-09-04T15:54:01Z`.
 pub fn graph(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()

@@ -304,9 +304,12 @@ pub async fn ensure_active_key(
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('auth.signing_keys'))")
         .execute(&mut *tx)
         .await?;
+    // A key about to retire is replaced a little early, so no replica signs with it at its edge.
+    let margin = (settings.key_rotation / 4).min(Duration::minutes(1));
     let active: Option<String> = sqlx::query_scalar(
-        "SELECT kid FROM signing_keys WHERE active_until > now() + interval '1 minute' LIMIT 1",
+        "SELECT kid FROM signing_keys WHERE active_until > now() + make_interval(secs => $1) LIMIT 1",
     )
+    .bind(margin.num_milliseconds() as f64 / 1000.0)
     .fetch_optional(&mut *tx)
     .await?;
     if active.is_none() {

@@ -41,8 +41,8 @@ pub struct Credentials {
     pub keep_signed_in: bool,
     pub user_agent: Option<String>,
     /// The second factor, for accounts with two-factor sign-in.
-    pub totp_code: Option<String>,
-    pub recovery_code: Option<String>,
+    pub totp_code: Option<SecretString>,
+    pub recovery_code: Option<SecretString>,
 }
 
 /// How the user proved who they are.
@@ -171,13 +171,13 @@ async fn second_factor(
     let mut tx = state.pool.begin().await?;
     let amr = match (&credentials.totp_code, &credentials.recovery_code) {
         (Some(code), _) => {
-            if !totp::verify(state, &mut tx, user.id, &user.email, code).await? {
+            if !totp::verify(state, &mut tx, user.id, &user.email, code.expose_secret()).await? {
                 return Err(Error::InvalidSecondFactor);
             }
             vec!["pwd".into(), "otp".into()]
         }
         (None, Some(code)) => {
-            let hash = totp::hash_recovery_code(code);
+            let hash = totp::hash_recovery_code(code.expose_secret());
             if !second_factor_store::use_recovery_code(&mut *tx, user.id, &hash).await? {
                 return Err(Error::InvalidSecondFactor);
             }

@@ -9,7 +9,9 @@ pub use provider::{MicrosoftTenant, Provider, ZohoDataCentre};
 use serde::{Deserialize, Serialize};
 
 /// A user of this system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 #[sqlx(transparent)]
 pub struct UserId(pub uuid::Uuid);

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The accounts a user connects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Provider {
     /// Microsoft Outlook through Microsoft Graph.

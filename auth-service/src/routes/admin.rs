@@ -42,8 +42,8 @@ fn parse_user_id(raw: &str) -> Result<UserId> {
         .map_err(|_| Error::invalid("invalid_user_id", "user_id", "user_id must be a UUID"))
 }
 
-#[derive(Serialize)]
-struct UserView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct UserView {
     user_id: UserId,
     email: String,
     display_name: Option<String>,
@@ -65,39 +65,52 @@ async fn view(state: &AppState, row: UserRow) -> Result<UserView> {
     })
 }
 
-#[derive(Deserialize)]
-struct Page {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Page {
     limit: Option<i64>,
     offset: Option<i64>,
 }
 
-async fn list_users(
+#[utoipa::path(get, path = "/v1/admin/users", tag = "admin", security(("access_token" = [])), params(Page), responses((status = 200, body = UserList), (status = 403, body = crate::openapi::ErrorBody, description = "forbidden")))]
+pub(crate) async fn list_users(
     State(state): State<Arc<AppState>>,
     _admin: AdminUser,
     Query(page): Query<Page>,
-) -> Result<Json<Value>> {
+) -> Result<Json<UserList>> {
     let limit = page.limit.unwrap_or(100).clamp(1, 500);
     let offset = page.offset.unwrap_or(0).max(0);
     let mut views = Vec::new();
     for row in users::list(&state.pool, limit, offset).await? {
         views.push(view(&state, row).await?);
     }
-    Ok(Json(
-        json!({"users": views, "limit": limit, "offset": offset}),
-    ))
+    Ok(Json(UserList {
+        users: views,
+        limit,
+        offset,
+    }))
 }
 
-#[derive(Deserialize)]
-struct NewUser {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct UserList {
+    users: Vec<UserView>,
+    limit: i64,
+    offset: i64,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct NewUser {
     #[serde(default)]
     email: String,
     display_name: Option<String>,
+    #[schema(value_type = Option<String>)]
     password: Option<SecretString>,
     #[serde(default)]
     is_admin: bool,
 }
 
-async fn create_user(
+#[utoipa::path(post, path = "/v1/admin/users", tag = "admin", security(("access_token" = [])), request_body = NewUser, responses((status = 201, description = "user_id"), (status = 403, body = crate::openapi::ErrorBody, description = "forbidden"), (status = 409, body = crate::openapi::ErrorBody, description = "email_taken"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_email, weak_password")))]
+pub(crate) async fn create_user(
     State(state): State<Arc<AppState>>,
     AdminUser(admin): AdminUser,
     Json(body): Json<NewUser>,
@@ -113,15 +126,16 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(json!({"user_id": user_id}))))
 }
 
-#[derive(Deserialize)]
-struct UserUpdate {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct UserUpdate {
     is_admin: Option<bool>,
     disabled: Option<bool>,
 }
 
 /// Promotes, demotes, disables or enables a user. Disabling ends all the user's sessions. An
 /// administrator cannot demote or disable themselves (no locking the last one out by accident).
-async fn update_user(
+#[utoipa::path(patch, path = "/v1/admin/users/{user_id}", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), request_body = UserUpdate, responses((status = 200, body = UserView), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found"), (status = 409, body = crate::openapi::ErrorBody, description = "cannot_change_self")))]
+pub(crate) async fn update_user(
     State(state): State<Arc<AppState>>,
     AdminUser(admin): AdminUser,
     Path(user_id): Path<String>,
@@ -162,7 +176,8 @@ async fn update_user(
     Ok(Json(view(&state, row).await?))
 }
 
-async fn revoke_sessions(
+#[utoipa::path(delete, path = "/v1/admin/users/{user_id}/sessions", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), responses((status = 200, description = "revoked: count"), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found")))]
+pub(crate) async fn revoke_sessions(
     State(state): State<Arc<AppState>>,
     AdminUser(admin): AdminUser,
     Path(user_id): Path<String>,
@@ -183,24 +198,27 @@ async fn revoke_sessions(
     Ok(Json(json!({"revoked": revoked})))
 }
 
-async fn user_connections(
+#[utoipa::path(get, path = "/v1/admin/users/{user_id}/connections", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), responses((status = 200, body = crate::routes::internal::ConnectionStatuses), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found")))]
+pub(crate) async fn user_connections(
     State(state): State<Arc<AppState>>,
     _admin: AdminUser,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<super::internal::ConnectionStatuses>> {
     let user_id = parse_user_id(&user_id)?;
     Ok(Json(
         super::internal::connection_statuses(&state, user_id).await?,
     ))
 }
 
-#[derive(Deserialize)]
-struct AuditQuery {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditQuery {
     user_id: Option<String>,
     limit: Option<i64>,
 }
 
-async fn audit_log(
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("access_token" = [])), params(AuditQuery), responses((status = 200, description = "events, newest first")))]
+pub(crate) async fn audit_log(
     State(state): State<Arc<AppState>>,
     _admin: AdminUser,
     Query(query): Query<AuditQuery>,

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::extract::{AuthUser, Json, Path, Query};
 use crate::domain::Provider;
@@ -37,13 +37,18 @@ fn provider(raw: String) -> Result<Provider> {
     Provider::parse(&raw).ok_or(Error::UnknownProvider(raw))
 }
 
-async fn list(State(state): State<Arc<AppState>>, user: AuthUser) -> Result<Json<Value>> {
+#[utoipa::path(get, path = "/v1/connections", tag = "connections", security(("access_token" = [])), responses((status = 200, body = crate::routes::internal::ConnectionStatuses)))]
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+) -> Result<Json<super::internal::ConnectionStatuses>> {
     Ok(Json(
         super::internal::connection_statuses(&state, user.user_id).await?,
     ))
 }
 
-async fn disconnect(
+#[utoipa::path(delete, path = "/v1/connections/{provider}", tag = "connections", security(("access_token" = [])), params(("provider" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody, description = "not_connected, unknown_provider")))]
+pub(crate) async fn disconnect(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     Path(raw): Path<String>,
@@ -52,8 +57,9 @@ async fn disconnect(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
-struct AuthorizeOptions {
+#[derive(Deserialize, Default, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuthorizeOptions {
     /// Zoho: the data centre to sign in at (default com).
     data_centre: Option<String>,
     /// Outlook: the tenant (default common).
@@ -95,7 +101,8 @@ async fn start(
 }
 
 /// `GET`: sends the browser to the provider's consent page.
-async fn authorize_redirect(
+#[utoipa::path(get, path = "/v1/connections/{provider}/authorize", tag = "connections", security(("access_token" = [])), params(("provider" = String, Path), AuthorizeOptions), responses((status = 303, description = "to the provider consent page; sets the flow cookie"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_data_centre, invalid_tenant")))]
+pub(crate) async fn authorize_redirect(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     Path(raw): Path<String>,
@@ -113,7 +120,8 @@ async fn authorize_redirect(
 }
 
 /// `POST`: the same for a script or single-page app, which navigates itself.
-async fn authorize_json(
+#[utoipa::path(post, path = "/v1/connections/{provider}/authorize", tag = "connections", security(("access_token" = [])), params(("provider" = String, Path)), request_body(content = Option<AuthorizeOptions>), responses((status = 200, description = "authorization_url; sets the flow cookie"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_data_centre, invalid_tenant")))]
+pub(crate) async fn authorize_json(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     Path(raw): Path<String>,
@@ -147,7 +155,8 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Where the provider sends the browser back. Answers JSON, or redirects to the configured
 /// settings page with `provider` and `status` (`connected`, or `error` with a `code`).
-async fn callback(
+#[utoipa::path(get, path = "/v1/connections/{provider}/callback", tag = "connections", params(("provider" = String, Path), ("code" = Option<String>, Query), ("state" = Option<String>, Query), ("error" = Option<String>, Query), ("location" = Option<String>, Query, description = "Zoho: the account data centre")), responses((status = 200, description = "connected (JSON mode)"), (status = 303, description = "to AUTH_CONNECTED_REDIRECT_URL with provider, status and code"), (status = 409, body = crate::openapi::ErrorBody, description = "authorization_denied, invalid_authorization_code"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_state, missing_code")))]
+pub(crate) async fn callback(
     State(state): State<Arc<AppState>>,
     Path(raw): Path<String>,
     headers: HeaderMap,

@@ -78,24 +78,26 @@ fn parse_user_id(raw: &str) -> Result<UserId> {
         .map_err(|_| Error::invalid("invalid_user_id", "user_id", "user_id must be a UUID"))
 }
 
-#[derive(Deserialize)]
-struct NewUser {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct NewUser {
     #[serde(default)]
     email: String,
     display_name: Option<String>,
     /// Optional: lets the user sign in with a password.
+    #[schema(value_type = Option<String>)]
     password: Option<SecretString>,
     #[serde(default)]
     is_admin: bool,
 }
 
-#[derive(Serialize)]
-struct Created {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Created {
     user_id: UserId,
 }
 
 /// Provisions a user (demo, tests and automation; the admin API does the same for people).
-async fn create_user(
+#[utoipa::path(post, path = "/internal/v1/users", tag = "internal", security(("service_token" = [])), request_body = NewUser, responses((status = 201, body = Created), (status = 401, body = crate::openapi::ErrorBody, description = "unauthenticated"), (status = 409, body = crate::openapi::ErrorBody, description = "email_taken"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_email, weak_password, invalid_body")))]
+pub(crate) async fn create_user(
     State(state): State<Arc<AppState>>,
     Json(body): Json<NewUser>,
 ) -> Result<(StatusCode, Json<Created>)> {
@@ -109,15 +111,17 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(Created { user_id })))
 }
 
-#[derive(Deserialize)]
-struct NewConnection {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct NewConnection {
+    #[schema(value_type = String)]
     refresh_token: Option<SecretString>,
     data_centre: Option<String>,
     tenant: Option<String>,
 }
 
 /// Stores a provider grant (a refresh token obtained elsewhere), sealed.
-async fn store_connection(
+#[utoipa::path(put, path = "/internal/v1/users/{user_id}/connections/{provider}", tag = "internal", security(("service_token" = [])), params(("user_id" = String, Path), ("provider" = String, Path, description = "outlook or zoho")), request_body = NewConnection, responses((status = 200, description = "{\"status\":\"connected\"}"), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found, unknown_provider"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_refresh_token, invalid_data_centre, invalid_tenant, invalid_user_id")))]
+pub(crate) async fn store_connection(
     State(state): State<Arc<AppState>>,
     Path((user_id, provider)): Path<(String, String)>,
     Json(body): Json<NewConnection>,
@@ -194,8 +198,8 @@ async fn store_connection(
     Ok(Json(json!({"status": "connected"})))
 }
 
-#[derive(Serialize)]
-struct ConnectionStatus {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ConnectionStatus {
     provider: Provider,
     /// `connected`, `reconnect_needed` or `not_connected`.
     status: &'static str,
@@ -208,19 +212,26 @@ struct ConnectionStatus {
 }
 
 /// Every provider's connection state for one user, not connected ones included.
-async fn list_connections(
+#[utoipa::path(get, path = "/internal/v1/users/{user_id}/connections", tag = "internal", security(("service_token" = [])), params(("user_id" = String, Path)), responses((status = 200, body = ConnectionStatuses), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found")))]
+pub(crate) async fn list_connections(
     State(state): State<Arc<AppState>>,
     Path(user_id): Path<String>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<ConnectionStatuses>> {
     let user_id = parse_user_id(&user_id)?;
     Ok(Json(connection_statuses(&state, user_id).await?))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ConnectionStatuses {
+    user_id: UserId,
+    connections: Vec<ConnectionStatus>,
 }
 
 /// Every provider's connection state for one user (`not_connected` included).
 pub(crate) async fn connection_statuses(
     state: &AppState,
     user_id: UserId,
-) -> Result<serde_json::Value> {
+) -> Result<ConnectionStatuses> {
     if !users::exists(&state.pool, user_id).await? {
         return Err(Error::UserNotFound);
     }
@@ -256,26 +267,30 @@ pub(crate) async fn connection_statuses(
             },
         )
         .collect();
-    Ok(json!({"user_id": user_id, "connections": statuses}))
+    Ok(ConnectionStatuses {
+        user_id,
+        connections: statuses,
+    })
 }
 
-#[derive(Deserialize)]
-struct TokenRequest {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct TokenRequest {
     #[serde(default)]
     user_id: String,
     #[serde(default)]
     provider: String,
 }
 
-#[derive(Serialize)]
-struct TokenResponse {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TokenResponse {
     access_token: String,
     expires_at: DateTime<Utc>,
     api_domain: Option<String>,
 }
 
 /// A usable access token for a user's provider account, refreshed when needed.
-async fn provider_token(
+#[utoipa::path(post, path = "/internal/v1/provider-tokens", tag = "internal", security(("service_token" = [])), request_body = TokenRequest, responses((status = 200, body = TokenResponse), (status = 404, body = crate::openapi::ErrorBody, description = "not_connected"), (status = 409, body = crate::openapi::ErrorBody, description = "reconnect_needed"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_user_id, unknown_provider"), (status = 502, body = crate::openapi::ErrorBody, description = "provider_unavailable, provider_error")))]
+pub(crate) async fn provider_token(
     State(state): State<Arc<AppState>>,
     Json(body): Json<TokenRequest>,
 ) -> Result<Json<TokenResponse>> {

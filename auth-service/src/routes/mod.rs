@@ -19,4 +19,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(public::router(state.clone()))
         .merge(admin::router(state.clone()))
         .merge(connections::router(state))
+        .route(
+            "/openapi.json",
+            axum::routing::get(|| async { axum::Json(crate::openapi::document()) }),
+        )
 }

@@ -42,7 +42,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn jwks(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse> {
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "sessions", responses((status = 200, description = "JWK set of the Ed25519 signing keys")))]
+pub(crate) async fn jwks(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse> {
     let keys = state.jwt.jwks(&state.pool).await?;
     // Verifiers may cache it briefly; they refetch on an unknown `kid` anyway.
     Ok((
@@ -51,8 +52,8 @@ async fn jwks(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse> {
     ))
 }
 
-#[derive(Serialize)]
-pub struct TokenPair {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TokenPair {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
@@ -76,10 +77,11 @@ impl From<SignedIn> for TokenPair {
     }
 }
 
-#[derive(Deserialize)]
-struct SignIn {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct SignIn {
     #[serde(default)]
     email: String,
+    #[schema(value_type = String)]
     password: Option<SecretString>,
     /// "Keep me signed in": a long session instead of a short one.
     #[serde(default)]
@@ -89,7 +91,8 @@ struct SignIn {
     recovery_code: Option<String>,
 }
 
-async fn sign_in(
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignIn, responses((status = 201, body = TokenPair), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials, second_factor_required, invalid_second_factor"), (status = 429, body = crate::openapi::ErrorBody, description = "too_many_attempts (Retry-After)")))]
+pub(crate) async fn sign_in(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Json(body): Json<SignIn>,
@@ -104,20 +107,22 @@ async fn sign_in(
             password,
             keep_signed_in: body.keep_signed_in,
             user_agent: user_agent(&headers),
-            totp_code: body.totp_code,
-            recovery_code: body.recovery_code,
+            totp_code: body.totp_code.map(SecretString::from),
+            recovery_code: body.recovery_code.map(SecretString::from),
         },
     )
     .await?;
     Ok((StatusCode::CREATED, Json(signed_in.into())))
 }
 
-#[derive(Deserialize)]
-struct Refresh {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct Refresh {
+    #[schema(value_type = String)]
     refresh_token: Option<SecretString>,
 }
 
-async fn refresh(
+#[utoipa::path(post, path = "/v1/sessions/refresh", tag = "sessions", request_body = Refresh, responses((status = 200, body = TokenPair), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_session")))]
+pub(crate) async fn refresh(
     State(state): State<Arc<AppState>>,
     Json(body): Json<Refresh>,
 ) -> Result<Json<TokenPair>> {
@@ -125,8 +130,8 @@ async fn refresh(
     Ok(Json(signin::refresh(&state, &token).await?.into()))
 }
 
-#[derive(Serialize)]
-struct SessionView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionView {
     session_id: Uuid,
     current: bool,
     long_lived: bool,
@@ -137,10 +142,11 @@ struct SessionView {
     expires_at: DateTime<Utc>,
 }
 
-async fn list_sessions(
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", security(("access_token" = [])), responses((status = 200, body = SessionList)))]
+pub(crate) async fn list_sessions(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<SessionList>> {
     let rows = sessions::list_active(&state.pool, user.user_id).await?;
     let views: Vec<SessionView> = rows
         .into_iter()
@@ -155,10 +161,19 @@ async fn list_sessions(
             expires_at: s.expires_at,
         })
         .collect();
-    Ok(Json(json!({"sessions": views})))
+    Ok(Json(SessionList { sessions: views }))
 }
 
-async fn sign_out(State(state): State<Arc<AppState>>, user: AuthUser) -> Result<StatusCode> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("access_token" = [])), responses((status = 204)))]
+pub(crate) async fn sign_out(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+) -> Result<StatusCode> {
     sessions::revoke(&state.pool, user.user_id, user.session_id).await?;
     audit::record(
         &state.pool,
@@ -171,7 +186,8 @@ async fn sign_out(State(state): State<Arc<AppState>>, user: AuthUser) -> Result<
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn revoke_session(
+#[utoipa::path(delete, path = "/v1/sessions/{session_id}", tag = "sessions", security(("access_token" = [])), params(("session_id" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody, description = "session_not_found")))]
+pub(crate) async fn revoke_session(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     Path(session_id): Path<String>,
@@ -198,7 +214,11 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(State(state): State<Arc<AppState>>, user: AuthUser) -> Result<Json<serde_json::Value>> {
+#[utoipa::path(get, path = "/v1/me", tag = "account", security(("access_token" = [])), responses((status = 200, description = "user_id, email, display_name, is_admin, totp_enabled, created_at, session_id")))]
+pub(crate) async fn me(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+) -> Result<Json<serde_json::Value>> {
     let row = users::find(&state.pool, user.user_id)
         .await?
         .ok_or(Error::Unauthenticated)?;
@@ -213,13 +233,16 @@ async fn me(State(state): State<Arc<AppState>>, user: AuthUser) -> Result<Json<s
     })))
 }
 
-#[derive(Deserialize)]
-struct ChangePassword {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct ChangePassword {
+    #[schema(value_type = String)]
     current_password: Option<SecretString>,
+    #[schema(value_type = String)]
     new_password: Option<SecretString>,
 }
 
-async fn change_password(
+#[utoipa::path(put, path = "/v1/me/password", tag = "account", security(("access_token" = [])), request_body = ChangePassword, responses((status = 204), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials"), (status = 422, body = crate::openapi::ErrorBody, description = "weak_password")))]
+pub(crate) async fn change_password(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     Json(body): Json<ChangePassword>,
@@ -233,7 +256,8 @@ async fn change_password(
 }
 
 /// Starts two-factor enrolment: the secret to put into an authenticator app (shown once).
-async fn start_totp(
+#[utoipa::path(post, path = "/v1/me/totp", tag = "account", security(("access_token" = [])), responses((status = 200, description = "secret, otpauth_url"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_already_enabled")))]
+pub(crate) async fn start_totp(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
 ) -> Result<Json<serde_json::Value>> {
@@ -244,14 +268,15 @@ async fn start_totp(
     })))
 }
 
-#[derive(Deserialize)]
-struct Code {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct Code {
     #[serde(default)]
     code: String,
 }
 
 /// Turns two-factor sign-in on with a first code; answers the recovery codes (shown once).
-async fn confirm_totp(
+#[utoipa::path(post, path = "/v1/me/totp/confirm", tag = "account", security(("access_token" = [])), request_body = Code, responses((status = 200, description = "recovery_codes"), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_second_factor"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_not_started, totp_already_enabled")))]
+pub(crate) async fn confirm_totp(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     Json(body): Json<Code>,
@@ -260,12 +285,14 @@ async fn confirm_totp(
     Ok(Json(json!({"recovery_codes": codes})))
 }
 
-#[derive(Deserialize)]
-struct PasswordCheck {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct PasswordCheck {
+    #[schema(value_type = String)]
     password: Option<SecretString>,
 }
 
-async fn disable_totp(
+#[utoipa::path(delete, path = "/v1/me/totp", tag = "account", security(("access_token" = [])), request_body = PasswordCheck, responses((status = 204), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials")))]
+pub(crate) async fn disable_totp(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     Json(body): Json<PasswordCheck>,
@@ -275,7 +302,8 @@ async fn disable_totp(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn regenerate_recovery_codes(
+#[utoipa::path(post, path = "/v1/me/recovery-codes", tag = "account", security(("access_token" = [])), request_body = PasswordCheck, responses((status = 200, description = "recovery_codes"), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_not_enabled")))]
+pub(crate) async fn regenerate_recovery_codes(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     Json(body): Json<PasswordCheck>,
@@ -285,18 +313,19 @@ async fn regenerate_recovery_codes(
     Ok(Json(json!({"recovery_codes": codes})))
 }
 
-#[derive(Serialize)]
-struct AppPasswordView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AppPasswordView {
     id: Uuid,
     name: String,
     created_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
 }
 
-async fn list_app_passwords(
+#[utoipa::path(get, path = "/v1/me/app-passwords", tag = "account", security(("access_token" = [])), responses((status = 200, body = AppPasswordList)))]
+pub(crate) async fn list_app_passwords(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<AppPasswordList>> {
     let rows = app_password_store::list_active(&state.pool, user.user_id, None).await?;
     let views: Vec<AppPasswordView> = rows
         .into_iter()
@@ -307,17 +336,25 @@ async fn list_app_passwords(
             last_used_at: r.last_used_at,
         })
         .collect();
-    Ok(Json(json!({"app_passwords": views})))
+    Ok(Json(AppPasswordList {
+        app_passwords: views,
+    }))
 }
 
-#[derive(Deserialize)]
-struct NewAppPassword {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AppPasswordList {
+    app_passwords: Vec<AppPasswordView>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct NewAppPassword {
     #[serde(default)]
     name: String,
 }
 
 /// Creates a named app password; the password is in this answer only.
-async fn create_app_password(
+#[utoipa::path(post, path = "/v1/me/app-passwords", tag = "account", security(("access_token" = [])), request_body = NewAppPassword, responses((status = 201, description = "id, name, password (shown once)"), (status = 409, body = crate::openapi::ErrorBody, description = "app_password_name_taken, too_many_app_passwords"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_name")))]
+pub(crate) async fn create_app_password(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     Json(body): Json<NewAppPassword>,
@@ -329,7 +366,8 @@ async fn create_app_password(
     ))
 }
 
-async fn revoke_app_password(
+#[utoipa::path(delete, path = "/v1/me/app-passwords/{id}", tag = "account", security(("access_token" = [])), params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody, description = "app_password_not_found")))]
+pub(crate) async fn revoke_app_password(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     Path(id): Path<String>,

@@ -471,3 +471,54 @@ async fn signing_keys_are_sealed_and_the_jwks_is_public() {
     assert_eq!(key_id, "k1");
     assert_eq!(sealed.len(), 12 + 43 + 16, "nonce + base64 seed + tag");
 }
+
+#[tokio::test]
+async fn signing_keys_rotate_and_old_tokens_stay_verifiable() {
+    let app = spawn_app_with(|s| s.sessions.key_rotation = chrono::Duration::seconds(2)).await;
+    app.create_user_with_password("rot8@example.com", PASSWORD)
+        .await;
+    let before = app.signed_in("rot8@example.com", PASSWORD).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let after = app.signed_in("rot8@example.com", PASSWORD).await;
+
+    let kid = |pair: &Value| -> String {
+        let header = pair["access_token"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .next()
+            .unwrap()
+            .to_owned();
+        let header: Value = serde_json::from_slice(&B64.decode(header).unwrap()).unwrap();
+        header["kid"].as_str().unwrap().to_owned()
+    };
+    assert_ne!(kid(&before), kid(&after), "a new key signs after rotation");
+    let jwks: Value = app
+        .client
+        .get(format!("{}/.well-known/jwks.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        2,
+        "the old key is still published"
+    );
+    // Both tokens verify, with other services' JWKS and at this service.
+    for pair in [&before, &after] {
+        verify_with_jwks(&app, pair["access_token"].as_str().unwrap()).await;
+        let me = app
+            .user_request(
+                Method::GET,
+                "/v1/me",
+                pair["access_token"].as_str().unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), StatusCode::OK);
+    }
+}

@@ -294,3 +294,42 @@ async fn status_lists_every_provider() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+#[tokio::test]
+async fn the_openapi_document_covers_the_api() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/internal/v1/users",
+        "/internal/v1/users/{user_id}/connections/{provider}",
+        "/internal/v1/provider-tokens",
+        "/.well-known/jwks.json",
+        "/v1/sessions",
+        "/v1/sessions/refresh",
+        "/v1/me/totp",
+        "/v1/me/app-passwords",
+        "/v1/connections/{provider}/authorize",
+        "/v1/connections/{provider}/callback",
+        "/v1/admin/users/{user_id}",
+        "/v1/admin/audit",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["access_token"]["bearerFormat"], "JWT");
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    // Secrets are documented as plain strings, not as a secrecy type.
+    assert_eq!(
+        doc["components"]["schemas"]["NewConnection"]["properties"]["refresh_token"]["type"],
+        "string"
+    );
+}

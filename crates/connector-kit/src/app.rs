@@ -1,26 +1,29 @@
-//! A connector as a running service: database, broker, HTTP (health, metrics, "sync now"), the
-//! poll loop and the command consumer. Each connector's `startup` builds one of these around its
-//! [`Connector`].
+//! A connector as a running service: database, broker, HTTP (health, metrics, "sync now", watch
+//! status, discovery for the settings page), the poll loop and the command consumer. Each
+//! connector's `startup` builds one of these around its [`Connector`].
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::SecretString;
+use serde_json::json;
 use service_kit::broker::Broker;
 use service_kit::http::{Dependencies, operational_routes, serve};
 use sync_model::UserId;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::Gates;
 use crate::commands::CommandHandler;
-use crate::connector::Connector;
+use crate::connector::{ApiError, CallContext, Connector};
 use crate::poller::Poller;
 use crate::settings::ConnectorSettings;
 use crate::store::Store;
-use crate::tokens::TokenClient;
+use crate::tokens::{TokenClient, TokenError};
 
 pub struct ConnectorApp<C> {
     connector: Arc<C>,
@@ -32,10 +35,24 @@ pub struct ConnectorApp<C> {
     shutdown: CancellationToken,
 }
 
-#[derive(Clone)]
-struct ApiState {
+struct ApiState<C> {
+    connector: Arc<C>,
     store: Store,
+    tokens: TokenClient,
+    gates: Gates,
     service_token: SecretString,
+}
+
+impl<C> Clone for ApiState<C> {
+    fn clone(&self) -> Self {
+        ApiState {
+            connector: self.connector.clone(),
+            store: self.store.clone(),
+            tokens: self.tokens.clone(),
+            gates: self.gates.clone(),
+            service_token: self.service_token.clone(),
+        }
+    }
 }
 
 impl<C: Connector> ConnectorApp<C> {
@@ -85,6 +102,8 @@ impl<C: Connector> ConnectorApp<C> {
             self.settings.service_token.clone(),
             side,
         );
+        // One in-flight bound per user for the whole replica: polls, writes and discovery.
+        let gates = Gates::new(self.settings.api.max_in_flight_per_user);
         let poller = Poller {
             connector: self.connector.clone(),
             store: self.store.clone(),
@@ -93,19 +112,32 @@ impl<C: Connector> ConnectorApp<C> {
             owner: self.settings.instance_id.clone(),
             lease: self.settings.lease,
             tick: self.settings.poll_tick,
+            gates: gates.clone(),
+            daily_call_budget: self.settings.api.daily_call_budget,
         };
         let commands = CommandHandler {
             connector: self.connector.clone(),
             store: self.store.clone(),
-            tokens,
+            tokens: tokens.clone(),
             publisher: self.broker.publisher().await?,
+            gates: gates.clone(),
+            batch_window: self.settings.api.batch_window,
+            batch_max: self.settings.api.batch_max,
         };
         let state = ApiState {
+            connector: self.connector.clone(),
             store: self.store.clone(),
+            tokens,
+            gates,
             service_token: self.settings.service_token.clone(),
         };
         let router = Router::new()
-            .route("/internal/v1/users/{user_id}/sync-now", post(sync_now))
+            .route("/internal/v1/users/{user_id}/sync-now", post(sync_now::<C>))
+            .route("/internal/v1/users/{user_id}/watches", get(watches::<C>))
+            .route(
+                "/internal/v1/users/{user_id}/discovery/{what}",
+                get(discover::<C>),
+            )
             .with_state(state)
             .merge(operational_routes(Dependencies {
                 database: Some(self.store.pool().clone()),
@@ -134,18 +166,126 @@ impl<C: Connector> ConnectorApp<C> {
     }
 }
 
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"code": code, "message": message}))).into_response()
+}
+
+fn authorised<C>(state: &ApiState<C>, headers: &HeaderMap) -> Result<(), Response> {
+    if service_kit::auth::has_bearer(headers, &state.service_token) {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a service token is required",
+        ))
+    }
+}
+
 /// Makes every watch of the user due now. Service-authenticated: sync-service calls it.
-async fn sync_now(
-    State(state): State<ApiState>,
+async fn sync_now<C: Connector>(
+    State(state): State<ApiState<C>>,
     headers: HeaderMap,
     Path(user_id): Path<UserId>,
-) -> Result<Json<serde_json::Value>, StatusCode> {
-    if !service_kit::auth::has_bearer(&headers, &state.service_token) {
-        return Err(StatusCode::UNAUTHORIZED);
-    }
+) -> Result<Json<serde_json::Value>, Response> {
+    authorised(&state, &headers)?;
     let watches = state.store.poll_now(user_id).await.map_err(|err| {
         tracing::error!(error = %err, "sync-now failed");
-        StatusCode::INTERNAL_SERVER_ERROR
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "sync-now failed",
+        )
     })?;
-    Ok(Json(serde_json::json!({"watches": watches})))
+    Ok(Json(json!({"watches": watches})))
+}
+
+/// The user's watches: state (`ok`, `throttled`, `budget_exhausted`, `reconnect_needed`, ...),
+/// last error and poll times, for the status page.
+async fn watches<C: Connector>(
+    State(state): State<ApiState<C>>,
+    headers: HeaderMap,
+    Path(user_id): Path<UserId>,
+) -> Result<Json<serde_json::Value>, Response> {
+    authorised(&state, &headers)?;
+    let watches = state.store.watch_statuses(user_id).await.map_err(|err| {
+        tracing::error!(error = %err, "watch status failed");
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "watch status failed",
+        )
+    })?;
+    Ok(Json(json!({
+        "user_id": user_id,
+        "side": state.connector.side(),
+        "watches": watches,
+    })))
+}
+
+/// Lists what the settings page offers to choose from (folders, lists, categories, the Zoho user
+/// and organisation), live from the provider.
+async fn discover<C: Connector>(
+    State(state): State<ApiState<C>>,
+    headers: HeaderMap,
+    Path((user_id, what)): Path<(UserId, String)>,
+) -> Result<Json<serde_json::Value>, Response> {
+    authorised(&state, &headers)?;
+    if !state.connector.discoveries().contains(&what.as_str()) {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "unknown_discovery",
+            &format!(
+                "`{what}` cannot be listed; available: {}",
+                state.connector.discoveries().join(", ")
+            ),
+        ));
+    }
+    let token_error = |err: TokenError| match err {
+        TokenError::ReconnectNeeded(_) => {
+            error(StatusCode::CONFLICT, "reconnect_needed", &err.to_string())
+        }
+        TokenError::NotConnected(_) => {
+            error(StatusCode::NOT_FOUND, "not_connected", &err.to_string())
+        }
+        TokenError::Unavailable(_) => error(
+            StatusCode::BAD_GATEWAY,
+            "auth_unavailable",
+            &err.to_string(),
+        ),
+    };
+    let mut ctx = CallContext {
+        user_id,
+        token: state.tokens.get(user_id).await.map_err(token_error)?,
+        gate: state.gates.for_user(user_id),
+    };
+    let mut answer = state.connector.discover(&ctx, &what).await;
+    if matches!(answer, Err(ApiError::Unauthorized)) {
+        ctx.token = state.tokens.refresh(user_id).await.map_err(token_error)?;
+        answer = state.connector.discover(&ctx, &what).await;
+    }
+    if let Err(err) = state.store.record_calls(user_id, ctx.gate.calls()).await {
+        tracing::warn!(error = %err, "cannot record API calls");
+    }
+    match answer {
+        Ok(value) => Ok(Json(value)),
+        Err(ApiError::Unauthorized) => Err(error(
+            StatusCode::CONFLICT,
+            "reconnect_needed",
+            "the provider refuses the account's token; reconnect it",
+        )),
+        Err(err @ (ApiError::Throttled { .. } | ApiError::Transient(_))) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+            &err.to_string(),
+        )),
+        Err(ApiError::Permanent { code, message }) => {
+            Err(error(StatusCode::BAD_GATEWAY, &code, &message))
+        }
+        Err(err @ ApiError::ResyncRequired) => Err(error(
+            StatusCode::BAD_GATEWAY,
+            "provider_error",
+            &err.to_string(),
+        )),
+    }
 }

@@ -7,14 +7,25 @@ use sync_model::{ItemKind, LinkId, Side, UserId};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
 use uuid::Uuid;
 
+use crate::api::Gate;
 use crate::store::Watch;
 use crate::tokens::AccessToken;
 
-/// Who a call is for, and the credentials to make it.
-#[derive(Debug, Clone)]
+/// Who a call is for, the credentials to make it, and the user's share of the API.
+#[derive(Clone)]
 pub struct CallContext {
     pub user_id: UserId,
     pub token: AccessToken,
+    pub gate: Gate,
+}
+
+impl std::fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallContext")
+            .field("user_id", &self.user_id)
+            .field("token", &self.token)
+            .finish()
+    }
 }
 
 /// One page of an incremental read.
@@ -96,4 +107,21 @@ pub trait Connector: Send + Sync + 'static {
     /// Carries out writes; one outcome per request, in the same order. A record the API refuses
     /// is a `Failed` outcome, never an error of the whole batch.
     async fn apply(&self, ctx: &CallContext, requests: &[ApplyRequest]) -> Vec<ApplyOutcome>;
+
+    /// What [`Connector::discover`] lists for the settings page (`contact-folders`, ...).
+    fn discoveries(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Lists `what` (one of [`Connector::discoveries`]) for the settings page, as JSON.
+    async fn discover(
+        &self,
+        _ctx: &CallContext,
+        what: &str,
+    ) -> Result<serde_json::Value, ApiError> {
+        Err(ApiError::Permanent {
+            code: "unknown_discovery".into(),
+            message: format!("`{what}` cannot be listed here"),
+        })
+    }
 }

@@ -1,4 +1,6 @@
 //! Shared connector machinery. Modules:
+//! - [`api`]: provider calls with per-user limits, retries and metrics;
+//! - [`calendar`]: time zones and recurrence rules both connectors map;
 //! - [`connector`]: the trait each connector implements and its error type;
 //! - [`settings`]: settings common to both connectors;
 //! - [`store`]: watches (cursors, leases) and applied commands in Postgres;
@@ -8,7 +10,9 @@
 //! - [`app`]: wiring it into a running service.
 #![doc = include_str!("../README.md")]
 
+pub mod api;
 pub mod app;
+pub mod calendar;
 pub mod commands;
 pub mod connector;
 pub mod http;
@@ -19,7 +23,7 @@ pub mod tokens;
 
 pub use app::ConnectorApp;
 pub use connector::{ApiError, ApplyRequest, CallContext, Connector, Page};
-pub use settings::ConnectorSettings;
+pub use settings::{ApiSettings, ConnectorSettings};
 
 /// Migrations of the tables every connector owns (run in the connector's own schema).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -11,8 +11,9 @@ use sync_protocol::{ChangeMessage, Envelope};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::api::Gates;
 use crate::connector::{ApiError, CallContext, Connector};
-use crate::store::{Round, Store, Watch};
+use crate::store::{Round, Store, Watch, WatchState};
 use crate::tokens::{TokenClient, TokenError};
 
 /// Watches polled at once by one replica.
@@ -30,11 +31,22 @@ pub struct Poller<C> {
     pub owner: String,
     pub lease: Duration,
     pub tick: Duration,
+    pub gates: Gates,
+    /// API calls one user may spend per 24 hours (`None`: no budget).
+    pub daily_call_budget: Option<u64>,
 }
 
 enum PollFailure {
     Api(ApiError),
     Token(TokenError),
+    /// The provider refused the token even after a forced refresh.
+    StillUnauthorized,
+    /// The user's daily call budget is spent; polling resumes at `resume_at`.
+    Budget {
+        used: u64,
+        budget: u64,
+        resume_at: chrono::DateTime<chrono::Utc>,
+    },
     Internal(anyhow::Error),
 }
 
@@ -66,34 +78,123 @@ impl<C: Connector> Poller<C> {
         let side = self.connector.side();
         let span = tracing::info_span!("poll", %side, user = %watch.user_id, kind = %watch.kind);
         let outcome = self.poll_round(&watch).instrument(span.clone()).await;
-        let (delay, error) = match outcome {
-            Ok(()) => (watch.poll_interval, None),
+        let (delay, error, state) = match outcome {
+            Ok(()) => (watch.poll_interval, None, WatchState::Ok),
             Err(PollFailure::Api(ApiError::Throttled { retry_after })) => (
                 retry_after.unwrap_or(ERROR_BACKOFF),
                 Some("throttled by the provider".to_owned()),
+                WatchState::Throttled,
             ),
             Err(PollFailure::Token(
                 err @ (TokenError::ReconnectNeeded(_) | TokenError::NotConnected(_)),
-            )) => (RECONNECT_BACKOFF, Some(err.to_string())),
-            Err(PollFailure::Token(err)) => (ERROR_BACKOFF, Some(err.to_string())),
-            Err(PollFailure::Api(err)) => (ERROR_BACKOFF, Some(err.to_string())),
-            Err(PollFailure::Internal(err)) => (ERROR_BACKOFF, Some(format!("{err:#}"))),
+            )) => {
+                // The whole user waits, not only this kind: every call would fail the same way.
+                let error = err.to_string();
+                if let Err(e) = self
+                    .store
+                    .hold_user(
+                        watch.user_id,
+                        RECONNECT_BACKOFF,
+                        &error,
+                        WatchState::ReconnectNeeded,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot hold the user's watches");
+                }
+                (RECONNECT_BACKOFF, Some(error), WatchState::ReconnectNeeded)
+            }
+            Err(PollFailure::StillUnauthorized) => {
+                let error = format!(
+                    "the {side} account refuses access even with a fresh token; reconnect it"
+                );
+                if let Err(e) = self
+                    .store
+                    .hold_user(
+                        watch.user_id,
+                        RECONNECT_BACKOFF,
+                        &error,
+                        WatchState::ReconnectNeeded,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot hold the user's watches");
+                }
+                (RECONNECT_BACKOFF, Some(error), WatchState::ReconnectNeeded)
+            }
+            Err(PollFailure::Budget {
+                used,
+                budget,
+                resume_at,
+            }) => {
+                let wait = (resume_at - chrono::Utc::now())
+                    .to_std()
+                    .unwrap_or(ERROR_BACKOFF)
+                    .max(watch.poll_interval);
+                (
+                    wait,
+                    Some(format!(
+                        "API call budget exhausted: {used} of {budget} calls in the last 24 hours; \
+                         polling resumes at {}",
+                        resume_at.format("%Y-%m-%d %H:%M UTC")
+                    )),
+                    WatchState::BudgetExhausted,
+                )
+            }
+            Err(PollFailure::Token(err)) => {
+                (ERROR_BACKOFF, Some(err.to_string()), WatchState::Error)
+            }
+            Err(PollFailure::Api(err)) => (ERROR_BACKOFF, Some(err.to_string()), WatchState::Error),
+            Err(PollFailure::Internal(err)) => {
+                (ERROR_BACKOFF, Some(format!("{err:#}")), WatchState::Error)
+            }
         };
         if let Some(error) = &error {
-            metrics::counter!("connector_poll_failures_total", "side" => side.as_str())
+            metrics::counter!("connector_poll_failures_total", "side" => side.as_str(), "state" => state.as_str())
                 .increment(1);
             span.in_scope(|| tracing::warn!(%error, "poll failed"));
         }
         if let Err(err) = self
             .store
-            .release(&watch, &self.owner, delay, error.as_deref())
+            .release_with_state(&watch, &self.owner, delay, error.as_deref(), state)
             .await
         {
             tracing::warn!(error = %err, "cannot release a watch lease; it will expire");
         }
     }
 
+    /// Fails when the user's budget is spent (counting the calls this round has made so far).
+    async fn check_budget(&self, user: sync_model::UserId) -> Result<(), PollFailure> {
+        let Some(budget) = self.daily_call_budget else {
+            return Ok(());
+        };
+        let (used, oldest) = self
+            .store
+            .calls_last_day(user)
+            .await
+            .map_err(|e| PollFailure::Internal(e.into()))?;
+        if used >= budget {
+            return Err(PollFailure::Budget {
+                used,
+                budget,
+                resume_at: oldest
+                    .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::hours(1)),
+            });
+        }
+        Ok(())
+    }
+
+    async fn record_calls(&self, ctx: &CallContext, counted: &mut u64) {
+        let now = ctx.gate.calls();
+        let calls = now.saturating_sub(*counted);
+        *counted = now;
+        if let Err(err) = self.store.record_calls(ctx.user_id, calls).await {
+            tracing::warn!(error = %err, "cannot record API calls");
+        }
+    }
+
     async fn poll_round(&self, watch: &Watch) -> Result<(), PollFailure> {
+        self.check_budget(watch.user_id).await?;
         let mut ctx = CallContext {
             user_id: watch.user_id,
             token: self
@@ -101,7 +202,9 @@ impl<C: Connector> Poller<C> {
                 .get(watch.user_id)
                 .await
                 .map_err(PollFailure::Token)?,
+            gate: self.gates.for_user(watch.user_id),
         };
+        let mut counted = ctx.gate.calls();
         let mut cursor = watch.cursor.clone();
         let mut round = match cursor {
             None => Round {
@@ -115,7 +218,9 @@ impl<C: Connector> Poller<C> {
         };
         let (mut resynced, mut reauthorised) = (false, false);
         loop {
-            let page = match self.connector.read_page(&ctx, watch, cursor.as_ref()).await {
+            let read = self.connector.read_page(&ctx, watch, cursor.as_ref()).await;
+            self.record_calls(&ctx, &mut counted).await;
+            let page = match read {
                 Ok(page) => page,
                 Err(ApiError::ResyncRequired) if !resynced => {
                     tracing::info!("cursor no longer valid; starting a full read");
@@ -130,14 +235,14 @@ impl<C: Connector> Poller<C> {
                 }
                 Err(ApiError::Unauthorized) if !reauthorised => {
                     reauthorised = true;
-                    self.tokens.invalidate(watch.user_id).await;
                     ctx.token = self
                         .tokens
-                        .get(watch.user_id)
+                        .refresh(watch.user_id)
                         .await
                         .map_err(PollFailure::Token)?;
                     continue;
                 }
+                Err(ApiError::Unauthorized) => return Err(PollFailure::StillUnauthorized),
                 Err(err) => return Err(PollFailure::Api(err)),
             };
             let published = page.changes.len();
@@ -182,6 +287,9 @@ impl<C: Connector> Poller<C> {
             if !page.more {
                 return Ok(());
             }
+            // Stop early, between pages, when the budget runs out: the cursor is saved, so the
+            // round goes on from here once calls are available again.
+            self.check_budget(watch.user_id).await?;
         }
     }
 }

@@ -24,6 +24,79 @@ pub struct ConnectorSettings {
     pub lease: Duration,
     /// Distinguishes replicas in lease rows.
     pub instance_id: String,
+    /// Limits and retries of provider API calls.
+    pub api: ApiSettings,
+}
+
+/// How a connector treats the provider's API.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Requests in flight at once per user (Outlook allows 4 per mailbox).
+    pub max_in_flight_per_user: usize,
+    /// Attempts of one call in all (429, 5xx, timeouts, dropped connections are retried).
+    pub max_attempts: u32,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// A longer `Retry-After` ends the call; the watch or command is rescheduled after it.
+    pub max_retry_after: Duration,
+    /// API calls one user may spend per 24 hours (Zoho's credits); `None`: no budget.
+    pub daily_call_budget: Option<u64>,
+    /// How long the command consumer waits for more apply commands to fill a batch.
+    pub batch_window: Duration,
+    /// Apply commands collected into one batch at most.
+    pub batch_max: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            max_in_flight_per_user: 4,
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+            daily_call_budget: None,
+            batch_window: Duration::from_millis(200),
+            batch_max: 100,
+        }
+    }
+}
+
+impl ApiSettings {
+    pub fn from_env(prefix: &str) -> anyhow::Result<Self> {
+        let d = ApiSettings::default();
+        let budget: u64 = parse_or(prefix, "DAILY_CALL_BUDGET", 0)?;
+        Ok(ApiSettings {
+            max_in_flight_per_user: parse_or(
+                prefix,
+                "MAX_IN_FLIGHT_PER_USER",
+                d.max_in_flight_per_user,
+            )?,
+            max_attempts: parse_or(prefix, "MAX_ATTEMPTS", d.max_attempts)?,
+            base_backoff: Duration::from_millis(parse_or(
+                prefix,
+                "BASE_BACKOFF_MS",
+                d.base_backoff.as_millis() as u64,
+            )?),
+            max_backoff: Duration::from_millis(parse_or(
+                prefix,
+                "MAX_BACKOFF_MS",
+                d.max_backoff.as_millis() as u64,
+            )?),
+            max_retry_after: Duration::from_secs(parse_or(
+                prefix,
+                "MAX_RETRY_AFTER_SECS",
+                d.max_retry_after.as_secs(),
+            )?),
+            daily_call_budget: (budget > 0).then_some(budget),
+            batch_window: Duration::from_millis(parse_or(
+                prefix,
+                "BATCH_WINDOW_MS",
+                d.batch_window.as_millis() as u64,
+            )?),
+            batch_max: parse_or(prefix, "BATCH_MAX", d.batch_max)?.max(1),
+        })
+    }
 }
 
 impl ConnectorSettings {
@@ -38,6 +111,7 @@ impl ConnectorSettings {
             poll_tick: Duration::from_millis(parse_or(prefix, "POLL_TICK_MS", 500)?),
             lease: Duration::from_secs(parse_or(prefix, "LEASE_SECS", 60)?),
             instance_id: string_or(prefix, "INSTANCE_ID", &uuid::Uuid::new_v4().to_string()),
+            api: ApiSettings::from_env(prefix)?,
         })
     }
 }

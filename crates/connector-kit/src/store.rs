@@ -47,6 +47,49 @@ impl TryFrom<WatchRow> for Watch {
     }
 }
 
+/// Why a watch is or is not polling normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchState {
+    Ok,
+    Error,
+    Throttled,
+    BudgetExhausted,
+    ReconnectNeeded,
+}
+
+impl WatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchState::Ok => "ok",
+            WatchState::Error => "error",
+            WatchState::Throttled => "throttled",
+            WatchState::BudgetExhausted => "budget_exhausted",
+            WatchState::ReconnectNeeded => "reconnect_needed",
+        }
+    }
+
+    fn from_error(error: Option<&str>) -> WatchState {
+        if error.is_some() {
+            WatchState::Error
+        } else {
+            WatchState::Ok
+        }
+    }
+}
+
+/// A watch as the status page shows it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct WatchStatus {
+    pub kind: String,
+    pub active: bool,
+    pub container_id: Option<String>,
+    pub state: String,
+    pub last_error: Option<String>,
+    pub last_polled_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub next_poll_at: chrono::DateTime<chrono::Utc>,
+    pub has_cursor: bool,
+}
+
 /// The state of a poll round, saved with its cursor.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Round {
@@ -168,9 +211,22 @@ impl Store {
         delay: Duration,
         error: Option<&str>,
     ) -> sqlx::Result<()> {
+        self.release_with_state(watch, owner, delay, error, WatchState::from_error(error))
+            .await
+    }
+
+    /// [`Store::release`] with the state the status page shows.
+    pub async fn release_with_state(
+        &self,
+        watch: &Watch,
+        owner: &str,
+        delay: Duration,
+        error: Option<&str>,
+        state: WatchState,
+    ) -> sqlx::Result<()> {
         sqlx::query(
             "UPDATE watches SET lease_owner = NULL, lease_until = NULL, last_polled_at = now(),
-                    next_poll_at = now() + make_interval(secs => $4), last_error = $5
+                    next_poll_at = now() + make_interval(secs => $4), last_error = $5, state = $6
              WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
         )
         .bind(watch.user_id.0)
@@ -178,9 +234,85 @@ impl Store {
         .bind(owner)
         .bind(delay.as_secs_f64())
         .bind(error)
+        .bind(state.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Holds every watch of `user` (the connection needs reconnecting): none is polled before
+    /// `delay`, and each shows `state` and `error`. Nothing is read, so nothing is deleted.
+    pub async fn hold_user(
+        &self,
+        user: UserId,
+        delay: Duration,
+        error: &str,
+        state: WatchState,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE watches SET next_poll_at = greatest(next_poll_at, now() + make_interval(secs => $2)),
+                    last_error = $3, state = $4
+             WHERE user_id = $1 AND active",
+        )
+        .bind(user.0)
+        .bind(delay.as_secs_f64())
+        .bind(error)
+        .bind(state.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Counts `calls` provider API calls for `user` in the current hour.
+    pub async fn record_calls(&self, user: UserId, calls: u64) -> sqlx::Result<()> {
+        if calls == 0 {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO api_calls (user_id, hour, calls) VALUES ($1, date_trunc('hour', now()), $2)
+             ON CONFLICT (user_id, hour) DO UPDATE SET calls = api_calls.calls + excluded.calls",
+        )
+        .bind(user.0)
+        .bind(calls as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Calls made for `user` in the last 24 hours (by whole hours), and when the oldest of those
+    /// hours leaves the window.
+    pub async fn calls_last_day(
+        &self,
+        user: UserId,
+    ) -> sqlx::Result<(u64, Option<chrono::DateTime<chrono::Utc>>)> {
+        let (calls, oldest): (Option<i64>, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+            "SELECT sum(calls)::bigint, min(hour) + interval '24 hours' FROM api_calls
+             WHERE user_id = $1 AND hour > now() - interval '24 hours'",
+        )
+        .bind(user.0)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((calls.unwrap_or(0).max(0) as u64, oldest))
+    }
+
+    /// Forgets call counts older than two days.
+    pub async fn prune_calls(&self) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM api_calls WHERE hour < now() - interval '48 hours'")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every watch of `user`, for the status page.
+    pub async fn watch_statuses(&self, user: UserId) -> sqlx::Result<Vec<WatchStatus>> {
+        sqlx::query_as(
+            "SELECT kind, active, container_id, state, last_error, last_polled_at, next_poll_at,
+                    cursor IS NOT NULL AS has_cursor
+             FROM watches WHERE user_id = $1 ORDER BY kind",
+        )
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// Makes one watch due now; `full` also discards its cursor (a resync).

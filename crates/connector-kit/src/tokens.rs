@@ -85,7 +85,16 @@ impl TokenClient {
         {
             return Ok(token.clone());
         }
-        let token = self.fetch(user).await?;
+        let token = self.fetch(user, false).await?;
+        self.cache.lock().await.insert(user, token.clone());
+        Ok(token)
+    }
+
+    /// A new token after the provider refused the cached one (a 401): asks auth-service to
+    /// refresh even if it believes its own cached token is still valid (`force_refresh`).
+    pub async fn refresh(&self, user: UserId) -> Result<AccessToken, TokenError> {
+        self.invalidate(user).await;
+        let token = self.fetch(user, true).await?;
         self.cache.lock().await.insert(user, token.clone());
         Ok(token)
     }
@@ -95,7 +104,7 @@ impl TokenClient {
         self.cache.lock().await.remove(&user);
     }
 
-    async fn fetch(&self, user: UserId) -> Result<AccessToken, TokenError> {
+    async fn fetch(&self, user: UserId, force_refresh: bool) -> Result<AccessToken, TokenError> {
         let url = format!(
             "{}/internal/v1/provider-tokens",
             self.auth_url.trim_end_matches('/')
@@ -104,7 +113,11 @@ impl TokenClient {
             .http
             .post(url)
             .bearer_auth(self.service_token.expose_secret())
-            .json(&serde_json::json!({"user_id": user, "provider": self.side}))
+            .json(&serde_json::json!({
+                "user_id": user,
+                "provider": self.side,
+                "force_refresh": force_refresh,
+            }))
             .send()
             .await
             .map_err(|e| TokenError::Unavailable(e.into()))?;

@@ -11,6 +11,8 @@ use service_kit::settings::{HttpSettings, TelemetrySettings};
 use tokio::task::JoinHandle;
 
 const SERVICE_TOKEN: &str = "test-service-token";
+/// Every test user's password.
+pub const USER_PASSWORD: &str = "correct horse battery staple";
 
 /// A running system. Stops everything when dropped.
 pub struct System {
@@ -20,6 +22,8 @@ pub struct System {
     pub outlook_url: String,
     pub zoho_url: String,
     pub http: reqwest::Client,
+    database: service_kit::settings::DatabaseSettings,
+    broker: service_kit::settings::BrokerSettings,
     shutdown: Vec<CancellationToken>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -54,6 +58,28 @@ where
             eprintln!("{name} stopped with an error: {err:#}");
         }
     })
+}
+
+fn sync_settings(
+    database: &service_kit::settings::DatabaseSettings,
+    broker: &service_kit::settings::BrokerSettings,
+    auth_url: &str,
+) -> sync_service::settings::Settings {
+    sync_service::settings::Settings {
+        http: HttpSettings {
+            host: "127.0.0.1".into(),
+            port: 0,
+        },
+        database: database.clone(),
+        broker: broker.clone(),
+        telemetry: quiet_telemetry(),
+        service_token: SecretString::from(SERVICE_TOKEN),
+        auth_url: auth_url.to_owned(),
+        jwt_issuer: "outlook-zoho-sync/auth".into(),
+        jwt_audience: "outlook-zoho-sync".into(),
+        delete_guard_share: 0.3,
+        delete_guard_minimum: 5,
+    }
 }
 
 /// Starts the sandbox and the four services. `poll_tick` is how often the connectors look for
@@ -116,11 +142,20 @@ pub async fn spawn_system() -> anyhow::Result<System> {
         poll_tick: Duration::from_millis(100),
         lease: Duration::from_secs(30),
         instance_id: instance.to_owned(),
+        api: connector_kit::ApiSettings {
+            base_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(10),
+            batch_window: Duration::from_millis(100),
+            ..connector_kit::ApiSettings::default()
+        },
     };
     let outlook = connector_outlook::startup::build(connector_outlook::settings::Settings {
         connector: connector("outlook-1"),
         graph_base_url: format!("{sandbox_url}/graph/v1.0"),
         page_size: 50,
+        calendar_days_back: 30,
+        calendar_days_ahead: 365,
     })
     .await
     .context("connector-outlook")?;
@@ -144,6 +179,8 @@ pub async fn spawn_system() -> anyhow::Result<System> {
         outlook_url,
         zoho_url,
         http: reqwest::Client::new(),
+        database,
+        broker,
         shutdown,
         tasks,
     })
@@ -203,10 +240,58 @@ impl System {
                 json!({"dc": "jp", "user_email": email}),
             )
             .await?;
+        self.connect_user(email, mailbox, org, poll_interval_secs)
+            .await
+    }
+
+    /// Like [`System::provision_user`], with `contacts` seeded on each side first (`shared_share`
+    /// of them on both sides), so the first sync meets two filled accounts.
+    pub async fn provision_seeded_user(
+        &self,
+        email: &str,
+        poll_interval_secs: u32,
+        contacts: usize,
+        shared_share: f64,
+    ) -> anyhow::Result<TestUser> {
+        let sandbox = &self.sandbox_url;
+        let mailbox = self
+            .post(
+                format!("{sandbox}/_sandbox/graph/mailboxes"),
+                json!({"display_name": email}),
+            )
+            .await?;
+        let org = self
+            .post(
+                format!("{sandbox}/_sandbox/zoho/orgs"),
+                json!({"dc": "jp", "user_email": email}),
+            )
+            .await?;
+        self.post(
+            format!("{sandbox}/_sandbox/seed"),
+            json!({
+                "mailbox_id": text(&mailbox, "mailbox_id")?,
+                "org_id": text(&org, "org_id")?,
+                "contacts": contacts,
+                "shared_share": shared_share,
+                "seed": 7,
+            }),
+        )
+        .await?;
+        self.connect_user(email, mailbox, org, poll_interval_secs)
+            .await
+    }
+
+    async fn connect_user(
+        &self,
+        email: &str,
+        mailbox: Value,
+        org: Value,
+        poll_interval_secs: u32,
+    ) -> anyhow::Result<TestUser> {
         let user = self
             .post(
                 format!("{}/internal/v1/users", self.auth_url),
-                json!({"email": email}),
+                json!({"email": email, "password": USER_PASSWORD}),
             )
             .await?;
         let user_id = text(&user, "user_id")?;
@@ -243,6 +328,78 @@ impl System {
             org_id: text(&org, "org_id")?,
             contact_folder_id: folder,
         })
+    }
+
+    /// Signs in through auth-service and returns the access token.
+    pub async fn sign_in(&self, email: &str, password: &str) -> anyhow::Result<String> {
+        let answer = self
+            .post(
+                format!("{}/v1/sessions", self.auth_url),
+                json!({"email": email, "password": password}),
+            )
+            .await?;
+        text(&answer, "access_token")
+    }
+
+    /// An administrator's access token (the administrator is created on first use).
+    pub async fn admin_token(&self) -> anyhow::Result<String> {
+        let email = "admin@example.com";
+        let _ = self
+            .post(
+                format!("{}/internal/v1/users", self.auth_url),
+                json!({"email": email, "password": USER_PASSWORD, "is_admin": true}),
+            )
+            .await;
+        self.sign_in(email, USER_PASSWORD).await
+    }
+
+    /// Calls a user or admin endpoint with an access token.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        url: String,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self.http.request(method, &url).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        Ok((
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text)?
+            },
+        ))
+    }
+
+    /// Starts another sync-service replica on the same database and broker; returns its URL.
+    pub async fn add_sync_replica(&mut self) -> anyhow::Result<String> {
+        let settings = sync_settings(&self.database, &self.broker, &self.auth_url);
+        let replica = sync_service::startup::Application::build(settings).await?;
+        let url = local(replica.port());
+        self.shutdown.push(replica.shutdown_token());
+        self.tasks
+            .push(spawn("sync-service replica", replica.run_until_stopped()));
+        Ok(url)
+    }
+
+    /// Asks both connectors to poll the user now.
+    pub async fn sync_now(&self, user: &TestUser) -> anyhow::Result<()> {
+        self.post(
+            format!(
+                "{}/internal/v1/users/{}/sync-now",
+                self.sync_url, user.user_id
+            ),
+            json!({}),
+        )
+        .await?;
+        Ok(())
     }
 
     /// An access token for calling the emulated Graph API as the user would.

@@ -2,6 +2,7 @@
 //! Create mailboxes and orgs, mint tokens, read everything back without counting, seed data,
 //! read the call counts, expire tokens. Every call is JSON; errors are `{"error": "..."}`.
 
+mod faults;
 mod people;
 pub mod seed;
 
@@ -9,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -32,9 +33,42 @@ pub fn router() -> Router<AppState> {
             "/graph/mailboxes/{id}/expire-delta-tokens",
             post(expire_delta_tokens),
         )
+        .route(
+            "/graph/mailboxes/{id}/expire-access-tokens",
+            post(faults::expire_mailbox_tokens),
+        )
+        .route(
+            "/graph/mailboxes/{id}/faults",
+            put(faults::set_mailbox)
+                .post(faults::set_mailbox)
+                .delete(faults::clear_mailbox),
+        )
         .route("/zoho/orgs", post(create_org))
         .route("/zoho/orgs/{id}/access-token", post(org_access_token))
         .route("/zoho/orgs/{id}/records/{module}", get(org_records))
+        .route(
+            "/zoho/orgs/{id}/expire-access-tokens",
+            post(faults::expire_org_tokens),
+        )
+        .route(
+            "/zoho/orgs/{id}/faults",
+            put(faults::set_org)
+                .post(faults::set_org)
+                .delete(faults::clear_org),
+        )
+        .route(
+            "/zoho/orgs/{id}/credits",
+            get(faults::credits)
+                .put(faults::set_credits)
+                .post(faults::set_credits),
+        )
+        .route(
+            "/faults",
+            get(faults::describe)
+                .put(faults::set_global)
+                .post(faults::set_global)
+                .delete(faults::clear_all),
+        )
         .route("/seed", post(seed::seed))
         .route("/stats", get(stats))
         .route("/stats/reset", post(reset_stats))
@@ -89,7 +123,7 @@ async fn create_mailbox(
     bytes: Bytes,
 ) -> Result<Response, ControlError> {
     let request: NewMailbox = body(&bytes)?;
-    let mut world = state.world().await;
+    let mut world = state.world();
     let mailbox_id = world
         .graph
         .create_mailbox(request.display_name, request.email);
@@ -113,7 +147,7 @@ async fn mailbox_access_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ControlError> {
-    let mut world = state.world().await;
+    let mut world = state.world();
     if !world.graph.mailboxes.contains_key(&id) {
         return Err(ControlError::not_found("unknown mailbox"));
     }
@@ -127,7 +161,7 @@ async fn mailbox_contacts(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ControlError> {
-    let world = state.world().await;
+    let world = state.world();
     let mailbox = world
         .graph
         .mailboxes
@@ -145,7 +179,7 @@ async fn expire_delta_tokens(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ControlError> {
-    let mut world = state.world().await;
+    let mut world = state.world();
     let mailbox = world
         .graph
         .mailboxes
@@ -160,6 +194,8 @@ struct NewOrg {
     dc: Option<String>,
     user_name: Option<String>,
     user_email: Option<String>,
+    /// API credits per 24 hours; absent: the sandbox's default (unlimited unless configured).
+    credit_budget: Option<u64>,
 }
 
 async fn create_org(
@@ -176,7 +212,7 @@ async fn create_org(
             ))
         })?,
     };
-    let mut world = state.world().await;
+    let mut world = state.world();
     let org_id = world
         .zoho
         .create_org(dc, request.user_name, request.user_email);
@@ -184,8 +220,11 @@ async fn create_org(
     let org = world
         .zoho
         .orgs
-        .get(&org_id)
+        .get_mut(&org_id)
         .ok_or_else(|| ControlError::not_found("org vanished"))?;
+    if let Some(budget) = request.credit_budget {
+        org.credits.budget = Some(budget);
+    }
     let answer = json!({
         "org_id": org_id,
         "user_id": org.user.id.to_string(),
@@ -195,6 +234,7 @@ async fn create_org(
         "refresh_token": refresh_token,
         "api_domain": dc.api_domain(&base),
         "accounts_url": dc.accounts_url(&base),
+        "credit_budget": org.credits.budget,
     });
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
@@ -204,7 +244,7 @@ async fn org_access_token(
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ControlError> {
-    let mut world = state.world().await;
+    let mut world = state.world();
     let (access_token, expires_in) = world
         .zoho
         .issue_access_token(&id)
@@ -223,7 +263,7 @@ async fn org_records(
 ) -> Result<Json<Value>, ControlError> {
     let module = modules::find(&module)
         .ok_or_else(|| ControlError::bad_request(format!("unknown module `{module}`")))?;
-    let world = state.world().await;
+    let world = state.world();
     let org = world
         .zoho
         .orgs
@@ -238,17 +278,28 @@ async fn org_records(
     Ok(Json(json!({"data": data})))
 }
 
+/// Call counts, injected faults, and the Zoho credits each org spent in the last 24 hours.
 async fn stats(State(state): State<AppState>) -> Json<Value> {
-    Json(state.world().await.meter.snapshot())
+    let mut world = state.world();
+    let mut stats = world.meter.snapshot();
+    let now = crate::time::now();
+    let credits: serde_json::Map<String, Value> = world
+        .zoho
+        .orgs
+        .iter_mut()
+        .map(|(id, org)| (id.clone(), org.credits.describe(now)))
+        .collect();
+    stats["zoho"]["credits"] = Value::Object(credits);
+    Json(stats)
 }
 
 async fn reset_stats(State(state): State<AppState>) -> Json<Value> {
-    state.world().await.meter.reset();
+    state.world().meter.reset();
     Json(json!({"reset": true}))
 }
 
 async fn expire_access_tokens(State(state): State<AppState>) -> Json<Value> {
-    let mut world = state.world().await;
+    let mut world = state.world();
     world.graph.expire_access_tokens();
     world.zoho.expire_access_tokens();
     Json(json!({"expired": true}))

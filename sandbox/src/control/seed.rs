@@ -262,7 +262,7 @@ pub async fn seed(
     let shared = ((request.contacts as f64) * request.shared_share).round() as usize;
     let (outlook, zoho) = generate(seed, request.contacts, shared);
 
-    let mut world = state.world().await;
+    let mut world = state.world();
     if let Some(id) = &request.mailbox_id
         && !world.graph.mailboxes.contains_key(id)
     {

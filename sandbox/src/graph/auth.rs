@@ -155,7 +155,7 @@ pub async fn token(
         }
     };
 
-    let mut world = state.world().await;
+    let mut world = state.world();
     let Some(mailbox_id) = world.graph.refresh_tokens.get(refresh_token).cloned() else {
         return aad_error(
             StatusCode::BAD_REQUEST,

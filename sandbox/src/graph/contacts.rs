@@ -50,7 +50,7 @@ fn locate<'a>(
 
 /// `If-Match` against the current etag; `*` matches anything. Graph's contact pages do not
 /// document `If-Match` (api-reference 1.5): the sandbox honours it so conflicts can be tested.
-fn check_if_match(headers: &HeaderMap, contact: &Contact) -> Result<(), GraphError> {
+pub(super) fn check_if_match(headers: &HeaderMap, contact: &Contact) -> Result<(), GraphError> {
     let Some(wanted) = headers.get(IF_MATCH).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
@@ -84,7 +84,7 @@ async fn create(
     body: Bytes,
 ) -> Result<Response, GraphError> {
     let changes = schema::parse_write(&json_body(&body)?)?;
-    let mut world = state.world().await;
+    let mut world = state.world();
     let mailbox = mailbox_mut(&mut world, &caller)?;
     let folder_id = folder_id.unwrap_or_else(|| mailbox.default_folder_id.clone());
     mailbox
@@ -126,7 +126,7 @@ async fn get(
     raw_query: Option<String>,
 ) -> Result<Json<Value>, GraphError> {
     let select = selection(raw_query.as_deref())?;
-    let world = state.world().await;
+    let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
     let contact = locate(mailbox, folder_id.as_deref(), &contact_id)?;
     Ok(Json(entity(&base, &mailbox.id, contact, select.as_deref())))
@@ -161,7 +161,7 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, GraphError> {
-    let mut world = state.world().await;
+    let mut world = state.world();
     let mailbox = mailbox_mut(&mut world, &caller)?;
     let contact = locate(mailbox, folder_id.as_deref(), &contact_id)?;
     check_if_match(&headers, contact)?;
@@ -210,7 +210,7 @@ async fn delete(
     contact_id: String,
     headers: HeaderMap,
 ) -> Result<StatusCode, GraphError> {
-    let mut world = state.world().await;
+    let mut world = state.world();
     let mailbox = mailbox_mut(&mut world, &caller)?;
     let contact = locate(mailbox, folder_id.as_deref(), &contact_id)?;
     check_if_match(&headers, contact)?;
@@ -261,7 +261,7 @@ async fn list(
         .map(schema::parse_select)
         .transpose()?;
 
-    let world = state.world().await;
+    let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
     let folder_id = folder_id.unwrap_or_else(|| mailbox.default_folder_id.clone());
     mailbox

@@ -1,4 +1,6 @@
-//! `GET /me/contactFolders/{id}/contacts/delta` (api-reference 1.2, 1.6).
+//! Delta of item collections (api-reference 1.2, 1.4, 1.6): contacts of a folder
+//! (`GET /me/contactFolders/{id}/contacts/delta`), tasks of a To Do list
+//! (`GET /me/todo/lists/{id}/tasks/delta`) and the To Do lists (`GET /me/todo/lists/delta`).
 //!
 //! A round covers the changes with sequence numbers in `(lo, hi]`: `lo` is where the previous
 //! round ended (0 for the first round) and `hi` is the mailbox's sequence number when the round's
@@ -7,8 +9,8 @@
 //! seen twice. The first round lists the folder's contacts only; later rounds add `@removed`
 //! entries from the tombstones.
 //!
-//! Tokens are self-describing (base64url JSON): the mailbox, folder, `$select`, page size, range,
-//! cursor and the mailbox's delta epoch. Anything that does not decode, belongs elsewhere or
+//! Tokens are self-describing (base64url JSON): the collection kind, mailbox, folder or list,
+//! `$select`, page size, range, cursor and the mailbox's delta epoch. Anything that does not decode, belongs elsewhere or
 //! carries an old epoch is answered like an expired Outlook sync state: 410 `SyncStateNotFound`.
 
 use axum::extract::{Path, RawQuery, State};
@@ -20,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::GraphError;
 use super::folders::mailbox;
-use super::store::Contact;
+use super::store::{Item, Mailbox};
 use super::{BASE_PATH, Caller, query_pairs, query_value, schema};
 use crate::ids;
 use crate::links::BaseUrl;
@@ -37,6 +39,9 @@ const TOKEN_VERSION: u8 = 1;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Token {
     v: u8,
+    /// The kind of collection (`contacts`, `tasks`, `todoLists`).
+    #[serde(default)]
+    k: String,
     /// Mailbox and folder the round belongs to.
     m: String,
     f: String,
@@ -84,31 +89,51 @@ fn preferred_page_size(headers: &HeaderMap) -> Option<usize> {
 }
 
 enum Entry<'a> {
-    Changed(&'a Contact),
+    Changed(&'a Item),
     Removed(&'a str),
 }
 
-pub async fn contacts_delta(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    BaseUrl(base): BaseUrl,
-    Path(folder_id): Path<String>,
-    RawQuery(raw_query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, GraphError> {
-    let pairs = query_pairs(raw_query.as_deref());
-    let preferred = preferred_page_size(&headers);
-    let world = state.world().await;
-    let mailbox = mailbox(&world, &caller)?;
-    mailbox
-        .folder(&folder_id)
-        .ok_or_else(GraphError::item_not_found)?;
+/// One delta-enabled collection of a mailbox: what a round walks and how its items look.
+pub struct DeltaSpec<'a> {
+    /// Tokens carry it, so a contacts token is refused by a tasks collection.
+    pub kind: &'static str,
+    /// The folder (contacts), list (tasks) or [`super::store::TODO_LISTS`].
+    pub container: String,
+    /// Path of the links after `/graph/v1.0/`.
+    pub link_path: String,
+    /// `#microsoft.graph.contact`, ...
+    pub odata_type: &'static str,
+    /// `@odata.context` of the pages.
+    pub context: String,
+    /// The container's items (any order).
+    pub items: Vec<&'a Item>,
+    /// An item as the collection renders it, with the round's `$select`.
+    pub render: &'a dyn Fn(&Item, Option<&[String]>) -> Map<String, Value>,
+    /// Checks `$select`.
+    pub parse_select: fn(&str) -> Result<Vec<String>, GraphError>,
+    /// Whether `$top` on the initial request sets the page size (To Do documents it).
+    pub top_sets_page_size: bool,
+    /// Extra `Preference-Applied` values (e.g. `outlook.timezone`).
+    pub applied: Vec<String>,
+}
 
+/// One page of a delta round of `spec` in `mailbox` (see the module documentation).
+pub fn page(
+    mailbox: &Mailbox,
+    spec: DeltaSpec<'_>,
+    base: &str,
+    raw_query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, GraphError> {
+    let pairs = query_pairs(raw_query);
+    let preferred = preferred_page_size(headers);
+    let container = spec.container.as_str();
     let valid = |raw: &str| -> Result<Token, GraphError> {
         Token::decode(raw)
             .filter(|t| {
                 t.m == mailbox.id
-                    && t.f == folder_id
+                    && t.f == container
+                    && t.k == spec.kind
                     && t.e == mailbox.delta_epoch
                     && t.lo <= mailbox.current_seq()
             })
@@ -134,20 +159,35 @@ pub async fn contacts_delta(
                 ..token
             }
         }
-        (None, None) => Token {
-            v: TOKEN_VERSION,
-            m: mailbox.id.clone(),
-            f: folder_id.clone(),
-            e: mailbox.delta_epoch,
-            s: query_value(&pairs, "$select")
-                .map(schema::parse_select)
-                .transpose()?,
-            n: preferred,
-            lo: 0,
-            hi: mailbox.current_seq(),
-            c: 0,
-            i: true,
-        },
+        (None, None) => {
+            let top = if spec.top_sets_page_size {
+                match query_value(&pairs, "$top") {
+                    None => None,
+                    Some(raw) => Some(raw.trim().parse::<usize>().map_err(|_| {
+                        GraphError::parse_uri(format!(
+                            "Invalid value '{raw}' for query option '$top'."
+                        ))
+                    })?),
+                }
+            } else {
+                None
+            };
+            Token {
+                v: TOKEN_VERSION,
+                k: spec.kind.to_owned(),
+                m: mailbox.id.clone(),
+                f: container.to_owned(),
+                e: mailbox.delta_epoch,
+                s: query_value(&pairs, "$select")
+                    .map(spec.parse_select)
+                    .transpose()?,
+                n: preferred.or(top),
+                lo: 0,
+                hi: mailbox.current_seq(),
+                c: 0,
+                i: true,
+            }
+        }
     };
     let page_size = preferred
         .or(round.n)
@@ -155,9 +195,9 @@ pub async fn contacts_delta(
         .clamp(1, MAX_PAGE_SIZE);
 
     let in_range = |seq: u64| seq > round.c && seq <= round.hi;
-    let mut entries: Vec<(u64, Entry)> = mailbox
-        .contacts_in(&folder_id)
-        .into_iter()
+    let mut entries: Vec<(u64, Entry)> = spec
+        .items
+        .iter()
         .filter(|c| in_range(c.seq))
         .map(|c| (c.seq, Entry::Changed(c)))
         .collect();
@@ -166,35 +206,33 @@ pub async fn contacts_delta(
             mailbox
                 .tombstones
                 .iter()
-                .filter(|t| t.folder_id == folder_id && in_range(t.seq))
+                .filter(|t| t.folder_id == container && in_range(t.seq))
                 .map(|t| (t.seq, Entry::Removed(t.id.as_str()))),
         );
     }
-    entries.sort_by_key(|(seq, _)| *seq);
+    entries.sort_unstable_by_key(|(seq, _)| *seq);
     let more = entries.len() > page_size;
     entries.truncate(page_size);
 
     let value: Vec<Value> = entries
         .iter()
         .map(|(_, entry)| match entry {
-            Entry::Changed(contact) => {
-                let mut item = Map::new();
-                item.insert("@odata.type".into(), json!("#microsoft.graph.contact"));
-                item.extend(schema::render(contact, round.s.as_deref()));
-                Value::Object(item)
+            Entry::Changed(item) => {
+                let mut rendered = Map::new();
+                rendered.insert("@odata.type".into(), json!(spec.odata_type));
+                rendered.extend((spec.render)(item, round.s.as_deref()));
+                Value::Object(rendered)
             }
             Entry::Removed(id) => json!({
-                "@odata.type": "#microsoft.graph.contact",
+                "@odata.type": spec.odata_type,
                 "id": id,
                 "@removed": {"reason": "deleted"},
             }),
         })
         .collect();
 
-    let link_base = format!("{base}{BASE_PATH}/me/contactFolders/{folder_id}/contacts/delta");
-    let mut body = json!({
-        "@odata.context": format!("{base}{BASE_PATH}/$metadata#Collection(contact)"),
-    });
+    let link_base = format!("{base}{BASE_PATH}/{}", spec.link_path);
+    let mut body = json!({"@odata.context": spec.context});
     if more {
         let last = entries.last().map_or(round.c, |(seq, _)| *seq);
         let next = Token {
@@ -215,13 +253,49 @@ pub async fn contacts_delta(
     body["value"] = Value::Array(value);
 
     let mut response = Json(body).into_response();
-    if let Some(size) = preferred
-        && let Ok(applied) =
-            HeaderValue::from_str(&format!("odata.maxpagesize={}", size.min(MAX_PAGE_SIZE)))
+    let mut applied = spec.applied;
+    if let Some(size) = preferred {
+        applied.insert(0, format!("odata.maxpagesize={}", size.min(MAX_PAGE_SIZE)));
+    }
+    if !applied.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&applied.join(", "))
     {
-        response.headers_mut().insert("preference-applied", applied);
+        response.headers_mut().insert("preference-applied", value);
     }
     Ok(response)
+}
+
+pub async fn contacts_delta(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    BaseUrl(base): BaseUrl,
+    Path(folder_id): Path<String>,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, GraphError> {
+    let world = state.world();
+    let mailbox = mailbox(&world, &caller)?;
+    mailbox
+        .folder(&folder_id)
+        .ok_or_else(GraphError::item_not_found)?;
+    let render = |item: &Item, select: Option<&[String]>| schema::render(item, select);
+    let spec = DeltaSpec {
+        kind: "contacts",
+        container: folder_id.clone(),
+        link_path: format!("me/contactFolders/{folder_id}/contacts/delta"),
+        odata_type: "#microsoft.graph.contact",
+        context: format!("{base}{BASE_PATH}/$metadata#Collection(contact)"),
+        items: mailbox
+            .contacts
+            .values()
+            .filter(|c| c.folder_id == folder_id)
+            .collect(),
+        render: &render,
+        parse_select: schema::parse_select,
+        top_sets_page_size: false,
+        applied: Vec::new(),
+    };
+    page(mailbox, spec, &base, raw_query.as_deref(), &headers)
 }
 
 #[cfg(test)]

@@ -82,10 +82,14 @@ impl GraphError {
     }
 }
 
-impl IntoResponse for GraphError {
-    fn into_response(self) -> Response {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let body = json!({
+impl GraphError {
+    /// The JSON body with a fresh request id.
+    pub fn body(&self) -> serde_json::Value {
+        self.body_with_id(&uuid::Uuid::new_v4().to_string())
+    }
+
+    fn body_with_id(&self, request_id: &str) -> serde_json::Value {
+        json!({
             "error": {
                 "code": self.code,
                 "message": self.message,
@@ -95,7 +99,14 @@ impl IntoResponse for GraphError {
                     "client-request-id": request_id,
                 }
             }
-        });
+        })
+    }
+}
+
+impl IntoResponse for GraphError {
+    fn into_response(self) -> Response {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let body = self.body_with_id(&request_id);
         let mut response = (self.status, Json(body)).into_response();
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("request-id", value);

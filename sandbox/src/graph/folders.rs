@@ -46,7 +46,7 @@ pub async fn me(
     Extension(caller): Extension<Caller>,
     BaseUrl(base): BaseUrl,
 ) -> Result<Json<Value>, GraphError> {
-    let world = state.world().await;
+    let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
     Ok(Json(json!({
         "@odata.context": format!("{base}{BASE_PATH}/$metadata#users/$entity"),
@@ -69,7 +69,7 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     BaseUrl(base): BaseUrl,
 ) -> Result<Json<Value>, GraphError> {
-    let world = state.world().await;
+    let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
     Ok(folder_list(
         &base,
@@ -84,7 +84,7 @@ pub async fn get_one(
     BaseUrl(base): BaseUrl,
     Path(folder_id): Path<String>,
 ) -> Result<Json<Value>, GraphError> {
-    let world = state.world().await;
+    let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
     let folder = mailbox
         .folder(&folder_id)
@@ -100,7 +100,7 @@ pub async fn list_children(
     BaseUrl(base): BaseUrl,
     Path(folder_id): Path<String>,
 ) -> Result<Json<Value>, GraphError> {
-    let world = state.world().await;
+    let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
     mailbox
         .folder(&folder_id)
@@ -114,7 +114,7 @@ pub async fn create(
     BaseUrl(base): BaseUrl,
     body: Bytes,
 ) -> Result<Response, GraphError> {
-    let mut world = state.world().await;
+    let mut world = state.world();
     let mailbox = mailbox_mut(&mut world, &caller)?;
     let parent = mailbox.root_folder_id.clone();
     create_in(mailbox, &parent, &base, &body)
@@ -127,7 +127,7 @@ pub async fn create_child(
     Path(folder_id): Path<String>,
     body: Bytes,
 ) -> Result<Response, GraphError> {
-    let mut world = state.world().await;
+    let mut world = state.world();
     let mailbox = mailbox_mut(&mut world, &caller)?;
     mailbox
         .folder(&folder_id)

@@ -8,12 +8,16 @@
 //! - [`error`]: Graph's error envelope.
 
 pub mod auth;
+pub mod batch;
 pub mod contacts;
 pub mod delta;
 pub mod error;
 pub mod folders;
+pub mod recurrence;
 pub mod schema;
 pub mod store;
+pub mod todo;
+pub mod tz;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -21,7 +25,7 @@ use axum::extract::{MatchedPath, OriginalUri, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::Value;
 
 use crate::meter::{self, Account, Api};
@@ -41,6 +45,7 @@ pub struct Caller {
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/me", get(folders::me))
+        .route("/$batch", post(batch::batch))
         .route(
             "/me/contactFolders",
             get(folders::list).post(folders::create),
@@ -74,6 +79,28 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .patch(contacts::update_any)
                 .delete(contacts::delete_any),
         )
+        .route("/me/todo/lists", get(todo::lists).post(todo::create_list))
+        .route("/me/todo/lists/delta", get(todo::lists_delta))
+        .route(
+            "/me/todo/lists/{list_id}",
+            get(todo::get_list)
+                .patch(todo::update_list)
+                .delete(todo::delete_list),
+        )
+        .route(
+            "/me/todo/lists/{list_id}/tasks",
+            get(todo::list_tasks).post(todo::create_task),
+        )
+        .route(
+            "/me/todo/lists/{list_id}/tasks/delta",
+            get(todo::tasks_delta),
+        )
+        .route(
+            "/me/todo/lists/{list_id}/tasks/{task_id}",
+            get(todo::get_task)
+                .patch(todo::update_task)
+                .delete(todo::delete_task),
+        )
         .route_layer(middleware::from_fn_with_state(state, gate))
         .fallback(unknown_segment)
 }
@@ -103,37 +130,41 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
         .map_or_else(|| request.uri().path().to_owned(), |u| u.path().to_owned());
     let operation = meter::operation(request.method().as_str(), &template, &full_path, 2, &[]);
 
-    let mut world = state.world().await;
-    let grant = match &token {
-        None => Err(GraphError::unauthenticated("Access token is empty.")),
-        Some(token) => match world.graph.access_tokens.get(token) {
-            None => Err(GraphError::unauthenticated(
-                "IDX14100: JWT is not well formed, there are no dots (.).\nThe token needs to be \
-                 in JWS or JWE Compact Serialization Format.",
-            )),
-            Some(grant) if grant.expires_at <= time::now() => Err(GraphError::unauthenticated(
-                "Lifetime validation failed, the token is expired.",
-            )),
-            Some(grant) => Ok(grant.mailbox_id.clone()),
-        },
-    };
-    let mailbox_id = match grant {
-        Ok(id) => id,
-        Err(error) => {
-            world.meter.record_unauthenticated(Api::Graph);
-            return error.into_response();
+    let batch_item = request.extensions().get::<batch::BatchItem>().is_some();
+    let admitted = {
+        let mut world = state.world();
+        let grant = match &token {
+            None => Err(GraphError::unauthenticated("Access token is empty.")),
+            Some(token) => match world.graph.access_tokens.get(token) {
+                None => Err(GraphError::unauthenticated(
+                    "IDX14100: JWT is not well formed, there are no dots (.).\nThe token needs to \
+                     be in JWS or JWE Compact Serialization Format.",
+                )),
+                Some(grant) if grant.expires_at <= time::now() => Err(GraphError::unauthenticated(
+                    "Lifetime validation failed, the token is expired.",
+                )),
+                Some(grant) => Ok(grant.mailbox_id.clone()),
+            },
+        };
+        match grant {
+            Err(error) => {
+                world.meter.record_unauthenticated(Api::Graph);
+                Err(error)
+            }
+            Ok(mailbox_id) => {
+                let account = Account::Mailbox(mailbox_id.clone());
+                let admission =
+                    meter::admit(&mut world, Api::Graph, &account, &operation, batch_item);
+                Ok((mailbox_id, admission))
+            }
         }
     };
-    if let Some(answer) = meter::admit(
-        &mut world,
-        &Account::Mailbox(mailbox_id.clone()),
-        &operation,
-    ) {
-        return answer;
-    }
-    drop(world);
+    let (mailbox_id, admission) = match admitted {
+        Ok(pair) => pair,
+        Err(error) => return error.into_response(),
+    };
     request.extensions_mut().insert(Caller { mailbox_id });
-    next.run(request).await
+    meter::pass(admission, request, next).await
 }
 
 async fn unknown_segment(request: Request) -> GraphError {
@@ -162,6 +193,17 @@ pub fn normalise_path(mut request: Request) -> Request {
             "childfolders" => "childFolders",
             "contacts" => "contacts",
             "delta" => "delta",
+            "todo" => "todo",
+            "lists" => "lists",
+            "tasks" => "tasks",
+            "events" => "events",
+            "calendar" => "calendar",
+            "calendars" => "calendars",
+            "calendarview" => "calendarView",
+            "instances" => "instances",
+            "outlook" => "outlook",
+            "mastercategories" => "masterCategories",
+            "$batch" => "$batch",
             _ => segment,
         })
         .collect();

@@ -1,6 +1,8 @@
-//! Mailboxes, their contact folders and contacts, and the per-mailbox change sequence that drives
-//! delta queries. Every write takes the next sequence number; a deleted contact leaves a
-//! tombstone carrying the sequence number of its deletion, so a delta round can report it.
+//! Mailboxes, their contact folders, contacts, To Do lists and tasks, and the per-mailbox change
+//! sequence that drives delta queries. Every write takes the next sequence number; a deleted item
+//! leaves a tombstone carrying the sequence number of its deletion, so a delta round can report
+//! it. Contacts, To Do lists and tasks are all [`Item`]s (server fields plus a property map);
+//! calendar events live in [`crate::graph::calendar`].
 
 use std::collections::HashMap;
 
@@ -43,7 +45,7 @@ impl GraphWorld {
             display_name: "Contacts".to_owned(),
             parent_folder_id: root_folder_id.clone(),
         };
-        let mailbox = Mailbox {
+        let mut mailbox = Mailbox {
             id: id.clone(),
             display_name,
             email,
@@ -51,10 +53,21 @@ impl GraphWorld {
             default_folder_id: default_folder.id.clone(),
             folders: vec![default_folder],
             contacts: HashMap::new(),
+            todo_lists: HashMap::new(),
+            tasks: HashMap::new(),
+            default_list_id: String::new(),
             tombstones: Vec::new(),
             seq: 0,
             delta_epoch: 1,
         };
+        let mut list = Map::new();
+        list.insert("displayName".into(), Value::String("Tasks".into()));
+        list.insert(
+            "wellknownListName".into(),
+            Value::String("defaultList".into()),
+        );
+        let list = mailbox.insert_item(Collection::TodoLists, TODO_LISTS, list);
+        mailbox.default_list_id = list.id;
         self.mailboxes.insert(id.clone(), mailbox);
         id
     }
@@ -108,6 +121,11 @@ pub struct Mailbox {
     pub default_folder_id: String,
     pub folders: Vec<Folder>,
     pub contacts: HashMap<String, Contact>,
+    /// To Do lists (container [`TODO_LISTS`]) and their tasks (container: the list id).
+    pub todo_lists: HashMap<String, Item>,
+    pub tasks: HashMap<String, Item>,
+    /// The list called "Tasks" (`wellknownListName: defaultList`), which cannot be deleted.
+    pub default_list_id: String,
     pub tombstones: Vec<Tombstone>,
     seq: u64,
     /// Delta tokens carry the epoch they were issued in; bumping it expires them all.
@@ -121,9 +139,24 @@ pub struct Folder {
     pub parent_folder_id: String,
 }
 
+/// The container of every To Do list.
+pub const TODO_LISTS: &str = "todo";
+
+/// Which map of a mailbox an item lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collection {
+    Contacts,
+    TodoLists,
+    Tasks,
+}
+
+pub type Contact = Item;
+
+/// An Outlook item: its server fields and the properties that have been set.
 #[derive(Debug, Clone)]
-pub struct Contact {
+pub struct Item {
     pub id: String,
+    /// The folder, list (tasks) or [`TODO_LISTS`] it is in.
     pub folder_id: String,
     pub created: DateTime<Utc>,
     pub modified: DateTime<Utc>,
@@ -190,12 +223,38 @@ impl Mailbox {
         Ok(folder)
     }
 
-    pub fn insert_contact(&mut self, folder_id: &str, props: Map<String, Value>) -> Contact {
+    pub fn items(&self, collection: Collection) -> &HashMap<String, Item> {
+        match collection {
+            Collection::Contacts => &self.contacts,
+            Collection::TodoLists => &self.todo_lists,
+            Collection::Tasks => &self.tasks,
+        }
+    }
+
+    fn items_mut(&mut self, collection: Collection) -> &mut HashMap<String, Item> {
+        match collection {
+            Collection::Contacts => &mut self.contacts,
+            Collection::TodoLists => &mut self.todo_lists,
+            Collection::Tasks => &mut self.tasks,
+        }
+    }
+
+    /// A new item. Contacts keep whole seconds (as the contact examples show); To Do items
+    /// carry Outlook's 7-digit fractions.
+    pub fn insert_item(
+        &mut self,
+        collection: Collection,
+        container: &str,
+        props: Map<String, Value>,
+    ) -> Item {
         let seq = self.next_seq();
-        let now = time::now();
-        let contact = Contact {
+        let now = match collection {
+            Collection::Contacts => time::now(),
+            _ => time::now_precise(),
+        };
+        let item = Item {
             id: ids::graph_id(),
-            folder_id: folder_id.to_owned(),
+            folder_id: container.to_owned(),
             created: now,
             modified: now,
             change_key: ids::change_key(),
@@ -203,51 +262,78 @@ impl Mailbox {
             order: seq,
             props,
         };
-        self.contacts.insert(contact.id.clone(), contact.clone());
-        contact
+        self.items_mut(collection)
+            .insert(item.id.clone(), item.clone());
+        item
     }
 
-    /// Applies `change` to a contact and records the write (new change key, time and sequence
+    /// Applies `change` to an item and records the write (new change key, time and sequence
     /// number), whether or not a value actually changed, as Exchange does.
-    pub fn update_contact(
+    pub fn update_item(
         &mut self,
+        collection: Collection,
         id: &str,
         change: impl FnOnce(&mut Map<String, Value>),
-    ) -> Option<Contact> {
-        if !self.contacts.contains_key(id) {
+    ) -> Option<Item> {
+        if !self.items(collection).contains_key(id) {
             return None;
         }
         let seq = self.next_seq();
-        let contact = self.contacts.get_mut(id)?;
-        change(&mut contact.props);
-        contact.seq = seq;
-        contact.modified = time::now();
-        contact.change_key = ids::change_key();
-        Some(contact.clone())
+        let item = self.items_mut(collection).get_mut(id)?;
+        change(&mut item.props);
+        item.seq = seq;
+        item.modified = match collection {
+            Collection::Contacts => time::now(),
+            _ => time::now_precise(),
+        };
+        item.change_key = ids::change_key();
+        Some(item.clone())
     }
 
-    pub fn delete_contact(&mut self, id: &str) -> bool {
-        let Some(contact) = self.contacts.remove(id) else {
+    /// Removes an item, leaving a tombstone for delta.
+    pub fn delete_item(&mut self, collection: Collection, id: &str) -> bool {
+        let Some(item) = self.items_mut(collection).remove(id) else {
             return false;
         };
         let seq = self.next_seq();
         self.tombstones.push(Tombstone {
-            id: contact.id,
-            folder_id: contact.folder_id,
+            id: item.id,
+            folder_id: item.folder_id,
             seq,
         });
         true
     }
 
-    /// The contacts of a folder in creation order.
-    pub fn contacts_in(&self, folder_id: &str) -> Vec<&Contact> {
-        let mut found: Vec<&Contact> = self
-            .contacts
+    /// The items of a container in creation order.
+    pub fn items_in(&self, collection: Collection, container: &str) -> Vec<&Item> {
+        let mut found: Vec<&Item> = self
+            .items(collection)
             .values()
-            .filter(|c| c.folder_id == folder_id)
+            .filter(|c| c.folder_id == container)
             .collect();
         found.sort_by_key(|c| c.order);
         found
+    }
+
+    pub fn insert_contact(&mut self, folder_id: &str, props: Map<String, Value>) -> Contact {
+        self.insert_item(Collection::Contacts, folder_id, props)
+    }
+
+    pub fn update_contact(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Map<String, Value>),
+    ) -> Option<Contact> {
+        self.update_item(Collection::Contacts, id, change)
+    }
+
+    pub fn delete_contact(&mut self, id: &str) -> bool {
+        self.delete_item(Collection::Contacts, id)
+    }
+
+    /// The contacts of a folder in creation order.
+    pub fn contacts_in(&self, folder_id: &str) -> Vec<&Contact> {
+        self.items_in(Collection::Contacts, folder_id)
     }
 
     /// Every contact in creation order.

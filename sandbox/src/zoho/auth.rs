@@ -49,7 +49,7 @@ pub async fn token(
     {
         return error("invalid_client");
     }
-    let mut world = state.world().await;
+    let mut world = state.world();
     let org_id = world
         .zoho
         .refresh_tokens

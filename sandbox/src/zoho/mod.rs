@@ -8,6 +8,7 @@
 //! - [`error`]: Zoho's error shapes.
 
 pub mod auth;
+pub mod credits;
 pub mod error;
 pub mod modules;
 pub mod paging;
@@ -155,21 +156,29 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
         &["{module}"],
     );
 
-    let mut world = state.world().await;
-    let org_id = token
-        .and_then(|t| world.zoho.access_tokens.get(&t))
-        .filter(|grant| grant.dc == dc && grant.expires_at > time::now())
-        .map(|grant| grant.org_id.clone());
-    let Some(org_id) = org_id else {
-        world.meter.record_unauthenticated(Api::Zoho);
+    let admitted = {
+        let mut world = state.world();
+        let org_id = token
+            .and_then(|t| world.zoho.access_tokens.get(&t))
+            .filter(|grant| grant.dc == dc && grant.expires_at > time::now())
+            .map(|grant| grant.org_id.clone());
+        match org_id {
+            None => {
+                world.meter.record_unauthenticated(Api::Zoho);
+                None
+            }
+            Some(org_id) => {
+                let account = Account::Org(org_id.clone());
+                let admission = meter::admit(&mut world, Api::Zoho, &account, &operation, false);
+                Some((org_id, admission))
+            }
+        }
+    };
+    let Some((org_id, admission)) = admitted else {
         return ZohoError::invalid_token().into_response();
     };
-    if let Some(answer) = meter::admit(&mut world, &Account::Org(org_id.clone()), &operation) {
-        return answer;
-    }
-    drop(world);
     request.extensions_mut().insert(Caller { org_id });
-    next.run(request).await
+    meter::pass(admission, request, next).await
 }
 
 /// Decoded query parameters.

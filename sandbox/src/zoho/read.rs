@@ -135,7 +135,7 @@ pub async fn list(
         ));
     }
 
-    let mut world = state.world().await;
+    let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
     let now = time::now();
     org.page_tokens
@@ -308,7 +308,7 @@ pub async fn get_one(
             json!({"resource_path_index": 1}),
         )
     })?;
-    let mut world = state.world().await;
+    let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
     let Some(record) = org.record(module, id) else {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -341,7 +341,7 @@ pub async fn deleted(
     let page = query.number("page", 1, usize::MAX)?;
     let since = if_modified_since(&headers)?;
 
-    let mut world = state.world().await;
+    let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
     let mut entries: Vec<_> = org
         .data(module)

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::Dc;
+use super::credits::Credits;
 use super::error::ItemError;
 use super::modules::{self, Field, Input, Kind, Module, System};
 use super::paging::PageToken;
@@ -22,6 +23,8 @@ pub struct ZohoWorld {
     pub access_tokens: HashMap<String, Grant>,
     /// Refresh token → org id. Zoho refresh tokens do not rotate and live until revoked.
     pub refresh_tokens: HashMap<String, String>,
+    /// The credit budget of new orgs (`SANDBOX_ZOHO_CREDIT_BUDGET`); `None`: unlimited.
+    pub default_credit_budget: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +64,7 @@ impl ZohoWorld {
             tags: BTreeMap::new(),
             modules: HashMap::new(),
             page_tokens: HashMap::new(),
+            credits: Credits::new(self.default_credit_budget),
         };
         self.orgs.insert(id.clone(), org);
         id
@@ -117,6 +121,7 @@ pub struct Org {
     pub tags: BTreeMap<String, (u64, String)>,
     modules: HashMap<&'static str, ModuleData>,
     pub page_tokens: HashMap<String, PageToken>,
+    pub credits: Credits,
 }
 
 #[derive(Debug, Default)]

@@ -134,7 +134,7 @@ pub async fn insert(
 ) -> Result<Response, ZohoError> {
     let module = module(&path.module)?;
     let (records, _options) = records_body(&body)?;
-    let mut world = state.world().await;
+    let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
     let outcomes = records
         .iter()
@@ -184,7 +184,7 @@ pub async fn update_many(
     let module = module(&path.module)?;
     let unmodified_since = if_unmodified_since(&headers)?;
     let (records, _options) = records_body(&body)?;
-    let mut world = state.world().await;
+    let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
     let outcomes = records
         .iter()
@@ -218,7 +218,7 @@ pub async fn update_one(
             json!({"api_name": "data", "json_path": "$.data", "limit": 1}),
         ));
     }
-    let mut world = state.world().await;
+    let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
     let outcome = as_object(&records[0], 0)
         .and_then(|fields| update_record(org, module, id, fields, 0, unmodified_since))
@@ -278,7 +278,7 @@ pub async fn upsert(
         }
         Some(_) => return Err(ZohoError::invalid_body()),
     };
-    let mut world = state.world().await;
+    let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
     let outcomes = records
         .iter()
@@ -362,7 +362,7 @@ pub async fn delete_many(
             json!({"limit": MAX_RECORDS, "param_name": "ids"}),
         ));
     }
-    let mut world = state.world().await;
+    let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
     Ok(respond(delete_ids(org, module, &ids), StatusCode::OK))
 }
@@ -374,7 +374,7 @@ pub async fn delete_one(
 ) -> Result<Response, ZohoError> {
     let module = module(&path.module)?;
     path_id(&path.id)?;
-    let mut world = state.world().await;
+    let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
     Ok(respond(
         delete_ids(org, module, &[path.id.as_str()]),

@@ -1,7 +1,9 @@
 //! Integration tests: the sandbox started in-process on a random port, driven over HTTP.
 
 mod control;
+mod faults;
 mod graph_auth;
+mod graph_batch;
 mod graph_contacts;
 mod graph_delta;
 mod helpers;

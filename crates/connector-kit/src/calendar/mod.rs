@@ -75,7 +75,9 @@ pub fn parse_naive(value: &str) -> Option<NaiveDateTime> {
 
 /// The form Graph writes: seven fractional digits, no offset.
 pub fn format_naive(value: NaiveDateTime) -> String {
-    value.format("%Y-%m-%dT%H:%M:%S%.7f").to_string()
+    use chrono::Timelike;
+    let ticks = value.nanosecond() / 100;
+    format!("{}.{ticks:07}", value.format("%Y-%m-%dT%H:%M:%S"))
 }
 
 #[cfg(test)]
@@ -89,15 +91,30 @@ mod tests {
 
     #[test]
     fn windows_and_iana_names_resolve_to_the_same_zone() {
-        assert_eq!(iana_name("Pacific Standard Time").as_deref(), Some("America/Los_Angeles"));
-        assert_eq!(iana_name("W. Europe Standard Time").as_deref(), Some("Europe/Berlin"));
-        assert_eq!(iana_name("Tokyo Standard Time").as_deref(), Some("Asia/Tokyo"));
+        assert_eq!(
+            iana_name("Pacific Standard Time").as_deref(),
+            Some("America/Los_Angeles")
+        );
+        assert_eq!(
+            iana_name("W. Europe Standard Time").as_deref(),
+            Some("Europe/Berlin")
+        );
+        assert_eq!(
+            iana_name("Tokyo Standard Time").as_deref(),
+            Some("Asia/Tokyo")
+        );
         assert_eq!(iana_name("Europe/Berlin").as_deref(), Some("Europe/Berlin"));
         assert_eq!(iana_name("UTC").as_deref(), Some("UTC"));
         assert_eq!(iana_name("tzone://Microsoft/Utc").as_deref(), Some("UTC"));
         assert_eq!(iana_name("Mars Standard Time"), None);
-        assert_eq!(iana_to_windows("Europe/Berlin"), Some("W. Europe Standard Time"));
-        assert_eq!(iana_to_windows("America/Los_Angeles"), Some("Pacific Standard Time"));
+        assert_eq!(
+            iana_to_windows("Europe/Berlin"),
+            Some("W. Europe Standard Time")
+        );
+        assert_eq!(
+            iana_to_windows("America/Los_Angeles"),
+            Some("Pacific Standard Time")
+        );
     }
 
     #[test]
@@ -122,7 +139,10 @@ mod tests {
         let t = naive("2017-09-04T12:00:00.0000000");
         assert_eq!(
             t,
-            NaiveDate::from_ymd_opt(2017, 9, 4).unwrap().and_hms_opt(12, 0, 0).unwrap()
+            NaiveDate::from_ymd_opt(2017, 9, 4)
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
         );
         assert_eq!(format_naive(t), "2017-09-04T12:00:00.0000000");
         assert!(parse_naive("2017-09-04").is_none());

@@ -2,4 +2,5 @@
 //! sandbox emulators. Run with `TEST_LOG=info` to see the services' logs.
 
 mod contacts;
+mod engine;
 mod settings;

@@ -1,0 +1,328 @@
+//! Every provider API call goes through [`ApiCaller::call`]: at most a few requests in flight per
+//! user (Outlook allows 4 concurrent requests per mailbox), `Retry-After` honoured on 429,
+//! exponential backoff with full jitter on 5xx, timeouts and dropped connections, and calls,
+//! errors and retries counted in `/metrics` (`connector_api_calls_total`,
+//! `connector_api_retries_total`, labels `side`, `operation`, `status`/`reason`).
+//!
+//! The body is read inside the call, so a connection dropped mid-body is retried like any other
+//! transport failure, and a malformed body reaches the client as bytes it can refuse cleanly.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
+use sync_model::{Side, UserId};
+use tokio::sync::Semaphore;
+
+use crate::connector::ApiError;
+use crate::http::retry_after;
+use crate::settings::ApiSettings;
+
+/// A user's share of the API: the in-flight bound and a count of calls made (Zoho charges a
+/// credit per call).
+#[derive(Clone)]
+pub struct Gate {
+    semaphore: Arc<Semaphore>,
+    calls: Arc<AtomicU64>,
+}
+
+impl Gate {
+    pub fn new(max_in_flight: usize) -> Gate {
+        Gate {
+            semaphore: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            calls: Arc::default(),
+        }
+    }
+
+    /// Calls made through this gate so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
+
+/// One in-flight bound per user, shared by the poll loop and the command consumer of a replica.
+#[derive(Clone)]
+pub struct Gates {
+    max_in_flight: usize,
+    semaphores: Arc<Mutex<HashMap<UserId, Arc<Semaphore>>>>,
+}
+
+impl Gates {
+    pub fn new(max_in_flight: usize) -> Gates {
+        Gates {
+            max_in_flight: max_in_flight.max(1),
+            semaphores: Arc::default(),
+        }
+    }
+
+    /// A gate on the user's shared bound, with its own call count (so a poll round and a write
+    /// batch each know exactly what they spent).
+    pub fn for_user(&self, user: UserId) -> Gate {
+        let mut semaphores = self.semaphores.lock().unwrap_or_else(|e| e.into_inner());
+        let semaphore = semaphores
+            .entry(user)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.max_in_flight)))
+            .clone();
+        Gate {
+            semaphore,
+            calls: Arc::default(),
+        }
+    }
+}
+
+/// When and how often to try again.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// A `Retry-After` longer than this is not waited for inside a call: the error goes up, and
+    /// the poll loop reschedules the watch (or the command is retried) after that delay.
+    pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    pub fn from_settings(settings: &ApiSettings) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: settings.max_attempts.max(1),
+            base_delay: settings.base_backoff,
+            max_delay: settings.max_backoff,
+            max_retry_after: settings.max_retry_after,
+        }
+    }
+
+    /// Exponential backoff with full jitter: a random delay in `[0, min(max, base × 2^n)]`, so
+    /// many clients throttled together do not come back together.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let cap = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry.min(16)))
+            .min(self.max_delay);
+        let millis = cap.as_millis().min(u64::MAX as u128) as u64;
+        Duration::from_millis(rand::rng().random_range(0..=millis))
+    }
+}
+
+/// An answer read in full: what the client inspects and parses.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    /// The body as `T`; a body that does not parse is `malformed_response` (retryable: the next
+    /// read may be whole).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|e| malformed(format!("{e}")))
+    }
+}
+
+/// A body that could not be read. Transient: it fails this page or write, which is tried again.
+/// The request itself was carried out, so a write's effect is [unconfirmed](is_unconfirmed).
+pub fn malformed(reason: impl std::fmt::Display) -> ApiError {
+    ApiError::Transient(anyhow::Error::new(Unconfirmed(format!(
+        "malformed_response: {reason}"
+    ))))
+}
+
+/// The provider may have carried out the request but its answer was lost (a connection dropped
+/// after sending, a garbled body): a create must not simply be sent again.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unconfirmed(pub String);
+
+/// Whether `err` leaves open whether the request took effect.
+pub fn is_unconfirmed(err: &ApiError) -> bool {
+    matches!(err, ApiError::Transient(e) if e.downcast_ref::<Unconfirmed>().is_some())
+}
+
+/// Whether a request may be sent twice. A create is not: a retry after an answer that may have
+/// been lost (a timeout, a 5xx, a dropped connection) could create the item twice, so it is only
+/// retried when the provider certainly did nothing (429, a refused connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    Idempotent,
+    NotIdempotent,
+}
+
+#[derive(Clone)]
+pub struct ApiCaller {
+    side: Side,
+    policy: RetryPolicy,
+}
+
+impl ApiCaller {
+    pub fn new(side: Side, policy: RetryPolicy) -> ApiCaller {
+        ApiCaller { side, policy }
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// Sends the request `build` makes (once per attempt) under `gate`, retrying what is worth
+    /// retrying. 429 and 5xx that outlast the retries come back as errors; every other answer
+    /// (2xx, 3xx, 4xx) comes back for the client to interpret.
+    pub async fn call(
+        &self,
+        gate: &Gate,
+        operation: &'static str,
+        idempotency: Idempotency,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<ApiResponse, ApiError> {
+        let side = self.side.as_str();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.policy.max_attempts;
+            let outcome = {
+                // The permit is held while the body is read: the provider counts the request
+                // as in flight until then.
+                let _permit = gate.semaphore.acquire().await;
+                gate.calls.fetch_add(1, Ordering::Relaxed);
+                send(build()).await
+            };
+            let (error, wait, retryable) = match outcome {
+                Ok(response) => {
+                    let status = response.status;
+                    metrics::counter!("connector_api_calls_total", "side" => side, "operation" => operation, "status" => status.as_str().to_owned()).increment(1);
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        let after = retry_after(&response.headers)
+                            .or_else(|| body_retry_after(&response.body));
+                        let error = ApiError::Throttled { retry_after: after };
+                        match after {
+                            Some(after) if after > self.policy.max_retry_after => {
+                                return Err(error);
+                            }
+                            Some(after) => (error, after, true),
+                            None => (error, self.policy.backoff(attempt), true),
+                        }
+                    } else if status.is_server_error() {
+                        let after = retry_after(&response.headers);
+                        let error = ApiError::Transient(anyhow::anyhow!(
+                            "{status}: {}",
+                            String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
+                        ));
+                        let wait = after
+                            .filter(|a| *a <= self.policy.max_retry_after)
+                            .unwrap_or_else(|| self.policy.backoff(attempt));
+                        // A 503 with Retry-After says the request was not processed.
+                        let safe = idempotency == Idempotency::Idempotent
+                            || (status == StatusCode::SERVICE_UNAVAILABLE && after.is_some());
+                        (error, wait, safe)
+                    } else {
+                        return Ok(response);
+                    }
+                }
+                Err(err) => {
+                    metrics::counter!("connector_api_calls_total", "side" => side, "operation" => operation, "status" => "transport_error").increment(1);
+                    let safe = idempotency == Idempotency::Idempotent || err.is_connect();
+                    let error = if err.is_connect() {
+                        ApiError::Transient(anyhow::Error::new(err))
+                    } else {
+                        ApiError::Transient(anyhow::Error::new(Unconfirmed(format!(
+                            "the connection failed: {err}"
+                        ))))
+                    };
+                    (error, self.policy.backoff(attempt), safe)
+                }
+            };
+            let reason = match &error {
+                ApiError::Throttled { .. } => "throttled",
+                _ => "transient",
+            };
+            metrics::counter!("connector_api_errors_total", "side" => side, "operation" => operation, "reason" => reason).increment(1);
+            if last || !retryable {
+                return Err(error);
+            }
+            metrics::counter!("connector_api_retries_total", "side" => side, "operation" => operation, "reason" => reason).increment(1);
+            tracing::debug!(operation, attempt, ?wait, %error, "retrying a provider call");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Zoho sends no `Retry-After` header; its 429 body may carry `details.retry_after` (seconds).
+pub fn body_retry_after(body: &[u8]) -> Option<Duration> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let secs = value.pointer("/details/retry_after")?.as_f64()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Result<ApiResponse, reqwest::Error> {
+    let response = request.send().await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?.to_vec();
+    Ok(ApiResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_within_its_cap() {
+        let p = policy();
+        for retry in 0..20 {
+            let cap = Duration::from_millis(100 * 2u64.pow(retry.min(16))).min(p.max_delay);
+            for _ in 0..50 {
+                assert!(p.backoff(retry) <= cap);
+            }
+        }
+        // Full jitter: not always the same.
+        let samples: std::collections::HashSet<Duration> = (0..50).map(|_| p.backoff(5)).collect();
+        assert!(samples.len() > 1);
+    }
+
+    #[test]
+    fn zoho_retry_after_comes_from_the_body() {
+        let body = br#"{"code":"TOO_MANY_REQUESTS","details":{"retry_after":60}}"#;
+        assert_eq!(body_retry_after(body), Some(Duration::from_secs(60)));
+        assert_eq!(body_retry_after(b"<html>"), None);
+    }
+
+    #[tokio::test]
+    async fn gates_bound_concurrency_per_user() {
+        let gates = Gates::new(4);
+        let user = UserId(uuid::Uuid::new_v4());
+        let gate = gates.for_user(user);
+        let permits: Vec<_> = (0..4)
+            .map(|_| gate.semaphore.clone().try_acquire_owned().unwrap())
+            .collect();
+        assert!(
+            gates.for_user(user).semaphore.try_acquire().is_err(),
+            "the fifth waits"
+        );
+        assert!(
+            gates
+                .for_user(UserId(uuid::Uuid::new_v4()))
+                .semaphore
+                .try_acquire()
+                .is_ok(),
+            "another user does not"
+        );
+        drop(permits);
+    }
+}

@@ -1,0 +1,186 @@
+//! Control calls for faults, Zoho credits and token expiry per account.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::{ControlError, body};
+use crate::faults::FaultSpec;
+use crate::meter::Account;
+use crate::state::{AppState, World};
+use crate::time;
+
+fn spec(bytes: &Bytes) -> Result<FaultSpec, ControlError> {
+    let raw = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes.as_ref()
+    };
+    let spec: FaultSpec = serde_json::from_slice(raw)
+        .map_err(|e| ControlError::bad_request(format!("bad fault setting: {e}")))?;
+    spec.validate().map_err(ControlError::bad_request)?;
+    Ok(spec)
+}
+
+fn mailbox(world: &World, id: &str) -> Result<Account, ControlError> {
+    world
+        .graph
+        .mailboxes
+        .contains_key(id)
+        .then(|| Account::Mailbox(id.to_owned()))
+        .ok_or_else(|| ControlError::not_found("unknown mailbox"))
+}
+
+fn org(world: &World, id: &str) -> Result<Account, ControlError> {
+    world
+        .zoho
+        .orgs
+        .contains_key(id)
+        .then(|| Account::Org(id.to_owned()))
+        .ok_or_else(|| ControlError::not_found("unknown org"))
+}
+
+pub async fn describe(State(state): State<AppState>) -> Json<Value> {
+    Json(state.world().faults.describe())
+}
+
+pub async fn set_global(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let spec = spec(&bytes)?;
+    let mut world = state.world();
+    world.faults.set(None, spec);
+    Ok(Json(world.faults.describe()))
+}
+
+/// Clears every setting, global and per account.
+pub async fn clear_all(State(state): State<AppState>) -> Json<Value> {
+    let mut world = state.world();
+    world.faults.clear(None);
+    Json(world.faults.describe())
+}
+
+pub async fn set_mailbox(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let spec = spec(&bytes)?;
+    let mut world = state.world();
+    let account = mailbox(&world, &id)?;
+    world.faults.set(Some(&account), spec);
+    Ok(Json(world.faults.describe()))
+}
+
+pub async fn clear_mailbox(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let mut world = state.world();
+    let account = mailbox(&world, &id)?;
+    world.faults.clear(Some(&account));
+    Ok(Json(world.faults.describe()))
+}
+
+pub async fn set_org(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let spec = spec(&bytes)?;
+    let mut world = state.world();
+    let account = org(&world, &id)?;
+    world.faults.set(Some(&account), spec);
+    Ok(Json(world.faults.describe()))
+}
+
+pub async fn clear_org(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let mut world = state.world();
+    let account = org(&world, &id)?;
+    world.faults.clear(Some(&account));
+    Ok(Json(world.faults.describe()))
+}
+
+pub async fn credits(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let mut world = state.world();
+    let org = world
+        .zoho
+        .orgs
+        .get_mut(&id)
+        .ok_or_else(|| ControlError::not_found("unknown org"))?;
+    Ok(Json(org.credits.describe(time::now())))
+}
+
+/// `{"budget": n | null, "used": n}`: either key may be left out (unchanged); a `null` budget
+/// is unlimited; `used` sets the credits spent in the window (as if spent now).
+pub async fn set_credits(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let request: Value = body(&bytes)?;
+    let request = request.as_object().cloned().unwrap_or_default();
+    let number = |name: &str| -> Result<Option<Option<u64>>, ControlError> {
+        match request.get(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(value) => value.as_u64().map(|n| Some(Some(n))).ok_or_else(|| {
+                ControlError::bad_request(format!("{name} must be a whole number or null"))
+            }),
+        }
+    };
+    let budget = number("budget")?;
+    let used = number("used")?;
+    let mut world = state.world();
+    let org = world
+        .zoho
+        .orgs
+        .get_mut(&id)
+        .ok_or_else(|| ControlError::not_found("unknown org"))?;
+    let now = time::now();
+    if let Some(budget) = budget {
+        org.credits.budget = budget;
+    }
+    if let Some(used) = used {
+        org.credits.set_used(used.unwrap_or(0), now);
+    }
+    Ok(Json(org.credits.describe(now)))
+}
+
+pub async fn expire_mailbox_tokens(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let mut world = state.world();
+    mailbox(&world, &id)?;
+    let past = time::now() - chrono::Duration::seconds(1);
+    for grant in world.graph.access_tokens.values_mut() {
+        if grant.mailbox_id == id {
+            grant.expires_at = past;
+        }
+    }
+    Ok(Json(json!({"expired": true})))
+}
+
+pub async fn expire_org_tokens(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let mut world = state.world();
+    org(&world, &id)?;
+    let past = time::now() - chrono::Duration::seconds(1);
+    for grant in world.zoho.access_tokens.values_mut() {
+        if grant.org_id == id {
+            grant.expires_at = past;
+        }
+    }
+    Ok(Json(json!({"expired": true})))
+}
