@@ -1,20 +1,11 @@
 //! The OpenAPI document of the service (`GET /openapi.json`), generated from the handlers'
 //! annotations so it cannot drift from the routes.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{admin, connections, internal, public};
 
-/// The error body every failure answers.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// Stable, machine-readable: `email_taken`, `reconnect_needed`, ...
-    pub code: String,
-    pub message: String,
-    /// The offending input field, for validation errors.
-    pub field: Option<String>,
-}
+pub use service_kit::openapi::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -70,20 +61,7 @@ struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "service_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-        components.add_security_scheme(
-            "access_token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
+        service_kit::openapi::add_security_schemes(openapi);
     }
 }
 

@@ -12,6 +12,7 @@ pub mod dead_letters;
 pub mod domain;
 pub mod error;
 pub mod handler;
+pub mod openapi;
 pub mod relay;
 pub mod routes;
 pub mod settings;

@@ -12,6 +12,7 @@ pub mod broker;
 pub mod cli;
 pub mod database;
 pub mod http;
+pub mod openapi;
 pub mod settings;
 pub mod telemetry;
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sync_model::{ItemKind, Side};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictRule {
     #[default]
@@ -13,7 +13,7 @@ pub enum ConflictRule {
     Review,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     #[default]
@@ -34,7 +34,7 @@ impl Direction {
 }
 
 /// Settings of one kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KindSettings {
     pub enabled: bool,
     #[serde(default)]
@@ -42,7 +42,7 @@ pub struct KindSettings {
 }
 
 /// Which Outlook events sync, by category (the plugin's setting).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "mode", content = "names", rename_all = "snake_case")]
 pub enum CategoryFilter {
     /// Only events in the "Zoho" category (the default).
@@ -67,7 +67,7 @@ impl CategoryFilter {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserSettings {
     /// The Outlook contact folder that syncs (its Graph id).
     pub contact_folder_id: Option<String>,

@@ -13,8 +13,9 @@ use super::settings::poll_all;
 use crate::domain::{Input, LinkStatus};
 use crate::error::ApiError;
 use crate::store::{inbox, links, settings};
+use service_kit::openapi::ErrorBody;
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StatusCount {
     pub kind: String,
     pub status: String,
@@ -22,6 +23,8 @@ pub struct StatusCount {
     pub failing: i64,
 }
 
+#[utoipa::path(get, path = "/v1/admin/users/{user_id}/links", tag = "admin", security(("access_token" = [])),
+    params(("user_id" = uuid::Uuid, Path)), responses((status = 200, body = Vec<StatusCount>), (status = 403, body = ErrorBody)))]
 pub async fn link_health(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -37,7 +40,7 @@ pub async fn link_health(
     Ok(Json(counts))
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HeldDeletion {
     pub link_id: uuid::Uuid,
     pub user_id: uuid::Uuid,
@@ -47,6 +50,8 @@ pub struct HeldDeletion {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
+#[utoipa::path(get, path = "/v1/admin/held-deletions", tag = "admin", security(("access_token" = [])),
+    responses((status = 200, body = Vec<HeldDeletion>), (status = 403, body = ErrorBody)))]
 pub async fn held_deletions(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -61,6 +66,8 @@ pub async fn held_deletions(
     Ok(Json(rows))
 }
 
+#[utoipa::path(post, path = "/v1/admin/held-deletions/{link_id}/release", tag = "admin", security(("access_token" = [])),
+    params(("link_id" = uuid::Uuid, Path)), responses((status = 200, description = "deleted on the other side"), (status = 404, body = ErrorBody)))]
 pub async fn release(
     state: State<AppState>,
     admin: AdminUser,
@@ -69,6 +76,8 @@ pub async fn release(
     decide_held(state, admin, path, Input::ReleaseDelete).await
 }
 
+#[utoipa::path(post, path = "/v1/admin/held-deletions/{link_id}/discard", tag = "admin", security(("access_token" = [])),
+    params(("link_id" = uuid::Uuid, Path)), responses((status = 200, description = "the item comes back where it was deleted"), (status = 404, body = ErrorBody)))]
 pub async fn discard(
     state: State<AppState>,
     admin: AdminUser,
@@ -113,7 +122,7 @@ async fn decide_held(
     Ok(Json(serde_json::json!({"status": action})))
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub id: i64,
     pub routing_key: String,
@@ -122,6 +131,8 @@ pub struct DeadLetter {
     pub payload: String,
 }
 
+#[utoipa::path(get, path = "/v1/admin/dead-letters", tag = "admin", security(("access_token" = [])),
+    responses((status = 200, body = Vec<DeadLetter>), (status = 403, body = ErrorBody)))]
 pub async fn dead_letters(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -136,6 +147,8 @@ pub async fn dead_letters(
 }
 
 /// Publishes a dead letter again to where it first went, then forgets it.
+#[utoipa::path(post, path = "/v1/admin/dead-letters/{id}/replay", tag = "admin", security(("access_token" = [])),
+    params(("id" = i64, Path)), responses((status = 200, description = "published again"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn replay(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -180,6 +193,8 @@ pub async fn replay(
 }
 
 /// Reads everything of the user again on both sides; links make it create nothing twice.
+#[utoipa::path(post, path = "/v1/admin/users/{user_id}/resync", tag = "admin", security(("access_token" = [])),
+    params(("user_id" = uuid::Uuid, Path)), responses((status = 200, description = "{\"polls\": n}"), (status = 404, body = ErrorBody)))]
 pub async fn resync(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

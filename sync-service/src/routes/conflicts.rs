@@ -13,9 +13,12 @@ use super::auth::CurrentUser;
 use crate::domain::Input;
 use crate::error::ApiError;
 use crate::store::{conflicts, inbox, links};
+use service_kit::openapi::ErrorBody;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct Filter {
+    /// `contact`, `task` or `event`.
+    #[param(value_type = Option<String>)]
     pub kind: Option<ItemKind>,
     /// `decided`, `held` or `resolved`.
     pub status: Option<String>,
@@ -24,7 +27,7 @@ pub struct Filter {
     pub limit: Option<i64>,
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Entry {
     pub id: i64,
     pub link_id: uuid::Uuid,
@@ -41,13 +44,15 @@ pub struct Entry {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub entries: Vec<Entry>,
     /// Pass as `before` for the next page; absent on the last page.
     pub next_before: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/v1/conflicts", tag = "sync", security(("access_token" = [])), params(Filter),
+    responses((status = 200, body = Page), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -86,12 +91,16 @@ pub async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Resolution {
-    /// Whose values to keep for the held conflicts of this item.
+    /// Whose values to keep for the held conflicts of this item: `outlook` or `zoho`.
+    #[schema(value_type = String)]
     pub keep: Side,
 }
 
+#[utoipa::path(post, path = "/v1/conflicts/{link_id}/resolve", tag = "sync", security(("access_token" = [])),
+    params(("link_id" = uuid::Uuid, Path)), request_body = Resolution,
+    responses((status = 200, description = "{\"resolved\": n}"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn resolve(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

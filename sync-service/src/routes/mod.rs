@@ -2,11 +2,11 @@
 //! (`/v1/admin/...`, an admin's token) and the internal API (`/internal/v1/...`, the service
 //! token: provisioning by the local runner and tests).
 
-mod admin;
+pub(crate) mod admin;
 mod auth;
-mod conflicts;
-mod settings;
-mod status;
+pub(crate) mod conflicts;
+pub(crate) mod settings;
+pub(crate) mod status;
 
 use std::sync::Arc;
 

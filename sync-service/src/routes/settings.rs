@@ -14,7 +14,10 @@ use super::auth::{CurrentUser, require_service};
 use crate::domain::UserSettings;
 use crate::error::ApiError;
 use crate::store::{Tx, outbox, progress, settings};
+use service_kit::openapi::ErrorBody;
 
+#[utoipa::path(get, path = "/v1/settings", tag = "sync", security(("access_token" = [])),
+    responses((status = 200, body = UserSettings), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_mine(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -25,6 +28,9 @@ pub async fn get_mine(
         .ok_or(ApiError::NotFound("settings"))
 }
 
+#[utoipa::path(put, path = "/v1/settings", tag = "sync", security(("access_token" = [])), request_body = UserSettings,
+    responses((status = 200, body = UserSettings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid_setting, with the field")))]
 pub async fn put_mine(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -34,6 +40,8 @@ pub async fn put_mine(
     save(&state, user, new).await.map(Json)
 }
 
+#[utoipa::path(get, path = "/internal/v1/users/{user_id}/settings", tag = "internal", security(("service_token" = [])),
+    params(("user_id" = uuid::Uuid, Path)), responses((status = 200, body = UserSettings), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -46,6 +54,9 @@ pub async fn get(
         .ok_or(ApiError::NotFound("settings"))
 }
 
+#[utoipa::path(put, path = "/internal/v1/users/{user_id}/settings", tag = "internal", security(("service_token" = [])),
+    params(("user_id" = uuid::Uuid, Path)), request_body = UserSettings,
+    responses((status = 200, body = UserSettings), (status = 422, body = ErrorBody)))]
 pub async fn put(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -58,6 +69,8 @@ pub async fn put(
 }
 
 /// "Sync now": both connectors poll every synced kind at once.
+#[utoipa::path(post, path = "/v1/sync-now", tag = "sync", security(("access_token" = [])),
+    responses((status = 200, description = "{\"polls\": n}"), (status = 404, body = ErrorBody)))]
 pub async fn sync_now(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -65,6 +78,8 @@ pub async fn sync_now(
     poll_now(&state, user).await
 }
 
+#[utoipa::path(post, path = "/internal/v1/users/{user_id}/sync-now", tag = "internal", security(("service_token" = [])),
+    params(("user_id" = uuid::Uuid, Path)), responses((status = 200, description = "{\"polls\": n}")))]
 pub async fn sync_now_internal(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -12,8 +12,9 @@ use sync_model::UserId;
 use super::AppState;
 use super::auth::{CurrentUser, require_service};
 use crate::error::ApiError;
+use service_kit::openapi::ErrorBody;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FirstSync {
     pub complete: bool,
     /// Items handled so far, and in all; for a progress bar.
@@ -21,14 +22,14 @@ pub struct FirstSync {
     pub total: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FailedItem {
     pub link_id: uuid::Uuid,
     pub label: String,
     pub reason: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct KindStatus {
     pub kind: String,
     pub last_sync: Option<DateTime<Utc>>,
@@ -41,12 +42,14 @@ pub struct KindStatus {
     pub first_sync: FirstSync,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Status {
     pub kinds: Vec<KindStatus>,
     pub outbox_pending: i64,
 }
 
+#[utoipa::path(get, path = "/v1/status", tag = "sync", security(("access_token" = [])),
+    responses((status = 200, body = Status), (status = 401, body = ErrorBody)))]
 pub async fn mine(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -54,6 +57,8 @@ pub async fn mine(
     status(&state.pool, user).await.map(Json)
 }
 
+#[utoipa::path(get, path = "/internal/v1/users/{user_id}/status", tag = "internal", security(("service_token" = [])),
+    params(("user_id" = uuid::Uuid, Path)), responses((status = 200, body = Status), (status = 401, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
