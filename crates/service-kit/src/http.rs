@@ -80,7 +80,13 @@ pub async fn serve(
     router: Router,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let router = router.layer(tower_http::trace::TraceLayer::new_for_http());
+    // Spans carry the path only: query strings can hold secrets (an OAuth `code`, a `state`).
+    let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
+        |request: &axum::http::Request<axum::body::Body>| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        },
+    );
+    let router = router.layer(trace);
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
