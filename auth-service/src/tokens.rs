@@ -27,6 +27,8 @@ use crate::store::connections::{self, ConnectionRow, Refreshed, seal_context};
 
 /// A cached token with less life left than this is refreshed: the caller needs time to use it.
 pub const MIN_VALIDITY: Duration = Duration::seconds(60);
+/// A forced refresh within this time of the last refresh returns that refresh's token.
+pub const FORCED_REFRESH_FLOOR: Duration = Duration::seconds(30);
 
 /// An access token for a provider's API.
 #[derive(Debug)]
@@ -42,12 +44,13 @@ pub async fn provider_token(
     state: &AppState,
     user_id: UserId,
     provider: Provider,
+    force_refresh: bool,
 ) -> Result<ProviderToken> {
     // Fast path without a lock: most calls find a good cached token.
     let row = connections::find(&state.pool, user_id, provider)
         .await?
         .ok_or(Error::NotConnected)?;
-    if let Some(token) = cached(state, &row, user_id, provider)? {
+    if let Some(token) = cached(state, &row, user_id, provider, force_refresh)? {
         return Ok(token);
     }
 
@@ -57,7 +60,7 @@ pub async fn provider_token(
         .await?
         .ok_or(Error::NotConnected)?;
     // Someone else may have refreshed while we waited for the lock.
-    if let Some(token) = cached(state, &row, user_id, provider)? {
+    if let Some(token) = cached(state, &row, user_id, provider, force_refresh)? {
         tx.commit().await?;
         return Ok(token);
     }
@@ -128,11 +131,16 @@ pub async fn provider_token(
 }
 
 /// The cached access token when it is still good; an error when the connection needs the user.
+///
+/// `force_refresh`: the provider refused the cached token (a 401), so it is not good even if it
+/// has not expired, unless it was refreshed within [`FORCED_REFRESH_FLOOR`]: then another caller
+/// just replaced the refused token and the new one is returned (no refresh storm).
 fn cached(
     state: &AppState,
     row: &ConnectionRow,
     user_id: UserId,
     provider: Provider,
+    force_refresh: bool,
 ) -> Result<Option<ProviderToken>> {
     if row.status == connections::RECONNECT_NEEDED {
         let reason = row
@@ -145,6 +153,13 @@ fn cached(
         return Ok(None);
     };
     if expires_at <= Utc::now() + MIN_VALIDITY {
+        return Ok(None);
+    }
+    if force_refresh
+        && row
+            .last_refresh_at
+            .is_none_or(|at| at < Utc::now() - FORCED_REFRESH_FLOOR)
+    {
         return Ok(None);
     }
     match state

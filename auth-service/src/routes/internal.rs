@@ -279,6 +279,9 @@ pub(crate) struct TokenRequest {
     user_id: String,
     #[serde(default)]
     provider: String,
+    /// The provider refused the last token (a 401): refresh even if it has not expired.
+    #[serde(default)]
+    force_refresh: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -302,7 +305,7 @@ pub(crate) async fn provider_token(
             "provider must be `outlook` or `zoho`",
         )
     })?;
-    let token = tokens::provider_token(&state, user_id, provider).await?;
+    let token = tokens::provider_token(&state, user_id, provider, body.force_refresh).await?;
     Ok(Json(TokenResponse {
         // Leaves the vault only here, in the answer to an authenticated service.
         access_token: token.access_token.expose_secret().to_owned(),

@@ -307,3 +307,43 @@ async fn bad_token_requests_get_their_code() {
         .unwrap();
     assert_error(empty, StatusCode::UNPROCESSABLE_ENTITY, "invalid_user_id").await;
 }
+
+async fn forced(app: &TestApp, user: Uuid, provider: &str) -> Value {
+    let response = app
+        .client
+        .post(format!("{}/internal/v1/provider-tokens", app.address))
+        .bearer_auth(crate::helpers::SERVICE_TOKEN)
+        .json(&json!({"user_id": user, "provider": provider, "force_refresh": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_forced_refresh_replaces_a_refused_token_but_never_storms() {
+    let app = spawn_app().await;
+    let user = app
+        .connected_user(
+            "zoho",
+            json!({"refresh_token": "valid-zoho", "data_centre": "jp"}),
+        )
+        .await;
+    let first = ok_token(&app, user, "zoho").await;
+    assert_eq!(app.stub.zoho_calls(), 1);
+
+    // Refused right after a refresh (another caller's 401 already replaced it): no new refresh.
+    let again = forced(&app, user, "zoho").await;
+    assert_eq!(again, first);
+    assert_eq!(app.stub.zoho_calls(), 1);
+
+    // Refused a while after the last refresh: refreshed although it has not expired.
+    sqlx::query("UPDATE provider_connections SET last_refresh_at = now() - interval '5 minutes'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let renewed = forced(&app, user, "zoho").await;
+    assert_ne!(renewed["access_token"], first["access_token"]);
+    assert_eq!(app.stub.zoho_calls(), 2);
+}
