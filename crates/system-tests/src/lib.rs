@@ -389,6 +389,44 @@ impl System {
         Ok(url)
     }
 
+    /// Changes the user's conflict rule (the other settings as `provision_user` made them).
+    pub async fn set_conflict_rule(
+        &self,
+        user: &TestUser,
+        rule: &str,
+        poll_interval_secs: u32,
+    ) -> anyhow::Result<()> {
+        self.put(
+            format!(
+                "{}/internal/v1/users/{}/settings",
+                self.sync_url, user.user_id
+            ),
+            json!({
+                "contact_folder_id": user.contact_folder_id,
+                "contacts": {"enabled": true, "direction": "two_way"},
+                "conflict_rule": rule,
+                "poll_interval_secs": poll_interval_secs,
+            }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Asks one side's connector (only) to poll the user now.
+    pub async fn poll_side(&self, user: &TestUser, side: &str) -> anyhow::Result<()> {
+        let base = if side == "outlook" {
+            &self.outlook_url
+        } else {
+            &self.zoho_url
+        };
+        self.post(
+            format!("{base}/internal/v1/users/{}/sync-now", user.user_id),
+            json!({}),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Asks both connectors to poll the user now.
     pub async fn sync_now(&self, user: &TestUser) -> anyhow::Result<()> {
         self.post(

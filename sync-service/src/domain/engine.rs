@@ -357,9 +357,9 @@ fn changed(
         *link.side_mut(side) = Some(SideState::seen(id, version, item));
         return;
     };
-    if state.version.as_ref() == Some(&version) && state.known.is_some() {
-        return; // the same version again: a replay, or a full re-read
-    }
+    // A replay or a full re-read of what we already know changes nothing below (no field
+    // differs from `known`). The version alone is not trusted: Zoho's has one-second resolution,
+    // and our own write's version can also cover an edit the user made in the same second.
     state.id = Some(id);
     state.version = Some(version);
     let before = state.known.replace(item.clone());

@@ -1,0 +1,232 @@
+//! Conflicts end to end: the same field edited on both sides, and a delete against an edit, are
+//! decided by the user's rule, on both sides, and logged.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use system_tests::{System, TestUser, USER_PASSWORD, spawn_system};
+use test_support::wait_for;
+
+const TIMEOUT: Duration = Duration::from_secs(45);
+/// Polls happen only when a test asks for them.
+const MANUAL: u32 = 3600;
+
+async fn linked_contact(
+    sys: &System,
+    email: &str,
+    rule: &str,
+) -> anyhow::Result<(TestUser, String, String)> {
+    let user = sys.provision_user(email, MANUAL).await?;
+    sys.set_conflict_rule(&user, rule, MANUAL).await?;
+    let token = sys.graph_token(&user).await?;
+    let created: Value = sys
+        .http
+        .post(format!(
+            "{}/graph/v1.0/me/contactFolders/{}/contacts",
+            sys.sandbox_url, user.contact_folder_id
+        ))
+        .bearer_auth(&token)
+        .json(
+            &json!({"givenName": "Hanako", "surname": "Suzuki", "jobTitle": "Buyer",
+            "emailAddresses": [{"address": format!("hanako.{rule}@example.jp")}]}),
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    let outlook_id = created["id"].as_str().expect("an id").to_owned();
+    let zoho_id = wait_for("the contact in Zoho", TIMEOUT, || async {
+        sys.sync_now(&user).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let records = sys.zoho_contacts(&user).await?;
+        Ok(records
+            .first()
+            .and_then(|r| r["id"].as_str().map(str::to_owned)))
+    })
+    .await?;
+    // Zoho's versions have one-second resolution: let the next edits be in a later second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    Ok((user, outlook_id, zoho_id))
+}
+
+async fn edit_outlook(sys: &System, user: &TestUser, id: &str, body: Value) -> anyhow::Result<()> {
+    let token = sys.graph_token(user).await?;
+    let answer = sys
+        .http
+        .patch(format!("{}/graph/v1.0/me/contacts/{id}", sys.sandbox_url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "Graph answered {}",
+        answer.status()
+    );
+    Ok(())
+}
+
+async fn edit_zoho(sys: &System, user: &TestUser, id: &str, fields: Value) -> anyhow::Result<()> {
+    let (token, api_domain) = sys.zoho_token(user).await?;
+    let mut record = fields;
+    record["id"] = json!(id);
+    let answer = sys
+        .http
+        .put(format!("{api_domain}/crm/v8/Contacts"))
+        .header("Authorization", format!("Zoho-oauthtoken {token}"))
+        .json(&json!({"data": [record]}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "Zoho answered {}",
+        answer.status()
+    );
+    Ok(())
+}
+
+async fn conflict_log(sys: &System, email: &str) -> anyhow::Result<Vec<Value>> {
+    let token = sys.sign_in(email, USER_PASSWORD).await?;
+    let (status, page) = sys
+        .call_as(
+            &token,
+            Method::GET,
+            format!("{}/v1/conflicts", sys.sync_url),
+            None,
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "conflicts answered {status}");
+    Ok(page["entries"].as_array().cloned().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_field_edited_on_both_sides_is_decided_by_the_rule() -> anyhow::Result<()> {
+    let sys = spawn_system().await?;
+    for (rule, winner) in [
+        ("zoho_wins", "Zoho title"),
+        ("outlook_wins", "Outlook title"),
+    ] {
+        let email = format!("{rule}@example.jp");
+        let (user, outlook_id, zoho_id) = linked_contact(&sys, &email, rule).await?;
+        edit_outlook(
+            &sys,
+            &user,
+            &outlook_id,
+            json!({"jobTitle": "Outlook title", "department": "Sales"}),
+        )
+        .await?;
+        edit_zoho(
+            &sys,
+            &user,
+            &zoho_id,
+            json!({"Title": "Zoho title", "Mobile": "+81 90-5555-0000"}),
+        )
+        .await?;
+        sys.sync_now(&user).await?;
+
+        let agreed = wait_for(
+            "both sides to agree on the rule's value",
+            TIMEOUT,
+            || async {
+                let outlook = sys.outlook_contacts(&user).await?;
+                let zoho = sys.zoho_contacts(&user).await?;
+                let agreed = outlook.len() == 1
+                && zoho.len() == 1
+                && outlook[0]["jobTitle"] == winner
+                && zoho[0]["Title"] == winner
+                // The fields edited on one side only are merged, whatever the rule.
+                && outlook[0]["department"] == "Sales"
+                && zoho[0]["Department"] == "Sales"
+                && outlook[0]["mobilePhone"] == "+81 90-5555-0000";
+                if !agreed {
+                    sys.sync_now(&user).await?;
+                }
+                Ok(agreed.then_some(()))
+            },
+        )
+        .await;
+        if agreed.is_err() {
+            eprintln!(
+                "OUTLOOK {:#}",
+                serde_json::Value::Array(sys.outlook_contacts(&user).await?)
+            );
+            eprintln!(
+                "ZOHO {:#}",
+                serde_json::Value::Array(sys.zoho_contacts(&user).await?)
+            );
+            eprintln!("LOG {:#?}", conflict_log(&sys, &email).await?);
+        }
+        agreed?;
+
+        let log = conflict_log(&sys, &email).await?;
+        let entry = log
+            .iter()
+            .find(|e| e["field"] == "job_title")
+            .expect("the conflict is logged");
+        assert_eq!(entry["base"], "Buyer");
+        assert_eq!(entry["outlook"], "Outlook title");
+        assert_eq!(entry["zoho"], "Zoho title");
+        assert_eq!(
+            entry["winner"],
+            if rule == "zoho_wins" {
+                "zoho"
+            } else {
+                "outlook"
+            }
+        );
+        assert_eq!(entry["status"], "decided");
+    }
+    sys.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_against_an_edit_is_decided_by_the_rule() -> anyhow::Result<()> {
+    let sys = spawn_system().await?;
+    for rule in ["zoho_wins", "outlook_wins"] {
+        let email = format!("delete-{rule}@example.jp");
+        let (user, outlook_id, zoho_id) = linked_contact(&sys, &email, rule).await?;
+        // Deleted in Outlook, edited in Zoho, before either side is polled again.
+        let token = sys.graph_token(&user).await?;
+        let answer = sys
+            .http
+            .delete(format!(
+                "{}/graph/v1.0/me/contacts/{outlook_id}",
+                sys.sandbox_url
+            ))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        assert_eq!(answer.status(), 204);
+        edit_zoho(&sys, &user, &zoho_id, json!({"Title": "Head buyer"})).await?;
+        sys.poll_side(&user, "zoho").await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        sys.poll_side(&user, "outlook").await?;
+
+        if rule == "zoho_wins" {
+            // The edit wins: the contact comes back in Outlook, with the edit.
+            let back = wait_for("the contact back in Outlook", TIMEOUT, || async {
+                let outlook = sys.outlook_contacts(&user).await?;
+                Ok(outlook.into_iter().find(|c| c["jobTitle"] == "Head buyer"))
+            })
+            .await?;
+            assert_ne!(back["id"], outlook_id.as_str(), "a new Outlook contact");
+            assert_eq!(sys.zoho_contacts(&user).await?.len(), 1);
+        } else {
+            // The delete wins: gone on both sides.
+            wait_for("the delete in Zoho", TIMEOUT, || async {
+                Ok(sys.zoho_contacts(&user).await?.is_empty().then_some(()))
+            })
+            .await?;
+            assert!(sys.outlook_contacts(&user).await?.is_empty());
+        }
+        let log = conflict_log(&sys, &email).await?;
+        assert!(
+            log.iter().any(|e| e["field"] == "(deleted)"),
+            "the delete-versus-edit conflict is logged: {log:?}"
+        );
+    }
+    sys.stop().await;
+    Ok(())
+}
