@@ -427,6 +427,30 @@ impl System {
         Ok(())
     }
 
+    /// Publishes raw bytes on `sync.changes` (for poison-message tests).
+    pub async fn publish_raw_change(
+        &self,
+        routing_key: &str,
+        payload: &[u8],
+    ) -> anyhow::Result<()> {
+        let broker = service_kit::broker::Broker::connect(&self.broker, "test-publisher").await?;
+        let channel = broker.channel().await?;
+        channel
+            .basic_publish(
+                broker
+                    .name(sync_protocol::topology::CHANGES_EXCHANGE)
+                    .into(),
+                routing_key.into(),
+                lapin::options::BasicPublishOptions::default(),
+                payload,
+                lapin::BasicProperties::default(),
+            )
+            .await?
+            .await?;
+        broker.close().await;
+        Ok(())
+    }
+
     /// Asks both connectors to poll the user now.
     pub async fn sync_now(&self, user: &TestUser) -> anyhow::Result<()> {
         self.post(
