@@ -97,9 +97,10 @@ mailbox_id=$(echo "$mailbox" | field mailbox_id)
 folder_id=$(echo "$mailbox" | field default_contact_folder_id)
 org_id=$(echo "$org" | field org_id)
 demo_contacts=${DEMO_CONTACTS:-25}
-# Items present on both sides before the first sync need first-sync matching, which has not
-# landed yet (issue 6): the demo seeds distinct contacts on each side.
-api POST "$sandbox/_sandbox/seed" "{\"mailbox_id\":\"$mailbox_id\",\"org_id\":\"$org_id\",\"contacts\":$demo_contacts,\"shared_share\":0,\"seed\":42}" >/dev/null
+# A fifth of the people are in both accounts already: the first sync matches them instead of
+# creating them twice.
+seeded=$(api POST "$sandbox/_sandbox/seed" "{\"mailbox_id\":\"$mailbox_id\",\"org_id\":\"$org_id\",\"contacts\":$demo_contacts,\"shared_share\":0.2,\"seed\":42}")
+shared=$(echo "$seeded" | field shared); shared=${shared:-0}
 
 say "Creating the demo user and connecting both accounts"
 user=$(api POST http://127.0.0.1:8081/internal/v1/users '{"email":"demo@example.com","display_name":"Demo Sales"}' 2>/dev/null || true)
@@ -112,8 +113,8 @@ api PUT "http://127.0.0.1:8081/internal/v1/users/$user_id/connections/zoho" \
 api PUT "http://127.0.0.1:8082/internal/v1/users/$user_id/settings" \
   "{\"contact_folder_id\":\"$folder_id\",\"contacts\":{\"enabled\":true,\"direction\":\"two_way\"},\"conflict_rule\":\"zoho_wins\",\"poll_interval_secs\":5}" >/dev/null
 
-total=$((demo_contacts * 2))
-say "First sync: $total contacts to bring to both sides"
+total=$((demo_contacts * 2 - shared))
+say "First sync: $demo_contacts contacts on each side, $shared of them the same people: $total in all"
 for _ in $(seq 1 180); do
   status=$(api GET "http://127.0.0.1:8082/internal/v1/users/$user_id/status")
   linked=$(echo "$status" | field linked); linked=${linked:-0}
@@ -126,7 +127,7 @@ echo
 outlook_count=$(api GET "$sandbox/_sandbox/graph/mailboxes/$mailbox_id/contacts" | grep -o '"@odata.etag"' | wc -l)
 zoho_count=$(api GET "$sandbox/_sandbox/zoho/orgs/$org_id/records/Contacts" | grep -o '"Modified_Time"' | wc -l)
 if [ "$linked" -ge "$total" ] && [ "$outlook_count" -eq "$total" ] && [ "$zoho_count" -eq "$total" ]; then
-  printf '\033[32m✔ The demo contacts are synced both ways: %d in Outlook, %d in Zoho CRM, all linked.\033[0m\n' "$outlook_count" "$zoho_count"
+  printf '\033[32m✔ The demo contacts are synced both ways: %d in Outlook, %d in Zoho CRM, all linked, none duplicated.\033[0m\n' "$outlook_count" "$zoho_count"
 else
   fail "the first sync did not finish: $linked/$total linked, $outlook_count in Outlook, $zoho_count in Zoho; see $logs/"
 fi
