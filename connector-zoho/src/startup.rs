@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use connector_kit::ConnectorApp;
+use connector_kit::api::{ApiCaller, RetryPolicy};
+use sync_model::Side;
 
 use crate::connector::ZohoConnector;
 use crate::settings::Settings;
@@ -17,10 +19,14 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .timeout(Duration::from_secs(30))
         .user_agent("outlook-zoho-sync/connector-zoho")
         .build()?;
+    let caller = ApiCaller::new(
+        Side::Zoho,
+        RetryPolicy::from_settings(&settings.connector.api),
+    );
     ConnectorApp::build(
         settings.connector,
         SCHEMA,
-        ZohoConnector::new(ZohoClient::new(http.clone())),
+        ZohoConnector::new(ZohoClient::new(http.clone(), caller)),
         http,
     )
     .await

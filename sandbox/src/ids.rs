@@ -47,7 +47,7 @@ pub fn unb64(text: &str) -> Option<Vec<u8>> {
 
 /// Zoho-style ids for one org: a 7-digit org prefix and a 12-digit counter that grows by a small
 /// random step, giving 19 digits that sort by creation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ZohoIds {
     prefix: u64,
     counter: u64,

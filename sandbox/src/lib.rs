@@ -5,11 +5,14 @@
 //! - [`meter`]: the one place every emulated call passes through: call counting, faults (see
 //!   [`faults`]) and Zoho credits;
 //! - [`serve`]: the accept loop (it can drop a connection without answering);
-//! - [`graph`]: Microsoft Graph v1.0 (contact folders, contacts, contact delta) and the Microsoft
-//!   identity token endpoint;
-//! - [`zoho`]: Zoho CRM v8 records (module table driven) and the Zoho Accounts token endpoint;
+//! - [`graph`]: Microsoft Graph v1.0 (contacts, To Do, calendar, master categories, delta,
+//!   `$batch`) and the Microsoft identity platform endpoints;
+//! - [`zoho`]: Zoho CRM v8 records of Contacts, Tasks and Events (module table driven), API
+//!   credits, and the Zoho Accounts endpoints;
+//! - [`oauth`]: authorization codes and PKCE, shared by both identity providers;
+//! - [`snapshot`]: the optional snapshot file;
 //! - [`control`]: the `/_sandbox` control API for tests and the demo (accounts, tokens, seed data,
-//!   stats).
+//!   reads of all data, faults, credits, stats, snapshots).
 #![doc = include_str!("../README.md")]
 
 pub mod control;
@@ -18,8 +21,10 @@ pub mod graph;
 mod ids;
 mod links;
 pub mod meter;
+pub mod oauth;
 pub mod serve;
 pub mod settings;
+pub mod snapshot;
 pub mod startup;
 pub mod state;
 mod time;

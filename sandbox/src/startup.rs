@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::{control, graph, serve, zoho};
+use crate::{control, graph, serve, snapshot, zoho};
 
 pub struct Application {
     listener: TcpListener,
@@ -26,11 +26,19 @@ impl Application {
             .await
             .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
+        let snapshot_file = settings.snapshot_file.clone();
+        let host = settings.host.clone();
+        let state = AppState::new(settings);
+        if let Some(path) = &snapshot_file
+            && snapshot::load(path, &mut state.world())?
+        {
+            tracing::info!(path = %path.display(), "snapshot loaded");
+        }
         Ok(Application {
             listener,
             port,
-            host: settings.host.clone(),
-            state: AppState::new(settings),
+            host,
+            state,
             shutdown: CancellationToken::new(),
         })
     }
@@ -60,6 +68,11 @@ impl Application {
         let app = router(self.state);
         let served = serve::serve(self.listener, app, self.shutdown).await;
         state.uninstall_router();
+        if let Some(path) = &state.settings().snapshot_file {
+            let bytes = snapshot::to_json(&state.world())?;
+            snapshot::write(path, &bytes)?;
+            tracing::info!(path = %path.display(), bytes = bytes.len(), "snapshot written");
+        }
         served
     }
 }
@@ -75,10 +88,18 @@ pub fn router(state: AppState) -> Router {
             "/login/{tenant}/oauth2/v2.0/token",
             post(graph::auth::token),
         )
+        .route(
+            "/login/{tenant}/oauth2/v2.0/authorize",
+            get(graph::auth::authorize),
+        )
         .nest(zoho::API_PATH, zoho::router(state.clone()))
         .route(
             "/zoho-accounts/{dc}/oauth/v2/token",
             post(zoho::auth::token),
+        )
+        .route(
+            "/zoho-accounts/{dc}/oauth/v2/auth",
+            get(zoho::auth::authorize),
         )
         .nest("/_sandbox", control::router())
         .with_state(state.clone());

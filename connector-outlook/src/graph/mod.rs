@@ -20,8 +20,6 @@ use connector_kit::{ApiError, CallContext};
 
 /// Graph's limit of requests in one `$batch`.
 pub const BATCH_SIZE: usize = 20;
-/// Rounds of re-sending the items of a batch that were throttled on their own.
-const BATCH_RETRIES: u32 = 4;
 
 /// One page of a delta query.
 #[derive(Debug, Deserialize)]
@@ -179,7 +177,9 @@ impl GraphClient {
     ) -> Result<HashMap<String, BatchAnswer>, ApiError> {
         let mut answers: HashMap<String, BatchAnswer> = HashMap::new();
         let mut todo: Vec<BatchRequest> = requests.to_vec();
-        for round in 0..=BATCH_RETRIES {
+        // Rounds of re-sending the items throttled on their own: as many as a call's attempts.
+        let retries = self.caller.policy().max_attempts.saturating_sub(1);
+        for round in 0..=retries {
             if todo.is_empty() {
                 break;
             }
@@ -209,7 +209,7 @@ impl GraphClient {
                 .unwrap_or_else(|| self.caller.policy().backoff(round + 1))
                 .min(self.caller.policy().max_retry_after);
             answers.extend(got);
-            if again.is_empty() || round == BATCH_RETRIES {
+            if again.is_empty() || round == retries {
                 break;
             }
             metrics::counter!("connector_api_retries_total", "side" => "outlook", "operation" => "POST /$batch item", "reason" => "throttled").increment(again.len() as u64);

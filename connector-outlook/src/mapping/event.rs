@@ -62,13 +62,13 @@ pub fn from_graph(value: &Value) -> Result<Event, String> {
             .collect(),
         Some(_) => return Err("attendees must be an array".into()),
     };
-    let recurrence = match recurrence::from_graph(obj.get("recurrence").unwrap_or(&Value::Null))? {
-        None => None,
-        Some(rule) => Some(Recurrence {
-            rrule: rule.to_canonical(),
-            exceptions: cancelled_dates(obj),
-        }),
-    };
+    let recurrence =
+        recurrence::from_graph(obj.get("recurrence").unwrap_or(&Value::Null))?.map(|rule| {
+            Recurrence {
+                rrule: rule.to_canonical(),
+                exceptions: cancelled_dates(obj),
+            }
+        });
     Ok(Event {
         subject: string(obj, "subject")?.unwrap_or_default(),
         start,

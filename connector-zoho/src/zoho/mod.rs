@@ -1,6 +1,8 @@
-//! A small Zoho CRM v8 client: records reads with `If-Modified-Since` and page tokens, and
-//! batched writes with a result per record. The API domain comes with each access token (Zoho
-//! answers it per data centre), so the same code serves every data centre and the sandbox.
+//! A small Zoho CRM v8 client: records reads with `If-Modified-Since` and page tokens, the
+//! deleted-records read, and batched writes with a result per record, all through the shared
+//! [`ApiCaller`] (per-user in-flight bound, retries, metrics, the call count behind the credit
+//! budget). The API domain comes with each access token (Zoho answers it per data centre), so
+//! the same code serves every data centre and the sandbox.
 
 use chrono::{DateTime, FixedOffset};
 use reqwest::{Method, StatusCode};
@@ -8,9 +10,9 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use connector_kit::ApiError;
+use connector_kit::api::{ApiCaller, ApiResponse, Idempotency, malformed};
 use connector_kit::http::classify;
-use connector_kit::tokens::AccessToken;
+use connector_kit::{ApiError, CallContext};
 
 /// Zoho's limit of records per write call.
 pub const WRITE_BATCH: usize = 100;
@@ -30,6 +32,22 @@ pub struct PageInfo {
     pub more_records: bool,
     pub next_page_token: Option<String>,
     pub page: Option<u32>,
+}
+
+/// One entry of the deleted-records read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeletedRecord {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub deleted_time: DateTime<FixedOffset>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeletedPage {
+    #[serde(default)]
+    pub data: Vec<DeletedRecord>,
+    pub info: PageInfo,
 }
 
 /// One record's outcome of a write call.
@@ -59,15 +77,21 @@ const RESTART_CODES: [&str; 3] = [
 #[derive(Clone)]
 pub struct ZohoClient {
     http: reqwest::Client,
+    caller: ApiCaller,
+}
+
+fn since_header(since: DateTime<FixedOffset>) -> String {
+    since.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 impl ZohoClient {
-    pub fn new(http: reqwest::Client) -> Self {
-        ZohoClient { http }
+    pub fn new(http: reqwest::Client, caller: ApiCaller) -> Self {
+        ZohoClient { http, caller }
     }
 
-    fn url(token: &AccessToken, path: &str) -> Result<String, ApiError> {
-        let domain = token
+    fn url(ctx: &CallContext, path: &str) -> Result<String, ApiError> {
+        let domain = ctx
+            .token
             .api_domain
             .as_deref()
             .ok_or_else(|| ApiError::Permanent {
@@ -77,18 +101,20 @@ impl ZohoClient {
         Ok(format!("{}/crm/v8{path}", domain.trim_end_matches('/')))
     }
 
-    fn request(&self, token: &AccessToken, method: Method, url: String) -> reqwest::RequestBuilder {
+    fn request(&self, ctx: &CallContext, method: Method, url: &str) -> reqwest::RequestBuilder {
         self.http.request(method, url).header(
             "Authorization",
-            format!("Zoho-oauthtoken {}", token.secret.expose_secret()),
+            format!("Zoho-oauthtoken {}", ctx.token.secret.expose_secret()),
         )
     }
 
     /// Reads one page of `module`, oldest change first. `None` when nothing changed (304) or
     /// nothing matched (204).
+    #[allow(clippy::too_many_arguments)]
     pub async fn records(
         &self,
-        token: &AccessToken,
+        ctx: &CallContext,
+        operation: &'static str,
         module: &str,
         fields: &[&str],
         modified_since: Option<DateTime<FixedOffset>>,
@@ -105,84 +131,177 @@ impl ZohoClient {
             Some(t) => query.push(("page_token", t.to_owned())),
             None => query.push(("page", page.to_string())),
         }
-        let mut request = self
-            .request(token, Method::GET, Self::url(token, &format!("/{module}"))?)
-            .query(&query);
-        if let Some(since) = modified_since {
-            request = request.header(
-                "If-Modified-Since",
-                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-            );
-        }
-        let response = request.send().await.map_err(ApiError::transport)?;
-        match response.status() {
+        let url = Self::url(ctx, &format!("/{module}"))?;
+        let response = self
+            .caller
+            .call(&ctx.gate, operation, Idempotency::Idempotent, || {
+                let mut request = self.request(ctx, Method::GET, &url).query(&query);
+                if let Some(since) = modified_since {
+                    request = request.header("If-Modified-Since", since_header(since));
+                }
+                request
+            })
+            .await?;
+        match response.status {
             StatusCode::NOT_MODIFIED | StatusCode::NO_CONTENT => Ok(None),
-            s if s.is_success() => response.json().await.map(Some).map_err(malformed),
-            _ => Err(error(response).await),
+            s if s.is_success() => response.json().map(Some),
+            _ => Err(error(&response)),
         }
     }
 
-    /// Inserts, updates (`PUT`, each record with its `id`) up to [`WRITE_BATCH`] records.
+    /// One record by id; `None` when Zoho has no such record.
+    pub async fn record(
+        &self,
+        ctx: &CallContext,
+        operation: &'static str,
+        module: &str,
+        id: &str,
+    ) -> Result<Option<Value>, ApiError> {
+        let url = Self::url(ctx, &format!("/{module}/{id}"))?;
+        let response = self
+            .caller
+            .call(&ctx.gate, operation, Idempotency::Idempotent, || {
+                self.request(ctx, Method::GET, &url)
+            })
+            .await?;
+        match response.status {
+            StatusCode::NO_CONTENT | StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let page: Value = response.json()?;
+                Ok(page.get("data").and_then(|d| d.get(0)).cloned())
+            }
+            _ => Err(error(&response)),
+        }
+    }
+
+    /// One page of the records deleted since `since` (recycle bin and permanent).
+    pub async fn deleted(
+        &self,
+        ctx: &CallContext,
+        operation: &'static str,
+        module: &str,
+        since: Option<DateTime<FixedOffset>>,
+        page: u32,
+    ) -> Result<Option<DeletedPage>, ApiError> {
+        let url = Self::url(ctx, &format!("/{module}/deleted"))?;
+        let query = [
+            ("type", "all".to_owned()),
+            ("page", page.to_string()),
+            ("per_page", PAGE_SIZE.to_string()),
+        ];
+        let response = self
+            .caller
+            .call(&ctx.gate, operation, Idempotency::Idempotent, || {
+                let mut request = self.request(ctx, Method::GET, &url).query(&query);
+                if let Some(since) = since {
+                    request = request.header("If-Modified-Since", since_header(since));
+                }
+                request
+            })
+            .await?;
+        match response.status {
+            StatusCode::NOT_MODIFIED | StatusCode::NO_CONTENT => Ok(None),
+            s if s.is_success() => response.json().map(Some),
+            _ => Err(error(&response)),
+        }
+    }
+
+    /// Inserts (`POST`) or updates (`PUT`, each record with its `id`) up to [`WRITE_BATCH`]
+    /// records; `unmodified_since` makes the update conditional (Zoho answers `ALREADY_MODIFIED`
+    /// for a record changed after it).
     pub async fn write(
         &self,
-        token: &AccessToken,
+        ctx: &CallContext,
+        operation: &'static str,
         method: Method,
         module: &str,
         records: Vec<Value>,
+        unmodified_since: Option<&str>,
     ) -> Result<Vec<RecordResult>, ApiError> {
         // `trigger: []` runs no workflow rules: a sync write is not a user's action.
         let body = json!({"data": records, "trigger": []});
+        let url = Self::url(ctx, &format!("/{module}"))?;
+        let idempotency = if method == Method::POST {
+            Idempotency::NotIdempotent
+        } else {
+            Idempotency::Idempotent
+        };
         let response = self
-            .request(token, method, Self::url(token, &format!("/{module}"))?)
-            .json(&body)
-            .send()
-            .await
-            .map_err(ApiError::transport)?;
-        results(response).await
+            .caller
+            .call(&ctx.gate, operation, idempotency, || {
+                let mut request = self.request(ctx, method.clone(), &url).json(&body);
+                if let Some(since) = unmodified_since {
+                    request = request.header("If-Unmodified-Since", since);
+                }
+                request
+            })
+            .await?;
+        results(&response)
     }
 
     pub async fn delete(
         &self,
-        token: &AccessToken,
+        ctx: &CallContext,
+        operation: &'static str,
         module: &str,
         ids: &[String],
     ) -> Result<Vec<RecordResult>, ApiError> {
+        let url = Self::url(ctx, &format!("/{module}"))?;
+        let query = [("ids", ids.join(",")), ("wf_trigger", "false".into())];
         let response = self
-            .request(
-                token,
-                Method::DELETE,
-                Self::url(token, &format!("/{module}"))?,
-            )
-            .query(&[("ids", ids.join(",")), ("wf_trigger", "false".into())])
-            .send()
-            .await
-            .map_err(ApiError::transport)?;
-        results(response).await
+            .caller
+            .call(&ctx.gate, operation, Idempotency::Idempotent, || {
+                self.request(ctx, Method::DELETE, &url).query(&query)
+            })
+            .await?;
+        results(&response)
+    }
+
+    /// A GET of any path under `/crm/v8` (the current user, the organisation).
+    pub async fn get(
+        &self,
+        ctx: &CallContext,
+        operation: &'static str,
+        path_and_query: &str,
+    ) -> Result<Value, ApiError> {
+        let url = Self::url(ctx, path_and_query)?;
+        let response = self
+            .caller
+            .call(&ctx.gate, operation, Idempotency::Idempotent, || {
+                self.request(ctx, Method::GET, &url)
+            })
+            .await?;
+        if !response.status.is_success() {
+            return Err(error(&response));
+        }
+        if response.status == StatusCode::NO_CONTENT {
+            return Ok(Value::Null);
+        }
+        response.json()
     }
 }
 
 /// Per-record results: Zoho answers 200/201/207, and 400 when every record failed, all with
 /// `data[]`; a request-level error has no `data`.
-async fn results(response: reqwest::Response) -> Result<Vec<RecordResult>, ApiError> {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body: Value = response.json().await.map_err(malformed)?;
+pub fn results(response: &ApiResponse) -> Result<Vec<RecordResult>, ApiError> {
+    let body: Value = response.json()?;
     if let Some(data) = body.get("data") {
         return serde_json::from_value(data.clone()).map_err(malformed);
     }
-    let code = body.get("code").and_then(Value::as_str).map(str::to_owned);
-    let message = body
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    Err(classify(status, &headers, code, message, false))
+    Err(error_of(response.status, &response.headers, &body))
 }
 
-async fn error(response: reqwest::Response) -> ApiError {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+fn error(response: &ApiResponse) -> ApiError {
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    error_of(response.status, &response.headers, &body)
+}
+
+/// Classifies a Zoho request-level error body.
+pub fn error_of(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &Value,
+) -> ApiError {
     let code = body.get("code").and_then(Value::as_str).map(str::to_owned);
     let message = body
         .get("message")
@@ -192,12 +311,120 @@ async fn error(response: reqwest::Response) -> ApiError {
     let restart = code.as_deref().is_some_and(|c| RESTART_CODES.contains(&c))
         || (code.as_deref() == Some("INVALID_DATA")
             && body.pointer("/details/param_name").and_then(Value::as_str) == Some("page_token"));
-    classify(status, &headers, code, message, restart)
+    classify(status, headers, code, message, restart)
 }
 
-fn malformed(err: impl std::fmt::Display) -> ApiError {
-    ApiError::Permanent {
-        code: "malformed_response".into(),
-        message: format!("Zoho's answer could not be read: {err}"),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderMap;
+
+    const PAYLOADS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/api-payloads");
+
+    fn payload(name: &str) -> Value {
+        let text = std::fs::read_to_string(format!("{PAYLOADS}/{name}")).expect("payload file");
+        serde_json::from_str(&text).expect("payload JSON")
+    }
+
+    fn response(status: u16, name: &str) -> ApiResponse {
+        ApiResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: serde_json::to_vec(&payload(name)).unwrap(),
+        }
+    }
+
+    #[test]
+    fn write_results_parse_per_record() {
+        let ok = results(&response(201, "zoho_insert_response.json")).unwrap();
+        assert!(ok.iter().all(RecordResult::is_success));
+        let mixed = results(&response(207, "zoho_insert_207_mixed.json")).unwrap();
+        assert!(mixed.iter().any(RecordResult::is_success));
+        assert!(mixed.iter().any(|r| !r.is_success()));
+        for (status, name) in [
+            (200, "zoho_update_response.json"),
+            (200, "zoho_upsert_response.json"),
+            (200, "zoho_delete_response.json"),
+        ] {
+            let all = results(&response(status, name)).unwrap();
+            assert!(
+                !all.is_empty() && all.iter().all(RecordResult::is_success),
+                "{name}"
+            );
+        }
+        for (status, name, code) in [
+            (400, "zoho_error_duplicate_data.json", "DUPLICATE_DATA"),
+            (
+                400,
+                "zoho_error_mandatory_not_found.json",
+                "MANDATORY_NOT_FOUND",
+            ),
+            (
+                412,
+                "zoho_update_412_already_modified.json",
+                "ALREADY_MODIFIED",
+            ),
+        ] {
+            let all = results(&response(status, name)).unwrap();
+            assert_eq!(all[0].code, code, "{name}");
+            assert!(!all[0].is_success());
+        }
+    }
+
+    #[test]
+    fn request_errors_are_classified() {
+        let h = HeaderMap::new();
+        for name in [
+            "zoho_error_invalid_token.json",
+            "zoho_error_oauth_scope_mismatch.json",
+        ] {
+            assert!(matches!(
+                error_of(StatusCode::UNAUTHORIZED, &h, &payload(name)),
+                ApiError::Unauthorized
+            ));
+        }
+        assert!(matches!(
+            error_of(
+                StatusCode::TOO_MANY_REQUESTS,
+                &h,
+                &payload("zoho_429_too_many_requests.json")
+            ),
+            ApiError::Throttled { .. }
+        ));
+        assert!(matches!(
+            error_of(
+                StatusCode::BAD_REQUEST,
+                &h,
+                &json!({"code": "EXPIRED_VALUE"})
+            ),
+            ApiError::ResyncRequired
+        ));
+        assert_eq!(
+            connector_kit::api::body_retry_after(
+                &serde_json::to_vec(&payload("zoho_429_too_many_requests.json")).unwrap()
+            ),
+            Some(std::time::Duration::from_secs(60))
+        );
+    }
+
+    #[test]
+    fn read_pages_parse() {
+        for name in [
+            "zoho_records_get_first_page.json",
+            "zoho_records_get_page_token.json",
+            "zoho_records_get_v8_leads.json",
+        ] {
+            let page: RecordsPage = serde_json::from_value(payload(name)).unwrap();
+            assert!(!page.data.is_empty(), "{name}");
+        }
+        let leads: RecordsPage =
+            serde_json::from_value(payload("zoho_records_get_v8_leads.json")).unwrap();
+        assert!(leads.info.more_records);
+        assert_eq!(leads.info.next_page_token.as_deref(), Some("c8582xx9e7c7"));
+        let deleted: DeletedPage =
+            serde_json::from_value(payload("zoho_deleted_records.json")).unwrap();
+        assert_eq!(deleted.data.len(), 4);
+        assert_eq!(deleted.data[2].kind.as_deref(), Some("permanent"));
+        assert!(!deleted.info.more_records);
     }
 }

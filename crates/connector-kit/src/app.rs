@@ -166,11 +166,32 @@ impl<C: Connector> ConnectorApp<C> {
     }
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"code": code, "message": message}))).into_response()
+/// An error answer: a status and a stable code.
+struct HttpError {
+    status: StatusCode,
+    code: String,
+    message: String,
 }
 
-fn authorised<C>(state: &ApiState<C>, headers: &HeaderMap) -> Result<(), Response> {
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"code": self.code, "message": self.message})),
+        )
+            .into_response()
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> HttpError {
+    HttpError {
+        status,
+        code: code.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn authorised<C>(state: &ApiState<C>, headers: &HeaderMap) -> Result<(), HttpError> {
     if service_kit::auth::has_bearer(headers, &state.service_token) {
         Ok(())
     } else {
@@ -187,7 +208,7 @@ async fn sync_now<C: Connector>(
     State(state): State<ApiState<C>>,
     headers: HeaderMap,
     Path(user_id): Path<UserId>,
-) -> Result<Json<serde_json::Value>, Response> {
+) -> Result<Json<serde_json::Value>, HttpError> {
     authorised(&state, &headers)?;
     let watches = state.store.poll_now(user_id).await.map_err(|err| {
         tracing::error!(error = %err, "sync-now failed");
@@ -206,7 +227,7 @@ async fn watches<C: Connector>(
     State(state): State<ApiState<C>>,
     headers: HeaderMap,
     Path(user_id): Path<UserId>,
-) -> Result<Json<serde_json::Value>, Response> {
+) -> Result<Json<serde_json::Value>, HttpError> {
     authorised(&state, &headers)?;
     let watches = state.store.watch_statuses(user_id).await.map_err(|err| {
         tracing::error!(error = %err, "watch status failed");
@@ -229,7 +250,7 @@ async fn discover<C: Connector>(
     State(state): State<ApiState<C>>,
     headers: HeaderMap,
     Path((user_id, what)): Path<(UserId, String)>,
-) -> Result<Json<serde_json::Value>, Response> {
+) -> Result<Json<serde_json::Value>, HttpError> {
     authorised(&state, &headers)?;
     if !state.connector.discoveries().contains(&what.as_str()) {
         return Err(error(

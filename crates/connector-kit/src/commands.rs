@@ -310,27 +310,35 @@ impl<C: Connector> CommandHandler<C> {
                     let again: Vec<ApplyRequest> =
                         refused.iter().map(|i| requests[*i].clone()).collect();
                     let retried = self.apply_checked(&ctx, &again).await;
-                    for (i, outcome) in refused.into_iter().zip(retried) {
+                    for (i, outcome) in refused.iter().copied().zip(retried) {
                         outcomes[i] = outcome;
                     }
                 }
                 Err(err) => {
-                    let retryable = !matches!(
-                        err,
-                        TokenError::ReconnectNeeded(_) | TokenError::NotConnected(_)
-                    );
-                    for i in refused {
+                    let code = match err {
+                        TokenError::ReconnectNeeded(_) | TokenError::NotConnected(_) => {
+                            "reconnect_needed"
+                        }
+                        TokenError::Unavailable(_) => "unauthorized",
+                    };
+                    for i in refused.iter().copied() {
                         outcomes[i] = ApplyOutcome::Failed {
-                            code: if retryable {
-                                "unauthorized"
-                            } else {
-                                "reconnect_needed"
-                            }
-                            .into(),
+                            code: code.into(),
                             message: err.to_string(),
                             retryable: true,
                         };
                     }
+                }
+            }
+            // Still refused with a fresh token: auth-service may have handed out the same one
+            // (it refreshed moments ago); the write is tried again later, not given up.
+            for i in refused {
+                if let ApplyOutcome::Failed {
+                    code, retryable, ..
+                } = &mut outcomes[i]
+                    && code == "unauthorized"
+                {
+                    *retryable = true;
                 }
             }
         }

@@ -104,24 +104,16 @@ impl<C: Connector> Poller<C> {
                 }
                 (RECONNECT_BACKOFF, Some(error), WatchState::ReconnectNeeded)
             }
-            Err(PollFailure::StillUnauthorized) => {
-                let error = format!(
-                    "the {side} account refuses access even with a fresh token; reconnect it"
-                );
-                if let Err(e) = self
-                    .store
-                    .hold_user(
-                        watch.user_id,
-                        RECONNECT_BACKOFF,
-                        &error,
-                        WatchState::ReconnectNeeded,
-                    )
-                    .await
-                {
-                    tracing::warn!(error = %e, "cannot hold the user's watches");
-                }
-                (RECONNECT_BACKOFF, Some(error), WatchState::ReconnectNeeded)
-            }
+            // auth-service hands out the same token again when it refreshed it moments ago (no
+            // refresh storms), so this may pass; a connection that is really broken shows up as
+            // `reconnect_needed` from auth-service once it refreshes.
+            Err(PollFailure::StillUnauthorized) => (
+                ERROR_BACKOFF,
+                Some(format!(
+                    "the {side} account refused a freshly requested token; trying again later"
+                )),
+                WatchState::Error,
+            ),
             Err(PollFailure::Budget {
                 used,
                 budget,

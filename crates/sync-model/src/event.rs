@@ -62,12 +62,14 @@ pub struct Event {
 
 impl Event {
     /// What Zoho CRM holds of this event: no categories, no required/optional attendees (all
-    /// read as required), no IANA zone (an offset only).
+    /// read as required) and no attendee names (e-mail participants), no IANA zone (an offset
+    /// only).
     pub fn project_for_zoho(&self) -> Event {
         let mut e = self.clone();
         e.categories.clear();
         for a in &mut e.attendees {
             a.required = true;
+            a.name = None;
         }
         for t in [&mut e.start, &mut e.end] {
             if let EventTime::DateTime { time_zone, .. } = t {
@@ -87,6 +89,9 @@ impl Event {
                 .find(|b| b.email.0.eq_ignore_ascii_case(&a.email.0))
             {
                 a.required = b.required;
+                if a.name.is_none() {
+                    a.name = b.name.clone();
+                }
             }
         }
         for (t, b) in [(&mut self.start, &base.start), (&mut self.end, &base.end)] {

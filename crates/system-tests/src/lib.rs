@@ -10,6 +10,8 @@ use service_kit::CancellationToken;
 use service_kit::settings::{HttpSettings, TelemetrySettings};
 use tokio::task::JoinHandle;
 
+pub mod browser;
+
 const SERVICE_TOKEN: &str = "test-service-token";
 /// Every test user's password.
 pub const USER_PASSWORD: &str = "correct horse battery staple";
@@ -21,6 +23,8 @@ pub struct System {
     pub sync_url: String,
     pub outlook_url: String,
     pub zoho_url: String,
+    /// The settings page's origin (`web`), when started with [`spawn_system_with_web`].
+    pub web_url: Option<String>,
     pub http: reqwest::Client,
     database: service_kit::settings::DatabaseSettings,
     broker: service_kit::settings::BrokerSettings,
@@ -85,7 +89,28 @@ fn sync_settings(
 /// Starts the sandbox and the four services. `poll_tick` is how often the connectors look for
 /// due polls.
 pub async fn spawn_system() -> anyhow::Result<System> {
+    start(false).await
+}
+
+/// Like [`spawn_system`], plus `web` (the settings page and its API) in front of the services,
+/// with auth-service's OAuth redirects going through it as in a deployment
+/// (`AUTH_PUBLIC_URL={web}/api/auth`, `AUTH_CONNECTED_REDIRECT_URL={web}/#/connections`).
+pub async fn spawn_system_with_web() -> anyhow::Result<System> {
+    start(true).await
+}
+
+async fn start(with_web: bool) -> anyhow::Result<System> {
     service_kit::telemetry::init_for_tests();
+    // `web`'s address must be known before auth-service starts: bind it first.
+    let web_listener = if with_web {
+        Some(tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?)
+    } else {
+        None
+    };
+    let web_url = match &web_listener {
+        Some(listener) => Some(local(listener.local_addr()?.port())),
+        None => None,
+    };
     let database = test_support::fresh_database().await?;
     let broker = test_support::test_broker();
     let service_token = SecretString::from(SERVICE_TOKEN);
@@ -96,10 +121,14 @@ pub async fn spawn_system() -> anyhow::Result<System> {
     let sandbox_url = sandbox.base_url();
     tasks.push(spawn("sandbox", sandbox.run_until_stopped()));
 
-    let auth_settings = {
+    let mut auth_settings = {
         use secrecy::ExposeSecret;
         auth_service::settings::Settings::for_tests(database.url.expose_secret(), &sandbox_url)
     };
+    if let Some(web_url) = &web_url {
+        auth_settings.public_url = format!("{web_url}/api/auth");
+        auth_settings.connected_redirect_url = Some(format!("{web_url}/#/connections"));
+    }
     let auth = auth_service::startup::Application::build(auth_settings)
         .await
         .context("auth-service")?;
@@ -172,12 +201,28 @@ pub async fn spawn_system() -> anyhow::Result<System> {
     shutdown.push(zoho.shutdown_token());
     tasks.push(spawn("connector-zoho", zoho.run_until_stopped()));
 
+    if let Some(listener) = web_listener {
+        let settings = web::Settings::for_tests(
+            web::settings::Upstreams {
+                auth_url: auth_url.clone(),
+                sync_url: sync_url.clone(),
+                outlook_url: outlook_url.clone(),
+                zoho_url: zoho_url.clone(),
+            },
+            SERVICE_TOKEN,
+        );
+        let web = web::Application::build_on(listener, settings).context("web")?;
+        shutdown.push(web.shutdown_token());
+        tasks.push(spawn("web", web.run_until_stopped()));
+    }
+
     Ok(System {
         sandbox_url,
         auth_url,
         sync_url,
         outlook_url,
         zoho_url,
+        web_url,
         http: reqwest::Client::new(),
         database,
         broker,
@@ -553,5 +598,161 @@ fn list(answer: Value) -> Vec<Value> {
             _ => Vec::new(),
         },
         _ => Vec::new(),
+    }
+}
+
+/// The refresh tokens a user's connections were made with (to break and restore them).
+#[derive(Debug, Clone)]
+pub struct ProviderRefreshTokens {
+    pub outlook: String,
+    pub zoho: String,
+}
+
+/// Helpers for tasks, events and the connectors' own endpoints (issue 5).
+impl System {
+    /// Like [`System::provision_seeded_user`], also returning the refresh tokens used.
+    pub async fn provision_seeded_user_with_tokens(
+        &self,
+        email: &str,
+        poll_interval_secs: u32,
+        contacts: usize,
+        shared_share: f64,
+    ) -> anyhow::Result<(TestUser, ProviderRefreshTokens)> {
+        let sandbox = &self.sandbox_url;
+        let mailbox = self
+            .post(
+                format!("{sandbox}/_sandbox/graph/mailboxes"),
+                json!({"display_name": email}),
+            )
+            .await?;
+        let org = self
+            .post(
+                format!("{sandbox}/_sandbox/zoho/orgs"),
+                json!({"dc": "jp", "user_email": email}),
+            )
+            .await?;
+        if contacts > 0 {
+            self.post(
+                format!("{sandbox}/_sandbox/seed"),
+                json!({
+                    "mailbox_id": text(&mailbox, "mailbox_id")?,
+                    "org_id": text(&org, "org_id")?,
+                    "contacts": contacts,
+                    "shared_share": shared_share,
+                    "seed": 7,
+                }),
+            )
+            .await?;
+        }
+        let tokens = ProviderRefreshTokens {
+            outlook: text(&mailbox, "refresh_token")?,
+            zoho: text(&org, "refresh_token")?,
+        };
+        let user = self
+            .connect_user(email, mailbox, org, poll_interval_secs)
+            .await?;
+        Ok((user, tokens))
+    }
+
+    /// A Graph call as the user would make it (`path` relative to `/v1.0`).
+    pub async fn graph_call(
+        &self,
+        user: &TestUser,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let token = self.graph_token(user).await?;
+        let mut request = self
+            .http
+            .request(method, format!("{}/graph/v1.0{path}", self.sandbox_url))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "Graph {path} answered {status}: {text}");
+        Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
+    /// A Zoho CRM call as the user would make it (`path` relative to `/crm/v8`).
+    pub async fn zoho_call(
+        &self,
+        user: &TestUser,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let (token, api_domain) = self.zoho_token(user).await?;
+        let mut request = self
+            .http
+            .request(method, format!("{api_domain}/crm/v8{path}"))
+            .header("Authorization", format!("Zoho-oauthtoken {token}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "Zoho {path} answered {status}: {text}");
+        Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
+    /// Every record of a Zoho module (control API: not counted).
+    pub async fn zoho_records(&self, user: &TestUser, module: &str) -> anyhow::Result<Vec<Value>> {
+        let answer = self
+            .get(format!(
+                "{}/_sandbox/zoho/orgs/{}/records/{module}",
+                self.sandbox_url, user.org_id
+            ))
+            .await?;
+        Ok(list(answer))
+    }
+
+    /// A connector's discovery answer for the settings page (`side`: `outlook` or `zoho`).
+    pub async fn discover(&self, user: &TestUser, side: &str, what: &str) -> anyhow::Result<Value> {
+        let base = if side == "outlook" {
+            &self.outlook_url
+        } else {
+            &self.zoho_url
+        };
+        self.get(format!(
+            "{base}/internal/v1/users/{}/discovery/{what}",
+            user.user_id
+        ))
+        .await
+    }
+
+    /// A connector's watches of the user: state, last error and poll times per kind.
+    pub async fn watches(&self, user: &TestUser, side: &str) -> anyhow::Result<Vec<Value>> {
+        let base = if side == "outlook" {
+            &self.outlook_url
+        } else {
+            &self.zoho_url
+        };
+        let answer = self
+            .get(format!("{base}/internal/v1/users/{}/watches", user.user_id))
+            .await?;
+        Ok(answer["watches"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Replaces the user's settings with `settings` (the whole settings object).
+    pub async fn put_settings(&self, user: &TestUser, settings: Value) -> anyhow::Result<()> {
+        self.put(
+            format!("{}/internal/v1/users/{}/settings", self.sync_url, user.user_id),
+            settings,
+        )
+        .await?;
+        Ok(())
     }
 }

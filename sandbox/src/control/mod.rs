@@ -2,6 +2,7 @@
 //! Create mailboxes and orgs, mint tokens, read everything back without counting, seed data,
 //! read the call counts, expire tokens. Every call is JSON; errors are `{"error": "..."}`.
 
+mod activities;
 mod faults;
 mod people;
 pub mod seed;
@@ -16,9 +17,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::graph::schema;
+use crate::graph::calendar::event as graph_event;
+use crate::graph::store::{Collection, Item, Mailbox, TODO_LISTS};
+use crate::graph::{schema, todo};
 use crate::links::BaseUrl;
-use crate::state::AppState;
+use crate::state::{AppState, World};
 use crate::zoho::{Dc, modules};
 
 pub fn router() -> Router<AppState> {
@@ -29,6 +32,10 @@ pub fn router() -> Router<AppState> {
             post(mailbox_access_token),
         )
         .route("/graph/mailboxes/{id}/contacts", get(mailbox_contacts))
+        .route("/graph/mailboxes/{id}/todo-lists", get(mailbox_lists))
+        .route("/graph/mailboxes/{id}/tasks", get(mailbox_tasks))
+        .route("/graph/mailboxes/{id}/events", get(mailbox_events))
+        .route("/graph/mailboxes/{id}/categories", get(mailbox_categories))
         .route(
             "/graph/mailboxes/{id}/expire-delta-tokens",
             post(expire_delta_tokens),
@@ -70,6 +77,7 @@ pub fn router() -> Router<AppState> {
                 .delete(faults::clear_all),
         )
         .route("/seed", post(seed::seed))
+        .route("/snapshot", get(read_snapshot).post(write_snapshot))
         .route("/stats", get(stats))
         .route("/stats/reset", post(reset_stats))
         .route("/expire-access-tokens", post(expire_access_tokens))
@@ -175,6 +183,91 @@ async fn mailbox_contacts(
     Ok(Json(json!({"value": value})))
 }
 
+fn mailbox_of<'a>(world: &'a World, id: &str) -> Result<&'a Mailbox, ControlError> {
+    world
+        .graph
+        .mailboxes
+        .get(id)
+        .ok_or_else(|| ControlError::not_found("unknown mailbox"))
+}
+
+/// Every To Do list, as Graph renders them.
+async fn mailbox_lists(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let world = state.world();
+    let mailbox = mailbox_of(&world, &id)?;
+    let value: Vec<Value> = mailbox
+        .items_in(Collection::TodoLists, TODO_LISTS)
+        .into_iter()
+        .map(|l| Value::Object(todo::render_list(l, None)))
+        .collect();
+    Ok(Json(json!({"value": value})))
+}
+
+/// Every task of every list (with its `listId`), times in UTC.
+async fn mailbox_tasks(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let world = state.world();
+    let mailbox = mailbox_of(&world, &id)?;
+    let mut tasks: Vec<&Item> = mailbox.tasks.values().collect();
+    tasks.sort_by_key(|t| t.order);
+    let value: Vec<Value> = tasks
+        .into_iter()
+        .map(|t| {
+            let mut task = todo::render_task(t, None, None);
+            task.insert("listId".into(), json!(t.folder_id));
+            Value::Object(task)
+        })
+        .collect();
+    Ok(Json(json!({"value": value})))
+}
+
+/// Every stored event (single instances, series masters, exceptions) with its `calendarId`,
+/// times in UTC. Occurrences are not stored: read them through `calendarView`.
+async fn mailbox_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let world = state.world();
+    let mailbox = mailbox_of(&world, &id)?;
+    let store = &mailbox.calendar;
+    let owner = graph_event::Owner {
+        name: &mailbox.display_name,
+        address: &mailbox.email,
+    };
+    let mut events: Vec<&graph_event::Event> = store.events.values().collect();
+    events.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+    let value: Vec<Value> = events
+        .into_iter()
+        .filter_map(|e| {
+            let instance = graph_event::locate(store, &e.id)?;
+            let mut rendered = graph_event::render(&instance, &owner, None, None);
+            rendered.insert("calendarId".into(), json!(e.calendar_id));
+            Some(Value::Object(rendered))
+        })
+        .collect();
+    Ok(Json(json!({"value": value})))
+}
+
+async fn mailbox_categories(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let world = state.world();
+    let mailbox = mailbox_of(&world, &id)?;
+    let value: Vec<Value> = mailbox
+        .calendar
+        .categories
+        .iter()
+        .map(|c| json!({"id": c.id, "displayName": c.display_name, "color": c.color}))
+        .collect();
+    Ok(Json(json!({"value": value})))
+}
+
 async fn expire_delta_tokens(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -186,6 +279,7 @@ async fn expire_delta_tokens(
         .get_mut(&id)
         .ok_or_else(|| ControlError::not_found("unknown mailbox"))?;
     mailbox.delta_epoch += 1;
+    mailbox.calendar.syncs.clear();
     Ok(Json(json!({"expired": true})))
 }
 
@@ -196,6 +290,9 @@ struct NewOrg {
     user_email: Option<String>,
     /// API credits per 24 hours; absent: the sandbox's default (unlimited unless configured).
     credit_budget: Option<u64>,
+    /// Enforce Zoho's per-refresh-token limits on refreshes (off by default).
+    #[serde(default)]
+    token_limits: bool,
 }
 
 async fn create_org(
@@ -225,6 +322,7 @@ async fn create_org(
     if let Some(budget) = request.credit_budget {
         org.credits.budget = Some(budget);
     }
+    org.token_limits = request.token_limits;
     let answer = json!({
         "org_id": org_id,
         "user_id": org.user.id.to_string(),
@@ -235,6 +333,7 @@ async fn create_org(
         "api_domain": dc.api_domain(&base),
         "accounts_url": dc.accounts_url(&base),
         "credit_budget": org.credits.budget,
+        "token_limits": org.token_limits,
     });
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
@@ -291,6 +390,35 @@ async fn stats(State(state): State<AppState>) -> Json<Value> {
         .collect();
     stats["zoho"]["credits"] = Value::Object(credits);
     Json(stats)
+}
+
+/// The whole world as snapshot JSON (what the snapshot file holds).
+async fn read_snapshot(State(state): State<AppState>) -> Result<Response, ControlError> {
+    let bytes = crate::snapshot::to_json(&state.world())
+        .map_err(|e| ControlError::bad_request(e.to_string()))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Writes the snapshot file now.
+async fn write_snapshot(State(state): State<AppState>) -> Result<Json<Value>, ControlError> {
+    let Some(path) = state.settings().snapshot_file.clone() else {
+        return Err(ControlError {
+            status: StatusCode::CONFLICT,
+            message: "no snapshot file is configured (SANDBOX_SNAPSHOT_FILE)".to_owned(),
+        });
+    };
+    let bytes = crate::snapshot::to_json(&state.world())
+        .map_err(|e| ControlError::bad_request(e.to_string()))?;
+    let written = bytes.len();
+    tokio::task::spawn_blocking(move || crate::snapshot::write(&path, &bytes).map(|()| path))
+        .await
+        .map_err(|e| ControlError::bad_request(e.to_string()))?
+        .map(|path| Json(json!({"path": path.display().to_string(), "bytes": written})))
+        .map_err(|e| ControlError::bad_request(format!("{e:#}")))
 }
 
 async fn reset_stats(State(state): State<AppState>) -> Json<Value> {

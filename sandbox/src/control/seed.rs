@@ -1,6 +1,8 @@
-//! `POST /_sandbox/seed`: N generated contacts on each side, a share of them present on both
-//! sides with the same name and e-mail (the first sync must match them, not duplicate them).
-//! Generation depends only on the seed, so a test can rely on what it gets.
+//! `POST /_sandbox/seed`: N generated contacts, tasks and events on each side, a share of them
+//! present on both sides with the same name and e-mail (contacts), title and due date (tasks) or
+//! title and times (events): the first sync must match them, not duplicate them. Generation
+//! depends only on the seed (and, for tasks and events, the anchor day), so a test can rely on
+//! what it gets; contacts come out the same as before tasks and events existed.
 
 use std::collections::HashSet;
 
@@ -14,10 +16,13 @@ use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::activities;
 use super::people::{self, COMPANIES, CULTURES, NOTES, PERSONAL_DOMAINS, ROLES};
 use super::{ControlError, body};
-use crate::graph::schema;
+use crate::graph::calendar::event as graph_event;
+use crate::graph::{schema, todo};
 use crate::state::AppState;
+use crate::time::now_precise;
 use crate::zoho::modules;
 
 /// Guard against a typo seeding millions of contacts into memory.
@@ -29,9 +34,15 @@ struct SeedRequest {
     org_id: Option<String>,
     #[serde(default)]
     contacts: usize,
+    #[serde(default)]
+    tasks: usize,
+    #[serde(default)]
+    events: usize,
     #[serde(default = "default_share")]
     shared_share: f64,
     seed: Option<u64>,
+    /// The day task and event dates are relative to (`yyyy-MM-dd`); today (UTC) by default.
+    anchor: Option<NaiveDate>,
 }
 
 impl Default for SeedRequest {
@@ -40,8 +51,11 @@ impl Default for SeedRequest {
             mailbox_id: None,
             org_id: None,
             contacts: 0,
+            tasks: 0,
+            events: 0,
             shared_share: default_share(),
             seed: None,
+            anchor: None,
         }
     }
 }
@@ -248,9 +262,12 @@ pub async fn seed(
     bytes: Bytes,
 ) -> Result<Json<Value>, ControlError> {
     let request: SeedRequest = body(&bytes)?;
-    if request.contacts > MAX_CONTACTS {
+    if request.contacts > MAX_CONTACTS
+        || request.tasks > MAX_CONTACTS
+        || request.events > MAX_CONTACTS
+    {
         return Err(ControlError::bad_request(format!(
-            "at most {MAX_CONTACTS} contacts per side"
+            "at most {MAX_CONTACTS} contacts, tasks and events per side"
         )));
     }
     if !(0.0..=1.0).contains(&request.shared_share) {
@@ -261,6 +278,14 @@ pub async fn seed(
     let seed = request.seed.unwrap_or_else(rand::random);
     let shared = ((request.contacts as f64) * request.shared_share).round() as usize;
     let (outlook, zoho) = generate(seed, request.contacts, shared);
+    let anchor = request
+        .anchor
+        .unwrap_or_else(|| crate::time::now().date_naive());
+    let share = |n: usize| ((n as f64) * request.shared_share).round() as usize;
+    let (shared_tasks, shared_events) = (share(request.tasks), share(request.events));
+    let (outlook_tasks, zoho_tasks) = activities::tasks(seed, anchor, request.tasks, shared_tasks);
+    let (outlook_events, zoho_events) =
+        activities::events(seed, anchor, request.events, shared_events);
 
     let mut world = state.world();
     if let Some(id) = &request.mailbox_id
@@ -288,6 +313,18 @@ pub async fn seed(
             mailbox.insert_contact(&folder, props);
             outlook_count += 1;
         }
+        let list = mailbox.default_list_id.clone();
+        for task in &outlook_tasks {
+            todo::seed_task(mailbox, &list, &task.outlook())
+                .map_err(|e| ControlError::bad_request(e.message))?;
+        }
+        let calendar = mailbox.calendar.default_id.clone();
+        for seeded in &outlook_events {
+            let created = graph_event::parse(&seeded.outlook())
+                .and_then(|changes| graph_event::create(&calendar, changes, now_precise()))
+                .map_err(|e| ControlError::bad_request(e.message))?;
+            mailbox.calendar.events.insert(created.id.clone(), created);
+        }
     }
     let mut zoho_count = 0;
     if let Some(org) = request
@@ -304,13 +341,39 @@ pub async fn seed(
             let _ = inputs;
             zoho_count += 1;
         }
+        let records = zoho_tasks
+            .iter()
+            .map(|t| (&modules::TASKS, t.zoho()))
+            .chain(zoho_events.iter().map(|e| (&modules::EVENTS, e.zoho())));
+        for (index, (module, record)) in records.enumerate() {
+            let fields = record.as_object().cloned().unwrap_or_default();
+            modules::check_record(module, &fields, index, true)
+                .and_then(|inputs| org.insert(module, inputs, index))
+                .map_err(|e| ControlError::bad_request(e.message))?;
+        }
     }
-    Ok(Json(json!({
+    let both_sides = request.mailbox_id.is_some() && request.org_id.is_some();
+    let mut answer = json!({
         "seed": seed,
         "shared": if outlook_count > 0 && zoho_count > 0 { shared } else { 0 },
         "outlook_contacts": outlook_count,
         "zoho_contacts": zoho_count,
-    })))
+    });
+    // Only callers that ask for tasks or events see their counts (older callers compare the
+    // answer as a whole).
+    if request.tasks > 0 || request.events > 0 {
+        let side = |present: bool, n: usize| if present { n } else { 0 };
+        let outlook_side = request.mailbox_id.is_some();
+        let zoho_side = request.org_id.is_some();
+        answer["anchor"] = json!(anchor.to_string());
+        answer["outlook_tasks"] = json!(side(outlook_side, request.tasks));
+        answer["zoho_tasks"] = json!(side(zoho_side, request.tasks));
+        answer["shared_tasks"] = json!(side(both_sides, shared_tasks));
+        answer["outlook_events"] = json!(side(outlook_side, request.events));
+        answer["zoho_events"] = json!(side(zoho_side, request.events));
+        answer["shared_events"] = json!(side(both_sides, shared_events));
+    }
+    Ok(Json(answer))
 }
 
 #[cfg(test)]

@@ -1,20 +1,23 @@
-//! The Microsoft identity platform token endpoint, `POST /login/{tenant}/oauth2/v2.0/token`
-//! (api-reference 1.7), refresh-token grant only. Every refresh returns a new refresh token; the
-//! redeemed one stays valid, as Microsoft's do (they are not single-use), so a client that lost
-//! the answer of a refresh can retry.
+//! The Microsoft identity platform (api-reference 1.7): `GET /login/{tenant}/oauth2/v2.0/authorize`
+//! (consents at once, see [`crate::oauth`]) and `POST /login/{tenant}/oauth2/v2.0/token` with the
+//! authorization-code grant (PKCE checked) and the refresh-token grant. Every grant returns a new
+//! refresh token (the code grant only with `offline_access`); a redeemed refresh token stays
+//! valid, as Microsoft's do (they are not single-use), so a client that lost the answer of a
+//! refresh can retry. Authorization codes are single-use and live 10 minutes.
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::meter::Account;
+use crate::oauth::{self, CodeProblem};
 use crate::state::AppState;
-use crate::time;
+use crate::{ids, time};
 
 /// The operation label token refreshes are counted under.
 pub const OPERATION: &str = "POST /oauth2/v2.0/token";
@@ -93,6 +96,13 @@ fn granted_scopes(requested: Option<&str>) -> Result<Vec<String>, String> {
     Ok(granted)
 }
 
+/// Codes live 10 minutes, as Microsoft's do.
+const CODE_SECONDS: i64 = 600;
+
+fn invalid_grant(code: u32, description: &str) -> Response {
+    aad_error(StatusCode::BAD_REQUEST, "invalid_grant", code, description)
+}
+
 pub async fn token(
     State(state): State<AppState>,
     Path(_tenant): Path<String>,
@@ -104,12 +114,13 @@ pub async fn token(
     let Some(grant_type) = field("grant_type") else {
         return missing("grant_type");
     };
-    if grant_type != "refresh_token" {
+    if grant_type != "refresh_token" && grant_type != "authorization_code" {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70003,
-            "The app requested an unsupported grant type. The sandbox supports 'refresh_token'.",
+            "The app requested an unsupported grant type. The sandbox supports \
+             'authorization_code' and 'refresh_token'.",
         );
     }
     let Some(client_id) = field("client_id") else {
@@ -117,15 +128,7 @@ pub async fn token(
     };
     let settings = state.settings();
     if client_id != settings.graph_client_id {
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            700016,
-            &format!(
-                "Application with identifier '{client_id}' was not found in the directory \
-                 'sandbox'."
-            ),
-        );
+        return unknown_client(client_id);
     }
     if field("client_secret") != Some(settings.graph_client_secret.as_str()) {
         return aad_error(
@@ -137,48 +140,249 @@ pub async fn token(
              'sandbox-graph-client'.",
         );
     }
-    let Some(refresh_token) = field("refresh_token") else {
-        return missing("refresh_token");
+    let grant = if grant_type == "refresh_token" {
+        let Some(refresh_token) = field("refresh_token") else {
+            return missing("refresh_token");
+        };
+        Grant::Refresh(refresh_token.to_owned())
+    } else {
+        let Some(code) = field("code") else {
+            return missing("code");
+        };
+        Grant::Code {
+            code: code.to_owned(),
+            redirect_uri: field("redirect_uri").map(str::to_owned),
+            verifier: field("code_verifier").map(str::to_owned),
+        }
     };
     let scopes = match granted_scopes(field("scope")) {
         Ok(scopes) => scopes,
-        Err(bad) => {
-            return aad_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                70011,
-                &format!(
-                    "The provided value for the input parameter 'scope' is not valid. The scope \
-                     {bad} is not valid."
-                ),
-            );
-        }
+        Err(bad) => return invalid_scope(&bad),
     };
 
     let mut world = state.world();
-    let Some(mailbox_id) = world.graph.refresh_tokens.get(refresh_token).cloned() else {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            70000,
-            "The provided value for the input parameter 'refresh_token' or 'assertion' is not \
-             valid.",
-        );
+    let (mailbox_id, with_refresh) = match grant {
+        Grant::Refresh(refresh_token) => {
+            let Some(mailbox_id) = world.graph.refresh_tokens.get(&refresh_token).cloned() else {
+                return invalid_grant(
+                    70000,
+                    "The provided value for the input parameter 'refresh_token' or 'assertion' \
+                     is not valid.",
+                );
+            };
+            (mailbox_id, true)
+        }
+        Grant::Code {
+            code,
+            redirect_uri,
+            verifier,
+        } => {
+            let redeemed = oauth::redeem(
+                &mut world.graph.codes,
+                &code,
+                redirect_uri.as_deref(),
+                verifier.as_deref(),
+                time::now(),
+            );
+            match redeemed {
+                Ok(pending) => (pending.account_id, pending.offline),
+                Err(problem) => return code_error(problem),
+            }
+        }
     };
     world
         .meter
         .record(&Account::Mailbox(mailbox_id.clone()), OPERATION);
     let (access_token, expires_in) = world.graph.issue_access_token(&mailbox_id);
-    let new_refresh_token = world.graph.issue_refresh_token(&mailbox_id);
-    Json(json!({
+    let mut answer = json!({
         "token_type": "Bearer",
         "scope": scopes.join(" "),
         "expires_in": expires_in,
         "ext_expires_in": expires_in,
         "access_token": access_token,
-        "refresh_token": new_refresh_token,
-    }))
-    .into_response()
+    });
+    if with_refresh {
+        answer["refresh_token"] = json!(world.graph.issue_refresh_token(&mailbox_id));
+    }
+    Json(answer).into_response()
+}
+
+enum Grant {
+    Refresh(String),
+    Code {
+        code: String,
+        redirect_uri: Option<String>,
+        verifier: Option<String>,
+    },
+}
+
+fn unknown_client(client_id: &str) -> Response {
+    aad_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        700016,
+        &format!(
+            "Application with identifier '{client_id}' was not found in the directory 'sandbox'."
+        ),
+    )
+}
+
+fn invalid_scope(bad: &str) -> Response {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        70011,
+        &format!(
+            "The provided value for the input parameter 'scope' is not valid. The scope {bad} is \
+             not valid."
+        ),
+    )
+}
+
+fn code_error(problem: CodeProblem) -> Response {
+    match problem {
+        CodeProblem::Unknown => invalid_grant(
+            70000,
+            "The provided value for the input parameter 'code' is not valid.",
+        ),
+        CodeProblem::Expired => invalid_grant(
+            70008,
+            "The provided authorization code or refresh token has expired due to inactivity.",
+        ),
+        CodeProblem::Redeemed => invalid_grant(
+            54005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code \
+             or use an existing refresh token.",
+        ),
+        CodeProblem::RedirectMismatch => invalid_grant(
+            70000,
+            "The redirect_uri does not match the one the authorization code was issued for.",
+        ),
+        CodeProblem::VerifierMissing => missing("code_verifier"),
+        CodeProblem::VerifierMismatch => invalid_grant(
+            501481,
+            "The Code_Verifier does not match the code_challenge supplied in the authorization \
+             request.",
+        ),
+    }
+}
+
+/// `GET /login/{tenant}/oauth2/v2.0/authorize`: no sign-in page; the mailbox named by
+/// `login_hint` (its id or e-mail) consents at once, else a new mailbox is made (with the hint
+/// as its e-mail when it is one). Answers 302 to `redirect_uri` with `code` and `state`, or with
+/// `error` and `error_description` as Microsoft redirects errors.
+pub async fn authorize(
+    State(state): State<AppState>,
+    Path(_tenant): Path<String>,
+    RawQuery(raw_query): RawQuery,
+) -> Response {
+    let query: HashMap<String, String> =
+        url::form_urlencoded::parse(raw_query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let param = |name: &str| {
+        query
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let Some(client_id) = param("client_id") else {
+        return missing("client_id");
+    };
+    if client_id != state.settings().graph_client_id {
+        return unknown_client(client_id);
+    }
+    let Some(redirect_uri) = param("redirect_uri") else {
+        return missing("redirect_uri");
+    };
+    let state_param = param("state").unwrap_or_default();
+    let refuse = |error: &str, description: &str| {
+        redirect(
+            redirect_uri,
+            &[
+                ("error", error),
+                ("error_description", description),
+                ("state", state_param),
+            ],
+        )
+    };
+    if param("response_type") != Some("code") {
+        return refuse(
+            "unsupported_response_type",
+            "AADSTS70005: The sandbox supports response_type 'code' only.",
+        );
+    }
+    let Some(scope) = param("scope") else {
+        return refuse(
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameter: 'scope'.",
+        );
+    };
+    if let Err(bad) = granted_scopes(Some(scope)) {
+        return refuse(
+            "invalid_scope",
+            &format!("AADSTS70011: The scope {bad} is not valid."),
+        );
+    }
+    let challenge = match (param("code_challenge"), param("code_challenge_method")) {
+        (None, _) => None,
+        (Some(c), None | Some("plain")) => Some(("plain".to_owned(), c.to_owned())),
+        (Some(c), Some(m)) if m.eq_ignore_ascii_case("S256") => {
+            Some(("S256".to_owned(), c.to_owned()))
+        }
+        (Some(_), Some(_)) => {
+            return refuse(
+                "invalid_request",
+                "AADSTS501491: Invalid code_challenge_method.",
+            );
+        }
+    };
+    let offline = scope
+        .split_whitespace()
+        .any(|s| s.eq_ignore_ascii_case("offline_access"));
+    let code = {
+        let mut world = state.world();
+        let hint = param("login_hint");
+        let known = hint.and_then(|hint| {
+            world
+                .graph
+                .mailboxes
+                .values()
+                .find(|m| m.id == hint || m.email.eq_ignore_ascii_case(hint))
+                .map(|m| m.id.clone())
+        });
+        let mailbox_id = known.unwrap_or_else(|| {
+            let email = hint.filter(|h| h.contains('@')).map(str::to_owned);
+            world.graph.create_mailbox(None, email)
+        });
+        let code = ids::token("0.sbx-code.");
+        world.graph.codes.insert(
+            code.clone(),
+            oauth::PendingCode {
+                account_id: mailbox_id,
+                redirect_uri: redirect_uri.to_owned(),
+                challenge,
+                scope: scope.to_owned(),
+                offline,
+                expires_at: time::in_seconds(CODE_SECONDS),
+                redeemed: false,
+            },
+        );
+        code
+    };
+    redirect(redirect_uri, &[("code", &code), ("state", state_param)])
+}
+
+fn redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+    match oauth::redirect_to(redirect_uri, params) {
+        Some(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+        None => aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50011,
+            "The redirect URI specified in the request is not a valid URL.",
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,11 @@ fn locate<'a>(
 /// `If-Match` against the current etag; `*` matches anything. Graph's contact pages do not
 /// document `If-Match` (api-reference 1.5): the sandbox honours it so conflicts can be tested.
 pub(super) fn check_if_match(headers: &HeaderMap, contact: &Contact) -> Result<(), GraphError> {
+    check_etag(headers, &contact.change_key)
+}
+
+/// `If-Match: W/"<changeKey>"` (with or without `W/`, or `*`) against `change_key`.
+pub(super) fn check_etag(headers: &HeaderMap, change_key: &str) -> Result<(), GraphError> {
     let Some(wanted) = headers.get(IF_MATCH).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
@@ -62,7 +67,7 @@ pub(super) fn check_if_match(headers: &HeaderMap, contact: &Contact) -> Result<(
         .strip_prefix("W/")
         .unwrap_or(wanted)
         .trim_matches('"');
-    if bare == contact.change_key {
+    if bare == change_key {
         Ok(())
     } else {
         Err(GraphError::irresolvable_conflict())

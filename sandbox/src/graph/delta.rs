@@ -72,7 +72,7 @@ impl Token {
 }
 
 /// `Prefer: odata.maxpagesize=N`, possibly among other preferences.
-fn preferred_page_size(headers: &HeaderMap) -> Option<usize> {
+pub fn preferred_page_size(headers: &HeaderMap) -> Option<usize> {
     headers
         .get_all("prefer")
         .iter()
@@ -93,6 +93,9 @@ enum Entry<'a> {
     Removed(&'a str),
 }
 
+/// Renders an item with a round's `$select`.
+pub type Render<'a> = &'a dyn Fn(&Item, Option<&[String]>) -> Map<String, Value>;
+
 /// One delta-enabled collection of a mailbox: what a round walks and how its items look.
 pub struct DeltaSpec<'a> {
     /// Tokens carry it, so a contacts token is refused by a tasks collection.
@@ -108,7 +111,7 @@ pub struct DeltaSpec<'a> {
     /// The container's items (any order).
     pub items: Vec<&'a Item>,
     /// An item as the collection renders it, with the round's `$select`.
-    pub render: &'a dyn Fn(&Item, Option<&[String]>) -> Map<String, Value>,
+    pub render: Render<'a>,
     /// Checks `$select`.
     pub parse_select: fn(&str) -> Result<Vec<String>, GraphError>,
     /// Whether `$top` on the initial request sets the page size (To Do documents it).

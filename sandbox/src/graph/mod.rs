@@ -1,14 +1,19 @@
-//! Microsoft Graph v1.0 under `{base}/graph/v1.0` and the Microsoft identity token endpoint under
-//! `{base}/login/{tenant}/oauth2/v2.0/token`.
+//! Microsoft Graph v1.0 under `{base}/graph/v1.0` and the Microsoft identity platform under
+//! `{base}/login/{tenant}/oauth2/v2.0/...`.
 //!
-//! - [`auth`]: the token endpoint (refresh-token grant) and access tokens;
-//! - [`folders`], [`contacts`], [`delta`]: the handlers;
+//! - [`auth`]: the authorize and token endpoints, access tokens;
+//! - [`folders`], [`contacts`], [`delta`]: contact folders, contacts, item delta;
+//! - [`todo`]: Microsoft To Do lists and tasks;
+//! - [`calendar`]: calendars, events, series, calendar views, master categories;
+//! - [`recurrence`], [`tz`]: patterned recurrences and time zones;
+//! - [`batch`]: JSON batching;
 //! - [`schema`]: the contact entity's properties, validation and rendering;
-//! - [`store`]: mailboxes, folders, contacts, the change sequence;
+//! - [`store`]: mailboxes and their items, the change sequence;
 //! - [`error`]: Graph's error envelope.
 
 pub mod auth;
 pub mod batch;
+pub mod calendar;
 pub mod contacts;
 pub mod delta;
 pub mod error;
@@ -100,6 +105,49 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(todo::get_task)
                 .patch(todo::update_task)
                 .delete(todo::delete_task),
+        )
+        .route(
+            "/me/calendars",
+            get(calendar::calendars).post(calendar::create_calendar),
+        )
+        .route("/me/calendars/{calendar_id}", get(calendar::get_calendar))
+        .route("/me/calendar", get(calendar::default_calendar))
+        .route(
+            "/me/calendar/events",
+            get(calendar::list_default).post(calendar::create_default),
+        )
+        .route(
+            "/me/events",
+            get(calendar::list_default).post(calendar::create_default),
+        )
+        .route(
+            "/me/events/{event_id}",
+            get(calendar::get_any)
+                .patch(calendar::update_any)
+                .delete(calendar::delete_any),
+        )
+        .route("/me/events/{event_id}/instances", get(calendar::instances))
+        .route(
+            "/me/calendars/{calendar_id}/events",
+            get(calendar::list_in).post(calendar::create_in),
+        )
+        .route(
+            "/me/calendars/{calendar_id}/events/{event_id}",
+            get(calendar::get_in)
+                .patch(calendar::update_in)
+                .delete(calendar::delete_in),
+        )
+        .route("/me/calendarView", get(calendar::calendar_view))
+        .route("/me/calendarView/delta", get(calendar::calendar_view_delta))
+        .route(
+            "/me/outlook/masterCategories",
+            get(calendar::categories).post(calendar::create_category),
+        )
+        .route(
+            "/me/outlook/masterCategories/{category_id}",
+            get(calendar::get_category)
+                .patch(calendar::update_category)
+                .delete(calendar::delete_category),
         )
         .route_layer(middleware::from_fn_with_state(state, gate))
         .fallback(unknown_segment)

@@ -565,7 +565,7 @@ mod tests {
             json!({"type": "noEnd", "startDate": "2000-01-01"}),
         );
         let dates = r.dates(day(2024, 1, 1), day(2024, 1, 10));
-        assert_eq!(dates.len(), 3);
+        assert_eq!(dates.len(), 4);
         assert!(
             dates
                 .iter()

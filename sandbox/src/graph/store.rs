@@ -7,22 +7,28 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::calendar::event::CalendarStore;
 use crate::{ids, time};
 
 /// Access tokens live one hour, as Microsoft's do (`expires_in` 3599).
 pub const ACCESS_TOKEN_SECONDS: i64 = 3599;
 
-#[derive(Default)]
+/// Everything Graph-side; serialisable for the snapshot file.
+#[derive(Default, Serialize, Deserialize)]
 pub struct GraphWorld {
     pub mailboxes: HashMap<String, Mailbox>,
     pub access_tokens: HashMap<String, Grant>,
     /// Refresh token → mailbox id. Redeemed tokens stay valid, as Microsoft's do.
     pub refresh_tokens: HashMap<String, String>,
+    /// Authorization codes waiting to be redeemed (not kept in snapshots).
+    #[serde(skip)]
+    pub codes: HashMap<String, crate::oauth::PendingCode>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Grant {
     pub mailbox_id: String,
     pub expires_at: DateTime<Utc>,
@@ -56,6 +62,7 @@ impl GraphWorld {
             todo_lists: HashMap::new(),
             tasks: HashMap::new(),
             default_list_id: String::new(),
+            calendar: CalendarStore::default(),
             tombstones: Vec::new(),
             seq: 0,
             delta_epoch: 1,
@@ -112,6 +119,7 @@ impl GraphWorld {
     }
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct Mailbox {
     pub id: String,
     pub display_name: String,
@@ -126,13 +134,15 @@ pub struct Mailbox {
     pub tasks: HashMap<String, Item>,
     /// The list called "Tasks" (`wellknownListName: defaultList`), which cannot be deleted.
     pub default_list_id: String,
+    /// Calendars, events, master categories and calendar-view sync states.
+    pub calendar: CalendarStore,
     pub tombstones: Vec<Tombstone>,
     seq: u64,
     /// Delta tokens carry the epoch they were issued in; bumping it expires them all.
     pub delta_epoch: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Folder {
     pub id: String,
     pub display_name: String,
@@ -153,7 +163,7 @@ pub enum Collection {
 pub type Contact = Item;
 
 /// An Outlook item: its server fields and the properties that have been set.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Item {
     pub id: String,
     /// The folder, list (tasks) or [`TODO_LISTS`] it is in.
@@ -170,7 +180,7 @@ pub struct Item {
 }
 
 /// A contact that left a folder (deleted) at sequence number `seq`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tombstone {
     pub id: String,
     pub folder_id: String,

@@ -22,7 +22,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::meter::{self, Account, Api};
 use crate::state::AppState;
@@ -33,15 +33,23 @@ use error::ZohoError;
 pub const API_PATH: &str = "/zoho-api/{dc}/crm/v8";
 
 /// Zoho's data centres (api-reference 2.1), by the domain suffix the sandbox uses as `{dc}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Dc {
+    #[serde(rename = "com")]
     Com,
+    #[serde(rename = "eu")]
     Eu,
+    #[serde(rename = "in")]
     In,
+    #[serde(rename = "com.au")]
     ComAu,
+    #[serde(rename = "jp")]
     Jp,
+    #[serde(rename = "ca")]
     Ca,
+    #[serde(rename = "sa")]
     Sa,
+    #[serde(rename = "com.cn")]
     ComCn,
 }
 

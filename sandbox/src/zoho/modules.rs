@@ -1,6 +1,6 @@
-//! The module table: which modules exist and, per module, its fields, their types, which are
-//! mandatory, and the default duplicate-check fields of upsert. Every read and write goes through
-//! this table, so adding Tasks or Events is adding a table entry (and any new field kinds).
+//! The module table: which modules exist (Contacts, Tasks, Events) and, per module, its fields,
+//! their types, which are mandatory, and the default duplicate-check fields of upsert. Every read
+//! and write goes through this table.
 //!
 //! Field names not in the table are ignored on writes (Zoho documents no error for them; the
 //! sandbox treats them as fields this org does not have) and on reads.
@@ -18,8 +18,20 @@ pub enum Kind {
     TextArea(usize),
     Email,
     Phone,
-    /// Picklist values are not restricted: the sandbox keeps what it is given.
+    /// A picklist whose values are not checked (Contacts' `Salutation`, `Lead_Source`).
     Picklist,
+    /// A picklist with these values only (exact spelling), else `INVALID_DATA`.
+    PicklistOf(&'static [&'static str]),
+    /// An ISO-8601 date-time with an offset; stored as an instant, answered in the org's zone.
+    DateTime,
+    /// `What_Id` with the record's `$se_module` (`Accounts` or `Contacts`).
+    WhatLookup,
+    /// Events' `Participants`: at most 50 of `{type, participant}`.
+    Participants,
+    /// `Recurring_Activity`: `{"RRULE": "FREQ=...;..."}` (and `EXDATE`).
+    Recurrence,
+    /// `Remind_At`: `{"ALARM": "..."}` (Tasks) or a date-time with an offset (Events).
+    RemindAt,
     /// `yyyy-MM-dd`.
     Date,
     Boolean,
@@ -46,6 +58,8 @@ pub enum System {
     LastActivityTime,
     RecordStatus,
     Locked,
+    /// Tasks: set when `Status` becomes `Completed`, cleared when it leaves it.
+    ClosedTime,
 }
 
 #[derive(Debug)]
@@ -135,8 +149,79 @@ pub static CONTACTS: Module = Module {
     name_fields: &["First_Name", "Last_Name"],
 };
 
+/// Task statuses (api-reference 2.3).
+pub const TASK_STATUSES: &[&str] = &[
+    "Not Started",
+    "Deferred",
+    "In Progress",
+    "Completed",
+    "Waiting on someone else",
+];
+/// Task priorities (api-reference 2.3; UNCONFIRMED beyond `High`).
+pub const TASK_PRIORITIES: &[&str] = &["Highest", "High", "Normal", "Low", "Lowest"];
+/// Most participants of one event.
+pub const MAX_PARTICIPANTS: usize = 50;
+
+/// Tasks (api-reference 2.3).
+pub static TASKS: Module = Module {
+    api_name: "Tasks",
+    fields: &[
+        system("id", System::Id),
+        field("Owner", Kind::Owner),
+        mandatory("Subject", Kind::Text(255)),
+        field("Due_Date", Kind::Date),
+        field("Status", Kind::PicklistOf(TASK_STATUSES)),
+        field("Priority", Kind::PicklistOf(TASK_PRIORITIES)),
+        field("Description", Kind::TextArea(32000)),
+        field("What_Id", Kind::WhatLookup),
+        field("Who_Id", Kind::ContactLookup),
+        system("Closed_Time", System::ClosedTime),
+        field("Remind_At", Kind::RemindAt),
+        field("Recurring_Activity", Kind::Recurrence),
+        field("Send_Notification_Email", Kind::Boolean),
+        field("Tag", Kind::Tags),
+        system("Created_Time", System::CreatedTime),
+        system("Modified_Time", System::ModifiedTime),
+        system("Created_By", System::CreatedBy),
+        system("Modified_By", System::ModifiedBy),
+        system("Record_Status__s", System::RecordStatus),
+        system("Locked__s", System::Locked),
+    ],
+    duplicate_check: &[],
+    name_fields: &["Subject"],
+};
+
+/// Events, "Meetings" in the UI (api-reference 2.3).
+pub static EVENTS: Module = Module {
+    api_name: "Events",
+    fields: &[
+        system("id", System::Id),
+        field("Owner", Kind::Owner),
+        mandatory("Event_Title", Kind::Text(255)),
+        mandatory("Start_DateTime", Kind::DateTime),
+        mandatory("End_DateTime", Kind::DateTime),
+        field("All_day", Kind::Boolean),
+        field("Venue", Kind::Text(255)),
+        field("Description", Kind::TextArea(32000)),
+        field("Participants", Kind::Participants),
+        field("Recurring_Activity", Kind::Recurrence),
+        field("Remind_At", Kind::RemindAt),
+        field("What_Id", Kind::WhatLookup),
+        field("Who_Id", Kind::ContactLookup),
+        field("Tag", Kind::Tags),
+        system("Created_Time", System::CreatedTime),
+        system("Modified_Time", System::ModifiedTime),
+        system("Created_By", System::CreatedBy),
+        system("Modified_By", System::ModifiedBy),
+        system("Record_Status__s", System::RecordStatus),
+        system("Locked__s", System::Locked),
+    ],
+    duplicate_check: &[],
+    name_fields: &["Event_Title"],
+};
+
 /// Every emulated module.
-pub static MODULES: &[&Module] = &[&CONTACTS];
+pub static MODULES: &[&Module] = &[&CONTACTS, &TASKS, &EVENTS];
 
 /// A module by API name (case-insensitive, as Zoho's routing is).
 pub fn find(name: &str) -> Option<&'static Module> {
@@ -162,6 +247,10 @@ pub enum Input {
     ContactById(u64),
     OwnerById(u64),
     Tags(Vec<String>),
+    /// `What_Id` in `$se_module` (`Accounts` or `Contacts`).
+    What(&'static str, u64),
+    /// `(type, participant)` pairs.
+    Participants(Vec<(String, String)>),
 }
 
 /// A record id: Zoho accepts it as a string or a number.
@@ -228,6 +317,100 @@ fn check_value(field: &Field, value: &Value, index: usize) -> Result<Option<Inpu
             }
             other => other,
         },
+        Kind::PicklistOf(allowed) => match text(value, name, index, 120)? {
+            Input::Value(Value::String(choice)) if !allowed.contains(&choice.as_str()) => {
+                return Err(ItemError::invalid_field(
+                    name,
+                    index,
+                    json!({"expected_data_type": "picklist"}),
+                ));
+            }
+            other => other,
+        },
+        Kind::DateTime => match value {
+            Value::Null => Input::Clear,
+            Value::String(s) => match crate::time::parse_offset(s) {
+                Some(at) if s.contains('T') => Input::Value(json!(at.to_rfc3339())),
+                _ => return Err(bad("datetime")),
+            },
+            _ => return Err(bad("datetime")),
+        },
+        Kind::Recurrence => match value {
+            Value::Null => Input::Clear,
+            Value::Object(rule) => {
+                let valid = rule.get("RRULE").and_then(Value::as_str).is_some_and(|r| {
+                    r.split(';').any(|part| {
+                        matches!(
+                            part.trim(),
+                            "FREQ=DAILY" | "FREQ=WEEKLY" | "FREQ=MONTHLY" | "FREQ=YEARLY"
+                        )
+                    })
+                }) && rule.keys().all(|k| k == "RRULE" || k == "EXDATE");
+                if !valid {
+                    return Err(ItemError::invalid_field(name, index, json!({})));
+                }
+                Input::Value(value.clone())
+            }
+            _ => return Err(bad("jsonobject")),
+        },
+        Kind::RemindAt => match value {
+            Value::Null => Input::Clear,
+            Value::Object(alarm) if alarm.get("ALARM").is_some_and(Value::is_string) => {
+                Input::Value(value.clone())
+            }
+            Value::String(s) => match crate::time::parse_offset(s) {
+                Some(at) => Input::Value(json!(crate::time::zoho(at))),
+                None => return Err(bad("datetime")),
+            },
+            _ => return Err(ItemError::invalid_field(name, index, json!({}))),
+        },
+        Kind::Participants => match value {
+            Value::Null => Input::Participants(Vec::new()),
+            Value::Array(items) if items.len() > MAX_PARTICIPANTS => {
+                return Err(ItemError::new(
+                    "LIMIT_EXCEEDED",
+                    "limit exceeded",
+                    json!({"api_name": name, "json_path": format!("$.data[{index}].{name}"),
+                           "limit": MAX_PARTICIPANTS}),
+                ));
+            }
+            Value::Array(items) => {
+                let mut pairs = Vec::new();
+                for (position, item) in items.iter().enumerate() {
+                    let invalid = || {
+                        ItemError::new(
+                            "INVALID_DATA",
+                            "invalid data",
+                            json!({"api_name": name,
+                                   "json_path": format!("$.data[{index}].{name}[{position}]")}),
+                        )
+                    };
+                    let kind = item
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .filter(|t| ["contact", "lead", "user", "email"].contains(t))
+                        .ok_or_else(invalid)?;
+                    let who = match item.get("participant") {
+                        Some(Value::String(s)) => s.trim().to_owned(),
+                        Some(Value::Number(n)) => n.to_string(),
+                        _ => return Err(invalid()),
+                    };
+                    let ok = if kind == "email" {
+                        valid_email(&who)
+                    } else {
+                        who.parse::<u64>().is_ok()
+                    };
+                    if !ok {
+                        return Err(invalid());
+                    }
+                    pairs.push((kind.to_owned(), who));
+                }
+                Input::Participants(pairs)
+            }
+            _ => return Err(bad("jsonarray")),
+        },
+        // Checked by `check_record`, which has the record's `$se_module`.
+        Kind::WhatLookup => return Ok(None),
         Kind::Date => match value {
             Value::Null => Input::Clear,
             Value::String(s) if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() => {
@@ -286,6 +469,33 @@ fn check_value(field: &Field, value: &Value, index: usize) -> Result<Option<Inpu
     Ok(Some(input))
 }
 
+/// `What_Id` (`{"id"}` or an id) with `$se_module`: `Accounts` or `Contacts` (the modules the
+/// sandbox has records of).
+fn what(record: &Map<String, Value>, value: &Value, index: usize) -> Result<Input, ItemError> {
+    let id = match value {
+        Value::Null => return Ok(Input::Clear),
+        Value::Object(lookup) => match lookup_id(lookup) {
+            Some(Some(id)) => id,
+            None => return Ok(Input::Clear),
+            Some(None) => return Err(ItemError::invalid_field("What_Id", index, json!({}))),
+        },
+        other => {
+            parse_id(other).ok_or_else(|| ItemError::invalid_field("What_Id", index, json!({})))?
+        }
+    };
+    match record.get("$se_module").and_then(Value::as_str) {
+        None => Err(ItemError::mandatory("$se_module", index)),
+        Some("Accounts") => Ok(Input::What("Accounts", id)),
+        Some("Contacts") => Ok(Input::What("Contacts", id)),
+        Some(_) => Err(ItemError::new(
+            "INVALID_DATA",
+            "invalid data",
+            json!({"api_name": "$se_module", "json_path": format!("$.data[{index}].$se_module"),
+                   "supported_values": ["Accounts", "Contacts"]}),
+        )),
+    }
+}
+
 /// Checks one record of a write body. `creating` enforces the mandatory fields; an update only
 /// refuses clearing them. The first problem found is the record's error, as in Zoho.
 pub fn check_record(
@@ -299,9 +509,33 @@ pub fn check_record(
         let Some(field) = module.field(name) else {
             continue;
         };
-        if let Some(input) = check_value(field, value, index)? {
+        let input = if field.kind == Kind::WhatLookup {
+            Some(what(record, value, index)?)
+        } else {
+            check_value(field, value, index)?
+        };
+        if let Some(input) = input {
             inputs.push((field, input));
         }
+    }
+    // An event ends no earlier than it starts.
+    let instant = |name: &str| {
+        inputs
+            .iter()
+            .find(|(f, _)| f.api_name == name)
+            .and_then(|(_, i)| match i {
+                Input::Value(Value::String(s)) => crate::time::parse_offset(s),
+                _ => None,
+            })
+    };
+    if let (Some(start), Some(end)) = (instant("Start_DateTime"), instant("End_DateTime"))
+        && end < start
+    {
+        return Err(ItemError::invalid_field(
+            "End_DateTime",
+            index,
+            json!({"expected_data_type": "datetime"}),
+        ));
     }
     for field in module.fields.iter().filter(|f| f.mandatory) {
         let given = inputs.iter().find(|(f, _)| f.api_name == field.api_name);

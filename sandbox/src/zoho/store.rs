@@ -1,9 +1,10 @@
 //! Orgs (one per data centre account), their user, records per module, deleted records, the
 //! accounts and tags that lookups point at, and issued page tokens.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::Dc;
@@ -17,17 +18,25 @@ use crate::time;
 /// Access tokens live one hour (api-reference 2.1).
 pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
 
-#[derive(Default)]
+/// Everything Zoho-side; serialisable for the snapshot file (issued page tokens are not kept).
+#[derive(Default, Serialize, Deserialize)]
 pub struct ZohoWorld {
     pub orgs: HashMap<String, Org>,
     pub access_tokens: HashMap<String, Grant>,
     /// Refresh token → org id. Zoho refresh tokens do not rotate and live until revoked.
     pub refresh_tokens: HashMap<String, String>,
+    /// Authorization codes waiting to be redeemed (not kept in snapshots).
+    #[serde(skip)]
+    pub codes: HashMap<String, crate::oauth::PendingCode>,
+    /// Per refresh token: when its access tokens were issued (last 10 minutes) and which are
+    /// still active, oldest first (only for orgs with `token_limits`).
+    #[serde(skip)]
+    pub issued: HashMap<String, (VecDeque<DateTime<Utc>>, VecDeque<String>)>,
     /// The credit budget of new orgs (`SANDBOX_ZOHO_CREDIT_BUDGET`); `None`: unlimited.
     pub default_credit_budget: Option<u64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Grant {
     pub org_id: String,
     pub dc: Dc,
@@ -65,6 +74,7 @@ impl ZohoWorld {
             modules: HashMap::new(),
             page_tokens: HashMap::new(),
             credits: Credits::new(self.default_credit_budget),
+            token_limits: false,
         };
         self.orgs.insert(id.clone(), org);
         id
@@ -95,6 +105,37 @@ impl ZohoWorld {
         Some((token, ACCESS_TOKEN_SECONDS))
     }
 
+    /// An access token for a refresh, within Zoho's limits when the org enforces them: at most
+    /// 10 access tokens per refresh token in 10 minutes (`None` past it), and at most 15 active
+    /// per refresh token (the 16th invalidates the oldest).
+    pub fn refresh(&mut self, org_id: &str, refresh_token: &str) -> Option<(String, i64)> {
+        let limited = self.orgs.get(org_id)?.token_limits;
+        if !limited {
+            return self.issue_access_token(org_id);
+        }
+        let now = time::now();
+        let (recent, _) = self.issued.entry(refresh_token.to_owned()).or_default();
+        while recent
+            .front()
+            .is_some_and(|t| *t <= now - chrono::Duration::minutes(10))
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= 10 {
+            return None;
+        }
+        recent.push_back(now);
+        let (token, expires_in) = self.issue_access_token(org_id)?;
+        let (_, active) = self.issued.entry(refresh_token.to_owned()).or_default();
+        active.push_back(token.clone());
+        while active.len() > 15 {
+            if let Some(oldest) = active.pop_front() {
+                self.access_tokens.remove(&oldest);
+            }
+        }
+        Some((token, expires_in))
+    }
+
     pub fn expire_access_tokens(&mut self) {
         let past = time::now() - chrono::Duration::seconds(1);
         for grant in self.access_tokens.values_mut() {
@@ -103,13 +144,14 @@ impl ZohoWorld {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
     pub id: u64,
     pub name: String,
     pub email: String,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct Org {
     pub id: String,
     pub dc: Dc,
@@ -119,18 +161,23 @@ pub struct Org {
     pub accounts: BTreeMap<u64, String>,
     /// Tags by lower-case name: (id, name).
     pub tags: BTreeMap<String, (u64, String)>,
+    #[serde(with = "module_map")]
     modules: HashMap<&'static str, ModuleData>,
+    #[serde(skip)]
     pub page_tokens: HashMap<String, PageToken>,
     pub credits: Credits,
+    /// Whether refreshes obey Zoho's per-refresh-token limits (see [`ZohoWorld::refresh`]).
+    #[serde(default)]
+    pub token_limits: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ModuleData {
     pub records: BTreeMap<u64, Record>,
     pub deleted: Vec<Deleted>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub id: u64,
     /// Stored values of writable fields (lookups as the target's id string).
@@ -139,7 +186,7 @@ pub struct Record {
     pub modified_time: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deleted {
     pub id: u64,
     pub display_name: Option<String>,
@@ -229,6 +276,46 @@ impl Org {
                 Input::ContactById(_) => return Err(related_invalid(field)),
                 Input::OwnerById(id) if id == self.user.id => Change::Keep,
                 Input::OwnerById(_) => return Err(related_invalid(field)),
+                Input::What(target, id) => {
+                    let exists = match target {
+                        "Accounts" => self.accounts.contains_key(&id),
+                        _ => self.record(&modules::CONTACTS, id).is_some(),
+                    };
+                    if !exists {
+                        return Err(related_invalid(field));
+                    }
+                    changes.push(("$se_module", Change::Set(json!(target))));
+                    Change::Set(Value::String(id.to_string()))
+                }
+                Input::Participants(pairs) => {
+                    for (position, (kind, who)) in pairs.iter().enumerate() {
+                        let known = match kind.as_str() {
+                            "contact" => who
+                                .parse::<u64>()
+                                .is_ok_and(|id| self.record(&modules::CONTACTS, id).is_some()),
+                            "user" => who.parse::<u64>().is_ok_and(|id| id == self.user.id),
+                            _ => true,
+                        };
+                        if !known {
+                            return Err(ItemError::new(
+                                "INVALID_DATA",
+                                "the related id given seems to be invalid",
+                                json!({"api_name": field.api_name,
+                                       "json_path": format!("$.data[{index}].{}[{position}]", field.api_name)}),
+                            ));
+                        }
+                    }
+                    if pairs.is_empty() {
+                        Change::Clear
+                    } else {
+                        Change::Set(Value::Array(
+                            pairs
+                                .into_iter()
+                                .map(|(kind, who)| json!({"type": kind, "participant": who}))
+                                .collect(),
+                        ))
+                    }
+                }
                 Input::Tags(names) if names.is_empty() => Change::Clear,
                 Input::Tags(names) => {
                     for name in &names {
@@ -270,6 +357,7 @@ impl Org {
         let mut values = Map::new();
         Self::apply(&mut values, changes);
         let now = time::now();
+        closed_time(module, &mut values, now);
         let record = Record {
             id: self.next_id(),
             values,
@@ -301,6 +389,7 @@ impl Org {
             .ok_or_else(|| ItemError::invalid_id(index))?;
         Self::apply(&mut record.values, changes);
         record.modified_time = time::now();
+        closed_time(module, &mut record.values, record.modified_time);
         Ok(record.clone())
     }
 
@@ -348,6 +437,16 @@ impl Org {
                 field.api_name.to_owned(),
                 self.render_field(module, record, field),
             );
+            if field.kind == Kind::WhatLookup {
+                out.insert(
+                    "$se_module".to_owned(),
+                    record
+                        .values
+                        .get("$se_module")
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                );
+            }
         }
         Value::Object(out)
     }
@@ -390,8 +489,74 @@ impl Org {
                 Value::Array(tags)
             }
             Kind::Boolean => stored.cloned().unwrap_or(Value::Bool(false)),
+            Kind::DateTime | Kind::System(System::ClosedTime) => stored
+                .and_then(Value::as_str)
+                .and_then(time::parse_offset)
+                .map_or(Value::Null, |at| json!(time::zoho(at))),
+            Kind::WhatLookup => {
+                let target = record.values.get("$se_module").and_then(Value::as_str);
+                stored_id()
+                    .and_then(|id| {
+                        let name = match target {
+                            Some("Accounts") => json!(self.accounts.get(&id)?),
+                            _ => json!(full_name(
+                                &modules::CONTACTS,
+                                self.record(&modules::CONTACTS, id)?
+                            )),
+                        };
+                        Some(json!({"name": name, "id": id.to_string()}))
+                    })
+                    .unwrap_or(Value::Null)
+            }
+            Kind::Participants => {
+                let pairs = stored.and_then(Value::as_array).cloned().unwrap_or_default();
+                Value::Array(
+                    pairs
+                        .iter()
+                        .map(|p| self.render_participant(p))
+                        .collect(),
+                )
+            }
             _ => stored.cloned().unwrap_or(Value::Null),
         }
+    }
+}
+
+impl Org {
+    /// A participant with the `name`, `Email`, `invited` and `status` Zoho adds.
+    fn render_participant(&self, stored: &Value) -> Value {
+        let kind = stored["type"].as_str().unwrap_or_default();
+        let who = stored["participant"].as_str().unwrap_or_default();
+        let (name, email) = match kind {
+            "contact" => who
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| self.record(&modules::CONTACTS, id))
+                .map_or((Value::Null, Value::Null), |c| {
+                    (
+                        json!(full_name(&modules::CONTACTS, c)),
+                        c.values.get("Email").cloned().unwrap_or(Value::Null),
+                    )
+                }),
+            "user" => (json!(self.user.name), json!(self.user.email)),
+            "email" => (Value::Null, json!(who)),
+            _ => (Value::Null, Value::Null),
+        };
+        json!({"type": kind, "participant": who, "name": name, "Email": email,
+               "invited": false, "status": "not_known"})
+    }
+}
+
+/// Tasks: `Closed_Time` is set when `Status` is `Completed` and cleared otherwise.
+fn closed_time(module: &Module, values: &mut Map<String, Value>, now: DateTime<Utc>) {
+    if module.api_name != modules::TASKS.api_name {
+        return;
+    }
+    let completed = values.get("Status").and_then(Value::as_str) == Some("Completed");
+    if !completed {
+        values.remove("Closed_Time");
+    } else if !values.contains_key("Closed_Time") {
+        values.insert("Closed_Time".into(), json!(now.to_rfc3339()));
     }
 }
 
@@ -404,4 +569,74 @@ pub fn full_name(module: &Module, record: &Record) -> Option<String> {
         .collect::<Vec<_>>()
         .join(" ");
     (!name.is_empty()).then_some(name)
+}
+
+/// Module data keyed by the module's API name: written as the name, read back as the table's
+/// `&'static str` (an unknown module in a snapshot is an error).
+mod module_map {
+    use std::collections::HashMap;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ModuleData;
+    use crate::zoho::modules;
+
+    pub fn serialize<S: Serializer>(
+        map: &HashMap<&'static str, ModuleData>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        map.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<HashMap<&'static str, ModuleData>, D::Error> {
+        let named: HashMap<String, ModuleData> = HashMap::deserialize(deserializer)?;
+        named
+            .into_iter()
+            .map(|(name, data)| {
+                modules::find(&name)
+                    .map(|m| (m.api_name, data))
+                    .ok_or_else(|| D::Error::custom(format!("unknown module {name}")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refreshes_obey_the_per_refresh_token_limits_when_enforced() {
+        let mut world = ZohoWorld::default();
+        let org = world.create_org(Dc::Com, None, None);
+        let refresh = world.issue_refresh_token(&org);
+        for _ in 0..20 {
+            assert!(
+                world.refresh(&org, &refresh).is_some(),
+                "unlimited by default"
+            );
+        }
+        world.orgs.get_mut(&org).expect("org").token_limits = true;
+        let mut issued = Vec::new();
+        for _ in 0..10 {
+            issued.push(world.refresh(&org, &refresh).expect("within the limit").0);
+        }
+        assert!(
+            world.refresh(&org, &refresh).is_none(),
+            "11th in 10 minutes"
+        );
+        // Ten minutes later: six more make 16 active; the oldest is gone.
+        let (recent, _) = world.issued.get_mut(&refresh).expect("log");
+        for at in recent.iter_mut() {
+            *at -= chrono::Duration::minutes(11);
+        }
+        for _ in 0..6 {
+            assert!(world.refresh(&org, &refresh).is_some());
+        }
+        assert!(!world.access_tokens.contains_key(&issued[0]));
+        assert!(world.access_tokens.contains_key(&issued[1]));
+    }
 }

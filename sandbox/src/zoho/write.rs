@@ -260,7 +260,11 @@ pub async fn upsert(
                     .filter(|f| {
                         matches!(
                             f.kind,
-                            Kind::Text(_) | Kind::Email | Kind::Phone | Kind::Picklist
+                            Kind::Text(_)
+                                | Kind::Email
+                                | Kind::Phone
+                                | Kind::Picklist
+                                | Kind::PicklistOf(_)
                         )
                     })
                     .ok_or_else(|| {

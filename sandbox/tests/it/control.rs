@@ -175,3 +175,128 @@ async fn links_use_the_public_base_url_when_set() {
         "https://sandbox.example/zoho-accounts/jp"
     );
 }
+
+#[tokio::test]
+async fn seeding_tasks_and_events_on_both_sides() {
+    let app = spawn_app().await;
+    let mailbox = app.mailbox().await;
+    let org = app.org("com").await;
+    let body = json!({"mailbox_id": mailbox.id, "org_id": org.id, "contacts": 10, "tasks": 40,
+                      "events": 40, "shared_share": 0.25, "seed": 7, "anchor": "2024-03-01"});
+    let (status, answer) = app.control(Method::POST, "/seed", body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"seed": 7, "shared": 3, "outlook_contacts": 10, "zoho_contacts": 10, "anchor": "2024-03-01",
+               "outlook_tasks": 40, "zoho_tasks": 40, "shared_tasks": 10,
+               "outlook_events": 40, "zoho_events": 40, "shared_events": 10})
+    );
+
+    let (_, tasks) = app
+        .control(
+            Method::GET,
+            &format!("/graph/mailboxes/{}/tasks", mailbox.id),
+            Value::Null,
+        )
+        .await;
+    let outlook_titles: BTreeSet<String> = tasks["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .map(|t| t["title"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(outlook_titles.len(), 40);
+    let (_, zoho_tasks) = app
+        .control(
+            Method::GET,
+            &format!("/zoho/orgs/{}/records/Tasks", org.id),
+            Value::Null,
+        )
+        .await;
+    let zoho_titles: BTreeSet<String> = zoho_tasks["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|t| t["Subject"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(outlook_titles.intersection(&zoho_titles).count(), 10);
+    assert!(outlook_titles.iter().any(|t| !t.is_ascii()));
+
+    let (_, events) = app
+        .control(
+            Method::GET,
+            &format!("/graph/mailboxes/{}/events", mailbox.id),
+            Value::Null,
+        )
+        .await;
+    let events = events["value"].as_array().expect("value");
+    assert_eq!(events.len(), 40);
+    assert!(events.iter().any(|e| e["isAllDay"] == true));
+    assert!(events.iter().any(|e| e["type"] == "seriesMaster"));
+    let (_, zoho_events) = app
+        .control(
+            Method::GET,
+            &format!("/zoho/orgs/{}/records/Events", org.id),
+            Value::Null,
+        )
+        .await;
+    let zoho_events = zoho_events["data"].as_array().expect("data");
+    assert_eq!(zoho_events.len(), 40);
+    assert!(
+        zoho_events
+            .iter()
+            .any(|e| e["Recurring_Activity"].is_object())
+    );
+    // A shared event starts at the same instant on both sides.
+    let subject = events[0]["subject"].as_str().expect("subject");
+    let twin = zoho_events
+        .iter()
+        .find(|e| e["Event_Title"] == subject)
+        .expect("shared event");
+    let graph_start = format!(
+        "{}+00:00",
+        &events[0]["start"]["dateTime"].as_str().expect("start")[..19]
+    );
+    if events[0]["isAllDay"] == false {
+        assert_eq!(twin["Start_DateTime"], graph_start.as_str());
+    }
+
+    // The same seed and anchor give the same activities; contacts do not depend on them.
+    let again = app.mailbox().await;
+    app.control(
+        Method::POST,
+        "/seed",
+        json!({"mailbox_id": again.id, "contacts": 10, "tasks": 40, "events": 0, "seed": 7, "anchor": "2024-03-01"}),
+    )
+    .await;
+    let (_, tasks_again) = app
+        .control(
+            Method::GET,
+            &format!("/graph/mailboxes/{}/tasks", again.id),
+            Value::Null,
+        )
+        .await;
+    let titles_again: BTreeSet<String> = tasks_again["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .map(|t| t["title"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(titles_again, outlook_titles);
+    let (_, lists) = app
+        .control(
+            Method::GET,
+            &format!("/graph/mailboxes/{}/todo-lists", again.id),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(lists["value"][0]["wellknownListName"], "defaultList");
+    let (_, categories) = app
+        .control(
+            Method::GET,
+            &format!("/graph/mailboxes/{}/categories", again.id),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(categories["value"].as_array().map(Vec::len), Some(6));
+}

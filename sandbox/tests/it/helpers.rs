@@ -224,10 +224,15 @@ impl TestApp {
         contact
     }
 
-    /// Inserts records and returns their ids.
+    /// Inserts Contacts records and returns their ids.
     pub async fn insert(&self, org: &Org, records: Value) -> Vec<String> {
+        self.insert_into(org, "Contacts", records).await
+    }
+
+    /// Inserts records of `module` and returns their ids.
+    pub async fn insert_into(&self, org: &Org, module: &str, records: Value) -> Vec<String> {
         let (status, body) = read(
-            self.zoho(org, Method::POST, "/Contacts")
+            self.zoho(org, Method::POST, &format!("/{module}"))
                 .json(&json!({"data": records}))
                 .send()
                 .await

@@ -137,3 +137,38 @@ async fn crm_refuses_missing_unknown_expired_and_foreign_dc_tokens() {
     .await;
     assert_eq!((status, &body), (StatusCode::UNAUTHORIZED, &expected));
 }
+
+#[tokio::test]
+async fn token_limits_answer_access_denied_when_enforced() {
+    let app = crate::helpers::spawn_app().await;
+    let (status, created) = app
+        .control(
+            reqwest::Method::POST,
+            "/zoho/orgs",
+            serde_json::json!({"dc": "in", "token_limits": true}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    assert_eq!(created["token_limits"], true);
+    let accounts = created["accounts_url"].as_str().expect("url").to_owned();
+    let refresh_token = created["refresh_token"].as_str().expect("rt").to_owned();
+    let mut last = serde_json::Value::Null;
+    for _ in 0..11 {
+        let response = app
+            .http
+            .post(format!("{accounts}/oauth/v2/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "sandbox-zoho-client"),
+                ("client_secret", "sandbox-zoho-secret"),
+                ("refresh_token", refresh_token.as_str()),
+            ])
+            .send()
+            .await
+            .expect("refresh");
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        last = response.json().await.expect("json");
+    }
+    assert_eq!(last["error"], "Access Denied");
+    assert_eq!(last["status"], "failure");
+}

@@ -171,6 +171,88 @@ impl Rule {
         self
     }
 
+    /// The dates of the series starting on `start` (its first day, in the event's zone), up to
+    /// and including `limit`: the rule's `COUNT` and `UNTIL` apply, and so does Outlook's habit of
+    /// moving a day of the month past the month's end to its last day. Weeks start on Sunday, as
+    /// Graph's default `firstDayOfWeek`. Parts outside the model (`other`) are ignored.
+    pub fn occurrences(&self, start: NaiveDate, limit: NaiveDate) -> Vec<NaiveDate> {
+        use chrono::{Datelike, Duration, Months};
+        let rule = self.clone().complete_with_start(start);
+        let interval = rule.interval.max(1);
+        let end = rule.until.map_or(limit, |u| u.min(limit));
+        let mut out: Vec<NaiveDate> = Vec::new();
+        let mut emitted = 0u32;
+        // Candidates of one period, in order; `None` when the periods ran past the end.
+        let period = |k: u32| -> Option<Vec<NaiveDate>> {
+            match rule.freq {
+                Freq::Daily => {
+                    let d = start.checked_add_signed(Duration::days(i64::from(k * interval)))?;
+                    Some(vec![d])
+                }
+                Freq::Weekly => {
+                    let week_start =
+                        start - Duration::days(i64::from(start.weekday().num_days_from_sunday()));
+                    let week =
+                        week_start.checked_add_signed(Duration::weeks(i64::from(k * interval)))?;
+                    let mut days: Vec<NaiveDate> = rule
+                        .by_day
+                        .iter()
+                        .map(|d| week + Duration::days(i64::from(d.num_days_from_sunday())))
+                        .collect();
+                    days.sort();
+                    Some(days)
+                }
+                Freq::Monthly | Freq::Yearly => {
+                    let months = if rule.freq == Freq::Monthly {
+                        k * interval
+                    } else {
+                        k * interval * 12
+                    };
+                    let first_of_start = start.with_day(1)?;
+                    let mut month = first_of_start.checked_add_months(Months::new(months))?;
+                    if rule.freq == Freq::Yearly {
+                        month = month.with_month(rule.by_month.unwrap_or(start.month()))?;
+                    }
+                    let next = month.checked_add_months(Months::new(1))?;
+                    let last_day = (next - Duration::days(1)).day();
+                    if let Some(day) = rule.by_month_day {
+                        return Some(vec![month.with_day(day.min(last_day))?]);
+                    }
+                    let matching: Vec<NaiveDate> = (1..=last_day)
+                        .filter_map(|d| month.with_day(d))
+                        .filter(|d| rule.by_day.contains(&d.weekday()))
+                        .collect();
+                    Some(match rule.by_set_pos {
+                        Some(-1) => matching.last().copied().into_iter().collect(),
+                        Some(n) if n > 0 => {
+                            matching.get(n as usize - 1).copied().into_iter().collect()
+                        }
+                        _ => matching,
+                    })
+                }
+            }
+        };
+        for k in 0..100_000u32 {
+            let Some(candidates) = period(k) else { break };
+            let mut past_end = false;
+            for date in candidates {
+                if date < start {
+                    continue;
+                }
+                if date > end || rule.count.is_some_and(|c| emitted >= c) {
+                    past_end = true;
+                    break;
+                }
+                out.push(date);
+                emitted += 1;
+            }
+            if past_end || rule.count.is_some_and(|c| emitted >= c) {
+                break;
+            }
+        }
+        out
+    }
+
     /// `MO,WE,FR`.
     pub fn days(&self) -> String {
         self.by_day
@@ -263,6 +345,46 @@ mod tests {
             yearly.to_canonical(),
             "FREQ=YEARLY;INTERVAL=1;BYMONTHDAY=23;BYMONTH=3"
         );
+    }
+
+    #[test]
+    fn occurrences_follow_the_rule() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let limit = d("2030-01-01");
+        let weekly = Rule::parse("FREQ=WEEKLY;BYDAY=MO,WE;COUNT=5").unwrap();
+        assert_eq!(
+            weekly.occurrences(d("2027-03-22"), limit),
+            [
+                "2027-03-22",
+                "2027-03-24",
+                "2027-03-29",
+                "2027-03-31",
+                "2027-04-05"
+            ]
+            .map(d)
+        );
+        let biweekly = Rule::parse("FREQ=WEEKLY;INTERVAL=2;BYDAY=FR;UNTIL=20270430").unwrap();
+        assert_eq!(
+            biweekly.occurrences(d("2027-04-02"), limit),
+            ["2027-04-02", "2027-04-16", "2027-04-30"].map(d)
+        );
+        let last_friday = Rule::parse("FREQ=MONTHLY;BYDAY=FR;BYSETPOS=-1;COUNT=3").unwrap();
+        assert_eq!(
+            last_friday.occurrences(d("2027-01-29"), limit),
+            ["2027-01-29", "2027-02-26", "2027-03-26"].map(d)
+        );
+        let day_31 = Rule::parse("FREQ=MONTHLY;BYMONTHDAY=31;COUNT=3").unwrap();
+        assert_eq!(
+            day_31.occurrences(d("2027-01-31"), limit),
+            ["2027-01-31", "2027-02-28", "2027-03-31"].map(d)
+        );
+        let yearly = Rule::parse("FREQ=YEARLY;COUNT=2").unwrap();
+        assert_eq!(
+            yearly.occurrences(d("2027-03-22"), limit),
+            ["2027-03-22", "2028-03-22"].map(d)
+        );
+        let daily = Rule::parse("FREQ=DAILY;INTERVAL=3").unwrap();
+        assert_eq!(daily.occurrences(d("2027-01-01"), d("2027-01-10")).len(), 4);
     }
 
     #[test]

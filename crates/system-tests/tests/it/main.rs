@@ -2,6 +2,8 @@
 //! sandbox emulators. Run with `TEST_LOG=info` to see the services' logs.
 
 mod conflicts;
+mod activities;
 mod contacts;
 mod engine;
+mod faults;
 mod settings;

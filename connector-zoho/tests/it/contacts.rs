@@ -1,0 +1,235 @@
+//! Contacts: paging over thousands with faults, deleted records, a rejected record inside a
+//! batch, a conditional update that finds the record changed, and an exhausted credit budget.
+
+use std::collections::BTreeSet;
+
+use connector_kit::{ApiError, ApplyRequest, Connector};
+use serde_json::json;
+use sync_model::{Contact, EmailAddress, ExternalId, Item, ItemKind, LinkId};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
+
+use crate::helpers::{connector, ctx, external_id, read_round, sandbox, watch};
+
+#[tokio::test]
+async fn thousands_of_records_are_read_once_each_through_every_kind_of_fault() {
+    let sandbox = sandbox().await;
+    let org = sandbox.org().await;
+    sandbox
+        .control(
+            reqwest::Method::POST,
+            "/seed",
+            json!({"org_id": org.id, "contacts": 2300, "shared_share": 0.0, "seed": 9}),
+        )
+        .await;
+    sandbox
+        .faults(
+            &org,
+            json!({
+                "share_429": 0.1, "share_500": 0.05, "share_503": 0.05,
+                "share_drop": 0.08, "share_malformed": 0.08,
+                "retry_after_seconds": 0.01, "seed": 13,
+            }),
+        )
+        .await;
+    let connector = connector();
+    let ctx = ctx(&org);
+    let watch = watch(ItemKind::Contact);
+    let (changes, cursor) = read_round(&connector, &ctx, &watch, None, 100)
+        .await
+        .expect("the round completes");
+    let ids: BTreeSet<String> = changes.iter().map(external_id).collect();
+    assert_eq!(ids.len(), 2300, "every record");
+    assert_eq!(changes.len(), 2300, "each once");
+    let stats = sandbox
+        .control(reqwest::Method::GET, "/stats", json!(null))
+        .await;
+    let faults = &stats["zoho"]["orgs"][&org.id]["faults"];
+    assert!(faults.as_object().is_some_and(|f| !f.is_empty()), "{stats}");
+
+    // Deletes show up in the next round, from the deleted-records read.
+    sandbox.clear_faults(&org).await;
+    let gone: Vec<String> = ids.iter().take(3).cloned().collect();
+    sandbox
+        .zoho(
+            &org,
+            reqwest::Method::DELETE,
+            &format!("/Contacts?ids={}", gone.join(",")),
+            None,
+        )
+        .await;
+    let (next, _) = read_round(&connector, &ctx, &watch, Some(cursor), 0)
+        .await
+        .unwrap();
+    let deleted: BTreeSet<String> = next
+        .iter()
+        .filter(|c| {
+            matches!(
+                c,
+                ChangeMessage::ItemDeleted {
+                    left_scope: false,
+                    ..
+                }
+            )
+        })
+        .map(external_id)
+        .collect();
+    assert_eq!(deleted, gone.into_iter().collect());
+}
+
+fn contact(n: usize, surname: Option<&str>) -> Contact {
+    Contact {
+        given_name: Some(format!("Søren {n}")),
+        surname: surname.map(str::to_owned),
+        emails: vec![EmailAddress(format!("soren{n}@example.dk"))],
+        job_title: Some("Direktør".into()),
+        ..Contact::default()
+    }
+}
+
+fn request(op: ApplyOp) -> ApplyRequest {
+    ApplyRequest {
+        command_id: uuid::Uuid::new_v4(),
+        link_id: LinkId(uuid::Uuid::new_v4()),
+        kind: ItemKind::Contact,
+        op,
+        container_id: None,
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_record_fails_alone_and_a_stale_update_answers_the_current_record() {
+    let sandbox = sandbox().await;
+    let org = sandbox.org().await;
+    let connector = connector();
+    let ctx = ctx(&org);
+    let mut requests: Vec<ApplyRequest> = (0..150)
+        .map(|n| {
+            request(ApplyOp::Create {
+                item: Item::Contact(contact(n, Some("Kierkegaard"))),
+            })
+        })
+        .collect();
+    // Zoho refuses a contact without a last name (MANDATORY_NOT_FOUND).
+    requests[42] = request(ApplyOp::Create {
+        item: Item::Contact(contact(42, None)),
+    });
+    let outcomes = connector.apply(&ctx, &requests).await;
+    assert_eq!(outcomes.len(), 150);
+    for (n, outcome) in outcomes.iter().enumerate() {
+        match (n, outcome) {
+            (
+                42,
+                ApplyOutcome::Failed {
+                    code, retryable, ..
+                },
+            ) => {
+                assert_eq!(code, "MANDATORY_NOT_FOUND");
+                assert!(!retryable);
+            }
+            (42, other) => panic!("{other:?}"),
+            (_, ApplyOutcome::Applied { .. }) => {}
+            (_, other) => panic!("{n}: {other:?}"),
+        }
+    }
+    assert_eq!(sandbox.records(&org, "Contacts").await.len(), 149);
+    let stats = sandbox
+        .control(reqwest::Method::GET, "/stats", json!(null))
+        .await;
+    assert_eq!(
+        stats["zoho"]["orgs"][&org.id]["operations"]["POST /Contacts"], 2,
+        "150 records in two calls: {stats}"
+    );
+
+    // A conditional update of a record changed since: nothing written, the current record back.
+    let ApplyOutcome::Applied {
+        external_id,
+        version,
+        ..
+    } = &outcomes[0]
+    else {
+        unreachable!()
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    sandbox
+        .zoho(
+            &org,
+            reqwest::Method::PUT,
+            "/Contacts",
+            Some(json!({"data": [{"id": external_id.0, "Title": "CEO"}]})),
+        )
+        .await;
+    let base = contact(0, Some("Kierkegaard"));
+    let mine = Contact {
+        department: Some("Salg".into()),
+        ..base.clone()
+    };
+    let outcomes = connector
+        .apply(
+            &ctx,
+            &[
+                request(ApplyOp::Update {
+                    external_id: external_id.clone(),
+                    item: Item::Contact(mine.clone()),
+                    base: Some(Item::Contact(base.clone())),
+                    expected_version: Some(version.clone()),
+                }),
+                request(ApplyOp::Delete {
+                    external_id: ExternalId("4150868000009999999".into()),
+                }),
+            ],
+        )
+        .await;
+    match &outcomes[0] {
+        ApplyOutcome::Stale {
+            item: Item::Contact(now),
+            version: v,
+            ..
+        } => {
+            assert_eq!(now.job_title.as_deref(), Some("CEO"));
+            assert_ne!(v, version);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(outcomes[1], ApplyOutcome::Gone { .. }),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_credit_budget_is_a_throttle_not_a_loss() {
+    let sandbox = sandbox().await;
+    let org = sandbox.org().await;
+    sandbox
+        .control(
+            reqwest::Method::PUT,
+            &format!("/zoho/orgs/{}/credits", org.id),
+            json!({"budget": 5, "used": 5}),
+        )
+        .await;
+    let connector = connector();
+    let ctx = ctx(&org);
+    let err = read_round(&connector, &ctx, &watch(ItemKind::Contact), None, 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::Throttled { .. }), "{err:?}");
+    let outcomes = connector
+        .apply(
+            &ctx,
+            &[request(ApplyOp::Create {
+                item: Item::Contact(contact(1, Some("Nielsen"))),
+            })],
+        )
+        .await;
+    assert!(
+        matches!(
+            &outcomes[0],
+            ApplyOutcome::Failed {
+                retryable: true,
+                ..
+            }
+        ),
+        "{outcomes:?}"
+    );
+    assert!(sandbox.records(&org, "Contacts").await.is_empty());
+}

@@ -1,0 +1,223 @@
+//! The command consumer against the real RabbitMQ and Postgres: apply commands published one by
+//! one reach the connector in batches; a repeated command id is answered from the record, not
+//! written again; a refused record fails alone; a transient failure is requeued and written
+//! later.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use connector_kit::api::Gates;
+use connector_kit::commands::CommandHandler;
+use connector_kit::store::Watch;
+use connector_kit::tokens::TokenClient;
+use connector_kit::{ApiError, ApplyRequest, CallContext, Connector, Page};
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
+use lapin::types::FieldTable;
+use secrecy::SecretString;
+use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::poller::{eventually, world};
+
+/// Records every call's size; refuses surnames starting with "!"; fails "~" ones transiently
+/// the first time.
+#[derive(Default)]
+struct Writer {
+    calls: Mutex<Vec<usize>>,
+    written: Mutex<BTreeMap<Uuid, usize>>,
+    flaky_once: AtomicUsize,
+}
+
+#[async_trait]
+impl Connector for Writer {
+    fn side(&self) -> Side {
+        Side::Outlook
+    }
+
+    async fn read_page(
+        &self,
+        _ctx: &CallContext,
+        _watch: &Watch,
+        _cursor: Option<&serde_json::Value>,
+    ) -> Result<Page, ApiError> {
+        Err(ApiError::Permanent {
+            code: "unused".into(),
+            message: "no reads here".into(),
+        })
+    }
+
+    async fn apply(&self, _ctx: &CallContext, requests: &[ApplyRequest]) -> Vec<ApplyOutcome> {
+        self.calls.lock().unwrap().push(requests.len());
+        requests
+            .iter()
+            .map(|r| {
+                let ApplyOp::Create {
+                    item: Item::Contact(c),
+                } = &r.op
+                else {
+                    panic!("creates only")
+                };
+                let surname = c.surname.clone().unwrap_or_default();
+                if surname.starts_with('!') {
+                    return ApplyOutcome::Failed {
+                        code: "ErrorInvalidRecipients".into(),
+                        message: "refused".into(),
+                        retryable: false,
+                    };
+                }
+                if surname.starts_with('~') && self.flaky_once.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return ApplyOutcome::Failed {
+                        code: "transient".into(),
+                        message: "503".into(),
+                        retryable: true,
+                    };
+                }
+                *self
+                    .written
+                    .lock()
+                    .unwrap()
+                    .entry(r.command_id)
+                    .or_default() += 1;
+                ApplyOutcome::Applied {
+                    external_id: ExternalId(format!("o-{}", r.command_id)),
+                    version: Version("1".into()),
+                    content_hash: Item::Contact(c.clone()).content_hash(),
+                }
+            })
+            .collect()
+    }
+}
+
+fn create(user: UserId, command_id: Uuid, surname: &str) -> Envelope<CommandMessage> {
+    Envelope::new(
+        user,
+        CommandMessage::Apply {
+            command_id,
+            link_id: LinkId(Uuid::new_v4()),
+            side: Side::Outlook,
+            kind: ItemKind::Contact,
+            op: ApplyOp::Create {
+                item: Item::Contact(Contact {
+                    surname: Some(surname.into()),
+                    ..Contact::default()
+                }),
+            },
+        },
+    )
+}
+
+#[tokio::test]
+async fn apply_commands_are_written_in_batches_once_each_with_a_result_each() -> anyhow::Result<()>
+{
+    let world = world().await?;
+    let user = UserId(Uuid::new_v4());
+    // Results come back on sync.changes.
+    let channel = world.broker.channel().await?;
+    let mut results = channel
+        .basic_consume(
+            world
+                .broker
+                .name(sync_protocol::topology::SYNC_CHANGES_QUEUE)
+                .into(),
+            "results".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let outcomes: Arc<Mutex<BTreeMap<Uuid, Vec<ApplyOutcome>>>> = Arc::default();
+    let sink = outcomes.clone();
+    tokio::spawn(async move {
+        let _channel = channel;
+        while let Some(Ok(d)) = results.next().await {
+            let e: Envelope<ChangeMessage> = serde_json::from_slice(&d.data).unwrap();
+            if let ChangeMessage::ApplyResult {
+                command_id,
+                outcome,
+                ..
+            } = e.body
+            {
+                sink.lock()
+                    .unwrap()
+                    .entry(command_id)
+                    .or_default()
+                    .push(outcome);
+            }
+            let _ = d.acker.ack(BasicAckOptions::default()).await;
+        }
+    });
+
+    let writer = Arc::new(Writer::default());
+    let handler = CommandHandler {
+        connector: writer.clone(),
+        store: world.store.clone(),
+        tokens: TokenClient::new(
+            reqwest::Client::new(),
+            world.base.clone(),
+            SecretString::from("service"),
+            Side::Outlook,
+        ),
+        publisher: world.broker.publisher().await?,
+        gates: Gates::new(4),
+        batch_window: Duration::from_millis(300),
+        batch_max: 20,
+    };
+    let publisher = world.broker.publisher().await?;
+    let mut ids = Vec::new();
+    for n in 0..45 {
+        let id = Uuid::new_v4();
+        let surname = match n {
+            7 => "!refused".to_owned(),
+            9 => "~flaky".to_owned(),
+            _ => format!("Nr. {n}"),
+        };
+        publisher
+            .publish_command(&create(user, id, &surname))
+            .await?;
+        ids.push(id);
+    }
+    // A redelivered command (the same id) is not written twice.
+    publisher
+        .publish_command(&create(user, ids[3], "Nr. 3"))
+        .await?;
+
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(handler.run(world.broker.clone(), stop.clone()));
+    let done = outcomes.clone();
+    eventually("every result", || {
+        let o = done.lock().unwrap();
+        ids.iter().all(|id| o.contains_key(id)) && o.get(&ids[3]).is_some_and(|v| v.len() == 2)
+    })
+    .await;
+    stop.cancel();
+    let _ = task.await;
+
+    let calls = writer.calls.lock().unwrap().clone();
+    assert!(calls.iter().all(|n| *n <= 20), "{calls:?}");
+    assert!(
+        calls.iter().filter(|n| **n > 1).count() >= 2,
+        "batches formed: {calls:?}"
+    );
+    let written = writer.written.lock().unwrap();
+    assert!(written.values().all(|n| *n == 1), "each written once");
+    assert_eq!(written.len(), 44, "all but the refused one");
+    let outcomes = outcomes.lock().unwrap();
+    assert!(matches!(
+        outcomes[&ids[7]][..],
+        [ApplyOutcome::Failed { ref code, retryable: false, .. }] if code == "ErrorInvalidRecipients"
+    ));
+    assert!(
+        matches!(outcomes[&ids[9]][..], [ApplyOutcome::Applied { .. }]),
+        "written on retry"
+    );
+    assert_eq!(
+        outcomes[&ids[3]][0], outcomes[&ids[3]][1],
+        "the repeat answered from the record"
+    );
+    Ok(())
+}

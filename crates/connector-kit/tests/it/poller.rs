@@ -1,0 +1,442 @@
+//! The poll loop against the real Postgres and RabbitMQ, with a provider double (pages from a
+//! list, calls made through the real `ApiCaller` to a local endpoint) and an auth-service
+//! double answering the token endpoint:
+//! - a replica that dies in the middle of a round: another takes over after the lease and goes
+//!   on from the saved cursor; every item is published exactly once;
+//! - a 401: the token is refreshed once with `force_refresh` and the round goes on;
+//! - a connection that needs reconnecting: nothing is read, every watch of the user shows it;
+//! - the daily call budget: polling stops early, between pages, and the watch says so.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use connector_kit::api::{ApiCaller, Gates, Idempotency, RetryPolicy};
+use connector_kit::poller::Poller;
+use connector_kit::store::{Store, Watch};
+use connector_kit::tokens::TokenClient;
+use connector_kit::{ApiError, ApplyRequest, CallContext, Connector, Page};
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
+use lapin::types::FieldTable;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use service_kit::broker::Broker;
+use sync_model::{Contact, ExternalId, Item, ItemKind, Side, UserId, Version};
+use sync_protocol::{ApplyOutcome, ChangeMessage, Envelope, WatchScope};
+use tokio_util::sync::CancellationToken;
+
+/// The auth-service double: a token per user, `reconnect_needed` for the users listed, and a
+/// record of forced refreshes.
+#[derive(Clone, Default)]
+pub(crate) struct Auth {
+    reconnect: Arc<Mutex<Vec<String>>>,
+    forced: Arc<AtomicUsize>,
+}
+
+/// A provider with `total` contacts, read `page_size` at a time; every read is one real HTTP
+/// call through the `ApiCaller`. `hang_at` makes reads of that offset never return (a replica
+/// that dies mid-round); `refuse_token` answers 401 to that token.
+struct Provider {
+    total: usize,
+    page_size: usize,
+    base: String,
+    http: reqwest::Client,
+    caller: ApiCaller,
+    hang_at: Option<usize>,
+    refuse_token: Option<String>,
+    reads: AtomicUsize,
+    hung: AtomicBool,
+}
+
+#[async_trait]
+impl Connector for Provider {
+    fn side(&self) -> Side {
+        Side::Zoho
+    }
+
+    async fn read_page(
+        &self,
+        ctx: &CallContext,
+        _watch: &Watch,
+        cursor: Option<&Value>,
+    ) -> Result<Page, ApiError> {
+        let offset = cursor
+            .and_then(|c| c["offset"].as_u64())
+            .unwrap_or_default() as usize;
+        if self.refuse_token.as_deref() == Some(ctx.token.secret.expose_secret()) {
+            return Err(ApiError::Unauthorized);
+        }
+        if self.hang_at == Some(offset) {
+            self.hung.store(true, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let url = format!("{}/provider", self.base);
+        self.caller
+            .call(&ctx.gate, "GET /provider", Idempotency::Idempotent, || {
+                self.http.get(&url)
+            })
+            .await?;
+        let end = (offset + self.page_size).min(self.total);
+        let changes = (offset..end)
+            .map(|n| ChangeMessage::ItemChanged {
+                side: Side::Zoho,
+                external_id: ExternalId(format!("id-{n}")),
+                version: Version("1".into()),
+                item: Item::Contact(Contact {
+                    surname: Some(format!("Nr. {n}")),
+                    ..Contact::default()
+                }),
+            })
+            .collect();
+        Ok(Page {
+            changes,
+            cursor: json!({"offset": end}),
+            more: end < self.total,
+        })
+    }
+
+    async fn apply(&self, _ctx: &CallContext, requests: &[ApplyRequest]) -> Vec<ApplyOutcome> {
+        requests
+            .iter()
+            .map(|_| ApplyOutcome::Gone { external_id: None })
+            .collect()
+    }
+}
+
+pub(crate) struct World {
+    pub(crate) store: Store,
+    pub(crate) broker: Broker,
+    pub(crate) base: String,
+    pub(crate) auth: Auth,
+}
+
+pub(crate) async fn world() -> anyhow::Result<World> {
+    let database = test_support::fresh_database().await?;
+    let pool = service_kit::database::connect(&database, "connector_test").await?;
+    service_kit::database::migrate(&pool, &connector_kit::MIGRATOR).await?;
+    let broker = Broker::connect(&test_support::test_broker(), "connector-test").await?;
+    let auth = Auth::default();
+    let state = auth.clone();
+    let app = Router::new()
+        .route("/provider", get(|| async { Json(json!({"ok": true})) }))
+        .route(
+            "/internal/v1/provider-tokens",
+            post(move |Json(body): Json<Value>| {
+                let state = state.clone();
+                async move {
+                    let user = body["user_id"].as_str().unwrap_or_default().to_owned();
+                    if state.reconnect.lock().unwrap().contains(&user) {
+                        return (
+                            axum::http::StatusCode::CONFLICT,
+                            Json(json!({"code": "reconnect_needed"})),
+                        );
+                    }
+                    let forced = body["force_refresh"] == true;
+                    if forced {
+                        state.forced.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let token = if forced { "fresh" } else { "first" };
+                    (
+                        axum::http::StatusCode::OK,
+                        Json(json!({
+                            "access_token": token,
+                            "expires_at": chrono::Utc::now() + chrono::Duration::hours(1),
+                            "api_domain": "http://unused",
+                        })),
+                    )
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(World {
+        store: Store::new(pool),
+        broker,
+        base,
+        auth,
+    })
+}
+
+fn provider(world: &World, total: usize, hang_at: Option<usize>) -> Provider {
+    Provider {
+        total,
+        page_size: 10,
+        base: world.base.clone(),
+        http: reqwest::Client::new(),
+        caller: ApiCaller::new(
+            Side::Zoho,
+            RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(50),
+                max_retry_after: Duration::from_secs(1),
+            },
+        ),
+        hang_at,
+        refuse_token: None,
+        reads: AtomicUsize::new(0),
+        hung: AtomicBool::new(false),
+    }
+}
+
+async fn poller(
+    world: &World,
+    provider: Arc<Provider>,
+    owner: &str,
+    budget: Option<u64>,
+) -> anyhow::Result<Poller<Provider>> {
+    Ok(Poller {
+        connector: provider,
+        store: world.store.clone(),
+        tokens: TokenClient::new(
+            reqwest::Client::new(),
+            world.base.clone(),
+            SecretString::from("service"),
+            Side::Zoho,
+        ),
+        publisher: world.broker.publisher().await?,
+        owner: owner.to_owned(),
+        lease: Duration::from_secs(1),
+        tick: Duration::from_millis(50),
+        gates: Gates::new(4),
+        daily_call_budget: budget,
+    })
+}
+
+async fn watch_user(store: &Store) -> anyhow::Result<UserId> {
+    let user = UserId(uuid::Uuid::new_v4());
+    store
+        .set_watch(
+            user,
+            ItemKind::Contact,
+            Some(&WatchScope {
+                container_id: None,
+                poll_interval_secs: 3600,
+            }),
+        )
+        .await?;
+    Ok(user)
+}
+
+/// Collects what the poll loop publishes: external ids per count, and the completed rounds.
+async fn collect(
+    broker: &Broker,
+) -> anyhow::Result<(Arc<Mutex<BTreeMap<String, usize>>>, Arc<AtomicUsize>)> {
+    let channel = broker.channel().await?;
+    let queue = broker.name(sync_protocol::topology::SYNC_CHANGES_QUEUE);
+    let mut consumer = channel
+        .basic_consume(
+            queue.into(),
+            "test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let seen: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let completed = Arc::new(AtomicUsize::new(0));
+    let (s, c) = (seen.clone(), completed.clone());
+    tokio::spawn(async move {
+        let _channel = channel;
+        while let Some(Ok(delivery)) = consumer.next().await {
+            let envelope: Envelope<ChangeMessage> =
+                serde_json::from_slice(&delivery.data).expect("a change message");
+            match envelope.body {
+                ChangeMessage::ItemChanged { external_id, .. } => {
+                    *s.lock().unwrap().entry(external_id.0).or_default() += 1
+                }
+                ChangeMessage::ReadCompleted { .. } => {
+                    c.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
+            }
+            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+        }
+    });
+    Ok((seen, completed))
+}
+
+pub(crate) async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn a_replica_that_dies_mid_round_is_taken_over_and_nothing_is_lost_or_doubled()
+-> anyhow::Result<()> {
+    let world = world().await?;
+    let (seen, completed) = collect(&world.broker).await?;
+    watch_user(&world.store).await?;
+
+    // Replica A reads two pages, then hangs on the third (as if its process froze).
+    let a = Arc::new(provider(&world, 55, Some(20)));
+    let a_stop = CancellationToken::new();
+    let a_task = tokio::spawn(
+        poller(&world, a.clone(), "A", None)
+            .await?
+            .run(a_stop.clone()),
+    );
+    eventually("replica A to hang", || a.hung.load(Ordering::SeqCst)).await;
+    assert_eq!(seen.lock().unwrap().len(), 20);
+    a_task.abort();
+
+    // Replica B takes the watch once A's lease ran out and goes on from A's last cursor.
+    let b = Arc::new(provider(&world, 55, None));
+    let b_stop = CancellationToken::new();
+    let b_task = tokio::spawn(
+        poller(&world, b.clone(), "B", None)
+            .await?
+            .run(b_stop.clone()),
+    );
+    eventually("the round to complete", || {
+        completed.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    b_stop.cancel();
+    let _ = b_task.await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 55, "every item");
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "each exactly once: {seen:?}"
+    );
+    assert_eq!(
+        b.reads.load(Ordering::SeqCst),
+        4,
+        "B read only the pages A had not"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_token_is_refreshed_once_with_force_refresh() -> anyhow::Result<()> {
+    let world = world().await?;
+    let (seen, completed) = collect(&world.broker).await?;
+    let user = watch_user(&world.store).await?;
+    let mut p = provider(&world, 15, None);
+    p.refuse_token = Some("first".into());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(
+        poller(&world, Arc::new(p), "A", None)
+            .await?
+            .run(stop.clone()),
+    );
+    eventually("the round", || completed.load(Ordering::SeqCst) == 1).await;
+    stop.cancel();
+    let _ = task.await;
+    assert_eq!(world.auth.forced.load(Ordering::SeqCst), 1);
+    assert_eq!(seen.lock().unwrap().len(), 15);
+    let status = world.store.watch_statuses(user).await?;
+    assert_eq!(status[0].state, "ok");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_connection_to_reconnect_stops_polling_the_user_and_shows_why() -> anyhow::Result<()> {
+    let world = world().await?;
+    let (seen, _) = collect(&world.broker).await?;
+    let user = watch_user(&world.store).await?;
+    // A second kind of the same user is held too.
+    world
+        .store
+        .set_watch(
+            user,
+            ItemKind::Task,
+            Some(&WatchScope {
+                container_id: None,
+                poll_interval_secs: 3600,
+            }),
+        )
+        .await?;
+    world.auth.reconnect.lock().unwrap().push(user.to_string());
+    let p = Arc::new(provider(&world, 15, None));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(
+        poller(&world, p.clone(), "A", None)
+            .await?
+            .run(stop.clone()),
+    );
+    let store = world.store.clone();
+    let mut held = false;
+    for _ in 0..100 {
+        let status = store.watch_statuses(user).await?;
+        if status.len() == 2 && status.iter().all(|w| w.state == "reconnect_needed") {
+            held = true;
+            assert!(status.iter().all(|w| {
+                w.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("reconnect"))
+                    && w.next_poll_at > chrono::Utc::now() + chrono::Duration::seconds(60)
+            }));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    let _ = task.await;
+    assert!(held, "{:?}", store.watch_statuses(user).await?);
+    assert_eq!(p.reads.load(Ordering::SeqCst), 0, "nothing read");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing published, so nothing deleted"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_exhausted_call_budget_stops_polling_early_and_says_so() -> anyhow::Result<()> {
+    let world = world().await?;
+    let (seen, completed) = collect(&world.broker).await?;
+    let user = watch_user(&world.store).await?;
+    let p = Arc::new(provider(&world, 100, None));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(
+        poller(&world, p.clone(), "A", Some(3))
+            .await?
+            .run(stop.clone()),
+    );
+    let store = world.store.clone();
+    let mut status = Vec::new();
+    for _ in 0..100 {
+        status = store.watch_statuses(user).await?;
+        if status[0].state == "budget_exhausted" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    let _ = task.await;
+    assert_eq!(status[0].state, "budget_exhausted", "{status:?}");
+    assert!(
+        status[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("3 of 3 calls")),
+        "{status:?}"
+    );
+    assert_eq!(
+        p.reads.load(Ordering::SeqCst),
+        3,
+        "stopped after the budget's calls"
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        30,
+        "the pages read were published"
+    );
+    assert_eq!(completed.load(Ordering::SeqCst), 0, "the round is not over");
+    assert!(status[0].has_cursor, "it goes on from there later");
+    assert_eq!(store.calls_last_day(user).await?.0, 3);
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! Tasks and events flow both ways through the whole system: To Do ⇄ Zoho Tasks, Outlook
+//! calendar ⇄ Zoho Events (a recurring series across a daylight-saving change, an all-day
+//! event), only events in the "Zoho" category leave Outlook, and nothing echoes back as a
+//! duplicate. The connectors' discovery and watch-status endpoints are used on the way.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use system_tests::{System, TestUser, spawn_system};
+use test_support::wait_for;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn zoho_record(
+    sys: &System,
+    user: &TestUser,
+    module: &str,
+    field: &str,
+    value: &str,
+) -> anyhow::Result<Option<Value>> {
+    Ok(sys
+        .zoho_records(user, module)
+        .await?
+        .into_iter()
+        .find(|r| r[field] == value))
+}
+
+async fn outlook_item(
+    sys: &System,
+    user: &TestUser,
+    path: &str,
+    field: &str,
+    value: &str,
+) -> anyhow::Result<Option<Value>> {
+    let answer = sys.graph_call(user, Method::GET, path, None).await?;
+    Ok(answer["value"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r[field] == value))
+}
+
+fn count(answer: &Value) -> usize {
+    answer["value"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_and_events_flow_both_ways_exactly_once() -> anyhow::Result<()> {
+    let sys = spawn_system().await?;
+    let user = sys.provision_user("termine@example.de", 1).await?;
+    let lists = sys.discover(&user, "outlook", "todo-lists").await?;
+    let list = lists["value"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["wellknownListName"] == "defaultList"))
+        .and_then(|l| l["id"].as_str())
+        .expect("the default To Do list")
+        .to_owned();
+    sys.put_settings(
+        &user,
+        json!({
+            "contact_folder_id": user.contact_folder_id,
+            "contacts": {"enabled": true, "direction": "two_way"},
+            "task_list_id": list,
+            "tasks": {"enabled": true, "direction": "two_way"},
+            "events": {"enabled": true, "direction": "two_way"},
+            "calendar_categories": {"mode": "zoho_only"},
+            "conflict_rule": "zoho_wins",
+            "poll_interval_secs": 1,
+        }),
+    )
+    .await?;
+
+    // To Do → Zoho.
+    sys.graph_call(
+        &user,
+        Method::POST,
+        &format!("/me/todo/lists/{list}/tasks"),
+        Some(json!({
+            "title": "見積書を送る – Angebot prüfen",
+            "importance": "high",
+            "status": "inProgress",
+            "dueDateTime": {"dateTime": "2027-03-29T00:00:00", "timeZone": "UTC"},
+            "body": {"contentType": "text", "content": "Zweite Zeile"},
+        })),
+    )
+    .await?;
+    let task = wait_for("the To Do task in Zoho", TIMEOUT, || {
+        zoho_record(&sys, &user, "Tasks", "Subject", "見積書を送る – Angebot prüfen")
+    })
+    .await?;
+    assert_eq!(task["Priority"], "High");
+    assert_eq!(task["Status"], "In Progress");
+    assert_eq!(task["Due_Date"], "2027-03-29");
+    assert_eq!(task["Description"], "Zweite Zeile");
+
+    // Zoho → To Do.
+    sys.zoho_call(
+        &user,
+        Method::POST,
+        "/Tasks",
+        Some(json!({"data": [{
+            "Subject": "Rückruf Ærø",
+            "Status": "Waiting on someone else",
+            "Priority": "Low",
+            "Due_Date": "2027-04-01",
+        }]})),
+    )
+    .await?;
+    let tasks_path = format!("/me/todo/lists/{list}/tasks?$top=100");
+    let todo = wait_for("the Zoho task in To Do", TIMEOUT, || {
+        outlook_item(&sys, &user, &tasks_path, "title", "Rückruf Ærø")
+    })
+    .await?;
+    assert_eq!(todo["status"], "waitingOnOthers");
+    assert_eq!(todo["importance"], "low");
+    assert!(
+        todo["dueDateTime"]["dateTime"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("2027-04-01")),
+        "{todo}"
+    );
+
+    // Outlook → Zoho: a weekly series at 09:00 Berlin across the change to summer time, in the
+    // "Zoho" category; an event without it stays in Outlook.
+    sys.graph_call(
+        &user,
+        Method::POST,
+        "/me/events",
+        Some(json!({
+            "subject": "Jour fixe – 定例会議",
+            "start": {"dateTime": "2027-03-22T09:00:00", "timeZone": "W. Europe Standard Time"},
+            "end": {"dateTime": "2027-03-22T10:00:00", "timeZone": "W. Europe Standard Time"},
+            "categories": ["Zoho"],
+            "location": {"displayName": "Raum Ørsted"},
+            "recurrence": {
+                "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                "range": {"type": "numbered", "startDate": "2027-03-22", "numberOfOccurrences": 6},
+            },
+        })),
+    )
+    .await?;
+    sys.graph_call(
+        &user,
+        Method::POST,
+        "/me/events",
+        Some(json!({
+            "subject": "Privat",
+            "start": {"dateTime": "2027-03-23T18:00:00", "timeZone": "W. Europe Standard Time"},
+            "end": {"dateTime": "2027-03-23T19:00:00", "timeZone": "W. Europe Standard Time"},
+        })),
+    )
+    .await?;
+    let meeting = wait_for("the Outlook series in Zoho", TIMEOUT, || {
+        zoho_record(&sys, &user, "Events", "Event_Title", "Jour fixe – 定例会議")
+    })
+    .await?;
+    // 09:00 in Berlin's winter time; Zoho answers in UTC.
+    assert_eq!(meeting["Start_DateTime"], "2027-03-22T08:00:00+00:00");
+    let rrule = meeting["Recurring_Activity"]["RRULE"].as_str().unwrap_or_default();
+    for part in ["FREQ=WEEKLY", "BYDAY=MO", "COUNT=6"] {
+        assert!(rrule.contains(part), "{rrule}");
+    }
+    assert_eq!(meeting["Venue"], "Raum Ørsted");
+
+    // Zoho → Outlook: an all-day event, which arrives in the "Zoho" category.
+    sys.zoho_call(
+        &user,
+        Method::POST,
+        "/Events",
+        Some(json!({"data": [{
+            "Event_Title": "Messe Hannover",
+            "All_day": true,
+            "Start_DateTime": "2027-03-27T00:00:00+00:00",
+            "End_DateTime": "2027-03-29T23:59:00+00:00",
+        }]})),
+    )
+    .await?;
+    let fair = wait_for("the Zoho event in Outlook", TIMEOUT, || {
+        outlook_item(&sys, &user, "/me/events?$top=100", "subject", "Messe Hannover")
+    })
+    .await?;
+    assert_eq!(fair["isAllDay"], true);
+    assert!(
+        fair["start"]["dateTime"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("2027-03-27")),
+        "{fair}"
+    );
+    assert!(
+        fair["end"]["dateTime"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("2027-03-30")),
+        "the end is exclusive: {fair}"
+    );
+    assert!(
+        fair["categories"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c == "Zoho")),
+        "{fair}"
+    );
+
+    // Several more polls: our own writes must not come back as new items.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(sys.zoho_records(&user, "Tasks").await?.len(), 2);
+    assert_eq!(count(&sys.graph_call(&user, Method::GET, &tasks_path, None).await?), 2);
+    assert_eq!(
+        sys.zoho_records(&user, "Events").await?.len(),
+        2,
+        "the series and the fair; not the private event"
+    );
+    assert_eq!(
+        count(
+            &sys.graph_call(&user, Method::GET, "/me/events?$top=100", None)
+                .await?
+        ),
+        3
+    );
+    for side in ["outlook", "zoho"] {
+        let watches = sys.watches(&user, side).await?;
+        assert_eq!(watches.len(), 3, "{side}: {watches:?}");
+        for w in &watches {
+            assert_eq!(w["state"], "ok", "{side}: {w}");
+            assert!(w["last_error"].is_null(), "{side}: {w}");
+        }
+    }
+    sys.stop().await;
+    Ok(())
+}

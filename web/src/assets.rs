@@ -1,0 +1,163 @@
+//! The page's static files, embedded in the binary at build time (no build step, nothing
+//! downloaded): served with their content type, `Cache-Control: no-cache` and an `ETag`, so a
+//! browser revalidates cheaply and never runs a stale script after an upgrade.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+macro_rules! embed {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/", $path)) as &[u8])),*]
+    };
+}
+
+/// Every file under `static/` (a test checks that none is missing).
+pub static FILES: &[(&str, &[u8])] = embed![
+    "index.html",
+    "favicon.svg",
+    "css/app.css",
+    "js/app.js",
+    "js/api.js",
+    "js/dom.js",
+    "js/format.js",
+    "js/i18n.js",
+    "js/messages.js",
+    "js/views/signin.js",
+    "js/views/connections.js",
+    "js/views/settings.js",
+    "js/views/status.js",
+    "js/views/conflicts.js",
+    "js/views/security.js",
+];
+
+struct Asset {
+    body: &'static [u8],
+    content_type: &'static str,
+    etag: String,
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+fn assets() -> &'static HashMap<&'static str, Asset> {
+    static ASSETS: OnceLock<HashMap<&'static str, Asset>> = OnceLock::new();
+    ASSETS.get_or_init(|| {
+        FILES
+            .iter()
+            .map(|(path, body)| {
+                let digest = Sha256::digest(body);
+                let asset = Asset {
+                    body,
+                    content_type: content_type(path),
+                    etag: format!("\"{}\"", hex::encode(&digest[..12])),
+                };
+                (*path, asset)
+            })
+            .collect()
+    })
+}
+
+/// Serves `/` (the page) and the files it loads; anything else is 404.
+pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let path = match uri.path().trim_start_matches('/') {
+        "" => "index.html",
+        other => other,
+    };
+    let Some(asset) = assets().get(path) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let etag = HeaderValue::from_str(&asset.etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == asset.etag));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            )],
+            asset.body,
+        )
+            .into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, etag);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Headers on every answer: a strict content security policy (only this origin's scripts and
+/// styles, no framing), no MIME sniffing, and no `Referer` (an OAuth callback URL carries a code).
+pub async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
+             object-src 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else {
+                let relative = path.strip_prefix(base).unwrap();
+                out.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+
+    #[test]
+    fn every_static_file_is_embedded() {
+        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
+        let mut on_disk = Vec::new();
+        walk(&base, &base, &mut on_disk);
+        on_disk.sort();
+        let mut embedded: Vec<String> = FILES.iter().map(|(p, _)| (*p).to_owned()).collect();
+        embedded.sort();
+        assert_eq!(on_disk, embedded, "list every file of static/ in FILES");
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(content_type("js/app.js"), "text/javascript; charset=utf-8");
+        assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
+    }
+}

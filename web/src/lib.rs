@@ -1,0 +1,20 @@
+//! The settings web page and its backend-for-frontend, on one origin. Modules:
+//! - [`settings`]: `WEB_*` environment → typed settings;
+//! - [`startup`]: the listener, the routes, serving;
+//! - [`assets`]: the page's files, embedded in the binary, and the security headers;
+//! - [`session`]: sign-in, refresh and sign-out with the refresh token in an `HttpOnly` cookie;
+//! - [`proxy`]: `/api/auth/...` and `/api/sync/...` forwarded to auth-service and sync-service;
+//! - [`bff`]: discovery lists and connector health from the connectors, the TOTP QR code;
+//! - [`error`]: the one error type.
+#![doc = include_str!("../README.md")]
+
+pub mod assets;
+pub mod bff;
+pub mod error;
+pub mod proxy;
+pub mod session;
+pub mod settings;
+pub mod startup;
+
+pub use settings::Settings;
+pub use startup::Application;

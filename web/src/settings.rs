@@ -1,0 +1,126 @@
+//! `web` settings: `WEB_*`, falling back to the shared `SYNC_*` variables.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::SecretString;
+use service_kit::settings::{HttpSettings, TelemetrySettings, parse_or, secret_or, string_or};
+
+pub const PREFIX: &str = "WEB";
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// Where the services behind the page live.
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    pub auth_url: String,
+    pub sync_url: String,
+    pub outlook_url: String,
+    pub zoho_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub telemetry: TelemetrySettings,
+    pub upstreams: Upstreams,
+    /// Authenticates `web` to the connectors' internal discovery endpoints.
+    pub service_token: SecretString,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// The address users open (scheme, host, port). An `https://` one marks the session cookie
+    /// `Secure`. Also what `AUTH_PUBLIC_URL` (`{public}/api/auth`) and
+    /// `AUTH_CONNECTED_REDIRECT_URL` should point at.
+    pub public_url: String,
+    /// How long a call to a service behind the page may take.
+    pub upstream_timeout: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let settings = Settings {
+            http: HttpSettings::from_env(PREFIX, DEFAULT_PORT)?,
+            telemetry: TelemetrySettings::from_env(PREFIX)?,
+            upstreams: Upstreams {
+                auth_url: string_or(PREFIX, "AUTH_URL", "http://127.0.0.1:8081"),
+                sync_url: string_or(PREFIX, "SYNC_URL", "http://127.0.0.1:8082"),
+                outlook_url: string_or(PREFIX, "OUTLOOK_URL", "http://127.0.0.1:8083"),
+                zoho_url: string_or(PREFIX, "ZOHO_URL", "http://127.0.0.1:8084"),
+            },
+            service_token: secret_or(PREFIX, "SERVICE_TOKEN", "dev-service-token"),
+            jwt_issuer: string_or(PREFIX, "JWT_ISSUER", "outlook-zoho-sync/auth"),
+            jwt_audience: string_or(PREFIX, "JWT_AUDIENCE", "outlook-zoho-sync"),
+            public_url: string_or(PREFIX, "PUBLIC_URL", "http://127.0.0.1:8080"),
+            upstream_timeout: Duration::from_secs(parse_or(PREFIX, "UPSTREAM_TIMEOUT_SECS", 30)?),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Settings for tests: port 0, the given services, a test service token.
+    pub fn for_tests(upstreams: Upstreams, service_token: &str) -> Self {
+        Settings {
+            http: HttpSettings {
+                host: "127.0.0.1".into(),
+                port: 0,
+            },
+            telemetry: TelemetrySettings {
+                otlp_endpoint: None,
+                log_filter: "info".into(),
+                json_logs: false,
+            },
+            upstreams,
+            service_token: SecretString::from(service_token.to_owned()),
+            jwt_issuer: "outlook-zoho-sync/auth".into(),
+            jwt_audience: "outlook-zoho-sync".into(),
+            public_url: "http://127.0.0.1".into(),
+            upstream_timeout: Duration::from_secs(30),
+        }
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, value) in [
+            ("WEB_AUTH_URL", &self.upstreams.auth_url),
+            ("WEB_SYNC_URL", &self.upstreams.sync_url),
+            ("WEB_OUTLOOK_URL", &self.upstreams.outlook_url),
+            ("WEB_ZOHO_URL", &self.upstreams.zoho_url),
+            ("WEB_PUBLIC_URL", &self.public_url),
+        ] {
+            let url = url::Url::parse(value).with_context(|| format!("{name} is not a URL"))?;
+            anyhow::ensure!(
+                matches!(url.scheme(), "http" | "https"),
+                "{name} must be an http(s) URL"
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether the session cookie must only travel over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstreams() -> Upstreams {
+        Upstreams {
+            auth_url: "http://a".into(),
+            sync_url: "http://s".into(),
+            outlook_url: "http://o".into(),
+            zoho_url: "http://z".into(),
+        }
+    }
+
+    #[test]
+    fn cookies_are_secure_behind_https_only() {
+        let mut settings = Settings::for_tests(upstreams(), "t");
+        assert!(!settings.secure_cookies());
+        settings.public_url = "https://sync.example.com".into();
+        assert!(settings.secure_cookies());
+        assert!(settings.validate().is_ok());
+        settings.upstreams.auth_url = "not a url".into();
+        assert!(settings.validate().is_err());
+    }
+}

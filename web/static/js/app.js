@@ -1,0 +1,161 @@
+// The shell: header with navigation and the language switch, the router (`#/status`, ...), the
+// session's start (restored from the cookie after a reload or the OAuth round trip) and its end.
+import * as api from './api.js';
+import { announce, clear, h } from './dom.js';
+import { LANGUAGES, errorText, getLang, onLangChange, setLang, t } from './i18n.js';
+import * as signin from './views/signin.js';
+import * as status from './views/status.js';
+import * as connections from './views/connections.js';
+import * as settings from './views/settings.js';
+import * as conflicts from './views/conflicts.js';
+import * as security from './views/security.js';
+
+const VIEWS = { status, connections, settings, conflicts, security };
+const NAV = ['status', 'connections', 'settings', 'conflicts', 'security'];
+const DEFAULT_VIEW = 'status';
+
+const app = {
+  me: null,
+  cleanup: null,
+  /** Reloads the signed-in user (after enabling 2FA, ...). */
+  async reloadMe() {
+    app.me = await api.get('/api/auth/v1/me');
+    renderHeader();
+    return app.me;
+  },
+  navigate(view) {
+    if (location.hash === `#/${view}`) route();
+    else location.hash = `#/${view}`;
+  },
+  async signedIn() {
+    await app.reloadMe();
+    const target = currentView();
+    app.navigate(target === 'signin' ? DEFAULT_VIEW : target);
+  },
+};
+
+function currentView() {
+  const match = /^#\/([a-z-]+)/.exec(location.hash);
+  if (match && (VIEWS[match[1]] || match[1] === 'signin')) return match[1];
+  return DEFAULT_VIEW;
+}
+
+function renderHeader() {
+  const header = clear(document.getElementById('topbar'));
+  const view = currentView();
+  header.append(
+    h('a', { class: 'skip-link', href: '#main', onclick: (event) => {
+      event.preventDefault();
+      document.getElementById('main').focus();
+    } }, t('app.skip')),
+    h('div', { class: 'brand' },
+      h('span', { class: 'logo', 'aria-hidden': 'true' }, '⇄'),
+      h('span', {}, t('app.title'))),
+  );
+  if (app.me) {
+    const list = h('ul', {});
+    for (const name of NAV) {
+      list.append(h('li', {}, h('a', {
+        href: `#/${name}`,
+        id: `nav-${name}`,
+        'aria-current': name === view ? 'page' : null,
+      }, t(`nav.${name}`))));
+    }
+    header.append(h('nav', { 'aria-label': t('nav.label') }, list));
+  }
+  const select = h('select', { id: 'lang', onchange: (event) => setLang(event.target.value) },
+    LANGUAGES.map((l) => h('option', { value: l.code, selected: l.code === getLang(), lang: l.code }, l.name)));
+  const tools = h('div', { class: 'tools' },
+    h('div', { class: 'lang-switch' }, h('label', { for: 'lang' }, t('app.language')), select));
+  if (app.me) {
+    tools.append(
+      h('span', { class: 'who', id: 'who' }, app.me.email),
+      h('button', { type: 'button', id: 'sign-out', class: 'secondary', onclick: signOut }, t('app.signOut')),
+    );
+  }
+  header.append(tools);
+}
+
+async function signOut() {
+  try {
+    await api.signOut();
+  } catch {
+    // The session is dropped here either way.
+  }
+  app.me = null;
+  announce(t('app.signedOut'));
+  location.hash = '#/signin';
+}
+
+let routeGeneration = 0;
+
+async function route() {
+  const generation = ++routeGeneration;
+  if (app.cleanup) {
+    app.cleanup();
+    app.cleanup = null;
+  }
+  const langFocused = document.activeElement && document.activeElement.id === 'lang';
+  const main = clear(document.getElementById('main'));
+  const name = !app.me ? 'signin' : currentView() === 'signin' ? DEFAULT_VIEW : currentView();
+  renderHeader();
+  const view = name === 'signin' ? signin : VIEWS[name];
+  document.title = `${t(name === 'signin' ? 'signin.title' : `nav.${name}`)} · ${t('app.title')}`;
+  try {
+    const cleanup = await view.render(main, app);
+    if (generation !== routeGeneration) {
+      if (typeof cleanup === 'function') cleanup();
+      return;
+    }
+    app.cleanup = typeof cleanup === 'function' ? cleanup : null;
+  } catch (error) {
+    if (generation !== routeGeneration) return;
+    main.append(h('p', { class: 'form-error', role: 'alert' }, errorText(error)));
+  }
+  // Move focus to the new view's heading, so keyboard and screen-reader users land on it.
+  const heading = main.querySelector('h1');
+  if (langFocused) {
+    document.getElementById('lang').focus();
+  } else if (heading && !main.contains(document.activeElement)) {
+    heading.setAttribute('tabindex', '-1');
+    heading.focus({ preventScroll: true });
+  }
+}
+
+/** The outcome of an OAuth round trip, from auth-service's redirect back to the page. */
+function oauthOutcome() {
+  const params = new URLSearchParams(location.search);
+  const provider = params.get('provider');
+  const outcome = params.get('status');
+  if (!provider || !outcome) return null;
+  history.replaceState(null, '', `${location.pathname}${location.hash || '#/connections'}`);
+  const name = t(`provider.${provider}`);
+  if (outcome === 'connected') return { text: t('connections.connectedNotice', { provider: name }), kind: 'success' };
+  const code = params.get('code') || 'internal';
+  return { text: t('connections.failedNotice', { provider: name, reason: errorText({ code }) }), kind: 'error' };
+}
+
+async function boot() {
+  setLang(getLang(), { remember: false });
+  onLangChange(() => route());
+  api.onSignedOut(() => {
+    app.me = null;
+    announce(t('app.sessionEnded'), 'error');
+    location.hash = '#/signin';
+    route();
+  });
+  window.addEventListener('hashchange', () => {
+    if (location.hash === '#main') return;
+    route();
+  });
+  const notice = oauthOutcome();
+  try {
+    if (await api.restore()) await app.reloadMe();
+  } catch (error) {
+    announce(errorText(error), 'error');
+  }
+  if (notice) announce(notice.text, notice.kind);
+  await route();
+}
+
+boot();

@@ -1,0 +1,171 @@
+// The two accounts: each connection's state and health, connect / reconnect (Zoho CRM with its
+// data centre, Outlook with an optional organisation) and disconnect.
+import * as api from '../api.js';
+import { busy, clearErrors, field, h, setFieldError, setFormError } from '../dom.js';
+import { dateTime, relative } from '../format.js';
+import { errorText, t } from '../i18n.js';
+
+export const DATA_CENTRES = ['com', 'eu', 'in', 'com.au', 'jp', 'ca', 'sa', 'com.cn'];
+
+function badge(state) {
+  return h('span', { class: `badge ${state}`, id: null }, t(`connections.state.${state}`));
+}
+
+async function optional(promise) {
+  try {
+    return await promise;
+  } catch (error) {
+    return { error };
+  }
+}
+
+/** The worst state among a connector's watches, for the health line. */
+function health(watches) {
+  if (!watches || watches.error || !Array.isArray(watches.watches)) return null;
+  const active = watches.watches.filter((w) => w.active);
+  if (active.length === 0) return { state: 'idle' };
+  const order = ['reconnect_needed', 'budget_exhausted', 'throttled', 'failing', 'ok'];
+  let worst = 'ok';
+  let lastError = null;
+  let lastPolled = null;
+  for (const watch of active) {
+    const state = order.includes(watch.state) ? watch.state : (watch.last_error ? 'failing' : 'ok');
+    if (order.indexOf(state) < order.indexOf(worst)) worst = state;
+    if (watch.last_error) lastError = watch.last_error;
+    if (watch.last_polled_at && (!lastPolled || watch.last_polled_at > lastPolled)) lastPolled = watch.last_polled_at;
+  }
+  return { state: worst, lastError, lastPolled };
+}
+
+function detail(term, value, id) {
+  return [h('dt', {}, term), h('dd', { id }, value)];
+}
+
+function card(provider, connection, extra, app, reload) {
+  const state = connection ? connection.status : 'not_connected';
+  const connected = state === 'connected';
+  const title = t(`provider.${provider}`);
+  const details = h('dl', { class: 'details' });
+  if (connection && state !== 'not_connected') {
+    if (provider === 'zoho' && connection.data_centre) {
+      details.append(...detail(t('connections.dataCentre'), t(`dc.${connection.data_centre}`), 'zoho-dc-current'));
+    }
+    if (provider === 'outlook' && connection.tenant && connection.tenant !== 'common') {
+      details.append(...detail(t('connections.tenant'), connection.tenant));
+    }
+    if (extra.account) details.append(...detail(t('connections.account'), extra.account, `${provider}-account`));
+    if (extra.org) details.append(...detail(t('connections.org'), extra.org, `${provider}-org`));
+    details.append(...detail(t('connections.connectedAt'), dateTime(connection.connected_at)));
+    if (connection.reason) details.append(...detail(t('connections.reason'), connection.reason, `${provider}-reason`));
+    const healthy = health(extra.watches);
+    if (healthy && connected) {
+      const text = healthy.state === 'idle'
+        ? t('connections.health.idle')
+        : `${t(`connections.health.${healthy.state}`)} · ${t('connections.lastPolled', { when: relative(healthy.lastPolled) })}`;
+      details.append(...detail(t('connections.health'), text, `${provider}-health`));
+      if (healthy.lastError && healthy.state !== 'ok') {
+        details.append(...detail(t('connections.lastError'), healthy.lastError));
+      }
+    }
+  }
+
+  const form = h('form', { id: `${provider}-form`, class: 'connect-form', novalidate: true });
+  if (provider === 'zoho') {
+    const select = h('select', { id: 'zoho-dc', name: 'data_centre' },
+      DATA_CENTRES.map((dc) => h('option', { value: dc, selected: dc === ((connection && connection.data_centre) || 'com') }, t(`dc.${dc}`))));
+    form.append(field(t('connections.dataCentre'), select, { hint: t('connections.dataCentreHint') }));
+  } else {
+    const tenant = h('input', { type: 'text', id: 'outlook-tenant', name: 'tenant', placeholder: 'common', autocomplete: 'off', spellcheck: 'false',
+      value: connection && connection.tenant && connection.tenant !== 'common' ? connection.tenant : '' });
+    form.append(field(t('connections.tenantOptional'), tenant, { hint: t('connections.tenantHint') }));
+  }
+  const label = state === 'not_connected' ? t('connections.connect', { provider: title }) : t('connections.reconnect', { provider: title });
+  const connect = h('button', { type: 'submit', id: `${provider}-connect`, class: state === 'connected' ? 'secondary' : 'primary' }, label);
+  const actions = h('div', { class: 'actions' }, connect);
+  if (state !== 'not_connected') {
+    const disconnect = h('button', { type: 'button', id: `${provider}-disconnect`, class: 'danger' }, t('connections.disconnect'));
+    disconnect.addEventListener('click', () => confirmDisconnect(disconnect));
+    actions.append(disconnect);
+  }
+  form.append(actions);
+
+  function confirmDisconnect(button) {
+    const confirmBox = h('div', { class: 'confirm', role: 'group', 'aria-label': t('connections.disconnectConfirm', { provider: title }) },
+      h('p', {}, t('connections.disconnectConfirm', { provider: title })));
+    const yes = h('button', { type: 'button', class: 'danger', id: `${provider}-disconnect-confirm` }, t('connections.disconnectYes'));
+    const no = h('button', { type: 'button', class: 'secondary' }, t('common.cancel'));
+    confirmBox.append(h('div', { class: 'actions' }, yes, no));
+    button.replaceWith(confirmBox);
+    yes.focus();
+    no.addEventListener('click', () => reload());
+    yes.addEventListener('click', () => busy(yes, async () => {
+      try {
+        await api.del(`/api/auth/v1/connections/${provider}`);
+        await reload(t('connections.disconnected', { provider: title }));
+      } catch (error) {
+        setFormError(form, errorText(error));
+      }
+    }));
+  }
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const options = provider === 'zoho'
+      ? { data_centre: document.getElementById('zoho-dc').value }
+      : (document.getElementById('outlook-tenant').value.trim() ? { tenant: document.getElementById('outlook-tenant').value.trim() } : {});
+    await busy(connect, async () => {
+      try {
+        const answer = await api.post(`/api/auth/v1/connections/${provider}/authorize`, options);
+        // Off to the provider's consent page; it sends the browser back to this page.
+        location.assign(answer.authorization_url);
+      } catch (error) {
+        const target = { data_centre: 'zoho-dc', tenant: 'outlook-tenant' }[error.field];
+        if (!(target && setFieldError(target, errorText(error)))) setFormError(form, errorText(error));
+      }
+    });
+  });
+
+  const describe = state === 'connected' ? null : h('p', { class: 'hint' }, t(`connections.explain.${state}`));
+  return h('section', { class: `card connection ${state}`, id: `${provider}-card`, 'aria-labelledby': `${provider}-title` },
+    h('div', { class: 'card-head' }, h('h2', { id: `${provider}-title` }, title), h('span', { id: `${provider}-status` }, badge(state))),
+    describe, details, form);
+}
+
+export async function render(main, app, message) {
+  const answer = await api.get('/api/auth/v1/connections');
+  const byProvider = Object.fromEntries((answer.connections || []).map((c) => [c.provider, c]));
+  const zoho = byProvider.zoho;
+  const outlook = byProvider.outlook;
+  const zohoConnected = zoho && zoho.status === 'connected';
+  const outlookConnected = outlook && outlook.status === 'connected';
+  const [zohoUser, zohoOrg, zohoWatches, outlookWatches] = await Promise.all([
+    zohoConnected ? optional(api.get('/api/discovery/zoho/user')) : null,
+    zohoConnected ? optional(api.get('/api/discovery/zoho/org')) : null,
+    zohoConnected ? optional(api.get('/api/connectors/zoho/watches')) : null,
+    outlookConnected ? optional(api.get('/api/connectors/outlook/watches')) : null,
+  ]);
+  const account = (user) => (user && !user.error && (user.full_name || user.email)
+    ? [user.full_name, user.email && `<${user.email}>`].filter(Boolean).join(' ') : null);
+  const org = (o) => (o && !o.error && o.company_name ? o.company_name : null);
+
+  const reload = async (notice) => {
+    const fresh = document.createElement('div');
+    await render(fresh, app, notice);
+    main.replaceChildren(...fresh.childNodes);
+    const heading = main.querySelector('h1');
+    if (heading) {
+      heading.setAttribute('tabindex', '-1');
+      heading.focus();
+    }
+  };
+
+  main.append(
+    h('h1', {}, t('connections.title')),
+    h('p', { class: 'lead' }, t('connections.lead')),
+    message ? h('p', { class: 'notice success', role: 'status' }, message) : null,
+    h('div', { class: 'grid two' },
+      card('zoho', zoho, { account: account(zohoUser), org: org(zohoOrg), watches: zohoWatches }, app, reload),
+      card('outlook', outlook, { watches: outlookWatches }, app, reload)),
+  );
+}

@@ -1,0 +1,108 @@
+// How the sync goes: per kind, the first sync's progress bar, the last sync, the counts and the
+// failed items with their reasons; "sync now". Refreshes itself while open.
+import * as api from '../api.js';
+import { announce, busy, h } from '../dom.js';
+import { dateTime, number, relative } from '../format.js';
+import { errorText, t } from '../i18n.js';
+
+function kindCard(kind) {
+  const first = kind.first_sync || { complete: true, done: 0, total: 0 };
+  const id = kind.kind;
+  const body = [];
+  if (!first.complete) {
+    const total = Math.max(first.total, first.done, 1);
+    const percent = Math.floor((first.done / total) * 100);
+    body.push(
+      h('p', { id: `progress-${id}-label`, class: 'progress-label' },
+        t('status.firstSync', { done: number(first.done), total: number(first.total) })),
+      h('progress', { id: `progress-${id}`, max: String(total), value: String(first.done), 'aria-labelledby': `progress-${id}-label`, 'aria-valuetext': `${percent}%` }),
+    );
+  } else {
+    body.push(h('p', { class: 'first-sync-done', id: `first-sync-done-${id}` }, '✓ ', t('status.firstSyncDone')));
+  }
+  const stats = h('dl', { class: 'stats' },
+    h('div', {}, h('dt', {}, t('status.linked')), h('dd', { id: `linked-${id}` }, number(kind.linked))),
+    h('div', {}, h('dt', {}, t('status.pending')), h('dd', { id: `pending-${id}` }, number(kind.pending))),
+    h('div', { class: kind.failed > 0 ? 'bad' : '' }, h('dt', {}, t('status.failed')), h('dd', { id: `failed-${id}` }, number(kind.failed))));
+  const last = h('p', { class: 'last-sync', id: `last-sync-${id}` },
+    t('status.lastSync'), ' ',
+    kind.last_sync ? h('time', { datetime: kind.last_sync, title: dateTime(kind.last_sync) }, relative(kind.last_sync)) : t('status.notYet'));
+  let failures = null;
+  if (kind.failed_items && kind.failed_items.length > 0) {
+    failures = h('div', { class: 'failures' },
+      h('h3', {}, t('status.failedItems')),
+      h('ul', { id: `failed-items-${id}` }, kind.failed_items.map((item) => h('li', {},
+        h('strong', {}, item.label || t('status.unnamed')), ' — ', h('span', { class: 'reason' }, item.reason)))));
+  }
+  return h('section', { class: 'card kind-status', id: `status-${id}`, 'aria-labelledby': `status-${id}-title` },
+    h('h2', { id: `status-${id}-title` }, t(`kind.${id}`)), ...body, last, stats, failures);
+}
+
+export async function render(main, app) {
+  const cards = h('div', { class: 'grid three', id: 'status-cards', 'aria-live': 'off' });
+  const banner = h('div', { id: 'status-banner' });
+  const syncNow = h('button', { type: 'button', id: 'sync-now', class: 'primary' }, t('status.syncNow'));
+  const updated = h('p', { class: 'hint', id: 'status-updated' });
+  // Announces the first sync's end once, politely.
+  const live = h('p', { class: 'visually-hidden', role: 'status', id: 'status-live' });
+  let wasComplete = null;
+  let timer = null;
+  let stopped = false;
+
+  async function load() {
+    const [status, settings] = await Promise.all([
+      api.get('/api/sync/v1/status'),
+      api.get('/api/sync/v1/settings').catch(() => null),
+    ]);
+    banner.replaceChildren();
+    if (settings && settings.paused) {
+      banner.append(h('p', { class: 'notice warning', id: 'paused-banner' }, t('status.paused'), ' ',
+        h('a', { href: '#/settings' }, t('status.resumeInSettings'))));
+    }
+    const kinds = status.kinds || [];
+    if (kinds.length === 0) {
+      cards.replaceChildren(h('p', { class: 'empty', id: 'status-empty' }, t('status.nothing'), ' ',
+        h('a', { href: '#/settings' }, t('status.chooseInSettings'))));
+    } else {
+      cards.replaceChildren(...kinds.map(kindCard));
+    }
+    const complete = kinds.every((k) => !k.first_sync || k.first_sync.complete);
+    if (wasComplete === false && complete) live.textContent = t('status.firstSyncFinished');
+    wasComplete = complete;
+    updated.textContent = t('status.updated', { when: new Date().toLocaleTimeString(document.documentElement.lang) });
+    return complete;
+  }
+
+  async function tick() {
+    if (stopped) return;
+    let complete = true;
+    try {
+      complete = await load();
+    } catch (error) {
+      if (error.status === 401) return;
+      banner.replaceChildren(h('p', { class: 'notice error', role: 'alert' }, errorText(error)));
+    }
+    if (!stopped) timer = setTimeout(tick, complete ? 10_000 : 1_500);
+  }
+
+  syncNow.addEventListener('click', () => busy(syncNow, async () => {
+    try {
+      await api.post('/api/sync/v1/sync-now');
+      announce(t('status.syncRequested'), 'success');
+      clearTimeout(timer);
+      timer = setTimeout(tick, 1_000);
+    } catch (error) {
+      announce(errorText(error), 'error');
+    }
+  }));
+
+  main.append(
+    h('div', { class: 'title-row' }, h('h1', {}, t('status.title')), syncNow),
+    banner, cards, updated, live,
+  );
+  await tick();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
