@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole system locally against the sandbox emulators of Microsoft Graph and Zoho CRM:
 # Postgres and RabbitMQ (started, or installed from Debian's packages), a build, the sandbox
-# seeded with demo contacts, the four services, a demo user with both accounts connected; waits
-# for the first sync and says where to look next. `scripts/run-local.sh stop` stops it all.
+# seeded with demo contacts, the four services and the settings page (`web`), a demo user with a
+# password and both accounts connected; waits for the first sync and says where to look next.
+# `scripts/run-local.sh stop` stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -39,11 +40,16 @@ bin="$root/target/$profile"
 # Secrets of this local installation, made once and kept in .local/ (git-ignored).
 [ -f "$state/service-token" ] || head -c 32 /dev/urandom | base64 | tr -d '=+/\n' > "$state/service-token"
 [ -f "$state/encryption-key" ] || head -c 32 /dev/urandom | base64 | tr -d '\n' > "$state/encryption-key"
+[ -f "$state/demo-password" ] || { printf 'demo-'; head -c 12 /dev/urandom | base64 | tr -d '=+/\n'; } > "$state/demo-password"
+demo_email=demo@example.com
+demo_password=$(cat "$state/demo-password")
 
 database=outlook_zoho_sync
-if ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -Atqc "select 1 from pg_database where datname='$database'" | grep -q 1; then
-  PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -qc "create database $database"
-fi
+# The sandbox keeps its accounts in memory, so every run starts the demo afresh: stop the old
+# run first (below), then give the services an empty database.
+stop_all
+PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -qc "drop database if exists $database" >/dev/null
+PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -qc "create database $database"
 
 sandbox=http://127.0.0.1:7070
 export SYNC_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/$database"
@@ -55,6 +61,11 @@ export AUTH_ZOHO_ACCOUNTS_BASE="$sandbox/zoho-accounts/{dc}"
 export AUTH_MICROSOFT_LOGIN_BASE="$sandbox/login"
 export OUTLOOK_GRAPH_BASE_URL="$sandbox/graph/v1.0"
 export SANDBOX_PORT=7070
+# The settings page: the browser talks to `web` only; OAuth redirects come back through it.
+web=http://127.0.0.1:8080
+export WEB_PUBLIC_URL="$web"
+export AUTH_PUBLIC_URL="$web/api/auth"
+export AUTH_CONNECTED_REDIRECT_URL="$web/#/connections"
 
 stop_all
 start() { # name binary port
@@ -67,6 +78,7 @@ start auth-service auth-service 8081
 start sync-service sync-service 8082
 start connector-outlook connector-outlook 8083
 start connector-zoho connector-zoho 8084
+start web web 8080
 
 wait_ready() { # name url
   for _ in $(seq 1 60); do
@@ -83,9 +95,10 @@ wait_ready auth-service http://127.0.0.1:8081/health/ready
 wait_ready sync-service http://127.0.0.1:8082/health/ready
 wait_ready connector-outlook http://127.0.0.1:8083/health/ready
 wait_ready connector-zoho http://127.0.0.1:8084/health/ready
+wait_ready web "$web/health/ready"
 
 # JSON helpers without jq: the answers we read are flat.
-field() { sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
+field() { grep -o "\"$1\"[[:space:]]*:[[:space:]]*\"\{0,1\}[^\",}]*" | head -n 1 | sed 's/.*:[[:space:]]*"\{0,1\}//'; }
 api() { # method url [body]
   curl -fsS -X "$1" "$2" -H "Authorization: Bearer $SYNC_SERVICE_TOKEN" -H 'Content-Type: application/json' ${3:+-d "$3"}
 }
@@ -103,7 +116,7 @@ seeded=$(api POST "$sandbox/_sandbox/seed" "{\"mailbox_id\":\"$mailbox_id\",\"or
 shared=$(echo "$seeded" | field shared); shared=${shared:-0}
 
 say "Creating the demo user and connecting both accounts"
-user=$(api POST http://127.0.0.1:8081/internal/v1/users '{"email":"demo@example.com","display_name":"Demo Sales"}' 2>/dev/null || true)
+user=$(api POST http://127.0.0.1:8081/internal/v1/users "{\"email\":\"$demo_email\",\"display_name\":\"Demo Sales\",\"password\":\"$demo_password\"}" 2>/dev/null || true)
 user_id=$(echo "$user" | field user_id)
 [ -n "$user_id" ] || fail "could not create the demo user (is an old run's database in the way? drop database $database)"
 api PUT "http://127.0.0.1:8081/internal/v1/users/$user_id/connections/outlook" \
@@ -135,6 +148,7 @@ fi
 cat <<TXT
 
 Where to look next:
+  Settings page     $web   (sign in as $demo_email with the password $demo_password)
   Sync status       curl -H "Authorization: Bearer \$(cat .local/service-token)" http://127.0.0.1:8082/internal/v1/users/$user_id/status
   Outlook contacts  $sandbox/_sandbox/graph/mailboxes/$mailbox_id/contacts
   Zoho contacts     $sandbox/_sandbox/zoho/orgs/$org_id/records/Contacts

@@ -154,6 +154,15 @@ impl UserSettings {
         }
     }
 
+    /// Whether the user switched `kind` on (paused or not).
+    pub fn kind_enabled(&self, kind: ItemKind) -> bool {
+        match kind {
+            ItemKind::Contact => self.contacts.enabled,
+            ItemKind::Task => self.tasks.enabled,
+            ItemKind::Event => self.events.enabled,
+        }
+    }
+
     /// The direction of `kind`, or `None` when it does not sync (or the user paused).
     pub fn direction(&self, kind: ItemKind) -> Option<Direction> {
         if self.paused {

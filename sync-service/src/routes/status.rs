@@ -102,8 +102,15 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
     .bind(user.0)
     .fetch_all(pool)
     .await?;
+    // Only the kinds the user syncs (progress rows of switched-off kinds are history).
+    let settings = crate::store::settings::get(pool, user).await?;
+    let enabled = |kind: &str| {
+        let kind: Option<sync_model::ItemKind> = kind.parse().ok();
+        kind.zip(settings.as_ref())
+            .is_some_and(|(k, s)| s.kind_enabled(k))
+    };
     let mut kinds = Vec::with_capacity(counts.len());
-    for c in counts {
+    for c in counts.into_iter().filter(|c| enabled(&c.kind)) {
         let failed_items: Vec<(uuid::Uuid, serde_json::Value, String)> = sqlx::query_as(
             "SELECT id, doc->'target', last_error FROM links
              WHERE user_id = $1 AND kind = $2 AND last_error IS NOT NULL AND status <> 'deleted'
