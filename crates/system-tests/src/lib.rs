@@ -272,6 +272,13 @@ impl System {
         email: &str,
         poll_interval_secs: u32,
     ) -> anyhow::Result<TestUser> {
+        let (mailbox, org) = self.new_accounts(email).await?;
+        self.connect_user(email, mailbox, org, poll_interval_secs)
+            .await
+    }
+
+    /// A new sandbox mailbox and Zoho organisation (in the Japanese data centre).
+    async fn new_accounts(&self, email: &str) -> anyhow::Result<(Value, Value)> {
         let sandbox = &self.sandbox_url;
         let mailbox = self
             .post(
@@ -285,8 +292,7 @@ impl System {
                 json!({"dc": "jp", "user_email": email}),
             )
             .await?;
-        self.connect_user(email, mailbox, org, poll_interval_secs)
-            .await
+        Ok((mailbox, org))
     }
 
     /// Like [`System::provision_user`], with `contacts` seeded on each side first (`shared_share`
@@ -299,18 +305,7 @@ impl System {
         shared_share: f64,
     ) -> anyhow::Result<TestUser> {
         let sandbox = &self.sandbox_url;
-        let mailbox = self
-            .post(
-                format!("{sandbox}/_sandbox/graph/mailboxes"),
-                json!({"display_name": email}),
-            )
-            .await?;
-        let org = self
-            .post(
-                format!("{sandbox}/_sandbox/zoho/orgs"),
-                json!({"dc": "jp", "user_email": email}),
-            )
-            .await?;
+        let (mailbox, org) = self.new_accounts(email).await?;
         self.post(
             format!("{sandbox}/_sandbox/seed"),
             json!({
@@ -673,7 +668,10 @@ impl System {
         let response = request.send().await?;
         let status = response.status();
         let text = response.text().await?;
-        anyhow::ensure!(status.is_success(), "Graph {path} answered {status}: {text}");
+        anyhow::ensure!(
+            status.is_success(),
+            "Graph {path} answered {status}: {text}"
+        );
         Ok(if text.is_empty() {
             Value::Null
         } else {
@@ -749,7 +747,10 @@ impl System {
     /// Replaces the user's settings with `settings` (the whole settings object).
     pub async fn put_settings(&self, user: &TestUser, settings: Value) -> anyhow::Result<()> {
         self.put(
-            format!("{}/internal/v1/users/{}/settings", self.sync_url, user.user_id),
+            format!(
+                "{}/internal/v1/users/{}/settings",
+                self.sync_url, user.user_id
+            ),
             settings,
         )
         .await?;

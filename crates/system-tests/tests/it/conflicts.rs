@@ -309,6 +309,19 @@ async fn review_mode_holds_a_conflict_until_the_user_picks() -> anyhow::Result<(
     Ok(())
 }
 
+async fn dead_letters(sys: &System, admin: &str) -> anyhow::Result<Value> {
+    let (status, body) = sys
+        .call_as(
+            admin,
+            Method::GET,
+            format!("{}/v1/admin/dead-letters", sys.sync_url),
+            None,
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "dead-letters answered {status}: {body}");
+    Ok(body)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_messages_reach_the_admin_dead_letter_list_and_can_be_replayed() -> anyhow::Result<()>
 {
@@ -317,15 +330,7 @@ async fn poison_messages_reach_the_admin_dead_letter_list_and_can_be_replayed() 
         .await?;
     let admin = sys.admin_token().await?;
     let letters = wait_for("the dead letter", TIMEOUT, || async {
-        let (status, body) = sys
-            .call_as(
-                &admin,
-                Method::GET,
-                format!("{}/v1/admin/dead-letters", sys.sync_url),
-                None,
-            )
-            .await?;
-        anyhow::ensure!(status == 200, "{status}: {body}");
+        let body = dead_letters(&sys, &admin).await?;
         Ok(body.as_array().filter(|l| !l.is_empty()).cloned())
     })
     .await?;
@@ -342,14 +347,7 @@ async fn poison_messages_reach_the_admin_dead_letter_list_and_can_be_replayed() 
         )
         .await?;
     assert_eq!(status, 409, "{body}");
-    let (_, body) = sys
-        .call_as(
-            &admin,
-            Method::GET,
-            format!("{}/v1/admin/dead-letters", sys.sync_url),
-            None,
-        )
-        .await?;
+    let body = dead_letters(&sys, &admin).await?;
     assert_eq!(body.as_array().map(Vec::len), Some(1));
 
     // A readable message of a schema this version does not know is dead-lettered too; a replay
@@ -361,14 +359,7 @@ async fn poison_messages_reach_the_admin_dead_letter_list_and_can_be_replayed() 
     sys.publish_raw_change("zoho.contact.deleted", &future)
         .await?;
     let letter = wait_for("the second dead letter", TIMEOUT, || async {
-        let (_, body) = sys
-            .call_as(
-                &admin,
-                Method::GET,
-                format!("{}/v1/admin/dead-letters", sys.sync_url),
-                None,
-            )
-            .await?;
+        let body = dead_letters(&sys, &admin).await?;
         Ok(body.as_array().and_then(|l| {
             l.iter()
                 .find(|d| d["routing_key"] == "zoho.contact.deleted")
@@ -387,14 +378,7 @@ async fn poison_messages_reach_the_admin_dead_letter_list_and_can_be_replayed() 
         .await?;
     assert_eq!(status, 200, "{body}");
     wait_for("the replayed message to come back", TIMEOUT, || async {
-        let (_, body) = sys
-            .call_as(
-                &admin,
-                Method::GET,
-                format!("{}/v1/admin/dead-letters", sys.sync_url),
-                None,
-            )
-            .await?;
+        let body = dead_letters(&sys, &admin).await?;
         Ok(body.as_array().and_then(|l| {
             l.iter()
                 .find(|d| {
