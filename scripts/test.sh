@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, and integration and end-to-end tests against the real
-# Postgres and RabbitMQ (started or installed as needed) and the in-process sandbox.
+# Postgres and RabbitMQ (started or installed as needed) and the in-process sandbox; the browser
+# tests drive headless Chromium (installed as needed) and save screenshots in target/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-services.sh
+scripts/ensure-browser.sh
 export TEST_DATABASE_ADMIN_URL=${TEST_DATABASE_ADMIN_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
 export TEST_AMQP_URL=${TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 # Databases left by earlier runs (each test makes its own).

@@ -417,9 +417,15 @@ impl Connector for ZohoConnector {
             .and_then(|c| serde_json::from_value(c.clone()).ok())
             .unwrap_or_default();
         if cursor.deleted_since.is_none() {
-            // The first round reads everything there is; deletions from before it concern
-            // nothing ever synced.
-            cursor.deleted_since = Some(Utc::now().fixed_offset());
+            // A full re-read after a resync keeps the deleted-records watermark of the cursor
+            // it replaces: deletions in between are still reported. The very first round reads
+            // everything there is; deletions from before it concern nothing ever synced.
+            let previous = watch
+                .cursor
+                .as_ref()
+                .and_then(|c| serde_json::from_value::<Cursor>(c.clone()).ok())
+                .and_then(|c| c.deleted_since);
+            cursor.deleted_since = previous.or_else(|| Some(Utc::now().fixed_offset()));
         }
         let mut changes = Vec::new();
         let more = match cursor.phase {

@@ -183,7 +183,19 @@ impl GraphClient {
             if todo.is_empty() {
                 break;
             }
-            let got = self.batch_once(ctx, &todo).await?;
+            let got = match self.batch_once(ctx, &todo).await {
+                Ok(got) => got,
+                Err(err) if round == 0 => return Err(err),
+                // A re-send failed as a whole: the answers already received stand (those
+                // writes happened and must not be sent again); only the items still pending
+                // carry the error.
+                Err(err) => {
+                    for r in &todo {
+                        answers.insert(r.id.clone(), synthetic_answer(&err));
+                    }
+                    break;
+                }
+            };
             let throttled: Vec<&String> = got
                 .iter()
                 .filter(|(_, a)| a.status == StatusCode::TOO_MANY_REQUESTS)
@@ -299,6 +311,28 @@ impl GraphClient {
             );
         }
         Ok(out)
+    }
+}
+
+/// An answer standing for an error of the whole call, so the item classifies the same way.
+fn synthetic_answer(err: &ApiError) -> BatchAnswer {
+    let (status, code) = match err {
+        ApiError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests".to_owned()),
+        ApiError::Unauthorized => (
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken".to_owned(),
+        ),
+        ApiError::ResyncRequired => (StatusCode::GONE, "resyncRequired".to_owned()),
+        ApiError::Permanent { code, .. } => (StatusCode::BAD_REQUEST, code.clone()),
+        ApiError::Transient(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "serviceNotAvailable".to_owned(),
+        ),
+    };
+    BatchAnswer {
+        status,
+        body: json!({"error": {"code": code, "message": err.to_string()}}),
+        headers: HeaderMap::new(),
     }
 }
 

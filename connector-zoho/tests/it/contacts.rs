@@ -233,3 +233,43 @@ async fn an_exhausted_credit_budget_is_a_throttle_not_a_loss() {
     );
     assert!(sandbox.records(&org, "Contacts").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_full_re_read_after_a_resync_still_reports_the_deletes_in_between() {
+    let sandbox = sandbox().await;
+    let org = sandbox.org().await;
+    sandbox
+        .control(
+            reqwest::Method::POST,
+            "/seed",
+            json!({"org_id": org.id, "contacts": 30, "shared_share": 0.0, "seed": 4}),
+        )
+        .await;
+    let connector = connector();
+    let ctx = ctx(&org);
+    let mut w = watch(ItemKind::Contact);
+    let (first, cursor) = read_round(&connector, &ctx, &w, None, 0).await.unwrap();
+    let gone = external_id(&first[0]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    sandbox
+        .zoho(
+            &org,
+            reqwest::Method::DELETE,
+            &format!("/Contacts/{gone}"),
+            None,
+        )
+        .await;
+    // The poll loop's resync: the stored cursor is on the watch, the read starts from none.
+    w.cursor = Some(cursor);
+    let (full, _) = read_round(&connector, &ctx, &w, None, 0).await.unwrap();
+    let changed = full
+        .iter()
+        .filter(|c| matches!(c, ChangeMessage::ItemChanged { .. }))
+        .count();
+    assert_eq!(changed, 29, "the same ids again, but the deleted one");
+    assert!(
+        full.iter().any(|c| matches!(c,
+            ChangeMessage::ItemDeleted { external_id, .. } if external_id.0 == gone)),
+        "{full:?}"
+    );
+}

@@ -18,7 +18,9 @@ use crate::tokens::{TokenClient, TokenError};
 
 /// Watches polled at once by one replica.
 const CONCURRENT_POLLS: usize = 8;
-/// Pause after a failed poll before the next attempt (throttling uses the API's own delay).
+/// Pause after a failed poll before the next attempt (throttling uses the API's own delay): the
+/// poll interval, at most this. The call already retried with backoff; the cursor is saved, so
+/// the next attempt goes on from the failed page.
 const ERROR_BACKOFF: Duration = Duration::from_secs(30);
 /// A connection that needs reconnecting is looked at again this rarely.
 const RECONNECT_BACKOFF: Duration = Duration::from_secs(300);
@@ -78,10 +80,11 @@ impl<C: Connector> Poller<C> {
         let side = self.connector.side();
         let span = tracing::info_span!("poll", %side, user = %watch.user_id, kind = %watch.kind);
         let outcome = self.poll_round(&watch).instrument(span.clone()).await;
+        let retry_soon = watch.poll_interval.min(ERROR_BACKOFF);
         let (delay, error, state) = match outcome {
             Ok(()) => (watch.poll_interval, None, WatchState::Ok),
             Err(PollFailure::Api(ApiError::Throttled { retry_after })) => (
-                retry_after.unwrap_or(ERROR_BACKOFF),
+                retry_after.unwrap_or(retry_soon),
                 Some("throttled by the provider".to_owned()),
                 WatchState::Throttled,
             ),
@@ -136,7 +139,7 @@ impl<C: Connector> Poller<C> {
             Err(PollFailure::Token(err)) => {
                 (ERROR_BACKOFF, Some(err.to_string()), WatchState::Error)
             }
-            Err(PollFailure::Api(err)) => (ERROR_BACKOFF, Some(err.to_string()), WatchState::Error),
+            Err(PollFailure::Api(err)) => (retry_soon, Some(err.to_string()), WatchState::Error),
             Err(PollFailure::Internal(err)) => {
                 (ERROR_BACKOFF, Some(format!("{err:#}")), WatchState::Error)
             }

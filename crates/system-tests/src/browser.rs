@@ -90,7 +90,8 @@ fn free_port() -> anyhow::Result<u16> {
 
 impl Browser {
     pub async fn start(options: BrowserOptions) -> anyhow::Result<Browser> {
-        let chromium = chromium().context("chromium is not installed (apt-get install chromium)")?;
+        let chromium =
+            chromium().context("chromium is not installed (apt-get install chromium)")?;
         let driver_path = chromedriver()
             .context("chromedriver is not installed (apt-get install chromium-driver)")?;
         let profile = std::env::temp_dir().join(format!("ozs-chromium-{}", uuid::Uuid::new_v4()));
@@ -173,10 +174,15 @@ impl Browser {
         })
     }
 
-    async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
+    async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}/session/{}{path}", self.driver_url, self.session);
         let mut request = self.http.request(method.clone(), &url);
-        if method != reqwest::Method::GET {
+        if method == reqwest::Method::POST {
             request = request.json(&body);
         }
         let answer: Value = request.send().await?.json().await?;
@@ -202,7 +208,12 @@ impl Browser {
     }
 
     pub async fn current_url(&self) -> anyhow::Result<String> {
-        Ok(self.get("/url").await?.as_str().unwrap_or_default().to_owned())
+        Ok(self
+            .get("/url")
+            .await?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
@@ -242,7 +253,10 @@ impl Browser {
                 return Ok(id);
             }
             if started.elapsed() > wait {
-                bail!("no visible `{css}` after {wait:?} on {}", self.current_url().await?);
+                bail!(
+                    "no visible `{css}` after {wait:?} on {}",
+                    self.current_url().await?
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -251,25 +265,62 @@ impl Browser {
     /// Whether an element matching `css` is displayed now.
     pub async fn visible(&self, css: &str) -> anyhow::Result<bool> {
         Ok(match self.find_now(css).await? {
+            // A stale element was just replaced by a re-render: not visible as such.
             Some(id) => self
                 .get(&format!("/element/{id}/displayed"))
-                .await?
-                .as_bool()
+                .await
+                .ok()
+                .and_then(|v| v.as_bool())
                 .unwrap_or(false),
             None => false,
         })
     }
 
+    /// Runs an element command on the element `css` finds, finding it again when a re-render
+    /// replaced it in between (a "stale element reference").
+    async fn on_element(
+        &self,
+        css: &str,
+        method: reqwest::Method,
+        command: &str,
+        body: Value,
+        scroll: bool,
+    ) -> anyhow::Result<Value> {
+        let mut attempts = 0;
+        loop {
+            let id = self.find(css).await?;
+            if scroll {
+                let _ = self.scroll_to(&id).await;
+            }
+            match self
+                .command(
+                    method.clone(),
+                    &format!("/element/{id}{command}"),
+                    body.clone(),
+                )
+                .await
+            {
+                Err(err) if attempts < 5 && err.to_string().contains("stale element") => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         let id = self.find(css).await?;
-        self.post(&format!("/element/{id}/click"), json!({})).await?;
+        self.post(&format!("/element/{id}/click"), json!({}))
+            .await?;
         Ok(())
     }
 
     /// Clears the field and types `text` into it.
     pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
         let id = self.find(css).await?;
-        self.post(&format!("/element/{id}/clear"), json!({})).await?;
+        self.post(&format!("/element/{id}/clear"), json!({}))
+            .await?;
         self.post(&format!("/element/{id}/value"), json!({"text": text}))
             .await?;
         Ok(())
@@ -277,9 +328,23 @@ impl Browser {
 
     /// Types into the element (keys included, e.g. [`keys::ENTER`]) without clearing it.
     pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
-        let id = self.find(css).await?;
-        self.post(&format!("/element/{id}/value"), json!({"text": text}))
-            .await?;
+        self.on_element(
+            css,
+            reqwest::Method::POST,
+            "/value",
+            json!({"text": text}),
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn scroll_to(&self, id: &str) -> anyhow::Result<()> {
+        self.execute(
+            "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'});",
+            vec![json!({ELEMENT: id})],
+        )
+        .await?;
         Ok(())
     }
 
@@ -291,14 +356,14 @@ impl Browser {
             .find_now(&option)
             .await?
             .with_context(|| format!("no option `{value}` in `{css}`"))?;
-        self.post(&format!("/element/{id}/click"), json!({})).await?;
+        self.post(&format!("/element/{id}/click"), json!({}))
+            .await?;
         Ok(())
     }
 
     pub async fn text(&self, css: &str) -> anyhow::Result<String> {
-        let id = self.find(css).await?;
         Ok(self
-            .get(&format!("/element/{id}/text"))
+            .on_element(css, reqwest::Method::GET, "/text", Value::Null, false)
             .await?
             .as_str()
             .unwrap_or_default()
@@ -306,9 +371,14 @@ impl Browser {
     }
 
     pub async fn attribute(&self, css: &str, name: &str) -> anyhow::Result<Option<String>> {
-        let id = self.find(css).await?;
         Ok(self
-            .get(&format!("/element/{id}/attribute/{name}"))
+            .on_element(
+                css,
+                reqwest::Method::GET,
+                &format!("/attribute/{name}"),
+                Value::Null,
+                false,
+            )
             .await?
             .as_str()
             .map(str::to_owned))
@@ -378,7 +448,10 @@ impl Browser {
     /// The `id` of the focused element (empty when it has none).
     pub async fn focused_id(&self) -> anyhow::Result<String> {
         Ok(self
-            .execute("return document.activeElement ? document.activeElement.id : '';", vec![])
+            .execute(
+                "return document.activeElement ? document.activeElement.id : '';",
+                vec![],
+            )
             .await?
             .as_str()
             .unwrap_or_default()
@@ -439,7 +512,11 @@ impl Browser {
             .await?;
         Ok(found
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -464,9 +541,7 @@ impl Browser {
 
     /// Ends the browser session and the driver.
     pub async fn quit(mut self) {
-        let _ = self
-            .command(reqwest::Method::DELETE, "", Value::Null)
-            .await;
+        let _ = self.command(reqwest::Method::DELETE, "", Value::Null).await;
         self.session.clear();
         let _ = self.driver.kill().await;
     }

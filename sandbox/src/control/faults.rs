@@ -184,3 +184,49 @@ pub async fn expire_org_tokens(
     }
     Ok(Json(json!({"expired": true})))
 }
+
+/// `{"Contacts": ["Email"], "Tasks": []}`: the fields of each module whose values must be
+/// unique in the org (text, e-mail and phone fields); replaces the modules named.
+pub async fn set_unique_fields(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let request: std::collections::BTreeMap<String, Vec<String>> = body(&bytes)?;
+    let mut checked = Vec::new();
+    for (module_name, fields) in request {
+        let module = crate::zoho::modules::find(&module_name)
+            .ok_or_else(|| ControlError::bad_request(format!("unknown module `{module_name}`")))?;
+        for field in &fields {
+            let known = module.field(field).is_some_and(|f| {
+                matches!(
+                    f.kind,
+                    crate::zoho::modules::Kind::Text(_)
+                        | crate::zoho::modules::Kind::Email
+                        | crate::zoho::modules::Kind::Phone
+                )
+            });
+            if !known {
+                return Err(ControlError::bad_request(format!(
+                    "`{field}` is not a text, e-mail or phone field of {}",
+                    module.api_name
+                )));
+            }
+        }
+        checked.push((module.api_name.to_owned(), fields));
+    }
+    let mut world = state.world();
+    let org = world
+        .zoho
+        .orgs
+        .get_mut(&id)
+        .ok_or_else(|| ControlError::not_found("unknown org"))?;
+    for (module, fields) in checked {
+        if fields.is_empty() {
+            org.unique_fields.remove(&module);
+        } else {
+            org.unique_fields.insert(module, fields);
+        }
+    }
+    Ok(Json(json!(org.unique_fields)))
+}

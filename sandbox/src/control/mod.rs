@@ -64,6 +64,10 @@ pub fn router() -> Router<AppState> {
                 .delete(faults::clear_org),
         )
         .route(
+            "/zoho/orgs/{id}/unique-fields",
+            put(faults::set_unique_fields).post(faults::set_unique_fields),
+        )
+        .route(
             "/zoho/orgs/{id}/credits",
             get(faults::credits)
                 .put(faults::set_credits)

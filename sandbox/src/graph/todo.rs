@@ -266,6 +266,11 @@ fn apply_task(props: &mut Map<String, Value>, changes: Map<String, Value>, now: 
         .and_then(Value::as_str)
         .is_some_and(|s| s != "completed");
     let body_changed = changes.contains_key("body");
+    let changes_zone = changes
+        .get("dueDateTime")
+        .or_else(|| props.get("dueDateTime"))
+        .and_then(|d| d["timeZone"].as_str())
+        .map(str::to_owned);
     let completed_given = changes.contains_key("completedDateTime");
     for (name, value) in changes {
         if value.is_null() {
@@ -273,6 +278,15 @@ fn apply_task(props: &mut Map<String, Value>, changes: Map<String, Value>, now: 
         } else {
             props.insert(name, value);
         }
+    }
+    // A recurrence without a zone takes the due date's (To Do repeats in local time), else UTC.
+    if let Some(rule) = props.get_mut("recurrence")
+        && rule["range"]["recurrenceTimeZone"]
+            .as_str()
+            .is_none_or(str::is_empty)
+    {
+        let zone = changes_zone.unwrap_or_else(|| "UTC".to_owned());
+        rule["range"]["recurrenceTimeZone"] = json!(zone);
     }
     if completes && !completed_given {
         props.insert(
@@ -869,6 +883,24 @@ mod tests {
             .is_err_and(|e| e.code == "TimeZoneNotSupportedException")
         );
         assert!(parse_task(&json!({"linkedResources": []}), false).is_err());
+    }
+
+    #[test]
+    fn a_task_recurrence_takes_the_due_dates_zone() {
+        let (changes, _) = parse_task(
+            &json!({
+                "dueDateTime": {"dateTime": "2024-01-01T00:00:00", "timeZone": "Tokyo Standard Time"},
+                "recurrence": {"pattern": {"type": "daily"}, "range": {"type": "noEnd", "startDate": "2024-01-01"}},
+            }),
+            true,
+        )
+        .expect("valid");
+        let mut props = Map::new();
+        apply_task(&mut props, changes, time::now_precise());
+        assert_eq!(
+            props["recurrence"]["range"]["recurrenceTimeZone"],
+            "Tokyo Standard Time"
+        );
     }
 
     #[test]

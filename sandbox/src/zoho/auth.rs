@@ -92,16 +92,21 @@ pub async fn token(
         {
             return error("invalid_code");
         }
-        let refresh = pending
-            .offline
-            .then(|| world.zoho.issue_refresh_token(&pending.account_id));
+        let refresh = pending.offline.then(|| {
+            let token = world.zoho.issue_refresh_token(&pending.account_id);
+            world
+                .zoho
+                .refresh_scopes
+                .insert(token.clone(), pending.scope.clone());
+            token
+        });
         (pending.account_id, refresh, Some(pending.scope))
     };
     world.meter.record(&Account::Org(org_id.clone()), OPERATION);
     let issued = if grant_type == "refresh_token" {
         world.zoho.refresh(&org_id, param("refresh_token"))
     } else {
-        world.zoho.issue_access_token(&org_id)
+        world.zoho.issue_scoped_access_token(&org_id, scope.clone())
     };
     let Some((access_token, expires_in)) = issued else {
         // Past the per-refresh-token limit: what Zoho Accounts answers (HTTP 200).

@@ -31,6 +31,16 @@ impl ZohoError {
         )
     }
 
+    /// A token whose scopes do not cover the call (`zoho_error_oauth_scope_mismatch.json`).
+    pub fn scope_mismatch() -> Self {
+        ZohoError::new(
+            StatusCode::UNAUTHORIZED,
+            "OAUTH_SCOPE_MISMATCH",
+            "Unauthorized",
+            json!({}),
+        )
+    }
+
     pub fn invalid_module() -> Self {
         ZohoError::new(
             StatusCode::BAD_REQUEST,

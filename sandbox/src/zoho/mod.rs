@@ -163,27 +163,37 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
         4,
         &["{module}"],
     );
+    let method = request.method().as_str().to_owned();
+    let module_name = full_path.split('/').nth(5).unwrap_or_default();
+    let upsert = template.ends_with("/upsert");
 
     let admitted = {
         let mut world = state.world();
-        let org_id = token
+        let grant = token
             .and_then(|t| world.zoho.access_tokens.get(&t))
             .filter(|grant| grant.dc == dc && grant.expires_at > time::now())
-            .map(|grant| grant.org_id.clone());
-        match org_id {
+            .map(|grant| (grant.org_id.clone(), grant.scope.clone()));
+        match grant {
             None => {
                 world.meter.record_unauthenticated(Api::Zoho);
-                None
+                Err(ZohoError::invalid_token())
             }
-            Some(org_id) => {
+            Some((_, Some(scope)))
+                if !store::scope_allows(&scope, module_name, &method, upsert) =>
+            {
+                world.meter.record_unauthenticated(Api::Zoho);
+                Err(ZohoError::scope_mismatch())
+            }
+            Some((org_id, _)) => {
                 let account = Account::Org(org_id.clone());
                 let admission = meter::admit(&mut world, Api::Zoho, &account, &operation, false);
-                Some((org_id, admission))
+                Ok((org_id, admission))
             }
         }
     };
-    let Some((org_id, admission)) = admitted else {
-        return ZohoError::invalid_token().into_response();
+    let (org_id, admission) = match admitted {
+        Ok(pair) => pair,
+        Err(error) => return error.into_response(),
     };
     request.extensions_mut().insert(Caller { org_id });
     meter::pass(admission, request, next).await

@@ -28,6 +28,9 @@ pub struct ZohoWorld {
     /// Authorization codes waiting to be redeemed (not kept in snapshots).
     #[serde(skip)]
     pub codes: HashMap<String, crate::oauth::PendingCode>,
+    /// The scope of refresh tokens issued by the code grant (others have every scope).
+    #[serde(default)]
+    pub refresh_scopes: HashMap<String, String>,
     /// Per refresh token: when its access tokens were issued (last 10 minutes) and which are
     /// still active, oldest first (only for orgs with `token_limits`).
     #[serde(skip)]
@@ -41,6 +44,10 @@ pub struct Grant {
     pub org_id: String,
     pub dc: Dc,
     pub expires_at: DateTime<Utc>,
+    /// The scopes granted (comma-separated, as Zoho writes them); `None`: every scope (tokens
+    /// from the control API and refresh tokens it issued).
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 impl ZohoWorld {
@@ -75,6 +82,7 @@ impl ZohoWorld {
             page_tokens: HashMap::new(),
             credits: Credits::new(self.default_credit_budget),
             token_limits: false,
+            unique_fields: BTreeMap::new(),
         };
         self.orgs.insert(id.clone(), org);
         id
@@ -92,6 +100,15 @@ impl ZohoWorld {
     }
 
     pub fn issue_access_token(&mut self, org_id: &str) -> Option<(String, i64)> {
+        self.issue_scoped_access_token(org_id, None)
+    }
+
+    /// An access token limited to `scope` (`None`: every scope).
+    pub fn issue_scoped_access_token(
+        &mut self,
+        org_id: &str,
+        scope: Option<String>,
+    ) -> Option<(String, i64)> {
         let dc = self.orgs.get(org_id)?.dc;
         let token = Self::zoho_token();
         self.access_tokens.insert(
@@ -100,6 +117,7 @@ impl ZohoWorld {
                 org_id: org_id.to_owned(),
                 dc,
                 expires_at: time::in_seconds(ACCESS_TOKEN_SECONDS),
+                scope,
             },
         );
         Some((token, ACCESS_TOKEN_SECONDS))
@@ -110,8 +128,9 @@ impl ZohoWorld {
     /// per refresh token (the 16th invalidates the oldest).
     pub fn refresh(&mut self, org_id: &str, refresh_token: &str) -> Option<(String, i64)> {
         let limited = self.orgs.get(org_id)?.token_limits;
+        let scope = self.refresh_scopes.get(refresh_token).cloned();
         if !limited {
-            return self.issue_access_token(org_id);
+            return self.issue_scoped_access_token(org_id, scope);
         }
         let now = time::now();
         let (recent, _) = self.issued.entry(refresh_token.to_owned()).or_default();
@@ -125,7 +144,7 @@ impl ZohoWorld {
             return None;
         }
         recent.push_back(now);
-        let (token, expires_in) = self.issue_access_token(org_id)?;
+        let (token, expires_in) = self.issue_scoped_access_token(org_id, scope)?;
         let (_, active) = self.issued.entry(refresh_token.to_owned()).or_default();
         active.push_back(token.clone());
         while active.len() > 15 {
@@ -169,6 +188,9 @@ pub struct Org {
     /// Whether refreshes obey Zoho's per-refresh-token limits (see [`ZohoWorld::refresh`]).
     #[serde(default)]
     pub token_limits: bool,
+    /// Fields made unique per module (control API): a clash is `DUPLICATE_DATA`.
+    #[serde(default)]
+    pub unique_fields: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -544,6 +566,35 @@ impl Org {
         };
         json!({"type": kind, "participant": who, "name": name, "Email": email,
                "invited": false, "status": "not_known"})
+    }
+}
+
+/// Whether `scope` (comma- or space-separated) allows `method` on `module`: `ZohoCRM.modules.ALL`,
+/// `ZohoCRM.modules.{module}.ALL`, or the operation's own scope (`READ` for GET, `CREATE` for
+/// POST, `UPDATE` for PUT, `DELETE` for DELETE, both `CREATE` and `UPDATE` for upsert; `WRITE`
+/// covers the last three), module names case-insensitive.
+pub fn scope_allows(scope: &str, module: &str, method: &str, upsert: bool) -> bool {
+    let granted: Vec<String> = scope
+        .split([',', ' '])
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let module = module.to_ascii_lowercase();
+    let has = |operation: &str| {
+        granted.iter().any(|g| {
+            g == "zohocrm.modules.all"
+                || *g == format!("zohocrm.modules.{module}.all")
+                || *g == format!("zohocrm.modules.{module}.{operation}")
+                || (operation != "read" && *g == format!("zohocrm.modules.{module}.write"))
+        })
+    };
+    match (method, upsert) {
+        ("GET", _) => has("read"),
+        ("POST", true) => has("create") && has("update"),
+        ("POST", false) => has("create"),
+        ("PUT", _) => has("update"),
+        ("DELETE", _) => has("delete"),
+        _ => false,
     }
 }
 

@@ -123,7 +123,54 @@ fn insert_one(
     index: usize,
 ) -> Result<Record, ItemError> {
     let inputs = check_record(module, as_object(record, index)?, index, true)?;
+    check_unique(org, module, &inputs, None, index)?;
     org.insert(module, inputs, index)
+}
+
+/// `DUPLICATE_DATA` when a value of a field the org made unique is already another record's
+/// (`zoho_error_duplicate_data.json`).
+fn check_unique(
+    org: &Org,
+    module: &'static Module,
+    inputs: &[(&'static modules::Field, modules::Input)],
+    own_id: Option<u64>,
+    index: usize,
+) -> Result<(), ItemError> {
+    let Some(unique) = org.unique_fields.get(module.api_name) else {
+        return Ok(());
+    };
+    for (field, input) in inputs {
+        let modules::Input::Value(Value::String(value)) = input else {
+            continue;
+        };
+        if !unique.iter().any(|u| u == field.api_name) {
+            continue;
+        }
+        let wanted = value.trim().to_lowercase();
+        let clash = org.data(module).records.values().find(|r| {
+            Some(r.id) != own_id
+                && r.values
+                    .get(field.api_name)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.trim().to_lowercase() == wanted)
+        });
+        if let Some(clash) = clash {
+            let mut owner = org.user_ref();
+            owner["zuid"] = json!(org.user.id.to_string());
+            return Err(ItemError::new(
+                "DUPLICATE_DATA",
+                "duplicate data",
+                json!({
+                    "api_name": field.api_name,
+                    "duplicate_record": {"Owner": owner, "id": clash.id.to_string()},
+                    "json_path": format!("$.data[{index}].{}", field.api_name),
+                    "id": clash.id.to_string(),
+                    "more_records": false,
+                }),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub async fn insert(
@@ -171,6 +218,7 @@ fn update_record(
         ));
     }
     let inputs = check_record(module, record, index, false)?;
+    check_unique(org, module, &inputs, Some(id), index)?;
     org.update(module, id, inputs, index)
 }
 

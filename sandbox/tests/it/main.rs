@@ -11,6 +11,7 @@ mod graph_todo;
 mod helpers;
 mod oauth_flows;
 mod paging;
+mod shapes;
 mod snapshot;
 mod speed;
 mod zoho_activities;

@@ -351,3 +351,110 @@ async fn zoho_authorization_code_with_pkce() {
     .await;
     assert_eq!(foreign["error"], "invalid_code");
 }
+
+#[tokio::test]
+async fn zoho_tokens_are_limited_to_their_scopes() {
+    let app = spawn_app().await;
+    let org = app.org("com").await;
+    let grant = |scope: &'static str| {
+        let app = &app;
+        let org = &org;
+        async move {
+            let back = authorize(
+                app,
+                "/zoho-accounts/com/oauth/v2/auth",
+                &[
+                    ("response_type", "code"),
+                    ("client_id", "sandbox-zoho-client"),
+                    ("scope", scope),
+                    ("redirect_uri", REDIRECT),
+                    ("access_type", "offline"),
+                    ("login_hint", org.id.as_str()),
+                ],
+            )
+            .await;
+            let code = get(&back, "code").expect("code").to_owned();
+            let (_, granted) = read(
+                app.http
+                    .post(format!("{}/oauth/v2/token", org.accounts_url))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("client_id", "sandbox-zoho-client"),
+                        ("client_secret", "sandbox-zoho-secret"),
+                        ("redirect_uri", REDIRECT),
+                        ("code", code.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .expect("token"),
+            )
+            .await;
+            granted
+        }
+    };
+    let call = |token: String, method: Method, path: &'static str| {
+        let app = &app;
+        let org = &org;
+        async move {
+            read(
+                app.http
+                    .request(method, format!("{}/crm/v8{path}", org.api_domain))
+                    .header("Authorization", format!("Zoho-oauthtoken {token}"))
+                    .json(&serde_json::json!({"data": [{"Last_Name": "Scoped", "Subject": "Scoped"}]}))
+                    .send()
+                    .await
+                    .expect("call"),
+            )
+            .await
+        }
+    };
+    let read_only = grant("ZohoCRM.modules.contacts.READ").await;
+    let token = read_only["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (status, _) = call(token.clone(), Method::GET, "/Contacts?fields=Last_Name").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(token.clone(), Method::POST, "/Contacts").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        crate::helpers::payload("zoho_error_oauth_scope_mismatch")
+    );
+    let (status, _) = call(token, Method::GET, "/Tasks?fields=Subject").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A refresh keeps the scopes of the grant.
+    let (_, refreshed) = read(
+        app.http
+            .post(format!("{}/oauth/v2/token", org.accounts_url))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "sandbox-zoho-client"),
+                ("client_secret", "sandbox-zoho-secret"),
+                (
+                    "refresh_token",
+                    read_only["refresh_token"].as_str().expect("rt"),
+                ),
+            ])
+            .send()
+            .await
+            .expect("refresh"),
+    )
+    .await;
+    let token = refreshed["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (status, _) = call(token, Method::POST, "/Contacts").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The connector's scopes cover its three modules.
+    let full = grant("ZohoCRM.modules.contacts.ALL,ZohoCRM.modules.tasks.ALL,ZohoCRM.modules.events.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.users.READ").await;
+    let token = full["access_token"].as_str().expect("token").to_owned();
+    let (status, _) = call(token.clone(), Method::POST, "/Contacts").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = call(token.clone(), Method::POST, "/Tasks/upsert").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(token, Method::GET, "/Events?fields=Event_Title").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}

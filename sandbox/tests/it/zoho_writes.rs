@@ -351,3 +351,70 @@ async fn delete_and_read_deleted_records() {
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn unique_fields_answer_duplicate_data() {
+    let app = spawn_app().await;
+    let org = app.org("com").await;
+    let path = format!("/zoho/orgs/{}/unique-fields", org.id);
+    let (status, set) = app
+        .control(Method::PUT, &path, json!({"Contacts": ["Email"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(set, json!({"Contacts": ["Email"]}));
+    for bad in [json!({"Deals": ["Email"]}), json!({"Contacts": ["Tag"]})] {
+        let (status, _) = app.control(Method::PUT, &path, bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let ids = app
+        .insert(
+            &org,
+            json!([{"Last_Name": "First", "Email": "dup@zylker.example"}, {"Last_Name": "Second"}]),
+        )
+        .await;
+    let (status, body) = send(
+        &app,
+        &org,
+        Method::POST,
+        "/Contacts",
+        json!({"data": [{"Last_Name": "Third", "Email": "DUP@zylker.example"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let published = payload("zoho_error_duplicate_data");
+    assert_eq!(keys(&body["data"][0]), keys(&published["data"][0]));
+    assert_eq!(
+        keys(&body["data"][0]["details"]),
+        keys(&published["data"][0]["details"])
+    );
+    assert_eq!(
+        keys(&body["data"][0]["details"]["duplicate_record"]["Owner"]),
+        keys(&published["data"][0]["details"]["duplicate_record"]["Owner"])
+    );
+    assert_eq!(body["data"][0]["code"], "DUPLICATE_DATA");
+    assert_eq!(
+        body["data"][0]["details"]["duplicate_record"]["id"],
+        ids[0].as_str()
+    );
+    let (status, body) = send(
+        &app,
+        &org,
+        Method::PUT,
+        "/Contacts",
+        json!({"data": [{"id": ids[1], "Email": "dup@zylker.example"}, {"id": ids[0], "Email": "dup@zylker.example"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    assert_eq!(body["data"][0]["code"], "DUPLICATE_DATA");
+    assert_eq!(body["data"][1]["code"], "SUCCESS");
+    let (status, body) = send(
+        &app,
+        &org,
+        Method::POST,
+        "/Contacts/upsert",
+        json!({"data": [{"Last_Name": "Again", "Email": "dup@zylker.example"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"][0]["action"], "update");
+}

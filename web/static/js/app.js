@@ -14,6 +14,13 @@ const VIEWS = { status, connections, settings, conflicts, security };
 const NAV = ['status', 'connections', 'settings', 'conflicts', 'security'];
 const DEFAULT_VIEW = 'status';
 
+let pendingNotice = null;
+
+/** A notice to show once the next screen is rendered (notices never outlive their screen). */
+function noticeAfterRoute(text, kind = 'info') {
+  pendingNotice = { text, kind };
+}
+
 const app = {
   me: null,
   cleanup: null,
@@ -83,8 +90,9 @@ async function signOut() {
     // The session is dropped here either way.
   }
   app.me = null;
-  announce(t('app.signedOut'));
-  location.hash = '#/signin';
+  noticeAfterRoute(t('app.signedOut'));
+  if (location.hash === '#/signin') route();
+  else location.hash = '#/signin';
 }
 
 let routeGeneration = 0;
@@ -96,6 +104,7 @@ async function route() {
     app.cleanup = null;
   }
   const langFocused = document.activeElement && document.activeElement.id === 'lang';
+  announce(null);
   const main = clear(document.getElementById('main'));
   const name = !app.me ? 'signin' : currentView() === 'signin' ? DEFAULT_VIEW : currentView();
   renderHeader();
@@ -111,6 +120,10 @@ async function route() {
   } catch (error) {
     if (generation !== routeGeneration) return;
     main.append(h('p', { class: 'form-error', role: 'alert' }, errorText(error)));
+  }
+  if (pendingNotice) {
+    announce(pendingNotice.text, pendingNotice.kind);
+    pendingNotice = null;
   }
   // Move focus to the new view's heading, so keyboard and screen-reader users land on it.
   const heading = main.querySelector('h1');
@@ -140,21 +153,21 @@ async function boot() {
   onLangChange(() => route());
   api.onSignedOut(() => {
     app.me = null;
-    announce(t('app.sessionEnded'), 'error');
-    location.hash = '#/signin';
-    route();
+    noticeAfterRoute(t('app.sessionEnded'), 'error');
+    if (location.hash === '#/signin') route();
+    else location.hash = '#/signin';
   });
   window.addEventListener('hashchange', () => {
     if (location.hash === '#main') return;
     route();
   });
   const notice = oauthOutcome();
+  if (notice) noticeAfterRoute(notice.text, notice.kind);
   try {
     if (await api.restore()) await app.reloadMe();
   } catch (error) {
-    announce(errorText(error), 'error');
+    noticeAfterRoute(errorText(error), 'error');
   }
-  if (notice) announce(notice.text, notice.kind);
   await route();
 }
 

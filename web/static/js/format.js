@@ -25,13 +25,38 @@ export function number(value) {
   return new Intl.NumberFormat(getLang()).format(value);
 }
 
-/** A conflict value (any JSON) as short text. */
+export function shortDateTime(value) {
+  if (!value) return t('common.never');
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  return new Intl.DateTimeFormat(getLang(), { dateStyle: 'short', timeStyle: 'short' }).format(date);
+}
+
+const ADDRESS_PARTS = ['street', 'city', 'state', 'postal_code', 'country'];
+
+/** A conflict value (any JSON: text, lists, addresses, times) as short readable text. */
 export function value(v) {
   if (v === null || v === undefined || v === '') return t('conflicts.empty');
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (Array.isArray(v)) return v.map(value).join(', ');
-  return JSON.stringify(v);
+  if (Array.isArray(v)) return v.length ? v.map(value).join(', ') : t('conflicts.empty');
+  if (ADDRESS_PARTS.some((part) => part in v)) {
+    const parts = ADDRESS_PARTS.map((part) => v[part]).filter((p) => p);
+    return parts.length ? parts.join(', ') : t('conflicts.empty');
+  }
+  if (v.date_time || v.dateTime) return `${v.date_time || v.dateTime} ${v.time_zone || v.timeZone || ''}`.trim();
+  if (v.email || v.address || v.name) return [v.name, v.email || v.address].filter(Boolean).join(' ');
+  const leaves = Object.values(v).filter((x) => x !== null && typeof x !== 'object' && x !== '');
+  return leaves.length ? leaves.join(', ') : JSON.stringify(v);
+}
+
+/** A field name of the canonical model (`job_title`) as a label in the page's language. */
+export function fieldName(name) {
+  const key = `field.${name}`;
+  const text = t(key);
+  if (text !== key) return text;
+  const words = String(name).replace(/_/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 /** A user agent as "Chrome on Linux" (good enough to tell sessions apart). */

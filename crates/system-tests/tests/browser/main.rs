@@ -2,5 +2,6 @@
 //! in-process (sandbox, the four services and `web`). Screenshots of every main screen, in English
 //! and Japanese, are saved under `target/screenshots/`.
 
+mod journey;
+mod security;
 mod support;
-mod explore;

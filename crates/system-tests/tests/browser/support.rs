@@ -74,7 +74,11 @@ impl Session {
 
     /// A sandbox mailbox and a Zoho organisation (Japan), each with `contacts` demo contacts, a
     /// fifth of them on both sides.
-    pub async fn sandbox_accounts(&self, email: &str, contacts: usize) -> anyhow::Result<(Value, Value)> {
+    pub async fn sandbox_accounts(
+        &self,
+        email: &str,
+        contacts: usize,
+    ) -> anyhow::Result<(Value, Value)> {
         let sandbox = &self.system.sandbox_url;
         let mailbox = self
             .system
@@ -112,6 +116,7 @@ impl Session {
     }
 
     /// Signs in through the page with the keyboard: types, then presses Enter.
+    #[allow(dead_code)] // Not every test binary module uses it.
     pub async fn sign_in(&self, email: &str, password: &str, keep: bool) -> anyhow::Result<()> {
         self.browser.fill("#email", email).await?;
         self.browser.fill("#password", password).await?;
@@ -129,8 +134,13 @@ impl Session {
         // Let fonts and the last render settle.
         tokio::time::sleep(Duration::from_millis(250)).await;
         let unlabelled = self.browser.unlabelled_controls().await?;
-        assert!(unlabelled.is_empty(), "controls without a label on {name}: {unlabelled:?}");
-        let path = screenshot_dir().join(&self.lang).join(format!("{name}.png"));
+        assert!(
+            unlabelled.is_empty(),
+            "controls without a label on {name}: {unlabelled:?}"
+        );
+        let path = screenshot_dir()
+            .join(&self.lang)
+            .join(format!("{name}.png"));
         self.browser.screenshot(&path, true).await
     }
 

@@ -87,7 +87,13 @@ async fn tasks_and_events_flow_both_ways_exactly_once() -> anyhow::Result<()> {
     )
     .await?;
     let task = wait_for("the To Do task in Zoho", TIMEOUT, || {
-        zoho_record(&sys, &user, "Tasks", "Subject", "見積書を送る – Angebot prüfen")
+        zoho_record(
+            &sys,
+            &user,
+            "Tasks",
+            "Subject",
+            "見積書を送る – Angebot prüfen",
+        )
     })
     .await?;
     assert_eq!(task["Priority"], "High");
@@ -158,7 +164,9 @@ async fn tasks_and_events_flow_both_ways_exactly_once() -> anyhow::Result<()> {
     .await?;
     // 09:00 in Berlin's winter time; Zoho answers in UTC.
     assert_eq!(meeting["Start_DateTime"], "2027-03-22T08:00:00+00:00");
-    let rrule = meeting["Recurring_Activity"]["RRULE"].as_str().unwrap_or_default();
+    let rrule = meeting["Recurring_Activity"]["RRULE"]
+        .as_str()
+        .unwrap_or_default();
     for part in ["FREQ=WEEKLY", "BYDAY=MO", "COUNT=6"] {
         assert!(rrule.contains(part), "{rrule}");
     }
@@ -178,7 +186,13 @@ async fn tasks_and_events_flow_both_ways_exactly_once() -> anyhow::Result<()> {
     )
     .await?;
     let fair = wait_for("the Zoho event in Outlook", TIMEOUT, || {
-        outlook_item(&sys, &user, "/me/events?$top=100", "subject", "Messe Hannover")
+        outlook_item(
+            &sys,
+            &user,
+            "/me/events?$top=100",
+            "subject",
+            "Messe Hannover",
+        )
     })
     .await?;
     assert_eq!(fair["isAllDay"], true);
@@ -204,7 +218,13 @@ async fn tasks_and_events_flow_both_ways_exactly_once() -> anyhow::Result<()> {
     // Several more polls: our own writes must not come back as new items.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(sys.zoho_records(&user, "Tasks").await?.len(), 2);
-    assert_eq!(count(&sys.graph_call(&user, Method::GET, &tasks_path, None).await?), 2);
+    assert_eq!(
+        count(
+            &sys.graph_call(&user, Method::GET, &tasks_path, None)
+                .await?
+        ),
+        2
+    );
     assert_eq!(
         sys.zoho_records(&user, "Events").await?.len(),
         2,

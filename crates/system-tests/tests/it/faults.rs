@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use system_tests::{System, TestUser, spawn_system};
 use test_support::wait_for;
 
-const TIMEOUT: Duration = Duration::from_secs(120);
+const TIMEOUT: Duration = Duration::from_secs(90);
 
 fn emails_of_graph(contact: &Value) -> Vec<String> {
     contact["emailAddresses"]
@@ -36,6 +36,16 @@ async fn converged(sys: &System, user: &TestUser, expected: usize) -> anyhow::Re
         .iter()
         .filter_map(|r| r["Email"].as_str().map(str::to_lowercase))
         .collect();
+    if std::env::var("TEST_LOG").is_ok() {
+        eprintln!(
+            "outlook {} ({} addresses), zoho {} ({}), common {}",
+            outlook.len(),
+            o.len(),
+            zoho.len(),
+            z.len(),
+            o.intersection(&z).count()
+        );
+    }
     Ok((outlook.len() == expected && zoho.len() == expected && o == z).then_some(()))
 }
 
@@ -43,6 +53,8 @@ async fn converged(sys: &System, user: &TestUser, expected: usize) -> anyhow::Re
 async fn contacts_converge_exactly_once_through_faults_token_expiry_and_a_reconnect()
 -> anyhow::Result<()> {
     let sys = spawn_system().await?;
+    // 40 seeded contacts per side; the seed makes 3 of them the same people on both sides,
+    // which the first sync matches: 77 in all.
     let (user, tokens) = sys
         .provision_seeded_user_with_tokens("stoerung@example.de", 1, 40, 0.0)
         .await?;
@@ -54,7 +66,10 @@ async fn contacts_converge_exactly_once_through_faults_token_expiry_and_a_reconn
         "retry_after_seconds": 0.05, "seed": 21,
     });
     sys.put(
-        format!("{sandbox}/_sandbox/graph/mailboxes/{}/faults", user.mailbox_id),
+        format!(
+            "{sandbox}/_sandbox/graph/mailboxes/{}/faults",
+            user.mailbox_id
+        ),
         writes_safe.clone(),
     )
     .await?;
@@ -76,18 +91,27 @@ async fn contacts_converge_exactly_once_through_faults_token_expiry_and_a_reconn
 
     // Half-way, every access token expires: each connector gets a 401 and refreshes once.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    sys.post(format!("{sandbox}/_sandbox/expire-access-tokens"), json!({}))
-        .await?;
+    sys.post(
+        format!("{sandbox}/_sandbox/expire-access-tokens"),
+        json!({}),
+    )
+    .await?;
 
-    wait_for("both sides to hold all 80 contacts once", TIMEOUT, || {
-        converged(&sys, &user, 80)
+    wait_for("both sides to hold all 77 contacts once", TIMEOUT, || {
+        converged(&sys, &user, 77)
     })
     .await?;
     let stats = sys.get(format!("{sandbox}/_sandbox/stats")).await?;
     let graph_faults = &stats["graph"]["mailboxes"][&user.mailbox_id]["faults"];
     let zoho_faults = &stats["zoho"]["orgs"][&user.org_id]["faults"];
-    assert!(graph_faults["429"].as_u64().unwrap_or_default() > 0, "{stats}");
-    assert!(zoho_faults["429"].as_u64().unwrap_or_default() > 0, "{stats}");
+    assert!(
+        graph_faults["429"].as_u64().unwrap_or_default() > 0,
+        "{stats}"
+    );
+    assert!(
+        zoho_faults["429"].as_u64().unwrap_or_default() > 0,
+        "{stats}"
+    );
     // Retries are visible in the connectors' metrics.
     let metrics = sys
         .http
@@ -112,27 +136,41 @@ async fn contacts_converge_exactly_once_through_faults_token_expiry_and_a_reconn
         json!({"refresh_token": "revoked-refresh-token", "data_centre": "jp"}),
     )
     .await?;
-    sys.post(format!("{sandbox}/_sandbox/expire-access-tokens"), json!({}))
-        .await?;
-    let held = wait_for("the Zoho watches to show the reconnect", TIMEOUT, || async {
-        let watches = sys.watches(&user, "zoho").await?;
-        Ok(watches
-            .iter()
-            .all(|w| w["state"] == "reconnect_needed")
-            .then_some(watches))
-    })
+    sys.post(
+        format!(
+            "{sandbox}/_sandbox/zoho/orgs/{}/expire-access-tokens",
+            user.org_id
+        ),
+        json!({}),
+    )
+    .await?;
+    let held = wait_for(
+        "the Zoho watches to show the reconnect",
+        TIMEOUT,
+        || async {
+            let watches = sys.watches(&user, "zoho").await?;
+            Ok(watches
+                .iter()
+                .all(|w| w["state"] == "reconnect_needed")
+                .then_some(watches))
+        },
+    )
     .await?;
     assert!(
-        held.iter()
-            .all(|w| w["last_error"].as_str().is_some_and(|e| e.contains("reconnect"))),
+        held.iter().all(|w| w["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("reconnect"))),
         "{held:?}"
     );
     // Outlook goes on; nothing was deleted anywhere because Zoho could not be read.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(sys.outlook_contacts(&user).await?.len(), 80);
-    assert_eq!(sys.zoho_contacts(&user).await?.len(), 80);
+    assert_eq!(sys.outlook_contacts(&user).await?.len(), 77);
+    assert_eq!(sys.zoho_contacts(&user).await?.len(), 77);
     let outlook_watches = sys.watches(&user, "outlook").await?;
-    assert!(outlook_watches.iter().all(|w| w["state"] == "ok"), "{outlook_watches:?}");
+    assert!(
+        outlook_watches.iter().all(|w| w["state"] == "ok"),
+        "{outlook_watches:?}"
+    );
 
     // The user reconnects: with a sync-now the Zoho side polls again at once.
     sys.put(
@@ -157,10 +195,9 @@ async fn contacts_converge_exactly_once_through_faults_token_expiry_and_a_reconn
     )
     .await?;
     wait_for("the new Zoho contact in Outlook", TIMEOUT, || {
-        converged(&sys, &user, 81)
+        converged(&sys, &user, 78)
     })
     .await?;
     sys.stop().await;
     Ok(())
 }
-

@@ -1,8 +1,8 @@
 //! End-to-end tests: the whole system in-process against the real Postgres and RabbitMQ and the
 //! sandbox emulators. Run with `TEST_LOG=info` to see the services' logs.
 
-mod conflicts;
 mod activities;
+mod conflicts;
 mod contacts;
 mod engine;
 mod faults;

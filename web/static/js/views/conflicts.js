@@ -2,7 +2,7 @@
 // filtered by kind and state, paged; held conflicts (review mode) are resolved here.
 import * as api from '../api.js';
 import { announce, busy, field, h } from '../dom.js';
-import { dateTime, value } from '../format.js';
+import { dateTime, fieldName, shortDateTime, value } from '../format.js';
 import { errorText, t } from '../i18n.js';
 
 const PAGE_SIZE = 20;
@@ -45,7 +45,7 @@ export async function render(main) {
     }
     const table = h('table', { id: 'conflicts-table' },
       h('caption', { class: 'visually-hidden' }, t('conflicts.caption')),
-      h('thead', {}, h('tr', {}, ['when', 'item', 'field', 'base', 'outlook', 'zoho', 'outcome'].map((c) =>
+      h('thead', {}, h('tr', {}, ['item', 'field', 'base', 'outlook', 'zoho', 'outcome'].map((c) =>
         h('th', { scope: 'col' }, t(`conflicts.col.${c}`))))),
       h('tbody', {}, entries.map(row)));
     results.replaceChildren(h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': t('conflicts.caption') }, table));
@@ -53,7 +53,7 @@ export async function render(main) {
 
   function outcome(entry) {
     if (entry.status === 'held') {
-      const label = `${entry.label} · ${entry.field}`;
+      const label = `${entry.label} · ${fieldName(entry.field)}`;
       const keep = (side) => {
         const button = h('button', { type: 'button', class: 'secondary small', 'data-link': entry.link_id, 'data-keep': side,
           'aria-label': t(`conflicts.keepLabel.${side}`, { item: label }) }, t(`conflicts.keep.${side}`));
@@ -82,9 +82,11 @@ export async function render(main) {
   function row(entry) {
     const cell = (v, winner) => h('td', { class: winner ? 'winner' : '' }, value(v));
     return h('tr', { 'data-status': entry.status },
-      h('td', {}, h('time', { datetime: entry.created_at }, dateTime(entry.created_at))),
-      h('td', {}, h('span', { class: 'kind-tag' }, t(`kind.${entry.kind}`)), ' ', entry.label),
-      h('td', {}, entry.field),
+      h('td', { class: 'item' },
+        h('div', { class: 'label' }, entry.label),
+        h('div', { class: 'hint' }, h('span', { class: 'kind-tag' }, t(`kind.${entry.kind}`)), ' ',
+          h('time', { datetime: entry.created_at, title: dateTime(entry.created_at) }, shortDateTime(entry.created_at)))),
+      h('td', {}, fieldName(entry.field)),
       cell(entry.base),
       cell(entry.outlook, entry.winner === 'outlook'),
       cell(entry.zoho, entry.winner === 'zoho'),

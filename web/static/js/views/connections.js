@@ -117,8 +117,13 @@ function card(provider, connection, extra, app, reload) {
     await busy(connect, async () => {
       try {
         const answer = await api.post(`/api/auth/v1/connections/${provider}/authorize`, options);
-        // Off to the provider's consent page; it sends the browser back to this page.
-        location.assign(answer.authorization_url);
+        // Off to the provider's consent page, which sends the browser back to this page. The
+        // user's e-mail address pre-fills the provider's sign-in (`login_hint`).
+        const target = new URL(answer.authorization_url);
+        if (app.me && app.me.email && !target.searchParams.has('login_hint')) {
+          target.searchParams.set('login_hint', app.me.email);
+        }
+        location.assign(target.toString());
       } catch (error) {
         const target = { data_centre: 'zoho-dc', tenant: 'outlook-tenant' }[error.field];
         if (!(target && setFieldError(target, errorText(error)))) setFormError(form, errorText(error));
@@ -163,7 +168,7 @@ export async function render(main, app, message) {
   main.append(
     h('h1', {}, t('connections.title')),
     h('p', { class: 'lead' }, t('connections.lead')),
-    message ? h('p', { class: 'notice success', role: 'status' }, message) : null,
+    message ? h('p', { class: 'notice success', role: 'status' }, message) : '',
     h('div', { class: 'grid two' },
       card('zoho', zoho, { account: account(zohoUser), org: org(zohoOrg), watches: zohoWatches }, app, reload),
       card('outlook', outlook, { watches: outlookWatches }, app, reload)),

@@ -37,10 +37,13 @@ async function list(url) {
   }
 }
 
-function choice(id, label, found, current, nameOf, { hint } = {}) {
+function choice(id, label, found, stored, nameOf, { hint, preferred } = {}) {
   const select = h('select', { id, name: id });
   select.append(h('option', { value: '' }, t('settings.choose')));
   const items = found.items || [];
+  // Nothing chosen yet: offer the mailbox's default (the only or the preferred one).
+  const fallback = items.length === 1 ? items[0] : items.find(preferred || (() => false));
+  const current = stored || (fallback && fallback.id);
   for (const item of items) {
     select.append(h('option', { value: item.id, selected: item.id === current }, nameOf(item)));
   }
@@ -108,21 +111,25 @@ export async function render(main) {
 
   const save = h('button', { type: 'submit', id: 'settings-save', class: 'primary' }, t('settings.save'));
   const form = h('form', { id: 'settings-form', novalidate: true },
+    h('div', { class: 'grid three' },
     h('fieldset', { class: 'card kind', id: 'contacts-settings' },
       h('legend', {}, t('kind.contact')),
       checkbox('contacts-enabled', t('settings.syncContacts'), current.contacts.enabled),
-      choice('contact-folder', t('settings.contactFolder'), folders, current.contact_folder_id, folderName, { hint: t('settings.contactFolderHint') }),
+      choice('contact-folder', t('settings.contactFolder'), folders, current.contact_folder_id, folderName,
+        { hint: t('settings.contactFolderHint'), preferred: (f) => f.displayName === 'Contacts' }),
       direction('contacts', current.contacts.direction)),
     h('fieldset', { class: 'card kind', id: 'tasks-settings' },
       h('legend', {}, t('kind.task')),
       checkbox('tasks-enabled', t('settings.syncTasks'), current.tasks.enabled),
-      choice('task-list', t('settings.taskList'), lists, current.task_list_id, listName, { hint: t('settings.taskListHint') }),
+      choice('task-list', t('settings.taskList'), lists, current.task_list_id, listName,
+        { hint: t('settings.taskListHint'), preferred: (l) => l.wellknownListName === 'defaultList' }),
       direction('tasks', current.tasks.direction)),
     h('fieldset', { class: 'card kind', id: 'events-settings' },
       h('legend', {}, t('kind.event')),
       checkbox('events-enabled', t('settings.syncEvents'), current.events.enabled),
       direction('events', current.events.direction),
-      categoryMode),
+      categoryMode)),
+    h('div', { class: 'grid two' },
     h('div', { class: 'card' },
       radios('conflict-rule', t('settings.conflictRule'), [
         { value: 'zoho_wins', label: t('settings.rule.zoho_wins'), hint: t('settings.rule.zoho_winsHint') },
@@ -131,8 +138,8 @@ export async function render(main) {
       ], current.conflict_rule)),
     h('div', { class: 'card' },
       field(t('settings.pollInterval'), poll, { hint: t('settings.pollIntervalHint') }),
-      checkbox('paused', t('settings.paused'), current.paused, { hint: t('settings.pausedHint') })),
-    h('div', { class: 'actions sticky' }, save));
+      checkbox('paused', t('settings.paused'), current.paused, { hint: t('settings.pausedHint') }))),
+    h('div', { class: 'actions' }, save));
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();

@@ -10,13 +10,19 @@ function kindCard(kind) {
   const id = kind.kind;
   const body = [];
   if (!first.complete) {
-    const total = Math.max(first.total, first.done, 1);
-    const percent = Math.floor((first.done / total) * 100);
-    body.push(
-      h('p', { id: `progress-${id}-label`, class: 'progress-label' },
-        t('status.firstSync', { done: number(first.done), total: number(first.total) })),
-      h('progress', { id: `progress-${id}`, max: String(total), value: String(first.done), 'aria-labelledby': `progress-${id}-label`, 'aria-valuetext': `${percent}%` }),
-    );
+    const label = h('p', { id: `progress-${id}-label`, class: 'progress-label' });
+    // Until the first reads come back the total is unknown: an indeterminate bar.
+    const bar = h('progress', { id: `progress-${id}`, 'aria-labelledby': `progress-${id}-label` });
+    if (first.total > 0) {
+      const total = Math.max(first.total, first.done);
+      bar.max = total;
+      bar.value = first.done;
+      bar.setAttribute('aria-valuetext', `${Math.floor((first.done / total) * 100)}%`);
+      label.textContent = t('status.firstSync', { done: number(first.done), total: number(first.total) });
+    } else {
+      label.textContent = t('status.firstSyncReading');
+    }
+    body.push(label, bar);
   } else {
     body.push(h('p', { class: 'first-sync-done', id: `first-sync-done-${id}` }, '✓ ', t('status.firstSyncDone')));
   }
@@ -50,11 +56,17 @@ export async function render(main, app) {
   let stopped = false;
 
   async function load() {
-    const [status, settings] = await Promise.all([
+    const [status, settings, held] = await Promise.all([
       api.get('/api/sync/v1/status'),
       api.get('/api/sync/v1/settings').catch(() => null),
+      api.get('/api/sync/v1/conflicts?status=held&limit=200').catch(() => null),
     ]);
     banner.replaceChildren();
+    const waiting = new Set(((held && held.entries) || []).map((e) => e.link_id)).size;
+    if (waiting > 0) {
+      banner.append(h('p', { class: 'notice warning', id: 'held-banner' },
+        t('status.held', { count: number(waiting) }), ' ', h('a', { href: '#/conflicts' }, t('status.decideInConflicts'))));
+    }
     if (settings && settings.paused) {
       banner.append(h('p', { class: 'notice warning', id: 'paused-banner' }, t('status.paused'), ' ',
         h('a', { href: '#/settings' }, t('status.resumeInSettings'))));

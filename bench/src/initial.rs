@@ -1,0 +1,433 @@
+//! Scenario 1, initial sync: one user whose two accounts are both filled (a share of the items on
+//! both sides), connected at once; how long until both sides hold the union, with no duplicate,
+//! how many API calls it took against the lower bound, and what each service cost.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::procs::{self, Usage};
+use crate::progress::{Progress, step};
+use crate::system::{Paths, System};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub contacts: usize,
+    pub tasks: usize,
+    pub events: usize,
+    pub shared_share: f64,
+    pub poll_interval_secs: u32,
+    pub timeout_secs: u64,
+}
+
+impl Config {
+    pub fn full() -> Self {
+        Config {
+            contacts: 10_000,
+            tasks: 2_000,
+            events: 2_000,
+            shared_share: 0.2,
+            poll_interval_secs: 10,
+            timeout_secs: 900,
+        }
+    }
+
+    pub fn quick() -> Self {
+        Config {
+            contacts: 200,
+            tasks: 40,
+            events: 40,
+            shared_share: 0.2,
+            poll_interval_secs: 2,
+            timeout_secs: 120,
+        }
+    }
+}
+
+/// One kind's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindResult {
+    pub kind: String,
+    pub seeded_outlook: u64,
+    pub seeded_zoho: u64,
+    pub seeded_shared: u64,
+    /// What each side must hold when done: the union.
+    pub expected: u64,
+    pub outlook_count: u64,
+    pub zoho_count: u64,
+    pub linked: i64,
+    pub pending: i64,
+    pub failed: i64,
+    /// Items beyond the union on either side (must be 0).
+    pub duplicates: u64,
+    /// Items of the union missing on either side.
+    pub missing: u64,
+    pub converged: bool,
+    /// Seconds from connecting the user to this kind's convergence.
+    pub converge_secs: Option<f64>,
+    pub failed_examples: Vec<String>,
+}
+
+/// API calls of one side, measured and the lower bound.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SideCalls {
+    /// HTTP requests sent to the API (a `$batch` is one).
+    pub http_calls: u64,
+    pub read_calls: u64,
+    pub write_calls: u64,
+    /// Graph only: requests carried inside `$batch` calls (Graph throttles each of them).
+    pub batched_requests: u64,
+    pub lower_bound_reads: u64,
+    pub lower_bound_writes: u64,
+    pub lower_bound: u64,
+    /// `http_calls / lower_bound`.
+    pub ratio: f64,
+    /// Every operation as the sandbox labels it, with its count.
+    pub operations: BTreeMap<String, u64>,
+    /// Writes the system made: creates, updates and deletes of items (Graph: inside `$batch`).
+    pub items_created: u64,
+    pub items_updated: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Result {
+    pub config: Config,
+    pub converged: bool,
+    pub converge_secs: Option<f64>,
+    pub kinds: Vec<KindResult>,
+    pub duplicates: u64,
+    pub outlook_calls: SideCalls,
+    pub zoho_calls: SideCalls,
+    pub usage: BTreeMap<String, Usage>,
+    pub notes: Vec<String>,
+}
+
+const KINDS: [(&str, &str, &str); 3] = [
+    ("contact", "contacts", "Contacts"),
+    ("task", "tasks", "Tasks"),
+    ("event", "events", "Events"),
+];
+
+pub async fn run(paths: &Paths, config: &Config) -> anyhow::Result<Result> {
+    step(&format!(
+        "initial sync: {} contacts, {} tasks, {} events on each side ({} % on both)",
+        config.contacts,
+        config.tasks,
+        config.events,
+        config.shared_share * 100.0
+    ));
+    let mut system = System::start(paths, "initial-sync", &procs::ALL, &[]).await?;
+    let outcome = measure(&mut system, config).await;
+    system.stop().await;
+    outcome
+}
+
+async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result> {
+    let accounts = system.new_accounts("initial@bench.example").await?;
+    let seeded = system
+        .seed(
+            &accounts,
+            config.contacts,
+            config.tasks,
+            config.events,
+            config.shared_share,
+            42,
+        )
+        .await?;
+    let number = |key: &str| seeded[key].as_u64().unwrap_or(0);
+    let seeded_counts: BTreeMap<&str, (u64, u64, u64)> = [
+        (
+            "contact",
+            (
+                number("outlook_contacts"),
+                number("zoho_contacts"),
+                number("shared"),
+            ),
+        ),
+        (
+            "task",
+            (
+                number("outlook_tasks"),
+                number("zoho_tasks"),
+                number("shared_tasks"),
+            ),
+        ),
+        (
+            "event",
+            (
+                number("outlook_events"),
+                number("zoho_events"),
+                number("shared_events"),
+            ),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let expected = |kind: &str| {
+        let (o, z, s) = seeded_counts[kind];
+        o + z - s
+    };
+    let task_list = system.default_task_list(&accounts).await?;
+    let user_id = system.create_user(&accounts).await?;
+    system.reset_stats().await?;
+    let before = system.usage();
+
+    // Connecting is putting the settings: from here the clock runs.
+    let started = Instant::now();
+    system
+        .put_settings(
+            &user_id,
+            json!({
+                "contact_folder_id": accounts.contact_folder_id,
+                "contacts": {"enabled": config.contacts > 0, "direction": "two_way"},
+                "task_list_id": task_list,
+                "tasks": {"enabled": config.tasks > 0, "direction": "two_way"},
+                "events": {"enabled": config.events > 0, "direction": "two_way"},
+                "calendar_categories": {"mode": "all"},
+                "conflict_rule": "zoho_wins",
+                "poll_interval_secs": config.poll_interval_secs,
+            }),
+        )
+        .await?;
+
+    let enabled: Vec<&str> = KINDS
+        .iter()
+        .filter(|(kind, _, _)| seeded_counts[kind].0 + seeded_counts[kind].1 > 0)
+        .map(|(kind, _, _)| *kind)
+        .collect();
+    let mut converged_at: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut progress = Progress::new();
+    let deadline = started + Duration::from_secs(config.timeout_secs);
+    let mut last_status;
+    loop {
+        let dead = system.dead();
+        anyhow::ensure!(dead.is_empty(), "{dead:?} stopped during the run");
+        let status = system.status(&user_id).await?;
+        let mut line = Vec::new();
+        for kind in &enabled {
+            let k = kind_status(&status, kind);
+            let want = expected(kind);
+            let linked = k["linked"].as_i64().unwrap_or(0);
+            line.push(format!("{kind}s {linked}/{want}"));
+            if !converged_at.contains_key(kind)
+                && k["first_sync"]["complete"] == true
+                && k["pending"].as_i64() == Some(0)
+                && linked as u64 >= want
+            {
+                // sync-service agrees; the emulators must hold the union too.
+                let (o, z) = side_counts(system, &accounts, kind).await?;
+                if o >= want && z >= want {
+                    converged_at.insert(kind, started.elapsed().as_secs_f64());
+                }
+            }
+        }
+        line.push(format!("outbox {}", status["outbox_pending"]));
+        progress.show(&line.join(", "));
+        last_status = status;
+        if converged_at.len() == enabled.len() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let converge_secs = (converged_at.len() == enabled.len())
+        .then(|| converged_at.values().copied().fold(0.0, f64::max));
+    progress.done(&match converge_secs {
+        Some(s) => format!("converged in {s:.1} s"),
+        None => format!("NOT converged after {} s", config.timeout_secs),
+    });
+    // Stats and usage at convergence (or at the timeout), before anything else runs.
+    let stats = system.stats().await?;
+    let after = system.usage();
+    let usage = after
+        .iter()
+        .map(|(name, u)| {
+            let cpu_before = before.get(name).map_or(0.0, |b| b.cpu_secs);
+            (
+                name.clone(),
+                Usage {
+                    cpu_secs: u.cpu_secs - cpu_before,
+                    ..*u
+                },
+            )
+        })
+        .collect();
+
+    let mut kinds = Vec::new();
+    for (kind, _, _) in KINDS {
+        let (so, sz, ss) = seeded_counts[kind];
+        let want = expected(kind);
+        let k = kind_status(&last_status, kind);
+        let (o, z) = if enabled.contains(&kind) {
+            side_counts(system, &accounts, kind).await?
+        } else {
+            (so, sz)
+        };
+        let failed_examples = k["failed_items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .take(3)
+                    .map(|i| format!("{}: {}", i["label"], i["reason"]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        kinds.push(KindResult {
+            kind: kind.to_owned(),
+            seeded_outlook: so,
+            seeded_zoho: sz,
+            seeded_shared: ss,
+            expected: want,
+            outlook_count: o,
+            zoho_count: z,
+            linked: k["linked"].as_i64().unwrap_or(0),
+            pending: k["pending"].as_i64().unwrap_or(0),
+            failed: k["failed"].as_i64().unwrap_or(0),
+            duplicates: o.saturating_sub(want) + z.saturating_sub(want),
+            missing: want.saturating_sub(o) + want.saturating_sub(z),
+            converged: converged_at.contains_key(kind),
+            converge_secs: converged_at.get(kind).copied(),
+            failed_examples,
+        });
+    }
+    let graph_ops = operations(&stats["graph"]["mailboxes"][&accounts.mailbox_id]);
+    let zoho_ops = operations(&stats["zoho"]["orgs"][&accounts.org_id]);
+    let count = |kind: &str, f: fn(&(u64, u64, u64)) -> u64| f(&seeded_counts[kind]);
+    // What each side must receive: the other side's items that are not on both.
+    let to_outlook: Vec<u64> = KINDS
+        .iter()
+        .map(|(k, _, _)| count(k, |c| c.1 - c.2))
+        .collect();
+    let to_zoho: Vec<u64> = KINDS
+        .iter()
+        .map(|(k, _, _)| count(k, |c| c.0 - c.2))
+        .collect();
+    let outlook_held: Vec<u64> = KINDS.iter().map(|(k, _, _)| count(k, |c| c.0)).collect();
+    let zoho_held: Vec<u64> = KINDS.iter().map(|(k, _, _)| count(k, |c| c.1)).collect();
+    let outlook_calls = graph_calls(graph_ops, &outlook_held, &to_outlook);
+    let zoho_calls = zoho_calls(zoho_ops, &zoho_held, &to_zoho);
+    let duplicates = kinds.iter().map(|k| k.duplicates).sum();
+    let notes = vec![
+        format!(
+            "API calls counted from connecting the user to convergence, polls of the steady \
+             state included (poll interval {} s).",
+            config.poll_interval_secs
+        ),
+        "Lower bound: every item read once in pages of 200 (Graph delta pages of at most 200, \
+         Zoho pages of 200), an empty first read where a side has none, the items the other side \
+         lacks written in $batch calls of 20 (Graph) or calls of 100 records (Zoho); updates of \
+         matched pairs whose other fields differ are not in the bound."
+            .to_owned(),
+    ];
+    Ok(Result {
+        config: config.clone(),
+        converged: converge_secs.is_some(),
+        converge_secs,
+        kinds,
+        duplicates,
+        outlook_calls,
+        zoho_calls,
+        usage,
+        notes,
+    })
+}
+
+fn kind_status<'a>(status: &'a Value, kind: &str) -> &'a Value {
+    status["kinds"]
+        .as_array()
+        .and_then(|kinds| kinds.iter().find(|k| k["kind"] == kind))
+        .unwrap_or(&Value::Null)
+}
+
+/// Items of `kind` in the mailbox and in the Zoho org (control API).
+async fn side_counts(
+    system: &System,
+    accounts: &crate::system::Accounts,
+    kind: &str,
+) -> anyhow::Result<(u64, u64)> {
+    let (_, what, module) = KINDS
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .copied()
+        .unwrap_or(KINDS[0]);
+    let outlook = system.outlook_items(accounts, what).await?;
+    let zoho = system.zoho_records(accounts, module).await?;
+    Ok((outlook.len() as u64, zoho.len() as u64))
+}
+
+fn operations(usage: &Value) -> BTreeMap<String, u64> {
+    usage["operations"]
+        .as_object()
+        .map(|ops| {
+            ops.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pages(items: u64, per_page: u64) -> u64 {
+    items.div_ceil(per_page).max(1)
+}
+
+fn is_token_call(operation: &str) -> bool {
+    operation.to_ascii_lowercase().contains("token")
+}
+
+fn graph_calls(ops: BTreeMap<String, u64>, held: &[u64], to_write: &[u64]) -> SideCalls {
+    let mut calls = SideCalls::default();
+    for (op, n) in &ops {
+        if is_token_call(op) {
+            continue;
+        }
+        if op.contains("$batch") {
+            calls.write_calls += n;
+        } else if op.starts_with("GET ") {
+            calls.read_calls += n;
+        } else {
+            // Creates, updates and deletes: all sent inside `$batch` by the connector.
+            calls.batched_requests += n;
+            if op.starts_with("POST ") {
+                calls.items_created += n;
+            } else if op.starts_with("PATCH ") {
+                calls.items_updated += n;
+            }
+        }
+    }
+    // Requests made one by one (not through `$batch`) would be counted as batched here; the
+    // connector writes only through `$batch`, so a write without a batch call is reported.
+    if calls.write_calls == 0 && calls.batched_requests > 0 {
+        calls.write_calls = calls.batched_requests;
+        calls.batched_requests = 0;
+    }
+    calls.http_calls = calls.read_calls + calls.write_calls;
+    calls.lower_bound_reads = held.iter().map(|n| pages(*n, 200)).sum();
+    calls.lower_bound_writes = to_write.iter().map(|n| n.div_ceil(20)).sum();
+    calls.lower_bound = calls.lower_bound_reads + calls.lower_bound_writes;
+    calls.ratio = calls.http_calls as f64 / calls.lower_bound.max(1) as f64;
+    calls.operations = ops;
+    calls
+}
+
+fn zoho_calls(ops: BTreeMap<String, u64>, held: &[u64], to_write: &[u64]) -> SideCalls {
+    let mut calls = SideCalls::default();
+    for (op, n) in &ops {
+        if is_token_call(op) {
+            continue;
+        }
+        if op.starts_with("GET ") {
+            calls.read_calls += n;
+        } else {
+            calls.write_calls += n;
+        }
+    }
+    calls.http_calls = calls.read_calls + calls.write_calls;
+    calls.lower_bound_reads = held.iter().map(|n| pages(*n, 200)).sum();
+    calls.lower_bound_writes = to_write.iter().map(|n| n.div_ceil(100)).sum();
+    calls.lower_bound = calls.lower_bound_reads + calls.lower_bound_writes;
+    calls.ratio = calls.http_calls as f64 / calls.lower_bound.max(1) as f64;
+    calls.operations = ops;
+    calls
+}

@@ -1,0 +1,466 @@
+//! Scenario 2, steady state: many users with synced contacts, edits at a set rate on both sides;
+//! the propagation latency of each edit, from the emulator that took it to its arrival in the
+//! other one. Then the services' memory with the same users idle.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::procs::{self, Usage};
+use crate::progress::{Progress, step};
+use crate::system::{Accounts, Paths, System};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub users: usize,
+    /// Contacts per user, on both sides (matched at the first sync).
+    pub items_per_user: usize,
+    pub poll_interval_secs: u32,
+    /// Edits per second, in all, alternating between the sides.
+    pub edits_per_sec: f64,
+    pub edit_secs: u64,
+    /// How long to wait for the first syncs.
+    pub setup_timeout_secs: u64,
+}
+
+impl Config {
+    pub fn full() -> Self {
+        Config {
+            users: 500,
+            items_per_user: 200,
+            poll_interval_secs: 10,
+            edits_per_sec: 5.0,
+            edit_secs: 120,
+            setup_timeout_secs: 1200,
+        }
+    }
+
+    pub fn quick() -> Self {
+        Config {
+            users: 10,
+            items_per_user: 20,
+            poll_interval_secs: 2,
+            edits_per_sec: 4.0,
+            edit_secs: 8,
+            setup_timeout_secs: 90,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// `outlook_to_zoho` or `zoho_to_outlook`.
+    pub direction: &'static str,
+    /// Seconds since the edit phase began.
+    pub at_secs: f64,
+    pub latency_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    pub fn of(latencies: &[f64]) -> Self {
+        let mut sorted = latencies.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            if sorted.is_empty() {
+                return 0.0;
+            }
+            let index = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+            sorted[index]
+        };
+        Percentiles {
+            count: sorted.len(),
+            p50_ms: at(0.50),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            max_ms: sorted.last().copied().unwrap_or(0.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Result {
+    pub config: Config,
+    /// Seconds until every user's first sync was complete.
+    pub setup_secs: f64,
+    pub users_synced: usize,
+    pub edits: usize,
+    /// Edits that had not arrived when the run ended.
+    pub lost: usize,
+    pub all: Percentiles,
+    pub outlook_to_zoho: Percentiles,
+    pub zoho_to_outlook: Percentiles,
+    pub samples: Vec<Sample>,
+    /// Each service's memory with every user idle, after the edits (peak: since start).
+    pub idle_usage: BTreeMap<String, Usage>,
+    /// CPU seconds each service spent during the edit phase.
+    pub edit_cpu_secs: BTreeMap<String, f64>,
+    /// How often the latency of an edit was checked (its resolution).
+    pub check_every_ms: u64,
+}
+
+/// One user, ready for edits: the pairs of ids of their contacts.
+struct Ready {
+    accounts: Accounts,
+    pairs: Vec<(String, String)>,
+    graph_token: String,
+    zoho_token: String,
+    zoho_api: String,
+}
+
+const CHECK_EVERY: Duration = Duration::from_millis(200);
+
+pub async fn run(paths: &Paths, config: &Config) -> anyhow::Result<Result> {
+    step(&format!(
+        "steady state: {} users with {} contacts each, {} edits/s for {} s, polls every {} s",
+        config.users,
+        config.items_per_user,
+        config.edits_per_sec,
+        config.edit_secs,
+        config.poll_interval_secs
+    ));
+    let mut system = System::start(paths, "steady-state", &procs::ALL, &[]).await?;
+    let outcome = measure(&mut system, config).await;
+    system.stop().await;
+    outcome
+}
+
+async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result> {
+    let system_ref: &System = system;
+    let started = Instant::now();
+    let mut progress = Progress::new();
+    // Provision the users, 16 at a time.
+    let provisioned: Vec<anyhow::Result<(Accounts, String)>> =
+        futures_util::stream::iter(0..config.users)
+            .map(|i| async move {
+                let accounts = system_ref
+                    .new_accounts(&format!("user{i}@bench.example"))
+                    .await?;
+                system_ref
+                    .seed(&accounts, config.items_per_user, 0, 0, 1.0, 1000 + i as u64)
+                    .await?;
+                let user_id = system_ref.create_user(&accounts).await?;
+                system_ref
+                    .put_settings(
+                        &user_id,
+                        json!({
+                            "contact_folder_id": accounts.contact_folder_id,
+                            "contacts": {"enabled": true, "direction": "two_way"},
+                            "conflict_rule": "zoho_wins",
+                            "poll_interval_secs": config.poll_interval_secs,
+                        }),
+                    )
+                    .await?;
+                Ok((accounts, user_id))
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+    let users: Vec<(Accounts, String)> = provisioned.into_iter().collect::<anyhow::Result<_>>()?;
+    progress.done(&format!("{} users provisioned", users.len()));
+
+    // Wait for every first sync.
+    let deadline = started + Duration::from_secs(config.setup_timeout_secs);
+    let mut done = vec![false; users.len()];
+    loop {
+        let dead = system.dead();
+        anyhow::ensure!(dead.is_empty(), "{dead:?} stopped during the run");
+        let system_ref: &System = system;
+        let checks: Vec<(usize, bool)> = futures_util::stream::iter(
+            users
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !done[*i])
+                .map(|(i, (_, user_id))| async move {
+                    let complete = system_ref.status(user_id).await.is_ok_and(|s| {
+                        s["kinds"].as_array().is_some_and(|kinds| {
+                            kinds.iter().any(|k| {
+                                k["kind"] == "contact"
+                                    && k["first_sync"]["complete"] == true
+                                    && k["pending"] == 0
+                            })
+                        })
+                    });
+                    (i, complete)
+                }),
+        )
+        .buffer_unordered(16)
+        .collect()
+        .await;
+        for (i, complete) in checks {
+            done[i] |= complete;
+        }
+        let synced = done.iter().filter(|d| **d).count();
+        progress.show(&format!("first syncs complete: {synced}/{}", users.len()));
+        if synced == users.len() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let setup_secs = started.elapsed().as_secs_f64();
+    let users_synced = done.iter().filter(|d| **d).count();
+    progress.done(&format!(
+        "first syncs complete: {users_synced}/{} in {setup_secs:.1} s",
+        users.len()
+    ));
+    anyhow::ensure!(users_synced > 0, "no user finished the first sync");
+
+    // The pairs of ids, by primary e-mail address (the seeder makes them alike on both sides).
+    let system_ref: &System = system;
+    let ready: Vec<anyhow::Result<Ready>> = futures_util::stream::iter(
+        users
+            .iter()
+            .zip(&done)
+            .filter(|(_, d)| **d)
+            .map(|((accounts, _), _)| async move {
+                let outlook = system_ref.outlook_items(accounts, "contacts").await?;
+                let zoho = system_ref.zoho_records(accounts, "Contacts").await?;
+                let by_email: HashMap<String, String> = zoho
+                    .iter()
+                    .filter_map(|r| {
+                        Some((
+                            r["Email"].as_str()?.to_lowercase(),
+                            r["id"].as_str()?.to_owned(),
+                        ))
+                    })
+                    .collect();
+                let pairs = outlook
+                    .iter()
+                    .filter_map(|c| {
+                        let email = c["emailAddresses"][0]["address"].as_str()?.to_lowercase();
+                        Some((c["id"].as_str()?.to_owned(), by_email.get(&email)?.clone()))
+                    })
+                    .collect();
+                let graph_token = system_ref.graph_token(accounts).await?;
+                let (zoho_token, zoho_api) = system_ref.zoho_token(accounts).await?;
+                Ok(Ready {
+                    accounts: accounts.clone(),
+                    pairs,
+                    graph_token,
+                    zoho_token,
+                    zoho_api,
+                })
+            }),
+    )
+    .buffer_unordered(16)
+    .collect()
+    .await;
+    let ready: Vec<Arc<Ready>> = ready
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|r| !r.pairs.is_empty())
+        .map(Arc::new)
+        .collect();
+    anyhow::ensure!(!ready.is_empty(), "no contact pairs to edit");
+
+    // The edits: one every 1/rate seconds, alternating sides, each on a contact not edited
+    // before in this run (so no edit meets another one's conflict).
+    let cpu_before = system.usage();
+    let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
+    let edit_started = Instant::now();
+    let total_edits = (config.edits_per_sec * config.edit_secs as f64).round() as usize;
+    let interval = Duration::from_secs_f64(1.0 / config.edits_per_sec);
+    let mut watchers = Vec::new();
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut used: HashMap<(usize, usize), ()> = HashMap::new();
+    let give_up = Duration::from_secs(u64::from(config.poll_interval_secs) * 3 + 30);
+    let total_pairs: usize = ready.iter().map(|r| r.pairs.len()).sum();
+    let mut ticker = tokio::time::interval(interval);
+    for n in 0..total_edits {
+        ticker.tick().await;
+        let (u, p) = loop {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let u = (rng % ready.len() as u64) as usize;
+            let p = ((rng >> 20) % ready[u].pairs.len() as u64) as usize;
+            if used.insert((u, p), ()).is_none() || used.len() >= total_pairs {
+                break (u, p);
+            }
+        };
+        let user = ready[u].clone();
+        let http = system.http.clone();
+        let sandbox = system.sandbox_url.clone();
+        let sink = samples.clone();
+        let from_outlook = n % 2 == 0;
+        let marker = format!("bench-{n}-{}", edit_started.elapsed().as_millis());
+        watchers.push(tokio::spawn(async move {
+            edit_and_watch(
+                &http,
+                &sandbox,
+                &user,
+                p,
+                from_outlook,
+                &marker,
+                edit_started,
+                give_up,
+                &sink,
+            )
+            .await
+        }));
+        progress.show(&format!(
+            "edits {}/{total_edits}, arrived {}",
+            n + 1,
+            samples.lock().await.len()
+        ));
+    }
+    let mut errors = Vec::new();
+    let pending = watchers.len();
+    for (i, watcher) in watchers.into_iter().enumerate() {
+        match watcher.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => errors.push(format!("{err:#}")),
+            Err(err) => errors.push(err.to_string()),
+        }
+        progress.show(&format!(
+            "waiting for the last edits to arrive: {}/{pending}",
+            i + 1
+        ));
+    }
+    let samples = samples.lock().await.clone();
+    let lost = total_edits - samples.len();
+    progress.done(&format!(
+        "{} edits, {} arrived, {lost} did not{}",
+        total_edits,
+        samples.len(),
+        errors
+            .first()
+            .map(|e| format!(" (first problem: {e})"))
+            .unwrap_or_default()
+    ));
+    let cpu_after = system.usage();
+    let edit_cpu_secs = cpu_after
+        .iter()
+        .map(|(name, u)| {
+            (
+                name.clone(),
+                u.cpu_secs - cpu_before.get(name).map_or(0.0, |b| b.cpu_secs),
+            )
+        })
+        .collect();
+
+    // Idle: nothing changes; the connectors keep polling every user.
+    let idle_wait = Duration::from_secs(u64::from(config.poll_interval_secs) * 2);
+    progress.show(&format!("idle for {} s", idle_wait.as_secs()));
+    tokio::time::sleep(idle_wait).await;
+    let idle_usage = system.usage();
+    progress.done("idle memory measured");
+
+    let latencies = |dir: Option<&str>| -> Vec<f64> {
+        samples
+            .iter()
+            .filter(|s| dir.is_none_or(|d| s.direction == d))
+            .map(|s| s.latency_ms)
+            .collect()
+    };
+    Ok(Result {
+        config: config.clone(),
+        setup_secs,
+        users_synced,
+        edits: total_edits,
+        lost,
+        all: Percentiles::of(&latencies(None)),
+        outlook_to_zoho: Percentiles::of(&latencies(Some("outlook_to_zoho"))),
+        zoho_to_outlook: Percentiles::of(&latencies(Some("zoho_to_outlook"))),
+        samples,
+        idle_usage,
+        edit_cpu_secs,
+        check_every_ms: CHECK_EVERY.as_millis() as u64,
+    })
+}
+
+/// Edits the pair's contact on one side (its job title), then reads the other side's contact
+/// until the new title is there.
+#[allow(clippy::too_many_arguments)]
+async fn edit_and_watch(
+    http: &reqwest::Client,
+    sandbox: &str,
+    user: &Ready,
+    pair: usize,
+    from_outlook: bool,
+    marker: &str,
+    edit_started: Instant,
+    give_up: Duration,
+    samples: &Mutex<Vec<Sample>>,
+) -> anyhow::Result<()> {
+    let (outlook_id, zoho_id) = &user.pairs[pair];
+    let graph = format!("{sandbox}/graph/v1.0/me/contacts/{outlook_id}");
+    let zoho = format!("{}/crm/v8/Contacts/{zoho_id}", user.zoho_api);
+    let zoho_auth = format!("Zoho-oauthtoken {}", user.zoho_token);
+    let response = if from_outlook {
+        http.patch(&graph)
+            .bearer_auth(&user.graph_token)
+            .json(&json!({"jobTitle": marker}))
+            .send()
+            .await?
+    } else {
+        http.put(&zoho)
+            .header("Authorization", &zoho_auth)
+            .json(&json!({"data": [{"Title": marker}]}))
+            .send()
+            .await?
+    };
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the edit of {} was refused: {}",
+        user.accounts.email,
+        response.status()
+    );
+    // The change is in the emulator once it answered.
+    let edited = Instant::now();
+    loop {
+        tokio::time::sleep(CHECK_EVERY).await;
+        let arrived = if from_outlook {
+            let answer: Value = http
+                .get(format!("{zoho}?fields=Title"))
+                .header("Authorization", &zoho_auth)
+                .send()
+                .await?
+                .json()
+                .await?;
+            answer["data"][0]["Title"] == marker
+        } else {
+            let answer: Value = http
+                .get(format!("{graph}?$select=jobTitle"))
+                .bearer_auth(&user.graph_token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            answer["jobTitle"] == marker
+        };
+        if arrived {
+            let latency = edited.elapsed();
+            samples.lock().await.push(Sample {
+                direction: if from_outlook {
+                    "outlook_to_zoho"
+                } else {
+                    "zoho_to_outlook"
+                },
+                at_secs: (edited - edit_started).as_secs_f64(),
+                latency_ms: latency.as_secs_f64() * 1000.0,
+            });
+            return Ok(());
+        }
+        anyhow::ensure!(
+            edited.elapsed() < give_up,
+            "an edit of {} did not arrive within {} s",
+            user.accounts.email,
+            give_up.as_secs()
+        );
+    }
+}

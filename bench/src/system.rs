@@ -1,0 +1,463 @@
+//! The whole system for one scenario: a fresh Postgres database, a RabbitMQ name prefix of its
+//! own, and the sandbox and services as separate processes. Also the calls the scenarios make:
+//! the sandbox's control API, auth-service's and sync-service's internal APIs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use base64::Engine as _;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use service_kit::settings::{BrokerSettings, DatabaseSettings};
+
+use crate::procs::{self, ServiceProcess, Usage};
+
+pub const SERVICE_TOKEN: &str = "bench-service-token";
+
+/// Where the benchmark finds the binaries and puts its logs.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub bin_dir: PathBuf,
+    pub out_dir: PathBuf,
+}
+
+pub struct System {
+    pub http: reqwest::Client,
+    pub sandbox_url: String,
+    pub database: DatabaseSettings,
+    pub broker: BrokerSettings,
+    processes: Vec<ServiceProcess>,
+    database_name: String,
+}
+
+fn amqp_url() -> String {
+    std::env::var("TEST_AMQP_URL")
+        .or_else(|_| std::env::var("SYNC_AMQP_URL"))
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+impl System {
+    /// Starts `services` (names from [`procs::ALL`], in that order) for `scenario`.
+    /// `extra_env` is added to every process (e.g. a page size).
+    pub async fn start(
+        paths: &Paths,
+        scenario: &str,
+        services: &[&'static str],
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let database = test_support::fresh_database()
+            .await
+            .context("cannot create the benchmark's database (is Postgres running?)")?;
+        let database_name = database
+            .url
+            .expose_secret()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let broker = BrokerSettings {
+            url: secrecy::SecretString::from(amqp_url()),
+            prefix: format!("bench-{}.", uuid::Uuid::new_v4().simple()),
+            prefetch: 32,
+            transient: false,
+        };
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()?;
+        let logs = paths.out_dir.join("logs");
+        std::fs::create_dir_all(&logs)?;
+
+        let ports: BTreeMap<&str, u16> = procs::ALL
+            .iter()
+            .map(|name| Ok((*name, procs::free_port()?)))
+            .collect::<anyhow::Result<_>>()?;
+        let url = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
+        let sandbox_url = url(procs::SANDBOX);
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let mut env: Vec<(String, String)> = vec![
+            ("SYNC_DATABASE_URL", database.url.expose_secret().to_owned()),
+            ("SYNC_AMQP_URL", amqp_url()),
+            ("SYNC_BROKER_PREFIX", broker.prefix.clone()),
+            ("SYNC_SERVICE_TOKEN", SERVICE_TOKEN.into()),
+            ("SYNC_LOG", "warn".into()),
+            ("SYNC_LOG_JSON", "false".into()),
+            ("SYNC_AUTH_URL", url(procs::AUTH)),
+            ("AUTH_ENCRYPTION_KEYS", format!("bench:{key}")),
+            (
+                "AUTH_ZOHO_ACCOUNTS_BASE",
+                format!("{sandbox_url}/zoho-accounts/{{dc}}"),
+            ),
+            ("AUTH_MICROSOFT_LOGIN_BASE", format!("{sandbox_url}/login")),
+            ("OUTLOOK_GRAPH_BASE_URL", format!("{sandbox_url}/graph/v1.0")),
+            ("SANDBOX_PORT", ports[procs::SANDBOX].to_string()),
+            ("AUTH_PORT", ports[procs::AUTH].to_string()),
+            ("SYNC_SERVICE_PORT", ports[procs::SYNC].to_string()),
+            ("OUTLOOK_PORT", ports[procs::OUTLOOK].to_string()),
+            ("ZOHO_PORT", ports[procs::ZOHO].to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+
+        let mut system = System {
+            http,
+            sandbox_url,
+            database,
+            broker,
+            processes: Vec::new(),
+            database_name,
+        };
+        for name in procs::ALL.iter().filter(|n| services.contains(n)) {
+            let mut process = ServiceProcess::start(
+                &paths.bin_dir,
+                name,
+                ports[name],
+                &env,
+                logs.join(format!("{scenario}-{name}.log")),
+            )?;
+            let path = if *name == procs::SANDBOX {
+                "/health/live"
+            } else {
+                "/health/ready"
+            };
+            process.wait_ready(&system.http, path).await?;
+            system.processes.push(process);
+        }
+        Ok(system)
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        self.processes
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.url.clone())
+            .unwrap_or_default()
+    }
+
+    /// Each running service's usage so far.
+    pub fn usage(&self) -> BTreeMap<String, Usage> {
+        self.processes
+            .iter()
+            .map(|p| (p.name.to_owned(), p.usage()))
+            .collect()
+    }
+
+    /// Names of services that stopped on their own (a crash is a failed run).
+    pub fn dead(&mut self) -> Vec<&'static str> {
+        self.processes
+            .iter_mut()
+            .filter_map(|p| (!p.alive()).then_some(p.name))
+            .collect()
+    }
+
+    /// Stops every process, then removes the database and the broker objects.
+    pub async fn stop(mut self) {
+        for process in self.processes.drain(..).rev() {
+            process.stop().await;
+        }
+        if let Err(err) = self.cleanup().await {
+            eprintln!("warning: cleaning up after the run: {err:#}");
+        }
+    }
+
+    async fn cleanup(&self) -> anyhow::Result<()> {
+        let connection = lapin::Connection::connect(
+            self.broker.url.expose_secret(),
+            lapin::ConnectionProperties::default(),
+        )
+        .await?;
+        let channel = connection.create_channel().await?;
+        let prefix = &self.broker.prefix;
+        for queue in [
+            "sync-service.changes",
+            "connector-outlook.commands",
+            "connector-zoho.commands",
+            "sync.dead-letter",
+            crate::engine::FLOOR_QUEUE,
+        ] {
+            let _ = channel
+                .queue_delete(format!("{prefix}{queue}").into(), QueueDeleteOptions::default())
+                .await;
+        }
+        for exchange in ["sync.changes", "sync.commands", "sync.dead-letter"] {
+            let _ = channel
+                .exchange_delete(
+                    format!("{prefix}{exchange}").into(),
+                    ExchangeDeleteOptions::default(),
+                )
+                .await;
+        }
+        let _ = connection.close(200, "bench done".into()).await;
+        let admin = std::env::var("TEST_DATABASE_ADMIN_URL")
+            .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+        let pool = sqlx::PgPool::connect(&admin).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.database_name
+        )))
+        .execute(&pool)
+        .await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: String,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self.http.request(method, &url).bearer_auth(SERVICE_TOKEN);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.with_context(|| url.clone())?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "{url} answered {status}: {text}");
+        Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
+    pub async fn get(&self, url: String) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, url, None).await
+    }
+
+    pub async fn post(&self, url: String, body: Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, url, Some(&body)).await
+    }
+
+    pub async fn put(&self, url: String, body: Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::PUT, url, Some(&body)).await
+    }
+
+    /// A new sandbox mailbox and Zoho organisation.
+    pub async fn new_accounts(&self, email: &str) -> anyhow::Result<Accounts> {
+        let sandbox = &self.sandbox_url;
+        let mailbox = self
+            .post(
+                format!("{sandbox}/_sandbox/graph/mailboxes"),
+                json!({"display_name": email}),
+            )
+            .await?;
+        let org = self
+            .post(
+                format!("{sandbox}/_sandbox/zoho/orgs"),
+                json!({"dc": "com", "user_email": email}),
+            )
+            .await?;
+        Ok(Accounts {
+            email: email.to_owned(),
+            mailbox_id: text(&mailbox, "mailbox_id")?,
+            mailbox_refresh_token: text(&mailbox, "refresh_token")?,
+            contact_folder_id: text(&mailbox, "default_contact_folder_id")?,
+            org_id: text(&org, "org_id")?,
+            org_refresh_token: text(&org, "refresh_token")?,
+        })
+    }
+
+    /// Seeds both accounts (`POST /_sandbox/seed`) and returns the seeder's answer.
+    pub async fn seed(
+        &self,
+        accounts: &Accounts,
+        contacts: usize,
+        tasks: usize,
+        events: usize,
+        shared_share: f64,
+        seed: u64,
+    ) -> anyhow::Result<Value> {
+        self.post(
+            format!("{}/_sandbox/seed", self.sandbox_url),
+            json!({
+                "mailbox_id": accounts.mailbox_id,
+                "org_id": accounts.org_id,
+                "contacts": contacts,
+                "tasks": tasks,
+                "events": events,
+                "shared_share": shared_share,
+                "seed": seed,
+            }),
+        )
+        .await
+    }
+
+    /// The mailbox's default To Do list (control API).
+    pub async fn default_task_list(&self, accounts: &Accounts) -> anyhow::Result<String> {
+        let lists = self
+            .get(format!(
+                "{}/_sandbox/graph/mailboxes/{}/todo-lists",
+                self.sandbox_url, accounts.mailbox_id
+            ))
+            .await?;
+        list(lists)
+            .into_iter()
+            .find(|l| l["wellknownListName"] == "defaultList")
+            .and_then(|l| l["id"].as_str().map(str::to_owned))
+            .context("the mailbox has no default To Do list")
+    }
+
+    /// A user in auth-service (no password: nobody signs in) with both accounts connected.
+    pub async fn create_user(&self, accounts: &Accounts) -> anyhow::Result<String> {
+        let auth = self.url(procs::AUTH);
+        let user = self
+            .post(
+                format!("{auth}/internal/v1/users"),
+                json!({"email": accounts.email}),
+            )
+            .await?;
+        let user_id = text(&user, "user_id")?;
+        self.put(
+            format!("{auth}/internal/v1/users/{user_id}/connections/outlook"),
+            json!({"refresh_token": accounts.mailbox_refresh_token}),
+        )
+        .await?;
+        self.put(
+            format!("{auth}/internal/v1/users/{user_id}/connections/zoho"),
+            json!({"refresh_token": accounts.org_refresh_token, "data_centre": "com"}),
+        )
+        .await?;
+        Ok(user_id)
+    }
+
+    /// Puts the user's settings into sync-service: from here on the connectors poll.
+    pub async fn put_settings(&self, user_id: &str, settings: Value) -> anyhow::Result<()> {
+        self.put(
+            format!(
+                "{}/internal/v1/users/{user_id}/settings",
+                self.url(procs::SYNC)
+            ),
+            settings,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// sync-service's status of the user.
+    pub async fn status(&self, user_id: &str) -> anyhow::Result<Value> {
+        self.get(format!(
+            "{}/internal/v1/users/{user_id}/status",
+            self.url(procs::SYNC)
+        ))
+        .await
+    }
+
+    /// Every item of one kind on one side (control API: not counted as API calls).
+    pub async fn outlook_items(&self, accounts: &Accounts, what: &str) -> anyhow::Result<Vec<Value>> {
+        let answer = self
+            .get(format!(
+                "{}/_sandbox/graph/mailboxes/{}/{what}",
+                self.sandbox_url, accounts.mailbox_id
+            ))
+            .await?;
+        Ok(list(answer))
+    }
+
+    pub async fn zoho_records(
+        &self,
+        accounts: &Accounts,
+        module: &str,
+    ) -> anyhow::Result<Vec<Value>> {
+        let answer = self
+            .get(format!(
+                "{}/_sandbox/zoho/orgs/{}/records/{module}",
+                self.sandbox_url, accounts.org_id
+            ))
+            .await?;
+        Ok(list(answer))
+    }
+
+    /// An access token for the mailbox's Graph API.
+    pub async fn graph_token(&self, accounts: &Accounts) -> anyhow::Result<String> {
+        let answer = self
+            .post(
+                format!(
+                    "{}/_sandbox/graph/mailboxes/{}/access-token",
+                    self.sandbox_url, accounts.mailbox_id
+                ),
+                json!({}),
+            )
+            .await?;
+        text(&answer, "access_token")
+    }
+
+    /// An access token and the API domain of the organisation's Zoho CRM.
+    pub async fn zoho_token(&self, accounts: &Accounts) -> anyhow::Result<(String, String)> {
+        let answer = self
+            .post(
+                format!(
+                    "{}/_sandbox/zoho/orgs/{}/access-token",
+                    self.sandbox_url, accounts.org_id
+                ),
+                json!({}),
+            )
+            .await?;
+        Ok((text(&answer, "access_token")?, text(&answer, "api_domain")?))
+    }
+
+    pub async fn stats(&self) -> anyhow::Result<Value> {
+        self.get(format!("{}/_sandbox/stats", self.sandbox_url))
+            .await
+    }
+
+    pub async fn reset_stats(&self) -> anyhow::Result<()> {
+        self.post(format!("{}/_sandbox/stats/reset", self.sandbox_url), json!({}))
+            .await?;
+        Ok(())
+    }
+}
+
+/// A user's two sandbox accounts.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    pub email: String,
+    pub mailbox_id: String,
+    pub mailbox_refresh_token: String,
+    pub contact_folder_id: String,
+    pub org_id: String,
+    pub org_refresh_token: String,
+}
+
+pub fn text(value: &Value, key: &str) -> anyhow::Result<String> {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("`{key}` missing in {value}"))
+}
+
+/// A control-API listing: a bare array, or an object with `value` or `data`.
+pub fn list(answer: Value) -> Vec<Value> {
+    match answer {
+        Value::Array(items) => items,
+        Value::Object(mut map) => match map.remove("value").or_else(|| map.remove("data")) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// The directory of the running executable's profile (`target/release`, `target/debug`): where
+/// `cargo build` put the service binaries. A test binary lives one level lower, in `deps/`.
+pub fn default_bin_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().context("no executable directory")?.to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    Ok(dir)
+}
+
+/// `target/bench` next to the profile directory.
+pub fn default_out_dir(bin_dir: &Path) -> PathBuf {
+    bin_dir
+        .parent()
+        .map(|target| target.join("bench"))
+        .unwrap_or_else(|| PathBuf::from("target/bench"))
+}
