@@ -209,6 +209,11 @@ impl ChangeHandler {
             progress::first_sync_done(tx, user, kind).await?;
         }
 
+        // Creates on `side` whose answer was lost and whose item this round did not show: again.
+        for link in links::unconfirmed_creates(tx, user, kind, side).await? {
+            wrote |= apply(tx, user, Some(link), Input::Retry { side }, rules).await?;
+        }
+
         // The mass-delete guard looks at everything this round deleted on `side` at once.
         let staged = links::deletes_by(tx, user, kind, side, "staged_delete").await?;
         if !staged.is_empty() {
@@ -277,6 +282,10 @@ async fn on_item(
         _ => return Ok(false),
     };
     let link = links::find(tx, user, kind, side, &external_id).await?;
+    if link.is_none() && !matches!(input, Input::Changed { .. }) {
+        // A parked read of an item deleted (or gone out of scope) since must not come back.
+        parked::forget(tx, user, kind, side, &external_id).await?;
+    }
     if link.is_none()
         && let Input::Changed { version, item, .. } = &input
     {
@@ -287,6 +296,20 @@ async fn on_item(
         if creating_same(tx, user, kind, side, item).await? {
             parked::park(tx, user, kind, side, &external_id, version, item).await?;
             return Ok(false);
+        }
+        // Our create whose answer was lost did happen after all: the item joins its link.
+        let read = item.project_for(side).content_hash();
+        let unconfirmed = links::unconfirmed_creates(tx, user, kind, side).await?;
+        if let Some(mut link) = unconfirmed
+            .into_iter()
+            .find(|l| l.target.project_for(side).content_hash() == read)
+        {
+            if let Some(state) = link.side_mut(side).as_mut() {
+                state.id = Some(external_id.clone());
+            }
+            link.last_error = None;
+            links::save(tx, &link).await?;
+            return apply(tx, user, Some(link), input, rules).await;
         }
     }
     apply(tx, user, link, input, rules).await

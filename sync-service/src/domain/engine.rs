@@ -56,6 +56,9 @@ pub enum Input {
     DiscardDelete,
     /// The user resolved the link's held conflicts by keeping `side`'s values.
     Resolve { keep: Side },
+    /// Try the writes again (a create on `side` whose answer was lost and whose item did not
+    /// show up in `side`'s poll round).
+    Retry { side: Side },
 }
 
 /// The rules in force for the link's user and kind.
@@ -246,6 +249,7 @@ pub fn step(
                 });
             }
         }
+        Input::Retry { .. } => link.last_error = None,
         Input::Resolve { keep } => {
             if link.status == LinkStatus::Review {
                 let mut fields = link.target.fields();

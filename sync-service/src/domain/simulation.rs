@@ -89,6 +89,8 @@ enum Action {
     Poll(Side),
     Engine,
     Write(Side),
+    /// A write is carried out but its answer is lost (a dropped connection).
+    WriteLost(Side),
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -99,7 +101,8 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (side.clone(), any::<u8>()).prop_map(|(s, i)| Action::Delete(s, i)),
         3 => side.clone().prop_map(Action::Poll),
         6 => Just(Action::Engine),
-        4 => side.prop_map(Action::Write),
+        4 => side.clone().prop_map(Action::Write),
+        1 => side.prop_map(Action::WriteLost),
     ]
 }
 
@@ -177,6 +180,7 @@ impl World {
             Action::Poll(side) => self.poll(side),
             Action::Engine => self.engine(),
             Action::Write(side) => self.write(side),
+            Action::WriteLost(side) => self.write_lost(side),
         }
     }
 
@@ -201,8 +205,10 @@ impl World {
             };
             self.to_engine.push_back(input);
         }
-        // The end of the round releases staged deletes (the guard is exercised elsewhere).
+        // The end of the round releases staged deletes (the guard is exercised elsewhere) and
+        // retries creates whose answer was lost.
         self.to_engine.push_back(Input::ReleaseDelete);
+        self.to_engine.push_back(Input::Retry { side });
     }
 
     fn find(&self, side: Side, id: &ExternalId) -> Option<usize> {
@@ -215,6 +221,15 @@ impl World {
         let Some(input) = self.to_engine.pop_front() else {
             return;
         };
+        if let Input::Retry { side } = input {
+            let lost: Vec<usize> = (0..self.links.len())
+                .filter(|&i| self.unconfirmed(i, Some(side)))
+                .collect();
+            for i in lost.into_iter().rev() {
+                self.run(Some(i), Input::Retry { side });
+            }
+            return;
+        }
         if input == Input::ReleaseDelete {
             let staged: Vec<usize> = (0..self.links.len())
                 .filter(|&i| matches!(self.links[i].status, LinkStatus::StagedDelete { .. }))
@@ -247,6 +262,12 @@ impl World {
             _ => None,
         };
         if index.is_none() && !matches!(input, Input::Changed { .. }) {
+            // Like the handler: a parked read of an item deleted since is dropped.
+            if let Input::Deleted { side, external_id } | Input::LeftScope { side, external_id } =
+                &input
+            {
+                self.parked.retain(|p| !matches!(p, Input::Changed { side: s, external_id: e, .. } if s == side && e == external_id));
+            }
             return;
         }
         // Like the handler: a new item read while a create with its content is in flight there
@@ -270,6 +291,20 @@ impl World {
                 self.parked.push(input);
                 return;
             }
+            // Like the handler: a lost create's item showing up joins its link.
+            let read = item.project_for(*side).content_hash();
+            let found = (0..self.links.len()).find(|&i| {
+                self.unconfirmed(i, Some(*side))
+                    && self.links[i].target.project_for(*side).content_hash() == read
+            });
+            if let Some(i) = found {
+                if let Some(state) = self.links[i].side_mut(*side).as_mut() {
+                    state.id = Some(external_id.clone());
+                }
+                self.links[i].last_error = None;
+                self.run(Some(i), input);
+                return;
+            }
         }
         let result_side = match &input {
             Input::Applied { side, .. }
@@ -282,6 +317,21 @@ impl World {
         if let Some(side) = result_side {
             self.release_parked(side);
         }
+    }
+
+    /// Link `i` has a create on `side` (or any side) whose answer was lost.
+    fn unconfirmed(&self, i: usize, side: Option<Side>) -> bool {
+        let link = &self.links[i];
+        link.status == LinkStatus::Active
+            && link.last_error.as_ref().is_some_and(|(s, e)| {
+                side.is_none_or(|x| x == *s) && e.starts_with("create_unconfirmed")
+            })
+            && Side::ALL.iter().any(|s| {
+                side.is_none_or(|x| x == *s)
+                    && link
+                        .side(*s)
+                        .is_some_and(|st| st.id.is_none() && st.inflight.is_none())
+            })
     }
 
     fn creating_same(&self, side: Side, item: &Item) -> bool {
@@ -424,6 +474,25 @@ impl World {
         self.to_engine.push_back(result);
     }
 
+    /// Carries out the next write but loses its answer: creates report `create_unconfirmed`,
+    /// other writes are retried like a transient failure (the broker redelivers them).
+    fn write_lost(&mut self, side: Side) {
+        let Some(command) = self.to_side.entry(side).or_default().front().cloned() else {
+            return;
+        };
+        self.write(side);
+        if let ApplyOp::Create { .. } = command.op {
+            // Replace the answer the write produced with the connector's "unconfirmed" failure.
+            self.to_engine.pop_back();
+            self.to_engine.push_back(Input::Failed {
+                side,
+                command_id: command.command_id,
+                code: "create_unconfirmed".into(),
+                message: "the answer was lost".into(),
+            });
+        }
+    }
+
     /// Lets every queue drain and both sides be polled until nothing moves.
     fn settle(&mut self) {
         for _ in 0..50 {
@@ -482,7 +551,7 @@ impl World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     /// Whatever the interleaving, both sides end equal, nothing is duplicated, an edit made on
     /// one side only survives, and a deleted item stays deleted unless its delete lost a

@@ -88,6 +88,29 @@ pub async fn creating_on(
     Ok(parse(rows))
 }
 
+/// Active links on `side` whose create there failed unconfirmed (the answer was lost: the item
+/// may or may not exist).
+pub async fn unconfirmed_creates(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+) -> sqlx::Result<Vec<Link>> {
+    let sql = format!(
+        "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND status = 'active' AND {} IS NULL
+           AND doc->'{}'->'inflight' = 'null'::jsonb AND last_error LIKE '%create_unconfirmed%'
+         ORDER BY created_at FOR UPDATE",
+        id_column(side),
+        side.as_str()
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(user.0)
+        .bind(kind.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(parse(rows))
+}
+
 /// Inserts or replaces a link.
 pub async fn save(tx: &mut Tx<'_>, link: &Link) -> sqlx::Result<()> {
     let deleted_by = match link.status {

@@ -93,3 +93,21 @@ pub async fn remove(tx: &mut Tx<'_>, id: i64) -> sqlx::Result<()> {
         .await?;
     Ok(())
 }
+
+/// Drops the parked read of `id` (the item was deleted or left the scope since).
+pub async fn forget(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+    id: &ExternalId,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM parked_changes WHERE user_id = $1 AND kind = $2 AND side = $3 AND external_id = $4")
+        .bind(user.0)
+        .bind(kind.as_str())
+        .bind(side.as_str())
+        .bind(&id.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
