@@ -489,14 +489,17 @@ impl OutlookConnector {
                     exceptions,
                 }
             }
-            ApplyOp::Delete { external_id } => match item_path(request.kind, external_id) {
+            ApplyOp::Delete {
+                external_id,
+                expected_version,
+            } => match item_path(request.kind, external_id) {
                 Ok(url) => Plan::Write {
                     request: BatchRequest {
                         id,
                         method: Method::DELETE,
                         url,
                         body: None,
-                        if_match: None,
+                        if_match: expected_version.as_ref().map(if_match),
                         depends_on: vec![],
                     },
                     exceptions: vec![],
@@ -516,17 +519,19 @@ impl OutlookConnector {
     ) -> ApplyOutcome {
         let kind = request.kind;
         match (&request.op, answer.into_result()) {
-            (ApplyOp::Delete { external_id }, Ok(_)) => ApplyOutcome::Gone {
+            (ApplyOp::Delete { external_id, .. }, Ok(_)) => ApplyOutcome::Gone {
                 external_id: Some(external_id.clone()),
             },
-            (ApplyOp::Delete { external_id } | ApplyOp::Update { external_id, .. }, Err(err))
-                if is_not_found(&err) =>
-            {
-                ApplyOutcome::Gone {
-                    external_id: Some(external_id.clone()),
-                }
-            }
-            (ApplyOp::Update { external_id, .. }, Err(err)) if is_precondition_failed(&err) => {
+            (
+                ApplyOp::Delete { external_id, .. } | ApplyOp::Update { external_id, .. },
+                Err(err),
+            ) if is_not_found(&err) => ApplyOutcome::Gone {
+                external_id: Some(external_id.clone()),
+            },
+            (
+                ApplyOp::Update { external_id, .. } | ApplyOp::Delete { external_id, .. },
+                Err(err),
+            ) if is_precondition_failed(&err) => {
                 // Changed since the version sync-service holds: answer what Graph has now.
                 match self.graph.get(ctx, "GET item", &sent.url).await {
                     Ok(Some(value)) => match parse_item(kind, &value) {

@@ -320,6 +320,69 @@ impl ZohoConnector {
         }
     }
 
+    /// Whether the record is still at `expected` (its `Modified_Time`); otherwise the outcome
+    /// to answer: stale with the current record, or gone.
+    async fn still_at(
+        &self,
+        ctx: &CallContext,
+        kind: ItemKind,
+        id: &str,
+        expected: &Version,
+    ) -> Result<(), ApplyOutcome> {
+        let current = self
+            .client
+            .record(ctx, operation(kind, "get"), module(kind), id)
+            .await;
+        match current {
+            Ok(Some(value)) => {
+                let modified = value
+                    .get("Modified_Time")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let same = match (
+                    DateTime::parse_from_rfc3339(modified),
+                    DateTime::parse_from_rfc3339(&expected.0),
+                ) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => modified == expected.0,
+                };
+                if same {
+                    Ok(())
+                } else {
+                    Err(Self::stale_outcome(kind, &value))
+                }
+            }
+            Ok(None) => Err(ApplyOutcome::Gone {
+                external_id: Some(ExternalId(id.to_owned())),
+            }),
+            Err(err) => Err(err.into_outcome()),
+        }
+    }
+
+    /// The stale outcome for the record as Zoho holds it now.
+    fn stale_outcome(kind: ItemKind, value: &Value) -> ApplyOutcome {
+        match Self::to_change(kind, value) {
+            Ok((
+                ChangeMessage::ItemChanged {
+                    external_id,
+                    version,
+                    item,
+                    ..
+                },
+                _,
+            )) => ApplyOutcome::Stale {
+                external_id,
+                version,
+                item,
+            },
+            Ok(_) | Err(_) => ApplyOutcome::Failed {
+                code: "malformed_response".into(),
+                message: "the current record could not be read".into(),
+                retryable: true,
+            },
+        }
+    }
+
     /// A conditional update found the record changed: what Zoho holds now.
     async fn stale(&self, ctx: &CallContext, kind: ItemKind, id: &str) -> ApplyOutcome {
         match self
@@ -327,26 +390,7 @@ impl ZohoConnector {
             .record(ctx, operation(kind, "get"), module(kind), id)
             .await
         {
-            Ok(Some(value)) => match Self::to_change(kind, &value) {
-                Ok((
-                    ChangeMessage::ItemChanged {
-                        external_id,
-                        version,
-                        item,
-                        ..
-                    },
-                    _,
-                )) => ApplyOutcome::Stale {
-                    external_id,
-                    version,
-                    item,
-                },
-                Ok(_) | Err(_) => ApplyOutcome::Failed {
-                    code: "malformed_response".into(),
-                    message: "the current record could not be read".into(),
-                    retryable: true,
-                },
-            },
+            Ok(Some(value)) => Self::stale_outcome(kind, &value),
             Ok(None) => ApplyOutcome::Gone {
                 external_id: Some(ExternalId(id.to_owned())),
             },
@@ -474,6 +518,7 @@ impl Connector for ZohoConnector {
         let mut updates: BTreeMap<(ItemKind, Option<String>), Vec<(usize, Value, Item)>> =
             BTreeMap::new();
         let mut deletes: BTreeMap<ItemKind, Vec<(usize, String)>> = BTreeMap::new();
+        let mut checks: Vec<(usize, ItemKind, String, Version)> = Vec::new();
         for (index, request) in requests.iter().enumerate() {
             let kind = request.kind;
             match &request.op {
@@ -512,7 +557,11 @@ impl Connector for ZohoConnector {
                         })
                     }
                 },
-                ApplyOp::Delete { external_id } => deletes
+                ApplyOp::Delete {
+                    external_id,
+                    expected_version: Some(expected),
+                } => checks.push((index, kind, external_id.0.clone(), expected.clone())),
+                ApplyOp::Delete { external_id, .. } => deletes
                     .entry(kind)
                     .or_default()
                     .push((index, external_id.0.clone())),
@@ -543,6 +592,14 @@ impl Connector for ZohoConnector {
                 {
                     outcomes[index] = Some(outcome);
                 }
+            }
+        }
+        // Zoho has no conditional delete: a record edited since the version sync-service holds
+        // is answered as stale (with what Zoho has now) instead of being deleted unseen.
+        for (index, kind, id, expected) in checks {
+            match self.still_at(ctx, kind, &id, &expected).await {
+                Ok(()) => deletes.entry(kind).or_default().push((index, id)),
+                Err(outcome) => outcomes[index] = Some(outcome),
             }
         }
         for (kind, ids) in &deletes {

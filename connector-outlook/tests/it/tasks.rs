@@ -201,10 +201,17 @@ async fn tasks_are_written_in_batches_and_a_refused_one_fails_alone() {
                 request(
                     ApplyOp::Delete {
                         external_id: external_id.clone(),
+                        expected_version: None,
                     },
                     &list,
                 ),
-                request(ApplyOp::Delete { external_id: gone }, &list),
+                request(
+                    ApplyOp::Delete {
+                        external_id: gone,
+                        expected_version: None,
+                    },
+                    &list,
+                ),
             ],
         )
         .await;

@@ -175,6 +175,7 @@ async fn a_rejected_record_fails_alone_and_a_stale_update_answers_the_current_re
                 }),
                 request(ApplyOp::Delete {
                     external_id: ExternalId("4150868000009999999".into()),
+                    expected_version: None,
                 }),
             ],
         )

@@ -211,8 +211,12 @@ pub enum ApplyOp {
         #[serde(default)]
         expected_version: Option<Version>,
     },
+    /// `expected_version`: delete only if the item is still at this version, otherwise answer
+    /// [`ApplyOutcome::Stale`] (an edit made since must not be deleted unseen).
     Delete {
         external_id: ExternalId,
+        #[serde(default)]
+        expected_version: Option<Version>,
     },
 }
 

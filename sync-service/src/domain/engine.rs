@@ -176,7 +176,24 @@ pub fn step(
             version,
             item,
         } => {
+            let was_delete = link
+                .side(side)
+                .and_then(|s| s.inflight.as_ref())
+                .is_some_and(|i| i.command_id == command_id && i.op == InflightOp::Delete);
             if !take_inflight(&mut link, side, command_id) {
+                return out;
+            }
+            if was_delete {
+                // Edited since the delete was decided: take the edit in and decide again
+                // (delete versus edit, by the rule).
+                let by = side.other();
+                link.status = LinkStatus::StagedDelete { by };
+                changed(&mut link, side, external_id, version, item, rules, &mut out);
+                release_delete(&mut link, by, rules, ids, &mut out);
+                if out.remove {
+                    return out;
+                }
+                out.link = Some(link);
                 return out;
             }
             changed(&mut link, side, external_id, version, item, rules, &mut out);
@@ -476,6 +493,7 @@ fn release_delete(link: &mut Link, by: Side, rules: Rules, ids: &mut dyn Ids, ou
     }
     link.status = LinkStatus::Deleted;
     let command_id = ids.command_id();
+    let expected_version = link.side(target).and_then(|s| s.version.clone());
     if let Some(state) = link.side_mut(target).as_mut() {
         state.inflight = Some(Inflight {
             command_id,
@@ -485,7 +503,10 @@ fn release_delete(link: &mut Link, by: Side, rules: Rules, ids: &mut dyn Ids, ou
     out.commands.push(Command {
         side: target,
         command_id,
-        op: ApplyOp::Delete { external_id },
+        op: ApplyOp::Delete {
+            external_id,
+            expected_version,
+        },
     });
 }
 

@@ -463,13 +463,31 @@ impl World {
                     }
                 }
             },
-            ApplyOp::Delete { external_id } => {
-                account.delete(&external_id.0);
-                Input::Gone {
-                    side,
-                    command_id: command.command_id,
+            ApplyOp::Delete {
+                external_id,
+                expected_version,
+            } => match account.items.get(&external_id.0).cloned() {
+                Some((version, current))
+                    if expected_version
+                        .as_ref()
+                        .is_some_and(|v| v.0 != version.to_string()) =>
+                {
+                    Input::Stale {
+                        side,
+                        command_id: command.command_id,
+                        external_id,
+                        version: Version(version.to_string()),
+                        item: Item::Contact(current),
+                    }
                 }
-            }
+                _ => {
+                    account.delete(&external_id.0);
+                    Input::Gone {
+                        side,
+                        command_id: command.command_id,
+                    }
+                }
+            },
         };
         self.to_engine.push_back(result);
     }

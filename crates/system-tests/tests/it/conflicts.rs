@@ -184,8 +184,14 @@ async fn the_same_field_edited_on_both_sides_is_decided_by_the_rule() -> anyhow:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_against_an_edit_is_decided_by_the_rule() -> anyhow::Result<()> {
     let sys = spawn_system().await?;
-    for rule in ["zoho_wins", "outlook_wins"] {
-        let email = format!("delete-{rule}@example.jp");
+    // The side polled first decides which path the engine takes: the edit read before the
+    // delete's round ends, or the delete sent first and refused as stale by the edited side.
+    for (rule, first) in [
+        ("zoho_wins", "zoho"),
+        ("outlook_wins", "zoho"),
+        ("zoho_wins", "outlook"),
+    ] {
+        let email = format!("delete-{rule}-{first}@example.jp");
         let (user, outlook_id, zoho_id) = linked_contact(&sys, &email, rule).await?;
         // Deleted in Outlook, edited in Zoho, before either side is polled again.
         let token = sys.graph_token(&user).await?;
@@ -200,9 +206,10 @@ async fn a_delete_against_an_edit_is_decided_by_the_rule() -> anyhow::Result<()>
             .await?;
         assert_eq!(answer.status(), 204);
         edit_zoho(&sys, &user, &zoho_id, json!({"Title": "Head buyer"})).await?;
-        sys.poll_side(&user, "zoho").await?;
+        let second = if first == "zoho" { "outlook" } else { "zoho" };
+        sys.poll_side(&user, first).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        sys.poll_side(&user, "outlook").await?;
+        sys.poll_side(&user, second).await?;
 
         if rule == "zoho_wins" {
             // The edit wins: the contact comes back in Outlook, with the edit.
