@@ -6,6 +6,7 @@
 //! - [`item`]: the [`Item`] enum over the kinds, normalisation and the content hash that echo
 //!   suppression compares.
 //! - [`fields`]: the field-level view used by the three-way merge.
+//! - [`zones`]: Windows time-zone names (Outlook's) and their IANA equivalents.
 #![doc = include_str!("../README.md")]
 
 pub mod contact;
@@ -15,6 +16,7 @@ pub mod ids;
 pub mod item;
 mod normalise;
 pub mod task;
+pub mod zones;
 
 pub use contact::{Address, Contact, EmailAddress};
 pub use event::{Attendee, Event, EventTime, Recurrence};

@@ -6,13 +6,12 @@
 //! so writes convert the instant back to local time in that zone.
 
 mod rrule;
-mod windows_zones;
 
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 pub use rrule::{Freq, Rule};
-pub use windows_zones::{iana_to_windows, windows_to_iana};
+pub use sync_model::zones::{iana_to_windows, windows_to_iana};
 
 /// A zone from an IANA name, a Windows name (Graph's usual spelling) or `UTC`.
 pub fn zone(name: &str) -> Option<Tz> {
