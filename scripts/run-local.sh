@@ -152,7 +152,7 @@ Where to look next:
   Sync status       curl -H "Authorization: Bearer \$(cat .local/service-token)" http://127.0.0.1:8082/internal/v1/users/$user_id/status
   Outlook contacts  $sandbox/_sandbox/graph/mailboxes/$mailbox_id/contacts
   Zoho contacts     $sandbox/_sandbox/zoho/orgs/$org_id/records/Contacts
-  Health, metrics   http://127.0.0.1:808{1,2,3,4}/health/ready  and  /metrics
+  Health, metrics   http://127.0.0.1:808{0,1,2,3,4}/health/ready  and  /metrics
   Logs              $logs/
   Edit a contact on either side through the sandbox's Graph or Zoho API and watch it follow
   within the 5-second poll interval. Stop everything with: scripts/run-local.sh stop

@@ -250,39 +250,45 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Resul
     }
 }
 
-/// `DELETE /api/session`: ends the session at auth-service (with the page's access token, or
-/// else one got from the cookie) and drops the cookie. Succeeds even when the session had
-/// already ended.
+/// Ends the session of `token` at auth-service; `false` when auth-service no longer accepts the
+/// token (expired).
+async fn end_session(state: &AppState, token: &str) -> Result<bool> {
+    let answer = state
+        .http
+        .delete(format!("{}v1/sessions/current", state.auth.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|_| Error::Unavailable("auth-service"))?;
+    if answer.status().is_server_error() {
+        return Err(Error::Unavailable("auth-service"));
+    }
+    Ok(answer.status() != reqwest::StatusCode::UNAUTHORIZED)
+}
+
+/// `DELETE /api/session`: ends the session at auth-service (with the page's access token, or,
+/// when the page has none or it expired, one got from the cookie) and drops the cookie.
+/// Succeeds even when the session had already ended.
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     if !same_origin(&headers) {
         return Err(Error::CrossOrigin);
     }
-    let mut bearer = headers
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    if bearer.is_none()
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let mut ended = match bearer {
+        Some(token) => end_session(&state, token).await?,
+        None => false,
+    };
+    if !ended
         && let Some(session) = SessionCookie::parse(&headers)
         && let Some((pair, _)) = refresh_pair(&state, &headers, &session).await?
+        && let Some(token) = pair.get("access_token").and_then(Value::as_str)
     {
-        bearer = pair
-            .get("access_token")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        ended = end_session(&state, token).await?;
     }
-    if let Some(token) = bearer {
-        let answer = state
-            .http
-            .delete(format!("{}v1/sessions/current", state.auth.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|_| Error::Unavailable("auth-service"))?;
-        if answer.status().is_server_error() {
-            return Err(Error::Unavailable("auth-service"));
-        }
-    }
+    tracing::debug!(ended, "signed out");
     with_cookie(
         StatusCode::NO_CONTENT.into_response(),
         &clear_cookie(state.secure_cookies),

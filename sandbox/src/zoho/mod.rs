@@ -7,6 +7,7 @@
 //! - [`modules`]: the module and field table; [`store`]: orgs and records;
 //! - [`error`]: Zoho's error shapes.
 
+mod account;
 pub mod auth;
 pub mod credits;
 pub mod error;
@@ -118,6 +119,8 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .put(write::update_many)
                 .delete(write::delete_many),
         )
+        .route("/users", get(account::users))
+        .route("/org", get(account::org))
         .route("/{module}/upsert", post(write::upsert))
         .route("/{module}/deleted", get(read::deleted))
         .route(

@@ -172,3 +172,20 @@ async fn token_limits_answer_access_denied_when_enforced() {
     assert_eq!(last["error"], "Access Denied");
     assert_eq!(last["status"], "failure");
 }
+
+#[tokio::test]
+async fn current_user_and_org_describe_the_account() {
+    let app = spawn_app().await;
+    let org = app.org("jp").await;
+    let get = |path: &'static str| app.zoho(&org, Method::GET, path).send();
+    let (status, users) = read(get("/users?type=CurrentUser").await.expect("users")).await;
+    assert_eq!(status, StatusCode::OK, "{users}");
+    assert_eq!(users["users"].as_array().map(Vec::len), Some(1));
+    assert!(users["users"][0]["email"].is_string());
+    let (status, answer) = read(get("/org").await.expect("org")).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["org"][0]["id"], org.id.as_str());
+    let (status, answer) = read(get("/users?type=Nobody").await.expect("users")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["code"], "INVALID_DATA");
+}

@@ -87,7 +87,16 @@ async fn auth_stub(
                     .into_response()
             }
         }
-        ("DELETE", "/v1/sessions/current") => StatusCode::NO_CONTENT.into_response(),
+        ("DELETE", "/v1/sessions/current") => {
+            if headers
+                .get(header::AUTHORIZATION)
+                .is_some_and(|v| v == "Bearer expired")
+            {
+                StatusCode::UNAUTHORIZED.into_response()
+            } else {
+                StatusCode::NO_CONTENT.into_response()
+            }
+        }
         ("GET", "/v1/connections/zoho/authorize") => (
             StatusCode::SEE_OTHER,
             [
@@ -310,7 +319,45 @@ async fn signing_out_ends_the_session_and_drops_the_cookie() {
         "the refresh token never travels beyond web"
     );
 
-    // Without an access token, the cookie's session is ended all the same.
+    // With an expired access token, or none, the cookie's session is ended all the same.
+    let before = web.auth.count();
+    let answer = web
+        .http
+        .delete(format!("{}/api/session", web.url))
+        .bearer_auth("expired")
+        .header(header::COOKIE, "ozs_session=S.r1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 204);
+    let seen = web.auth.seen.lock().unwrap()[before..].to_vec();
+    let calls: Vec<(String, String)> = seen
+        .iter()
+        .map(|s| {
+            (
+                s.uri.clone(),
+                s.headers
+                    .get(header::AUTHORIZATION)
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        vec![
+            (
+                "/v1/sessions/current".to_owned(),
+                "Bearer expired".to_owned()
+            ),
+            ("/v1/sessions/refresh".to_owned(), String::new()),
+            (
+                "/v1/sessions/current".to_owned(),
+                "Bearer access".to_owned()
+            ),
+        ]
+    );
+
     let answer = web
         .http
         .delete(format!("{}/api/session", web.url))

@@ -353,9 +353,17 @@ async fn resolve_all_held(s: &Session) -> anyhow::Result<()> {
         if !s.browser.visible(held).await? {
             return Ok(());
         }
+        // The log is drawn anew after each choice: wait for the new one.
+        s.browser
+            .execute(
+                "document.getElementById('conflicts-table').dataset.old = '1';",
+                vec![],
+            )
+            .await?;
         s.browser.click(held).await?;
-        s.browser.wait_for_text("#notice", "Resolved").await?;
-        s.browser.find("#conflict-results > *").await?;
+        s.browser
+            .find("#conflicts-table:not([data-old]), #conflicts-empty")
+            .await?;
     }
     anyhow::bail!("conflicts keep coming")
 }

@@ -50,6 +50,15 @@ fn count(answer: &Value) -> usize {
 async fn tasks_and_events_flow_both_ways_exactly_once() -> anyhow::Result<()> {
     let sys = spawn_system().await?;
     let user = sys.provision_user("termine@example.de", 1).await?;
+    // Discovery for the settings page: the Zoho user and organisation, the Outlook lists.
+    let zoho_user = sys.discover(&user, "zoho", "user").await?;
+    assert_eq!(zoho_user["email"], "termine@example.de");
+    assert!(zoho_user["id"].is_string(), "{zoho_user}");
+    let org = sys.discover(&user, "zoho", "org").await?;
+    assert!(
+        org["id"].is_string() && org["company_name"].is_string(),
+        "{org}"
+    );
     let lists = sys.discover(&user, "outlook", "todo-lists").await?;
     let list = lists["value"]
         .as_array()

@@ -134,7 +134,7 @@ function card(provider, connection, extra, app, reload) {
   const describe = state === 'connected' ? null : h('p', { class: 'hint' }, t(`connections.explain.${state}`));
   return h('section', { class: `card connection ${state}`, id: `${provider}-card`, 'aria-labelledby': `${provider}-title` },
     h('div', { class: 'card-head' }, h('h2', { id: `${provider}-title` }, title), h('span', { id: `${provider}-status` }, badge(state))),
-    describe, details, form);
+    describe, details.childElementCount ? details : null, form);
 }
 
 export async function render(main, app, message) {

@@ -5,11 +5,19 @@ import { announce, busy, h } from '../dom.js';
 import { dateTime, number, relative } from '../format.js';
 import { errorText, t } from '../i18n.js';
 
-function kindCard(kind) {
+/** One kind's card; `held` is how many of its items wait for the user's decision. */
+function kindCard(kind, held) {
   const first = kind.first_sync || { complete: true, done: 0, total: 0 };
   const id = kind.kind;
   const body = [];
-  if (!first.complete) {
+  // The API calls the first sync complete only when nothing is pending; items that failed or
+  // wait for a decision are pending for good, and are listed below or in the conflict log.
+  const attention = (kind.failed || 0) + held;
+  const settled = first.total > 0 && first.total - first.done <= attention;
+  if (!first.complete && settled) {
+    body.push(h('p', { class: 'first-sync-attention', id: `first-sync-attention-${id}` },
+      '✓ ', t('status.firstSyncAttention', { count: number(attention) })));
+  } else if (!first.complete) {
     const label = h('p', { id: `progress-${id}-label`, class: 'progress-label' });
     // Until the first reads come back the total is unknown: an indeterminate bar.
     const bar = h('progress', { id: `progress-${id}`, 'aria-labelledby': `progress-${id}-label` });
@@ -44,6 +52,14 @@ function kindCard(kind) {
     h('h2', { id: `status-${id}-title` }, t(`kind.${id}`)), ...body, last, stats, failures);
 }
 
+/** Replaces the children of `container` only when they changed: no churn for screen readers, and
+ * the focus stays where it is while nothing moves. */
+function update(container, ...children) {
+  const fresh = document.createElement('div');
+  fresh.append(...children);
+  if (fresh.innerHTML !== container.innerHTML) container.replaceChildren(...fresh.childNodes);
+}
+
 export async function render(main, app) {
   const cards = h('div', { class: 'grid three', id: 'status-cards', 'aria-live': 'off' });
   const banner = h('div', { id: 'status-banner' });
@@ -61,24 +77,28 @@ export async function render(main, app) {
       api.get('/api/sync/v1/settings').catch(() => null),
       api.get('/api/sync/v1/conflicts?status=held&limit=200').catch(() => null),
     ]);
-    banner.replaceChildren();
-    const waiting = new Set(((held && held.entries) || []).map((e) => e.link_id)).size;
+    const notices = [];
+    const heldEntries = (held && held.entries) || [];
+    const waiting = new Set(heldEntries.map((e) => e.link_id)).size;
+    const heldOf = (kind) => new Set(heldEntries.filter((e) => e.kind === kind).map((e) => e.link_id)).size;
     if (waiting > 0) {
-      banner.append(h('p', { class: 'notice warning', id: 'held-banner' },
+      notices.push(h('p', { class: 'notice warning', id: 'held-banner' },
         t('status.held', { count: number(waiting) }), ' ', h('a', { href: '#/conflicts' }, t('status.decideInConflicts'))));
     }
     if (settings && settings.paused) {
-      banner.append(h('p', { class: 'notice warning', id: 'paused-banner' }, t('status.paused'), ' ',
+      notices.push(h('p', { class: 'notice warning', id: 'paused-banner' }, t('status.paused'), ' ',
         h('a', { href: '#/settings' }, t('status.resumeInSettings'))));
     }
+    update(banner, ...notices);
     const kinds = status.kinds || [];
     if (kinds.length === 0) {
-      cards.replaceChildren(h('p', { class: 'empty', id: 'status-empty' }, t('status.nothing'), ' ',
+      update(cards, h('p', { class: 'empty', id: 'status-empty' }, t('status.nothing'), ' ',
         h('a', { href: '#/settings' }, t('status.chooseInSettings'))));
     } else {
-      cards.replaceChildren(...kinds.map(kindCard));
+      update(cards, ...kinds.map((k) => kindCard(k, heldOf(k.kind))));
     }
-    const complete = kinds.every((k) => !k.first_sync || k.first_sync.complete);
+    const complete = kinds.every((k) => !k.first_sync || k.first_sync.complete
+      || (k.first_sync.total > 0 && k.first_sync.total - k.first_sync.done <= (k.failed || 0) + heldOf(k.kind)));
     if (wasComplete === false && complete) live.textContent = t('status.firstSyncFinished');
     wasComplete = complete;
     updated.textContent = t('status.updated', { when: new Date().toLocaleTimeString(document.documentElement.lang) });
@@ -92,7 +112,7 @@ export async function render(main, app) {
       complete = await load();
     } catch (error) {
       if (error.status === 401) return;
-      banner.replaceChildren(h('p', { class: 'notice error', role: 'alert' }, errorText(error)));
+      update(banner, h('p', { class: 'notice error', role: 'alert' }, errorText(error)));
     }
     if (!stopped) timer = setTimeout(tick, complete ? 10_000 : 1_500);
   }
