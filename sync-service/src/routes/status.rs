@@ -16,8 +16,10 @@ use service_kit::openapi::ErrorBody;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct FirstSync {
+    /// Matching is done and nothing waits for the sync (items held for a person do not count).
     pub complete: bool,
-    /// Items handled so far, and in all; for a progress bar.
+    /// Items the sync has finished with (linked, or waiting for a person), and in all; for a
+    /// progress bar.
     pub done: i64,
     pub total: i64,
 }
@@ -35,8 +37,11 @@ pub struct KindStatus {
     pub last_sync: Option<DateTime<Utc>>,
     /// In agreement on both sides.
     pub linked: i64,
-    /// Waiting: a write in flight, first-sync matching, a held conflict or deletion.
+    /// Waiting for the sync itself: a write in flight, first-sync matching, a delete waiting
+    /// for the end of its poll round.
     pub pending: i64,
+    /// Waiting for a person: a conflict in review, an ambiguous match, a held-back deletion.
+    pub held: i64,
     pub failed: i64,
     pub failed_items: Vec<FailedItem>,
     pub first_sync: FirstSync,
@@ -73,6 +78,7 @@ struct Counts {
     kind: String,
     linked: i64,
     pending: i64,
+    held: i64,
     failed: i64,
     total: i64,
     first_sync_done: Option<bool>,
@@ -86,10 +92,12 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
                     AND l.zoho_id IS NOT NULL
                     AND l.doc->'outlook'->'inflight' = 'null'::jsonb
                     AND l.doc->'zoho'->'inflight' = 'null'::jsonb) AS linked,
-                count(l.id) FILTER (WHERE l.status <> 'deleted' AND NOT (l.status = 'active'
+                count(l.id) FILTER (WHERE l.status IN ('active', 'unmatched', 'staged_delete')
+                    AND l.last_error IS NULL AND NOT (l.status = 'active'
                     AND l.outlook_id IS NOT NULL AND l.zoho_id IS NOT NULL
                     AND l.doc->'outlook'->'inflight' = 'null'::jsonb
                     AND l.doc->'zoho'->'inflight' = 'null'::jsonb)) AS pending,
+                count(l.id) FILTER (WHERE l.status IN ('review', 'ambiguous', 'held_delete')) AS held,
                 count(l.id) FILTER (WHERE l.last_error IS NOT NULL AND l.status <> 'deleted') AS failed,
                 count(l.id) FILTER (WHERE l.status <> 'deleted') AS total,
                 bool_and(p.first_sync_done) AS first_sync_done,
@@ -133,13 +141,14 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
         kinds.push(KindStatus {
             first_sync: FirstSync {
                 complete: c.first_sync_done.unwrap_or(false) && c.pending == 0,
-                done: c.linked,
+                done: c.total - c.pending,
                 total: c.total,
             },
             kind: c.kind,
             last_sync: c.last_sync,
             linked: c.linked,
             pending: c.pending,
+            held: c.held,
             failed: c.failed,
             failed_items,
         });

@@ -10,11 +10,10 @@ function kindCard(kind, held) {
   const first = kind.first_sync || { complete: true, done: 0, total: 0 };
   const id = kind.kind;
   const body = [];
-  // The API calls the first sync complete only when nothing is pending; items that failed or
-  // wait for a decision are pending for good, and are listed below or in the conflict log.
+  // The first sync is complete once nothing waits for the sync itself; items that failed or
+  // wait for a decision are listed below or in the conflict log.
   const attention = (kind.failed || 0) + held;
-  const settled = first.total > 0 && first.total - first.done <= attention;
-  if (!first.complete && settled) {
+  if (first.complete && attention > 0) {
     body.push(h('p', { class: 'first-sync-attention', id: `first-sync-attention-${id}` },
       '✓ ', t('status.firstSyncAttention', { count: number(attention) })));
   } else if (!first.complete) {
