@@ -102,7 +102,7 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
     s.browser
         .wait_for_text("#outlook-status", "Not connected")
         .await?;
-    s.shot("03-accounts-not-connected").await?;
+    s.shot_both("03-accounts-not-connected").await?;
 
     // Zoho CRM in Japan, through the (emulated) consent page and back.
     s.browser.select("#zoho-dc", "jp").await?;
@@ -166,7 +166,7 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
     s.browser.click("#nav-status").await?;
     s.browser.find("#status-contact").await?;
     if s.browser.visible("#progress-contact").await? {
-        s.shot("07-status-first-sync").await?;
+        s.shot_both("07-status-first-sync").await?;
     }
     // Held items may come one by one while the matching goes on: settle each as it comes.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -179,7 +179,7 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
         );
         if s.browser.visible("#held-banner").await? {
             if !shot_held {
-                s.shot("07-status-first-sync").await?;
+                s.shot_both("07-status-first-sync").await?;
             }
             s.browser.click("#held-banner a").await?;
             s.browser.find("#conflict-results > *").await?;
@@ -231,7 +231,7 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
         row.contains("Head of Sales") && row.contains("Sales Director"),
         "{row}"
     );
-    s.shot("09-conflicts-held").await?;
+    s.shot_both("09-conflicts-held").await?;
     s.browser
         .click("#conflicts-table tr[data-status=\"held\"] button[data-keep=\"zoho\"]")
         .await?;

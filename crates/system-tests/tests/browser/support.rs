@@ -144,6 +144,14 @@ impl Session {
         self.browser.screenshot(&path, true).await
     }
 
+    /// The screen in English, then (through the switch) in Japanese, and back to English.
+    pub async fn shot_both(&mut self, name: &str) -> anyhow::Result<()> {
+        self.shot(name).await?;
+        self.switch_language("ja").await?;
+        self.shot(name).await?;
+        self.switch_language("en").await
+    }
+
     /// Switches the page's language with the switch in the header.
     pub async fn switch_language(&mut self, code: &str) -> anyhow::Result<()> {
         self.browser.select("#lang", code).await?;
