@@ -164,7 +164,12 @@ async function boot() {
   const notice = oauthOutcome();
   if (notice) noticeAfterRoute(notice.text, notice.kind);
   try {
-    if (await api.restore()) await app.reloadMe();
+    if (await api.restore()) {
+      await app.reloadMe();
+      // A (re)connected account: poll now rather than when the paused watches look again.
+      // Before any settings exist there is nothing to poll, which is fine.
+      if (notice && notice.kind === 'success') api.post('/api/sync/v1/sync-now').catch(() => {});
+    }
   } catch (error) {
     noticeAfterRoute(errorText(error), 'error');
   }
