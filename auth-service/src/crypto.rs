@@ -75,6 +75,11 @@ impl Vault {
         }
     }
 
+    /// The id of the key that seals new values.
+    pub fn active_key_id(&self) -> &str {
+        &self.active
+    }
+
     /// Seals `secret` with the active key; `context` names the row and column it belongs to.
     pub fn seal(&self, secret: &SecretString, context: &str) -> Result<Sealed, VaultError> {
         let cipher = self

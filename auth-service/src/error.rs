@@ -64,6 +64,13 @@ pub enum Error {
     #[error("this account has two-factor sign-in: give a TOTP code or a recovery code")]
     SecondFactorRequired,
 
+    /// API sign-in with the main password of an account with two-factor sign-in.
+    #[error(
+        "this account has two-factor sign-in: API clients sign in with an app password \
+         (create one under /v1/me/app-passwords), not the main password"
+    )]
+    AppPasswordRequired,
+
     #[error("the two-factor code is wrong or was already used")]
     InvalidSecondFactor,
 
@@ -76,6 +83,9 @@ pub enum Error {
 
     #[error("this needs an administrator")]
     Forbidden,
+
+    #[error("self sign-up is off on this server: ask an administrator for an account")]
+    SelfSignupDisabled,
 
     #[error("{message}")]
     NotFound {
@@ -123,10 +133,12 @@ impl Error {
             Error::ProviderRejected(_) => "provider_error",
             Error::InvalidCredentials => "invalid_credentials",
             Error::SecondFactorRequired => "second_factor_required",
+            Error::AppPasswordRequired => "app_password_required",
             Error::InvalidSecondFactor => "invalid_second_factor",
             Error::TooManyAttempts { .. } => "too_many_attempts",
             Error::InvalidSession => "invalid_session",
             Error::Forbidden => "forbidden",
+            Error::SelfSignupDisabled => "self_signup_disabled",
             Error::NotFound { code, .. } | Error::Conflict { code, .. } => code,
             Error::Vault(_) | Error::Database(_) | Error::Unexpected(_) => "internal",
         }
@@ -137,10 +149,11 @@ impl Error {
             Error::Unauthenticated
             | Error::InvalidCredentials
             | Error::SecondFactorRequired
+            | Error::AppPasswordRequired
             | Error::InvalidSecondFactor
             | Error::InvalidSession => StatusCode::UNAUTHORIZED,
             Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::Forbidden | Error::SelfSignupDisabled => StatusCode::FORBIDDEN,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::InvalidInput { .. } | Error::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -10,7 +10,8 @@
 //! - [`providers`]: the Zoho and Microsoft token clients;
 //! - [`openapi`]: the OpenAPI document (`/openapi.json`), from the handlers' annotations;
 //! - [`oauth`]: connecting a provider with the authorization-code flow and PKCE;
-//! - [`tokens`]: hands out provider access tokens, refreshing one connection at a time.
+//! - [`tokens`]: hands out provider access tokens, refreshing one connection at a time;
+//! - [`rekey`]: re-seals every secret at rest under the active key (`auth-service reencrypt`).
 #![doc = include_str!("../README.md")]
 
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod oauth;
 pub mod openapi;
 pub mod providers;
+pub mod rekey;
 pub mod routes;
 pub mod settings;
 pub mod startup;

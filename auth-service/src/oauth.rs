@@ -64,7 +64,7 @@ pub fn redirect_uri(state: &AppState, provider: Provider) -> String {
     format!("{}/v1/connections/{provider}/callback", state.public_url)
 }
 
-fn verifier_context(user_id: UserId, provider: Provider) -> String {
+pub(crate) fn verifier_context(user_id: UserId, provider: Provider) -> String {
     format!("auth/oauth_states/{user_id}/{provider}/verifier")
 }
 

@@ -34,6 +34,8 @@ pub struct Settings {
     /// Where the browser goes after connecting a provider (e.g. the settings page); the
     /// callback answers JSON when unset.
     pub connected_redirect_url: Option<String>,
+    /// Anyone may create an account (`POST /v1/users`); else only administrators do.
+    pub self_signup: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +54,11 @@ pub struct SessionSettings {
     /// Failed sign-ins per account within `failed_sign_in_window` before sign-in is refused.
     pub max_failed_sign_ins: u32,
     pub failed_sign_in_window: chrono::Duration,
+    /// Failed sign-ins from one client address (any accounts) within the same window.
+    pub max_failed_sign_ins_per_address: u32,
+    /// Take the client address from `X-Forwarded-For` (the right-most entry, added by our
+    /// proxy) instead of the connection: only behind a proxy that sets it.
+    pub trust_forwarded_for: bool,
 }
 
 /// Argon2id cost. Hashes carry their parameters, so raising them later keeps old hashes valid.
@@ -172,6 +179,12 @@ impl Settings {
                     "FAILED_SIGN_IN_WINDOW_MINUTES",
                     15,
                 )?),
+                max_failed_sign_ins_per_address: env::parse_or(
+                    PREFIX,
+                    "MAX_FAILED_SIGN_INS_PER_ADDRESS",
+                    20,
+                )?,
+                trust_forwarded_for: env::parse_or(PREFIX, "TRUST_FORWARDED_FOR", false)?,
             },
             passwords: PasswordSettings {
                 // OWASP's Argon2id baseline: 19 MiB, 2 iterations, 1 lane.
@@ -194,6 +207,7 @@ impl Settings {
                 .trim_end_matches('/')
                 .to_owned(),
             connected_redirect_url: env::var(PREFIX, "CONNECTED_REDIRECT_URL"),
+            self_signup: env::parse_or(PREFIX, "SELF_SIGNUP", false)?,
         })
     }
 }
@@ -239,6 +253,8 @@ impl Settings {
                 key_rotation: chrono::Duration::days(30),
                 max_failed_sign_ins: 5,
                 failed_sign_in_window: chrono::Duration::minutes(15),
+                max_failed_sign_ins_per_address: 20,
+                trust_forwarded_for: false,
             },
             // Cheap hashes: unoptimised test builds would take seconds per hash otherwise.
             passwords: PasswordSettings {
@@ -249,6 +265,7 @@ impl Settings {
             admin: None,
             public_url: "http://127.0.0.1:8081".to_owned(),
             connected_redirect_url: None,
+            self_signup: false,
         }
     }
 }

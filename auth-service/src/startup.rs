@@ -37,6 +37,8 @@ pub struct AppState {
     /// How browsers reach this service (OAuth redirect URIs).
     pub public_url: String,
     pub connected_redirect_url: Option<String>,
+    /// `POST /v1/users` is open to anyone.
+    pub self_signup: bool,
 }
 
 pub struct Application {
@@ -68,6 +70,7 @@ impl Application {
             jwt: Jwt::new(settings.sessions.clone()),
             public_url: settings.public_url.clone(),
             connected_redirect_url: settings.connected_redirect_url.clone(),
+            self_signup: settings.self_signup,
         });
         // A signing key exists before the first sign-in, and the JWKS is never empty.
         crate::auth::jwt::ensure_active_key(&state.pool, &state.vault, &settings.sessions).await?;
@@ -100,9 +103,30 @@ impl Application {
         self.shutdown.clone()
     }
 
+    /// Like `service_kit::http::serve`, but the handlers see the peer's address
+    /// (`ConnectInfo`): sign-in is throttled per client address.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        service_kit::http::serve(self.listener, self.router, self.shutdown).await
+        let shutdown = self.shutdown;
+        let router = self.router.layer(axum::middleware::from_fn(request_span));
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+        Ok(())
     }
+}
+
+/// A span per request with the path only: query strings can hold secrets (an OAuth `code`).
+async fn request_span(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let span =
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
+    next.run(request).instrument(span).await
 }
 
 /// Connects to the service's schema and applies its migrations (also the `migrate` command).

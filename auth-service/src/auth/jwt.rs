@@ -85,7 +85,7 @@ impl std::fmt::Debug for Jwt {
     }
 }
 
-fn seal_context(kid: &str) -> String {
+pub(crate) fn seal_context(kid: &str) -> String {
     format!("auth/signing_keys/{kid}/private_key")
 }
 

@@ -43,6 +43,19 @@ pub struct Credentials {
     /// The second factor, for accounts with two-factor sign-in.
     pub totp_code: Option<SecretString>,
     pub recovery_code: Option<SecretString>,
+    /// Who is signing in: a person at a browser, or a script or app.
+    pub client: Client,
+    /// The client's address, for per-address throttling (none: not throttled by address).
+    pub address: Option<std::net::IpAddr>,
+}
+
+/// Interactive (browser) sign-in takes the main password and, with 2FA on, a second factor;
+/// API sign-in takes an app password, or the main password only while 2FA is off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Client {
+    #[default]
+    Browser,
+    Api,
 }
 
 /// How the user proved who they are.
@@ -73,11 +86,11 @@ fn session_ttl(state: &AppState, long_lived: bool) -> Duration {
 
 /// Refuses early when the account had too many failures lately (before any hashing: a
 /// throttled guess costs us almost nothing).
-async fn check_throttle(state: &AppState, key: &str) -> Result<()> {
+async fn check_throttle(state: &AppState, key: &str, max_failures: u32) -> Result<()> {
     let settings = state.jwt.settings();
     let (failures, oldest) =
         throttle::recent(&state.pool, key, settings.failed_sign_in_window).await?;
-    if failures >= i64::from(settings.max_failed_sign_ins) {
+    if failures >= i64::from(max_failures) {
         let until = oldest.unwrap_or_else(Utc::now) + settings.failed_sign_in_window;
         let retry_after = (until - Utc::now()).num_seconds().max(1) as u64;
         return Err(Error::TooManyAttempts { retry_after });
@@ -92,7 +105,14 @@ pub async fn sign_in(state: &AppState, credentials: Credentials) -> Result<Signe
         .as_ref()
         .map(EmailAddress::key)
         .unwrap_or_else(|| credentials.email.trim().to_lowercase());
-    check_throttle(state, &key).await?;
+    // Per address too: one client guessing across many accounts. Its key cannot clash with
+    // an e-mail key (no e-mail address starts with "address:" and has no "@" after it).
+    let address_key = credentials.address.map(|a| format!("address:{a}"));
+    let settings = state.jwt.settings();
+    check_throttle(state, &key, settings.max_failed_sign_ins).await?;
+    if let Some(address_key) = &address_key {
+        check_throttle(state, address_key, settings.max_failed_sign_ins_per_address).await?;
+    }
 
     let user = match &email {
         Some(email) => users::find_by_email(&state.pool, email).await?,
@@ -120,19 +140,20 @@ pub async fn sign_in(state: &AppState, credentials: Credentials) -> Result<Signe
     };
     let (user, proof) = match (user, proof) {
         (Some(user), Some(Ok(proof))) => (user, proof),
-        // The password was right; a second factor is missing. Not a failed guess.
+        // The password was right; a second factor (or an app password) is missing. Not a
+        // failed guess.
         (_, Some(Err(Error::SecondFactorRequired))) => return Err(Error::SecondFactorRequired),
+        (_, Some(Err(Error::AppPasswordRequired))) => return Err(Error::AppPasswordRequired),
         (user, proof) => {
             let error = match proof {
                 Some(Err(e)) => e,
                 _ => Error::InvalidCredentials,
             };
-            throttle::record_failure(
-                &state.pool,
-                &key,
-                state.jwt.settings().failed_sign_in_window,
-            )
-            .await?;
+            let window = state.jwt.settings().failed_sign_in_window;
+            throttle::record_failure(&state.pool, &key, window).await?;
+            if let Some(address_key) = &address_key {
+                throttle::record_failure(&state.pool, address_key, window).await?;
+            }
             audit::record(
                 &state.pool,
                 user.as_ref().map(|u| u.id),
@@ -162,7 +183,11 @@ async fn second_factor(
     user: &UserRow,
     credentials: &Credentials,
 ) -> Result<Proof> {
-    if !second_factor_store::is_enabled(&state.pool, user.id).await? {
+    let enabled = second_factor_store::is_enabled(&state.pool, user.id).await?;
+    if enabled && credentials.client == Client::Api {
+        return Err(Error::AppPasswordRequired);
+    }
+    if !enabled {
         return Ok(Proof {
             amr: vec!["pwd".into()],
             app_password_id: None,

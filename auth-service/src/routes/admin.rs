@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::startup::AppState;
 use crate::store::audit::{self, Event};
 use crate::store::users::UserRow;
-use crate::store::{second_factor, sessions, users};
+use crate::store::{connections, second_factor, sessions, users};
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -33,6 +33,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/admin/users/{user_id}/connections",
             get(user_connections),
         )
+        .route("/v1/admin/users/{user_id}/totp", delete(reset_totp))
+        .route("/v1/admin/connections", get(all_connections))
         .route("/v1/admin/audit", get(audit_log))
         .with_state(state)
 }
@@ -208,6 +210,137 @@ pub(crate) async fn user_connections(
     Ok(Json(
         super::internal::connection_statuses(&state, user_id).await?,
     ))
+}
+
+/// Turns a user's two-factor sign-in off (e.g. a lost phone with no recovery codes left); they
+/// sign in with the password alone and can enrol again. Idempotent.
+#[utoipa::path(delete, path = "/v1/admin/users/{user_id}/totp", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), responses((status = 200, description = "was_enabled: whether two-factor sign-in was on"), (status = 403, body = crate::openapi::ErrorBody, description = "forbidden"), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found")))]
+pub(crate) async fn reset_totp(
+    State(state): State<Arc<AppState>>,
+    AdminUser(admin): AdminUser,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>> {
+    let user_id = parse_user_id(&user_id)?;
+    let was_enabled = crate::auth::totp::reset_by_admin(&state, user_id, admin.user_id).await?;
+    Ok(Json(json!({"was_enabled": was_enabled})))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ConnectionsQuery {
+    /// `connected` or `reconnect_needed`.
+    status: Option<String>,
+    /// `outlook` or `zoho`.
+    provider: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ConnectionHealth {
+    user_id: UserId,
+    email: String,
+    provider: String,
+    /// `connected` or `reconnect_needed`.
+    status: String,
+    /// Why a reconnect is needed (e.g. `invalid_grant`).
+    reason: Option<String>,
+    data_centre: Option<String>,
+    tenant: Option<String>,
+    api_domain: Option<String>,
+    connected_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_refresh_at: Option<DateTime<Utc>>,
+    access_token_expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ConnectionCount {
+    provider: String,
+    status: String,
+    count: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ConnectionOverview {
+    /// All connections per provider and status (not only this page).
+    summary: Vec<ConnectionCount>,
+    /// Those needing a reconnect first.
+    connections: Vec<ConnectionHealth>,
+    limit: i64,
+    offset: i64,
+}
+
+/// Every user's provider connections and their health.
+#[utoipa::path(get, path = "/v1/admin/connections", tag = "admin", security(("access_token" = [])), params(ConnectionsQuery), responses((status = 200, body = ConnectionOverview), (status = 403, body = crate::openapi::ErrorBody, description = "forbidden"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_status, unknown_provider")))]
+pub(crate) async fn all_connections(
+    State(state): State<Arc<AppState>>,
+    _admin: AdminUser,
+    Query(query): Query<ConnectionsQuery>,
+) -> Result<Json<ConnectionOverview>> {
+    if let Some(status) = query.status.as_deref()
+        && status != connections::CONNECTED
+        && status != connections::RECONNECT_NEEDED
+    {
+        return Err(Error::invalid(
+            "invalid_status",
+            "status",
+            "status must be connected or reconnect_needed",
+        ));
+    }
+    if let Some(provider) = query.provider.as_deref()
+        && !crate::domain::Provider::ALL
+            .iter()
+            .any(|p| p.as_str() == provider)
+    {
+        return Err(Error::invalid(
+            "unknown_provider",
+            "provider",
+            "provider must be outlook or zoho",
+        ));
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, 500);
+    let offset = query.offset.unwrap_or(0).max(0);
+    let rows = connections::list_all(
+        &state.pool,
+        query.status.as_deref(),
+        query.provider.as_deref(),
+        limit,
+        offset,
+    )
+    .await?;
+    let summary = connections::count_by_status(&state.pool)
+        .await?
+        .into_iter()
+        .map(|(provider, status, count)| ConnectionCount {
+            provider,
+            status,
+            count,
+        })
+        .collect();
+    let connections = rows
+        .into_iter()
+        .map(|r| ConnectionHealth {
+            user_id: r.user_id,
+            email: r.email,
+            provider: r.provider,
+            status: r.status,
+            reason: r.status_reason,
+            data_centre: r.data_centre,
+            tenant: r.tenant,
+            api_domain: r.api_domain,
+            connected_at: r.connected_at,
+            updated_at: r.updated_at,
+            last_refresh_at: r.last_refresh_at,
+            access_token_expires_at: r.access_token_expires_at,
+        })
+        .collect();
+    Ok(Json(ConnectionOverview {
+        summary,
+        connections,
+        limit,
+        offset,
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -119,6 +119,40 @@ pub fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The client's IP address: the connection's peer, or with `AUTH_TRUST_FORWARDED_FOR` the
+/// right-most `X-Forwarded-For` entry (the one our proxy added). `None` when neither is known.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<std::sync::Arc<crate::startup::AppState>> for ClientAddress {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &std::sync::Arc<crate::startup::AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        if state.jwt.settings().trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                .and_then(|v| v.trim().parse().ok());
+            if forwarded.is_some() {
+                return Ok(ClientAddress(forwarded));
+            }
+        }
+        Ok(ClientAddress(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
 /// `axum::extract::Query` with our error body on rejection.
 pub struct Query<T>(pub T);
 

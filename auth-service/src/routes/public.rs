@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{AuthUser, Json, Path, user_agent};
+use super::extract::{AuthUser, ClientAddress, Json, Path, user_agent};
 use crate::auth::sessions::{self as signin, Credentials, SignedIn};
 use crate::auth::{accounts, app_passwords, totp};
 use crate::domain::UserId;
@@ -25,6 +25,7 @@ use crate::store::{app_passwords as app_password_store, second_factor, sessions,
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/v1/users", post(sign_up))
         .route("/v1/sessions", post(sign_in).get(list_sessions))
         .route("/v1/sessions/refresh", post(refresh))
         .route("/v1/sessions/current", delete(sign_out))
@@ -89,11 +90,25 @@ pub(crate) struct SignIn {
     /// With two-factor sign-in on: the current TOTP code, or else a recovery code.
     totp_code: Option<String>,
     recovery_code: Option<String>,
+    /// `browser` (the default): the main password and, with two-factor sign-in on, a second
+    /// factor. `api` (scripts, mail and sync clients): an app password; the main password only
+    /// while two-factor sign-in is off, else 401 `app_password_required`.
+    #[serde(default)]
+    client: SignInClient,
 }
 
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignIn, responses((status = 201, body = TokenPair), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials, second_factor_required, invalid_second_factor"), (status = 429, body = crate::openapi::ErrorBody, description = "too_many_attempts (Retry-After)")))]
+#[derive(Deserialize, Default, Clone, Copy, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SignInClient {
+    #[default]
+    Browser,
+    Api,
+}
+
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignIn, responses((status = 201, body = TokenPair), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials, second_factor_required, invalid_second_factor, app_password_required (client api, 2FA on)"), (status = 429, body = crate::openapi::ErrorBody, description = "too_many_attempts (Retry-After): per account and per client address")))]
 pub(crate) async fn sign_in(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     Json(body): Json<SignIn>,
 ) -> Result<(StatusCode, Json<TokenPair>)> {
@@ -109,10 +124,52 @@ pub(crate) async fn sign_in(
             user_agent: user_agent(&headers),
             totp_code: body.totp_code.map(SecretString::from),
             recovery_code: body.recovery_code.map(SecretString::from),
+            client: match body.client {
+                SignInClient::Browser => signin::Client::Browser,
+                SignInClient::Api => signin::Client::Api,
+            },
+            address,
         },
     )
     .await?;
     Ok((StatusCode::CREATED, Json(signed_in.into())))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct SignUp {
+    #[serde(default)]
+    email: String,
+    #[schema(value_type = String)]
+    password: Option<SecretString>,
+    display_name: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SignedUp {
+    user_id: UserId,
+}
+
+/// Self sign-up, when the server allows it (`AUTH_SELF_SIGNUP=true`): an ordinary user with the
+/// usual password policy, who then signs in with `POST /v1/sessions`.
+#[utoipa::path(post, path = "/v1/users", tag = "sessions", request_body = SignUp, responses((status = 201, body = SignedUp), (status = 403, body = crate::openapi::ErrorBody, description = "self_signup_disabled"), (status = 409, body = crate::openapi::ErrorBody, description = "email_taken"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_email, missing_password, weak_password, invalid_display_name")))]
+pub(crate) async fn sign_up(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<SignUp>,
+) -> Result<(StatusCode, Json<SignedUp>)> {
+    if !state.self_signup {
+        return Err(Error::SelfSignupDisabled);
+    }
+    let password = body
+        .password
+        .ok_or_else(|| Error::invalid("missing_password", "password", "password is required"))?;
+    let account = accounts::NewAccount {
+        email: body.email,
+        display_name: body.display_name,
+        password: Some(password),
+        is_admin: false,
+    };
+    let user_id = accounts::create_user(&state, account, "self_signup").await?;
+    Ok((StatusCode::CREATED, Json(SignedUp { user_id })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -255,8 +312,9 @@ pub(crate) async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Starts two-factor enrolment: the secret to put into an authenticator app (shown once).
-#[utoipa::path(post, path = "/v1/me/totp", tag = "account", security(("access_token" = [])), responses((status = 200, description = "secret, otpauth_url"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_already_enabled")))]
+/// Starts two-factor enrolment: the secret to put into an authenticator app (shown once), as
+/// text, as an `otpauth://` URI and as that URI in an SVG QR code.
+#[utoipa::path(post, path = "/v1/me/totp", tag = "account", security(("access_token" = [])), responses((status = 200, description = "secret, otpauth_url, qr_svg (image/svg+xml)"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_already_enabled")))]
 pub(crate) async fn start_totp(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
@@ -265,6 +323,7 @@ pub(crate) async fn start_totp(
     Ok(Json(json!({
         "secret": enrolment.secret.expose_secret(),
         "otpauth_url": enrolment.otpauth_url.expose_secret(),
+        "qr_svg": enrolment.qr_svg.expose_secret(),
     })))
 }
 

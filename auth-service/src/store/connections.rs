@@ -144,6 +144,54 @@ pub async fn list(db: impl PgExecutor<'_>, user_id: UserId) -> Result<Vec<Connec
     Ok(rows)
 }
 
+/// One connection of any user, for the admin overview (no tokens).
+#[derive(sqlx::FromRow)]
+pub struct ConnectionHealthRow {
+    pub user_id: UserId,
+    pub email: String,
+    pub provider: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub data_centre: Option<String>,
+    pub tenant: Option<String>,
+    pub api_domain: Option<String>,
+    pub connected_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Every user's connections, those needing a reconnect first, optionally of one status and
+/// provider.
+pub async fn list_all(
+    db: impl PgExecutor<'_>,
+    status: Option<&str>,
+    provider: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<ConnectionHealthRow>> {
+    let rows = sqlx::query_as(
+        "SELECT c.user_id, u.email, c.provider, c.status, c.status_reason, c.data_centre,              c.tenant, c.api_domain, c.connected_at, c.updated_at, c.last_refresh_at,              c.access_token_expires_at          FROM provider_connections c JOIN users u ON u.id = c.user_id          WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.provider = $2)          ORDER BY c.status = 'connected', u.email, c.provider LIMIT $3 OFFSET $4",
+    )
+    .bind(status)
+    .bind(provider)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    Ok(rows)
+}
+
+/// How many connections there are per provider and status.
+pub async fn count_by_status(db: impl PgExecutor<'_>) -> Result<Vec<(String, String, i64)>> {
+    let rows = sqlx::query_as(
+        "SELECT provider, status, count(*) FROM provider_connections          GROUP BY provider, status ORDER BY provider, status",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows)
+}
+
 pub struct Refreshed<'a> {
     pub access_token: &'a Sealed,
     pub expires_at: DateTime<Utc>,

@@ -212,3 +212,174 @@ async fn admins_see_connections_and_the_audit_log_and_end_sessions() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn admins_reset_a_users_two_factor_sign_in() {
+    let (app, admin) = app_with_admin().await;
+    let user = app
+        .create_user_with_password("lost@example.com", "a fine password")
+        .await;
+    let pair = app.signed_in("lost@example.com", "a fine password").await;
+    let token = pair["access_token"].as_str().unwrap();
+    let enrolment: Value = app
+        .user_request(Method::POST, "/v1/me/totp", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = totp_rs::Secret::Encoded(enrolment["secret"].as_str().unwrap().to_owned())
+        .to_bytes()
+        .unwrap();
+    let totp = totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        6,
+        0,
+        30,
+        secret,
+        None,
+        String::new(),
+    );
+    let response = app
+        .user_request(Method::POST, "/v1/me/totp/confirm", token)
+        .json(&json!({"code": totp.generate_current().unwrap()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let locked = app
+        .sign_in(json!({"email": "lost@example.com", "password": "a fine password"}))
+        .await;
+    assert_error(locked, StatusCode::UNAUTHORIZED, "second_factor_required").await;
+
+    // Only administrators reset it.
+    let path = format!("/v1/admin/users/{user}/totp");
+    let forbidden = app
+        .user_request(Method::DELETE, &path, token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
+    let response = app
+        .user_request(Method::DELETE, &path, &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["was_enabled"], true);
+    // The password alone signs in again; the secret and the recovery codes are gone.
+    app.signed_in("lost@example.com", "a fine password").await;
+    let left: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM totp_credentials) + (SELECT count(*) FROM recovery_codes)",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+    let again = app
+        .user_request(Method::DELETE, &path, &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.json::<Value>().await.unwrap()["was_enabled"], false);
+    let missing = app
+        .user_request(
+            Method::DELETE,
+            &format!("/v1/admin/users/{}/totp", uuid::Uuid::now_v7()),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(missing, StatusCode::NOT_FOUND, "user_not_found").await;
+    let audit: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE event = 'totp_disabled' AND user_id = $1",
+    )
+    .bind(user)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(audit, 2);
+}
+
+#[tokio::test]
+async fn admins_list_every_connection_and_its_health() {
+    let (app, admin) = app_with_admin().await;
+    let ok = app
+        .create_user_with_password("ok@example.com", "a fine password")
+        .await;
+    let broken = app
+        .create_user_with_password("broken@example.com", "a fine password")
+        .await;
+    for (user, provider, body) in [
+        (
+            ok,
+            "zoho",
+            json!({"refresh_token": "valid-zoho", "data_centre": "eu"}),
+        ),
+        (ok, "outlook", json!({"refresh_token": "valid-outlook"})),
+        (broken, "zoho", json!({"refresh_token": "valid-zoho"})),
+    ] {
+        let response = app.connect(user, provider, body).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    sqlx::query(
+        "UPDATE provider_connections SET status = 'reconnect_needed', status_reason = 'invalid_grant' \
+         WHERE user_id = $1",
+    )
+    .bind(broken)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let get = |query: &str| {
+        app.user_request(
+            Method::GET,
+            &format!("/v1/admin/connections{query}"),
+            &admin,
+        )
+        .send()
+    };
+    let all: Value = get("").await.unwrap().json().await.unwrap();
+    let rows = all["connections"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    // Those needing attention come first, with the reason; no token is shown.
+    assert_eq!(rows[0]["email"], "broken@example.com");
+    assert_eq!(rows[0]["status"], "reconnect_needed");
+    assert_eq!(rows[0]["reason"], "invalid_grant");
+    assert_eq!(rows[1]["status"], "connected");
+    assert!(!all.to_string().contains("valid-zoho"));
+    assert!(rows.iter().all(|r| r.get("refresh_token").is_none()));
+    let summary = all["summary"].as_array().unwrap();
+    assert!(summary.contains(&json!({"provider": "zoho", "status": "connected", "count": 1})));
+    assert!(
+        summary.contains(&json!({"provider": "zoho", "status": "reconnect_needed", "count": 1}))
+    );
+    assert!(summary.contains(&json!({"provider": "outlook", "status": "connected", "count": 1})));
+
+    let zoho_broken: Value = get("?status=reconnect_needed&provider=zoho")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(zoho_broken["connections"].as_array().unwrap().len(), 1);
+    assert_eq!(zoho_broken["connections"][0]["user_id"], broken.to_string());
+    let bad = get("?status=sleeping").await.unwrap();
+    assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_status").await;
+    let bad = get("?provider=gmail").await.unwrap();
+    assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "unknown_provider").await;
+
+    let user = app.signed_in("ok@example.com", "a fine password").await;
+    let forbidden = app
+        .user_request(
+            Method::GET,
+            "/v1/admin/connections",
+            user["access_token"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
+}

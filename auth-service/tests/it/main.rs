@@ -5,6 +5,7 @@ mod admin;
 mod helpers;
 mod oauth_flow;
 mod provider_tokens;
+mod rekey;
 mod sandbox_providers;
 mod second_factor;
 mod sessions;

@@ -48,6 +48,18 @@ async fn user_with_totp(app: &TestApp, email: &str) -> (String, TOTP, Vec<String
         "{url}"
     );
     let totp = authenticator(enrolment["secret"].as_str().unwrap());
+    // The QR code is an SVG image of exactly that URI (the same encoding, module for module).
+    let svg = enrolment["qr_svg"].as_str().unwrap();
+    assert!(svg.starts_with("<?xml") && svg.contains("<svg") && svg.trim_end().ends_with("</svg>"));
+    let expected = qrcode::QrCode::new(url.as_bytes())
+        .unwrap()
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(220, 220)
+        .quiet_zone(true)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build();
+    assert_eq!(svg, expected);
 
     let wrong = app
         .user_request(Method::POST, "/v1/me/totp/confirm", &token)
@@ -201,7 +213,7 @@ async fn totp_guards_the_main_password() {
 #[tokio::test]
 async fn app_passwords_sign_in_scripts_without_the_main_password() {
     let app = spawn_app().await;
-    let (token, _totp, _) = user_with_totp(&app, "apps@example.com").await;
+    let (token, totp, _) = user_with_totp(&app, "apps@example.com").await;
 
     let response = app
         .user_request(Method::POST, "/v1/me/app-passwords", &token)
@@ -253,6 +265,45 @@ async fn app_passwords_sign_in_scripts_without_the_main_password() {
         .sign_in(json!({"email": "apps@example.com", "password": PASSWORD}))
         .await;
     assert_error(main, StatusCode::UNAUTHORIZED, "second_factor_required").await;
+
+    // API sign-in: the app password works, the main password is refused (even with a code)
+    // with an error that says to use an app password.
+    let api = app
+        .sign_in(json!({"email": "apps@example.com", "password": password, "client": "api"}))
+        .await;
+    assert_eq!(api.status(), StatusCode::CREATED);
+    let refused = app
+        .sign_in(json!({"email": "apps@example.com", "password": PASSWORD, "client": "api"}))
+        .await;
+    let body = assert_error(refused, StatusCode::UNAUTHORIZED, "app_password_required").await;
+    assert!(
+        body["message"].as_str().unwrap().contains("app password"),
+        "{body}"
+    );
+    let with_code = app
+        .sign_in(
+            json!({"email": "apps@example.com", "password": PASSWORD, "client": "api",
+            "totp_code": code(&totp, 0)}),
+        )
+        .await;
+    assert_error(with_code, StatusCode::UNAUTHORIZED, "app_password_required").await;
+    // A wrong password is still just wrong, for API sign-in too.
+    let wrong = app
+        .sign_in(json!({"email": "apps@example.com", "password": "not it at all", "client": "api"}))
+        .await;
+    assert_error(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let unknown_client = app
+        .sign_in(json!({"email": "apps@example.com", "password": password, "client": "robot"}))
+        .await;
+    assert_eq!(unknown_client.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Without 2FA, API clients may use the main password.
+    app.create_user_with_password("plain@example.com", PASSWORD)
+        .await;
+    let plain = app
+        .sign_in(json!({"email": "plain@example.com", "password": PASSWORD, "client": "api"}))
+        .await;
+    assert_eq!(plain.status(), StatusCode::CREATED);
 
     let hash: String = sqlx::query_scalar("SELECT password_hash FROM app_passwords")
         .fetch_one(&app.db)

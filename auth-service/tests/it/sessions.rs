@@ -192,6 +192,93 @@ async fn repeated_failures_throttle_the_account() {
 }
 
 #[tokio::test]
+async fn repeated_failures_from_one_address_throttle_it_across_accounts() {
+    let app = spawn_app_with(|s| s.sessions.max_failed_sign_ins_per_address = 6).await;
+    app.create_user_with_password("victim@example.com", PASSWORD)
+        .await;
+    // Six accounts, one wrong guess each: no account reaches its own limit.
+    for i in 0..6 {
+        let response = app
+            .sign_in(json!({"email": format!("user{i}@example.com"), "password": "guess guess"}))
+            .await;
+        assert_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    // The address is refused now, for any account, even with the right password.
+    let response = app
+        .sign_in(json!({"email": "victim@example.com", "password": PASSWORD}))
+        .await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sign_in_failures WHERE email_key = 'address:127.0.0.1'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(rows, 6);
+
+    // X-Forwarded-For is ignored unless configured: it does not dodge the limit.
+    let response = app
+        .client
+        .post(format!("{}/v1/sessions", app.address))
+        .header("x-forwarded-for", "203.0.113.9")
+        .json(&json!({"email": "victim@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Once the window has passed, the address signs in again.
+    sqlx::query("UPDATE sign_in_failures SET failed_at = failed_at - interval '1 hour'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    app.signed_in("victim@example.com", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_throttled() {
+    let app = spawn_app_with(|s| {
+        s.sessions.max_failed_sign_ins_per_address = 3;
+        s.sessions.trust_forwarded_for = true;
+    })
+    .await;
+    app.create_user_with_password("proxied@example.com", PASSWORD)
+        .await;
+    let sign_in = |forwarded: &'static str, email: String, password: &'static str| {
+        app.client
+            .post(format!("{}/v1/sessions", app.address))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    for i in 0..3 {
+        let response = sign_in(
+            "198.51.100.1, 203.0.113.7",
+            format!("x{i}@example.com"),
+            "guess guess",
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The right-most entry (the one our proxy added) counts; the client-supplied part does not.
+    let blocked = sign_in(
+        "192.0.2.50, 203.0.113.7",
+        "proxied@example.com".into(),
+        PASSWORD,
+    )
+    .await
+    .unwrap();
+    assert_error(blocked, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    // Another client behind the same proxy is not affected.
+    let other = sign_in("203.0.113.8", "proxied@example.com".into(), PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn refresh_rotates_and_a_replayed_token_ends_the_session() {
     let app = spawn_app().await;
     app.create_user_with_password("rot@example.com", PASSWORD)
@@ -521,4 +608,103 @@ async fn signing_keys_rotate_and_old_tokens_stay_verifiable() {
             .unwrap();
         assert_eq!(me.status(), StatusCode::OK);
     }
+}
+
+#[tokio::test]
+async fn self_sign_up_is_off_unless_configured() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(format!("{}/v1/users", app.address))
+        .json(&json!({"email": "me@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(response, StatusCode::FORBIDDEN, "self_signup_disabled").await;
+    assert!(body["message"].as_str().unwrap().contains("administrator"));
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+}
+
+#[tokio::test]
+async fn self_sign_up_creates_an_ordinary_user_with_the_password_policy() {
+    let app = spawn_app_with(|s| s.self_signup = true).await;
+    let sign_up = |body: Value| {
+        app.client
+            .post(format!("{}/v1/users", app.address))
+            .json(&body)
+            .send()
+    };
+    let response =
+        sign_up(json!({"email": "Me@Example.com", "password": PASSWORD, "display_name": "Me"}))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let user_id = response.json::<Value>().await.unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pair = app.signed_in("me@example.com", PASSWORD).await;
+    assert_eq!(pair["user_id"], user_id.as_str());
+    let me: Value = app
+        .user_request(
+            Method::GET,
+            "/v1/me",
+            pair["access_token"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["is_admin"], false);
+
+    // An admin flag in the body is ignored.
+    let response =
+        sign_up(json!({"email": "boss@example.com", "password": PASSWORD, "is_admin": true}))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE is_admin")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(admins, 0);
+
+    for (body, status, code) in [
+        (
+            json!({"email": "me@example.com", "password": PASSWORD}),
+            StatusCode::CONFLICT,
+            "email_taken",
+        ),
+        (
+            json!({"email": "short@example.com", "password": "short"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+        ),
+        (
+            json!({"email": "nopass@example.com"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_password",
+        ),
+        (
+            json!({"email": "not an address", "password": PASSWORD}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+        ),
+    ] {
+        assert_error(sign_up(body).await.unwrap(), status, code).await;
+    }
+    let audit: Value = sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE event = 'user_created' AND user_id = $1::uuid",
+    )
+    .bind(&user_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(audit["via"], "self_signup");
 }

@@ -321,12 +321,17 @@ async fn the_openapi_document_covers_the_api() {
         "/v1/connections/{provider}/callback",
         "/v1/admin/users/{user_id}",
         "/v1/admin/audit",
+        "/v1/admin/users/{user_id}/totp",
+        "/v1/admin/connections",
+        "/v1/users",
     ] {
         assert!(paths.contains_key(path), "{path} missing");
     }
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["access_token"]["bearerFormat"], "JWT");
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    let client = &doc["components"]["schemas"]["SignInClient"]["enum"];
+    assert_eq!(client, &json!(["browser", "api"]));
     // Secrets are documented as plain strings, not as a secrecy type.
     assert_eq!(
         doc["components"]["schemas"]["NewConnection"]["properties"]["refresh_token"]["type"],

@@ -26,6 +26,34 @@ impl Command {
     }
 }
 
+/// The common commands plus a binary's own ones (e.g. auth-service's `reencrypt`). A separate
+/// type, so binaries that only know [`Command`] (and match on it exhaustively) are unaffected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invocation {
+    Common(Command),
+    /// One of the names the binary passed to [`Invocation::from_args`].
+    Own(&'static str),
+}
+
+impl Invocation {
+    pub fn from_args(own: &[&'static str]) -> anyhow::Result<Invocation> {
+        let arg = std::env::args().nth(1);
+        if let Some(name) = own.iter().find(|name| arg.as_deref() == Some(**name)) {
+            return Ok(Invocation::Own(name));
+        }
+        match arg.as_deref() {
+            None | Some("serve" | "migrate" | "healthcheck") => {
+                Command::from_args().map(Invocation::Common)
+            }
+            Some(other) => {
+                let mut known = vec!["serve", "migrate", "healthcheck"];
+                known.extend_from_slice(own);
+                anyhow::bail!("unknown command `{other}`; use {}", known.join(", "))
+            }
+        }
+    }
+}
+
 /// Asks the local service's readiness endpoint; the port is the service's own.
 pub fn healthcheck(port: u16) -> anyhow::Result<()> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
