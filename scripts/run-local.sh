@@ -59,6 +59,8 @@ export SYNC_LOG_JSON=false
 export AUTH_ENCRYPTION_KEYS="k1:$(cat "$state/encryption-key")"
 export AUTH_ZOHO_ACCOUNTS_BASE="$sandbox/zoho-accounts/{dc}"
 export AUTH_MICROSOFT_LOGIN_BASE="$sandbox/login"
+# Browsers reach auth-service through web, which tells it the client's address.
+export AUTH_TRUST_FORWARDED_FOR=true
 export OUTLOOK_GRAPH_BASE_URL="$sandbox/graph/v1.0"
 export SANDBOX_PORT=7070
 # The settings page: the browser talks to `web` only; OAuth redirects come back through it.

@@ -48,8 +48,9 @@ impl Upstream {
 
 /// Request headers that travel to the service; everything else (hop-by-hop headers, `Host`,
 /// our own session cookie) stays here.
-const FORWARDED_REQUEST: [HeaderName; 5] = [
+const FORWARDED_REQUEST: [HeaderName; 6] = [
     header::AUTHORIZATION,
+    X_FORWARDED_FOR,
     header::CONTENT_TYPE,
     header::ACCEPT,
     header::ACCEPT_LANGUAGE,
@@ -102,6 +103,28 @@ pub fn rewrite_cookie_path(set_cookie: &str, mount: &str) -> String {
         parts.push(format!("Path={mount}"));
     }
     parts.join("; ")
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Tells the services who the client is: `X-Forwarded-For` becomes the browser's address as
+/// this edge saw it. What the browser sent in that header is dropped: it is not ours to trust.
+/// (auth-service throttles sign-in per address with it, `AUTH_TRUST_FORWARDED_FOR=true`.)
+pub async fn client_address(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    request.headers_mut().remove(&X_FORWARDED_FOR);
+    if let Some(ip) = peer
+        && let Ok(value) = axum::http::HeaderValue::from_str(&ip.to_string())
+    {
+        request.headers_mut().insert(X_FORWARDED_FOR, value);
+    }
+    next.run(request).await
 }
 
 /// Sends one request to `upstream` and turns its answer into ours.

@@ -167,8 +167,13 @@ async fn call_auth(
         .http
         .post(format!("{}v1/sessions{path}", state.auth.base))
         .json(&body);
-    if let Some(agent) = headers.get(header::USER_AGENT) {
-        request = request.header(header::USER_AGENT, agent);
+    for name in [
+        header::USER_AGENT,
+        header::HeaderName::from_static("x-forwarded-for"),
+    ] {
+        if let Some(value) = headers.get(&name) {
+            request = request.header(name, value);
+        }
     }
     request.send().await.map_err(|err| {
         tracing::warn!(error = %err, "auth-service call failed");

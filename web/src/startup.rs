@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(operational_routes(Dependencies::default()))
         .fallback(assets::serve)
         .layer(axum::middleware::map_response(assets::security_headers))
+        .layer(axum::middleware::from_fn(proxy::client_address))
 }
 
 impl Application {

@@ -87,7 +87,10 @@ pub async fn serve(
         },
     );
     let router = router.layer(trace);
-    axum::serve(listener, router)
+    // The peer's address is available to handlers (`ConnectInfo<SocketAddr>`), e.g. for an edge
+    // that tells the services behind it who the client is.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())

@@ -525,3 +525,30 @@ async fn discovery_needs_a_valid_access_token() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_services_learn_the_clients_address_never_what_the_client_claims() {
+    let web = spawn_web().await;
+    let answer = web
+        .http
+        .get(format!("{}/api/sync/v1/status", web.url))
+        .bearer_auth("user-token")
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(web.sync.last().headers["x-forwarded-for"], "127.0.0.1");
+
+    // Sign-in too: auth-service throttles failures per address with it.
+    let _ = web
+        .http
+        .post(format!("{}/api/session", web.url))
+        .header(header::ORIGIN, web.url.as_str())
+        .header("x-forwarded-for", "203.0.113.9")
+        .json(&json!({"email": "a@example.com", "password": "wrong"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(web.auth.last().headers["x-forwarded-for"], "127.0.0.1");
+}
