@@ -122,7 +122,13 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
     }
     publish_all(&channel, &exchange, &first_reads).await?;
     let setup = first_reads.len() as i64;
-    wait_processed(&sync_pool, setup, Duration::from_secs(60), &mut Progress::new()).await?;
+    wait_processed(
+        &sync_pool,
+        setup,
+        Duration::from_secs(60),
+        &mut Progress::new(),
+    )
+    .await?;
 
     // The same events for both consumers: new contacts read in Outlook.
     let events = |salt: &str| -> Vec<(String, Envelope<ChangeMessage>)> {
@@ -192,7 +198,12 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
     let floor_events = events("floor");
     let mut progress = Progress::new();
     let started = Instant::now();
-    publish_all(&channel, "", &retarget(&floor_events, &broker.name(FLOOR_QUEUE))).await?;
+    publish_all(
+        &channel,
+        "",
+        &retarget(&floor_events, &broker.name(FLOOR_QUEUE)),
+    )
+    .await?;
     let deadline = started + Duration::from_secs(config.timeout_secs);
     loop {
         let n = handled.load(Ordering::Relaxed);

@@ -98,9 +98,9 @@ fn parse() -> anyhow::Result<Options> {
             "--engine-events" => o.engine.events = value(&arg)?.parse()?,
             "--engine-users" => o.engine.users = value(&arg)?.parse()?,
             "initial-sync" | "steady-state" | "engine-throughput" => o.scenarios.push(arg),
-            "all" => o.scenarios.extend(
-                ["initial-sync", "steady-state", "engine-throughput"].map(str::to_owned),
-            ),
+            "all" => o
+                .scenarios
+                .extend(["initial-sync", "steady-state", "engine-throughput"].map(str::to_owned)),
             other => anyhow::bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }

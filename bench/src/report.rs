@@ -70,13 +70,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether every scenario that ran finished and converged (what CI checks; not the speed).
+    /// Whether every scenario that ran finished and converged (what CI checks; not the speed,
+    /// and not the duplicates, which the report shows as a target).
     pub fn converged(&self) -> bool {
         self.failures.is_empty()
-            && self
-                .initial_sync
-                .as_ref()
-                .is_none_or(|r| r.converged && r.duplicates == 0)
+            && self.initial_sync.as_ref().is_none_or(|r| r.converged)
             && self
                 .steady_state
                 .as_ref()
@@ -87,21 +85,33 @@ impl Report {
     pub fn judge(&mut self, full_size: bool) {
         let mut targets = Vec::new();
         if let Some(r) = &self.initial_sync {
-            let default_size = r.config.contacts == 10_000
-                && r.config.tasks == 2_000
-                && r.config.events == 2_000;
+            let default_size =
+                r.config.contacts == 10_000 && r.config.tasks == 2_000 && r.config.events == 2_000;
+            let complete = r.held_for_review == 0 && r.duplicates == 0;
             let (measured, met, gap) = match r.converge_secs {
                 Some(s) => (
-                    format!("{s:.1} s"),
-                    Some(s < 60.0),
-                    if s < 60.0 {
+                    if complete {
+                        format!("{s:.1} s")
+                    } else {
+                        format!(
+                            "settled in {s:.1} s, with {} items held for review",
+                            r.held_for_review
+                        )
+                    },
+                    Some(s < 60.0 && complete),
+                    if !complete {
+                        format!(
+                            "not complete: {} items held for review, {} duplicates",
+                            r.held_for_review, r.duplicates
+                        )
+                    } else if s < 60.0 {
                         format!("{:.1} s to spare", 60.0 - s)
                     } else {
                         format!("{:.1} s over ({:.1}×)", s - 60.0, s / 60.0)
                     },
                 ),
                 None => (
-                    format!("did not converge in {} s", r.config.timeout_secs),
+                    format!("did not settle in {} s", r.config.timeout_secs),
                     Some(false),
                     "no convergence".into(),
                 ),
@@ -115,6 +125,20 @@ impl Report {
                     gap
                 } else {
                     format!("{gap}; not the default size, so not judged")
+                },
+            });
+            targets.push(Target {
+                name: "initial sync complete".into(),
+                target: "every item on both sides: none held, none duplicated".into(),
+                measured: format!(
+                    "{} held for review, {} duplicates",
+                    r.held_for_review, r.duplicates
+                ),
+                met: Some(complete && r.converged),
+                gap: if complete {
+                    "met".into()
+                } else {
+                    format!("{} items not synced", r.held_for_review + r.duplicates)
                 },
             });
             for (side, calls) in [("Graph", &r.outlook_calls), ("Zoho", &r.zoho_calls)] {
@@ -154,10 +178,7 @@ impl Report {
             let p99 = r.all.p99_ms;
             targets.push(Target {
                 name: "p99 propagation".into(),
-                target: format!(
-                    "under poll interval + 2 s = {:.0} s",
-                    limit_ms / 1000.0
-                ),
+                target: format!("under poll interval + 2 s = {:.0} s", limit_ms / 1000.0),
                 measured: format!(
                     "{:.2} s ({} users, {} edits, {} not arrived)",
                     p99 / 1000.0,
@@ -221,7 +242,7 @@ impl Report {
         }
         if !full_size {
             for t in &mut targets {
-                if t.met.is_some() && t.name != "duplicates" {
+                if t.met.is_some() && t.name != "duplicates" && t.name != "initial sync complete" {
                     t.gap = format!("{} (quick run: indicative only)", t.gap);
                 }
             }
@@ -231,10 +252,7 @@ impl Report {
 
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
-        std::fs::write(
-            dir.join("report.json"),
-            serde_json::to_string_pretty(self)?,
-        )?;
+        std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(self)?)?;
         std::fs::write(dir.join("report.md"), self.markdown())?;
         if let Some(r) = &self.steady_state {
             std::fs::write(dir.join("latency.svg"), latency_svg(r))?;
@@ -269,7 +287,8 @@ impl Report {
             let _ = writeln!(
                 md,
                 "\n## Initial sync\n\n{} contacts, {} tasks, {} events on each side, {:.0} % of \
-                 them on both; poll interval {} s. Converged: {}.\n",
+                 them on both; poll interval {} s. Settled (every item linked or held for \
+                 review, nothing in flight): {}.\n",
                 r.config.contacts,
                 r.config.tasks,
                 r.config.events,
@@ -282,15 +301,15 @@ impl Report {
             );
             let _ = writeln!(
                 md,
-                "| kind | seeded Outlook / Zoho / both | expected | Outlook | Zoho | linked | \
-                 pending | failed | duplicates | missing | converged |"
+                "| kind | seeded Outlook / Zoho / both | pairs matched | linked | held for review | \
+                 Outlook | Zoho | failed | duplicates | missing | converged |"
             );
             let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
             for k in &r.kinds {
                 let converged = match (k.converged, k.converge_secs) {
                     (true, Some(s)) => format!("{s:.1} s"),
                     _ if k.seeded_outlook + k.seeded_zoho == 0 => "not seeded".into(),
-                    _ => "**not synced**".into(),
+                    _ => "**not converged**".into(),
                 };
                 let _ = writeln!(
                     md,
@@ -299,11 +318,11 @@ impl Report {
                     k.seeded_outlook,
                     k.seeded_zoho,
                     k.seeded_shared,
-                    k.expected,
+                    k.matched_pairs,
+                    k.linked,
+                    k.held_for_review,
                     k.outlook_count,
                     k.zoho_count,
-                    k.linked,
-                    k.pending,
                     k.failed,
                     k.duplicates,
                     k.missing,
@@ -474,7 +493,7 @@ pub fn latency_svg(r: &steady::Result) -> String {
         .samples
         .iter()
         .map(|s| s.latency_ms / 1000.0)
-        .fold(target_s, f64::max)
+        .fold(target_s + 1.0, f64::max)
         .ceil()
         .max(1.0);
     let x = |s: f64| LEFT + s / max_s * (W - LEFT - RIGHT);
@@ -504,15 +523,15 @@ pub fn latency_svg(r: &steady::Result) -> String {
         );
         t += step;
     }
-    for share in [0.0, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0] {
+    for share in [0.0, 0.25, 0.5, 0.75, 0.95, 1.0] {
         let _ = writeln!(
             svg,
-            r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#eee"/><text x="{2:.1}" y="{3:.1}" text-anchor="end">{4}</text>"##,
+            r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#eee"/><text x="{2:.1}" y="{3:.1}" text-anchor="end">{4:.0} %</text>"##,
             y(share),
             W - RIGHT,
             LEFT - 6.0,
             y(share) + 4.0,
-            format!("{:.0} %", share * 100.0)
+            share * 100.0
         );
     }
     let _ = writeln!(
@@ -526,16 +545,11 @@ pub fn latency_svg(r: &steady::Result) -> String {
     // The target.
     let _ = writeln!(
         svg,
-        r##"<line x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{1:.1}" stroke="#c00" stroke-dasharray="5,4"/><text x="{2:.1}" y="{3:.1}" fill="#c00">p99 target {target_s} s</text>"##,
+        r##"<line x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{1:.1}" stroke="#c00" stroke-dasharray="5,4"/><text x="{2:.1}" y="{3:.1}" fill="#c00" text-anchor="end">p99 target: poll interval + 2 s = {target_s} s</text>"##,
         x(target_s),
         H - BOTTOM,
         x(target_s) - 4.0,
         TOP - 4.0
-    );
-    let _ = writeln!(
-        svg,
-        r##"<text x="{0:.1}" y="{TOP}" fill="#c00" text-anchor="end"></text>"##,
-        x(target_s) - 4.0
     );
     // One step curve per direction.
     let mut legend_y = TOP + 14.0;

@@ -90,7 +90,10 @@ impl System {
                 format!("{sandbox_url}/zoho-accounts/{{dc}}"),
             ),
             ("AUTH_MICROSOFT_LOGIN_BASE", format!("{sandbox_url}/login")),
-            ("OUTLOOK_GRAPH_BASE_URL", format!("{sandbox_url}/graph/v1.0")),
+            (
+                "OUTLOOK_GRAPH_BASE_URL",
+                format!("{sandbox_url}/graph/v1.0"),
+            ),
             ("SANDBOX_PORT", ports[procs::SANDBOX].to_string()),
             ("AUTH_PORT", ports[procs::AUTH].to_string()),
             ("SYNC_SERVICE_PORT", ports[procs::SYNC].to_string()),
@@ -100,7 +103,11 @@ impl System {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
 
         let mut system = System {
             http,
@@ -158,6 +165,13 @@ impl System {
         for process in self.processes.drain(..).rev() {
             process.stop().await;
         }
+        if std::env::var_os("BENCH_KEEP").is_some() {
+            eprintln!(
+                "BENCH_KEEP: database {} and broker prefix {} kept",
+                self.database_name, self.broker.prefix
+            );
+            return;
+        }
         if let Err(err) = self.cleanup().await {
             eprintln!("warning: cleaning up after the run: {err:#}");
         }
@@ -179,7 +193,10 @@ impl System {
             crate::engine::FLOOR_QUEUE,
         ] {
             let _ = channel
-                .queue_delete(format!("{prefix}{queue}").into(), QueueDeleteOptions::default())
+                .queue_delete(
+                    format!("{prefix}{queue}").into(),
+                    QueueDeleteOptions::default(),
+                )
                 .await;
         }
         for exchange in ["sync.changes", "sync.commands", "sync.dead-letter"] {
@@ -348,7 +365,11 @@ impl System {
     }
 
     /// Every item of one kind on one side (control API: not counted as API calls).
-    pub async fn outlook_items(&self, accounts: &Accounts, what: &str) -> anyhow::Result<Vec<Value>> {
+    pub async fn outlook_items(
+        &self,
+        accounts: &Accounts,
+        what: &str,
+    ) -> anyhow::Result<Vec<Value>> {
         let answer = self
             .get(format!(
                 "{}/_sandbox/graph/mailboxes/{}/{what}",
@@ -406,8 +427,11 @@ impl System {
     }
 
     pub async fn reset_stats(&self) -> anyhow::Result<()> {
-        self.post(format!("{}/_sandbox/stats/reset", self.sandbox_url), json!({}))
-            .await?;
+        self.post(
+            format!("{}/_sandbox/stats/reset", self.sandbox_url),
+            json!({}),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -447,7 +471,10 @@ pub fn list(answer: Value) -> Vec<Value> {
 /// `cargo build` put the service binaries. A test binary lives one level lower, in `deps/`.
 pub fn default_bin_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let mut dir = exe.parent().context("no executable directory")?.to_path_buf();
+    let mut dir = exe
+        .parent()
+        .context("no executable directory")?
+        .to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }
