@@ -12,6 +12,8 @@ export TEST_AMQP_URL=${TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -Atqc \
   "select datname from pg_database where datname like 'test\_%'" 2>/dev/null |
   while read -r db; do PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -qc "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
+# The benchmark's smoke test runs the services as processes: build their binaries first.
+cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
   exec cargo nextest run --workspace --no-fail-fast "$@"
 else
