@@ -25,9 +25,10 @@ fn keys(item: &Item) -> Vec<Vec<String>> {
                 .filter(|p| p.trim_start_matches('+').len() >= 6)
                 .map(|p| format!("phone:{p}"))
                 .collect();
-            let name = match (&c.given_name, &c.surname) {
-                (None, None) => Vec::new(),
-                (g, s) => vec![format!(
+            // Name alone is too weak (namesakes are common): only with the company.
+            let name = match (&c.given_name, &c.surname, &c.company) {
+                (None, None, _) | (_, _, None) => Vec::new(),
+                (g, s, _) => vec![format!(
                     "name:{}|{}|{}",
                     g.as_deref().unwrap_or_default().to_lowercase(),
                     s.as_deref().unwrap_or_default().to_lowercase(),
@@ -209,6 +210,13 @@ mod tests {
         let mut held = m.ambiguous.clone();
         held.sort_by_key(|l| l.0);
         assert_eq!(held, vec![id(1), id(2), id(3)]);
+    }
+
+    #[test]
+    fn namesakes_without_a_company_are_not_matched() {
+        let o = vec![(id(1), contact("Taro", None, None, None))];
+        let z = vec![(id(2), contact("Taro", None, None, None))];
+        assert_eq!(match_items(&o, &z), Matches::default());
     }
 
     #[test]
