@@ -45,7 +45,7 @@ impl Config {
         Config {
             events: 1_000,
             users: 10,
-            timeout_secs: 60,
+            timeout_secs: 240,
         }
     }
 }

@@ -41,7 +41,7 @@ impl Config {
             events: 40,
             shared_share: 0.2,
             poll_interval_secs: 2,
-            timeout_secs: 120,
+            timeout_secs: 240,
         }
     }
 }

@@ -47,7 +47,7 @@ impl Config {
             poll_interval_secs: 2,
             edits_per_sec: 4.0,
             edit_secs: 8,
-            setup_timeout_secs: 90,
+            setup_timeout_secs: 240,
         }
     }
 }
