@@ -5,8 +5,6 @@
 use std::process::Command;
 
 #[test]
-#[ignore = "the quick run currently finds two duplicated events in the initial sync (a real bug, \
-            to be fixed before this smoke test runs in CI again); run it with --ignored"]
 fn quick_benchmark_completes_and_converges() {
     let bench = env!("CARGO_BIN_EXE_bench");
     let out = std::env::temp_dir().join(format!("bench-smoke-{}", std::process::id()));
