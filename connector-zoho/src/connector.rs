@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono_tz::Tz;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -20,6 +21,7 @@ use connector_kit::store::Watch;
 use connector_kit::{ApiError, ApplyRequest, CallContext, Connector, Page};
 
 use crate::mapping::{contact, event, task};
+use crate::user_zone::UserZones;
 use crate::zoho::{RecordResult, WRITE_BATCH, ZohoClient};
 
 /// Seconds re-read at the start of each round: `Modified_Time` has one-second resolution, so a
@@ -59,6 +61,7 @@ struct Cursor {
 
 pub struct ZohoConnector {
     client: ZohoClient,
+    zones: UserZones,
 }
 
 fn module(kind: ItemKind) -> &'static str {
@@ -101,23 +104,28 @@ fn operation(kind: ItemKind, what: &str) -> &'static str {
     }
 }
 
-fn parse_item(kind: ItemKind, value: &Value) -> Result<Item, String> {
+/// `zone`: the Zoho user's, which event times are read in (see [`UserZones`]).
+fn parse_item(kind: ItemKind, value: &Value, zone: Tz) -> Result<Item, String> {
     Ok(match kind {
         ItemKind::Contact => Item::Contact(contact::from_zoho(value)?),
         ItemKind::Task => Item::Task(task::from_zoho(value)?),
-        ItemKind::Event => Item::Event(event::from_zoho(value)?),
+        ItemKind::Event => Item::Event(event::from_zoho(value, zone)?),
     })
 }
 
 /// The record as Zoho would hold it after the write: what the content hash is taken of.
-fn render(item: &Item, base: Option<&Item>) -> Result<serde_json::Map<String, Value>, String> {
+fn render(
+    item: &Item,
+    base: Option<&Item>,
+    zone: Tz,
+) -> Result<serde_json::Map<String, Value>, String> {
     Ok(match (item, base) {
         (Item::Contact(c), Some(Item::Contact(b))) => contact::patch(c, Some(b)),
         (Item::Contact(c), _) => contact::to_zoho(c),
         (Item::Task(t), Some(Item::Task(b))) => task::patch(t, Some(b)),
         (Item::Task(t), _) => task::to_zoho(t),
-        (Item::Event(e), Some(Item::Event(b))) => event::patch(e, Some(b)),
-        (Item::Event(e), _) => event::to_zoho(e),
+        (Item::Event(e), Some(Item::Event(b))) => event::patch(e, Some(b), zone),
+        (Item::Event(e), _) => event::to_zoho(e, zone),
     })
 }
 
@@ -128,12 +136,24 @@ fn unreadable(reason: &str) {
 
 impl ZohoConnector {
     pub fn new(client: ZohoClient) -> Self {
-        ZohoConnector { client }
+        ZohoConnector {
+            client,
+            zones: UserZones::default(),
+        }
+    }
+
+    /// The zone event times are in: the Zoho user's (other kinds have none).
+    async fn zone_for(&self, ctx: &CallContext, kind: ItemKind) -> Result<Tz, ApiError> {
+        match kind {
+            ItemKind::Event => self.zones.of(&self.client, ctx).await,
+            ItemKind::Contact | ItemKind::Task => Ok(Tz::UTC),
+        }
     }
 
     fn to_change(
         kind: ItemKind,
         value: &Value,
+        zone: Tz,
     ) -> Result<(ChangeMessage, DateTime<FixedOffset>), String> {
         let id = value
             .get("id")
@@ -149,7 +169,7 @@ impl ZohoConnector {
             side: Side::Zoho,
             external_id: ExternalId(id.to_owned()),
             version: Version(modified.to_owned()),
-            item: parse_item(kind, value)?,
+            item: parse_item(kind, value, zone)?,
         };
         Ok((change, modified_at))
     }
@@ -175,8 +195,9 @@ impl ZohoConnector {
             )
             .await?;
         let Some(page) = page else { return Ok(false) };
+        let zone = self.zone_for(ctx, kind).await?;
         for value in &page.data {
-            let (change, modified_at) = match Self::to_change(kind, value) {
+            let (change, modified_at) = match Self::to_change(kind, value, zone) {
                 Ok(parsed) => parsed,
                 Err(reason) => {
                     unreadable(&reason);
@@ -264,6 +285,7 @@ impl ZohoConnector {
         kind: ItemKind,
         batch: &[(usize, Value, Item)],
         unmodified_since: Option<&str>,
+        zone: Tz,
     ) -> Vec<(usize, ApplyOutcome)> {
         let records = batch.iter().map(|(_, record, _)| record.clone()).collect();
         let what = if method == Method::POST {
@@ -292,7 +314,7 @@ impl ZohoConnector {
                         && r.code == "ALREADY_MODIFIED"
                     {
                         let id = record.get("id").and_then(Value::as_str).unwrap_or_default();
-                        result = self.stale(ctx, kind, id).await;
+                        result = self.stale(ctx, kind, id, zone).await;
                     }
                     out.push((*index, result));
                 }
@@ -328,6 +350,7 @@ impl ZohoConnector {
         kind: ItemKind,
         id: &str,
         expected: &Version,
+        zone: Tz,
     ) -> Result<(), ApplyOutcome> {
         let current = self
             .client
@@ -349,7 +372,7 @@ impl ZohoConnector {
                 if same {
                     Ok(())
                 } else {
-                    Err(Self::stale_outcome(kind, &value))
+                    Err(Self::stale_outcome(kind, &value, zone))
                 }
             }
             Ok(None) => Err(ApplyOutcome::Gone {
@@ -360,8 +383,8 @@ impl ZohoConnector {
     }
 
     /// The stale outcome for the record as Zoho holds it now.
-    fn stale_outcome(kind: ItemKind, value: &Value) -> ApplyOutcome {
-        match Self::to_change(kind, value) {
+    fn stale_outcome(kind: ItemKind, value: &Value, zone: Tz) -> ApplyOutcome {
+        match Self::to_change(kind, value, zone) {
             Ok((
                 ChangeMessage::ItemChanged {
                     external_id,
@@ -384,13 +407,13 @@ impl ZohoConnector {
     }
 
     /// A conditional update found the record changed: what Zoho holds now.
-    async fn stale(&self, ctx: &CallContext, kind: ItemKind, id: &str) -> ApplyOutcome {
+    async fn stale(&self, ctx: &CallContext, kind: ItemKind, id: &str, zone: Tz) -> ApplyOutcome {
         match self
             .client
             .record(ctx, operation(kind, "get"), module(kind), id)
             .await
         {
-            Ok(Some(value)) => Self::stale_outcome(kind, &value),
+            Ok(Some(value)) => Self::stale_outcome(kind, &value, zone),
             Ok(None) => ApplyOutcome::Gone {
                 external_id: Some(ExternalId(id.to_owned())),
             },
@@ -511,6 +534,14 @@ impl Connector for ZohoConnector {
     }
 
     async fn apply(&self, ctx: &CallContext, requests: &[ApplyRequest]) -> Vec<ApplyOutcome> {
+        let zone = if requests.iter().any(|r| r.kind == ItemKind::Event) {
+            match self.zone_for(ctx, ItemKind::Event).await {
+                Ok(zone) => zone,
+                Err(err) => return vec![err.into_outcome(); requests.len()],
+            }
+        } else {
+            Tz::UTC
+        };
         let mut outcomes: Vec<Option<ApplyOutcome>> = vec![None; requests.len()];
         // Grouped per kind (the consumer sends one user and kind per call; nothing relies on it).
         let mut creates: BTreeMap<ItemKind, Vec<(usize, Value, Item)>> = BTreeMap::new();
@@ -522,7 +553,7 @@ impl Connector for ZohoConnector {
         for (index, request) in requests.iter().enumerate() {
             let kind = request.kind;
             match &request.op {
-                ApplyOp::Create { item } if item.kind() == kind => match render(item, None) {
+                ApplyOp::Create { item } if item.kind() == kind => match render(item, None, zone) {
                     Ok(record) => creates.entry(kind).or_default().push((
                         index,
                         Value::Object(record),
@@ -541,7 +572,7 @@ impl Connector for ZohoConnector {
                     item,
                     base,
                     expected_version,
-                } if item.kind() == kind => match render(item, base.as_ref()) {
+                } if item.kind() == kind => match render(item, base.as_ref(), zone) {
                     Ok(mut record) => {
                         record.insert("id".into(), json!(external_id.0));
                         updates
@@ -577,7 +608,7 @@ impl Connector for ZohoConnector {
         for (kind, records) in &creates {
             for batch in records.chunks(WRITE_BATCH) {
                 for (index, outcome) in self
-                    .write_batch(ctx, Method::POST, *kind, batch, None)
+                    .write_batch(ctx, Method::POST, *kind, batch, None, zone)
                     .await
                 {
                     outcomes[index] = Some(outcome);
@@ -587,7 +618,7 @@ impl Connector for ZohoConnector {
         for ((kind, since), records) in &updates {
             for batch in records.chunks(WRITE_BATCH) {
                 for (index, outcome) in self
-                    .write_batch(ctx, Method::PUT, *kind, batch, since.as_deref())
+                    .write_batch(ctx, Method::PUT, *kind, batch, since.as_deref(), zone)
                     .await
                 {
                     outcomes[index] = Some(outcome);
@@ -597,7 +628,7 @@ impl Connector for ZohoConnector {
         // Zoho has no conditional delete: a record edited since the version sync-service holds
         // is answered as stale (with what Zoho has now) instead of being deleted unseen.
         for (index, kind, id, expected) in checks {
-            match self.still_at(ctx, kind, &id, &expected).await {
+            match self.still_at(ctx, kind, &id, &expected, zone).await {
                 Ok(()) => deletes.entry(kind).or_default().push((index, id)),
                 Err(outcome) => outcomes[index] = Some(outcome),
             }
@@ -762,12 +793,14 @@ mod payload_tests {
                 let page: RecordsPage = serde_json::from_value(value.clone()).unwrap();
                 for record in &page.data {
                     if record.get("Modified_Time").is_some() {
-                        ZohoConnector::to_change(ItemKind::Contact, record).unwrap();
+                        ZohoConnector::to_change(ItemKind::Contact, record, Tz::UTC).unwrap();
                     } else {
                         // A docs sample read without `Modified_Time` (we always ask for it):
                         // such a record is skipped (and counted), its content still maps.
-                        assert!(ZohoConnector::to_change(ItemKind::Contact, record).is_err());
-                        parse_item(ItemKind::Contact, record).unwrap();
+                        assert!(
+                            ZohoConnector::to_change(ItemKind::Contact, record, Tz::UTC).is_err()
+                        );
+                        parse_item(ItemKind::Contact, record, Tz::UTC).unwrap();
                     }
                 }
             }
@@ -775,7 +808,7 @@ mod payload_tests {
                 task::from_zoho(&value["data"][0]).unwrap();
             }
             "zoho_events_insert_request.json" => {
-                event::from_zoho(&value["data"][0]).unwrap();
+                event::from_zoho(&value["data"][0], Tz::UTC).unwrap();
             }
             "zoho_insert_response.json"
             | "zoho_update_response.json"

@@ -2,6 +2,7 @@
 //! - [`zoho`]: the Zoho CRM client;
 //! - [`mapping`]: Zoho records ⇄ the canonical model;
 //! - [`connector`]: the [`connector_kit::Connector`] implementation;
+//! - [`user_zone`]: the Zoho user's time zone, which event dates are in;
 //! - [`settings`] and [`startup`]: configuration and wiring.
 #![doc = include_str!("../README.md")]
 
@@ -9,4 +10,5 @@ pub mod connector;
 pub mod mapping;
 pub mod settings;
 pub mod startup;
+pub mod user_zone;
 pub mod zoho;

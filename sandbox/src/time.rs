@@ -33,9 +33,11 @@ pub fn graph_inner(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-/// Zoho's `2023-05-10T01:10:47+00:00`. Every org is on UTC for now; a per-org offset would go here.
-pub fn zoho(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+/// Zoho's `2023-05-10T01:10:47+09:00`: the instant with the offset of the user's zone.
+pub fn zoho(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    at.with_timezone(&zone)
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
 }
 
 /// An ISO-8601 instant with an offset, as Zoho's `If-Modified-Since` takes it.

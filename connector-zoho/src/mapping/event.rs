@@ -1,13 +1,16 @@
 //! Zoho `Events` record ("Meetings") ⇄ canonical [`Event`].
 //!
-//! Zoho keeps instants with an offset, not a zone: reads give the instant and no zone (sync-service
-//! keeps the zone from the merge base); writes use the zone's offset at that instant. All-day
-//! events are dates: Zoho's `Start_DateTime` is the first day at 00:00 and `End_DateTime` the
-//! last day at 23:59 (the canonical end is exclusive, the day after). Zoho has no categories and
-//! no optional attendees (see `Event::project_for_zoho`).
+//! Zoho keeps instants with an offset, not a zone, and answers them in its user's zone
+//! (`GET /users?type=CurrentUser`, `time_zone`). Reads give the instant with the user's zone
+//! (sync-service keeps the organiser's zone from the merge base when it knows one); writes use
+//! the event's zone, else the user's. All-day events are dates in the user's zone: Zoho's
+//! `Start_DateTime` is the first day at 00:00 and `End_DateTime` the last day at 23:59 there (the
+//! canonical end is exclusive, the day after). Zoho has no categories and no optional attendees
+//! (see `Event::project_for_zoho`).
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use connector_kit::calendar::{Rule, zone};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+use connector_kit::calendar::{Rule, local_to_utc, zone};
 use serde_json::{Map, Value, json};
 use sync_model::{Attendee, EmailAddress, Event, EventTime, Recurrence};
 
@@ -27,7 +30,12 @@ pub const FIELDS: &[&str] = &[
     "Modified_Time",
 ];
 
-pub fn from_zoho(value: &Value) -> Result<Event, String> {
+/// The zone name an instant read from Zoho carries: the user's, none for UTC.
+fn zone_name(user_zone: Tz) -> Option<String> {
+    (user_zone != Tz::UTC && user_zone != Tz::Etc__UTC).then(|| user_zone.name().to_owned())
+}
+
+pub fn from_zoho(value: &Value, user_zone: Tz) -> Result<Event, String> {
     let obj = value.as_object().ok_or("a record must be a JSON object")?;
     let all_day = obj
         .get("All_day")
@@ -37,10 +45,12 @@ pub fn from_zoho(value: &Value) -> Result<Event, String> {
     let start = date_time(obj, "Start_DateTime")?.ok_or("an event without Start_DateTime")?;
     let end = date_time(obj, "End_DateTime")?.ok_or("an event without End_DateTime")?;
     let (start_time, end_time) = if all_day {
-        // The dates as Zoho wrote them (in the offset it answered with).
-        let first = start.date_naive();
-        let last = end.date_naive();
-        let end_date = if end.time() == chrono::NaiveTime::MIN && last > first {
+        // The dates in the user's zone, whatever offset the answer was written with.
+        let start_local = start.with_timezone(&user_zone);
+        let end_local = end.with_timezone(&user_zone);
+        let first = start_local.date_naive();
+        let last = end_local.date_naive();
+        let end_date = if end_local.time() == NaiveTime::MIN && last > first {
             last
         } else {
             last + Duration::days(1)
@@ -53,11 +63,11 @@ pub fn from_zoho(value: &Value) -> Result<Event, String> {
         (
             EventTime::DateTime {
                 utc: start.with_timezone(&Utc),
-                time_zone: None,
+                time_zone: zone_name(user_zone),
             },
             EventTime::DateTime {
                 utc: end.with_timezone(&Utc),
-                time_zone: None,
+                time_zone: zone_name(user_zone),
             },
         )
     };
@@ -75,7 +85,8 @@ pub fn from_zoho(value: &Value) -> Result<Event, String> {
         Some(Value::Object(r)) => match r.get("RRULE").and_then(Value::as_str) {
             None => None,
             Some(rrule) => {
-                let rule = Rule::parse(rrule)?.complete_with_start(start.date_naive());
+                let first_day = start.with_timezone(&user_zone).date_naive();
+                let rule = Rule::parse(rrule)?.complete_with_start(first_day);
                 Some(Recurrence {
                     rrule: rule.to_canonical(),
                     exceptions: exdates(r.get("EXDATE"))?,
@@ -147,33 +158,37 @@ fn exdates(value: Option<&Value>) -> Result<Vec<NaiveDate>, String> {
     Ok(dates)
 }
 
-/// An instant in the event's zone (its offset there), or UTC.
-fn zoned(utc: DateTime<Utc>, time_zone: Option<&str>) -> String {
-    match time_zone.and_then(zone) {
-        Some(tz) => format_date_time(&utc.with_timezone(&tz)),
-        None => format_date_time(&utc),
-    }
+/// An instant in the event's zone (its offset there), else in the user's.
+fn zoned(utc: DateTime<Utc>, time_zone: Option<&str>, user_zone: Tz) -> String {
+    let tz = time_zone.and_then(zone).unwrap_or(user_zone);
+    format_date_time(&utc.with_timezone(&tz))
 }
 
-/// The first day of the series in the event's zone.
-fn local_start_date(event: &Event) -> NaiveDate {
+/// A time of an all-day date, in the user's zone.
+fn on_day(date: NaiveDate, hour: u32, minute: u32, user_zone: Tz) -> String {
+    let local = date.and_time(NaiveTime::from_hms_opt(hour, minute, 0).unwrap_or(NaiveTime::MIN));
+    format_date_time(&local_to_utc(local, user_zone).with_timezone(&user_zone))
+}
+
+/// The first day of the series in the event's zone (else the user's).
+fn local_start_date(event: &Event, user_zone: Tz) -> NaiveDate {
     match &event.start {
         EventTime::Date { date } => *date,
-        EventTime::DateTime { utc, time_zone } => match time_zone.as_deref().and_then(zone) {
-            Some(tz) => utc.with_timezone(&tz).date_naive(),
-            None => utc.date_naive(),
-        },
+        EventTime::DateTime { utc, time_zone } => {
+            let tz = time_zone.as_deref().and_then(zone).unwrap_or(user_zone);
+            utc.with_timezone(&tz).date_naive()
+        }
     }
 }
 
-fn start_instant(event: &Event) -> DateTime<Utc> {
+fn start_instant(event: &Event, user_zone: Tz) -> DateTime<Utc> {
     match &event.start {
-        EventTime::Date { date } => date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+        EventTime::Date { date } => local_to_utc(date.and_time(NaiveTime::MIN), user_zone),
         EventTime::DateTime { utc, .. } => *utc,
     }
 }
 
-pub fn to_zoho(event: &Event) -> Map<String, Value> {
+pub fn to_zoho(event: &Event, user_zone: Tz) -> Map<String, Value> {
     let mut map = Map::new();
     map.insert("Event_Title".into(), json!(event.subject));
     let all_day = event.is_all_day();
@@ -185,18 +200,18 @@ pub fn to_zoho(event: &Event) -> Map<String, Value> {
                 _ => *first,
             };
             (
-                format!("{}T00:00:00+00:00", first.format("%Y-%m-%d")),
-                format!("{}T23:59:00+00:00", last.format("%Y-%m-%d")),
+                on_day(*first, 0, 0, user_zone),
+                on_day(last, 23, 59, user_zone),
             )
         }
         (EventTime::DateTime { utc, time_zone }, end) => {
             let end = match end {
-                EventTime::DateTime { utc, time_zone } => zoned(*utc, time_zone.as_deref()),
-                EventTime::Date { date } => {
-                    format!("{}T00:00:00+00:00", date.format("%Y-%m-%d"))
+                EventTime::DateTime { utc, time_zone } => {
+                    zoned(*utc, time_zone.as_deref(), user_zone)
                 }
+                EventTime::Date { date } => on_day(*date, 0, 0, user_zone),
             };
-            (zoned(*utc, time_zone.as_deref()), end)
+            (zoned(*utc, time_zone.as_deref(), user_zone), end)
         }
     };
     map.insert("Start_DateTime".into(), json!(start));
@@ -212,19 +227,19 @@ pub fn to_zoho(event: &Event) -> Map<String, Value> {
     map.insert(
         "Remind_At".into(),
         event.reminder_minutes_before.map_or(Value::Null, |m| {
-            let at = start_instant(event) - Duration::minutes(i64::from(m));
+            let at = start_instant(event, user_zone) - Duration::minutes(i64::from(m));
             let time_zone = match &event.start {
                 EventTime::DateTime { time_zone, .. } => time_zone.as_deref(),
                 EventTime::Date { .. } => None,
             };
-            json!(zoned(at, time_zone))
+            json!(zoned(at, time_zone, user_zone))
         }),
     );
     map.insert(
         "Recurring_Activity".into(),
         match &event.recurrence {
             None => Value::Null,
-            Some(r) => recurring_activity(r, local_start_date(event)),
+            Some(r) => recurring_activity(r, local_start_date(event, user_zone)),
         },
     );
     map
@@ -265,22 +280,25 @@ fn recurring_activity(recurrence: &Recurrence, start: NaiveDate) -> Value {
 /// Only the fields whose canonical value changed since `base`, projected to what Zoho holds (a
 /// category or an attendee's kind changed in Outlook is nothing to write here). A changed start
 /// goes with its end and the all-day flag.
-pub fn patch(event: &Event, base: Option<&Event>) -> Map<String, Value> {
-    let new = event.project_for_zoho();
-    let base = base.map(Event::project_for_zoho);
-    let mut changed = changed_fields(&new, base.as_ref(), Event::normalised, to_zoho);
-    if ["Start_DateTime", "End_DateTime", "All_day"]
-        .iter()
-        .any(|k| changed.contains_key(*k))
-    {
-        let full = to_zoho(&new);
-        for key in ["Start_DateTime", "End_DateTime", "All_day", "Remind_At"] {
-            if let Some(v) = full.get(key) {
-                changed.insert(key.into(), v.clone());
-            }
-        }
-    }
-    changed
+pub fn patch(event: &Event, base: Option<&Event>, user_zone: Tz) -> Map<String, Value> {
+    let render = |e: &Event| to_zoho(e, user_zone);
+    let Some(base) = base else {
+        return render(event);
+    };
+    let changed = changed_fields(
+        &event.project_for_zoho(),
+        Some(&base.project_for_zoho()),
+        Event::normalised,
+        render,
+    );
+    const TIMES: [&str; 4] = ["Start_DateTime", "End_DateTime", "All_day", "Remind_At"];
+    let times_changed = TIMES[..3].iter().any(|k| changed.contains_key(*k));
+    // Rendered from the event itself, not its projection: its zone decides the offsets written
+    // and the first day of a series.
+    render(event)
+        .into_iter()
+        .filter(|(k, _)| changed.contains_key(k) || times_changed && TIMES.contains(&k.as_str()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -300,7 +318,11 @@ mod tests {
 
     #[test]
     fn parses_the_published_event() {
-        let event = from_zoho(&payload("zoho_events_insert_request.json")["data"][0]).unwrap();
+        let event = from_zoho(
+            &payload("zoho_events_insert_request.json")["data"][0],
+            Tz::UTC,
+        )
+        .unwrap();
         assert_eq!(event.subject, "Kaizen_9_Weekly");
         assert_eq!(
             event.start,
@@ -349,7 +371,7 @@ mod tests {
     #[test]
     fn a_series_round_trips_to_what_zoho_holds() {
         let event = series();
-        let zoho = to_zoho(&event);
+        let zoho = to_zoho(&event, Tz::UTC);
         assert_eq!(zoho["Start_DateTime"], "2026-03-23T09:00:00+01:00");
         assert_eq!(
             zoho["Recurring_Activity"]["RRULE"],
@@ -357,7 +379,7 @@ mod tests {
         );
         assert_eq!(zoho["Recurring_Activity"]["EXDATE"], "2026-04-06");
         assert_eq!(zoho["Remind_At"], "2026-03-23T08:45:00+01:00");
-        let back = from_zoho(&Value::Object(zoho)).unwrap();
+        let back = from_zoho(&Value::Object(zoho), Tz::UTC).unwrap();
         assert_eq!(back, event.project_for_zoho());
     }
 
@@ -374,11 +396,11 @@ mod tests {
             recurrence: None,
             ..series()
         };
-        let zoho = to_zoho(&event);
+        let zoho = to_zoho(&event, Tz::UTC);
         assert_eq!(zoho["All_day"], true);
         assert_eq!(zoho["Start_DateTime"], "2026-03-28T00:00:00+00:00");
         assert_eq!(zoho["End_DateTime"], "2026-03-29T23:59:00+00:00");
-        assert_eq!(from_zoho(&Value::Object(zoho)).unwrap(), event);
+        assert_eq!(from_zoho(&Value::Object(zoho), Tz::UTC).unwrap(), event);
     }
 
     #[test]
@@ -387,11 +409,110 @@ mod tests {
         let mut new = base.clone();
         new.categories = vec!["Blue".into()];
         new.attendees[0].required = false;
-        assert!(patch(&new, Some(&base)).is_empty());
+        assert!(patch(&new, Some(&base), Tz::UTC).is_empty());
         new.location = Some("Raum 2".into());
         assert_eq!(
-            patch(&new, Some(&base)).keys().collect::<Vec<_>>(),
+            patch(&new, Some(&base), Tz::UTC).keys().collect::<Vec<_>>(),
             vec!["Venue"]
         );
+    }
+
+    fn all_day(first: (i32, u32, u32), end: (i32, u32, u32)) -> Event {
+        let day = |(y, m, d): (i32, u32, u32)| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        Event {
+            start: EventTime::Date { date: day(first) },
+            end: EventTime::Date { date: day(end) },
+            reminder_minutes_before: Some(60),
+            recurrence: None,
+            ..series()
+        }
+    }
+
+    #[test]
+    fn all_day_events_are_dates_in_the_zoho_users_zone() {
+        let event = all_day((2026, 1, 4), (2026, 1, 5));
+        let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
+        let zoho = to_zoho(&event, tokyo);
+        assert_eq!(zoho["Start_DateTime"], "2026-01-04T00:00:00+09:00");
+        assert_eq!(zoho["End_DateTime"], "2026-01-04T23:59:00+09:00");
+        assert_eq!(zoho["Remind_At"], "2026-01-03T23:00:00+09:00");
+        assert_eq!(from_zoho(&Value::Object(zoho), tokyo).unwrap(), event);
+        // Zoho may answer the same instants in another offset: the dates stay the user's.
+        let in_utc = json!({
+            "Event_Title": event.subject,
+            "All_day": true,
+            "Start_DateTime": "2026-01-03T15:00:00+00:00",
+            "End_DateTime": "2026-01-04T14:59:00+00:00",
+        });
+        let read = from_zoho(&in_utc, tokyo).unwrap();
+        assert_eq!(
+            (read.start, read.end),
+            (event.start.clone(), event.end.clone())
+        );
+        // West of UTC, midnight written as UTC would have been the day before.
+        let new_york: Tz = "America/New_York".parse().unwrap();
+        let zoho = to_zoho(&event, new_york);
+        assert_eq!(zoho["Start_DateTime"], "2026-01-04T00:00:00-05:00");
+        assert_eq!(from_zoho(&Value::Object(zoho), new_york).unwrap(), event);
+    }
+
+    #[test]
+    fn an_all_day_event_across_a_dst_change_keeps_its_dates() {
+        // Europe/Berlin moves to summer time on 2026-03-29.
+        let event = all_day((2026, 3, 28), (2026, 3, 31));
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let zoho = to_zoho(&event, berlin);
+        assert_eq!(zoho["Start_DateTime"], "2026-03-28T00:00:00+01:00");
+        assert_eq!(zoho["End_DateTime"], "2026-03-30T23:59:00+02:00");
+        assert_eq!(from_zoho(&Value::Object(zoho), berlin).unwrap(), event);
+    }
+
+    #[test]
+    fn timed_events_from_zoho_carry_the_users_zone() {
+        let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
+        let record = json!({
+            "Event_Title": "朝会",
+            "Start_DateTime": "2026-01-05T09:00:00+09:00",
+            "End_DateTime": "2026-01-05T09:30:00+09:00",
+            "Recurring_Activity": {"RRULE": "FREQ=DAILY;INTERVAL=1;COUNT=5"},
+        });
+        let event = from_zoho(&record, tokyo).unwrap();
+        assert_eq!(
+            event.start,
+            EventTime::DateTime {
+                utc: at("2026-01-05T00:00:00Z"),
+                time_zone: Some("Asia/Tokyo".into()),
+            }
+        );
+        // The series starts on the user's day, not on UTC's (the 5th at 00:00 UTC is right
+        // here, but 08:00 in Tokyo would be the 4th in UTC).
+        let early = json!({
+            "Event_Title": "早朝",
+            "Start_DateTime": "2026-01-05T08:00:00+09:00",
+            "End_DateTime": "2026-01-05T08:30:00+09:00",
+            "Recurring_Activity": {"RRULE": "FREQ=WEEKLY;INTERVAL=1;COUNT=3"},
+        });
+        let series = from_zoho(&early, tokyo).unwrap();
+        assert!(series.recurrence.unwrap().rrule.contains("BYDAY=MO"));
+        // Written back in that zone, the first day is the same.
+        let zoho = to_zoho(&event, tokyo);
+        assert_eq!(zoho["Start_DateTime"], "2026-01-05T09:00:00+09:00");
+        assert_eq!(
+            zoho["Recurring_Activity"]["RRULE"],
+            "FREQ=DAILY;INTERVAL=1;COUNT=5;DTSTART=2026-01-05"
+        );
+    }
+
+    #[test]
+    fn a_patch_is_written_in_the_events_own_zone() {
+        let base = series();
+        let mut moved = base.clone();
+        moved.start = EventTime::DateTime {
+            utc: at("2026-03-23T10:00:00Z"),
+            time_zone: Some("Europe/Berlin".into()),
+        };
+        let patch = patch(&moved, Some(&base), "Asia/Tokyo".parse().unwrap());
+        assert_eq!(patch["Start_DateTime"], "2026-03-23T11:00:00+01:00");
+        assert!(patch.contains_key("End_DateTime") && !patch.contains_key("Venue"));
     }
 }

@@ -1,6 +1,7 @@
 //! Tasks and Events: batched writes with a refused record, read back as what was written; a
 //! recurring series with an exception across a daylight-saving change, an all-day event and
-//! attendees survive the round trip through Zoho.
+//! attendees survive the round trip through Zoho; all-day events keep their dates and Zoho's
+//! events carry their zone for a Zoho user east or west of UTC.
 
 use chrono::NaiveDate;
 use connector_kit::{ApplyRequest, Connector};
@@ -166,5 +167,105 @@ async fn a_series_with_an_exception_across_dst_and_an_all_day_event_round_trip()
         // ... and with what Zoho cannot hold kept from the base, the very same record.
         item.refill_from(original, Side::Zoho);
         assert_eq!(&item, original);
+    }
+}
+
+/// The events the sandbox's Zoho user can see, by title.
+async fn zoho_event(
+    sandbox: &crate::helpers::Sandbox,
+    org: &crate::helpers::Org,
+    title: &str,
+) -> serde_json::Value {
+    sandbox
+        .records(org, "Events")
+        .await
+        .into_iter()
+        .find(|r| r["Event_Title"] == title)
+        .unwrap_or_else(|| panic!("no event {title}"))
+}
+
+#[tokio::test]
+async fn all_day_events_keep_their_dates_for_a_zoho_user_east_or_west_of_utc() {
+    let sandbox = sandbox().await;
+    for (time_zone, midnight) in [
+        ("Asia/Tokyo", "2026-03-28T00:00:00+09:00"),
+        ("America/Los_Angeles", "2026-03-28T00:00:00-07:00"),
+    ] {
+        let org = sandbox.org_in(time_zone).await;
+        let connector = connector();
+        let ctx = ctx(&org);
+        let w = watch(ItemKind::Event);
+        let (_, cursor) = read_round(&connector, &ctx, &w, None, 0).await.unwrap();
+
+        // Written from Outlook: midnight of the first day in the Zoho user's zone.
+        let outcomes = connector
+            .apply(&ctx, &[create(Item::Event(all_day()))])
+            .await;
+        assert!(
+            matches!(outcomes[0], ApplyOutcome::Applied { .. }),
+            "{outcomes:?}"
+        );
+        let held = zoho_event(&sandbox, &org, "Messe Hannover").await;
+        assert_eq!(held["Start_DateTime"], midnight, "{time_zone}");
+
+        // Made in Zoho by its user: an all-day event and a meeting at 08:00 their time.
+        let local = |t: &str| {
+            let tz: chrono_tz::Tz = time_zone.parse().unwrap();
+            let naive = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M").unwrap();
+            naive
+                .and_local_timezone(tz)
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+        };
+        sandbox
+            .zoho(
+                &org,
+                reqwest::Method::POST,
+                "/Events",
+                Some(serde_json::json!({"data": [
+                    {"Event_Title": "Inventur", "All_day": true,
+                     "Start_DateTime": local("2027-01-04T00:00"),
+                     "End_DateTime": local("2027-01-04T23:59")},
+                    {"Event_Title": "Frühbesprechung",
+                     "Start_DateTime": local("2027-01-04T08:00"),
+                     "End_DateTime": local("2027-01-04T08:30")},
+                ]})),
+            )
+            .await;
+        let (changes, _) = read_round(&connector, &ctx, &w, Some(cursor), 0)
+            .await
+            .unwrap();
+        let read = |title: &str| {
+            changes
+                .iter()
+                .find_map(|c| match c {
+                    ChangeMessage::ItemChanged {
+                        item: Item::Event(e),
+                        ..
+                    } if e.subject == title => Some(e.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("{title} not read"))
+        };
+        let echo = read("Messe Hannover");
+        assert_eq!((&echo.start, &echo.end), (&all_day().start, &all_day().end));
+        let day = |d: u32| EventTime::Date {
+            date: NaiveDate::from_ymd_opt(2027, 1, d).unwrap(),
+        };
+        let inventory = read("Inventur");
+        assert_eq!(
+            (inventory.start, inventory.end),
+            (day(4), day(5)),
+            "{time_zone}"
+        );
+        // A meeting made in Zoho goes to Outlook in its user's zone, not in UTC.
+        let meeting = read("Frühbesprechung");
+        let EventTime::DateTime {
+            time_zone: zone, ..
+        } = &meeting.start
+        else {
+            panic!("{meeting:?}")
+        };
+        assert_eq!(zone.as_deref(), Some(time_zone));
     }
 }

@@ -53,11 +53,16 @@ impl Sandbox {
     }
 
     pub async fn org(&self) -> Org {
+        self.org_in("Etc/UTC").await
+    }
+
+    /// An org whose user works in `time_zone` (IANA): Zoho answers every date-time in it.
+    pub async fn org_in(&self, time_zone: &str) -> Org {
         let created = self
             .control(
                 reqwest::Method::POST,
                 "/zoho/orgs",
-                json!({"dc": "eu", "user_name": "Zoë Ærø"}),
+                json!({"dc": "eu", "user_name": "Zoë Ærø", "time_zone": time_zone}),
             )
             .await;
         let id = created["org_id"].as_str().unwrap().to_owned();

@@ -94,6 +94,7 @@ impl Event {
                 }
             }
         }
+        // Zoho answers in its user's zone: the organiser's zone, when known, is kept instead.
         for (t, b) in [(&mut self.start, &base.start), (&mut self.end, &base.end)] {
             if let (
                 EventTime::DateTime { time_zone, .. },
@@ -102,7 +103,6 @@ impl Event {
                     ..
                 },
             ) = (t, b)
-                && time_zone.is_none()
             {
                 *time_zone = Some(zone.clone());
             }
@@ -178,6 +178,43 @@ mod tests {
         assert_eq!(
             normalise_rrule("FREQ=WEEKLY;INTERVAL=1;BYDAY=MO"),
             normalise_rrule("RRULE:byday=MO;FREQ=WEEKLY")
+        );
+    }
+
+    fn at(utc: &str, zone: Option<&str>) -> EventTime {
+        EventTime::DateTime {
+            utc: utc.parse().expect("instant"),
+            time_zone: zone.map(str::to_owned),
+        }
+    }
+
+    fn meeting(zone: Option<&str>) -> Event {
+        Event {
+            subject: "Review".into(),
+            start: at("2026-01-05T00:00:00Z", zone),
+            end: at("2026-01-05T01:00:00Z", zone),
+            location: None,
+            description: None,
+            categories: vec![],
+            reminder_minutes_before: None,
+            attendees: vec![],
+            recurrence: None,
+        }
+    }
+
+    #[test]
+    fn a_zoho_read_keeps_the_organisers_zone_and_falls_back_to_the_zoho_users() {
+        // Read in the Zoho user's zone; the organiser's zone (from Outlook) wins when known.
+        let mut read = meeting(Some("Asia/Tokyo"));
+        read.refill_from_zoho(&meeting(Some("Europe/Berlin")));
+        assert_eq!(read, meeting(Some("Europe/Berlin")));
+        let mut read = meeting(Some("Asia/Tokyo"));
+        read.refill_from_zoho(&meeting(None));
+        assert_eq!(read, meeting(Some("Asia/Tokyo")));
+        // Either way, the zone is not content: the same instants are the same event.
+        assert_eq!(
+            meeting(Some("Asia/Tokyo")).normalised(),
+            meeting(None).normalised()
         );
     }
 }

@@ -277,7 +277,8 @@ impl System {
             .await
     }
 
-    /// A new sandbox mailbox and Zoho organisation (in the Japanese data centre).
+    /// A new sandbox mailbox and Zoho organisation (in the Japanese data centre, its user in
+    /// Tokyo: Zoho answers in UTC+9 and all-day events are Tokyo's dates).
     async fn new_accounts(&self, email: &str) -> anyhow::Result<(Value, Value)> {
         let sandbox = &self.sandbox_url;
         let mailbox = self
@@ -289,7 +290,7 @@ impl System {
         let org = self
             .post(
                 format!("{sandbox}/_sandbox/zoho/orgs"),
-                json!({"dc": "jp", "user_email": email}),
+                json!({"dc": "jp", "user_email": email, "time_zone": "Asia/Tokyo"}),
             )
             .await?;
         Ok((mailbox, org))
@@ -304,19 +305,27 @@ impl System {
         contacts: usize,
         shared_share: f64,
     ) -> anyhow::Result<TestUser> {
+        self.provision_user_seeded_with(
+            email,
+            poll_interval_secs,
+            json!({"contacts": contacts, "shared_share": shared_share, "seed": 7}),
+        )
+        .await
+    }
+
+    /// Like [`System::provision_user`], the accounts seeded first by the sandbox's `/seed` with
+    /// `seed` (`contacts`, `tasks`, `events`, `shared_share`, `seed`).
+    pub async fn provision_user_seeded_with(
+        &self,
+        email: &str,
+        poll_interval_secs: u32,
+        mut seed: Value,
+    ) -> anyhow::Result<TestUser> {
         let sandbox = &self.sandbox_url;
         let (mailbox, org) = self.new_accounts(email).await?;
-        self.post(
-            format!("{sandbox}/_sandbox/seed"),
-            json!({
-                "mailbox_id": text(&mailbox, "mailbox_id")?,
-                "org_id": text(&org, "org_id")?,
-                "contacts": contacts,
-                "shared_share": shared_share,
-                "seed": 7,
-            }),
-        )
-        .await?;
+        seed["mailbox_id"] = json!(text(&mailbox, "mailbox_id")?);
+        seed["org_id"] = json!(text(&org, "org_id")?);
+        self.post(format!("{sandbox}/_sandbox/seed"), seed).await?;
         self.connect_user(email, mailbox, org, poll_interval_secs)
             .await
     }
@@ -543,6 +552,20 @@ impl System {
         Ok(list(answer))
     }
 
+    /// Every event of the mailbox: single events and series masters (control API).
+    pub async fn outlook_events(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
+        let answer = self
+            .get(format!(
+                "{}/_sandbox/graph/mailboxes/{}/events",
+                self.sandbox_url, user.mailbox_id
+            ))
+            .await?;
+        Ok(list(answer)
+            .into_iter()
+            .filter(|e| e["type"] != "exception" && e["type"] != "occurrence")
+            .collect())
+    }
+
     /// Every Zoho contact of the organisation (control API).
     pub async fn zoho_contacts(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
         let answer = self
@@ -623,7 +646,7 @@ impl System {
         let org = self
             .post(
                 format!("{sandbox}/_sandbox/zoho/orgs"),
-                json!({"dc": "jp", "user_email": email}),
+                json!({"dc": "jp", "user_email": email, "time_zone": "Asia/Tokyo"}),
             )
             .await?;
         if contacts > 0 {

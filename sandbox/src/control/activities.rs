@@ -193,9 +193,11 @@ impl SeedEvent {
         event
     }
 
-    /// A Zoho Events record: the same instants, written with the zone's offset.
-    pub fn zoho(&self) -> Value {
-        let zone = tz::zone(self.zone).unwrap_or(chrono_tz::Tz::UTC);
+    /// A Zoho Events record: the same instants, written with the zone's offset. An all-day event
+    /// is the same dates, which Zoho keeps as midnight in its user's zone (`user_zone`).
+    pub fn zoho(&self, user_zone: chrono_tz::Tz) -> Value {
+        let event_zone = tz::zone(self.zone).unwrap_or(chrono_tz::Tz::UTC);
+        let zone = if self.all_day { user_zone } else { event_zone };
         let with_offset = |local: NaiveDateTime| {
             let instant = tz::to_utc(local, zone);
             instant
@@ -372,7 +374,7 @@ mod tests {
             graph_event::create("c", changes, crate::time::now()).expect("valid times");
         }
         for (index, event) in zoho_events.iter().enumerate() {
-            let record = event.zoho();
+            let record = event.zoho(chrono_tz::Tz::UTC);
             modules::check_record(
                 &modules::EVENTS,
                 record.as_object().expect("object"),

@@ -297,6 +297,8 @@ struct NewOrg {
     /// Enforce Zoho's per-refresh-token limits on refreshes (off by default).
     #[serde(default)]
     token_limits: bool,
+    /// The user's IANA zone (`Etc/UTC` by default): every date-time is answered in it.
+    time_zone: Option<String>,
 }
 
 async fn create_org(
@@ -313,6 +315,14 @@ async fn create_org(
             ))
         })?,
     };
+    let time_zone = match request.time_zone {
+        Some(name) if name.parse::<chrono_tz::Tz>().is_err() => {
+            return Err(ControlError::bad_request(format!(
+                "unknown time_zone `{name}`; use an IANA name such as Asia/Tokyo"
+            )));
+        }
+        other => other,
+    };
     let mut world = state.world();
     let org_id = world
         .zoho
@@ -327,6 +337,9 @@ async fn create_org(
         org.credits.budget = Some(budget);
     }
     org.token_limits = request.token_limits;
+    if let Some(name) = time_zone {
+        org.user.time_zone = name;
+    }
     let answer = json!({
         "org_id": org_id,
         "user_id": org.user.id.to_string(),
@@ -338,6 +351,7 @@ async fn create_org(
         "accounts_url": dc.accounts_url(&base),
         "credit_budget": org.credits.budget,
         "token_limits": org.token_limits,
+        "time_zone": org.user.time_zone,
     });
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }

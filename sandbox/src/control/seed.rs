@@ -341,10 +341,15 @@ pub async fn seed(
             let _ = inputs;
             zoho_count += 1;
         }
+        let user_zone = org.zone();
         let records = zoho_tasks
             .iter()
             .map(|t| (&modules::TASKS, t.zoho()))
-            .chain(zoho_events.iter().map(|e| (&modules::EVENTS, e.zoho())));
+            .chain(
+                zoho_events
+                    .iter()
+                    .map(|e| (&modules::EVENTS, e.zoho(user_zone))),
+            );
         for (index, (module, record)) in records.enumerate() {
             let fields = record.as_object().cloned().unwrap_or_default();
             modules::check_record(module, &fields, index, true)

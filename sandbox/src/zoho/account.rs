@@ -1,5 +1,6 @@
 //! The signed-in user (`GET /users?type=CurrentUser`) and the organisation (`GET /org`), as
-//! Zoho CRM v8 answers them. The sandbox keeps every time in UTC, so both report `Etc/UTC`.
+//! Zoho CRM v8 answers them. Both report the user's zone (`Etc/UTC` unless the org was made with
+//! another), the zone every date-time is answered in.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -36,7 +37,7 @@ pub async fn users(
         "email": org.user.email,
         "role": {"name": "CEO", "id": format!("{}1", org.id)},
         "profile": {"name": "Administrator", "id": format!("{}2", org.id)},
-        "time_zone": "Etc/UTC",
+        "time_zone": org.user.time_zone,
         "locale": "en_US",
         "status": "active",
         "confirm": true,
@@ -58,7 +59,7 @@ pub async fn org(
             "id": org.id,
             "company_name": format!("{} (sandbox)", org.user.name),
             "domain_name": format!("org{}", org.id),
-            "time_zone": "Etc/UTC",
+            "time_zone": org.user.time_zone,
             "currency": "USD",
             "country": null,
             "zgid": org.id,

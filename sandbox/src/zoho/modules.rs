@@ -359,7 +359,7 @@ fn check_value(field: &Field, value: &Value, index: usize) -> Result<Option<Inpu
                 Input::Value(value.clone())
             }
             Value::String(s) => match crate::time::parse_offset(s) {
-                Some(at) => Input::Value(json!(crate::time::zoho(at))),
+                Some(at) => Input::Value(json!(at.to_rfc3339())),
                 None => return Err(bad("datetime")),
             },
             _ => return Err(ItemError::invalid_field(name, index, json!({}))),

@@ -248,6 +248,7 @@ pub async fn list(
     let (next_token, expiry) = if more {
         let key = ids::hex(20);
         let expires_at = now + chrono::Duration::seconds(TOKEN_LIFETIME_SECONDS);
+        let expiry = org.time(expires_at);
         org.page_tokens.insert(
             key.clone(),
             PageToken {
@@ -263,7 +264,7 @@ pub async fn list(
                 expires_at,
             },
         );
-        (Some(key), Some(time::zoho(expires_at)))
+        (Some(key), Some(expiry))
     } else {
         (None, None)
     };
@@ -366,7 +367,7 @@ pub async fn deleted(
                 "display_name": d.display_name,
                 "type": "recycle",
                 "created_by": org.user_ref(),
-                "deleted_time": time::zoho(d.deleted_time),
+                "deleted_time": org.time(d.deleted_time),
             })
         })
         .collect();

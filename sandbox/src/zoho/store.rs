@@ -70,6 +70,7 @@ impl ZohoWorld {
             id: ids.next_id(),
             name: user_name.unwrap_or_else(|| format!("Sandbox User {number}")),
             email: user_email.unwrap_or_else(|| format!("user{number}@sandbox.zoho.example")),
+            time_zone: utc_name(),
         };
         let org = Org {
             id: id.clone(),
@@ -168,6 +169,13 @@ pub struct User {
     pub id: u64,
     pub name: String,
     pub email: String,
+    /// The IANA zone the user works in: Zoho answers every date-time with its offset.
+    #[serde(default = "utc_name")]
+    pub time_zone: String,
+}
+
+fn utc_name() -> String {
+    "Etc/UTC".to_owned()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -242,6 +250,16 @@ impl Org {
 
     pub fn record(&self, module: &Module, id: u64) -> Option<&Record> {
         self.data(module).records.get(&id)
+    }
+
+    /// The user's zone (UTC when the stored name is unknown).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        crate::graph::tz::zone(&self.user.time_zone).unwrap_or(chrono_tz::Tz::UTC)
+    }
+
+    /// An instant as Zoho answers it to this org's user.
+    pub fn time(&self, at: chrono::DateTime<chrono::Utc>) -> String {
+        time::zoho(at, self.zone())
     }
 
     /// `{name, id}` of the org's user, as write results name it.
@@ -432,9 +450,9 @@ impl Org {
     /// The `details` of a successful write.
     pub fn write_details(&self, record: &Record) -> Value {
         json!({
-            "Modified_Time": time::zoho(record.modified_time),
+            "Modified_Time": self.time(record.modified_time),
             "Modified_By": self.user_ref(),
-            "Created_Time": time::zoho(record.created_time),
+            "Created_Time": self.time(record.created_time),
             "id": record.id.to_string(),
             "Created_By": self.user_ref(),
         })
@@ -483,8 +501,8 @@ impl Org {
         match field.kind {
             Kind::System(System::Id) => Value::String(record.id.to_string()),
             Kind::System(System::FullName) => json!(full_name(module, record)),
-            Kind::System(System::CreatedTime) => json!(time::zoho(record.created_time)),
-            Kind::System(System::ModifiedTime) => json!(time::zoho(record.modified_time)),
+            Kind::System(System::CreatedTime) => json!(self.time(record.created_time)),
+            Kind::System(System::ModifiedTime) => json!(self.time(record.modified_time)),
             Kind::System(System::CreatedBy | System::ModifiedBy) | Kind::Owner => self.user_full(),
             Kind::System(System::LastActivityTime) => Value::Null,
             Kind::System(System::RecordStatus) => json!("Available"),
@@ -514,7 +532,13 @@ impl Org {
             Kind::DateTime | Kind::System(System::ClosedTime) => stored
                 .and_then(Value::as_str)
                 .and_then(time::parse_offset)
-                .map_or(Value::Null, |at| json!(time::zoho(at))),
+                .map_or(Value::Null, |at| json!(self.time(at))),
+            Kind::RemindAt => match stored {
+                Some(Value::String(s)) => {
+                    time::parse_offset(s).map_or(Value::Null, |at| json!(self.time(at)))
+                }
+                other => other.cloned().unwrap_or(Value::Null),
+            },
             Kind::WhatLookup => {
                 let target = record.values.get("$se_module").and_then(Value::as_str);
                 stored_id()

@@ -168,14 +168,15 @@ impl TestApp {
     }
 
     pub async fn org(&self, dc: &str) -> Org {
-        let (status, created) = self
-            .control(
-                Method::POST,
-                "/zoho/orgs",
-                json!({"dc": dc, "user_name": "Patricia Boyle"}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
+        self.org_made_with(json!({"dc": dc, "user_name": "Patricia Boyle"}))
+            .await
+    }
+
+    /// An org made with the control API's `body` (`dc`, `time_zone`, ...).
+    pub async fn org_made_with(&self, body: Value) -> Org {
+        let dc = body["dc"].as_str().unwrap_or("com").to_owned();
+        let (status, created) = self.control(Method::POST, "/zoho/orgs", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
         let id = created["org_id"].as_str().expect("id").to_owned();
         let (_, token) = self
             .control(
@@ -186,7 +187,7 @@ impl TestApp {
             .await;
         Org {
             id,
-            dc: dc.to_owned(),
+            dc,
             refresh_token: created["refresh_token"].as_str().expect("rt").to_owned(),
             api_domain: created["api_domain"].as_str().expect("domain").to_owned(),
             accounts_url: created["accounts_url"].as_str().expect("url").to_owned(),

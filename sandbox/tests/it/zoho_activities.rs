@@ -456,3 +456,79 @@ async fn tasks_and_events_have_every_records_operation() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["code"], "INVALID_MODULE");
 }
+
+#[tokio::test]
+async fn an_org_answers_in_its_users_zone_and_seeds_all_day_events_at_its_midnight() {
+    let app = spawn_app().await;
+    let (status, answer) = app
+        .control(
+            Method::POST,
+            "/zoho/orgs",
+            json!({"time_zone": "Mars/Olympus_Mons"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+
+    let org = app
+        .org_made_with(json!({"dc": "jp", "time_zone": "Asia/Tokyo"}))
+        .await;
+    let (_, users) = get(&app, &org, "/users?type=CurrentUser").await;
+    assert_eq!(users["users"][0]["time_zone"], "Asia/Tokyo");
+    let (_, about) = get(&app, &org, "/org").await;
+    assert_eq!(about["org"][0]["time_zone"], "Asia/Tokyo");
+
+    // Written in UTC, answered with the user's offset: the same instants.
+    let id = app
+        .insert_into(
+            &org,
+            "Events",
+            json!([{"Event_Title": "棚卸し", "Start_DateTime": "2026-01-03T15:00:00+00:00",
+                    "End_DateTime": "2026-01-03T16:00:00+00:00",
+                    "Remind_At": "2026-01-03T14:45:00+00:00"}]),
+        )
+        .await
+        .remove(0);
+    let (_, read_back) = get(
+        &app,
+        &org,
+        &format!("/Events/{id}?fields=Start_DateTime,Remind_At,Modified_Time"),
+    )
+    .await;
+    let record = &read_back["data"][0];
+    assert_eq!(record["Start_DateTime"], "2026-01-04T00:00:00+09:00");
+    assert_eq!(record["Remind_At"], "2026-01-03T23:45:00+09:00");
+    assert!(
+        record["Modified_Time"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("+09:00")),
+        "{record}"
+    );
+
+    // A seeded all-day event is what the Zoho user would have made: midnight in their zone.
+    let (status, seeded) = app
+        .control(
+            Method::POST,
+            "/seed",
+            json!({"org_id": org.id, "events": 60, "seed": 7}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{seeded}");
+    let (_, listed) = get(
+        &app,
+        &org,
+        "/Events?fields=All_day,Start_DateTime&per_page=200",
+    )
+    .await;
+    let all_day: Vec<&str> = listed["data"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["All_day"] == true)
+        .filter_map(|e| e["Start_DateTime"].as_str())
+        .collect();
+    assert!(!all_day.is_empty());
+    assert!(
+        all_day.iter().all(|s| s.ends_with("T00:00:00+09:00")),
+        "{all_day:?}"
+    );
+}

@@ -3,6 +3,7 @@
 //! event), only events in the "Zoho" category leave Outlook, and nothing echoes back as a
 //! duplicate. The connectors' discovery and watch-status endpoints are used on the way.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -171,8 +172,8 @@ async fn tasks_and_events_flow_both_ways_exactly_once() -> anyhow::Result<()> {
         zoho_record(&sys, &user, "Events", "Event_Title", "Jour fixe – 定例会議")
     })
     .await?;
-    // 09:00 in Berlin's winter time; Zoho answers in UTC.
-    assert_eq!(meeting["Start_DateTime"], "2027-03-22T08:00:00+00:00");
+    // 09:00 in Berlin's winter time; Zoho answers in its user's zone, Tokyo's.
+    assert_eq!(meeting["Start_DateTime"], "2027-03-22T17:00:00+09:00");
     let rrule = meeting["Recurring_Activity"]["RRULE"]
         .as_str()
         .unwrap_or_default();
@@ -189,8 +190,8 @@ async fn tasks_and_events_flow_both_ways_exactly_once() -> anyhow::Result<()> {
         Some(json!({"data": [{
             "Event_Title": "Messe Hannover",
             "All_day": true,
-            "Start_DateTime": "2027-03-27T00:00:00+00:00",
-            "End_DateTime": "2027-03-29T23:59:00+00:00",
+            "Start_DateTime": "2027-03-27T00:00:00+09:00",
+            "End_DateTime": "2027-03-29T23:59:00+09:00",
         }]})),
     )
     .await?;
@@ -252,6 +253,99 @@ async fn tasks_and_events_flow_both_ways_exactly_once() -> anyhow::Result<()> {
         for w in &watches {
             assert_eq!(w["state"], "ok", "{side}: {w}");
             assert!(w["last_error"].is_null(), "{side}: {w}");
+        }
+    }
+    sys.stop().await;
+    Ok(())
+}
+
+/// Subject → (start, end) of each side's events; the count of each subject is checked too.
+fn by_subject(
+    events: &[Value],
+    subject: &str,
+    start: &str,
+    end: &str,
+) -> BTreeMap<String, (Value, Value)> {
+    let mut seen = BTreeMap::new();
+    for e in events {
+        let title = e[subject].as_str().unwrap_or_default().to_owned();
+        let previous = seen.insert(title.clone(), (e[start].clone(), e[end].clone()));
+        assert!(previous.is_none(), "{title} is there twice");
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_events_are_matched_at_the_first_sync_for_a_zoho_user_in_tokyo() -> anyhow::Result<()>
+{
+    let sys = spawn_system().await?;
+    // 40 events on each side, 16 of them on both (all-day ones among them), the Zoho user in
+    // Tokyo: an all-day event there is midnight in UTC+9, the day before in UTC.
+    let user = sys
+        .provision_user_seeded_with(
+            "kalender@example.jp",
+            1,
+            json!({"events": 40, "shared_share": 0.4, "seed": 5}),
+        )
+        .await?;
+    let seeded = sys.outlook_events(&user).await?;
+    let all_day_shared = sys
+        .zoho_records(&user, "Events")
+        .await?
+        .iter()
+        .filter(|z| z["All_day"] == true && seeded.iter().any(|o| o["subject"] == z["Event_Title"]))
+        .count();
+    assert!(all_day_shared > 0, "the seed shares all-day events");
+    sys.put_settings(
+        &user,
+        json!({
+            "contact_folder_id": user.contact_folder_id,
+            "contacts": {"enabled": false, "direction": "two_way"},
+            "tasks": {"enabled": false, "direction": "two_way"},
+            "events": {"enabled": true, "direction": "two_way"},
+            "calendar_categories": {"mode": "all"},
+            "conflict_rule": "zoho_wins",
+            "poll_interval_secs": 1,
+        }),
+    )
+    .await?;
+    let expected = 40 + 40 - 16;
+    wait_for("every event on both sides", TIMEOUT, || async {
+        let outlook = sys.outlook_events(&user).await?;
+        let zoho = sys.zoho_records(&user, "Events").await?;
+        Ok((outlook.len() >= expected && zoho.len() >= expected).then_some(()))
+    })
+    .await?;
+    // And it stays so: no event twice on either side, all-day dates equal on both.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let outlook = sys.outlook_events(&user).await?;
+    let zoho = sys.zoho_records(&user, "Events").await?;
+    assert_eq!((outlook.len(), zoho.len()), (expected, expected));
+    let outlook = by_subject(&outlook, "subject", "start", "end");
+    let zoho_days = by_subject(&zoho, "Event_Title", "Start_DateTime", "End_DateTime");
+    assert_eq!(
+        outlook.keys().collect::<Vec<_>>(),
+        zoho_days.keys().collect::<Vec<_>>()
+    );
+    for (title, (start, _)) in &zoho_days {
+        let (outlook_start, _) = &outlook[title];
+        let all_day = zoho
+            .iter()
+            .any(|z| z["Event_Title"] == *title && z["All_day"] == true);
+        if all_day {
+            // Zoho: midnight in Tokyo; Outlook: the same date.
+            let zoho_date = start.as_str().unwrap_or_default().get(..10);
+            let outlook_date = outlook_start["dateTime"]
+                .as_str()
+                .unwrap_or_default()
+                .get(..10);
+            assert_eq!(zoho_date, outlook_date, "{title}");
+            assert!(
+                start
+                    .as_str()
+                    .is_some_and(|s| s.ends_with("T00:00:00+09:00")),
+                "{title}: {start}"
+            );
         }
     }
     sys.stop().await;
