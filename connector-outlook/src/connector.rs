@@ -5,11 +5,11 @@
 //! - Tasks: the delta query of the chosen To Do list.
 //! - Events: `calendarView/delta` over a window around today. It answers single events,
 //!   occurrences and exceptions, never series masters: an occurrence stands for its series, so its
-//!   master is read and published once (the series is one item on both sides). Removals are
-//!   checked, since Graph also reports events that merely moved out of the window: only an event
-//!   that is really gone is published as deleted.
+//!   master is read (once a round, see [`EventState`]) and published (the series is one item on
+//!   both sides). Removals are checked, since Graph also reports events that merely moved out of
+//!   the window: only an event that is really gone is published as deleted.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -24,6 +24,7 @@ use connector_kit::calendar::{Rule, utc_to_local, zone};
 use connector_kit::store::Watch;
 use connector_kit::{ApiError, ApplyRequest, CallContext, Connector, Page};
 
+use crate::event_state::EventState;
 use crate::graph::{
     BATCH_SIZE, BatchAnswer, BatchRequest, GraphClient, is_not_found, is_precondition_failed,
 };
@@ -47,10 +48,9 @@ struct Cursor {
     /// Events: when the window of this delta link was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     window_set_at: Option<DateTime<Utc>>,
-    /// Events: the series masters published so far. An occurrence the user deletes is reported
-    /// only by its own id, which names no series: then these are read again.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    series: BTreeSet<String>,
+    /// Events: what was published and what this round has read by id.
+    #[serde(flatten)]
+    events: EventState,
 }
 
 pub struct OutlookConnector {
@@ -194,39 +194,44 @@ impl OutlookConnector {
     }
 
     /// Reads events by id in `$batch`es: each as a change (its series master for an occurrence,
-    /// the event itself otherwise), or a delete when Graph no longer has it.
+    /// the event itself otherwise), or a delete when Graph no longer has it. Every id read is
+    /// marked read in `state`; the master of an occurrence found here is read only if this
+    /// round has not read it yet. `ids` tells for each id whether it is known to be a series
+    /// master. Returns the ids read.
     async fn events_by_id(
         &self,
         ctx: &CallContext,
-        ids: BTreeSet<String>,
+        ids: BTreeMap<String, bool>,
+        state: &mut EventState,
         changes: &mut Vec<ChangeMessage>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<BTreeSet<String>, ApiError> {
         let mut todo = ids;
         let mut seen = BTreeSet::new();
         // Two passes at most: an id may turn out to be an occurrence whose master is read next.
-        for _ in 0..2 {
-            let ids: Vec<String> = todo
+        for pass in 0..2 {
+            let ids: Vec<(String, bool)> = todo
                 .iter()
-                .filter(|i| !seen.contains(*i))
-                .cloned()
+                .filter(|(i, _)| !seen.contains(*i) && (pass == 0 || !state.was_read(i)))
+                .map(|(i, master)| (i.clone(), *master))
                 .collect();
-            todo = BTreeSet::new();
+            todo = BTreeMap::new();
             for chunk in ids.chunks(BATCH_SIZE) {
                 let requests: Vec<BatchRequest> = chunk
                     .iter()
                     .enumerate()
-                    .map(|(n, id)| BatchRequest {
+                    .map(|(n, (id, master))| BatchRequest {
                         id: n.to_string(),
                         method: Method::GET,
-                        url: format!("/me/events/{}", urlencode(id)),
+                        url: event_url(id, *master),
                         body: None,
                         if_match: None,
                         depends_on: vec![],
                     })
                     .collect();
                 let answers = self.graph.batch(ctx, &requests).await?;
-                for (n, id) in chunk.iter().enumerate() {
+                for (n, (id, _)) in chunk.iter().enumerate() {
                     seen.insert(id.clone());
+                    state.mark_read(id);
                     let answer = answers
                         .get(&n.to_string())
                         .cloned()
@@ -238,7 +243,7 @@ impl OutlookConnector {
                                 if let Some(master) =
                                     value.get("seriesMasterId").and_then(Value::as_str)
                                 {
-                                    todo.insert(master.to_owned());
+                                    todo.insert(master.to_owned(), true);
                                 }
                                 continue;
                             }
@@ -268,12 +273,14 @@ impl OutlookConnector {
                 break;
             }
         }
-        Ok(())
+        Ok(seen)
     }
 
-    /// A series master without `cancelledOccurrences` (Graph leaves the property out for some
-    /// mailboxes; the sandbox does not render it): its exceptions are the dates its rule has
-    /// that its instances lack, up to the end of the calendar window.
+    /// A series master without `cancelledOccurrences` (Graph returns it only when selected on a
+    /// GET by id, as [`event_url`] asks; this is the fallback should a mailbox leave it out):
+    /// its exceptions are the dates its rule has that its instances lack, up to the end of the
+    /// calendar window. An exception (a moved occurrence) is no cancelled one: it counts as
+    /// present on its original day, as it is absent from `cancelledOccurrences`.
     async fn fill_exceptions(
         &self,
         ctx: &CallContext,
@@ -532,8 +539,16 @@ impl OutlookConnector {
                 ApplyOp::Update { external_id, .. } | ApplyOp::Delete { external_id, .. },
                 Err(err),
             ) if is_precondition_failed(&err) => {
-                // Changed since the version sync-service holds: answer what Graph has now.
-                match self.graph.get(ctx, "GET item", &sent.url).await {
+                // Changed since the version sync-service holds: answer what Graph has now (an
+                // event as the reader reads it, a series with its cancelled occurrences).
+                let url = match &request.op {
+                    ApplyOp::Update {
+                        item: Item::Event(e),
+                        ..
+                    } => event_url(&external_id.0, e.recurrence.is_some()),
+                    _ => sent.url.clone(),
+                };
+                match self.graph.get(ctx, "GET item", &url).await {
                     Ok(Some(value)) => match parse_item(kind, &value) {
                         Ok(item) => ApplyOutcome::Stale {
                             external_id: external_id.clone(),
@@ -628,6 +643,18 @@ impl OutlookConnector {
     }
 }
 
+/// The path of an event read by id, with every property the reader uses selected
+/// ([`event::SELECT`]), and for a known series master its `cancelledOccurrences` (Graph
+/// documents the property only for a GET of a master by id; other ids are not asked for it).
+fn event_url(id: &str, master: bool) -> String {
+    let cancelled = if master { ",cancelledOccurrences" } else { "" };
+    format!(
+        "/me/events/{}?$select={}{cancelled}",
+        urlencode(id),
+        event::SELECT
+    )
+}
+
 /// Exception dates of `new` that `base` did not have.
 fn new_exceptions(new: &Event, base: Option<&Event>) -> Vec<NaiveDate> {
     let new = new
@@ -705,20 +732,22 @@ impl Connector for OutlookConnector {
                 && c.window_set_at
                     .is_some_and(|at| Utc::now() - at > WINDOW_MAX_AGE)
         });
-        let mut series = stored
-            .as_ref()
-            .map(|c| c.series.clone())
-            .unwrap_or_default();
-        let (url, window_set_at) = match stored {
-            Some(cursor) if !stale_window => (cursor.link, cursor.window_set_at),
-            _ => self.initial_delta_url(watch)?,
+        let (url, window_set_at, mut state) = match stored {
+            Some(cursor) if !stale_window => (cursor.link, cursor.window_set_at, cursor.events),
+            // A full round publishes every event of the window again.
+            _ => {
+                let (url, at) = self.initial_delta_url(watch)?;
+                (url, at, EventState::default())
+            }
         };
         let page = self
             .graph
             .delta(ctx, Self::delta_operation(watch.kind), &url)
             .await?;
         let mut changes = Vec::with_capacity(page.value.len());
-        let mut by_id = BTreeSet::new();
+        // Ids to read, each with whether it is a series master.
+        let mut by_id = BTreeMap::new();
+        let mut removed = BTreeSet::new();
         for value in &page.value {
             if watch.kind == ItemKind::Event {
                 let id = value.get("id").and_then(Value::as_str);
@@ -727,17 +756,21 @@ impl Connector for OutlookConnector {
                 match (id, value.get("@removed"), event_type, master) {
                     // Deleted, or only moved out of the window: read it to know which.
                     (Some(id), Some(_), _, _) => {
-                        by_id.insert(id.to_owned());
+                        removed.insert(id.to_owned());
                         continue;
                     }
-                    // An occurrence stands for its series.
+                    // An occurrence stands for its series, read once a round.
                     (_, None, Some("occurrence" | "exception"), Some(master)) => {
-                        by_id.insert(master.to_owned());
+                        if !state.was_read(master) {
+                            by_id.insert(master.to_owned(), true);
+                        }
                         continue;
                     }
-                    // A master is read whole (its exceptions may need its instances).
+                    // A master is read whole (with its cancelled occurrences).
                     (Some(id), None, Some("seriesMaster"), _) => {
-                        by_id.insert(id.to_owned());
+                        if !state.was_read(id) {
+                            by_id.insert(id.to_owned(), true);
+                        }
                         continue;
                     }
                     _ => {}
@@ -748,49 +781,49 @@ impl Connector for OutlookConnector {
                 Err(reason) => unreadable(&reason),
             }
         }
-        if !by_id.is_empty() {
-            let checked = by_id.clone();
-            self.events_by_id(ctx, by_id, &mut changes).await?;
-            // A removal that is no event we know of may be a deleted occurrence: its series
-            // changed (one more exception), so every known series is read again.
+        if !by_id.is_empty() || !removed.is_empty() {
+            for id in &removed {
+                let master = state.series.contains(id);
+                by_id.entry(id.clone()).or_insert(master);
+            }
+            let checked = self
+                .events_by_id(ctx, by_id, &mut state, &mut changes)
+                .await?;
+            // A removal Graph no longer has, of no event we published, may be a deleted
+            // occurrence: its series changed (one more exception) and nothing says which, so
+            // every known series is read again, also those read earlier in this round (the
+            // occurrence may have gone after that read).
             let unexplained = changes.iter().any(|c| {
                 matches!(c, ChangeMessage::ItemDeleted { external_id, .. }
-                    if !series.contains(&external_id.0))
+                    if removed.contains(&external_id.0) && !state.explains_removal(&external_id.0))
             });
             if unexplained {
-                let again: BTreeSet<String> = series.difference(&checked).cloned().collect();
+                let again: BTreeMap<String, bool> = state
+                    .series
+                    .difference(&checked)
+                    .map(|id| (id.clone(), true))
+                    .collect();
                 if !again.is_empty() {
-                    self.events_by_id(ctx, again, &mut changes).await?;
+                    self.events_by_id(ctx, again, &mut state, &mut changes)
+                        .await?;
                 }
             }
         }
         if watch.kind == ItemKind::Event {
-            for change in &changes {
-                match change {
-                    ChangeMessage::ItemChanged {
-                        external_id,
-                        item: Item::Event(e),
-                        ..
-                    } if e.recurrence.is_some() => {
-                        series.insert(external_id.0.clone());
-                    }
-                    ChangeMessage::ItemChanged { external_id, .. }
-                    | ChangeMessage::ItemDeleted { external_id, .. } => {
-                        series.remove(&external_id.0);
-                    }
-                    _ => {}
-                }
-            }
+            state.record(&changes);
         }
         let (link, more) = match (page.next_link, page.delta_link) {
             (Some(next), _) => (next, true),
             (None, Some(delta)) => (delta, false),
             (None, None) => return Err(malformed("a delta page without nextLink or deltaLink")),
         };
+        if !more {
+            state.end_round();
+        }
         let cursor = serde_json::to_value(Cursor {
             link,
             window_set_at,
-            series,
+            events: state,
         })
         .map_err(|e| ApiError::Transient(e.into()))?;
         Ok(Page {
@@ -927,6 +960,29 @@ impl Connector for OutlookConnector {
             })
             .collect();
         Ok(json!({"value": value}))
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    #[test]
+    fn cursors_of_earlier_versions_still_read_and_contact_cursors_stay_small() {
+        let old: Cursor =
+            serde_json::from_value(json!({"link": "https://x/delta", "series": ["AAMk="]}))
+                .unwrap();
+        assert!(old.events.explains_removal("AAMk="));
+        assert!(!old.events.was_read("AAMk="));
+        let contacts = Cursor {
+            link: "https://x/delta".into(),
+            window_set_at: None,
+            events: EventState::default(),
+        };
+        assert_eq!(
+            serde_json::to_value(&contacts).unwrap(),
+            json!({"link": "https://x/delta"})
+        );
     }
 }
 

@@ -2,16 +2,19 @@
 //! all-day event and a single meeting with attendees and categories, written through `$batch`
 //! and read back through `calendarView/delta` as the same canonical records; a user's deleted
 //! occurrence becomes an exception; a deleted event a delete; an expired token a full read.
+//! What Graph is asked, counted by the sandbox: each series master is read once a round, with
+//! its cancelled occurrences (no `/instances`), and only a removal that may be a deleted
+//! occurrence has the series read again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
+use chrono::{Duration, NaiveDate, Utc};
 use connector_kit::{ApiError, ApplyRequest, Connector};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sync_model::{Attendee, EmailAddress, Event, EventTime, Item, ItemKind, LinkId, Recurrence};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
 
-use crate::helpers::{connector, ctx, external_id, read_round, sandbox, watch};
+use crate::helpers::{Mailbox, Sandbox, connector, ctx, external_id, read_round, sandbox, watch};
 
 fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
     s.parse().unwrap()
@@ -240,4 +243,238 @@ async fn events_round_trip_through_calendar_view_delta() {
         again,
         [ids[0].clone(), ids[1].clone()].into_iter().collect()
     );
+}
+
+const MASTER_GET: &str = "GET /me/events/{event_id}";
+const INSTANCES: &str = "GET /me/events/{event_id}/instances";
+const DELTA: &str = "GET /me/calendarView/delta";
+
+/// Graph calls of the mailbox since the last call, by operation (`$batch` items counted as
+/// their own operation); the counters start again from zero.
+async fn calls(sandbox: &Sandbox, mailbox: &Mailbox) -> BTreeMap<String, u64> {
+    let stats = sandbox
+        .control(reqwest::Method::GET, "/stats", Value::Null)
+        .await;
+    sandbox
+        .control(reqwest::Method::POST, "/stats/reset", Value::Null)
+        .await;
+    serde_json::from_value(stats["graph"]["mailboxes"][&mailbox.id]["operations"].clone())
+        .unwrap_or_default()
+}
+
+fn count(calls: &BTreeMap<String, u64>, operation: &str) -> u64 {
+    calls.get(operation).copied().unwrap_or(0)
+}
+
+/// The first day of the `n`-th test series: from tomorrow, one a day.
+fn first_day(n: i64) -> NaiveDate {
+    Utc::now().date_naive() + Duration::days(1 + n)
+}
+
+/// A user's weekly series of 8, 10:00 Berlin time, from [`first_day`]; its master id.
+async fn user_series(sandbox: &Sandbox, mailbox: &Mailbox, n: i64) -> String {
+    let day = first_day(n);
+    let at = |time: &str| json!({"dateTime": format!("{day}T{time}"), "timeZone": "W. Europe Standard Time"});
+    let created = sandbox
+        .graph(
+            mailbox,
+            reqwest::Method::POST,
+            "/me/events",
+            Some(json!({
+                "subject": format!("Weekly {n}"),
+                "start": at("10:00:00"),
+                "end": at("10:30:00"),
+                "recurrence": {
+                    "pattern": {"type": "weekly", "interval": 1,
+                                "daysOfWeek": [day.format("%A").to_string().to_lowercase()]},
+                    "range": {"type": "numbered", "startDate": day.to_string(),
+                              "numberOfOccurrences": 8},
+                },
+            })),
+        )
+        .await;
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn user_single(sandbox: &Sandbox, mailbox: &Mailbox, n: i64) -> String {
+    let day = first_day(n);
+    let at = |time: &str| json!({"dateTime": format!("{day}T{time}"), "timeZone": "UTC"});
+    let created = sandbox
+        .graph(
+            mailbox,
+            reqwest::Method::POST,
+            "/me/events",
+            Some(json!({"subject": format!("Single {n}"), "start": at("14:00:00"), "end": at("15:00:00")})),
+        )
+        .await;
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// The ids of a series' instances (occurrences and exceptions), by start.
+async fn instance_ids(sandbox: &Sandbox, mailbox: &Mailbox, master: &str) -> Vec<String> {
+    let from = Utc::now().date_naive();
+    let path = format!(
+        "/me/events/{master}/instances?startDateTime={from}T00:00:00Z&endDateTime={}T00:00:00Z",
+        from + Duration::days(90)
+    );
+    let found = sandbox
+        .graph(mailbox, reqwest::Method::GET, &path, None)
+        .await;
+    found["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn user_delete(sandbox: &Sandbox, mailbox: &Mailbox, id: &str) {
+    sandbox
+        .graph(
+            mailbox,
+            reqwest::Method::DELETE,
+            &format!("/me/events/{id}"),
+            None,
+        )
+        .await;
+}
+
+/// How many times each event was published as changed.
+fn published(changes: &[ChangeMessage]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (id, _) in events_of(changes) {
+        *out.entry(id).or_default() += 1;
+    }
+    out
+}
+
+fn exceptions_of(changes: &[ChangeMessage], id: &str) -> Vec<NaiveDate> {
+    let (_, event) = events_of(changes)
+        .into_iter()
+        .find(|(i, _)| i == id)
+        .unwrap_or_else(|| panic!("{id} is not published: {changes:#?}"));
+    event.recurrence.expect("a series").exceptions
+}
+
+#[tokio::test]
+async fn each_master_is_read_once_a_round_with_its_cancelled_occurrences() {
+    let sandbox = sandbox().await;
+    let mailbox = sandbox.mailbox().await;
+    let mut series = Vec::new();
+    for n in 0..4 {
+        series.push(user_series(&sandbox, &mailbox, n).await);
+    }
+    let mut singles = Vec::new();
+    for n in 0..6 {
+        singles.push(user_single(&sandbox, &mailbox, n).await);
+    }
+    // The user deletes the third occurrence of the first series and moves its fifth by an hour
+    // (an exception: still there, so no exception of the canonical series).
+    let instances = instance_ids(&sandbox, &mailbox, &series[0]).await;
+    user_delete(&sandbox, &mailbox, &instances[2]).await;
+    let day = first_day(0) + Duration::weeks(4);
+    let at = |time: &str| json!({"dateTime": format!("{day}T{time}"), "timeZone": "W. Europe Standard Time"});
+    sandbox
+        .graph(
+            &mailbox,
+            reqwest::Method::PATCH,
+            &format!("/me/events/{}", instances[4]),
+            Some(json!({"start": at("11:00:00"), "end": at("11:30:00")})),
+        )
+        .await;
+    calls(&sandbox, &mailbox).await;
+
+    // 38 instances at 5 a page: the occurrences of every series are on most pages.
+    let connector = connector(&sandbox, 5);
+    let ctx = ctx(&mailbox);
+    let w = watch(ItemKind::Event, None);
+    let (changes, cursor, _) = read_round(&connector, &ctx, &w, None, 0).await.unwrap();
+    let made = calls(&sandbox, &mailbox).await;
+    assert!(count(&made, DELTA) >= 8, "{made:?}");
+    assert_eq!(count(&made, MASTER_GET), 4, "{made:?}");
+    assert_eq!(count(&made, INSTANCES), 0, "{made:?}");
+    let expected: BTreeMap<String, usize> = series
+        .iter()
+        .chain(&singles)
+        .map(|id| (id.clone(), 1))
+        .collect();
+    assert_eq!(published(&changes), expected);
+    assert_eq!(
+        exceptions_of(&changes, &series[0]),
+        vec![first_day(0) + Duration::weeks(2)]
+    );
+    for id in &series[1..] {
+        assert!(exceptions_of(&changes, id).is_empty());
+    }
+
+    // A round without changes reads nothing by id.
+    let (changes, _, _) = read_round(&connector, &ctx, &w, Some(cursor), 0)
+        .await
+        .unwrap();
+    assert!(changes.is_empty(), "{changes:#?}");
+    let made = calls(&sandbox, &mailbox).await;
+    assert_eq!(count(&made, MASTER_GET), 0, "{made:?}");
+}
+
+#[tokio::test]
+async fn a_deleted_occurrence_has_the_series_read_again_a_deleted_single_does_not() {
+    let sandbox = sandbox().await;
+    let mailbox = sandbox.mailbox().await;
+    let mut series = Vec::new();
+    for n in 0..3 {
+        series.push(user_series(&sandbox, &mailbox, n).await);
+    }
+    let mut singles = Vec::new();
+    for n in 0..3 {
+        singles.push(user_single(&sandbox, &mailbox, n).await);
+    }
+    let connector = connector(&sandbox, 5);
+    let ctx = ctx(&mailbox);
+    let w = watch(ItemKind::Event, None);
+    let (_, cursor, _) = read_round(&connector, &ctx, &w, None, 0).await.unwrap();
+
+    // A deleted single event: its removal is checked (one read), no series is read again.
+    user_delete(&sandbox, &mailbox, &singles[0]).await;
+    calls(&sandbox, &mailbox).await;
+    let (changes, cursor, _) = read_round(&connector, &ctx, &w, Some(cursor), 0)
+        .await
+        .unwrap();
+    let deleted: Vec<String> = changes.iter().map(external_id).collect();
+    assert_eq!(deleted, [singles[0].clone()], "{changes:#?}");
+    assert!(matches!(
+        changes[0],
+        ChangeMessage::ItemDeleted {
+            left_scope: false,
+            ..
+        }
+    ));
+    let made = calls(&sandbox, &mailbox).await;
+    assert_eq!(count(&made, MASTER_GET), 1, "{made:?}");
+
+    // A deleted occurrence names no series: every series is read again (without /instances),
+    // and the one that lost it has a new exception.
+    let instances = instance_ids(&sandbox, &mailbox, &series[1]).await;
+    user_delete(&sandbox, &mailbox, &instances[3]).await;
+    calls(&sandbox, &mailbox).await;
+    let (changes, cursor, _) = read_round(&connector, &ctx, &w, Some(cursor), 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        exceptions_of(&changes, &series[1]),
+        vec![first_day(1) + Duration::weeks(3)]
+    );
+    let made = calls(&sandbox, &mailbox).await;
+    assert_eq!(count(&made, MASTER_GET), 1 + 3, "{made:?}");
+    assert_eq!(count(&made, INSTANCES), 0, "{made:?}");
+
+    // A deleted series is reported by its occurrences only: it is found gone on that re-read.
+    user_delete(&sandbox, &mailbox, &series[2]).await;
+    let (changes, _, _) = read_round(&connector, &ctx, &w, Some(cursor), 0)
+        .await
+        .unwrap();
+    assert!(
+        changes.iter().any(|c| matches!(c, ChangeMessage::ItemDeleted { external_id, .. } if external_id.0 == series[2])),
+        "{changes:#?}"
+    );
+    assert!(events_of(&changes).iter().all(|(id, _)| *id != series[2]));
 }

@@ -269,6 +269,170 @@ async fn instances_exceptions_and_cancellations() {
     assert_eq!(error["error"]["code"], "ErrorInvalidParameter");
 }
 
+/// A GET that must succeed.
+async fn get(app: &TestApp, mailbox: &Mailbox, path: String) -> Value {
+    let (status, body) = call(app, mailbox, Method::GET, &path, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn cancelled_occurrences_only_on_a_selected_master_get() {
+    let app = spawn_app().await;
+    let mailbox = app.mailbox().await;
+    let master = create(&app, &mailbox, lunch()).await;
+    let id = master["id"].as_str().expect("id").to_owned();
+    let window = "startDateTime=2017-10-01T00:00:00Z&endDateTime=2017-11-14T00:00:00Z";
+    let (_, body) = call(
+        &app,
+        &mailbox,
+        Method::GET,
+        &format!("/me/events/{id}/instances?{window}"),
+        None,
+        None,
+    )
+    .await;
+    let items = body["value"].as_array().expect("value").clone();
+    let id_of = |n: usize| items[n]["id"].as_str().expect("id").to_owned();
+    // 2 Oct: deleted (cancelled); 9 Oct: changed (an exception, not a cancellation); 16 Oct:
+    // changed, then deleted (cancelled).
+    call(
+        &app,
+        &mailbox,
+        Method::DELETE,
+        &format!("/me/events/{}", id_of(0)),
+        None,
+        None,
+    )
+    .await;
+    for n in [1, 2] {
+        let (status, _) = call(
+            &app,
+            &mailbox,
+            Method::PATCH,
+            &format!("/me/events/{}", id_of(n)),
+            Some(json!({"subject": "Lunch moved"})),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = call(
+        &app,
+        &mailbox,
+        Method::DELETE,
+        &format!("/me/events/{}", id_of(2)),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let selected = get(
+        &app,
+        &mailbox,
+        format!("/me/events/{id}?$select=subject,cancelledOccurrences"),
+    )
+    .await;
+    assert_eq!(
+        selected["cancelledOccurrences"],
+        json!([
+            format!("OID.{id}.2017-10-02"),
+            format!("OID.{id}.2017-10-16")
+        ])
+    );
+    assert_eq!(selected["subject"], "Let's go for lunch");
+    assert!(selected.get("start").is_none(), "{selected}");
+    // The same through a calendar's path and through $batch.
+    let (_, calendar) = call(&app, &mailbox, Method::GET, "/me/calendar", None, None).await;
+    let in_calendar = get(
+        &app,
+        &mailbox,
+        format!(
+            "/me/calendars/{}/events/{id}?$select=cancelledOccurrences",
+            calendar["id"].as_str().expect("calendar id")
+        ),
+    )
+    .await;
+    assert_eq!(
+        in_calendar["cancelledOccurrences"],
+        selected["cancelledOccurrences"]
+    );
+    let (status, batch) = call(
+        &app,
+        &mailbox,
+        Method::POST,
+        "/$batch",
+        Some(json!({"requests": [{"id": "1", "method": "GET",
+                                  "url": format!("/me/events/{id}?$select=id,cancelledOccurrences")}]})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{batch}");
+    assert_eq!(
+        batch["responses"][0]["body"]["cancelledOccurrences"],
+        selected["cancelledOccurrences"]
+    );
+
+    // Not without $select, not unless selected, and never on anything but the master by id.
+    let plain = get(&app, &mailbox, format!("/me/events/{id}")).await;
+    assert!(plain.get("cancelledOccurrences").is_none());
+    assert_eq!(plain["type"], "seriesMaster");
+    let other = get(&app, &mailbox, format!("/me/events/{id}?$select=subject")).await;
+    assert!(other.get("cancelledOccurrences").is_none());
+    for n in [1, 3] {
+        let instance = get(
+            &app,
+            &mailbox,
+            format!("/me/events/{}?$select=type,cancelledOccurrences", id_of(n)),
+        )
+        .await;
+        assert!(instance["type"] == "exception" || instance["type"] == "occurrence");
+        assert!(instance.get("cancelledOccurrences").is_none(), "{instance}");
+    }
+    let listed = get(
+        &app,
+        &mailbox,
+        "/me/events?$select=type,cancelledOccurrences".into(),
+    )
+    .await;
+    assert_eq!(listed["value"][0]["type"], "seriesMaster");
+    assert!(listed["value"][0].get("cancelledOccurrences").is_none());
+    let instances = get(
+        &app,
+        &mailbox,
+        format!("/me/events/{id}/instances?{window}&$select=cancelledOccurrences"),
+    )
+    .await;
+    assert!(
+        instances["value"]
+            .as_array()
+            .expect("value")
+            .iter()
+            .all(|i| i.get("cancelledOccurrences").is_none())
+    );
+
+    // A new pattern drops the cancellations: an empty list, still rendered when selected.
+    let (status, _) = call(
+        &app,
+        &mailbox,
+        Method::PATCH,
+        &format!("/me/events/{id}"),
+        Some(json!({"recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                                   "range": {"type": "noEnd", "startDate": "2017-09-04"}}})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let reset = get(
+        &app,
+        &mailbox,
+        format!("/me/events/{id}?$select=cancelledOccurrences"),
+    )
+    .await;
+    assert_eq!(reset["cancelledOccurrences"], json!([]));
+}
+
 /// Follows a calendarView delta round; returns the items and the delta link.
 async fn round(
     app: &TestApp,

@@ -460,6 +460,9 @@ pub const PROPERTIES: &[&str] = &[
     "organizer",
     "onlineMeeting",
     "originalStart",
+    // Rendered only when selected on a GET of a series master by id (see
+    // [`cancelled_occurrences`]).
+    "cancelledOccurrences",
 ];
 
 fn expected(name: &str, type_name: &str, value: &Value) -> GraphError {
@@ -1127,6 +1130,17 @@ pub fn render(
         out.retain(|name, _| name.starts_with('@') || name == "id" || selected.contains(name));
     }
     out
+}
+
+/// `cancelledOccurrences` of a series master: `OID.<masterId>.<yyyy-MM-dd>` for each cancelled
+/// date of its pattern, in the series' zone. Graph returns the property "only on `$select` in a
+/// Get operation which specifies the ID of a series master event", so only that handler adds it.
+pub fn cancelled_occurrences(master: &Event) -> Value {
+    master
+        .cancelled
+        .iter()
+        .map(|date| json!(format!("OID.{}.{}", master.id, date.format("%Y-%m-%d"))))
+        .collect()
 }
 
 /// `$select` over event properties (case-insensitive).

@@ -409,7 +409,17 @@ async fn get(
     let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
     let instance = find(&mailbox.calendar, calendar_id.as_deref(), &event_id)?;
-    let answer = entity(&base, mailbox, &instance, zone.as_ref(), select.as_deref());
+    let mut answer = entity(&base, mailbox, &instance, zone.as_ref(), select.as_deref());
+    // Only a series master read by its own id, and only when asked for (Graph's event resource:
+    // "Returned only on $select in a Get operation which specifies the ID ... of a series
+    // master event").
+    let is_master = instance.event.kind == Kind::Master && instance.kind == InstanceKind::Single;
+    let selected = select
+        .as_deref()
+        .is_some_and(|s| s.iter().any(|n| n == "cancelledOccurrences"));
+    if is_master && selected {
+        answer["cancelledOccurrences"] = event::cancelled_occurrences(instance.event);
+    }
     Ok(with_zone(Json(answer).into_response(), zone.as_ref()))
 }
 
