@@ -1,7 +1,10 @@
 //! First-sync matching: items that exist on both sides before the first sync are paired instead
 //! of being created twice. Contacts match by e-mail, then phone, then name and company; tasks by
 //! subject and due date; events by subject and start. A key shared by more than one item on
-//! either side is ambiguous: those items are held for the user, never guessed.
+//! either side is ambiguous: those items are held for the user, never guessed. A weaker key
+//! never pairs two contacts that a stronger level tells apart: both with e-mail addresses and
+//! none in common (or, for name and company, both with phones and none in common) are two
+//! people, however alike their names (merging two people would overwrite one with the other).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -83,16 +86,21 @@ pub fn match_items(outlook: &[(LinkId, Item)], zoho: &[(LinkId, Item)]) -> Match
             index(&o_keys, &open_o, level),
             index(&z_keys, &open_z, level),
         );
-        let candidates =
-            |own: &[Vec<Vec<String>>], i: usize, other: &BTreeMap<&str, BTreeSet<usize>>| {
-                let mut found = BTreeSet::new();
-                for key in own[i].get(level).into_iter().flatten() {
-                    if let Some(hits) = other.get(key.as_str()) {
-                        found.extend(hits);
-                    }
+        let candidates = |own: &[Vec<Vec<String>>],
+                          i: usize,
+                          others: &[Vec<Vec<String>>],
+                          other: &BTreeMap<&str, BTreeSet<usize>>| {
+            let mut found = BTreeSet::new();
+            for key in own[i].get(level).into_iter().flatten() {
+                if let Some(hits) = other.get(key.as_str()) {
+                    found.extend(
+                        hits.iter()
+                            .filter(|&&j| !told_apart(&own[i], &others[j], level)),
+                    );
                 }
-                found
-            };
+            }
+            found
+        };
         let (mut paired_o, mut paired_z, mut held_o, mut held_z) = (
             BTreeSet::new(),
             BTreeSet::new(),
@@ -100,12 +108,12 @@ pub fn match_items(outlook: &[(LinkId, Item)], zoho: &[(LinkId, Item)]) -> Match
             BTreeSet::new(),
         );
         for &o in &open_o {
-            let zs = candidates(&o_keys, o, &by_z);
+            let zs = candidates(&o_keys, o, &z_keys, &by_z);
             match zs.len() {
                 0 => {}
                 1 => {
                     let z = *zs.iter().next().expect("one candidate");
-                    let os = candidates(&z_keys, z, &by_o);
+                    let os = candidates(&z_keys, z, &o_keys, &by_o);
                     if os.len() == 1 {
                         paired_o.insert(o);
                         paired_z.insert(z);
@@ -131,6 +139,15 @@ pub fn match_items(outlook: &[(LinkId, Item)], zoho: &[(LinkId, Item)]) -> Match
         open_z.retain(|i| !paired_z.contains(i) && !held_z.contains(i));
     }
     matches
+}
+
+/// Whether a level stronger than `level` shows two items to be different: both have keys there
+/// and share none.
+fn told_apart(a: &[Vec<String>], b: &[Vec<String>], level: usize) -> bool {
+    (0..level).any(|l| match (a.get(l), b.get(l)) {
+        (Some(x), Some(y)) if !x.is_empty() && !y.is_empty() => !x.iter().any(|k| y.contains(k)),
+        _ => false,
+    })
 }
 
 /// The mass-delete guard: a poll round deleting more than `share` of a user's items (and at
@@ -217,6 +234,70 @@ mod tests {
         let o = vec![(id(1), contact("Taro", None, None, None))];
         let z = vec![(id(2), contact("Taro", None, None, None))];
         assert_eq!(match_items(&o, &z), Matches::default());
+    }
+
+    #[test]
+    fn different_emails_tell_namesakes_at_one_company_apart() {
+        // Two people with the same name at the same company, one on each side.
+        let o = vec![(
+            id(1),
+            contact("Ken", Some("ken1@acme.jp"), None, Some("ACME")),
+        )];
+        let z = vec![(
+            id(2),
+            contact("Ken", Some("ken2@acme.jp"), None, Some("ACME")),
+        )];
+        assert_eq!(match_items(&o, &z), Matches::default());
+        // Nor does a shared phone (a switchboard) pair two people with different addresses.
+        let o = vec![(
+            id(1),
+            contact("Ken", Some("a@acme.jp"), Some("+81 3-1111-2222"), None),
+        )];
+        let z = vec![(
+            id(2),
+            contact("Yui", Some("b@acme.jp"), Some("+81 3-1111-2222"), None),
+        )];
+        assert_eq!(match_items(&o, &z), Matches::default());
+        // Different phones tell namesakes apart when there are no addresses.
+        let o = vec![(
+            id(1),
+            contact("Ken", None, Some("+81 3-1111-2222"), Some("ACME")),
+        )];
+        let z = vec![(
+            id(2),
+            contact("Ken", None, Some("+81 3-3333-4444"), Some("ACME")),
+        )];
+        assert_eq!(match_items(&o, &z), Matches::default());
+        // An address on one side only decides nothing: name and company still pair them.
+        let o = vec![(
+            id(1),
+            contact("Ken", Some("ken@acme.jp"), None, Some("ACME")),
+        )];
+        let z = vec![(id(2), contact("Ken", None, None, Some("ACME")))];
+        assert_eq!(match_items(&o, &z).pairs, vec![(id(1), id(2))]);
+    }
+
+    #[test]
+    fn many_namesakes_with_their_own_addresses_are_neither_paired_nor_held() {
+        // A large address book: the same few names at the same few companies, every person
+        // with an address of their own; only the people on both sides pair, nobody is held.
+        let names = ["Ken", "Yui", "Taro"];
+        let person = |n: u128, shared: bool, side: &str| {
+            let given = names[(n % 3) as usize];
+            let email = if shared {
+                format!("p{n}@acme.jp")
+            } else {
+                format!("{side}{n}@acme.jp")
+            };
+            contact(given, Some(&email), None, Some("ACME"))
+        };
+        let o: Vec<_> = (0..60).map(|n| (id(n), person(n, n < 10, "o"))).collect();
+        let z: Vec<_> = (0..60)
+            .map(|n| (id(1000 + n), person(n, n < 10, "z")))
+            .collect();
+        let m = match_items(&o, &z);
+        assert_eq!(m.pairs.len(), 10);
+        assert!(m.ambiguous.is_empty(), "{} held", m.ambiguous.len());
     }
 
     #[test]
