@@ -2,8 +2,14 @@
 //! batched writes (100 records a call) with a result per record.
 //!
 //! A round reads the module's records changed since the watermark (sorted by `Modified_Time`,
-//! page tokens, one second of overlap de-duplicated in the cursor), then the records deleted
-//! since the deleted-records watermark, which become `ItemDeleted`.
+//! page tokens), then the records deleted since the deleted-records watermark, which become
+//! `ItemDeleted`.
+//!
+//! `Modified_Time` has whole seconds: a record saved later in the second of the watermark would
+//! be missed by a read strictly after it, so the next round re-reads that second (the overlap,
+//! de-duplicated in the cursor) — but only when the round ended within that second by Zoho's
+//! clock (its `Date` header). Otherwise no later save can carry that time, and re-reading it
+//! would cost every record of a bulk import or mass update (all in one second) each round.
 
 use std::collections::BTreeMap;
 
@@ -24,8 +30,7 @@ use crate::mapping::{contact, event, task};
 use crate::user_zone::UserZones;
 use crate::zoho::{RecordResult, WRITE_BATCH, ZohoClient};
 
-/// Seconds re-read at the start of each round: `Modified_Time` has one-second resolution, so a
-/// record saved in the same second as the last one read would otherwise be missed.
+/// Seconds re-read at the start of a round when its watermark's second may still get records.
 const OVERLAP: Duration = Duration::seconds(1);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +52,12 @@ struct Cursor {
     high_water: Option<DateTime<FixedOffset>>,
     /// Records published within [`OVERLAP`] of `high_water`, not to be published again.
     recent: Vec<(String, DateTime<FixedOffset>)>,
+    /// Zoho's clock at the round's last records read.
+    #[serde(default)]
+    read_at: Option<DateTime<FixedOffset>>,
+    /// Whether the next round re-reads the second of `since` (see the module's comment).
+    #[serde(default = "yes")]
+    overlap: bool,
     #[serde(default)]
     phase: Phase,
     /// Deletions before this were read (set at the first round: older ones were never synced).
@@ -57,6 +68,10 @@ struct Cursor {
     /// The newest `deleted_time` of the deleted-records read in progress.
     #[serde(default)]
     deleted_high: Option<DateTime<FixedOffset>>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub struct ZohoConnector {
@@ -181,8 +196,10 @@ impl ZohoConnector {
         cursor: &mut Cursor,
         changes: &mut Vec<ChangeMessage>,
     ) -> Result<bool, ApiError> {
-        let since = cursor.since.map(|s| s - OVERLAP);
-        let page = self
+        let since = cursor
+            .since
+            .map(|s| if cursor.overlap { s - OVERLAP } else { s });
+        let read = self
             .client
             .records(
                 ctx,
@@ -194,7 +211,10 @@ impl ZohoConnector {
                 cursor.page.max(1),
             )
             .await?;
-        let Some(page) = page else { return Ok(false) };
+        cursor.read_at = read.server_time;
+        let Some(page) = read.page else {
+            return Ok(false);
+        };
         let zone = self.zone_for(ctx, kind).await?;
         for value in &page.data {
             let (change, modified_at) = match Self::to_change(kind, value, zone) {
@@ -502,6 +522,11 @@ impl Connector for ZohoConnector {
                     .await?;
                 if !more {
                     cursor.since = cursor.high_water.or(cursor.since);
+                    // Zoho's clock may lag its record times a little: a second of margin.
+                    cursor.overlap = match (cursor.read_at, cursor.since) {
+                        (Some(read_at), Some(since)) => read_at <= since + OVERLAP,
+                        _ => true,
+                    };
                     cursor.page_token = None;
                     cursor.page = 1;
                     cursor.phase = Phase::Deleted;

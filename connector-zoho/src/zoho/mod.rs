@@ -5,6 +5,7 @@
 //! the same code serves every data centre and the sandbox.
 
 use chrono::{DateTime, FixedOffset};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -24,6 +25,19 @@ pub struct RecordsPage {
     #[serde(default)]
     pub data: Vec<Value>,
     pub info: PageInfo,
+}
+
+/// A records read: the page (`None`: nothing modified since), and Zoho's clock when it answered
+/// (its `Date` header, to the second).
+#[derive(Debug)]
+pub struct Read {
+    pub page: Option<RecordsPage>,
+    pub server_time: Option<DateTime<FixedOffset>>,
+}
+
+fn server_time(headers: &HeaderMap) -> Option<DateTime<FixedOffset>> {
+    let raw = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    DateTime::parse_from_rfc2822(raw).ok()
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,7 +134,7 @@ impl ZohoClient {
         modified_since: Option<DateTime<FixedOffset>>,
         page_token: Option<&str>,
         page: u32,
-    ) -> Result<Option<RecordsPage>, ApiError> {
+    ) -> Result<Read, ApiError> {
         let mut query: Vec<(&str, String)> = vec![
             ("fields", fields.join(",")),
             ("per_page", PAGE_SIZE.to_string()),
@@ -142,11 +156,15 @@ impl ZohoClient {
                 request
             })
             .await?;
-        match response.status {
-            StatusCode::NOT_MODIFIED | StatusCode::NO_CONTENT => Ok(None),
-            s if s.is_success() => response.json().map(Some),
-            _ => Err(error(&response)),
-        }
+        let page = match response.status {
+            StatusCode::NOT_MODIFIED | StatusCode::NO_CONTENT => None,
+            s if s.is_success() => Some(response.json()?),
+            _ => return Err(error(&response)),
+        };
+        Ok(Read {
+            page,
+            server_time: server_time(&response.headers),
+        })
     }
 
     /// One record by id; `None` when Zoho has no such record.

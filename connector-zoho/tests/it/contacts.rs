@@ -1,5 +1,6 @@
-//! Contacts: paging over thousands with faults, deleted records, a rejected record inside a
-//! batch, a conditional update that finds the record changed, and an exhausted credit budget.
+//! Contacts: paging over thousands with faults, deleted records, a bulk import not read again
+//! every round, a rejected record inside a batch, a conditional update that finds the record
+//! changed, and an exhausted credit budget.
 
 use std::collections::BTreeSet;
 
@@ -74,6 +75,59 @@ async fn thousands_of_records_are_read_once_each_through_every_kind_of_fault() {
         .map(external_id)
         .collect();
     assert_eq!(deleted, gone.into_iter().collect());
+}
+
+#[tokio::test]
+async fn a_bulk_import_saved_in_one_second_is_read_once_not_every_round() {
+    let sandbox = sandbox().await;
+    let org = sandbox.org().await;
+    // 1,000 records with the same `Modified_Time`, as an import or a mass update leaves them.
+    sandbox
+        .control(
+            reqwest::Method::POST,
+            "/seed",
+            json!({"org_id": org.id, "contacts": 1000, "shared_share": 0.0, "seed": 3}),
+        )
+        .await;
+    // The import is older than the connection: by the end of the first round Zoho's clock is
+    // past the import's second, so no later save can carry its time.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let connector = connector();
+    let ctx = ctx(&org);
+    let watch = watch(ItemKind::Contact);
+    let (first, cursor) = read_round(&connector, &ctx, &watch, None, 0).await.unwrap();
+    assert_eq!(first.len(), 1000);
+    // A quiet round is one call for the records (nothing modified) and one for the deleted.
+    let before = ctx.gate.calls();
+    let (quiet, cursor) = read_round(&connector, &ctx, &watch, Some(cursor), 0)
+        .await
+        .unwrap();
+    assert!(quiet.is_empty(), "{quiet:?}");
+    assert_eq!(
+        ctx.gate.calls() - before,
+        2,
+        "no page of the import read again"
+    );
+
+    // Edits right after each other (often in one second) are each read, once.
+    let ids: Vec<String> = first.iter().map(external_id).take(2).collect();
+    let mut cursor = cursor;
+    for (n, id) in ids.iter().enumerate() {
+        sandbox
+            .zoho(
+                &org,
+                reqwest::Method::PUT,
+                "/Contacts",
+                Some(json!({"data": [{"id": id, "Title": format!("Leiter {n}")}]})),
+            )
+            .await;
+        let (changes, next) = read_round(&connector, &ctx, &watch, Some(cursor), 0)
+            .await
+            .unwrap();
+        let read: Vec<String> = changes.iter().map(external_id).collect();
+        assert_eq!(read, vec![id.clone()], "edit {n}");
+        cursor = next;
+    }
 }
 
 fn contact(n: usize, surname: Option<&str>) -> Contact {
