@@ -9,7 +9,7 @@ use anyhow::anyhow;
 use service_kit::broker::HandlerError;
 use service_kit::telemetry::{adopt_traceparent, current_traceparent};
 use sqlx::PgPool;
-use sync_model::{ExternalId, Item, ItemKind, LinkId, Side, UserId};
+use sync_model::{ContentHash, ExternalId, Item, ItemKind, LinkId, Side, UserId};
 use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope, SCHEMA_VERSION};
 use tokio::sync::Notify;
 use tracing::Instrument;
@@ -21,7 +21,7 @@ use crate::domain::{
     Inflight, InflightOp, Input, Link, LinkStatus, Output, RandomIds, Rules, SideState,
     UserSettings, step,
 };
-use crate::store::{Tx, conflicts, inbox, links, outbox, parked, progress, settings};
+use crate::store::{Tx, conflicts, inbox, links, outbox, parked, progress};
 
 /// The mass-delete guard's thresholds.
 #[derive(Debug, Clone, Copy)]
@@ -63,10 +63,7 @@ impl ChangeHandler {
         adopt_traceparent(&span, envelope.traceparent.as_deref());
         async {
             let mut tx = self.pool.begin().await.map_err(retry)?;
-            inbox::lock_user(&mut tx, envelope.user_id)
-                .await
-                .map_err(retry)?;
-            if !inbox::first_time(&mut tx, envelope.message_id)
+            if !inbox::lock_user_and_record(&mut tx, envelope.user_id, envelope.message_id)
                 .await
                 .map_err(retry)?
             {
@@ -242,8 +239,7 @@ pub async fn rules(
     user: UserId,
     kind: ItemKind,
 ) -> anyhow::Result<(Rules, Option<UserSettings>)> {
-    let settings = settings::load(tx, user).await?;
-    let state = progress::load(tx, user, kind).await?;
+    let (state, settings) = progress::load_with_settings(tx, user, kind).await?;
     let rules = Rules {
         direction: settings.as_ref().and_then(|s| s.direction(kind)),
         conflict_rule: settings
@@ -293,17 +289,16 @@ async fn on_item(
         if parked::replace(tx, user, kind, side, &external_id, version, item).await? {
             return Ok(false);
         }
-        if creating_same(tx, user, kind, side, item).await? {
+        let read = item.project_for(side).content_hash();
+        let pending = links::pending_creates_on(tx, user, kind, side).await?;
+        if pending.iter().any(|l| creates_same(l, side, &read)) {
             parked::park(tx, user, kind, side, &external_id, version, item).await?;
             return Ok(false);
         }
         // Our create whose answer was lost did happen after all: the item joins its link.
-        let read = item.project_for(side).content_hash();
-        let unconfirmed = links::unconfirmed_creates(tx, user, kind, side).await?;
-        if let Some(mut link) = unconfirmed
-            .into_iter()
-            .find(|l| l.target.project_for(side).content_hash() == read)
-        {
+        if let Some(mut link) = pending.into_iter().find(|l| {
+            !creates_same(l, side, &read) && l.target.project_for(side).content_hash() == read
+        }) {
             if let Some(state) = link.side_mut(side).as_mut() {
                 state.id = Some(external_id.clone());
             }
@@ -324,12 +319,18 @@ async fn creating_same(
     item: &Item,
 ) -> anyhow::Result<bool> {
     let read = item.project_for(side).content_hash();
-    Ok(links::creating_on(tx, user, kind, side).await?.iter().any(|link| {
-        matches!(
-            link.side(side).and_then(|s| s.inflight.as_ref()),
-            Some(Inflight { op: InflightOp::Create { item }, .. }) if item.content_hash() == read
-        )
-    }))
+    Ok(links::creating_on(tx, user, kind, side)
+        .await?
+        .iter()
+        .any(|link| creates_same(link, side, &read)))
+}
+
+/// Whether `link` has a create of content `read` in flight on `side`.
+fn creates_same(link: &Link, side: Side, read: &ContentHash) -> bool {
+    matches!(
+        link.side(side).and_then(|s| s.inflight.as_ref()),
+        Some(Inflight { op: InflightOp::Create { item }, .. }) if item.content_hash() == *read
+    )
 }
 
 /// After a result from `side`: parked reads that were our own creates join their links; the

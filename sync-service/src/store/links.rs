@@ -111,6 +111,31 @@ pub async fn unconfirmed_creates(
     Ok(parse(rows))
 }
 
+/// The links on `side` without an id there whose create is in flight or was lost unconfirmed:
+/// what a read of an unknown item on `side` may be the echo of (one query for both).
+pub async fn pending_creates_on(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+) -> sqlx::Result<Vec<Link>> {
+    let sql = format!(
+        "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND status = 'active' AND {} IS NULL
+           AND (doc->'{side}'->'inflight'->'op'->>'op' = 'create'
+                OR (doc->'{side}'->'inflight' = 'null'::jsonb
+                    AND last_error LIKE '%create_unconfirmed%'))
+         ORDER BY created_at FOR UPDATE",
+        id_column(side),
+        side = side.as_str()
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(user.0)
+        .bind(kind.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(parse(rows))
+}
+
 /// Inserts or replaces a link.
 pub async fn save(tx: &mut Tx<'_>, link: &Link) -> sqlx::Result<()> {
     let deleted_by = match link.status {

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use sync_model::{ItemKind, Side, UserId};
 
+use crate::domain::UserSettings;
+
 use super::Tx;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -16,15 +18,17 @@ pub struct Progress {
     pub zoho_read_at: Option<DateTime<Utc>>,
 }
 
-/// The row, created on first use.
+/// The row, created on first use (one statement: the insert answers a new row, the select an
+/// existing one, which the statement's snapshot sees).
 pub async fn load(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<Progress> {
-    sqlx::query("INSERT INTO kind_progress (user_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(user.0)
-        .bind(kind.as_str())
-        .execute(&mut **tx)
-        .await?;
     sqlx::query_as(
-        "SELECT outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
+        "WITH made AS (
+             INSERT INTO kind_progress (user_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING
+             RETURNING outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
+                       outlook_read_at, zoho_read_at)
+         SELECT * FROM made
+         UNION ALL
+         SELECT outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
                 outlook_read_at, zoho_read_at
          FROM kind_progress WHERE user_id = $1 AND kind = $2",
     )
@@ -32,6 +36,40 @@ pub async fn load(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result
     .bind(kind.as_str())
     .fetch_one(&mut **tx)
     .await
+}
+
+/// The row (created on first use) and the user's settings, in one round trip: every message
+/// needs both.
+pub async fn load_with_settings(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+) -> sqlx::Result<(Progress, Option<UserSettings>)> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        progress: Progress,
+        settings: Option<sqlx::types::Json<UserSettings>>,
+    }
+    let row: Row = sqlx::query_as(
+        "WITH made AS (
+             INSERT INTO kind_progress (user_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING
+             RETURNING outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
+                       outlook_read_at, zoho_read_at),
+         progress AS (
+             SELECT * FROM made
+             UNION ALL
+             SELECT outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
+                    outlook_read_at, zoho_read_at
+             FROM kind_progress WHERE user_id = $1 AND kind = $2)
+         SELECT progress.*, (SELECT settings FROM user_settings WHERE user_id = $1) AS settings
+         FROM progress",
+    )
+    .bind(user.0)
+    .bind(kind.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((row.progress, row.settings.map(|s| s.0)))
 }
 
 /// Records the end of a poll round on `side`; `full` rounds count towards the first sync.
