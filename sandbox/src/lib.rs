@@ -3,7 +3,8 @@
 //! - [`startup`]: [`Application`]: binds the listener, assembles the router, serves;
 //! - [`state`]: the in-memory world behind one lock, shared by every handler;
 //! - [`meter`]: the one place every emulated call passes through: call counting, faults (see
-//!   [`faults`]) and Zoho credits;
+//!   [`faults`]) and Zoho credits (Graph calls are first admitted against Outlook's concurrency
+//!   limit, [`graph::concurrency`]);
 //! - [`serve`]: the accept loop (it can drop a connection without answering);
 //! - [`graph`]: Microsoft Graph v1.0 (contacts, To Do, calendar, master categories, delta,
 //!   `$batch`) and the Microsoft identity platform endpoints;

@@ -40,10 +40,19 @@ pub enum Api {
 pub struct Usage {
     pub total: u64,
     pub operations: BTreeMap<String, u64>,
-    /// Injected faults by kind (`429`, `500`, `503`, `drop`, `malformed`, `latency`) and calls
-    /// refused for want of Zoho credits (`credits`).
+    /// Injected faults by kind (`429`, `500`, `503`, `drop`, `malformed`, `latency`), calls
+    /// refused for want of Zoho credits (`credits`) and Graph calls refused for one too many in
+    /// flight (`concurrency`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub faults: BTreeMap<String, u64>,
+    /// Graph: the most requests of one app in flight against the mailbox at once, a refused one
+    /// included (see [`crate::graph::concurrency`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_in_flight: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -79,6 +88,15 @@ impl Meter {
             Account::Org(id) => self.orgs.entry(id.clone()).or_default(),
         };
         *usage.faults.entry(kind.to_owned()).or_default() += 1;
+    }
+
+    /// Notes how many requests are in flight against the account now.
+    pub fn record_in_flight(&mut self, account: &Account, now: u64) {
+        let usage = match account {
+            Account::Mailbox(id) => self.mailboxes.entry(id.clone()).or_default(),
+            Account::Org(id) => self.orgs.entry(id.clone()).or_default(),
+        };
+        usage.max_in_flight = usage.max_in_flight.max(now);
     }
 
     /// Counts a call refused for want of a valid access token.

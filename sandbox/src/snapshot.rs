@@ -2,7 +2,8 @@
 //! data and tokens, as JSON. Loaded at start when the file exists; written on shutdown and on
 //! `POST /_sandbox/snapshot`, atomically (a temporary file renamed over the old one).
 //!
-//! Not kept: call counters, fault settings, Zoho page tokens and calendar-view sync states
+//! Not kept: call counters, fault settings, concurrency limits, Zoho page tokens and
+//! calendar-view sync states
 //! (old calendar delta links answer 410 after a restart, as after an Exchange cache flush;
 //! contact and task delta links keep working, their tokens are self-describing).
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::Router;
 
 use crate::faults::Faults;
+use crate::graph::concurrency::Concurrency;
 use crate::graph::store::GraphWorld;
 use crate::meter::Meter;
 use crate::settings::Settings;
@@ -21,6 +22,8 @@ pub struct World {
     pub zoho: ZohoWorld,
     pub meter: Meter,
     pub faults: Faults,
+    /// Graph requests in flight per mailbox and app, and the limit on them.
+    pub concurrency: Concurrency,
 }
 
 /// Handler state: the settings and the world.

@@ -4,7 +4,8 @@
 //!
 //! Writes go through [`GraphClient::batch`]: `POST /$batch` with up to 20 requests, answers
 //! matched by id (Graph returns them in any order); items throttled on their own (429 inside the
-//! batch) are sent again after the longest `Retry-After`.
+//! batch) are sent again after the longest `Retry-After`. A batch counts as min(4, its requests)
+//! against the mailbox's bound of requests in flight.
 
 use std::collections::HashMap;
 
@@ -20,6 +21,9 @@ use connector_kit::{ApiError, CallContext};
 
 /// Graph's limit of requests in one `$batch`.
 pub const BATCH_SIZE: usize = 20;
+
+/// Requests of one `$batch` Graph sends to Outlook at once (api-reference 1.5).
+pub const BATCH_CONCURRENCY: usize = 4;
 
 /// One page of a delta query.
 #[derive(Debug, Deserialize)]
@@ -265,9 +269,12 @@ impl GraphClient {
         } else {
             Idempotency::Idempotent
         };
+        // Graph runs up to 4 requests of a batch against the mailbox at once: the batch counts
+        // as that many against the mailbox's 4 concurrent requests.
+        let weight = requests.len().min(BATCH_CONCURRENCY);
         let response = self
             .caller
-            .call(&ctx.gate, "POST /$batch", idempotency, || {
+            .call_weighted(&ctx.gate, weight, "POST /$batch", idempotency, || {
                 self.http
                     .post(&url)
                     .bearer_auth(ctx.token.secret.expose_secret())

@@ -104,7 +104,7 @@ async fn an_expired_delta_token_asks_for_a_full_read_that_returns_the_same_ids()
     assert_eq!(a, b);
 }
 
-fn contact(n: usize) -> Contact {
+pub fn contact(n: usize) -> Contact {
     Contact {
         given_name: Some(format!("Åsa {n}")),
         surname: Some("Lindqvist-山本".into()),
@@ -114,7 +114,7 @@ fn contact(n: usize) -> Contact {
     }
 }
 
-fn create(item: Item, container: &str) -> ApplyRequest {
+pub fn create(item: Item, container: &str) -> ApplyRequest {
     ApplyRequest {
         command_id: uuid::Uuid::new_v4(),
         link_id: LinkId(uuid::Uuid::new_v4()),

@@ -1,7 +1,8 @@
 //! Every provider API call goes through [`ApiCaller::call`]: at most a few requests in flight per
-//! user (Outlook allows 4 concurrent requests per mailbox), `Retry-After` honoured on 429,
-//! exponential backoff with full jitter on 5xx, timeouts and dropped connections, and calls,
-//! errors and retries counted in `/metrics` (`connector_api_calls_total`,
+//! user across every replica (Outlook allows 4 concurrent requests per mailbox; a `$batch`
+//! counts as up to 4, see [`ApiCaller::call_weighted`] and [`crate::slots`]), `Retry-After`
+//! honoured on 429, exponential backoff with full jitter on 5xx, timeouts and dropped
+//! connections, and calls, errors and retries counted in `/metrics` (`connector_api_calls_total`,
 //! `connector_api_retries_total`, labels `side`, `operation`, `status`/`reason`).
 //!
 //! The body is read inside the call, so a connection dropped mid-body is retried like any other
@@ -17,24 +18,35 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 use sync_model::{Side, UserId};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::connector::ApiError;
 use crate::http::retry_after;
 use crate::settings::ApiSettings;
+use crate::slots::{Held, SlotTable};
 
 /// A user's share of the API: the in-flight bound and a count of calls made (Zoho charges a
 /// credit per call).
+///
+/// The bound has two parts: a semaphore in this process (cheap, fair, and it keeps a replica's
+/// own calls from racing each other for the shared slots) and, when the gate comes from
+/// [`Gates::shared`], the user's rows in the [slot table](crate::slots), which hold across
+/// replicas.
 #[derive(Clone)]
 pub struct Gate {
     semaphore: Arc<Semaphore>,
+    max_in_flight: usize,
+    slots: Option<(SlotTable, UserId)>,
     calls: Arc<AtomicU64>,
 }
 
 impl Gate {
+    /// A gate bounded in this process only (tests, tools).
     pub fn new(max_in_flight: usize) -> Gate {
         Gate {
             semaphore: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            max_in_flight: max_in_flight.max(1),
+            slots: None,
             calls: Arc::default(),
         }
     }
@@ -43,20 +55,81 @@ impl Gate {
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
+
+    /// Takes `weight` permits (clamped to `1..=max_in_flight`) at once: first in this process,
+    /// then in the slot table. Waits until they are free; fails only when the slot table
+    /// cannot be reached.
+    pub async fn acquire(&self, weight: usize) -> Result<Permit, ApiError> {
+        let weight = weight.clamp(1, self.max_in_flight);
+        // Never closed, so acquiring only ever waits.
+        let local = self
+            .semaphore
+            .clone()
+            .acquire_many_owned(weight as u32)
+            .await
+            .map_err(|e| ApiError::Transient(anyhow::Error::new(e)))?;
+        let slots = match &self.slots {
+            None => None,
+            Some((table, user)) => Some(
+                table
+                    .acquire(*user, self.max_in_flight, weight)
+                    .await
+                    .map_err(|e| {
+                        ApiError::Transient(
+                            anyhow::Error::new(e).context("cannot take an API slot"),
+                        )
+                    })?,
+            ),
+        };
+        Ok(Permit {
+            _local: local,
+            slots,
+        })
+    }
 }
 
-/// One in-flight bound per user, shared by the poll loop and the command consumer of a replica.
+/// Permits taken through a [`Gate`]: give them back with [`Permit::release`] as soon as the
+/// request is done. Dropped instead (a cancelled or panicking call), the process's permits come
+/// back at once and the shared slots in the background, or when their lease ends.
+pub struct Permit {
+    _local: OwnedSemaphorePermit,
+    slots: Option<Held>,
+}
+
+impl Permit {
+    /// Gives the shared slots back, then this process's permits.
+    pub async fn release(self) {
+        let Permit { _local, slots } = self;
+        if let Some(slots) = slots {
+            slots.release().await;
+        }
+    }
+}
+
+/// One in-flight bound per user, shared by the poll loop, the command consumer and discovery of
+/// a replica, and (with [`Gates::shared`]) by every replica.
 #[derive(Clone)]
 pub struct Gates {
     max_in_flight: usize,
     semaphores: Arc<Mutex<HashMap<UserId, Arc<Semaphore>>>>,
+    slots: Option<SlotTable>,
 }
 
 impl Gates {
+    /// Bounds held in this process only: right for one replica, tests and tools.
     pub fn new(max_in_flight: usize) -> Gates {
         Gates {
             max_in_flight: max_in_flight.max(1),
             semaphores: Arc::default(),
+            slots: None,
+        }
+    }
+
+    /// Bounds held across every replica sharing `slots`' database schema.
+    pub fn shared(max_in_flight: usize, slots: SlotTable) -> Gates {
+        Gates {
+            slots: Some(slots),
+            ..Gates::new(max_in_flight)
         }
     }
 
@@ -70,6 +143,8 @@ impl Gates {
             .clone();
         Gate {
             semaphore,
+            max_in_flight: self.max_in_flight,
+            slots: self.slots.clone().map(|table| (table, user)),
             calls: Arc::default(),
         }
     }
@@ -178,17 +253,35 @@ impl ApiCaller {
         idempotency: Idempotency,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<ApiResponse, ApiError> {
+        self.call_weighted(gate, 1, operation, idempotency, build)
+            .await
+    }
+
+    /// [`call`](Self::call) for a request that counts as `weight` requests in flight against
+    /// the user's bound: a Graph `$batch` of n requests is min(4, n), as Graph runs up to 4 of
+    /// them against the mailbox at once. The permits are held only while a request is in
+    /// flight (sent, answered, body read), never during a `Retry-After` or backoff wait.
+    pub async fn call_weighted(
+        &self,
+        gate: &Gate,
+        weight: usize,
+        operation: &'static str,
+        idempotency: Idempotency,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<ApiResponse, ApiError> {
         let side = self.side.as_str();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let last = attempt >= self.policy.max_attempts;
             let outcome = {
-                // The permit is held while the body is read: the provider counts the request
+                // The permits are held while the body is read: the provider counts the request
                 // as in flight until then.
-                let _permit = gate.semaphore.acquire().await;
+                let permit = gate.acquire(weight).await?;
                 gate.calls.fetch_add(1, Ordering::Relaxed);
-                send(build()).await
+                let outcome = send(build()).await;
+                permit.release().await;
+                outcome
             };
             let (error, wait, retryable) = match outcome {
                 Ok(response) => {
@@ -324,5 +417,21 @@ mod tests {
             "another user does not"
         );
         drop(permits);
+    }
+
+    #[tokio::test]
+    async fn a_weighted_permit_takes_its_weight_and_is_clamped_to_the_bound() {
+        let gate = Gate::new(4);
+        let batch = gate.acquire(9).await.expect("clamped to 4");
+        assert_eq!(gate.semaphore.available_permits(), 0);
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.acquire(1).await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a call went ahead of a full batch");
+        batch.release().await;
+        waiting.await.unwrap().unwrap();
+        assert_eq!(gate.semaphore.available_permits(), 4);
     }
 }

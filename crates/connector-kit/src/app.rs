@@ -22,6 +22,7 @@ use crate::commands::CommandHandler;
 use crate::connector::{ApiError, CallContext, Connector};
 use crate::poller::Poller;
 use crate::settings::ConnectorSettings;
+use crate::slots::SlotTable;
 use crate::store::Store;
 use crate::tokens::{TokenClient, TokenError};
 
@@ -102,8 +103,16 @@ impl<C: Connector> ConnectorApp<C> {
             self.settings.service_token.clone(),
             side,
         );
-        // One in-flight bound per user for the whole replica: polls, writes and discovery.
-        let gates = Gates::new(self.settings.api.max_in_flight_per_user);
+        // One in-flight bound per user for every replica: polls, writes and discovery here, and
+        // the other replicas through the slot table in this connector's schema.
+        let gates = Gates::shared(
+            self.settings.api.max_in_flight_per_user,
+            SlotTable::new(
+                self.store.pool().clone(),
+                self.settings.instance_id.clone(),
+                self.settings.api.slot_lease,
+            ),
+        );
         let poller = Poller {
             connector: self.connector.clone(),
             store: self.store.clone(),

@@ -3,6 +3,7 @@
 //! - [`calendar`]: time zones and recurrence rules both connectors map;
 //! - [`connector`]: the trait each connector implements and its error type;
 //! - [`settings`]: settings common to both connectors;
+//! - [`slots`]: the per-user bound on requests in flight, shared by every replica;
 //! - [`store`]: watches (cursors, leases) and applied commands in Postgres;
 //! - [`tokens`]: access tokens from auth-service;
 //! - [`poller`]: the scheduled poll loop;
@@ -18,6 +19,7 @@ pub mod connector;
 pub mod http;
 pub mod poller;
 pub mod settings;
+pub mod slots;
 pub mod store;
 pub mod tokens;
 

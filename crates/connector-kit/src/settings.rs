@@ -31,8 +31,13 @@ pub struct ConnectorSettings {
 /// How a connector treats the provider's API.
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
-    /// Requests in flight at once per user (Outlook allows 4 per mailbox).
+    /// Requests in flight at once per user across every replica (Outlook allows 4 per
+    /// mailbox; a Graph `$batch` counts as min(4, its requests)).
     pub max_in_flight_per_user: usize,
+    /// How long a shared API slot stays taken without being given back: longer than the HTTP
+    /// client's timeout (30 s), so a call still running always holds its slot, and what a
+    /// replica that died costs its users at most.
+    pub slot_lease: Duration,
     /// Attempts of one call in all (429, 5xx, timeouts, dropped connections are retried).
     pub max_attempts: u32,
     pub base_backoff: Duration,
@@ -51,6 +56,7 @@ impl Default for ApiSettings {
     fn default() -> Self {
         ApiSettings {
             max_in_flight_per_user: 4,
+            slot_lease: Duration::from_secs(60),
             max_attempts: 5,
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
@@ -72,6 +78,9 @@ impl ApiSettings {
                 "MAX_IN_FLIGHT_PER_USER",
                 d.max_in_flight_per_user,
             )?,
+            slot_lease: Duration::from_secs(
+                parse_or(prefix, "SLOT_LEASE_SECS", d.slot_lease.as_secs())?.max(1),
+            ),
             max_attempts: parse_or(prefix, "MAX_ATTEMPTS", d.max_attempts)?,
             base_backoff: Duration::from_millis(parse_or(
                 prefix,

@@ -1,4 +1,5 @@
-//! Control calls for faults, Zoho credits and token expiry per account.
+//! Control calls for faults, Graph's concurrency limit, Zoho credits and token expiry per
+//! account.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -7,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{ControlError, body};
 use crate::faults::FaultSpec;
+use crate::graph::concurrency::Limit;
 use crate::meter::Account;
 use crate::state::{AppState, World};
 use crate::time;
@@ -82,6 +84,42 @@ pub async fn clear_mailbox(
     let account = mailbox(&world, &id)?;
     world.faults.clear(Some(&account));
     Ok(Json(world.faults.describe()))
+}
+
+/// The mailbox's concurrency limit and its requests in flight now.
+pub async fn concurrency(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let world = state.world();
+    mailbox(&world, &id)?;
+    Ok(Json(world.concurrency.describe(&id)))
+}
+
+/// Sets the mailbox's concurrency limit (`{"enabled"?, "max_in_flight"?, "retry_after_seconds"?}`,
+/// each defaulting to Outlook's: on, 4, 1 s).
+pub async fn set_concurrency(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let limit: Limit = body(&bytes)?;
+    limit.validate().map_err(ControlError::bad_request)?;
+    let mut world = state.world();
+    mailbox(&world, &id)?;
+    world.concurrency.set(&id, limit);
+    Ok(Json(world.concurrency.describe(&id)))
+}
+
+/// Back to Outlook's limit.
+pub async fn reset_concurrency(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let mut world = state.world();
+    mailbox(&world, &id)?;
+    world.concurrency.set(&id, Limit::default());
+    Ok(Json(world.concurrency.describe(&id)))
 }
 
 pub async fn set_org(

@@ -50,6 +50,13 @@ pub fn router() -> Router<AppState> {
                 .post(faults::set_mailbox)
                 .delete(faults::clear_mailbox),
         )
+        .route(
+            "/graph/mailboxes/{id}/concurrency",
+            get(faults::concurrency)
+                .put(faults::set_concurrency)
+                .post(faults::set_concurrency)
+                .delete(faults::reset_concurrency),
+        )
         .route("/zoho/orgs", post(create_org))
         .route("/zoho/orgs/{id}/access-token", post(org_access_token))
         .route("/zoho/orgs/{id}/records/{module}", get(org_records))
@@ -163,7 +170,7 @@ async fn mailbox_access_token(
     if !world.graph.mailboxes.contains_key(&id) {
         return Err(ControlError::not_found("unknown mailbox"));
     }
-    let (access_token, expires_in) = world.graph.issue_access_token(&id);
+    let (access_token, expires_in) = world.graph.issue_access_token(&id, None);
     Ok(Json(
         json!({"access_token": access_token, "expires_in": expires_in}),
     ))

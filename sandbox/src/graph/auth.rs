@@ -193,7 +193,7 @@ pub async fn token(
     world
         .meter
         .record(&Account::Mailbox(mailbox_id.clone()), OPERATION);
-    let (access_token, expires_in) = world.graph.issue_access_token(&mailbox_id);
+    let (access_token, expires_in) = world.graph.issue_access_token(&mailbox_id, Some(client_id));
     let mut answer = json!({
         "token_type": "Bearer",
         "scope": scopes.join(" "),

@@ -7,6 +7,7 @@
 //! - [`calendar`]: calendars, events, series, calendar views, master categories;
 //! - [`recurrence`], [`tz`]: patterned recurrences and time zones;
 //! - [`batch`]: JSON batching;
+//! - [`concurrency`]: Outlook's 4 concurrent requests per app and mailbox;
 //! - [`schema`]: the contact entity's properties, validation and rendering;
 //! - [`store`]: mailboxes and their items, the change sequence;
 //! - [`error`]: Graph's error envelope.
@@ -14,6 +15,7 @@
 pub mod auth;
 pub mod batch;
 pub mod calendar;
+pub mod concurrency;
 pub mod contacts;
 pub mod delta;
 pub mod error;
@@ -33,9 +35,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 
+use crate::faults;
 use crate::meter::{self, Account, Api};
 use crate::state::AppState;
 use crate::time;
+use concurrency::Entry;
 use error::GraphError;
 
 /// Where the Graph API is mounted.
@@ -153,7 +157,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .fallback(unknown_segment)
 }
 
-/// Authenticates the bearer token and passes the call through the meter.
+/// Authenticates the bearer token, admits the call against Outlook's concurrency limit (see
+/// [`concurrency`]) and passes it through the meter.
 async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let token = request
         .headers()
@@ -179,6 +184,8 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
     let operation = meter::operation(request.method().as_str(), &template, &full_path, 2, &[]);
 
     let batch_item = request.extensions().get::<batch::BatchItem>().is_some();
+    // The batch call itself is answered by Graph, not the mailbox: only its requests count.
+    let counted = operation != BATCH_OPERATION;
     let admitted = {
         let mut world = state.world();
         let grant = match &token {
@@ -191,28 +198,74 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
                 Some(grant) if grant.expires_at <= time::now() => Err(GraphError::unauthenticated(
                     "Lifetime validation failed, the token is expired.",
                 )),
-                Some(grant) => Ok(grant.mailbox_id.clone()),
+                Some(grant) => Ok((
+                    grant.mailbox_id.clone(),
+                    grant
+                        .client_id
+                        .clone()
+                        .unwrap_or_else(|| concurrency::CONTROL_APP.to_owned()),
+                )),
             },
         };
         match grant {
             Err(error) => {
                 world.meter.record_unauthenticated(Api::Graph);
-                Err(error)
+                Err(error.into_response())
             }
-            Ok(mailbox_id) => {
+            Ok((mailbox_id, app)) => {
                 let account = Account::Mailbox(mailbox_id.clone());
-                let admission =
-                    meter::admit(&mut world, Api::Graph, &account, &operation, batch_item);
-                Ok((mailbox_id, admission))
+                let entered = counted.then(|| world.concurrency.enter(&mailbox_id, &app));
+                match entered {
+                    Some(Entry::Refused { seen, retry_after }) => {
+                        world.meter.record(&account, &operation);
+                        world.meter.record_in_flight(&account, seen);
+                        world.meter.record_fault(&account, "concurrency");
+                        Err(faults::graph_throttled(retry_after))
+                    }
+                    entered => {
+                        if let Some(Entry::Admitted(now)) = entered {
+                            world.meter.record_in_flight(&account, now);
+                        }
+                        let admission =
+                            meter::admit(&mut world, Api::Graph, &account, &operation, batch_item);
+                        Ok((mailbox_id, app, admission))
+                    }
+                }
             }
         }
     };
-    let (mailbox_id, admission) = match admitted {
-        Ok(pair) => pair,
-        Err(error) => return error.into_response(),
+    let (mailbox_id, app, admission) = match admitted {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
     };
+    // Made after the world's lock is released: it takes the lock again when dropped.
+    let _in_flight = counted.then(|| InFlight {
+        state: state.clone(),
+        mailbox_id: mailbox_id.clone(),
+        app,
+    });
     request.extensions_mut().insert(Caller { mailbox_id });
     meter::pass(admission, request, next).await
+}
+
+/// The operation label of the batch call.
+const BATCH_OPERATION: &str = "POST /$batch";
+
+/// A request counted in flight against its mailbox until it has answered or was abandoned (the
+/// client hung up).
+struct InFlight {
+    state: AppState,
+    mailbox_id: String,
+    app: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.state
+            .world()
+            .concurrency
+            .leave(&self.mailbox_id, &self.app);
+    }
 }
 
 async fn unknown_segment(request: Request) -> GraphError {

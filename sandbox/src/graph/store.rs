@@ -32,6 +32,10 @@ pub struct GraphWorld {
 pub struct Grant {
     pub mailbox_id: String,
     pub expires_at: DateTime<Utc>,
+    /// The OAuth client the token endpoint issued it to; `None` for a token minted by the
+    /// control API (it stands for another app, such as the user's own Outlook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 impl GraphWorld {
@@ -86,8 +90,13 @@ impl GraphWorld {
         token
     }
 
-    /// A JWT-shaped (but unsigned, opaque to the sandbox) access token.
-    pub fn issue_access_token(&mut self, mailbox_id: &str) -> (String, i64) {
+    /// A JWT-shaped (but unsigned, opaque to the sandbox) access token, for `client_id` (`None`:
+    /// minted by the control API).
+    pub fn issue_access_token(
+        &mut self,
+        mailbox_id: &str,
+        client_id: Option<&str>,
+    ) -> (String, i64) {
         let expires_at = time::in_seconds(ACCESS_TOKEN_SECONDS);
         let header = ids::b64(br#"{"typ":"JWT","alg":"none"}"#);
         let claims = serde_json::json!({
@@ -106,6 +115,7 @@ impl GraphWorld {
             Grant {
                 mailbox_id: mailbox_id.to_owned(),
                 expires_at,
+                client_id: client_id.map(str::to_owned),
             },
         );
         (token, ACCESS_TOKEN_SECONDS)

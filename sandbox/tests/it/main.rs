@@ -5,6 +5,7 @@ mod faults;
 mod graph_auth;
 mod graph_batch;
 mod graph_calendar;
+mod graph_concurrency;
 mod graph_contacts;
 mod graph_delta;
 mod graph_todo;

@@ -2,5 +2,6 @@
 //! consumer.
 
 mod commands;
+mod gates;
 mod leases;
 mod poller;
