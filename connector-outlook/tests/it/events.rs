@@ -417,6 +417,37 @@ async fn each_master_is_read_once_a_round_with_its_cancelled_occurrences() {
 }
 
 #[tokio::test]
+async fn without_cancelled_occurrences_the_instances_tell_the_exceptions() {
+    let sandbox = sandbox().await;
+    // Graph leaves `cancelledOccurrences` out for some mailboxes.
+    let mailbox = sandbox
+        .mailbox_made_with(json!({"display_name": "Ohne", "cancelled_occurrences": false}))
+        .await;
+    let series = user_series(&sandbox, &mailbox, 0).await;
+    let untouched = user_series(&sandbox, &mailbox, 1).await;
+    let instances = instance_ids(&sandbox, &mailbox, &series).await;
+    user_delete(&sandbox, &mailbox, &instances[2]).await;
+    calls(&sandbox, &mailbox).await;
+
+    let connector = connector(&sandbox, 5);
+    let ctx = ctx(&mailbox);
+    let w = watch(ItemKind::Event, None);
+    let (changes, _, _) = read_round(&connector, &ctx, &w, None, 0).await.unwrap();
+    let made = calls(&sandbox, &mailbox).await;
+    assert_eq!(count(&made, MASTER_GET), 2, "{made:?}");
+    assert_eq!(
+        count(&made, INSTANCES),
+        2,
+        "the fallback, once a series: {made:?}"
+    );
+    assert_eq!(
+        exceptions_of(&changes, &series),
+        vec![first_day(0) + Duration::weeks(2)]
+    );
+    assert!(exceptions_of(&changes, &untouched).is_empty());
+}
+
+#[tokio::test]
 async fn a_deleted_occurrence_has_the_series_read_again_a_deleted_single_does_not() {
     let sandbox = sandbox().await;
     let mailbox = sandbox.mailbox().await;

@@ -53,12 +53,14 @@ impl Sandbox {
     }
 
     pub async fn mailbox(&self) -> Mailbox {
+        self.mailbox_made_with(json!({"display_name": "営業 Sales"}))
+            .await
+    }
+
+    /// A mailbox made with the control API's `body` (`display_name`, `cancelled_occurrences`).
+    pub async fn mailbox_made_with(&self, body: Value) -> Mailbox {
         let created = self
-            .control(
-                reqwest::Method::POST,
-                "/graph/mailboxes",
-                json!({"display_name": "営業 Sales"}),
-            )
+            .control(reqwest::Method::POST, "/graph/mailboxes", body)
             .await;
         let id = created["mailbox_id"].as_str().unwrap().to_owned();
         let token = self

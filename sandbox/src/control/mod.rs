@@ -135,6 +135,13 @@ pub fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ControlEr
 struct NewMailbox {
     display_name: Option<String>,
     email: Option<String>,
+    /// `false`: a selected `cancelledOccurrences` is left out, as Graph does for some mailboxes.
+    #[serde(default = "yes")]
+    cancelled_occurrences: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 async fn create_mailbox(
@@ -150,14 +157,16 @@ async fn create_mailbox(
     let mailbox = world
         .graph
         .mailboxes
-        .get(&mailbox_id)
+        .get_mut(&mailbox_id)
         .ok_or_else(|| ControlError::not_found("mailbox vanished"))?;
+    mailbox.cancelled_occurrences = request.cancelled_occurrences;
     let answer = json!({
         "mailbox_id": mailbox_id,
         "refresh_token": refresh_token,
         "default_contact_folder_id": mailbox.default_folder_id,
         "display_name": mailbox.display_name,
         "email": mailbox.email,
+        "cancelled_occurrences": mailbox.cancelled_occurrences,
     });
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }

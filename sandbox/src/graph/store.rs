@@ -70,6 +70,7 @@ impl GraphWorld {
             tombstones: Vec::new(),
             seq: 0,
             delta_epoch: 1,
+            cancelled_occurrences: true,
         };
         let mut list = Map::new();
         list.insert("displayName".into(), Value::String("Tasks".into()));
@@ -150,6 +151,14 @@ pub struct Mailbox {
     seq: u64,
     /// Delta tokens carry the epoch they were issued in; bumping it expires them all.
     pub delta_epoch: u64,
+    /// Whether a selected `cancelledOccurrences` is answered (Graph leaves it out for some
+    /// mailboxes; clients must then find cancelled dates from the instances).
+    #[serde(default = "yes")]
+    pub cancelled_occurrences: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

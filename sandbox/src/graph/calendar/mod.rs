@@ -417,7 +417,7 @@ async fn get(
     let selected = select
         .as_deref()
         .is_some_and(|s| s.iter().any(|n| n == "cancelledOccurrences"));
-    if is_master && selected {
+    if is_master && selected && mailbox.cancelled_occurrences {
         answer["cancelledOccurrences"] = event::cancelled_occurrences(instance.event);
     }
     Ok(with_zone(Json(answer).into_response(), zone.as_ref()))
