@@ -14,6 +14,8 @@ use service_kit::settings::{BrokerSettings, DatabaseSettings};
 
 use crate::procs::{self, ServiceProcess, Usage};
 
+pub use sandbox::client::{Control, text};
+
 pub const SERVICE_TOKEN: &str = "bench-service-token";
 
 /// Where the benchmark finds the binaries and puts its logs.
@@ -254,20 +256,17 @@ impl System {
         self.call(reqwest::Method::PUT, url, Some(&body)).await
     }
 
+    /// The sandbox's control API.
+    pub fn control(&self) -> Control {
+        Control::new(self.sandbox_url.clone(), self.http.clone())
+    }
+
     /// A new sandbox mailbox and Zoho organisation.
     pub async fn new_accounts(&self, email: &str) -> anyhow::Result<Accounts> {
-        let sandbox = &self.sandbox_url;
-        let mailbox = self
-            .post(
-                format!("{sandbox}/_sandbox/graph/mailboxes"),
-                json!({"display_name": email}),
-            )
-            .await?;
-        let org = self
-            .post(
-                format!("{sandbox}/_sandbox/zoho/orgs"),
-                json!({"dc": "com", "user_email": email}),
-            )
+        let control = self.control();
+        let mailbox = control.new_mailbox(json!({"display_name": email})).await?;
+        let org = control
+            .new_org(json!({"dc": "com", "user_email": email}))
             .await?;
         Ok(Accounts {
             email: email.to_owned(),
@@ -289,9 +288,8 @@ impl System {
         shared_share: f64,
         seed: u64,
     ) -> anyhow::Result<Value> {
-        self.post(
-            format!("{}/_sandbox/seed", self.sandbox_url),
-            json!({
+        self.control()
+            .seed(json!({
                 "mailbox_id": accounts.mailbox_id,
                 "org_id": accounts.org_id,
                 "contacts": contacts,
@@ -299,20 +297,14 @@ impl System {
                 "events": events,
                 "shared_share": shared_share,
                 "seed": seed,
-            }),
-        )
-        .await
+            }))
+            .await
     }
 
     /// The mailbox's default To Do list (control API).
     pub async fn default_task_list(&self, accounts: &Accounts) -> anyhow::Result<String> {
-        let lists = self
-            .get(format!(
-                "{}/_sandbox/graph/mailboxes/{}/todo-lists",
-                self.sandbox_url, accounts.mailbox_id
-            ))
-            .await?;
-        list(lists)
+        self.outlook_items(accounts, "todo-lists")
+            .await?
             .into_iter()
             .find(|l| l["wellknownListName"] == "defaultList")
             .and_then(|l| l["id"].as_str().map(str::to_owned))
@@ -370,13 +362,9 @@ impl System {
         accounts: &Accounts,
         what: &str,
     ) -> anyhow::Result<Vec<Value>> {
-        let answer = self
-            .get(format!(
-                "{}/_sandbox/graph/mailboxes/{}/{what}",
-                self.sandbox_url, accounts.mailbox_id
-            ))
-            .await?;
-        Ok(list(answer))
+        self.control()
+            .mailbox_items(&accounts.mailbox_id, what)
+            .await
     }
 
     pub async fn zoho_records(
@@ -384,55 +372,25 @@ impl System {
         accounts: &Accounts,
         module: &str,
     ) -> anyhow::Result<Vec<Value>> {
-        let answer = self
-            .get(format!(
-                "{}/_sandbox/zoho/orgs/{}/records/{module}",
-                self.sandbox_url, accounts.org_id
-            ))
-            .await?;
-        Ok(list(answer))
+        self.control().org_records(&accounts.org_id, module).await
     }
 
     /// An access token for the mailbox's Graph API.
     pub async fn graph_token(&self, accounts: &Accounts) -> anyhow::Result<String> {
-        let answer = self
-            .post(
-                format!(
-                    "{}/_sandbox/graph/mailboxes/{}/access-token",
-                    self.sandbox_url, accounts.mailbox_id
-                ),
-                json!({}),
-            )
-            .await?;
-        text(&answer, "access_token")
+        self.control().graph_token(&accounts.mailbox_id).await
     }
 
     /// An access token and the API domain of the organisation's Zoho CRM.
     pub async fn zoho_token(&self, accounts: &Accounts) -> anyhow::Result<(String, String)> {
-        let answer = self
-            .post(
-                format!(
-                    "{}/_sandbox/zoho/orgs/{}/access-token",
-                    self.sandbox_url, accounts.org_id
-                ),
-                json!({}),
-            )
-            .await?;
-        Ok((text(&answer, "access_token")?, text(&answer, "api_domain")?))
+        self.control().zoho_token(&accounts.org_id).await
     }
 
     pub async fn stats(&self) -> anyhow::Result<Value> {
-        self.get(format!("{}/_sandbox/stats", self.sandbox_url))
-            .await
+        self.control().stats().await
     }
 
     pub async fn reset_stats(&self) -> anyhow::Result<()> {
-        self.post(
-            format!("{}/_sandbox/stats/reset", self.sandbox_url),
-            json!({}),
-        )
-        .await?;
-        Ok(())
+        self.control().reset_stats().await
     }
 }
 
@@ -445,26 +403,6 @@ pub struct Accounts {
     pub contact_folder_id: String,
     pub org_id: String,
     pub org_refresh_token: String,
-}
-
-pub fn text(value: &Value, key: &str) -> anyhow::Result<String> {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .with_context(|| format!("`{key}` missing in {value}"))
-}
-
-/// A control-API listing: a bare array, or an object with `value` or `data`.
-pub fn list(answer: Value) -> Vec<Value> {
-    match answer {
-        Value::Array(items) => items,
-        Value::Object(mut map) => match map.remove("value").or_else(|| map.remove("data")) {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
 }
 
 /// The directory of the running executable's profile (`target/release`, `target/debug`): where

@@ -12,10 +12,12 @@
 //!   credits, and the Zoho Accounts endpoints;
 //! - [`oauth`]: authorization codes and PKCE, shared by both identity providers;
 //! - [`snapshot`]: the optional snapshot file;
+//! - [`client`]: a client of the control API, for the tests and the benchmark;
 //! - [`control`]: the `/_sandbox` control API for tests and the demo (accounts, tokens, seed data,
 //!   reads of all data, faults, credits, stats, snapshots).
 #![doc = include_str!("../README.md")]
 
+pub mod client;
 pub mod control;
 pub mod faults;
 pub mod graph;

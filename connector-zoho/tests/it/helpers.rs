@@ -15,8 +15,8 @@ use sync_model::{ItemKind, Side, UserId};
 use sync_protocol::ChangeMessage;
 
 pub struct Sandbox {
-    pub base: String,
     pub http: reqwest::Client,
+    control: sandbox::client::Control,
 }
 
 pub struct Org {
@@ -26,30 +26,22 @@ pub struct Org {
 }
 
 pub async fn sandbox() -> Sandbox {
-    let app = sandbox::Application::build(sandbox::Settings::for_tests())
+    let control = sandbox::client::start_in_process()
         .await
-        .expect("the sandbox builds");
-    let base = app.base_url();
-    tokio::spawn(app.run_until_stopped());
+        .expect("the sandbox starts");
     Sandbox {
-        base,
-        http: reqwest::Client::new(),
+        http: control.http().clone(),
+        control,
     }
 }
 
 impl Sandbox {
+    /// A control call; anything but 2xx fails the test.
     pub async fn control(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .request(method, format!("{}/_sandbox{path}", self.base))
-            .json(&body)
-            .send()
+        self.control
+            .call(method, path, Some(body))
             .await
-            .expect("the control API answers");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     pub async fn org(&self) -> Org {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use sandbox::client::{Control, text};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use service_kit::CancellationToken;
@@ -280,18 +281,10 @@ impl System {
     /// A new sandbox mailbox and Zoho organisation (in the Japanese data centre, its user in
     /// Tokyo: Zoho answers in UTC+9 and all-day events are Tokyo's dates).
     async fn new_accounts(&self, email: &str) -> anyhow::Result<(Value, Value)> {
-        let sandbox = &self.sandbox_url;
-        let mailbox = self
-            .post(
-                format!("{sandbox}/_sandbox/graph/mailboxes"),
-                json!({"display_name": email}),
-            )
-            .await?;
-        let org = self
-            .post(
-                format!("{sandbox}/_sandbox/zoho/orgs"),
-                json!({"dc": "jp", "user_email": email, "time_zone": "Asia/Tokyo"}),
-            )
+        let control = self.control();
+        let mailbox = control.new_mailbox(json!({"display_name": email})).await?;
+        let org = control
+            .new_org(json!({"dc": "jp", "user_email": email, "time_zone": "Asia/Tokyo"}))
             .await?;
         Ok((mailbox, org))
     }
@@ -321,11 +314,10 @@ impl System {
         poll_interval_secs: u32,
         mut seed: Value,
     ) -> anyhow::Result<TestUser> {
-        let sandbox = &self.sandbox_url;
         let (mailbox, org) = self.new_accounts(email).await?;
         seed["mailbox_id"] = json!(text(&mailbox, "mailbox_id")?);
         seed["org_id"] = json!(text(&org, "org_id")?);
-        self.post(format!("{sandbox}/_sandbox/seed"), seed).await?;
+        self.control().seed(seed).await?;
         self.connect_user(email, mailbox, org, poll_interval_secs)
             .await
     }
@@ -513,54 +505,35 @@ impl System {
         Ok(())
     }
 
+    /// The sandbox's control API.
+    pub fn control(&self) -> Control {
+        Control::new(self.sandbox_url.clone(), self.http.clone())
+    }
+
     /// An access token for calling the emulated Graph API as the user would.
     pub async fn graph_token(&self, user: &TestUser) -> anyhow::Result<String> {
-        let answer = self
-            .post(
-                format!(
-                    "{}/_sandbox/graph/mailboxes/{}/access-token",
-                    self.sandbox_url, user.mailbox_id
-                ),
-                json!({}),
-            )
-            .await?;
-        text(&answer, "access_token")
+        self.control().graph_token(&user.mailbox_id).await
     }
 
     /// An access token and the API domain for calling the emulated Zoho CRM API.
     pub async fn zoho_token(&self, user: &TestUser) -> anyhow::Result<(String, String)> {
-        let answer = self
-            .post(
-                format!(
-                    "{}/_sandbox/zoho/orgs/{}/access-token",
-                    self.sandbox_url, user.org_id
-                ),
-                json!({}),
-            )
-            .await?;
-        Ok((text(&answer, "access_token")?, text(&answer, "api_domain")?))
+        self.control().zoho_token(&user.org_id).await
     }
 
     /// Every contact in the mailbox (control API: not counted as API calls).
     pub async fn outlook_contacts(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
-        let answer = self
-            .get(format!(
-                "{}/_sandbox/graph/mailboxes/{}/contacts",
-                self.sandbox_url, user.mailbox_id
-            ))
-            .await?;
-        Ok(list(answer))
+        self.control()
+            .mailbox_items(&user.mailbox_id, "contacts")
+            .await
     }
 
     /// Every event of the mailbox: single events and series masters (control API).
     pub async fn outlook_events(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
-        let answer = self
-            .get(format!(
-                "{}/_sandbox/graph/mailboxes/{}/events",
-                self.sandbox_url, user.mailbox_id
-            ))
+        let events = self
+            .control()
+            .mailbox_items(&user.mailbox_id, "events")
             .await?;
-        Ok(list(answer)
+        Ok(events
             .into_iter()
             .filter(|e| e["type"] != "exception" && e["type"] != "occurrence")
             .collect())
@@ -568,13 +541,7 @@ impl System {
 
     /// Every Zoho contact of the organisation (control API).
     pub async fn zoho_contacts(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
-        let answer = self
-            .get(format!(
-                "{}/_sandbox/zoho/orgs/{}/records/Contacts",
-                self.sandbox_url, user.org_id
-            ))
-            .await?;
-        Ok(list(answer))
+        self.zoho_records(user, "Contacts").await
     }
 
     /// Stops every service and waits for them to finish.
@@ -599,26 +566,6 @@ impl Drop for System {
     }
 }
 
-fn text(value: &Value, key: &str) -> anyhow::Result<String> {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .with_context(|| format!("`{key}` missing in {value}"))
-}
-
-/// A control-API listing: a bare array, or an object with `value` or `data`.
-fn list(answer: Value) -> Vec<Value> {
-    match answer {
-        Value::Array(items) => items,
-        Value::Object(mut map) => match map.remove("value").or_else(|| map.remove("data")) {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
-}
-
 /// The refresh tokens a user's connections were made with (to break and restore them).
 #[derive(Debug, Clone)]
 pub struct ProviderRefreshTokens {
@@ -636,31 +583,17 @@ impl System {
         contacts: usize,
         shared_share: f64,
     ) -> anyhow::Result<(TestUser, ProviderRefreshTokens)> {
-        let sandbox = &self.sandbox_url;
-        let mailbox = self
-            .post(
-                format!("{sandbox}/_sandbox/graph/mailboxes"),
-                json!({"display_name": email}),
-            )
-            .await?;
-        let org = self
-            .post(
-                format!("{sandbox}/_sandbox/zoho/orgs"),
-                json!({"dc": "jp", "user_email": email, "time_zone": "Asia/Tokyo"}),
-            )
-            .await?;
+        let (mailbox, org) = self.new_accounts(email).await?;
         if contacts > 0 {
-            self.post(
-                format!("{sandbox}/_sandbox/seed"),
-                json!({
+            self.control()
+                .seed(json!({
                     "mailbox_id": text(&mailbox, "mailbox_id")?,
                     "org_id": text(&org, "org_id")?,
                     "contacts": contacts,
                     "shared_share": shared_share,
                     "seed": 7,
-                }),
-            )
-            .await?;
+                }))
+                .await?;
         }
         let tokens = ProviderRefreshTokens {
             outlook: text(&mailbox, "refresh_token")?,
@@ -731,13 +664,7 @@ impl System {
 
     /// Every record of a Zoho module (control API: not counted).
     pub async fn zoho_records(&self, user: &TestUser, module: &str) -> anyhow::Result<Vec<Value>> {
-        let answer = self
-            .get(format!(
-                "{}/_sandbox/zoho/orgs/{}/records/{module}",
-                self.sandbox_url, user.org_id
-            ))
-            .await?;
-        Ok(list(answer))
+        self.control().org_records(&user.org_id, module).await
     }
 
     /// A connector's discovery answer for the settings page (`side`: `outlook` or `zoho`).
