@@ -56,6 +56,9 @@ pub struct SessionSettings {
     pub failed_sign_in_window: chrono::Duration,
     /// Failed sign-ins from one client address (any accounts) within the same window.
     pub max_failed_sign_ins_per_address: u32,
+    /// Self sign-up attempts (made or refused) from one client address within the same window:
+    /// a script cannot create accounts, or probe which addresses have one, at speed.
+    pub max_sign_ups_per_address: u32,
     /// Take the client address from `X-Forwarded-For` (the right-most entry, added by our
     /// proxy) instead of the connection: only behind a proxy that sets it.
     pub trust_forwarded_for: bool,
@@ -184,6 +187,7 @@ impl Settings {
                     "MAX_FAILED_SIGN_INS_PER_ADDRESS",
                     20,
                 )?,
+                max_sign_ups_per_address: env::parse_or(PREFIX, "MAX_SIGN_UPS_PER_ADDRESS", 10)?,
                 trust_forwarded_for: env::parse_or(PREFIX, "TRUST_FORWARDED_FOR", false)?,
             },
             passwords: PasswordSettings {
@@ -254,6 +258,7 @@ impl Settings {
                 max_failed_sign_ins: 5,
                 failed_sign_in_window: chrono::Duration::minutes(15),
                 max_failed_sign_ins_per_address: 20,
+                max_sign_ups_per_address: 10,
                 trust_forwarded_for: false,
             },
             // Cheap hashes: unoptimised test builds would take seconds per hash otherwise.

@@ -86,7 +86,7 @@ fn session_ttl(state: &AppState, long_lived: bool) -> Duration {
 
 /// Refuses early when the account had too many failures lately (before any hashing: a
 /// throttled guess costs us almost nothing).
-async fn check_throttle(state: &AppState, key: &str, max_failures: u32) -> Result<()> {
+pub(crate) async fn check_throttle(state: &AppState, key: &str, max_failures: u32) -> Result<()> {
     let settings = state.jwt.settings();
     let (failures, oldest) =
         throttle::recent(&state.pool, key, settings.failed_sign_in_window).await?;

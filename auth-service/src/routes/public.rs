@@ -14,13 +14,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::extract::{AuthUser, ClientAddress, Json, Path, user_agent};
-use crate::auth::sessions::{self as signin, Credentials, SignedIn};
+use crate::auth::sessions::{self as signin, Credentials, SignedIn, check_throttle};
 use crate::auth::{accounts, app_passwords, totp};
 use crate::domain::UserId;
 use crate::error::{Error, Result};
 use crate::startup::AppState;
 use crate::store::audit::{self, Event};
-use crate::store::{app_passwords as app_password_store, second_factor, sessions, users};
+use crate::store::{app_passwords as app_password_store, second_factor, sessions, throttle, users};
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -151,13 +151,22 @@ pub(crate) struct SignedUp {
 
 /// Self sign-up, when the server allows it (`AUTH_SELF_SIGNUP=true`): an ordinary user with the
 /// usual password policy, who then signs in with `POST /v1/sessions`.
-#[utoipa::path(post, path = "/v1/users", tag = "sessions", request_body = SignUp, responses((status = 201, body = SignedUp), (status = 403, body = crate::openapi::ErrorBody, description = "self_signup_disabled"), (status = 409, body = crate::openapi::ErrorBody, description = "email_taken"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_email, missing_password, weak_password, invalid_display_name")))]
+#[utoipa::path(post, path = "/v1/users", tag = "sessions", request_body = SignUp, responses((status = 201, body = SignedUp), (status = 403, body = crate::openapi::ErrorBody, description = "self_signup_disabled"), (status = 409, body = crate::openapi::ErrorBody, description = "email_taken"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_email, missing_password, weak_password, invalid_display_name"), (status = 429, body = crate::openapi::ErrorBody, description = "too_many_attempts (Retry-After): per client address")))]
 pub(crate) async fn sign_up(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     Json(body): Json<SignUp>,
 ) -> Result<(StatusCode, Json<SignedUp>)> {
     if !state.self_signup {
         return Err(Error::SelfSignupDisabled);
+    }
+    // Every attempt counts, refused ones too: `email_taken` tells whether an address has an
+    // account, so probing is limited like guessing is.
+    if let Some(address) = address {
+        let key = format!("sign_up:{address}");
+        let settings = state.jwt.settings();
+        check_throttle(&state, &key, settings.max_sign_ups_per_address).await?;
+        throttle::record_failure(&state.pool, &key, settings.failed_sign_in_window).await?;
     }
     let password = body
         .password

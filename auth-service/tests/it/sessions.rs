@@ -708,3 +708,47 @@ async fn self_sign_up_creates_an_ordinary_user_with_the_password_policy() {
     .unwrap();
     assert_eq!(audit["via"], "self_signup");
 }
+
+#[tokio::test]
+async fn self_sign_up_is_throttled_per_client_address() {
+    let app = spawn_app_with(|s| {
+        s.self_signup = true;
+        s.sessions.max_sign_ups_per_address = 3;
+    })
+    .await;
+    let sign_up = |email: &str| {
+        app.client
+            .post(format!("{}/v1/users", app.address))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+    };
+    // Refused attempts count too (an `email_taken` answer tells an address has an account).
+    assert_eq!(
+        sign_up("a@example.com").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_error(
+        sign_up("a@example.com").await.unwrap(),
+        StatusCode::CONFLICT,
+        "email_taken",
+    )
+    .await;
+    assert_eq!(
+        sign_up("b@example.com").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let response = sign_up("c@example.com").await.unwrap();
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!(retry_after > 0);
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(users, 2, "nothing made once throttled");
+}
