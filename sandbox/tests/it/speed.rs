@@ -1,5 +1,7 @@
-//! A quick throughput check: the sandbox, the client and the test share one thread (a
-//! current-thread runtime), so the figure is a floor for the sandbox on one core.
+//! Many requests at once on one thread (a current-thread runtime: the sandbox, the client and
+//! the test share it): every one is answered and counted. The rate is printed for a person to
+//! read, never asserted (speed is the benchmark's business; a timed assertion fails on a busy
+//! machine).
 
 use std::time::Instant;
 
@@ -10,7 +12,7 @@ use serde_json::{Value, json};
 use crate::helpers::{read, spawn_app};
 
 #[tokio::test(flavor = "current_thread")]
-async fn thousands_of_requests_a_second_on_one_thread() {
+async fn thousands_of_concurrent_requests_are_all_answered_and_counted() {
     let app = spawn_app().await;
     let mailbox = app.mailbox().await;
     let org = app.org("com").await;
@@ -75,6 +77,4 @@ async fn thousands_of_requests_a_second_on_one_thread() {
     println!("{CALLS} calls in {elapsed:?}: {rate:.0} requests/s on one thread");
     let (_, stats) = app.control(Method::GET, "/stats", Value::Null).await;
     assert_eq!(stats["zoho"]["orgs"][&org.id]["total"], CALLS / 4);
-    // A debug build with the client on the same thread; release builds are several times faster.
-    assert!(rate > 300.0, "{rate:.0} requests/s");
 }
