@@ -988,7 +988,7 @@ mod cursor_tests {
 
 #[cfg(test)]
 mod payload_tests {
-    //! Every published Graph payload (`shared/api-payloads/graph_*.json`) is read by the parser
+    //! Every published Graph payload (`fixtures/api-payloads/graph_*.json`) is read by the parser
     //! the connector uses for it; a new payload without one fails here.
 
     use reqwest::StatusCode;
@@ -997,8 +997,6 @@ mod payload_tests {
 
     use super::*;
     use crate::graph::{BatchAnswer, DeltaPage, error_of};
-
-    const PAYLOADS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/api-payloads");
 
     fn check(name: &str, value: &Value) {
         let h = HeaderMap::new();
@@ -1082,14 +1080,9 @@ mod payload_tests {
     #[test]
     fn every_published_graph_payload_parses() {
         let mut seen = 0;
-        for entry in std::fs::read_dir(PAYLOADS).expect("the payload folder") {
-            let name = entry.unwrap().file_name().into_string().unwrap();
-            if !(name.starts_with("graph_") && name.ends_with(".json")) {
-                continue;
-            }
-            let text = std::fs::read_to_string(format!("{PAYLOADS}/{name}")).unwrap();
-            let value: Value = serde_json::from_str(&text).unwrap();
-            check(&name, &value);
+        for name in test_support::fixtures::api_payload_names("graph_") {
+            let value = test_support::fixtures::api_payload(&name);
+            check(&format!("{name}.json"), &value);
             seen += 1;
         }
         assert_eq!(seen, 16, "{seen} payloads");
@@ -1097,8 +1090,7 @@ mod payload_tests {
 
     #[test]
     fn the_removed_event_is_a_delete_and_the_other_a_change() {
-        let text =
-            std::fs::read_to_string(format!("{PAYLOADS}/graph_event_delta_removed.json")).unwrap();
+        let text = test_support::fixtures::api_payload_text("graph_event_delta_removed");
         let page: DeltaPage = serde_json::from_str(&text).unwrap();
         let changes: Vec<ChangeMessage> = page
             .value

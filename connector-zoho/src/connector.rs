@@ -775,7 +775,7 @@ impl Connector for ZohoConnector {
 
 #[cfg(test)]
 mod payload_tests {
-    //! Every published Zoho payload (`shared/api-payloads/zoho_*.json`) is read by the parser
+    //! Every published Zoho payload (`fixtures/api-payloads/zoho_*.json`) is read by the parser
     //! the connector uses for it; a new payload without one fails here.
 
     use reqwest::StatusCode;
@@ -783,8 +783,6 @@ mod payload_tests {
 
     use super::*;
     use crate::zoho::{DeletedPage, RecordsPage, error_of};
-
-    const PAYLOADS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/api-payloads");
 
     fn results(value: &Value) -> Vec<RecordResult> {
         serde_json::from_value(value["data"].clone()).unwrap()
@@ -874,14 +872,9 @@ mod payload_tests {
     #[test]
     fn every_published_zoho_payload_parses() {
         let mut seen = 0;
-        for entry in std::fs::read_dir(PAYLOADS).expect("the payload folder") {
-            let name = entry.unwrap().file_name().into_string().unwrap();
-            if !(name.starts_with("zoho_") && name.ends_with(".json")) {
-                continue;
-            }
-            let text = std::fs::read_to_string(format!("{PAYLOADS}/{name}")).unwrap();
-            let value: Value = serde_json::from_str(&text).unwrap();
-            check(&name, &value);
+        for name in test_support::fixtures::api_payload_names("zoho_") {
+            let value = test_support::fixtures::api_payload(&name);
+            check(&format!("{name}.json"), &value);
             seen += 1;
         }
         assert_eq!(seen, 19, "{seen} payloads");

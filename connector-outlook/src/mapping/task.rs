@@ -135,11 +135,8 @@ pub fn patch(task: &Task, base: Option<&Task>) -> Map<String, Value> {
 mod tests {
     use super::*;
 
-    const PAYLOADS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/api-payloads");
-
     fn payload(name: &str) -> Value {
-        let text = std::fs::read_to_string(format!("{PAYLOADS}/{name}")).expect("payload file");
-        serde_json::from_str(&text).expect("payload JSON")
+        test_support::fixtures::api_payload(name.trim_end_matches(".json"))
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Test infrastructure: real Postgres and RabbitMQ, isolated per test.
 #![doc = include_str!("../README.md")]
 
+pub mod fixtures;
 pub mod infra;
 
 pub use infra::{fresh_database, test_broker, wait_for};

@@ -61,69 +61,9 @@ pub fn keys(value: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// A published example payload (copied from the shared API reference).
+/// A published example payload (`fixtures/api-payloads/<name>.json`).
 pub fn payload(name: &str) -> Value {
-    let text = match name {
-        "graph_429" => include_str!("payloads/graph_429.json"),
-        "graph_batch_response" => include_str!("payloads/graph_batch_response.json"),
-        "graph_calendarview_delta_page1" => {
-            include_str!("payloads/graph_calendarview_delta_page1.json")
-        }
-        "graph_contact_folders" => include_str!("payloads/graph_contact_folders.json"),
-        "graph_contact_get" => include_str!("payloads/graph_contact_get.json"),
-        "graph_contact_update_response" => {
-            include_str!("payloads/graph_contact_update_response.json")
-        }
-        "graph_contacts_delta_page" => include_str!("payloads/graph_contacts_delta_page.json"),
-        "graph_error_irresolvable_conflict_412" => {
-            include_str!("payloads/graph_error_irresolvable_conflict_412.json")
-        }
-        "graph_event_create_recurring_response" => {
-            include_str!("payloads/graph_event_create_recurring_response.json")
-        }
-        "graph_event_delta_removed" => include_str!("payloads/graph_event_delta_removed.json"),
-        "graph_master_categories" => include_str!("payloads/graph_master_categories.json"),
-        "graph_oauth_token_error" => include_str!("payloads/graph_oauth_token_error.json"),
-        "graph_oauth_token_refresh_response" => {
-            include_str!("payloads/graph_oauth_token_refresh_response.json")
-        }
-        "graph_todo_lists" => include_str!("payloads/graph_todo_lists.json"),
-        "graph_todo_task_create_response" => {
-            include_str!("payloads/graph_todo_task_create_response.json")
-        }
-        "graph_todo_task_delta" => include_str!("payloads/graph_todo_task_delta.json"),
-        "zoho_429_too_many_requests" => include_str!("payloads/zoho_429_too_many_requests.json"),
-        "zoho_delete_response" => include_str!("payloads/zoho_delete_response.json"),
-        "zoho_deleted_records" => include_str!("payloads/zoho_deleted_records.json"),
-        "zoho_error_duplicate_data" => include_str!("payloads/zoho_error_duplicate_data.json"),
-        "zoho_error_invalid_token" => include_str!("payloads/zoho_error_invalid_token.json"),
-        "zoho_error_mandatory_not_found" => {
-            include_str!("payloads/zoho_error_mandatory_not_found.json")
-        }
-        "zoho_error_oauth_scope_mismatch" => {
-            include_str!("payloads/zoho_error_oauth_scope_mismatch.json")
-        }
-        "zoho_events_insert_request" => include_str!("payloads/zoho_events_insert_request.json"),
-        "zoho_insert_207_mixed" => include_str!("payloads/zoho_insert_207_mixed.json"),
-        "zoho_insert_response" => include_str!("payloads/zoho_insert_response.json"),
-        "zoho_oauth_error_invalid_client" => {
-            include_str!("payloads/zoho_oauth_error_invalid_client.json")
-        }
-        "zoho_oauth_token_refresh_response" => {
-            include_str!("payloads/zoho_oauth_token_refresh_response.json")
-        }
-        "zoho_records_get_first_page" => include_str!("payloads/zoho_records_get_first_page.json"),
-        "zoho_records_get_page_token" => include_str!("payloads/zoho_records_get_page_token.json"),
-        "zoho_records_get_v8_leads" => include_str!("payloads/zoho_records_get_v8_leads.json"),
-        "zoho_tasks_insert_request" => include_str!("payloads/zoho_tasks_insert_request.json"),
-        "zoho_update_412_already_modified" => {
-            include_str!("payloads/zoho_update_412_already_modified.json")
-        }
-        "zoho_update_response" => include_str!("payloads/zoho_update_response.json"),
-        "zoho_upsert_response" => include_str!("payloads/zoho_upsert_response.json"),
-        other => panic!("no payload {other}"),
-    };
-    serde_json::from_str(text).expect("payload JSON")
+    test_support::fixtures::api_payload(name)
 }
 
 impl TestApp {
