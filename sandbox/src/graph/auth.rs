@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use serde_json::json;
 
 use crate::meter::Account;
@@ -103,12 +104,76 @@ fn invalid_grant(code: u32, description: &str) -> Response {
     aad_error(StatusCode::BAD_REQUEST, "invalid_grant", code, description)
 }
 
+/// The client credentials of an `Authorization: Basic` header (RFC 6749 2.3.1: the id and the
+/// secret are form-encoded, joined by `:`, then base64-encoded); `None` without one, `Err` when
+/// it cannot be read.
+fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decode = |part: &str| -> String {
+        url::form_urlencoded::parse(format!("v={part}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| {
+                let (id, secret) = text.split_once(':')?;
+                Some((decode(id), decode(secret)))
+            })
+            .ok_or(()),
+    )
+}
+
+fn malformed_client_authentication(detail: &str) -> Response {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        9002313,
+        &format!("Invalid request. Request is malformed or invalid. {detail}"),
+    )
+}
+
+/// The token endpoint. The client authenticates with `client_id` and `client_secret` in the form
+/// body or in an `Authorization: Basic` header, as Microsoft's accepts both; a header and a body
+/// that name different clients or secrets are refused.
 pub async fn token(
     State(state): State<AppState>,
     Path(_tenant): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let mut form: HashMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    match basic_credentials(&headers) {
+        None => {}
+        Some(Err(())) => {
+            return malformed_client_authentication(
+                "The Authorization header does not hold Basic client credentials.",
+            );
+        }
+        Some(Ok((id, secret))) => {
+            for (name, value) in [("client_id", id), ("client_secret", secret)] {
+                match form.get(name).filter(|v| !v.is_empty()) {
+                    Some(given) if *given != value => {
+                        return malformed_client_authentication(&format!(
+                            "The {name} of the body and of the Authorization header differ."
+                        ));
+                    }
+                    _ => {
+                        form.insert(name.to_owned(), value);
+                    }
+                }
+            }
+        }
+    }
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
 
     let Some(grant_type) = field("grant_type") else {

@@ -280,7 +280,9 @@ async fn unknown_segment(request: Request) -> GraphError {
 
 /// Graph treats path segments case-insensitively (the docs themselves write both
 /// `contactFolders` and `contactfolders`); routing is case-sensitive, so known segments are
-/// spelled canonically before routing. Ids are left alone.
+/// spelled canonically before routing. Ids are left alone. `delta` is an OData function: the
+/// SDKs call it `delta()`, older ones `microsoft.graph.delta()` or `microsoft.graph.delta`, and
+/// Graph takes every spelling; all become `delta` (no Graph id has a dot or parentheses).
 pub fn normalise_path(mut request: Request) -> Request {
     let path = request.uri().path();
     let Some(rest) = path.strip_prefix(BASE_PATH) else {
@@ -293,7 +295,7 @@ pub fn normalise_path(mut request: Request) -> Request {
             "contactfolders" => "contactFolders",
             "childfolders" => "childFolders",
             "contacts" => "contacts",
-            "delta" => "delta",
+            "delta" | "delta()" | "microsoft.graph.delta" | "microsoft.graph.delta()" => "delta",
             "todo" => "todo",
             "lists" => "lists",
             "tasks" => "tasks",
@@ -371,5 +373,29 @@ mod tests {
             request.uri().to_string(),
             "/graph/v1.0/me/contactFolders/AAMk=/contacts/delta?$deltatoken=x"
         );
+    }
+
+    #[test]
+    fn every_spelling_of_the_delta_function_is_delta() {
+        for spelling in [
+            "delta",
+            "delta()",
+            "Delta()",
+            "microsoft.graph.delta()",
+            "microsoft.graph.delta",
+            "Microsoft.Graph.Delta()",
+        ] {
+            let request = Request::builder()
+                .uri(format!(
+                    "/graph/v1.0/me/todo/lists/AQMk=/tasks/{spelling}?$top=1"
+                ))
+                .body(axum::body::Body::empty())
+                .expect("request");
+            assert_eq!(
+                normalise_path(request).uri().to_string(),
+                "/graph/v1.0/me/todo/lists/AQMk=/tasks/delta?$top=1",
+                "{spelling}"
+            );
+        }
     }
 }

@@ -164,3 +164,78 @@ async fn graph_refuses_missing_unknown_and_expired_tokens() {
             .contains("expired")
     );
 }
+
+/// Microsoft's token endpoint takes the client's id and secret in an `Authorization: Basic`
+/// header (RFC 6749 2.3.1) as well as in the form body.
+#[tokio::test]
+async fn client_credentials_may_come_in_a_basic_header() {
+    let app = spawn_app().await;
+    let mailbox = app.mailbox().await;
+    let url = app.url("/login/common/oauth2/v2.0/token");
+    let refresh = |user: &'static str, secret: &'static str, body_id: Option<&'static str>| {
+        let (app, url, token) = (&app, url.clone(), mailbox.refresh_token.clone());
+        async move {
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+            ];
+            form.extend(body_id.map(|id| ("client_id", id)));
+            read(
+                app.http
+                    .post(url)
+                    .basic_auth(user, Some(secret))
+                    .form(&form)
+                    .send()
+                    .await
+                    .expect("token call"),
+            )
+            .await
+        }
+    };
+    let (status, body) = refresh("sandbox-graph-client", "sandbox-graph-secret", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["access_token"].as_str().expect("token");
+    let me = app
+        .http
+        .get(app.url("/graph/v1.0/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), StatusCode::OK);
+    // The same client named in the body as well is fine.
+    let (status, body) = refresh(
+        "sandbox-graph-client",
+        "sandbox-graph-secret",
+        Some("sandbox-graph-client"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = refresh("sandbox-graph-client", "wrong", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
+    let (status, body) = refresh("someone-else", "sandbox-graph-secret", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error_codes"][0], 700016, "{body}");
+    let (status, body) = refresh(
+        "sandbox-graph-client",
+        "sandbox-graph-secret",
+        Some("someone-else"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_request", "{body}");
+
+    let garbled = app
+        .http
+        .post(app.url("/login/common/oauth2/v2.0/token"))
+        .header("Authorization", "Basic %%%")
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+        .send()
+        .await
+        .expect("call");
+    let (status, body) = read(garbled).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error_codes"][0], 9002313, "{body}");
+}

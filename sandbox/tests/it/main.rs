@@ -8,6 +8,7 @@ mod graph_calendar;
 mod graph_concurrency;
 mod graph_contacts;
 mod graph_delta;
+mod graph_delta_function;
 mod graph_todo;
 mod helpers;
 mod oauth_flows;

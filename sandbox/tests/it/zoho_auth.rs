@@ -189,3 +189,26 @@ async fn current_user_and_org_describe_the_account() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["code"], "INVALID_DATA");
 }
+
+/// Zoho's accounts server documents its client credentials as parameters only (query string or
+/// form body; no `Authorization: Basic`), so credentials in a Basic header alone are no client.
+#[tokio::test]
+async fn client_credentials_are_parameters_not_a_basic_header() {
+    let app = spawn_app().await;
+    let org = app.org("com").await;
+    let (status, body) = read(
+        app.http
+            .post(format!("{}/oauth/v2/token", org.accounts_url))
+            .basic_auth("sandbox-zoho-client", Some("sandbox-zoho-secret"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", org.refresh_token.as_str()),
+            ])
+            .send()
+            .await
+            .expect("token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, payload("zoho_oauth_error_invalid_client"));
+}
