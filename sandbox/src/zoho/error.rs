@@ -1,6 +1,9 @@
 //! Zoho's error shapes: `{"code","details":{},"message","status":"error"}` at the top level for a
 //! request-level error, and the same object inside `data[]` for a per-record error
-//! (api-reference 2.4).
+//! (api-reference 2.4). Some request-level errors also come inside `data[]`, as Zoho's own
+//! description of the records API (`v8.0/record/record.yaml`) gives them: too many records in a
+//! write, and every error of the deleted-records read. `tests/it/conformance.rs` validates every
+//! answer against that description.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -87,14 +90,46 @@ impl ZohoError {
         )
     }
 
-    /// A body that is not the JSON object the call expects.
+    /// More records in a write than it takes: Zoho answers inside `data[]`, naming the limit
+    /// (record.yaml, `LimitExceededError`).
+    pub fn too_many_records(maximum: usize) -> Self {
+        ZohoError::in_data(
+            StatusCode::BAD_REQUEST,
+            ItemError::new(
+                "LIMIT_EXCEEDED",
+                "count of records in your request exceeds the limit",
+                json!({"maximum_length": maximum, "api_name": "data"}),
+            ),
+        )
+    }
+
+    /// A body that is not a JSON object. Zoho documents no answer for an unparseable body; this
+    /// is its documented shape of a value of the wrong type (record.yaml,
+    /// `InvalidDataTypeError`), for the body as a whole, with Zoho's own words for input it
+    /// cannot parse (the `UnableToParseDataType` examples).
     pub fn invalid_body() -> Self {
         ZohoError::new(
             StatusCode::BAD_REQUEST,
             "INVALID_DATA",
-            "body",
-            json!({"expected_data_type": "jsonobject"}),
+            "either the request body or parameters is in wrong format",
+            json!({"expected_data_type": "jsonobject", "api_name": "body", "json_path": "$"}),
         )
+    }
+
+    /// A request-level error that Zoho reports inside `data[]`.
+    pub fn in_data(status: StatusCode, error: ItemError) -> Self {
+        ZohoError {
+            status,
+            body: json!({"data": [error.to_json()]}),
+        }
+    }
+
+    /// The same error, inside `data[]` (the deleted-records read reports its errors so).
+    pub fn into_data(self) -> Self {
+        ZohoError {
+            status: self.status,
+            body: json!({"data": [self.body]}),
+        }
     }
 }
 

@@ -367,11 +367,11 @@ fn check_value(field: &Field, value: &Value, index: usize) -> Result<Option<Inpu
         Kind::Participants => match value {
             Value::Null => Input::Participants(Vec::new()),
             Value::Array(items) if items.len() > MAX_PARTICIPANTS => {
+                // Zoho's shape of a limit on one field (record.yaml, `LimitExceededError`).
                 return Err(ItemError::new(
                     "LIMIT_EXCEEDED",
                     "limit exceeded",
-                    json!({"api_name": name, "json_path": format!("$.data[{index}].{name}"),
-                           "limit": MAX_PARTICIPANTS}),
+                    json!({"maximum_length": MAX_PARTICIPANTS, "api_name": name}),
                 ));
             }
             Value::Array(items) => {

@@ -143,9 +143,9 @@ pub async fn list(
 
     let (start, page, served, since) = match token_param {
         Some(raw) => {
-            let token = org.page_tokens.get(raw.trim()).ok_or_else(|| {
-                ZohoError::invalid_param("page_token", "the page_token given seems to be invalid")
-            })?;
+            // A token Zoho never issued is "invalid" in Zoho's own message for a token that
+            // does not fit the request (record.yaml, `TokenBoundDataMismatchGETError`).
+            let token = org.page_tokens.get(raw.trim()).ok_or_else(token_mismatch)?;
             if token.expires_at <= now {
                 return Err(ZohoError::new(
                     StatusCode::BAD_REQUEST,
@@ -161,13 +161,7 @@ pub async fn list(
                 && token.per_page == listing.per_page
                 && since_header.is_none_or(|s| token.since == Some(s));
             if !bound {
-                return Err(ZohoError::new(
-                    StatusCode::BAD_REQUEST,
-                    "TOKEN_BOUND_DATA_MISMATCH",
-                    "The page_token given seems to be invalid or input param is added or \
-                     altered or deleted",
-                    json!({"param_name": "page_token"}),
-                ));
+                return Err(token_mismatch());
             }
             if token.served >= TOKEN_LIMIT {
                 return Err(ZohoError::new(
@@ -327,16 +321,18 @@ pub async fn deleted(
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ZohoError> {
-    let module = module(&path.module)?;
+    // This read reports its errors inside `data[]` (record.yaml, `DeletedRecordsErrorResponse`).
+    let module = module(&path.module).map_err(ZohoError::into_data)?;
     let query = Query::parse(raw_query.as_deref());
     let kind = query.get("type").unwrap_or("all");
     if !["all", "recycle", "permanent"].contains(&kind) {
         return Err(ZohoError::new(
             StatusCode::BAD_REQUEST,
-            "INVALID_DATA",
-            "invalid data",
-            json!({"param_name": "type", "supported_values": ["all", "recycle", "permanent"]}),
-        ));
+            "PATTERN_NOT_MATCHED",
+            "Please check whether the input values are correct",
+            json!({"param_name": "type"}),
+        )
+        .into_data());
     }
     let per_page = query.number("per_page", PER_PAGE_MAX, PER_PAGE_MAX)?;
     let page = query.number("page", 1, usize::MAX)?;
@@ -376,4 +372,14 @@ pub async fn deleted(
         "info": {"per_page": per_page, "count": data.len(), "page": page, "more_records": more},
     });
     Ok(Json(body).into_response())
+}
+
+/// A page token that Zoho did not issue for this request.
+fn token_mismatch() -> ZohoError {
+    ZohoError::new(
+        StatusCode::BAD_REQUEST,
+        "TOKEN_BOUND_DATA_MISMATCH",
+        "The page_token given seems to be invalid or input param is added or altered or deleted",
+        json!({"param_name": "page_token"}),
+    )
 }

@@ -54,9 +54,7 @@ fn records_body(body: &Bytes) -> Result<(Vec<Value>, Map<String, Value>), ZohoEr
         ));
     }
     if records.len() > MAX_RECORDS {
-        return Err(ZohoError::limit_exceeded(
-            json!({"api_name": "data", "json_path": "$.data", "limit": MAX_RECORDS}),
-        ));
+        return Err(ZohoError::too_many_records(MAX_RECORDS));
     }
     Ok((records, top))
 }
@@ -262,9 +260,7 @@ pub async fn update_one(
     let unmodified_since = if_unmodified_since(&headers)?;
     let (records, _options) = records_body(&body)?;
     if records.len() > 1 {
-        return Err(ZohoError::limit_exceeded(
-            json!({"api_name": "data", "json_path": "$.data", "limit": 1}),
-        ));
+        return Err(ZohoError::too_many_records(1));
     }
     let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
@@ -328,7 +324,15 @@ pub async fn upsert(
             }
             fields
         }
-        Some(_) => return Err(ZohoError::invalid_body()),
+        Some(_) => {
+            return Err(ZohoError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_DATA",
+                "invalid data",
+                json!({"expected_data_type": "jsonarray", "api_name": "duplicate_check_fields",
+                       "json_path": "$.duplicate_check_fields"}),
+            ));
+        }
     };
     let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
@@ -425,11 +429,22 @@ pub async fn delete_one(
     Path(path): Path<RecordPath>,
 ) -> Result<Response, ZohoError> {
     let module = module(&path.module)?;
-    path_id(&path.id)?;
+    let id = path_id(&path.id)?;
     let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
+    // The single-record delete answers a record it cannot delete with a top-level error naming
+    // the id's place in the path (record.yaml, `RecordDeleteByIdInvalidDataError`), not with
+    // the `data[]` entry of the many-record delete.
+    if !org.delete(module, id) {
+        return Err(ZohoError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_DATA",
+            "record not deleted",
+            json!({"resource_path_index": 1}),
+        ));
+    }
     Ok(respond(
-        delete_ids(org, module, &[path.id.as_str()]),
+        vec![Ok(success(json!({"id": id.to_string()}), "record deleted"))],
         StatusCode::OK,
     ))
 }

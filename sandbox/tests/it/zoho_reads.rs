@@ -117,9 +117,28 @@ async fn list_parameter_errors() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["code"], "DISCRETE_PAGINATION_LIMIT_EXCEEDED");
 
+    // A token Zoho never issued: Zoho's answer for a token that does not fit the request.
     let (status, body) = get(&app, &org, "/Contacts?fields=Last_Name&page_token=unknown").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["code"], "INVALID_DATA");
+    assert_eq!(
+        body,
+        json!({"code": "TOKEN_BOUND_DATA_MISMATCH", "details": {"param_name": "page_token"},
+               "message": "The page_token given seems to be invalid or input param is added or altered or deleted",
+               "status": "error"})
+    );
+
+    // The deleted-records read reports its errors inside `data[]` (record.yaml).
+    let (status, body) = get(&app, &org, "/Contacts/deleted?type=everything").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"data": [{"code": "PATTERN_NOT_MATCHED", "details": {"param_name": "type"},
+                         "message": "Please check whether the input values are correct",
+                         "status": "error"}]})
+    );
+    let (status, body) = get(&app, &org, "/Leadz/deleted").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["data"][0]["code"], "INVALID_MODULE");
 
     let (status, body) = get(&app, &org, "/Leadz?fields=Last_Name").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

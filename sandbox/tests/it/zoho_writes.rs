@@ -89,8 +89,15 @@ async fn insert_all_ok_mixed_and_all_failed() {
         json!({"data": too_many}),
     )
     .await;
+    // Zoho reports too many records inside `data[]`, naming the limit (record.yaml).
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["code"], "LIMIT_EXCEEDED");
+    assert_eq!(
+        body,
+        json!({"data": [{"code": "LIMIT_EXCEEDED",
+                         "details": {"maximum_length": 100, "api_name": "data"},
+                         "message": "count of records in your request exceeds the limit",
+                         "status": "error"}]})
+    );
 
     let malformed = app
         .zoho(&org, Method::POST, "/Contacts")
@@ -100,7 +107,13 @@ async fn insert_all_ok_mixed_and_all_failed() {
         .expect("call");
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     let (_, body) = read(malformed).await;
-    assert_eq!(body["status"], "error");
+    assert_eq!(
+        body,
+        json!({"code": "INVALID_DATA",
+               "details": {"expected_data_type": "jsonobject", "api_name": "body", "json_path": "$"},
+               "message": "either the request body or parameters is in wrong format",
+               "status": "error"})
+    );
 }
 
 #[tokio::test]
@@ -350,6 +363,31 @@ async fn delete_and_read_deleted_records() {
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    let single = app.insert(&org, json!([{"Last_Name": "Four"}])).await;
+    // The single-record delete: a success in `data[]`, and a record it cannot delete as a
+    // top-level error naming the id's place in the path (record.yaml, deleteRecord).
+    let (status, body) = read(
+        app.zoho(&org, Method::DELETE, &format!("/Contacts/{}", single[0]))
+            .send()
+            .await
+            .expect("delete"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"][0]["details"], json!({"id": single[0]}));
+    let (status, body) = read(
+        app.zoho(&org, Method::DELETE, &format!("/Contacts/{}", single[0]))
+            .send()
+            .await
+            .expect("delete"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"code": "INVALID_DATA", "details": {"resource_path_index": 1},
+               "message": "record not deleted", "status": "error"})
+    );
 }
 
 #[tokio::test]
