@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::graph::calendar::event as graph_event;
 use crate::graph::store::{Collection, Item, Mailbox, TODO_LISTS};
-use crate::graph::{schema, todo};
+use crate::graph::{extended, schema, todo};
 use crate::links::BaseUrl;
 use crate::state::{AppState, World};
 use crate::zoho::{Dc, modules};
@@ -198,9 +198,21 @@ async fn mailbox_contacts(
     let value: Vec<Value> = mailbox
         .all_contacts()
         .into_iter()
-        .map(|c| Value::Object(schema::render(c, None)))
+        .map(|c| Value::Object(with_extended(schema::render(c, None), &c.props)))
         .collect();
     Ok(Json(json!({"value": value})))
+}
+
+/// Every extended property of an item, as Graph would expand them (left out when none), so an
+/// oracle can read the link identity without knowing its id.
+fn with_extended(
+    mut rendered: serde_json::Map<String, Value>,
+    props: &serde_json::Map<String, Value>,
+) -> serde_json::Map<String, Value> {
+    if let Some(all) = extended::all(props) {
+        rendered.insert(extended::PROPERTY.into(), all);
+    }
+    rendered
 }
 
 fn mailbox_of<'a>(world: &'a World, id: &str) -> Result<&'a Mailbox, ControlError> {
@@ -238,7 +250,7 @@ async fn mailbox_tasks(
     let value: Vec<Value> = tasks
         .into_iter()
         .map(|t| {
-            let mut task = todo::render_task(t, None, None);
+            let mut task = with_extended(todo::render_task(t, None, None), &t.props);
             task.insert("listId".into(), json!(t.folder_id));
             Value::Object(task)
         })
@@ -265,7 +277,8 @@ async fn mailbox_events(
         .into_iter()
         .filter_map(|e| {
             let instance = graph_event::locate(store, &e.id)?;
-            let mut rendered = graph_event::render(&instance, &owner, None, None);
+            let mut rendered =
+                with_extended(graph_event::render(&instance, &owner, None, None), &e.props);
             rendered.insert("calendarId".into(), json!(e.calendar_id));
             Some(Value::Object(rendered))
         })

@@ -10,6 +10,7 @@ use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
 use super::error::GraphError;
+use super::extended::{self, Expand};
 use super::folders::{mailbox, mailbox_mut};
 use super::store::{Contact, Mailbox};
 use super::{BASE_PATH, Caller, context, json_body, query_pairs, query_value, schema};
@@ -20,13 +21,20 @@ use crate::state::AppState;
 const DEFAULT_TOP: usize = 10;
 const MAX_TOP: usize = 1000;
 
-fn entity(base: &str, mailbox_id: &str, contact: &Contact, select: Option<&[String]>) -> Value {
+fn entity(
+    base: &str,
+    mailbox_id: &str,
+    contact: &Contact,
+    select: Option<&[String]>,
+    expand: Option<&Expand>,
+) -> Value {
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
         Value::String(context(base, mailbox_id, "contacts/$entity")),
     );
     body.extend(schema::render(contact, select));
+    Expand::apply(expand, &contact.props, &mut body);
     Value::Object(body)
 }
 
@@ -74,11 +82,14 @@ pub(super) fn check_etag(headers: &HeaderMap, change_key: &str) -> Result<(), Gr
     }
 }
 
-fn selection(raw_query: Option<&str>) -> Result<Option<Vec<String>>, GraphError> {
+/// `$select` and the extended-property `$expand` of a read.
+fn selection(raw_query: Option<&str>) -> Result<(Option<Vec<String>>, Option<Expand>), GraphError> {
     let pairs = query_pairs(raw_query);
-    query_value(&pairs, "$select")
+    let select = query_value(&pairs, "$select")
         .map(schema::parse_select)
-        .transpose()
+        .transpose()?;
+    let (expand, _) = extended::parse_expand(query_value(&pairs, "$expand"))?;
+    Ok((select, expand))
 }
 
 async fn create(
@@ -88,7 +99,9 @@ async fn create(
     base: String,
     body: Bytes,
 ) -> Result<Response, GraphError> {
-    let changes = schema::parse_write(&json_body(&body)?)?;
+    let mut body = json_body(&body)?;
+    let properties = extended::take(&mut body)?;
+    let changes = schema::parse_write(&body)?;
     let mut world = state.world();
     let mailbox = mailbox_mut(&mut world, &caller)?;
     let folder_id = folder_id.unwrap_or_else(|| mailbox.default_folder_id.clone());
@@ -98,8 +111,9 @@ async fn create(
     let mut props = Map::new();
     schema::apply(&mut props, changes);
     schema::fill_display_name(&mut props);
+    extended::merge(&mut props, properties);
     let contact = mailbox.insert_contact(&folder_id, props);
-    let answer = entity(&base, &mailbox.id, &contact, None);
+    let answer = entity(&base, &mailbox.id, &contact, None, None);
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
@@ -130,11 +144,17 @@ async fn get(
     base: String,
     raw_query: Option<String>,
 ) -> Result<Json<Value>, GraphError> {
-    let select = selection(raw_query.as_deref())?;
+    let (select, expand) = selection(raw_query.as_deref())?;
     let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
     let contact = locate(mailbox, folder_id.as_deref(), &contact_id)?;
-    Ok(Json(entity(&base, &mailbox.id, contact, select.as_deref())))
+    Ok(Json(entity(
+        &base,
+        &mailbox.id,
+        contact,
+        select.as_deref(),
+        expand.as_ref(),
+    )))
 }
 
 pub async fn get_any(
@@ -170,11 +190,16 @@ async fn update(
     let mailbox = mailbox_mut(&mut world, &caller)?;
     let contact = locate(mailbox, folder_id.as_deref(), &contact_id)?;
     check_if_match(&headers, contact)?;
-    let changes = schema::parse_write(&json_body(&body)?)?;
+    let mut body = json_body(&body)?;
+    let properties = extended::take(&mut body)?;
+    let changes = schema::parse_write(&body)?;
     let contact = mailbox
-        .update_contact(&contact_id, |props| schema::apply(props, changes))
+        .update_contact(&contact_id, |props| {
+            schema::apply(props, changes);
+            extended::merge(props, properties);
+        })
         .ok_or_else(GraphError::item_not_found)?;
-    Ok(Json(entity(&base, &mailbox.id, &contact, None)))
+    Ok(Json(entity(&base, &mailbox.id, &contact, None, None)))
 }
 
 pub async fn update_any(
@@ -241,7 +266,8 @@ pub async fn delete_in_folder(
     delete(state, caller, Some(folder_id), contact_id, headers).await
 }
 
-/// A plain (non-delta) page of a folder's contacts: `$top` (default 10), `$skip`, `$select`.
+/// A plain (non-delta) page of a folder's contacts: `$top` (default 10), `$skip`, `$select`,
+/// the extended-property `$filter` and `$expand` (see [`extended`]).
 async fn list(
     state: AppState,
     caller: Caller,
@@ -265,6 +291,10 @@ async fn list(
         .as_deref()
         .map(schema::parse_select)
         .transpose()?;
+    let filter_raw = query_value(&pairs, "$filter").map(str::to_owned);
+    let filter = extended::parse_filter(filter_raw.as_deref())?;
+    let expand_raw = query_value(&pairs, "$expand").map(str::to_owned);
+    let (expand, _) = extended::parse_expand(expand_raw.as_deref())?;
 
     let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
@@ -272,12 +302,17 @@ async fn list(
     mailbox
         .folder(&folder_id)
         .ok_or_else(GraphError::item_not_found)?;
-    let contacts = mailbox.contacts_in(&folder_id);
+    let mut contacts = mailbox.contacts_in(&folder_id);
+    contacts.retain(|c| extended::Filter::keep(filter.as_ref(), &c.props));
     let value: Vec<Value> = contacts
         .iter()
         .skip(skip)
         .take(top)
-        .map(|c| Value::Object(schema::render(c, select.as_deref())))
+        .map(|c| {
+            let mut out = schema::render(c, select.as_deref());
+            Expand::apply(expand.as_ref(), &c.props, &mut out);
+            Value::Object(out)
+        })
         .collect();
     let mut body = json!({
         "@odata.context": context(&base, &mailbox.id, "contacts"),
@@ -287,8 +322,14 @@ async fn list(
         let mut next = url::form_urlencoded::Serializer::new(String::new());
         next.append_pair("$top", &top.to_string());
         next.append_pair("$skip", &(skip + top).to_string());
-        if let Some(select) = &select_raw {
-            next.append_pair("$select", select);
+        for (name, value) in [
+            ("$select", &select_raw),
+            ("$filter", &filter_raw),
+            ("$expand", &expand_raw),
+        ] {
+            if let Some(value) = value {
+                next.append_pair(name, value);
+            }
         }
         let path = if folder_id == mailbox.default_folder_id {
             "me/contacts".to_owned()

@@ -19,6 +19,7 @@ pub mod concurrency;
 pub mod contacts;
 pub mod delta;
 pub mod error;
+pub mod extended;
 pub mod folders;
 pub mod recurrence;
 pub mod schema;

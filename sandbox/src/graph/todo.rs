@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 use super::contacts::check_if_match;
 use super::delta::{self, DeltaSpec};
 use super::error::GraphError;
+use super::extended::{self, Expand};
 use super::folders::{mailbox, mailbox_mut};
 use super::recurrence;
 use super::store::{Collection, Item, Mailbox, TODO_LISTS};
@@ -676,12 +677,15 @@ pub async fn create_task(
     body: Bytes,
 ) -> Result<Response, GraphError> {
     let zone = tz::preferred(&headers);
-    let (changes, linked) = parse_task(&json_body(&body)?, true)?;
+    let mut body = json_body(&body)?;
+    let properties = extended::take(&mut body)?;
+    let (changes, linked) = parse_task(&body, true)?;
     let mut world = state.world();
     let mailbox = mailbox_mut(&mut world, &caller)?;
     locate_list(mailbox, &list_id)?;
     let mut props = Map::new();
     apply_task(&mut props, changes, time::now_precise());
+    extended::merge(&mut props, properties);
     let has_linked = !linked.is_empty();
     if has_linked {
         props.insert("linkedResources".into(), Value::Array(linked));
@@ -714,21 +718,24 @@ pub async fn get_task(
     let select = query_value(&pairs, "$select")
         .map(parse_task_select)
         .transpose()?;
-    let expand = query_value(&pairs, "$expand").is_some_and(|e| {
-        e.split(',')
-            .any(|p| p.trim().eq_ignore_ascii_case("linkedResources"))
-    });
+    let (properties, others) = extended::parse_expand(query_value(&pairs, "$expand"))?;
+    let expand = others
+        .iter()
+        .any(|p| p.trim().eq_ignore_ascii_case("linkedResources"));
     let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
     let task = locate_task(mailbox, &list_id, &task_id)?;
     let mut answer = task_entity(&base, &mailbox.id, &list_id, task, zone.as_ref(), expand);
-    if let (Some(selected), Value::Object(fields)) = (&select, &mut answer) {
-        fields.retain(|name, _| {
-            name.starts_with('@')
-                || name == "id"
-                || name == "linkedResources"
-                || selected.contains(name)
-        });
+    if let Value::Object(fields) = &mut answer {
+        if let Some(selected) = &select {
+            fields.retain(|name, _| {
+                name.starts_with('@')
+                    || name == "id"
+                    || name == "linkedResources"
+                    || selected.contains(name)
+            });
+        }
+        Expand::apply(properties.as_ref(), &task.props, fields);
     }
     Ok(applied(Json(answer).into_response(), zone.as_ref()))
 }
@@ -745,11 +752,14 @@ pub async fn update_task(
     let mut world = state.world();
     let mailbox = mailbox_mut(&mut world, &caller)?;
     check_if_match(&headers, locate_task(mailbox, &list_id, &task_id)?)?;
-    let (changes, _) = parse_task(&json_body(&body)?, false)?;
+    let mut body = json_body(&body)?;
+    let properties = extended::take(&mut body)?;
+    let (changes, _) = parse_task(&body, false)?;
     let now = time::now_precise();
     let task = mailbox
         .update_item(Collection::Tasks, &task_id, |props| {
             apply_task(props, changes, now);
+            extended::merge(props, properties);
         })
         .ok_or_else(GraphError::item_not_found)?;
     let answer = task_entity(&base, &mailbox.id, &list_id, &task, zone.as_ref(), false);
@@ -769,7 +779,8 @@ pub async fn delete_task(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A plain page of a list's tasks: `$top` (default 10), `$skip`, `$select`.
+/// A plain page of a list's tasks: `$top` (default 10), `$skip`, `$select`, the
+/// extended-property `$filter` and `$expand` (see [`extended`]).
 pub async fn list_tasks(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -792,15 +803,24 @@ pub async fn list_tasks(
     let skip = number("$skip", 0)?;
     let select_raw = query_value(&pairs, "$select").map(str::to_owned);
     let select = select_raw.as_deref().map(parse_task_select).transpose()?;
+    let filter_raw = query_value(&pairs, "$filter").map(str::to_owned);
+    let filter = extended::parse_filter(filter_raw.as_deref())?;
+    let expand_raw = query_value(&pairs, "$expand").map(str::to_owned);
+    let (expand, _) = extended::parse_expand(expand_raw.as_deref())?;
     let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
     locate_list(mailbox, &list_id)?;
-    let tasks = mailbox.items_in(Collection::Tasks, &list_id);
+    let mut tasks = mailbox.items_in(Collection::Tasks, &list_id);
+    tasks.retain(|t| extended::Filter::keep(filter.as_ref(), &t.props));
     let value: Vec<Value> = tasks
         .iter()
         .skip(skip)
         .take(top)
-        .map(|t| Value::Object(render_task(t, select.as_deref(), zone.as_ref())))
+        .map(|t| {
+            let mut out = render_task(t, select.as_deref(), zone.as_ref());
+            Expand::apply(expand.as_ref(), &t.props, &mut out);
+            Value::Object(out)
+        })
         .collect();
     let mut body = json!({
         "@odata.context": context(&base, &mailbox.id, &format!("todo/lists('{list_id}')/tasks")),
@@ -810,8 +830,14 @@ pub async fn list_tasks(
         let mut next = url::form_urlencoded::Serializer::new(String::new());
         next.append_pair("$top", &top.to_string());
         next.append_pair("$skip", &(skip + top).to_string());
-        if let Some(select) = &select_raw {
-            next.append_pair("$select", select);
+        for (name, value) in [
+            ("$select", &select_raw),
+            ("$filter", &filter_raw),
+            ("$expand", &expand_raw),
+        ] {
+            if let Some(value) = value {
+                next.append_pair(name, value);
+            }
         }
         body["@odata.nextLink"] = json!(format!(
             "{base}{BASE_PATH}/me/todo/lists/{list_id}/tasks?{}",

@@ -9,6 +9,7 @@ mod graph_concurrency;
 mod graph_contacts;
 mod graph_delta;
 mod graph_delta_function;
+mod graph_identity;
 mod graph_todo;
 mod helpers;
 mod oauth_flows;

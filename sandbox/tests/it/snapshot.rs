@@ -49,8 +49,12 @@ async fn the_world_survives_a_restart_through_the_snapshot_file() {
     let (app, stop, running) = start(&path).await;
     let mailbox = app.mailbox().await;
     let org = app.org("eu").await;
-    app.create_contact(&mailbox, json!({"givenName": "Åse", "surname": "Løvås"}))
-        .await;
+    let identity = json!([{"id": "String {8d1c0c53-6f4e-4b59-9d0e-2f4d6c1a7e21} Name SyncLinkId", "value": "link-1"}]);
+    app.create_contact(
+        &mailbox,
+        json!({"givenName": "Åse", "surname": "Løvås", "singleValueExtendedProperties": identity}),
+    )
+    .await;
     let start_link = format!("/me/contactFolders/{}/contacts/delta", mailbox.folder_id);
     let (_, first) = read(
         app.graph(&mailbox, Method::GET, &start_link)
@@ -62,7 +66,7 @@ async fn the_world_survives_a_restart_through_the_snapshot_file() {
     let delta_link = first["@odata.deltaLink"].as_str().expect("link").to_owned();
     let (_, series) = read(
         app.graph(&mailbox, Method::POST, "/me/events")
-            .json(&json!({"subject": "週次定例", "start": {"dateTime": "2024-01-01T10:00:00", "timeZone": "Tokyo Standard Time"},
+            .json(&json!({"subject": "週次定例", "transactionId": "tx-snapshot", "start": {"dateTime": "2024-01-01T10:00:00", "timeZone": "Tokyo Standard Time"},
                           "end": {"dateTime": "2024-01-01T11:00:00", "timeZone": "Tokyo Standard Time"},
                           "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
                                          "range": {"type": "numbered", "startDate": "2024-01-01", "numberOfOccurrences": 4}}}))
@@ -129,6 +133,28 @@ async fn the_world_survives_a_restart_through_the_snapshot_file() {
     .await;
     assert_eq!(status, StatusCode::OK, "access tokens survive: {contacts}");
     assert_eq!(contacts["value"].as_array().map(Vec::len), Some(2));
+    // The link identity survives: extended properties and the event's transactionId.
+    let (_, kept) = again
+        .control(
+            Method::GET,
+            &format!("/graph/mailboxes/{}/contacts", mailbox.id),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(kept["value"][0]["singleValueExtendedProperties"], identity);
+    let (status, repeated) = read(
+        again
+            .graph(&mailbox, Method::POST, "/me/events")
+            .json(&json!({"subject": "x", "transactionId": "tx-snapshot",
+                          "start": {"dateTime": "2024-01-01T10:00:00", "timeZone": "UTC"},
+                          "end": {"dateTime": "2024-01-01T11:00:00", "timeZone": "UTC"}}))
+            .send()
+            .await
+            .expect("event"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(repeated["id"], json!(series_id));
     let link = delta_link.replace(&app.base, &again.base);
     let (status, next) = read(
         again

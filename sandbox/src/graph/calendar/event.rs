@@ -417,6 +417,15 @@ const READ_ONLY: &[&str] = &[
     "isDraft",
     "occurrenceId",
 ];
+/// The single event or series master created with `transaction_id` (exceptions copy their
+/// master's properties and are not creates).
+pub fn by_transaction_id<'a>(store: &'a CalendarStore, transaction_id: &str) -> Option<&'a Event> {
+    store.events.values().find(|e| {
+        e.kind != Kind::Exception
+            && e.props.get("transactionId").and_then(Value::as_str) == Some(transaction_id)
+    })
+}
+
 /// Every property an event has, for `$select`.
 pub const PROPERTIES: &[&str] = &[
     "id",

@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::contacts::check_etag;
 use super::error::GraphError;
+use super::extended::{self, Expand};
 use super::folders::{mailbox, mailbox_mut};
 use super::store::Mailbox;
 use super::{BASE_PATH, Caller, context, json_body, query_pairs, query_value, tz};
@@ -93,7 +94,9 @@ fn paging(pairs: &[(String, String)]) -> Result<(usize, usize), GraphError> {
     ))
 }
 
-/// A page of instances with `@odata.nextLink` carrying `keep` (the window) and `$select`.
+/// A page of instances with `@odata.nextLink` carrying `keep` (the window), `$select` and the
+/// extended-property `$filter` and `$expand` (see [`extended`]), which apply to the instance's
+/// event (an occurrence has its master's properties).
 #[allow(clippy::too_many_arguments)]
 fn instance_page(
     base: &str,
@@ -108,12 +111,24 @@ fn instance_page(
     let (top, skip) = paging(pairs)?;
     let select_raw = query_value(pairs, "$select").map(str::to_owned);
     let select = select_raw.as_deref().map(event::parse_select).transpose()?;
+    let filter_raw = query_value(pairs, "$filter").map(str::to_owned);
+    let filter = extended::parse_filter(filter_raw.as_deref())?;
+    let expand_raw = query_value(pairs, "$expand").map(str::to_owned);
+    let (expand, _) = extended::parse_expand(expand_raw.as_deref())?;
     let owner = owner(mailbox);
+    let instances: Vec<&Instance<'_>> = instances
+        .iter()
+        .filter(|i| extended::Filter::keep(filter.as_ref(), &i.event.props))
+        .collect();
     let value: Vec<Value> = instances
         .iter()
         .skip(skip)
         .take(top)
-        .map(|i| Value::Object(event::render(i, &owner, zone, select.as_deref())))
+        .map(|i| {
+            let mut out = event::render(i, &owner, zone, select.as_deref());
+            Expand::apply(expand.as_ref(), &i.event.props, &mut out);
+            Value::Object(out)
+        })
         .collect();
     let mut body = json!({
         "@odata.context": context(base, &mailbox.id, context_tail),
@@ -128,8 +143,14 @@ fn instance_page(
         }
         next.append_pair("$top", &top.to_string());
         next.append_pair("$skip", &(skip + top).to_string());
-        if let Some(select) = &select_raw {
-            next.append_pair("$select", select);
+        for (name, value) in [
+            ("$select", &select_raw),
+            ("$filter", &filter_raw),
+            ("$expand", &expand_raw),
+        ] {
+            if let Some(value) = value {
+                next.append_pair(name, value);
+            }
         }
         body["@odata.nextLink"] = json!(format!("{base}{BASE_PATH}/{path}?{}", next.finish()));
     }
@@ -281,13 +302,30 @@ async fn create(
     body: Bytes,
 ) -> Result<Response, GraphError> {
     let zone = tz::preferred(&headers);
-    let changes = event::parse(&json_body(&body)?)?;
+    let mut body = json_body(&body)?;
+    let properties = extended::take(&mut body)?;
+    let changes = event::parse(&body)?;
     let mut world = state.world();
     let mailbox = mailbox_mut(&mut world, &caller)?;
     let calendar = calendar_of(&mailbox.calendar, calendar_id.as_deref())?;
-    let created = event::create(&calendar, changes, time::now_precise())?;
-    let id = created.id.clone();
-    mailbox.calendar.events.insert(id.clone(), created);
+    // A create repeating a `transactionId` already used in the mailbox makes no second event:
+    // it is answered the first one, as if this were its answer (see the README's choice).
+    let repeated = changes
+        .props
+        .get("transactionId")
+        .and_then(Value::as_str)
+        .and_then(|wanted| event::by_transaction_id(&mailbox.calendar, wanted))
+        .map(|e| e.id.clone());
+    let id = match repeated {
+        Some(id) => id,
+        None => {
+            let mut created = event::create(&calendar, changes, time::now_precise())?;
+            extended::merge(&mut created.props, properties);
+            let id = created.id.clone();
+            mailbox.calendar.events.insert(id.clone(), created);
+            id
+        }
+    };
     let instance = event::locate(&mailbox.calendar, &id).ok_or_else(GraphError::item_not_found)?;
     let answer = entity(&base, mailbox, &instance, zone.as_ref(), None);
     Ok(with_zone(
@@ -406,10 +444,14 @@ async fn get(
     let select = query_value(&pairs, "$select")
         .map(event::parse_select)
         .transpose()?;
+    let (expand, _) = extended::parse_expand(query_value(&pairs, "$expand"))?;
     let world = state.world();
     let mailbox = mailbox(&world, &caller)?;
     let instance = find(&mailbox.calendar, calendar_id.as_deref(), &event_id)?;
     let mut answer = entity(&base, mailbox, &instance, zone.as_ref(), select.as_deref());
+    if let Value::Object(fields) = &mut answer {
+        Expand::apply(expand.as_ref(), &instance.event.props, fields);
+    }
     // Only a series master read by its own id, and only when asked for (Graph's event resource:
     // "Returned only on $select in a Get operation which specifies the ID ... of a series
     // master event").
@@ -480,7 +522,22 @@ async fn update(
         )
     };
     check_etag(&headers, &change_key)?;
-    let changes = event::parse(&json_body(&body)?)?;
+    let mut body = json_body(&body)?;
+    let properties = extended::take(&mut body)?;
+    let changes = event::parse(&body)?;
+    if let Some(wanted) = changes.props.get("transactionId") {
+        let current = store
+            .events
+            .get(&master_id)
+            .and_then(|e| e.props.get("transactionId"));
+        if current.unwrap_or(&Value::Null) != wanted {
+            return Err(GraphError::new(
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidRequest",
+                "The transactionId of an event cannot be changed after it was created.",
+            ));
+        }
+    }
     let now = time::now_precise();
     if kind == InstanceKind::Occurrence {
         if matches!(changes.recurrence, Some(Some(_))) {
@@ -497,6 +554,7 @@ async fn update(
             .ok_or_else(GraphError::item_not_found)?;
         let mut exception = event::exception_from(master, date, now);
         event::apply(&mut exception, changes, now)?;
+        extended::merge(&mut exception.props, properties);
         let exception_id = exception.id.clone();
         store.events.insert(exception_id.clone(), exception);
         if let Some(master) = store.events.get_mut(&master_id) {
@@ -508,6 +566,7 @@ async fn update(
             .get_mut(&event_id)
             .ok_or_else(GraphError::item_not_found)?;
         let dropped = event::apply(target, changes, now)?;
+        extended::merge(&mut target.props, properties);
         for id in dropped {
             store.events.remove(&id);
         }
