@@ -14,13 +14,14 @@
 //! carries an old epoch is answered like an expired Outlook sync state: 410 `SyncStateNotFound`.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::error::GraphError;
+use super::extended::{self, Expand};
 use super::folders::mailbox;
 use super::store::{Item, Mailbox};
 use super::{BASE_PATH, Caller, query_pairs, query_value, schema};
@@ -51,6 +52,9 @@ struct Token {
     s: Option<Vec<String>>,
     /// Page size asked for on the initial request.
     n: Option<usize>,
+    /// The extended-property `$expand` of the initial request, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    x: Option<String>,
     /// Range `(lo, hi]` and cursor (the last sequence number served). A delta token only uses
     /// `lo` (the next round starts there).
     lo: u64,
@@ -116,6 +120,9 @@ pub struct DeltaSpec<'a> {
     pub parse_select: fn(&str) -> Result<Vec<String>, GraphError>,
     /// Whether `$top` on the initial request sets the page size (To Do documents it).
     pub top_sets_page_size: bool,
+    /// Whether `$expand=singleValueExtendedProperties(...)` is documented for this delta (To Do
+    /// tasks); elsewhere it is refused (see [`super::extended`]).
+    pub expands_extended: bool,
     /// Extra `Preference-Applied` values (e.g. `outlook.timezone`).
     pub applied: Vec<String>,
 }
@@ -175,9 +182,22 @@ pub fn page(
             } else {
                 None
             };
+            let expand_raw = query_value(&pairs, "$expand");
+            let (expand, _) = extended::parse_expand(expand_raw)?;
+            if expand.is_some() && !spec.expands_extended {
+                return Err(GraphError::new(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidUrlQuery",
+                    format!(
+                        "The query option '$expand={}' is not supported on this delta.",
+                        extended::PROPERTY
+                    ),
+                ));
+            }
             Token {
                 v: TOKEN_VERSION,
                 k: spec.kind.to_owned(),
+                x: expand.and(expand_raw.map(str::to_owned)),
                 m: mailbox.id.clone(),
                 f: container.to_owned(),
                 e: mailbox.delta_epoch,
@@ -217,6 +237,7 @@ pub fn page(
     let more = entries.len() > page_size;
     entries.truncate(page_size);
 
+    let (expand, _) = extended::parse_expand(round.x.as_deref())?;
     let value: Vec<Value> = entries
         .iter()
         .map(|(_, entry)| match entry {
@@ -224,6 +245,7 @@ pub fn page(
                 let mut rendered = Map::new();
                 rendered.insert("@odata.type".into(), json!(spec.odata_type));
                 rendered.extend((spec.render)(item, round.s.as_deref()));
+                Expand::apply(expand.as_ref(), &item.props, &mut rendered);
                 Value::Object(rendered)
             }
             Entry::Removed(id) => json!({
@@ -296,6 +318,7 @@ pub async fn contacts_delta(
         render: &render,
         parse_select: schema::parse_select,
         top_sets_page_size: false,
+        expands_extended: false,
         applied: Vec::new(),
     };
     page(mailbox, spec, &base, raw_query.as_deref(), &headers)

@@ -633,6 +633,7 @@ pub async fn lists_delta(
         render: &render,
         parse_select: parse_list_select,
         top_sets_page_size: true,
+        expands_extended: false,
         applied: Vec::new(),
     };
     delta::page(mailbox, spec, &base, raw_query.as_deref(), &headers)
@@ -874,6 +875,7 @@ pub async fn tasks_delta(
         render: &render,
         parse_select: parse_task_select,
         top_sets_page_size: true,
+        expands_extended: true,
         applied: zone
             .iter()
             .map(|(_, name)| format!("outlook.timezone=\"{name}\""))

@@ -568,3 +568,83 @@ async fn batched_creates_keep_the_identity_and_repeat_safely() {
         link("ev")
     );
 }
+
+#[tokio::test]
+async fn task_delta_expands_extended_properties_and_contact_delta_refuses_it() {
+    let app = spawn_app().await;
+    let mailbox = app.mailbox().await;
+    let (_, lists) = call(&app, &mailbox, Method::GET, "/me/todo/lists", None).await;
+    let list = lists["value"][0]["id"].as_str().expect("list").to_owned();
+    for n in 0..3 {
+        let (status, _) = call(
+            &app,
+            &mailbox,
+            Method::POST,
+            &format!("/me/todo/lists/{list}/tasks"),
+            Some(json!({"title": format!("t{n}"), "singleValueExtendedProperties": link(&format!("v{n}"))})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    // The expansion is given once, on the initial request, and carried by the links.
+    let (status, first) = call(
+        &app,
+        &mailbox,
+        Method::GET,
+        &format!("/me/todo/lists/{list}/tasks/delta?$top=2&{}", expand(LINK)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        first["value"][0]["singleValueExtendedProperties"],
+        link("v0")
+    );
+    let next = first["@odata.nextLink"].as_str().expect("next").to_owned();
+    let (_, second) = call(&app, &mailbox, Method::GET, &next, None).await;
+    assert_eq!(
+        second["value"][0]["singleValueExtendedProperties"],
+        link("v2")
+    );
+    let delta = second["@odata.deltaLink"]
+        .as_str()
+        .expect("delta")
+        .to_owned();
+    let (_, tasks) = app
+        .control(
+            Method::GET,
+            &format!("/graph/mailboxes/{}/tasks", mailbox.id),
+            json!({}),
+        )
+        .await;
+    let id = tasks["value"][1]["id"].as_str().expect("id").to_owned();
+    call(
+        &app,
+        &mailbox,
+        Method::PATCH,
+        &format!("/me/todo/lists/{list}/tasks/{id}"),
+        Some(json!({"title": "renamed"})),
+    )
+    .await;
+    let (_, changed) = call(&app, &mailbox, Method::GET, &delta, None).await;
+    assert_eq!(changed["value"][0]["title"], "renamed");
+    assert_eq!(
+        changed["value"][0]["singleValueExtendedProperties"],
+        link("v1")
+    );
+
+    // Contact delta documents `$select` only: an extended-property expansion is refused.
+    let (status, error) = call(
+        &app,
+        &mailbox,
+        Method::GET,
+        &format!(
+            "/me/contactFolders/{}/contacts/delta?{}",
+            mailbox.folder_id,
+            expand(LINK)
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+}
