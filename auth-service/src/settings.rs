@@ -230,6 +230,7 @@ impl Settings {
             database: DatabaseSettings {
                 url: SecretString::from(database_url.to_owned()),
                 max_connections: 10,
+                wait: service_kit::wait::StartupWait::AtMost(std::time::Duration::from_secs(30)),
             },
             telemetry: TelemetrySettings {
                 otlp_endpoint: None,

@@ -64,6 +64,7 @@ impl System {
             prefix: format!("bench-{}.", uuid::Uuid::new_v4().simple()),
             prefetch: 32,
             transient: false,
+            wait: service_kit::wait::StartupWait::AtMost(std::time::Duration::from_secs(30)),
         };
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(64)

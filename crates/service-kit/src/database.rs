@@ -11,15 +11,20 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::settings::DatabaseSettings;
+use crate::wait::until_reachable;
 
-/// Creates the schema if needed, then returns a pool whose connections use it.
+/// Creates the schema if needed, then returns a pool whose connections use it. Waits for
+/// Postgres to answer as long as `settings.wait` allows.
 pub async fn connect(settings: &DatabaseSettings, schema: &str) -> anyhow::Result<PgPool> {
     let base = PgConnectOptions::from_str(settings.url.expose_secret())
         .context("the database URL is invalid")?
         .application_name(schema)
         .log_statements(tracing::log::LevelFilter::Debug);
 
-    let mut conn = base.connect().await.context("cannot reach Postgres")?;
+    let what = describe(&base);
+    let mut conn = until_reachable(&what, settings.wait, || base.connect(), curable)
+        .await
+        .with_context(|| format!("cannot reach {what}"))?;
     // Schema names come from code, never from input; quoting keeps dashes legal.
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
@@ -37,6 +42,32 @@ pub async fn connect(settings: &DatabaseSettings, schema: &str) -> anyhow::Resul
         .await
         .context("cannot open the database pool")?;
     Ok(pool)
+}
+
+/// "Postgres at host:port/database": where, never who or with which password.
+fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "Postgres at {}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("(default database)")
+    )
+}
+
+/// Whether waiting can cure a failed connection: nothing listening (yet), a server starting or
+/// shutting down, or one out of connection slots. A refused password, an unknown database or a
+/// TLS misconfiguration cannot be: they fail the start at once.
+fn curable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        // cannot_connect_now (starting up, shutting down, in recovery), too_many_connections,
+        // connection_failure, sqlclient_unable_to_establish_sqlconnection.
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("57P03" | "53300" | "08006" | "08001")
+        ),
+        _ => false,
+    }
 }
 
 /// Two services starting at once may race on `CREATE SCHEMA IF NOT EXISTS` (a known Postgres

@@ -4,7 +4,8 @@
 //! - [`database`]: pool + per-service schema + migrations;
 //! - [`broker`]: RabbitMQ connection, topology, publisher, consumer;
 //! - [`http`]: health, metrics and serving;
-//! - [`cli`]: the subcommands every binary offers.
+//! - [`cli`]: the subcommands every binary offers;
+//! - [`wait`]: waiting at start for Postgres and RabbitMQ.
 #![doc = include_str!("../README.md")]
 
 pub mod auth;
@@ -15,5 +16,6 @@ pub mod http;
 pub mod openapi;
 pub mod settings;
 pub mod telemetry;
+pub mod wait;
 
 pub use tokio_util::sync::CancellationToken;

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use anyhow::Context;
 use secrecy::SecretString;
 
+use crate::wait::StartupWait;
+
 /// Reads `<prefix>_<name>`, then `SYNC_<name>`.
 pub fn var(prefix: &str, name: &str) -> Option<String> {
     std::env::var(format!("{prefix}_{name}"))
@@ -57,6 +59,8 @@ impl HttpSettings {
 pub struct DatabaseSettings {
     pub url: SecretString,
     pub max_connections: u32,
+    /// How long to wait at start for Postgres to answer.
+    pub wait: StartupWait,
 }
 
 impl DatabaseSettings {
@@ -68,6 +72,7 @@ impl DatabaseSettings {
                 "postgres://postgres:postgres@127.0.0.1:5432/outlook_zoho_sync",
             ),
             max_connections: parse_or(prefix, "DATABASE_MAX_CONNECTIONS", 10)?,
+            wait: startup_wait(prefix)?,
         })
     }
 }
@@ -81,6 +86,8 @@ pub struct BrokerSettings {
     pub prefetch: u16,
     /// Queues and exchanges go away with their last consumer (tests only).
     pub transient: bool,
+    /// How long to wait at start for RabbitMQ to answer.
+    pub wait: StartupWait,
 }
 
 impl BrokerSettings {
@@ -90,8 +97,19 @@ impl BrokerSettings {
             prefix: string_or(prefix, "BROKER_PREFIX", ""),
             prefetch: parse_or(prefix, "BROKER_PREFETCH", 32)?,
             transient: false,
+            wait: startup_wait(prefix)?,
         })
     }
+}
+
+/// `<PREFIX>_STARTUP_WAIT_SECS` (or `SYNC_STARTUP_WAIT_SECS`): how long a service waits at start
+/// for Postgres and RabbitMQ; 0 (the default) waits until they answer.
+fn startup_wait(prefix: &str) -> anyhow::Result<StartupWait> {
+    Ok(StartupWait::from_secs(parse_or(
+        prefix,
+        "STARTUP_WAIT_SECS",
+        0,
+    )?))
 }
 
 #[derive(Debug, Clone)]

@@ -65,7 +65,8 @@ where
     })
 }
 
-fn sync_settings(
+/// sync-service settings for an in-process instance on a free port.
+pub fn sync_settings(
     database: &service_kit::settings::DatabaseSettings,
     broker: &service_kit::settings::BrokerSettings,
     auth_url: &str,

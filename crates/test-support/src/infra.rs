@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use service_kit::settings::{BrokerSettings, DatabaseSettings};
+use service_kit::wait::StartupWait;
 use sqlx::{Connection, PgConnection};
+
+/// Tests wait this long for Postgres and RabbitMQ, then fail instead of hanging.
+const TEST_WAIT: StartupWait = StartupWait::AtMost(Duration::from_secs(30));
 
 /// The server tests create their databases on (`TEST_DATABASE_ADMIN_URL` overrides).
 fn admin_url() -> String {
@@ -26,6 +30,7 @@ pub async fn fresh_database() -> anyhow::Result<DatabaseSettings> {
     Ok(DatabaseSettings {
         url: SecretString::from(format!("{base}/{name}")),
         max_connections: 5,
+        wait: TEST_WAIT,
     })
 }
 
@@ -39,6 +44,7 @@ pub fn test_broker() -> BrokerSettings {
         prefix: format!("test-{}.", uuid::Uuid::new_v4().simple()),
         prefetch: 16,
         transient: true,
+        wait: TEST_WAIT,
     }
 }
 

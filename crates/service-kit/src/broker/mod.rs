@@ -9,7 +9,6 @@ mod publisher;
 pub mod topology;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -19,6 +18,32 @@ pub use consumer::{HandlerError, consume, consume_with_key};
 pub use publisher::Publisher;
 
 use crate::settings::BrokerSettings;
+use crate::wait::until_reachable;
+
+/// "RabbitMQ at host:port, vhost /": where, never who or with which password.
+fn describe(url: &str) -> String {
+    match url.parse::<lapin::uri::AMQPUri>() {
+        Ok(uri) => format!(
+            "RabbitMQ at {}:{}, vhost {}",
+            uri.authority.host, uri.authority.port, uri.vhost
+        ),
+        Err(_) => "RabbitMQ (URL not parsed)".to_owned(),
+    }
+}
+
+/// Whether waiting can cure a failed connection: nothing listening (yet), a dropped or
+/// half-open connection, a broker shutting down (`CONNECTION_FORCED`). Refused credentials
+/// (`ACCESS_REFUSED`, 403) or a refused virtual host (`NOT_ALLOWED`, 530) fail the start at once.
+fn curable(err: &lapin::Error) -> bool {
+    use lapin::ErrorKind;
+    match err.kind() {
+        ErrorKind::IOError(_)
+        | ErrorKind::MissingHeartbeatError
+        | ErrorKind::InvalidConnectionState(_) => true,
+        ErrorKind::ProtocolError(amqp) => !matches!(amqp.get_id(), 403 | 530),
+        _ => false,
+    }
+}
 
 #[derive(Clone)]
 pub struct Broker {
@@ -27,23 +52,22 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Connects (retrying for a short while: the broker may still be starting) and declares the
-    /// whole topology, which is idempotent.
+    /// Connects (waiting for RabbitMQ as long as `settings.wait` allows: it may still be
+    /// starting or restarting) and declares the whole topology, which is idempotent.
     pub async fn connect(settings: &BrokerSettings, connection_name: &str) -> anyhow::Result<Self> {
-        let mut attempt = 0;
-        let connection = loop {
-            let props =
-                ConnectionProperties::default().with_connection_name(connection_name.into());
-            match Connection::connect(settings.url.expose_secret(), props).await {
-                Ok(c) => break c,
-                Err(err) if attempt < 10 => {
-                    attempt += 1;
-                    tracing::warn!(error = %err, attempt, "RabbitMQ not reachable yet; retrying");
-                    tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
-                }
-                Err(err) => return Err(err).context("cannot connect to RabbitMQ"),
-            }
-        };
+        let what = describe(settings.url.expose_secret());
+        let connection = until_reachable(
+            &what,
+            settings.wait,
+            || {
+                let props =
+                    ConnectionProperties::default().with_connection_name(connection_name.into());
+                Connection::connect(settings.url.expose_secret(), props)
+            },
+            curable,
+        )
+        .await
+        .with_context(|| format!("cannot connect to {what}"))?;
         let broker = Broker {
             connection: Arc::new(connection),
             settings: settings.clone(),

@@ -2,3 +2,4 @@
 
 mod broker;
 mod database;
+mod startup_wait;

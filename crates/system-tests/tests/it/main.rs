@@ -7,3 +7,4 @@ mod contacts;
 mod engine;
 mod faults;
 mod settings;
+mod startup;
