@@ -442,6 +442,64 @@ impl ZohoConnector {
     }
 }
 
+/// The outcome of deleting the `n`th of `sent` ids, from the delete call's answer. A record Zoho
+/// cannot delete (`INVALID_DATA`: it is not there) is gone. Zoho answers that inside `data[]`
+/// per id on the many-record delete, and as a top-level error on the single-record one
+/// (record.yaml, `RecordDeleteByIdInvalidDataError`): a top-level `INVALID_DATA` for a lone id
+/// means the same.
+fn delete_outcome(
+    results: &Result<Vec<RecordResult>, ApiError>,
+    n: usize,
+    sent: usize,
+    id: &str,
+) -> ApplyOutcome {
+    if let Err(ApiError::Permanent { code, .. }) = results
+        && code == "INVALID_DATA"
+        && sent == 1
+    {
+        return ApplyOutcome::Gone {
+            external_id: Some(ExternalId(id.to_owned())),
+        };
+    }
+    match results {
+        Ok(results) => match results.get(n) {
+            Some(r) if r.is_success() || r.code == "INVALID_DATA" => ApplyOutcome::Gone {
+                external_id: Some(ExternalId(id.to_owned())),
+            },
+            Some(r) => ApplyOutcome::Failed {
+                code: r.code.clone(),
+                message: r.message.clone(),
+                retryable: false,
+            },
+            None => ApplyOutcome::Failed {
+                code: "no_result".into(),
+                message: "no result for this id".into(),
+                retryable: true,
+            },
+        },
+        Err(ApiError::Transient(e)) => ApplyOutcome::Failed {
+            code: "transient".into(),
+            message: format!("{e:#}"),
+            retryable: true,
+        },
+        Err(ApiError::Throttled { .. }) => ApplyOutcome::Failed {
+            code: "throttled".into(),
+            message: "throttled by Zoho".into(),
+            retryable: true,
+        },
+        Err(ApiError::Unauthorized) => ApplyOutcome::Failed {
+            code: "unauthorized".into(),
+            message: "Zoho refused the access token".into(),
+            retryable: false,
+        },
+        Err(err) => ApplyOutcome::Failed {
+            code: "delete_failed".into(),
+            message: err.to_string(),
+            retryable: false,
+        },
+    }
+}
+
 /// A record's write result as an outcome.
 fn outcome(result: Option<&RecordResult>, item: &Item) -> ApplyOutcome {
     let Some(result) = result else {
@@ -666,45 +724,7 @@ impl Connector for ZohoConnector {
                     .delete(ctx, operation(*kind, "delete"), module(*kind), &list)
                     .await;
                 for (n, (index, id)) in batch.iter().enumerate() {
-                    outcomes[*index] = Some(match &results {
-                        Ok(results) => match results.get(n) {
-                            Some(r) if r.is_success() || r.code == "INVALID_DATA" => {
-                                ApplyOutcome::Gone {
-                                    external_id: Some(ExternalId(id.clone())),
-                                }
-                            }
-                            Some(r) => ApplyOutcome::Failed {
-                                code: r.code.clone(),
-                                message: r.message.clone(),
-                                retryable: false,
-                            },
-                            None => ApplyOutcome::Failed {
-                                code: "no_result".into(),
-                                message: "no result for this id".into(),
-                                retryable: true,
-                            },
-                        },
-                        Err(ApiError::Transient(e)) => ApplyOutcome::Failed {
-                            code: "transient".into(),
-                            message: format!("{e:#}"),
-                            retryable: true,
-                        },
-                        Err(ApiError::Throttled { .. }) => ApplyOutcome::Failed {
-                            code: "throttled".into(),
-                            message: "throttled by Zoho".into(),
-                            retryable: true,
-                        },
-                        Err(ApiError::Unauthorized) => ApplyOutcome::Failed {
-                            code: "unauthorized".into(),
-                            message: "Zoho refused the access token".into(),
-                            retryable: false,
-                        },
-                        Err(err) => ApplyOutcome::Failed {
-                            code: "delete_failed".into(),
-                            message: err.to_string(),
-                            retryable: false,
-                        },
-                    });
+                    outcomes[*index] = Some(delete_outcome(&results, n, batch.len(), id));
                 }
             }
         }
@@ -878,5 +898,94 @@ mod payload_tests {
             seen += 1;
         }
         assert_eq!(seen, 19, "{seen} payloads");
+    }
+}
+
+#[cfg(test)]
+mod delete_tests {
+    //! What a delete call's answer means for each id, in the shapes Zoho's description of the
+    //! records API (record.yaml) gives.
+
+    use connector_kit::api::ApiResponse;
+    use reqwest::StatusCode;
+    use reqwest::header::HeaderMap;
+
+    use super::*;
+    use crate::zoho::results;
+
+    /// The answer to a delete of `sent` ids, as the client parses it.
+    fn answer(status: u16, body: Value, sent: usize) -> Result<Vec<RecordResult>, ApiError> {
+        let response = ApiResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: serde_json::to_vec(&body).unwrap(),
+        };
+        results(&response, sent)
+    }
+
+    fn gone(outcome: &ApplyOutcome, id: &str) -> bool {
+        matches!(outcome, ApplyOutcome::Gone { external_id: Some(ExternalId(x)) } if x == id)
+    }
+
+    #[test]
+    fn a_record_zoho_cannot_delete_is_gone_in_either_shape() {
+        // The many-record delete: one entry per id (deleteRecords 207 example).
+        let mixed = answer(
+            207,
+            json!({"data": [
+                {"status": "success", "code": "SUCCESS", "message": "record deleted", "details": {"id": "1"}},
+                {"status": "error", "code": "INVALID_DATA", "message": "record not deleted", "details": {"id": "2"}}]}),
+            2,
+        );
+        assert!(gone(&delete_outcome(&mixed, 0, 2, "1"), "1"));
+        assert!(gone(&delete_outcome(&mixed, 1, 2, "2"), "2"));
+        // A lone id answered as the single-record delete answers (deleteRecord 400
+        // `RecordNotDeleted`): top-level, with the id's place in the path.
+        let top_level = answer(
+            400,
+            json!({"code": "INVALID_DATA", "details": {"resource_path_index": 1},
+                   "message": "record not deleted", "status": "error"}),
+            1,
+        );
+        assert!(gone(&delete_outcome(&top_level, 0, 1, "3"), "3"));
+    }
+
+    #[test]
+    fn a_request_level_error_fails_every_id_and_says_why() {
+        // A top-level INVALID_DATA for several ids cannot say which: none is taken as gone.
+        let top_level = Err(ApiError::Permanent {
+            code: "INVALID_DATA".into(),
+            message: "record not deleted".into(),
+        });
+        for n in 0..2 {
+            assert!(matches!(
+                delete_outcome(&top_level, n, 2, "4"),
+                ApplyOutcome::Failed {
+                    retryable: false,
+                    ..
+                }
+            ));
+        }
+        // Too many ids: one `data[]` entry for the whole call.
+        let too_many = answer(
+            400,
+            json!({"data": [{"code": "LIMIT_EXCEEDED",
+                             "details": {"maximum_length": 100, "api_name": "data"},
+                             "message": "count of records in your request exceeds the limit",
+                             "status": "error"}]}),
+            101,
+        );
+        for n in [0, 50, 100] {
+            match delete_outcome(&too_many, n, 101, "5") {
+                ApplyOutcome::Failed {
+                    message,
+                    retryable: false,
+                    ..
+                } => {
+                    assert!(message.contains("LIMIT_EXCEEDED"), "{message}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

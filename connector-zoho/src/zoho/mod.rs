@@ -236,6 +236,7 @@ impl ZohoClient {
         records: Vec<Value>,
         unmodified_since: Option<&str>,
     ) -> Result<Vec<RecordResult>, ApiError> {
+        let sent = records.len();
         // `trigger: []` runs no workflow rules: a sync write is not a user's action.
         let body = json!({"data": records, "trigger": []});
         let url = Self::url(ctx, &format!("/{module}"))?;
@@ -254,7 +255,7 @@ impl ZohoClient {
                 request
             })
             .await?;
-        results(&response)
+        results(&response, sent)
     }
 
     pub async fn delete(
@@ -272,7 +273,7 @@ impl ZohoClient {
                 self.request(ctx, Method::DELETE, &url).query(&query)
             })
             .await?;
-        results(&response)
+        results(&response, ids.len())
     }
 
     /// A GET of any path under `/crm/v8` (the current user, the organisation).
@@ -299,14 +300,24 @@ impl ZohoClient {
     }
 }
 
-/// Per-record results: Zoho answers 200/201/207, and 400 when every record failed, all with
-/// `data[]`; a request-level error has no `data`.
-pub fn results(response: &ApiResponse) -> Result<Vec<RecordResult>, ApiError> {
+/// Per-record results of a call that sent `sent` records (or ids): Zoho answers 200/201/207, and
+/// 400 when every record failed, all with one `data[]` entry per record. A request-level error
+/// comes top-level, or as the only `data[]` entry whatever the number sent (too many records:
+/// `LIMIT_EXCEEDED` `{maximum_length, api_name: "data"}`, record.yaml); either is the call's
+/// error, never the first record's.
+pub fn results(response: &ApiResponse, sent: usize) -> Result<Vec<RecordResult>, ApiError> {
     let body: Value = response.json()?;
-    if let Some(data) = body.get("data") {
-        return serde_json::from_value(data.clone()).map_err(malformed);
+    let Some(data) = body.get("data") else {
+        return Err(error_of(response.status, &response.headers, &body));
+    };
+    let results: Vec<RecordResult> = serde_json::from_value(data.clone()).map_err(malformed)?;
+    if let [only] = results.as_slice()
+        && sent != 1
+        && !only.is_success()
+    {
+        return Err(error_of(response.status, &response.headers, &data[0]));
     }
-    Err(error_of(response.status, &response.headers, &body))
+    Ok(results)
 }
 
 fn error(response: &ApiResponse) -> ApiError {
@@ -314,12 +325,17 @@ fn error(response: &ApiResponse) -> ApiError {
     error_of(response.status, &response.headers, &body)
 }
 
-/// Classifies a Zoho request-level error body.
+/// Classifies a Zoho request-level error body: a top-level error, or one inside `data[]` (the
+/// deleted-records read gives its errors so, record.yaml `DeletedRecordsErrorResponse`).
 pub fn error_of(
     status: StatusCode,
     headers: &reqwest::header::HeaderMap,
     body: &Value,
 ) -> ApiError {
+    let body = match (body.get("code"), body.pointer("/data/0")) {
+        (None, Some(first)) => first,
+        _ => body,
+    };
     let code = body.get("code").and_then(Value::as_str).map(str::to_owned);
     let message = body
         .get("message")
@@ -341,6 +357,11 @@ mod tests {
         test_support::fixtures::api_payload(name.trim_end_matches(".json"))
     }
 
+    /// How many records the call answered by a published payload sent: one per `data[]` entry.
+    fn sent(name: &str) -> usize {
+        payload(name)["data"].as_array().map_or(0, Vec::len)
+    }
+
     fn response(status: u16, name: &str) -> ApiResponse {
         ApiResponse {
             status: StatusCode::from_u16(status).unwrap(),
@@ -351,9 +372,17 @@ mod tests {
 
     #[test]
     fn write_results_parse_per_record() {
-        let ok = results(&response(201, "zoho_insert_response.json")).unwrap();
+        let ok = results(
+            &response(201, "zoho_insert_response.json"),
+            sent("zoho_insert_response.json"),
+        )
+        .unwrap();
         assert!(ok.iter().all(RecordResult::is_success));
-        let mixed = results(&response(207, "zoho_insert_207_mixed.json")).unwrap();
+        let mixed = results(
+            &response(207, "zoho_insert_207_mixed.json"),
+            sent("zoho_insert_207_mixed.json"),
+        )
+        .unwrap();
         assert!(mixed.iter().any(RecordResult::is_success));
         assert!(mixed.iter().any(|r| !r.is_success()));
         for (status, name) in [
@@ -361,7 +390,7 @@ mod tests {
             (200, "zoho_upsert_response.json"),
             (200, "zoho_delete_response.json"),
         ] {
-            let all = results(&response(status, name)).unwrap();
+            let all = results(&response(status, name), sent(name)).unwrap();
             assert!(
                 !all.is_empty() && all.iter().all(RecordResult::is_success),
                 "{name}"
@@ -380,7 +409,7 @@ mod tests {
                 "ALREADY_MODIFIED",
             ),
         ] {
-            let all = results(&response(status, name)).unwrap();
+            let all = results(&response(status, name), sent(name)).unwrap();
             assert_eq!(all[0].code, code, "{name}");
             assert!(!all[0].is_success());
         }
@@ -441,5 +470,75 @@ mod tests {
         assert_eq!(deleted.data.len(), 4);
         assert_eq!(deleted.data[2].kind.as_deref(), Some("permanent"));
         assert!(!deleted.info.more_records);
+    }
+
+    fn answer(status: u16, body: Value) -> ApiResponse {
+        ApiResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: serde_json::to_vec(&body).unwrap(),
+        }
+    }
+
+    /// Too many records: Zoho answers one `data[]` entry (record.yaml, updateRecords example
+    /// `LimitExceededError`), which is the call's error, not the first record's.
+    #[test]
+    fn a_lone_error_in_data_for_many_records_is_the_calls_error() {
+        let body = json!({"data": [{"code": "LIMIT_EXCEEDED",
+                                    "details": {"maximum_length": 100, "api_name": "data"},
+                                    "message": "count of records in your request exceeds the limit",
+                                    "status": "error"}]});
+        match results(&answer(400, body.clone()), 101) {
+            Err(ApiError::Permanent { code, .. }) => assert_eq!(code, "LIMIT_EXCEEDED"),
+            other => panic!("{other:?}"),
+        }
+        // For a lone record the entry is that record's result.
+        let one = results(&answer(400, body), 1).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].code, "LIMIT_EXCEEDED");
+        // Several entries are per-record results, whatever they say.
+        let per_record = json!({"data": [
+            {"code": "INVALID_DATA", "details": {"id": "1"}, "message": "record not deleted", "status": "error"},
+            {"code": "INVALID_DATA", "details": {"id": "2"}, "message": "record not deleted", "status": "error"}]});
+        assert_eq!(results(&answer(400, per_record), 2).unwrap().len(), 2);
+    }
+
+    /// Request-level errors top-level or inside `data[]` (the deleted-records read, record.yaml
+    /// `DeletedRecordsErrorResponse`) are classified alike.
+    #[test]
+    fn request_errors_inside_data_are_classified_by_their_code() {
+        let h = HeaderMap::new();
+        let wrapped = json!({"data": [{"code": "PATTERN_NOT_MATCHED", "details": {"param_name": "type"},
+                                       "message": "Please check whether the input values are correct",
+                                       "status": "error"}]});
+        match error_of(StatusCode::BAD_REQUEST, &h, &wrapped) {
+            ApiError::Permanent { code, message } => {
+                assert_eq!(code, "PATTERN_NOT_MATCHED");
+                assert_eq!(message, "Please check whether the input values are correct");
+            }
+            other => panic!("{other:?}"),
+        }
+        let token = json!({"code": "TOKEN_BOUND_DATA_MISMATCH", "details": {"param_name": "page_token"},
+                           "message": "The page_token given seems to be invalid or input param is added or altered or deleted",
+                           "status": "error"});
+        assert!(matches!(
+            error_of(
+                StatusCode::BAD_REQUEST,
+                &h,
+                &json!({"data": [token.clone()]})
+            ),
+            ApiError::ResyncRequired
+        ));
+        assert!(matches!(
+            error_of(StatusCode::BAD_REQUEST, &h, &token),
+            ApiError::ResyncRequired
+        ));
+        // A top-level error of a write is the call's error.
+        let single_delete = json!({"code": "INVALID_DATA", "details": {"resource_path_index": 1},
+                                   "message": "record not deleted", "status": "error"});
+        match results(&answer(400, single_delete), 1) {
+            Err(ApiError::Permanent { code, .. }) => assert_eq!(code, "INVALID_DATA"),
+            other => panic!("{other:?}"),
+        }
     }
 }
