@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sync_model::{Event, EventTime, ExternalId, Item, ItemKind, Side, Version};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
 
-use connector_kit::api::{is_unconfirmed, malformed};
+use connector_kit::api::malformed;
 use connector_kit::calendar::{Rule, utc_to_local, zone};
 use connector_kit::store::Watch;
 use connector_kit::{ApiError, ApplyRequest, CallContext, Connector, Page};
@@ -28,6 +28,7 @@ use crate::event_state::EventState;
 use crate::graph::{
     BATCH_SIZE, BatchAnswer, BatchRequest, GraphClient, is_not_found, is_precondition_failed,
 };
+use crate::identity;
 use crate::mapping::{contact, event, task};
 
 /// The calendar window of `calendarView/delta`, in days around the start of a round.
@@ -428,6 +429,13 @@ impl OutlookConnector {
                         (url, Value::Object(body), exceptions)
                     }
                 };
+                let mut body = body;
+                if let Value::Object(fields) = &mut body {
+                    fields.insert(
+                        "singleValueExtendedProperties".into(),
+                        identity::property(request.link_id),
+                    );
+                }
                 Plan::Write {
                     request: BatchRequest {
                         id,
@@ -579,6 +587,80 @@ impl OutlookConnector {
         }
     }
 
+    /// A written series: removes the occurrences on its new exception dates, and answers the
+    /// content it now holds (Graph's answer does not list removed occurrences).
+    async fn finish_series(
+        &self,
+        ctx: &CallContext,
+        request: &ApplyRequest,
+        mut outcome: ApplyOutcome,
+        exceptions: &[NaiveDate],
+    ) -> ApplyOutcome {
+        if let (
+            ApplyOutcome::Applied {
+                external_id,
+                content_hash,
+                ..
+            },
+            ApplyOp::Create {
+                item: Item::Event(e),
+            }
+            | ApplyOp::Update {
+                item: Item::Event(e),
+                ..
+            },
+        ) = (&mut outcome, &request.op)
+            && e.recurrence.is_some()
+        {
+            if !exceptions.is_empty()
+                && let Err(err) = self
+                    .apply_exceptions(ctx, &external_id.0, e, exceptions)
+                    .await
+            {
+                tracing::warn!(error = %err, "cannot remove the occurrences of a series' exceptions");
+            }
+            *content_hash = Item::Event(e.clone()).content_hash();
+        }
+        outcome
+    }
+
+    /// The item an earlier attempt of this create made, found by the link's identity in the
+    /// container it was created in.
+    async fn find_created(
+        &self,
+        ctx: &CallContext,
+        request: &ApplyRequest,
+    ) -> Result<Option<Value>, ApiError> {
+        let container = request.container_id.as_deref();
+        let (operation, collection) = match (request.kind, container) {
+            (ItemKind::Contact, Some(folder)) => (
+                "GET /me/contactFolders/{id}/contacts",
+                format!("/me/contactFolders/{}/contacts", urlencode(folder)),
+            ),
+            (ItemKind::Task, Some(list)) => (
+                "GET /me/todo/lists/{id}/tasks",
+                format!("/me/todo/lists/{}/tasks", urlencode(list)),
+            ),
+            (ItemKind::Event, Some(calendar)) => (
+                "GET /me/calendars/{id}/events",
+                format!("/me/calendars/{}/events", urlencode(calendar)),
+            ),
+            (ItemKind::Event, None) => ("GET /me/events", "/me/events".to_owned()),
+            (kind, None) => return Err(no_container(kind)),
+        };
+        let mut path = format!(
+            "{collection}?$filter={}",
+            urlencode(&identity::filter(request.link_id))
+        );
+        if request.kind == ItemKind::Event {
+            path.push_str(&format!("&$select={}", event::SELECT));
+        }
+        let found = self.graph.get(ctx, operation, &path).await?;
+        Ok(found
+            .and_then(|page| page.get("value").and_then(Value::as_array).cloned())
+            .and_then(|items| items.into_iter().next()))
+    }
+
     /// Deletes the occurrences of a series that fall on its exception dates (Graph has no
     /// writable list of them). Restoring an occurrence is not possible through Graph.
     async fn apply_exceptions(
@@ -672,16 +754,13 @@ fn new_exceptions(new: &Event, base: Option<&Event>) -> Vec<NaiveDate> {
 /// The outcome of a write whose whole `$batch` call failed. A create whose answer was lost may
 /// still have happened: it is not sent again (that could duplicate it) but reported unconfirmed;
 /// the next poll reads it back and sync-service adopts it.
-fn batch_failure(err: &ApiError, unguarded_create: bool) -> ApplyOutcome {
+fn batch_failure(err: &ApiError) -> ApplyOutcome {
     let failed = |code: &str, retryable: bool| ApplyOutcome::Failed {
         code: code.into(),
         message: err.to_string(),
         retryable,
     };
     match err {
-        ApiError::Transient(_) if unguarded_create && is_unconfirmed(err) => {
-            failed("create_unconfirmed", false)
-        }
         ApiError::Transient(_) => failed("transient", true),
         ApiError::Throttled { .. } => failed("throttled", true),
         ApiError::Unauthorized => failed("unauthorized", false),
@@ -837,6 +916,28 @@ impl Connector for OutlookConnector {
         let mut outcomes: Vec<Option<ApplyOutcome>> = vec![None; requests.len()];
         let mut writes: Vec<(usize, BatchRequest, Vec<NaiveDate>)> = Vec::new();
         for (index, request) in requests.iter().enumerate() {
+            if request.repeated && matches!(request.op, ApplyOp::Create { .. }) {
+                match self.find_created(ctx, request).await {
+                    Ok(Some(value)) => {
+                        tracing::info!(link = %request.link_id, "a repeated create found its first copy");
+                        let outcome = applied(request.kind, &value);
+                        let exceptions = match &request.op {
+                            ApplyOp::Create {
+                                item: Item::Event(e),
+                            } => new_exceptions(e, None),
+                            _ => vec![],
+                        };
+                        outcomes[index] =
+                            Some(self.finish_series(ctx, request, outcome, &exceptions).await);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        outcomes[index] = Some(err.into_outcome());
+                        continue;
+                    }
+                }
+            }
             match self.plan(index, request) {
                 Plan::Done(outcome) => outcomes[index] = Some(outcome),
                 Plan::Write {
@@ -850,11 +951,10 @@ impl Connector for OutlookConnector {
             let answers = match self.graph.batch(ctx, &batch).await {
                 Ok(answers) => answers,
                 Err(err) => {
-                    for (index, r, _) in chunk {
-                        let create = r.method == Method::POST;
-                        // Events carry a transactionId, so sending them again is safe.
-                        let guarded = requests[*index].kind == ItemKind::Event;
-                        outcomes[*index] = Some(batch_failure(&err, create && !guarded));
+                    // A create whose answer was lost is tried again: its next attempt looks for
+                    // the copy this one may have made (the link's identity is on the item).
+                    for (index, _, _) in chunk {
+                        outcomes[*index] = Some(batch_failure(&err));
                     }
                     continue;
                 }
@@ -869,35 +969,9 @@ impl Connector for OutlookConnector {
                     });
                     continue;
                 };
-                let mut outcome = self.outcome(ctx, request, sent, answer).await;
-                if let (
-                    ApplyOutcome::Applied {
-                        external_id,
-                        content_hash,
-                        ..
-                    },
-                    ApplyOp::Create {
-                        item: Item::Event(e),
-                    }
-                    | ApplyOp::Update {
-                        item: Item::Event(e),
-                        ..
-                    },
-                ) = (&mut outcome, &request.op)
-                    && e.recurrence.is_some()
-                {
-                    if !exceptions.is_empty()
-                        && let Err(err) = self
-                            .apply_exceptions(ctx, &external_id.0, e, exceptions)
-                            .await
-                    {
-                        tracing::warn!(error = %err, "cannot remove the occurrences of a series' exceptions");
-                    }
-                    // Graph's answer does not list removed occurrences; the series now holds
-                    // the exceptions we wrote.
-                    *content_hash = Item::Event(e.clone()).content_hash();
-                }
-                outcomes[*index] = Some(outcome);
+                let outcome = self.outcome(ctx, request, sent, answer).await;
+                outcomes[*index] =
+                    Some(self.finish_series(ctx, request, outcome, exceptions).await);
             }
         }
         outcomes

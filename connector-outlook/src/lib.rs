@@ -9,6 +9,7 @@
 pub mod connector;
 pub mod event_state;
 pub mod graph;
+pub mod identity;
 pub mod mapping;
 pub mod settings;
 pub mod startup;

@@ -26,6 +26,7 @@ use connector_kit::api::is_unconfirmed;
 use connector_kit::store::Watch;
 use connector_kit::{ApiError, ApplyRequest, CallContext, Connector, Page};
 
+use crate::identity::LinkFields;
 use crate::mapping::{contact, event, task};
 use crate::user_zone::UserZones;
 use crate::zoho::{RecordResult, WRITE_BATCH, ZohoClient};
@@ -77,15 +78,10 @@ fn yes() -> bool {
 pub struct ZohoConnector {
     client: ZohoClient,
     zones: UserZones,
+    link_fields: LinkFields,
 }
 
-fn module(kind: ItemKind) -> &'static str {
-    match kind {
-        ItemKind::Contact => "Contacts",
-        ItemKind::Task => "Tasks",
-        ItemKind::Event => "Events",
-    }
-}
+use crate::identity::module;
 
 fn fields(kind: ItemKind) -> &'static [&'static str] {
     match kind {
@@ -107,6 +103,9 @@ fn operation(kind: ItemKind, what: &str) -> &'static str {
         (ItemKind::Contact, "get") => "GET /Contacts/{id}",
         (ItemKind::Task, "get") => "GET /Tasks/{id}",
         (ItemKind::Event, "get") => "GET /Events/{id}",
+        (ItemKind::Contact, "upsert") => "POST /Contacts/upsert",
+        (ItemKind::Task, "upsert") => "POST /Tasks/upsert",
+        (ItemKind::Event, "upsert") => "POST /Events/upsert",
         (ItemKind::Contact, "insert") => "POST /Contacts",
         (ItemKind::Task, "insert") => "POST /Tasks",
         (ItemKind::Event, "insert") => "POST /Events",
@@ -154,6 +153,7 @@ impl ZohoConnector {
         ZohoConnector {
             client,
             zones: UserZones::default(),
+            link_fields: LinkFields::default(),
         }
     }
 
@@ -301,31 +301,51 @@ impl ZohoConnector {
     async fn write_batch(
         &self,
         ctx: &CallContext,
-        method: Method,
+        mode: Write<'_>,
         kind: ItemKind,
         batch: &[(usize, Value, Item)],
-        unmodified_since: Option<&str>,
         zone: Tz,
     ) -> Vec<(usize, ApplyOutcome)> {
-        let records = batch.iter().map(|(_, record, _)| record.clone()).collect();
-        let what = if method == Method::POST {
-            "insert"
-        } else {
-            "update"
+        let records: Vec<Value> = batch.iter().map(|(_, record, _)| record.clone()).collect();
+        let create = matches!(mode, Write::Insert);
+        let written = match mode {
+            Write::Upsert { link_field } => {
+                self.client
+                    .upsert(
+                        ctx,
+                        operation(kind, "upsert"),
+                        module(kind),
+                        records,
+                        link_field,
+                    )
+                    .await
+            }
+            Write::Insert => {
+                self.client
+                    .write(
+                        ctx,
+                        operation(kind, "insert"),
+                        Method::POST,
+                        module(kind),
+                        records,
+                        None,
+                    )
+                    .await
+            }
+            Write::Update { unmodified_since } => {
+                self.client
+                    .write(
+                        ctx,
+                        operation(kind, "update"),
+                        Method::PUT,
+                        module(kind),
+                        records,
+                        unmodified_since,
+                    )
+                    .await
+            }
         };
-        let create = method == Method::POST;
-        match self
-            .client
-            .write(
-                ctx,
-                operation(kind, what),
-                method,
-                module(kind),
-                records,
-                unmodified_since,
-            )
-            .await
-        {
+        match written {
             Ok(results) => {
                 let mut out = Vec::with_capacity(batch.len());
                 for (n, (index, record, item)) in batch.iter().enumerate() {
@@ -498,6 +518,20 @@ fn delete_outcome(
             retryable: false,
         },
     }
+}
+
+/// How a batch is written.
+#[derive(Clone, Copy)]
+enum Write<'a> {
+    /// Creates with the link's identity: repeated, they update their first copy.
+    Upsert {
+        link_field: &'a str,
+    },
+    /// Creates without it (the org does not allow the field).
+    Insert,
+    Update {
+        unmodified_since: Option<&'a str>,
+    },
 }
 
 /// A record's write result as an outcome.
@@ -688,22 +722,57 @@ impl Connector for ZohoConnector {
                 }
             }
         }
-        for (kind, records) in &creates {
+        for (kind, mut records) in creates {
+            let link_field = match self.link_fields.of(&self.client, ctx, kind).await {
+                Ok(field) => field,
+                Err(err) => {
+                    let failed = err.into_outcome();
+                    for (index, ..) in records {
+                        outcomes[index] = Some(failed.clone());
+                    }
+                    continue;
+                }
+            };
+            let mode = match &link_field {
+                Some(field) => {
+                    for (index, record, _) in &mut records {
+                        if let Value::Object(record) = record {
+                            record.insert(field.clone(), json!(requests[*index].link_id.0));
+                        }
+                    }
+                    Write::Upsert { link_field: field }
+                }
+                None => {
+                    // No identity in this org: a create an earlier attempt may have made is not
+                    // sent again; sync-service adopts it when it is read, or retries.
+                    records.retain(|(index, ..)| {
+                        let repeated = requests[*index].repeated;
+                        if repeated {
+                            outcomes[*index] = Some(ApplyOutcome::Failed {
+                                code: "create_unconfirmed".into(),
+                                message:
+                                    "an earlier attempt may have created it; the next poll tells"
+                                        .into(),
+                                retryable: false,
+                            });
+                        }
+                        !repeated
+                    });
+                    Write::Insert
+                }
+            };
             for batch in records.chunks(WRITE_BATCH) {
-                for (index, outcome) in self
-                    .write_batch(ctx, Method::POST, *kind, batch, None, zone)
-                    .await
-                {
+                for (index, outcome) in self.write_batch(ctx, mode, kind, batch, zone).await {
                     outcomes[index] = Some(outcome);
                 }
             }
         }
         for ((kind, since), records) in &updates {
             for batch in records.chunks(WRITE_BATCH) {
-                for (index, outcome) in self
-                    .write_batch(ctx, Method::PUT, *kind, batch, since.as_deref(), zone)
-                    .await
-                {
+                let mode = Write::Update {
+                    unmodified_since: since.as_deref(),
+                };
+                for (index, outcome) in self.write_batch(ctx, mode, *kind, batch, zone).await {
                     outcomes[index] = Some(outcome);
                 }
             }

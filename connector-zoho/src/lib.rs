@@ -7,6 +7,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod connector;
+pub mod identity;
 pub mod mapping;
 pub mod settings;
 pub mod startup;

@@ -9,9 +9,10 @@ use super::{RefreshError, TokenGrant, clip, unreachable};
 use crate::domain::ZohoDataCentre;
 use crate::settings::ZohoOAuthSettings;
 
-/// What the sync needs in Zoho CRM: the three modules, field metadata and the current user.
+/// What the sync needs in Zoho CRM: the three modules, field metadata (and adding the "Outlook
+/// Sync Link" field that keeps each link's identity on its records) and the current user.
 pub const SCOPES: &str = "ZohoCRM.modules.contacts.ALL,ZohoCRM.modules.tasks.ALL,\
-ZohoCRM.modules.events.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.users.READ";
+ZohoCRM.modules.events.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.settings.fields.CREATE,ZohoCRM.users.READ";
 
 #[derive(Debug, Clone)]
 pub struct ZohoTokenClient {

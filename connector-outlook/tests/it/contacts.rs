@@ -121,6 +121,7 @@ pub fn create(item: Item, container: &str) -> ApplyRequest {
         kind: item.kind(),
         op: ApplyOp::Create { item },
         container_id: Some(container.to_owned()),
+        repeated: false,
     }
 }
 

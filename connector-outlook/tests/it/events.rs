@@ -101,6 +101,7 @@ fn create(item: Item) -> ApplyRequest {
         kind: ItemKind::Event,
         op: ApplyOp::Create { item },
         container_id: None,
+        repeated: false,
     }
 }
 

@@ -30,6 +30,7 @@ fn request(op: ApplyOp, container: &str) -> ApplyRequest {
         kind: ItemKind::Task,
         op,
         container_id: Some(container.to_owned()),
+        repeated: false,
     }
 }
 

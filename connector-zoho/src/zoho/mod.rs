@@ -258,6 +258,68 @@ impl ZohoClient {
         results(&response, sent)
     }
 
+    /// Inserts up to [`WRITE_BATCH`] records, or updates those whose `duplicate_check` field
+    /// value is already in the module (Zoho's upsert): sending it again changes nothing more.
+    pub async fn upsert(
+        &self,
+        ctx: &CallContext,
+        operation: &'static str,
+        module: &str,
+        records: Vec<Value>,
+        duplicate_check: &str,
+    ) -> Result<Vec<RecordResult>, ApiError> {
+        let sent = records.len();
+        let body =
+            json!({"data": records, "duplicate_check_fields": [duplicate_check], "trigger": []});
+        let url = Self::url(ctx, &format!("/{module}/upsert"))?;
+        let response = self
+            .caller
+            .call(&ctx.gate, operation, Idempotency::Idempotent, || {
+                self.request(ctx, Method::POST, &url).json(&body)
+            })
+            .await?;
+        results(&response, sent)
+    }
+
+    /// Creates a custom field in `module` (`POST /settings/fields`).
+    pub async fn create_field(
+        &self,
+        ctx: &CallContext,
+        operation: &'static str,
+        module: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        let url = Self::url(ctx, &format!("/settings/fields?module={module}"))?;
+        let response = self
+            .caller
+            .call(&ctx.gate, operation, Idempotency::NotIdempotent, || {
+                self.request(ctx, Method::POST, &url).json(body)
+            })
+            .await?;
+        if !response.status.is_success() {
+            return Err(error(&response));
+        }
+        // Per-field results, like records' (`fields[]` with `status`).
+        let answer: Value = response.json()?;
+        match answer.pointer("/fields/0") {
+            Some(result) if result.get("status").and_then(Value::as_str) != Some("success") => {
+                Err(ApiError::Permanent {
+                    code: result
+                        .get("code")
+                        .and_then(Value::as_str)
+                        .unwrap_or("FIELD_NOT_CREATED")
+                        .to_owned(),
+                    message: result
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub async fn delete(
         &self,
         ctx: &CallContext,

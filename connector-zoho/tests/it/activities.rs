@@ -20,6 +20,7 @@ fn create(item: Item) -> ApplyRequest {
         kind: item.kind(),
         op: ApplyOp::Create { item },
         container_id: None,
+        repeated: false,
     }
 }
 

@@ -147,6 +147,7 @@ fn request(op: ApplyOp) -> ApplyRequest {
         kind: ItemKind::Contact,
         op,
         container_id: None,
+        repeated: false,
     }
 }
 

@@ -134,6 +134,7 @@ impl<C: Connector> CommandHandler<C> {
                         kind,
                         op,
                         container_id: None,
+                        repeated: false,
                     },
                     side,
                 }),
@@ -256,6 +257,32 @@ impl<C: Connector> CommandHandler<C> {
         for p in &mut todo {
             p.request.container_id = container_id.clone();
         }
+        // The intent is recorded before the write, so a crash between the write and the record
+        // of its outcome is recognised when the command comes again.
+        let ids: Vec<uuid::Uuid> = todo.iter().map(|p| p.request.command_id).collect();
+        match self.store.begin_writes(&ids).await {
+            Ok(begun) => {
+                for p in &mut todo {
+                    p.request.repeated = begun.contains(&p.request.command_id);
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot record the intent of writes; will retry");
+                for p in todo {
+                    settle(&p.delivery, Settle::Requeue).await?;
+                }
+                return Ok(true);
+            }
+        }
+        let repeated = todo.iter().filter(|p| p.request.repeated).count();
+        if repeated > 0 {
+            metrics::counter!("connector_repeated_commands_total", "side" => self.connector.side().as_str())
+                .increment(repeated as u64);
+            tracing::info!(
+                repeated,
+                "commands whose earlier attempt may have written: looking for their first copies"
+            );
+        }
         let outcomes = match self.tokens.get(user).await {
             Ok(token) => self.write(user, token, &todo).await,
             Err(err @ (TokenError::ReconnectNeeded(_) | TokenError::NotConnected(_))) => {
@@ -274,6 +301,18 @@ impl<C: Connector> CommandHandler<C> {
                 return Ok(true);
             }
         };
+        // A refused call (429) wrote nothing: its next attempt needs no look-up.
+        let untouched: Vec<uuid::Uuid> = todo
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| matches!(o, ApplyOutcome::Failed { code, .. } if code == "throttled"))
+            .map(|(p, _)| p.request.command_id)
+            .collect();
+        if !untouched.is_empty()
+            && let Err(err) = self.store.abandon_writes(&untouched).await
+        {
+            tracing::warn!(error = %err, "cannot forget the intent of throttled writes");
+        }
         for (p, outcome) in todo.into_iter().zip(outcomes) {
             requeued |= self.finish(p, outcome, true).await?;
         }

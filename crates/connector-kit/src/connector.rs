@@ -47,6 +47,10 @@ pub struct ApplyRequest {
     pub op: ApplyOp,
     /// The watched container (Outlook folder or list) new items go into.
     pub container_id: Option<String>,
+    /// An earlier attempt of this command began writing and never recorded an outcome (it
+    /// crashed, or lost the answer): a create must first look for the copy that attempt may
+    /// have made (by the link's identity on the provider's side) instead of making another.
+    pub repeated: bool,
 }
 
 /// How an API call failed, classified for what the caller does next.

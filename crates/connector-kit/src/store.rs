@@ -1,5 +1,6 @@
 //! Watches and applied commands in the connector's schema.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -365,13 +366,44 @@ impl Store {
         Ok(row.map(|(json,)| json.0))
     }
 
+    /// Records that these commands are about to be written, before any provider call. Returns
+    /// the ones an earlier attempt had already begun: their write may have happened (the
+    /// attempt crashed, or lost the answer, before recording an outcome).
+    pub async fn begin_writes(&self, command_ids: &[Uuid]) -> sqlx::Result<HashSet<Uuid>> {
+        let rows: Vec<(Uuid, i32)> = sqlx::query_as(
+            "INSERT INTO command_intents (command_id) SELECT unnest($1::uuid[])
+             ON CONFLICT (command_id) DO UPDATE SET attempts = command_intents.attempts + 1
+             RETURNING command_id, attempts",
+        )
+        .bind(command_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, attempts)| *attempts > 1)
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// Forgets the intent of commands that certainly wrote nothing (the provider refused the
+    /// call before doing anything, e.g. 429), so their next attempt needs no look-up.
+    pub async fn abandon_writes(&self, command_ids: &[Uuid]) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM command_intents WHERE command_id = ANY($1)")
+            .bind(command_ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a command's final outcome (and drops its intent) in one statement.
     pub async fn record_applied(
         &self,
         command_id: Uuid,
         outcome: &ApplyOutcome,
     ) -> sqlx::Result<()> {
         sqlx::query(
-            "INSERT INTO applied_commands (command_id, outcome) VALUES ($1, $2)
+            "WITH done AS (DELETE FROM command_intents WHERE command_id = $1)
+             INSERT INTO applied_commands (command_id, outcome) VALUES ($1, $2)
              ON CONFLICT (command_id) DO NOTHING",
         )
         .bind(command_id)

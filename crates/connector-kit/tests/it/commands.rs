@@ -221,3 +221,135 @@ async fn apply_commands_are_written_in_batches_once_each_with_a_result_each() ->
     );
     Ok(())
 }
+
+/// A provider that "writes" every create it is given, and on its first call never answers:
+/// the process is killed there, between the write and the record of its outcome.
+#[derive(Default)]
+struct DiesAfterWriting {
+    calls: AtomicUsize,
+    /// Per command: how many times it was written, and whether each call said it was repeated.
+    seen: Mutex<BTreeMap<Uuid, Vec<bool>>>,
+}
+
+#[async_trait]
+impl Connector for DiesAfterWriting {
+    fn side(&self) -> Side {
+        Side::Outlook
+    }
+
+    async fn read_page(
+        &self,
+        _ctx: &CallContext,
+        _watch: &Watch,
+        _cursor: Option<&serde_json::Value>,
+    ) -> Result<Page, ApiError> {
+        Err(ApiError::Permanent {
+            code: "unused".into(),
+            message: "no reads here".into(),
+        })
+    }
+
+    async fn apply(&self, _ctx: &CallContext, requests: &[ApplyRequest]) -> Vec<ApplyOutcome> {
+        {
+            let mut seen = self.seen.lock().unwrap();
+            for r in requests {
+                seen.entry(r.command_id).or_default().push(r.repeated);
+            }
+        }
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::future::pending::<()>().await;
+        }
+        requests
+            .iter()
+            .map(|r| ApplyOutcome::Applied {
+                external_id: ExternalId(format!("o-{}", r.link_id)),
+                version: Version("1".into()),
+                content_hash: sync_model::ContentHash("h".into()),
+            })
+            .collect()
+    }
+}
+
+fn handler_for(
+    world: &crate::poller::World,
+    connector: Arc<DiesAfterWriting>,
+    publisher: service_kit::broker::Publisher,
+) -> CommandHandler<DiesAfterWriting> {
+    CommandHandler {
+        connector,
+        store: world.store.clone(),
+        tokens: TokenClient::new(
+            reqwest::Client::new(),
+            world.base.clone(),
+            SecretString::from("service"),
+            Side::Outlook,
+        ),
+        publisher,
+        gates: Gates::new(4),
+        batch_window: Duration::from_millis(200),
+        batch_max: 20,
+    }
+}
+
+#[tokio::test]
+async fn a_command_whose_writer_died_after_writing_comes_again_marked_repeated()
+-> anyhow::Result<()> {
+    let world = world().await?;
+    let user = UserId(Uuid::new_v4());
+    let provider = Arc::new(DiesAfterWriting::default());
+    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    let publisher = world.broker.publisher().await?;
+    for (n, id) in ids.iter().enumerate() {
+        publisher
+            .publish_command(&create(user, *id, &format!("Nr. {n}")))
+            .await?;
+    }
+
+    // The first replica takes the batch, writes it, and is killed before recording anything:
+    // its connection goes, so the broker hands the unacknowledged commands out again.
+    let doomed = service_kit::broker::Broker::connect(world.broker.settings(), "doomed").await?;
+    let first = tokio::spawn(
+        handler_for(&world, provider.clone(), doomed.publisher().await?)
+            .run(doomed.clone(), CancellationToken::new()),
+    );
+    let seen = provider.clone();
+    eventually("the first write", || seen.calls.load(Ordering::SeqCst) == 1).await;
+    first.abort();
+    doomed.close().await;
+
+    let stop = CancellationToken::new();
+    let second = tokio::spawn(
+        handler_for(&world, provider.clone(), world.broker.publisher().await?)
+            .run(world.broker.clone(), stop.clone()),
+    );
+    let seen = provider.clone();
+    let all = ids.clone();
+    eventually("the commands again", || {
+        let s = seen.seen.lock().unwrap();
+        all.iter().all(|id| s.get(id).is_some_and(|v| v.len() == 2))
+    })
+    .await;
+    // A fresh command after that is not repeated.
+    let fresh = Uuid::new_v4();
+    publisher
+        .publish_command(&create(user, fresh, "Fresh"))
+        .await?;
+    let seen = provider.clone();
+    eventually("the fresh command", || {
+        seen.seen.lock().unwrap().contains_key(&fresh)
+    })
+    .await;
+    stop.cancel();
+    let _ = second.await;
+
+    let seen = provider.seen.lock().unwrap();
+    for id in &ids {
+        assert_eq!(
+            seen[id],
+            vec![false, true],
+            "first attempt fresh, the one after the crash marked repeated"
+        );
+    }
+    assert_eq!(seen[&fresh], vec![false]);
+    Ok(())
+}
