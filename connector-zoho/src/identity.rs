@@ -56,7 +56,18 @@ impl LinkFields {
         if let Some(known) = self.cached(ctx.user_id, kind) {
             return Ok(known);
         }
-        let found = match find(client, ctx, kind).await? {
+        let existing = match find(client, ctx, kind).await {
+            Ok(existing) => existing,
+            // The metadata cannot be read (no permission): sync on without the identity.
+            Err(ApiError::Permanent { code, message }) => {
+                tracing::warn!(%code, %message, module = module(kind),
+                    "cannot read the module's fields; creates there are not repeatable after a crash");
+                self.remember(ctx.user_id, kind, None);
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        let found = match existing {
             Some(name) => Some(name),
             None => match create(client, ctx, kind).await {
                 Ok(()) => find(client, ctx, kind).await?,
@@ -77,10 +88,14 @@ impl LinkFields {
                 Err(err) => return Err(err),
             },
         };
-        if let Ok(mut known) = self.known.lock() {
-            known.insert((ctx.user_id, kind), (found.clone(), Instant::now()));
-        }
+        self.remember(ctx.user_id, kind, found.clone());
         Ok(found)
+    }
+
+    fn remember(&self, user: UserId, kind: ItemKind, field: Option<String>) {
+        if let Ok(mut known) = self.known.lock() {
+            known.insert((user, kind), (field, Instant::now()));
+        }
     }
 
     fn cached(&self, user: UserId, kind: ItemKind) -> Option<Option<String>> {
