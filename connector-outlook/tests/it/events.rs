@@ -25,7 +25,7 @@ fn date(s: &str) -> NaiveDate {
 }
 
 /// Mondays 09:00 Berlin from 22 March 2027; summer time starts on the 28th.
-fn series() -> Event {
+pub fn series() -> Event {
     Event {
         subject: "Jour fixe – 定例会議".into(),
         start: EventTime::DateTime {
@@ -70,7 +70,7 @@ fn all_day() -> Event {
     }
 }
 
-fn single() -> Event {
+pub fn single() -> Event {
     Event {
         subject: "Call with 山田さん".into(),
         start: EventTime::DateTime {

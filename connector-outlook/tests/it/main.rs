@@ -6,5 +6,6 @@
 mod contacts;
 mod events;
 mod helpers;
+mod repeats;
 mod replicas;
 mod tasks;

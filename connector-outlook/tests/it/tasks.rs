@@ -7,7 +7,7 @@ use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
 
 use crate::helpers::{connector, ctx, read_round, sandbox, watch};
 
-fn task(n: usize) -> Task {
+pub fn task(n: usize) -> Task {
     Task {
         subject: format!("見積書 #{n} — Angebot prüfen"),
         description: Some("Zeile eins\nLine two — ✓".into()),
@@ -34,7 +34,7 @@ fn request(op: ApplyOp, container: &str) -> ApplyRequest {
     }
 }
 
-async fn default_list(
+pub async fn default_list(
     sandbox: &crate::helpers::Sandbox,
     mailbox: &crate::helpers::Mailbox,
 ) -> String {
