@@ -145,6 +145,10 @@ async fn a_create_whose_answer_was_lost_is_retried_without_a_duplicate() {
             applied_id(&outcome);
         }
     }
-    assert_eq!(held(&sandbox, &mailbox, "contacts").await, 5, "no duplicate");
+    assert_eq!(
+        held(&sandbox, &mailbox, "contacts").await,
+        5,
+        "no duplicate"
+    );
     assert_eq!(held(&sandbox, &mailbox, "tasks").await, 3, "no duplicate");
 }

@@ -13,7 +13,7 @@ use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
 
 use crate::helpers::{connector, ctx, read_round, sandbox, watch};
 
-fn create(item: Item) -> ApplyRequest {
+pub fn create(item: Item) -> ApplyRequest {
     ApplyRequest {
         command_id: uuid::Uuid::new_v4(),
         link_id: LinkId(uuid::Uuid::new_v4()),
@@ -24,7 +24,7 @@ fn create(item: Item) -> ApplyRequest {
     }
 }
 
-fn task(subject: &str) -> Item {
+pub fn task(subject: &str) -> Item {
     Item::Task(Task {
         subject: subject.into(),
         description: Some("Zweite Zeile\n二行目".into()),
@@ -73,7 +73,7 @@ async fn tasks_round_trip_and_a_refused_one_fails_alone() {
     }
 }
 
-fn series() -> Event {
+pub fn series() -> Event {
     let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
     Event {
         subject: "Jour fixe – 定例会議".into(),

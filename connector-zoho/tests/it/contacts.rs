@@ -130,7 +130,7 @@ async fn a_bulk_import_saved_in_one_second_is_read_once_not_every_round() {
     }
 }
 
-fn contact(n: usize, surname: Option<&str>) -> Contact {
+pub fn contact(n: usize, surname: Option<&str>) -> Contact {
     Contact {
         given_name: Some(format!("Søren {n}")),
         surname: surname.map(str::to_owned),

@@ -5,3 +5,4 @@
 mod activities;
 mod contacts;
 mod helpers;
+mod repeats;

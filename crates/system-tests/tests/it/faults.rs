@@ -25,7 +25,11 @@ fn emails_of_graph(contact: &Value) -> Vec<String> {
 }
 
 /// Both sides hold every contact once: the same set of primary addresses, no duplicates.
-async fn converged(sys: &System, user: &TestUser, expected: usize) -> anyhow::Result<Option<()>> {
+pub(crate) async fn converged(
+    sys: &System,
+    user: &TestUser,
+    expected: usize,
+) -> anyhow::Result<Option<()>> {
     let outlook = sys.outlook_contacts(user).await?;
     let zoho = sys.zoho_contacts(user).await?;
     let o: BTreeSet<String> = outlook

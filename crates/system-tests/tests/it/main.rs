@@ -6,5 +6,6 @@ mod conflicts;
 mod contacts;
 mod engine;
 mod faults;
+mod repeats;
 mod settings;
 mod startup;

@@ -1,0 +1,94 @@
+//! Creates repeated after a crash or a lost answer make one record: the connector sets up an
+//! "Outlook Sync Link" External ID field and creates through upsert on it.
+
+use connector_kit::{ApplyRequest, Connector};
+use serde_json::json;
+use sync_model::Item;
+use sync_protocol::ApplyOutcome;
+
+use crate::activities::{create, series, task};
+use crate::contacts::contact;
+use crate::helpers::{connector, ctx, sandbox};
+
+fn applied_id(outcome: &ApplyOutcome) -> String {
+    match outcome {
+        ApplyOutcome::Applied { external_id, .. } => external_id.0.clone(),
+        other => panic!("not applied: {other:?}"),
+    }
+}
+
+fn repeated(requests: &[ApplyRequest]) -> Vec<ApplyRequest> {
+    requests
+        .iter()
+        .cloned()
+        .map(|r| ApplyRequest {
+            repeated: true,
+            ..r
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_create_repeated_after_a_crash_finds_its_first_copy_in_every_module() {
+    let sandbox = sandbox().await;
+    let org = sandbox.org().await;
+    let connector = connector();
+    let ctx = ctx(&org);
+    let requests = vec![
+        create(Item::Contact(contact(1, Some("Kierkegaard")))),
+        create(task("Angebot nachfassen")),
+        create(Item::Event(series())),
+    ];
+    let first = connector.apply(&ctx, &requests).await;
+    // The process died before recording these outcomes: the same commands come again.
+    let second = connector.apply(&ctx, &repeated(&requests)).await;
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!(applied_id(a), applied_id(b), "the first copy is kept");
+    }
+    for (module, request) in ["Contacts", "Tasks", "Events"].into_iter().zip(&requests) {
+        let records = sandbox.records(&org, module).await;
+        assert_eq!(records.len(), 1, "{module}: {records:?}");
+        assert_eq!(
+            records[0]["Outlook_Sync_Link"],
+            json!(request.link_id.0.to_string()),
+            "{module} carries its link"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_retried_without_a_duplicate() {
+    let sandbox = sandbox().await;
+    let org = sandbox.org().await;
+    let connector = connector();
+    let ctx = ctx(&org);
+    // Zoho carries out the upsert, then the connection drops before the answer.
+    sandbox
+        .faults(
+            &org,
+            json!({"share_drop": 1.0, "max_faults": 1, "operations": ["POST /Contacts/upsert"]}),
+        )
+        .await;
+    let requests: Vec<ApplyRequest> = (0..5)
+        .map(|n| create(Item::Contact(contact(10 + n, Some("Brandes")))))
+        .collect();
+    for outcome in connector.apply(&ctx, &requests).await {
+        match outcome {
+            ApplyOutcome::Failed {
+                retryable: true, ..
+            }
+            | ApplyOutcome::Applied { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // What the command consumer does with a retryable failure: the same commands again, marked
+    // as begun before.
+    for outcome in connector.apply(&ctx, &repeated(&requests)).await {
+        applied_id(&outcome);
+    }
+    assert_eq!(
+        sandbox.records(&org, "Contacts").await.len(),
+        5,
+        "no duplicate"
+    );
+}
