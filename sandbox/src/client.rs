@@ -108,6 +108,38 @@ impl Control {
         Ok(list(self.call(Method::GET, &path, None).await?))
     }
 
+    /// The custom fields of an organisation's Zoho `module`, as Zoho's field metadata.
+    pub async fn org_custom_fields(
+        &self,
+        org_id: &str,
+        module: &str,
+    ) -> anyhow::Result<Vec<Value>> {
+        let path = format!("/zoho/orgs/{org_id}/fields/{module}");
+        let answer = self.call(Method::GET, &path, None).await?;
+        Ok(answer["fields"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Makes custom fields in an organisation's Zoho `module` as its administrator would have
+    /// (`fields`: the array of Zoho's Create Custom Fields body); returns Zoho's answer.
+    pub async fn create_org_fields(
+        &self,
+        org_id: &str,
+        module: &str,
+        fields: Value,
+    ) -> anyhow::Result<Value> {
+        let path = format!("/zoho/orgs/{org_id}/fields/{module}");
+        self.call(Method::POST, &path, Some(json!({"fields": fields})))
+            .await
+    }
+
+    /// Whether the organisation's user may customise the CRM (create fields through the API).
+    pub async fn set_org_customize(&self, org_id: &str, allowed: bool) -> anyhow::Result<()> {
+        let path = format!("/zoho/orgs/{org_id}/permissions");
+        self.call(Method::PUT, &path, Some(json!({"customize_crm": allowed})))
+            .await
+            .map(drop)
+    }
+
     /// The call counters (`GET /stats`).
     pub async fn stats(&self) -> anyhow::Result<Value> {
         self.call(Method::GET, "/stats", None).await

@@ -6,6 +6,7 @@ mod activities;
 mod faults;
 mod people;
 pub mod seed;
+mod zoho_fields;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -69,6 +70,16 @@ pub fn router() -> Router<AppState> {
             put(faults::set_org)
                 .post(faults::set_org)
                 .delete(faults::clear_org),
+        )
+        .route(
+            "/zoho/orgs/{id}/fields/{module}",
+            get(zoho_fields::list).post(zoho_fields::create),
+        )
+        .route(
+            "/zoho/orgs/{id}/permissions",
+            get(zoho_fields::permissions)
+                .put(zoho_fields::permissions)
+                .post(zoho_fields::permissions),
         )
         .route(
             "/zoho/orgs/{id}/unique-fields",

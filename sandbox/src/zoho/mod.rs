@@ -10,6 +10,7 @@
 mod account;
 pub mod auth;
 pub mod credits;
+pub mod custom;
 pub mod error;
 pub mod modules;
 pub mod paging;
@@ -120,6 +121,10 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .delete(write::delete_many),
         )
         .route("/users", get(account::users))
+        .route(
+            "/settings/fields",
+            get(custom::list).post(custom::create_fields),
+        )
         .route("/org", get(account::org))
         .route("/{module}/upsert", post(write::upsert))
         .route("/{module}/deleted", get(read::deleted))
@@ -169,6 +174,7 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
     let method = request.method().as_str().to_owned();
     let module_name = full_path.split('/').nth(5).unwrap_or_default();
     let upsert = template.ends_with("/upsert");
+    let settings = template.ends_with("/settings/fields");
 
     let admitted = {
         let mut world = state.world();
@@ -182,7 +188,11 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
                 Err(ZohoError::invalid_token())
             }
             Some((_, Some(scope)))
-                if !store::scope_allows(&scope, module_name, &method, upsert) =>
+                if !if settings {
+                    store::settings_scope_allows(&scope, "fields", &method)
+                } else {
+                    store::scope_allows(&scope, module_name, &method, upsert)
+                } =>
             {
                 world.meter.record_unauthenticated(Api::Zoho);
                 Err(ZohoError::scope_mismatch())

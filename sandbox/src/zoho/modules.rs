@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ItemError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// Single line text with a maximum length.
     Text(usize),
@@ -47,7 +47,7 @@ pub enum Kind {
     System(System),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum System {
     Id,
     FullName,
@@ -235,6 +235,38 @@ impl Module {
     pub fn field(&'static self, api_name: &str) -> Option<&'static Field> {
         self.fields.iter().find(|f| f.api_name == api_name)
     }
+
+    /// A field of the module or one of `extra` (an org's custom fields).
+    pub fn field_or(
+        &'static self,
+        extra: &[&'static Field],
+        api_name: &str,
+    ) -> Option<&'static Field> {
+        self.field(api_name)
+            .or_else(|| extra.iter().copied().find(|f| f.api_name == api_name))
+    }
+}
+
+/// An org's custom field as a [`Field`] like the module's own, so every read and write handles
+/// it the same way. Fields are interned by name and kind: each distinct one is allocated once
+/// for the life of the process (orgs come and go; the names they use are few).
+pub fn custom_field(api_name: &str, kind: Kind) -> &'static Field {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    static INTERNED: OnceLock<Mutex<HashMap<(String, Kind), &'static Field>>> = OnceLock::new();
+    let mut interned = INTERNED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    interned
+        .entry((api_name.to_owned(), kind))
+        .or_insert_with(|| {
+            Box::leak(Box::new(Field {
+                api_name: Box::leak(api_name.to_owned().into_boxed_str()),
+                kind,
+                mandatory: false,
+            }))
+        })
 }
 
 /// A checked write value; lookups are resolved against the org afterwards.
@@ -504,9 +536,20 @@ pub fn check_record(
     index: usize,
     creating: bool,
 ) -> Result<Vec<(&'static Field, Input)>, ItemError> {
+    check_record_with(module, &[], record, index, creating)
+}
+
+/// [`check_record`] for an org that added `extra` fields to the module.
+pub fn check_record_with(
+    module: &'static Module,
+    extra: &[&'static Field],
+    record: &Map<String, Value>,
+    index: usize,
+    creating: bool,
+) -> Result<Vec<(&'static Field, Input)>, ItemError> {
     let mut inputs = Vec::new();
     for (name, value) in record {
-        let Some(field) = module.field(name) else {
+        let Some(field) = module.field_or(extra, name) else {
             continue;
         };
         let input = if field.kind == Kind::WhatLookup {

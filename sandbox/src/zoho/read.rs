@@ -7,6 +7,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::custom;
 use super::error::ZohoError;
 use super::modules::{self, Field, Kind, Module, System};
 use super::paging::{
@@ -35,11 +36,8 @@ pub fn if_modified_since(headers: &HeaderMap) -> Result<Option<DateTime<Utc>>, Z
     }
 }
 
-/// `fields`: required, at most 50; unknown names are skipped, `id` always comes back.
-fn requested_fields(
-    module: &'static Module,
-    raw: Option<&str>,
-) -> Result<Vec<&'static Field>, ZohoError> {
+/// `fields`: required, at most 50.
+fn field_names(raw: Option<&str>) -> Result<Vec<&str>, ZohoError> {
     let names: Vec<&str> = raw
         .unwrap_or_default()
         .split(',')
@@ -54,16 +52,26 @@ fn requested_fields(
             json!({"limit": MAX_FIELDS, "param_name": "fields"}),
         ));
     }
+    Ok(names)
+}
+
+/// The fields `names` asks for among the module's and the org's custom ones (`extra`); unknown
+/// names are skipped, `id` always comes back.
+fn requested_fields(
+    module: &'static Module,
+    extra: &[&'static Field],
+    names: &[&str],
+) -> Vec<&'static Field> {
     let mut fields: Vec<&'static Field> = Vec::new();
     for name in names {
-        if let Some(field) = module.field(name)
+        if let Some(field) = module.field_or(extra, name)
             && field.kind != Kind::System(System::Id)
             && !fields.iter().any(|f| f.api_name == field.api_name)
         {
             fields.push(field);
         }
     }
-    Ok(fields)
+    fields
 }
 
 /// The list parameters a page token is bound to.
@@ -89,7 +97,7 @@ pub async fn list(
 ) -> Result<Response, ZohoError> {
     let module = module(&path.module)?;
     let query = Query::parse(raw_query.as_deref());
-    let fields = requested_fields(module, query.get("fields"))?;
+    let names = field_names(query.get("fields"))?;
     let per_page = query.number("per_page", PER_PAGE_MAX, PER_PAGE_MAX)?;
     let sort_by = match query.get("sort_by") {
         None => SortBy::Id,
@@ -114,16 +122,6 @@ pub async fn list(
         })?,
     };
     let since_header = if_modified_since(&headers)?;
-    let listing = Listing {
-        fields: fields
-            .iter()
-            .map(|f| f.api_name)
-            .collect::<Vec<_>>()
-            .join(","),
-        sort_by,
-        sort_order,
-        per_page,
-    };
     let page_param = query.get("page");
     let token_param = query.get("page_token");
     if page_param.is_some() && token_param.is_some() {
@@ -137,6 +135,17 @@ pub async fn list(
 
     let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
+    let fields = requested_fields(module, &org.extra_fields(module), &names);
+    let listing = Listing {
+        fields: fields
+            .iter()
+            .map(|f| f.api_name)
+            .collect::<Vec<_>>()
+            .join(","),
+        sort_by,
+        sort_order,
+        per_page,
+    };
     let now = time::now();
     org.page_tokens
         .retain(|_, t| t.expires_at > now - chrono::Duration::days(1));
@@ -288,23 +297,21 @@ pub async fn get_one(
     Extension(caller): Extension<Caller>,
     Path(path): Path<RecordPath>,
     RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, ZohoError> {
     let module = module(&path.module)?;
     let query = Query::parse(raw_query.as_deref());
-    let fields = match query.get("fields") {
-        Some(raw) => Some(requested_fields(module, Some(raw))?),
-        None => None,
-    };
-    let id: u64 = path.id.trim().parse().map_err(|_| {
-        ZohoError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_DATA",
-            "the id given seems to be invalid",
-            json!({"resource_path_index": 1}),
-        )
-    })?;
+    let names = query
+        .get("fields")
+        .map(|raw| field_names(Some(raw)))
+        .transpose()?;
     let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
+    // `X-EXTERNAL: {module}.{field}`: the path holds the record's External ID.
+    let Some(id) = custom::record_in_path(org, module, &headers, &path.id)? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let fields = names.map(|names| requested_fields(module, &org.extra_fields(module), &names));
     let Some(record) = org.record(module, id) else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::Dc;
 use super::credits::Credits;
+use super::custom::CustomField;
 use super::error::ItemError;
 use super::modules::{self, Field, Input, Kind, Module, System};
 use super::paging::PageToken;
@@ -84,6 +85,8 @@ impl ZohoWorld {
             credits: Credits::new(self.default_credit_budget),
             token_limits: false,
             unique_fields: BTreeMap::new(),
+            custom_fields: BTreeMap::new(),
+            customize_crm: true,
         };
         self.orgs.insert(id.clone(), org);
         id
@@ -199,6 +202,17 @@ pub struct Org {
     /// Fields made unique per module (control API): a clash is `DUPLICATE_DATA`.
     #[serde(default)]
     pub unique_fields: BTreeMap<String, Vec<String>>,
+    /// Fields the org added to a module (Fields API), by module, in creation order.
+    #[serde(default)]
+    pub custom_fields: BTreeMap<String, Vec<CustomField>>,
+    /// Whether the org's user may customise the CRM (create fields); the control API turns it
+    /// off to stand for a user without the administrator's permission.
+    #[serde(default = "yes")]
+    pub customize_crm: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -250,6 +264,75 @@ impl Org {
 
     pub fn record(&self, module: &Module, id: u64) -> Option<&Record> {
         self.data(module).records.get(&id)
+    }
+
+    /// The custom fields of `module`, in creation order.
+    pub fn custom(&self, module: &Module) -> &[CustomField] {
+        self.custom_fields
+            .get(module.api_name)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The custom fields of `module` as fields, for reads and writes.
+    pub fn extra_fields(&self, module: &Module) -> Vec<&'static Field> {
+        self.custom(module).iter().map(CustomField::field).collect()
+    }
+
+    pub fn add_custom_field(&mut self, module: &Module, field: CustomField) {
+        self.custom_fields
+            .entry(module.api_name.to_owned())
+            .or_default()
+            .push(field);
+    }
+
+    /// The External ID field `api_name` of `module`, if it is one.
+    pub fn external_field(&self, module: &Module, api_name: &str) -> Option<&CustomField> {
+        self.custom(module)
+            .iter()
+            .find(|c| c.api_name == api_name && c.external.is_some())
+    }
+
+    /// How values of `api_name` clash, when no two records may share one: `Some(case
+    /// sensitive)`. Unique through the control API (case-insensitive), a unique custom field, or
+    /// an External ID (exact).
+    pub fn uniqueness(&self, module: &Module, api_name: &str) -> Option<bool> {
+        let by_control = self
+            .unique_fields
+            .get(module.api_name)
+            .is_some_and(|names| names.iter().any(|n| n == api_name));
+        if by_control {
+            return Some(false);
+        }
+        self.custom(module)
+            .iter()
+            .find(|c| c.api_name == api_name)
+            .and_then(CustomField::uniqueness)
+    }
+
+    /// The record of `module` whose `api_name` holds `value`, compared as the field's
+    /// uniqueness says (exactly when case-sensitive, else trimmed and case-insensitively).
+    pub fn find_by_value(
+        &self,
+        module: &Module,
+        api_name: &str,
+        value: &str,
+        case_sensitive: bool,
+        except: Option<u64>,
+    ) -> Option<&Record> {
+        let wanted = value.trim();
+        self.data(module).records.values().find(|r| {
+            Some(r.id) != except
+                && r.values
+                    .get(api_name)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| {
+                        if case_sensitive {
+                            v.trim() == wanted
+                        } else {
+                            v.trim().to_lowercase() == wanted.to_lowercase()
+                        }
+                    })
+        })
     }
 
     /// The user's zone (UTC when the stored name is unknown).
@@ -467,7 +550,11 @@ impl Org {
     ) -> Value {
         let mut out = Map::new();
         out.insert("id".into(), Value::String(record.id.to_string()));
-        let all: Vec<&'static Field> = module.fields.iter().collect();
+        let all: Vec<&'static Field> = module
+            .fields
+            .iter()
+            .chain(self.extra_fields(module))
+            .collect();
         let chosen: &[&'static Field] = match fields {
             Some(fields) => fields,
             None => &all,
@@ -620,6 +707,27 @@ pub fn scope_allows(scope: &str, module: &str, method: &str, upsert: bool) -> bo
         ("DELETE", _) => has("delete"),
         _ => false,
     }
+}
+
+/// Whether `scope` allows `method` on the settings API `resource` (`fields`):
+/// `ZohoCRM.settings.ALL`, `ZohoCRM.settings.{resource}.ALL`, or the operation's own scope
+/// (`READ` for GET, `CREATE` for POST), as the Fields pages list them.
+pub fn settings_scope_allows(scope: &str, resource: &str, method: &str) -> bool {
+    let operation = match method {
+        "GET" => "read",
+        "POST" => "create",
+        "PUT" | "PATCH" => "update",
+        "DELETE" => "delete",
+        _ => return false,
+    };
+    scope
+        .split([',', ' '])
+        .map(|s| s.trim().to_ascii_lowercase())
+        .any(|g| {
+            g == "zohocrm.settings.all"
+                || g == format!("zohocrm.settings.{resource}.all")
+                || g == format!("zohocrm.settings.{resource}.{operation}")
+        })
 }
 
 /// Tasks: `Closed_Time` is set when `Status` is `Completed` and cleared otherwise.

@@ -12,8 +12,9 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use super::custom;
 use super::error::{ItemError, ZohoError};
-use super::modules::{self, Kind, Module, check_record, parse_id};
+use super::modules::{self, Kind, Module, check_record_with, parse_id};
 use super::store::{Org, Record};
 use super::{Caller, ModulePath, Query, RecordPath, org_of};
 use crate::state::AppState;
@@ -103,30 +104,20 @@ fn if_unmodified_since(headers: &HeaderMap) -> Result<Option<DateTime<Utc>>, Zoh
     }
 }
 
-fn path_id(raw: &str) -> Result<u64, ZohoError> {
-    raw.trim().parse().map_err(|_| {
-        ZohoError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_DATA",
-            "the id given seems to be invalid",
-            json!({"resource_path_index": 1}),
-        )
-    })
-}
-
 fn insert_one(
     org: &mut Org,
     module: &'static Module,
     record: &Value,
     index: usize,
 ) -> Result<Record, ItemError> {
-    let inputs = check_record(module, as_object(record, index)?, index, true)?;
+    let extra = org.extra_fields(module);
+    let inputs = check_record_with(module, &extra, as_object(record, index)?, index, true)?;
     check_unique(org, module, &inputs, None, index)?;
     org.insert(module, inputs, index)
 }
 
-/// `DUPLICATE_DATA` when a value of a field the org made unique is already another record's
-/// (`zoho_error_duplicate_data.json`).
+/// `DUPLICATE_DATA` when a value of a unique field (made so by the control API, a unique custom
+/// field or an External ID) is already another record's (`zoho_error_duplicate_data.json`).
 fn check_unique(
     org: &Org,
     module: &'static Module,
@@ -134,24 +125,14 @@ fn check_unique(
     own_id: Option<u64>,
     index: usize,
 ) -> Result<(), ItemError> {
-    let Some(unique) = org.unique_fields.get(module.api_name) else {
-        return Ok(());
-    };
     for (field, input) in inputs {
         let modules::Input::Value(Value::String(value)) = input else {
             continue;
         };
-        if !unique.iter().any(|u| u == field.api_name) {
+        let Some(case_sensitive) = org.uniqueness(module, field.api_name) else {
             continue;
-        }
-        let wanted = value.trim().to_lowercase();
-        let clash = org.data(module).records.values().find(|r| {
-            Some(r.id) != own_id
-                && r.values
-                    .get(field.api_name)
-                    .and_then(Value::as_str)
-                    .is_some_and(|v| v.trim().to_lowercase() == wanted)
-        });
+        };
+        let clash = org.find_by_value(module, field.api_name, value, case_sensitive, own_id);
         if let Some(clash) = clash {
             let mut owner = org.user_ref();
             owner["zuid"] = json!(org.user.id.to_string());
@@ -215,7 +196,8 @@ fn update_record(
             org.write_details(current),
         ));
     }
-    let inputs = check_record(module, record, index, false)?;
+    let extra = org.extra_fields(module);
+    let inputs = check_record_with(module, &extra, record, index, false)?;
     check_unique(org, module, &inputs, Some(id), index)?;
     org.update(module, id, inputs, index)
 }
@@ -232,20 +214,43 @@ pub async fn update_many(
     let (records, _options) = records_body(&body)?;
     let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
+    // With `X-EXTERNAL`, a record without `id` is named by its External ID value.
+    let external = custom::external_header(org, module, &headers)?.map(|f| f.api_name.clone());
     let outcomes = records
         .iter()
         .enumerate()
         .map(|(index, record)| {
             let fields = as_object(record, index)?;
-            let id = match fields.get("id") {
-                None | Some(Value::Null) => return Err(ItemError::mandatory("id", index)),
-                Some(raw) => parse_id(raw).ok_or_else(|| ItemError::invalid_id(index))?,
+            let id = match (fields.get("id"), &external) {
+                (None | Some(Value::Null), Some(field)) => {
+                    let value = fields
+                        .get(field)
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| ItemError::mandatory(field, index))?;
+                    org.find_by_value(module, field, value, true, None)
+                        .map(|r| r.id)
+                        .ok_or_else(|| external_invalid(field, index))?
+                }
+                (None | Some(Value::Null), None) => {
+                    return Err(ItemError::mandatory("id", index));
+                }
+                (Some(raw), _) => parse_id(raw).ok_or_else(|| ItemError::invalid_id(index))?,
             };
             let updated = update_record(org, module, id, fields, index, unmodified_since)?;
             Ok(success(org.write_details(&updated), "record updated"))
         })
         .collect();
     Ok(respond(outcomes, StatusCode::OK))
+}
+
+/// An External ID value no record holds ("The value of the external field is invalid.", one
+/// of the messages of Zoho's records API).
+fn external_invalid(field: &str, index: usize) -> ItemError {
+    ItemError::new(
+        "INVALID_DATA",
+        "The value of the external field is invalid.",
+        json!({"api_name": field, "json_path": format!("$.data[{index}].{field}")}),
+    )
 }
 
 pub async fn update_one(
@@ -256,7 +261,6 @@ pub async fn update_one(
     body: Bytes,
 ) -> Result<Response, ZohoError> {
     let module = module(&path.module)?;
-    let id = path_id(&path.id)?;
     let unmodified_since = if_unmodified_since(&headers)?;
     let (records, _options) = records_body(&body)?;
     if records.len() > 1 {
@@ -264,24 +268,25 @@ pub async fn update_one(
     }
     let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
-    let outcome = as_object(&records[0], 0)
-        .and_then(|fields| update_record(org, module, id, fields, 0, unmodified_since))
-        .map(|updated| success(org.write_details(&updated), "record updated"));
+    // `X-EXTERNAL: {module}.{field}`: the path holds the record's External ID.
+    let outcome = match custom::record_in_path(org, module, &headers, &path.id)? {
+        None => Err(ItemError::new(
+            "INVALID_DATA",
+            "The value of the external field is invalid.",
+            json!({"resource_path_index": 1}),
+        )),
+        Some(id) => as_object(&records[0], 0)
+            .and_then(|fields| update_record(org, module, id, fields, 0, unmodified_since))
+            .map(|updated| success(org.write_details(&updated), "record updated")),
+    };
     Ok(respond(vec![outcome], StatusCode::OK))
 }
 
-/// The oldest record whose `field` equals `value` (e-mails compare case-insensitively).
+/// The oldest record whose `field` equals `value`: exactly for an External ID or a
+/// case-sensitive unique field, else trimmed and case-insensitively (e-mails).
 fn find_duplicate(org: &Org, module: &'static Module, field: &str, value: &str) -> Option<u64> {
-    let wanted = value.trim().to_lowercase();
-    org.data(module)
-        .records
-        .values()
-        .find(|r| {
-            r.values
-                .get(field)
-                .and_then(Value::as_str)
-                .is_some_and(|v| v.trim().to_lowercase() == wanted)
-        })
+    let case_sensitive = org.uniqueness(module, field).unwrap_or(false);
+    org.find_by_value(module, field, value, case_sensitive, None)
         .map(|r| r.id)
 }
 
@@ -289,18 +294,34 @@ pub async fn upsert(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(path): Path<ModulePath>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ZohoError> {
     let module = module(&path.module)?;
     let (records, options) = records_body(&body)?;
+    let mut world = state.world();
+    let org = org_of(&mut world, &caller)?;
+    let extra = org.extra_fields(module);
     let check_fields: Vec<&'static str> = match options.get("duplicate_check_fields") {
-        None | Some(Value::Null) => module.duplicate_check.to_vec(),
+        // The module's own duplicate-check fields, then the org's unique custom fields and
+        // External IDs in the order they were made.
+        None | Some(Value::Null) => module
+            .duplicate_check
+            .iter()
+            .copied()
+            .chain(
+                org.custom(module)
+                    .iter()
+                    .filter(|c| c.uniqueness().is_some())
+                    .map(|c| c.field().api_name),
+            )
+            .collect(),
         Some(Value::Array(names)) => {
             let mut fields = Vec::new();
             for (index, name) in names.iter().enumerate() {
                 let field = name
                     .as_str()
-                    .and_then(|n| module.field(n))
+                    .and_then(|n| module.field_or(&extra, n))
                     .filter(|f| {
                         matches!(
                             f.kind,
@@ -334,8 +355,16 @@ pub async fn upsert(
             ));
         }
     };
-    let mut world = state.world();
-    let org = org_of(&mut world, &caller)?;
+    // `X-EXTERNAL: {module}.{field}`: the External ID is checked first.
+    let check_fields: Vec<&'static str> = match custom::external_header(org, module, &headers)? {
+        Some(external) => {
+            let first = external.field().api_name;
+            std::iter::once(first)
+                .chain(check_fields.into_iter().filter(|f| *f != first))
+                .collect()
+        }
+        None => check_fields,
+    };
     let outcomes = records
         .iter()
         .enumerate()
@@ -427,11 +456,14 @@ pub async fn delete_one(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(path): Path<RecordPath>,
+    headers: HeaderMap,
 ) -> Result<Response, ZohoError> {
     let module = module(&path.module)?;
-    let id = path_id(&path.id)?;
     let mut world = state.world();
     let org = org_of(&mut world, &caller)?;
+    // `X-EXTERNAL: {module}.{field}`: the path holds the record's External ID (an unknown one
+    // is answered as an unknown id).
+    let id = custom::record_in_path(org, module, &headers, &path.id)?.unwrap_or(0);
     // The single-record delete answers a record it cannot delete with a top-level error naming
     // the id's place in the path (record.yaml, `RecordDeleteByIdInvalidDataError`), not with
     // the `data[]` entry of the many-record delete.

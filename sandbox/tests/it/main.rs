@@ -19,5 +19,6 @@ mod snapshot;
 mod speed;
 mod zoho_activities;
 mod zoho_auth;
+mod zoho_identity;
 mod zoho_reads;
 mod zoho_writes;

@@ -455,6 +455,30 @@ async fn zoho_tokens_are_limited_to_their_scopes() {
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = call(token.clone(), Method::POST, "/Tasks/upsert").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = call(token, Method::GET, "/Events?fields=Event_Title").await;
+    let (status, _) = call(token.clone(), Method::GET, "/Events?fields=Event_Title").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    // Field metadata needs `ZohoCRM.settings.fields.READ`; making a field needs `CREATE` (or
+    // `ZohoCRM.settings.fields.ALL`, `ZohoCRM.settings.ALL`).
+    let (status, _) = call(
+        token.clone(),
+        Method::GET,
+        "/settings/fields?module=Contacts",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(token, Method::POST, "/settings/fields?module=Contacts").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let admin = grant("ZohoCRM.modules.contacts.ALL,ZohoCRM.settings.fields.ALL").await;
+    let token = admin["access_token"].as_str().expect("token").to_owned();
+    let (status, _) = call(
+        token.clone(),
+        Method::GET,
+        "/settings/fields?module=Contacts",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // Allowed through, refused for its body (`fields` missing).
+    let (status, body) = call(token, Method::POST, "/settings/fields?module=Contacts").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "REQUIRED_PARAM_MISSING");
 }

@@ -92,10 +92,22 @@ async fn the_world_survives_a_restart_through_the_snapshot_file() {
         .send()
         .await
         .expect("patch");
+    let (status, _) = read(
+        app.zoho(&org, Method::POST, "/settings/fields?module=Tasks")
+            .json(
+                &json!({"fields": [{"field_label": "Sync Link Id", "data_type": "text",
+                                      "external": {"type": "org", "show": true}}]}),
+            )
+            .send()
+            .await
+            .expect("field"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
     app.insert_into(
         &org,
         "Tasks",
-        json!([{"Subject": "Angebot", "Status": "In Progress"}]),
+        json!([{"Subject": "Angebot", "Status": "In Progress", "Sync_Link_Id": "t-1"}]),
     )
     .await;
     app.control(
@@ -178,7 +190,11 @@ async fn the_world_survives_a_restart_through_the_snapshot_file() {
     assert_eq!(after["value"][1]["subject"], "振替");
     let (status, tasks) = read(
         again
-            .zoho(&org, Method::GET, "/Tasks?fields=Subject,Status")
+            .zoho(
+                &org,
+                Method::GET,
+                "/Tasks?fields=Subject,Status,Sync_Link_Id",
+            )
             .send()
             .await
             .expect("tasks"),
@@ -186,6 +202,21 @@ async fn the_world_survives_a_restart_through_the_snapshot_file() {
     .await;
     assert_eq!(status, StatusCode::OK, "{tasks}");
     assert_eq!(tasks["data"][0]["Status"], "In Progress");
+    assert_eq!(
+        tasks["data"][0]["Sync_Link_Id"], "t-1",
+        "custom fields survive"
+    );
+    let (status, by_external) = read(
+        again
+            .zoho(&org, Method::GET, "/Tasks/t-1")
+            .header("X-EXTERNAL", "Tasks.Sync_Link_Id")
+            .send()
+            .await
+            .expect("by external id"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_external["data"][0]["Subject"], "Angebot");
     let (_, credits) = again
         .control(
             Method::GET,
