@@ -78,7 +78,27 @@ fn item_target(url: &str) -> String {
         }
         None => url.to_owned(),
     };
-    format!("{BASE_PATH}/{}", relative.trim_start_matches('/'))
+    format!("{BASE_PATH}/{}", uri_safe(relative.trim_start_matches('/')))
+}
+
+/// An item's `url` as a request target: Graph takes it as written, spaces and all (the JSON
+/// batching page's own example has `$filter=city eq null`), so the characters a URI may not
+/// hold are percent-encoded; everything else, `%` escapes included, is kept.
+fn uri_safe(target: &str) -> String {
+    let mut safe = String::with_capacity(target.len());
+    for c in target.chars() {
+        let allowed =
+            c.is_ascii_graphic() && !matches!(c, '"' | '<' | '>' | '\\' | '^' | '`' | '|');
+        if allowed {
+            safe.push(c);
+        } else {
+            let mut bytes = [0; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                safe.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    safe
 }
 
 fn parse_item(value: &Value) -> Result<Item, GraphError> {
@@ -403,6 +423,10 @@ mod tests {
         assert_eq!(
             item_target("http://127.0.0.1:7070/graph/v1.0/me/events"),
             "/graph/v1.0/me/events"
+        );
+        assert_eq!(
+            item_target("me/contacts?$filter=a eq 'ü'&$x=%20"),
+            "/graph/v1.0/me/contacts?$filter=a%20eq%20'%C3%BC'&$x=%20"
         );
     }
 

@@ -565,24 +565,6 @@ pub fn record_in_path(
     }
 }
 
-/// Every custom field of an org by module, for the control API.
-pub fn all_custom(org: &Org) -> Map<String, Value> {
-    MODULES
-        .iter()
-        .filter(|m| !org.custom(m).is_empty())
-        .map(|m| {
-            (
-                m.api_name.to_owned(),
-                Value::Array(metadata_of_custom(org, m)),
-            )
-        })
-        .collect()
-}
-
-fn metadata_of_custom(org: &Org, module: &'static Module) -> Vec<Value> {
-    org.custom(module).iter().map(|c| c.metadata(org)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

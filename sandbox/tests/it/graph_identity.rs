@@ -538,7 +538,7 @@ async fn batched_creates_keep_the_identity_and_repeat_safely() {
         {"id": "3", "method": "POST", "url": "/me/contacts", "headers": json_header,
          "body": {"givenName": "Batch", "singleValueExtendedProperties": link("c1")}},
         {"id": "4", "method": "GET", "dependsOn": ["3"],
-         "url": format!("/me/contacts?{}&{}", filter(LINK, "c1"), expand(LINK)).replace(' ', "%20")},
+         "url": format!("/me/contacts?{}&{}", filter(LINK, "c1"), expand(LINK))},
     ]});
     let (status, body) = batch(&app, &mailbox, requests).await;
     assert_eq!(status, StatusCode::OK, "{body}");
