@@ -84,16 +84,28 @@ fn session_ttl(state: &AppState, long_lived: bool) -> Duration {
     }
 }
 
-/// Refuses early when the account had too many failures lately (before any hashing: a
-/// throttled guess costs us almost nothing).
-pub(crate) async fn check_throttle(state: &AppState, key: &str, max_failures: u32) -> Result<()> {
-    let settings = state.jwt.settings();
-    let (failures, oldest) =
-        throttle::recent(&state.pool, key, settings.failed_sign_in_window).await?;
-    if failures >= i64::from(max_failures) {
-        let until = oldest.unwrap_or_else(Utc::now) + settings.failed_sign_in_window;
-        let retry_after = (until - Utc::now()).num_seconds().max(1) as u64;
-        return Err(Error::TooManyAttempts { retry_after });
+/// Counts an attempt against `key` before anything is checked, or refuses it when the key had
+/// too many failures lately (before any hashing: a throttled guess costs us almost nothing).
+pub(crate) async fn claim_attempt(
+    state: &AppState,
+    key: &str,
+    max_failures: u32,
+) -> Result<throttle::Claim> {
+    let window = state.jwt.settings().failed_sign_in_window;
+    match throttle::claim(&state.pool, key, max_failures, window).await? {
+        throttle::Attempt::Allowed(claim) => Ok(claim),
+        throttle::Attempt::Refused { oldest } => {
+            let until = oldest.unwrap_or_else(Utc::now) + window;
+            let retry_after = (until - Utc::now()).num_seconds().max(1) as u64;
+            Err(Error::TooManyAttempts { retry_after })
+        }
+    }
+}
+
+/// Releases the claims of an attempt that was not a failed guess.
+async fn release_attempt(state: &AppState, claims: &[throttle::Claim]) -> Result<()> {
+    for claim in claims {
+        throttle::release(&state.pool, *claim).await?;
     }
     Ok(())
 }
@@ -109,9 +121,17 @@ pub async fn sign_in(state: &AppState, credentials: Credentials) -> Result<Signe
     // an e-mail key (no e-mail address starts with "address:" and has no "@" after it).
     let address_key = credentials.address.map(|a| format!("address:{a}"));
     let settings = state.jwt.settings();
-    check_throttle(state, &key, settings.max_failed_sign_ins).await?;
+    // Counted as failures now, released below when they were not: a burst of parallel guesses
+    // gets no more checks than the limit.
+    let mut claims = vec![claim_attempt(state, &key, settings.max_failed_sign_ins).await?];
     if let Some(address_key) = &address_key {
-        check_throttle(state, address_key, settings.max_failed_sign_ins_per_address).await?;
+        match claim_attempt(state, address_key, settings.max_failed_sign_ins_per_address).await {
+            Ok(claim) => claims.push(claim),
+            Err(err) => {
+                release_attempt(state, &claims).await?;
+                return Err(err);
+            }
+        }
     }
 
     let user = match &email {
@@ -142,18 +162,16 @@ pub async fn sign_in(state: &AppState, credentials: Credentials) -> Result<Signe
         (Some(user), Some(Ok(proof))) => (user, proof),
         // The password was right; a second factor (or an app password) is missing. Not a
         // failed guess.
-        (_, Some(Err(Error::SecondFactorRequired))) => return Err(Error::SecondFactorRequired),
-        (_, Some(Err(Error::AppPasswordRequired))) => return Err(Error::AppPasswordRequired),
+        (_, Some(Err(err @ (Error::SecondFactorRequired | Error::AppPasswordRequired)))) => {
+            release_attempt(state, &claims).await?;
+            return Err(err);
+        }
         (user, proof) => {
+            // The claims stay: they are this failure's record.
             let error = match proof {
                 Some(Err(e)) => e,
                 _ => Error::InvalidCredentials,
             };
-            let window = state.jwt.settings().failed_sign_in_window;
-            throttle::record_failure(&state.pool, &key, window).await?;
-            if let Some(address_key) = &address_key {
-                throttle::record_failure(&state.pool, address_key, window).await?;
-            }
             audit::record(
                 &state.pool,
                 user.as_ref().map(|u| u.id),
@@ -166,6 +184,7 @@ pub async fn sign_in(state: &AppState, credentials: Credentials) -> Result<Signe
         }
     };
     throttle::clear(&state.pool, &key).await?;
+    release_attempt(state, &claims[1..]).await?;
     start_session(
         state,
         &user,

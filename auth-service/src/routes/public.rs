@@ -14,13 +14,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::extract::{AuthUser, ClientAddress, Json, Path, user_agent};
-use crate::auth::sessions::{self as signin, Credentials, SignedIn, check_throttle};
+use crate::auth::sessions::{self as signin, Credentials, SignedIn, claim_attempt};
 use crate::auth::{accounts, app_passwords, totp};
 use crate::domain::UserId;
 use crate::error::{Error, Result};
 use crate::startup::AppState;
 use crate::store::audit::{self, Event};
-use crate::store::{app_passwords as app_password_store, second_factor, sessions, throttle, users};
+use crate::store::{app_passwords as app_password_store, second_factor, sessions, users};
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -165,8 +165,7 @@ pub(crate) async fn sign_up(
     if let Some(address) = address {
         let key = format!("sign_up:{address}");
         let settings = state.jwt.settings();
-        check_throttle(&state, &key, settings.max_sign_ups_per_address).await?;
-        throttle::record_failure(&state.pool, &key, settings.failed_sign_in_window).await?;
+        claim_attempt(&state, &key, settings.max_sign_ups_per_address).await?;
     }
     let password = body
         .password

@@ -87,6 +87,42 @@ async fn user_with_totp(app: &TestApp, email: &str) -> (String, TOTP, Vec<String
 }
 
 #[tokio::test]
+async fn a_burst_of_parallel_code_guesses_with_the_right_password_is_limited() {
+    let app = spawn_app().await;
+    let (_, totp, _) = user_with_totp(&app, "burst2fa@example.com").await;
+    // 30 guesses at once, each with the right password and a wrong six-digit code.
+    let right = code(&totp, 0);
+    let guesses = (0..30).map(|i| {
+        let mut guess = format!("{:06}", 100_000 + i * 7919);
+        if guess == right {
+            guess = "000000".into();
+        }
+        app.sign_in(
+            json!({"email": "burst2fa@example.com", "password": PASSWORD, "totp_code": guess}),
+        )
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 25), "{statuses:?}");
+    // The right code is refused too until the window has passed.
+    let response = app
+        .sign_in(json!({"email": "burst2fa@example.com", "password": PASSWORD, "totp_code": code(&totp, 0)}))
+        .await;
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+}
+
+#[tokio::test]
 async fn totp_guards_the_main_password() {
     let app = spawn_app().await;
     let (token, totp, recovery) = user_with_totp(&app, "two@example.com").await;

@@ -192,6 +192,37 @@ async fn repeated_failures_throttle_the_account() {
 }
 
 #[tokio::test]
+async fn a_burst_of_parallel_guesses_gets_no_more_checks_than_the_limit() {
+    let app = spawn_app().await;
+    app.create_user_with_password("burst@example.com", PASSWORD)
+        .await;
+    let guesses = (0..40).map(|i| {
+        app.sign_in(json!({"email": "burst@example.com", "password": format!("guess number {i}")}))
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 35), "{statuses:?}");
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sign_in_failures WHERE email_key = 'burst@example.com'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(failures, 5, "only the checked guesses count");
+}
+
+#[tokio::test]
 async fn repeated_failures_from_one_address_throttle_it_across_accounts() {
     let app = spawn_app_with(|s| s.sessions.max_failed_sign_ins_per_address = 6).await;
     app.create_user_with_password("victim@example.com", PASSWORD)
