@@ -23,6 +23,13 @@ pub fn api_payload(name: &str) -> serde_json::Value {
     serde_json::from_str(&api_payload_text(name)).unwrap_or_else(|e| panic!("payload {name}: {e}"))
 }
 
+/// The JSON document at `relative` under the fixtures root (an API description, ...).
+pub fn json(relative: &str) -> serde_json::Value {
+    let path = root().join(relative);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The names (without `.json`) of every published payload whose name starts with `prefix`,
 /// sorted.
 pub fn api_payload_names(prefix: &str) -> Vec<String> {

@@ -90,6 +90,26 @@ impl ZohoError {
         )
     }
 
+    /// A page token past its 24 hours.
+    pub fn page_token_expired() -> Self {
+        ZohoError::new(
+            StatusCode::BAD_REQUEST,
+            "EXPIRED_VALUE",
+            "Page token expired",
+            json!({"api_name": "page_token", "json_path": "$.query.page_token"}),
+        )
+    }
+
+    /// A page token that has served its 100,000 records.
+    pub fn page_token_limit() -> Self {
+        ZohoError::new(
+            StatusCode::BAD_REQUEST,
+            "PAGINATION_LIMIT_EXCEEDED",
+            "You can only get upto 100000 records using page_token param",
+            json!({"param_name": "page_token"}),
+        )
+    }
+
     /// More records in a write than it takes: Zoho answers inside `data[]`, naming the limit
     /// (record.yaml, `LimitExceededError`).
     pub fn too_many_records(maximum: usize) -> Self {

@@ -156,12 +156,7 @@ pub async fn list(
             // does not fit the request (record.yaml, `TokenBoundDataMismatchGETError`).
             let token = org.page_tokens.get(raw.trim()).ok_or_else(token_mismatch)?;
             if token.expires_at <= now {
-                return Err(ZohoError::new(
-                    StatusCode::BAD_REQUEST,
-                    "EXPIRED_VALUE",
-                    "Page token expired",
-                    json!({"api_name": "page_token", "json_path": "$.query.page_token"}),
-                ));
+                return Err(ZohoError::page_token_expired());
             }
             let bound = token.module == module.api_name
                 && token.fields == listing.fields
@@ -173,12 +168,7 @@ pub async fn list(
                 return Err(token_mismatch());
             }
             if token.served >= TOKEN_LIMIT {
-                return Err(ZohoError::new(
-                    StatusCode::BAD_REQUEST,
-                    "PAGINATION_LIMIT_EXCEEDED",
-                    "You can only get upto 100000 records using page_token param",
-                    json!({"param_name": "page_token"}),
-                ));
+                return Err(ZohoError::page_token_limit());
             }
             (
                 Start::After(token.cursor),
@@ -341,9 +331,13 @@ pub async fn deleted(
         )
         .into_data());
     }
-    let per_page = query.number("per_page", PER_PAGE_MAX, PER_PAGE_MAX)?;
-    let page = query.number("page", 1, usize::MAX)?;
-    let since = if_modified_since(&headers)?;
+    let per_page = query
+        .number("per_page", PER_PAGE_MAX, PER_PAGE_MAX)
+        .map_err(ZohoError::into_data)?;
+    let page = query
+        .number("page", 1, usize::MAX)
+        .map_err(ZohoError::into_data)?;
+    let since = if_modified_since(&headers).map_err(ZohoError::into_data)?;
 
     let mut world = state.world();
     let org = org_of(&mut world, &caller)?;

@@ -1,5 +1,6 @@
 //! Integration tests: the sandbox started in-process on a random port, driven over HTTP.
 
+mod conformance;
 mod control;
 mod faults;
 mod graph_auth;
