@@ -29,7 +29,6 @@ fn repeated(requests: &[ApplyRequest]) -> Vec<ApplyRequest> {
 }
 
 #[tokio::test]
-#[ignore = "needs the sandbox's External ID fields, landing next"]
 async fn a_create_repeated_after_a_crash_finds_its_first_copy_in_every_module() {
     let sandbox = sandbox().await;
     let org = sandbox.org().await;
@@ -58,7 +57,6 @@ async fn a_create_repeated_after_a_crash_finds_its_first_copy_in_every_module() 
 }
 
 #[tokio::test]
-#[ignore = "needs the sandbox's External ID fields, landing next"]
 async fn a_create_whose_answer_was_lost_is_retried_without_a_duplicate() {
     let sandbox = sandbox().await;
     let org = sandbox.org().await;
@@ -92,5 +90,38 @@ async fn a_create_whose_answer_was_lost_is_retried_without_a_duplicate() {
         sandbox.records(&org, "Contacts").await.len(),
         5,
         "no duplicate"
+    );
+}
+
+#[tokio::test]
+async fn where_the_org_refuses_the_field_creates_go_on_and_a_repeat_is_never_sent_blindly() {
+    let sandbox = sandbox().await;
+    let org = sandbox.org().await;
+    // A user without "Customize Zoho CRM": the field cannot be added.
+    sandbox
+        .control(
+            reqwest::Method::PUT,
+            &format!("/zoho/orgs/{}/permissions", org.id),
+            json!({"customize_crm": false}),
+        )
+        .await;
+    let connector = connector();
+    let ctx = ctx(&org);
+    let requests = vec![create(Item::Contact(contact(1, Some("Andersen"))))];
+    let first = connector.apply(&ctx, &requests).await;
+    applied_id(&first[0]);
+    // Without the identity a repeat cannot find its first copy: it is reported unconfirmed
+    // (sync-service adopts the copy when it is read, or retries), never created again.
+    let second = connector.apply(&ctx, &repeated(&requests)).await;
+    assert!(
+        matches!(&second[0], ApplyOutcome::Failed { code, retryable: false, .. } if code == "create_unconfirmed"),
+        "{second:?}"
+    );
+    let records = sandbox.records(&org, "Contacts").await;
+    assert_eq!(records.len(), 1);
+    assert!(
+        records[0]
+            .get("Outlook_Sync_Link")
+            .is_none_or(|v| v.is_null())
     );
 }
