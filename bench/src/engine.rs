@@ -73,6 +73,7 @@ pub async fn run(paths: &Paths, config: &Config) -> anyhow::Result<Result> {
         config.events, config.users
     ));
     let mut system = System::start(paths, "engine-throughput", &[procs::SYNC], &[]).await?;
+    system.extra_queues.push(FLOOR_QUEUE.to_owned());
     let outcome = measure(&mut system, config).await;
     system.stop().await;
     outcome

@@ -1,19 +1,18 @@
 //! The benchmark: `bench <initial-sync|steady-state|engine-throughput|all> [--quick]`.
 //!
-//! - [`procs`]: the services as OS processes and their memory and CPU from `/proc`;
-//! - [`system`]: a fresh database, broker prefix and the processes; the control and internal
-//!   APIs the scenarios call;
+//! - `procs`, `system`, `progress` (from the `harness` crate, shared with the crash test): the
+//!   services as OS processes and their memory and CPU from `/proc`; a fresh database, broker
+//!   prefix and the processes; the control and internal APIs the scenarios call;
 //! - [`initial`], [`steady`], [`engine`]: the three scenarios;
 //! - [`report`]: JSON, Markdown and the SVG latency plot.
 #![doc = include_str!("../README.md")]
 
 mod engine;
 mod initial;
-mod procs;
-mod progress;
 mod report;
 mod steady;
-mod system;
+
+use harness::{procs, progress, system};
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -108,30 +107,6 @@ fn parse() -> anyhow::Result<Options> {
     Ok(o)
 }
 
-/// Builds the service binaries with the benchmark's own profile, when run through cargo (which
-/// sets `CARGO`); incremental, so a few seconds when they are up to date.
-fn build_services(bin_dir: &std::path::Path) -> anyhow::Result<()> {
-    let Ok(cargo) = std::env::var("CARGO") else {
-        return Ok(());
-    };
-    let release = bin_dir.ends_with("release");
-    progress::step(&format!(
-        "building the services ({})",
-        if release { "release" } else { "debug" }
-    ));
-    let mut command = std::process::Command::new(cargo);
-    command.args(["build", "--bins", "-q"]);
-    if release {
-        command.arg("--release");
-    }
-    for name in procs::ALL {
-        command.args(["-p", name]);
-    }
-    let status = command.status().context("cannot run cargo")?;
-    anyhow::ensure!(status.success(), "building the services failed");
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = parse()?;
@@ -144,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| system::default_out_dir(&bin_dir));
     if options.build {
-        build_services(&bin_dir)?;
+        system::build_services(&bin_dir)?;
     }
     let profile = if bin_dir.ends_with("release") {
         "release"

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use service_kit::settings::{BrokerSettings, DatabaseSettings};
 
 use crate::procs::{self, ServiceProcess, Usage};
+use crate::proxy::{self, Proxy};
 
 pub use sandbox::client::{Control, text};
 
@@ -28,10 +29,26 @@ pub struct Paths {
 pub struct System {
     pub http: reqwest::Client,
     pub sandbox_url: String,
+    /// The run's database, reached directly (the services may go through a proxy).
     pub database: DatabaseSettings,
     pub broker: BrokerSettings,
+    /// Queues of the run's prefix, beyond the services' own, to delete at the end.
+    pub extra_queues: Vec<String>,
+    /// The proxies the services reach Postgres and RabbitMQ through, when started so.
+    pub proxies: Option<Proxies>,
     processes: Vec<ServiceProcess>,
     database_name: String,
+    bin_dir: PathBuf,
+    logs: PathBuf,
+    scenario: String,
+    env: Vec<(String, String)>,
+    ports: BTreeMap<&'static str, u16>,
+}
+
+/// The services' ways to Postgres and RabbitMQ, to cut and restore (see [`crate::proxy`]).
+pub struct Proxies {
+    pub database: Proxy,
+    pub broker: Proxy,
 }
 
 fn amqp_url() -> String {
@@ -48,6 +65,27 @@ impl System {
         scenario: &str,
         services: &[&'static str],
         extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        Self::launch(paths, scenario, services, extra_env, false).await
+    }
+
+    /// Like [`System::start`], the services reaching Postgres and RabbitMQ through proxies of
+    /// their own ([`System::proxies`]), so that a test can cut them.
+    pub async fn start_proxied(
+        paths: &Paths,
+        scenario: &str,
+        services: &[&'static str],
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        Self::launch(paths, scenario, services, extra_env, true).await
+    }
+
+    async fn launch(
+        paths: &Paths,
+        scenario: &str,
+        services: &[&'static str],
+        extra_env: &[(&str, &str)],
+        proxied: bool,
     ) -> anyhow::Result<Self> {
         let database = test_support::fresh_database()
             .await
@@ -79,9 +117,23 @@ impl System {
         let url = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
         let sandbox_url = url(procs::SANDBOX);
         let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let (database_url, amqp, proxies) = if proxied {
+            let proxies = Proxies {
+                database: Proxy::start(proxy::upstream_of(database.url.expose_secret()).await?)
+                    .await?,
+                broker: Proxy::start(proxy::upstream_of(&amqp_url()).await?).await?,
+            };
+            (
+                proxies.database.rewrite(database.url.expose_secret())?,
+                proxies.broker.rewrite(&amqp_url())?,
+                Some(proxies),
+            )
+        } else {
+            (database.url.expose_secret().to_owned(), amqp_url(), None)
+        };
         let mut env: Vec<(String, String)> = vec![
-            ("SYNC_DATABASE_URL", database.url.expose_secret().to_owned()),
-            ("SYNC_AMQP_URL", amqp_url()),
+            ("SYNC_DATABASE_URL", database_url),
+            ("SYNC_AMQP_URL", amqp),
             ("SYNC_BROKER_PREFIX", broker.prefix.clone()),
             ("SYNC_SERVICE_TOKEN", SERVICE_TOKEN.into()),
             ("SYNC_LOG", "warn".into()),
@@ -117,26 +169,74 @@ impl System {
             sandbox_url,
             database,
             broker,
+            extra_queues: Vec::new(),
+            proxies,
             processes: Vec::new(),
             database_name,
+            bin_dir: paths.bin_dir.clone(),
+            logs,
+            scenario: scenario.to_owned(),
+            env,
+            ports,
         };
         for name in procs::ALL.iter().filter(|n| services.contains(n)) {
-            let mut process = ServiceProcess::start(
-                &paths.bin_dir,
-                name,
-                ports[name],
-                &env,
-                logs.join(format!("{scenario}-{name}.log")),
-            )?;
-            let path = if *name == procs::SANDBOX {
-                "/health/live"
-            } else {
-                "/health/ready"
-            };
-            process.wait_ready(&system.http, path).await?;
-            system.processes.push(process);
+            system.spawn(name)?;
+            system.wait_ready(name).await?;
         }
         Ok(system)
+    }
+
+    /// Starts `name` (again): on its port, with its settings, its log appended to. Does not
+    /// wait for it to be ready.
+    pub fn spawn(&mut self, name: &'static str) -> anyhow::Result<()> {
+        let process = ServiceProcess::start(
+            &self.bin_dir,
+            name,
+            self.ports[name],
+            &self.env,
+            self.log_of(name),
+        )?;
+        match self.processes.iter_mut().find(|p| p.name == name) {
+            Some(slot) => *slot = process,
+            None => self.processes.push(process),
+        }
+        Ok(())
+    }
+
+    /// Waits until `name` answers its readiness check (liveness for the sandbox).
+    pub async fn wait_ready(&mut self, name: &'static str) -> anyhow::Result<()> {
+        let path = if name == procs::SANDBOX {
+            "/health/live"
+        } else {
+            "/health/ready"
+        };
+        let http = self.http.clone();
+        let process = self
+            .processes
+            .iter_mut()
+            .find(|p| p.name == name)
+            .with_context(|| format!("{name} was never started"))?;
+        process.wait_ready(&http, path).await
+    }
+
+    /// Kills `name` with SIGKILL (no shutdown of any kind) and waits until it is gone.
+    pub async fn kill(&mut self, name: &str) {
+        if let Some(process) = self.processes.iter_mut().find(|p| p.name == name) {
+            process.kill().await;
+        }
+    }
+
+    /// Whether `name` is running.
+    pub fn alive(&mut self, name: &str) -> bool {
+        self.processes
+            .iter_mut()
+            .find(|p| p.name == name)
+            .is_some_and(|p| p.alive())
+    }
+
+    /// The log file of `name`.
+    pub fn log_of(&self, name: &str) -> PathBuf {
+        self.logs.join(format!("{}-{name}.log", self.scenario))
     }
 
     pub fn url(&self, name: &str) -> String {
@@ -193,8 +293,10 @@ impl System {
             "connector-outlook.commands",
             "connector-zoho.commands",
             "sync.dead-letter",
-            crate::engine::FLOOR_QUEUE,
-        ] {
+        ]
+        .into_iter()
+        .chain(self.extra_queues.iter().map(String::as_str))
+        {
             let _ = channel
                 .queue_delete(
                     format!("{prefix}{queue}").into(),
@@ -404,6 +506,30 @@ pub struct Accounts {
     pub contact_folder_id: String,
     pub org_id: String,
     pub org_refresh_token: String,
+}
+
+/// Builds the service binaries with the caller's own profile, when run through cargo (which
+/// sets `CARGO`); incremental, so a few seconds when they are up to date.
+pub fn build_services(bin_dir: &Path) -> anyhow::Result<()> {
+    let Ok(cargo) = std::env::var("CARGO") else {
+        return Ok(());
+    };
+    let release = bin_dir.ends_with("release");
+    crate::progress::step(&format!(
+        "building the services ({})",
+        if release { "release" } else { "debug" }
+    ));
+    let mut command = std::process::Command::new(cargo);
+    command.args(["build", "--bins", "-q"]);
+    if release {
+        command.arg("--release");
+    }
+    for name in procs::ALL {
+        command.args(["-p", name]);
+    }
+    let status = command.status().context("cannot run cargo")?;
+    anyhow::ensure!(status.success(), "building the services failed");
+    Ok(())
 }
 
 /// The directory of the running executable's profile (`target/release`, `target/debug`): where

@@ -68,7 +68,8 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    /// Starts `bin_dir/name` with `env`, its output in `log`.
+    /// Starts `bin_dir/name` with `env`, its output appended to `log` (a restarted process
+    /// goes on in the same file, after a line saying so).
     pub fn start(
         bin_dir: &Path,
         name: &'static str,
@@ -84,8 +85,15 @@ impl ServiceProcess {
              benchmark through `cargo run -p bench`, which builds them)",
             binary.display()
         );
-        let out = std::fs::File::create(&log)
+        let mut out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
             .with_context(|| format!("cannot create {}", log.display()))?;
+        if out.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+            use std::io::Write as _;
+            let _ = writeln!(out, "===== {name} started again by the harness =====");
+        }
         let err = out.try_clone()?;
         let child = Command::new(&binary)
             .arg("serve")
@@ -142,6 +150,12 @@ impl ServiceProcess {
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the process with SIGKILL and waits for it to be gone.
+    pub async fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
 
     /// Stops the process (SIGKILL through tokio; nothing of the benchmark needs a graceful stop).

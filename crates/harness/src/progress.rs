@@ -10,6 +10,12 @@ pub struct Progress {
     last_line: Option<Instant>,
 }
 
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Progress {
     pub fn new() -> Self {
         Progress {
