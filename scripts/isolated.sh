@@ -14,7 +14,14 @@ parent=$(dirname "$root")
 if [ "${SYNC_ISOLATED:-}" = 1 ]; then
   exec "$@"
 fi
-if [ "$parent" = / ] || [ "$(id -u)" != 0 ] || ! unshare --mount --propagation private true 2>/dev/null; then
+case "$parent" in
+  / | /tmp | /var/tmp | /root | /home | /srv | /opt | /mnt)
+    # A folder the whole machine shares: hiding its entries could hide what services use.
+    echo "isolated.sh: $root sits directly in $parent; clone it into a folder of its own to hide its surroundings; running as is" >&2
+    exec "$@"
+    ;;
+esac
+if [ "$(id -u)" != 0 ] || ! unshare --mount --propagation private true 2>/dev/null; then
   echo "isolated.sh: cannot hide the repository's surroundings here (needs root and unshare); running as is" >&2
   exec "$@"
 fi
@@ -42,7 +49,7 @@ exec unshare --mount --propagation private bash -c '
   hide=("${@:1:$1+1}"); hide=("${hide[@]:1}"); shift "$(( $1 + 1 ))"
   for entry in "${hide[@]}"; do
     if [ -d "$entry" ]; then mount -t tmpfs -o ro,size=4k none "$entry"
-    else mount --bind /dev/null "$entry"; fi
+    else mount --bind /dev/null "$entry"; fi || echo "isolated.sh: could not hide $entry" >&2
   done
   exec "$@"
 ' isolated "${#hide[@]}" "${hide[@]}" "$@"
