@@ -114,6 +114,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
                 kind: ItemKind::Contact,
                 full: true,
                 items_read: 0,
+                round: None,
             };
             first_reads.push((
                 change_routing_key(side, ItemKind::Contact, body.verb()),

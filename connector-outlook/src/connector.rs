@@ -827,6 +827,7 @@ impl Connector for OutlookConnector {
         // Ids to read, each with whether it is a series master.
         let mut by_id = BTreeMap::new();
         let mut removed = BTreeSet::new();
+        let mut unreadable_items = 0;
         for value in &page.value {
             if watch.kind == ItemKind::Event {
                 let id = value.get("id").and_then(Value::as_str);
@@ -857,7 +858,10 @@ impl Connector for OutlookConnector {
             }
             match to_change(watch.kind, value) {
                 Ok(change) => changes.push(change),
-                Err(reason) => unreadable(&reason),
+                Err(reason) => {
+                    unreadable(&reason);
+                    unreadable_items += 1;
+                }
             }
         }
         if !by_id.is_empty() || !removed.is_empty() {
@@ -909,6 +913,7 @@ impl Connector for OutlookConnector {
             changes,
             cursor,
             more,
+            unreadable: unreadable_items,
         })
     }
 
@@ -984,6 +989,12 @@ impl Connector for OutlookConnector {
                 })
             })
             .collect()
+    }
+
+    /// The calendar is read over a window around today: an event missing from a full read may
+    /// only lie outside it (or have been moved there), so its absence proves no deletion.
+    fn full_read_lists_everything(&self, kind: ItemKind) -> bool {
+        kind != ItemKind::Event
     }
 
     fn discoveries(&self) -> &'static [&'static str] {

@@ -195,6 +195,7 @@ impl ZohoConnector {
         kind: ItemKind,
         cursor: &mut Cursor,
         changes: &mut Vec<ChangeMessage>,
+        skipped: &mut usize,
     ) -> Result<bool, ApiError> {
         let since = cursor
             .since
@@ -221,6 +222,7 @@ impl ZohoConnector {
                 Ok(parsed) => parsed,
                 Err(reason) => {
                     unreadable(&reason);
+                    *skipped += 1;
                     continue;
                 }
             };
@@ -607,10 +609,11 @@ impl Connector for ZohoConnector {
             cursor.deleted_since = previous.or_else(|| Some(Utc::now().fixed_offset()));
         }
         let mut changes = Vec::new();
+        let mut unreadable = 0;
         let more = match cursor.phase {
             Phase::Records => {
                 let more = self
-                    .read_records(ctx, watch.kind, &mut cursor, &mut changes)
+                    .read_records(ctx, watch.kind, &mut cursor, &mut changes, &mut unreadable)
                     .await?;
                 if !more {
                     cursor.since = cursor.high_water.or(cursor.since);
@@ -647,6 +650,7 @@ impl Connector for ZohoConnector {
             changes,
             cursor,
             more,
+            unreadable,
         })
     }
 

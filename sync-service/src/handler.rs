@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::domain::engine::{reconcile, tag_from_zoho};
+use crate::domain::full_read;
 use crate::domain::matching::{holds_back, match_items};
 use crate::domain::merge::combine;
 use crate::domain::{
@@ -30,6 +31,14 @@ pub struct DeleteGuard {
     pub share: f64,
     /// Rounds deleting fewer items than this always pass.
     pub minimum: usize,
+}
+
+/// What a `read_completed` says about the round it ends.
+struct RoundEnd {
+    full: bool,
+    items: u64,
+    /// The full re-read it ends (its `read_started`), if it was one.
+    round: Option<uuid::Uuid>,
 }
 
 pub struct ChangeHandler {
@@ -174,14 +183,30 @@ impl ChangeHandler {
                 let wrote = apply(tx, user, Some(link), input, rules).await?;
                 Ok(release_parked(tx, user, kind, side).await? || wrote)
             }
+            ChangeMessage::ReadStarted { side, kind, round } => {
+                let mut marked = Vec::new();
+                for mut link in links::known_on(tx, user, kind, side).await? {
+                    if full_read::begin(&mut link, side, round) {
+                        marked.push(link);
+                    }
+                }
+                tracing::info!(%round, links = marked.len(), "full re-read begun");
+                links::save_docs(tx, &marked).await?;
+                Ok(false)
+            }
             ChangeMessage::ReadCompleted {
                 side,
                 kind,
                 full,
                 items_read,
+                round,
             } => {
-                self.round_completed(tx, user, kind, side, full, items_read)
-                    .await
+                let end = RoundEnd {
+                    full,
+                    items: items_read,
+                    round,
+                };
+                self.round_completed(tx, user, kind, side, end).await
             }
         }
     }
@@ -192,9 +217,9 @@ impl ChangeHandler {
         user: UserId,
         kind: ItemKind,
         side: Side,
-        full: bool,
-        items: u64,
+        end: RoundEnd,
     ) -> anyhow::Result<bool> {
+        let RoundEnd { full, items, round } = end;
         progress::load(tx, user, kind).await?;
         progress::round_completed(tx, user, kind, side, full, items as i64).await?;
         let state = progress::load(tx, user, kind).await?;
@@ -209,6 +234,24 @@ impl ChangeHandler {
         // Creates on `side` whose answer was lost and whose item this round did not show: again.
         for link in links::unconfirmed_creates(tx, user, kind, side).await? {
             wrote |= apply(tx, user, Some(link), Input::Retry { side }, rules).await?;
+        }
+
+        // A full re-read's end: what it never showed was deleted on `side` (staged below).
+        if let Some(round) = round.filter(|_| full) {
+            let mut gone = 0u64;
+            for mut link in links::unseen_in(tx, user, kind, side, round).await? {
+                match full_read::end(&mut link, side, round) {
+                    Some(input) => {
+                        gone += 1;
+                        wrote |= apply(tx, user, Some(link), input, rules).await?;
+                    }
+                    None => links::save(tx, &link).await?,
+                }
+            }
+            if gone > 0 {
+                metrics::counter!("sync_deletes_found_by_full_read_total").increment(gone);
+                tracing::info!(%round, deletes = gone, "a full re-read found deleted items");
+            }
         }
 
         // The mass-delete guard looks at everything this round deleted on `side` at once.

@@ -166,6 +166,8 @@ pub fn watch(kind: ItemKind, container: Option<&str>) -> Watch {
         cursor: None,
         full_read: false,
         round_items: 0,
+        resync_requested: false,
+        round_id: None,
     }
 }
 
@@ -187,6 +189,7 @@ pub async fn read_round(
                 changes: page,
                 cursor: next,
                 more,
+                ..
             }) => {
                 changes.extend(page);
                 cursor = Some(next);

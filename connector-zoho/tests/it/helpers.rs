@@ -162,6 +162,8 @@ pub fn watch(kind: ItemKind) -> Watch {
         cursor: None,
         full_read: false,
         round_items: 0,
+        resync_requested: false,
+        round_id: None,
     }
 }
 
@@ -182,6 +184,7 @@ pub async fn read_round(
                 changes: page,
                 cursor: next,
                 more,
+                ..
             }) => {
                 changes.extend(page);
                 cursor = Some(next);

@@ -36,6 +36,8 @@ pub struct Page {
     pub cursor: serde_json::Value,
     /// More pages follow in this round.
     pub more: bool,
+    /// Items of this page that could not be read and were skipped (not in `changes`).
+    pub unreadable: usize,
 }
 
 /// One write to carry out.
@@ -111,6 +113,12 @@ pub trait Connector: Send + Sync + 'static {
     /// Carries out writes; one outcome per request, in the same order. A record the API refuses
     /// is a `Failed` outcome, never an error of the whole batch.
     async fn apply(&self, ctx: &CallContext, requests: &[ApplyRequest]) -> Vec<ApplyOutcome>;
+
+    /// Whether a full read of `kind` lists every item in scope, so that an item it does not
+    /// list is gone. Not so for a read that covers a time window only.
+    fn full_read_lists_everything(&self, _kind: ItemKind) -> bool {
+        true
+    }
 
     /// What [`Connector::discover`] lists for the settings page (`contact-folders`, ...).
     fn discoveries(&self) -> &'static [&'static str] {

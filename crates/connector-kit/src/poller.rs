@@ -188,6 +188,28 @@ impl<C: Connector> Poller<C> {
         }
     }
 
+    /// Begins a full round that re-reads a scope already read: sync-service is told first, so
+    /// that what the round does not publish can be recognised as gone. `None` when this side's
+    /// full read of the kind cannot list everything in scope (a time window).
+    async fn start_resync(&self, watch: &Watch) -> Result<Option<uuid::Uuid>, PollFailure> {
+        if !self.connector.full_read_lists_everything(watch.kind) {
+            return Ok(None);
+        }
+        let round = uuid::Uuid::now_v7();
+        let started = ChangeMessage::ReadStarted {
+            side: self.connector.side(),
+            kind: watch.kind,
+            round,
+        };
+        let envelope =
+            Envelope::new(watch.user_id, started).with_traceparent(current_traceparent());
+        self.publisher
+            .publish_change(&envelope)
+            .await
+            .map_err(PollFailure::Internal)?;
+        Ok(Some(round))
+    }
+
     async fn poll_round(&self, watch: &Watch) -> Result<(), PollFailure> {
         self.check_budget(watch.user_id).await?;
         let mut ctx = CallContext {
@@ -202,15 +224,22 @@ impl<C: Connector> Poller<C> {
         let mut counted = ctx.gate.calls();
         let mut cursor = watch.cursor.clone();
         let mut round = match cursor {
+            // No cursor: an admin's resync re-reads a scope already read; otherwise this is the
+            // first read of the scope (a new watch, another folder), which proves no deletion.
             None => Round {
                 full: true,
                 items: 0,
+                id: None,
             },
             Some(_) => Round {
                 full: watch.full_read,
                 items: watch.round_items,
+                id: watch.round_id,
             },
         };
+        if cursor.is_none() && watch.resync_requested {
+            round.id = self.start_resync(watch).await?;
+        }
         let (mut resynced, mut reauthorised) = (false, false);
         loop {
             let read = self.connector.read_page(&ctx, watch, cursor.as_ref()).await;
@@ -222,10 +251,16 @@ impl<C: Connector> Poller<C> {
                     metrics::counter!("connector_full_resyncs_total", "side" => self.connector.side().as_str()).increment(1);
                     resynced = true;
                     cursor = None;
+                    // The first read of a scope stays one; any other round re-reads a known scope.
+                    let first_read = round.full && round.id.is_none();
                     round = Round {
                         full: true,
                         items: 0,
+                        id: None,
                     };
+                    if !first_read {
+                        round.id = self.start_resync(watch).await?;
+                    }
                     continue;
                 }
                 Err(ApiError::Unauthorized) if !reauthorised => {
@@ -240,6 +275,12 @@ impl<C: Connector> Poller<C> {
                 Err(ApiError::Unauthorized) => return Err(PollFailure::StillUnauthorized),
                 Err(err) => return Err(PollFailure::Api(err)),
             };
+            if page.unreadable > 0 && round.id.take().is_some() {
+                tracing::warn!(
+                    unreadable = page.unreadable,
+                    "items of this full read could not be read: it will not tell deletions"
+                );
+            }
             let published = page.changes.len();
             for change in page.changes {
                 let envelope =
@@ -260,6 +301,7 @@ impl<C: Connector> Poller<C> {
                     kind: watch.kind,
                     full: round.full,
                     items_read: round.items.max(0) as u64,
+                    round: round.id,
                 };
                 let envelope =
                     Envelope::new(watch.user_id, completed).with_traceparent(current_traceparent());

@@ -20,6 +20,10 @@ pub struct Watch {
     pub full_read: bool,
     /// Items the round in progress has read so far.
     pub round_items: i64,
+    /// An admin's resync (`poll` with `full`) waits for its full round to begin.
+    pub resync_requested: bool,
+    /// The resync round in progress, if the round in progress is one (see [`Round::id`]).
+    pub round_id: Option<Uuid>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -31,6 +35,8 @@ struct WatchRow {
     cursor: Option<serde_json::Value>,
     full_read: bool,
     round_items: i64,
+    resync_requested: bool,
+    round_id: Option<Uuid>,
 }
 
 impl TryFrom<WatchRow> for Watch {
@@ -44,6 +50,8 @@ impl TryFrom<WatchRow> for Watch {
             cursor: row.cursor,
             full_read: row.full_read,
             round_items: row.round_items,
+            resync_requested: row.resync_requested,
+            round_id: row.round_id,
         })
     }
 }
@@ -96,6 +104,9 @@ pub struct WatchStatus {
 pub struct Round {
     pub full: bool,
     pub items: i64,
+    /// Set for a full round that re-reads a scope already read: the id of its `read_started`
+    /// message, cleared when an item could not be read (its absence proves nothing then).
+    pub id: Option<Uuid>,
 }
 
 #[derive(Clone)]
@@ -128,6 +139,11 @@ impl Store {
                         active = true,
                         cursor = CASE WHEN watches.container_id IS DISTINCT FROM excluded.container_id
                                       THEN NULL ELSE watches.cursor END,
+                        -- Another folder or list is a first read, never a resync of the old one.
+                        resync_requested = watches.resync_requested
+                            AND watches.container_id IS NOT DISTINCT FROM excluded.container_id,
+                        round_id = CASE WHEN watches.container_id IS DISTINCT FROM excluded.container_id
+                                        THEN NULL ELSE watches.round_id END,
                         container_id = excluded.container_id,
                         poll_interval_secs = excluded.poll_interval_secs,
                         next_poll_at = now()",
@@ -167,7 +183,7 @@ impl Store {
                    FOR UPDATE SKIP LOCKED) due
              WHERE w.user_id = due.user_id AND w.kind = due.kind
              RETURNING w.user_id, w.kind, w.container_id, w.poll_interval_secs, w.cursor,
-                       w.full_read, w.round_items",
+                       w.full_read, w.round_items, w.resync_requested, w.round_id",
         )
         .bind(owner)
         .bind(lease.as_secs_f64())
@@ -189,7 +205,9 @@ impl Store {
     ) -> sqlx::Result<bool> {
         let done = sqlx::query(
             "UPDATE watches SET cursor = $4, lease_until = now() + make_interval(secs => $5),
-                    full_read = $6, round_items = $7
+                    full_read = $6, round_items = $7, round_id = $8,
+                    -- a resync round has begun (and is remembered): the request is served
+                    resync_requested = resync_requested AND $8::uuid IS NULL
              WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
         )
         .bind(watch.user_id.0)
@@ -199,6 +217,7 @@ impl Store {
         .bind(lease.as_secs_f64())
         .bind(round.full)
         .bind(round.items)
+        .bind(round.id)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -325,7 +344,8 @@ impl Store {
     ) -> sqlx::Result<()> {
         sqlx::query(
             "UPDATE watches SET next_poll_at = now(),
-                    cursor = CASE WHEN $3 THEN NULL ELSE cursor END
+                    cursor = CASE WHEN $3 THEN NULL ELSE cursor END,
+                    resync_requested = resync_requested OR $3
              WHERE user_id = $1 AND kind = $2 AND active",
         )
         .bind(user.0)

@@ -59,6 +59,17 @@ pub enum ChangeMessage {
         /// `true` when the item still exists but left the chosen scope: never a delete elsewhere.
         left_scope: bool,
     },
+    /// A full read of `kind` on `side` that re-reads a scope already read (a resync: an expired
+    /// cursor, an admin's) begins. Every item it finds in scope is published (as
+    /// [`ChangeMessage::ItemChanged`]) before the [`ChangeMessage::ReadCompleted`] naming the
+    /// same `round`: an item known before this message and not published by then is gone.
+    /// Not sent for a first read of a scope (a new watch, another folder), nor by a read that
+    /// cannot list everything in scope.
+    ReadStarted {
+        side: Side,
+        kind: ItemKind,
+        round: Uuid,
+    },
     /// A poll round of `kind` on `side` ended; everything it read was published before this.
     /// `full` when the round read everything (the first sync, or a resync).
     ReadCompleted {
@@ -66,6 +77,11 @@ pub enum ChangeMessage {
         kind: ItemKind,
         full: bool,
         items_read: u64,
+        /// The round of the [`ChangeMessage::ReadStarted`] this full read began with; `None`
+        /// when it began without one, or found items it could not read (their absence then
+        /// proves nothing).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        round: Option<Uuid>,
     },
     /// The outcome of an [`CommandMessage::Apply`].
     ApplyResult {
@@ -82,6 +98,7 @@ impl ChangeMessage {
         match self {
             ChangeMessage::ItemChanged { side, .. }
             | ChangeMessage::ItemDeleted { side, .. }
+            | ChangeMessage::ReadStarted { side, .. }
             | ChangeMessage::ReadCompleted { side, .. }
             | ChangeMessage::ApplyResult { side, .. } => *side,
         }
@@ -91,6 +108,7 @@ impl ChangeMessage {
         match self {
             ChangeMessage::ItemChanged { item, .. } => item.kind(),
             ChangeMessage::ItemDeleted { kind, .. }
+            | ChangeMessage::ReadStarted { kind, .. }
             | ChangeMessage::ReadCompleted { kind, .. }
             | ChangeMessage::ApplyResult { kind, .. } => *kind,
         }
@@ -101,6 +119,7 @@ impl ChangeMessage {
         match self {
             ChangeMessage::ItemChanged { .. } => "changed",
             ChangeMessage::ItemDeleted { .. } => "deleted",
+            ChangeMessage::ReadStarted { .. } => "started",
             ChangeMessage::ReadCompleted { .. } => "completed",
             ChangeMessage::ApplyResult { .. } => "result",
         }

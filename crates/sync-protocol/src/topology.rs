@@ -24,7 +24,7 @@ pub fn connector_commands_binding(side: Side) -> String {
     format!("{side}.#")
 }
 
-/// `<source side>.<kind>.changed|deleted|result` on [`CHANGES_EXCHANGE`].
+/// `<source side>.<kind>.changed|deleted|started|completed|result` on [`CHANGES_EXCHANGE`].
 pub fn change_routing_key(side: Side, kind: ItemKind, what: &str) -> String {
     format!("{side}.{kind}.{what}")
 }

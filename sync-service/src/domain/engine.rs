@@ -5,6 +5,7 @@ use sync_model::{ExternalId, Item, LinkId, Side, UserId, Version};
 use sync_protocol::ApplyOp;
 use uuid::Uuid;
 
+use super::full_read;
 use super::link::{Inflight, InflightOp, Link, LinkStatus, SideState};
 use super::merge::{FieldConflict, incorporate, winner};
 use super::settings::{ConflictRule, Direction};
@@ -127,6 +128,7 @@ pub fn step(
             item,
             external_id,
         } => {
+            full_read::seen(&mut link, side);
             changed(&mut link, side, external_id, version, item, rules, &mut out);
         }
         Input::Deleted { side, .. } => {

@@ -96,6 +96,39 @@ pub struct Link {
     /// The last refused write: the side and the provider's error.
     #[serde(default)]
     pub last_error: Option<(Side, String)>,
+    /// Full re-reads, per side, that began while this item was known there and have not shown
+    /// it yet (see `full_read`).
+    #[serde(default, skip_serializing_if = "Unseen::is_empty")]
+    pub unseen: Unseen,
+}
+
+/// The full re-read (its round id) of each side still waiting to show a link's item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unseen {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlook: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zoho: Option<Uuid>,
+}
+
+impl Unseen {
+    pub fn is_empty(&self) -> bool {
+        self.outlook.is_none() && self.zoho.is_none()
+    }
+
+    pub fn get(&self, side: Side) -> Option<Uuid> {
+        match side {
+            Side::Outlook => self.outlook,
+            Side::Zoho => self.zoho,
+        }
+    }
+
+    pub fn set(&mut self, side: Side, round: Option<Uuid>) {
+        match side {
+            Side::Outlook => self.outlook = round,
+            Side::Zoho => self.zoho = round,
+        }
+    }
 }
 
 impl Link {
@@ -110,6 +143,7 @@ impl Link {
             zoho: None,
             held: Vec::new(),
             last_error: None,
+            unseen: Unseen::default(),
         }
     }
 

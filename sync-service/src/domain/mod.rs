@@ -1,6 +1,7 @@
 //! The sync rules, free of I/O: settings, links, the merge, the engine and first-sync matching.
 
 pub mod engine;
+pub mod full_read;
 pub mod link;
 pub mod matching;
 pub mod merge;
@@ -9,6 +10,6 @@ pub mod settings;
 mod simulation;
 
 pub use engine::{Command, Ids, Input, Output, RandomIds, Rules, step};
-pub use link::{Inflight, InflightOp, Link, LinkStatus, SideState};
+pub use link::{Inflight, InflightOp, Link, LinkStatus, SideState, Unseen};
 pub use merge::FieldConflict;
 pub use settings::{CategoryFilter, ConflictRule, Direction, UserSettings};

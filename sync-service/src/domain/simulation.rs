@@ -9,6 +9,7 @@ use sync_protocol::ApplyOp;
 use uuid::Uuid;
 
 use super::engine::{Command, Ids, Input, Output, Rules, step};
+use super::full_read;
 use super::link::{Link, LinkStatus};
 use super::settings::{ConflictRule, Direction};
 
@@ -91,6 +92,17 @@ enum Action {
     Write(Side),
     /// A write is carried out but its answer is lost (a dropped connection).
     WriteLost(Side),
+    /// A poll whose cursor expired: what changed since is not reported one by one; the side
+    /// is read in full instead (every item it holds now), between a start and an end message.
+    Resync(Side),
+}
+
+/// What the engine's queue carries: inputs, and the start and end of full re-reads.
+#[derive(Debug, Clone, PartialEq)]
+enum Msg {
+    Input(Input),
+    FullReadStarted(Side, Uuid),
+    FullReadCompleted(Side, Uuid),
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -102,7 +114,8 @@ fn action() -> impl Strategy<Value = Action> {
         3 => side.clone().prop_map(Action::Poll),
         6 => Just(Action::Engine),
         4 => side.clone().prop_map(Action::Write),
-        1 => side.prop_map(Action::WriteLost),
+        1 => side.clone().prop_map(Action::WriteLost),
+        1 => side.prop_map(Action::Resync),
     ]
 }
 
@@ -110,7 +123,7 @@ struct World {
     outlook: Account,
     zoho: Account,
     links: Vec<Link>,
-    to_engine: VecDeque<Input>,
+    to_engine: VecDeque<Msg>,
     to_side: BTreeMap<Side, VecDeque<Command>>,
     rules: Rules,
     ids: CountingIds,
@@ -120,6 +133,10 @@ struct World {
     parked: Vec<Input>,
     /// (side, external id, field) → last value a user typed there.
     edits: BTreeMap<(Side, String, &'static str), String>,
+    /// Items users created, and deleted.
+    created: usize,
+    deleted: usize,
+    rounds: u128,
 }
 
 impl World {
@@ -139,6 +156,9 @@ impl World {
             resurrected: Vec::new(),
             parked: Vec::new(),
             edits: BTreeMap::new(),
+            created: 0,
+            deleted: 0,
+            rounds: 0,
         }
     }
 
@@ -164,6 +184,7 @@ impl World {
                     ..Contact::default()
                 };
                 self.account(side).create(side, c);
+                self.created += 1;
             }
             Action::Edit(side, n, field, value) => {
                 if let Some(id) = self.pick(side, n) {
@@ -175,13 +196,40 @@ impl World {
             Action::Delete(side, n) => {
                 if let Some(id) = self.pick(side, n) {
                     self.account(side).delete(&id);
+                    self.deleted += 1;
                 }
             }
             Action::Poll(side) => self.poll(side),
             Action::Engine => self.engine(),
             Action::Write(side) => self.write(side),
             Action::WriteLost(side) => self.write_lost(side),
+            Action::Resync(side) => self.resync(side),
         }
+    }
+
+    /// A full re-read of `side`: the changes since the last poll (deletes included) are not
+    /// reported; every item the side holds now is, between the round's start and end.
+    fn resync(&mut self, side: Side) {
+        self.account(side).dirty.clear();
+        self.rounds += 1;
+        let round = Uuid::from_u128(u128::MAX - self.rounds);
+        self.to_engine.push_back(Msg::FullReadStarted(side, round));
+        let items: Vec<Input> = self
+            .account(side)
+            .items
+            .iter()
+            .map(|(id, (version, c))| Input::Changed {
+                side,
+                external_id: ExternalId(id.clone()),
+                version: Version(version.to_string()),
+                item: Item::Contact(c.clone()),
+            })
+            .collect();
+        self.to_engine.extend(items.into_iter().map(Msg::Input));
+        self.to_engine
+            .push_back(Msg::FullReadCompleted(side, round));
+        self.to_engine.push_back(Msg::Input(Input::ReleaseDelete));
+        self.to_engine.push_back(Msg::Input(Input::Retry { side }));
     }
 
     fn poll(&mut self, side: Side) {
@@ -203,12 +251,12 @@ impl World {
                     external_id: ExternalId(id.clone()),
                 },
             };
-            self.to_engine.push_back(input);
+            self.to_engine.push_back(Msg::Input(input));
         }
         // The end of the round releases staged deletes (the guard is exercised elsewhere) and
         // retries creates whose answer was lost.
-        self.to_engine.push_back(Input::ReleaseDelete);
-        self.to_engine.push_back(Input::Retry { side });
+        self.to_engine.push_back(Msg::Input(Input::ReleaseDelete));
+        self.to_engine.push_back(Msg::Input(Input::Retry { side }));
     }
 
     fn find(&self, side: Side, id: &ExternalId) -> Option<usize> {
@@ -218,8 +266,25 @@ impl World {
     }
 
     fn engine(&mut self) {
-        let Some(input) = self.to_engine.pop_front() else {
-            return;
+        let input = match self.to_engine.pop_front() {
+            None => return,
+            Some(Msg::Input(input)) => input,
+            // Like the handler: the links known on `side` now await the round...
+            Some(Msg::FullReadStarted(side, round)) => {
+                for link in &mut self.links {
+                    full_read::begin(link, side, round);
+                }
+                return;
+            }
+            // ...and those it did not show lost their item there.
+            Some(Msg::FullReadCompleted(side, round)) => {
+                for i in (0..self.links.len()).rev() {
+                    if let Some(input) = full_read::end(&mut self.links[i], side, round) {
+                        self.run(Some(i), input);
+                    }
+                }
+                return;
+            }
         };
         if let Input::Retry { side } = input {
             let lost: Vec<usize> = (0..self.links.len())
@@ -489,7 +554,7 @@ impl World {
                 }
             },
         };
-        self.to_engine.push_back(result);
+        self.to_engine.push_back(Msg::Input(result));
     }
 
     /// Carries out the next write but loses its answer: creates report `create_unconfirmed`,
@@ -502,12 +567,12 @@ impl World {
         if let ApplyOp::Create { .. } = command.op {
             // Replace the answer the write produced with the connector's "unconfirmed" failure.
             self.to_engine.pop_back();
-            self.to_engine.push_back(Input::Failed {
+            self.to_engine.push_back(Msg::Input(Input::Failed {
                 side,
                 command_id: command.command_id,
                 code: "create_unconfirmed".into(),
                 message: "the answer was lost".into(),
-            });
+            }));
         }
     }
 
@@ -571,9 +636,9 @@ impl World {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
-    /// Whatever the interleaving, both sides end equal, nothing is duplicated, an edit made on
-    /// one side only survives, and a deleted item stays deleted unless its delete lost a
-    /// conflict to an edit.
+    /// Whatever the interleaving (full re-reads after an expired cursor included), both sides
+    /// end equal, nothing is duplicated or lost, an edit made on one side only survives, and a
+    /// deleted item stays deleted unless its delete lost a conflict to an edit.
     #[test]
     fn random_interleavings_converge(
         rule in prop_oneof![Just(ConflictRule::ZohoWins), Just(ConflictRule::OutlookWins)],
@@ -589,6 +654,11 @@ proptest! {
         }
         world.settle();
         world.assert_converged();
+        let live = world.links.iter().filter(|l| l.status != LinkStatus::Deleted).count();
+        prop_assert!(
+            live + world.deleted >= world.created,
+            "items lost: {} created, {} deleted by users, {} left", world.created, world.deleted, live
+        );
 
         for (side, id) in deleted {
             let back = world.account(side).items.contains_key(&id);

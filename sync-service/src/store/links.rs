@@ -204,3 +204,67 @@ pub async fn live_count(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::
     .await?;
     Ok(count)
 }
+
+/// Links whose item on `side` is known (id confirmed) and not on its way out, locked: what a
+/// full re-read of `side` beginning now must show.
+pub async fn known_on(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+) -> sqlx::Result<Vec<Link>> {
+    let sql = format!(
+        "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND {} IS NOT NULL
+           AND status IN ('active', 'review', 'unmatched', 'ambiguous')
+         ORDER BY created_at FOR UPDATE",
+        id_column(side)
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(user.0)
+        .bind(kind.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(parse(rows))
+}
+
+/// Links still awaiting the full re-read `round` of `side`, locked.
+pub async fn unseen_in(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+    round: uuid::Uuid,
+) -> sqlx::Result<Vec<Link>> {
+    let sql = format!(
+        "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND doc->'unseen'->>'{}' = $3
+         ORDER BY created_at FOR UPDATE",
+        side.as_str()
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(user.0)
+        .bind(kind.as_str())
+        .bind(round.to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(parse(rows))
+}
+
+/// Stores the documents of many links in one statement, when only their documents changed (not
+/// their ids, status or error).
+pub async fn save_docs(tx: &mut Tx<'_>, links: &[Link]) -> sqlx::Result<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<uuid::Uuid> = links.iter().map(|l| l.id.0).collect();
+    let docs: Vec<sqlx::types::Json<&Link>> = links.iter().map(sqlx::types::Json).collect();
+    sqlx::query(
+        "UPDATE links SET doc = batch.doc, updated_at = now()
+         FROM unnest($1::uuid[], $2::jsonb[]) AS batch(id, doc)
+         WHERE links.id = batch.id",
+    )
+    .bind(ids)
+    .bind(docs)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

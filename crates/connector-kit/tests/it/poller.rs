@@ -51,6 +51,10 @@ struct Provider {
     refuse_token: Option<String>,
     reads: AtomicUsize,
     hung: AtomicBool,
+    /// The next read from a cursor answers that the cursor expired.
+    expire_cursor: AtomicBool,
+    /// The next page reports one item it could not read.
+    garble: AtomicBool,
 }
 
 #[async_trait]
@@ -70,6 +74,9 @@ impl Connector for Provider {
             .unwrap_or_default() as usize;
         if self.refuse_token.as_deref() == Some(ctx.token.secret.expose_secret()) {
             return Err(ApiError::Unauthorized);
+        }
+        if cursor.is_some() && self.expire_cursor.swap(false, Ordering::SeqCst) {
+            return Err(ApiError::ResyncRequired);
         }
         if self.hang_at == Some(offset) {
             self.hung.store(true, Ordering::SeqCst);
@@ -98,6 +105,7 @@ impl Connector for Provider {
             changes,
             cursor: json!({"offset": end}),
             more: end < self.total,
+            unreadable: usize::from(self.garble.swap(false, Ordering::SeqCst)),
         })
     }
 
@@ -183,6 +191,8 @@ fn provider(world: &World, total: usize, hang_at: Option<usize>) -> Provider {
         refuse_token: None,
         reads: AtomicUsize::new(0),
         hung: AtomicBool::new(false),
+        expire_cursor: AtomicBool::new(false),
+        garble: AtomicBool::new(false),
     }
 }
 
@@ -316,6 +326,161 @@ async fn a_replica_that_dies_mid_round_is_taken_over_and_nothing_is_lost_or_doub
         4,
         "B read only the pages A had not"
     );
+    Ok(())
+}
+
+/// Collects every message the poll loop publishes, in order.
+async fn collect_all(broker: &Broker) -> anyhow::Result<Arc<Mutex<Vec<ChangeMessage>>>> {
+    let channel = broker.channel().await?;
+    let queue = broker.name(sync_protocol::topology::SYNC_CHANGES_QUEUE);
+    let mut consumer = channel
+        .basic_consume(
+            queue.into(),
+            "test-all".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let log: Arc<Mutex<Vec<ChangeMessage>>> = Arc::default();
+    let sink = log.clone();
+    tokio::spawn(async move {
+        let _channel = channel;
+        while let Some(Ok(delivery)) = consumer.next().await {
+            let envelope: Envelope<ChangeMessage> =
+                serde_json::from_slice(&delivery.data).expect("a change message");
+            sink.lock().unwrap().push(envelope.body);
+            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+        }
+    });
+    Ok(log)
+}
+
+/// Waits until the poller let go of the user's watch after a round (a poll asked for while it
+/// still holds it would be overwritten by its release), then asks for the next one.
+async fn poll_again(store: &Store, user: UserId, full: bool) -> anyhow::Result<()> {
+    idle(store, user).await?;
+    Ok(store.poll_kind_now(user, ItemKind::Contact, full).await?)
+}
+
+async fn idle(store: &Store, user: UserId) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        let statuses = store.watch_statuses(user).await?;
+        if statuses.iter().all(|w| w.last_polled_at.is_some()) {
+            let (owner,): (Option<String>,) =
+                sqlx::query_as("SELECT lease_owner FROM watches WHERE user_id = $1")
+                    .bind(user.0)
+                    .fetch_one(store.pool())
+                    .await?;
+            if owner.is_none() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the watch was never released")
+}
+
+/// The next completed round's messages: (the round its start announced, items, the round its
+/// end names).
+async fn next_round(
+    log: &Arc<Mutex<Vec<ChangeMessage>>>,
+) -> (Option<uuid::Uuid>, usize, Option<uuid::Uuid>) {
+    eventually("a round to complete", || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|m| matches!(m, ChangeMessage::ReadCompleted { .. }))
+    })
+    .await;
+    let mut log = log.lock().unwrap();
+    let end = log
+        .iter()
+        .position(|m| matches!(m, ChangeMessage::ReadCompleted { .. }))
+        .unwrap();
+    let round: Vec<ChangeMessage> = log.drain(..=end).collect();
+    let started = round.iter().find_map(|m| match m {
+        ChangeMessage::ReadStarted { round, .. } => Some(*round),
+        _ => None,
+    });
+    if started.is_some() {
+        assert!(
+            matches!(round[0], ChangeMessage::ReadStarted { .. }),
+            "the start comes before every item: {round:?}"
+        );
+    }
+    let items = round
+        .iter()
+        .filter(|m| matches!(m, ChangeMessage::ItemChanged { .. }))
+        .count();
+    let Some(ChangeMessage::ReadCompleted { round: ended, .. }) = round.last() else {
+        unreachable!()
+    };
+    (started, items, *ended)
+}
+
+#[tokio::test]
+async fn only_a_full_re_read_of_a_known_scope_is_announced_as_one() -> anyhow::Result<()> {
+    let world = world().await?;
+    let log = collect_all(&world.broker).await?;
+    let user = watch_user(&world.store).await?;
+    let p = Arc::new(provider(&world, 15, None));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(
+        poller(&world, p.clone(), "A", None)
+            .await?
+            .run(stop.clone()),
+    );
+
+    // The first read of a scope proves no deletion: not announced.
+    assert_eq!(next_round(&log).await, (None, 15, None));
+
+    // An admin's resync: announced, every item, then the end naming the same round.
+    poll_again(&world.store, user, true).await?;
+    let (started, items, ended) = next_round(&log).await;
+    assert!(started.is_some());
+    assert_eq!((items, ended), (15, started));
+
+    // An expired cursor in an incremental round: the full re-read is announced too.
+    p.expire_cursor.store(true, Ordering::SeqCst);
+    poll_again(&world.store, user, false).await?;
+    let (started, items, ended) = next_round(&log).await;
+    assert!(started.is_some());
+    assert_eq!((items, ended), (15, started));
+
+    // A resync whose read skipped an item it could not read: its end names no round (the
+    // item's absence proves nothing).
+    p.garble.store(true, Ordering::SeqCst);
+    poll_again(&world.store, user, true).await?;
+    let (started, _, ended) = next_round(&log).await;
+    assert!(started.is_some());
+    assert_eq!(ended, None);
+
+    // A resync asked for just before the user picks another folder: the new folder's first
+    // read is no re-read of the old one.
+    idle(&world.store, user).await?;
+    stop.cancel();
+    let _ = task.await;
+    world
+        .store
+        .poll_kind_now(user, ItemKind::Contact, true)
+        .await?;
+    let other = WatchScope {
+        container_id: Some("another folder".into()),
+        poll_interval_secs: 3600,
+    };
+    world
+        .store
+        .set_watch(user, ItemKind::Contact, Some(&other))
+        .await?;
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(
+        poller(&world, p.clone(), "B", None)
+            .await?
+            .run(stop.clone()),
+    );
+    assert_eq!(next_round(&log).await, (None, 15, None));
+    stop.cancel();
+    let _ = task.await;
     Ok(())
 }
 

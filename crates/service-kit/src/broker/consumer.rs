@@ -26,6 +26,11 @@ pub enum HandlerError {
 /// Pause before a transient failure's message is requeued, so a database outage does not become
 /// a hot redelivery loop.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// A transient failure is first retried in place this many times (pauses of 1, 2, 4 s): a
+/// requeued message comes back after the deliveries already prefetched, out of order, and the
+/// sync relies on a round's messages arriving in order (decisions #41). Only a longer outage
+/// falls back to requeueing.
+const IN_PLACE_RETRIES: u32 = 3;
 
 /// Consumes `queue` (an unprefixed name) until `shutdown` fires or the channel dies.
 pub async fn consume<F, Fut>(
@@ -76,7 +81,26 @@ where
             },
         };
         let acker = delivery.acker.clone();
-        match handler(delivery.routing_key.to_string(), delivery.data).await {
+        let key = delivery.routing_key.to_string();
+        let mut attempt = 0;
+        let outcome = loop {
+            match handler(key.clone(), delivery.data.clone()).await {
+                Err(HandlerError::Retry(err))
+                    if attempt < IN_PLACE_RETRIES && !shutdown.is_cancelled() =>
+                {
+                    let pause = RETRY_PAUSE * 2u32.pow(attempt);
+                    attempt += 1;
+                    tracing::warn!(queue = %queue, error = %format!("{err:#}"), attempt,
+                        "handling failed; retrying in {} s", pause.as_secs());
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
+                other => break other,
+            }
+        };
+        match outcome {
             Ok(()) => {
                 acker.ack(BasicAckOptions::default()).await?;
             }

@@ -4,6 +4,7 @@
 mod activities;
 mod conflicts;
 mod contacts;
+mod deletions;
 mod engine;
 mod faults;
 mod repeats;

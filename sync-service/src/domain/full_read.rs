@@ -1,0 +1,270 @@
+//! Deletions told by a full re-read (decisions #41). A connector that reads everything of a
+//! scope it had read before (its cursor expired, or an admin asked for a resync) cannot report
+//! what was deleted meanwhile: the read simply does not list it. It announces such a read
+//! (`read_started`), publishes every item it finds, then ends it (`read_completed`, same round).
+//!
+//! At the start, every link whose item on that side is known (its id confirmed) and live is
+//! marked as awaiting the round; each read of the item clears the mark; at the end, a link still
+//! marked lost its item on that side: a delete, staged like any other, so the mass-delete guard
+//! judges it with the round's other deletes. A link whose item was created during the round was
+//! not marked (the round's snapshot may predate it); one whose item left the scope no longer has
+//! that side; one with a write in flight there waits for the write's result, which tells.
+
+use sync_model::Side;
+use uuid::Uuid;
+
+use super::engine::Input;
+use super::link::{Link, LinkStatus};
+
+/// Whether a link's item on a side can be lost: it is known there and not already on its way
+/// out.
+fn live(link: &Link) -> bool {
+    matches!(
+        link.status,
+        LinkStatus::Active | LinkStatus::Review | LinkStatus::Unmatched | LinkStatus::Ambiguous
+    )
+}
+
+/// A full re-read `round` of `side` begins: marks `link` as awaiting it when its item there is
+/// known and live. Returns whether the link changed.
+pub fn begin(link: &mut Link, side: Side, round: Uuid) -> bool {
+    if !live(link) || link.external_id(side).is_none() || link.unseen.get(side) == Some(round) {
+        return false;
+    }
+    link.unseen.set(side, Some(round));
+    true
+}
+
+/// The item was read on `side`: whatever full re-read is in progress has shown it.
+pub fn seen(link: &mut Link, side: Side) {
+    link.unseen.set(side, None);
+}
+
+/// The full re-read `round` of `side` ended. Clears the link's mark; when the round never showed
+/// the item although it was known there since before the round, the item is gone: the delete
+/// to stage.
+pub fn end(link: &mut Link, side: Side, round: Uuid) -> Option<Input> {
+    if link.unseen.get(side) != Some(round) {
+        return None;
+    }
+    link.unseen.set(side, None);
+    if !live(link) {
+        return None;
+    }
+    let state = link.side(side)?;
+    if state.inflight.is_some() {
+        return None; // the write's result says whether the item is still there
+    }
+    Some(Input::Deleted {
+        side,
+        external_id: state.id.clone()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use sync_model::{Contact, ExternalId, Item, LinkId, UserId, Version};
+
+    use super::*;
+    use crate::domain::{ConflictRule, Direction, engine::Ids};
+    use crate::domain::{Inflight, InflightOp, Rules, SideState, step};
+
+    struct Counter(u128);
+    impl Ids for Counter {
+        fn link_id(&mut self) -> LinkId {
+            self.0 += 1;
+            LinkId(Uuid::from_u128(self.0))
+        }
+        fn command_id(&mut self) -> Uuid {
+            self.0 += 1;
+            Uuid::from_u128(self.0)
+        }
+    }
+
+    fn contact(name: &str) -> Item {
+        Item::Contact(Contact {
+            surname: Some(name.into()),
+            ..Contact::default()
+        })
+    }
+
+    fn rules() -> Rules {
+        Rules {
+            direction: Some(Direction::TwoWay),
+            conflict_rule: ConflictRule::ZohoWins,
+            first_sync_open: false,
+        }
+    }
+
+    /// A link in agreement on both sides.
+    fn synced() -> Link {
+        let item = contact("Sato");
+        let mut link = Link::new(
+            LinkId(Uuid::nil()),
+            UserId(Uuid::nil()),
+            LinkStatus::Active,
+            item.clone(),
+        );
+        link.outlook = Some(SideState::seen(
+            ExternalId("o1".into()),
+            Version("v".into()),
+            item.clone(),
+        ));
+        link.zoho = Some(SideState::seen(
+            ExternalId("z1".into()),
+            Version("v".into()),
+            item,
+        ));
+        link
+    }
+
+    const ROUND: Uuid = Uuid::from_u128(7);
+
+    #[test]
+    fn an_item_the_round_did_not_show_is_a_staged_delete() {
+        let mut link = synced();
+        assert!(begin(&mut link, Side::Outlook, ROUND));
+        let input = end(&mut link, Side::Outlook, ROUND).expect("a delete");
+        assert_eq!(
+            input,
+            Input::Deleted {
+                side: Side::Outlook,
+                external_id: ExternalId("o1".into())
+            }
+        );
+        assert!(link.unseen.is_empty());
+        let out = step(
+            Some(link),
+            input,
+            UserId(Uuid::nil()),
+            rules(),
+            &mut Counter(0),
+        );
+        assert!(out.staged_delete, "it waits for the mass-delete guard");
+        assert_eq!(
+            out.link.unwrap().status,
+            LinkStatus::StagedDelete { by: Side::Outlook }
+        );
+        assert!(
+            out.commands.is_empty(),
+            "nothing is deleted before the guard decides"
+        );
+    }
+
+    #[test]
+    fn an_item_the_round_showed_is_kept() {
+        let mut link = synced();
+        begin(&mut link, Side::Outlook, ROUND);
+        // The full read publishes it again (unchanged): the engine's read clears the mark.
+        let read = Input::Changed {
+            side: Side::Outlook,
+            external_id: ExternalId("o1".into()),
+            version: Version("v".into()),
+            item: contact("Sato"),
+        };
+        let out = step(
+            Some(link),
+            read,
+            UserId(Uuid::nil()),
+            rules(),
+            &mut Counter(0),
+        );
+        let mut link = out.link.unwrap();
+        assert!(out.commands.is_empty());
+        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
+    }
+
+    #[test]
+    fn the_other_side_and_other_rounds_are_not_concerned() {
+        let mut link = synced();
+        begin(&mut link, Side::Outlook, ROUND);
+        assert_eq!(end(&mut link, Side::Zoho, ROUND), None);
+        assert_eq!(end(&mut link, Side::Outlook, Uuid::from_u128(8)), None);
+        // A newer round of the same side replaces the older one.
+        assert!(begin(&mut link, Side::Outlook, Uuid::from_u128(8)));
+        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
+        assert!(end(&mut link, Side::Outlook, Uuid::from_u128(8)).is_some());
+    }
+
+    #[test]
+    fn a_create_in_flight_or_done_during_the_round_is_never_deleted() {
+        // Our create on Outlook is in flight when the round begins: no id there, not marked.
+        let mut link = synced();
+        link.outlook = Some(SideState {
+            id: None,
+            version: None,
+            known: None,
+            inflight: Some(Inflight {
+                command_id: Uuid::from_u128(1),
+                op: InflightOp::Create {
+                    item: contact("Sato"),
+                },
+            }),
+        });
+        assert!(!begin(&mut link, Side::Outlook, ROUND));
+        // Its result arrives during the round: the id is known now, yet the round's snapshot
+        // may predate the item; the round ends without having shown it.
+        let applied = Input::Applied {
+            side: Side::Outlook,
+            command_id: Uuid::from_u128(1),
+            external_id: ExternalId("o1".into()),
+            version: Version("v".into()),
+        };
+        let mut link = step(
+            Some(link),
+            applied,
+            UserId(Uuid::nil()),
+            rules(),
+            &mut Counter(0),
+        )
+        .link
+        .unwrap();
+        assert_eq!(
+            link.external_id(Side::Outlook),
+            Some(&ExternalId("o1".into()))
+        );
+        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
+    }
+
+    #[test]
+    fn a_write_in_flight_or_a_link_on_its_way_out_waits_for_its_own_outcome() {
+        let mut link = synced();
+        begin(&mut link, Side::Outlook, ROUND);
+        link.outlook.as_mut().unwrap().inflight = Some(Inflight {
+            command_id: Uuid::from_u128(2),
+            op: InflightOp::Update {
+                item: contact("Sato"),
+            },
+        });
+        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
+        assert!(link.unseen.is_empty());
+
+        let mut link = synced();
+        link.status = LinkStatus::StagedDelete { by: Side::Zoho };
+        assert!(!begin(&mut link, Side::Outlook, ROUND));
+        let mut link = synced();
+        begin(&mut link, Side::Outlook, ROUND);
+        link.status = LinkStatus::HeldDelete { by: Side::Zoho };
+        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
+    }
+
+    #[test]
+    fn an_item_that_left_the_scope_is_not_deleted() {
+        let mut link = synced();
+        begin(&mut link, Side::Outlook, ROUND);
+        let left = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("o1".into()),
+        };
+        let mut link = step(
+            Some(link),
+            left,
+            UserId(Uuid::nil()),
+            rules(),
+            &mut Counter(0),
+        )
+        .link
+        .unwrap();
+        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
+    }
+}
