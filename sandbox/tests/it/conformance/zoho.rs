@@ -797,6 +797,194 @@ async fn every_zoho_answer_conforms_to_zohos_description() {
         Conforms,
     );
 
+    // --- Records named by an External ID (`X-EXTERNAL`), on a custom field made by the API.
+    let (status, body) = call(
+        &app,
+        &org,
+        Method::POST,
+        "/settings/fields?module=Contacts",
+        Some(
+            &json!({"fields": [{"field_label": "Sync Link Id", "data_type": "text",
+                                 "external": {"type": "org"}}]}),
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let external = [("X-EXTERNAL", "Contacts.Sync_Link_Id")];
+    let (status, body) = call(
+        &app,
+        &org,
+        Method::POST,
+        "/Contacts",
+        Some(&json!({"data": [{"Last_Name": "Linked", "Sync_Link_Id": "outlook:1"}]})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    c.check(
+        "insert with an External ID",
+        "createRecords",
+        status,
+        &body,
+        Conforms,
+    );
+    let (status, body) = call(
+        &app,
+        &org,
+        Method::POST,
+        "/Contacts",
+        Some(&json!({"data": [{"Last_Name": "Twin", "Sync_Link_Id": "outlook:1"}]})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    c.check(
+        "External ID taken",
+        "createRecords",
+        status,
+        &body,
+        Conforms,
+    );
+    let (status, body) = call(
+        &app,
+        &org,
+        get.clone(),
+        "/Contacts/outlook:1?fields=Last_Name,Sync_Link_Id",
+        None,
+        &external,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    c.check("get by External ID", "getRecord", status, &body, Conforms);
+    let (status, body) = call(
+        &app,
+        &org,
+        get.clone(),
+        "/Contacts/outlook:9",
+        None,
+        &external,
+    )
+    .await;
+    c.check(
+        "get by unknown External ID",
+        "getRecord",
+        status,
+        &body,
+        Conforms,
+    );
+    let (status, body) = call(
+        &app,
+        &org,
+        Method::PUT,
+        "/Contacts/outlook:1",
+        Some(&json!({"data": [{"Title": "CTO"}]})),
+        &external,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    c.check(
+        "update by External ID",
+        "updateRecord",
+        status,
+        &body,
+        Conforms,
+    );
+    let (status, body) = call(
+        &app,
+        &org,
+        Method::PUT,
+        "/Contacts/outlook:9",
+        Some(&json!({"data": [{"Title": "CTO"}]})),
+        &external,
+    )
+    .await;
+    c.check(
+        "update by unknown External ID",
+        "updateRecord",
+        status,
+        &body,
+        Conforms,
+    );
+    let (status, body) = call(
+        &app,
+        &org,
+        Method::PUT,
+        "/Contacts",
+        Some(&json!({"data": [{"Sync_Link_Id": "outlook:1", "Title": "CEO"}]})),
+        &external,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    c.check(
+        "update many by External ID",
+        "updateRecords",
+        status,
+        &body,
+        Conforms,
+    );
+    let (status, body) = call(
+        &app,
+        &org,
+        Method::PUT,
+        "/Contacts",
+        Some(&json!({"data": [{"Title": "CEO"}]})),
+        &external,
+    )
+    .await;
+    c.check(
+        "update many, External ID missing",
+        "updateRecords",
+        status,
+        &body,
+        Conforms,
+    );
+    let wrong_header = [("X-EXTERNAL", "Contacts.Last_Name")];
+    for (case, method, operation) in [
+        ("get, header names no External ID", Method::GET, "getRecord"),
+        (
+            "update, header names no External ID",
+            Method::PUT,
+            "updateRecord",
+        ),
+        (
+            "delete, header names no External ID",
+            Method::DELETE,
+            "deleteRecord",
+        ),
+    ] {
+        let body = (method == Method::PUT).then(|| json!({"data": [{"Title": "X"}]}));
+        let (status, answer) = call(
+            &app,
+            &org,
+            method,
+            "/Contacts/outlook:1",
+            body.as_ref(),
+            &wrong_header,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {answer}");
+        c.check(case, operation, status, &answer,
+            Deviation("record.yaml describes no X-EXTERNAL header; the sandbox names a bad one as the reads name a bad parameter (InvalidDataGETError)"));
+    }
+    let (status, body) = call(
+        &app,
+        &org,
+        Method::DELETE,
+        "/Contacts/outlook:1",
+        None,
+        &external,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    c.check(
+        "delete by External ID",
+        "deleteRecord",
+        status,
+        &body,
+        Conforms,
+    );
+
     // --- deleteRecords, deleteRecord, getDeletedRecords
     let (status, body) = call(
         &app,
