@@ -1001,6 +1001,52 @@ impl Connector for OutlookConnector {
         &["contact-folders", "todo-lists", "categories"]
     }
 
+    /// `POST /me/outlook/masterCategories` for each name the mailbox lacks (Graph compares names
+    /// without case); one created meanwhile answers 409 `ErrorAlreadyExists`, which is fine.
+    async fn ensure_categories(&self, ctx: &CallContext, names: &[String]) -> Result<(), ApiError> {
+        let have = self
+            .graph
+            .list_all(
+                ctx,
+                "GET /me/outlook/masterCategories",
+                "/me/outlook/masterCategories",
+            )
+            .await?;
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|name| {
+                !have.iter().any(|c| {
+                    c["displayName"]
+                        .as_str()
+                        .is_some_and(|d| d.trim().eq_ignore_ascii_case(name.trim()))
+                })
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let requests: Vec<BatchRequest> = missing
+            .iter()
+            .enumerate()
+            .map(|(n, name)| BatchRequest {
+                id: n.to_string(),
+                method: reqwest::Method::POST,
+                url: "/me/outlook/masterCategories".into(),
+                body: Some(serde_json::json!({"displayName": name.trim(), "color": "preset7"})),
+                if_match: None,
+                depends_on: Vec::new(),
+            })
+            .collect();
+        for (_, answer) in self.graph.batch(ctx, &requests).await? {
+            if answer.status == reqwest::StatusCode::CONFLICT {
+                continue;
+            }
+            answer.into_result()?;
+        }
+        tracing::info!(categories = ?missing, "created the mailbox's categories");
+        Ok(())
+    }
+
     async fn discover(&self, ctx: &CallContext, what: &str) -> Result<Value, ApiError> {
         let (path, operation, keys): (&str, &'static str, &[&str]) = match what {
             "contact-folders" => (

@@ -2,7 +2,6 @@
 //! engine and written, with the commands it causes, in one transaction; the message is
 //! acknowledged only after it commits.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::anyhow;
@@ -14,13 +13,11 @@ use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope, SCHEM
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::domain::engine::{reconcile, tag_from_zoho};
 use crate::domain::full_read;
-use crate::domain::matching::{holds_back, match_items};
-use crate::domain::merge::combine;
+use crate::domain::matching::holds_back;
+use crate::domain::scope::{Reading, Settled, finish};
 use crate::domain::{
-    Inflight, InflightOp, Input, Link, LinkStatus, Output, RandomIds, Rules, SideState,
-    UserSettings, step,
+    Inflight, InflightOp, Input, Link, LinkStatus, Output, RandomIds, Rules, UserSettings, step,
 };
 use crate::store::{Tx, conflicts, inbox, links, outbox, parked, progress};
 
@@ -39,6 +36,8 @@ struct RoundEnd {
     items: u64,
     /// The full re-read it ends (its `read_started`), if it was one.
     round: Option<uuid::Uuid>,
+    /// The re-scope whose full read it ends, if it was one (`Envelope::rescope`).
+    rescope: Option<uuid::Uuid>,
 }
 
 pub struct ChangeHandler {
@@ -80,7 +79,7 @@ impl ChangeHandler {
                 return tx.commit().await.map_err(retry);
             }
             let wrote = self
-                .dispatch(&mut tx, envelope.user_id, envelope.body)
+                .dispatch(&mut tx, envelope.user_id, envelope.body, envelope.rescope)
                 .await
                 .map_err(retry)?;
             tx.commit().await.map_err(retry)?;
@@ -93,12 +92,14 @@ impl ChangeHandler {
         .await
     }
 
-    /// Returns whether commands were written.
+    /// Returns whether commands were written. `rescope`: the re-scope whose full read the
+    /// message comes from, if any.
     async fn dispatch(
         &self,
         tx: &mut Tx<'_>,
         user: UserId,
         body: ChangeMessage,
+        rescope: Option<uuid::Uuid>,
     ) -> anyhow::Result<bool> {
         match body {
             ChangeMessage::ItemChanged {
@@ -119,6 +120,7 @@ impl ChangeHandler {
                         version,
                         item,
                     },
+                    rescope,
                 )
                 .await
             }
@@ -133,7 +135,7 @@ impl ChangeHandler {
                 } else {
                     Input::Deleted { side, external_id }
                 };
-                on_item(tx, user, kind, side, input).await
+                on_item(tx, user, kind, side, input, rescope).await
             }
             ChangeMessage::ApplyResult {
                 command_id,
@@ -205,6 +207,7 @@ impl ChangeHandler {
                     full,
                     items: items_read,
                     round,
+                    rescope,
                 };
                 self.round_completed(tx, user, kind, side, end).await
             }
@@ -219,9 +222,18 @@ impl ChangeHandler {
         side: Side,
         end: RoundEnd,
     ) -> anyhow::Result<bool> {
-        let RoundEnd { full, items, round } = end;
-        progress::load(tx, user, kind).await?;
-        progress::round_completed(tx, user, kind, side, full, items as i64).await?;
+        let RoundEnd {
+            full,
+            items,
+            round,
+            rescope,
+        } = end;
+        // Only the full read the open re-scope asked for counts (not one of the old scope).
+        let counts = progress::load(tx, user, kind)
+            .await?
+            .reading()
+            .counts(full, rescope);
+        progress::round_completed(tx, user, kind, side, counts, items as i64).await?;
         let state = progress::load(tx, user, kind).await?;
         let (rules, _) = rules(tx, user, kind).await?;
         let mut wrote = false;
@@ -282,6 +294,16 @@ pub async fn rules(
     user: UserId,
     kind: ItemKind,
 ) -> anyhow::Result<(Rules, Option<UserSettings>)> {
+    let (rules, settings, _) = rules_and_reading(tx, user, kind).await?;
+    Ok((rules, settings))
+}
+
+/// [`rules`], and where the kind's re-scope stands.
+async fn rules_and_reading(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+) -> anyhow::Result<(Rules, Option<UserSettings>, Reading)> {
     let (state, settings) = progress::load_with_settings(tx, user, kind).await?;
     let rules = Rules {
         direction: settings.as_ref().and_then(|s| s.direction(kind)),
@@ -291,7 +313,7 @@ pub async fn rules(
             .unwrap_or_default(),
         first_sync_open: !state.first_sync_done,
     };
-    Ok((rules, settings))
+    Ok((rules, settings, state.reading()))
 }
 
 async fn on_item(
@@ -300,8 +322,9 @@ async fn on_item(
     kind: ItemKind,
     side: Side,
     input: Input,
+    rescope: Option<uuid::Uuid>,
 ) -> anyhow::Result<bool> {
-    let (rules, settings) = rules(tx, user, kind).await?;
+    let (rules, settings, reading) = rules_and_reading(tx, user, kind).await?;
     let input = match input {
         // Outside the user's filter (an event not in the synced categories): stop syncing it.
         Input::Changed {
@@ -321,6 +344,13 @@ async fn on_item(
         _ => return Ok(false),
     };
     let link = links::find(tx, user, kind, side, &external_id).await?;
+    if link.is_none()
+        && matches!(input, Input::Changed { .. })
+        && !reading.admits_new(side, rescope)
+    {
+        tracing::debug!(%side, "a read of the old scope skipped; the re-scope's full read follows");
+        return Ok(false);
+    }
     if link.is_none() && !matches!(input, Input::Changed { .. }) {
         // A parked read of an item deleted (or gone out of scope) since must not come back.
         parked::forget(tx, user, kind, side, &external_id).await?;
@@ -464,80 +494,25 @@ async fn persist(
     Ok(!out.commands.is_empty())
 }
 
-/// Both sides' first full reads are in: pair the items that exist on both, hold the ambiguous
-/// ones, create the rest on the other side.
+/// Both sides' full reads of the first sync (or of a re-scope) are in: the domain pairs the
+/// items known on one side only, holds the ambiguous ones and creates the rest.
 async fn finish_first_sync(
     tx: &mut Tx<'_>,
     user: UserId,
     kind: ItemKind,
     rules: Rules,
 ) -> anyhow::Result<bool> {
+    let mut candidates = links::with_status(tx, user, kind, LinkStatus::Unmatched.as_str()).await?;
+    candidates.extend(links::with_status(tx, user, kind, LinkStatus::OutOfScope.as_str()).await?);
+    let count = candidates.len();
+    let settled = finish(candidates, rules, &mut RandomIds);
+    tracing::info!(%user, %kind, candidates = count, settled = settled.len(), "first sync matched");
     let rules = Rules {
         first_sync_open: false,
         ..rules
     };
-    let unmatched = links::with_status(tx, user, kind, LinkStatus::Unmatched.as_str()).await?;
-    let (mut outlook, mut zoho) = (Vec::new(), Vec::new());
-    for link in &unmatched {
-        match (&link.outlook, &link.zoho) {
-            (Some(_), None) => outlook.push((link.id, link.target.clone())),
-            (None, Some(_)) => zoho.push((link.id, link.target.clone())),
-            _ => {}
-        }
-    }
-    let matches = match_items(&outlook, &zoho);
-    tracing::info!(%user, %kind, pairs = matches.pairs.len(), ambiguous = matches.ambiguous.len(),
-        unmatched = unmatched.len(), "first sync matched");
-    let mut by_id: HashMap<LinkId, Link> = unmatched.into_iter().map(|l| (l.id, l)).collect();
     let mut wrote = false;
-
-    for (o_id, z_id) in matches.pairs {
-        let (Some(mut link), Some(z)) = (by_id.remove(&o_id), by_id.remove(&z_id)) else {
-            continue;
-        };
-        let (target, conflicts) = combine(&link.target, &z.target, rules.conflict_rule);
-        links::remove(tx, z.id).await?;
-        link.zoho = z.zoho;
-        link.target = target;
-        link.status = LinkStatus::Active;
-        if conflicts.iter().any(|c| c.winner.is_none()) {
-            link.status = LinkStatus::Review;
-            link.held = conflicts.clone();
-        }
-        let mut out = Output {
-            conflicts,
-            ..Output::default()
-        };
-        reconcile(&mut link, rules, &mut RandomIds, &mut out);
-        out.link = Some(link);
-        wrote |= persist(tx, user, Some(o_id), out, rules).await?;
-    }
-    for id in matches.ambiguous {
-        if let Some(mut link) = by_id.remove(&id) {
-            link.status = LinkStatus::Ambiguous;
-            links::save(tx, &link).await?;
-        }
-    }
-    for (id, mut link) in by_id {
-        let Some(from) = Side::ALL.into_iter().find(|s| link.side(*s).is_some()) else {
-            continue;
-        };
-        if !rules.direction.is_some_and(|d| d.allows(from)) {
-            continue;
-        }
-        link.status = LinkStatus::Active;
-        if from == Side::Zoho {
-            tag_from_zoho(&mut link.target);
-        }
-        *link.side_mut(from.other()) = Some(SideState {
-            id: None,
-            version: None,
-            known: None,
-            inflight: None,
-        });
-        let mut out = Output::default();
-        reconcile(&mut link, rules, &mut RandomIds, &mut out);
-        out.link = Some(link);
+    for Settled { id, out } in settled {
         wrote |= persist(tx, user, Some(id), out, rules).await?;
     }
     Ok(wrote)

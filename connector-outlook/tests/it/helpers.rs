@@ -168,6 +168,8 @@ pub fn watch(kind: ItemKind, container: Option<&str>) -> Watch {
         round_items: 0,
         resync_requested: false,
         round_id: None,
+        generation: 0,
+        rescope: None,
     }
 }
 

@@ -164,6 +164,8 @@ pub fn watch(kind: ItemKind) -> Watch {
         round_items: 0,
         resync_requested: false,
         round_id: None,
+        generation: 0,
+        rescope: None,
     }
 }
 

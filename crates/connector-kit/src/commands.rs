@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::api::Gates;
-use crate::connector::{ApplyRequest, CallContext, Connector};
+use crate::connector::{ApiError, ApplyRequest, CallContext, Connector};
 use crate::store::Store;
 use crate::tokens::{TokenClient, TokenError};
 
@@ -168,8 +168,18 @@ impl<C: Connector> CommandHandler<C> {
 
     async fn configure(&self, user: UserId, command: CommandMessage) -> anyhow::Result<()> {
         match command {
-            CommandMessage::Watch { kind, scope, .. } => {
-                self.store.set_watch(user, kind, scope.as_ref()).await?
+            CommandMessage::Watch {
+                kind,
+                scope,
+                rescope,
+                ..
+            } => {
+                self.store
+                    .set_watch_rescoped(user, kind, scope.as_ref(), rescope)
+                    .await?;
+                if let Some(scope) = scope.filter(|s| !s.categories.is_empty()) {
+                    self.ensure_categories(user, &scope.categories).await?;
+                }
             }
             CommandMessage::Poll { kind, full, .. } => {
                 self.store.poll_kind_now(user, kind, full).await?
@@ -177,6 +187,33 @@ impl<C: Connector> CommandHandler<C> {
             CommandMessage::Apply { .. } => {}
         }
         Ok(())
+    }
+
+    /// Creates the categories the calendar filter relies on when the mailbox lacks them. Only a
+    /// passing failure (throttled, the provider or auth-service down) is retried; one that
+    /// cannot pass (no connection, no permission) is logged and the watch stands.
+    async fn ensure_categories(&self, user: UserId, names: &[String]) -> anyhow::Result<()> {
+        let token = match self.tokens.get(user).await {
+            Ok(token) => token,
+            Err(err @ (TokenError::ReconnectNeeded(_) | TokenError::NotConnected(_))) => {
+                tracing::warn!(error = %err, "cannot create the mailbox's categories");
+                return Ok(());
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let ctx = CallContext {
+            user_id: user,
+            token,
+            gate: self.gates.for_user(user),
+        };
+        match self.connector.ensure_categories(&ctx, names).await {
+            Ok(()) => Ok(()),
+            Err(err @ (ApiError::Throttled { .. } | ApiError::Transient(_))) => Err(err.into()),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot create the mailbox's categories");
+                Ok(())
+            }
+        }
     }
 
     /// Writes the pending commands, per user and kind, in waves in which a link appears once (a

@@ -120,6 +120,16 @@ pub trait Connector: Send + Sync + 'static {
         true
     }
 
+    /// Makes sure the mailbox has the categories `names` (case-insensitive), creating the ones
+    /// it lacks. Only the Outlook side has categories.
+    async fn ensure_categories(
+        &self,
+        _ctx: &CallContext,
+        _names: &[String],
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+
     /// What [`Connector::discover`] lists for the settings page (`contact-folders`, ...).
     fn discoveries(&self) -> &'static [&'static str] {
         &[]

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use crate::api::Gates;
 use crate::connector::{ApiError, CallContext, Connector};
-use crate::store::{Round, Store, Watch, WatchState};
+use crate::store::{Round, Saved, Store, Watch, WatchState};
 use crate::tokens::{TokenClient, TokenError};
 
 /// Watches polled at once by one replica.
@@ -223,6 +223,8 @@ impl<C: Connector> Poller<C> {
         };
         let mut counted = ctx.gate.calls();
         let mut cursor = watch.cursor.clone();
+        // A round from no cursor is a full read; it carries the re-scope asked for, if any
+        // (the claim answers the round's own tag when it goes on from a cursor).
         let mut round = match cursor {
             // No cursor: an admin's resync re-reads a scope already read; otherwise this is the
             // first read of the scope (a new watch, another folder), which proves no deletion.
@@ -230,11 +232,13 @@ impl<C: Connector> Poller<C> {
                 full: true,
                 items: 0,
                 id: None,
+                rescope: watch.rescope,
             },
             Some(_) => Round {
                 full: watch.full_read,
                 items: watch.round_items,
                 id: watch.round_id,
+                rescope: watch.rescope,
             },
         };
         if cursor.is_none() && watch.resync_requested {
@@ -257,6 +261,7 @@ impl<C: Connector> Poller<C> {
                         full: true,
                         items: 0,
                         id: None,
+                        rescope: round.rescope,
                     };
                     if !first_read {
                         round.id = self.start_resync(watch).await?;
@@ -283,8 +288,9 @@ impl<C: Connector> Poller<C> {
             }
             let published = page.changes.len();
             for change in page.changes {
-                let envelope =
-                    Envelope::new(watch.user_id, change).with_traceparent(current_traceparent());
+                let envelope = Envelope::new(watch.user_id, change)
+                    .with_traceparent(current_traceparent())
+                    .with_rescope(round.rescope);
                 self.publisher
                     .publish_change(&envelope)
                     .await
@@ -303,22 +309,30 @@ impl<C: Connector> Poller<C> {
                     items_read: round.items.max(0) as u64,
                     round: round.id,
                 };
-                let envelope =
-                    Envelope::new(watch.user_id, completed).with_traceparent(current_traceparent());
+                let envelope = Envelope::new(watch.user_id, completed)
+                    .with_traceparent(current_traceparent())
+                    .with_rescope(round.rescope);
                 self.publisher
                     .publish_change(&envelope)
                     .await
                     .map_err(PollFailure::Internal)?;
                 round = Round::default();
             }
-            let kept = self
+            let saved = self
                 .store
-                .save_cursor(watch, &self.owner, self.lease, Some(&page.cursor), round)
+                .save_round(watch, &self.owner, self.lease, Some(&page.cursor), round)
                 .await
                 .map_err(|e| PollFailure::Internal(e.into()))?;
-            if !kept {
-                tracing::warn!("lost the poll lease to another replica; stopping this round");
-                return Ok(());
+            match saved {
+                Saved::Kept => {}
+                Saved::LeaseLost => {
+                    tracing::warn!("lost the poll lease to another replica; stopping this round");
+                    return Ok(());
+                }
+                Saved::Rescoped => {
+                    tracing::info!("the scope changed; its full read starts next");
+                    return Ok(());
+                }
             }
             cursor = Some(page.cursor);
             if !page.more {

@@ -24,6 +24,11 @@ pub struct Watch {
     pub resync_requested: bool,
     /// The resync round in progress, if the round in progress is one (see [`Round::id`]).
     pub round_id: Option<Uuid>,
+    /// The watch's scope generation when claimed: a round may only save its cursor while it
+    /// has not moved on (a new scope asks for a new full read).
+    pub generation: i64,
+    /// The re-scope the round in progress reads for (tags its messages), if any.
+    pub rescope: Option<Uuid>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -37,6 +42,8 @@ struct WatchRow {
     round_items: i64,
     resync_requested: bool,
     round_id: Option<Uuid>,
+    generation: i64,
+    rescope: Option<Uuid>,
 }
 
 impl TryFrom<WatchRow> for Watch {
@@ -52,6 +59,8 @@ impl TryFrom<WatchRow> for Watch {
             round_items: row.round_items,
             resync_requested: row.resync_requested,
             round_id: row.round_id,
+            generation: row.generation,
+            rescope: row.rescope,
         })
     }
 }
@@ -107,6 +116,18 @@ pub struct Round {
     /// Set for a full round that re-reads a scope already read: the id of its `read_started`
     /// message, cleared when an item could not be read (its absence proves nothing then).
     pub id: Option<Uuid>,
+    /// The re-scope this round reads for (a full round that started after the request).
+    pub rescope: Option<Uuid>,
+}
+
+/// Whether a cursor was saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Kept,
+    /// Another replica holds the lease now.
+    LeaseLost,
+    /// The scope changed during the round: it must stop; a full read of the new scope is due.
+    Rescoped,
 }
 
 #[derive(Clone)]
@@ -130,20 +151,38 @@ impl Store {
         kind: ItemKind,
         scope: Option<&WatchScope>,
     ) -> sqlx::Result<()> {
+        self.set_watch_rescoped(user, kind, scope, None).await
+    }
+
+    /// [`Store::set_watch`]; with `rescope`, also a full read tagged with it, from a round that
+    /// starts now (a round under way stops at its next page, see [`Store::save_cursor`]).
+    pub async fn set_watch_rescoped(
+        &self,
+        user: UserId,
+        kind: ItemKind,
+        scope: Option<&WatchScope>,
+        rescope: Option<Uuid>,
+    ) -> sqlx::Result<()> {
         match scope {
             Some(scope) => {
                 sqlx::query(
-                    "INSERT INTO watches (user_id, kind, container_id, poll_interval_secs)
-                     VALUES ($1, $2, $3, $4)
+                    "INSERT INTO watches (user_id, kind, container_id, poll_interval_secs, rescope)
+                     VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (user_id, kind) DO UPDATE SET
                         active = true,
                         cursor = CASE WHEN watches.container_id IS DISTINCT FROM excluded.container_id
+                                        OR excluded.rescope IS NOT NULL
                                       THEN NULL ELSE watches.cursor END,
-                        -- Another folder or list is a first read, never a resync of the old one.
-                        resync_requested = watches.resync_requested
+                        -- Another folder or list is a first read, never a resync of the old one;
+                        -- a re-scope of the same one re-reads it (what it misses was deleted).
+                        resync_requested = (watches.resync_requested OR excluded.rescope IS NOT NULL)
                             AND watches.container_id IS NOT DISTINCT FROM excluded.container_id,
                         round_id = CASE WHEN watches.container_id IS DISTINCT FROM excluded.container_id
                                         THEN NULL ELSE watches.round_id END,
+                        generation = CASE WHEN watches.container_id IS DISTINCT FROM excluded.container_id
+                                            OR excluded.rescope IS NOT NULL
+                                          THEN watches.generation + 1 ELSE watches.generation END,
+                        rescope = coalesce(excluded.rescope, watches.rescope),
                         container_id = excluded.container_id,
                         poll_interval_secs = excluded.poll_interval_secs,
                         next_poll_at = now()",
@@ -152,6 +191,7 @@ impl Store {
                 .bind(kind.as_str())
                 .bind(&scope.container_id)
                 .bind(scope.poll_interval_secs.max(1) as i32)
+                .bind(rescope)
                 .execute(&self.pool)
                 .await?;
             }
@@ -183,7 +223,9 @@ impl Store {
                    FOR UPDATE SKIP LOCKED) due
              WHERE w.user_id = due.user_id AND w.kind = due.kind
              RETURNING w.user_id, w.kind, w.container_id, w.poll_interval_secs, w.cursor,
-                       w.full_read, w.round_items, w.resync_requested, w.round_id",
+                       w.full_read, w.round_items, w.resync_requested, w.round_id, w.generation,
+                       CASE WHEN w.cursor IS NULL THEN w.rescope ELSE w.round_rescope END
+                           AS rescope",
         )
         .bind(owner)
         .bind(lease.as_secs_f64())
@@ -194,7 +236,7 @@ impl Store {
     }
 
     /// Saves the cursor and renews the lease. `false` when the lease was lost (another replica
-    /// took over): the caller must stop polling this watch.
+    /// took over) or the scope changed: the caller must stop polling this watch.
     pub async fn save_cursor(
         &self,
         watch: &Watch,
@@ -203,12 +245,24 @@ impl Store {
         cursor: Option<&serde_json::Value>,
         round: Round,
     ) -> sqlx::Result<bool> {
+        Ok(self.save_round(watch, owner, lease, cursor, round).await? == Saved::Kept)
+    }
+
+    /// [`Store::save_cursor`], saying why a cursor was not saved.
+    pub async fn save_round(
+        &self,
+        watch: &Watch,
+        owner: &str,
+        lease: Duration,
+        cursor: Option<&serde_json::Value>,
+        round: Round,
+    ) -> sqlx::Result<Saved> {
         let done = sqlx::query(
             "UPDATE watches SET cursor = $4, lease_until = now() + make_interval(secs => $5),
-                    full_read = $6, round_items = $7, round_id = $8,
+                    full_read = $6, round_items = $7, round_id = $8, round_rescope = $10,
                     -- a resync round has begun (and is remembered): the request is served
                     resync_requested = resync_requested AND $8::uuid IS NULL
-             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
+             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3 AND generation = $9",
         )
         .bind(watch.user_id.0)
         .bind(watch.kind.as_str())
@@ -218,9 +272,27 @@ impl Store {
         .bind(round.full)
         .bind(round.items)
         .bind(round.id)
+        .bind(watch.generation)
+        .bind(round.rescope)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            return Ok(Saved::Kept);
+        }
+        let moved: Option<(bool,)> = sqlx::query_as(
+            "SELECT generation <> $4 FROM watches
+             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
+        )
+        .bind(watch.user_id.0)
+        .bind(watch.kind.as_str())
+        .bind(owner)
+        .bind(watch.generation)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match moved {
+            Some((true,)) => Saved::Rescoped,
+            _ => Saved::LeaseLost,
+        })
     }
 
     /// Ends a poll: frees the lease and schedules the next one.
@@ -244,9 +316,12 @@ impl Store {
         error: Option<&str>,
         state: WatchState,
     ) -> sqlx::Result<()> {
+        // A scope changed during the poll: the new scope's full read is due at once.
         sqlx::query(
             "UPDATE watches SET lease_owner = NULL, lease_until = NULL, last_polled_at = now(),
-                    next_poll_at = now() + make_interval(secs => $4), last_error = $5, state = $6
+                    next_poll_at = CASE WHEN generation = $7 THEN now() + make_interval(secs => $4)
+                                        ELSE now() END,
+                    last_error = $5, state = $6
              WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
         )
         .bind(watch.user_id.0)
@@ -255,6 +330,7 @@ impl Store {
         .bind(delay.as_secs_f64())
         .bind(error)
         .bind(state.as_str())
+        .bind(watch.generation)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -345,7 +421,8 @@ impl Store {
         sqlx::query(
             "UPDATE watches SET next_poll_at = now(),
                     cursor = CASE WHEN $3 THEN NULL ELSE cursor END,
-                    resync_requested = resync_requested OR $3
+                    resync_requested = resync_requested OR $3,
+                    generation = CASE WHEN $3 THEN generation + 1 ELSE generation END
              WHERE user_id = $1 AND kind = $2 AND active",
         )
         .bind(user.0)

@@ -19,6 +19,10 @@ pub struct Envelope<T> {
     /// W3C trace context of the span that produced the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// On a connector's changes: the re-scope (see [`CommandMessage::Watch`]) whose full read
+    /// produced this message, so sync-service can tell the new scope's reads from the old's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescope: Option<Uuid>,
     pub body: T,
 }
 
@@ -30,12 +34,18 @@ impl<T> Envelope<T> {
             user_id,
             occurred_at: Utc::now(),
             traceparent: None,
+            rescope: None,
             body,
         }
     }
 
     pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
         self.traceparent = traceparent;
+        self
+    }
+
+    pub fn with_rescope(mut self, rescope: Option<Uuid>) -> Self {
+        self.rescope = rescope;
         self
     }
 }
@@ -161,6 +171,12 @@ pub enum CommandMessage {
         side: Side,
         kind: ItemKind,
         scope: Option<WatchScope>,
+        /// The scope changed (a new folder or list, another calendar filter, the kind switched
+        /// on again): read everything again in a round that starts after this command, and tag
+        /// that round's messages with this id ([`Envelope::rescope`]). A round of the old scope
+        /// still under way stops at its next page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rescope: Option<Uuid>,
     },
     /// Poll `kind` now; `full` discards the cursor and reads everything again (a resync).
     Poll {
@@ -211,6 +227,10 @@ pub struct WatchScope {
     pub container_id: Option<String>,
     /// Seconds between polls.
     pub poll_interval_secs: u32,
+    /// Categories the mailbox must have, created when missing (the "Zoho" category the calendar
+    /// filter relies on). Empty for everything else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -27,6 +27,8 @@ pub enum Input {
     Deleted { side: Side, external_id: ExternalId },
     /// Left the synced folder, list or categories on `side`: stop syncing it there.
     LeftScope { side: Side, external_id: ExternalId },
+    /// The whole of `side`'s scope moved (another folder or list): everything known there left.
+    ScopeMoved { side: Side },
     Applied {
         side: Side,
         command_id: Uuid,
@@ -137,14 +139,12 @@ pub fn step(
                 return out;
             }
         }
-        Input::LeftScope { side, .. } => {
-            *link.side_mut(side) = None;
-            if link.outlook.is_none() && link.zoho.is_none() {
-                return Output {
-                    remove: true,
-                    ..Output::default()
-                };
+        Input::LeftScope { side, .. } | Input::ScopeMoved { side } => {
+            left_scope(&mut link, side, &mut out);
+            if !out.remove {
+                out.link = Some(link);
             }
+            return out;
         }
         Input::Applied {
             side,
@@ -291,6 +291,34 @@ pub fn step(
     out
 }
 
+/// `side`'s item left the scope: the link forgets it there and stops syncing, deleting nothing.
+/// What remains on the other side waits, out of scope, for a re-scope to pair it again; or, when
+/// it never reached `side` (our create there was not confirmed), it is matched again like a new
+/// item.
+fn left_scope(link: &mut Link, side: Side, out: &mut Output) {
+    let Some(leaving) = link.side(side) else {
+        return;
+    };
+    let reached = leaving.id.is_some();
+    *link.side_mut(side) = None;
+    if link.outlook.is_none() && link.zoho.is_none() {
+        out.remove = true;
+        return;
+    }
+    link.held.clear();
+    link.status = match link.status {
+        LinkStatus::Deleted => LinkStatus::Deleted,
+        // A delete of the remaining side's counterpart: the link only waits for its release,
+        // which now finds nothing to delete.
+        staged @ (LinkStatus::StagedDelete { .. } | LinkStatus::HeldDelete { .. }) => staged,
+        LinkStatus::Unmatched | LinkStatus::Ambiguous => LinkStatus::Unmatched,
+        LinkStatus::Active | LinkStatus::Review | LinkStatus::OutOfScope if !reached => {
+            LinkStatus::Unmatched
+        }
+        LinkStatus::Active | LinkStatus::Review | LinkStatus::OutOfScope => LinkStatus::OutOfScope,
+    };
+}
+
 /// An input about an item we have no link for.
 fn new_item(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids) -> Output {
     let Input::Changed {
@@ -386,7 +414,10 @@ fn changed(
     state.id = Some(id);
     state.version = Some(version);
     let before = state.known.replace(item.clone());
-    if matches!(status, LinkStatus::Unmatched | LinkStatus::Ambiguous) {
+    if matches!(
+        status,
+        LinkStatus::Unmatched | LinkStatus::Ambiguous | LinkStatus::OutOfScope
+    ) {
         link.target = item;
         return;
     }
@@ -417,7 +448,7 @@ fn deleted(link: &mut Link, side: Side, rules: Rules, out: &mut Output) {
         LinkStatus::Deleted | LinkStatus::StagedDelete { .. } | LinkStatus::HeldDelete { .. } => {
             return;
         }
-        LinkStatus::Unmatched | LinkStatus::Ambiguous => {
+        LinkStatus::Unmatched | LinkStatus::Ambiguous | LinkStatus::OutOfScope => {
             *link.side_mut(side) = None;
             if link.outlook.is_none() && link.zoho.is_none() {
                 out.remove = true;

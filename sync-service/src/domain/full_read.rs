@@ -17,11 +17,15 @@ use super::engine::Input;
 use super::link::{Link, LinkStatus};
 
 /// Whether a link's item on a side can be lost: it is known there and not already on its way
-/// out.
+/// out. An out-of-scope item's delete only ends its link (a re-scope must not pair a gone item).
 fn live(link: &Link) -> bool {
     matches!(
         link.status,
-        LinkStatus::Active | LinkStatus::Review | LinkStatus::Unmatched | LinkStatus::Ambiguous
+        LinkStatus::Active
+            | LinkStatus::Review
+            | LinkStatus::Unmatched
+            | LinkStatus::Ambiguous
+            | LinkStatus::OutOfScope
     )
 }
 

@@ -64,6 +64,9 @@ pub enum LinkStatus {
     HeldDelete { by: Side },
     /// Deleted on both sides; kept so late messages about it are recognised.
     Deleted,
+    /// Known on one side only: its counterpart left the synced folder, list or categories (or
+    /// never synced, one-way). Nothing is written for it; the next re-scope may pair it again.
+    OutOfScope,
 }
 
 impl LinkStatus {
@@ -76,6 +79,7 @@ impl LinkStatus {
             LinkStatus::StagedDelete { .. } => "staged_delete",
             LinkStatus::HeldDelete { .. } => "held_delete",
             LinkStatus::Deleted => "deleted",
+            LinkStatus::OutOfScope => "out_of_scope",
         }
     }
 }

@@ -1,10 +1,12 @@
-//! The sync rules, free of I/O: settings, links, the merge, the engine and first-sync matching.
+//! The sync rules, free of I/O: settings, links, the merge, the engine, first-sync matching and
+//! re-scopes (settings changes that change what syncs).
 
 pub mod engine;
 pub mod full_read;
 pub mod link;
 pub mod matching;
 pub mod merge;
+pub mod scope;
 pub mod settings;
 #[cfg(test)]
 mod simulation;

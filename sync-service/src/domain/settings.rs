@@ -176,6 +176,24 @@ impl UserSettings {
         kind.enabled.then_some(kind.direction)
     }
 
+    /// Categories `side`'s mailbox must have for `kind` to sync as chosen: the "Zoho" category
+    /// when the calendar filter names it (created when missing).
+    pub fn required_categories(&self, side: Side, kind: ItemKind) -> Vec<String> {
+        let zoho = super::engine::ZOHO_CATEGORY;
+        let names_zoho = match &self.calendar_categories {
+            CategoryFilter::ZohoOnly => true,
+            CategoryFilter::All => false,
+            CategoryFilter::Chosen(names) => {
+                names.iter().any(|n| n.trim().eq_ignore_ascii_case(zoho))
+            }
+        };
+        if side == Side::Outlook && kind == ItemKind::Event && names_zoho {
+            vec![zoho.to_owned()]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// What `side`'s connector should watch for `kind`.
     pub fn container(&self, side: Side, kind: ItemKind) -> Option<String> {
         match (side, kind) {
@@ -264,6 +282,25 @@ mod tests {
         assert!(CategoryFilter::All.admits(&cats(&[])));
         assert!(CategoryFilter::Chosen(cats(&["Customers"])).admits(&cats(&["customers", "Red"])));
         assert!(!CategoryFilter::Chosen(cats(&["Customers"])).admits(&cats(&["Red"])));
+    }
+
+    #[test]
+    fn the_zoho_category_is_required_only_when_the_filter_names_it() {
+        let events = |filter| UserSettings {
+            calendar_categories: filter,
+            ..valid()
+        };
+        let required = |s: &UserSettings| s.required_categories(Side::Outlook, ItemKind::Event);
+        assert_eq!(required(&events(CategoryFilter::ZohoOnly)), vec!["Zoho"]);
+        assert!(required(&events(CategoryFilter::All)).is_empty());
+        let chosen = events(CategoryFilter::Chosen(vec![" zoho ".into(), "Red".into()]));
+        assert_eq!(required(&chosen), vec!["Zoho"]);
+        assert!(required(&events(CategoryFilter::Chosen(vec!["Red".into()]))).is_empty());
+        assert!(
+            events(CategoryFilter::ZohoOnly)
+                .required_categories(Side::Zoho, ItemKind::Event)
+                .is_empty()
+        );
     }
 
     #[test]

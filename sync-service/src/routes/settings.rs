@@ -1,5 +1,7 @@
-//! Reading and changing a user's settings. A change tells both connectors what to watch, and a
-//! new folder or list starts that kind's first sync again (matching, never duplicating).
+//! Reading and changing a user's settings. A change tells both connectors what to watch; one
+//! that changes what syncs (a new folder or list, another calendar filter, a kind switched on
+//! again) opens a re-scope of that kind (`domain::scope`): both sides read everything again and
+//! what came into scope is matched, never duplicated; what left it is unlinked, never deleted.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -11,10 +13,12 @@ use sync_protocol::{CommandMessage, Envelope, WatchScope};
 
 use super::AppState;
 use super::auth::{CurrentUser, require_service};
-use crate::domain::UserSettings;
+use crate::domain::scope;
+use crate::domain::{Input, UserSettings};
 use crate::error::ApiError;
-use crate::store::{Tx, outbox, progress, settings};
+use crate::store::{Tx, links, outbox, progress, settings};
 use service_kit::openapi::ErrorBody;
+use uuid::Uuid;
 
 #[utoipa::path(get, path = "/v1/settings", tag = "sync", security(("access_token" = [])),
     responses((status = 200, body = UserSettings), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -131,21 +135,38 @@ async fn save(state: &AppState, user: UserId, new: UserSettings) -> Result<UserS
     crate::store::inbox::lock_user(&mut tx, user).await?;
     let old = settings::load(&mut tx, user).await?;
     settings::save(&mut tx, user, &new).await?;
-    for kind in ItemKind::ALL {
-        let moved = old
-            .as_ref()
-            .is_none_or(|o| o.container(Side::Outlook, kind) != new.container(Side::Outlook, kind));
-        let started = old.as_ref().is_none_or(|o| o.direction(kind).is_none())
-            && new.direction(kind).is_some();
-        if moved || started {
-            progress::restart_first_sync(&mut tx, user, kind).await?;
+    let rescopes = scope::rescopes(old.as_ref(), &new);
+    let mut tags = Vec::new();
+    for rescope in &rescopes {
+        let id = Uuid::now_v7();
+        progress::open_rescope(&mut tx, user, rescope.kind, id).await?;
+        if rescope.outlook_moved {
+            // Everything known in the old folder or list left the scope: unlinked, not deleted.
+            let (rules, _) = crate::handler::rules(&mut tx, user, rescope.kind)
+                .await
+                .map_err(ApiError::Internal)?;
+            let moved = links::on_side(&mut tx, user, rescope.kind, Side::Outlook).await?;
+            tracing::info!(%user, kind = %rescope.kind, links = moved.len(), "the Outlook scope moved");
+            for link in moved {
+                crate::handler::apply(
+                    &mut tx,
+                    user,
+                    Some(link),
+                    Input::ScopeMoved {
+                        side: Side::Outlook,
+                    },
+                    rules,
+                )
+                .await
+                .map_err(ApiError::Internal)?;
+            }
         }
+        tags.push((rescope.kind, id));
+    }
+    for kind in ItemKind::ALL {
+        let rescope = tags.iter().find(|(k, _)| *k == kind).map(|(_, id)| *id);
         for side in Side::ALL {
-            let scope = new.direction(kind).map(|_| WatchScope {
-                container_id: new.container(side, kind),
-                poll_interval_secs: new.poll_interval_secs,
-            });
-            let watch = CommandMessage::Watch { side, kind, scope };
+            let watch = watch_command(&new, side, kind, rescope);
             outbox::push(
                 &mut tx,
                 &Envelope::new(user, watch).with_traceparent(current_traceparent()),
@@ -156,4 +177,25 @@ async fn save(state: &AppState, user: UserId, new: UserSettings) -> Result<UserS
     tx.commit().await?;
     state.relay_wakeup.notify_one();
     Ok(new)
+}
+
+/// What `side`'s connector watches for `kind` under `settings`; with `rescope`, a full read of
+/// the new scope tagged with it.
+fn watch_command(
+    settings: &UserSettings,
+    side: Side,
+    kind: ItemKind,
+    rescope: Option<Uuid>,
+) -> CommandMessage {
+    let scope = settings.direction(kind).map(|_| WatchScope {
+        container_id: settings.container(side, kind),
+        poll_interval_secs: settings.poll_interval_secs,
+        categories: settings.required_categories(side, kind),
+    });
+    CommandMessage::Watch {
+        side,
+        kind,
+        scope,
+        rescope,
+    }
 }

@@ -22,6 +22,11 @@ pub struct FirstSync {
     /// progress bar.
     pub done: i64,
     pub total: i64,
+    /// `first_sync`, or `settings_change` when a settings change (a new folder or list, another
+    /// calendar filter, a kind switched on again) reopened it.
+    pub reason: String,
+    /// The sides whose full read it still waits for (`outlook`, `zoho`).
+    pub reading: Vec<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -44,6 +49,9 @@ pub struct KindStatus {
     pub held: i64,
     pub failed: i64,
     pub failed_items: Vec<FailedItem>,
+    /// Known on one side only and not synced: its counterpart left the folder, list or
+    /// categories that sync (nothing was deleted for it).
+    pub out_of_scope: i64,
     pub first_sync: FirstSync,
 }
 
@@ -81,7 +89,11 @@ struct Counts {
     held: i64,
     failed: i64,
     total: i64,
+    out_of_scope: i64,
     first_sync_done: Option<bool>,
+    rescope_reason: Option<String>,
+    outlook_full: Option<bool>,
+    zoho_full: Option<bool>,
     last_sync: Option<DateTime<Utc>>,
 }
 
@@ -98,9 +110,14 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
                     AND l.doc->'outlook'->'inflight' = 'null'::jsonb
                     AND l.doc->'zoho'->'inflight' = 'null'::jsonb)) AS pending,
                 count(l.id) FILTER (WHERE l.status IN ('review', 'ambiguous', 'held_delete')) AS held,
-                count(l.id) FILTER (WHERE l.last_error IS NOT NULL AND l.status <> 'deleted') AS failed,
-                count(l.id) FILTER (WHERE l.status <> 'deleted') AS total,
+                count(l.id) FILTER (WHERE l.last_error IS NOT NULL
+                    AND l.status NOT IN ('deleted', 'out_of_scope')) AS failed,
+                count(l.id) FILTER (WHERE l.status NOT IN ('deleted', 'out_of_scope')) AS total,
+                count(l.id) FILTER (WHERE l.status = 'out_of_scope') AS out_of_scope,
                 bool_and(p.first_sync_done) AS first_sync_done,
+                max(p.rescope_reason) AS rescope_reason,
+                bool_and(p.outlook_full_at IS NOT NULL) AS outlook_full,
+                bool_and(p.zoho_full_at IS NOT NULL) AS zoho_full,
                 max(greatest(p.outlook_read_at, p.zoho_read_at)) AS last_sync
          FROM kind_progress p
          LEFT JOIN links l ON l.user_id = p.user_id AND l.kind = p.kind
@@ -121,7 +138,8 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
     for c in counts.into_iter().filter(|c| enabled(&c.kind)) {
         let failed_items: Vec<(uuid::Uuid, serde_json::Value, String)> = sqlx::query_as(
             "SELECT id, doc->'target', last_error FROM links
-             WHERE user_id = $1 AND kind = $2 AND last_error IS NOT NULL AND status <> 'deleted'
+             WHERE user_id = $1 AND kind = $2 AND last_error IS NOT NULL
+               AND status NOT IN ('deleted', 'out_of_scope')
              ORDER BY updated_at DESC LIMIT 50",
         )
         .bind(user.0)
@@ -138,12 +156,24 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
                 reason,
             })
             .collect();
+        let done = c.first_sync_done.unwrap_or(false);
+        let reading = [
+            ("outlook", c.outlook_full.unwrap_or(false)),
+            ("zoho", c.zoho_full.unwrap_or(false)),
+        ]
+        .into_iter()
+        .filter(|(_, read)| !done && !read)
+        .map(|(side, _)| side.to_owned())
+        .collect();
         kinds.push(KindStatus {
             first_sync: FirstSync {
-                complete: c.first_sync_done.unwrap_or(false) && c.pending == 0,
+                complete: done && c.pending == 0,
                 done: c.total - c.pending,
                 total: c.total,
+                reason: c.rescope_reason.unwrap_or_else(|| "first_sync".to_owned()),
+                reading,
             },
+            out_of_scope: c.out_of_scope,
             kind: c.kind,
             last_sync: c.last_sync,
             linked: c.linked,

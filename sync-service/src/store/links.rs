@@ -66,6 +66,26 @@ pub async fn with_status(
     Ok(parse(rows))
 }
 
+/// Links that know an item on `side` (or are creating one there), locked.
+pub async fn on_side(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+) -> sqlx::Result<Vec<Link>> {
+    let sql = format!(
+        "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND doc->'{}' <> 'null'::jsonb
+         ORDER BY created_at FOR UPDATE",
+        side.as_str()
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(user.0)
+        .bind(kind.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(parse(rows))
+}
+
 /// Links whose create on `side` is in flight (the id there is not known yet).
 pub async fn creating_on(
     tx: &mut Tx<'_>,

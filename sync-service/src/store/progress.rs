@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use sync_model::{ItemKind, Side, UserId};
 
+use uuid::Uuid;
+
 use crate::domain::UserSettings;
+use crate::domain::scope::Reading;
 
 use super::Tx;
 
@@ -16,6 +19,23 @@ pub struct Progress {
     pub first_sync_done: bool,
     pub outlook_read_at: Option<DateTime<Utc>>,
     pub zoho_read_at: Option<DateTime<Utc>>,
+    /// The re-scope the open first sync waits for (its tagged full reads).
+    pub rescope_id: Option<Uuid>,
+}
+
+impl Progress {
+    /// The reads the domain's re-scope rules look at.
+    pub fn reading(&self) -> Reading {
+        Reading {
+            open: if self.first_sync_done {
+                None
+            } else {
+                self.rescope_id
+            },
+            outlook_done: self.outlook_full_at.is_some(),
+            zoho_done: self.zoho_full_at.is_some(),
+        }
+    }
 }
 
 /// The row, created on first use (one statement: the insert answers a new row, the select an
@@ -25,11 +45,11 @@ pub async fn load(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result
         "WITH made AS (
              INSERT INTO kind_progress (user_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING
              RETURNING outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
-                       outlook_read_at, zoho_read_at)
+                       outlook_read_at, zoho_read_at, rescope_id)
          SELECT * FROM made
          UNION ALL
          SELECT outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
-                outlook_read_at, zoho_read_at
+                outlook_read_at, zoho_read_at, rescope_id
          FROM kind_progress WHERE user_id = $1 AND kind = $2",
     )
     .bind(user.0)
@@ -55,12 +75,12 @@ pub async fn load_with_settings(
         "WITH made AS (
              INSERT INTO kind_progress (user_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING
              RETURNING outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
-                       outlook_read_at, zoho_read_at),
+                       outlook_read_at, zoho_read_at, rescope_id),
          progress AS (
              SELECT * FROM made
              UNION ALL
              SELECT outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
-                    outlook_read_at, zoho_read_at
+                    outlook_read_at, zoho_read_at, rescope_id
              FROM kind_progress WHERE user_id = $1 AND kind = $2)
          SELECT progress.*, (SELECT settings FROM user_settings WHERE user_id = $1) AS settings
          FROM progress",
@@ -114,15 +134,26 @@ pub async fn first_sync_done(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> s
     Ok(())
 }
 
-/// A new folder or list: the next full reads are a first sync again (matching, no duplicates).
-pub async fn restart_first_sync(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<()> {
+/// A re-scope: the kind's first sync opens again and waits for both sides' full reads tagged
+/// `id`. After a completed first sync it is a settings change (for the status page).
+pub async fn open_rescope(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    id: Uuid,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO kind_progress (user_id, kind) VALUES ($1, $2)
+        "INSERT INTO kind_progress (user_id, kind, rescope_id) VALUES ($1, $2, $3)
          ON CONFLICT (user_id, kind) DO UPDATE SET first_sync_done = false,
-            outlook_full_at = NULL, zoho_full_at = NULL, outlook_items = 0, zoho_items = 0",
+            outlook_full_at = NULL, zoho_full_at = NULL, outlook_items = 0, zoho_items = 0,
+            rescope_id = excluded.rescope_id,
+            rescope_reason = CASE WHEN kind_progress.first_sync_done
+                                    OR kind_progress.rescope_reason = 'settings_change'
+                                  THEN 'settings_change' ELSE 'first_sync' END",
     )
     .bind(user.0)
     .bind(kind.as_str())
+    .bind(id)
     .execute(&mut **tx)
     .await?;
     Ok(())

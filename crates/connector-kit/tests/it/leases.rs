@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use connector_kit::store::{Round, Store};
+use connector_kit::store::{Round, Saved, Store};
 use sync_model::{ItemKind, UserId};
 use sync_protocol::WatchScope;
 
@@ -17,6 +17,7 @@ fn scope(folder: &str) -> WatchScope {
     WatchScope {
         container_id: Some(folder.into()),
         poll_interval_secs: 60,
+        categories: Vec::new(),
     }
 }
 
@@ -162,5 +163,75 @@ async fn released_watch_is_due_after_its_interval_and_a_new_folder_resets_the_cu
         .await?;
     store.set_watch(user, ItemKind::Contact, None).await?;
     assert!(store.claim_due("a", lease, 1).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rescope_stops_the_round_under_way_and_tags_the_full_read_that_follows()
+-> anyhow::Result<()> {
+    let store = store().await?;
+    let user = UserId(uuid::Uuid::new_v4());
+    store
+        .set_watch(user, ItemKind::Contact, Some(&scope("f1")))
+        .await?;
+    let lease = Duration::from_secs(30);
+    let cursor = |n: u32| serde_json::json!({"link": format!("delta-{n}")});
+    // An incremental round of the old scope is under way...
+    let old = store.claim_due("a", lease, 1).await?.remove(0);
+    assert_eq!(old.rescope, None);
+    assert_eq!(
+        store
+            .save_round(&old, "a", lease, Some(&cursor(1)), Round::default())
+            .await?,
+        Saved::Kept
+    );
+    // ...when the scope changes: it may not save its cursor over the reset one.
+    let tag = uuid::Uuid::new_v4();
+    store
+        .set_watch_rescoped(user, ItemKind::Contact, Some(&scope("f1")), Some(tag))
+        .await?;
+    assert_eq!(
+        store
+            .save_round(&old, "a", lease, Some(&cursor(2)), Round::default())
+            .await?,
+        Saved::Rescoped
+    );
+    assert!(
+        !store
+            .save_cursor(&old, "a", lease, Some(&cursor(2)), Round::default())
+            .await?
+    );
+    // Released with its usual delay, it is due at once all the same: the full read is next.
+    store
+        .release(&old, "a", Duration::from_secs(3600), None)
+        .await?;
+    let full = store.claim_due("a", lease, 1).await?.remove(0);
+    assert_eq!(full.cursor, None, "the same folder, read again in full");
+    assert_eq!(full.rescope, Some(tag));
+    // The round goes on from its cursor with its tag, and the next one is untagged.
+    let round = Round {
+        full: true,
+        items: 10,
+        id: None,
+        rescope: Some(tag),
+    };
+    store
+        .save_round(&full, "a", lease, Some(&cursor(3)), round)
+        .await?;
+    store
+        .release(&full, "a", Duration::from_secs(0), None)
+        .await?;
+    let more = store.claim_due("a", lease, 1).await?.remove(0);
+    assert_eq!(more.rescope, Some(tag));
+    assert!(more.full_read);
+    store
+        .save_round(&more, "a", lease, Some(&cursor(4)), Round::default())
+        .await?;
+    store
+        .release(&more, "a", Duration::from_secs(0), None)
+        .await?;
+    let next = store.claim_due("a", lease, 1).await?.remove(0);
+    assert_eq!(next.rescope, None);
+    assert_eq!(next.cursor, Some(cursor(4)));
     Ok(())
 }

@@ -229,6 +229,7 @@ async fn watch_user(store: &Store) -> anyhow::Result<UserId> {
             Some(&WatchScope {
                 container_id: None,
                 poll_interval_secs: 3600,
+                categories: Vec::new(),
             }),
         )
         .await?;
@@ -467,6 +468,7 @@ async fn only_a_full_re_read_of_a_known_scope_is_announced_as_one() -> anyhow::R
     let other = WatchScope {
         container_id: Some("another folder".into()),
         poll_interval_secs: 3600,
+        categories: Vec::new(),
     };
     world
         .store
@@ -521,6 +523,7 @@ async fn a_connection_to_reconnect_stops_polling_the_user_and_shows_why() -> any
             Some(&WatchScope {
                 container_id: None,
                 poll_interval_secs: 3600,
+                categories: Vec::new(),
             }),
         )
         .await?;

@@ -39,7 +39,9 @@ async fn topology_is_idempotent_and_messages_reach_their_queues() -> anyhow::Res
             scope: Some(WatchScope {
                 container_id: Some("f".into()),
                 poll_interval_secs: 60,
+                categories: Vec::new(),
             }),
+            rescope: None,
         },
     );
     publisher.publish_command(&watch).await?;

@@ -8,5 +8,6 @@ mod deletions;
 mod engine;
 mod faults;
 mod repeats;
+mod scope;
 mod settings;
 mod startup;
