@@ -10,9 +10,11 @@ use crate::domain::MicrosoftTenant;
 use crate::settings::MicrosoftOAuthSettings;
 
 /// The delegated permissions the sync needs; `offline_access` keeps refresh tokens coming.
+/// `MailboxSettings.ReadWrite` lists the mailbox's categories and creates the "Zoho" one the
+/// calendar filter relies on.
 pub const SCOPES: &str = "offline_access https://graph.microsoft.com/Contacts.ReadWrite \
      https://graph.microsoft.com/Calendars.ReadWrite https://graph.microsoft.com/Tasks.ReadWrite \
-     https://graph.microsoft.com/MailboxSettings.Read";
+     https://graph.microsoft.com/MailboxSettings.ReadWrite";
 
 #[derive(Debug, Clone)]
 pub struct MicrosoftTokenClient {

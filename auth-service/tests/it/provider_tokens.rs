@@ -82,7 +82,7 @@ async fn outlook_token_is_refreshed_and_the_rotated_refresh_token_kept() {
         "Contacts.ReadWrite",
         "Calendars.ReadWrite",
         "Tasks.ReadWrite",
-        "MailboxSettings.Read",
+        "MailboxSettings.ReadWrite",
     ] {
         assert!(scope.contains(s), "{scope}");
     }

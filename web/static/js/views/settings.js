@@ -81,9 +81,9 @@ export async function render(main) {
   // Calendar categories: the "Zoho" category, all, or chosen ones from the mailbox's list.
   const chosen = current.calendar_categories.mode === 'chosen' ? (current.calendar_categories.names || []) : [];
   const categoryMode = radios('category-mode', t('settings.categories'), [
-    { value: 'zoho_only', label: t('settings.categories.zoho_only') },
-    { value: 'all', label: t('settings.categories.all') },
-    { value: 'chosen', label: t('settings.categories.chosen') },
+    { value: 'zoho_only', label: t('settings.categories.zoho_only'), hint: t('settings.categories.zoho_onlyHint') },
+    { value: 'all', label: t('settings.categories.all'), hint: t('settings.categories.allHint') },
+    { value: 'chosen', label: t('settings.categories.chosen'), hint: t('settings.categories.chosenHint') },
   ], current.calendar_categories.mode);
   const names = new Set([...(categories.items || []).map((c) => c.displayName), ...chosen]);
   const choices = h('fieldset', { class: 'category-choices', id: 'category-choices' },
@@ -129,6 +129,7 @@ export async function render(main) {
       checkbox('events-enabled', t('settings.syncEvents'), current.events.enabled),
       direction('events', current.events.direction),
       categoryMode)),
+    h('p', { class: 'hint', id: 'scope-change-hint' }, t('settings.scopeChangeHint')),
     h('div', { class: 'grid two' },
     h('div', { class: 'card' },
       radios('conflict-rule', t('settings.conflictRule'), [

@@ -9,13 +9,15 @@ import { errorText, t } from '../i18n.js';
 function kindCard(kind, held) {
   const first = kind.first_sync || { complete: true, done: 0, total: 0 };
   const id = kind.kind;
+  // A settings change (folder, list, categories, a kind on again) reopens the first sync.
+  const key = (name) => (first.reason === 'settings_change' ? `status.rescope${name}` : `status.firstSync${name}`);
   const body = [];
   // The first sync is complete once nothing waits for the sync itself; items that failed or
   // wait for a decision are listed below or in the conflict log.
   const attention = (kind.failed || 0) + held;
   if (first.complete && attention > 0) {
     body.push(h('p', { class: 'first-sync-attention', id: `first-sync-attention-${id}` },
-      '✓ ', t('status.firstSyncAttention', { count: number(attention) })));
+      '✓ ', t(key('Attention'), { count: number(attention) })));
   } else if (!first.complete) {
     const label = h('p', { id: `progress-${id}-label`, class: 'progress-label' });
     // Until the first reads come back the total is unknown: an indeterminate bar.
@@ -25,18 +27,21 @@ function kindCard(kind, held) {
       bar.max = total;
       bar.value = first.done;
       bar.setAttribute('aria-valuetext', `${Math.floor((first.done / total) * 100)}%`);
-      label.textContent = t('status.firstSync', { done: number(first.done), total: number(first.total) });
+      label.textContent = t(key(''), { done: number(first.done), total: number(first.total) });
     } else {
-      label.textContent = t('status.firstSyncReading');
+      label.textContent = t(key('Reading'));
     }
     body.push(label, bar);
   } else {
-    body.push(h('p', { class: 'first-sync-done', id: `first-sync-done-${id}` }, '✓ ', t('status.firstSyncDone')));
+    body.push(h('p', { class: 'first-sync-done', id: `first-sync-done-${id}` }, '✓ ', t(key('Done'))));
   }
   const stats = h('dl', { class: 'stats' },
     h('div', {}, h('dt', {}, t('status.linked')), h('dd', { id: `linked-${id}` }, number(kind.linked))),
     h('div', {}, h('dt', {}, t('status.pending')), h('dd', { id: `pending-${id}` }, number(kind.pending))),
-    h('div', { class: kind.failed > 0 ? 'bad' : '' }, h('dt', {}, t('status.failed')), h('dd', { id: `failed-${id}` }, number(kind.failed))));
+    h('div', { class: kind.failed > 0 ? 'bad' : '' }, h('dt', {}, t('status.failed')), h('dd', { id: `failed-${id}` }, number(kind.failed))),
+    kind.out_of_scope > 0
+      ? h('div', {}, h('dt', {}, t('status.outOfScope')), h('dd', { id: `out-of-scope-${id}` }, number(kind.out_of_scope)))
+      : null);
   const last = h('p', { class: 'last-sync', id: `last-sync-${id}` },
     t('status.lastSync'), ' ',
     kind.last_sync ? h('time', { datetime: kind.last_sync, title: dateTime(kind.last_sync) }, relative(kind.last_sync)) : t('status.notYet'));
