@@ -186,9 +186,10 @@ impl ChangeHandler {
                 Ok(release_parked(tx, user, kind, side).await? || wrote)
             }
             ChangeMessage::ReadStarted { side, kind, round } => {
+                let (rules, _) = rules(tx, user, kind).await?;
                 let mut marked = Vec::new();
                 for mut link in links::known_on(tx, user, kind, side).await? {
-                    if full_read::begin(&mut link, side, round) {
+                    if full_read::begin(&mut link, side, round, rules) {
                         marked.push(link);
                     }
                 }
@@ -252,7 +253,7 @@ impl ChangeHandler {
         if let Some(round) = round.filter(|_| full) {
             let mut gone = 0u64;
             for mut link in links::unseen_in(tx, user, kind, side, round).await? {
-                match full_read::end(&mut link, side, round) {
+                match full_read::end(&mut link, side, round, rules) {
                     Some(input) => {
                         gone += 1;
                         wrote |= apply(tx, user, Some(link), input, rules).await?;

@@ -9,11 +9,15 @@
 //! judges it with the round's other deletes. A link whose item was created during the round was
 //! not marked (the round's snapshot may predate it); one whose item left the scope no longer has
 //! that side; one with a write in flight there waits for the write's result, which tells.
+//!
+//! While a first sync is open (the very first, or again after another folder or list was chosen
+//! or a kind switched on), a full read tells nothing: it may be the first read of a new scope
+//! that the links of the old one are simply not in.
 
 use sync_model::Side;
 use uuid::Uuid;
 
-use super::engine::Input;
+use super::engine::{Input, Rules};
 use super::link::{Link, LinkStatus};
 
 /// Whether a link's item on a side can be lost: it is known there and not already on its way
@@ -30,9 +34,13 @@ fn live(link: &Link) -> bool {
 }
 
 /// A full re-read `round` of `side` begins: marks `link` as awaiting it when its item there is
-/// known and live. Returns whether the link changed.
-pub fn begin(link: &mut Link, side: Side, round: Uuid) -> bool {
-    if !live(link) || link.external_id(side).is_none() || link.unseen.get(side) == Some(round) {
+/// known and live, and no first sync is open. Returns whether the link changed.
+pub fn begin(link: &mut Link, side: Side, round: Uuid, rules: Rules) -> bool {
+    if rules.first_sync_open
+        || !live(link)
+        || link.external_id(side).is_none()
+        || link.unseen.get(side) == Some(round)
+    {
         return false;
     }
     link.unseen.set(side, Some(round));
@@ -45,14 +53,14 @@ pub fn seen(link: &mut Link, side: Side) {
 }
 
 /// The full re-read `round` of `side` ended. Clears the link's mark; when the round never showed
-/// the item although it was known there since before the round, the item is gone: the delete
-/// to stage.
-pub fn end(link: &mut Link, side: Side, round: Uuid) -> Option<Input> {
+/// the item although it was known there since before the round (and no first sync opened
+/// meanwhile), the item is gone: the delete to stage.
+pub fn end(link: &mut Link, side: Side, round: Uuid, rules: Rules) -> Option<Input> {
     if link.unseen.get(side) != Some(round) {
         return None;
     }
     link.unseen.set(side, None);
-    if !live(link) {
+    if rules.first_sync_open || !live(link) {
         return None;
     }
     let state = link.side(side)?;
@@ -127,8 +135,8 @@ mod tests {
     #[test]
     fn an_item_the_round_did_not_show_is_a_staged_delete() {
         let mut link = synced();
-        assert!(begin(&mut link, Side::Outlook, ROUND));
-        let input = end(&mut link, Side::Outlook, ROUND).expect("a delete");
+        assert!(begin(&mut link, Side::Outlook, ROUND, rules()));
+        let input = end(&mut link, Side::Outlook, ROUND, rules()).expect("a delete");
         assert_eq!(
             input,
             Input::Deleted {
@@ -158,7 +166,7 @@ mod tests {
     #[test]
     fn an_item_the_round_showed_is_kept() {
         let mut link = synced();
-        begin(&mut link, Side::Outlook, ROUND);
+        begin(&mut link, Side::Outlook, ROUND, rules());
         // The full read publishes it again (unchanged): the engine's read clears the mark.
         let read = Input::Changed {
             side: Side::Outlook,
@@ -175,19 +183,22 @@ mod tests {
         );
         let mut link = out.link.unwrap();
         assert!(out.commands.is_empty());
-        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
     }
 
     #[test]
     fn the_other_side_and_other_rounds_are_not_concerned() {
         let mut link = synced();
-        begin(&mut link, Side::Outlook, ROUND);
-        assert_eq!(end(&mut link, Side::Zoho, ROUND), None);
-        assert_eq!(end(&mut link, Side::Outlook, Uuid::from_u128(8)), None);
+        begin(&mut link, Side::Outlook, ROUND, rules());
+        assert_eq!(end(&mut link, Side::Zoho, ROUND, rules()), None);
+        assert_eq!(
+            end(&mut link, Side::Outlook, Uuid::from_u128(8), rules()),
+            None
+        );
         // A newer round of the same side replaces the older one.
-        assert!(begin(&mut link, Side::Outlook, Uuid::from_u128(8)));
-        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
-        assert!(end(&mut link, Side::Outlook, Uuid::from_u128(8)).is_some());
+        assert!(begin(&mut link, Side::Outlook, Uuid::from_u128(8), rules()));
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
+        assert!(end(&mut link, Side::Outlook, Uuid::from_u128(8), rules()).is_some());
     }
 
     #[test]
@@ -205,7 +216,7 @@ mod tests {
                 },
             }),
         });
-        assert!(!begin(&mut link, Side::Outlook, ROUND));
+        assert!(!begin(&mut link, Side::Outlook, ROUND, rules()));
         // Its result arrives during the round: the id is known now, yet the round's snapshot
         // may predate the item; the round ends without having shown it.
         let applied = Input::Applied {
@@ -227,35 +238,52 @@ mod tests {
             link.external_id(Side::Outlook),
             Some(&ExternalId("o1".into()))
         );
-        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
     }
 
     #[test]
     fn a_write_in_flight_or_a_link_on_its_way_out_waits_for_its_own_outcome() {
         let mut link = synced();
-        begin(&mut link, Side::Outlook, ROUND);
+        begin(&mut link, Side::Outlook, ROUND, rules());
         link.outlook.as_mut().unwrap().inflight = Some(Inflight {
             command_id: Uuid::from_u128(2),
             op: InflightOp::Update {
                 item: contact("Sato"),
             },
         });
-        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
         assert!(link.unseen.is_empty());
 
         let mut link = synced();
         link.status = LinkStatus::StagedDelete { by: Side::Zoho };
-        assert!(!begin(&mut link, Side::Outlook, ROUND));
+        assert!(!begin(&mut link, Side::Outlook, ROUND, rules()));
         let mut link = synced();
-        begin(&mut link, Side::Outlook, ROUND);
+        begin(&mut link, Side::Outlook, ROUND, rules());
         link.status = LinkStatus::HeldDelete { by: Side::Zoho };
-        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
+    }
+
+    #[test]
+    fn an_open_first_sync_tells_no_deletion() {
+        // A new folder's first read is no re-read of the old one.
+        let open = Rules {
+            first_sync_open: true,
+            ..rules()
+        };
+        let mut link = synced();
+        assert!(!begin(&mut link, Side::Outlook, ROUND, open));
+        assert!(link.unseen.is_empty());
+        // A first sync opened while a re-read was running: its end tells nothing either.
+        let mut link = synced();
+        begin(&mut link, Side::Outlook, ROUND, rules());
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, open), None);
+        assert!(link.unseen.is_empty());
     }
 
     #[test]
     fn an_item_that_left_the_scope_is_not_deleted() {
         let mut link = synced();
-        begin(&mut link, Side::Outlook, ROUND);
+        begin(&mut link, Side::Outlook, ROUND, rules());
         let left = Input::LeftScope {
             side: Side::Outlook,
             external_id: ExternalId("o1".into()),
@@ -269,6 +297,6 @@ mod tests {
         )
         .link
         .unwrap();
-        assert_eq!(end(&mut link, Side::Outlook, ROUND), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
     }
 }

@@ -272,14 +272,15 @@ impl World {
             // Like the handler: the links known on `side` now await the round...
             Some(Msg::FullReadStarted(side, round)) => {
                 for link in &mut self.links {
-                    full_read::begin(link, side, round);
+                    full_read::begin(link, side, round, self.rules);
                 }
                 return;
             }
             // ...and those it did not show lost their item there.
             Some(Msg::FullReadCompleted(side, round)) => {
                 for i in (0..self.links.len()).rev() {
-                    if let Some(input) = full_read::end(&mut self.links[i], side, round) {
+                    if let Some(input) = full_read::end(&mut self.links[i], side, round, self.rules)
+                    {
                         self.run(Some(i), input);
                     }
                 }

@@ -280,3 +280,71 @@ async fn an_admin_resync_finds_the_deletions_zoho_no_longer_reports() -> anyhow:
     sys.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_folder_read_in_full_is_no_deletion_of_the_old_one() -> anyhow::Result<()> {
+    let sys = spawn_system().await?;
+    let user = sys
+        .provision_seeded_user("folder@example.jp", NO_POLLS, 2, 0.0)
+        .await?;
+    let before = converged(&sys, &user, 4).await?;
+    let old_emails = outlook_emails(&before);
+
+    // The user picks another folder (holding one contact) and an admin asks for a resync right
+    // after: the new folder's first read comes with a resync request, and the old folder's
+    // contacts are not in it. They left the scope; nothing may be deleted in Zoho for that.
+    let folder = sys
+        .graph_call(
+            &user,
+            Method::POST,
+            "/me/contactFolders",
+            Some(json!({"displayName": "Kunden 2027"})),
+        )
+        .await?;
+    let folder = folder["id"].as_str().expect("a folder id").to_owned();
+    sys.graph_call(
+        &user,
+        Method::POST,
+        &format!("/me/contactFolders/{folder}/contacts"),
+        Some(json!({"surname": "Neu", "emailAddresses": [{"address": "neu@example.jp"}]})),
+    )
+    .await?;
+    sys.put_settings(
+        &user,
+        json!({
+            "contact_folder_id": folder,
+            "contacts": {"enabled": true, "direction": "two_way"},
+            "conflict_rule": "zoho_wins",
+            "poll_interval_secs": NO_POLLS,
+        }),
+    )
+    .await?;
+    let admin = sys.admin_token().await?;
+    let (status, body) = sys
+        .call_as(
+            &admin,
+            Method::POST,
+            format!("{}/v1/admin/users/{}/resync", sys.sync_url, user.user_id),
+            None,
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+
+    // The new folder's contact arrives in Zoho once both full reads are in (so the Outlook
+    // read's end has been handled); the old folder's contacts are all still there.
+    let zoho = wait_for("the new folder's contact in Zoho", TIMEOUT, || async {
+        let zoho = zoho_emails(&sys.zoho_contacts(&user).await?);
+        Ok(zoho.contains("neu@example.jp").then_some(zoho))
+    })
+    .await?;
+    assert!(
+        zoho.is_superset(&old_emails),
+        "{zoho:?} lacks some of {old_emails:?}"
+    );
+    let statuses = link_statuses(&sys, &admin, &user).await?;
+    for status in ["staged_delete", "held_delete", "deleted"] {
+        assert_eq!(count_of(&statuses, status), 0, "{status}: {statuses}");
+    }
+    sys.stop().await;
+    Ok(())
+}
