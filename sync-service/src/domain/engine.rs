@@ -557,11 +557,21 @@ pub fn reconcile(link: &mut Link, rules: Rules, ids: &mut dyn Ids, out: &mut Out
             continue; // one-way: never write to this side
         }
         let target = link.target.clone();
+        // A create whose answer was lost may have happened: it waits for the end of that side's
+        // round (the item showing up joins the link; `Retry` clears the error and creates it
+        // otherwise), never for the next change of the other side, which would make a second copy.
+        let create_unconfirmed = link
+            .last_error
+            .as_ref()
+            .is_some_and(|(s, e)| *s == side && e.starts_with("create_unconfirmed"));
         let Some(state) = link.side_mut(side).as_mut() else {
             continue;
         };
         if state.inflight.is_some() {
             continue; // one write at a time; the result triggers the next reconcile
+        }
+        if state.id.is_none() && create_unconfirmed {
+            continue;
         }
         let want = target.project_for(side);
         let command_id = ids.command_id();

@@ -5,8 +5,9 @@
 //!
 //! At the start, every link whose item on that side is known (its id confirmed) and live is
 //! marked as awaiting the round; each read of the item clears the mark; at the end, a link still
-//! marked lost its item on that side: a delete, staged like any other, so the mass-delete guard
-//! judges it with the round's other deletes. A link whose item was created during the round was
+//! marked lost its item on that side: a delete, taken by the engine like any other (staged, so
+//! the mass-delete guard judges it with the round's other deletes; or, for a link already deleted
+//! on the other side, the end of the link). A link whose item was created during the round was
 //! not marked (the round's snapshot may predate it); one whose item left the scope no longer has
 //! that side; one with a write in flight there waits for the write's result, which tells.
 //!
@@ -20,17 +21,13 @@ use uuid::Uuid;
 use super::engine::{Input, Rules};
 use super::link::{Link, LinkStatus};
 
-/// Whether a link's item on a side can be lost: it is known there and not already on its way
-/// out. An out-of-scope item's delete only ends its link (a re-scope must not pair a gone item).
+/// Whether a link takes part in full re-reads: anything not yet deleted on both sides. A link
+/// whose delete is staged or held may still come back (an edit winning against the delete, an
+/// admin discarding it), so its item on the other side is watched too; what a missing item then
+/// means is the engine's delete rule's to say (deleted on both sides: the link goes). An
+/// out-of-scope item's delete only ends its link (a re-scope must not pair a gone item).
 fn live(link: &Link) -> bool {
-    matches!(
-        link.status,
-        LinkStatus::Active
-            | LinkStatus::Review
-            | LinkStatus::Unmatched
-            | LinkStatus::Ambiguous
-            | LinkStatus::OutOfScope
-    )
+    link.status != LinkStatus::Deleted
 }
 
 /// A full re-read `round` of `side` begins: marks `link` as awaiting it when its item there is
@@ -242,7 +239,7 @@ mod tests {
     }
 
     #[test]
-    fn a_write_in_flight_or_a_link_on_its_way_out_waits_for_its_own_outcome() {
+    fn a_write_in_flight_waits_for_its_own_outcome() {
         let mut link = synced();
         begin(&mut link, Side::Outlook, ROUND, rules());
         link.outlook.as_mut().unwrap().inflight = Some(Inflight {
@@ -253,14 +250,30 @@ mod tests {
         });
         assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
         assert!(link.unseen.is_empty());
+    }
 
+    #[test]
+    fn a_link_whose_delete_waits_is_watched_too() {
+        // Deleted in Zoho, the delete staged (it could still lose to an edit and come back):
+        // the Outlook copy missing from the re-read as well means gone on both sides.
         let mut link = synced();
         link.status = LinkStatus::StagedDelete { by: Side::Zoho };
-        assert!(!begin(&mut link, Side::Outlook, ROUND, rules()));
+        assert!(begin(&mut link, Side::Outlook, ROUND, rules()));
+        let input = end(&mut link, Side::Outlook, ROUND, rules()).expect("a delete");
+        let out = step(
+            Some(link),
+            input,
+            UserId(Uuid::nil()),
+            rules(),
+            &mut Counter(0),
+        );
+        assert!(out.remove, "deleted on both sides: the link goes");
+        assert!(out.commands.is_empty());
+
+        // A link deleted on both sides, kept for late messages, takes no part.
         let mut link = synced();
-        begin(&mut link, Side::Outlook, ROUND, rules());
-        link.status = LinkStatus::HeldDelete { by: Side::Zoho };
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
+        link.status = LinkStatus::Deleted;
+        assert!(!begin(&mut link, Side::Outlook, ROUND, rules()));
     }
 
     #[test]

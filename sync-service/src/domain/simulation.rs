@@ -711,3 +711,28 @@ proptest! {
         prop_assert_eq!(get(&target, field), Some(format!("{winner} value")));
     }
 }
+
+/// Found by the property test once full re-reads were simulated: a create on Outlook whose
+/// answer was lost, then a re-read of the Zoho item, must not create a second Outlook copy (the
+/// first shows up in Outlook's next read and joins the link).
+#[test]
+fn a_lost_create_is_not_repeated_on_the_other_sides_next_read() {
+    use Action::*;
+    let mut world = World::new(ConflictRule::ZohoWins);
+    for action in [
+        Create(Side::Zoho, 0),
+        Poll(Side::Zoho),
+        Engine,
+        WriteLost(Side::Outlook),
+        Resync(Side::Zoho),
+        Resync(Side::Outlook),
+        Delete(Side::Outlook, 0),
+        Resync(Side::Outlook),
+    ] {
+        world.act(action);
+    }
+    world.settle();
+    world.assert_converged();
+    assert!(world.links.iter().all(|l| l.status == LinkStatus::Deleted));
+    assert!(world.outlook.items.is_empty() && world.zoho.items.is_empty());
+}

@@ -225,8 +225,8 @@ pub async fn live_count(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::
     Ok(count)
 }
 
-/// Links whose item on `side` is known (id confirmed) and not on its way out, locked: what a
-/// full re-read of `side` beginning now must show.
+/// Links whose item on `side` is known (id confirmed) and not deleted on both sides, locked:
+/// what a full re-read of `side` beginning now must show.
 pub async fn known_on(
     tx: &mut Tx<'_>,
     user: UserId,
@@ -235,7 +235,7 @@ pub async fn known_on(
 ) -> sqlx::Result<Vec<Link>> {
     let sql = format!(
         "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND {} IS NOT NULL
-           AND status IN ('active', 'review', 'unmatched', 'ambiguous')
+           AND status <> 'deleted'
          ORDER BY created_at FOR UPDATE",
         id_column(side)
     );
