@@ -139,6 +139,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
                 let user = users[i % users.len()];
                 let body = ChangeMessage::ItemChanged {
                     side: Side::Outlook,
+                    identity: None,
                     external_id: ExternalId(format!("AAMk-bench-{salt}-{i}")),
                     version: Version("ck-1".into()),
                     item: Item::Contact(Contact {
@@ -285,6 +286,7 @@ async fn upsert(pool: &sqlx::PgPool, data: &[u8]) -> std::result::Result<(), Han
         external_id,
         version,
         item,
+        ..
     } = envelope.body
     else {
         return Ok(());

@@ -120,7 +120,18 @@ fn to_change(kind: ItemKind, value: &Value) -> Result<ChangeMessage, String> {
         external_id,
         version: Version(version_of(value)),
         item: parse_item(kind, value)?,
+        // Present where the read expanded the property (task delta, identify reads).
+        identity: identity::identity_of(value),
     })
+}
+
+/// The identity a create request writes (the link, and the Zoho record it copies).
+fn create_identity(request: &ApplyRequest) -> sync_protocol::LinkIdentity {
+    let origin = match &request.op {
+        ApplyOp::Create { origin, .. } => origin.as_ref(),
+        _ => None,
+    };
+    identity::of(request.link_id, origin)
 }
 
 fn urlencode(segment: &str) -> String {
@@ -165,7 +176,12 @@ impl OutlookConnector {
                     ItemKind::Contact => {
                         format!("/me/contactFolders/{}/contacts/delta", urlencode(container))
                     }
-                    _ => format!("/me/todo/lists/{}/tasks/delta", urlencode(container)),
+                    // Task delta carries the link identity (documented); contact delta cannot.
+                    _ => format!(
+                        "/me/todo/lists/{}/tasks/delta?$expand={}",
+                        urlencode(container),
+                        urlencode(&identity::expand())
+                    ),
                 };
                 Ok((format!("{base}{path}"), None))
             }
@@ -379,7 +395,7 @@ impl OutlookConnector {
             })
         };
         match &request.op {
-            ApplyOp::Create { item } => {
+            ApplyOp::Create { item, .. } => {
                 if item.kind() != request.kind {
                     return failed(
                         "kind_mismatch",
@@ -433,7 +449,7 @@ impl OutlookConnector {
                 if let Value::Object(fields) = &mut body {
                     fields.insert(
                         "singleValueExtendedProperties".into(),
-                        identity::property(request.link_id),
+                        identity::property(&create_identity(request)),
                     );
                 }
                 Plan::Write {
@@ -604,6 +620,7 @@ impl OutlookConnector {
             },
             ApplyOp::Create {
                 item: Item::Event(e),
+                ..
             }
             | ApplyOp::Update {
                 item: Item::Event(e),
@@ -650,7 +667,7 @@ impl OutlookConnector {
         };
         let mut path = format!(
             "{collection}?$filter={}",
-            urlencode(&identity::filter(request.link_id))
+            urlencode(&identity::filter(&create_identity(request)))
         );
         if request.kind == ItemKind::Event {
             path.push_str(&format!("&$select={}", event::SELECT));
@@ -769,6 +786,129 @@ fn batch_failure(err: &ApiError) -> ApplyOutcome {
     }
 }
 
+/// Where an identify read goes on: the next page of its listing, and (events) what it read.
+#[derive(Debug, Serialize, Deserialize)]
+struct IdentifyCursor {
+    identify: String,
+    #[serde(flatten)]
+    events: EventState,
+}
+
+impl OutlookConnector {
+    /// The first page of an identify read: a plain listing of the watched scope with the link
+    /// identity expanded (the contact and calendar delta queries cannot expand it).
+    fn identify_url(&self, watch: &Watch) -> Result<String, ApiError> {
+        let base = self.graph.base_url();
+        let expand = urlencode(&identity::expand());
+        let container = || {
+            watch
+                .container_id
+                .as_deref()
+                .map(urlencode)
+                .ok_or_else(|| no_container(watch.kind))
+        };
+        Ok(match watch.kind {
+            ItemKind::Contact => format!(
+                "{base}/me/contactFolders/{}/contacts?$expand={expand}",
+                container()?
+            ),
+            ItemKind::Task => format!(
+                "{base}/me/todo/lists/{}/tasks?$expand={expand}",
+                container()?
+            ),
+            ItemKind::Event => {
+                let now = Utc::now();
+                let start = now - Duration::days(i64::from(self.window.days_back));
+                let end = now + Duration::days(i64::from(self.window.days_ahead));
+                let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+                format!(
+                    "{base}/me/calendarView?startDateTime={}&endDateTime={}&$expand={expand}",
+                    fmt(start),
+                    fmt(end)
+                )
+            }
+        })
+    }
+
+    /// A links rebuild's read: every item of the scope with the identity it carries, then the
+    /// round ends with a null cursor, so the next round is a full delta read (whose items are
+    /// echoes of these). A series is published once, as its master, with the identity its
+    /// occurrences carry (an occurrence has its master's extended properties).
+    async fn identify_page(
+        &self,
+        ctx: &CallContext,
+        watch: &Watch,
+        cursor: Option<IdentifyCursor>,
+    ) -> Result<Page, ApiError> {
+        let (url, mut state) = match cursor {
+            Some(c) => (c.identify, c.events),
+            None => (self.identify_url(watch)?, EventState::default()),
+        };
+        let operation = match watch.kind {
+            ItemKind::Contact => "GET /me/contactFolders/{id}/contacts",
+            ItemKind::Task => "GET /me/todo/lists/{id}/tasks",
+            ItemKind::Event => "GET /me/calendarView",
+        };
+        let page = self.graph.delta(ctx, operation, &url).await?;
+        let mut changes = Vec::with_capacity(page.value.len());
+        let mut unreadable_items = 0;
+        let mut masters: BTreeMap<String, Option<sync_protocol::LinkIdentity>> = BTreeMap::new();
+        for value in &page.value {
+            if watch.kind == ItemKind::Event {
+                let event_type = value.get("type").and_then(Value::as_str);
+                let master = value.get("seriesMasterId").and_then(Value::as_str);
+                if let (Some("occurrence" | "exception"), Some(master)) = (event_type, master) {
+                    if !state.was_read(master) {
+                        masters
+                            .entry(master.to_owned())
+                            .or_insert_with(|| identity::identity_of(value));
+                    }
+                    continue;
+                }
+            }
+            match to_change(watch.kind, value) {
+                Ok(change) => changes.push(change),
+                Err(reason) => {
+                    unreadable(&reason);
+                    unreadable_items += 1;
+                }
+            }
+        }
+        if !masters.is_empty() {
+            let ids = masters.keys().map(|id| (id.clone(), true)).collect();
+            let mut read = Vec::new();
+            self.events_by_id(ctx, ids, &mut state, &mut read).await?;
+            for mut change in read {
+                if let ChangeMessage::ItemChanged {
+                    external_id,
+                    identity,
+                    ..
+                } = &mut change
+                    && identity.is_none()
+                {
+                    *identity = masters.get(&external_id.0).cloned().flatten();
+                }
+                changes.push(change);
+            }
+        }
+        let more = page.next_link.is_some();
+        let cursor = match page.next_link {
+            Some(next) => serde_json::to_value(IdentifyCursor {
+                identify: next,
+                events: state,
+            })
+            .map_err(|e| ApiError::Transient(e.into()))?,
+            None => Value::Null,
+        };
+        Ok(Page {
+            changes,
+            cursor,
+            more,
+            unreadable: unreadable_items,
+        })
+    }
+}
+
 /// The outcome of a create or update, from the resource Graph answered with.
 fn applied(kind: ItemKind, value: &Value) -> ApplyOutcome {
     let malformed = |message: String| ApplyOutcome::Failed {
@@ -804,6 +944,11 @@ impl Connector for OutlookConnector {
         watch: &Watch,
         cursor: Option<&Value>,
     ) -> Result<Page, ApiError> {
+        let identifying =
+            cursor.and_then(|c| serde_json::from_value::<IdentifyCursor>(c.clone()).ok());
+        if identifying.is_some() || (cursor.is_none() && watch.identify) {
+            return self.identify_page(ctx, watch, identifying).await;
+        }
         let stored = cursor.and_then(|c| serde_json::from_value::<Cursor>(c.clone()).ok());
         // A finished round of an old calendar window: start over with a window around today.
         let stale_window = stored.as_ref().is_some_and(|c| {
@@ -929,6 +1074,7 @@ impl Connector for OutlookConnector {
                         let exceptions = match &request.op {
                             ApplyOp::Create {
                                 item: Item::Event(e),
+                                ..
                             } => new_exceptions(e, None),
                             _ => vec![],
                         };

@@ -110,6 +110,7 @@ mod tests {
         };
         ChangeMessage::ItemChanged {
             side: Side::Outlook,
+            identity: None,
             external_id: ExternalId(id.into()),
             version: Version("v".into()),
             item: Item::Event(Event {

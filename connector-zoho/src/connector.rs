@@ -20,13 +20,13 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sync_model::{ExternalId, Item, ItemKind, Side, Version};
-use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, LinkIdentity};
 
 use connector_kit::api::is_unconfirmed;
 use connector_kit::store::Watch;
 use connector_kit::{ApiError, ApplyRequest, CallContext, Connector, Page};
 
-use crate::identity::LinkFields;
+use crate::identity::{LinkField, LinkFields};
 use crate::mapping::{contact, event, task};
 use crate::user_zone::UserZones;
 use crate::zoho::{RecordResult, WRITE_BATCH, ZohoClient};
@@ -69,6 +69,10 @@ struct Cursor {
     /// The newest `deleted_time` of the deleted-records read in progress.
     #[serde(default)]
     deleted_high: Option<DateTime<FixedOffset>>,
+    /// The identity field the round's first page asked for: its later pages ask for the same
+    /// fields (Zoho binds a `page_token` to the query it was given for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    link_field: Option<LinkField>,
 }
 
 fn yes() -> bool {
@@ -169,6 +173,7 @@ impl ZohoConnector {
         kind: ItemKind,
         value: &Value,
         zone: Tz,
+        link_field: Option<&LinkField>,
     ) -> Result<(ChangeMessage, DateTime<FixedOffset>), String> {
         let id = value
             .get("id")
@@ -185,6 +190,7 @@ impl ZohoConnector {
             external_id: ExternalId(id.to_owned()),
             version: Version(modified.to_owned()),
             item: parse_item(kind, value, zone)?,
+            identity: link_field.and_then(|f| f.identity_of(value)),
         };
         Ok((change, modified_at))
     }
@@ -200,13 +206,31 @@ impl ZohoConnector {
         let since = cursor
             .since
             .map(|s| if cursor.overlap { s - OVERLAP } else { s });
+        // The identity field, where the org has it: every record read says whether it is a copy
+        // we made (a links rebuild pairs by it). A read never fails for want of it, and a round
+        // keeps what its first page chose.
+        let first_page = cursor.page_token.is_none() && cursor.page <= 1;
+        if first_page {
+            cursor.link_field = match self.link_fields.of(&self.client, ctx, kind).await {
+                Ok(field) => field,
+                Err(err) => {
+                    tracing::debug!(error = %err, "reading without the identity field");
+                    None
+                }
+            };
+        }
+        let link_field = cursor.link_field.clone();
+        let mut wanted: Vec<&str> = fields(kind).to_vec();
+        if let Some(field) = &link_field {
+            wanted.push(&field.api_name);
+        }
         let read = self
             .client
             .records(
                 ctx,
                 operation(kind, "read"),
                 module(kind),
-                fields(kind),
+                &wanted,
                 since,
                 cursor.page_token.as_deref(),
                 cursor.page.max(1),
@@ -218,14 +242,15 @@ impl ZohoConnector {
         };
         let zone = self.zone_for(ctx, kind).await?;
         for value in &page.data {
-            let (change, modified_at) = match Self::to_change(kind, value, zone) {
-                Ok(parsed) => parsed,
-                Err(reason) => {
-                    unreadable(&reason);
-                    *skipped += 1;
-                    continue;
-                }
-            };
+            let (change, modified_at) =
+                match Self::to_change(kind, value, zone, link_field.as_ref()) {
+                    Ok(parsed) => parsed,
+                    Err(reason) => {
+                        unreadable(&reason);
+                        *skipped += 1;
+                        continue;
+                    }
+                };
             let ChangeMessage::ItemChanged { external_id, .. } = &change else {
                 continue;
             };
@@ -426,7 +451,7 @@ impl ZohoConnector {
 
     /// The stale outcome for the record as Zoho holds it now.
     fn stale_outcome(kind: ItemKind, value: &Value, zone: Tz) -> ApplyOutcome {
-        match Self::to_change(kind, value, zone) {
+        match Self::to_change(kind, value, zone, None) {
             Ok((
                 ChangeMessage::ItemChanged {
                     external_id,
@@ -674,20 +699,22 @@ impl Connector for ZohoConnector {
         for (index, request) in requests.iter().enumerate() {
             let kind = request.kind;
             match &request.op {
-                ApplyOp::Create { item } if item.kind() == kind => match render(item, None, zone) {
-                    Ok(record) => creates.entry(kind).or_default().push((
-                        index,
-                        Value::Object(record),
-                        item.clone(),
-                    )),
-                    Err(reason) => {
-                        outcomes[index] = Some(ApplyOutcome::Failed {
-                            code: "unsupported_value".into(),
-                            message: reason,
-                            retryable: false,
-                        })
+                ApplyOp::Create { item, .. } if item.kind() == kind => {
+                    match render(item, None, zone) {
+                        Ok(record) => creates.entry(kind).or_default().push((
+                            index,
+                            Value::Object(record),
+                            item.clone(),
+                        )),
+                        Err(reason) => {
+                            outcomes[index] = Some(ApplyOutcome::Failed {
+                                code: "unsupported_value".into(),
+                                message: reason,
+                                retryable: false,
+                            })
+                        }
                     }
-                },
+                }
                 ApplyOp::Update {
                     external_id,
                     item,
@@ -740,11 +767,22 @@ impl Connector for ZohoConnector {
             let mode = match &link_field {
                 Some(field) => {
                     for (index, record, _) in &mut records {
+                        let request = &requests[*index];
+                        let origin = match &request.op {
+                            ApplyOp::Create { origin, .. } => origin.clone(),
+                            _ => None,
+                        };
+                        let identity = LinkIdentity {
+                            link: request.link_id,
+                            origin,
+                        };
                         if let Value::Object(record) = record {
-                            record.insert(field.clone(), json!(requests[*index].link_id.0));
+                            record.insert(field.api_name.clone(), json!(field.value(&identity)));
                         }
                     }
-                    Write::Upsert { link_field: field }
+                    Write::Upsert {
+                        link_field: &field.api_name,
+                    }
                 }
                 None => {
                     // No identity in this org: a create an earlier attempt may have made is not
@@ -909,12 +947,13 @@ mod payload_tests {
                 let page: RecordsPage = serde_json::from_value(value.clone()).unwrap();
                 for record in &page.data {
                     if record.get("Modified_Time").is_some() {
-                        ZohoConnector::to_change(ItemKind::Contact, record, Tz::UTC).unwrap();
+                        ZohoConnector::to_change(ItemKind::Contact, record, Tz::UTC, None).unwrap();
                     } else {
                         // A docs sample read without `Modified_Time` (we always ask for it):
                         // such a record is skipped (and counted), its content still maps.
                         assert!(
-                            ZohoConnector::to_change(ItemKind::Contact, record, Tz::UTC).is_err()
+                            ZohoConnector::to_change(ItemKind::Contact, record, Tz::UTC, None)
+                                .is_err()
                         );
                         parse_item(ItemKind::Contact, record, Tz::UTC).unwrap();
                     }

@@ -1,6 +1,8 @@
 //! The link's identity kept on every record this connector creates in Zoho: an External ID
 //! field ("Outlook Sync Link", unique in its module), set up by the connector in each module
-//! where the organisation allows it. Creates then go through `upsert` with that field as the
+//! where the organisation allows it. It holds the link id and the id of the Outlook item the
+//! record copies ([`LinkIdentity::value`]; the link alone in a field made too short by an
+//! earlier version), and reads return it, so links can be rebuilt from both sides. Creates then go through `upsert` with that field as the
 //! duplicate check, so a create repeated after a crash updates its first copy instead of making
 //! a second one, and links can be rebuilt from the CRM if the database is lost.
 //!
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 use connector_kit::{ApiError, CallContext};
 use serde_json::{Value, json};
 use sync_model::{ItemKind, UserId};
+use sync_protocol::LinkIdentity;
 
 use crate::zoho::ZohoClient;
 
@@ -24,12 +27,37 @@ pub const LINK_FIELD_LABEL: &str = "Outlook Sync Link";
 /// The API name Zoho derives from the label (looked up by label first: an org may have it
 /// under another name).
 pub const LINK_FIELD_API_NAME: &str = "Outlook_Sync_Link";
-/// A link id (a UUID) and some room.
-const LINK_FIELD_LENGTH: u32 = 64;
+/// A link id (36), a space and an Outlook id (about 150), with room.
+const LINK_FIELD_LENGTH: u32 = 255;
+/// The length of a field whose metadata does not say (the first version made it 64 long).
+const ASSUMED_LENGTH: u32 = 64;
 const KEEP_FOR: Duration = Duration::from_secs(3600);
 
-/// The field's API name (`None`: not allowed there), and when it was found out.
-type Known = (Option<String>, Instant);
+/// The identity field of a module.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkField {
+    pub api_name: String,
+    /// Characters it holds.
+    pub length: u32,
+}
+
+impl LinkField {
+    /// The value a create of `identity` writes: with the origin when it fits.
+    pub fn value(&self, identity: &LinkIdentity) -> String {
+        identity.value_within(self.length as usize)
+    }
+
+    /// The identity a record read with this field carries.
+    pub fn identity_of(&self, record: &Value) -> Option<LinkIdentity> {
+        record
+            .get(&self.api_name)?
+            .as_str()
+            .and_then(LinkIdentity::parse)
+    }
+}
+
+/// The field (`None`: not allowed there), and when it was found out.
+type Known = (Option<LinkField>, Instant);
 
 #[derive(Default)]
 pub struct LinkFields {
@@ -52,7 +80,7 @@ impl LinkFields {
         client: &ZohoClient,
         ctx: &CallContext,
         kind: ItemKind,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Option<LinkField>, ApiError> {
         if let Some(known) = self.cached(ctx.user_id, kind) {
             return Ok(known);
         }
@@ -92,13 +120,13 @@ impl LinkFields {
         Ok(found)
     }
 
-    fn remember(&self, user: UserId, kind: ItemKind, field: Option<String>) {
+    fn remember(&self, user: UserId, kind: ItemKind, field: Option<LinkField>) {
         if let Ok(mut known) = self.known.lock() {
             known.insert((user, kind), (field, Instant::now()));
         }
     }
 
-    fn cached(&self, user: UserId, kind: ItemKind) -> Option<Option<String>> {
+    fn cached(&self, user: UserId, kind: ItemKind) -> Option<Option<LinkField>> {
         let known = self.known.lock().ok()?;
         known
             .get(&(user, kind))
@@ -111,7 +139,7 @@ async fn find(
     client: &ZohoClient,
     ctx: &CallContext,
     kind: ItemKind,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<LinkField>, ApiError> {
     let answer = client
         .get(
             ctx,
@@ -123,18 +151,18 @@ async fn find(
 }
 
 /// The identity field among a fields metadata answer.
-pub fn link_field(answer: &Value) -> Option<String> {
-    answer
-        .get("fields")?
-        .as_array()?
-        .iter()
-        .find(|f| {
-            f.get("field_label").and_then(Value::as_str) == Some(LINK_FIELD_LABEL)
-                || f.get("api_name").and_then(Value::as_str) == Some(LINK_FIELD_API_NAME)
-        })?
-        .get("api_name")?
-        .as_str()
-        .map(str::to_owned)
+pub fn link_field(answer: &Value) -> Option<LinkField> {
+    let field = answer.get("fields")?.as_array()?.iter().find(|f| {
+        f.get("field_label").and_then(Value::as_str) == Some(LINK_FIELD_LABEL)
+            || f.get("api_name").and_then(Value::as_str) == Some(LINK_FIELD_API_NAME)
+    })?;
+    Some(LinkField {
+        api_name: field.get("api_name")?.as_str()?.to_owned(),
+        length: field
+            .get("length")
+            .and_then(Value::as_u64)
+            .map_or(ASSUMED_LENGTH, |l| l.min(u64::from(u32::MAX)) as u32),
+    })
 }
 
 async fn create(client: &ZohoClient, ctx: &CallContext, kind: ItemKind) -> Result<(), ApiError> {
@@ -155,16 +183,56 @@ async fn create(client: &ZohoClient, ctx: &CallContext, kind: ItemKind) -> Resul
 mod tests {
     use super::*;
 
+    fn name(field: Option<LinkField>) -> Option<String> {
+        field.map(|f| f.api_name)
+    }
+
     #[test]
     fn the_field_is_found_by_label_or_by_name() {
         let by_label = json!({"fields": [
             {"api_name": "Last_Name", "field_label": "Last Name"},
-            {"api_name": "Outlook_Sync_Link1", "field_label": LINK_FIELD_LABEL}
+            {"api_name": "Outlook_Sync_Link1", "field_label": LINK_FIELD_LABEL, "length": 255}
         ]});
-        assert_eq!(link_field(&by_label).as_deref(), Some("Outlook_Sync_Link1"));
+        assert_eq!(
+            link_field(&by_label),
+            Some(LinkField {
+                api_name: "Outlook_Sync_Link1".into(),
+                length: 255
+            })
+        );
         let by_name = json!({"fields": [{"api_name": LINK_FIELD_API_NAME, "field_label": "Sync"}]});
-        assert_eq!(link_field(&by_name).as_deref(), Some(LINK_FIELD_API_NAME));
+        assert_eq!(
+            name(link_field(&by_name)).as_deref(),
+            Some(LINK_FIELD_API_NAME)
+        );
+        assert_eq!(link_field(&by_name).map(|f| f.length), Some(64));
         assert_eq!(link_field(&json!({"fields": []})), None);
         assert_eq!(link_field(&json!({})), None);
+    }
+
+    #[test]
+    fn a_field_too_short_for_the_origin_keeps_the_link_and_reads_back() {
+        let link = sync_model::LinkId(uuid::Uuid::now_v7());
+        let outlook_id = "AAMkAGI2TG93AAA".repeat(10);
+        let identity = LinkIdentity {
+            link,
+            origin: Some(sync_model::ExternalId(outlook_id)),
+        };
+        let long = LinkField {
+            api_name: LINK_FIELD_API_NAME.into(),
+            length: 255,
+        };
+        let short = LinkField {
+            length: 64,
+            ..long.clone()
+        };
+        assert_eq!(long.value(&identity), identity.value());
+        assert_eq!(short.value(&identity), link.to_string());
+        let record = json!({"id": "1", LINK_FIELD_API_NAME: long.value(&identity)});
+        assert_eq!(long.identity_of(&record), Some(identity));
+        assert_eq!(
+            long.identity_of(&json!({"id": "1", LINK_FIELD_API_NAME: null})),
+            None
+        );
     }
 }

@@ -107,6 +107,7 @@ impl ChangeHandler {
                 external_id,
                 version,
                 item,
+                identity,
             } => {
                 let kind = item.kind();
                 on_item(
@@ -119,6 +120,7 @@ impl ChangeHandler {
                         external_id,
                         version,
                         item,
+                        identity,
                     },
                     rescope,
                 )
@@ -313,6 +315,7 @@ async fn rules_and_reading(
             .map(|s| s.conflict_rule)
             .unwrap_or_default(),
         first_sync_open: !state.first_sync_done,
+        rebuilding: !state.first_sync_done && state.rebuilding,
     };
     Ok((rules, settings, state.reading()))
 }
@@ -429,6 +432,7 @@ async fn release_parked(
             external_id: parked.external_id,
             version: parked.version,
             item: parked.item,
+            identity: None,
         };
         let link = links::find(tx, user, kind, side, input_id(&input)).await?;
         let (rules, _) = rules(tx, user, kind).await?;
@@ -510,6 +514,7 @@ async fn finish_first_sync(
     tracing::info!(%user, %kind, candidates = count, settled = settled.len(), "first sync matched");
     let rules = Rules {
         first_sync_open: false,
+        rebuilding: false,
         ..rules
     };
     let mut wrote = false;

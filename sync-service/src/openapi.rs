@@ -10,7 +10,7 @@ use crate::routes::{admin, conflicts, settings, status};
     paths(
         settings::get_mine, settings::put_mine, settings::sync_now, status::mine,
         conflicts::list, conflicts::resolve,
-        admin::link_health, admin::resync, admin::held_deletions, admin::release, admin::discard,
+        admin::link_health, admin::resync, admin::rebuild_links, admin::held_deletions, admin::release, admin::discard,
         admin::dead_letters, admin::replay,
         settings::get, settings::put, settings::sync_now_internal, status::get,
     ),
@@ -50,6 +50,7 @@ mod tests {
             "/v1/conflicts/{link_id}/resolve",
             "/v1/admin/users/{user_id}/links",
             "/v1/admin/users/{user_id}/resync",
+            "/v1/admin/users/{user_id}/rebuild-links",
             "/v1/admin/held-deletions",
             "/v1/admin/held-deletions/{link_id}/release",
             "/v1/admin/held-deletions/{link_id}/discard",

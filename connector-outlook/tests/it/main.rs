@@ -6,6 +6,7 @@
 mod contacts;
 mod events;
 mod helpers;
+mod identities;
 mod repeats;
 mod replicas;
 mod tasks;

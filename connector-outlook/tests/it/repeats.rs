@@ -17,7 +17,7 @@ fn create(item: Item, container: Option<&str>) -> ApplyRequest {
         command_id: uuid::Uuid::new_v4(),
         link_id: LinkId(uuid::Uuid::new_v4()),
         kind: item.kind(),
-        op: ApplyOp::Create { item },
+        op: ApplyOp::Create { item, origin: None },
         container_id: container.map(str::to_owned),
         repeated: false,
     }

@@ -66,6 +66,7 @@ async fn tasks_are_written_in_batches_and_a_refused_one_fails_alone() {
             request(
                 ApplyOp::Create {
                     item: Item::Task(task(n)),
+                    origin: None,
                 },
                 &list,
             )
@@ -77,6 +78,7 @@ async fn tasks_are_written_in_batches_and_a_refused_one_fails_alone() {
         request(
             ApplyOp::Create {
                 item: Item::Task(task(99)),
+                origin: None,
             },
             "no-such-list",
         ),

@@ -161,12 +161,14 @@ async fn a_rejected_record_fails_alone_and_a_stale_update_answers_the_current_re
         .map(|n| {
             request(ApplyOp::Create {
                 item: Item::Contact(contact(n, Some("Kierkegaard"))),
+                origin: None,
             })
         })
         .collect();
     // Zoho refuses a contact without a last name (MANDATORY_NOT_FOUND).
     requests[42] = request(ApplyOp::Create {
         item: Item::Contact(contact(42, None)),
+        origin: None,
     });
     let outcomes = connector.apply(&ctx, &requests).await;
     assert_eq!(outcomes.len(), 150);
@@ -274,6 +276,7 @@ async fn an_exhausted_credit_budget_is_a_throttle_not_a_loss() {
             &ctx,
             &[request(ApplyOp::Create {
                 item: Item::Contact(contact(1, Some("Nielsen"))),
+                origin: None,
             })],
         )
         .await;

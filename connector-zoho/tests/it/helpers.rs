@@ -161,6 +161,7 @@ pub fn watch(kind: ItemKind) -> Watch {
         poll_interval: Duration::from_secs(60),
         cursor: None,
         full_read: false,
+        identify: false,
         round_items: 0,
         resync_requested: false,
         round_id: None,

@@ -5,4 +5,5 @@
 mod activities;
 mod contacts;
 mod helpers;
+mod identities;
 mod repeats;

@@ -181,8 +181,15 @@ impl<C: Connector> CommandHandler<C> {
                     self.ensure_categories(user, &scope.categories).await?;
                 }
             }
-            CommandMessage::Poll { kind, full, .. } => {
-                self.store.poll_kind_now(user, kind, full).await?
+            CommandMessage::Poll {
+                kind,
+                full,
+                identities,
+                ..
+            } => {
+                self.store
+                    .poll_kind_now(user, kind, full, identities)
+                    .await?
             }
             CommandMessage::Apply { .. } => {}
         }

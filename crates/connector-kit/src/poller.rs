@@ -245,6 +245,9 @@ impl<C: Connector> Poller<C> {
             round.id = self.start_resync(watch).await?;
         }
         let (mut resynced, mut reauthorised) = (false, false);
+        // The identify read asked for is this round when it reads everything (from the start,
+        // or going on with a full round an error interrupted).
+        let identifying = watch.identify && (cursor.is_none() || watch.full_read);
         loop {
             let read = self.connector.read_page(&ctx, watch, cursor.as_ref()).await;
             self.record_calls(&ctx, &mut counted).await;
@@ -318,9 +321,12 @@ impl<C: Connector> Poller<C> {
                     .map_err(PollFailure::Internal)?;
                 round = Round::default();
             }
+            // A null cursor: the next round starts with a full read (after an identify read,
+            // whose listing has no delta link to go on from).
+            let next = (!page.cursor.is_null()).then_some(&page.cursor);
             let saved = self
                 .store
-                .save_round(watch, &self.owner, self.lease, Some(&page.cursor), round)
+                .save_round(watch, &self.owner, self.lease, next, round)
                 .await
                 .map_err(|e| PollFailure::Internal(e.into()))?;
             match saved {
@@ -334,10 +340,16 @@ impl<C: Connector> Poller<C> {
                     return Ok(());
                 }
             }
-            cursor = Some(page.cursor);
             if !page.more {
+                if identifying {
+                    self.store
+                        .identified(watch, &self.owner)
+                        .await
+                        .map_err(|e| PollFailure::Internal(e.into()))?;
+                }
                 return Ok(());
             }
+            cursor = Some(page.cursor);
             // Stop early, between pages, when the budget runs out: the cursor is saved, so the
             // round goes on from here once calls are available again.
             self.check_budget(watch.user_id).await?;

@@ -29,6 +29,9 @@ pub struct Watch {
     pub generation: i64,
     /// The re-scope the round in progress reads for (tags its messages), if any.
     pub rescope: Option<Uuid>,
+    /// A links rebuild asked for the identities our copies carry: the full read publishes
+    /// every item with the identity it carries (see [`Store::poll_kind_now`]).
+    pub identify: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -44,6 +47,7 @@ struct WatchRow {
     round_id: Option<Uuid>,
     generation: i64,
     rescope: Option<Uuid>,
+    identify: bool,
 }
 
 impl TryFrom<WatchRow> for Watch {
@@ -61,6 +65,7 @@ impl TryFrom<WatchRow> for Watch {
             round_id: row.round_id,
             generation: row.generation,
             rescope: row.rescope,
+            identify: row.identify,
         })
     }
 }
@@ -225,7 +230,7 @@ impl Store {
              RETURNING w.user_id, w.kind, w.container_id, w.poll_interval_secs, w.cursor,
                        w.full_read, w.round_items, w.resync_requested, w.round_id, w.generation,
                        CASE WHEN w.cursor IS NULL THEN w.rescope ELSE w.round_rescope END
-                           AS rescope",
+                           AS rescope, w.identify",
         )
         .bind(owner)
         .bind(lease.as_secs_f64())
@@ -293,6 +298,20 @@ impl Store {
             Some((true,)) => Saved::Rescoped,
             _ => Saved::LeaseLost,
         })
+    }
+
+    /// The identify read asked for is done (its round ended).
+    pub async fn identified(&self, watch: &Watch, owner: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE watches SET identify = false
+             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
+        )
+        .bind(watch.user_id.0)
+        .bind(watch.kind.as_str())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Ends a poll: frees the lease and schedules the next one.
@@ -411,23 +430,27 @@ impl Store {
         .await
     }
 
-    /// Makes one watch due now; `full` also discards its cursor (a resync).
+    /// Makes one watch due now; `full` also discards its cursor (a resync); `identities` makes
+    /// the next full read an identify read (a links rebuild).
     pub async fn poll_kind_now(
         &self,
         user: UserId,
         kind: ItemKind,
         full: bool,
+        identities: bool,
     ) -> sqlx::Result<()> {
         sqlx::query(
             "UPDATE watches SET next_poll_at = now(),
                     cursor = CASE WHEN $3 THEN NULL ELSE cursor END,
                     resync_requested = resync_requested OR $3,
-                    generation = CASE WHEN $3 THEN generation + 1 ELSE generation END
+                    generation = CASE WHEN $3 THEN generation + 1 ELSE generation END,
+                    identify = identify OR $4
              WHERE user_id = $1 AND kind = $2 AND active",
         )
         .bind(user.0)
         .bind(kind.as_str())
         .bind(full)
+        .bind(identities)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use sync_model::{ContentHash, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
 use uuid::Uuid;
 
+use crate::identity::LinkIdentity;
+
 pub const SCHEMA_VERSION: u16 = 1;
 
 /// Wraps every message on the broker.
@@ -60,6 +62,10 @@ pub enum ChangeMessage {
         external_id: ExternalId,
         version: Version,
         item: Item,
+        /// The link identity the item carries on `side` (it is a copy we created), where the
+        /// read can carry it: Zoho reads, Outlook's To Do task delta and identify rounds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<LinkIdentity>,
     },
     /// An item was deleted on `side`, or left the synced folder / list / categories.
     ItemDeleted {
@@ -179,10 +185,14 @@ pub enum CommandMessage {
         rescope: Option<Uuid>,
     },
     /// Poll `kind` now; `full` discards the cursor and reads everything again (a resync).
+    /// `identities`: the next full read publishes every item with the link identity it carries
+    /// (a links rebuild), even where the ordinary read cannot carry it.
     Poll {
         side: Side,
         kind: ItemKind,
         full: bool,
+        #[serde(default)]
+        identities: bool,
     },
     /// Write one item on `side`.
     Apply {
@@ -236,8 +246,12 @@ pub struct WatchScope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ApplyOp {
+    /// `origin`: the other side's item this create copies; the connector stores it with the
+    /// link's identity on the new item, so a rebuild can pair the copy with its original.
     Create {
         item: Item,
+        #[serde(default)]
+        origin: Option<ExternalId>,
     },
     /// `base` is the last synced content: the connector writes only the fields that differ from
     /// it, so data the canonical model does not carry is never overwritten.
@@ -273,13 +287,33 @@ mod tests {
                 external_id: ExternalId("AAMk".into()),
                 version: Version("ck1".into()),
                 item: Item::Contact(Contact::default()),
+                identity: None,
             },
         );
         let json = serde_json::to_value(&msg).unwrap();
         assert_eq!(json["schema_version"], 1);
         assert_eq!(json["body"]["type"], "item_changed");
         assert_eq!(json["body"]["item"]["kind"], "contact");
+        assert!(json["body"].get("identity").is_none());
         let back: Envelope<ChangeMessage> = serde_json::from_value(json).unwrap();
         assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn messages_of_the_previous_version_still_read() {
+        let poll: CommandMessage = serde_json::from_value(serde_json::json!(
+            {"type": "poll", "side": "zoho", "kind": "task", "full": true}))
+        .unwrap();
+        assert!(matches!(
+            poll,
+            CommandMessage::Poll {
+                identities: false,
+                ..
+            }
+        ));
+        let item = serde_json::to_value(Item::Contact(Contact::default())).unwrap();
+        let create: ApplyOp =
+            serde_json::from_value(serde_json::json!({"op": "create", "item": item})).unwrap();
+        assert!(matches!(create, ApplyOp::Create { origin: None, .. }));
     }
 }

@@ -33,6 +33,9 @@ pub struct System {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// A link as sync-service stores it: kind, Outlook id, Zoho id, link id, status.
+pub type LinkRow = (String, Option<String>, Option<String>, uuid::Uuid, String);
+
 /// A provisioned user: ids on each side and in this system.
 #[derive(Debug, Clone)]
 pub struct TestUser {
@@ -693,6 +696,23 @@ impl System {
             .get(format!("{base}/internal/v1/users/{}/watches", user.user_id))
             .await?;
         Ok(answer["watches"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// sync-service's links of the user (read from its `sync` schema, as the benchmark does):
+    /// (kind, Outlook id, Zoho id, link id, status), sorted.
+    pub async fn links(&self, user: &TestUser) -> anyhow::Result<Vec<LinkRow>> {
+        use secrecy::ExposeSecret;
+        let pool = sqlx::PgPool::connect(self.database.url.expose_secret()).await?;
+        let user_id: uuid::Uuid = user.user_id.parse()?;
+        let mut rows: Vec<LinkRow> = sqlx::query_as(
+            "SELECT kind, outlook_id, zoho_id, id, status FROM sync.links WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_all(&pool)
+        .await?;
+        pool.close().await;
+        rows.sort();
+        Ok(rows)
     }
 
     /// Replaces the user's settings with `settings` (the whole settings object).

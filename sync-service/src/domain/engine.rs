@@ -2,7 +2,7 @@
 //! come from the caller, so every rule is unit- and property-tested without I/O.
 
 use sync_model::{ExternalId, Item, LinkId, Side, UserId, Version};
-use sync_protocol::ApplyOp;
+use sync_protocol::{ApplyOp, LinkIdentity};
 use uuid::Uuid;
 
 use super::full_read;
@@ -16,12 +16,14 @@ pub const ZOHO_CATEGORY: &str = "Zoho";
 /// What happened, as the engine sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// Read from `side`: new, or changed.
+    /// Read from `side`: new, or changed. `identity`: the link identity the item carries there
+    /// (it is a copy we made), where the read could carry it.
     Changed {
         side: Side,
         external_id: ExternalId,
         version: Version,
         item: Item,
+        identity: Option<LinkIdentity>,
     },
     /// Deleted on `side`.
     Deleted { side: Side, external_id: ExternalId },
@@ -72,6 +74,9 @@ pub struct Rules {
     pub conflict_rule: ConflictRule,
     /// The first sync is still running: new items wait to be matched instead of being created.
     pub first_sync_open: bool,
+    /// The first sync is a links rebuild: the identities new items carry are kept for pairing,
+    /// and what finds no partner is never created.
+    pub rebuilding: bool,
 }
 
 /// A write for one side's connector.
@@ -129,8 +134,13 @@ pub fn step(
             version,
             item,
             external_id,
+            identity,
         } => {
             full_read::seen(&mut link, side);
+            if rules.rebuilding && link.status == LinkStatus::Unmatched && identity.is_some() {
+                // A later read without it (Outlook's contact delta cannot carry it) keeps it.
+                link.found_identity = identity;
+            }
             changed(&mut link, side, external_id, version, item, rules, &mut out);
         }
         Input::Deleted { side, .. } => {
@@ -308,6 +318,7 @@ fn left_scope(link: &mut Link, side: Side, out: &mut Output) {
     link.held.clear();
     link.status = match link.status {
         LinkStatus::Deleted => LinkStatus::Deleted,
+        LinkStatus::Unpaired => LinkStatus::Unpaired,
         // A delete of the remaining side's counterpart: the link only waits for its release,
         // which now finds nothing to delete.
         staged @ (LinkStatus::StagedDelete { .. } | LinkStatus::HeldDelete { .. }) => staged,
@@ -326,6 +337,7 @@ fn new_item(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids) -> Outp
         external_id,
         version,
         item,
+        identity,
     } = input
     else {
         return Output::default(); // deletes and results of unknown items: nothing to do
@@ -347,6 +359,9 @@ fn new_item(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids) -> Outp
     }
     let mut link = Link::new(ids.link_id(), user, status, target);
     *link.side_mut(side) = Some(SideState::seen(external_id, version, item));
+    if rules.rebuilding && status == LinkStatus::Unmatched {
+        link.found_identity = identity;
+    }
     let mut out = Output::default();
     if status == LinkStatus::Active {
         // New items are created on the other side whatever the conflict rule.
@@ -416,7 +431,7 @@ fn changed(
     let before = state.known.replace(item.clone());
     if matches!(
         status,
-        LinkStatus::Unmatched | LinkStatus::Ambiguous | LinkStatus::OutOfScope
+        LinkStatus::Unmatched | LinkStatus::Ambiguous | LinkStatus::OutOfScope | LinkStatus::Unpaired
     ) {
         link.target = item;
         return;
@@ -448,7 +463,7 @@ fn deleted(link: &mut Link, side: Side, rules: Rules, out: &mut Output) {
         LinkStatus::Deleted | LinkStatus::StagedDelete { .. } | LinkStatus::HeldDelete { .. } => {
             return;
         }
-        LinkStatus::Unmatched | LinkStatus::Ambiguous | LinkStatus::OutOfScope => {
+        LinkStatus::Unmatched | LinkStatus::Ambiguous | LinkStatus::OutOfScope | LinkStatus::Unpaired => {
             *link.side_mut(side) = None;
             if link.outlook.is_none() && link.zoho.is_none() {
                 out.remove = true;
@@ -564,6 +579,7 @@ pub fn reconcile(link: &mut Link, rules: Rules, ids: &mut dyn Ids, out: &mut Out
             .last_error
             .as_ref()
             .is_some_and(|(s, e)| *s == side && e.starts_with("create_unconfirmed"));
+        let origin = link.external_id(side.other()).cloned();
         let Some(state) = link.side_mut(side).as_mut() else {
             continue;
         };
@@ -581,7 +597,8 @@ pub fn reconcile(link: &mut Link, rules: Rules, ids: &mut dyn Ids, out: &mut Out
                     command_id,
                     op: InflightOp::Create { item: want.clone() },
                 });
-                ApplyOp::Create { item: want }
+                // The copy names its original, so a rebuild can pair them again.
+                ApplyOp::Create { item: want, origin }
             }
             (Some(_), Some(known))
                 if known.project_for(side).content_hash() == want.content_hash() =>
@@ -606,5 +623,108 @@ pub fn reconcile(link: &mut Link, rules: Rules, ids: &mut dyn Ids, out: &mut Out
             command_id,
             op,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_model::Contact;
+
+    struct Counting(u128);
+
+    impl Ids for Counting {
+        fn link_id(&mut self) -> LinkId {
+            self.0 += 1;
+            LinkId(Uuid::from_u128(self.0))
+        }
+        fn command_id(&mut self) -> Uuid {
+            self.0 += 1;
+            Uuid::from_u128(self.0)
+        }
+    }
+
+    fn rules(first_sync_open: bool, rebuilding: bool) -> Rules {
+        Rules {
+            direction: Some(Direction::TwoWay),
+            conflict_rule: ConflictRule::default(),
+            first_sync_open,
+            rebuilding,
+        }
+    }
+
+    fn read(side: Side, id: &str, identity: Option<LinkIdentity>) -> Input {
+        Input::Changed {
+            side,
+            external_id: ExternalId(id.into()),
+            version: Version("v1".into()),
+            item: Item::Contact(Contact {
+                given_name: Some("Ken".into()),
+                ..Contact::default()
+            }),
+            identity,
+        }
+    }
+
+    #[test]
+    fn a_create_names_the_item_it_copies() {
+        let out = step(
+            None,
+            read(Side::Zoho, "1001", None),
+            UserId(Uuid::nil()),
+            rules(false, false),
+            &mut Counting(0),
+        );
+        match &out.commands[..] {
+            [
+                Command {
+                    side: Side::Outlook,
+                    op: ApplyOp::Create { origin, .. },
+                    ..
+                },
+            ] => assert_eq!(origin, &Some(ExternalId("1001".into()))),
+            other => panic!("one create in Outlook expected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_rebuild_keeps_the_identity_an_item_carried_when_read() {
+        let identity = LinkIdentity {
+            link: LinkId(Uuid::from_u128(900)),
+            origin: Some(ExternalId("AAMk1".into())),
+        };
+        let user = UserId(Uuid::nil());
+        let out = step(
+            None,
+            read(Side::Zoho, "1001", Some(identity.clone())),
+            user,
+            rules(true, true),
+            &mut Counting(0),
+        );
+        let link = out.link.expect("an unmatched link");
+        assert_eq!(link.status, LinkStatus::Unmatched);
+        assert_eq!(link.found_identity.as_ref(), Some(&identity));
+        assert!(out.commands.is_empty());
+        // A later read that cannot carry it (Outlook's contact delta) does not forget it.
+        let out = step(
+            Some(link),
+            read(Side::Zoho, "1001", None),
+            user,
+            rules(true, true),
+            &mut Counting(10),
+        );
+        assert_eq!(
+            out.link.expect("kept").found_identity.as_ref(),
+            Some(&identity)
+        );
+        // Outside a rebuild an identity is not kept (it is the create's business only).
+        let out = step(
+            None,
+            read(Side::Zoho, "1002", Some(identity)),
+            user,
+            rules(true, false),
+            &mut Counting(20),
+        );
+        assert_eq!(out.link.expect("unmatched").found_identity, None);
     }
 }

@@ -102,6 +102,7 @@ mod tests {
             direction: Some(Direction::TwoWay),
             conflict_rule: ConflictRule::ZohoWins,
             first_sync_open: false,
+            rebuilding: false,
         }
     }
 
@@ -170,6 +171,7 @@ mod tests {
             external_id: ExternalId("o1".into()),
             version: Version("v".into()),
             item: contact("Sato"),
+            identity: None,
         };
         let out = step(
             Some(link),

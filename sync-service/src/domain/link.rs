@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use sync_model::{ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
+use sync_protocol::LinkIdentity;
 use uuid::Uuid;
 
 use super::merge::FieldConflict;
@@ -67,6 +68,9 @@ pub enum LinkStatus {
     /// Known on one side only: its counterpart left the synced folder, list or categories (or
     /// never synced, one-way). Nothing is written for it; the next re-scope may pair it again.
     OutOfScope,
+    /// A links rebuild found no partner for it on the other side: known on one side only and
+    /// never created on the other (a rebuild creates nothing); reported to an admin.
+    Unpaired,
 }
 
 impl LinkStatus {
@@ -80,6 +84,7 @@ impl LinkStatus {
             LinkStatus::HeldDelete { .. } => "held_delete",
             LinkStatus::Deleted => "deleted",
             LinkStatus::OutOfScope => "out_of_scope",
+            LinkStatus::Unpaired => "unpaired",
         }
     }
 }
@@ -104,6 +109,10 @@ pub struct Link {
     /// it yet (see `full_read`).
     #[serde(default, skip_serializing_if = "Unseen::is_empty")]
     pub unseen: Unseen,
+    /// During a links rebuild: the identity the item carried when it was read (it is a copy
+    /// we made), which pairs it with its original at the end of the rebuild.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_identity: Option<LinkIdentity>,
 }
 
 /// The full re-read (its round id) of each side still waiting to show a link's item.
@@ -148,6 +157,7 @@ impl Link {
             held: Vec::new(),
             last_error: None,
             unseen: Unseen::default(),
+            found_identity: None,
         }
     }
 

@@ -6,9 +6,12 @@
 //! none in common (or, for name and company, both with phones and none in common) are two
 //! people, however alike their names (merging two people would overwrite one with the other).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use sync_model::{Item, LinkId};
+use sync_model::{ExternalId, Item, LinkId, Side};
+use sync_protocol::LinkIdentity;
+
+use super::link::{Link, LinkStatus};
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Matches {
@@ -148,6 +151,126 @@ fn told_apart(a: &[Vec<String>], b: &[Vec<String>], level: usize) -> bool {
         (Some(x), Some(y)) if !x.is_empty() && !y.is_empty() => !x.iter().any(|k| y.contains(k)),
         _ => false,
     })
+}
+
+/// An item waiting to be paired at the end of a links rebuild: its (unmatched) link, its id on
+/// its side, and the identity it carried when read (it is a copy we made).
+#[derive(Debug, Clone, Copy)]
+pub struct Found<'a> {
+    pub link: LinkId,
+    pub external_id: &'a ExternalId,
+    pub identity: Option<&'a LinkIdentity>,
+}
+
+/// A pair the identities prove, and the link id it had before the loss (kept, so a create
+/// repeated later still finds its copy by it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityPair {
+    pub outlook: LinkId,
+    pub zoho: LinkId,
+    pub link_id: Option<LinkId>,
+}
+
+/// Links rebuild: pairs the items whose identities say they belong together. A copy pairs with
+/// the item its identity names as origin, when that item is on the other side; two items
+/// carrying the same link id pair too (a copy whose origin could not be stored). An item
+/// claimed by more than one pair (two copies of one original: a duplicate) is paired by none
+/// of them: the ordinary first-sync matching decides it, holding look-alikes for the user.
+pub fn pair_by_identity(outlook: &[Found], zoho: &[Found]) -> Vec<IdentityPair> {
+    let o_by_id: BTreeMap<&str, Vec<usize>> = by_id(outlook);
+    let z_by_id: BTreeMap<&str, Vec<usize>> = by_id(zoho);
+    // (outlook index, zoho index) → the link ids the evidence gives.
+    let mut candidates: BTreeMap<(usize, usize), HashSet<LinkId>> = BTreeMap::new();
+    for (o, found) in outlook.iter().enumerate() {
+        let Some(origin) = origin_of(found) else {
+            continue;
+        };
+        for &z in z_by_id.get(origin).into_iter().flatten() {
+            let link = found.identity.map(|i| i.link);
+            candidates.entry((o, z)).or_default().extend(link);
+        }
+    }
+    for (z, found) in zoho.iter().enumerate() {
+        let Some(origin) = origin_of(found) else {
+            continue;
+        };
+        for &o in o_by_id.get(origin).into_iter().flatten() {
+            let link = found.identity.map(|i| i.link);
+            candidates.entry((o, z)).or_default().extend(link);
+        }
+    }
+    let mut z_by_link: HashMap<LinkId, Vec<usize>> = HashMap::new();
+    for (z, found) in zoho.iter().enumerate() {
+        if let Some(identity) = found.identity {
+            z_by_link.entry(identity.link).or_default().push(z);
+        }
+    }
+    for (o, found) in outlook.iter().enumerate() {
+        let Some(identity) = found.identity else {
+            continue;
+        };
+        for &z in z_by_link.get(&identity.link).into_iter().flatten() {
+            candidates.entry((o, z)).or_default().insert(identity.link);
+        }
+    }
+
+    let mut claims_o: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut claims_z: BTreeMap<usize, usize> = BTreeMap::new();
+    for &(o, z) in candidates.keys() {
+        *claims_o.entry(o).or_default() += 1;
+        *claims_z.entry(z).or_default() += 1;
+    }
+    let kept: Vec<(usize, usize, Option<LinkId>)> = candidates
+        .into_iter()
+        .filter(|((o, z), _)| claims_o[o] == 1 && claims_z[z] == 1)
+        .map(|((o, z), links)| {
+            let link = (links.len() == 1).then(|| *links.iter().next().expect("one"));
+            (o, z, link)
+        })
+        .collect();
+    // A link id given to two pairs belongs to neither (each gets a new one).
+    let mut uses: HashMap<LinkId, usize> = HashMap::new();
+    for link in kept.iter().filter_map(|(_, _, l)| *l) {
+        *uses.entry(link).or_default() += 1;
+    }
+    kept.into_iter()
+        .map(|(o, z, link)| IdentityPair {
+            outlook: outlook[o].link,
+            zoho: zoho[z].link,
+            link_id: link.filter(|l| uses[l] == 1),
+        })
+        .collect()
+}
+
+fn origin_of<'a>(found: &Found<'a>) -> Option<&'a str> {
+    found
+        .identity
+        .and_then(|i| i.origin.as_ref())
+        .map(|o| o.0.as_str())
+}
+
+fn by_id<'a>(found: &[Found<'a>]) -> BTreeMap<&'a str, Vec<usize>> {
+    let mut map: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, f) in found.iter().enumerate() {
+        map.entry(f.external_id.0.as_str()).or_default().push(i);
+    }
+    map
+}
+
+/// Why an item a rebuild could not pair stays on its side only.
+pub const UNPAIRED_REASON: &str = "links rebuild: no partner found on the other side; not created there (a rebuild creates nothing)";
+
+/// Links rebuild: an item without a partner stays where it is, unlinked and reported; it is
+/// never created on the other side.
+pub fn leave_unpaired(link: &mut Link) {
+    let side = if link.outlook.is_some() {
+        Side::Outlook
+    } else {
+        Side::Zoho
+    };
+    link.status = LinkStatus::Unpaired;
+    link.found_identity = None;
+    link.last_error = Some((side, UNPAIRED_REASON.to_owned()));
 }
 
 /// The mass-delete guard: a poll round deleting more than `share` of a user's items (and at
@@ -305,6 +428,133 @@ mod tests {
         let o = vec![(id(1), contact("Ken", Some("a@x.jp"), None, None))];
         let z = vec![(id(2), contact("Yui", Some("b@x.jp"), None, None))];
         assert_eq!(match_items(&o, &z), Matches::default());
+    }
+
+    fn found<'a>(
+        link: u128,
+        external_id: &'a ExternalId,
+        identity: Option<&'a LinkIdentity>,
+    ) -> Found<'a> {
+        Found {
+            link: id(link),
+            external_id,
+            identity,
+        }
+    }
+
+    fn ext(s: &str) -> ExternalId {
+        ExternalId(s.into())
+    }
+
+    fn copy_of(link: u128, origin: Option<&str>) -> LinkIdentity {
+        LinkIdentity {
+            link: id(link),
+            origin: origin.map(ext),
+        }
+    }
+
+    #[test]
+    fn a_copy_pairs_with_its_origin_and_keeps_its_old_link_id() {
+        // Outlook "AAMk1" copies Zoho "1001" (link 900); Zoho "1002" copies Outlook "AAMk2"
+        // (link 901); "AAMk3" and "1003" carry nothing.
+        let (o1, o2, o3) = (ext("AAMk1"), ext("AAMk2"), ext("AAMk3"));
+        let (z1, z2, z3) = (ext("1001"), ext("1002"), ext("1003"));
+        let c1 = copy_of(900, Some("1001"));
+        let c2 = copy_of(901, Some("AAMk2"));
+        let outlook = [
+            found(1, &o1, Some(&c1)),
+            found(2, &o2, None),
+            found(3, &o3, None),
+        ];
+        let zoho = [
+            found(11, &z1, None),
+            found(12, &z2, Some(&c2)),
+            found(13, &z3, None),
+        ];
+        assert_eq!(
+            pair_by_identity(&outlook, &zoho),
+            vec![
+                IdentityPair {
+                    outlook: id(1),
+                    zoho: id(11),
+                    link_id: Some(id(900))
+                },
+                IdentityPair {
+                    outlook: id(2),
+                    zoho: id(12),
+                    link_id: Some(id(901))
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn two_items_with_one_link_id_pair_without_an_origin() {
+        let (o1, z1) = (ext("AAMk1"), ext("1001"));
+        let (a, b) = (copy_of(900, None), copy_of(900, None));
+        let pairs = pair_by_identity(&[found(1, &o1, Some(&a))], &[found(11, &z1, Some(&b))]);
+        assert_eq!(
+            pairs,
+            vec![IdentityPair {
+                outlook: id(1),
+                zoho: id(11),
+                link_id: Some(id(900))
+            }]
+        );
+    }
+
+    #[test]
+    fn two_copies_of_one_original_are_left_to_the_matching() {
+        // A duplicate from before the fix: two Outlook copies name the same Zoho original.
+        let (o1, o2, z1) = (ext("AAMk1"), ext("AAMk2"), ext("1001"));
+        let (a, b) = (copy_of(900, Some("1001")), copy_of(901, Some("1001")));
+        let outlook = [found(1, &o1, Some(&a)), found(2, &o2, Some(&b))];
+        assert!(pair_by_identity(&outlook, &[found(11, &z1, None)]).is_empty());
+    }
+
+    #[test]
+    fn an_origin_not_among_the_unmatched_pairs_nothing() {
+        // The original was deleted during the loss, or is on the copy's own side (an id the
+        // other side never had): nothing is guessed.
+        let (o1, o2, z1) = (ext("AAMk1"), ext("AAMk2"), ext("1001"));
+        let a = copy_of(900, Some("AAMk2"));
+        let outlook = [found(1, &o1, Some(&a)), found(2, &o2, None)];
+        assert!(pair_by_identity(&outlook, &[found(11, &z1, None)]).is_empty());
+        assert!(pair_by_identity(&[], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_link_id_claimed_by_two_pairs_is_not_kept() {
+        // Two copies carrying the same link id (a user copied an item with its property):
+        // both pairs hold by their origins, but neither keeps the id.
+        let (o1, o2, z1, z2) = (ext("AAMk1"), ext("AAMk2"), ext("1001"), ext("1002"));
+        let (a, b) = (copy_of(900, Some("1001")), copy_of(900, Some("1002")));
+        let outlook = [found(1, &o1, Some(&a)), found(2, &o2, Some(&b))];
+        let zoho = [found(11, &z1, None), found(12, &z2, None)];
+        let pairs = pair_by_identity(&outlook, &zoho);
+        assert_eq!(pairs.len(), 2);
+        assert!(pairs.iter().all(|p| p.link_id.is_none()), "{pairs:?}");
+    }
+
+    #[test]
+    fn an_item_left_unpaired_is_reported_and_never_created() {
+        let mut link = Link::new(
+            id(1),
+            sync_model::UserId(Uuid::nil()),
+            LinkStatus::Unmatched,
+            contact("Ken", None, None, None),
+        );
+        link.zoho = Some(crate::domain::SideState::seen(
+            ext("1001"),
+            sync_model::Version("v".into()),
+            contact("Ken", None, None, None),
+        ));
+        link.found_identity = Some(copy_of(900, Some("AAMk9")));
+        leave_unpaired(&mut link);
+        assert_eq!(link.status, LinkStatus::Unpaired);
+        assert_eq!(link.found_identity, None);
+        assert_eq!(link.last_error.as_ref().map(|(s, _)| *s), Some(Side::Zoho));
+        assert!(link.outlook.is_none(), "nothing is made for the other side");
     }
 
     #[test]

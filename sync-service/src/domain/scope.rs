@@ -6,14 +6,14 @@
 //! on the other side. What left the scope is forgotten there without deleting anything.
 //! The very first sync is the same thing from empty settings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sync_model::{ItemKind, LinkId, Side};
 use uuid::Uuid;
 
 use super::engine::{Ids, Output, Rules, reconcile, tag_from_zoho};
 use super::link::{Link, LinkStatus, SideState};
-use super::matching::match_items;
+use super::matching::{Found, leave_unpaired, match_items, pair_by_identity};
 use super::merge::combine;
 use super::settings::UserSettings;
 
@@ -102,13 +102,42 @@ pub struct Settled {
 /// of scope: it is not created again where it was taken out. So is a new item of a side that
 /// does not sync one way.
 pub fn finish(candidates: Vec<Link>, rules: Rules, ids: &mut dyn Ids) -> Vec<Settled> {
+    let rebuilding = rules.rebuilding;
     let rules = Rules {
         first_sync_open: false,
+        rebuilding: false,
         ..rules
     };
     let waiting = |l: &Link| matches!(l.status, LinkStatus::Unmatched | LinkStatus::OutOfScope);
+    // A links rebuild pairs by the identities the copies carry first (decisions #43).
+    let by_identity = if rebuilding {
+        let found = |side: Side| -> Vec<Found> {
+            candidates
+                .iter()
+                .filter(|l| l.status == LinkStatus::Unmatched && l.side(side.other()).is_none())
+                .filter_map(|l| {
+                    Some(Found {
+                        link: l.id,
+                        external_id: l.external_id(side)?,
+                        identity: l.found_identity.as_ref(),
+                    })
+                })
+                .collect()
+        };
+        pair_by_identity(&found(Side::Outlook), &found(Side::Zoho))
+    } else {
+        Vec::new()
+    };
+    let paired: HashSet<LinkId> = by_identity
+        .iter()
+        .flat_map(|p| [p.outlook, p.zoho])
+        .collect();
+    let in_use: HashSet<LinkId> = candidates.iter().map(|l| l.id).collect();
     let (mut outlook, mut zoho) = (Vec::new(), Vec::new());
-    for link in candidates.iter().filter(|l| waiting(l)) {
+    for link in candidates
+        .iter()
+        .filter(|l| waiting(l) && !paired.contains(&l.id))
+    {
         match (&link.outlook, &link.zoho) {
             (Some(_), None) => outlook.push((link.id, link.target.clone())),
             (None, Some(_)) => zoho.push((link.id, link.target.clone())),
@@ -123,7 +152,11 @@ pub fn finish(candidates: Vec<Link>, rules: Rules, ids: &mut dyn Ids) -> Vec<Set
         .collect();
     let mut settled = Vec::new();
 
-    for (o_id, z_id) in matches.pairs {
+    let pairs = by_identity
+        .into_iter()
+        .map(|p| (p.outlook, p.zoho, p.link_id))
+        .chain(matches.pairs.into_iter().map(|(o, z)| (o, z, None)));
+    for (o_id, z_id, old_id) in pairs {
         let (Some(mut link), Some(z)) = (by_id.remove(&o_id), by_id.remove(&z_id)) else {
             continue;
         };
@@ -135,6 +168,21 @@ pub fn finish(candidates: Vec<Link>, rules: Rules, ids: &mut dyn Ids) -> Vec<Set
                 ..Output::default()
             },
         });
+        // The pair's link id from before the loss, unless another waiting link has it.
+        if let Some(old_id) = old_id
+            && old_id != o_id
+            && (old_id == z_id || !in_use.contains(&old_id))
+        {
+            settled.push(Settled {
+                id: o_id,
+                out: Output {
+                    remove: true,
+                    ..Output::default()
+                },
+            });
+            link.id = old_id;
+        }
+        link.found_identity = None;
         link.zoho = z.zoho;
         link.target = target;
         link.status = LinkStatus::Active;
@@ -171,6 +219,18 @@ pub fn finish(candidates: Vec<Link>, rules: Rules, ids: &mut dyn Ids) -> Vec<Set
     rest.sort_by_key(|l| l.id.0);
     for mut link in rest {
         let id = link.id;
+        if rebuilding {
+            // A rebuild creates nothing: what found no partner stays where it is, reported.
+            leave_unpaired(&mut link);
+            settled.push(Settled {
+                id,
+                out: Output {
+                    link: Some(link),
+                    ..Output::default()
+                },
+            });
+            continue;
+        }
         let Some(from) = Side::ALL.into_iter().find(|s| link.side(*s).is_some()) else {
             continue;
         };

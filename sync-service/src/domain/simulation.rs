@@ -151,6 +151,7 @@ impl World {
                 direction: Some(Direction::TwoWay),
                 conflict_rule: rule,
                 first_sync_open: false,
+                rebuilding: false,
             },
             ids: CountingIds(0),
             resurrected: Vec::new(),
@@ -223,6 +224,7 @@ impl World {
                 external_id: ExternalId(id.clone()),
                 version: Version(version.to_string()),
                 item: Item::Contact(c.clone()),
+                identity: None,
             })
             .collect();
         self.to_engine.extend(items.into_iter().map(Msg::Input));
@@ -245,6 +247,7 @@ impl World {
                     external_id: ExternalId(id.clone()),
                     version: Version(version.to_string()),
                     item: Item::Contact(c.clone()),
+                    identity: None,
                 },
                 None => Input::Deleted {
                     side,
@@ -464,7 +467,7 @@ impl World {
         };
         let account = self.account(side);
         let result = match command.op {
-            ApplyOp::Create { item } => {
+            ApplyOp::Create { item, .. } => {
                 let id = account.create(side, contact(&item));
                 Input::Applied {
                     side,

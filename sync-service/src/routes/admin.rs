@@ -1,18 +1,18 @@
 //! The admin API: link health, held-back deletions, dead letters, full resyncs.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use serde::Serialize;
-use sync_model::{LinkId, UserId};
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use sync_model::{ItemKind, LinkId, Side, UserId};
 use sync_protocol::topology::{CHANGES_EXCHANGE, COMMANDS_EXCHANGE};
 use sync_protocol::{ChangeMessage, CommandMessage, Envelope};
 
 use super::AppState;
 use super::auth::AdminUser;
-use super::settings::poll_all;
+use super::settings::{poll_all, watch_command};
 use crate::domain::{Input, LinkStatus};
 use crate::error::ApiError;
-use crate::store::{inbox, links, settings};
+use crate::store::{inbox, links, outbox, parked, progress, settings};
 use service_kit::openapi::ErrorBody;
 
 #[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -209,4 +209,95 @@ pub async fn resync(
     state.relay_wakeup.notify_one();
     tracing::info!(%admin, %user, "full resync requested");
     Ok(Json(serde_json::json!({"polls": polls})))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct RebuildFilter {
+    /// Rebuild only this kind (`contact`, `task` or `event`); every synced kind when absent.
+    pub kind: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RebuildStarted {
+    /// The kinds being rebuilt.
+    pub kinds: Vec<String>,
+    /// Links dropped (they are rebuilt from both sides).
+    pub links_dropped: u64,
+    /// Writes not yet sent that were dropped with their links.
+    pub writes_dropped: u64,
+}
+
+/// Rebuilds a user's links from both sides (after a database loss, or links that went wrong):
+/// drops the links and parked reads of the kinds, then both sides are read in full with the
+/// identities our copies carry. Copies pair with their originals (keeping their link ids),
+/// the rest by the first-sync keys; nothing is created, what finds no partner is reported as
+/// `unpaired`. The status shows the first sync's progress meanwhile.
+#[utoipa::path(post, path = "/v1/admin/users/{user_id}/rebuild-links", tag = "admin", security(("access_token" = [])),
+    params(("user_id" = uuid::Uuid, Path), RebuildFilter),
+    responses((status = 200, body = RebuildStarted), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rebuild_links(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(user): Path<UserId>,
+    Query(filter): Query<RebuildFilter>,
+) -> Result<Json<RebuildStarted>, ApiError> {
+    let only: Option<ItemKind> = filter
+        .kind
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("kind: {e}")))?;
+    let current = settings::get(&state.pool, user)
+        .await?
+        .ok_or(ApiError::NotFound("settings"))?;
+    let kinds: Vec<ItemKind> = ItemKind::ALL
+        .into_iter()
+        .filter(|k| only.is_none_or(|o| o == *k) && current.direction(*k).is_some())
+        .collect();
+    if kinds.is_empty() {
+        return Err(ApiError::Conflict("no such kind syncs for this user"));
+    }
+    let mut tx = state.pool.begin().await?;
+    // No change of this user is handled meanwhile: the drop and the restart are one step.
+    inbox::lock_user(&mut tx, user).await?;
+    let (mut links_dropped, mut writes_dropped) = (0, 0);
+    for kind in &kinds {
+        links_dropped += links::remove_kind(&mut tx, user, *kind).await?;
+        parked::forget_kind(&mut tx, user, *kind).await?;
+        writes_dropped += outbox::drop_unpublished_writes(&mut tx, user, *kind).await?;
+        // A re-scope: only full reads that begin after this count for the rebuild's first sync.
+        let rescope = uuid::Uuid::now_v7();
+        progress::open_rescope(&mut tx, user, *kind, rescope).await?;
+        progress::mark_rebuilding(&mut tx, user, *kind).await?;
+        for side in Side::ALL {
+            // First the identify request, then the re-scope's full read it applies to.
+            let commands = [
+                CommandMessage::Poll {
+                    side,
+                    kind: *kind,
+                    full: false,
+                    identities: true,
+                },
+                watch_command(&current, side, *kind, Some(rescope)),
+            ];
+            for command in commands {
+                outbox::push(
+                    &mut tx,
+                    &Envelope::new(user, command)
+                        .with_traceparent(service_kit::telemetry::current_traceparent()),
+                )
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    state.relay_wakeup.notify_one();
+    let kinds: Vec<String> = kinds.iter().map(|k| k.as_str().to_owned()).collect();
+    tracing::info!(%admin, %user, ?kinds, links_dropped, writes_dropped, "links rebuild started");
+    Ok(Json(RebuildStarted {
+        kinds,
+        links_dropped,
+        writes_dropped,
+    }))
 }

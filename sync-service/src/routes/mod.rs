@@ -41,6 +41,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/conflicts/{link_id}/resolve", post(conflicts::resolve))
         .route("/v1/admin/users/{user_id}/links", get(admin::link_health))
         .route("/v1/admin/users/{user_id}/resync", post(admin::resync))
+        .route(
+            "/v1/admin/users/{user_id}/rebuild-links",
+            post(admin::rebuild_links),
+        )
         .route("/v1/admin/held-deletions", get(admin::held_deletions))
         .route(
             "/v1/admin/held-deletions/{link_id}/release",

@@ -117,7 +117,12 @@ pub async fn poll_all(
         .filter(|k| settings.direction(*k).is_some())
     {
         for side in Side::ALL {
-            let command = CommandMessage::Poll { side, kind, full };
+            let command = CommandMessage::Poll {
+                side,
+                kind,
+                full,
+                identities: false,
+            };
             outbox::push(
                 tx,
                 &Envelope::new(user, command).with_traceparent(current_traceparent()),
@@ -181,7 +186,7 @@ async fn save(state: &AppState, user: UserId, new: UserSettings) -> Result<UserS
 
 /// What `side`'s connector watches for `kind` under `settings`; with `rescope`, a full read of
 /// the new scope tagged with it.
-fn watch_command(
+pub(crate) fn watch_command(
     settings: &UserSettings,
     side: Side,
     kind: ItemKind,

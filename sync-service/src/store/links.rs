@@ -288,3 +288,13 @@ pub async fn save_docs(tx: &mut Tx<'_>, links: &[Link]) -> sqlx::Result<()> {
     .await?;
     Ok(())
 }
+
+/// Drops every link of a user and kind (a links rebuild); answers how many there were.
+pub async fn remove_kind(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM links WHERE user_id = $1 AND kind = $2")
+        .bind(user.0)
+        .bind(kind.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}

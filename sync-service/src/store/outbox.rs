@@ -16,6 +16,24 @@ pub async fn push(tx: &mut Tx<'_>, envelope: &Envelope<CommandMessage>) -> sqlx:
     Ok(())
 }
 
+/// Drops the user's writes of `kind` not yet published (a links rebuild: their links are gone,
+/// and a create sent now could only duplicate what the rebuild pairs).
+pub async fn drop_unpublished_writes(
+    tx: &mut Tx<'_>,
+    user: sync_model::UserId,
+    kind: sync_model::ItemKind,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM outbox WHERE user_id = $1 AND published_at IS NULL
+           AND payload->'body'->>'type' = 'apply' AND payload->'body'->>'kind' = $2",
+    )
+    .bind(user.0)
+    .bind(kind.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 pub struct Pending {
     pub id: i64,
     pub envelope: Envelope<CommandMessage>,

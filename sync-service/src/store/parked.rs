@@ -111,3 +111,13 @@ pub async fn forget(
         .await?;
     Ok(())
 }
+
+/// Drops every parked read of a user and kind (a links rebuild reads everything again).
+pub async fn forget_kind(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM parked_changes WHERE user_id = $1 AND kind = $2")
+        .bind(user.0)
+        .bind(kind.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

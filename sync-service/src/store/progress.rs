@@ -21,6 +21,8 @@ pub struct Progress {
     pub zoho_read_at: Option<DateTime<Utc>>,
     /// The re-scope the open first sync waits for (its tagged full reads).
     pub rescope_id: Option<Uuid>,
+    /// The first sync in progress is a links rebuild.
+    pub rebuilding: bool,
 }
 
 impl Progress {
@@ -45,11 +47,11 @@ pub async fn load(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result
         "WITH made AS (
              INSERT INTO kind_progress (user_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING
              RETURNING outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
-                       outlook_read_at, zoho_read_at, rescope_id)
+                       outlook_read_at, zoho_read_at, rescope_id, rebuilding)
          SELECT * FROM made
          UNION ALL
          SELECT outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
-                outlook_read_at, zoho_read_at, rescope_id
+                outlook_read_at, zoho_read_at, rescope_id, rebuilding
          FROM kind_progress WHERE user_id = $1 AND kind = $2",
     )
     .bind(user.0)
@@ -75,12 +77,12 @@ pub async fn load_with_settings(
         "WITH made AS (
              INSERT INTO kind_progress (user_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING
              RETURNING outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
-                       outlook_read_at, zoho_read_at, rescope_id),
+                       outlook_read_at, zoho_read_at, rescope_id, rebuilding),
          progress AS (
              SELECT * FROM made
              UNION ALL
              SELECT outlook_full_at, zoho_full_at, outlook_items, zoho_items, first_sync_done,
-                    outlook_read_at, zoho_read_at, rescope_id
+                    outlook_read_at, zoho_read_at, rescope_id, rebuilding
              FROM kind_progress WHERE user_id = $1 AND kind = $2)
          SELECT progress.*, (SELECT settings FROM user_settings WHERE user_id = $1) AS settings
          FROM progress",
@@ -126,11 +128,14 @@ pub async fn round_completed(
 }
 
 pub async fn first_sync_done(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<()> {
-    sqlx::query("UPDATE kind_progress SET first_sync_done = true WHERE user_id = $1 AND kind = $2")
-        .bind(user.0)
-        .bind(kind.as_str())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE kind_progress SET first_sync_done = true, rebuilding = false
+         WHERE user_id = $1 AND kind = $2",
+    )
+    .bind(user.0)
+    .bind(kind.as_str())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -156,5 +161,16 @@ pub async fn open_rescope(
     .bind(id)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// A links rebuild: the re-scope just opened ([`open_rescope`]) pairs by identity first and
+/// creates nothing.
+pub async fn mark_rebuilding(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<()> {
+    sqlx::query("UPDATE kind_progress SET rebuilding = true WHERE user_id = $1 AND kind = $2")
+        .bind(user.0)
+        .bind(kind.as_str())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

@@ -59,6 +59,7 @@ impl Connector for Writer {
             .map(|r| {
                 let ApplyOp::Create {
                     item: Item::Contact(c),
+                    ..
                 } = &r.op
                 else {
                     panic!("creates only")
@@ -107,6 +108,7 @@ fn create(user: UserId, command_id: Uuid, surname: &str) -> Envelope<CommandMess
                     surname: Some(surname.into()),
                     ..Contact::default()
                 }),
+                origin: None,
             },
         },
     )

@@ -93,6 +93,7 @@ impl Connector for Provider {
         let changes = (offset..end)
             .map(|n| ChangeMessage::ItemChanged {
                 side: Side::Zoho,
+                identity: None,
                 external_id: ExternalId(format!("id-{n}")),
                 version: Version("1".into()),
                 item: Item::Contact(Contact {
@@ -360,7 +361,9 @@ async fn collect_all(broker: &Broker) -> anyhow::Result<Arc<Mutex<Vec<ChangeMess
 /// still holds it would be overwritten by its release), then asks for the next one.
 async fn poll_again(store: &Store, user: UserId, full: bool) -> anyhow::Result<()> {
     idle(store, user).await?;
-    Ok(store.poll_kind_now(user, ItemKind::Contact, full).await?)
+    Ok(store
+        .poll_kind_now(user, ItemKind::Contact, full, false)
+        .await?)
 }
 
 async fn idle(store: &Store, user: UserId) -> anyhow::Result<()> {
@@ -463,7 +466,7 @@ async fn only_a_full_re_read_of_a_known_scope_is_announced_as_one() -> anyhow::R
     let _ = task.await;
     world
         .store
-        .poll_kind_now(user, ItemKind::Contact, true)
+        .poll_kind_now(user, ItemKind::Contact, true, false)
         .await?;
     let other = WatchScope {
         container_id: Some("another folder".into()),

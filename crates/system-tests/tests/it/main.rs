@@ -7,6 +7,7 @@ mod contacts;
 mod deletions;
 mod engine;
 mod faults;
+mod rebuild;
 mod repeats;
 mod scope;
 mod settings;
