@@ -431,7 +431,10 @@ fn changed(
     let before = state.known.replace(item.clone());
     if matches!(
         status,
-        LinkStatus::Unmatched | LinkStatus::Ambiguous | LinkStatus::OutOfScope | LinkStatus::Unpaired
+        LinkStatus::Unmatched
+            | LinkStatus::Ambiguous
+            | LinkStatus::OutOfScope
+            | LinkStatus::Unpaired
     ) {
         link.target = item;
         return;
@@ -463,7 +466,10 @@ fn deleted(link: &mut Link, side: Side, rules: Rules, out: &mut Output) {
         LinkStatus::Deleted | LinkStatus::StagedDelete { .. } | LinkStatus::HeldDelete { .. } => {
             return;
         }
-        LinkStatus::Unmatched | LinkStatus::Ambiguous | LinkStatus::OutOfScope | LinkStatus::Unpaired => {
+        LinkStatus::Unmatched
+        | LinkStatus::Ambiguous
+        | LinkStatus::OutOfScope
+        | LinkStatus::Unpaired => {
             *link.side_mut(side) = None;
             if link.outlook.is_none() && link.zoho.is_none() {
                 out.remove = true;

@@ -309,6 +309,7 @@ mod tests {
             direction: Some(Direction::TwoWay),
             conflict_rule: ConflictRule::ZohoWins,
             first_sync_open: open,
+            rebuilding: false,
         }
     }
 
@@ -326,6 +327,7 @@ mod tests {
             external_id: ExternalId(id.into()),
             version: Version("v1".into()),
             item,
+            identity: None,
         };
         step(
             link,
@@ -489,7 +491,9 @@ mod tests {
             .map(|c| &c.op)
             .collect();
         assert_eq!(creates.len(), 1, "only Carl is created: {creates:?}");
-        assert!(matches!(creates[0], ApplyOp::Create { item } if item.label().contains("Carl")));
+        assert!(
+            matches!(creates[0], ApplyOp::Create { item, .. } if item.label().contains("Carl"))
+        );
         let ben = settled.iter().all(|s| {
             s.out
                 .link
@@ -601,5 +605,98 @@ mod tests {
         let link = settled[0].out.link.as_ref().unwrap();
         assert_eq!(link.status, LinkStatus::OutOfScope);
         assert!(settled[0].out.commands.is_empty());
+    }
+
+    #[test]
+    fn a_rebuild_pairs_copies_by_identity_the_rest_by_keys_and_creates_nothing() {
+        use sync_protocol::LinkIdentity;
+        let rebuilding = Rules {
+            first_sync_open: true,
+            rebuilding: true,
+            ..rules(true)
+        };
+        let mut ids = Counter(100);
+        let mut found = |side: Side, id: &str, item: Item, identity: Option<LinkIdentity>| {
+            let input = Input::Changed {
+                side,
+                external_id: ExternalId(id.into()),
+                version: Version("v1".into()),
+                item,
+                identity,
+            };
+            step(None, input, UserId(Uuid::nil()), rebuilding, &mut ids)
+                .link
+                .expect("an unmatched link")
+        };
+        let old = |n: u128| LinkId(Uuid::from_u128(n));
+        let copy_of = |n: u128, origin: &str| {
+            Some(LinkIdentity {
+                link: old(n),
+                origin: Some(ExternalId(origin.into())),
+            })
+        };
+        let candidates = vec![
+            // Ken: made in Zoho, copied to Outlook (the copy names its origin). Its name was
+            // changed in Outlook since: keys alone would not pair them.
+            found(Side::Zoho, "z-ken", person("Ken", "ken@x.jp"), None),
+            found(
+                Side::Outlook,
+                "o-ken",
+                person("Kenji", "kenji@x.jp"),
+                copy_of(900, "z-ken"),
+            ),
+            // Yui: made in Outlook, copied to Zoho.
+            found(Side::Outlook, "o-yui", person("Yui", "yui@x.jp"), None),
+            found(
+                Side::Zoho,
+                "z-yui",
+                person("Yui", "yui@x.jp"),
+                copy_of(901, "o-yui"),
+            ),
+            // Sato: on both sides before the first sync, matched by keys then and now.
+            found(Side::Outlook, "o-sato", person("Sato", "sato@x.jp"), None),
+            found(Side::Zoho, "z-sato", person("Sato", "sato@x.jp"), None),
+            // Mori: only in Outlook (its copy was deleted in Zoho during the loss).
+            found(Side::Outlook, "o-mori", person("Mori", "mori@x.jp"), None),
+        ];
+        let settled = finish(candidates, rebuilding, &mut Counter(200));
+        assert!(
+            settled.iter().all(|s| s
+                .out
+                .commands
+                .iter()
+                .all(|c| !matches!(c.op, ApplyOp::Create { .. }))),
+            "a rebuild creates nothing: {settled:#?}"
+        );
+        let links: Vec<&Link> = settled.iter().filter_map(|s| s.out.link.as_ref()).collect();
+        let pair = |o: &str| {
+            links
+                .iter()
+                .find(|l| l.external_id(Side::Outlook).map(|e| e.0.as_str()) == Some(o))
+                .copied()
+                .expect("a link")
+        };
+        let ken = pair("o-ken");
+        assert_eq!(
+            (ken.id, ken.external_id(Side::Zoho).map(|e| e.0.as_str())),
+            (old(900), Some("z-ken"))
+        );
+        assert_eq!(ken.status, LinkStatus::Active);
+        let yui = pair("o-yui");
+        assert_eq!(
+            (yui.id, yui.external_id(Side::Zoho).map(|e| e.0.as_str())),
+            (old(901), Some("z-yui"))
+        );
+        let sato = pair("o-sato");
+        assert_eq!(
+            sato.external_id(Side::Zoho).map(|e| e.0.as_str()),
+            Some("z-sato")
+        );
+        let mori = pair("o-mori");
+        assert_eq!(mori.status, LinkStatus::Unpaired);
+        assert!(mori.zoho.is_none() && mori.last_error.is_some());
+        // The links the pairs were read into are removed (the ids kept replace them).
+        let removed = settled.iter().filter(|s| s.out.remove).count();
+        assert_eq!(removed, 3 + 2, "three pairs' second links, two renamed");
     }
 }
