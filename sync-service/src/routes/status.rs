@@ -22,8 +22,10 @@ pub struct FirstSync {
     /// progress bar.
     pub done: i64,
     pub total: i64,
-    /// `first_sync`, or `settings_change` when a settings change (a new folder or list, another
-    /// calendar filter, a kind switched on again) reopened it.
+    /// `first_sync`, `settings_change` when a settings change (a new folder or list, another
+    /// calendar filter, a kind switched on again) reopened it, or `links_rebuild` when an admin
+    /// rebuilds the links (then nothing is created: items without partner are `failed` with the
+    /// reason).
     pub reason: String,
     /// The sides whose full read it still waits for (`outlook`, `zoho`).
     pub reading: Vec<String>,

@@ -167,10 +167,13 @@ pub async fn open_rescope(
 /// A links rebuild: the re-scope just opened ([`open_rescope`]) pairs by identity first and
 /// creates nothing.
 pub async fn mark_rebuilding(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<()> {
-    sqlx::query("UPDATE kind_progress SET rebuilding = true WHERE user_id = $1 AND kind = $2")
-        .bind(user.0)
-        .bind(kind.as_str())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE kind_progress SET rebuilding = true, rescope_reason = 'links_rebuild'
+         WHERE user_id = $1 AND kind = $2",
+    )
+    .bind(user.0)
+    .bind(kind.as_str())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

@@ -244,6 +244,10 @@ async fn links_lost_are_rebuilt_exactly_from_both_sides_without_creating_anythin
             .collect()
     };
     assert_eq!(pairs(&after), pairs(&before), "every pair as before");
+    let reported = sync_status(&sys, &user).await?;
+    for kind in reported["kinds"].as_array().into_iter().flatten() {
+        assert_eq!(kind["first_sync"]["reason"], "links_rebuild", "{reported}");
+    }
     assert_eq!(after.len(), before.len());
     // The contact without a partner is reported, and was not created in Zoho.
     let reported = sync_status(&sys, &user).await?;
