@@ -316,4 +316,43 @@ mod tests {
             serde_json::from_value(serde_json::json!({"op": "create", "item": item})).unwrap();
         assert!(matches!(create, ApplyOp::Create { origin: None, .. }));
     }
+
+    #[test]
+    fn full_re_read_messages_round_trip_and_older_ends_still_parse() {
+        let round = Uuid::from_u128(7);
+        let started = ChangeMessage::ReadStarted {
+            side: Side::Outlook,
+            kind: ItemKind::Contact,
+            round,
+        };
+        let json = serde_json::to_value(&started).unwrap();
+        assert_eq!(json["type"], "read_started");
+        assert_eq!(started.verb(), "started");
+        assert_eq!(
+            serde_json::from_value::<ChangeMessage>(json).unwrap(),
+            started
+        );
+
+        // A `read_completed` published before rounds existed names none.
+        let old = serde_json::json!({
+            "type": "read_completed", "side": "zoho", "kind": "task", "full": true, "items_read": 3
+        });
+        let parsed: ChangeMessage = serde_json::from_value(old).unwrap();
+        assert!(matches!(
+            parsed,
+            ChangeMessage::ReadCompleted { round: None, .. }
+        ));
+        let ended = ChangeMessage::ReadCompleted {
+            side: Side::Zoho,
+            kind: ItemKind::Task,
+            full: true,
+            items_read: 3,
+            round: Some(round),
+        };
+        let json = serde_json::to_value(&ended).unwrap();
+        assert_eq!(
+            serde_json::from_value::<ChangeMessage>(json).unwrap(),
+            ended
+        );
+    }
 }
