@@ -2,7 +2,8 @@
 //! admin command drops them, as a database restored without them would), and the rebuild pairs
 //! every item with the same partner as before from what the providers hold — copies by the
 //! identity they carry (link and origin), items matched at the first sync by their keys —
-//! without creating or deleting anything on either side. Sync goes on normally afterwards.
+//! without creating or deleting anything on either side, for one kind or all. Sync goes on
+//! normally afterwards.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -225,7 +226,66 @@ async fn links_lost_are_rebuilt_exactly_from_both_sides_without_creating_anythin
     assert_eq!(status, 400, "an unknown kind: {body}");
     assert_eq!(sys.links(&user).await?, before, "nothing was dropped");
 
+    // Calls from here on: neither rebuild below may create or delete anything.
     let stats_before = sys.control().stats().await?;
+    // One kind alone: its links come back as they were, the others are not touched.
+    let tasks = before.iter().filter(|l| l.0 == "task").count();
+    let (status, body) = sys
+        .call_as(
+            &sys.admin_token().await?,
+            Method::POST,
+            format!("{rebuild}?kind=task"),
+            None,
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kinds"], json!(["task"]));
+    assert_eq!(body["links_dropped"], json!(tasks));
+    wait_for("the task rebuild to settle", TIMEOUT, || async {
+        let links = sys.links(&user).await?;
+        let tasks_back = links.iter().filter(|l| l.0 == "task").count() == tasks;
+        Ok(if tasks_back {
+            settled(&sys, &user, Some((&lonely, "active"))).await?
+        } else {
+            None
+        })
+    })
+    .await?;
+    let task_status = sync_status(&sys, &user).await?;
+    let reasons: BTreeMap<String, String> = task_status["kinds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|k| {
+            (
+                k["kind"].as_str().unwrap_or_default().to_owned(),
+                k["first_sync"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons["task"], "links_rebuild", "{task_status}");
+    assert_ne!(reasons["contact"], "links_rebuild", "{task_status}");
+    let now = sys.links(&user).await?;
+    let others = |links: &[LinkRow]| -> Vec<LinkRow> {
+        links.iter().filter(|l| l.0 != "task").cloned().collect()
+    };
+    assert_eq!(others(&now), others(&before), "the other kinds untouched");
+    let task_pairs = |links: &[LinkRow]| -> BTreeSet<(Option<String>, Option<String>)> {
+        links
+            .iter()
+            .filter(|l| l.0 == "task")
+            .map(|l| (l.1.clone(), l.2.clone()))
+            .collect()
+    };
+    assert_eq!(
+        task_pairs(&now),
+        task_pairs(&before),
+        "the tasks paired as before"
+    );
+
     let (status, body) = sys
         .call_as(&sys.admin_token().await?, Method::POST, rebuild, None)
         .await?;
@@ -289,7 +349,7 @@ async fn links_lost_are_rebuilt_exactly_from_both_sides_without_creating_anythin
         assert_eq!(
             writes(&stats_after, &at(&stats_after)),
             writes(&stats_before, &at(&stats_before)),
-            "{api}: no create or delete during the rebuild"
+            "{api}: no create or delete during the rebuilds"
         );
     }
     let mut now = held(&sys, &user).await?;
