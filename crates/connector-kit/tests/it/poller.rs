@@ -5,7 +5,8 @@
 //!   on from the saved cursor; every item is published exactly once;
 //! - a 401: the token is refreshed once with `force_refresh` and the round goes on;
 //! - a connection that needs reconnecting: nothing is read, every watch of the user shows it;
-//! - the daily call budget: polling stops early, between pages, and the watch says so.
+//! - the daily call budget: polling stops early, between pages, and the watch says so;
+//! - a poll for identities (a links rebuild): one full round reads them, the next is ordinary.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -66,9 +67,15 @@ impl Connector for Provider {
     async fn read_page(
         &self,
         ctx: &CallContext,
-        _watch: &Watch,
+        watch: &Watch,
         cursor: Option<&Value>,
     ) -> Result<Page, ApiError> {
+        // An identify read (a links rebuild): every item with its identity, then a null cursor
+        // (a listing has no delta link to go on from).
+        let identify = match cursor {
+            None => watch.identify,
+            Some(c) => c["identify"] == true,
+        };
         let offset = cursor
             .and_then(|c| c["offset"].as_u64())
             .unwrap_or_default() as usize;
@@ -93,7 +100,10 @@ impl Connector for Provider {
         let changes = (offset..end)
             .map(|n| ChangeMessage::ItemChanged {
                 side: Side::Zoho,
-                identity: None,
+                identity: identify.then(|| sync_protocol::LinkIdentity {
+                    link: sync_model::LinkId(uuid::Uuid::from_u128(n as u128)),
+                    origin: None,
+                }),
                 external_id: ExternalId(format!("id-{n}")),
                 version: Version("1".into()),
                 item: Item::Contact(Contact {
@@ -102,10 +112,16 @@ impl Connector for Provider {
                 }),
             })
             .collect();
+        let more = end < self.total;
+        let cursor = match (identify, more) {
+            (true, true) => json!({"offset": end, "identify": true}),
+            (true, false) => Value::Null,
+            (false, _) => json!({"offset": end}),
+        };
         Ok(Page {
             changes,
-            cursor: json!({"offset": end}),
-            more: end < self.total,
+            cursor,
+            more,
             unreadable: usize::from(self.garble.swap(false, Ordering::SeqCst)),
         })
     }
@@ -484,6 +500,73 @@ async fn only_a_full_re_read_of_a_known_scope_is_announced_as_one() -> anyhow::R
             .run(stop.clone()),
     );
     assert_eq!(next_round(&log).await, (None, 15, None));
+    stop.cancel();
+    let _ = task.await;
+    Ok(())
+}
+
+/// The items of the next completed round, each with whether it carried an identity.
+async fn next_items(log: &Arc<Mutex<Vec<ChangeMessage>>>) -> Vec<bool> {
+    eventually("a round to complete", || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|m| matches!(m, ChangeMessage::ReadCompleted { .. }))
+    })
+    .await;
+    let mut log = log.lock().unwrap();
+    let end = log
+        .iter()
+        .position(|m| matches!(m, ChangeMessage::ReadCompleted { .. }))
+        .unwrap();
+    log.drain(..=end)
+        .filter_map(|m| match m {
+            ChangeMessage::ItemChanged { identity, .. } => Some(identity.is_some()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_poll_for_identities_makes_one_full_round_an_identify_read() -> anyhow::Result<()> {
+    let world = world().await?;
+    let log = collect_all(&world.broker).await?;
+    let user = watch_user(&world.store).await?;
+    let p = Arc::new(provider(&world, 15, None));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(
+        poller(&world, p.clone(), "A", None)
+            .await?
+            .run(stop.clone()),
+    );
+    assert_eq!(next_items(&log).await, vec![false; 15], "an ordinary read");
+
+    // A links rebuild asks for identities with a full read: that round (two pages) carries
+    // them, and ends with a null cursor.
+    idle(&world.store, user).await?;
+    world
+        .store
+        .poll_kind_now(user, ItemKind::Contact, true, true)
+        .await?;
+    assert_eq!(next_items(&log).await, vec![true; 15], "the identify read");
+    idle(&world.store, user).await?;
+    let (cursor, identify): (Option<Value>, bool) =
+        sqlx::query_as("SELECT cursor, identify FROM watches WHERE user_id = $1")
+            .bind(user.0)
+            .fetch_one(world.store.pool())
+            .await?;
+    assert_eq!((cursor, identify), (None, false), "asked for once, served");
+
+    // The next round is an ordinary full read, and the one after it an incremental one.
+    poll_again(&world.store, user, false).await?;
+    assert_eq!(next_items(&log).await, vec![false; 15]);
+    idle(&world.store, user).await?;
+    let (cursor,): (Option<Value>,) =
+        sqlx::query_as("SELECT cursor FROM watches WHERE user_id = $1")
+            .bind(user.0)
+            .fetch_one(world.store.pool())
+            .await?;
+    assert_eq!(cursor, Some(json!({"offset": 15})));
     stop.cancel();
     let _ = task.await;
     Ok(())
