@@ -245,6 +245,13 @@ pub fn step(
             if !take_inflight(&mut link, side, command_id) {
                 return out;
             }
+            if link.status == LinkStatus::OutOfScope && holds_nothing(&link) {
+                // Out of scope, nothing left to retry for.
+                return Output {
+                    remove: true,
+                    ..Output::default()
+                };
+            }
             link.last_error = Some((side, format!("{code}: {message}")));
             out.link = Some(link);
             return out; // retried with the item's next change, not in a loop
@@ -311,7 +318,7 @@ fn left_scope(link: &mut Link, side: Side, out: &mut Output) {
     };
     let reached = leaving.id.is_some();
     *link.side_mut(side) = None;
-    if link.outlook.is_none() && link.zoho.is_none() {
+    if holds_nothing(link) {
         out.remove = true;
         return;
     }
@@ -328,6 +335,15 @@ fn left_scope(link: &mut Link, side: Side, out: &mut Output) {
         }
         LinkStatus::Active | LinkStatus::Review | LinkStatus::OutOfScope => LinkStatus::OutOfScope,
     };
+}
+
+/// Whether the link knows no item on either side, nor waits for a write's answer: a create
+/// whose answer was lost leaves nothing to go by; a read of the item, if it exists, is new.
+fn holds_nothing(link: &Link) -> bool {
+    Side::ALL.iter().all(|s| {
+        link.side(*s)
+            .is_none_or(|st| st.id.is_none() && st.inflight.is_none())
+    })
 }
 
 /// An input about an item we have no link for.

@@ -584,6 +584,53 @@ mod tests {
     }
 
     #[test]
+    fn a_link_left_with_only_a_lost_create_is_dropped() {
+        let mut ids = Counter(0);
+        // An Outlook item whose create in Zoho is in flight leaves the folder...
+        let link = read(
+            None,
+            Side::Outlook,
+            "o-fay",
+            person("Fay", "fay@example.com"),
+            false,
+        );
+        let command_id = link
+            .zoho
+            .as_ref()
+            .unwrap()
+            .inflight
+            .as_ref()
+            .unwrap()
+            .command_id;
+        let out = step(
+            Some(link),
+            Input::ScopeMoved {
+                side: Side::Outlook,
+            },
+            UserId(Uuid::nil()),
+            rules(true),
+            &mut ids,
+        );
+        let link = out.link.expect("kept while the create's answer is awaited");
+        assert_eq!(link.status, LinkStatus::OutOfScope);
+        // ...and the create's answer is lost: nothing is left to go by. If the Zoho item
+        // exists, the re-scope's read finds it as a new one.
+        let out = step(
+            Some(link),
+            Input::Failed {
+                side: Side::Zoho,
+                command_id,
+                code: "create_unconfirmed".into(),
+                message: "the answer was lost".into(),
+            },
+            UserId(Uuid::nil()),
+            rules(true),
+            &mut ids,
+        );
+        assert!(out.remove && out.commands.is_empty());
+    }
+
+    #[test]
     fn one_way_leftovers_do_not_wait_for_ever() {
         let mut ids = Counter(0);
         let zoho = read(
