@@ -255,3 +255,12 @@ impl Drop for TestApp {
         .join();
     }
 }
+
+/// Of a burst's answers: how many were checked and refused (401), and how many throttled (429).
+pub fn checked_and_refused(statuses: &[StatusCode]) -> (usize, usize) {
+    let count = |status| statuses.iter().filter(|s| **s == status).count();
+    (
+        count(StatusCode::UNAUTHORIZED),
+        count(StatusCode::TOO_MANY_REQUESTS),
+    )
+}

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use totp_rs::{Algorithm, Secret, TOTP};
 
-use crate::helpers::{TestApp, assert_error, spawn_app};
+use crate::helpers::{TestApp, assert_error, checked_and_refused, spawn_app};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -106,14 +106,7 @@ async fn a_burst_of_parallel_code_guesses_with_the_right_password_is_limited() {
         .iter()
         .map(|r| r.status())
         .collect();
-    let checked = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::UNAUTHORIZED)
-        .count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
-        .count();
+    let (checked, refused) = checked_and_refused(&statuses);
     assert_eq!((checked, refused), (5, 25), "{statuses:?}");
     // The right code is refused too until the window has passed.
     let response = app

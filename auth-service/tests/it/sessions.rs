@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, assert_error, checked_and_refused, spawn_app, spawn_app_with};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -204,14 +204,7 @@ async fn a_burst_of_parallel_guesses_gets_no_more_checks_than_the_limit() {
         .iter()
         .map(|r| r.status())
         .collect();
-    let checked = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::UNAUTHORIZED)
-        .count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
-        .count();
+    let (checked, refused) = checked_and_refused(&statuses);
     assert_eq!((checked, refused), (5, 35), "{statuses:?}");
     let failures: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM sign_in_failures WHERE email_key = 'burst@example.com'",

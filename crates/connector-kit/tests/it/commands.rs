@@ -25,6 +25,14 @@ use uuid::Uuid;
 
 use crate::poller::{eventually, world};
 
+/// The writers here only write.
+fn no_reads() -> Result<Page, ApiError> {
+    Err(ApiError::Permanent {
+        code: "unused".into(),
+        message: "no reads here".into(),
+    })
+}
+
 /// Records every call's size; refuses surnames starting with "!"; fails "~" ones transiently
 /// the first time.
 #[derive(Default)]
@@ -46,10 +54,7 @@ impl Connector for Writer {
         _watch: &Watch,
         _cursor: Option<&serde_json::Value>,
     ) -> Result<Page, ApiError> {
-        Err(ApiError::Permanent {
-            code: "unused".into(),
-            message: "no reads here".into(),
-        })
+        no_reads()
     }
 
     async fn apply(&self, _ctx: &CallContext, requests: &[ApplyRequest]) -> Vec<ApplyOutcome> {
@@ -245,10 +250,7 @@ impl Connector for DiesAfterWriting {
         _watch: &Watch,
         _cursor: Option<&serde_json::Value>,
     ) -> Result<Page, ApiError> {
-        Err(ApiError::Permanent {
-            code: "unused".into(),
-            message: "no reads here".into(),
-        })
+        no_reads()
     }
 
     async fn apply(&self, _ctx: &CallContext, requests: &[ApplyRequest]) -> Vec<ApplyOutcome> {
