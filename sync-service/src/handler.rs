@@ -195,7 +195,9 @@ impl ChangeHandler {
                         marked.push(link);
                     }
                 }
-                tracing::info!(%round, links = marked.len(), "full re-read begun");
+                // Parked reads of `side` are dropped: the re-read lists again what still exists.
+                let dropped = parked::forget_side(tx, user, kind, side).await?;
+                tracing::info!(%round, links = marked.len(), parked_dropped = dropped, "full re-read begun");
                 links::save_docs(tx, &marked).await?;
                 Ok(false)
             }

@@ -1,6 +1,7 @@
 //! Graph `contact` ⇄ canonical [`Contact`].
 
 use serde_json::{Map, Value, json};
+use sync_model::capacity::{OUTLOOK_EMAILS, OUTLOOK_PHONES_PER_KIND};
 use sync_model::{Address, Contact, EmailAddress};
 
 /// Reads the fields we sync from a Graph contact. Missing or `null` fields are absent values;
@@ -17,13 +18,17 @@ pub fn from_graph(value: &Value) -> Result<Contact, String> {
             .collect(),
         Some(_) => return Err("emailAddresses must be an array".into()),
     };
+    let (business_phone, more_business_phones) = phones(obj, "businessPhones")?;
+    let (home_phone, more_home_phones) = phones(obj, "homePhones")?;
     Ok(Contact {
         given_name: string(obj, "givenName")?,
         surname: string(obj, "surname")?,
         emails,
-        business_phone: first(obj, "businessPhones")?,
+        business_phone,
         mobile_phone: string(obj, "mobilePhone")?,
-        home_phone: first(obj, "homePhones")?,
+        home_phone,
+        more_business_phones,
+        more_home_phones,
         company: string(obj, "companyName")?,
         job_title: string(obj, "jobTitle")?,
         department: string(obj, "department")?,
@@ -44,18 +49,18 @@ pub fn to_graph(contact: &Contact) -> Map<String, Value> {
     let emails: Vec<Value> = contact
         .emails
         .iter()
-        .take(3)
+        .take(OUTLOOK_EMAILS)
         .map(|e| json!({"name": e.0, "address": e.0}))
         .collect();
     map.insert("emailAddresses".into(), Value::Array(emails));
     map.insert(
         "businessPhones".into(),
-        json!(contact.business_phone.iter().collect::<Vec<_>>()),
+        phones_json(&contact.business_phone, &contact.more_business_phones),
     );
     map.insert("mobilePhone".into(), json!(contact.mobile_phone));
     map.insert(
         "homePhones".into(),
-        json!(contact.home_phone.iter().collect::<Vec<_>>()),
+        phones_json(&contact.home_phone, &contact.more_home_phones),
     );
     map.insert("companyName".into(), json!(contact.company));
     map.insert("jobTitle".into(), json!(contact.job_title));
@@ -75,8 +80,8 @@ pub fn to_graph(contact: &Contact) -> Map<String, Value> {
     map
 }
 
-/// Only the fields that differ from `base`: what Graph holds beyond our model (a second
-/// business phone, a nickname, ...) is left alone unless the user changed our part of it.
+/// Only the fields that differ from `base`: what Graph holds beyond our model (a nickname, an
+/// e-mail address's display name, ...) is left alone unless the user changed our part of it.
 pub fn patch(contact: &Contact, base: Option<&Contact>) -> Map<String, Value> {
     let new = to_graph(contact);
     let Some(base) = base else { return new };
@@ -95,16 +100,31 @@ fn string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, String>
     }
 }
 
-fn first(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+/// A phone collection: the first number and the rest (Graph holds two of each kind).
+fn phones(obj: &Map<String, Value>, key: &str) -> Result<(Option<String>, Vec<String>), String> {
     match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => Ok(items
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|s| !s.is_empty())
-            .map(str::to_owned)),
+        None | Some(Value::Null) => Ok((None, Vec::new())),
+        Some(Value::Array(items)) => {
+            let mut numbers = items
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_owned);
+            Ok((numbers.next(), numbers.collect()))
+        }
         Some(_) => Err(format!("{key} must be an array")),
     }
+}
+
+/// Writes the first number and the rest, at most Graph's two (it refuses a third).
+fn phones_json(first: &Option<String>, more: &[String]) -> Value {
+    json!(
+        first
+            .iter()
+            .chain(more)
+            .take(OUTLOOK_PHONES_PER_KIND)
+            .collect::<Vec<_>>()
+    )
 }
 
 fn address(obj: &Map<String, Value>, key: &str) -> Result<Option<Address>, String> {
@@ -179,6 +199,8 @@ mod tests {
             business_phone: Some("+81 3-1234-5678".into()),
             mobile_phone: Some("+81 90-1234-5678".into()),
             home_phone: None,
+            more_business_phones: vec!["+81 3-8765-4321".into()],
+            more_home_phones: vec![],
             company: Some("株式会社サンプル".into()),
             job_title: Some("部長".into()),
             department: Some("営業部".into()),
@@ -207,6 +229,25 @@ mod tests {
         };
         let patch = patch(&new, Some(&base));
         assert_eq!(patch.keys().collect::<Vec<_>>(), vec!["jobTitle"]);
+    }
+
+    #[test]
+    fn a_second_phone_is_read_and_kept_when_the_first_changes() {
+        let read = from_graph(&json!({"businessPhones": ["+1 555 0100", "+1 555 0101"],
+            "homePhones": ["", "+1 555 0200"]}))
+        .unwrap();
+        assert_eq!(read.business_phone.as_deref(), Some("+1 555 0100"));
+        assert_eq!(read.more_business_phones, ["+1 555 0101"]);
+        assert_eq!(read.home_phone.as_deref(), Some("+1 555 0200"));
+        assert!(read.more_home_phones.is_empty());
+        let edited = Contact {
+            business_phone: Some("+1 555 0199".into()),
+            ..read.clone()
+        };
+        assert_eq!(
+            patch(&edited, Some(&read))["businessPhones"],
+            json!(["+1 555 0199", "+1 555 0101"])
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::{self, OUTLOOK_EMAILS, OUTLOOK_PHONES_PER_KIND, ZOHO_EMAILS, zoho_length};
 use crate::normalise;
 
 /// An e-mail address as the user typed it. Compared case-insensitively (see [`Contact::normalised`]).
@@ -37,7 +38,52 @@ pub struct Address {
     pub country: Option<String>,
 }
 
+/// Per-part maximum lengths: street, city, state, postal code, country.
+type AddressLengths = [usize; 5];
+
 impl Address {
+    fn zoho_lengths() -> AddressLengths {
+        [
+            zoho_length::STREET,
+            zoho_length::CITY,
+            zoho_length::STATE,
+            zoho_length::ZIP,
+            zoho_length::COUNTRY,
+        ]
+    }
+
+    fn parts_mut(&mut self) -> [&mut Option<String>; 5] {
+        [
+            &mut self.street,
+            &mut self.city,
+            &mut self.state,
+            &mut self.postal_code,
+            &mut self.country,
+        ]
+    }
+
+    fn parts(&self) -> [&Option<String>; 5] {
+        [
+            &self.street,
+            &self.city,
+            &self.state,
+            &self.postal_code,
+            &self.country,
+        ]
+    }
+
+    fn fit(&mut self, lengths: AddressLengths) {
+        for (part, max) in self.parts_mut().into_iter().zip(lengths) {
+            capacity::fit_in(part, max);
+        }
+    }
+
+    fn keep_long(&mut self, base: &Address, lengths: AddressLengths) {
+        for ((part, b), max) in self.parts_mut().into_iter().zip(base.parts()).zip(lengths) {
+            capacity::keep_long(part, b, max);
+        }
+    }
+
     fn normalised(&self) -> Option<Address> {
         let a = Address {
             street: normalise::body(&self.street),
@@ -59,6 +105,13 @@ pub struct Contact {
     pub business_phone: Option<String>,
     pub mobile_phone: Option<String>,
     pub home_phone: Option<String>,
+    /// Outlook's business phones after the first (`businessPhones` holds two). Zoho has no field
+    /// for them: they stay in Outlook (see `docs/field-map.md`, capacity).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_business_phones: Vec<String>,
+    /// Outlook's home phones after the first (`homePhones` holds two); Outlook's alone too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_home_phones: Vec<String>,
     pub company: Option<String>,
     pub job_title: Option<String>,
     pub department: Option<String>,
@@ -84,12 +137,115 @@ impl Contact {
             business_phone: normalise::phone(&self.business_phone),
             mobile_phone: normalise::phone(&self.mobile_phone),
             home_phone: normalise::phone(&self.home_phone),
+            more_business_phones: phones(&self.more_business_phones),
+            more_home_phones: phones(&self.more_home_phones),
             company: normalise::text(&self.company),
             job_title: normalise::text(&self.job_title),
             department: normalise::text(&self.department),
             work_address: self.work_address.as_ref().and_then(Address::normalised),
             home_address: self.home_address.as_ref().and_then(Address::normalised),
             notes: normalise::body(&self.notes),
+        }
+    }
+
+    /// What Zoho CRM holds of this contact: two e-mail addresses, one phone of each kind, and
+    /// texts within its field lengths.
+    pub fn project_for_zoho(&self) -> Contact {
+        let mut c = self.clone();
+        // An address repeated (in another case) is one address: Zoho's two slots go to two
+        // different ones.
+        let mut seen = Vec::new();
+        c.emails.retain(|e| {
+            !seen.contains(&normalise::email(&e.0)) && {
+                seen.push(normalise::email(&e.0));
+                true
+            }
+        });
+        c.emails.truncate(ZOHO_EMAILS);
+        c.more_business_phones.clear();
+        c.more_home_phones.clear();
+        capacity::fit_in(&mut c.given_name, zoho_length::FIRST_NAME);
+        capacity::fit_in(&mut c.surname, zoho_length::LAST_NAME);
+        for phone in [
+            &mut c.business_phone,
+            &mut c.mobile_phone,
+            &mut c.home_phone,
+        ] {
+            capacity::fit_in(phone, zoho_length::PHONE);
+        }
+        capacity::fit_in(&mut c.job_title, zoho_length::TITLE);
+        capacity::fit_in(&mut c.department, zoho_length::DEPARTMENT);
+        for address in [&mut c.work_address, &mut c.home_address]
+            .into_iter()
+            .flatten()
+        {
+            address.fit(Address::zoho_lengths());
+        }
+        capacity::fit_in(&mut c.notes, zoho_length::DESCRIPTION);
+        c
+    }
+
+    /// What Outlook holds of this contact: three e-mail addresses, two phones of each kind.
+    pub fn project_for_outlook(&self) -> Contact {
+        let mut c = self.clone();
+        c.emails.truncate(OUTLOOK_EMAILS);
+        c.more_business_phones.truncate(OUTLOOK_PHONES_PER_KIND - 1);
+        c.more_home_phones.truncate(OUTLOOK_PHONES_PER_KIND - 1);
+        c
+    }
+
+    /// `self` was read from Zoho: keep from `base` what Zoho cannot hold (the third e-mail
+    /// address, the second phones, the full text of a field longer than Zoho's) unless the Zoho
+    /// user changed that field.
+    pub fn refill_from_zoho(&mut self, base: &Contact) {
+        self.refill_emails(base, ZOHO_EMAILS);
+        self.more_business_phones
+            .clone_from(&base.more_business_phones);
+        self.more_home_phones.clone_from(&base.more_home_phones);
+        capacity::keep_long(
+            &mut self.given_name,
+            &base.given_name,
+            zoho_length::FIRST_NAME,
+        );
+        capacity::keep_long(&mut self.surname, &base.surname, zoho_length::LAST_NAME);
+        for (phone, b) in [
+            (&mut self.business_phone, &base.business_phone),
+            (&mut self.mobile_phone, &base.mobile_phone),
+            (&mut self.home_phone, &base.home_phone),
+        ] {
+            capacity::keep_long(phone, b, zoho_length::PHONE);
+        }
+        capacity::keep_long(&mut self.job_title, &base.job_title, zoho_length::TITLE);
+        capacity::keep_long(
+            &mut self.department,
+            &base.department,
+            zoho_length::DEPARTMENT,
+        );
+        for (address, b) in [
+            (&mut self.work_address, &base.work_address),
+            (&mut self.home_address, &base.home_address),
+        ] {
+            if let (Some(a), Some(b)) = (address.as_mut(), b) {
+                a.keep_long(b, Address::zoho_lengths());
+            }
+        }
+        capacity::keep_long(&mut self.notes, &base.notes, zoho_length::DESCRIPTION);
+    }
+
+    /// `self` was read from a side holding `capacity` addresses: the addresses `base` has beyond
+    /// that capacity are kept after them (unless one of them is already there).
+    pub(crate) fn refill_emails(&mut self, base: &Contact, capacity: usize) {
+        if self.emails.len() > capacity {
+            return;
+        }
+        for extra in base.emails.iter().skip(capacity) {
+            let dup = self
+                .emails
+                .iter()
+                .any(|e| e.0.eq_ignore_ascii_case(&extra.0));
+            if !dup {
+                self.emails.push(extra.clone());
+            }
         }
     }
 
@@ -106,6 +262,13 @@ impl Contact {
             name
         }
     }
+}
+
+fn phones(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .filter_map(|p| normalise::phone(&Some(p.clone())))
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::{self, ZOHO_PARTICIPANTS, zoho_length};
 use crate::{EmailAddress, normalise, task::truncate_to_minute};
 
 /// When an event starts or ends. All-day events are dates, never instants.
@@ -63,10 +64,16 @@ pub struct Event {
 impl Event {
     /// What Zoho CRM holds of this event: no categories, no required/optional attendees (all
     /// read as required) and no attendee names (e-mail participants), no IANA zone (an offset
-    /// only).
+    /// only), at most 50 participants, texts within Zoho's lengths.
     pub fn project_for_zoho(&self) -> Event {
         let mut e = self.clone();
         e.categories.clear();
+        e.attendees.truncate(ZOHO_PARTICIPANTS);
+        let mut subject = Some(std::mem::take(&mut e.subject));
+        capacity::fit_in(&mut subject, zoho_length::SUBJECT);
+        e.subject = subject.unwrap_or_default();
+        capacity::fit_in(&mut e.location, zoho_length::VENUE);
+        capacity::fit_in(&mut e.description, zoho_length::DESCRIPTION);
         for a in &mut e.attendees {
             a.required = true;
             a.name = None;
@@ -82,6 +89,32 @@ impl Event {
     /// `self` was read from Zoho: keep from `base` what Zoho cannot hold.
     pub fn refill_from_zoho(&mut self, base: &Event) {
         self.categories = base.categories.clone();
+        // Attendees beyond Zoho's 50 were never sent: they stay, unless Zoho's list is full
+        // (then it was edited there beyond what we can tell apart).
+        if self.attendees.len() <= ZOHO_PARTICIPANTS {
+            for extra in base.attendees.iter().skip(ZOHO_PARTICIPANTS) {
+                let dup = self
+                    .attendees
+                    .iter()
+                    .any(|a| a.email.0.eq_ignore_ascii_case(&extra.email.0));
+                if !dup {
+                    self.attendees.push(extra.clone());
+                }
+            }
+        }
+        let mut subject = Some(std::mem::take(&mut self.subject));
+        capacity::keep_long(
+            &mut subject,
+            &Some(base.subject.clone()),
+            zoho_length::SUBJECT,
+        );
+        self.subject = subject.unwrap_or_default();
+        capacity::keep_long(&mut self.location, &base.location, zoho_length::VENUE);
+        capacity::keep_long(
+            &mut self.description,
+            &base.description,
+            zoho_length::DESCRIPTION,
+        );
         for a in &mut self.attendees {
             if let Some(b) = base
                 .attendees

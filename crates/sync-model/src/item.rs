@@ -14,15 +14,6 @@ pub enum Item {
     Event(Event),
 }
 
-/// How many e-mail addresses each side keeps on a contact (Graph: `emailAddresses` holds three;
-/// Zoho: `Email` and `Secondary_Email`).
-const fn email_capacity(side: Side) -> usize {
-    match side {
-        Side::Outlook => 3,
-        Side::Zoho => 2,
-    }
-}
-
 impl Item {
     pub fn kind(&self) -> ItemKind {
         match self {
@@ -51,36 +42,32 @@ impl Item {
 
     /// What `side` can hold of this item. A value written to that side comes back as this.
     pub fn project_for(&self, side: Side) -> Item {
-        match self {
-            Item::Contact(c) => {
-                let mut c = c.clone();
-                c.emails.truncate(email_capacity(side));
-                Item::Contact(c)
-            }
-            // Zoho events have no categories, attendee kinds or IANA zones.
-            Item::Event(e) if side == Side::Zoho => Item::Event(e.project_for_zoho()),
-            other => other.clone(),
+        match (self, side) {
+            (Item::Contact(c), Side::Zoho) => Item::Contact(c.project_for_zoho()),
+            (Item::Contact(c), Side::Outlook) => Item::Contact(c.project_for_outlook()),
+            (Item::Task(t), Side::Zoho) => Item::Task(t.project_for_zoho()),
+            (Item::Event(e), Side::Zoho) => Item::Event(e.project_for_zoho()),
+            (other, Side::Outlook) => other.clone(),
         }
+    }
+
+    /// What both sides can hold: the only part of an item a merge decides on. Everything
+    /// beyond it is held by one side alone and stays with that side.
+    pub fn common(&self) -> Item {
+        self.project_for(Side::Zoho).project_for(Side::Outlook)
     }
 
     /// `self` came from `side`, which cannot hold everything: keep what only the other side
     /// holds from `base`, so a round trip through the smaller side loses nothing.
     pub fn refill_from(&mut self, base: &Item, side: Side) {
-        if let (Item::Event(e), Item::Event(b)) = (&mut *self, base)
-            && side == Side::Zoho
-        {
-            e.refill_from_zoho(b);
-        }
-        if let (Item::Contact(c), Item::Contact(b)) = (&mut *self, base) {
-            let capacity = email_capacity(side);
-            if c.emails.len() <= capacity {
-                for extra in b.emails.iter().skip(capacity) {
-                    let dup = c.emails.iter().any(|e| e.0.eq_ignore_ascii_case(&extra.0));
-                    if !dup {
-                        c.emails.push(extra.clone());
-                    }
-                }
+        match (&mut *self, base, side) {
+            (Item::Contact(c), Item::Contact(b), Side::Zoho) => c.refill_from_zoho(b),
+            (Item::Contact(c), Item::Contact(b), Side::Outlook) => {
+                c.refill_emails(b, crate::capacity::OUTLOOK_EMAILS);
             }
+            (Item::Task(t), Item::Task(b), Side::Zoho) => t.refill_from_zoho(b),
+            (Item::Event(e), Item::Event(b), Side::Zoho) => e.refill_from_zoho(b),
+            _ => {}
         }
     }
 
@@ -164,9 +151,67 @@ mod tests {
     }
 
     #[test]
+    fn zoho_round_trip_keeps_second_phones_and_long_texts() {
+        let Item::Contact(mut c) = contact(&["a@x.jp"]) else {
+            unreachable!()
+        };
+        c.business_phone = Some("+81 3-1111-1111".into());
+        c.more_business_phones = vec!["+81 3-2222-2222".into()];
+        c.more_home_phones = vec!["+81 3-3333-3333".into()];
+        c.notes = Some("n".repeat(crate::capacity::zoho_length::DESCRIPTION + 5));
+        c.job_title = Some("t".repeat(150));
+        let base = Item::Contact(c);
+        let zoho = base.project_for(Side::Zoho);
+        let Item::Contact(z) = &zoho else {
+            unreachable!()
+        };
+        assert!(z.more_business_phones.is_empty() && z.more_home_phones.is_empty());
+        assert_eq!(z.notes.as_ref().map(|n| n.chars().count()), Some(32_000));
+        assert_eq!(z.job_title.as_ref().map(|n| n.chars().count()), Some(100));
+        assert_eq!(
+            zoho.project_for(Side::Zoho),
+            zoho,
+            "projecting twice changes nothing"
+        );
+        let mut back = zoho.clone();
+        back.refill_from(&base, Side::Zoho);
+        assert_eq!(
+            back, base,
+            "the cut texts and Outlook's second phones come back"
+        );
+        assert_eq!(base.project_for(Side::Outlook), base);
+    }
+
+    #[test]
+    fn a_zoho_edit_of_a_cut_text_is_taken() {
+        let Item::Contact(mut c) = contact(&[]) else {
+            unreachable!()
+        };
+        c.notes = Some("n".repeat(40_000));
+        let base = Item::Contact(c.clone());
+        c.notes = Some("rewritten in Zoho".into());
+        let mut read = Item::Contact(c.clone());
+        read.refill_from(&base, Side::Zoho);
+        assert_eq!(read, Item::Contact(c));
+    }
+
+    #[test]
+    fn the_common_part_is_what_both_sides_hold() {
+        let base = contact(&["a@x.jp", "b@x.jp", "c@x.jp"]);
+        assert_eq!(base.common(), contact(&["a@x.jp", "b@x.jp"]));
+        let mut four = contact(&["a@x.jp", "b@x.jp", "c@x.jp", "d@x.jp"]);
+        four = four.project_for(Side::Outlook);
+        assert_eq!(four, base, "Outlook holds three addresses");
+    }
+
+    #[test]
     fn serde_is_tagged_by_kind() {
         let json = serde_json::to_value(contact(&[])).unwrap();
         assert_eq!(json["kind"], "contact");
+        assert!(
+            json.get("more_business_phones").is_none(),
+            "no second phone, no key: the hashes of stored items stay what they were"
+        );
         let back: Item = serde_json::from_value(json).unwrap();
         assert_eq!(back, contact(&[]));
     }

@@ -6,9 +6,11 @@
 //! - [`item`]: the [`Item`] enum over the kinds, normalisation and the content hash that echo
 //!   suppression compares.
 //! - [`fields`]: the field-level view used by the three-way merge.
+//! - [`capacity`]: what each side can hold where they differ (counts, lengths).
 //! - [`zones`]: Windows time-zone names (Outlook's) and their IANA equivalents.
 #![doc = include_str!("../README.md")]
 
+pub mod capacity;
 pub mod contact;
 pub mod event;
 pub mod fields;

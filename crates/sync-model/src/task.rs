@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::{self, zoho_length};
 use crate::normalise;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,32 @@ pub struct Task {
 }
 
 impl Task {
+    /// What Zoho CRM holds of this task: its subject and description within Zoho's lengths.
+    pub fn project_for_zoho(&self) -> Task {
+        let mut t = self.clone();
+        let mut subject = Some(std::mem::take(&mut t.subject));
+        capacity::fit_in(&mut subject, zoho_length::SUBJECT);
+        t.subject = subject.unwrap_or_default();
+        capacity::fit_in(&mut t.description, zoho_length::DESCRIPTION);
+        t
+    }
+
+    /// `self` was read from Zoho: a subject or description Zoho holds cut keeps its full text.
+    pub fn refill_from_zoho(&mut self, base: &Task) {
+        let mut subject = Some(std::mem::take(&mut self.subject));
+        capacity::keep_long(
+            &mut subject,
+            &Some(base.subject.clone()),
+            zoho_length::SUBJECT,
+        );
+        self.subject = subject.unwrap_or_default();
+        capacity::keep_long(
+            &mut self.description,
+            &base.description,
+            zoho_length::DESCRIPTION,
+        );
+    }
+
     pub fn normalised(&self) -> Task {
         Task {
             subject: normalise::text(&Some(self.subject.clone())).unwrap_or_default(),

@@ -296,7 +296,11 @@ pub fn step(
                     };
                     fields.insert(conflict.field, value);
                 }
-                if let Ok(item) = Item::from_fields(link.kind, fields) {
+                if let Ok(mut item) = Item::from_fields(link.kind, fields) {
+                    // A conflict is only ever about what both sides hold: what one side alone
+                    // holds stays as the target has it.
+                    item.refill_from(&link.target, Side::Zoho);
+                    item.refill_from(&link.target, Side::Outlook);
                     link.target = item;
                 }
                 link.status = LinkStatus::Active;

@@ -1,7 +1,10 @@
 //! Field-level merge of one side's edit into the agreed content.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
 use serde_json::Value;
+use sync_model::fields::FieldMap;
 use sync_model::{Item, Side};
 
 use super::settings::ConflictRule;
@@ -29,9 +32,12 @@ pub fn winner(rule: ConflictRule) -> Option<Side> {
 /// Merges an edit read from `side` into `target`.
 ///
 /// `before` is what `side` held when we last accounted for it, `after` what it holds now (both
-/// already refilled with what `side` cannot hold). A field `side` changed is taken unless the
-/// target also moved away from `before` (the other side changed it and `side` has not received
-/// that yet) to a different value: that is a conflict, decided by `rule`.
+/// already refilled with what `side` cannot hold). Only what both sides can hold is merged (see
+/// [`Item::common`]): a field `side` changed is taken unless the target also moved away from
+/// `before` (the other side changed it and `side` has not received that yet) to a different
+/// value: that is a conflict, decided by `rule`. What only one side can hold (a third e-mail
+/// address, a second phone, the part of a text beyond Zoho's length) is that side's alone: it is
+/// taken from `after` when `side` holds it, kept from `target` otherwise, and never a conflict.
 pub fn incorporate(
     target: &Item,
     before: &Item,
@@ -39,15 +45,19 @@ pub fn incorporate(
     side: Side,
     rule: ConflictRule,
 ) -> (Item, Vec<FieldConflict>) {
+    let (t_common, b_common, a_common) = (target.common(), before.common(), after.common());
     let (t_norm, b_norm, a_norm) = (
-        target.normalised().fields(),
-        before.normalised().fields(),
-        after.normalised().fields(),
+        t_common.normalised().fields(),
+        b_common.normalised().fields(),
+        a_common.normalised().fields(),
     );
-    let (t_raw, b_raw, a_raw) = (target.fields(), before.fields(), after.fields());
+    let (t_raw, b_raw, a_raw) = (t_common.fields(), b_common.fields(), a_common.fields());
     let mut merged = t_raw.clone();
     let mut conflicts = Vec::new();
-    for (field, after_value) in &a_norm {
+    // A field absent from one of them (an empty list is not written) is still a change.
+    let names: BTreeSet<&String> = a_norm.keys().chain(b_norm.keys()).collect();
+    for field in names {
+        let after_value = a_norm.get(field).unwrap_or(&Value::Null);
         let before_value = b_norm.get(field).unwrap_or(&Value::Null);
         let target_value = t_norm.get(field).unwrap_or(&Value::Null);
         if after_value == before_value || after_value == target_value {
@@ -55,7 +65,7 @@ pub fn incorporate(
         }
         let new_raw = a_raw.get(field).cloned().unwrap_or(Value::Null);
         if target_value == before_value {
-            merged.insert(field.clone(), new_raw);
+            set(&mut merged, field, new_raw);
             continue;
         }
         let ours = new_raw.clone();
@@ -66,7 +76,7 @@ pub fn incorporate(
         };
         let won = winner(rule);
         if won == Some(side) {
-            merged.insert(field.clone(), new_raw);
+            set(&mut merged, field, new_raw);
         }
         conflicts.push(FieldConflict {
             field: field.clone(),
@@ -76,31 +86,40 @@ pub fn incorporate(
             winner: won,
         });
     }
-    let item = Item::from_fields(target.kind(), merged).unwrap_or_else(|_| target.clone());
+    let mut item = Item::from_fields(target.kind(), merged).unwrap_or_else(|_| t_common.clone());
+    let holder = |only: Side| if side == only { after } else { target };
+    item.refill_from(holder(Side::Outlook), Side::Zoho);
+    item.refill_from(holder(Side::Zoho), Side::Outlook);
     (item, conflicts)
 }
 
-/// First sync: two items matched across the sides, with no common history. Equal fields stay,
-/// a field set on one side only is taken, two different values are a conflict decided by `rule`.
+/// First sync: two items matched across the sides, with no common history. Only what both sides
+/// can hold is compared: equal fields stay, a field set on one side only is taken (a list that
+/// extends the other's, such as two e-mail addresses against one, too), two different values
+/// are a conflict decided by `rule`. What only one side can hold stays that side's, unchanged.
 pub fn combine(outlook: &Item, zoho: &Item, rule: ConflictRule) -> (Item, Vec<FieldConflict>) {
-    let (o_norm, z_norm) = (outlook.normalised().fields(), zoho.normalised().fields());
-    let (o_raw, z_raw) = (outlook.fields(), zoho.fields());
+    let (o_common, z_common) = (outlook.common(), zoho.common());
+    let (o_norm, z_norm) = (
+        o_common.normalised().fields(),
+        z_common.normalised().fields(),
+    );
+    let (o_raw, z_raw) = (o_common.fields(), z_common.fields());
     let mut merged = o_raw.clone();
     let mut conflicts = Vec::new();
     let empty = |v: &Value| v.is_null() || v.as_array().is_some_and(Vec::is_empty);
     for (field, z_value) in &z_norm {
         let o_value = o_norm.get(field).unwrap_or(&Value::Null);
-        if o_value == z_value || empty(z_value) {
+        if o_value == z_value || empty(z_value) || extends(o_value, z_value) {
             continue;
         }
         let z_field = z_raw.get(field).cloned().unwrap_or(Value::Null);
-        if empty(o_value) {
-            merged.insert(field.clone(), z_field);
+        if empty(o_value) || extends(z_value, o_value) {
+            set(&mut merged, field, z_field);
             continue;
         }
         let won = winner(rule);
         if won == Some(Side::Zoho) {
-            merged.insert(field.clone(), z_field.clone());
+            set(&mut merged, field, z_field.clone());
         }
         conflicts.push(FieldConflict {
             field: field.clone(),
@@ -110,14 +129,36 @@ pub fn combine(outlook: &Item, zoho: &Item, rule: ConflictRule) -> (Item, Vec<Fi
             winner: won,
         });
     }
-    let item = Item::from_fields(outlook.kind(), merged).unwrap_or_else(|_| outlook.clone());
+    let mut item = Item::from_fields(outlook.kind(), merged).unwrap_or_else(|_| o_common.clone());
+    item.refill_from(outlook, Side::Zoho);
+    item.refill_from(zoho, Side::Outlook);
     (item, conflicts)
+}
+
+/// `longer` is a list that starts with all of `shorter` (one side simply holds more entries).
+fn extends(longer: &Value, shorter: &Value) -> bool {
+    match (longer.as_array(), shorter.as_array()) {
+        (Some(l), Some(s)) => l.len() > s.len() && l.starts_with(s),
+        _ => false,
+    }
+}
+
+/// Sets a field; `null` (a value the item does not have) removes it: an absent optional value
+/// or list reads as empty, whereas a list cannot be read from `null`.
+fn set(fields: &mut FieldMap, field: &str, value: Value) {
+    if value.is_null() {
+        fields.remove(field);
+    } else {
+        fields.insert(field.to_owned(), value);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sync_model::Contact;
+    use serde_json::json;
+    use sync_model::capacity::zoho_length::DESCRIPTION;
+    use sync_model::{Attendee, Contact, EmailAddress, Event, EventTime};
 
     fn c(title: &str, dept: &str) -> Item {
         Item::Contact(Contact {
@@ -220,5 +261,247 @@ mod tests {
             1,
             "only the title differed; the department was a gap"
         );
+    }
+
+    fn emails(list: &[&str]) -> Item {
+        Item::Contact(Contact {
+            surname: Some("Sato".into()),
+            emails: list.iter().map(|e| EmailAddress((*e).into())).collect(),
+            ..Contact::default()
+        })
+    }
+
+    fn with(item: Item, edit: impl FnOnce(&mut Contact)) -> Item {
+        let Item::Contact(mut c) = item else {
+            unreachable!()
+        };
+        edit(&mut c);
+        Item::Contact(c)
+    }
+
+    const ALL_RULES: [ConflictRule; 3] = [
+        ConflictRule::ZohoWins,
+        ConflictRule::OutlookWins,
+        ConflictRule::Review,
+    ];
+
+    #[test]
+    fn first_sync_keeps_a_third_email_zoho_cannot_hold() {
+        // The measured bug: Zoho holds the first two, "Zoho wins" erased the third.
+        for rule in ALL_RULES {
+            let outlook = emails(&["a@x.jp", "b@x.jp", "c@x.jp"]);
+            let (merged, conflicts) = combine(&outlook, &emails(&["A@x.jp", "b@x.jp"]), rule);
+            assert_eq!(merged, outlook, "{rule:?}");
+            assert!(conflicts.is_empty(), "{rule:?}: {conflicts:?}");
+            // Zoho holding fewer addresses is a gap, not a difference.
+            let (merged, conflicts) = combine(&outlook, &emails(&["a@x.jp"]), rule);
+            assert_eq!(merged, outlook, "{rule:?}");
+            assert!(conflicts.is_empty(), "{rule:?}");
+            let (merged, conflicts) =
+                combine(&emails(&["a@x.jp"]), &emails(&["a@x.jp", "b@x.jp"]), rule);
+            assert_eq!(merged, emails(&["a@x.jp", "b@x.jp"]), "{rule:?}");
+            assert!(conflicts.is_empty(), "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn first_sync_decides_only_what_both_sides_hold() {
+        let outlook = emails(&["a@x.jp", "b@x.jp", "c@x.jp"]);
+        let zoho = emails(&["y@x.jp", "z@x.jp"]);
+        let (merged, conflicts) = combine(&outlook, &zoho, ConflictRule::ZohoWins);
+        assert_eq!(merged, emails(&["y@x.jp", "z@x.jp", "c@x.jp"]));
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(
+            conflicts[0].outlook,
+            json!(["a@x.jp", "b@x.jp"]),
+            "the log shows what Zoho could hold"
+        );
+        assert_eq!(conflicts[0].zoho, json!(["y@x.jp", "z@x.jp"]));
+        let (merged, _) = combine(&outlook, &zoho, ConflictRule::OutlookWins);
+        assert_eq!(merged, outlook);
+    }
+
+    #[test]
+    fn first_sync_keeps_outlooks_second_phones_and_long_notes() {
+        let long = "n".repeat(DESCRIPTION + 100);
+        let outlook = with(emails(&[]), |c| {
+            c.business_phone = Some("+81 3-1111-1111".into());
+            c.more_business_phones = vec!["+81 3-2222-2222".into()];
+            c.notes = Some(long.clone());
+        });
+        for zoho_notes in [None, Some(long[..DESCRIPTION].to_owned())] {
+            let zoho = with(emails(&[]), |c| {
+                c.business_phone = Some("+81 3-1111-1111".into());
+                c.notes = zoho_notes.clone();
+            });
+            let (merged, conflicts) = combine(&outlook, &zoho, ConflictRule::ZohoWins);
+            assert_eq!(merged, outlook);
+            assert!(conflicts.is_empty(), "{conflicts:?}");
+        }
+        // A different number in Zoho's one phone is a conflict about that phone only.
+        let zoho = with(emails(&[]), |c| {
+            c.business_phone = Some("+81 3-9999-9999".into())
+        });
+        let (merged, conflicts) = combine(&outlook, &zoho, ConflictRule::ZohoWins);
+        let fields: Vec<&str> = conflicts.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["business_phone"]);
+        let Item::Contact(m) = merged else {
+            unreachable!()
+        };
+        assert_eq!(m.business_phone.as_deref(), Some("+81 3-9999-9999"));
+        assert_eq!(m.more_business_phones, ["+81 3-2222-2222"]);
+        assert_eq!(m.notes, Some(long));
+    }
+
+    fn meeting(required: bool, categories: &[&str]) -> Item {
+        let at = |s: &str| EventTime::DateTime {
+            utc: s.parse().unwrap(),
+            time_zone: None,
+        };
+        Item::Event(Event {
+            subject: "Review".into(),
+            start: at("2026-03-30T07:00:00Z"),
+            end: at("2026-03-30T08:00:00Z"),
+            location: None,
+            description: None,
+            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+            reminder_minutes_before: None,
+            attendees: vec![Attendee {
+                email: EmailAddress("a@x.jp".into()),
+                name: Some("A".into()),
+                required,
+            }],
+            recurrence: None,
+        })
+    }
+
+    #[test]
+    fn first_sync_keeps_categories_and_optional_attendees_zoho_cannot_hold() {
+        let outlook = meeting(false, &["Customers"]);
+        let zoho = outlook.project_for(Side::Zoho);
+        let (merged, conflicts) = combine(&outlook, &zoho, ConflictRule::ZohoWins);
+        assert_eq!(merged, outlook);
+        assert!(conflicts.is_empty(), "{conflicts:?}");
+    }
+
+    #[test]
+    fn an_outlook_edit_of_its_third_email_is_taken_without_conflict() {
+        let target = emails(&["a@x.jp", "b@x.jp", "c@x.jp"]);
+        let after = emails(&["a@x.jp", "b@x.jp", "d@x.jp"]);
+        let (merged, conflicts) = incorporate(
+            &target,
+            &target,
+            &after,
+            Side::Outlook,
+            ConflictRule::ZohoWins,
+        );
+        assert_eq!(merged, after);
+        assert!(conflicts.is_empty());
+        // Removing it is an edit too.
+        let after = emails(&["a@x.jp", "b@x.jp"]);
+        let (merged, _) = incorporate(
+            &target,
+            &target,
+            &after,
+            Side::Outlook,
+            ConflictRule::ZohoWins,
+        );
+        assert_eq!(merged, after);
+    }
+
+    #[test]
+    fn a_zoho_edit_keeps_outlooks_third_email() {
+        let target = emails(&["a@x.jp", "b@x.jp", "c@x.jp"]);
+        // As the engine passes them: Zoho's reads refilled from the target.
+        let mut before = target.project_for(Side::Zoho);
+        before.refill_from(&target, Side::Zoho);
+        let mut after = emails(&["x@x.jp", "b@x.jp"]);
+        after.refill_from(&target, Side::Zoho);
+        let (merged, conflicts) = incorporate(
+            &target,
+            &before,
+            &after,
+            Side::Zoho,
+            ConflictRule::OutlookWins,
+        );
+        assert_eq!(merged, emails(&["x@x.jp", "b@x.jp", "c@x.jp"]));
+        assert!(conflicts.is_empty());
+    }
+
+    #[test]
+    fn a_conflict_on_the_first_emails_never_decides_the_third() {
+        // Zoho changed the first address (already in the target); Outlook, not yet told, changed
+        // its first and third.
+        let target = emails(&["z@x.jp", "b@x.jp", "c@x.jp"]);
+        let before = emails(&["a@x.jp", "b@x.jp", "c@x.jp"]);
+        let after = emails(&["o@x.jp", "b@x.jp", "d@x.jp"]);
+        let (merged, conflicts) = incorporate(
+            &target,
+            &before,
+            &after,
+            Side::Outlook,
+            ConflictRule::ZohoWins,
+        );
+        assert_eq!(merged, emails(&["z@x.jp", "b@x.jp", "d@x.jp"]));
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].outlook, json!(["o@x.jp", "b@x.jp"]));
+        assert_eq!(conflicts[0].zoho, json!(["z@x.jp", "b@x.jp"]));
+        assert_eq!(conflicts[0].base, json!(["a@x.jp", "b@x.jp"]));
+    }
+
+    #[test]
+    fn the_cut_of_a_long_text_never_comes_back_as_an_edit() {
+        let long = "n".repeat(DESCRIPTION + 10);
+        let target = with(emails(&[]), |c| c.notes = Some(long.clone()));
+        // Zoho reads back what it was given, the first 32,000 characters.
+        let mut read = target.project_for(Side::Zoho);
+        read.refill_from(&target, Side::Zoho);
+        let (merged, conflicts) =
+            incorporate(&target, &read, &read, Side::Zoho, ConflictRule::ZohoWins);
+        assert_eq!(merged, target);
+        assert!(conflicts.is_empty());
+        // Outlook edits the part beyond Zoho's length: taken, nothing for Zoho.
+        let longer = with(emails(&[]), |c| c.notes = Some(format!("{long} and more")));
+        let (merged, conflicts) = incorporate(
+            &target,
+            &target,
+            &longer,
+            Side::Outlook,
+            ConflictRule::ZohoWins,
+        );
+        assert_eq!(merged, longer);
+        assert!(conflicts.is_empty());
+        assert_eq!(
+            merged.project_for(Side::Zoho),
+            target.project_for(Side::Zoho)
+        );
+        // Zoho rewrites it: taken.
+        let short = with(emails(&[]), |c| c.notes = Some("short".into()));
+        let (merged, _) = incorporate(
+            &target,
+            &read,
+            &short,
+            Side::Zoho,
+            ConflictRule::OutlookWins,
+        );
+        assert_eq!(merged, short);
+    }
+
+    #[test]
+    fn outlook_removing_its_second_phone_is_taken() {
+        let target = with(emails(&[]), |c| {
+            c.business_phone = Some("1".into());
+            c.more_business_phones = vec!["2".into()];
+        });
+        let after = with(emails(&[]), |c| c.business_phone = Some("1".into()));
+        let (merged, conflicts) = incorporate(
+            &target,
+            &target,
+            &after,
+            Side::Outlook,
+            ConflictRule::ZohoWins,
+        );
+        assert_eq!(merged, after);
+        assert!(conflicts.is_empty());
     }
 }

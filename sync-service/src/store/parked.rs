@@ -121,3 +121,22 @@ pub async fn forget_kind(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx:
         .await?;
     Ok(())
 }
+
+/// Drops every parked read of `side`: a full re-read of it begins, and lists again each item it
+/// still holds (a parked item deleted since, whose delete the re-read swallows, must not come
+/// back).
+pub async fn forget_side(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+) -> sqlx::Result<u64> {
+    let done =
+        sqlx::query("DELETE FROM parked_changes WHERE user_id = $1 AND kind = $2 AND side = $3")
+            .bind(user.0)
+            .bind(kind.as_str())
+            .bind(side.as_str())
+            .execute(&mut **tx)
+            .await?;
+    Ok(done.rows_affected())
+}
