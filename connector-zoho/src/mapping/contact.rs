@@ -88,14 +88,11 @@ pub fn to_zoho(contact: &Contact) -> Map<String, Value> {
     map
 }
 
-/// Only the fields that differ from `base`, so Zoho fields outside our model stay untouched.
+/// Only the fields that differ from `base`, so Zoho fields outside our model stay untouched;
+/// compared in normalised form, so a formatting difference (an address's case, a phone's
+/// spacing) never overwrites what the Zoho user typed.
 pub fn patch(contact: &Contact, base: Option<&Contact>) -> Map<String, Value> {
-    let new = to_zoho(contact);
-    let Some(base) = base else { return new };
-    let old = to_zoho(base);
-    new.into_iter()
-        .filter(|(k, v)| old.get(k) != Some(v))
-        .collect()
+    super::changed_fields(contact, base, Contact::normalised, to_zoho)
 }
 
 fn string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
@@ -192,6 +189,20 @@ mod tests {
             Some("Zylker")
         );
         assert!(from_zoho(&json!({"Account_Name": "Zylker"})).is_err());
+    }
+
+    #[test]
+    fn a_formatting_difference_is_no_change() {
+        let base = Contact {
+            surname: Some("Boyle".into()),
+            emails: vec![EmailAddress("Boyle@Zylker.com".into())],
+            ..Contact::default()
+        };
+        let new = Contact {
+            emails: vec![EmailAddress("boyle@zylker.com".into())],
+            ..base.clone()
+        };
+        assert!(patch(&new, Some(&base)).is_empty());
     }
 
     #[test]

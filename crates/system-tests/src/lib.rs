@@ -728,3 +728,32 @@ impl System {
         Ok(())
     }
 }
+
+/// Accounts that already hold data when the user connects them (issue 12).
+impl System {
+    /// Like [`System::provision_user`], after `prepare` filled the new accounts with the user's
+    /// existing data, so the first sync meets them. `prepare` gets the user before it is
+    /// connected: its `user_id` is empty, its mailbox and organisation are usable
+    /// ([`System::graph_call`], [`System::zoho_call`]).
+    pub async fn provision_user_prepared<F, Fut>(
+        &self,
+        email: &str,
+        poll_interval_secs: u32,
+        prepare: F,
+    ) -> anyhow::Result<TestUser>
+    where
+        F: FnOnce(TestUser) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        let (mailbox, org) = self.new_accounts(email).await?;
+        prepare(TestUser {
+            user_id: String::new(),
+            mailbox_id: text(&mailbox, "mailbox_id")?,
+            org_id: text(&org, "org_id")?,
+            contact_folder_id: text(&mailbox, "default_contact_folder_id")?,
+        })
+        .await?;
+        self.connect_user(email, mailbox, org, poll_interval_secs)
+            .await
+    }
+}

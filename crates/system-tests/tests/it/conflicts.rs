@@ -86,7 +86,7 @@ async fn edit_zoho(sys: &System, user: &TestUser, id: &str, fields: Value) -> an
     Ok(())
 }
 
-async fn conflict_log(sys: &System, email: &str) -> anyhow::Result<Vec<Value>> {
+pub(crate) async fn conflict_log(sys: &System, email: &str) -> anyhow::Result<Vec<Value>> {
     let token = sys.sign_in(email, USER_PASSWORD).await?;
     let (status, page) = sys
         .call_as(

@@ -2,6 +2,7 @@
 //! sandbox emulators. Run with `TEST_LOG=info` to see the services' logs.
 
 mod activities;
+mod capacity;
 mod conflicts;
 mod contacts;
 mod deletions;
