@@ -114,10 +114,12 @@ async fn what_one_side_cannot_hold_stays_at_the_first_sync_and_after() -> anyhow
         })
         .await?;
 
-    // The first sync (the user's rule: Zoho wins) pairs Hanako and creates Jiro in Zoho.
+    // The first sync (the user's rule: Zoho wins) pairs Hanako and creates Jiro in Zoho; its
+    // writes to both sides are done when Outlook has Zoho's title and Zoho has notes.
     let (outlook, zoho) = sync_until(&sys, &user, "the first sync", |outlook, zoho| {
         outlook.len() == 2
             && zoho.len() == 2
+            && named(zoho, "First_Name", "Hanako").is_some_and(|r| !r["Description"].is_null())
             && named(outlook, "givenName", "Hanako").is_some_and(|c| c["jobTitle"] == "Head buyer")
     })
     .await?;
