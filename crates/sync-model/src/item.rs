@@ -196,6 +196,67 @@ mod tests {
     }
 
     #[test]
+    fn tasks_and_events_keep_their_texts_beyond_zohos_lengths() {
+        use crate::capacity::{ZOHO_PARTICIPANTS, zoho_length};
+        use crate::{Attendee, Event, EventTime, Task};
+        let task = Item::Task(Task {
+            subject: "s".repeat(zoho_length::SUBJECT + 1),
+            description: Some("d".repeat(zoho_length::DESCRIPTION + 1)),
+            ..Task::default()
+        });
+        let Item::Task(cut) = task.project_for(Side::Zoho) else {
+            unreachable!()
+        };
+        assert_eq!(cut.subject.chars().count(), 255);
+        assert_eq!(
+            cut.description.as_ref().map(|d| d.chars().count()),
+            Some(32_000)
+        );
+        let mut back = Item::Task(cut);
+        back.refill_from(&task, Side::Zoho);
+        assert_eq!(back, task);
+
+        let at = |s: &str| EventTime::DateTime {
+            utc: s.parse().unwrap(),
+            time_zone: None,
+        };
+        let attendees: Vec<Attendee> = (0..ZOHO_PARTICIPANTS + 3)
+            .map(|i| Attendee {
+                email: EmailAddress(format!("a{i}@x.jp")),
+                name: None,
+                required: true,
+            })
+            .collect();
+        let event = Item::Event(Event {
+            subject: "e".repeat(300),
+            start: at("2026-03-30T07:00:00Z"),
+            end: at("2026-03-30T08:00:00Z"),
+            location: Some("l".repeat(300)),
+            description: Some("<p>".to_owned() + &"x".repeat(40_000) + "</p>"),
+            categories: vec![],
+            reminder_minutes_before: None,
+            attendees,
+            recurrence: None,
+        });
+        let zoho = event.project_for(Side::Zoho);
+        let Item::Event(cut) = &zoho else {
+            unreachable!()
+        };
+        assert_eq!(cut.attendees.len(), 50, "Zoho holds 50 participants");
+        assert_eq!(cut.subject.chars().count(), 255);
+        assert_eq!(cut.location.as_ref().map(|l| l.chars().count()), Some(255));
+        let description = cut.description.as_deref().unwrap_or_default();
+        assert_eq!(description.chars().count(), 32_000);
+        assert!(
+            !description.contains('<'),
+            "an HTML body over the limit is cut as text"
+        );
+        let mut back = zoho.clone();
+        back.refill_from(&event, Side::Zoho);
+        assert_eq!(back, event, "the rest stays in Outlook");
+    }
+
+    #[test]
     fn the_common_part_is_what_both_sides_hold() {
         let base = contact(&["a@x.jp", "b@x.jp", "c@x.jp"]);
         assert_eq!(base.common(), contact(&["a@x.jp", "b@x.jp"]));

@@ -277,3 +277,87 @@ async fn what_one_side_cannot_hold_stays_at_the_first_sync_and_after() -> anyhow
     sys.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_to_do_task_longer_than_zoho_holds_is_cut_there_and_kept_whole_in_to_do()
+-> anyhow::Result<()> {
+    let sys = spawn_system().await?;
+    let user = sys.provision_user("long-task@example.jp", 1).await?;
+    let lists = sys.discover(&user, "outlook", "todo-lists").await?;
+    let list = lists["value"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["wellknownListName"] == "defaultList"))
+        .and_then(|l| l["id"].as_str())
+        .expect("the default To Do list")
+        .to_owned();
+    sys.put_settings(
+        &user,
+        json!({
+            "contact_folder_id": user.contact_folder_id,
+            "contacts": {"enabled": true, "direction": "two_way"},
+            "task_list_id": list,
+            "tasks": {"enabled": true, "direction": "two_way"},
+            "conflict_rule": "zoho_wins",
+            "poll_interval_secs": 1,
+        }),
+    )
+    .await?;
+    // Zoho's Subject holds 255 characters, its Description 32,000.
+    let title: String = "Prepare the spring offer for the Osaka branch. "
+        .repeat(7)
+        .trim_end()
+        .to_owned();
+    assert!(title.chars().count() > 255);
+    let body = long_notes();
+    sys.graph_call(
+        &user,
+        Method::POST,
+        &format!("/me/todo/lists/{list}/tasks"),
+        Some(json!({"title": title, "body": {"contentType": "text", "content": body}})),
+    )
+    .await?;
+    let subject: String = title.chars().take(255).collect();
+    let task = wait_for("the task in Zoho", TIMEOUT, || async {
+        let tasks = sys.zoho_records(&user, "Tasks").await?;
+        Ok(tasks.into_iter().find(|t| t["Subject"] == subject.as_str()))
+    })
+    .await?;
+    assert_eq!(task["Description"], cut(&body).as_str());
+    let zoho_id = task["id"].as_str().expect("an id").to_owned();
+
+    // A Zoho edit of another field reaches To Do; the cut never comes back as an edit.
+    sys.zoho_call(
+        &user,
+        Method::PUT,
+        "/Tasks",
+        Some(json!({"data": [{"id": zoho_id, "Priority": "High"}]})),
+    )
+    .await?;
+    let tasks_path = format!("/me/todo/lists/{list}/tasks?$top=100");
+    let todo = wait_for("Zoho's edit in To Do", TIMEOUT, || async {
+        let answer = sys
+            .graph_call(&user, Method::GET, &tasks_path, None)
+            .await?;
+        Ok(answer["value"]
+            .as_array()
+            .and_then(|v| v.iter().find(|t| t["importance"] == "high").cloned()))
+    })
+    .await?;
+    assert_eq!(todo["title"], title.as_str(), "To Do keeps its whole title");
+    assert_eq!(todo["body"]["content"], body.as_str(), "and its whole body");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let answer = sys
+        .graph_call(&user, Method::GET, &tasks_path, None)
+        .await?;
+    let todos = answer["value"].as_array().cloned().unwrap_or_default();
+    assert_eq!(todos.len(), 1, "one task in To Do");
+    assert_eq!(todos[0]["title"], title.as_str());
+    assert_eq!(todos[0]["body"]["content"], body.as_str());
+    assert_eq!(
+        sys.zoho_records(&user, "Tasks").await?.len(),
+        1,
+        "one task in Zoho"
+    );
+    sys.stop().await;
+    Ok(())
+}
