@@ -1,5 +1,7 @@
 //! Graph `contact` ⇄ canonical [`Contact`].
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value, json};
 use sync_model::capacity::{OUTLOOK_EMAILS, OUTLOOK_PHONES_PER_KIND};
 use sync_model::{Address, Contact, EmailAddress};
@@ -8,22 +10,38 @@ use sync_model::{Address, Contact, EmailAddress};
 /// a field of the wrong type is refused rather than guessed.
 pub fn from_graph(value: &Value) -> Result<Contact, String> {
     let obj = value.as_object().ok_or("a contact must be a JSON object")?;
-    let emails = match obj.get("emailAddresses") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|e| e.get("address").and_then(Value::as_str))
-            .filter(|a| !a.trim().is_empty())
-            .map(|a| EmailAddress(a.to_owned()))
-            .collect(),
+    let mut emails = Vec::new();
+    let mut email_names = BTreeMap::new();
+    match obj.get("emailAddresses") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for item in items {
+                let Some(address) = item.get("address").and_then(Value::as_str) else {
+                    continue;
+                };
+                if address.trim().is_empty() {
+                    continue;
+                }
+                let email = EmailAddress(address.to_owned());
+                // A display name other than the address itself is Outlook's alone: kept.
+                if let Some(name) = item.get("name").and_then(Value::as_str)
+                    && !name.trim().is_empty()
+                    && !name.trim().eq_ignore_ascii_case(address.trim())
+                {
+                    email_names.insert(email.key(), name.to_owned());
+                }
+                emails.push(email);
+            }
+        }
         Some(_) => return Err("emailAddresses must be an array".into()),
-    };
+    }
     let (business_phone, more_business_phones) = phones(obj, "businessPhones")?;
     let (home_phone, more_home_phones) = phones(obj, "homePhones")?;
     Ok(Contact {
         given_name: string(obj, "givenName")?,
         surname: string(obj, "surname")?,
         emails,
+        email_names,
         business_phone,
         mobile_phone: string(obj, "mobilePhone")?,
         home_phone,
@@ -50,7 +68,10 @@ pub fn to_graph(contact: &Contact) -> Map<String, Value> {
         .emails
         .iter()
         .take(OUTLOOK_EMAILS)
-        .map(|e| json!({"name": e.0, "address": e.0}))
+        .map(|e| {
+            let name = contact.email_names.get(&e.key()).unwrap_or(&e.0);
+            json!({"name": name, "address": e.0})
+        })
         .collect();
     map.insert("emailAddresses".into(), Value::Array(emails));
     map.insert(
@@ -199,6 +220,7 @@ mod tests {
             business_phone: Some("+81 3-1234-5678".into()),
             mobile_phone: Some("+81 90-1234-5678".into()),
             home_phone: None,
+            email_names: BTreeMap::from([("taro@example.jp".into(), "山田 太郎".into())]),
             more_business_phones: vec!["+81 3-8765-4321".into()],
             more_home_phones: vec![],
             company: Some("株式会社サンプル".into()),
@@ -247,6 +269,32 @@ mod tests {
         assert_eq!(
             patch(&edited, Some(&read))["businessPhones"],
             json!(["+1 555 0199", "+1 555 0101"])
+        );
+    }
+
+    #[test]
+    fn display_names_stay_when_the_addresses_change() {
+        let read = from_graph(&json!({"emailAddresses": [
+            {"name": "Taro Yamada", "address": "taro@example.jp"},
+            {"name": "t2@example.jp", "address": "t2@example.jp"},
+        ]}))
+        .unwrap();
+        assert_eq!(
+            read.email_names.len(),
+            1,
+            "a name equal to the address is no name"
+        );
+        let edited = Contact {
+            emails: vec![
+                EmailAddress("new@example.jp".into()),
+                EmailAddress("taro@example.jp".into()),
+            ],
+            ..read.clone()
+        };
+        assert_eq!(
+            patch(&edited, Some(&read))["emailAddresses"],
+            json!([{"name": "new@example.jp", "address": "new@example.jp"},
+                {"name": "Taro Yamada", "address": "taro@example.jp"}])
         );
     }
 

@@ -48,7 +48,9 @@ pub fn from_zoho(value: &Value) -> Result<Contact, String> {
         business_phone: string(obj, "Phone")?,
         mobile_phone: string(obj, "Mobile")?,
         home_phone: string(obj, "Home_Phone")?,
-        // Outlook's second phones have no Zoho field (`Other_Phone` and the like stay Zoho's).
+        // Outlook's second phones and address names have no Zoho field (`Other_Phone` and the
+        // like stay Zoho's).
+        email_names: Default::default(),
         more_business_phones: Vec::new(),
         more_home_phones: Vec::new(),
         company,
@@ -164,6 +166,7 @@ mod tests {
             business_phone: Some("+49 30 1234567".into()),
             mobile_phone: None,
             home_phone: Some("+49 30 7654321".into()),
+            email_names: Default::default(),
             more_business_phones: vec![],
             more_home_phones: vec![],
             company: Some("Zylker GmbH".into()),

@@ -1,5 +1,7 @@
 //! The canonical contact: the fields both Outlook and Zoho CRM can hold.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::capacity::{self, OUTLOOK_EMAILS, OUTLOOK_PHONES_PER_KIND, ZOHO_EMAILS, zoho_length};
@@ -11,6 +13,12 @@ use crate::normalise;
 pub struct EmailAddress(pub String);
 
 impl EmailAddress {
+    /// The address as compared (see [`Contact::normalised`]): what [`Contact::email_names`] is
+    /// keyed by.
+    pub fn key(&self) -> String {
+        normalise::email(&self.0)
+    }
+
     /// A plausible address: one `@`, something on each side, no whitespace. Used to refuse bad
     /// input early; the providers have the last word.
     pub fn is_plausible(&self) -> bool {
@@ -102,6 +110,10 @@ pub struct Contact {
     pub surname: Option<String>,
     /// In the user's order; the first is the primary address.
     pub emails: Vec<EmailAddress>,
+    /// Outlook's display names of addresses (`emailAddresses[].name`), by [`EmailAddress::key`],
+    /// where one differs from its address. Zoho has none: they stay in Outlook.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub email_names: BTreeMap<String, String>,
     pub business_phone: Option<String>,
     pub mobile_phone: Option<String>,
     pub home_phone: Option<String>,
@@ -133,6 +145,12 @@ impl Contact {
         Contact {
             given_name: normalise::text(&self.given_name),
             surname: normalise::text(&self.surname),
+            email_names: self
+                .email_names
+                .iter()
+                .filter(|(k, _)| emails.iter().any(|e| &e.0 == *k))
+                .filter_map(|(k, v)| Some((k.clone(), normalise::text(&Some(v.clone()))?)))
+                .collect(),
             emails,
             business_phone: normalise::phone(&self.business_phone),
             mobile_phone: normalise::phone(&self.mobile_phone),
@@ -162,6 +180,7 @@ impl Contact {
             }
         });
         c.emails.truncate(ZOHO_EMAILS);
+        c.email_names.clear();
         c.more_business_phones.clear();
         c.more_home_phones.clear();
         capacity::fit_in(&mut c.given_name, zoho_length::FIRST_NAME);
@@ -189,6 +208,8 @@ impl Contact {
     pub fn project_for_outlook(&self) -> Contact {
         let mut c = self.clone();
         c.emails.truncate(OUTLOOK_EMAILS);
+        let kept: Vec<String> = c.emails.iter().map(EmailAddress::key).collect();
+        c.email_names.retain(|k, _| kept.contains(k));
         c.more_business_phones.truncate(OUTLOOK_PHONES_PER_KIND - 1);
         c.more_home_phones.truncate(OUTLOOK_PHONES_PER_KIND - 1);
         c
@@ -199,6 +220,14 @@ impl Contact {
     /// user changed that field.
     pub fn refill_from_zoho(&mut self, base: &Contact) {
         self.refill_emails(base, ZOHO_EMAILS);
+        // Outlook's display names stay with the addresses still there.
+        let kept: Vec<String> = self.emails.iter().map(EmailAddress::key).collect();
+        self.email_names = base
+            .email_names
+            .iter()
+            .filter(|(k, _)| kept.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         self.more_business_phones
             .clone_from(&base.more_business_phones);
         self.more_home_phones.clone_from(&base.more_home_phones);

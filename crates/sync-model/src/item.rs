@@ -155,6 +155,7 @@ mod tests {
         let Item::Contact(mut c) = contact(&["a@x.jp"]) else {
             unreachable!()
         };
+        c.email_names.insert("a@x.jp".into(), "Taro Yamada".into());
         c.business_phone = Some("+81 3-1111-1111".into());
         c.more_business_phones = vec!["+81 3-2222-2222".into()];
         c.more_home_phones = vec!["+81 3-3333-3333".into()];
@@ -166,6 +167,7 @@ mod tests {
             unreachable!()
         };
         assert!(z.more_business_phones.is_empty() && z.more_home_phones.is_empty());
+        assert!(z.email_names.is_empty(), "Zoho has no display names");
         assert_eq!(z.notes.as_ref().map(|n| n.chars().count()), Some(32_000));
         assert_eq!(z.job_title.as_ref().map(|n| n.chars().count()), Some(100));
         assert_eq!(

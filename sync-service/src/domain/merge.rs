@@ -429,6 +429,43 @@ mod tests {
     }
 
     #[test]
+    fn outlooks_display_names_stay_with_their_addresses() {
+        let target = with(emails(&["a@x.jp", "b@x.jp", "c@x.jp"]), |c| {
+            c.email_names.insert("b@x.jp".into(), "B".into());
+            c.email_names.insert("c@x.jp".into(), "C".into());
+        });
+        let mut before = target.project_for(Side::Zoho);
+        before.refill_from(&target, Side::Zoho);
+        let mut after = emails(&["x@x.jp", "b@x.jp"]);
+        after.refill_from(&target, Side::Zoho);
+        let (merged, conflicts) =
+            incorporate(&target, &before, &after, Side::Zoho, ConflictRule::ZohoWins);
+        let expected = with(emails(&["x@x.jp", "b@x.jp", "c@x.jp"]), |c| {
+            c.email_names.insert("b@x.jp".into(), "B".into());
+            c.email_names.insert("c@x.jp".into(), "C".into());
+        });
+        assert_eq!(merged, expected);
+        assert!(conflicts.is_empty());
+        // Renaming one in Outlook is Outlook's edit: taken, nothing for Zoho, no conflict.
+        let renamed = with(expected.clone(), |c| {
+            c.email_names.insert("b@x.jp".into(), "Bee".into());
+        });
+        let (merged, conflicts) = incorporate(
+            &expected,
+            &expected,
+            &renamed,
+            Side::Outlook,
+            ConflictRule::ZohoWins,
+        );
+        assert_eq!(merged, renamed);
+        assert!(conflicts.is_empty());
+        assert_eq!(
+            merged.project_for(Side::Zoho),
+            expected.project_for(Side::Zoho)
+        );
+    }
+
+    #[test]
     fn a_conflict_on_the_first_emails_never_decides_the_third() {
         // Zoho changed the first address (already in the target); Outlook, not yet told, changed
         // its first and third.

@@ -90,24 +90,42 @@ async fn what_one_side_cannot_hold_stays_at_the_first_sync_and_after() -> anyhow
             async move {
                 let folder = &user.contact_folder_id;
                 let path = format!("/me/contactFolders/{folder}/contacts");
-                sys.graph_call(&user, Method::POST, &path, Some(json!({
-                    "givenName": "Hanako", "surname": "Suzuki", "jobTitle": "Buyer",
-                    "emailAddresses": [{"address": "hanako@a.example.jp"},
-                        {"address": "h.suzuki@b.example.jp"}, {"address": "hanako@home.example.jp"}],
-                    "businessPhones": [PHONE_1, PHONE_2],
-                    "personalNotes": notes,
-                })))
+                sys.graph_call(
+                    &user,
+                    Method::POST,
+                    &path,
+                    Some(json!({
+                        "givenName": "Hanako", "surname": "Suzuki", "jobTitle": "Buyer",
+                        "emailAddresses": [
+                                    {"name": "Hanako Suzuki", "address": "hanako@a.example.jp"},
+                                    {"name": "Suzuki (B)", "address": "h.suzuki@b.example.jp"},
+                                    {"name": "Hanako (home)", "address": "hanako@home.example.jp"},
+                                ],
+                        "businessPhones": [PHONE_1, PHONE_2],
+                        "personalNotes": notes,
+                    })),
+                )
                 .await?;
-                sys.graph_call(&user, Method::POST, &path, Some(json!({
-                    "givenName": "Jiro", "surname": "Tanaka",
-                    "emailAddresses": [{"address": "jiro@example.jp"}],
-                })))
+                sys.graph_call(
+                    &user,
+                    Method::POST,
+                    &path,
+                    Some(json!({
+                        "givenName": "Jiro", "surname": "Tanaka",
+                        "emailAddresses": [{"address": "jiro@example.jp"}],
+                    })),
+                )
                 .await?;
-                sys.zoho_call(&user, Method::POST, "/Contacts", Some(json!({"data": [{
-                    "First_Name": "Hanako", "Last_Name": "Suzuki", "Title": "Head buyer",
-                    "Email": "Hanako@A.example.jp", "Secondary_Email": "h.suzuki@b.example.jp",
-                    "Phone": PHONE_1,
-                }]})))
+                sys.zoho_call(
+                    &user,
+                    Method::POST,
+                    "/Contacts",
+                    Some(json!({"data": [{
+                        "First_Name": "Hanako", "Last_Name": "Suzuki", "Title": "Head buyer",
+                        "Email": "Hanako@A.example.jp", "Secondary_Email": "h.suzuki@b.example.jp",
+                        "Phone": PHONE_1,
+                    }]})),
+                )
                 .await?;
                 Ok(())
             }
@@ -200,6 +218,11 @@ async fn what_one_side_cannot_hold_stays_at_the_first_sync_and_after() -> anyhow
         json!(["+81 3-9999-9999", PHONE_2]),
         "the second business phone stays"
     );
+    assert_eq!(
+        hanako["emailAddresses"][1]["name"], "Suzuki (B)",
+        "Outlook's display names stay"
+    );
+    assert_eq!(hanako["emailAddresses"][2]["name"], "Hanako (home)");
     assert_eq!(hanako["personalNotes"], notes.as_str());
     let_echoes_pass(&sys, &user).await?;
 
