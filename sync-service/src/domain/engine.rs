@@ -322,6 +322,11 @@ fn left_scope(link: &mut Link, side: Side, out: &mut Output) {
     };
     let reached = leaving.id.is_some();
     *link.side_mut(side) = None;
+    // An error of the side that left (a create there whose answer was lost, say) no longer
+    // applies: the new scope gets its own writes.
+    if link.last_error.as_ref().is_some_and(|(s, _)| *s == side) {
+        link.last_error = None;
+    }
     if holds_nothing(link) {
         out.remove = true;
         return;

@@ -631,6 +631,63 @@ mod tests {
     }
 
     #[test]
+    fn a_create_lost_in_the_old_folder_is_made_in_the_new_one() {
+        let mut ids = Counter(0);
+        let link = read(
+            None,
+            Side::Zoho,
+            "z-gus",
+            person("Gus", "gus@example.com"),
+            false,
+        );
+        let command_id = link
+            .outlook
+            .as_ref()
+            .unwrap()
+            .inflight
+            .as_ref()
+            .unwrap()
+            .command_id;
+        let lost = step(
+            Some(link),
+            Input::Failed {
+                side: Side::Outlook,
+                command_id,
+                code: "create_unconfirmed".into(),
+                message: "the answer was lost".into(),
+            },
+            UserId(Uuid::nil()),
+            rules(false),
+            &mut ids,
+        )
+        .link
+        .unwrap();
+        assert!(lost.last_error.is_some());
+        let moved = step(
+            Some(lost),
+            Input::ScopeMoved {
+                side: Side::Outlook,
+            },
+            UserId(Uuid::nil()),
+            rules(true),
+            &mut ids,
+        )
+        .link
+        .unwrap();
+        assert_eq!(moved.status, LinkStatus::Unmatched);
+        assert_eq!(
+            moved.last_error, None,
+            "the old folder's error no longer applies"
+        );
+        let settled = finish(vec![moved], rules(false), &mut ids);
+        assert_eq!(
+            settled[0].out.commands.len(),
+            1,
+            "created in the new folder at once"
+        );
+    }
+
+    #[test]
     fn one_way_leftovers_do_not_wait_for_ever() {
         let mut ids = Counter(0);
         let zoho = read(

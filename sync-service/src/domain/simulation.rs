@@ -461,6 +461,9 @@ impl World {
                 );
             }
         }
+        // Like the settings route: parked reads are of the old scope; the full reads bring
+        // again whatever is in scope.
+        self.parked.clear();
         self.rules.first_sync_open = true;
         self.rescope = Some((false, false));
         self.owed = Side::ALL.to_vec();
@@ -1037,7 +1040,9 @@ impl World {
                 assert!(link.outlook.is_none(), "{link:#?}");
                 continue;
             }
-            let o = link.external_id(Side::Outlook).expect("an Outlook side");
+            let Some(o) = link.external_id(Side::Outlook) else {
+                panic!("no Outlook side: {link:#?}");
+            };
             let Some((_, oc)) = self.outlook.items.get(&o.0) else {
                 panic!("linked to an item outside the folder: {link:#?}");
             };

@@ -16,7 +16,7 @@ use super::auth::{CurrentUser, require_service};
 use crate::domain::scope;
 use crate::domain::{Input, UserSettings};
 use crate::error::ApiError;
-use crate::store::{Tx, links, outbox, progress, settings};
+use crate::store::{Tx, links, outbox, parked, progress, settings};
 use service_kit::openapi::ErrorBody;
 use uuid::Uuid;
 
@@ -145,6 +145,9 @@ async fn save(state: &AppState, user: UserId, new: UserSettings) -> Result<UserS
     for rescope in &rescopes {
         let id = Uuid::now_v7();
         progress::open_rescope(&mut tx, user, rescope.kind, id).await?;
+        // Parked reads are of the old scope and untagged: the re-scope's full reads bring
+        // again whatever is in scope (released later, one could link an old folder's item).
+        parked::forget_kind(&mut tx, user, rescope.kind).await?;
         if rescope.outlook_moved {
             // Everything known in the old folder or list left the scope: unlinked, not deleted.
             let (rules, _) = crate::handler::rules(&mut tx, user, rescope.kind)
