@@ -175,6 +175,7 @@ pub async fn run(paths: &Paths, config: &Config, seed: u64) -> anyhow::Result<Ru
     };
     let outcome = drive(&mut system, config, seed, started).await;
     if outcome.as_ref().map_or(true, |r| !r.passed()) {
+        system.keep = true;
         eprintln!(
             "the services' logs: {}",
             system
@@ -263,6 +264,7 @@ async fn drive(
     let aim = chaos::Aim {
         mailbox_id: target.mailbox_id.clone(),
         org_id: target.org_id.clone(),
+        workload_graph_creates: workload.graph_creates.clone(),
         workload_zoho_inserts: workload.zoho_inserts.clone(),
     };
     let workload_task = {

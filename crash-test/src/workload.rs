@@ -54,7 +54,8 @@ pub struct Workload {
     listed_at: Option<Instant>,
     /// Kinds whose first sync sync-service reports done.
     pub first_sync_done: BTreeMap<Kind, bool>,
-    /// Zoho inserts the workload made (the aimed kills tell the connector's from these).
+    /// Creates the workload made (the aimed kills tell the connectors' from these).
+    pub graph_creates: Arc<AtomicU64>,
     pub zoho_inserts: Arc<AtomicU64>,
 }
 
@@ -92,6 +93,7 @@ impl Workload {
             listings: BTreeMap::new(),
             listed_at: None,
             first_sync_done: BTreeMap::new(),
+            graph_creates: Arc::new(AtomicU64::new(0)),
             zoho_inserts: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -236,6 +238,7 @@ impl Workload {
                     Kind::Task => format!("/me/todo/lists/{}/tasks", self.target.task_list_id),
                     Kind::Event => "/me/events".to_owned(),
                 };
+                self.graph_creates.fetch_add(1, Ordering::SeqCst);
                 let answer = self.graph(Method::POST, &path, Some(outlook)).await?;
                 anyhow::ensure!(answer.status == 201, "Graph create {path}: {}", answer.body);
                 keys::id(&answer.body)

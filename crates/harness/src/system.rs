@@ -36,6 +36,9 @@ pub struct System {
     pub extra_queues: Vec<String>,
     /// The proxies the services reach Postgres and RabbitMQ through, when started so.
     pub proxies: Option<Proxies>,
+    /// Keep the database and the broker objects at the end (as `BENCH_KEEP` does), to look
+    /// into a failed run.
+    pub keep: bool,
     processes: Vec<ServiceProcess>,
     database_name: String,
     bin_dir: PathBuf,
@@ -171,6 +174,7 @@ impl System {
             broker,
             extra_queues: Vec::new(),
             proxies,
+            keep: false,
             processes: Vec::new(),
             database_name,
             bin_dir: paths.bin_dir.clone(),
@@ -268,9 +272,9 @@ impl System {
         for process in self.processes.drain(..).rev() {
             process.stop().await;
         }
-        if std::env::var_os("BENCH_KEEP").is_some() {
+        if self.keep || std::env::var_os("BENCH_KEEP").is_some() {
             eprintln!(
-                "BENCH_KEEP: database {} and broker prefix {} kept",
+                "kept for a look: database {} and broker prefix {} kept",
                 self.database_name, self.broker.prefix
             );
             return;
