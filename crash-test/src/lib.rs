@@ -82,7 +82,7 @@ impl Config {
             poll_interval_secs: 3,
             chaos_secs: 180,
             ops_per_sec: 4.0,
-            settle_timeout_secs: 900,
+            settle_timeout_secs: 600,
             chaos: chaos::Config {
                 calm: false,
                 kill_gap_secs: (4.0, 12.0),

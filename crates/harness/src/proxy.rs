@@ -1,7 +1,8 @@
 //! A TCP proxy that a test cuts and restores: an outage of Postgres or RabbitMQ that only the
 //! processes connecting through it see. Cutting closes every open connection at once (as a
-//! server restart does: the server rolls back what was in flight, the client gets a reset or an
-//! end of stream) and refuses new ones (accepted and closed at once) until it is restored.
+//! server restart does: the server rolls back what was in flight, the client sees the
+//! connection end) and stops listening, so that new connections are refused as by a server that
+//! is down, until it is restored (listening again on the same port).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,10 +21,9 @@ pub struct Proxy {
 
 struct Shared {
     up: AtomicBool,
-    /// Cancelled when the proxy is cut: every connection opened before ends.
+    /// Cancelled when the proxy is cut: every connection opened before ends, the listener closes.
     generation: Mutex<CancellationToken>,
     connections: AtomicU64,
-    refused: AtomicU64,
 }
 
 impl Proxy {
@@ -35,11 +35,11 @@ impl Proxy {
             up: AtomicBool::new(true),
             generation: Mutex::new(CancellationToken::new()),
             connections: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
         });
         let stop = CancellationToken::new();
         tokio::spawn(accept_loop(
             listener,
+            port,
             upstream,
             shared.clone(),
             stop.clone(),
@@ -76,12 +76,9 @@ impl Proxy {
         self.shared.up.load(Ordering::SeqCst)
     }
 
-    /// Connections forwarded and refused so far.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.shared.connections.load(Ordering::Relaxed),
-            self.shared.refused.load(Ordering::Relaxed),
-        )
+    /// Connections forwarded so far.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// `url` (a `postgres://` or `amqp://` URL) with its host and port replaced by the proxy's.
@@ -122,27 +119,45 @@ pub async fn upstream_of(url: &str) -> anyhow::Result<SocketAddr> {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    first: TcpListener,
+    port: u16,
     upstream: SocketAddr,
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) {
+    let mut listener = Some(first);
     loop {
-        let accepted = tokio::select! {
-            _ = stop.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((client, _)) = accepted else {
-            continue;
-        };
-        if !shared.up.load(Ordering::SeqCst) {
-            shared.refused.fetch_add(1, Ordering::Relaxed);
-            drop(client);
-            continue;
+        // Down: nothing listens (connections are refused) until restored.
+        while !shared.up.load(Ordering::SeqCst) {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+            }
         }
-        shared.connections.fetch_add(1, Ordering::Relaxed);
+        let current = match listener.take() {
+            Some(current) => current,
+            None => match TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(bound) => bound,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
         let cut = shared.generation.lock().await.clone();
-        tokio::spawn(forward(client, upstream, cut));
+        loop {
+            let accepted = tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = cut.cancelled() => break,
+                accepted = current.accept() => accepted,
+            };
+            let Ok((client, _)) = accepted else {
+                continue;
+            };
+            shared.connections.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(forward(client, upstream, cut.clone()));
+        }
+        drop(current);
     }
 }
 
@@ -200,20 +215,26 @@ mod tests {
 
         proxy.cut().await;
         assert!(round_trip(&mut open).await.is_err(), "the open one ends");
-        let mut refused = TcpStream::connect(("127.0.0.1", proxy.port()))
-            .await
-            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(
-            round_trip(&mut refused).await.is_err(),
-            "a new one is closed"
+            TcpStream::connect(("127.0.0.1", proxy.port()))
+                .await
+                .is_err(),
+            "a new one is refused"
         );
 
         proxy.restore();
-        let mut again = TcpStream::connect(("127.0.0.1", proxy.port()))
-            .await
-            .unwrap();
+        let mut again = None;
+        for _ in 0..50 {
+            if let Ok(stream) = TcpStream::connect(("127.0.0.1", proxy.port())).await {
+                again = Some(stream);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mut again = again.expect("listening again after the restore");
         assert_eq!(round_trip(&mut again).await.unwrap(), b"ping");
-        assert_eq!(proxy.counts(), (2, 1));
+        assert_eq!(proxy.connections(), 2);
     }
 
     #[test]
