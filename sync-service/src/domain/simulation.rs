@@ -811,14 +811,14 @@ impl World {
     fn run(&mut self, index: Option<usize>, input: Input) {
         let link = index.map(|i| self.links[i].clone());
         let link_id = link.as_ref().map(|l| l.id);
-        let deleting = matches!(input, Input::ReleaseDelete);
         let out: Output = step(link, input, UserId(Uuid::nil()), self.rules, &mut self.ids);
         if let Some(id) = out.link.as_ref().map(|l| l.id).or(link_id) {
             self.conflicts
                 .extend(out.conflicts.iter().map(|c| (id, c.clone())));
         }
-        if deleting
-            && out.conflicts.iter().any(|c| c.field == "(deleted)")
+        // A delete that lost to an edit: decided when the delete is released, or, when a write
+        // was in flight on the other side then, once its result is in (any input).
+        if out.conflicts.iter().any(|c| c.field == "(deleted)")
             && let Some(link) = &out.link
             && link.status == LinkStatus::Active
         {
@@ -1427,4 +1427,53 @@ fn a_lost_create_is_not_repeated_on_the_other_sides_next_read() {
     world.assert_converged();
     assert!(world.links.iter().all(|l| l.status == LinkStatus::Deleted));
     assert!(world.outlook.items.is_empty() && world.zoho.items.is_empty());
+}
+
+/// Found by the property test: Zoho's copy deleted, the delete found by a full re-read of Zoho
+/// while our update was in flight on Outlook, then an Outlook edit; the release waits for the
+/// update's result and the edit wins (Outlook wins): Zoho gets a new copy holding what both
+/// sides last agreed on (Zoho's own earlier edit included). The model counted the item as
+/// resurrected only when the conflict came from the release itself, so it looked for the edit
+/// of the deleted copy's department in vain.
+#[test]
+fn a_delete_that_loses_to_an_edit_after_a_write_result_brings_the_agreed_item_back() {
+    use Action::*;
+    let mut world = World::new(ConflictRule::OutlookWins, Mix::Plain);
+    for action in [
+        Create(Side::Outlook, 0),
+        Edit(Side::Outlook, 0, 1, 0),
+        Poll(Side::Outlook),
+        Engine,
+        Write(Side::Zoho),
+        Edit(Side::Zoho, 0, 1, 0),
+        Engine,
+        Poll(Side::Zoho),
+        Engine,
+        Engine,
+        Delete(Side::Zoho, 0),
+        Engine,
+        Resync(Side::Zoho),
+        Write(Side::Outlook),
+        Resync(Side::Outlook),
+        Edit(Side::Outlook, 0, 0, 0),
+    ] {
+        world.act(action);
+    }
+    world.settle();
+    world.assert_converged();
+    let link = &world.links[0];
+    assert!(
+        world.resurrected.contains(&link.id),
+        "the edit won the delete"
+    );
+    let target = contact(&link.target);
+    assert_eq!(
+        get(&target, "department").as_deref(),
+        Some("zoho-department-0")
+    );
+    assert_eq!(
+        get(&target, "job_title").as_deref(),
+        Some("outlook-job_title-0")
+    );
+    assert!(world.zoho.items.contains_key("zoho-2") && !world.zoho.items.contains_key("zoho-1"));
 }
