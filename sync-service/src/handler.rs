@@ -13,6 +13,7 @@ use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope, SCHEM
 use tokio::sync::Notify;
 use tracing::Instrument;
 
+use crate::domain::claim::{Claim, claim};
 use crate::domain::full_read;
 use crate::domain::matching::holds_back;
 use crate::domain::scope::{Reading, Settled, finish};
@@ -362,11 +363,38 @@ async fn on_item(
         parked::forget(tx, user, kind, side, &external_id).await?;
     }
     if link.is_none()
-        && let Input::Changed { version, item, .. } = &input
+        && let Input::Changed {
+            version,
+            item,
+            identity,
+            ..
+        } = &input
     {
         // A newer read of a parked item replaces it: the parked one must never win later.
         if parked::replace(tx, user, kind, side, &external_id, version, item).await? {
             return Ok(false);
+        }
+        // The item carries the identity our create wrote on it: it is that link's, whatever
+        // its content became since.
+        if !rules.rebuilding
+            && let Some(identity) = identity
+            && let Some(mut link) = links::get(tx, identity.link).await?
+        {
+            match claim(&link, user, kind, side) {
+                Claim::Park => {
+                    parked::park(tx, user, kind, side, &external_id, version, item).await?;
+                    return Ok(false);
+                }
+                Claim::Adopt => {
+                    if let Some(state) = link.side_mut(side).as_mut() {
+                        state.id = Some(external_id.clone());
+                    }
+                    link.last_error = None;
+                    links::save(tx, &link).await?;
+                    return apply(tx, user, Some(link), input, rules).await;
+                }
+                Claim::None => {}
+            }
         }
         let read = item.project_for(side).content_hash();
         let pending = links::pending_creates_on(tx, user, kind, side).await?;

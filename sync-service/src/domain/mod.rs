@@ -1,6 +1,7 @@
 //! The sync rules, free of I/O: settings, links, the merge, the engine, first-sync matching and
 //! re-scopes (settings changes that change what syncs).
 
+pub mod claim;
 pub mod engine;
 pub mod full_read;
 pub mod link;
