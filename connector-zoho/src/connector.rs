@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, FixedOffset};
 use chrono_tz::Tz;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -624,14 +624,16 @@ impl Connector for ZohoConnector {
             .unwrap_or_default();
         if cursor.deleted_since.is_none() {
             // A full re-read after a resync keeps the deleted-records watermark of the cursor
-            // it replaces: deletions in between are still reported. The very first round reads
-            // everything there is; deletions from before it concern nothing ever synced.
-            let previous = watch
+            // it replaces: deletions in between are still reported. The very first round has
+            // none and reads every deleted record there is: a watermark of "now" would be
+            // taken again if the connector died before saving its first page, after
+            // publishing it, and the deletions in between would never be told (the crash test
+            // found such). Deletions from before the first sync concern nothing synced.
+            cursor.deleted_since = watch
                 .cursor
                 .as_ref()
                 .and_then(|c| serde_json::from_value::<Cursor>(c.clone()).ok())
                 .and_then(|c| c.deleted_since);
-            cursor.deleted_since = previous.or_else(|| Some(Utc::now().fixed_offset()));
         }
         let mut changes = Vec::new();
         let mut unreadable = 0;

@@ -332,3 +332,50 @@ async fn a_full_re_read_after_a_resync_still_reports_the_deletes_in_between() {
         "{full:?}"
     );
 }
+
+#[tokio::test]
+async fn a_first_round_begun_again_after_a_crash_still_tells_the_deletions_in_between() {
+    let sandbox = sandbox().await;
+    let org = sandbox.org().await;
+    let connector = connector();
+    let ctx = ctx(&org);
+    let created = sandbox
+        .zoho(
+            &org,
+            reqwest::Method::POST,
+            "/Contacts",
+            Some(json!({"data": [
+                {"Last_Name": "Bleibt", "Email": "bleibt@example.de"},
+                {"Last_Name": "Geht", "Email": "geht@example.de"}
+            ]})),
+        )
+        .await;
+    let gone = created["data"][1]["details"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The first page of the first round is read and published; the connector dies before its
+    // cursor is saved.
+    let w = watch(ItemKind::Contact);
+    let first = connector.read_page(&ctx, &w, None).await.unwrap();
+    assert!(first.changes.iter().any(|c| external_id(c) == gone));
+    // Meanwhile the user deletes one of the contacts just published.
+    sandbox
+        .zoho(
+            &org,
+            reqwest::Method::DELETE,
+            &format!("/Contacts?ids={gone}"),
+            None,
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The restarted connector begins the first round again, from no cursor.
+    let (changes, _) = read_round(&connector, &ctx, &w, None, 0).await.unwrap();
+    assert!(
+        changes.iter().any(|c| matches!(
+            c,
+            ChangeMessage::ItemDeleted { external_id, .. } if external_id.0 == gone
+        )),
+        "the deletion is told: {changes:?}"
+    );
+}
