@@ -17,6 +17,26 @@ fn parse(rows: Vec<(sqlx::types::Json<Link>,)>) -> Vec<Link> {
     rows.into_iter().map(|(json,)| json.0).collect()
 }
 
+/// The user's links of `kind` meeting `condition` (made here of our own column and key names
+/// only), oldest first, locked for this transaction.
+async fn locked_where(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    condition: &str,
+) -> sqlx::Result<Vec<Link>> {
+    let sql = format!(
+        "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND {condition}
+         ORDER BY created_at FOR UPDATE"
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(user.0)
+        .bind(kind.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(parse(rows))
+}
+
 /// The link of the item `id` on `side`, locked for this transaction.
 pub async fn find(
     tx: &mut Tx<'_>,
@@ -73,17 +93,8 @@ pub async fn on_side(
     kind: ItemKind,
     side: Side,
 ) -> sqlx::Result<Vec<Link>> {
-    let sql = format!(
-        "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND doc->'{}' <> 'null'::jsonb
-         ORDER BY created_at FOR UPDATE",
-        side.as_str()
-    );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(user.0)
-        .bind(kind.as_str())
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(parse(rows))
+    let condition = format!("doc->'{}' <> 'null'::jsonb", side.as_str());
+    locked_where(tx, user, kind, &condition).await
 }
 
 /// Links whose create on `side` is in flight (the id there is not known yet).
@@ -93,19 +104,13 @@ pub async fn creating_on(
     kind: ItemKind,
     side: Side,
 ) -> sqlx::Result<Vec<Link>> {
-    let sql = format!(
-        "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND status = 'active' AND {} IS NULL
-           AND doc->'{}'->'inflight'->'op'->>'op' = 'create'
-         ORDER BY created_at FOR UPDATE",
+    let condition = format!(
+        "status = 'active' AND {} IS NULL
+           AND doc->'{}'->'inflight'->'op'->>'op' = 'create'",
         id_column(side),
         side.as_str()
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(user.0)
-        .bind(kind.as_str())
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(parse(rows))
+    locked_where(tx, user, kind, &condition).await
 }
 
 /// Active links on `side` whose create there failed unconfirmed (the answer was lost: the item
@@ -116,19 +121,13 @@ pub async fn unconfirmed_creates(
     kind: ItemKind,
     side: Side,
 ) -> sqlx::Result<Vec<Link>> {
-    let sql = format!(
-        "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND status = 'active' AND {} IS NULL
-           AND doc->'{}'->'inflight' = 'null'::jsonb AND last_error LIKE '%create_unconfirmed%'
-         ORDER BY created_at FOR UPDATE",
+    let condition = format!(
+        "status = 'active' AND {} IS NULL
+           AND doc->'{}'->'inflight' = 'null'::jsonb AND last_error LIKE '%create_unconfirmed%'",
         id_column(side),
         side.as_str()
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(user.0)
-        .bind(kind.as_str())
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(parse(rows))
+    locked_where(tx, user, kind, &condition).await
 }
 
 /// The links on `side` without an id there whose create is in flight or was lost unconfirmed:
@@ -139,21 +138,15 @@ pub async fn pending_creates_on(
     kind: ItemKind,
     side: Side,
 ) -> sqlx::Result<Vec<Link>> {
-    let sql = format!(
-        "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND status = 'active' AND {} IS NULL
+    let condition = format!(
+        "status = 'active' AND {} IS NULL
            AND (doc->'{side}'->'inflight'->'op'->>'op' = 'create'
                 OR (doc->'{side}'->'inflight' = 'null'::jsonb
-                    AND last_error LIKE '%create_unconfirmed%'))
-         ORDER BY created_at FOR UPDATE",
+                    AND last_error LIKE '%create_unconfirmed%'))",
         id_column(side),
         side = side.as_str()
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(user.0)
-        .bind(kind.as_str())
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(parse(rows))
+    locked_where(tx, user, kind, &condition).await
 }
 
 /// Inserts or replaces a link.
@@ -233,18 +226,12 @@ pub async fn known_on(
     kind: ItemKind,
     side: Side,
 ) -> sqlx::Result<Vec<Link>> {
-    let sql = format!(
-        "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND {} IS NOT NULL
-           AND status <> 'deleted'
-         ORDER BY created_at FOR UPDATE",
+    let condition = format!(
+        "{} IS NOT NULL
+           AND status <> 'deleted'",
         id_column(side)
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(user.0)
-        .bind(kind.as_str())
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(parse(rows))
+    locked_where(tx, user, kind, &condition).await
 }
 
 /// Links still awaiting the full re-read `round` of `side`, locked.
