@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when anything tracked in the repository reaches outside it: a reference to the steering
-# folder beside the clone (`../shared`), an absolute path into the machine it was written on, a
+# folder beside the clone (the parent's `shared`), an absolute path into the machine it was written on, a
 # `CARGO_MANIFEST_DIR`-relative path or an `include_str!`/`include_bytes!` that resolves outside
 # the repository root. A fresh clone with nothing beside it must build and pass its own tests.
 set -euo pipefail

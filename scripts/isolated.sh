@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command with everything beside the repository hidden: in a private mount namespace, each
 # entry of the repository's parent folder except the repository itself is covered by an empty
-# folder (or /dev/null for a file), so a test that reads `../shared` or a sibling checkout fails as
+# folder (or /dev/null for a file), so a test that reads a sibling folder (the parent's `shared`) or checkout fails as
 # it would in a fresh clone. Entries that hold the git metadata of a worktree, the target folder
 # or the Rust toolchain are kept (a CI clone has none of them beside it). Needs root and
 # `unshare`; without them the command runs as is, and says so.
