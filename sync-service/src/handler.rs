@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::domain::claim::{Claim, claim};
+use crate::domain::collision;
 use crate::domain::full_read;
 use crate::domain::matching::holds_back;
 use crate::domain::scope::{Reading, Settled, finish};
@@ -185,7 +186,27 @@ impl ChangeHandler {
                     }
                 };
                 let (rules, _) = rules(tx, user, kind).await?;
-                let wrote = apply(tx, user, Some(link), input, rules).await?;
+                let mut wrote = false;
+                let mut news = None;
+                if let Input::Applied { external_id, .. } | Input::Stale { external_id, .. } =
+                    &input
+                    && link.awaits(side, command_id)
+                    && let Some(holder) = links::find(tx, user, kind, side, external_id).await?
+                    && holder.id != link.id
+                {
+                    tracing::warn!(%side, link = %link.id, holder = %holder.id, "our create's item was linked from a read: the duplicate link gives it up");
+                    metrics::counter!("sync_duplicate_links_resolved_total").increment(1);
+                    let resolution =
+                        collision::resolve(holder.clone(), side, rules, &mut RandomIds);
+                    wrote |= persist(tx, user, Some(holder.id), resolution.holder, rules).await?;
+                    news = resolution.news;
+                }
+                let link_id = link.id;
+                wrote |= apply(tx, user, Some(link), input, rules).await?;
+                if let Some(news) = news {
+                    let link = links::get(tx, link_id).await?;
+                    wrote |= apply(tx, user, link, news, rules).await?;
+                }
                 Ok(release_parked(tx, user, kind, side).await? || wrote)
             }
             ChangeMessage::ReadStarted { side, kind, round } => {
@@ -388,6 +409,7 @@ async fn on_item(
                 Claim::Adopt => {
                     if let Some(state) = link.side_mut(side).as_mut() {
                         state.id = Some(external_id.clone());
+                        state.created = true;
                     }
                     link.last_error = None;
                     links::save(tx, &link).await?;
@@ -408,6 +430,7 @@ async fn on_item(
         }) {
             if let Some(state) = link.side_mut(side).as_mut() {
                 state.id = Some(external_id.clone());
+                state.created = true;
             }
             link.last_error = None;
             links::save(tx, &link).await?;

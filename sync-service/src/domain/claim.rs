@@ -71,6 +71,7 @@ mod tests {
                 command_id: Uuid::from_u128(2),
                 op,
             }),
+            created: false,
         });
         link
     }

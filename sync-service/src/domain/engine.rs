@@ -5,10 +5,10 @@ use sync_model::{ExternalId, Item, LinkId, Side, UserId, Version};
 use sync_protocol::{ApplyOp, LinkIdentity};
 use uuid::Uuid;
 
-use super::full_read;
 use super::link::{Inflight, InflightOp, Link, LinkStatus, SideState};
 use super::merge::{FieldConflict, incorporate, winner};
 use super::settings::{ConflictRule, Direction};
+use super::{collision, full_read};
 
 /// The category every event created from Zoho gets in Outlook.
 pub const ZOHO_CATEGORY: &str = "Zoho";
@@ -167,7 +167,14 @@ pub fn step(
             };
             match state.inflight.take() {
                 Some(Inflight { command_id: id, op }) if id == command_id => match op {
-                    InflightOp::Create { item } | InflightOp::Update { item } => {
+                    InflightOp::Create { item } => {
+                        state.created = true;
+                        state.id = Some(external_id);
+                        state.version = Some(version);
+                        state.known = Some(item);
+                        link.last_error = None;
+                    }
+                    InflightOp::Update { item } => {
                         state.id = Some(external_id);
                         state.version = Some(version);
                         state.known = Some(item);
@@ -179,6 +186,13 @@ pub fn step(
                     state.inflight = other;
                     return out; // a result of an older command: already accounted for
                 }
+            }
+            if link.status == LinkStatus::Deleted {
+                // The link was given up while this write was in flight (a duplicate undone, see
+                // `collision`): what the write made or changed goes too.
+                collision::undo(&mut link, side, ids, &mut out);
+                out.link = Some(link);
+                return out;
             }
         }
         Input::Stale {
@@ -277,12 +291,7 @@ pub fn step(
             if let LinkStatus::StagedDelete { by } | LinkStatus::HeldDelete { by } = link.status {
                 // The item comes back where it was deleted.
                 link.status = LinkStatus::Active;
-                *link.side_mut(by) = Some(SideState {
-                    id: None,
-                    version: None,
-                    known: None,
-                    inflight: None,
-                });
+                *link.side_mut(by) = Some(SideState::missing());
             }
         }
         Input::Retry { .. } => link.last_error = None,
@@ -390,12 +399,7 @@ fn new_item(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids) -> Outp
     let mut out = Output::default();
     if status == LinkStatus::Active {
         // New items are created on the other side whatever the conflict rule.
-        *link.side_mut(side.other()) = Some(SideState {
-            id: None,
-            version: None,
-            known: None,
-            inflight: None,
-        });
+        *link.side_mut(side.other()) = Some(SideState::missing());
         reconcile(&mut link, rules, ids, &mut out);
     }
     out.link = Some(link);
@@ -547,24 +551,14 @@ fn release_delete(link: &mut Link, by: Side, rules: Rules, ids: &mut dyn Ids, ou
             Some(w) if w == target => {
                 // The edit wins: the item comes back where it was deleted.
                 link.status = LinkStatus::Active;
-                *link.side_mut(by) = Some(SideState {
-                    id: None,
-                    version: None,
-                    known: None,
-                    inflight: None,
-                });
+                *link.side_mut(by) = Some(SideState::missing());
                 reconcile(link, rules, ids, out);
                 return;
             }
             None => {
                 link.status = LinkStatus::Review;
                 link.held.push(conflict);
-                *link.side_mut(by) = Some(SideState {
-                    id: None,
-                    version: None,
-                    known: None,
-                    inflight: None,
-                });
+                *link.side_mut(by) = Some(SideState::missing());
                 return;
             }
             Some(_) => {}

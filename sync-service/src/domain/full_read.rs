@@ -214,6 +214,7 @@ mod tests {
                     item: contact("Sato"),
                 },
             }),
+            created: false,
         });
         assert!(!begin(&mut link, Side::Outlook, ROUND, rules()));
         // Its result arrives during the round: the id is known now, yet the round's snapshot

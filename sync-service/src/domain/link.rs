@@ -19,6 +19,10 @@ pub struct SideState {
     /// written; a read's differences from it are the side's own edits.
     pub known: Option<Item>,
     pub inflight: Option<Inflight>,
+    /// The item there was made by our create (not read there first, nor paired by matching):
+    /// a copy we may undo when it turns out to duplicate another link's item.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub created: bool,
 }
 
 impl SideState {
@@ -28,6 +32,18 @@ impl SideState {
             version: Some(version),
             known: Some(item),
             inflight: None,
+            created: false,
+        }
+    }
+
+    /// A side the item should be on and is not yet: reconciling creates it there.
+    pub fn missing() -> Self {
+        SideState {
+            id: None,
+            version: None,
+            known: None,
+            inflight: None,
+            created: false,
         }
     }
 }
@@ -180,6 +196,13 @@ impl Link {
     }
 
     /// Whether `side` holds the agreed content (as far as that side can hold it).
+    /// Whether `command_id` is the write in flight on `side` (its result is the one awaited).
+    pub fn awaits(&self, side: Side, command_id: Uuid) -> bool {
+        self.side(side)
+            .and_then(|s| s.inflight.as_ref())
+            .is_some_and(|i| i.command_id == command_id)
+    }
+
     pub fn in_agreement(&self, side: Side) -> bool {
         self.side(side)
             .and_then(|s| s.known.as_ref())

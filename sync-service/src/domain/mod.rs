@@ -2,6 +2,7 @@
 //! re-scopes (settings changes that change what syncs).
 
 pub mod claim;
+pub mod collision;
 pub mod engine;
 pub mod full_read;
 pub mod link;

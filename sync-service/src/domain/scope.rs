@@ -250,12 +250,7 @@ pub fn finish(candidates: Vec<Link>, rules: Rules, ids: &mut dyn Ids) -> Vec<Set
         if from == Side::Zoho {
             tag_from_zoho(&mut link.target);
         }
-        *link.side_mut(from.other()) = Some(SideState {
-            id: None,
-            version: None,
-            known: None,
-            inflight: None,
-        });
+        *link.side_mut(from.other()) = Some(SideState::missing());
         let mut out = Output::default();
         reconcile(&mut link, rules, ids, &mut out);
         out.link = Some(link);
