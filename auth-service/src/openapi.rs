@@ -23,6 +23,7 @@ pub use service_kit::openapi::ErrorBody;
         public::sign_in,
         public::refresh,
         public::list_sessions,
+        public::current_session,
         public::sign_out,
         public::revoke_session,
         public::me,

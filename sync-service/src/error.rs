@@ -14,6 +14,8 @@ pub enum ApiError {
     Unauthenticated,
     #[error("this needs an administrator")]
     Forbidden,
+    #[error("auth-service cannot confirm the session; try again in a moment")]
+    AuthUnavailable,
     #[error("{0}")]
     Conflict(&'static str),
     #[error("{0} not found")]
@@ -42,6 +44,10 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden => (
                 StatusCode::FORBIDDEN,
                 json!({"code": "forbidden", "message": self.to_string()}),
+            ),
+            ApiError::AuthUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"code": "auth_unavailable", "message": self.to_string()}),
             ),
             ApiError::Conflict(message) => (
                 StatusCode::CONFLICT,

@@ -28,8 +28,8 @@ async fn verified_user(state: &AppState, headers: &HeaderMap) -> Result<UserId> 
     let token = bearer(headers).ok_or(Error::Unauthenticated)?;
     match state.verifier.verify(token).await {
         Ok(caller) => Ok(caller.user_id),
-        Err(auth_client::VerifyError::KeysUnavailable(reason)) => {
-            tracing::warn!(%reason, "cannot fetch auth-service's keys");
+        Err(err) if err.is_unavailable() => {
+            tracing::warn!(error = %err, "cannot verify an access token with auth-service");
             Err(Error::Unavailable("auth-service"))
         }
         Err(_) => Err(Error::Unauthenticated),

@@ -28,7 +28,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/users", post(sign_up))
         .route("/v1/sessions", post(sign_in).get(list_sessions))
         .route("/v1/sessions/refresh", post(refresh))
-        .route("/v1/sessions/current", delete(sign_out))
+        .route(
+            "/v1/sessions/current",
+            get(current_session).delete(sign_out),
+        )
         .route("/v1/sessions/{session_id}", delete(revoke_session))
         .route("/v1/me", get(me))
         .route("/v1/me/password", put(change_password))
@@ -232,6 +235,27 @@ pub(crate) async fn list_sessions(
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct SessionList {
     sessions: Vec<SessionView>,
+}
+
+/// What the other services learn about a token they verified: whether its session is still
+/// active and the account enabled, and whether the user is an administrator now.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CurrentSession {
+    user_id: UserId,
+    session_id: Uuid,
+    admin: bool,
+}
+
+/// The bearer's own session, checked against the database: sync-service and web ask this after
+/// verifying a token's signature, so that sign-out, a revoked session, a disabled account or a
+/// demotion take effect there at once rather than when the token expires (decisions #48).
+#[utoipa::path(get, path = "/v1/sessions/current", tag = "sessions", security(("access_token" = [])), responses((status = 200, body = CurrentSession), (status = 401, body = crate::openapi::ErrorBody, description = "unauthenticated: no token, a bad one, or its session is over")))]
+pub(crate) async fn current_session(user: AuthUser) -> Json<CurrentSession> {
+    Json(CurrentSession {
+        user_id: user.user_id,
+        session_id: user.session_id,
+        admin: user.is_admin,
+    })
 }
 
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("access_token" = [])), responses((status = 204)))]

@@ -28,8 +28,22 @@ pub enum VerifyError {
     Expired,
     #[error("the access token is not for this service")]
     WrongAudience,
+    #[error("the access token's session is over (signed out, revoked or account disabled)")]
+    Revoked,
     #[error("the signing keys cannot be fetched: {0}")]
     KeysUnavailable(String),
+    #[error("auth-service cannot confirm the session: {0}")]
+    SessionUnconfirmed(String),
+}
+
+impl VerifyError {
+    /// auth-service could not be asked (keys or session): the caller should answer 503, not 401.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            VerifyError::KeysUnavailable(_) | VerifyError::SessionUnconfirmed(_)
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -45,6 +59,12 @@ struct Claims {
     sub: uuid::Uuid,
     exp: i64,
     #[serde(default)]
+    admin: bool,
+}
+
+#[derive(Deserialize)]
+struct CurrentSession {
+    user_id: uuid::Uuid,
     admin: bool,
 }
 
@@ -76,6 +96,7 @@ struct KeySet {
 pub struct TokenVerifier {
     http: reqwest::Client,
     jwks_url: String,
+    session_url: String,
     issuer: String,
     audience: String,
     keys: RwLock<KeySet>,
@@ -86,6 +107,7 @@ impl TokenVerifier {
         TokenVerifier {
             http,
             jwks_url: format!("{}/.well-known/jwks.json", auth_url.trim_end_matches('/')),
+            session_url: format!("{}/v1/sessions/current", auth_url.trim_end_matches('/')),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             keys: RwLock::new(KeySet {
@@ -95,7 +117,42 @@ impl TokenVerifier {
         }
     }
 
+    /// Verifies the token's signature, issuer, audience and expiry here, then asks auth-service
+    /// whether its session is still active (`GET /v1/sessions/current` with the token itself):
+    /// sign-out, a revoked session, a disabled account or a demotion take effect at once, and
+    /// `admin` is the user's role now rather than when the token was issued (decisions #48).
     pub async fn verify(&self, token: &str) -> Result<Caller, VerifyError> {
+        let signed = self.verify_signature(token).await?;
+        let answer = self
+            .http
+            .get(&self.session_url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| VerifyError::SessionUnconfirmed(e.to_string()))?;
+        match answer.status() {
+            reqwest::StatusCode::OK => {}
+            reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => {
+                return Err(VerifyError::Revoked);
+            }
+            other => return Err(VerifyError::SessionUnconfirmed(other.to_string())),
+        }
+        let session: CurrentSession = answer
+            .json()
+            .await
+            .map_err(|e| VerifyError::SessionUnconfirmed(e.to_string()))?;
+        if session.user_id != signed.user_id.0 {
+            return Err(VerifyError::Revoked);
+        }
+        Ok(Caller {
+            user_id: signed.user_id,
+            admin: session.admin,
+        })
+    }
+
+    /// The local checks only: signature, issuer, audience, expiry. The `admin` claim is the role
+    /// when the token was issued.
+    async fn verify_signature(&self, token: &str) -> Result<Caller, VerifyError> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())

@@ -22,6 +22,21 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
+/// The token's user, verified here and confirmed with auth-service (a signed-out, revoked or
+/// disabled session is refused at once; `admin` is the role now).
+async fn caller(parts: &Parts, state: &AppState) -> Result<auth_client::Caller, ApiError> {
+    let token = bearer(&parts.headers).ok_or(ApiError::Unauthenticated)?;
+    state.verifier.verify(token).await.map_err(|err| {
+        if err.is_unavailable() {
+            tracing::warn!(error = %err, "cannot confirm an access token with auth-service");
+            ApiError::AuthUnavailable
+        } else {
+            tracing::debug!(error = %err, "access token refused");
+            ApiError::Unauthenticated
+        }
+    })
+}
+
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
@@ -29,12 +44,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or(ApiError::Unauthenticated)?;
-        let caller = state.verifier.verify(token).await.map_err(|err| {
-            tracing::debug!(error = %err, "access token refused");
-            ApiError::Unauthenticated
-        })?;
-        Ok(CurrentUser(caller.user_id))
+        Ok(CurrentUser(caller(parts, state).await?.user_id))
     }
 }
 
@@ -45,12 +55,7 @@ impl FromRequestParts<AppState> for AdminUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or(ApiError::Unauthenticated)?;
-        let caller = state
-            .verifier
-            .verify(token)
-            .await
-            .map_err(|_| ApiError::Unauthenticated)?;
+        let caller = caller(parts, state).await?;
         if !caller.admin {
             return Err(ApiError::Forbidden);
         }

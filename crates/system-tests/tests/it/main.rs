@@ -11,5 +11,6 @@ mod faults;
 mod rebuild;
 mod repeats;
 mod scope;
+mod security;
 mod settings;
 mod startup;
