@@ -74,8 +74,25 @@ pub enum Error {
     #[error("the two-factor code is wrong or was already used")]
     InvalidSecondFactor,
 
-    #[error("too many failed sign-ins; try again in {retry_after} seconds")]
+    #[error("too many failed attempts; try again in {retry_after} seconds")]
     TooManyAttempts { retry_after: u64 },
+
+    /// Every password-hashing slot is taken and the queue is full: come back shortly.
+    #[error("the service is busy checking passwords; try again in {retry_after} seconds")]
+    Busy { retry_after: u64 },
+
+    /// A session opened with an app password asked for something only the account's owner,
+    /// signed in with the main password, may do (or an app password was used to sign in to
+    /// the settings page).
+    #[error(
+        "app passwords are for API clients and scripts: sign in with your password (and \
+         second factor) for this"
+    )]
+    AppPasswordNotAllowed,
+
+    /// A text value holds a NUL character, which no field may contain.
+    #[error("text values must not contain NUL characters")]
+    NulCharacter,
 
     /// A refresh token that is unknown, expired, revoked or replayed.
     #[error("the session is invalid or has ended; sign in again")]
@@ -136,6 +153,9 @@ impl Error {
             Error::AppPasswordRequired => "app_password_required",
             Error::InvalidSecondFactor => "invalid_second_factor",
             Error::TooManyAttempts { .. } => "too_many_attempts",
+            Error::Busy { .. } => "busy",
+            Error::AppPasswordNotAllowed => "app_password_not_allowed",
+            Error::NulCharacter => "nul_character",
             Error::InvalidSession => "invalid_session",
             Error::Forbidden => "forbidden",
             Error::SelfSignupDisabled => "self_signup_disabled",
@@ -153,7 +173,11 @@ impl Error {
             | Error::InvalidSecondFactor
             | Error::InvalidSession => StatusCode::UNAUTHORIZED,
             Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Forbidden | Error::SelfSignupDisabled => StatusCode::FORBIDDEN,
+            Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::NulCharacter => StatusCode::BAD_REQUEST,
+            Error::Forbidden | Error::SelfSignupDisabled | Error::AppPasswordNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::InvalidInput { .. } | Error::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -185,14 +209,16 @@ impl IntoResponse for Error {
                 json!({"code": code, "message": message, "field": field})
             }
             other => {
-                if status.is_server_error() {
+                if status.is_server_error() && !matches!(other, Error::Busy { .. }) {
                     tracing::warn!(code = other.code(), error = %other, "provider call failed");
                 }
                 json!({"code": other.code(), "message": other.to_string()})
             }
         };
         let retry_after = match &self {
-            Error::TooManyAttempts { retry_after } => Some(*retry_after),
+            Error::TooManyAttempts { retry_after } | Error::Busy { retry_after } => {
+                Some(*retry_after)
+            }
             _ => None,
         };
         let mut response = (status, Json(body)).into_response();

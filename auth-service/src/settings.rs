@@ -49,6 +49,9 @@ pub struct SessionSettings {
     pub short_session_ttl: chrono::Duration,
     /// "Keep me signed in".
     pub long_session_ttl: chrono::Duration,
+    /// No session lives longer than this after its sign-in, however often it is refreshed: a
+    /// stolen refresh token cannot be kept alive for ever.
+    pub max_session_age: chrono::Duration,
     /// How long one signing key signs before a new one takes over.
     pub key_rotation: chrono::Duration,
     /// Failed sign-ins per account within `failed_sign_in_window` before sign-in is refused.
@@ -71,6 +74,9 @@ pub struct PasswordSettings {
     pub iterations: u32,
     /// Hashes computed at once (each takes `memory_kib` and a core).
     pub parallel_hashes: usize,
+    /// Hashes that may wait for one of those; beyond, a request is refused at once (503
+    /// `busy`, `Retry-After`) rather than queued behind a flood.
+    pub queued_hashes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +177,11 @@ impl Settings {
                     "LONG_SESSION_TTL_DAYS",
                     30,
                 )?),
+                max_session_age: chrono::Duration::days(env::parse_or(
+                    PREFIX,
+                    "SESSION_MAX_AGE_DAYS",
+                    90,
+                )?),
                 key_rotation: chrono::Duration::days(env::parse_or(
                     PREFIX,
                     "SIGNING_KEY_ROTATION_DAYS",
@@ -195,6 +206,7 @@ impl Settings {
                 memory_kib: env::parse_or(PREFIX, "ARGON2_MEMORY_KIB", 19_456)?,
                 iterations: env::parse_or(PREFIX, "ARGON2_ITERATIONS", 2)?,
                 parallel_hashes: env::parse_or(PREFIX, "ARGON2_PARALLEL_HASHES", 2)?,
+                queued_hashes: env::parse_or(PREFIX, "ARGON2_QUEUED_HASHES", 8)?,
             },
             admin: match (
                 env::var(PREFIX, "ADMIN_EMAIL"),
@@ -255,6 +267,7 @@ impl Settings {
                 access_token_ttl: chrono::Duration::minutes(15),
                 short_session_ttl: chrono::Duration::hours(12),
                 long_session_ttl: chrono::Duration::days(30),
+                max_session_age: chrono::Duration::days(90),
                 key_rotation: chrono::Duration::days(30),
                 max_failed_sign_ins: 5,
                 failed_sign_in_window: chrono::Duration::minutes(15),
@@ -267,6 +280,8 @@ impl Settings {
                 memory_kib: 256,
                 iterations: 1,
                 parallel_hashes: 4,
+                // Bursts in tests are throttle tests, not saturation tests: room for all.
+                queued_hashes: 256,
             },
             admin: None,
             public_url: "http://127.0.0.1:8081".to_owned(),

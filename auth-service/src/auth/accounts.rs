@@ -6,12 +6,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::password::check_strength;
+use crate::auth::sessions::{claim_attempt, release_attempt};
 use crate::domain::{EmailAddress, UserId};
 use crate::error::{Error, Result};
 use crate::settings::AdminSettings;
 use crate::startup::AppState;
 use crate::store::audit::{self, Event};
-use crate::store::{sessions, users};
+use crate::store::users::UserRow;
+use crate::store::{app_passwords, sessions, throttle, users};
 
 #[derive(Debug)]
 pub struct NewAccount {
@@ -116,7 +118,56 @@ pub async fn bootstrap_admin(state: &AppState, admin: &AdminSettings) -> anyhow:
     }
 }
 
-/// Changes a password after checking the current one; ends every other session.
+/// Re-checks a signed-in user's password before a sensitive change (turning 2FA off, a new
+/// password, new recovery codes). Counted like sign-in guesses, before the check, under a key
+/// of its own: a stolen session is not an unlimited password oracle, and guessing here does
+/// not lock the owner out of signing in.
+pub async fn recheck_password(
+    state: &AppState,
+    user_id: UserId,
+    password: &SecretString,
+) -> Result<UserRow> {
+    let key = format!("recheck:{user_id}");
+    let claim = claim_attempt(state, &key, state.jwt.settings().max_failed_sign_ins).await?;
+    let checked = async {
+        let user = users::find(&state.pool, user_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let ok = state
+            .passwords
+            .verify(password, user.password_hash.as_deref())
+            .await?;
+        Ok::<_, Error>((user, ok))
+    }
+    .await;
+    match checked {
+        Ok((user, true)) => {
+            throttle::clear(&state.pool, &key).await?;
+            Ok(user)
+        }
+        Ok((user, false)) => {
+            // The claim stays: it is this failure's record.
+            audit::record(
+                &state.pool,
+                Some(user.id),
+                Event::PasswordRecheckFailed,
+                None,
+                json!({}),
+            )
+            .await?;
+            Err(Error::InvalidCredentials)
+        }
+        // Not a guess (busy, database): it does not count.
+        Err(err) => {
+            release_attempt(state, &[claim]).await?;
+            Err(err)
+        }
+    }
+}
+
+/// Changes a password after checking the current one; ends every other session and revokes
+/// every app password (they were handed out under the old password, perhaps to whoever made
+/// the change necessary).
 pub async fn change_password(
     state: &AppState,
     user_id: UserId,
@@ -124,27 +175,19 @@ pub async fn change_password(
     current: &SecretString,
     new: &SecretString,
 ) -> Result<()> {
-    let user = users::find(&state.pool, user_id)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
-    if !state
-        .passwords
-        .verify(current, user.password_hash.as_deref())
-        .await?
-    {
-        return Err(Error::InvalidCredentials);
-    }
     check_strength(new).map_err(|m| Error::invalid("weak_password", "new_password", m))?;
+    recheck_password(state, user_id, current).await?;
     let hash = state.passwords.hash(new).await?;
     let mut tx = state.pool.begin().await?;
     users::set_password(&mut *tx, user_id, &hash).await?;
+    let app_passwords_revoked = app_passwords::revoke_all(&mut *tx, user_id).await?;
     let ended = sessions::revoke_all(&mut *tx, user_id, Some(session_id)).await?;
     audit::record(
         &mut *tx,
         Some(user_id),
         Event::PasswordChanged,
         None,
-        json!({"sessions_ended": ended}),
+        json!({"sessions_ended": ended, "app_passwords_revoked": app_passwords_revoked}),
     )
     .await?;
     tx.commit().await?;

@@ -58,6 +58,11 @@ pub enum Client {
     Api,
 }
 
+/// The `amr` (authentication methods reference, RFC 8176) value of a session opened with an
+/// app password. Such sessions are refused the account's sensitive actions, here and (by the
+/// access token's `amr` claim) at the other services.
+pub const AMR_APP_PASSWORD: &str = "app_password";
+
 /// How the user proved who they are.
 struct Proof {
     amr: Vec<String>,
@@ -103,7 +108,7 @@ pub(crate) async fn claim_attempt(
 }
 
 /// Releases the claims of an attempt that was not a failed guess.
-async fn release_attempt(state: &AppState, claims: &[throttle::Claim]) -> Result<()> {
+pub(crate) async fn release_attempt(state: &AppState, claims: &[throttle::Claim]) -> Result<()> {
     for claim in claims {
         throttle::release(&state.pool, *claim).await?;
     }
@@ -134,39 +139,23 @@ pub async fn sign_in(state: &AppState, credentials: Credentials) -> Result<Signe
         }
     }
 
-    let user = match &email {
-        Some(email) => users::find_by_email(&state.pool, email).await?,
-        None => None,
-    };
-    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let password_ok = state.passwords.verify(&credentials.password, hash).await?;
-    let proof = match &user {
-        Some(user) if user.disabled_at.is_none() => {
-            if password_ok {
-                Some(second_factor(state, user, &credentials).await)
-            } else {
-                // Not the main password: perhaps one of the user's app passwords.
-                app_passwords::verify(state, user.id, &credentials.password)
-                    .await?
-                    .map(|id| {
-                        Ok(Proof {
-                            amr: vec!["app_password".into()],
-                            app_password_id: Some(id),
-                        })
-                    })
-            }
-        }
-        _ => None,
-    };
-    let (user, proof) = match (user, proof) {
-        (Some(user), Some(Ok(proof))) => (user, proof),
-        // The password was right; a second factor (or an app password) is missing. Not a
-        // failed guess.
-        (_, Some(Err(err @ (Error::SecondFactorRequired | Error::AppPasswordRequired)))) => {
+    let checked = check_credentials(state, email.as_ref(), &credentials).await;
+    let (user, proof) = match checked {
+        Ok((Some(user), Some(Ok(proof)))) => (user, proof),
+        // The password was right; a second factor (or an app password) is missing, or an
+        // app password was used where it may not be. Not a failed guess.
+        Ok((
+            _,
+            Some(Err(
+                err @ (Error::SecondFactorRequired
+                | Error::AppPasswordRequired
+                | Error::AppPasswordNotAllowed),
+            )),
+        )) => {
             release_attempt(state, &claims).await?;
             return Err(err);
         }
-        (user, proof) => {
+        Ok((user, proof)) => {
             // The claims stay: they are this failure's record.
             let error = match proof {
                 Some(Err(e)) => e,
@@ -182,6 +171,11 @@ pub async fn sign_in(state: &AppState, credentials: Credentials) -> Result<Signe
             .await?;
             return Err(error);
         }
+        // Nothing was checked (busy hashing, a database error): not a guess either.
+        Err(err) => {
+            release_attempt(state, &claims).await?;
+            return Err(err);
+        }
     };
     throttle::clear(&state.pool, &key).await?;
     release_attempt(state, &claims[1..]).await?;
@@ -194,6 +188,43 @@ pub async fn sign_in(state: &AppState, credentials: Credentials) -> Result<Signe
         credentials.user_agent.as_deref(),
     )
     .await
+}
+
+/// The account and, when the password (and second factor) fit, how the user proved who they
+/// are; `Some(Err(..))` when the password fit and something else did not.
+async fn check_credentials(
+    state: &AppState,
+    email: Option<&EmailAddress>,
+    credentials: &Credentials,
+) -> Result<(Option<UserRow>, Option<Result<Proof>>)> {
+    let user = match email {
+        Some(email) => users::find_by_email(&state.pool, email).await?,
+        None => None,
+    };
+    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let password_ok = state.passwords.verify(&credentials.password, hash).await?;
+    let proof = match &user {
+        Some(user) if user.disabled_at.is_none() => {
+            if password_ok {
+                Some(second_factor(state, user, credentials).await)
+            } else {
+                // Not the main password: perhaps one of the user's app passwords.
+                app_passwords::verify(state, user.id, &credentials.password)
+                    .await?
+                    .map(|id| match credentials.client {
+                        // App passwords are for scripts and API clients: never the way into
+                        // the settings page, where they would stand in for the second factor.
+                        Client::Browser => Err(Error::AppPasswordNotAllowed),
+                        Client::Api => Ok(Proof {
+                            amr: vec![AMR_APP_PASSWORD.into()],
+                            app_password_id: Some(id),
+                        }),
+                    })
+            }
+        }
+        _ => None,
+    };
+    Ok((user, proof))
 }
 
 /// After a correct main password: the TOTP or recovery code, when the account has 2FA on.

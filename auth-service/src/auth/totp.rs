@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
+use crate::auth::accounts::recheck_password;
 use crate::domain::UserId;
 use crate::error::{Error, Result};
 use crate::startup::AppState;
@@ -165,7 +166,7 @@ pub async fn verify(
 
 /// Turns two-factor sign-in off (after re-checking the password).
 pub async fn disable(state: &AppState, user_id: UserId, password: &SecretString) -> Result<()> {
-    reauthenticate(state, user_id, password).await?;
+    recheck_password(state, user_id, password).await?;
     let mut tx = state.pool.begin().await?;
     store::delete(&mut *tx, user_id).await?;
     store::delete_recovery_codes(&mut *tx, user_id).await?;
@@ -209,7 +210,7 @@ pub async fn regenerate_recovery_codes(
     user_id: UserId,
     password: &SecretString,
 ) -> Result<Vec<String>> {
-    reauthenticate(state, user_id, password).await?;
+    recheck_password(state, user_id, password).await?;
     if !store::is_enabled(&state.pool, user_id).await? {
         return Err(Error::Conflict {
             code: "totp_not_enabled",
@@ -228,21 +229,6 @@ pub async fn regenerate_recovery_codes(
     .await?;
     tx.commit().await?;
     Ok(codes)
-}
-
-async fn reauthenticate(state: &AppState, user_id: UserId, password: &SecretString) -> Result<()> {
-    let user = users::find(&state.pool, user_id)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
-    if state
-        .passwords
-        .verify(password, user.password_hash.as_deref())
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(Error::InvalidCredentials)
-    }
 }
 
 async fn new_recovery_codes(tx: &mut sqlx::PgConnection, user_id: UserId) -> Result<Vec<String>> {

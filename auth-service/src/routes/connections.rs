@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::extract::{AuthUser, Json, Path, Query};
+use super::extract::{AuthUser, Json, OwnerUser, Path, Query};
 use crate::domain::Provider;
 use crate::error::{Error, Result};
 use crate::oauth::{self, Callback, Started, cookie_name};
@@ -47,10 +47,10 @@ pub(crate) async fn list(
     ))
 }
 
-#[utoipa::path(delete, path = "/v1/connections/{provider}", tag = "connections", security(("access_token" = [])), params(("provider" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody, description = "not_connected, unknown_provider")))]
+#[utoipa::path(delete, path = "/v1/connections/{provider}", tag = "connections", security(("access_token" = [])), params(("provider" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody, description = "not_connected, unknown_provider"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn disconnect(
     State(state): State<Arc<AppState>>,
-    user: AuthUser,
+    OwnerUser(user): OwnerUser,
     Path(raw): Path<String>,
 ) -> Result<StatusCode> {
     oauth::disconnect(&state, user.user_id, provider(raw)?).await?;
@@ -101,10 +101,10 @@ async fn start(
 }
 
 /// `GET`: sends the browser to the provider's consent page.
-#[utoipa::path(get, path = "/v1/connections/{provider}/authorize", tag = "connections", security(("access_token" = [])), params(("provider" = String, Path), AuthorizeOptions), responses((status = 303, description = "to the provider consent page; sets the flow cookie"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_data_centre, invalid_tenant")))]
+#[utoipa::path(get, path = "/v1/connections/{provider}/authorize", tag = "connections", security(("access_token" = [])), params(("provider" = String, Path), AuthorizeOptions), responses((status = 303, description = "to the provider consent page; sets the flow cookie"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_data_centre, invalid_tenant"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn authorize_redirect(
     State(state): State<Arc<AppState>>,
-    user: AuthUser,
+    OwnerUser(user): OwnerUser,
     Path(raw): Path<String>,
     Query(options): Query<AuthorizeOptions>,
 ) -> Result<Response> {
@@ -120,10 +120,10 @@ pub(crate) async fn authorize_redirect(
 }
 
 /// `POST`: the same for a script or single-page app, which navigates itself.
-#[utoipa::path(post, path = "/v1/connections/{provider}/authorize", tag = "connections", security(("access_token" = [])), params(("provider" = String, Path)), request_body(content = Option<AuthorizeOptions>), responses((status = 200, description = "authorization_url; sets the flow cookie"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_data_centre, invalid_tenant")))]
+#[utoipa::path(post, path = "/v1/connections/{provider}/authorize", tag = "connections", security(("access_token" = [])), params(("provider" = String, Path)), request_body(content = Option<AuthorizeOptions>), responses((status = 200, description = "authorization_url; sets the flow cookie"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_data_centre, invalid_tenant"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn authorize_json(
     State(state): State<Arc<AppState>>,
-    user: AuthUser,
+    OwnerUser(user): OwnerUser,
     Path(raw): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response> {

@@ -91,6 +91,37 @@ impl FromRequestParts<std::sync::Arc<crate::startup::AppState>> for AuthUser {
     }
 }
 
+impl AuthUser {
+    /// Whether this session was opened with an app password.
+    pub fn by_app_password(&self) -> bool {
+        self.amr
+            .iter()
+            .any(|m| m == crate::auth::sessions::AMR_APP_PASSWORD)
+    }
+}
+
+/// A signed-in user whose session was opened with the account's password (and second factor),
+/// not with an app password: only such a session may change how the account is secured or
+/// connected (password, two-factor sign-in, recovery codes, app passwords, connections).
+#[derive(Debug, Clone)]
+pub struct OwnerUser(pub AuthUser);
+
+impl FromRequestParts<std::sync::Arc<crate::startup::AppState>> for OwnerUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &std::sync::Arc<crate::startup::AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.by_app_password() {
+            Err(Error::AppPasswordNotAllowed)
+        } else {
+            Ok(OwnerUser(user))
+        }
+    }
+}
+
 /// A signed-in administrator.
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub AuthUser);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{AuthUser, ClientAddress, Json, Path, user_agent};
+use super::extract::{AuthUser, ClientAddress, Json, OwnerUser, Path, user_agent};
 use crate::auth::sessions::{self as signin, Credentials, SignedIn, claim_attempt};
 use crate::auth::{accounts, app_passwords, totp};
 use crate::domain::UserId;
@@ -330,10 +330,10 @@ pub(crate) struct ChangePassword {
     new_password: Option<SecretString>,
 }
 
-#[utoipa::path(put, path = "/v1/me/password", tag = "account", security(("access_token" = [])), request_body = ChangePassword, responses((status = 204), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials"), (status = 422, body = crate::openapi::ErrorBody, description = "weak_password")))]
+#[utoipa::path(put, path = "/v1/me/password", tag = "account", security(("access_token" = [])), request_body = ChangePassword, responses((status = 204), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials"), (status = 422, body = crate::openapi::ErrorBody, description = "weak_password"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn change_password(
     State(state): State<Arc<AppState>>,
-    user: AuthUser,
+    OwnerUser(user): OwnerUser,
     Json(body): Json<ChangePassword>,
 ) -> Result<StatusCode> {
     let current = body.current_password.ok_or(Error::InvalidCredentials)?;
@@ -346,10 +346,10 @@ pub(crate) async fn change_password(
 
 /// Starts two-factor enrolment: the secret to put into an authenticator app (shown once), as
 /// text, as an `otpauth://` URI and as that URI in an SVG QR code.
-#[utoipa::path(post, path = "/v1/me/totp", tag = "account", security(("access_token" = [])), responses((status = 200, description = "secret, otpauth_url, qr_svg (image/svg+xml)"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_already_enabled")))]
+#[utoipa::path(post, path = "/v1/me/totp", tag = "account", security(("access_token" = [])), responses((status = 200, description = "secret, otpauth_url, qr_svg (image/svg+xml)"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_already_enabled"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn start_totp(
     State(state): State<Arc<AppState>>,
-    user: AuthUser,
+    OwnerUser(user): OwnerUser,
 ) -> Result<Json<serde_json::Value>> {
     let enrolment = totp::start(&state, user.user_id).await?;
     Ok(Json(json!({
@@ -366,10 +366,10 @@ pub(crate) struct Code {
 }
 
 /// Turns two-factor sign-in on with a first code; answers the recovery codes (shown once).
-#[utoipa::path(post, path = "/v1/me/totp/confirm", tag = "account", security(("access_token" = [])), request_body = Code, responses((status = 200, description = "recovery_codes"), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_second_factor"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_not_started, totp_already_enabled")))]
+#[utoipa::path(post, path = "/v1/me/totp/confirm", tag = "account", security(("access_token" = [])), request_body = Code, responses((status = 200, description = "recovery_codes"), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_second_factor"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_not_started, totp_already_enabled"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn confirm_totp(
     State(state): State<Arc<AppState>>,
-    user: AuthUser,
+    OwnerUser(user): OwnerUser,
     Json(body): Json<Code>,
 ) -> Result<Json<serde_json::Value>> {
     let codes = totp::confirm(&state, user.user_id, &body.code).await?;
@@ -382,10 +382,10 @@ pub(crate) struct PasswordCheck {
     password: Option<SecretString>,
 }
 
-#[utoipa::path(delete, path = "/v1/me/totp", tag = "account", security(("access_token" = [])), request_body = PasswordCheck, responses((status = 204), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials")))]
+#[utoipa::path(delete, path = "/v1/me/totp", tag = "account", security(("access_token" = [])), request_body = PasswordCheck, responses((status = 204), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn disable_totp(
     State(state): State<Arc<AppState>>,
-    user: AuthUser,
+    OwnerUser(user): OwnerUser,
     Json(body): Json<PasswordCheck>,
 ) -> Result<StatusCode> {
     let password = body.password.ok_or(Error::InvalidCredentials)?;
@@ -393,10 +393,10 @@ pub(crate) async fn disable_totp(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/me/recovery-codes", tag = "account", security(("access_token" = [])), request_body = PasswordCheck, responses((status = 200, description = "recovery_codes"), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_not_enabled")))]
+#[utoipa::path(post, path = "/v1/me/recovery-codes", tag = "account", security(("access_token" = [])), request_body = PasswordCheck, responses((status = 200, description = "recovery_codes"), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_not_enabled"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn regenerate_recovery_codes(
     State(state): State<Arc<AppState>>,
-    user: AuthUser,
+    OwnerUser(user): OwnerUser,
     Json(body): Json<PasswordCheck>,
 ) -> Result<Json<serde_json::Value>> {
     let password = body.password.ok_or(Error::InvalidCredentials)?;
@@ -444,10 +444,10 @@ pub(crate) struct NewAppPassword {
 }
 
 /// Creates a named app password; the password is in this answer only.
-#[utoipa::path(post, path = "/v1/me/app-passwords", tag = "account", security(("access_token" = [])), request_body = NewAppPassword, responses((status = 201, description = "id, name, password (shown once)"), (status = 409, body = crate::openapi::ErrorBody, description = "app_password_name_taken, too_many_app_passwords"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_name")))]
+#[utoipa::path(post, path = "/v1/me/app-passwords", tag = "account", security(("access_token" = [])), request_body = NewAppPassword, responses((status = 201, description = "id, name, password (shown once)"), (status = 409, body = crate::openapi::ErrorBody, description = "app_password_name_taken, too_many_app_passwords"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_name"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn create_app_password(
     State(state): State<Arc<AppState>>,
-    user: AuthUser,
+    OwnerUser(user): OwnerUser,
     Json(body): Json<NewAppPassword>,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
     let (id, password) = app_passwords::create(&state, user.user_id, &body.name).await?;
@@ -457,10 +457,10 @@ pub(crate) async fn create_app_password(
     ))
 }
 
-#[utoipa::path(delete, path = "/v1/me/app-passwords/{id}", tag = "account", security(("access_token" = [])), params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody, description = "app_password_not_found")))]
+#[utoipa::path(delete, path = "/v1/me/app-passwords/{id}", tag = "account", security(("access_token" = [])), params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody, description = "app_password_not_found"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn revoke_app_password(
     State(state): State<Arc<AppState>>,
-    user: AuthUser,
+    OwnerUser(user): OwnerUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id: Uuid = id.parse().map_err(|_| Error::NotFound {

@@ -90,3 +90,14 @@ pub async fn revoke(db: &mut sqlx::PgConnection, user_id: UserId, id: Uuid) -> R
     .await?;
     Ok(true)
 }
+
+/// Revokes all of a user's app passwords (their sessions are ended by the caller); how many.
+pub async fn revoke_all(db: impl PgExecutor<'_>, user_id: UserId) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE app_passwords SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -8,6 +8,7 @@ mod provider_tokens;
 mod rekey;
 mod sandbox_providers;
 mod second_factor;
+mod security;
 mod sessions;
 mod stub;
 mod users_and_connections;

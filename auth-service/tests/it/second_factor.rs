@@ -8,7 +8,7 @@ use crate::helpers::{TestApp, assert_error, checked_and_refused, spawn_app};
 
 const PASSWORD: &str = "correct horse battery";
 
-fn authenticator(secret: &str) -> TOTP {
+pub(crate) fn authenticator(secret: &str) -> TOTP {
     TOTP::new_unchecked(
         Algorithm::SHA1,
         6,
@@ -21,7 +21,7 @@ fn authenticator(secret: &str) -> TOTP {
 }
 
 /// A code `steps_ahead` 30-second steps from now (the service accepts one step of drift).
-fn code(totp: &TOTP, steps_ahead: u64) -> String {
+pub(crate) fn code(totp: &TOTP, steps_ahead: u64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -31,7 +31,7 @@ fn code(totp: &TOTP, steps_ahead: u64) -> String {
 
 /// Signs up, signs in, enrols and confirms TOTP; returns the access token, the authenticator and
 /// the recovery codes.
-async fn user_with_totp(app: &TestApp, email: &str) -> (String, TOTP, Vec<String>) {
+pub(crate) async fn user_with_totp(app: &TestApp, email: &str) -> (String, TOTP, Vec<String>) {
     app.create_user_with_password(email, PASSWORD).await;
     let pair = app.signed_in(email, PASSWORD).await;
     let token = pair["access_token"].as_str().unwrap().to_owned();
@@ -283,9 +283,9 @@ async fn app_passwords_sign_in_scripts_without_the_main_password() {
     assert_eq!(list["app_passwords"][0]["name"], "Backup script");
     assert!(list["app_passwords"][0].get("password").is_none());
 
-    // The script signs in with the app password and no second factor.
+    // The script signs in with the app password (as an API client) and no second factor.
     let response = app
-        .sign_in(json!({"email": "apps@example.com", "password": password}))
+        .sign_in(json!({"email": "apps@example.com", "password": password, "client": "api"}))
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let script: Value = response.json().await.unwrap();
@@ -355,7 +355,7 @@ async fn app_passwords_sign_in_scripts_without_the_main_password() {
     )
     .await;
     let after = app
-        .sign_in(json!({"email": "apps@example.com", "password": password}))
+        .sign_in(json!({"email": "apps@example.com", "password": password, "client": "api"}))
         .await;
     assert_error(after, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     let again = app

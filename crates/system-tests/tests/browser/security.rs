@@ -44,7 +44,7 @@ async fn api_sign_in(s: &Session, password: &str) -> anyhow::Result<u16> {
         .http
         .post(format!("{}/v1/sessions", s.system.auth_url))
         .header("User-Agent", "ReportingScript/2.1")
-        .json(&json!({"email": EMAIL, "password": password}))
+        .json(&json!({"email": EMAIL, "password": password, "client": "api"}))
         .send()
         .await?;
     Ok(answer.status().as_u16())
