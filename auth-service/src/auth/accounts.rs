@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::auth::password::check_strength;
 use crate::auth::sessions::{claim_attempt, release_attempt};
-use crate::domain::{EmailAddress, UserId};
+use crate::domain::{EmailAddress, EmailError, UserId};
 use crate::error::{Error, Result};
 use crate::settings::AdminSettings;
 use crate::startup::AppState;
@@ -26,12 +26,17 @@ pub struct NewAccount {
 
 /// Validates and stores a new user; `via` names the path it came in by, for the audit log.
 pub async fn create_user(state: &AppState, account: NewAccount, via: &str) -> Result<UserId> {
-    let email = EmailAddress::parse(&account.email).ok_or_else(|| {
-        Error::invalid(
+    let email = EmailAddress::parse(&account.email).map_err(|e| match e {
+        EmailError::Malformed => Error::invalid(
             "invalid_email",
             "email",
             "email is not a valid e-mail address",
-        )
+        ),
+        EmailError::LookAlikeDomain => Error::invalid(
+            "look_alike_email_domain",
+            "email",
+            "the e-mail domain mixes scripts or imitates another domain",
+        ),
     })?;
     let display_name = account
         .display_name
@@ -80,7 +85,7 @@ pub async fn create_user(state: &AppState, account: NewAccount, via: &str) -> Re
 /// Makes sure the configured administrator exists. An existing account keeps its password (the
 /// setting only seeds the first one) but is made an administrator.
 pub async fn bootstrap_admin(state: &AppState, admin: &AdminSettings) -> anyhow::Result<()> {
-    let email = EmailAddress::parse(&admin.email).ok_or_else(|| {
+    let email = EmailAddress::parse(&admin.email).map_err(|_| {
         anyhow::anyhow!(
             "AUTH_ADMIN_EMAIL `{}` is not an e-mail address",
             admin.email

@@ -1,8 +1,9 @@
 //! Sign-in, refresh, sign-out.
 //!
 //! A session is a row; its refresh token is `<session id>.<256-bit secret>` and only the
-//! secret's SHA-256 is stored. Every refresh rotates the secret; presenting the one before the
-//! current (a replay of a rotated token: a sign that it was stolen) revokes the session. Access
+//! secret's SHA-256 is stored. Every refresh rotates the secret and keeps the retired one's hash;
+//! presenting any retired secret (a replay of a rotated token: a sign that it was copied) revokes
+//! the session. A session slides with use but ends at the latest `max_session_age` after sign-in. Access
 //! tokens are short-lived JWTs naming the session (`sid`), so revoking a session ends them at
 //! this service at once and everywhere else within their lifetime.
 
@@ -89,6 +90,17 @@ fn session_ttl(state: &AppState, long_lived: bool) -> Duration {
     }
 }
 
+/// When a session ends if not used again: its idle lifetime from now, but never later than the
+/// absolute cap after its sign-in, however often it is refreshed.
+fn session_expiry(
+    state: &AppState,
+    long_lived: bool,
+    signed_in_at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let idle = Utc::now() + session_ttl(state, long_lived);
+    idle.min(signed_in_at + state.jwt.settings().max_session_age)
+}
+
 /// Counts an attempt against `key` before anything is checked, or refuses it when the key had
 /// too many failures lately (before any hashing: a throttled guess costs us almost nothing).
 pub(crate) async fn claim_attempt(
@@ -117,7 +129,7 @@ pub(crate) async fn release_attempt(state: &AppState, claims: &[throttle::Claim]
 
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(state: &AppState, credentials: Credentials) -> Result<SignedIn> {
-    let email = EmailAddress::parse(&credentials.email);
+    let email = EmailAddress::parse(&credentials.email).ok();
     let key = email
         .as_ref()
         .map(EmailAddress::key)
@@ -252,8 +264,7 @@ async fn second_factor(
             vec!["pwd".into(), "otp".into()]
         }
         (None, Some(code)) => {
-            let hash = totp::hash_recovery_code(code.expose_secret());
-            if !second_factor_store::use_recovery_code(&mut *tx, user.id, &hash).await? {
+            if !totp::use_recovery_code(&mut tx, user.id, code.expose_secret()).await? {
                 return Err(Error::InvalidSecondFactor);
             }
             let left = second_factor_store::remaining_recovery_codes(&mut *tx, user.id).await?;
@@ -287,7 +298,7 @@ pub async fn start_session(
 ) -> Result<SignedIn> {
     let session_id = Uuid::now_v7();
     let (secret, encoded) = new_secret();
-    let expires_at = Utc::now() + session_ttl(state, long_lived);
+    let expires_at = session_expiry(state, long_lived, Utc::now());
     let user_agent = user_agent.map(|ua| ua.chars().take(300).collect::<String>());
     let mut tx = state.pool.begin().await?;
     sessions::insert(
@@ -349,15 +360,14 @@ pub async fn refresh(state: &AppState, refresh_token: &SecretString) -> Result<S
     let session = sessions::find_for_update(&mut tx, session_id)
         .await?
         .ok_or(Error::InvalidSession)?;
-    if session.revoked_at.is_some() || session.expires_at <= Utc::now() {
+    let too_old = session.created_at + state.jwt.settings().max_session_age <= Utc::now();
+    if session.revoked_at.is_some() || session.expires_at <= Utc::now() || too_old {
         return Err(Error::InvalidSession);
     }
     if !bool::from(presented.ct_eq(&session.secret_hash)) {
-        let replayed = session
-            .previous_secret_hash
-            .as_ref()
-            .is_some_and(|prev| bool::from(presented.ct_eq(prev)));
-        if replayed {
+        // Any secret this session retired, however many rotations ago: whoever holds it copied
+        // a token of the family, so the family (the session) ends for both holders.
+        if sessions::was_retired(&mut *tx, session_id, &presented).await? {
             sessions::revoke(&mut *tx, session.user_id, session_id).await?;
             audit::record(
                 &mut *tx,
@@ -379,8 +389,8 @@ pub async fn refresh(state: &AppState, refresh_token: &SecretString) -> Result<S
         return Err(Error::InvalidSession);
     }
     let (new_secret, encoded) = new_secret();
-    let expires_at = Utc::now() + session_ttl(state, session.long_lived);
-    sessions::rotate(&mut *tx, session_id, &hash_secret(&new_secret), expires_at).await?;
+    let expires_at = session_expiry(state, session.long_lived, session.created_at);
+    sessions::rotate(&mut tx, session_id, &hash_secret(&new_secret), expires_at).await?;
     tx.commit().await?;
     let (access_token, claims) = state
         .jwt

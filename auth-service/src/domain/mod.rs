@@ -3,7 +3,7 @@
 mod email;
 mod provider;
 
-pub use email::EmailAddress;
+pub use email::{EmailAddress, EmailError};
 pub use provider::{MicrosoftTenant, Provider, ZohoDataCentre};
 
 use serde::{Deserialize, Serialize};

@@ -131,7 +131,8 @@ pub(crate) async fn authorize_json(
     let options = if body.iter().all(u8::is_ascii_whitespace) {
         AuthorizeOptions::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| Error::InvalidBody(e.to_string()))?
+        let value = serde_json::from_slice(&body).map_err(|e| Error::InvalidBody(e.to_string()))?;
+        super::extract::from_json_value(value)?
     };
     let (provider, started) = start(&state, &user, raw, options).await?;
     let cookie = browser_cookie(&state, provider, &started)?;

@@ -7,19 +7,41 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::Error;
 
-/// `axum::Json` with our error body on rejection.
+/// `axum::Json` with our error body on rejection, refusing any string with a NUL character
+/// (400 `nul_character`): Postgres text cannot hold one, and no field has a use for it.
 pub struct Json<T>(pub T);
 
 impl<S, T> FromRequest<S> for Json<T>
 where
-    axum::Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
-        Ok(Json(value))
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        from_json_value(value).map(Json)
+    }
+}
+
+/// A parsed JSON body as `T`, after refusing NUL characters anywhere in it.
+pub fn from_json_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, Error> {
+    if holds_nul(&value) {
+        return Err(Error::NulCharacter);
+    }
+    serde_json::from_value(value).map_err(|e| Error::InvalidBody(e.to_string()))
+}
+
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(fields) => {
+            fields.iter().any(|(k, v)| k.contains('\0') || holds_nul(v))
+        }
+        _ => false,
     }
 }
 
@@ -43,6 +65,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let axum::extract::Path(value) =
             axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        if parts.uri.path().contains("%00") {
+            return Err(Error::NulCharacter);
+        }
         Ok(Path(value))
     }
 }
@@ -196,6 +221,12 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        if url::form_urlencoded::parse(query.as_bytes())
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(Error::NulCharacter);
+        }
         let axum::extract::Query(value) =
             axum::extract::Query::<T>::from_request_parts(parts, state)
                 .await

@@ -104,25 +104,53 @@ pub async fn delete(db: impl PgExecutor<'_>, user_id: UserId) -> Result<()> {
     Ok(())
 }
 
+/// Replaces the user's recovery codes with `(salt, hash)` pairs.
 pub async fn replace_recovery_codes(
     tx: &mut PgConnection,
     user_id: UserId,
-    hashes: &[Vec<u8>],
+    salted: &[(Vec<u8>, Vec<u8>)],
 ) -> Result<()> {
     sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])")
-        .bind(user_id)
-        .bind(hashes)
-        .execute(&mut *tx)
-        .await?;
+    let (salts, hashes): (Vec<Vec<u8>>, Vec<Vec<u8>>) = salted.iter().cloned().unzip();
+    sqlx::query(
+        "INSERT INTO recovery_codes (user_id, salt, code_hash) \
+         SELECT $1, * FROM unnest($2::bytea[], $3::bytea[])",
+    )
+    .bind(user_id)
+    .bind(salts)
+    .bind(hashes)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
-/// Uses up a recovery code; false when it is unknown or already used.
-pub async fn use_recovery_code(
+#[derive(sqlx::FromRow)]
+pub struct RecoveryCodeRow {
+    /// None for codes issued before salting.
+    pub salt: Option<Vec<u8>>,
+    pub code_hash: Vec<u8>,
+}
+
+/// The user's unused recovery codes, locked: two sign-ins with one code must not both pass.
+pub async fn unused_recovery_codes(
+    tx: &mut PgConnection,
+    user_id: UserId,
+) -> Result<Vec<RecoveryCodeRow>> {
+    let rows = sqlx::query_as(
+        "SELECT salt, code_hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL \
+         FOR UPDATE",
+    )
+    .bind(user_id)
+    .fetch_all(tx)
+    .await?;
+    Ok(rows)
+}
+
+/// Marks a recovery code used; false when it was used meanwhile.
+pub async fn mark_recovery_code_used(
     db: impl PgExecutor<'_>,
     user_id: UserId,
     hash: &[u8],

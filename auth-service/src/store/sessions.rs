@@ -12,7 +12,6 @@ pub struct SessionRow {
     pub id: Uuid,
     pub user_id: UserId,
     pub secret_hash: Vec<u8>,
-    pub previous_secret_hash: Option<Vec<u8>>,
     pub long_lived: bool,
     pub amr: Vec<String>,
     pub user_agent: Option<String>,
@@ -22,8 +21,7 @@ pub struct SessionRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, user_id, secret_hash, previous_secret_hash, long_lived, amr, user_agent, \
-     created_at, last_used_at, expires_at, revoked_at";
+const COLUMNS: &str = "id, user_id, secret_hash, long_lived, amr, user_agent, created_at, last_used_at, expires_at, revoked_at";
 
 pub struct NewSession<'a> {
     pub id: Uuid,
@@ -66,22 +64,41 @@ pub async fn find_for_update(tx: &mut PgConnection, id: Uuid) -> Result<Option<S
     Ok(row)
 }
 
+/// Replaces the session's secret, retiring the old one (kept to recognise its replay).
 pub async fn rotate(
-    db: impl PgExecutor<'_>,
+    tx: &mut PgConnection,
     id: Uuid,
     new_hash: &[u8],
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE sessions SET previous_secret_hash = secret_hash, secret_hash = $2, \
-             last_used_at = now(), expires_at = $3 WHERE id = $1",
+        "INSERT INTO retired_refresh_secrets (session_id, secret_hash) \
+         SELECT id, secret_hash FROM sessions WHERE id = $1 ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE sessions SET secret_hash = $2, last_used_at = now(), expires_at = $3 WHERE id = $1",
     )
     .bind(id)
     .bind(new_hash)
     .bind(expires_at)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Whether `hash` is a secret this session retired: a replayed refresh token.
+pub async fn was_retired(db: impl PgExecutor<'_>, id: Uuid, hash: &[u8]) -> Result<bool> {
+    let found: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM retired_refresh_secrets WHERE session_id = $1 AND secret_hash = $2",
+    )
+    .bind(id)
+    .bind(hash)
+    .fetch_optional(db)
+    .await?;
+    Ok(found.is_some())
 }
 
 /// Revokes one session of a user; false when there is no such active session.

@@ -400,3 +400,242 @@ async fn a_flood_of_sign_ins_is_refused_fast_while_a_right_one_gets_through() {
         .await;
     assert_error(past, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_with_a_stable_code_not_a_500() {
+    let app = spawn_app().await;
+    let email = "nul@example.com";
+    app.create_user_with_password(email, PASSWORD).await;
+    let pair = app.signed_in(email, PASSWORD).await;
+    let token = pair["access_token"].as_str().unwrap();
+
+    let mut answers = vec![
+        app.sign_in(json!({"email": "nul\u{0}@example.com", "password": PASSWORD}))
+            .await,
+        app.sign_in(json!({"email": email, "password": "pass\u{0}word long"}))
+            .await,
+        app.sign_in(json!({"email": email, "password": PASSWORD, "totp_code": "12\u{0}456"}))
+            .await,
+        app.post("/internal/v1/users")
+            .json(&json!({"email": "new@example.com", "display_name": "Ann\u{0}"}))
+            .send()
+            .await
+            .unwrap(),
+        app.refresh("x\u{0}y").await,
+    ];
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v1/me/app-passwords",
+            json!({"name": "script\u{0}"}),
+        ),
+        (
+            Method::PUT,
+            "/v1/me/password",
+            json!({"current_password": PASSWORD, "new_password": "new\u{0}password long"}),
+        ),
+        (
+            Method::POST,
+            "/v1/connections/outlook/authorize",
+            json!({"tenant": "contoso\u{0}"}),
+        ),
+        (
+            Method::GET,
+            "/v1/connections/zoho/authorize?data_centre=eu%00",
+            Value::Null,
+        ),
+    ] {
+        let mut request = app.user_request(method, path, token);
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        answers.push(request.send().await.unwrap());
+    }
+    answers.push(
+        app.client
+            .get(format!(
+                "{}/v1/connections/zoho/callback?code=abc&state=st%00ate",
+                app.address
+            ))
+            .send()
+            .await
+            .unwrap(),
+    );
+    for answer in answers {
+        let url = answer.url().clone();
+        let body = assert_error(answer, StatusCode::BAD_REQUEST, "nul_character").await;
+        assert!(body["message"].is_string(), "{url}");
+    }
+    // Nothing was changed by them: the password is the old one, no app password exists.
+    assert_eq!(status_of(&app, token).await, StatusCode::OK);
+    app.signed_in(email, PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_cap_however_often_it_is_refreshed() {
+    let app = spawn_app_with(|s| {
+        s.sessions.max_session_age = chrono::Duration::hours(2);
+    })
+    .await;
+    let email = "cap@example.com";
+    app.create_user_with_password(email, PASSWORD).await;
+    let pair = app
+        .sign_in(json!({"email": email, "password": PASSWORD, "keep_signed_in": true}))
+        .await;
+    assert_eq!(pair.status(), StatusCode::CREATED);
+    let pair: Value = pair.json().await.unwrap();
+    let cap = chrono::Utc::now() + chrono::Duration::hours(2);
+    let expires: chrono::DateTime<chrono::Utc> = pair["session_expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        expires <= cap,
+        "a 30-day session is capped at 2 hours: {expires}"
+    );
+    let refreshed = app.refresh(pair["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let refreshed: Value = refreshed.json().await.unwrap();
+    let expires: chrono::DateTime<chrono::Utc> = refreshed["session_expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        expires <= cap,
+        "refreshing does not move the cap: {expires}"
+    );
+
+    // Signed in three hours ago and used all along: over.
+    let session: uuid::Uuid = pair["session_id"].as_str().unwrap().parse().unwrap();
+    sqlx::query(
+        "UPDATE sessions SET created_at = now() - interval '3 hours', \
+         expires_at = now() + interval '1 hour' WHERE id = $1",
+    )
+    .bind(session)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let late = app
+        .refresh(refreshed["refresh_token"].as_str().unwrap())
+        .await;
+    assert_error(late, StatusCode::UNAUTHORIZED, "invalid_session").await;
+}
+
+#[tokio::test]
+async fn replaying_any_old_refresh_token_of_the_family_ends_the_session() {
+    let app = spawn_app().await;
+    let email = "family@example.com";
+    app.create_user_with_password(email, PASSWORD).await;
+    let first = app.signed_in(email, PASSWORD).await;
+    let mut tokens = vec![first["refresh_token"].as_str().unwrap().to_owned()];
+    for _ in 0..3 {
+        let next = app.refresh(tokens.last().unwrap()).await;
+        assert_eq!(next.status(), StatusCode::OK);
+        let next: Value = next.json().await.unwrap();
+        tokens.push(next["refresh_token"].as_str().unwrap().to_owned());
+    }
+    // The first token, three rotations back, comes again (it was copied).
+    let replay = app.refresh(&tokens[0]).await;
+    assert_error(replay, StatusCode::UNAUTHORIZED, "invalid_session").await;
+    // The whole family is over: the current token no longer works either.
+    let current = app.refresh(tokens.last().unwrap()).await;
+    assert_error(current, StatusCode::UNAUTHORIZED, "invalid_session").await;
+    let reused: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE event = 'refresh_token_reused'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(reused, 1);
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+#[tokio::test]
+async fn recovery_codes_are_salted_and_codes_from_before_still_work() {
+    let app = spawn_app().await;
+    let email = "salt@example.com";
+    let (_, _, codes) = user_with_totp(&app, email).await;
+    let rows: Vec<(Option<Vec<u8>>, Vec<u8>)> =
+        sqlx::query_as("SELECT salt, code_hash FROM recovery_codes")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 10);
+    let plain: Vec<Vec<u8>> = codes
+        .iter()
+        .map(|c| sha256(c.replace('-', "").as_bytes()))
+        .collect();
+    for (salt, hash) in &rows {
+        assert_eq!(
+            salt.as_ref().map(Vec::len),
+            Some(16),
+            "every code has a salt"
+        );
+        assert!(
+            !plain.contains(hash),
+            "no code is stored as its plain SHA-256"
+        );
+    }
+    let signed_in = app
+        .sign_in(json!({"email": email, "password": PASSWORD, "recovery_code": codes[0]}))
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::CREATED);
+
+    // A code issued before salting (as the migration leaves them: no salt).
+    let user: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+        .bind(user)
+        .bind(sha256(b"abcdefghjk"))
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let legacy = app
+        .sign_in(json!({"email": email, "password": PASSWORD, "recovery_code": "ABCDE-FGHJK"}))
+        .await;
+    assert_eq!(legacy.status(), StatusCode::CREATED);
+    let again = app
+        .sign_in(json!({"email": email, "password": PASSWORD, "recovery_code": "abcde-fghjk"}))
+        .await;
+    assert_error(again, StatusCode::UNAUTHORIZED, "invalid_second_factor").await;
+}
+
+#[tokio::test]
+async fn look_alike_email_domains_are_refused_and_one_domain_is_one_account() {
+    let app = spawn_app().await;
+    for look_alike in ["ceo@exаmple.com", "ceo@аррӏе.com"] {
+        let response = app
+            .post("/internal/v1/users")
+            .json(&json!({"email": look_alike, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "look_alike_email_domain",
+        )
+        .await;
+        assert_eq!(body["field"], "email");
+    }
+    app.create_user_with_password("kunde@bücher.de", PASSWORD)
+        .await;
+    let same = app
+        .post("/internal/v1/users")
+        .json(&json!({"email": "Kunde@xn--bcher-kva.de", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(same, StatusCode::CONFLICT, "email_taken").await;
+    // Either spelling signs the one account in.
+    let a = app.signed_in("kunde@BÜCHER.de", PASSWORD).await;
+    let b = app.signed_in("kunde@xn--bcher-kva.de", PASSWORD).await;
+    assert_eq!(a["user_id"], b["user_id"]);
+}
