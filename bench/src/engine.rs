@@ -117,7 +117,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
                 round: None,
             };
             first_reads.push((
-                change_routing_key(side, ItemKind::Contact, body.verb()),
+                change_routing_key(*user, side, ItemKind::Contact, body.verb()),
                 Envelope::new(*user, body),
             ));
         }
@@ -152,7 +152,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
                     }),
                 };
                 (
-                    change_routing_key(Side::Outlook, ItemKind::Contact, body.verb()),
+                    change_routing_key(user, Side::Outlook, ItemKind::Contact, body.verb()),
                     Envelope::new(user, body),
                 )
             })

@@ -78,6 +78,7 @@ impl ChangeHandler {
                 .map_err(retry)?
             {
                 tracing::debug!("duplicate delivery ignored");
+                metrics::counter!("sync_duplicate_deliveries_total").increment(1);
                 return tx.commit().await.map_err(retry);
             }
             let wrote = self

@@ -2,6 +2,7 @@
 //! - [`domain`]: settings, links and the pure decision function;
 //! - [`store`]: links, settings, inbox and outbox in Postgres;
 //! - [`handler`]: the consumer of change events and apply results;
+//! - [`partitions`]: which partition queues this replica consumes;
 //! - [`relay`]: publishes the outbox;
 //! - [`dead_letters`]: copies refused messages off the dead-letter queue for the admin API;
 //! - [`routes`] and [`error`]: the HTTP API;
@@ -13,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod handler;
 pub mod openapi;
+pub mod partitions;
 pub mod relay;
 pub mod routes;
 pub mod settings;

@@ -24,6 +24,8 @@ pub struct Settings {
     pub delete_guard_share: f64,
     /// ...and at least this many, is held back for an admin.
     pub delete_guard_minimum: usize,
+    /// A partition's lease (decisions #51): a dead replica's partitions move within this time.
+    pub partition_lease: std::time::Duration,
 }
 
 impl Settings {
@@ -39,6 +41,11 @@ impl Settings {
             jwt_audience: string_or(PREFIX, "JWT_AUDIENCE", "outlook-zoho-sync"),
             delete_guard_share: parse_or(PREFIX, "DELETE_GUARD_SHARE", 0.3)?,
             delete_guard_minimum: parse_or(PREFIX, "DELETE_GUARD_MINIMUM", 5)?,
+            partition_lease: std::time::Duration::from_secs_f64(parse_or(
+                PREFIX,
+                "PARTITION_LEASE_SECS",
+                10.0,
+            )?),
         })
     }
 }

@@ -1,12 +1,11 @@
 //! Builds and runs the service: database (schema `sync`), broker, HTTP API, the change consumer
-//! and the outbox relay.
+//! (one consumer per partition this replica owns) and the outbox relay.
 
 use std::sync::Arc;
 
-use service_kit::broker::{Broker, consume};
+use service_kit::broker::Broker;
 use service_kit::http::{Dependencies, operational_routes, serve};
 use sqlx::PgPool;
-use sync_protocol::topology::SYNC_CHANGES_QUEUE;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -102,15 +101,18 @@ impl Application {
             wakeup,
             shutdown.clone(),
         ));
-        let broker = self.broker.clone();
-        let consumer_shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            consume(&broker, SYNC_CHANGES_QUEUE, consumer_shutdown, |data| {
-                let handler = handler.clone();
-                async move { handler.handle(&data).await }
-            })
-            .await
-        });
+        let partitions = crate::partitions::PartitionSettings {
+            lease: self.settings.partition_lease,
+            // The relay, the partition leases and the HTTP API need connections too.
+            concurrency: self.settings.database.max_connections.saturating_sub(3) as usize,
+        };
+        tasks.spawn(crate::partitions::run(
+            self.pool.clone(),
+            self.broker.clone(),
+            handler,
+            partitions,
+            shutdown.clone(),
+        ));
 
         let (broker, pool, dlq_shutdown) =
             (self.broker.clone(), self.pool.clone(), shutdown.clone());

@@ -292,14 +292,16 @@ impl System {
         .await?;
         let channel = connection.create_channel().await?;
         let prefix = &self.broker.prefix;
+        let partitions = sync_protocol::topology::Partition::all().map(|p| p.queue());
         for queue in [
-            "sync-service.changes",
             "connector-outlook.commands",
             "connector-zoho.commands",
             "sync.dead-letter",
         ]
         .into_iter()
-        .chain(self.extra_queues.iter().map(String::as_str))
+        .map(str::to_owned)
+        .chain(partitions)
+        .chain(self.extra_queues.iter().cloned())
         {
             let _ = channel
                 .queue_delete(

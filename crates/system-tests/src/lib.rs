@@ -14,6 +14,8 @@ use tokio::task::JoinHandle;
 pub mod browser;
 
 const SERVICE_TOKEN: &str = "test-service-token";
+/// Short partition leases, so that a stopped replica's partitions move quickly in tests.
+pub const SYNC_PARTITION_LEASE: Duration = Duration::from_secs(4);
 /// Every test user's password.
 pub const USER_PASSWORD: &str = "correct horse battery staple";
 
@@ -88,6 +90,7 @@ pub fn sync_settings(
         jwt_audience: "outlook-zoho-sync".into(),
         delete_guard_share: 0.3,
         delete_guard_minimum: 5,
+        partition_lease: SYNC_PARTITION_LEASE,
     }
 }
 
@@ -155,6 +158,7 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
         jwt_audience: "outlook-zoho-sync".into(),
         delete_guard_share: 0.3,
         delete_guard_minimum: 5,
+        partition_lease: SYNC_PARTITION_LEASE,
     };
     let sync = sync_service::startup::Application::build(sync_settings)
         .await

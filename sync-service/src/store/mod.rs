@@ -6,6 +6,7 @@ pub mod inbox;
 pub mod links;
 pub mod outbox;
 pub mod parked;
+pub mod partitions;
 pub mod progress;
 pub mod settings;
 

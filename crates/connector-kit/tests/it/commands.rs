@@ -15,15 +15,14 @@ use connector_kit::store::Watch;
 use connector_kit::tokens::TokenClient;
 use connector_kit::{ApiError, ApplyRequest, CallContext, Connector, Page};
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicAckOptions;
 use secrecy::SecretString;
 use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::poller::{eventually, world};
+use crate::poller::{changes, eventually, world};
 
 /// The writers here only write.
 fn no_reads() -> Result<Page, ApiError> {
@@ -125,18 +124,7 @@ async fn apply_commands_are_written_in_batches_once_each_with_a_result_each() ->
     let world = world().await?;
     let user = UserId(Uuid::new_v4());
     // Results come back on sync.changes.
-    let channel = world.broker.channel().await?;
-    let mut results = channel
-        .basic_consume(
-            world
-                .broker
-                .name(sync_protocol::topology::SYNC_CHANGES_QUEUE)
-                .into(),
-            "results".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let (channel, mut results) = changes(&world.broker, "results").await?;
     let outcomes: Arc<Mutex<BTreeMap<Uuid, Vec<ApplyOutcome>>>> = Arc::default();
     let sink = outcomes.clone();
     tokio::spawn(async move {

@@ -253,20 +253,37 @@ async fn watch_user(store: &Store) -> anyhow::Result<UserId> {
     Ok(user)
 }
 
+/// Every partition queue of changes, merged: what the connectors publish for any user (one
+/// user's messages stay in order: they share a partition).
+pub(crate) async fn changes(
+    broker: &Broker,
+    tag: &str,
+) -> anyhow::Result<(
+    lapin::Channel,
+    futures_util::stream::SelectAll<lapin::Consumer>,
+)> {
+    let channel = broker.channel().await?;
+    let mut consumers = Vec::new();
+    for partition in sync_protocol::topology::Partition::all() {
+        consumers.push(
+            channel
+                .basic_consume(
+                    broker.name(&partition.queue()).into(),
+                    format!("{tag}-{partition}").into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?,
+        );
+    }
+    Ok((channel, futures_util::stream::select_all(consumers)))
+}
+
 /// Collects what the poll loop publishes: external ids per count, and the completed rounds.
 async fn collect(
     broker: &Broker,
 ) -> anyhow::Result<(Arc<Mutex<BTreeMap<String, usize>>>, Arc<AtomicUsize>)> {
-    let channel = broker.channel().await?;
-    let queue = broker.name(sync_protocol::topology::SYNC_CHANGES_QUEUE);
-    let mut consumer = channel
-        .basic_consume(
-            queue.into(),
-            "test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let (channel, mut consumer) = changes(broker, "test").await?;
     let seen: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     let completed = Arc::new(AtomicUsize::new(0));
     let (s, c) = (seen.clone(), completed.clone());
@@ -349,16 +366,7 @@ async fn a_replica_that_dies_mid_round_is_taken_over_and_nothing_is_lost_or_doub
 
 /// Collects every message the poll loop publishes, in order.
 async fn collect_all(broker: &Broker) -> anyhow::Result<Arc<Mutex<Vec<ChangeMessage>>>> {
-    let channel = broker.channel().await?;
-    let queue = broker.name(sync_protocol::topology::SYNC_CHANGES_QUEUE);
-    let mut consumer = channel
-        .basic_consume(
-            queue.into(),
-            "test-all".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let (channel, mut consumer) = changes(broker, "test-all").await?;
     let log: Arc<Mutex<Vec<ChangeMessage>>> = Arc::default();
     let sink = log.clone();
     tokio::spawn(async move {

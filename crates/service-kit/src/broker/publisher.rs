@@ -43,7 +43,7 @@ impl Publisher {
 
     pub async fn publish_change(&self, envelope: &Envelope<ChangeMessage>) -> anyhow::Result<()> {
         let body = &envelope.body;
-        let key = change_routing_key(body.side(), body.kind(), body.verb());
+        let key = change_routing_key(envelope.user_id, body.side(), body.kind(), body.verb());
         self.publish(&self.changes_exchange, &key, envelope, envelope.message_id)
             .await
     }

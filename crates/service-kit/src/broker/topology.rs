@@ -6,8 +6,8 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 use sync_model::Side;
 use sync_protocol::topology::{
-    CHANGES_EXCHANGE, COMMANDS_EXCHANGE, DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE,
-    SYNC_CHANGES_QUEUE, connector_commands_binding, connector_commands_queue, prefixed,
+    CHANGES_EXCHANGE, COMMANDS_EXCHANGE, DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, Partition,
+    connector_commands_binding, connector_commands_queue, prefixed,
 };
 
 /// How long an unused transient (test) queue lives.
@@ -35,13 +35,18 @@ pub async fn declare(channel: &Channel, prefix: &str, transient: bool) -> anyhow
     }
 
     let dead_letter = prefixed(prefix, DEAD_LETTER_EXCHANGE);
-    let queue = |name: String, exchange: &'static str, binding: String, dead_lettered: bool| {
+    let queue = |name: String,
+                 exchange: &'static str,
+                 bindings: Vec<String>,
+                 dead_lettered: bool,
+                 single_active: bool| {
         let dead_letter = dead_letter.clone();
         async move {
             let mut args = FieldTable::default();
-            // One consumer at a time across sync-service replicas: a user's changes are then
-            // applied in the order they were published; the other replicas stand by.
-            if name.ends_with(SYNC_CHANGES_QUEUE) {
+            // A partition of changes has one consumer at a time even while its ownership moves
+            // between sync-service replicas (decisions #51): its users' changes are then applied
+            // in the order they were published.
+            if single_active {
                 args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
             }
             if dead_lettered {
@@ -63,39 +68,46 @@ pub async fn declare(channel: &Channel, prefix: &str, transient: bool) -> anyhow
             channel
                 .queue_declare(name.clone().into(), options, args)
                 .await?;
-            channel
-                .queue_bind(
-                    name.into(),
-                    prefixed(prefix, exchange).into(),
-                    binding.into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
+            for binding in bindings {
+                channel
+                    .queue_bind(
+                        name.clone().into(),
+                        prefixed(prefix, exchange).into(),
+                        binding.into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
             anyhow::Ok(())
         }
     };
 
-    queue(
-        prefixed(prefix, SYNC_CHANGES_QUEUE),
-        CHANGES_EXCHANGE,
-        "#".into(),
-        true,
-    )
-    .await?;
+    for partition in Partition::all() {
+        queue(
+            prefixed(prefix, &partition.queue()),
+            CHANGES_EXCHANGE,
+            partition.bindings(),
+            true,
+            true,
+        )
+        .await?;
+    }
     for side in Side::ALL {
         queue(
             prefixed(prefix, &connector_commands_queue(side)),
             COMMANDS_EXCHANGE,
-            connector_commands_binding(side),
+            vec![connector_commands_binding(side)],
             true,
+            false,
         )
         .await?;
     }
     queue(
         prefixed(prefix, DEAD_LETTER_QUEUE),
         DEAD_LETTER_EXCHANGE,
-        String::new(),
+        vec![String::new()],
+        false,
         false,
     )
     .await?;

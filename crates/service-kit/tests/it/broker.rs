@@ -6,13 +6,18 @@ use lapin::options::BasicGetOptions;
 use service_kit::CancellationToken;
 use service_kit::broker::{Broker, HandlerError, consume};
 use sync_model::{ExternalId, ItemKind, Side, UserId};
-use sync_protocol::topology::{DEAD_LETTER_QUEUE, SYNC_CHANGES_QUEUE, connector_commands_queue};
+use sync_protocol::topology::{DEAD_LETTER_QUEUE, Partition, connector_commands_queue};
 use sync_protocol::{ChangeMessage, CommandMessage, Envelope, WatchScope};
 use tokio::sync::mpsc;
 
+/// One user: their messages share a partition queue, in order.
+const USER: UserId = UserId(uuid::Uuid::from_u128(
+    0x6f1c_2a3e_0000_4000_8000_0000_0000_0001,
+));
+
 fn deleted(id: &str) -> Envelope<ChangeMessage> {
     Envelope::new(
-        UserId(uuid::Uuid::new_v4()),
+        USER,
         ChangeMessage::ItemDeleted {
             side: Side::Zoho,
             kind: ItemKind::Contact,
@@ -55,9 +60,9 @@ async fn topology_is_idempotent_and_messages_reach_their_queues() -> anyhow::Res
                 .await
         }
     };
-    let change = get(second.name(SYNC_CHANGES_QUEUE))
+    let change = get(second.name(&Partition::of(USER).queue()))
         .await?
-        .expect("the change is in sync-service's queue");
+        .expect("the change is in the queue of its user's partition");
     let back: Envelope<ChangeMessage> = serde_json::from_slice(&change.delivery.data)?;
     assert_eq!(back, deleted_with_id(&back, "z1"));
     let command = get(second.name(&connector_commands_queue(Side::Outlook))).await?;
@@ -96,22 +101,27 @@ async fn poison_messages_are_dead_lettered_and_transient_failures_retried_in_ord
         let shutdown = shutdown.clone();
         let mut flaky_failed = false;
         tokio::spawn(async move {
-            consume(&broker, SYNC_CHANGES_QUEUE, shutdown, move |data| {
-                let envelope: Envelope<ChangeMessage> = serde_json::from_slice(&data).unwrap();
-                let ChangeMessage::ItemDeleted { external_id, .. } = envelope.body else {
-                    unreachable!()
-                };
-                let outcome = match external_id.0.as_str() {
-                    "poison" => Err(HandlerError::Reject(anyhow::anyhow!("cannot be handled"))),
-                    "flaky" if !flaky_failed => {
-                        flaky_failed = true;
-                        Err(HandlerError::Retry(anyhow::anyhow!("database hiccup")))
-                    }
-                    _ => Ok(()),
-                };
-                let _ = seen_tx.send((external_id.0, outcome.is_ok()));
-                std::future::ready(outcome)
-            })
+            consume(
+                &broker,
+                &Partition::of(USER).queue(),
+                shutdown,
+                move |data| {
+                    let envelope: Envelope<ChangeMessage> = serde_json::from_slice(&data).unwrap();
+                    let ChangeMessage::ItemDeleted { external_id, .. } = envelope.body else {
+                        unreachable!()
+                    };
+                    let outcome = match external_id.0.as_str() {
+                        "poison" => Err(HandlerError::Reject(anyhow::anyhow!("cannot be handled"))),
+                        "flaky" if !flaky_failed => {
+                            flaky_failed = true;
+                            Err(HandlerError::Retry(anyhow::anyhow!("database hiccup")))
+                        }
+                        _ => Ok(()),
+                    };
+                    let _ = seen_tx.send((external_id.0, outcome.is_ok()));
+                    std::future::ready(outcome)
+                },
+            )
             .await
         })
     };
