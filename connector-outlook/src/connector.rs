@@ -537,6 +537,24 @@ impl OutlookConnector {
                 },
                 Err(err) => Plan::Done(err.into_outcome()),
             },
+            ApplyOp::Probe { external_id } => {
+                let url = match (request.kind, item_path(request.kind, external_id)) {
+                    (ItemKind::Event, _) => event_url(&external_id.0, false),
+                    (_, Ok(url)) => url,
+                    (_, Err(err)) => return Plan::Done(err.into_outcome()),
+                };
+                Plan::Write {
+                    request: BatchRequest {
+                        id,
+                        method: Method::GET,
+                        url,
+                        body: None,
+                        if_match: None,
+                        depends_on: vec![],
+                    },
+                    exceptions: vec![],
+                }
+            }
         }
     }
 
@@ -554,7 +572,9 @@ impl OutlookConnector {
                 external_id: Some(external_id.clone()),
             },
             (
-                ApplyOp::Delete { external_id, .. } | ApplyOp::Update { external_id, .. },
+                ApplyOp::Delete { external_id, .. }
+                | ApplyOp::Update { external_id, .. }
+                | ApplyOp::Probe { external_id },
                 Err(err),
             ) if is_not_found(&err) => ApplyOutcome::Gone {
                 external_id: Some(external_id.clone()),
@@ -594,12 +614,55 @@ impl OutlookConnector {
             (ApplyOp::Create { .. } | ApplyOp::Update { .. }, Ok(Some(value))) => {
                 applied(kind, &value)
             }
+            (ApplyOp::Probe { external_id }, Ok(Some(value))) => {
+                self.probed(ctx, kind, external_id, value).await
+            }
             (_, Ok(None)) => ApplyOutcome::Failed {
                 code: "malformed_response".into(),
                 message: "Graph answered without a body".into(),
                 retryable: true,
             },
             (_, Err(err)) => err.into_outcome(),
+        }
+    }
+
+    /// A probed item as it is now. A series master is read again with its cancelled
+    /// occurrences, which are part of its content (the batch's plain read omits them).
+    async fn probed(
+        &self,
+        ctx: &CallContext,
+        kind: ItemKind,
+        external_id: &ExternalId,
+        value: Value,
+    ) -> ApplyOutcome {
+        let value = if value.get("type").and_then(Value::as_str) == Some("seriesMaster") {
+            match self
+                .graph
+                .get(ctx, "GET item", &event_url(&external_id.0, true))
+                .await
+            {
+                Ok(Some(value)) => value,
+                Ok(None) => {
+                    return ApplyOutcome::Gone {
+                        external_id: Some(external_id.clone()),
+                    };
+                }
+                Err(err) => return err.into_outcome(),
+            }
+        } else {
+            value
+        };
+        match parse_item(kind, &value) {
+            Ok(item) => ApplyOutcome::Stale {
+                external_id: external_id.clone(),
+                version: Version(version_of(&value)),
+                item,
+            },
+            Err(reason) => ApplyOutcome::Failed {
+                code: "malformed_response".into(),
+                message: reason,
+                retryable: true,
+            },
         }
     }
 

@@ -449,6 +449,21 @@ impl ZohoConnector {
         }
     }
 
+    /// The record as Zoho holds it now ([`ApplyOp::Probe`]), or gone.
+    async fn probe(&self, ctx: &CallContext, kind: ItemKind, id: &str, zone: Tz) -> ApplyOutcome {
+        match self
+            .client
+            .record(ctx, operation(kind, "get"), module(kind), id)
+            .await
+        {
+            Ok(Some(value)) => Self::stale_outcome(kind, &value, zone),
+            Ok(None) => ApplyOutcome::Gone {
+                external_id: Some(ExternalId(id.to_owned())),
+            },
+            Err(err) => err.into_outcome(),
+        }
+    }
+
     /// The stale outcome for the record as Zoho holds it now.
     fn stale_outcome(kind: ItemKind, value: &Value, zone: Tz) -> ApplyOutcome {
         match Self::to_change(kind, value, zone, None) {
@@ -698,6 +713,7 @@ impl Connector for ZohoConnector {
             BTreeMap::new();
         let mut deletes: BTreeMap<ItemKind, Vec<(usize, String)>> = BTreeMap::new();
         let mut checks: Vec<(usize, ItemKind, String, Version)> = Vec::new();
+        let mut probes: Vec<(usize, ItemKind, String)> = Vec::new();
         for (index, request) in requests.iter().enumerate() {
             let kind = request.kind;
             match &request.op {
@@ -746,6 +762,7 @@ impl Connector for ZohoConnector {
                     .entry(kind)
                     .or_default()
                     .push((index, external_id.0.clone())),
+                ApplyOp::Probe { external_id } => probes.push((index, kind, external_id.0.clone())),
                 ApplyOp::Create { .. } | ApplyOp::Update { .. } => {
                     outcomes[index] = Some(ApplyOutcome::Failed {
                         code: "kind_mismatch".into(),
@@ -823,6 +840,9 @@ impl Connector for ZohoConnector {
         }
         // Zoho has no conditional delete: a record edited since the version sync-service holds
         // is answered as stale (with what Zoho has now) instead of being deleted unseen.
+        for (index, kind, id) in probes {
+            outcomes[index] = Some(self.probe(ctx, kind, &id, zone).await);
+        }
         for (index, kind, id, expected) in checks {
             match self.still_at(ctx, kind, &id, &expected, zone).await {
                 Ok(()) => deletes.entry(kind).or_default().push((index, id)),

@@ -40,6 +40,8 @@ struct RoundEnd {
     round: Option<uuid::Uuid>,
     /// The re-scope whose full read it ends, if it was one (`Envelope::rescope`).
     rescope: Option<uuid::Uuid>,
+    /// `false`: the read covers a window only, what it did not list is asked for by id.
+    lists_everything: bool,
 }
 
 pub struct ChangeHandler {
@@ -210,7 +212,12 @@ impl ChangeHandler {
                 }
                 Ok(release_parked(tx, user, kind, side).await? || wrote)
             }
-            ChangeMessage::ReadStarted { side, kind, round } => {
+            ChangeMessage::ReadStarted {
+                side,
+                kind,
+                round,
+                lists_everything,
+            } => {
                 let (rules, _) = rules(tx, user, kind).await?;
                 let mut marked = Vec::new();
                 for mut link in links::known_on(tx, user, kind, side).await? {
@@ -218,8 +225,13 @@ impl ChangeHandler {
                         marked.push(link);
                     }
                 }
-                // Parked reads of `side` are dropped: the re-read lists again what still exists.
-                let dropped = parked::forget_side(tx, user, kind, side).await?;
+                // Parked reads of `side` are dropped: the re-read lists again what still exists
+                // (a read of a window does not: they are kept).
+                let dropped = if lists_everything {
+                    parked::forget_side(tx, user, kind, side).await?
+                } else {
+                    0
+                };
                 tracing::info!(%round, links = marked.len(), parked_dropped = dropped, "full re-read begun");
                 links::save_docs(tx, &marked).await?;
                 Ok(false)
@@ -230,12 +242,14 @@ impl ChangeHandler {
                 full,
                 items_read,
                 round,
+                lists_everything,
             } => {
                 let end = RoundEnd {
                     full,
                     items: items_read,
                     round,
                     rescope,
+                    lists_everything,
                 };
                 self.round_completed(tx, user, kind, side, end).await
             }
@@ -255,6 +269,7 @@ impl ChangeHandler {
             items,
             round,
             rescope,
+            lists_everything,
         } = end;
         // Only the full read the open re-scope asked for counts (not one of the old scope).
         let counts = progress::load(tx, user, kind)
@@ -278,11 +293,15 @@ impl ChangeHandler {
 
         // A full re-read's end: what it never showed was deleted on `side` (staged below).
         if let Some(round) = round.filter(|_| full) {
-            let mut gone = 0u64;
+            let (mut gone, mut probed) = (0u64, 0u64);
             for mut link in links::unseen_in(tx, user, kind, side, round).await? {
-                match full_read::end(&mut link, side, round, rules) {
+                match full_read::end(&mut link, side, round, rules, lists_everything) {
                     Some(input) => {
-                        gone += 1;
+                        if matches!(input, Input::Probe { .. }) {
+                            probed += 1;
+                        } else {
+                            gone += 1;
+                        }
                         wrote |= apply(tx, user, Some(link), input, rules).await?;
                     }
                     None => links::save(tx, &link).await?,
@@ -291,6 +310,9 @@ impl ChangeHandler {
             if gone > 0 {
                 metrics::counter!("sync_deletes_found_by_full_read_total").increment(gone);
                 tracing::info!(%round, deletes = gone, "a full re-read found deleted items");
+            }
+            if probed > 0 {
+                tracing::info!(%round, probes = probed, "a windowed re-read did not list some items: asked for by id");
             }
         }
 

@@ -189,17 +189,15 @@ impl<C: Connector> Poller<C> {
     }
 
     /// Begins a full round that re-reads a scope already read: sync-service is told first, so
-    /// that what the round does not publish can be recognised as gone. `None` when this side's
-    /// full read of the kind cannot list everything in scope (a time window).
+    /// that what the round does not publish can be recognised as gone (or, for a read of a time
+    /// window, asked for by id).
     async fn start_resync(&self, watch: &Watch) -> Result<Option<uuid::Uuid>, PollFailure> {
-        if !self.connector.full_read_lists_everything(watch.kind) {
-            return Ok(None);
-        }
         let round = uuid::Uuid::now_v7();
         let started = ChangeMessage::ReadStarted {
             side: self.connector.side(),
             kind: watch.kind,
             round,
+            lists_everything: self.connector.full_read_lists_everything(watch.kind),
         };
         let envelope =
             Envelope::new(watch.user_id, started).with_traceparent(current_traceparent());
@@ -311,6 +309,7 @@ impl<C: Connector> Poller<C> {
                     full: round.full,
                     items_read: round.items.max(0) as u64,
                     round: round.id,
+                    lists_everything: self.connector.full_read_lists_everything(watch.kind),
                 };
                 let envelope = Envelope::new(watch.user_id, completed)
                     .with_traceparent(current_traceparent())

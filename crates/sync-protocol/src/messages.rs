@@ -79,12 +79,17 @@ pub enum ChangeMessage {
     /// cursor, an admin's) begins. Every item it finds in scope is published (as
     /// [`ChangeMessage::ItemChanged`]) before the [`ChangeMessage::ReadCompleted`] naming the
     /// same `round`: an item known before this message and not published by then is gone.
-    /// Not sent for a first read of a scope (a new watch, another folder), nor by a read that
-    /// cannot list everything in scope.
+    /// Not sent for a first read of a scope (a new watch, another folder). A read that covers a
+    /// window only (Outlook's calendar) sends it too, and says so at its end
+    /// ([`ChangeMessage::ReadCompleted::lists_everything`]).
     ReadStarted {
         side: Side,
         kind: ItemKind,
         round: Uuid,
+        /// `false` when the read covers a window only: it will not list everything again, so
+        /// what waits for an earlier read of that side is kept.
+        #[serde(default = "yes")]
+        lists_everything: bool,
     },
     /// A poll round of `kind` on `side` ended; everything it read was published before this.
     /// `full` when the round read everything (the first sync, or a resync).
@@ -98,6 +103,11 @@ pub enum ChangeMessage {
         /// proves nothing).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         round: Option<Uuid>,
+        /// `false` when the read covers a window only (Outlook's calendar): an item it did not
+        /// list may lie outside the window, so it is asked for by id ([`ApplyOp::Probe`]) before
+        /// it is taken for deleted.
+        #[serde(default = "yes")]
+        lists_everything: bool,
     },
     /// The outcome of an [`CommandMessage::Apply`].
     ApplyResult {
@@ -152,7 +162,8 @@ pub enum ApplyOutcome {
         content_hash: ContentHash,
     },
     /// A conditional write found the item changed since `expected_version`: nothing was written;
-    /// the item as that side now holds it.
+    /// the item as that side now holds it. Also the answer to a [`ApplyOp::Probe`] that found
+    /// the item.
     Stale {
         external_id: ExternalId,
         version: Version,
@@ -271,6 +282,14 @@ pub enum ApplyOp {
         #[serde(default)]
         expected_version: Option<Version>,
     },
+    /// Writes nothing: reads the item by id, to tell whether it still exists (an item a windowed
+    /// full read did not list). Answered [`ApplyOutcome::Stale`] with the item as it is, or
+    /// [`ApplyOutcome::Gone`].
+    Probe { external_id: ExternalId },
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[cfg(test)]
@@ -324,6 +343,7 @@ mod tests {
             side: Side::Outlook,
             kind: ItemKind::Contact,
             round,
+            lists_everything: false,
         };
         let json = serde_json::to_value(&started).unwrap();
         assert_eq!(json["type"], "read_started");
@@ -338,9 +358,14 @@ mod tests {
             "type": "read_completed", "side": "zoho", "kind": "task", "full": true, "items_read": 3
         });
         let parsed: ChangeMessage = serde_json::from_value(old).unwrap();
+        // ...and lists everything (a windowed read sent no round then).
         assert!(matches!(
             parsed,
-            ChangeMessage::ReadCompleted { round: None, .. }
+            ChangeMessage::ReadCompleted {
+                round: None,
+                lists_everything: true,
+                ..
+            }
         ));
         let ended = ChangeMessage::ReadCompleted {
             side: Side::Zoho,
@@ -348,6 +373,7 @@ mod tests {
             full: true,
             items_read: 3,
             round: Some(round),
+            lists_everything: true,
         };
         let json = serde_json::to_value(&ended).unwrap();
         assert_eq!(

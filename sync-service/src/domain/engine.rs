@@ -64,6 +64,9 @@ pub enum Input {
     /// Try the writes again (a create on `side` whose answer was lost and whose item did not
     /// show up in `side`'s poll round).
     Retry { side: Side },
+    /// A full read of a window on `side` did not list the item: ask for it by id (its answer
+    /// comes as `Stale`, the item as it is, or `Gone`).
+    Probe { side: Side },
 }
 
 /// The rules in force for the link's user and kind.
@@ -181,6 +184,7 @@ pub fn step(
                         link.last_error = None;
                     }
                     InflightOp::Delete => *link.side_mut(side) = None,
+                    InflightOp::Probe => {}
                 },
                 other => {
                     state.inflight = other;
@@ -295,6 +299,25 @@ pub fn step(
             }
         }
         Input::Retry { .. } => link.last_error = None,
+        Input::Probe { side } => {
+            if let Some(state) = link.side_mut(side).as_mut()
+                && state.inflight.is_none()
+                && let Some(external_id) = state.id.clone()
+            {
+                let command_id = ids.command_id();
+                state.inflight = Some(Inflight {
+                    command_id,
+                    op: InflightOp::Probe,
+                });
+                out.commands.push(Command {
+                    side,
+                    command_id,
+                    op: ApplyOp::Probe { external_id },
+                });
+            }
+            out.link = Some(link);
+            return out;
+        }
         Input::Resolve { keep } => {
             if link.status == LinkStatus::Review {
                 let mut fields = link.target.fields();

@@ -51,8 +51,16 @@ pub fn seen(link: &mut Link, side: Side) {
 
 /// The full re-read `round` of `side` ended. Clears the link's mark; when the round never showed
 /// the item although it was known there since before the round (and no first sync opened
-/// meanwhile), the item is gone: the delete to stage.
-pub fn end(link: &mut Link, side: Side, round: Uuid, rules: Rules) -> Option<Input> {
+/// meanwhile), the item is gone: the delete to stage. A read of a window only
+/// (`lists_everything` false: Outlook's calendar) proves nothing about an item it did not list
+/// (it may lie, or have moved, outside the window): the item is asked for by id instead.
+pub fn end(
+    link: &mut Link,
+    side: Side,
+    round: Uuid,
+    rules: Rules,
+    lists_everything: bool,
+) -> Option<Input> {
     if link.unseen.get(side) != Some(round) {
         return None;
     }
@@ -63,6 +71,9 @@ pub fn end(link: &mut Link, side: Side, round: Uuid, rules: Rules) -> Option<Inp
     let state = link.side(side)?;
     if state.inflight.is_some() {
         return None; // the write's result says whether the item is still there
+    }
+    if !lists_everything {
+        return Some(Input::Probe { side });
     }
     Some(Input::Deleted {
         side,
@@ -77,6 +88,7 @@ mod tests {
     use super::*;
     use crate::domain::{ConflictRule, Direction, engine::Ids};
     use crate::domain::{Inflight, InflightOp, Rules, SideState, step};
+    use sync_protocol::ApplyOp;
 
     struct Counter(u128);
     impl Ids for Counter {
@@ -131,10 +143,69 @@ mod tests {
     const ROUND: Uuid = Uuid::from_u128(7);
 
     #[test]
+    fn an_item_a_windowed_read_did_not_show_is_asked_for_by_id() {
+        let mut ids = Counter(100);
+        let mut link = synced();
+        assert!(begin(&mut link, Side::Outlook, ROUND, rules()));
+        let input = end(&mut link, Side::Outlook, ROUND, rules(), false).expect("a probe");
+        assert_eq!(
+            input,
+            Input::Probe {
+                side: Side::Outlook
+            }
+        );
+        let out = step(Some(link), input, UserId(Uuid::nil()), rules(), &mut ids);
+        assert_eq!(out.commands.len(), 1);
+        let command_id = out.commands[0].command_id;
+        assert_eq!(
+            out.commands[0].op,
+            ApplyOp::Probe {
+                external_id: ExternalId("o1".into())
+            }
+        );
+        let probing = out.link.expect("the link");
+        assert!(!out.staged_delete, "nothing is deleted on a guess");
+
+        // Found (outside the window): nothing changes but what the answer tells.
+        let found = step(
+            Some(probing.clone()),
+            Input::Stale {
+                side: Side::Outlook,
+                command_id,
+                external_id: ExternalId("o1".into()),
+                version: Version("v".into()),
+                item: contact("Sato"),
+            },
+            UserId(Uuid::nil()),
+            rules(),
+            &mut ids,
+        );
+        assert!(found.commands.is_empty());
+        assert_eq!(found.link.expect("kept").status, LinkStatus::Active);
+
+        // Gone: the delete is staged like any other.
+        let gone = step(
+            Some(probing),
+            Input::Gone {
+                side: Side::Outlook,
+                command_id,
+            },
+            UserId(Uuid::nil()),
+            rules(),
+            &mut ids,
+        );
+        assert!(gone.staged_delete);
+        assert_eq!(
+            gone.link.expect("kept").status,
+            LinkStatus::StagedDelete { by: Side::Outlook }
+        );
+    }
+
+    #[test]
     fn an_item_the_round_did_not_show_is_a_staged_delete() {
         let mut link = synced();
         assert!(begin(&mut link, Side::Outlook, ROUND, rules()));
-        let input = end(&mut link, Side::Outlook, ROUND, rules()).expect("a delete");
+        let input = end(&mut link, Side::Outlook, ROUND, rules(), true).expect("a delete");
         assert_eq!(
             input,
             Input::Deleted {
@@ -182,22 +253,22 @@ mod tests {
         );
         let mut link = out.link.unwrap();
         assert!(out.commands.is_empty());
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules(), true), None);
     }
 
     #[test]
     fn the_other_side_and_other_rounds_are_not_concerned() {
         let mut link = synced();
         begin(&mut link, Side::Outlook, ROUND, rules());
-        assert_eq!(end(&mut link, Side::Zoho, ROUND, rules()), None);
+        assert_eq!(end(&mut link, Side::Zoho, ROUND, rules(), true), None);
         assert_eq!(
-            end(&mut link, Side::Outlook, Uuid::from_u128(8), rules()),
+            end(&mut link, Side::Outlook, Uuid::from_u128(8), rules(), true),
             None
         );
         // A newer round of the same side replaces the older one.
         assert!(begin(&mut link, Side::Outlook, Uuid::from_u128(8), rules()));
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
-        assert!(end(&mut link, Side::Outlook, Uuid::from_u128(8), rules()).is_some());
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules(), true), None);
+        assert!(end(&mut link, Side::Outlook, Uuid::from_u128(8), rules(), true).is_some());
     }
 
     #[test]
@@ -238,7 +309,7 @@ mod tests {
             link.external_id(Side::Outlook),
             Some(&ExternalId("o1".into()))
         );
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules(), true), None);
     }
 
     #[test]
@@ -251,7 +322,7 @@ mod tests {
                 item: contact("Sato"),
             },
         });
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules(), true), None);
         assert!(link.unseen.is_empty());
     }
 
@@ -262,7 +333,7 @@ mod tests {
         let mut link = synced();
         link.status = LinkStatus::StagedDelete { by: Side::Zoho };
         assert!(begin(&mut link, Side::Outlook, ROUND, rules()));
-        let input = end(&mut link, Side::Outlook, ROUND, rules()).expect("a delete");
+        let input = end(&mut link, Side::Outlook, ROUND, rules(), true).expect("a delete");
         let out = step(
             Some(link),
             input,
@@ -292,7 +363,7 @@ mod tests {
         // A first sync opened while a re-read was running: its end tells nothing either.
         let mut link = synced();
         begin(&mut link, Side::Outlook, ROUND, rules());
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, open), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, open, true), None);
         assert!(link.unseen.is_empty());
     }
 
@@ -313,6 +384,6 @@ mod tests {
         )
         .link
         .unwrap();
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules()), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules(), true), None);
     }
 }

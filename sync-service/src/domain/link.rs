@@ -59,9 +59,15 @@ pub struct Inflight {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum InflightOp {
-    Create { item: Item },
-    Update { item: Item },
+    Create {
+        item: Item,
+    },
+    Update {
+        item: Item,
+    },
     Delete,
+    /// A read by id: whether the item a windowed full read did not list still exists.
+    Probe,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -56,6 +56,11 @@ fn hold(side: Side, contact: Contact) -> Contact {
     }
 }
 
+/// Whether a windowed re-read lists the item (half of them, by id: the others lie outside).
+fn in_window(id: &str) -> bool {
+    id.bytes().map(u32::from).sum::<u32>() % 2 == 0
+}
+
 /// The values of an Outlook contact Zoho cannot hold.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Beyond {
@@ -197,6 +202,9 @@ enum Action {
     /// A poll whose cursor expired: what changed since is not reported one by one; the side
     /// is read in full instead (every item it holds now), between a start and an end message.
     Resync(Side),
+    /// As `Resync` of Outlook, reading a window only (like its calendar): half the items are
+    /// not listed (they lie outside), so what it does not list proves nothing.
+    WindowedResync,
     /// The user chooses another (empty) contact folder: a re-scope (`scope.rs`).
     MoveScope,
 }
@@ -205,8 +213,9 @@ enum Action {
 #[derive(Debug, Clone, PartialEq)]
 enum Msg {
     Input(Input),
-    FullReadStarted(Side, Uuid),
-    FullReadCompleted(Side, Uuid),
+    FullReadStarted(Side, Uuid, bool),
+    /// `true`: the read listed everything; `false`: a window only (Outlook's calendar).
+    FullReadCompleted(Side, Uuid, bool),
     /// A read of a re-scope's full read, tagged with the re-scope's number.
     Tagged(u32, Input),
     /// The end of a re-scope's full read of a side.
@@ -241,6 +250,7 @@ fn action(mix: Mix) -> BoxedStrategy<Action> {
             16 => common,
             4 => (side.clone(), any::<u8>(), 0..PLAIN.len() - 1, 0u8..4).prop_map(|(s, i, f, v)| Action::Edit(s, i, f, v)),
             1 => side.prop_map(Action::Resync),
+            1 => Just(Action::WindowedResync),
         ]
         .boxed(),
         Mix::Capacity | Mix::LongTexts => {
@@ -260,7 +270,7 @@ fn action(mix: Mix) -> BoxedStrategy<Action> {
 /// concern), and now and then another contact folder.
 fn action_with_moves() -> impl Strategy<Value = Action> {
     prop_oneof![
-        40 => action(Mix::Plain).prop_filter("no expired cursor", |a| !matches!(a, Action::Resync(_))),
+        40 => action(Mix::Plain).prop_filter("no expired cursor", |a| !matches!(a, Action::Resync(_) | Action::WindowedResync)),
         1 => Just(Action::MoveScope),
     ]
 }
@@ -427,7 +437,8 @@ impl World {
             Action::Engine => self.engine(),
             Action::Write(side) => self.write(side),
             Action::WriteLost(side) => self.write_lost(side),
-            Action::Resync(side) => self.resync(side),
+            Action::Resync(side) => self.resync(side, false),
+            Action::WindowedResync => self.resync(Side::Outlook, true),
             // A delete not yet polled when the scope moves is not told either (the re-scope
             // resets both cursors; decision 42's known gap): not simulated.
             Action::MoveScope
@@ -490,7 +501,8 @@ impl World {
         self.rounds += 1;
         let round = Uuid::from_u128(u128::MAX - self.rounds);
         if side == Side::Zoho {
-            self.to_engine.push_back(Msg::FullReadStarted(side, round));
+            self.to_engine
+                .push_back(Msg::FullReadStarted(side, round, true));
         }
         let items: Vec<Input> = self
             .account(side)
@@ -509,7 +521,7 @@ impl World {
             .extend(items.into_iter().map(|input| Msg::Tagged(tag, input)));
         if side == Side::Zoho {
             self.to_engine
-                .push_back(Msg::FullReadCompleted(side, round));
+                .push_back(Msg::FullReadCompleted(side, round, true));
         }
         self.to_engine.push_back(Msg::RescopeRead(tag, side));
         self.to_engine.push_back(Msg::Input(Input::ReleaseDelete));
@@ -547,18 +559,26 @@ impl World {
 
     /// A full re-read of `side`: the changes since the last poll (deletes included) are not
     /// reported; every item the side holds now is, between the round's start and end.
-    fn resync(&mut self, side: Side) {
+    fn resync(&mut self, side: Side, windowed: bool) {
         if self.owed.contains(&side) {
             return self.rescope_read(side); // the round after the new watch is the tagged one
         }
-        self.account(side).dirty.clear();
+        // The expired cursor's changes are never told; an item outside the window is read by a
+        // later round (as an event that comes into the window is).
+        let account = self.account(side);
+        let items = &account.items;
+        account
+            .dirty
+            .retain(|(id, _)| windowed && !in_window(id) && items.contains_key(id));
         self.rounds += 1;
         let round = Uuid::from_u128(u128::MAX - self.rounds);
-        self.to_engine.push_back(Msg::FullReadStarted(side, round));
+        self.to_engine
+            .push_back(Msg::FullReadStarted(side, round, !windowed));
         let items: Vec<Input> = self
             .account(side)
             .items
             .iter()
+            .filter(|(id, _)| !windowed || in_window(id))
             .map(|(id, (version, c))| Input::Changed {
                 side,
                 external_id: ExternalId(id.clone()),
@@ -569,7 +589,7 @@ impl World {
             .collect();
         self.to_engine.extend(items.into_iter().map(Msg::Input));
         self.to_engine
-            .push_back(Msg::FullReadCompleted(side, round));
+            .push_back(Msg::FullReadCompleted(side, round, !windowed));
         self.to_engine.push_back(Msg::Input(Input::ReleaseDelete));
         self.to_engine.push_back(Msg::Input(Input::Retry { side }));
     }
@@ -637,20 +657,28 @@ impl World {
                 return;
             }
             // Like the handler: the links known on `side` now await the round...
-            Some(Msg::FullReadStarted(side, round)) => {
+            Some(Msg::FullReadStarted(side, round, lists_everything)) => {
                 for link in &mut self.links {
                     full_read::begin(link, side, round, self.rules);
                 }
-                // ...and its parked reads are dropped: the round lists again what still exists.
-                self.parked
-                    .retain(|p| !matches!(p, Input::Changed { side: s, .. } if *s == side));
+                // ...and its parked reads are dropped: the round lists again what still exists
+                // (unless it reads a window only).
+                if lists_everything {
+                    self.parked
+                        .retain(|p| !matches!(p, Input::Changed { side: s, .. } if *s == side));
+                }
                 return;
             }
             // ...and those it did not show lost their item there.
-            Some(Msg::FullReadCompleted(side, round)) => {
+            Some(Msg::FullReadCompleted(side, round, lists_everything)) => {
                 for i in (0..self.links.len()).rev() {
-                    if let Some(input) = full_read::end(&mut self.links[i], side, round, self.rules)
-                    {
+                    if let Some(input) = full_read::end(
+                        &mut self.links[i],
+                        side,
+                        round,
+                        self.rules,
+                        lists_everything,
+                    ) {
                         self.run(Some(i), input);
                     }
                 }
@@ -929,6 +957,19 @@ impl World {
                         version: Version(version.to_string()),
                     }
                 }
+            },
+            ApplyOp::Probe { external_id } => match account.items.get(&external_id.0).cloned() {
+                Some((version, current)) => Input::Stale {
+                    side,
+                    command_id: command.command_id,
+                    external_id,
+                    version: Version(version.to_string()),
+                    item: Item::Contact(current),
+                },
+                None => Input::Gone {
+                    side,
+                    command_id: command.command_id,
+                },
             },
             ApplyOp::Delete {
                 external_id,

@@ -198,6 +198,7 @@ async fn an_item_created_during_a_full_re_read_is_not_taken_for_deleted() -> any
         side: Side::Outlook,
         kind: ItemKind::Contact,
         round,
+        lists_everything: true,
     })
     .await?;
     delete_in_outlook(&sys, &user, &before).await?;
@@ -222,6 +223,7 @@ async fn an_item_created_during_a_full_re_read_is_not_taken_for_deleted() -> any
         full: true,
         items_read: 0,
         round: Some(round),
+        lists_everything: true,
     })
     .await?;
     wait_for("the old contact deleted in Zoho", TIMEOUT, || async {
@@ -345,6 +347,119 @@ async fn another_folder_read_in_full_is_no_deletion_of_the_old_one() -> anyhow::
     for status in ["staged_delete", "held_delete", "deleted"] {
         assert_eq!(count_of(&statuses, status), 0, "{status}: {statuses}");
     }
+    sys.stop().await;
+    Ok(())
+}
+
+/// The subjects of the events each side holds.
+async fn event_subjects(
+    sys: &System,
+    user: &TestUser,
+) -> anyhow::Result<(BTreeSet<String>, BTreeSet<String>)> {
+    let outlook = sys
+        .outlook_events(user)
+        .await?
+        .iter()
+        .filter_map(|e| e["subject"].as_str().map(str::to_owned))
+        .collect();
+    let zoho = sys
+        .zoho_records(user, "Events")
+        .await?
+        .iter()
+        .filter_map(|e| e["Event_Title"].as_str().map(str::to_owned))
+        .collect();
+    Ok((outlook, zoho))
+}
+
+/// Outlook's calendar is read in full over a window only (30 days back, a year ahead): after an
+/// expired delta token, an event the re-read did not list may be deleted or lie outside the
+/// window. Each is asked for by id: the deleted ones are deleted in Zoho, the one far ahead stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_deleted_while_the_graph_delta_token_expired_reach_zoho_and_one_outside_the_window_stays()
+-> anyhow::Result<()> {
+    let sys = spawn_system().await?;
+    let user = sys
+        .provision_user("calendar-gap@example.jp", NO_POLLS)
+        .await?;
+    sys.put_settings(
+        &user,
+        json!({
+            "contact_folder_id": user.contact_folder_id,
+            "contacts": {"enabled": false},
+            "tasks": {"enabled": false},
+            "events": {"enabled": true, "direction": "two_way"},
+            "calendar_categories": {"mode": "all"},
+            "conflict_rule": "zoho_wins",
+            "poll_interval_secs": NO_POLLS,
+        }),
+    )
+    .await?;
+    let day = |offset: i64| (chrono::Utc::now() + chrono::Duration::days(offset)).date_naive();
+    for (n, subject) in ["Kickoff", "Review", "Retro"].iter().enumerate() {
+        let date = day(10 + n as i64);
+        sys.graph_call(
+            &user,
+            Method::POST,
+            "/me/events",
+            Some(json!({
+                "subject": subject,
+                "start": {"dateTime": format!("{date}T09:00:00"), "timeZone": "UTC"},
+                "end": {"dateTime": format!("{date}T10:00:00"), "timeZone": "UTC"},
+            })),
+        )
+        .await?;
+    }
+    // Three years ahead: outside every window the connector reads.
+    let far = day(3 * 365);
+    sys.zoho_call(
+        &user,
+        Method::POST,
+        "/Events",
+        Some(json!({"data": [{
+            "Event_Title": "Jubiläum",
+            "Start_DateTime": format!("{far}T09:00:00+00:00"),
+            "End_DateTime": format!("{far}T10:00:00+00:00"),
+        }]})),
+    )
+    .await?;
+    let all: BTreeSet<String> = ["Kickoff", "Review", "Retro", "Jubiläum"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    wait_for("the four events on both sides", TIMEOUT, || async {
+        sys.poll_side(&user, "outlook").await?;
+        sys.poll_side(&user, "zoho").await?;
+        let (outlook, zoho) = event_subjects(&sys, &user).await?;
+        Ok((outlook == all && zoho == all).then_some(()))
+    })
+    .await?;
+
+    // Two events are deleted in Outlook; the delta token expires before the next poll.
+    for event in sys.outlook_events(&user).await? {
+        if matches!(event["subject"].as_str(), Some("Kickoff" | "Review")) {
+            let id = event["id"].as_str().expect("an id");
+            sys.graph_call(&user, Method::DELETE, &format!("/me/events/{id}"), None)
+                .await?;
+        }
+    }
+    expire_delta_tokens(&sys, &user).await?;
+    let kept: BTreeSet<String> = ["Retro", "Jubiläum"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    wait_for("the deleted events gone in Zoho", TIMEOUT, || async {
+        // A round to re-read the window, then rounds to let the staged deletes through.
+        sys.poll_side(&user, "outlook").await?;
+        let (outlook, zoho) = event_subjects(&sys, &user).await?;
+        Ok((zoho == kept).then_some(outlook))
+    })
+    .await?;
+    // The event outside the window was never taken for deleted, on either side.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sys.poll_side(&user, "outlook").await?;
+    let (outlook, zoho) = event_subjects(&sys, &user).await?;
+    assert_eq!(outlook, kept);
+    assert_eq!(zoho, kept);
     sys.stop().await;
     Ok(())
 }
