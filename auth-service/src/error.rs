@@ -116,6 +116,10 @@ pub enum Error {
         message: &'static str,
     },
 
+    /// OpenID Connect sign-in refused (its own codes, [`crate::sso::error`]).
+    #[error(transparent)]
+    Sso(#[from] crate::sso::error::SsoFailure),
+
     #[error(transparent)]
     Vault(#[from] VaultError),
 
@@ -160,6 +164,7 @@ impl Error {
             Error::Forbidden => "forbidden",
             Error::SelfSignupDisabled => "self_signup_disabled",
             Error::NotFound { code, .. } | Error::Conflict { code, .. } => code,
+            Error::Sso(failure) => failure.code(),
             Error::Vault(_) | Error::Database(_) | Error::Unexpected(_) => "internal",
         }
     }
@@ -178,6 +183,7 @@ impl Error {
             Error::Forbidden | Error::SelfSignupDisabled | Error::AppPasswordNotAllowed => {
                 StatusCode::FORBIDDEN
             }
+            Error::Sso(failure) => failure.status(),
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::InvalidInput { .. } | Error::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -11,6 +11,7 @@
 //! - [`openapi`]: the OpenAPI document (`/openapi.json`), from the handlers' annotations;
 //! - [`oauth`]: connecting a provider with the authorization-code flow and PKCE;
 //! - [`tokens`]: hands out provider access tokens, refreshing one connection at a time;
+//! - [`sso`]: sign-in with OpenID Connect providers (Microsoft, Google, the operator's own);
 //! - [`rekey`]: re-seals every secret at rest under the active key (`auth-service reencrypt`).
 #![doc = include_str!("../README.md")]
 
@@ -24,6 +25,7 @@ pub mod providers;
 pub mod rekey;
 pub mod routes;
 pub mod settings;
+pub mod sso;
 pub mod startup;
 pub mod store;
 pub mod tokens;

@@ -3,7 +3,7 @@
 
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin, connections, internal, public};
+use crate::routes::{admin, connections, internal, public, sso};
 
 pub use service_kit::openapi::ErrorBody;
 
@@ -48,6 +48,13 @@ pub use service_kit::openapi::ErrorBody;
         admin::reset_totp,
         admin::all_connections,
         admin::audit_log,
+        sso::providers,
+        sso::authorize,
+        sso::callback,
+        sso::identities,
+        sso::unlink,
+        sso::get_policy,
+        sso::put_policy,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security),
@@ -57,6 +64,7 @@ pub use service_kit::openapi::ErrorBody;
         (name = "account", description = "The signed-in user: password, two-factor sign-in, app passwords"),
         (name = "connections", description = "Connecting Outlook and Zoho with OAuth"),
         (name = "admin", description = "Administrators only"),
+        (name = "sso", description = "Sign-in with OpenID Connect providers and linked identities"),
     )
 )]
 pub struct ApiDoc;

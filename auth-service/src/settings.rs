@@ -36,6 +36,11 @@ pub struct Settings {
     pub connected_redirect_url: Option<String>,
     /// Anyone may create an account (`POST /v1/users`); else only administrators do.
     pub self_signup: bool,
+    /// OpenID Connect sign-in providers (`AUTH_OIDC_PROVIDERS`, see [`crate::sso::config`]).
+    pub oidc: Vec<crate::sso::config::OidcProviderSettings>,
+    /// Where the browser goes after signing in at a provider (the settings page); the callback
+    /// answers JSON when unset.
+    pub sign_in_redirect_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -224,6 +229,8 @@ impl Settings {
                 .to_owned(),
             connected_redirect_url: env::var(PREFIX, "CONNECTED_REDIRECT_URL"),
             self_signup: env::parse_or(PREFIX, "SELF_SIGNUP", false)?,
+            oidc: crate::sso::config::from_env(PREFIX)?,
+            sign_in_redirect_url: env::var(PREFIX, "SIGN_IN_REDIRECT_URL"),
         })
     }
 }
@@ -287,6 +294,8 @@ impl Settings {
             public_url: "http://127.0.0.1:8081".to_owned(),
             connected_redirect_url: None,
             self_signup: false,
+            oidc: Vec::new(),
+            sign_in_redirect_url: None,
         }
     }
 }

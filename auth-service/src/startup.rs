@@ -39,6 +39,9 @@ pub struct AppState {
     pub connected_redirect_url: Option<String>,
     /// `POST /v1/users` is open to anyone.
     pub self_signup: bool,
+    /// OpenID Connect sign-in providers.
+    pub sso: crate::sso::Providers,
+    pub sign_in_redirect_url: Option<String>,
 }
 
 pub struct Application {
@@ -71,6 +74,8 @@ impl Application {
             public_url: settings.public_url.clone(),
             connected_redirect_url: settings.connected_redirect_url.clone(),
             self_signup: settings.self_signup,
+            sso: crate::sso::Providers::new(&settings.oidc)?,
+            sign_in_redirect_url: settings.sign_in_redirect_url.clone(),
         });
         // A signing key exists before the first sign-in, and the JWKS is never empty.
         crate::auth::jwt::ensure_active_key(&state.pool, &state.vault, &settings.sessions).await?;

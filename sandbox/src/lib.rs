@@ -11,6 +11,8 @@
 //! - [`zoho`]: Zoho CRM v8 records of Contacts, Tasks and Events (module table driven), API
 //!   credits, and the Zoho Accounts endpoints;
 //! - [`oauth`]: authorization codes and PKCE, shared by both identity providers;
+//! - [`oidc`]: an OpenID Connect provider (discovery, JWKS with rotation, authorize, token,
+//!   userinfo) for sign-in;
 //! - [`snapshot`]: the optional snapshot file;
 //! - [`client`]: a client of the control API, for the tests and the benchmark;
 //! - [`control`]: the `/_sandbox` control API for tests and the demo (accounts, tokens, seed data,
@@ -25,6 +27,7 @@ mod ids;
 mod links;
 pub mod meter;
 pub mod oauth;
+pub mod oidc;
 pub mod serve;
 pub mod settings;
 pub mod snapshot;

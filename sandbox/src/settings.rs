@@ -18,6 +18,9 @@ pub struct Settings {
     pub graph_client_secret: String,
     pub zoho_client_id: String,
     pub zoho_client_secret: String,
+    /// The one client of the OpenID Connect provider (`SANDBOX_OIDC_CLIENT_ID`, `_SECRET`).
+    pub oidc_client_id: String,
+    pub oidc_client_secret: String,
     /// API credits per 24 hours of every new Zoho org (`SANDBOX_ZOHO_CREDIT_BUDGET`); unset is
     /// unlimited (credits are still counted). The control API sets it per org.
     pub zoho_credit_budget: Option<u64>,
@@ -52,6 +55,8 @@ impl Settings {
             graph_client_secret: string_or("GRAPH_CLIENT_SECRET", "sandbox-graph-secret"),
             zoho_client_id: string_or("ZOHO_CLIENT_ID", "sandbox-zoho-client"),
             zoho_client_secret: string_or("ZOHO_CLIENT_SECRET", "sandbox-zoho-secret"),
+            oidc_client_id: string_or("OIDC_CLIENT_ID", "sandbox-oidc-client"),
+            oidc_client_secret: string_or("OIDC_CLIENT_SECRET", "sandbox-oidc-secret"),
             zoho_credit_budget: match var("ZOHO_CREDIT_BUDGET") {
                 Some(raw) => Some(
                     raw.parse()
@@ -73,6 +78,8 @@ impl Settings {
             graph_client_secret: "sandbox-graph-secret".to_owned(),
             zoho_client_id: "sandbox-zoho-client".to_owned(),
             zoho_client_secret: "sandbox-zoho-secret".to_owned(),
+            oidc_client_id: "sandbox-oidc-client".to_owned(),
+            oidc_client_secret: "sandbox-oidc-secret".to_owned(),
             zoho_credit_budget: None,
             snapshot_file: None,
         }

@@ -101,6 +101,7 @@ pub fn router(state: AppState) -> Router {
             "/zoho-accounts/{dc}/oauth/v2/auth",
             get(zoho::auth::authorize),
         )
+        .nest("/oidc", crate::oidc::router())
         .nest("/_sandbox", control::router())
         .with_state(state.clone());
     state.install_router(app.clone());

@@ -38,6 +38,8 @@ struct Shared {
     /// The assembled application, so `$batch` can send its requests through the same routes,
     /// gate and handlers as single calls. Set once the router is built.
     router: Mutex<Option<Router>>,
+    /// The OpenID Connect provider (sign-in tests), apart from the mailboxes and orgs.
+    oidc: Mutex<crate::oidc::Provider>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
                 settings,
                 world: Mutex::new(world),
                 router: Mutex::new(None),
+                oidc: Mutex::new(crate::oidc::Provider::default()),
             }),
         }
     }
@@ -62,6 +65,14 @@ impl AppState {
     pub fn world(&self) -> MutexGuard<'_, World> {
         self.inner
             .world
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The OpenID Connect provider, locked (poisoning ignored, as for the world).
+    pub fn oidc(&self) -> MutexGuard<'_, crate::oidc::Provider> {
+        self.inner
+            .oidc
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -48,6 +48,9 @@ pub struct Credentials {
     pub client: Client,
     /// The client's address, for per-address throttling (none: not throttled by address).
     pub address: Option<std::net::IpAddr>,
+    /// The password confirms linking an external identity to the account: accepted even
+    /// where the organisation turned password sign-in off.
+    pub link_confirmation: bool,
 }
 
 /// Interactive (browser) sign-in takes the main password and, with 2FA on, a second factor;
@@ -189,6 +192,16 @@ pub async fn sign_in(state: &AppState, credentials: Credentials) -> Result<Signe
             return Err(err);
         }
     };
+    // Single sign-on only: the main password no longer signs in (app passwords still do, for
+    // scripts; administrators keep it, so that a provider outage cannot lock everyone out).
+    if proof.app_password_id.is_none()
+        && !user.is_admin
+        && !credentials.link_confirmation
+        && !crate::sso::store::password_sign_in(&state.pool).await?
+    {
+        release_attempt(state, &claims).await?;
+        return Err(crate::sso::error::SsoFailure::PasswordSignInDisabled.into());
+    }
     throttle::clear(&state.pool, &key).await?;
     release_attempt(state, &claims[1..]).await?;
     start_session(

@@ -6,6 +6,7 @@ pub mod connections;
 pub mod extract;
 pub mod internal;
 pub mod public;
+pub mod sso;
 
 use std::sync::Arc;
 
@@ -18,7 +19,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(internal::router(state.clone()))
         .merge(public::router(state.clone()))
         .merge(admin::router(state.clone()))
-        .merge(connections::router(state))
+        .merge(connections::router(state.clone()))
+        .merge(sso::router(state))
         .route(
             "/openapi.json",
             axum::routing::get(|| async { axum::Json(crate::openapi::document()) }),

@@ -98,6 +98,10 @@ pub(crate) struct SignIn {
     /// while two-factor sign-in is off, else 401 `app_password_required`.
     #[serde(default)]
     client: SignInClient,
+    /// A single sign-on ticket (from `/v1/sso/{provider}/callback`) instead of an e-mail
+    /// address; with `password` when the ticket needs the account's confirmation.
+    #[schema(value_type = Option<String>)]
+    sso_ticket: Option<SecretString>,
 }
 
 #[derive(Deserialize, Default, Clone, Copy, utoipa::ToSchema)]
@@ -115,6 +119,22 @@ pub(crate) async fn sign_in(
     headers: HeaderMap,
     Json(body): Json<SignIn>,
 ) -> Result<(StatusCode, Json<TokenPair>)> {
+    if let Some(ticket) = body.sso_ticket {
+        let signed_in = crate::sso::flow::redeem(
+            &state,
+            crate::sso::flow::Redemption {
+                ticket,
+                password: body.password,
+                totp_code: body.totp_code.map(SecretString::from),
+                recovery_code: body.recovery_code.map(SecretString::from),
+                keep_signed_in: body.keep_signed_in,
+                user_agent: user_agent(&headers),
+                address,
+            },
+        )
+        .await?;
+        return Ok((StatusCode::CREATED, Json(signed_in.into())));
+    }
     let password = body
         .password
         .ok_or_else(|| Error::invalid("missing_password", "password", "password is required"))?;
@@ -132,6 +152,7 @@ pub(crate) async fn sign_in(
                 SignInClient::Api => signin::Client::Api,
             },
             address,
+            link_confirmation: false,
         },
     )
     .await?;

@@ -31,6 +31,9 @@ pub enum Event {
     AppPasswordRevoked,
     ConnectionFailed,
     ConnectionRemoved,
+    IdentityLinked,
+    IdentityUnlinked,
+    SignInPolicyChanged,
 }
 
 impl Event {
@@ -58,6 +61,9 @@ impl Event {
             Event::AppPasswordRevoked => "app_password_revoked",
             Event::ConnectionFailed => "connection_failed",
             Event::ConnectionRemoved => "connection_removed",
+            Event::IdentityLinked => "identity_linked",
+            Event::IdentityUnlinked => "identity_unlinked",
+            Event::SignInPolicyChanged => "sign_in_policy_changed",
         }
     }
 }

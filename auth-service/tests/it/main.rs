@@ -10,5 +10,6 @@ mod sandbox_providers;
 mod second_factor;
 mod security;
 mod sessions;
+mod sso;
 mod stub;
 mod users_and_connections;

@@ -98,6 +98,7 @@ pub fn router() -> Router<AppState> {
                 .post(faults::set_global)
                 .delete(faults::clear_all),
         )
+        .nest("/oidc", crate::oidc::control::router())
         .route("/seed", post(seed::seed))
         .route("/snapshot", get(read_snapshot).post(write_snapshot))
         .route("/stats", get(stats))

@@ -1,0 +1,747 @@
+//! Sign-in with OpenID Connect against the sandbox's provider (in-process): discovery, JWKS and
+//! its rotation, the code flow with PKCE, and every refusal (state, nonce, issuer, audience,
+//! expiry, signature, unverified e-mail), the account rules, the policy and the throttle.
+
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, assert_error, spawn_app_with};
+use crate::second_factor::{authenticator, code};
+
+const PASSWORD: &str = "correct horse battery";
+const REALM: &str = "corp";
+
+struct Sandbox {
+    base: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Sso {
+    app: TestApp,
+    sandbox: Sandbox,
+    /// Follows no redirects: each hop is looked at.
+    browser: reqwest::Client,
+}
+
+async fn start_sandbox() -> Sandbox {
+    let sandbox = sandbox::startup::Application::build(sandbox::Settings::for_tests())
+        .await
+        .unwrap();
+    let base = sandbox.base_url();
+    let task = tokio::spawn(async move {
+        let _ = sandbox.run_until_stopped().await;
+    });
+    Sandbox { base, task }
+}
+
+/// The service with the sandbox's realm `corp` as provider `corp`, new accounts open to
+/// `corp.example`.
+async fn setup() -> Sso {
+    setup_with(|_| {}).await
+}
+
+async fn setup_with(configure: impl FnOnce(&mut auth_service::Settings)) -> Sso {
+    let sandbox = start_sandbox().await;
+    let issuer = sandbox::oidc::issuer_url(&sandbox.base, REALM);
+    let app = spawn_app_with(|s| {
+        s.oidc = vec![auth_service::sso::config::OidcProviderSettings {
+            id: "corp".to_owned(),
+            kind: auth_service::sso::config::ProviderKind::Generic,
+            display_name: "Corp ID".to_owned(),
+            issuer,
+            client_id: "sandbox-oidc-client".to_owned(),
+            client_secret: "sandbox-oidc-secret".to_owned().into(),
+            sign_up_domains: vec!["corp.example".to_owned()],
+        }];
+        configure(s);
+    })
+    .await;
+    Sso {
+        app,
+        sandbox,
+        browser: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+/// The provider's answer to the browser, and the flow cookie.
+struct Callback {
+    query: String,
+    cookie: String,
+}
+
+impl Sso {
+    async fn control(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .browser
+            .post(format!("{}/_sandbox/oidc{path}", self.sandbox.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        if response.status() == StatusCode::NO_CONTENT {
+            return Value::Null;
+        }
+        response.json().await.unwrap()
+    }
+
+    async fn provider_user(&self, email: &str, verified: bool, amr: &[&str]) -> Value {
+        self.control(
+            "/users",
+            json!({"email": email, "email_verified": verified, "amr": amr}),
+        )
+        .await
+    }
+
+    /// Starts a sign-in and lets `email` sign in at the provider.
+    async fn at_provider(&self, email: &str) -> Callback {
+        let response = self
+            .browser
+            .get(format!("{}/v1/sso/corp/authorize", self.app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let url = url::Url::parse(&location).unwrap();
+        let params: std::collections::HashMap<String, String> =
+            url.query_pairs().into_owned().collect();
+        assert_eq!(params["response_type"], "code");
+        assert_eq!(params["code_challenge_method"], "S256");
+        assert!(params["scope"].split(' ').any(|s| s == "openid"));
+        assert!(!params["nonce"].is_empty() && !params["state"].is_empty());
+        let consent = self
+            .browser
+            .get(format!("{location}&login_hint={}", urlencode(email)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(consent.status(), StatusCode::SEE_OTHER, "{email}");
+        let back = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
+        Callback {
+            query: back.query().unwrap().to_owned(),
+            cookie,
+        }
+    }
+
+    async fn callback(&self, callback: &Callback, with_cookie: bool) -> reqwest::Response {
+        let mut request = self.browser.get(format!(
+            "{}/v1/sso/corp/callback?{}",
+            self.app.address, callback.query
+        ));
+        if with_cookie {
+            request = request.header("cookie", &callback.cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// The whole flow up to the ticket.
+    async fn ticket(&self, email: &str) -> Value {
+        let callback = self.at_provider(email).await;
+        let response = self.callback(&callback, true).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    async fn redeem(&self, body: Value) -> reqwest::Response {
+        self.app.sign_in(body).await
+    }
+
+    /// Signs `email` in through the provider; returns the token pair.
+    async fn signed_in(&self, email: &str) -> Value {
+        let ticket = self.ticket(email).await;
+        assert_eq!(ticket["link_required"], false, "{ticket}");
+        let response = self
+            .redeem(json!({"sso_ticket": ticket["sso_ticket"]}))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    async fn identities(&self, token: &str) -> Vec<Value> {
+        let response = self
+            .app
+            .user_request(Method::GET, "/v1/me/identities", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["identities"].as_array().unwrap().clone()
+    }
+
+    async fn user_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM users")
+            .fetch_one(&self.app.db)
+            .await
+            .unwrap()
+    }
+
+    async fn audit_events(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT event FROM audit_log ORDER BY id")
+            .fetch_all(&self.app.db)
+            .await
+            .unwrap()
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The access token's claims (not verified: the service's own tests do that).
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn me(app: &TestApp, token: &str) -> Value {
+    let response = app
+        .user_request(Method::GET, "/v1/me", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_sign_in_screen_lists_the_providers() {
+    let sso = setup().await;
+    let response = sso
+        .browser
+        .get(format!("{}/v1/sso/providers", sso.app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"providers": [{"id": "corp", "name": "Corp ID"}], "password_sign_in": true})
+    );
+    let unknown = sso
+        .browser
+        .get(format!("{}/v1/sso/nope/authorize", sso.app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_error(unknown, StatusCode::NOT_FOUND, "unknown_identity_provider").await;
+}
+
+#[tokio::test]
+async fn a_new_person_of_a_listed_domain_gets_an_account_and_a_session() {
+    let sso = setup().await;
+    sso.provider_user("alice@corp.example", true, &["pwd"])
+        .await;
+    let pair = sso.signed_in("alice@corp.example").await;
+    let token = pair["access_token"].as_str().unwrap();
+    assert_eq!(me(&sso.app, token).await["email"], "alice@corp.example");
+    assert_eq!(claims(token)["amr"], json!(["oidc", "pwd"]));
+    let identities = sso.identities(token).await;
+    assert_eq!(identities.len(), 1);
+    assert_eq!(identities[0]["provider"], "corp");
+    assert_eq!(identities[0]["provider_name"], "Corp ID");
+    assert_eq!(identities[0]["email"], "alice@corp.example");
+    // The session is an ordinary one: it refreshes.
+    let refreshed = sso
+        .app
+        .refresh(pair["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    // A second sign-in finds the same account through the link.
+    let again = sso.signed_in("alice@corp.example").await;
+    assert_eq!(again["user_id"], pair["user_id"]);
+    assert_eq!(sso.user_count().await, 1);
+    let events = sso.audit_events().await;
+    for expected in ["user_created", "identity_linked", "signed_in"] {
+        assert!(events.iter().any(|e| e == expected), "{events:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_ticket_is_good_for_one_session() {
+    let sso = setup().await;
+    sso.provider_user("bob@corp.example", true, &["pwd"]).await;
+    let ticket = sso.ticket("bob@corp.example").await;
+    let first = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"]}))
+        .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let second = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"]}))
+        .await;
+    assert_error(second, StatusCode::UNAUTHORIZED, "invalid_sso_ticket").await;
+    let made_up = sso.redeem(json!({"sso_ticket": "made-up"})).await;
+    assert_error(made_up, StatusCode::UNAUTHORIZED, "invalid_sso_ticket").await;
+}
+
+#[tokio::test]
+async fn no_account_is_made_outside_the_sign_up_domains() {
+    let sso = setup().await;
+    sso.provider_user("mallory@elsewhere.example", true, &["pwd"])
+        .await;
+    let callback = sso.at_provider("mallory@elsewhere.example").await;
+    let response = sso.callback(&callback, true).await;
+    assert_error(response, StatusCode::FORBIDDEN, "sign_up_not_allowed").await;
+    assert_eq!(sso.user_count().await, 0);
+}
+
+#[tokio::test]
+async fn an_unverified_address_neither_links_nor_makes_an_account() {
+    let sso = setup().await;
+    // The victim's account, and someone at the provider claiming the victim's address.
+    sso.app
+        .create_user_with_password("victim@corp.example", PASSWORD)
+        .await;
+    sso.provider_user("victim@corp.example", false, &["pwd"])
+        .await;
+    let callback = sso.at_provider("victim@corp.example").await;
+    let response = sso.callback(&callback, true).await;
+    assert_error(response, StatusCode::FORBIDDEN, "email_not_verified").await;
+    sso.provider_user("newcomer@corp.example", false, &["pwd"])
+        .await;
+    let callback = sso.at_provider("newcomer@corp.example").await;
+    let response = sso.callback(&callback, true).await;
+    assert_error(response, StatusCode::FORBIDDEN, "email_not_verified").await;
+    let linked: i64 = sqlx::query_scalar("SELECT count(*) FROM external_identities")
+        .fetch_one(&sso.app.db)
+        .await
+        .unwrap();
+    assert_eq!(linked, 0);
+    assert_eq!(sso.user_count().await, 1);
+}
+
+#[tokio::test]
+async fn an_existing_account_links_only_with_its_password() {
+    let sso = setup().await;
+    let user = sso
+        .app
+        .create_user_with_password("carol@corp.example", PASSWORD)
+        .await;
+    sso.provider_user("carol@corp.example", true, &["pwd"])
+        .await;
+    let ticket = sso.ticket("carol@corp.example").await;
+    assert_eq!(ticket["link_required"], true);
+    let without = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"]}))
+        .await;
+    assert_error(without, StatusCode::CONFLICT, "link_confirmation_required").await;
+    let wrong = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"], "password": "not the password"}))
+        .await;
+    assert_error(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let linked: i64 = sqlx::query_scalar("SELECT count(*) FROM external_identities")
+        .fetch_one(&sso.app.db)
+        .await
+        .unwrap();
+    assert_eq!(linked, 0, "nothing is linked before the confirmation");
+    let right = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"], "password": PASSWORD}))
+        .await;
+    assert_eq!(right.status(), StatusCode::CREATED);
+    let pair: Value = right.json().await.unwrap();
+    assert_eq!(pair["user_id"], user.to_string());
+    // From now on the provider alone signs Carol in.
+    let next = sso.signed_in("carol@corp.example").await;
+    assert_eq!(next["user_id"], user.to_string());
+    assert_eq!(sso.user_count().await, 1);
+}
+
+#[tokio::test]
+async fn an_invited_account_links_on_its_first_sign_in() {
+    let sso = setup().await;
+    // An administrator's invitation: an account without a password.
+    let user = sso.app.create_user("dave@corp.example").await;
+    sso.provider_user("dave@corp.example", true, &["pwd"]).await;
+    let pair = sso.signed_in("dave@corp.example").await;
+    assert_eq!(pair["user_id"], user.to_string());
+}
+
+#[tokio::test]
+async fn a_replayed_state_is_refused() {
+    let sso = setup().await;
+    sso.provider_user("erin@corp.example", true, &["pwd"]).await;
+    let callback = sso.at_provider("erin@corp.example").await;
+    assert_eq!(sso.callback(&callback, true).await.status(), StatusCode::OK);
+    let replay = sso.callback(&callback, true).await;
+    assert_error(replay, StatusCode::BAD_REQUEST, "invalid_state").await;
+}
+
+#[tokio::test]
+async fn a_state_from_another_browser_is_refused() {
+    let sso = setup().await;
+    sso.provider_user("frank@corp.example", true, &["pwd"])
+        .await;
+    let callback = sso.at_provider("frank@corp.example").await;
+    let response = sso.callback(&callback, false).await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_state").await;
+    // The attempt is used up: the right browser cannot finish it afterwards either.
+    let late = sso.callback(&callback, true).await;
+    assert_error(late, StatusCode::BAD_REQUEST, "invalid_state").await;
+}
+
+/// A deliberately wrong ID token is refused with `code`, and no account or link appears.
+async fn refused_token(tamper: Value, code: &str) {
+    let sso = setup().await;
+    sso.provider_user("gina@corp.example", true, &["pwd"]).await;
+    sso.control("/next-id-token", tamper).await;
+    let callback = sso.at_provider("gina@corp.example").await;
+    let response = sso.callback(&callback, true).await;
+    assert_error(response, StatusCode::UNAUTHORIZED, code).await;
+    assert_eq!(sso.user_count().await, 0);
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE event = 'sign_in_failed' AND detail->>'reason' = $1",
+    )
+    .bind(code)
+    .fetch_one(&sso.app.db)
+    .await
+    .unwrap();
+    assert_eq!(failures, 1);
+}
+
+#[tokio::test]
+async fn an_id_token_for_another_audience_is_refused() {
+    refused_token(json!({"aud": "some-other-client"}), "audience_mismatch").await;
+}
+
+#[tokio::test]
+async fn an_id_token_from_another_issuer_is_refused() {
+    refused_token(
+        json!({"iss": "https://attacker.example"}),
+        "issuer_mismatch",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_id_token_with_another_nonce_is_refused() {
+    refused_token(json!({"nonce": "replayed-nonce"}), "nonce_mismatch").await;
+}
+
+#[tokio::test]
+async fn an_expired_id_token_is_refused() {
+    refused_token(json!({"expires_in": -600}), "id_token_expired").await;
+}
+
+#[tokio::test]
+async fn an_id_token_signed_with_an_unpublished_key_is_refused() {
+    refused_token(
+        json!({"unpublished_key": true}),
+        "invalid_id_token_signature",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_rotated_signing_key_is_fetched_and_accepted() {
+    let sso = setup().await;
+    sso.provider_user("hana@corp.example", true, &["pwd"]).await;
+    // The service has the provider's keys now.
+    sso.signed_in("hana@corp.example").await;
+    let before: Value = sso
+        .browser
+        .get(format!("{}/_sandbox/oidc/keys", sso.sandbox.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rotated = sso
+        .control("/keys/rotate", json!({"retire_old": true}))
+        .await;
+    assert_ne!(before["active_kid"], rotated["active_kid"]);
+    assert_eq!(rotated["published_kids"], json!([rotated["active_kid"]]));
+    // Signed with a key the service has not seen: it refetches the set and accepts.
+    sso.signed_in("hana@corp.example").await;
+}
+
+#[tokio::test]
+async fn a_provider_refusal_is_reported() {
+    let sso = setup().await;
+    sso.provider_user("olga@corp.example", true, &["pwd"]).await;
+    let mut callback = sso.at_provider("olga@corp.example").await;
+    // The person declined at the provider: it sends `error` (RFC 6749 §4.1.2.1) and no code.
+    let state = url::form_urlencoded::parse(callback.query.as_bytes())
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    callback.query = format!("error=access_denied&state={}", urlencode(&state));
+    let response = sso.callback(&callback, true).await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "provider_denied").await;
+}
+
+#[tokio::test]
+async fn failed_callbacks_count_against_the_address_budget() {
+    let sso = setup_with(|s| s.sessions.max_failed_sign_ins_per_address = 2).await;
+    sso.provider_user("ivan@corp.example", true, &["pwd"]).await;
+    for _ in 0..2 {
+        let callback = sso.at_provider("ivan@corp.example").await;
+        let response = sso.callback(&callback, false).await;
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_state").await;
+    }
+    let callback = sso.at_provider("ivan@corp.example").await;
+    let response = sso.callback(&callback, true).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn a_disabled_account_cannot_sign_in_through_the_provider() {
+    let sso = setup().await;
+    sso.provider_user("judy@corp.example", true, &["pwd"]).await;
+    let pair = sso.signed_in("judy@corp.example").await;
+    sqlx::query("UPDATE users SET disabled_at = now()")
+        .execute(&sso.app.db)
+        .await
+        .unwrap();
+    let callback = sso.at_provider("judy@corp.example").await;
+    let response = sso.callback(&callback, true).await;
+    assert_error(response, StatusCode::FORBIDDEN, "account_disabled").await;
+    drop(pair);
+}
+
+#[tokio::test]
+async fn single_sign_on_only_turns_the_main_password_off_but_not_app_passwords() {
+    let sso = setup().await;
+    let admin_email = "admin@corp.example";
+    sso.app
+        .post("/internal/v1/users")
+        .json(&json!({"email": admin_email, "password": PASSWORD, "is_admin": true}))
+        .send()
+        .await
+        .unwrap();
+    sso.app
+        .create_user_with_password("kate@corp.example", PASSWORD)
+        .await;
+    let kate = sso.app.signed_in("kate@corp.example", PASSWORD).await;
+    let kate_token = kate["access_token"].as_str().unwrap();
+    let created = sso
+        .app
+        .user_request(Method::POST, "/v1/me/app-passwords", kate_token)
+        .json(&json!({"name": "mail client"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let app_password = created.json::<Value>().await.unwrap()["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let admin = sso.app.signed_in(admin_email, PASSWORD).await;
+    let admin_token = admin["access_token"].as_str().unwrap();
+    let forbidden = sso
+        .app
+        .user_request(Method::PUT, "/v1/admin/sign-in-policy", kate_token)
+        .json(&json!({"password_sign_in": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
+    let set = sso
+        .app
+        .user_request(Method::PUT, "/v1/admin/sign-in-policy", admin_token)
+        .json(&json!({"password_sign_in": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
+
+    let refused = sso
+        .app
+        .sign_in(json!({"email": "kate@corp.example", "password": PASSWORD}))
+        .await;
+    assert_error(refused, StatusCode::FORBIDDEN, "password_sign_in_disabled").await;
+    let script = sso
+        .app
+        .sign_in(json!({"email": "kate@corp.example", "password": app_password, "client": "api"}))
+        .await;
+    assert_eq!(script.status(), StatusCode::CREATED);
+    // Administrators keep their password: a provider outage must not lock everyone out.
+    sso.app.signed_in(admin_email, PASSWORD).await;
+    // The sign-in screen knows.
+    let options: Value = sso
+        .browser
+        .get(format!("{}/v1/sso/providers", sso.app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(options["password_sign_in"], false);
+    // Kate links her identity (her password still confirms a link) and signs in with it.
+    sso.provider_user("kate@corp.example", true, &["pwd"]).await;
+    let ticket = sso.ticket("kate@corp.example").await;
+    let linked = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"], "password": PASSWORD}))
+        .await;
+    assert_eq!(linked.status(), StatusCode::CREATED);
+    sso.signed_in("kate@corp.example").await;
+    assert!(
+        sso.audit_events()
+            .await
+            .iter()
+            .any(|e| e == "sign_in_policy_changed")
+    );
+}
+
+#[tokio::test]
+async fn identities_are_listed_and_unlinked_but_never_the_last_way_in() {
+    let sso = setup().await;
+    sso.provider_user("liam@corp.example", true, &["pwd"]).await;
+    let pair = sso.signed_in("liam@corp.example").await;
+    let token = pair["access_token"].as_str().unwrap();
+    let identities = sso.identities(token).await;
+    let id = identities[0]["id"].as_str().unwrap();
+    // Liam has no password: this identity is his only way in.
+    let refused = sso
+        .app
+        .user_request(Method::DELETE, &format!("/v1/me/identities/{id}"), token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(refused, StatusCode::CONFLICT, "last_sign_in_method").await;
+
+    // Mia has a password too: she may unlink, and the provider then needs her password again.
+    sso.app
+        .create_user_with_password("mia@corp.example", PASSWORD)
+        .await;
+    sso.provider_user("mia@corp.example", true, &["pwd"]).await;
+    let ticket = sso.ticket("mia@corp.example").await;
+    let pair: Value = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"], "password": PASSWORD}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = pair["access_token"].as_str().unwrap();
+    let identities = sso.identities(token).await;
+    assert_eq!(identities.len(), 1);
+    let id = identities[0]["id"].as_str().unwrap();
+    let other = sso
+        .app
+        .user_request(
+            Method::DELETE,
+            &format!("/v1/me/identities/{}", Uuid::new_v4()),
+            token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(other, StatusCode::NOT_FOUND, "identity_not_found").await;
+    let done = sso
+        .app
+        .user_request(Method::DELETE, &format!("/v1/me/identities/{id}"), token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    assert!(sso.identities(token).await.is_empty());
+    assert_eq!(sso.ticket("mia@corp.example").await["link_required"], true);
+}
+
+#[tokio::test]
+async fn two_factor_accounts_give_their_code_unless_the_provider_did_mfa() {
+    let sso = setup().await;
+    sso.app
+        .create_user_with_password("nina@corp.example", PASSWORD)
+        .await;
+    let pair = sso.app.signed_in("nina@corp.example", PASSWORD).await;
+    let token = pair["access_token"].as_str().unwrap();
+    let enrolment: Value = sso
+        .app
+        .user_request(Method::POST, "/v1/me/totp", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let totp = authenticator(enrolment["secret"].as_str().unwrap());
+    let confirmed: Value = sso
+        .app
+        .user_request(Method::POST, "/v1/me/totp/confirm", token)
+        .json(&json!({"code": code(&totp, 0)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recovery_code = confirmed["recovery_codes"][0].as_str().unwrap();
+
+    // Linking: the password and the second factor, as at any password sign-in.
+    sso.provider_user("nina@corp.example", true, &["pwd"]).await;
+    let ticket = sso.ticket("nina@corp.example").await;
+    let missing = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"], "password": PASSWORD}))
+        .await;
+    assert_error(missing, StatusCode::UNAUTHORIZED, "second_factor_required").await;
+    let linked = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"], "password": PASSWORD, "recovery_code": recovery_code}))
+        .await;
+    assert_eq!(linked.status(), StatusCode::CREATED);
+
+    // The provider signed Nina in with a password only: our second factor is asked.
+    let ticket = sso.ticket("nina@corp.example").await;
+    let missing = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"]}))
+        .await;
+    assert_error(missing, StatusCode::UNAUTHORIZED, "second_factor_required").await;
+    let wrong = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"], "totp_code": "000000"}))
+        .await;
+    assert_error(wrong, StatusCode::UNAUTHORIZED, "invalid_second_factor").await;
+    let right = sso
+        .redeem(json!({"sso_ticket": ticket["sso_ticket"], "totp_code": code(&totp, 1)}))
+        .await;
+    assert_eq!(right.status(), StatusCode::CREATED);
+    let pair: Value = right.json().await.unwrap();
+    assert_eq!(
+        claims(pair["access_token"].as_str().unwrap())["amr"],
+        json!(["oidc", "pwd", "otp"])
+    );
+
+    // The provider did MFA itself: recorded in `amr`, and our code is not asked again.
+    sso.control("/next-id-token", json!({"amr": ["pwd", "mfa"]}))
+        .await;
+    let pair = sso.signed_in("nina@corp.example").await;
+    assert_eq!(
+        claims(pair["access_token"].as_str().unwrap())["amr"],
+        json!(["oidc", "pwd", "mfa"])
+    );
+}
