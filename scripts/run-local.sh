@@ -68,6 +68,15 @@ web=http://127.0.0.1:8080
 export WEB_PUBLIC_URL="$web"
 export AUTH_PUBLIC_URL="$web/api/auth"
 export AUTH_CONNECTED_REDIRECT_URL="$web/#/connections"
+# "Sign in with Sandbox ID": the sandbox's OpenID Connect provider (its page lists its users;
+# the demo user is one of them, and sso.example people get a new account).
+export AUTH_OIDC_PROVIDERS=sandbox
+export AUTH_OIDC_SANDBOX_NAME="Sandbox ID"
+export AUTH_OIDC_SANDBOX_ISSUER="$sandbox/oidc/sandbox"
+export AUTH_OIDC_SANDBOX_CLIENT_ID=sandbox-oidc-client
+export AUTH_OIDC_SANDBOX_CLIENT_SECRET=sandbox-oidc-secret
+export AUTH_OIDC_SANDBOX_SIGN_UP_DOMAINS=sso.example
+export AUTH_SIGN_IN_REDIRECT_URL="$web/"
 
 stop_all
 start() { # name binary port
@@ -106,6 +115,8 @@ api() { # method url [body]
 }
 
 say "Creating the demo mailbox and Zoho CRM organisation in the sandbox"
+api POST "$sandbox/_sandbox/oidc/users" '{"email":"demo@example.com","name":"Demo Sales"}' > /dev/null
+api POST "$sandbox/_sandbox/oidc/users" '{"email":"new.hire@sso.example","name":"New Hire"}' > /dev/null
 mailbox=$(api POST "$sandbox/_sandbox/graph/mailboxes" '{"display_name":"Demo Sales"}')
 org=$(api POST "$sandbox/_sandbox/zoho/orgs" '{"dc":"jp","user_name":"Demo Sales","user_email":"demo@example.com"}')
 mailbox_id=$(echo "$mailbox" | field mailbox_id)

@@ -26,12 +26,15 @@ pub static FILES: &[(&str, &[u8])] = embed![
     "js/format.js",
     "js/i18n.js",
     "js/messages.js",
+    "js/messages-sso.js",
+    "js/sso.js",
     "js/views/signin.js",
     "js/views/connections.js",
     "js/views/settings.js",
     "js/views/status.js",
     "js/views/conflicts.js",
     "js/views/security.js",
+    "js/views/identities.js",
 ];
 
 struct Asset {

@@ -107,6 +107,10 @@ pub async fn spawn_system_with_web() -> anyhow::Result<System> {
     start(true).await
 }
 
+/// With `web`, people of this domain get an account on their first sign-in with the sandbox's
+/// OpenID Connect provider (`Sandbox ID`).
+pub const SSO_SIGN_UP_DOMAIN: &str = "sso.example";
+
 async fn start(with_web: bool) -> anyhow::Result<System> {
     service_kit::telemetry::init_for_tests();
     // `web`'s address must be known before auth-service starts: bind it first.
@@ -136,6 +140,18 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
     if let Some(web_url) = &web_url {
         auth_settings.public_url = format!("{web_url}/api/auth");
         auth_settings.connected_redirect_url = Some(format!("{web_url}/#/connections"));
+        // "Sign in with Sandbox ID": the sandbox's OpenID Connect provider, as an operator
+        // would configure their own (new accounts for `sso.example` people).
+        auth_settings.sign_in_redirect_url = Some(format!("{web_url}/"));
+        auth_settings.oidc = vec![auth_service::sso::config::OidcProviderSettings {
+            id: "sandbox".to_owned(),
+            kind: auth_service::sso::config::ProviderKind::Generic,
+            display_name: "Sandbox ID".to_owned(),
+            issuer: sandbox::oidc::issuer_url(&sandbox_url, "sandbox"),
+            client_id: "sandbox-oidc-client".to_owned(),
+            client_secret: SecretString::from("sandbox-oidc-secret"),
+            sign_up_domains: vec![SSO_SIGN_UP_DOMAIN.to_owned()],
+        }];
     }
     let auth = auth_service::startup::Application::build(auth_settings)
         .await

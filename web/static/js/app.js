@@ -9,6 +9,7 @@ import * as connections from './views/connections.js';
 import * as settings from './views/settings.js';
 import * as conflicts from './views/conflicts.js';
 import * as security from './views/security.js';
+import * as sso from './sso.js';
 
 const VIEWS = { status, connections, settings, conflicts, security };
 const NAV = ['status', 'connections', 'settings', 'conflicts', 'security'];
@@ -148,6 +149,32 @@ function oauthOutcome() {
   return { text: t('connections.failedNotice', { provider: name, reason: errorText({ code }) }), kind: 'error' };
 }
 
+/** Back from an identity provider: redeems the ticket; true when that signed the user in. */
+async function singleSignOn() {
+  const outcome = sso.takeOutcome();
+  if (!outcome) return false;
+  const name = await sso.providerName(outcome.provider);
+  if (outcome.error) {
+    noticeAfterRoute(t('signin.ssoFailed', { provider: name, reason: errorText({ code: outcome.error }) }), 'error');
+    return false;
+  }
+  if (outcome.link) {
+    // The account exists: its owner confirms with the password on the sign-in screen.
+    sso.setPending({ ...outcome, name });
+    return false;
+  }
+  try {
+    await sso.redeem(outcome);
+    app.me = await api.get('/api/auth/v1/me');
+    history.replaceState(null, '', `${location.pathname}#/${DEFAULT_VIEW}`);
+    return true;
+  } catch (error) {
+    if (error.code === 'second_factor_required') sso.setPending({ ...outcome, name, secondFactor: true });
+    else noticeAfterRoute(t('signin.ssoFailed', { provider: name, reason: errorText(error) }), 'error');
+    return false;
+  }
+}
+
 async function boot() {
   setLang(getLang(), { remember: false });
   onLangChange(() => route());
@@ -163,6 +190,10 @@ async function boot() {
   });
   const notice = oauthOutcome();
   if (notice) noticeAfterRoute(notice.text, notice.kind);
+  if (await singleSignOn()) {
+    await route();
+    return;
+  }
   try {
     if (await api.restore()) {
       await app.reloadMe();

@@ -1,6 +1,8 @@
 // Every text of the page, in English and Japanese. Keys are grouped by view; `error.<code>` are
 // the APIs' error codes ({seconds} and {message} are filled in when known).
 
+import * as sso from './messages-sso.js';
+
 const en = {
   'app.title': 'Outlook ⇄ Zoho CRM sync',
   'app.skip': 'Skip to content',
@@ -663,4 +665,4 @@ const ja = {
   'error.conflict': 'この項目には、判断待ちの競合はもうありません。',
 };
 
-export const messages = { en, ja };
+export const messages = { en: { ...en, ...sso.en }, ja: { ...ja, ...sso.ja } };

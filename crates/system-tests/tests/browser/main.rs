@@ -4,4 +4,5 @@
 
 mod journey;
 mod security;
+mod sso;
 mod support;

@@ -4,7 +4,8 @@
 import * as api from '../api.js';
 import { announce, busy, clearErrors, field, focusFirstError, h, setFieldError, setFormError } from '../dom.js';
 import { dateTime, device, relative } from '../format.js';
-import { errorText, t } from '../i18n.js';
+import { errorText, has, t } from '../i18n.js';
+import { identities } from './identities.js';
 
 function copyButton(text, id) {
   const button = h('button', { type: 'button', class: 'secondary small', id }, t('common.copy'));
@@ -250,7 +251,7 @@ async function sessions(app) {
       }
       return h('tr', { class: s.current ? 'current' : '' },
         h('td', {}, device(s.user_agent)),
-        h('td', {}, (s.amr || []).map((m) => t(`security.amr.${m}`)).join(', ')),
+        h('td', {}, (s.amr || []).map((m) => (has(`security.amr.${m}`) ? t(`security.amr.${m}`) : m)).join(', ')),
         h('td', {}, dateTime(s.created_at)),
         h('td', {}, h('time', { datetime: s.last_used_at, title: dateTime(s.last_used_at) }, relative(s.last_used_at))),
         h('td', {}, s.long_lived ? t('security.kept') : t('security.short'), h('div', { class: 'hint' }, dateTime(s.expires_at))),
@@ -303,11 +304,12 @@ export async function render(main, app) {
     await render(fresh, app);
     main.replaceChildren(...fresh.childNodes);
   };
-  const [apps, signedIn] = await Promise.all([appPasswords(), sessions(app)]);
+  const [apps, signedIn, linked] = await Promise.all([appPasswords(), sessions(app), identities()]);
   main.append(
     h('h1', {}, t('security.title')),
     twoFactor(app, rerender),
     apps,
+    linked,
     signedIn,
     passwordChange(),
   );

@@ -1,12 +1,19 @@
 // Sign in: e-mail, password, the TOTP code (asked for when the account has two-factor sign-in)
-// or a recovery code, and "keep me signed in".
+// or a recovery code, and "keep me signed in"; or one of the configured identity providers
+// ("Sign in with Microsoft", ...). Back from a provider, the same form finishes what the
+// provider could not: the account's password to confirm a link, or the account's second factor.
 import * as api from '../api.js';
 import { busy, checkbox, clearErrors, field, focusFirstError, h, setFieldError, setFormError } from '../dom.js';
 import { errorText, t } from '../i18n.js';
+import * as sso from '../sso.js';
 
-export function render(main, app) {
-  let secondFactor = false;
+export async function render(main, app) {
+  const ticket = sso.pendingTicket();
+  // `link`: an existing account confirms with its password; `factor`: only the second factor.
+  const mode = !ticket ? 'password' : ticket.secondFactor ? 'factor' : 'link';
+  let secondFactor = mode === 'factor';
   let useRecovery = false;
+  const options = mode === 'password' ? await sso.options() : { providers: [], password_sign_in: true };
 
   const email = h('input', { type: 'email', id: 'email', name: 'email', autocomplete: 'username', required: true, spellcheck: 'false' });
   const password = h('input', { type: 'password', id: 'password', name: 'password', autocomplete: 'current-password', required: true });
@@ -15,7 +22,7 @@ export function render(main, app) {
   const totpField = field(t('signin.totp'), totp, { hint: t('signin.totpHint') });
   const recoveryField = field(t('signin.recovery'), recovery, { hint: t('signin.recoveryHint') });
   const toggle = h('button', { type: 'button', class: 'link', id: 'use-recovery' }, t('signin.useRecovery'));
-  const secondFactorBox = h('div', { class: 'second-factor', id: 'second-factor', hidden: true },
+  const secondFactorBox = h('div', { class: 'second-factor', id: 'second-factor', hidden: !secondFactor },
     totpField, recoveryField, toggle);
   recoveryField.hidden = true;
   toggle.addEventListener('click', () => {
@@ -26,32 +33,43 @@ export function render(main, app) {
     (useRecovery ? recovery : totp).focus();
   });
 
-  const submit = h('button', { type: 'submit', id: 'sign-in', class: 'primary' }, t('signin.submit'));
+  const emailField = field(t('signin.email'), email);
+  const passwordField = field(t('signin.password'), password);
+  emailField.hidden = mode !== 'password';
+  passwordField.hidden = mode === 'factor';
+  const keep = checkbox('keep-signed-in', t('signin.keep'), false, { hint: t('signin.keepHint') });
+  keep.hidden = mode !== 'password';
+  const submit = h('button', { type: 'submit', id: 'sign-in', class: 'primary' },
+    t(mode === 'link' ? 'signin.linkSubmit' : 'signin.submit'));
+  const actions = h('div', { class: 'actions' }, submit);
+  if (mode !== 'password') {
+    actions.append(h('button', { type: 'button', class: 'secondary', id: 'sso-cancel', onclick: () => {
+      sso.setPending(null);
+      app.navigate('signin');
+    } }, t('common.cancel')));
+  }
   const form = h('form', { id: 'signin-form', novalidate: true, 'aria-labelledby': 'signin-title' },
-    field(t('signin.email'), email),
-    field(t('signin.password'), password),
-    secondFactorBox,
-    checkbox('keep-signed-in', t('signin.keep'), false, { hint: t('signin.keepHint') }),
-    h('div', { class: 'actions' }, submit));
+    emailField, passwordField, secondFactorBox, keep, actions);
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);
-    if (!email.value.trim()) setFieldError('email', t('signin.emailMissing'));
-    if (!password.value) setFieldError('password', t('signin.passwordMissing'));
+    if (mode === 'password' && !email.value.trim()) setFieldError('email', t('signin.emailMissing'));
+    if (mode !== 'factor' && !password.value) setFieldError('password', t('signin.passwordMissing'));
     if (secondFactor && !useRecovery && !totp.value.trim()) setFieldError('totp-code', t('signin.totpMissing'));
     if (secondFactor && useRecovery && !recovery.value.trim()) setFieldError('recovery-code', t('signin.recoveryMissing'));
     if (focusFirstError(form)) return;
-    const body = {
-      email: email.value.trim(),
-      password: password.value,
-      keep_signed_in: document.getElementById('keep-signed-in').checked,
-    };
+    const body = {};
+    if (mode !== 'factor') body.password = password.value;
     if (secondFactor && !useRecovery) body.totp_code = totp.value.replace(/\s/g, '');
     if (secondFactor && useRecovery) body.recovery_code = recovery.value.trim();
     await busy(submit, async () => {
       try {
-        await api.signIn(body);
+        if (mode === 'password') {
+          await api.signIn({ ...body, email: email.value.trim(), keep_signed_in: document.getElementById('keep-signed-in').checked });
+        } else {
+          await sso.redeem(ticket, body);
+        }
         password.value = '';
         await app.signedIn();
       } catch (error) {
@@ -88,9 +106,29 @@ export function render(main, app) {
     focusFirstError(form);
   }
 
-  main.append(h('section', { class: 'card narrow signin' },
-    h('h1', { id: 'signin-title' }, t('signin.title')),
-    h('p', { class: 'lead' }, t('signin.lead')),
-    form));
-  email.focus();
+  const lead = {
+    password: t(options.password_sign_in ? 'signin.lead' : 'signin.ssoOnlyLead'),
+    link: t('signin.linkLead', { provider: ticket ? ticket.name : '' }),
+    factor: t('signin.factorLead', { provider: ticket ? ticket.name : '' }),
+  }[mode];
+  const card = h('section', { class: 'card narrow signin' },
+    h('h1', { id: 'signin-title' }, t(mode === 'link' ? 'signin.linkTitle' : 'signin.title')),
+    h('p', { class: 'lead', id: 'signin-lead' }, lead));
+  if (options.providers.length) {
+    const list = h('div', { class: 'sso-providers', id: 'sso-providers', role: 'group', 'aria-label': t('signin.ssoGroup') });
+    for (const provider of options.providers) {
+      list.append(h('button', {
+        type: 'button',
+        class: 'secondary sso',
+        id: `sso-${provider.id}`,
+        onclick: () => sso.start(provider.id, document.getElementById('keep-signed-in').checked),
+      }, t('signin.ssoWith', { provider: provider.name })));
+    }
+    card.append(list, h('p', { class: 'divider', 'aria-hidden': 'true' }, h('span', {}, t('signin.or'))));
+  }
+  card.append(form);
+  main.append(card);
+  if (mode === 'password') email.focus();
+  else if (mode === 'link') password.focus();
+  else totp.focus();
 }
