@@ -74,7 +74,65 @@ struct Security;
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         service_kit::openapi::add_security_schemes(openapi);
+        document_common_errors(openapi);
     }
+}
+
+/// Operations that hash a password (Argon2, bounded queue): 503 `busy` when it is full.
+const HASHING: &[(&str, &str)] = &[
+    ("post", "/v1/sessions"),
+    ("post", "/v1/users"),
+    ("put", "/v1/me/password"),
+    ("delete", "/v1/me/totp"),
+    ("post", "/v1/me/recovery-codes"),
+    ("post", "/v1/me/app-passwords"),
+    ("post", "/internal/v1/users"),
+    ("post", "/v1/admin/users"),
+];
+
+/// Operations that re-check the password, counted like sign-in guesses.
+const RECHECKING: &[(&str, &str)] = &[
+    ("put", "/v1/me/password"),
+    ("delete", "/v1/me/totp"),
+    ("post", "/v1/me/recovery-codes"),
+];
+
+/// The answers every operation of a kind can give besides its own: what the shared extractors
+/// refuse, the administrators' 403, unknown providers, throttling and a full hashing queue.
+fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
+    use service_kit::openapi::ensure_error;
+    service_kit::openapi::document_common_errors(openapi);
+    service_kit::openapi::for_each_operation(openapi, |path, method, operation| {
+        let takes_input = operation.request_body.is_some()
+            || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+        if takes_input {
+            ensure_error(
+                operation,
+                400,
+                "nul_character: a text value holds a NUL character",
+            );
+        }
+        if path.starts_with("/v1/admin/") {
+            ensure_error(operation, 403, "forbidden: not an administrator");
+        }
+        if path.contains("{provider}") {
+            ensure_error(operation, 404, "unknown_provider");
+        }
+        if RECHECKING.contains(&(method, path)) {
+            ensure_error(
+                operation,
+                429,
+                "too_many_attempts (Retry-After): too many wrong passwords lately",
+            );
+        }
+        if HASHING.contains(&(method, path)) {
+            ensure_error(
+                operation,
+                503,
+                "busy (Retry-After): every password-hashing slot and the queue are taken",
+            );
+        }
+    });
 }
 
 /// The document as JSON.

@@ -112,7 +112,7 @@ pub(crate) enum SignInClient {
     Api,
 }
 
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignIn, responses((status = 201, body = TokenPair), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials, second_factor_required, invalid_second_factor, app_password_required (client api, 2FA on)"), (status = 429, body = crate::openapi::ErrorBody, description = "too_many_attempts (Retry-After): per account and per client address")))]
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignIn, responses((status = 201, body = TokenPair), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials, second_factor_required, invalid_second_factor, app_password_required (client api, 2FA on)"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: an app password with client browser"), (status = 429, body = crate::openapi::ErrorBody, description = "too_many_attempts (Retry-After): per account and per client address")))]
 pub(crate) async fn sign_in(
     State(state): State<Arc<AppState>>,
     ClientAddress(address): ClientAddress,

@@ -639,3 +639,50 @@ async fn look_alike_email_domains_are_refused_and_one_domain_is_one_account() {
     let b = app.signed_in("kunde@xn--bcher-kva.de", PASSWORD).await;
     assert_eq!(a["user_id"], b["user_id"]);
 }
+
+#[tokio::test]
+async fn the_openapi_document_declares_the_statuses_the_service_gives() {
+    let app = spawn_app().await;
+    let document: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    let mut secured = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            let has = |status: &str| responses.contains_key(status);
+            if operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty())
+            {
+                secured += 1;
+                assert!(has("401"), "{method} {path} documents 401");
+            }
+            let takes_input = operation.get("requestBody").is_some()
+                || operation["parameters"]
+                    .as_array()
+                    .is_some_and(|p| !p.is_empty());
+            if takes_input {
+                assert!(
+                    has("422") && has("400"),
+                    "{method} {path} documents 400 and 422"
+                );
+            }
+            if path.contains("{provider}") {
+                assert!(has("404"), "{method} {path} documents 404");
+            }
+        }
+    }
+    assert!(secured > 20, "{secured} secured operations");
+    let sign_in = &document["paths"]["/v1/sessions"]["post"]["responses"];
+    for status in ["201", "400", "401", "403", "422", "429", "503"] {
+        assert!(sign_in.get(status).is_some(), "sign-in documents {status}");
+    }
+}
