@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
             get(zoho::auth::authorize),
         )
         .nest("/oidc", crate::oidc::router())
+        .nest("/entra", crate::oidc::entra_router())
         .nest("/_sandbox", control::router())
         .with_state(state.clone());
     state.install_router(app.clone());

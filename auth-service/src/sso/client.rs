@@ -347,7 +347,10 @@ impl OidcProvider {
         let Some(tid) = identity.tenant.as_deref() else {
             return Err(SsoFailure::IssuerMismatch);
         };
-        if template.replace("{tenantid}", tid) == identity.issuer {
+        let expected = template
+            .replace("{tenantid}", tid)
+            .replace("%7Btenantid%7D", tid);
+        if expected == identity.issuer {
             Ok(())
         } else {
             Err(SsoFailure::IssuerMismatch)

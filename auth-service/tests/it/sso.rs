@@ -7,6 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use auth_service::sso::config::ProviderKind;
+
 use crate::helpers::{TestApp, assert_error, spawn_app_with};
 use crate::second_factor::{authenticator, code};
 
@@ -49,12 +51,27 @@ async fn setup() -> Sso {
 }
 
 async fn setup_with(configure: impl FnOnce(&mut auth_service::Settings)) -> Sso {
+    setup_provider(ProviderKind::Generic, configure).await
+}
+
+/// The provider `corp` is the sandbox in Entra ID's shape, at its shared `common` endpoint.
+async fn setup_entra() -> Sso {
+    setup_provider(ProviderKind::Microsoft, |_| {}).await
+}
+
+async fn setup_provider(
+    kind: ProviderKind,
+    configure: impl FnOnce(&mut auth_service::Settings),
+) -> Sso {
     let sandbox = start_sandbox().await;
-    let issuer = sandbox::oidc::issuer_url(&sandbox.base, REALM);
+    let issuer = match kind {
+        ProviderKind::Microsoft => sandbox::oidc::entra_issuer_url(&sandbox.base, "common"),
+        _ => sandbox::oidc::issuer_url(&sandbox.base, REALM),
+    };
     let app = spawn_app_with(|s| {
         s.oidc = vec![auth_service::sso::config::OidcProviderSettings {
             id: "corp".to_owned(),
-            kind: auth_service::sso::config::ProviderKind::Generic,
+            kind,
             display_name: "Corp ID".to_owned(),
             issuer,
             client_id: "sandbox-oidc-client".to_owned(),
@@ -744,4 +761,70 @@ async fn two_factor_accounts_give_their_code_unless_the_provider_did_mfa() {
         claims(pair["access_token"].as_str().unwrap())["amr"],
         json!(["oidc", "pwd", "mfa"])
     );
+}
+
+/// Entra ID: a work account's `email` is whatever its tenant typed, so without the tenant's proof
+/// of the domain (`xms_edov`) it neither links nor makes an account.
+#[tokio::test]
+async fn entra_id_work_addresses_count_only_with_the_domain_owner_proof() {
+    let sso = setup_entra().await;
+    let tenant = "11111111-2222-4333-8444-555555555555";
+    sso.control(
+        "/users",
+        json!({"email": "pat@corp.example", "tenant": tenant}),
+    )
+    .await;
+    let callback = sso.at_provider("pat@corp.example").await;
+    let response = sso.callback(&callback, true).await;
+    assert_error(response, StatusCode::FORBIDDEN, "email_not_verified").await;
+    assert_eq!(sso.user_count().await, 0);
+
+    sso.control(
+        "/users",
+        json!({"email": "quinn@corp.example", "tenant": tenant, "xms_edov": true}),
+    )
+    .await;
+    let pair = sso.signed_in("quinn@corp.example").await;
+    let token = pair["access_token"].as_str().unwrap();
+    let identities = sso.identities(token).await;
+    // The identity belongs to the user's own tenant's issuer, not the shared endpoint's.
+    let issuer: String = sqlx::query_scalar("SELECT issuer FROM external_identities")
+        .fetch_one(&sso.app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        issuer,
+        sandbox::oidc::entra_issuer_url(&sso.sandbox.base, tenant)
+    );
+    assert_eq!(identities.len(), 1);
+}
+
+#[tokio::test]
+async fn entra_id_personal_accounts_are_verified_by_microsoft() {
+    let sso = setup_entra().await;
+    sso.control(
+        "/users",
+        json!({"email": "robin@corp.example", "tenant": "9188040d-6c67-4c5b-b112-36a304b66dad"}),
+    )
+    .await;
+    sso.signed_in("robin@corp.example").await;
+}
+
+#[tokio::test]
+async fn entra_id_tokens_must_come_from_their_own_tenants_issuer() {
+    let sso = setup_entra().await;
+    sso.control(
+        "/users",
+        json!({"email": "sam@corp.example", "tenant": "aaaaaaaa-1111-4222-8333-444444444444", "xms_edov": true}),
+    )
+    .await;
+    // Another tenant's issuer with this tenant's `tid`: refused.
+    let other =
+        sandbox::oidc::entra_issuer_url(&sso.sandbox.base, "bbbbbbbb-1111-4222-8333-444444444444");
+    sso.control("/next-id-token", json!({"iss": other})).await;
+    let callback = sso.at_provider("sam@corp.example").await;
+    let response = sso.callback(&callback, true).await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "issuer_mismatch").await;
+    // Its own: accepted.
+    sso.signed_in("sam@corp.example").await;
 }

@@ -1,6 +1,7 @@
 //! `/_sandbox/oidc/...`: the provider's users, key rotation and deliberately wrong ID tokens.
 //!
-//! - `POST /users` `{"email", "email_verified"? (true), "name"?, "amr"? (["pwd"])}` → 201 the user
+//! - `POST /users` `{"email", "email_verified"? (true), "name"?, "amr"? (["pwd"]), "tenant"?,
+//!   "xms_edov"?}` (the last two for the Entra ID shape) → 201 the user
 //!   (`sub` is new); `GET /users` lists them;
 //! - `POST /keys/rotate` `{"retire_old"?: false}` → `{"active_kid", "published_kids"}`;
 //!   `GET /keys` the same without rotating;
@@ -36,6 +37,8 @@ struct NewUser {
     email_verified: Option<bool>,
     name: Option<String>,
     amr: Option<Vec<String>>,
+    tenant: Option<String>,
+    xms_edov: Option<bool>,
 }
 
 async fn add_user(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ControlError> {
@@ -51,6 +54,10 @@ async fn add_user(State(state): State<AppState>, bytes: Bytes) -> Result<Respons
         email,
         email_verified: new.email_verified.unwrap_or(true),
         amr: new.amr.unwrap_or_else(|| vec!["pwd".to_owned()]),
+        tenant: new
+            .tenant
+            .unwrap_or_else(|| super::SANDBOX_TENANT.to_owned()),
+        xms_edov: new.xms_edov,
     };
     state.oidc().users.push(user.clone());
     Ok((StatusCode::CREATED, Json(user)).into_response())

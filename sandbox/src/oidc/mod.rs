@@ -12,6 +12,12 @@
 //!   or `client_secret_post`; answers an access token and an ID token;
 //! - `GET|POST /oidc/{realm}/userinfo`: the user's claims for a bearer access token.
 //!
+//! The same provider also answers in Microsoft Entra ID's shape under `/entra/{tenant}` (the
+//! v2.0 endpoints: `/v2.0/.well-known/openid-configuration`, `/oauth2/v2.0/authorize|token`,
+//! `/discovery/v2.0/keys`): the shared tenants (`common`, `organizations`, `consumers`) publish
+//! the issuer template `{base}/entra/{tenantid}/v2.0`, ID tokens carry `tid` and the issuer of
+//! the user's own tenant, no `email_verified`, and `xms_edov` only for users that have it.
+//!
 //! The control API (`/_sandbox/oidc/...`, [`control`]) adds users, rotates keys and makes the
 //! next ID token wrong on purpose (audience, issuer, nonce, expiry, an unpublished key).
 
@@ -46,7 +52,17 @@ pub struct User {
     pub name: String,
     /// RFC 8176 methods reported in the ID token (`["pwd"]`, `["pwd", "mfa"]`, ...).
     pub amr: Vec<String>,
+    /// Entra ID: the user's tenant (`tid`).
+    pub tenant: String,
+    /// Entra ID's optional claim "the tenant owns the e-mail's domain" (left out when `None`).
+    pub xms_edov: Option<bool>,
 }
+
+/// The tenant of users made without one.
+pub const SANDBOX_TENANT: &str = "5a4d0000-0000-4000-8000-00000000a11c";
+/// Entra ID's shared endpoints, whose issuer is a template.
+const SHARED_TENANTS: &[&str] = &["common", "organizations", "consumers"];
+const ENTRA: &str = "entra:";
 
 /// Makes the next ID token wrong on purpose (one token; then cleared).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -91,6 +107,99 @@ pub struct Provider {
 const CODE_TTL_SECS: i64 = 600;
 const TOKEN_TTL_SECS: i64 = 3600;
 
+/// Entra ID's shape of the same provider (under `/entra`).
+pub fn entra_router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(entra_discovery),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(entra_jwks))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(entra_authorize).post(entra_authorize_form),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            axum::routing::post(entra_token),
+        )
+        .route(
+            "/{tenant}/oidc/userinfo",
+            get(entra_userinfo).post(entra_userinfo),
+        )
+}
+
+fn entra_realm(tenant: &str) -> String {
+    format!("{ENTRA}{tenant}")
+}
+
+async fn entra_discovery(base: BaseUrl, Path(tenant): Path<String>) -> Response {
+    if !valid_realm(&entra_realm(&tenant)) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let issuer = if SHARED_TENANTS.contains(&tenant.as_str()) {
+        format!("{}/entra/{{tenantid}}/v2.0", base.0)
+    } else {
+        format!("{}/entra/{tenant}/v2.0", base.0)
+    };
+    let at = format!("{}/entra/{tenant}", base.0);
+    Json(json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{at}/oauth2/v2.0/authorize"),
+        "token_endpoint": format!("{at}/oauth2/v2.0/token"),
+        "userinfo_endpoint": format!("{at}/oidc/userinfo"),
+        "jwks_uri": format!("{at}/discovery/v2.0/keys"),
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name",
+            "email", "tid", "ver", "amr"],
+        "tenant_region_scope": null,
+    }))
+    .into_response()
+}
+
+async fn entra_jwks(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    jwks(State(state), Path(entra_realm(&tenant))).await
+}
+
+async fn entra_authorize(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    query: RawQuery,
+) -> Response {
+    authorize(State(state), Path(entra_realm(&tenant)), query).await
+}
+
+async fn entra_authorize_form(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    form: Form<AuthRequest>,
+) -> Response {
+    authorize_form(State(state), Path(entra_realm(&tenant)), form).await
+}
+
+async fn entra_token(
+    state: State<AppState>,
+    base: BaseUrl,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    token(state, base, Path(entra_realm(&tenant)), headers, body).await
+}
+
+async fn entra_userinfo(
+    state: State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    userinfo(state, Path(entra_realm(&tenant)), headers).await
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/{realm}/.well-known/openid-configuration", get(discovery))
@@ -105,6 +214,7 @@ fn issuer(base: &BaseUrl, realm: &str) -> String {
 }
 
 fn valid_realm(realm: &str) -> bool {
+    let realm = realm.strip_prefix(ENTRA).unwrap_or(realm);
     !realm.is_empty()
         && realm.len() <= 64
         && realm
@@ -462,8 +572,15 @@ async fn token(
     };
     let tamper = provider.tamper.take().unwrap_or_default();
     let now = Utc::now();
+    let entra_tenant = realm.strip_prefix(ENTRA);
+    let iss = match entra_tenant {
+        // A shared endpoint answers with the user's own tenant's issuer.
+        Some(t) if SHARED_TENANTS.contains(&t) => format!("{}/entra/{}/v2.0", base.0, user.tenant),
+        Some(t) => format!("{}/entra/{t}/v2.0", base.0),
+        None => issuer(&base, &realm),
+    };
     let mut claims = json!({
-        "iss": tamper.iss.clone().unwrap_or_else(|| issuer(&base, &realm)),
+        "iss": tamper.iss.clone().unwrap_or(iss),
         "sub": user.sub,
         "aud": tamper.aud.clone().unwrap_or(client_id),
         "exp": (now + Duration::seconds(tamper.expires_in.unwrap_or(TOKEN_TTL_SECS))).timestamp(),
@@ -475,7 +592,16 @@ async fn token(
         claims["nonce"] = json!(nonce);
     }
     let scopes: Vec<&str> = pending.scope.split_whitespace().collect();
-    if scopes.contains(&"email") {
+    if entra_tenant.is_some() {
+        claims["tid"] = json!(user.tenant);
+        claims["ver"] = json!("2.0");
+        if scopes.contains(&"email") {
+            claims["email"] = json!(user.email);
+        }
+        if let Some(edov) = user.xms_edov {
+            claims["xms_edov"] = json!(edov);
+        }
+    } else if scopes.contains(&"email") {
         claims["email"] = json!(user.email);
         claims["email_verified"] = json!(user.email_verified);
     }
@@ -559,6 +685,11 @@ async fn userinfo(
         "name": user.name,
     }))
     .into_response()
+}
+
+/// The Entra-shaped issuer of `tenant` at `base` (`common`: all tenants), for the tests.
+pub fn entra_issuer_url(base: &str, tenant: &str) -> String {
+    format!("{}/entra/{tenant}/v2.0", base.trim_end_matches('/'))
 }
 
 /// The issuer of `realm` at `base`, for the tests.
