@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{AdminUser, AuthUser, ClientAddress, Json, Path, Query};
+use super::extract::{AdminUser, AuthUser, ClientAddress, Json, OwnerUser, Path, Query};
 use crate::error::{Error, Result};
 use crate::sso::flow::{self, Callback, Finished, cookie_name};
 use crate::sso::store::{self, IdentityRow};
@@ -239,11 +239,12 @@ pub(crate) async fn identities(
     }))
 }
 
-/// Unlinks one: 409 `last_sign_in_method` when the account would have no way to sign in.
-#[utoipa::path(delete, path = "/v1/me/identities/{id}", tag = "sso", security(("access_token" = [])), params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody, description = "identity_not_found"), (status = 409, body = crate::openapi::ErrorBody, description = "last_sign_in_method")))]
+/// Unlinks one: 409 `last_sign_in_method` when the account would have no way to sign in. Not
+/// from an app password's session (it changes how the account signs in).
+#[utoipa::path(delete, path = "/v1/me/identities/{id}", tag = "sso", security(("access_token" = [])), params(("id" = String, Path)), responses((status = 204), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed"), (status = 404, body = crate::openapi::ErrorBody, description = "identity_not_found"), (status = 409, body = crate::openapi::ErrorBody, description = "last_sign_in_method")))]
 pub(crate) async fn unlink(
     State(state): State<Arc<AppState>>,
-    user: AuthUser,
+    OwnerUser(user): OwnerUser,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode> {
     flow::unlink(&state, user.user_id, id).await?;

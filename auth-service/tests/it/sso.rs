@@ -828,3 +828,56 @@ async fn entra_id_tokens_must_come_from_their_own_tenants_issuer() {
     // Its own: accepted.
     sso.signed_in("sam@corp.example").await;
 }
+
+/// A person who only ever signs in through the provider can still give a script an app
+/// password; that script's session cannot change how the account signs in.
+#[tokio::test]
+async fn a_single_sign_on_user_makes_app_passwords_for_scripts() {
+    let sso = setup().await;
+    sso.provider_user("tara@corp.example", true, &["pwd"]).await;
+    let pair = sso.signed_in("tara@corp.example").await;
+    let token = pair["access_token"].as_str().unwrap();
+    let created = sso
+        .app
+        .user_request(Method::POST, "/v1/me/app-passwords", token)
+        .json(&json!({"name": "report script"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let app_password = created.json::<Value>().await.unwrap()["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let script = sso
+        .app
+        .sign_in(json!({"email": "tara@corp.example", "password": app_password, "client": "api"}))
+        .await;
+    assert_eq!(script.status(), StatusCode::CREATED);
+    let script_token = script.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(claims(&script_token)["amr"], json!(["app_password"]));
+    let id = sso.identities(token).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = sso
+        .app
+        .user_request(
+            Method::DELETE,
+            &format!("/v1/me/identities/{id}"),
+            &script_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(refused, StatusCode::FORBIDDEN, "app_password_not_allowed").await;
+    // The account has no password of its own: the app password is not a way into the page.
+    let browser = sso
+        .app
+        .sign_in(json!({"email": "tara@corp.example", "password": app_password}))
+        .await;
+    assert_eq!(browser.status(), StatusCode::FORBIDDEN);
+}
