@@ -41,8 +41,12 @@ bin="$root/target/$profile"
 [ -f "$state/service-token" ] || head -c 32 /dev/urandom | base64 | tr -d '=+/\n' > "$state/service-token"
 [ -f "$state/encryption-key" ] || head -c 32 /dev/urandom | base64 | tr -d '\n' > "$state/encryption-key"
 [ -f "$state/demo-password" ] || { printf 'demo-'; head -c 12 /dev/urandom | base64 | tr -d '=+/\n'; } > "$state/demo-password"
+[ -f "$state/admin-password" ] || { printf 'admin-'; head -c 12 /dev/urandom | base64 | tr -d '=+/\n'; } > "$state/admin-password"
 demo_email=demo@example.com
 demo_password=$(cat "$state/demo-password")
+# The first administrator: auth-service creates it at start when it does not exist yet.
+admin_email=admin@example.com
+admin_password=$(cat "$state/admin-password")
 
 database=outlook_zoho_sync
 # The sandbox keeps its accounts in memory, so every run starts the demo afresh: stop the old
@@ -61,6 +65,7 @@ export AUTH_ZOHO_ACCOUNTS_BASE="$sandbox/zoho-accounts/{dc}"
 export AUTH_MICROSOFT_LOGIN_BASE="$sandbox/login"
 # Browsers reach auth-service through web, which tells it the client's address.
 export AUTH_TRUST_FORWARDED_FOR=true
+export AUTH_ADMIN_EMAIL="$admin_email" AUTH_ADMIN_PASSWORD="$admin_password"
 export OUTLOOK_GRAPH_BASE_URL="$sandbox/graph/v1.0"
 export SANDBOX_PORT=7070
 # The settings page: the browser talks to `web` only; OAuth redirects come back through it.
@@ -162,6 +167,7 @@ cat <<TXT
 
 Where to look next:
   Settings page     $web   (sign in as $demo_email with the password $demo_password)
+  Admin console     $web/#/admin   (sign in as $admin_email with the password $admin_password)
   Sync status       curl -H "Authorization: Bearer \$(cat .local/service-token)" http://127.0.0.1:8082/internal/v1/users/$user_id/status
   Outlook contacts  $sandbox/_sandbox/graph/mailboxes/$mailbox_id/contacts
   Zoho contacts     $sandbox/_sandbox/zoho/orgs/$org_id/records/Contacts

@@ -1207,7 +1207,7 @@ impl Connector for OutlookConnector {
     }
 
     fn discoveries(&self) -> &'static [&'static str] {
-        &["contact-folders", "todo-lists", "categories"]
+        &["contact-folders", "todo-lists", "categories", "mailbox"]
     }
 
     /// `POST /me/outlook/masterCategories` for each name the mailbox lacks (Graph compares names
@@ -1257,6 +1257,19 @@ impl Connector for OutlookConnector {
     }
 
     async fn discover(&self, ctx: &CallContext, what: &str) -> Result<Value, ApiError> {
+        if what == "mailbox" {
+            // Which mailbox is connected, for the Accounts page (`GET /me`).
+            let me = self
+                .graph
+                .get(ctx, "GET /me", "/me")
+                .await?
+                .unwrap_or_default();
+            let email = me["mail"]
+                .as_str()
+                .filter(|m| !m.is_empty())
+                .or_else(|| me["userPrincipalName"].as_str());
+            return Ok(json!({"display_name": me["displayName"], "email": email}));
+        }
         let (path, operation, keys): (&str, &'static str, &[&str]) = match what {
             "contact-folders" => (
                 "/me/contactFolders",

@@ -16,8 +16,9 @@ pub enum ApiError {
     Forbidden,
     #[error("auth-service cannot confirm the session; try again in a moment")]
     AuthUnavailable,
-    #[error("{0}")]
-    Conflict(&'static str),
+    /// The request does not fit the current state: a stable code and its explanation.
+    #[error("{1}")]
+    Conflict(&'static str, &'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("invalid setting: {0}")]
@@ -49,9 +50,9 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"code": "auth_unavailable", "message": self.to_string()}),
             ),
-            ApiError::Conflict(message) => (
+            ApiError::Conflict(code, message) => (
                 StatusCode::CONFLICT,
-                json!({"code": "conflict", "message": message}),
+                json!({"code": code, "message": message}),
             ),
             ApiError::NotFound(what) => (
                 StatusCode::NOT_FOUND,

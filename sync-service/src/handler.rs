@@ -155,6 +155,12 @@ impl ChangeHandler {
                     tracing::debug!(%link_id, "result for a link that no longer exists");
                     return Ok(false);
                 };
+                if matches!(
+                    outcome,
+                    ApplyOutcome::Applied { .. } | ApplyOutcome::Gone { .. }
+                ) {
+                    progress::written(tx, user, kind, side).await?;
+                }
                 let input = match outcome {
                     ApplyOutcome::Applied {
                         external_id,

@@ -10,7 +10,7 @@ use crate::routes::{admin, conflicts, settings, status};
     paths(
         settings::get_mine, settings::put_mine, settings::sync_now, status::mine,
         conflicts::list, conflicts::resolve,
-        admin::link_health, admin::resync, admin::rebuild_links, admin::held_deletions, admin::release, admin::discard,
+        admin::link_health, admin::resync, admin::rebuild_links, admin::held_deletions, admin::release, admin::discard, admin::release_many, admin::discard_many,
         admin::dead_letters, admin::replay,
         settings::get, settings::put, settings::sync_now_internal, status::get,
     ),

@@ -35,6 +35,7 @@ pub static FILES: &[(&str, &[u8])] = embed![
     "js/views/conflicts.js",
     "js/views/security.js",
     "js/views/identities.js",
+    "js/views/admin.js",
 ];
 
 struct Asset {
@@ -156,6 +157,42 @@ mod tests {
         let mut embedded: Vec<String> = FILES.iter().map(|(p, _)| (*p).to_owned()).collect();
         embedded.sort();
         assert_eq!(on_disk, embedded, "list every file of static/ in FILES");
+    }
+
+    /// The keys of one language's messages in `messages.js` (`const <lang> = { 'key': ..., }`).
+    fn message_keys(lang: &str) -> std::collections::BTreeSet<String> {
+        let (_, body) = FILES
+            .iter()
+            .find(|(path, _)| *path == "js/messages.js")
+            .expect("messages.js is embedded");
+        let text = std::str::from_utf8(body).expect("UTF-8");
+        let start = text
+            .find(&format!("const {lang} = {{"))
+            .expect("the language's messages");
+        let end = start + text[start..].find("\n};").expect("their end");
+        text[start..end]
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix('\''))
+            .filter_map(|line| line.split_once("':").map(|(key, _)| key.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_message_is_in_both_languages() {
+        let en = message_keys("en");
+        let ja = message_keys("ja");
+        assert!(en.len() > 300, "the messages are found: {}", en.len());
+        let only_en: Vec<_> = en.difference(&ja).collect();
+        let only_ja: Vec<_> = ja.difference(&en).collect();
+        assert!(only_en.is_empty(), "without Japanese: {only_en:?}");
+        assert!(only_ja.is_empty(), "without English: {only_ja:?}");
+        // Every error and problem the page words has its text and, for problems, what to do.
+        for key in en
+            .iter()
+            .filter(|k| k.starts_with("problem.") && !k.ends_with(".todo"))
+        {
+            assert!(en.contains(&format!("{key}.todo")), "{key} says what to do");
+        }
     }
 
     #[test]

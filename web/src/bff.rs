@@ -24,7 +24,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The user of the request's access token, verified against auth-service's keys.
-async fn verified_user(state: &AppState, headers: &HeaderMap) -> Result<UserId> {
+pub(crate) async fn verified_user(state: &AppState, headers: &HeaderMap) -> Result<UserId> {
     let token = bearer(headers).ok_or(Error::Unauthenticated)?;
     match state.verifier.verify(token).await {
         Ok(caller) => Ok(caller.user_id),
@@ -39,7 +39,7 @@ async fn verified_user(state: &AppState, headers: &HeaderMap) -> Result<UserId> 
 /// The connectors' lists, by side.
 pub fn discoveries(side: &str) -> Option<&'static [&'static str]> {
     match side {
-        "outlook" => Some(&["contact-folders", "todo-lists", "categories"]),
+        "outlook" => Some(&["contact-folders", "todo-lists", "categories", "mailbox"]),
         "zoho" => Some(&["user", "org"]),
         _ => None,
     }

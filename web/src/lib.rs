@@ -5,6 +5,7 @@
 //! - [`session`]: sign-in, refresh and sign-out with the refresh token in an `HttpOnly` cookie;
 //! - [`proxy`]: `/api/auth/...` and `/api/sync/...` forwarded to auth-service and sync-service;
 //! - [`bff`]: discovery lists and connector health from the connectors, the TOTP QR code;
+//! - [`status`]: the status as server-sent events, sent when it changes;
 //! - [`error`]: the one error type.
 #![doc = include_str!("../README.md")]
 
@@ -15,6 +16,7 @@ pub mod proxy;
 pub mod session;
 pub mod settings;
 pub mod startup;
+pub mod status;
 
 pub use settings::Settings;
 pub use startup::Application;

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::proxy::Upstream;
 use crate::settings::{Settings, Upstreams};
-use crate::{assets, bff, error, proxy, session};
+use crate::{assets, bff, error, proxy, session, status};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -43,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/totp", post(bff::start_totp))
         .route("/api/discovery/{side}/{what}", get(bff::discover))
         .route("/api/connectors/{side}/watches", get(bff::watches))
+        .route("/api/status", get(status::once))
+        .route("/api/status/events", get(status::events))
         .route("/api/auth/{*rest}", any(proxy::auth))
         .route("/api/sync/{*rest}", any(proxy::sync))
         .route("/api/{*rest}", any(|| async { error::Error::NotFound }))

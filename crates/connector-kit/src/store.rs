@@ -70,35 +70,7 @@ impl TryFrom<WatchRow> for Watch {
     }
 }
 
-/// Why a watch is or is not polling normally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WatchState {
-    Ok,
-    Error,
-    Throttled,
-    BudgetExhausted,
-    ReconnectNeeded,
-}
-
-impl WatchState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WatchState::Ok => "ok",
-            WatchState::Error => "error",
-            WatchState::Throttled => "throttled",
-            WatchState::BudgetExhausted => "budget_exhausted",
-            WatchState::ReconnectNeeded => "reconnect_needed",
-        }
-    }
-
-    fn from_error(error: Option<&str>) -> WatchState {
-        if error.is_some() {
-            WatchState::Error
-        } else {
-            WatchState::Ok
-        }
-    }
-}
+pub use sync_model::WatchState;
 
 /// A watch as the status page shows it.
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
@@ -106,7 +78,8 @@ pub struct WatchStatus {
     pub kind: String,
     pub active: bool,
     pub container_id: Option<String>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: WatchState,
     pub last_error: Option<String>,
     pub last_polled_at: Option<chrono::DateTime<chrono::Utc>>,
     pub next_poll_at: chrono::DateTime<chrono::Utc>,
@@ -322,8 +295,18 @@ impl Store {
         delay: Duration,
         error: Option<&str>,
     ) -> sqlx::Result<()> {
-        self.release_with_state(watch, owner, delay, error, WatchState::from_error(error))
-            .await
+        self.release_with_state(
+            watch,
+            owner,
+            delay,
+            error,
+            if error.is_some() {
+                WatchState::Error
+            } else {
+                WatchState::Ok
+            },
+        )
+        .await
     }
 
     /// [`Store::release`] with the state the status page shows.

@@ -14,6 +14,7 @@ pub mod capacity;
 pub mod contact;
 pub mod event;
 pub mod fields;
+pub mod health;
 pub mod ids;
 pub mod item;
 mod normalise;
@@ -22,6 +23,7 @@ pub mod zones;
 
 pub use contact::{Address, Contact, EmailAddress};
 pub use event::{Attendee, Event, EventTime, Recurrence};
+pub use health::{ConnectionState, ConnectionStatus, WatchState};
 pub use ids::{ContentHash, ExternalId, ItemKind, LinkId, Side, UserId, Version};
 pub use item::Item;
 pub use task::{Task, TaskPriority, TaskStatus};

@@ -497,6 +497,124 @@ impl Browser {
         Ok(())
     }
 
+    /// Runs a Chrome DevTools Protocol command through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<Value> {
+        self.post("/goog/cdp/execute", json!({"cmd": cmd, "params": params}))
+            .await
+    }
+
+    /// Shows the page as a phone of `width` CSS pixels would (a mobile viewport, touch), until
+    /// [`Browser::laptop`]; the page reflows as on the phone.
+    pub async fn phone(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": true}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Back to the window's own size after [`Browser::phone`].
+    pub async fn laptop(&self) -> anyhow::Result<()> {
+        self.cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+            .await?;
+        Ok(())
+    }
+
+    /// Saves a PNG of the whole page at the phone width set by [`Browser::phone`].
+    pub async fn phone_screenshot(&self, path: &Path, width: u32) -> anyhow::Result<()> {
+        let height = self
+            .execute(
+                "return Math.ceil(document.documentElement.scrollHeight);",
+                vec![],
+            )
+            .await?
+            .as_u64()
+            .unwrap_or(844)
+            .clamp(600, 6000);
+        let shot = self
+            .cdp(
+                "Page.captureScreenshot",
+                json!({
+                    "format": "png",
+                    "captureBeyondViewport": true,
+                    "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+                }),
+            )
+            .await?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap_or_default())
+            .context("screenshot is not base64")?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, png)?;
+        Ok(())
+    }
+
+    /// Runs axe-core (its source in `axe_source`, injected once per page load) on the page and
+    /// returns its serious and critical violations, one line each: rule, help, where.
+    pub async fn accessibility_violations(&self, axe_source: &str) -> anyhow::Result<Vec<String>> {
+        let loaded = self
+            .execute("return typeof window.axe === 'object';", vec![])
+            .await?;
+        if loaded != Value::Bool(true) {
+            self.execute(&format!("{axe_source}\n;return true;"), vec![])
+                .await?;
+        }
+        let found = self
+            .execute(
+                "return axe.run(document, {resultTypes: ['violations']}).then((r) => r.violations
+                    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                    .map((v) => `${v.impact} ${v.id}: ${v.help} at `
+                        + v.nodes.slice(0, 5).map((n) => n.target.join(' ')).join(', ')));",
+                vec![],
+            )
+            .await?;
+        Ok(found
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// What a phone would have to scroll sideways for, and table cells squeezed below a few
+    /// characters (text printed one letter per line).
+    pub async fn cramped(&self) -> anyhow::Result<Vec<String>> {
+        let found = self
+            .execute(
+                "const out = [];
+                 const root = document.documentElement;
+                 if (root.scrollWidth > window.innerWidth + 1) {
+                   out.push(`page is ${root.scrollWidth}px wide in a ${window.innerWidth}px screen`);
+                 }
+                 for (const cell of document.querySelectorAll('main td, main th, main dd')) {
+                   const text = cell.textContent.trim();
+                   if (cell.offsetParent === null || text.length < 4) continue;
+                   const style = getComputedStyle(cell);
+                   const lineHeight = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.3;
+                   const lines = cell.scrollHeight / lineHeight;
+                   if (cell.clientWidth < 48 || (lines > 6 && lines > text.length / 3)) {
+                     out.push(`${cell.tagName.toLowerCase()} \"${text.slice(0, 30)}\" is ${cell.clientWidth}px wide`);
+                   }
+                 }
+                 return out;",
+                vec![],
+            )
+            .await?;
+        Ok(found
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Form controls in `<main>` that have neither a `<label>` nor an `aria-label`: a quick
     /// accessibility check of the current screen.
     pub async fn unlabelled_controls(&self) -> anyhow::Result<Vec<String>> {

@@ -40,12 +40,15 @@ pub async fn link_health(
     Ok(Json(counts))
 }
 
-#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HeldDeletion {
     pub link_id: uuid::Uuid,
     pub user_id: uuid::Uuid,
     pub kind: String,
+    /// The side where the item was deleted (`outlook`, `zoho`).
     pub deleted_by: Option<String>,
+    /// The item as people name it: a contact's full name and company, a task's or event's
+    /// subject.
     pub label: Option<String>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -56,14 +59,103 @@ pub async fn held_deletions(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> Result<Json<Vec<HeldDeletion>>, ApiError> {
-    let rows = sqlx::query_as(
-        "SELECT id AS link_id, user_id, kind, deleted_by,
-                coalesce(doc->'target'->>'surname', doc->'target'->>'subject') AS label, updated_at
-         FROM links WHERE status = 'held_delete' ORDER BY updated_at LIMIT 1000",
+    type Row = (
+        uuid::Uuid,
+        uuid::Uuid,
+        String,
+        Option<String>,
+        serde_json::Value,
+        chrono::DateTime<chrono::Utc>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, user_id, kind, deleted_by, doc->'target', updated_at
+         FROM links WHERE status = 'held_delete' ORDER BY user_id, kind, updated_at LIMIT 1000",
     )
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(rows))
+    Ok(Json(
+        rows.into_iter()
+            .map(
+                |(link_id, user_id, kind, deleted_by, target, updated_at)| HeldDeletion {
+                    link_id,
+                    user_id,
+                    kind,
+                    deleted_by,
+                    label: serde_json::from_value::<sync_model::Item>(target)
+                        .ok()
+                        .map(|item| item.label())
+                        .filter(|l| !l.is_empty()),
+                    updated_at,
+                },
+            )
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct HeldBatch {
+    pub link_ids: Vec<uuid::Uuid>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HeldBatchOutcome {
+    /// Decided now.
+    pub decided: Vec<uuid::Uuid>,
+    /// No longer held (decided meanwhile, or unknown).
+    pub not_found: Vec<uuid::Uuid>,
+}
+
+/// The most held deletions one request decides.
+const BATCH_LIMIT: usize = 1000;
+
+async fn decide_batch(
+    state: State<AppState>,
+    admin: AdminUser,
+    body: HeldBatch,
+    input: Input,
+) -> Result<Json<HeldBatchOutcome>, ApiError> {
+    if body.link_ids.len() > BATCH_LIMIT {
+        return Err(ApiError::BadRequest(format!(
+            "link_ids: at most {BATCH_LIMIT} items at once"
+        )));
+    }
+    let mut outcome = HeldBatchOutcome {
+        decided: Vec::new(),
+        not_found: Vec::new(),
+    };
+    // One transaction per item: each is decided (and its commands written) on its own, as the
+    // single-item endpoints do; one already decided does not stop the others.
+    for link_id in body.link_ids {
+        let admin = AdminUser(admin.0);
+        match decide_held(State(state.0.clone()), admin, Path(link_id), input.clone()).await {
+            Ok(_) => outcome.decided.push(link_id),
+            Err(ApiError::NotFound(_)) => outcome.not_found.push(link_id),
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(Json(outcome))
+}
+
+/// Releases many held deletions at once: each item is deleted on the other side too.
+#[utoipa::path(post, path = "/v1/admin/held-deletions/release", tag = "admin", security(("access_token" = [])),
+    request_body = HeldBatch, responses((status = 200, body = HeldBatchOutcome), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn release_many(
+    state: State<AppState>,
+    admin: AdminUser,
+    Json(body): Json<HeldBatch>,
+) -> Result<Json<HeldBatchOutcome>, ApiError> {
+    decide_batch(state, admin, body, Input::ReleaseDelete).await
+}
+
+/// Discards many held deletions at once: each item comes back where it was deleted.
+#[utoipa::path(post, path = "/v1/admin/held-deletions/discard", tag = "admin", security(("access_token" = [])),
+    request_body = HeldBatch, responses((status = 200, body = HeldBatchOutcome), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn discard_many(
+    state: State<AppState>,
+    admin: AdminUser,
+    Json(body): Json<HeldBatch>,
+) -> Result<Json<HeldBatchOutcome>, ApiError> {
+    decide_batch(state, admin, body, Input::DiscardDelete).await
 }
 
 #[utoipa::path(post, path = "/v1/admin/held-deletions/{link_id}/release", tag = "admin", security(("access_token" = [])),
@@ -167,6 +259,7 @@ pub async fn replay(
         COMMANDS_EXCHANGE
     } else {
         return Err(ApiError::Conflict(
+            "unreadable_message",
             "this message cannot be read, so it cannot be replayed",
         ));
     };
@@ -256,7 +349,10 @@ pub async fn rebuild_links(
         .filter(|k| only.is_none_or(|o| o == *k) && current.direction(*k).is_some())
         .collect();
     if kinds.is_empty() {
-        return Err(ApiError::Conflict("no such kind syncs for this user"));
+        return Err(ApiError::Conflict(
+            "kind_not_synced",
+            "no such kind syncs for this user",
+        ));
     }
     let mut tx = state.pool.begin().await?;
     // No change of this user is handled meanwhile: the drop and the restart are one step.

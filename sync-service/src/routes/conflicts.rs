@@ -116,6 +116,7 @@ pub async fn resolve(
         .ok_or(ApiError::NotFound("conflict"))?;
     if link.status != crate::domain::LinkStatus::Review {
         return Err(ApiError::Conflict(
+            "conflict",
             "this item has no conflict waiting for a choice",
         ));
     }

@@ -47,6 +47,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/admin/held-deletions", get(admin::held_deletions))
         .route(
+            "/v1/admin/held-deletions/release",
+            post(admin::release_many),
+        )
+        .route(
+            "/v1/admin/held-deletions/discard",
+            post(admin::discard_many),
+        )
+        .route(
             "/v1/admin/held-deletions/{link_id}/release",
             post(admin::release),
         )

@@ -29,19 +29,78 @@ pub struct FirstSync {
     pub reason: String,
     /// The sides whose full read it still waits for (`outlook`, `zoho`).
     pub reading: Vec<String>,
+    /// When it last completed (the page says "complete" only while this is recent).
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// What one side did last for a kind: each side on its own, so that a side that stopped does
+/// not hide behind the other's activity.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SideActivity {
+    /// The end of the last poll round that read the side.
+    pub last_read: Option<DateTime<Utc>>,
+    /// The last write the side's provider applied.
+    pub last_write: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Sides {
+    pub outlook: SideActivity,
+    pub zoho: SideActivity,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct FailedItem {
     pub link_id: uuid::Uuid,
     pub label: String,
+    /// The side that refused the item (`outlook`, `zoho`), when known.
+    pub side: Option<String>,
+    /// A stable code: the provider's (`MANDATORY_NOT_FOUND`, `INVALID_DATA`, ...) or ours
+    /// (`create_unconfirmed`, `links_rebuild_unpaired`, ...); the page words it and says what to
+    /// do.
+    pub code: String,
+    /// The provider's field the refusal names (`Last_Name`), when it names one.
+    pub field: Option<String>,
+    /// The text as recorded, for an administrator.
     pub reason: String,
+}
+
+impl FailedItem {
+    /// Splits a link's recorded error, `"<side>: <code>: <message> (<field>)"`.
+    fn new(link_id: uuid::Uuid, label: String, reason: String) -> FailedItem {
+        let (side, rest) = match reason.split_once(": ") {
+            Some((side, rest)) if side == "outlook" || side == "zoho" => {
+                (Some(side.to_owned()), rest)
+            }
+            _ => (None, reason.as_str()),
+        };
+        let is_code =
+            |c: &str| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        let (code, message) = match rest.split_once(": ") {
+            Some((code, message)) if is_code(code) => (code.to_owned(), message),
+            _ if rest.starts_with("links rebuild:") => ("links_rebuild_unpaired".to_owned(), rest),
+            _ => ("item_refused".to_owned(), rest),
+        };
+        let field = message
+            .strip_suffix(')')
+            .and_then(|m| m.rsplit_once('('))
+            .map(|(_, field)| field.to_owned())
+            .filter(|f| is_code(f));
+        FailedItem {
+            link_id,
+            label,
+            side,
+            code,
+            field,
+            reason,
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct KindStatus {
     pub kind: String,
-    pub last_sync: Option<DateTime<Utc>>,
+    pub sides: Sides,
     /// In agreement on both sides.
     pub linked: i64,
     /// Waiting for the sync itself: a write in flight, first-sync matching, a delete waiting
@@ -49,6 +108,9 @@ pub struct KindStatus {
     pub pending: i64,
     /// Waiting for a person: a conflict in review, an ambiguous match, a held-back deletion.
     pub held: i64,
+    /// Of `held`, the deletions held back by the mass-delete guard (an admin releases or
+    /// discards them).
+    pub held_deletions: i64,
     pub failed: i64,
     pub failed_items: Vec<FailedItem>,
     /// Known on one side only and not synced: its counterpart left the folder, list or
@@ -89,6 +151,7 @@ struct Counts {
     linked: i64,
     pending: i64,
     held: i64,
+    held_deletions: i64,
     failed: i64,
     total: i64,
     out_of_scope: i64,
@@ -96,7 +159,11 @@ struct Counts {
     rescope_reason: Option<String>,
     outlook_full: Option<bool>,
     zoho_full: Option<bool>,
-    last_sync: Option<DateTime<Utc>>,
+    outlook_read_at: Option<DateTime<Utc>>,
+    zoho_read_at: Option<DateTime<Utc>>,
+    outlook_written_at: Option<DateTime<Utc>>,
+    zoho_written_at: Option<DateTime<Utc>>,
+    first_sync_done_at: Option<DateTime<Utc>>,
 }
 
 async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
@@ -112,6 +179,7 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
                     AND l.doc->'outlook'->'inflight' = 'null'::jsonb
                     AND l.doc->'zoho'->'inflight' = 'null'::jsonb)) AS pending,
                 count(l.id) FILTER (WHERE l.status IN ('review', 'ambiguous', 'held_delete')) AS held,
+                count(l.id) FILTER (WHERE l.status = 'held_delete') AS held_deletions,
                 count(l.id) FILTER (WHERE l.last_error IS NOT NULL
                     AND l.status NOT IN ('deleted', 'out_of_scope')) AS failed,
                 count(l.id) FILTER (WHERE l.status NOT IN ('deleted', 'out_of_scope')) AS total,
@@ -120,7 +188,11 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
                 max(p.rescope_reason) AS rescope_reason,
                 bool_and(p.outlook_full_at IS NOT NULL) AS outlook_full,
                 bool_and(p.zoho_full_at IS NOT NULL) AS zoho_full,
-                max(greatest(p.outlook_read_at, p.zoho_read_at)) AS last_sync
+                max(p.outlook_read_at) AS outlook_read_at,
+                max(p.zoho_read_at) AS zoho_read_at,
+                max(p.outlook_written_at) AS outlook_written_at,
+                max(p.zoho_written_at) AS zoho_written_at,
+                max(p.first_sync_done_at) AS first_sync_done_at
          FROM kind_progress p
          LEFT JOIN links l ON l.user_id = p.user_id AND l.kind = p.kind
          WHERE p.user_id = $1
@@ -150,12 +222,11 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
         .await?;
         let failed_items = failed_items
             .into_iter()
-            .map(|(link_id, target, reason)| FailedItem {
-                link_id,
-                label: serde_json::from_value::<sync_model::Item>(target)
+            .map(|(link_id, target, reason)| {
+                let label = serde_json::from_value::<sync_model::Item>(target)
                     .map(|i| i.label())
-                    .unwrap_or_default(),
-                reason,
+                    .unwrap_or_default();
+                FailedItem::new(link_id, label, reason)
             })
             .collect();
         let done = c.first_sync_done.unwrap_or(false);
@@ -174,10 +245,21 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
                 total: c.total,
                 reason: c.rescope_reason.unwrap_or_else(|| "first_sync".to_owned()),
                 reading,
+                completed_at: c.first_sync_done_at.filter(|_| done),
             },
             out_of_scope: c.out_of_scope,
             kind: c.kind,
-            last_sync: c.last_sync,
+            sides: Sides {
+                outlook: SideActivity {
+                    last_read: c.outlook_read_at,
+                    last_write: c.outlook_written_at,
+                },
+                zoho: SideActivity {
+                    last_read: c.zoho_read_at,
+                    last_write: c.zoho_written_at,
+                },
+            },
+            held_deletions: c.held_deletions,
             linked: c.linked,
             pending: c.pending,
             held: c.held,
@@ -194,4 +276,38 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
         kinds,
         outbox_pending,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FailedItem;
+
+    #[test]
+    fn a_recorded_error_gives_its_side_code_and_field() {
+        let id = uuid::Uuid::nil();
+        let item = FailedItem::new(
+            id,
+            "Taro".into(),
+            "zoho: MANDATORY_NOT_FOUND: required field not found (Last_Name)".into(),
+        );
+        assert_eq!(item.side.as_deref(), Some("zoho"));
+        assert_eq!(item.code, "MANDATORY_NOT_FOUND");
+        assert_eq!(item.field.as_deref(), Some("Last_Name"));
+        let unconfirmed = FailedItem::new(
+            id,
+            "Taro".into(),
+            "outlook: create_unconfirmed: the answer was lost".into(),
+        );
+        assert_eq!(unconfirmed.code, "create_unconfirmed");
+        assert_eq!(unconfirmed.field, None);
+        let rebuild = FailedItem::new(
+            id,
+            "Taro".into(),
+            format!("zoho: {}", crate::domain::matching::UNPAIRED_REASON),
+        );
+        assert_eq!(rebuild.code, "links_rebuild_unpaired");
+        let odd = FailedItem::new(id, "Taro".into(), "something odd (with words)".into());
+        assert_eq!((odd.side, odd.code.as_str()), (None, "item_refused"));
+        assert_eq!(odd.field, None);
+    }
 }

@@ -129,13 +129,37 @@ pub async fn round_completed(
 
 pub async fn first_sync_done(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE kind_progress SET first_sync_done = true, rebuilding = false
+        "UPDATE kind_progress SET first_sync_done = true, rebuilding = false,
+            first_sync_done_at = now()
          WHERE user_id = $1 AND kind = $2",
     )
     .bind(user.0)
     .bind(kind.as_str())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Records a write that `side`'s provider applied (the side's last successful write).
+pub async fn written(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+) -> sqlx::Result<()> {
+    let sql = match side {
+        Side::Outlook => {
+            "UPDATE kind_progress SET outlook_written_at = now() WHERE user_id = $1 AND kind = $2"
+        }
+        Side::Zoho => {
+            "UPDATE kind_progress SET zoho_written_at = now() WHERE user_id = $1 AND kind = $2"
+        }
+    };
+    sqlx::query(sql)
+        .bind(user.0)
+        .bind(kind.as_str())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

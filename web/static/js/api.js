@@ -145,3 +145,52 @@ export const get = (url) => call('GET', url);
 export const post = (url, body) => call('POST', url, body ?? {});
 export const put = (url, body) => call('PUT', url, body);
 export const del = (url, body) => call('DELETE', url, body);
+
+/**
+ * Listens to a server-sent-events endpoint of `web` with the access token (EventSource cannot
+ * send one): `onEvent(name, data)` for each event. Reopens after the server ends the stream (it
+ * does every few minutes, so a fresh token is used) or after a network error, until `signal`
+ * aborts. `onTrouble(error)` is told when a connection fails.
+ */
+export async function listen(url, { onEvent, onTrouble, signal }) {
+  while (!signal.aborted) {
+    try {
+      const token = await validToken();
+      const response = await fetch(url, {
+        headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` },
+        credentials: 'same-origin',
+        cache: 'no-store',
+        signal,
+      });
+      if (response.status === 401) {
+        forget();
+        continue;
+      }
+      if (!response.ok || !response.body) throw new ApiError(response.status, { code: 'upstream_unavailable' });
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let name = 'message';
+          const data = [];
+          for (const line of frame.split('\n')) {
+            if (line.startsWith('event:')) name = line.slice(6).trim();
+            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+          }
+          if (data.length) onEvent(name, JSON.parse(data.join('\n')));
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error.status === 401) return;
+      if (onTrouble) onTrouble(error instanceof ApiError ? error : new ApiError(0, { code: 'network' }));
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    }
+  }
+}

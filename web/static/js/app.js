@@ -10,8 +10,9 @@ import * as settings from './views/settings.js';
 import * as conflicts from './views/conflicts.js';
 import * as security from './views/security.js';
 import * as sso from './sso.js';
+import * as admin from './views/admin.js';
 
-const VIEWS = { status, connections, settings, conflicts, security };
+const VIEWS = { status, connections, settings, conflicts, security, admin };
 const NAV = ['status', 'connections', 'settings', 'conflicts', 'security'];
 const DEFAULT_VIEW = 'status';
 
@@ -25,6 +26,8 @@ function noticeAfterRoute(text, kind = 'info') {
 const app = {
   me: null,
   cleanup: null,
+  /** Set by a view with unsaved changes: returns true when the user may leave it. */
+  leaveGuard: null,
   /** Reloads the signed-in user (after enabling 2FA, ...). */
   async reloadMe() {
     app.me = await api.get('/api/auth/v1/me');
@@ -62,7 +65,7 @@ function renderHeader() {
   );
   if (app.me) {
     const list = h('ul', {});
-    for (const name of NAV) {
+    for (const name of app.me.is_admin ? [...NAV, 'admin'] : NAV) {
       list.append(h('li', {}, h('a', {
         href: `#/${name}`,
         id: `nav-${name}`,
@@ -98,12 +101,37 @@ async function signOut() {
 
 let routeGeneration = 0;
 
-async function route() {
+/** The values typed into the view's fields, by id (to draw the view again in another language
+ * without losing them). */
+function snapshotFields() {
+  const values = new Map();
+  for (const control of document.querySelectorAll('main input[id], main select[id], main textarea[id]')) {
+    if (control.type === 'checkbox' || control.type === 'radio') values.set(control.id, { checked: control.checked });
+    else values.set(control.id, { value: control.value });
+  }
+  return values;
+}
+
+function restoreFields(values) {
+  for (const [id, saved] of values) {
+    const control = document.getElementById(id);
+    if (!control || !document.getElementById('main').contains(control)) continue;
+    const changed = 'checked' in saved ? control.checked !== saved.checked : control.value !== saved.value;
+    if (!changed) continue;
+    if ('checked' in saved) control.checked = saved.checked;
+    else control.value = saved.value;
+    control.dispatchEvent(new Event('change', { bubbles: true }));
+  }
+}
+
+async function route({ keepFields = false } = {}) {
   const generation = ++routeGeneration;
+  const fields = keepFields ? snapshotFields() : null;
   if (app.cleanup) {
     app.cleanup();
     app.cleanup = null;
   }
+  app.leaveGuard = null;
   const langFocused = document.activeElement && document.activeElement.id === 'lang';
   announce(null);
   const main = clear(document.getElementById('main'));
@@ -118,6 +146,7 @@ async function route() {
       return;
     }
     app.cleanup = typeof cleanup === 'function' ? cleanup : null;
+    if (fields) restoreFields(fields);
   } catch (error) {
     if (generation !== routeGeneration) return;
     main.append(h('p', { class: 'form-error', role: 'alert' }, errorText(error)));
@@ -177,16 +206,32 @@ async function singleSignOn() {
 
 async function boot() {
   setLang(getLang(), { remember: false });
-  onLangChange(() => route());
+  onLangChange(() => route({ keepFields: true }));
   api.onSignedOut(() => {
     app.me = null;
     noticeAfterRoute(t('app.sessionEnded'), 'error');
     if (location.hash === '#/signin') route();
     else location.hash = '#/signin';
   });
+  // Leaving a view with unsaved changes asks first; "stay" puts the address back.
+  let shownHash = location.hash;
+  let restoring = false;
   window.addEventListener('hashchange', () => {
     if (location.hash === '#main') return;
+    if (restoring) {
+      restoring = false;
+      return;
+    }
+    if (app.me && app.leaveGuard && !app.leaveGuard()) {
+      restoring = true;
+      location.hash = shownHash;
+      return;
+    }
+    shownHash = location.hash;
     route();
+  });
+  window.addEventListener('beforeunload', (event) => {
+    if (app.me && app.leaveGuard && app.leaveGuard.dirty && app.leaveGuard.dirty()) event.preventDefault();
   });
   const notice = oauthOutcome();
   if (notice) noticeAfterRoute(notice.text, notice.kind);

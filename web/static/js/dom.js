@@ -158,3 +158,19 @@ export function announce(message, kind = 'info') {
   notice.hidden = false;
   notice.append(h('span', {}, message));
 }
+
+/**
+ * Marks a table to stack on narrow screens: each cell gets its column's heading as
+ * `data-label`, which the stylesheet shows before the cell when rows become cards (no column
+ * squeezed to one letter per line on a phone).
+ */
+export function stackable(table) {
+  const headings = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+  table.classList.add('stack');
+  for (const row of table.querySelectorAll('tbody tr')) {
+    [...row.children].forEach((cell, index) => {
+      if (headings[index] && !cell.hasAttribute('data-label')) cell.setAttribute('data-label', headings[index]);
+    });
+  }
+  return table;
+}

@@ -74,3 +74,13 @@ export function device(agent) {
           : /Linux/.test(agent) ? 'Linux' : null;
   return os ? t('security.deviceOn', { browser, os }) : browser;
 }
+
+/** A time of day (`14:05`), with the date when it is not today. */
+export function time(value) {
+  if (!value) return '';
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  const today = new Date().toDateString() === date.toDateString();
+  const options = today ? { timeStyle: 'short' } : { dateStyle: 'medium', timeStyle: 'short' };
+  return new Intl.DateTimeFormat(getLang(), options).format(date);
+}

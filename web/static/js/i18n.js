@@ -71,5 +71,24 @@ export function errorText(error) {
     }
   }
   if (error && error.status === 0) return t('error.network');
-  return (error && error.message) || t('error.internal');
+  // Never the server's or a provider's own text: it may be English, JSON or a developer's words.
+  if (error && error.code) return t('error.unknown', { code: error.code });
+  return t('error.internal');
+}
+
+/**
+ * An item the sync could not write, in words: `{text, todo}` from its stable code (and the field
+ * the provider named), never the provider's own message.
+ */
+export function itemProblem(item) {
+  const field = item.field ? t(`zohoField.${item.field}`) : '';
+  const fieldName = field && field !== `zohoField.${item.field}` ? field : (item.field || '').replace(/_/g, ' ');
+  const provider = item.side ? t(`provider.${item.side}`) : '';
+  const other = item.side ? t(`provider.${item.side === 'zoho' ? 'outlook' : 'zoho'}`) : '';
+  const params = { field: fieldName, provider, other, code: item.code };
+  const known = has(`problem.${item.code}`);
+  const key = known ? `problem.${item.code}` : 'problem.unknown';
+  const todoKey = item.code === 'MANDATORY_NOT_FOUND' && item.field ? `problem.MANDATORY_NOT_FOUND.${item.field}.todo` : null;
+  const todo = todoKey && has(todoKey) ? t(todoKey, params) : (has(`${key}.todo`) ? t(`${key}.todo`, params) : null);
+  return { text: t(key, params), todo };
 }

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use connector_kit::api::{ApiCaller, Gates, Idempotency, RetryPolicy};
 use connector_kit::poller::Poller;
-use connector_kit::store::{Store, Watch};
+use connector_kit::store::{Store, Watch, WatchState};
 use connector_kit::tokens::TokenClient;
 use connector_kit::{ApiError, ApplyRequest, CallContext, Connector, Page};
 use futures_util::StreamExt;
@@ -599,7 +599,7 @@ async fn a_refused_token_is_refreshed_once_with_force_refresh() -> anyhow::Resul
     assert_eq!(world.auth.forced.load(Ordering::SeqCst), 1);
     assert_eq!(seen.lock().unwrap().len(), 15);
     let status = world.store.watch_statuses(user).await?;
-    assert_eq!(status[0].state, "ok");
+    assert_eq!(status[0].state, WatchState::Ok);
     Ok(())
 }
 
@@ -633,7 +633,11 @@ async fn a_connection_to_reconnect_stops_polling_the_user_and_shows_why() -> any
     let mut held = false;
     for _ in 0..100 {
         let status = store.watch_statuses(user).await?;
-        if status.len() == 2 && status.iter().all(|w| w.state == "reconnect_needed") {
+        if status.len() == 2
+            && status
+                .iter()
+                .all(|w| w.state == WatchState::ReconnectNeeded)
+        {
             held = true;
             assert!(status.iter().all(|w| {
                 w.last_error
@@ -672,14 +676,14 @@ async fn an_exhausted_call_budget_stops_polling_early_and_says_so() -> anyhow::R
     let mut status = Vec::new();
     for _ in 0..100 {
         status = store.watch_statuses(user).await?;
-        if status[0].state == "budget_exhausted" {
+        if status[0].state == WatchState::BudgetExhausted {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.cancel();
     let _ = task.await;
-    assert_eq!(status[0].state, "budget_exhausted", "{status:?}");
+    assert_eq!(status[0].state, WatchState::BudgetExhausted, "{status:?}");
     assert!(
         status[0]
             .last_error

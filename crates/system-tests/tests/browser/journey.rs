@@ -157,7 +157,7 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
     s.browser.fill("#poll-interval", "2").await?;
     s.browser.click("#settings-save").await?;
     s.browser
-        .wait_for_text("#notice", "Settings saved.")
+        .wait_for_text("#settings-saved", "Settings saved.")
         .await?;
     s.shot("06-settings").await?;
 
@@ -177,11 +177,11 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
             "the first sync did not finish: {}",
             s.browser.text("#status-contact").await?
         );
-        if s.browser.visible("#held-banner").await? {
+        if s.browser.visible("#held-decisions-contact").await? {
             if !shot_held {
                 s.shot_both("07-status-first-sync").await?;
             }
-            s.browser.click("#held-banner a").await?;
+            s.browser.click("#held-decisions-contact a").await?;
             s.browser.find("#conflict-results > *").await?;
             if !shot_held {
                 s.shot("09-conflicts-held").await?;
@@ -214,7 +214,7 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
         .await?;
     s.browser
         .wait_for_text_within(
-            "#held-banner",
+            "#held-decisions-contact",
             "waiting for your decision",
             Duration::from_secs(60),
         )
@@ -291,6 +291,39 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
             "items that need your attention: 1",
         )
         .await?;
+    // Said in the user's words with what to do, never the provider's code or JSON.
+    let failed = s
+        .browser
+        .wait_for_text("#failed-items-contact", "Correct it on Outlook")
+        .await?;
+    assert!(
+        failed.contains("Zoho CRM does not accept the value of “Email”"),
+        "{failed}"
+    );
+    assert!(
+        !failed.contains("INVALID_DATA") && !failed.contains('{'),
+        "{failed}"
+    );
+    // Each side on its own: both connected, each with its own last read and write.
+    for side in ["outlook", "zoho"] {
+        s.browser
+            .wait_for_text(&format!("#state-contact-{side}"), "Connected")
+            .await?;
+        let read = s
+            .browser
+            .text(&format!("#last-read-contact-{side}"))
+            .await?;
+        assert!(!read.contains("not yet"), "{side} was read: {read}");
+        let written = s
+            .browser
+            .text(&format!("#last-write-contact-{side}"))
+            .await?;
+        assert!(
+            !written.contains("not yet"),
+            "{side} was written: {written}"
+        );
+    }
+    assert!(!s.browser.visible("#not-syncing").await?);
     s.shot("08-status").await?;
 
     // The same screens in Japanese, through the switch in the header.
@@ -300,7 +333,10 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
         .wait_for_text("#first-sync-attention-contact", "対応が必要な項目: 1 件")
         .await?;
     s.browser
-        .wait_for_text("#failed-items-contact", "Taro Yamada")
+        .wait_for_text(
+            "#failed-items-contact",
+            "「メール」フィールドの値を受け付けません",
+        )
         .await?;
     s.shot("08-status").await?;
     s.browser.click("#nav-conflicts").await?;

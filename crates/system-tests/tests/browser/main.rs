@@ -2,6 +2,8 @@
 //! in-process (sandbox, the four services and `web`). Screenshots of every main screen, in English
 //! and Japanese, are saved under `target/screenshots/`.
 
+mod admin;
+mod health;
 mod journey;
 mod security;
 mod sso;

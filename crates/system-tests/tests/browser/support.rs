@@ -30,6 +30,20 @@ pub fn browser_available() -> bool {
     false
 }
 
+/// A phone's width in CSS pixels (a common one).
+const PHONE_WIDTH: u32 = 390;
+
+/// axe-core's source, vendored in `fixtures/axe-core/` (read once).
+fn axe_source() -> String {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            let path = test_support::fixtures::root().join("axe-core/axe.min.js");
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        })
+        .clone()
+}
+
 pub struct Session {
     pub system: System,
     pub browser: Browser,
@@ -128,8 +142,10 @@ impl Session {
         Ok(())
     }
 
-    /// Saves `target/screenshots/<lang>/<name>.png` of the whole page, after checking that every
-    /// visible control of the screen is labelled.
+    /// Saves `target/screenshots/<lang>/<name>.png` of the whole page at the laptop's width and
+    /// `target/screenshots/<lang>/phone/<name>.png` at a phone's, after checking the screen at
+    /// both widths: every visible control labelled, no serious or critical axe-core violation,
+    /// and on the phone nothing wider than the screen nor squeezed to a letter per line.
     pub async fn shot(&self, name: &str) -> anyhow::Result<()> {
         // Let fonts and the last render settle.
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -138,10 +154,39 @@ impl Session {
             unlabelled.is_empty(),
             "controls without a label on {name}: {unlabelled:?}"
         );
-        let path = screenshot_dir()
-            .join(&self.lang)
-            .join(format!("{name}.png"));
-        self.browser.screenshot(&path, true).await
+        let axe = axe_source();
+        let violations = self.browser.accessibility_violations(&axe).await?;
+        assert!(
+            violations.is_empty(),
+            "accessibility violations on {name} ({}): {violations:#?}",
+            self.lang
+        );
+        let dir = screenshot_dir().join(&self.lang);
+        self.browser
+            .screenshot(&dir.join(format!("{name}.png")), true)
+            .await?;
+        self.browser.phone(PHONE_WIDTH, 844).await?;
+        let checked = async {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let cramped = self.browser.cramped().await?;
+            assert!(
+                cramped.is_empty(),
+                "{name} ({}) on a phone: {cramped:#?}",
+                self.lang
+            );
+            let violations = self.browser.accessibility_violations(&axe).await?;
+            assert!(
+                violations.is_empty(),
+                "accessibility violations on {name} ({}) on a phone: {violations:#?}",
+                self.lang
+            );
+            self.browser
+                .phone_screenshot(&dir.join("phone").join(format!("{name}.png")), PHONE_WIDTH)
+                .await
+        }
+        .await;
+        self.browser.laptop().await?;
+        checked
     }
 
     /// The screen in English, then (through the switch) in Japanese, and back to English.

@@ -1,7 +1,7 @@
 // The conflict log: every conflict with the value before and both sides' values, newest first,
 // filtered by kind and state, paged; held conflicts (review mode) are resolved here.
 import * as api from '../api.js';
-import { announce, busy, field, h } from '../dom.js';
+import { announce, busy, field, h, stackable } from '../dom.js';
 import { dateTime, fieldName, shortDateTime, value } from '../format.js';
 import { errorText, t } from '../i18n.js';
 
@@ -48,7 +48,7 @@ export async function render(main) {
       h('thead', {}, h('tr', {}, ['item', 'field', 'base', 'outlook', 'zoho', 'outcome'].map((c) =>
         h('th', { scope: 'col' }, t(`conflicts.col.${c}`))))),
       h('tbody', {}, entries.map(row)));
-    results.replaceChildren(h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': t('conflicts.caption') }, table));
+    results.replaceChildren(h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': t('conflicts.caption') }, stackable(table)));
   }
 
   function outcome(entry) {

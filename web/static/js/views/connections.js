@@ -4,6 +4,7 @@ import * as api from '../api.js';
 import { busy, clearErrors, field, h, setFieldError, setFormError } from '../dom.js';
 import { dateTime, relative } from '../format.js';
 import { errorText, t } from '../i18n.js';
+import { stateText } from './status.js';
 
 export const DATA_CENTRES = ['com', 'eu', 'in', 'com.au', 'jp', 'ca', 'sa', 'com.cn'];
 
@@ -11,30 +12,24 @@ function badge(state) {
   return h('span', { class: `badge ${state}`, id: null }, t(`connections.state.${state}`));
 }
 
-async function optional(promise) {
-  try {
-    return await promise;
-  } catch (error) {
-    return { error };
-  }
-}
-
-/** The worst state among a connector's watches, for the health line. */
-function health(watches) {
-  if (!watches || watches.error || !Array.isArray(watches.watches)) return null;
-  const active = watches.watches.filter((w) => w.active);
-  if (active.length === 0) return { state: 'idle' };
-  const order = ['reconnect_needed', 'budget_exhausted', 'throttled', 'failing', 'ok'];
-  let worst = 'ok';
-  let lastError = null;
-  let lastPolled = null;
-  for (const watch of active) {
-    const state = order.includes(watch.state) ? watch.state : (watch.last_error ? 'failing' : 'ok');
-    if (order.indexOf(state) < order.indexOf(worst)) worst = state;
-    if (watch.last_error) lastError = watch.last_error;
-    if (watch.last_polled_at && (!lastPolled || watch.last_polled_at > lastPolled)) lastPolled = watch.last_polled_at;
-  }
-  return { state: worst, lastError, lastPolled };
+/** A detail whose value comes later: "Loading…" until `promise` gives the text (or nothing,
+ * which removes the line). The card is drawn at once, whatever the providers take to answer. */
+function later(term, promise, id) {
+  const dt = h('dt', {}, term);
+  const dd = h('dd', { id, 'aria-busy': 'true', class: 'loading' }, t('common.loading'));
+  promise.then((text) => {
+    dd.removeAttribute('aria-busy');
+    dd.classList.remove('loading');
+    if (text) dd.textContent = text;
+    else {
+      dt.remove();
+      dd.remove();
+    }
+  }, () => {
+    dt.remove();
+    dd.remove();
+  });
+  return [dt, dd];
 }
 
 function detail(term, value, id) {
@@ -53,20 +48,11 @@ function card(provider, connection, extra, app, reload) {
     if (provider === 'outlook' && connection.tenant && connection.tenant !== 'common') {
       details.append(...detail(t('connections.tenant'), connection.tenant));
     }
-    if (extra.account) details.append(...detail(t('connections.account'), extra.account, `${provider}-account`));
-    if (extra.org) details.append(...detail(t('connections.org'), extra.org, `${provider}-org`));
+    if (connected && extra.account) details.append(...later(t('connections.account'), extra.account, `${provider}-account`));
+    if (connected && extra.org) details.append(...later(t('connections.org'), extra.org, `${provider}-org`));
     details.append(...detail(t('connections.connectedAt'), dateTime(connection.connected_at)));
-    if (connection.reason) details.append(...detail(t('connections.reason'), connection.reason, `${provider}-reason`));
-    const healthy = health(extra.watches);
-    if (healthy && connected) {
-      const text = healthy.state === 'idle'
-        ? t('connections.health.idle')
-        : `${t(`connections.health.${healthy.state}`)} · ${t('connections.lastPolled', { when: relative(healthy.lastPolled) })}`;
-      details.append(...detail(t('connections.health'), text, `${provider}-health`));
-      if (healthy.lastError && healthy.state !== 'ok') {
-        details.append(...detail(t('connections.lastError'), healthy.lastError));
-      }
-    }
+    if (connection.reason) details.append(...detail(t('connections.reason'), t('connections.reasonRefused'), `${provider}-reason`));
+    if (connected) details.append(...later(t('connections.health'), extra.health, `${provider}-health`));
   }
 
   const form = h('form', { id: `${provider}-form`, class: 'connect-form', novalidate: true });
@@ -132,9 +118,11 @@ function card(provider, connection, extra, app, reload) {
   });
 
   const describe = state === 'connected' ? null : h('p', { class: 'hint' }, t(`connections.explain.${state}`));
+  // Zoho's own application-specific passwords are gone; ours are for this system's API clients.
+  const note = provider === 'zoho' ? h('p', { class: 'hint', id: 'zoho-no-app-password' }, t('connections.zohoNoAppPassword')) : null;
   return h('section', { class: `card connection ${state}`, id: `${provider}-card`, 'aria-labelledby': `${provider}-title` },
     h('div', { class: 'card-head' }, h('h2', { id: `${provider}-title` }, title), h('span', { id: `${provider}-status` }, badge(state))),
-    describe, details.childElementCount ? details : null, form);
+    describe, details.childElementCount ? details : null, note, form);
 }
 
 export async function render(main, app, message) {
@@ -142,17 +130,19 @@ export async function render(main, app, message) {
   const byProvider = Object.fromEntries((answer.connections || []).map((c) => [c.provider, c]));
   const zoho = byProvider.zoho;
   const outlook = byProvider.outlook;
-  const zohoConnected = zoho && zoho.status === 'connected';
-  const outlookConnected = outlook && outlook.status === 'connected';
-  const [zohoUser, zohoOrg, zohoWatches, outlookWatches] = await Promise.all([
-    zohoConnected ? optional(api.get('/api/discovery/zoho/user')) : null,
-    zohoConnected ? optional(api.get('/api/discovery/zoho/org')) : null,
-    zohoConnected ? optional(api.get('/api/connectors/zoho/watches')) : null,
-    outlookConnected ? optional(api.get('/api/connectors/outlook/watches')) : null,
-  ]);
-  const account = (user) => (user && !user.error && (user.full_name || user.email)
-    ? [user.full_name, user.email && `<${user.email}>`].filter(Boolean).join(' ') : null);
-  const org = (o) => (o && !o.error && o.company_name ? o.company_name : null);
+  const ask = (provider, url) => (byProvider[provider] && byProvider[provider].status === 'connected' ? api.get(url) : null);
+  // The cards are drawn now; what the providers say fills them in as it comes (a throttled
+  // Zoho answers late, or not at all, and must not hold the page).
+  const account = (user) => (user && (user.full_name || user.display_name || user.email)
+    ? [user.full_name || user.display_name, user.email && `<${user.email}>`].filter(Boolean).join(' ') : null);
+  const overview = api.get('/api/status');
+  const health = (side) => overview.then((o) => {
+    const state = o.connections && o.connections[side];
+    if (!state) return null;
+    const polled = Object.values(state.kinds || {}).map((k) => k.last_polled_at).filter(Boolean).sort().pop();
+    if (Object.keys(state.kinds || {}).length === 0) return t('connections.health.idle');
+    return polled ? `${stateText(state)} · ${t('connections.lastPolled', { when: relative(polled) })}` : stateText(state);
+  });
 
   const reload = async (notice) => {
     const fresh = document.createElement('div');
@@ -170,7 +160,14 @@ export async function render(main, app, message) {
     h('p', { class: 'lead' }, t('connections.lead')),
     message ? h('p', { class: 'notice success', role: 'status' }, message) : '',
     h('div', { class: 'grid two' },
-      card('zoho', zoho, { account: account(zohoUser), org: org(zohoOrg), watches: zohoWatches }, app, reload),
-      card('outlook', outlook, { watches: outlookWatches }, app, reload)),
+      card('zoho', zoho, {
+        account: ask('zoho', '/api/discovery/zoho/user')?.then(account),
+        org: ask('zoho', '/api/discovery/zoho/org')?.then((o) => (o && o.company_name) || null),
+        health: health('zoho'),
+      }, app, reload),
+      card('outlook', outlook, {
+        account: ask('outlook', '/api/discovery/outlook/mailbox')?.then(account),
+        health: health('outlook'),
+      }, app, reload)),
   );
 }

@@ -2,7 +2,7 @@
 // passwords (created with a name and shown once, listed with their last use, revoked), the
 // sessions signed in to this account, and the password.
 import * as api from '../api.js';
-import { announce, busy, clearErrors, field, focusFirstError, h, setFieldError, setFormError } from '../dom.js';
+import { announce, busy, clearErrors, field, focusFirstError, h, setFieldError, setFormError, stackable } from '../dom.js';
 import { dateTime, device, relative } from '../format.js';
 import { errorText, has, t } from '../i18n.js';
 import { identities } from './identities.js';
@@ -187,7 +187,7 @@ async function appPasswords() {
           h('td', { class: 'last-used' }, item.last_used_at ? h('time', { datetime: item.last_used_at, title: dateTime(item.last_used_at) }, relative(item.last_used_at)) : t('common.never')),
           cell);
       })));
-    listArea.replaceChildren(h('div', { class: 'table-wrap' }, table));
+    listArea.replaceChildren(h('div', { class: 'table-wrap' }, stackable(table)));
   }
 
   form.addEventListener('submit', async (event) => {
@@ -257,10 +257,10 @@ async function sessions(app) {
         h('td', {}, s.long_lived ? t('security.kept') : t('security.short'), h('div', { class: 'hint' }, dateTime(s.expires_at))),
         h('td', {}, action));
     });
-    area.replaceChildren(h('div', { class: 'table-wrap' }, h('table', { id: 'sessions' },
+    area.replaceChildren(h('div', { class: 'table-wrap' }, stackable(h('table', { id: 'sessions' },
       h('caption', { class: 'visually-hidden' }, t('security.sessions')),
       h('thead', {}, h('tr', {}, ['device', 'method', 'signedIn', 'lastActive', 'expires', 'actions'].map((c) => h('th', { scope: 'col' }, t(`security.col.${c}`))))),
-      h('tbody', {}, rows))));
+      h('tbody', {}, rows)))));
   }
   await refreshList();
   return section;

@@ -2,7 +2,7 @@
 // calendar events (by category), the direction of each kind, the conflict rule, the poll
 // interval and pause.
 import * as api from '../api.js';
-import { announce, busy, checkbox, clearErrors, field, focusFirstError, h, radios, setFieldError, setFormError } from '../dom.js';
+import { busy, checkbox, clearErrors, field, focusFirstError, h, radios, setFieldError, setFormError } from '../dom.js';
 import { errorText, has, t } from '../i18n.js';
 
 const DIRECTIONS = ['two_way', 'outlook_to_zoho', 'zoho_to_outlook'];
@@ -61,7 +61,7 @@ function direction(kind, value) {
   return field(t('settings.direction'), select);
 }
 
-export async function render(main) {
+export async function render(main, app) {
   let current;
   try {
     current = { ...DEFAULTS, ...(await api.get('/api/sync/v1/settings')) };
@@ -142,6 +142,20 @@ export async function render(main) {
       checkbox('paused', t('settings.paused'), current.paused, { hint: t('settings.pausedHint') }))),
     h('div', { class: 'actions' }, save));
 
+  // Unsaved changes: leaving asks first; "Settings saved" shows next to the button.
+  let dirty = false;
+  const saved = h('p', { class: 'saved-note', id: 'settings-saved', role: 'status' });
+  const markDirty = () => {
+    dirty = true;
+    saved.textContent = '';
+  };
+  form.addEventListener('input', markDirty);
+  form.addEventListener('change', markDirty);
+  const guard = () => !dirty || window.confirm(t('settings.leaveUnsaved'));
+  guard.dirty = () => dirty;
+  app.leaveGuard = guard;
+  form.querySelector('.actions:last-child').append(saved);
+
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);
@@ -172,7 +186,8 @@ export async function render(main) {
     await busy(save, async () => {
       try {
         await api.put('/api/sync/v1/settings', body);
-        announce(t('settings.saved'), 'success');
+        dirty = false;
+        saved.textContent = `✓ ${t('settings.saved')}`;
       } catch (error) {
         const id = FIELD_IDS[error.field];
         const message = has(`settings.error.${error.field}`) ? t(`settings.error.${error.field}`) : errorText(error);

@@ -1,26 +1,43 @@
-// How the sync goes: per kind, the first sync's progress bar, the last sync, the counts and the
-// failed items with their reasons; "sync now". Refreshes itself while open.
+// How the sync goes, per kind and per side: each connection's state (connected, reconnect
+// needed, throttled or allowance used up until a time, provider failing), each side's last read
+// and last write, the first sync's progress, held and failed items with what to do, and a banner
+// when nothing syncs. `web` pushes the status as server-sent events when it changes.
 import * as api from '../api.js';
-import { announce, busy, h } from '../dom.js';
-import { dateTime, number, relative } from '../format.js';
-import { errorText, t } from '../i18n.js';
+import { announce, busy, h, stackable } from '../dom.js';
+import { dateTime, number, relative, time } from '../format.js';
+import { errorText, itemProblem, t } from '../i18n.js';
 
-/** One kind's card; `held` is how many of its items wait for the user's decision. */
-function kindCard(kind, held) {
+/** How long "first sync complete" stays on a card after it completed. */
+const FIRST_SYNC_NEWS_MS = 24 * 3600 * 1000;
+const SIDES = ['outlook', 'zoho'];
+
+/** A connection state (`{state, until}`) in words, with its time when it has one. */
+export function stateText(state) {
+  if (!state) return t('state.unknown');
+  return t(`state.${state.state}`, { until: state.until ? time(state.until) : '' });
+}
+
+function stateBadge(state, id) {
+  const tone = !state ? 'unknown' : state.state === 'connected' ? 'ok'
+    : ['throttled', 'provider_failing'].includes(state.state) ? 'warn' : 'bad';
+  return h('span', { class: `badge state-${tone}`, id }, stateText(state));
+}
+
+function when(value) {
+  return value ? h('time', { datetime: value, title: dateTime(value) }, relative(value)) : t('status.notYet');
+}
+
+/** One kind's card. */
+function kindCard(kind, overview) {
   const first = kind.first_sync || { complete: true, done: 0, total: 0 };
   const id = kind.kind;
-  // A settings change (folder, list, categories, a kind on again) reopens the first sync.
   const key = (name) => (first.reason === 'settings_change' ? `status.rescope${name}` : `status.firstSync${name}`);
   const body = [];
-  // The first sync is complete once nothing waits for the sync itself; items that failed or
-  // wait for a decision are listed below or in the conflict log.
+  const held = kind.held || 0;
   const attention = (kind.failed || 0) + held;
-  if (first.complete && attention > 0) {
-    body.push(h('p', { class: 'first-sync-attention', id: `first-sync-attention-${id}` },
-      '✓ ', t(key('Attention'), { count: number(attention) })));
-  } else if (!first.complete) {
+  const recent = first.completed_at && Date.now() - new Date(first.completed_at).getTime() < FIRST_SYNC_NEWS_MS;
+  if (!first.complete) {
     const label = h('p', { id: `progress-${id}-label`, class: 'progress-label' });
-    // Until the first reads come back the total is unknown: an indeterminate bar.
     const bar = h('progress', { id: `progress-${id}`, 'aria-labelledby': `progress-${id}-label` });
     if (first.total > 0) {
       const total = Math.max(first.total, first.done);
@@ -32,28 +49,93 @@ function kindCard(kind, held) {
       label.textContent = t(key('Reading'));
     }
     body.push(label, bar);
-  } else {
+  } else if (recent && attention > 0) {
+    body.push(h('p', { class: 'first-sync-attention', id: `first-sync-attention-${id}` },
+      '✓ ', t(key('Attention'), { count: number(attention) })));
+  } else if (recent) {
     body.push(h('p', { class: 'first-sync-done', id: `first-sync-done-${id}` }, '✓ ', t(key('Done'))));
+  } else if (attention > 0) {
+    body.push(h('p', { class: 'first-sync-attention', id: `first-sync-attention-${id}` },
+      t('status.attention', { count: number(attention) })));
   }
+  // Each side on its own: a side that stopped cannot hide behind the other's activity.
+  const rows = SIDES.map((side) => {
+    const activity = (kind.sides && kind.sides[side]) || {};
+    const connection = overview.connections && overview.connections[side];
+    const state = connection && connection.kinds && connection.kinds[id] ? connection.kinds[id] : connection;
+    return h('tr', { id: `side-${id}-${side}` },
+      h('th', { scope: 'row' }, t(`provider.${side}`)),
+      h('td', {}, stateBadge(state, `state-${id}-${side}`)),
+      h('td', { id: `last-read-${id}-${side}` }, when(activity.last_read)),
+      h('td', { id: `last-write-${id}-${side}` }, when(activity.last_write)));
+  });
+  const sides = stackable(h('table', { class: 'sides', id: `sides-${id}` },
+    h('caption', { class: 'visually-hidden' }, t('status.sidesCaption', { kind: t(`kind.${id}`) })),
+    h('thead', {}, h('tr', {},
+      h('th', { scope: 'col' }, t('status.side')),
+      h('th', { scope: 'col' }, t('status.connection')),
+      h('th', { scope: 'col' }, t('status.lastRead')),
+      h('th', { scope: 'col' }, t('status.lastWrite')))),
+    h('tbody', {}, rows)));
   const stats = h('dl', { class: 'stats' },
     h('div', {}, h('dt', {}, t('status.linked')), h('dd', { id: `linked-${id}` }, number(kind.linked))),
     h('div', {}, h('dt', {}, t('status.pending')), h('dd', { id: `pending-${id}` }, number(kind.pending))),
+    h('div', { class: held > 0 ? 'warn' : '' }, h('dt', {}, t('status.heldCount')), h('dd', { id: `held-${id}` }, number(held))),
     h('div', { class: kind.failed > 0 ? 'bad' : '' }, h('dt', {}, t('status.failed')), h('dd', { id: `failed-${id}` }, number(kind.failed))),
     kind.out_of_scope > 0
       ? h('div', {}, h('dt', {}, t('status.outOfScope')), h('dd', { id: `out-of-scope-${id}` }, number(kind.out_of_scope)))
       : null);
-  const last = h('p', { class: 'last-sync', id: `last-sync-${id}` },
-    t('status.lastSync'), ' ',
-    kind.last_sync ? h('time', { datetime: kind.last_sync, title: dateTime(kind.last_sync) }, relative(kind.last_sync)) : t('status.notYet'));
+  const todo = [];
+  if (kind.held_deletions > 0) {
+    todo.push(h('p', { class: 'notice warning', id: `held-deletions-${id}` },
+      t('status.heldDeletions', { count: number(kind.held_deletions) })));
+  }
+  const waiting = held - (kind.held_deletions || 0);
+  if (waiting > 0) {
+    todo.push(h('p', { class: 'notice warning', id: `held-decisions-${id}` },
+      t('status.heldDecisions', { count: number(waiting) }), ' ', h('a', { href: '#/conflicts' }, t('status.decideInConflicts'))));
+  }
   let failures = null;
   if (kind.failed_items && kind.failed_items.length > 0) {
     failures = h('div', { class: 'failures' },
       h('h3', {}, t('status.failedItems')),
-      h('ul', { id: `failed-items-${id}` }, kind.failed_items.map((item) => h('li', {},
-        h('strong', {}, item.label || t('status.unnamed')), ' — ', h('span', { class: 'reason' }, item.reason)))));
+      h('ul', { id: `failed-items-${id}` }, kind.failed_items.map((item) => {
+        const problem = itemProblem(item);
+        return h('li', {},
+          h('strong', {}, item.label || t('status.unnamed')), ' — ',
+          h('span', { class: 'reason', 'data-code': item.code }, problem.text),
+          problem.todo ? h('span', { class: 'todo' }, ' ', problem.todo) : null);
+      })));
   }
   return h('section', { class: 'card kind-status', id: `status-${id}`, 'aria-labelledby': `status-${id}-title` },
-    h('h2', { id: `status-${id}-title` }, t(`kind.${id}`)), ...body, last, stats, failures);
+    h('h2', { id: `status-${id}-title` }, t(`kind.${id}`)), ...body, sides, stats, ...todo, failures);
+}
+
+/** Why nothing syncs, and what to do, or null when items move. */
+function stopped(overview, kinds) {
+  const reasons = [];
+  if (overview.paused) {
+    reasons.push(h('li', {}, t('status.paused'), ' ', h('a', { href: '#/settings' }, t('status.resumeInSettings'))));
+  }
+  for (const side of SIDES) {
+    const connection = overview.connections && overview.connections[side];
+    if (!connection || connection.state === 'connected') continue;
+    reasons.push(h('li', { id: `stopped-${side}` },
+      t(`status.stopped.${connection.state}`, {
+        provider: t(`provider.${side}`),
+        until: connection.until ? time(connection.until) : '',
+      }), ' ',
+      ['not_connected', 'reconnect_needed'].includes(connection.state)
+        ? h('a', { href: '#/connections' }, t('status.goToAccounts')) : null));
+  }
+  for (const service of overview.unavailable || []) {
+    reasons.push(h('li', {}, t('status.stopped.unavailable', { service })));
+  }
+  if (kinds.length === 0 && reasons.length === 0) return null;
+  if (reasons.length === 0) return null;
+  return h('div', { class: 'notice error banner', id: 'not-syncing', role: 'alert' },
+    h('p', {}, h('strong', {}, overview.syncing ? t('status.partlyStopped') : t('status.notSyncing'))),
+    h('ul', {}, reasons));
 }
 
 /** Replaces the children of `container` only when they changed: no churn for screen readers, and
@@ -64,69 +146,40 @@ function update(container, ...children) {
   if (fresh.innerHTML !== container.innerHTML) container.replaceChildren(...fresh.childNodes);
 }
 
-export async function render(main, app) {
-  const cards = h('div', { class: 'grid three', id: 'status-cards', 'aria-live': 'off' });
+export async function render(main) {
+  const cards = h('div', { class: 'grid three', id: 'status-cards', 'aria-live': 'off', 'aria-busy': 'true' },
+    h('p', { class: 'loading', id: 'status-loading' }, t('common.loading')));
   const banner = h('div', { id: 'status-banner' });
   const syncNow = h('button', { type: 'button', id: 'sync-now', class: 'primary' }, t('status.syncNow'));
   const updated = h('p', { class: 'hint', id: 'status-updated' });
   // Announces the first sync's end once, politely.
   const live = h('p', { class: 'visually-hidden', role: 'status', id: 'status-live' });
   let wasComplete = null;
-  let timer = null;
-  let stopped = false;
+  let last = null;
+  const controller = new AbortController();
 
-  async function load() {
-    const [status, settings, held] = await Promise.all([
-      api.get('/api/sync/v1/status'),
-      api.get('/api/sync/v1/settings').catch(() => null),
-      api.get('/api/sync/v1/conflicts?status=held&limit=200').catch(() => null),
-    ]);
-    const notices = [];
-    const heldEntries = (held && held.entries) || [];
-    const waiting = new Set(heldEntries.map((e) => e.link_id)).size;
-    const heldOf = (kind) => new Set(heldEntries.filter((e) => e.kind === kind).map((e) => e.link_id)).size;
-    if (waiting > 0) {
-      notices.push(h('p', { class: 'notice warning', id: 'held-banner' },
-        t('status.held', { count: number(waiting) }), ' ', h('a', { href: '#/conflicts' }, t('status.decideInConflicts'))));
-    }
-    if (settings && settings.paused) {
-      notices.push(h('p', { class: 'notice warning', id: 'paused-banner' }, t('status.paused'), ' ',
-        h('a', { href: '#/settings' }, t('status.resumeInSettings'))));
-    }
-    update(banner, ...notices);
+  function draw(overview) {
+    last = overview;
+    const status = overview.sync || { kinds: [] };
     const kinds = status.kinds || [];
+    update(banner, stopped(overview, kinds));
+    cards.removeAttribute('aria-busy');
     if (kinds.length === 0) {
       update(cards, h('p', { class: 'empty', id: 'status-empty' }, t('status.nothing'), ' ',
         h('a', { href: '#/settings' }, t('status.chooseInSettings'))));
     } else {
-      update(cards, ...kinds.map((k) => kindCard(k, heldOf(k.kind))));
+      update(cards, ...kinds.map((k) => kindCard(k, overview)));
     }
-    const complete = kinds.every((k) => !k.first_sync || k.first_sync.complete
-      || (k.first_sync.total > 0 && k.first_sync.total - k.first_sync.done <= (k.failed || 0) + heldOf(k.kind)));
+    const complete = kinds.every((k) => !k.first_sync || k.first_sync.complete);
     if (wasComplete === false && complete) live.textContent = t('status.firstSyncFinished');
     wasComplete = complete;
     updated.textContent = t('status.updated', { when: new Date().toLocaleTimeString(document.documentElement.lang) });
-    return complete;
-  }
-
-  async function tick() {
-    if (stopped) return;
-    let complete = true;
-    try {
-      complete = await load();
-    } catch (error) {
-      if (error.status === 401) return;
-      update(banner, h('p', { class: 'notice error', role: 'alert' }, errorText(error)));
-    }
-    if (!stopped) timer = setTimeout(tick, complete ? 10_000 : 1_500);
   }
 
   syncNow.addEventListener('click', () => busy(syncNow, async () => {
     try {
       await api.post('/api/sync/v1/sync-now');
       announce(t('status.syncRequested'), 'success');
-      clearTimeout(timer);
-      timer = setTimeout(tick, 1_000);
     } catch (error) {
       announce(errorText(error), 'error');
     }
@@ -136,9 +189,21 @@ export async function render(main, app) {
     h('div', { class: 'title-row' }, h('h1', {}, t('status.title')), syncNow),
     banner, cards, updated, live,
   );
-  await tick();
+  api.listen('/api/status/events', {
+    signal: controller.signal,
+    onEvent: (name, data) => {
+      if (name === 'overview') draw(data);
+    },
+    onTrouble: (error) => {
+      update(banner, h('p', { class: 'notice error', role: 'alert', id: 'status-trouble' }, errorText(error)));
+    },
+  });
+  // Relative times ("2 minutes ago") age without new events.
+  const ticker = setInterval(() => {
+    if (last) draw(last);
+  }, 30_000);
   return () => {
-    stopped = true;
-    clearTimeout(timer);
+    controller.abort();
+    clearInterval(ticker);
   };
 }
