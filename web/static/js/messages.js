@@ -519,6 +519,9 @@ const en = {
   'error.unreadable_message': 'This message cannot be read, so it cannot be sent again. It can only be looked at.',
   'error.kind_not_synced': 'This kind of item does not sync for this user.',
   'error.cross_origin': 'The request did not come from this page. Reload it and try again.',
+  'error.auth_unavailable': 'Sign-in cannot be checked right now. Try again in a moment.',
+  'error.look_alike_email_domain': 'This address\'s domain looks like a well-known one but is not: check the spelling.',
+  'error.password_recheck_failed': 'The password is wrong.',
 };
 
 const ja = {
@@ -1037,6 +1040,9 @@ const ja = {
   'error.unreadable_message': 'このメッセージは読み取れないため再送できません。内容の確認だけができます。',
   'error.kind_not_synced': 'このユーザーでは、この種類の項目は同期していません。',
   'error.cross_origin': 'このページからの要求ではありません。再読み込みして、もう一度お試しください。',
+  'error.auth_unavailable': '今はサインインを確認できません。しばらくしてからもう一度お試しください。',
+  'error.look_alike_email_domain': 'このアドレスのドメインは有名なドメインに似ていますが異なります。綴りを確認してください。',
+  'error.password_recheck_failed': 'パスワードが正しくありません。',
 };
 
 export const messages = { en: { ...en, ...sso.en }, ja: { ...ja, ...sso.ja } };
