@@ -1,7 +1,7 @@
 // The security screen's "Linked sign-ins": identity providers that sign this account in, each
 // with its account at the provider, when it was linked and last used, and an unlink button.
 import * as api from '../api.js';
-import { announce, busy, h } from '../dom.js';
+import { announce, busy, h, stackable } from '../dom.js';
 import { dateTime, relative } from '../format.js';
 import { errorText, t } from '../i18n.js';
 
@@ -38,10 +38,10 @@ export async function identities() {
         h('td', {}, last ? h('time', { datetime: last, title: dateTime(last) }, relative(last)) : t('common.never')),
         h('td', {}, unlink));
     });
-    area.replaceChildren(h('div', { class: 'table-wrap' }, h('table', { id: 'identities' },
+    area.replaceChildren(h('div', { class: 'table-wrap' }, stackable(h('table', { id: 'identities' },
       h('caption', { class: 'visually-hidden' }, t('security.identities')),
       h('thead', {}, h('tr', {}, ['provider', 'account', 'linked', 'lastUsed', 'actions'].map((c) => h('th', { scope: 'col' }, t(`security.col.${c}`))))),
-      h('tbody', {}, rows))));
+      h('tbody', {}, rows)))));
   }
   await refreshList();
   return section;
