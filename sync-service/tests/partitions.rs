@@ -215,6 +215,7 @@ impl World {
                     full: true,
                     items_read: 0,
                     round: None,
+                    lists_everything: true,
                 };
                 self.publisher
                     .publish_change(&Envelope::new(*user, body).with_rescope(rescope))
