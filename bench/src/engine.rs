@@ -115,6 +115,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
                 full: true,
                 items_read: 0,
                 round: None,
+                lists_everything: true,
             };
             first_reads.push((
                 change_routing_key(*user, side, ItemKind::Contact, body.verb()),
