@@ -14,6 +14,7 @@ mod graph_identity;
 mod graph_todo;
 mod helpers;
 mod oauth_flows;
+mod oidc;
 mod paging;
 mod shapes;
 mod snapshot;
