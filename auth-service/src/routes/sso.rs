@@ -72,7 +72,14 @@ pub(crate) async fn authorize(
     State(state): State<Arc<AppState>>,
     Path(provider): Path<String>,
 ) -> Result<Response> {
-    let started = flow::start(&state, &provider).await?;
+    let started = match flow::start(&state, &provider).await {
+        Ok(started) => started,
+        // A browser that clicked a button gets the page back with the reason, not JSON.
+        Err(err) if state.sign_in_redirect_url.is_some() => {
+            return back_to_page(&state, &provider, Err(&err), None);
+        }
+        Err(err) => return Err(err),
+    };
     let secure = if state.public_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -145,7 +152,7 @@ pub(crate) async fn callback(
         cookie_path(&provider)
     ))
     .map_err(|e| Error::Unexpected(e.into()))?;
-    let Some(target) = &state.sign_in_redirect_url else {
+    if state.sign_in_redirect_url.is_none() {
         let mut response = match outcome {
             Ok(Finished {
                 ticket,
@@ -162,9 +169,23 @@ pub(crate) async fn callback(
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return Ok(response);
-    };
+    }
+    back_to_page(&state, &provider, outcome.as_ref(), Some(clear))
+}
+
+/// 303 to the sign-in page with the outcome in the fragment.
+fn back_to_page(
+    state: &AppState,
+    provider: &str,
+    outcome: std::result::Result<&Finished, &Error>,
+    clear_cookie: Option<HeaderValue>,
+) -> Result<Response> {
+    let target = state
+        .sign_in_redirect_url
+        .as_deref()
+        .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("no sign-in redirect URL")))?;
     let mut url = url::Url::parse(target).map_err(|e| Error::Unexpected(e.into()))?;
-    let fragment = match &outcome {
+    let fragment = match outcome {
         Ok(finished) => {
             let query: String = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("provider", &provider)
@@ -186,15 +207,18 @@ pub(crate) async fn callback(
     };
     url.set_fragment(Some(&fragment));
     let location = HeaderValue::from_str(url.as_str()).map_err(|e| Error::Unexpected(e.into()))?;
-    Ok((
+    let mut response = (
         StatusCode::SEE_OTHER,
         [
             (header::LOCATION, location),
-            (header::SET_COOKIE, clear),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
     )
-        .into_response())
+        .into_response();
+    if let Some(clear) = clear_cookie {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    Ok(response)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

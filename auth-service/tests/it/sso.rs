@@ -881,3 +881,58 @@ async fn a_single_sign_on_user_makes_app_passwords_for_scripts() {
         .await;
     assert_eq!(browser.status(), StatusCode::FORBIDDEN);
 }
+
+/// With the settings page configured, the browser goes back to it with the outcome in the URL's
+/// fragment (never sent to a server): the ticket, or the refusal's code; a provider that cannot
+/// be reached sends it back at once with the reason.
+#[tokio::test]
+async fn with_a_page_the_outcome_goes_back_in_the_fragment() {
+    let sso = setup_with(|s| {
+        s.sign_in_redirect_url = Some("http://page.example/".to_owned());
+        let mut down = s.oidc[0].clone();
+        down.id = "down".to_owned();
+        // Nothing listens there.
+        down.issuer = "http://127.0.0.1:9/oidc/down".to_owned();
+        s.oidc.push(down);
+    })
+    .await;
+    sso.provider_user("uma@corp.example", true, &["pwd"]).await;
+    let callback = sso.at_provider("uma@corp.example").await;
+    let replayed = Callback {
+        query: callback.query.clone(),
+        cookie: callback.cookie.clone(),
+    };
+    let response = sso.callback(&callback, true).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("http://page.example/#/sso?provider=corp&ticket="),
+        "{location}"
+    );
+    assert!(location.ends_with("&link=0"), "{location}");
+    let ticket = url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "ticket")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(
+        sso.redeem(json!({"sso_ticket": ticket})).await.status(),
+        StatusCode::CREATED
+    );
+    let again = sso.callback(&replayed, true).await;
+    assert_eq!(
+        again.headers()["location"],
+        "http://page.example/#/sso?provider=corp&error=invalid_state"
+    );
+    let down = sso
+        .browser
+        .get(format!("{}/v1/sso/down/authorize", sso.app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(down.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        down.headers()["location"],
+        "http://page.example/#/sso?provider=down&error=provider_unavailable"
+    );
+}

@@ -35,11 +35,11 @@ async fn through_provider(s: &Session, email: &str, shot: Option<&str>) -> anyho
     s.browser.click(&choice).await
 }
 
-/// Everything in one language: `texts` are the expected (button, signed-in check, link title,
-/// refusal) texts.
-async fn journey(language: &str, people: [&str; 3], texts: [&str; 4]) -> anyhow::Result<()> {
+/// Everything in one language: `texts` are the expected (button, linked sign-ins' heading, link
+/// title, refusal, no linked sign-ins) texts.
+async fn journey(language: &str, people: [&str; 3], texts: [&str; 5]) -> anyhow::Result<()> {
     let [new_person, existing, unverified] = people;
-    let [button, linked_heading, link_title, refusal] = texts;
+    let [button, linked_heading, link_title, refusal, none_linked] = texts;
     let s = Session::start(language).await?;
     provider_user(&s, new_person, true).await?;
 
@@ -89,10 +89,17 @@ async fn journey(language: &str, people: [&str; 3], texts: [&str; 4]) -> anyhow:
     s.browser.click("#sign-in").await?;
     s.browser.wait_for_text("#who", existing).await?;
     s.browser.click("#sign-out").await?;
-    // From now on the provider alone signs this person in.
+    // From now on the provider alone signs this person in, until they unlink it (they have a
+    // password, so they may).
     s.browser.find("#sso-sandbox").await?;
     through_provider(&s, existing, None).await?;
     s.browser.wait_for_text("#who", existing).await?;
+    s.browser.click("#nav-security").await?;
+    s.browser.wait_for_text("#identities", existing).await?;
+    s.browser.click("#identities button[data-identity]").await?;
+    s.browser
+        .wait_for_text("#no-identities", none_linked)
+        .await?;
     s.browser.click("#sign-out").await?;
 
     // An address the provider has not verified: refused, and the screen says why.
@@ -121,6 +128,7 @@ async fn sign_in_with_the_identity_provider_in_english() -> anyhow::Result<()> {
             "Linked sign-ins",
             "Link your sign-in",
             "has not verified your e-mail address",
+            "No linked sign-ins.",
         ],
     )
     .await
@@ -140,6 +148,7 @@ async fn sign_in_with_the_identity_provider_in_japanese() -> anyhow::Result<()> 
             "連携しているサインイン",
             "サインインの連携",
             "メールアドレスを確認していません",
+            "連携しているサインインはありません。",
         ],
     )
     .await
