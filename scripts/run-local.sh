@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 state="$root/.local"
 logs="$state/logs"
+# Everything this script writes (secrets, logs, pid files) is readable by this user only.
+umask 077
 mkdir -p "$logs"
+chmod 700 "$state"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 fail() { printf '\033[31mError:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -37,8 +40,13 @@ say "Building the services ($profile; the first build takes a few minutes)"
 if [ "$profile" = release ]; then cargo build --release --bins -q; else cargo build --bins -q; fi
 bin="$root/target/$profile"
 
-# Secrets of this local installation, made once and kept in .local/ (git-ignored).
-[ -f "$state/service-token" ] || head -c 32 /dev/urandom | base64 | tr -d '=+/\n' > "$state/service-token"
+# Secrets of this local installation, made once and kept in .local/ (git-ignored, mode 600).
+# Each service has its own credential (decisions #57): the operator's (this script), web's and
+# each connector's.
+for who in operator web outlook zoho; do
+  [ -f "$state/token-$who" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state/token-$who"
+done
+rm -f "$state/service-token"
 [ -f "$state/encryption-key" ] || head -c 32 /dev/urandom | base64 | tr -d '\n' > "$state/encryption-key"
 [ -f "$state/demo-password" ] || { printf 'demo-'; head -c 12 /dev/urandom | base64 | tr -d '=+/\n'; } > "$state/demo-password"
 [ -f "$state/admin-password" ] || { printf 'admin-'; head -c 12 /dev/urandom | base64 | tr -d '=+/\n'; } > "$state/admin-password"
@@ -47,6 +55,10 @@ demo_password=$(cat "$state/demo-password")
 # The first administrator: auth-service creates it at start when it does not exist yet.
 admin_email=admin@example.com
 admin_password=$(cat "$state/admin-password")
+chmod 600 "$state"/token-* "$state/encryption-key" "$state/demo-password" "$state/admin-password"
+token() { cat "$state/token-$1"; }
+# curl reads the operator's credential from this file, never from its command line.
+printf 'Authorization: Bearer %s\n' "$(token operator)" > "$state/operator.header"
 
 database=outlook_zoho_sync
 # The sandbox keeps its accounts in memory, so every run starts the demo afresh: stop the old
@@ -58,7 +70,6 @@ PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -qc "create databa
 sandbox=http://127.0.0.1:7070
 export SYNC_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/$database"
 export SYNC_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f"
-export SYNC_SERVICE_TOKEN="$(cat "$state/service-token")"
 export SYNC_LOG_JSON=false
 export AUTH_ENCRYPTION_KEYS="k1:$(cat "$state/encryption-key")"
 export AUTH_ZOHO_ACCOUNTS_BASE="$sandbox/zoho-accounts/{dc}"
@@ -84,17 +95,24 @@ export AUTH_OIDC_SANDBOX_SIGN_UP_DOMAINS=sso.example
 export AUTH_SIGN_IN_REDIRECT_URL="$web/"
 
 stop_all
-start() { # name binary port
-  say "Starting $1 on port $3"
-  "$bin/$2" > "$logs/$1.log" 2>&1 &
-  echo $! > "$state/$1.pid"
+start() { # name binary port [VARIABLE=who ...]: the credentials this service holds
+  local name=$1 binary=$2 port=$3
+  shift 3
+  say "Starting $name on port $port"
+  # Exported in a subshell (builtins): the credentials are in the service's environment only,
+  # never on a command line that `ps` shows to every user.
+  (
+    for pair in "$@"; do export "${pair%%=*}=$(token "${pair#*=}")"; done
+    exec "$bin/$binary"
+  ) > "$logs/$name.log" 2>&1 &
+  echo $! > "$state/$name.pid"
 }
 start sandbox sandbox 7070
-start auth-service auth-service 8081
-start sync-service sync-service 8082
-start connector-outlook connector-outlook 8083
-start connector-zoho connector-zoho 8084
-start web web 8080
+start auth-service auth-service 8081 AUTH_TOKEN_OUTLOOK=outlook AUTH_TOKEN_ZOHO=zoho AUTH_TOKEN_OPERATOR=operator AUTH_TOKEN_WEB=web
+start sync-service sync-service 8082 SYNC_SERVICE_TOKEN_OPERATOR=operator SYNC_SERVICE_TOKEN_WEB=web
+start connector-outlook connector-outlook 8083 OUTLOOK_TOKEN_OUTLOOK=outlook OUTLOOK_TOKEN_WEB=web OUTLOOK_TOKEN_OPERATOR=operator
+start connector-zoho connector-zoho 8084 ZOHO_TOKEN_ZOHO=zoho ZOHO_TOKEN_WEB=web ZOHO_TOKEN_OPERATOR=operator
+start web web 8080 WEB_TOKEN_WEB=web
 
 wait_ready() { # name url
   for _ in $(seq 1 60); do
@@ -115,8 +133,13 @@ wait_ready web "$web/health/ready"
 
 # JSON helpers without jq: the answers we read are flat.
 field() { grep -o "\"$1\"[[:space:]]*:[[:space:]]*\"\{0,1\}[^\",}]*" | head -n 1 | sed 's/.*:[[:space:]]*"\{0,1\}//'; }
-api() { # method url [body]
-  curl -fsS -X "$1" "$2" -H "Authorization: Bearer $SYNC_SERVICE_TOKEN" -H 'Content-Type: application/json' ${3:+-d "$3"}
+api() { # method url [body]: the body (it may hold a password) goes through stdin, not argv
+  if [ -n "${3:-}" ]; then
+    printf '%s' "$3" | curl -fsS -X "$1" "$2" -H @"$state/operator.header" \
+      -H 'Content-Type: application/json' --data-binary @-
+  else
+    curl -fsS -X "$1" "$2" -H @"$state/operator.header"
+  fi
 }
 
 say "Creating the demo mailbox and Zoho CRM organisation in the sandbox"
@@ -168,7 +191,7 @@ cat <<TXT
 Where to look next:
   Settings page     $web   (sign in as $demo_email with the password $demo_password)
   Admin console     $web/#/admin   (sign in as $admin_email with the password $admin_password)
-  Sync status       curl -H "Authorization: Bearer \$(cat .local/service-token)" http://127.0.0.1:8082/internal/v1/users/$user_id/status
+  Sync status       curl -H @.local/operator.header http://127.0.0.1:8082/internal/v1/users/$user_id/status
   Outlook contacts  $sandbox/_sandbox/graph/mailboxes/$mailbox_id/contacts
   Zoho contacts     $sandbox/_sandbox/zoho/orgs/$org_id/records/Contacts
   Health, metrics   http://127.0.0.1:808{0,1,2,3,4}/health/ready  and  /metrics

@@ -7,20 +7,26 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
+use service_kit::auth::{Caller, Callers};
 use service_kit::settings::{self as env, DatabaseSettings, HttpSettings, TelemetrySettings};
 
 /// Environment prefix of this service.
 pub const PREFIX: &str = "AUTH";
 pub const DEFAULT_PORT: u16 = 8081;
-const DEV_SERVICE_TOKEN: &str = "dev-service-token";
+/// The callers' credentials in [`Settings::for_tests`].
+pub const TEST_OPERATOR_TOKEN: &str = "test-service-token";
+pub const TEST_OUTLOOK_TOKEN: &str = "test-outlook-connector-token";
+pub const TEST_ZOHO_TOKEN: &str = "test-zoho-connector-token";
+pub const TEST_WEB_TOKEN: &str = "test-web-token";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
     pub telemetry: TelemetrySettings,
-    /// Shared secret of the internal API (`Authorization: Bearer <token>`).
-    pub service_token: SecretString,
+    /// Who may call the internal API, each with its own credential and scopes: the connectors
+    /// (their provider's tokens), `web` (connection statuses) and the operator (provisioning).
+    pub callers: Callers,
     pub encryption: EncryptionSettings,
     pub zoho: ZohoOAuthSettings,
     pub microsoft: MicrosoftOAuthSettings,
@@ -126,16 +132,15 @@ pub struct MicrosoftOAuthSettings {
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let service_token = match env::var(PREFIX, "SERVICE_TOKEN") {
-            Some(token) => SecretString::from(token),
-            None => {
-                tracing::warn!(
-                    "AUTH_SERVICE_TOKEN / SYNC_SERVICE_TOKEN is unset: using the development \
-                     service token; never do this outside a laptop"
-                );
-                SecretString::from(DEV_SERVICE_TOKEN)
-            }
-        };
+        let callers = Callers::from_env(
+            PREFIX,
+            &[
+                Caller::ConnectorOutlook,
+                Caller::ConnectorZoho,
+                Caller::Operator,
+                Caller::Web,
+            ],
+        )?;
         let encryption = EncryptionSettings::parse(
             env::var(PREFIX, "ENCRYPTION_KEYS").as_deref(),
             env::var(PREFIX, "ENCRYPTION_ACTIVE_KEY").as_deref(),
@@ -144,7 +149,7 @@ impl Settings {
             http: HttpSettings::from_env(PREFIX, DEFAULT_PORT)?,
             database: DatabaseSettings::from_env(PREFIX)?,
             telemetry: TelemetrySettings::from_env(PREFIX)?,
-            service_token,
+            callers,
             encryption,
             zoho: ZohoOAuthSettings {
                 client_id: env::string_or(PREFIX, "ZOHO_CLIENT_ID", "sandbox-zoho-client"),
@@ -256,7 +261,15 @@ impl Settings {
                 log_filter: "info".to_owned(),
                 json_logs: false,
             },
-            service_token: SecretString::from("test-service-token"),
+            callers: Callers::new([
+                (Caller::Operator, SecretString::from(TEST_OPERATOR_TOKEN)),
+                (
+                    Caller::ConnectorOutlook,
+                    SecretString::from(TEST_OUTLOOK_TOKEN),
+                ),
+                (Caller::ConnectorZoho, SecretString::from(TEST_ZOHO_TOKEN)),
+                (Caller::Web, SecretString::from(TEST_WEB_TOKEN)),
+            ]),
             encryption: EncryptionSettings::random(),
             zoho: ZohoOAuthSettings {
                 client_id: "sandbox-zoho-client".to_owned(),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use secrecy::SecretString;
 use service_kit::CancellationToken;
 use service_kit::http::Dependencies;
 use sqlx::PgPool;
@@ -29,7 +28,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub struct AppState {
     pub pool: PgPool,
     pub vault: Vault,
-    pub service_token: SecretString,
+    pub callers: service_kit::auth::Callers,
     pub providers: Providers,
     pub refresh_gate: RefreshGate,
     pub passwords: Passwords,
@@ -66,7 +65,7 @@ impl Application {
         let state = Arc::new(AppState {
             pool: pool.clone(),
             vault: Vault::new(&settings.encryption),
-            service_token: settings.service_token.clone(),
+            callers: settings.callers.clone(),
             providers: Providers::new(&settings)?,
             refresh_gate: RefreshGate::default(),
             passwords: Passwords::new(&settings.passwords)?,

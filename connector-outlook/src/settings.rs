@@ -25,7 +25,11 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Settings {
-            connector: ConnectorSettings::from_env(PREFIX, 8083)?,
+            connector: ConnectorSettings::from_env(
+                PREFIX,
+                service_kit::auth::Caller::ConnectorOutlook,
+                8083,
+            )?,
             graph_base_url: string_or(PREFIX, "GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0"),
             page_size: parse_or(PREFIX, "PAGE_SIZE", 200)?,
             calendar_days_back: parse_or(PREFIX, "CALENDAR_DAYS_BACK", 30)?,

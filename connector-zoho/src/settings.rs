@@ -13,7 +13,11 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Settings {
-            connector: ConnectorSettings::from_env(PREFIX, 8084)?,
+            connector: ConnectorSettings::from_env(
+                PREFIX,
+                service_kit::auth::Caller::ConnectorZoho,
+                8084,
+            )?,
         })
     }
 }

@@ -12,7 +12,9 @@ use crate::domain::settings::InvalidSetting;
 pub enum ApiError {
     #[error("authentication required")]
     Unauthenticated,
-    #[error("this needs an administrator")]
+    #[error(
+        "not allowed for this caller: it needs an administrator, or a service credential with this scope"
+    )]
     Forbidden,
     #[error("auth-service cannot confirm the session; try again in a moment")]
     AuthUnavailable,

@@ -1,9 +1,8 @@
 //! sync-service settings: `SYNC_SERVICE_*`, falling back to the shared `SYNC_*` variables.
 
-use secrecy::SecretString;
+use service_kit::auth::{Caller, Callers};
 use service_kit::settings::{
-    BrokerSettings, DatabaseSettings, HttpSettings, TelemetrySettings, parse_or, secret_or,
-    string_or,
+    BrokerSettings, DatabaseSettings, HttpSettings, TelemetrySettings, parse_or, string_or,
 };
 
 const PREFIX: &str = "SYNC_SERVICE";
@@ -14,8 +13,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub broker: BrokerSettings,
     pub telemetry: TelemetrySettings,
-    /// Authenticates internal callers (the local runner, the other services).
-    pub service_token: SecretString,
+    /// Who may call the internal API: the operator (provisioning, the local runner, tests) and
+    /// `web` (reading status and settings for the status page).
+    pub callers: Callers,
     /// auth-service, whose JWKS verifies users' access tokens.
     pub auth_url: String,
     pub jwt_issuer: String,
@@ -35,7 +35,7 @@ impl Settings {
             database: DatabaseSettings::from_env(PREFIX)?,
             broker: BrokerSettings::from_env(PREFIX)?,
             telemetry: TelemetrySettings::from_env(PREFIX)?,
-            service_token: secret_or(PREFIX, "SERVICE_TOKEN", "dev-service-token"),
+            callers: Callers::from_env(PREFIX, &[Caller::Operator, Caller::Web])?,
             auth_url: string_or(PREFIX, "AUTH_URL", "http://127.0.0.1:8081"),
             jwt_issuer: string_or(PREFIX, "JWT_ISSUER", "outlook-zoho-sync/auth"),
             jwt_audience: string_or(PREFIX, "JWT_AUDIENCE", "outlook-zoho-sync"),

@@ -72,7 +72,7 @@ impl Application {
         ));
         let state = AppState {
             pool: self.pool.clone(),
-            service_token: self.settings.service_token.clone(),
+            callers: self.settings.callers.clone(),
             relay_wakeup: wakeup.clone(),
             verifier,
             publisher: self.broker.publisher().await?,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::SecretString;
-use service_kit::settings::{HttpSettings, TelemetrySettings, parse_or, secret_or, string_or};
+use service_kit::settings::{HttpSettings, TelemetrySettings, parse_or, string_or};
 
 pub const PREFIX: &str = "WEB";
 pub const DEFAULT_PORT: u16 = 8080;
@@ -23,7 +23,8 @@ pub struct Settings {
     pub http: HttpSettings,
     pub telemetry: TelemetrySettings,
     pub upstreams: Upstreams,
-    /// Authenticates `web` to the connectors' internal discovery endpoints.
+    /// `web`'s own credential (`WEB_TOKEN_WEB` or `SYNC_TOKEN_WEB`): it opens the connectors'
+    /// lists and what the status page reads, never a change (decisions #57).
     pub service_token: SecretString,
     pub jwt_issuer: String,
     pub jwt_audience: String,
@@ -46,7 +47,7 @@ impl Settings {
                 outlook_url: string_or(PREFIX, "OUTLOOK_URL", "http://127.0.0.1:8083"),
                 zoho_url: string_or(PREFIX, "ZOHO_URL", "http://127.0.0.1:8084"),
             },
-            service_token: secret_or(PREFIX, "SERVICE_TOKEN", "dev-service-token"),
+            service_token: service_kit::auth::own_token(PREFIX, service_kit::auth::Caller::Web)?,
             jwt_issuer: string_or(PREFIX, "JWT_ISSUER", "outlook-zoho-sync/auth"),
             jwt_audience: string_or(PREFIX, "JWT_AUDIENCE", "outlook-zoho-sync"),
             public_url: string_or(PREFIX, "PUBLIC_URL", "http://127.0.0.1:8080"),

@@ -1,12 +1,14 @@
 //! The internal API (`/internal/v1/...`), for the other services and for provisioning. Every
-//! route needs `Authorization: Bearer <service token>`.
+//! route needs `Authorization: Bearer <credential>` of a known caller with the route's scope:
+//! provisioning (users, connections) is the operator's; reading connection statuses is also
+//! `web`'s (the status page); a user's provider access token is the connector of that
+//! provider's, and no one else's (decisions #57).
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Extension, Request, State};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
@@ -14,8 +16,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use service_kit::auth::{Caller, Scope};
 
 use super::extract::{Json, Path};
 use crate::auth::accounts::{self, NewAccount};
@@ -37,39 +38,53 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/internal/v1/users/{user_id}/connections/{provider}",
             put(store_connection),
         )
-        .route("/internal/v1/provider-tokens", post(provider_token))
+        .route(PROVIDER_TOKENS, post(provider_token))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            require_service_token,
+            identify_caller,
         ))
         .with_state(state)
 }
 
-/// Checks the service token. Both sides are hashed first so the comparison is constant-time and
-/// does not even reveal the token's length.
-async fn require_service_token(
+/// Knows the caller by its credential (401 otherwise) and refuses a caller without the route's
+/// scope (403) before the body is even read; the provider-token handler then checks the
+/// provider's own scope.
+async fn identify_caller(
     State(state): State<Arc<AppState>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response> {
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let Some(presented) = presented else {
-        return Err(Error::Unauthenticated);
-    };
-    let expected = Sha256::digest(state.service_token.expose_secret().as_bytes());
-    let given = Sha256::digest(presented.as_bytes());
-    if bool::from(expected.ct_eq(&given)) {
-        Ok(next.run(request).await)
+    let caller = state
+        .callers
+        .identify(request.headers())
+        .ok_or(Error::Unauthenticated)?;
+    let reads_statuses = request.method() == axum::http::Method::GET
+        && request.uri().path().ends_with("/connections");
+    if reads_statuses {
+        require(caller, Scope::Status)?;
+    } else if request.uri().path() == PROVIDER_TOKENS {
+        if !(caller.may(Scope::OutlookTokens) || caller.may(Scope::ZohoTokens)) {
+            require(caller, Scope::OutlookTokens)?;
+        }
     } else {
-        Err(Error::Unauthenticated)
+        require(caller, Scope::Provision)?;
+    }
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+const PROVIDER_TOKENS: &str = "/internal/v1/provider-tokens";
+
+fn require(caller: Caller, scope: Scope) -> Result<()> {
+    if caller.may(scope) {
+        Ok(())
+    } else {
+        tracing::warn!(
+            caller = caller.name(),
+            ?scope,
+            "a service credential was used outside its scope"
+        );
+        Err(Error::Forbidden)
     }
 }
 
@@ -96,7 +111,7 @@ pub(crate) struct Created {
 }
 
 /// Provisions a user (demo, tests and automation; the admin API does the same for people).
-#[utoipa::path(post, path = "/internal/v1/users", tag = "internal", security(("service_token" = [])), request_body = NewUser, responses((status = 201, body = Created), (status = 401, body = crate::openapi::ErrorBody, description = "unauthenticated"), (status = 409, body = crate::openapi::ErrorBody, description = "email_taken"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_email, weak_password, invalid_body")))]
+#[utoipa::path(post, path = "/internal/v1/users", tag = "internal", security(("service_token" = [])), request_body = NewUser, responses((status = 201, body = Created), (status = 401, body = crate::openapi::ErrorBody, description = "unauthenticated"), (status = 403, body = crate::openapi::ErrorBody, description = "forbidden: not the operator's credential"), (status = 409, body = crate::openapi::ErrorBody, description = "email_taken"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_email, weak_password, invalid_body")))]
 pub(crate) async fn create_user(
     State(state): State<Arc<AppState>>,
     Json(body): Json<NewUser>,
@@ -292,9 +307,10 @@ pub(crate) struct TokenResponse {
 }
 
 /// A usable access token for a user's provider account, refreshed when needed.
-#[utoipa::path(post, path = "/internal/v1/provider-tokens", tag = "internal", security(("service_token" = [])), request_body = TokenRequest, responses((status = 200, body = TokenResponse), (status = 404, body = crate::openapi::ErrorBody, description = "not_connected"), (status = 409, body = crate::openapi::ErrorBody, description = "reconnect_needed"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_user_id, unknown_provider"), (status = 502, body = crate::openapi::ErrorBody, description = "provider_unavailable, provider_error")))]
+#[utoipa::path(post, path = "/internal/v1/provider-tokens", tag = "internal", security(("service_token" = [])), request_body = TokenRequest, responses((status = 200, body = TokenResponse), (status = 401, body = crate::openapi::ErrorBody, description = "unauthenticated"), (status = 403, body = crate::openapi::ErrorBody, description = "forbidden: the credential is not this provider's connector"), (status = 404, body = crate::openapi::ErrorBody, description = "not_connected"), (status = 409, body = crate::openapi::ErrorBody, description = "reconnect_needed"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_user_id, unknown_provider"), (status = 502, body = crate::openapi::ErrorBody, description = "provider_unavailable, provider_error")))]
 pub(crate) async fn provider_token(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Json(body): Json<TokenRequest>,
 ) -> Result<Json<TokenResponse>> {
     let user_id = parse_user_id(&body.user_id)?;
@@ -305,6 +321,13 @@ pub(crate) async fn provider_token(
             "provider must be `outlook` or `zoho`",
         )
     })?;
+    require(
+        caller,
+        match provider {
+            Provider::Outlook => Scope::OutlookTokens,
+            Provider::Zoho => Scope::ZohoTokens,
+        },
+    )?;
     let token = tokens::provider_token(&state, user_id, provider, body.force_refresh).await?;
     Ok(Json(TokenResponse {
         // Leaves the vault only here, in the answer to an authenticated service.

@@ -9,7 +9,16 @@ use uuid::Uuid;
 
 use crate::stub::ProviderStub;
 
-pub const SERVICE_TOKEN: &str = "test-service-token";
+pub const SERVICE_TOKEN: &str = auth_service::settings::TEST_OPERATOR_TOKEN;
+
+/// The credential of the connector that may read `provider`'s tokens.
+pub fn connector_token(provider: &str) -> &'static str {
+    if provider == "zoho" {
+        auth_service::settings::TEST_ZOHO_TOKEN
+    } else {
+        auth_service::settings::TEST_OUTLOOK_TOKEN
+    }
+}
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 pub struct TestApp {
@@ -214,7 +223,7 @@ pub async fn request_token(
 ) -> Response {
     client
         .post(format!("{address}/internal/v1/provider-tokens"))
-        .bearer_auth(SERVICE_TOKEN)
+        .bearer_auth(connector_token(provider))
         .json(&json!({"user_id": user, "provider": provider}))
         .send()
         .await

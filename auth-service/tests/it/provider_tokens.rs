@@ -278,7 +278,9 @@ async fn bad_token_requests_get_their_code() {
     assert_error(nobody, StatusCode::NOT_FOUND, "not_connected").await;
 
     let unknown = app
-        .post("/internal/v1/provider-tokens")
+        .client
+        .post(format!("{}/internal/v1/provider-tokens", app.address))
+        .bearer_auth(crate::helpers::connector_token("zoho"))
         .json(&json!({"user_id": user, "provider": "gmail"}))
         .send()
         .await
@@ -292,7 +294,9 @@ async fn bad_token_requests_get_their_code() {
     assert_eq!(body["field"], "provider");
 
     let bad_id = app
-        .post("/internal/v1/provider-tokens")
+        .client
+        .post(format!("{}/internal/v1/provider-tokens", app.address))
+        .bearer_auth(crate::helpers::connector_token("zoho"))
         .json(&json!({"user_id": "x", "provider": "zoho"}))
         .send()
         .await
@@ -300,7 +304,9 @@ async fn bad_token_requests_get_their_code() {
     assert_error(bad_id, StatusCode::UNPROCESSABLE_ENTITY, "invalid_user_id").await;
 
     let empty = app
-        .post("/internal/v1/provider-tokens")
+        .client
+        .post(format!("{}/internal/v1/provider-tokens", app.address))
+        .bearer_auth(crate::helpers::connector_token("zoho"))
         .json(&json!({}))
         .send()
         .await
@@ -312,7 +318,7 @@ async fn forced(app: &TestApp, user: Uuid, provider: &str) -> Value {
     let response = app
         .client
         .post(format!("{}/internal/v1/provider-tokens", app.address))
-        .bearer_auth(crate::helpers::SERVICE_TOKEN)
+        .bearer_auth(crate::helpers::connector_token(provider))
         .json(&json!({"user_id": user, "provider": provider, "force_refresh": true}))
         .send()
         .await
@@ -346,4 +352,41 @@ async fn a_forced_refresh_replaces_a_refused_token_but_never_storms() {
     let renewed = forced(&app, user, "zoho").await;
     assert_ne!(renewed["access_token"], first["access_token"]);
     assert_eq!(app.stub.zoho_calls(), 2);
+}
+
+#[tokio::test]
+async fn service_credentials_provider_tokens_only_for_that_providers_connector() {
+    let app = spawn_app().await;
+    let user = app
+        .connected_user(
+            "zoho",
+            json!({"refresh_token": "valid-zoho", "data_centre": "jp"}),
+        )
+        .await;
+    let ask = |token: &'static str| {
+        app.client
+            .post(format!("{}/internal/v1/provider-tokens", app.address))
+            .bearer_auth(token)
+            .json(&json!({"user_id": user, "provider": "zoho"}))
+            .send()
+    };
+    let operator = ask(crate::helpers::SERVICE_TOKEN).await.unwrap();
+    assert_error(operator, StatusCode::FORBIDDEN, "forbidden").await;
+    let other_connector = ask(crate::helpers::connector_token("outlook"))
+        .await
+        .unwrap();
+    assert_error(other_connector, StatusCode::FORBIDDEN, "forbidden").await;
+    let own = ask(crate::helpers::connector_token("zoho")).await.unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+
+    // A connector's credential provisions nothing.
+    let create = app
+        .client
+        .post(format!("{}/internal/v1/users", app.address))
+        .bearer_auth(crate::helpers::connector_token("zoho"))
+        .json(&json!({"email": "intruder@example.com", "is_admin": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(create, StatusCode::FORBIDDEN, "forbidden").await;
 }

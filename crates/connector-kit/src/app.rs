@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use secrecy::SecretString;
 use serde_json::json;
+use service_kit::auth::{Callers, Refusal, Scope};
 use service_kit::broker::Broker;
 use service_kit::http::{Dependencies, operational_routes, serve};
 use sync_model::UserId;
@@ -41,7 +41,7 @@ struct ApiState<C> {
     store: Store,
     tokens: TokenClient,
     gates: Gates,
-    service_token: SecretString,
+    callers: Callers,
 }
 
 impl<C> Clone for ApiState<C> {
@@ -51,7 +51,7 @@ impl<C> Clone for ApiState<C> {
             store: self.store.clone(),
             tokens: self.tokens.clone(),
             gates: self.gates.clone(),
-            service_token: self.service_token.clone(),
+            callers: self.callers.clone(),
         }
     }
 }
@@ -138,7 +138,7 @@ impl<C: Connector> ConnectorApp<C> {
             store: self.store.clone(),
             tokens,
             gates,
-            service_token: self.settings.service_token.clone(),
+            callers: self.settings.callers.clone(),
         };
         let router = Router::new()
             .route("/internal/v1/users/{user_id}/sync-now", post(sync_now::<C>))
@@ -200,25 +200,31 @@ fn error(status: StatusCode, code: &str, message: &str) -> HttpError {
     }
 }
 
-fn authorised<C>(state: &ApiState<C>, headers: &HeaderMap) -> Result<(), HttpError> {
-    if service_kit::auth::has_bearer(headers, &state.service_token) {
-        Ok(())
-    } else {
-        Err(error(
+/// A known caller's credential (401) with `scope` (403): the settings page's backend may list
+/// and see watches; only the operator may also make a poll due.
+fn authorised<C>(state: &ApiState<C>, headers: &HeaderMap, scope: Scope) -> Result<(), HttpError> {
+    match state.callers.authorise(headers, scope) {
+        Ok(_) => Ok(()),
+        Err(Refusal::Unauthenticated) => Err(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "a service token is required",
-        ))
+            "a service credential is required",
+        )),
+        Err(Refusal::OutOfScope) => Err(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this credential does not open this endpoint",
+        )),
     }
 }
 
-/// Makes every watch of the user due now. Service-authenticated: sync-service calls it.
+/// Makes every watch of the user due now (the operator: tests, automation).
 async fn sync_now<C: Connector>(
     State(state): State<ApiState<C>>,
     headers: HeaderMap,
     Path(user_id): Path<UserId>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    authorised(&state, &headers)?;
+    authorised(&state, &headers, Scope::SyncNow)?;
     let watches = state.store.poll_now(user_id).await.map_err(|err| {
         tracing::error!(error = %err, "sync-now failed");
         error(
@@ -237,7 +243,7 @@ async fn watches<C: Connector>(
     headers: HeaderMap,
     Path(user_id): Path<UserId>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    authorised(&state, &headers)?;
+    authorised(&state, &headers, Scope::Status)?;
     let watches = state.store.watch_statuses(user_id).await.map_err(|err| {
         tracing::error!(error = %err, "watch status failed");
         error(
@@ -260,7 +266,7 @@ async fn discover<C: Connector>(
     headers: HeaderMap,
     Path((user_id, what)): Path<(UserId, String)>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    authorised(&state, &headers)?;
+    authorised(&state, &headers, Scope::Discovery)?;
     if !state.connector.discoveries().contains(&what.as_str()) {
         return Err(error(
             StatusCode::NOT_FOUND,

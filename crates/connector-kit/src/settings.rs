@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
+use service_kit::auth::{Caller, Callers};
 use service_kit::settings::{
-    BrokerSettings, DatabaseSettings, HttpSettings, TelemetrySettings, parse_or, secret_or,
-    string_or,
+    BrokerSettings, DatabaseSettings, HttpSettings, TelemetrySettings, parse_or, string_or,
 };
 
 #[derive(Debug, Clone)]
@@ -16,8 +16,11 @@ pub struct ConnectorSettings {
     pub telemetry: TelemetrySettings,
     /// auth-service's base URL, for provider access tokens.
     pub auth_url: String,
-    /// Authenticates this service to auth-service's internal endpoints.
+    /// This connector's own credential, presented to auth-service for its provider's tokens.
     pub service_token: SecretString,
+    /// Who may call this connector's internal API: `web` (lists and watch health) and the
+    /// operator.
+    pub callers: Callers,
     /// How often the poll loop looks for due watches.
     pub poll_tick: Duration,
     /// How long a poll lease lasts without being renewed.
@@ -109,14 +112,16 @@ impl ApiSettings {
 }
 
 impl ConnectorSettings {
-    pub fn from_env(prefix: &str, default_port: u16) -> anyhow::Result<Self> {
+    /// `caller`: who this connector is to auth-service.
+    pub fn from_env(prefix: &str, caller: Caller, default_port: u16) -> anyhow::Result<Self> {
         Ok(ConnectorSettings {
             http: HttpSettings::from_env(prefix, default_port)?,
             database: DatabaseSettings::from_env(prefix)?,
             broker: BrokerSettings::from_env(prefix)?,
             telemetry: TelemetrySettings::from_env(prefix)?,
             auth_url: string_or(prefix, "AUTH_URL", "http://127.0.0.1:8081"),
-            service_token: secret_or(prefix, "SERVICE_TOKEN", "dev-service-token"),
+            service_token: service_kit::auth::own_token(prefix, caller)?,
+            callers: Callers::from_env(prefix, &[Caller::Web, Caller::Operator])?,
             poll_tick: Duration::from_millis(parse_or(prefix, "POLL_TICK_MS", 500)?),
             lease: Duration::from_secs(parse_or(prefix, "LEASE_SECS", 60)?),
             instance_id: string_or(prefix, "INSTANCE_ID", &uuid::Uuid::new_v4().to_string()),

@@ -17,7 +17,12 @@ use crate::proxy::{self, Proxy};
 
 pub use sandbox::client::{Control, text};
 
-pub const SERVICE_TOKEN: &str = "bench-service-token";
+/// The operator's credential (provisioning, settings, polls made due); each service has its own
+/// (decisions #57).
+pub const OPERATOR_TOKEN: &str = "bench-operator-token-0123456789abcdef";
+const OUTLOOK_TOKEN: &str = "bench-outlook-token-0123456789abcdef";
+const ZOHO_TOKEN: &str = "bench-zoho-token-0123456789abcdef0123";
+const WEB_TOKEN: &str = "bench-web-token-0123456789abcdef01234";
 
 /// Where the benchmark finds the binaries and puts its logs.
 #[derive(Debug, Clone)]
@@ -138,7 +143,10 @@ impl System {
             ("SYNC_DATABASE_URL", database_url),
             ("SYNC_AMQP_URL", amqp),
             ("SYNC_BROKER_PREFIX", broker.prefix.clone()),
-            ("SYNC_SERVICE_TOKEN", SERVICE_TOKEN.into()),
+            ("SYNC_TOKEN_OPERATOR", OPERATOR_TOKEN.into()),
+            ("SYNC_TOKEN_OUTLOOK", OUTLOOK_TOKEN.into()),
+            ("SYNC_TOKEN_ZOHO", ZOHO_TOKEN.into()),
+            ("SYNC_TOKEN_WEB", WEB_TOKEN.into()),
             ("SYNC_LOG", "warn".into()),
             ("SYNC_LOG_JSON", "false".into()),
             ("SYNC_AUTH_URL", url(procs::AUTH)),
@@ -338,7 +346,7 @@ impl System {
         url: String,
         body: Option<&Value>,
     ) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method, &url).bearer_auth(SERVICE_TOKEN);
+        let mut request = self.http.request(method, &url).bearer_auth(OPERATOR_TOKEN);
         if let Some(body) = body {
             request = request.json(body);
         }

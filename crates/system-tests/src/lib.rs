@@ -8,12 +8,31 @@ use sandbox::client::{Control, text};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use service_kit::CancellationToken;
+use service_kit::auth::{Caller, Callers};
 use service_kit::settings::{HttpSettings, TelemetrySettings};
 use tokio::task::JoinHandle;
 
 pub mod browser;
 
-const SERVICE_TOKEN: &str = "test-service-token";
+/// The operator's credential: provisioning users and settings, making polls due, the
+/// connectors' lists (what the tests do through the internal APIs).
+pub const OPERATOR_TOKEN: &str = auth_service::settings::TEST_OPERATOR_TOKEN;
+/// Each service's own credential (decisions #57).
+pub const WEB_TOKEN: &str = auth_service::settings::TEST_WEB_TOKEN;
+pub const OUTLOOK_TOKEN: &str = auth_service::settings::TEST_OUTLOOK_TOKEN;
+pub const ZOHO_TOKEN: &str = auth_service::settings::TEST_ZOHO_TOKEN;
+
+fn callers(accepted: &[Caller]) -> Callers {
+    Callers::new(accepted.iter().map(|&caller| {
+        let token = match caller {
+            Caller::Web => WEB_TOKEN,
+            Caller::ConnectorOutlook => OUTLOOK_TOKEN,
+            Caller::ConnectorZoho => ZOHO_TOKEN,
+            Caller::Operator => OPERATOR_TOKEN,
+        };
+        (caller, SecretString::from(token))
+    }))
+}
 /// Short partition leases, so that a stopped replica's partitions move quickly in tests.
 pub const SYNC_PARTITION_LEASE: Duration = Duration::from_secs(4);
 /// Every test user's password.
@@ -84,7 +103,7 @@ pub fn sync_settings(
         database: database.clone(),
         broker: broker.clone(),
         telemetry: quiet_telemetry(),
-        service_token: SecretString::from(SERVICE_TOKEN),
+        callers: callers(&[Caller::Operator, Caller::Web]),
         auth_url: auth_url.to_owned(),
         jwt_issuer: "outlook-zoho-sync/auth".into(),
         jwt_audience: "outlook-zoho-sync".into(),
@@ -125,7 +144,6 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
     };
     let database = test_support::fresh_database().await?;
     let broker = test_support::test_broker();
-    let service_token = SecretString::from(SERVICE_TOKEN);
     let mut shutdown = Vec::new();
     let mut tasks = Vec::new();
 
@@ -168,7 +186,7 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
         database: database.clone(),
         broker: broker.clone(),
         telemetry: quiet_telemetry(),
-        service_token: service_token.clone(),
+        callers: callers(&[Caller::Operator, Caller::Web]),
         auth_url: auth_url.clone(),
         jwt_issuer: "outlook-zoho-sync/auth".into(),
         jwt_audience: "outlook-zoho-sync".into(),
@@ -183,7 +201,7 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
     shutdown.push(sync.shutdown_token());
     tasks.push(spawn("sync-service", sync.run_until_stopped()));
 
-    let connector = |instance: &str| connector_kit::ConnectorSettings {
+    let connector = |instance: &str, own: &str| connector_kit::ConnectorSettings {
         http: HttpSettings {
             host: "127.0.0.1".into(),
             port: 0,
@@ -192,7 +210,8 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
         broker: broker.clone(),
         telemetry: quiet_telemetry(),
         auth_url: auth_url.clone(),
-        service_token: service_token.clone(),
+        service_token: SecretString::from(own.to_owned()),
+        callers: callers(&[Caller::Web, Caller::Operator]),
         poll_tick: Duration::from_millis(100),
         lease: Duration::from_secs(30),
         instance_id: instance.to_owned(),
@@ -205,7 +224,7 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
         },
     };
     let outlook = connector_outlook::startup::build(connector_outlook::settings::Settings {
-        connector: connector("outlook-1"),
+        connector: connector("outlook-1", OUTLOOK_TOKEN),
         graph_base_url: format!("{sandbox_url}/graph/v1.0"),
         page_size: 50,
         calendar_days_back: 30,
@@ -218,7 +237,7 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
     tasks.push(spawn("connector-outlook", outlook.run_until_stopped()));
 
     let zoho = connector_zoho::startup::build(connector_zoho::settings::Settings {
-        connector: connector("zoho-1"),
+        connector: connector("zoho-1", ZOHO_TOKEN),
     })
     .await
     .context("connector-zoho")?;
@@ -234,7 +253,7 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
                 outlook_url: outlook_url.clone(),
                 zoho_url: zoho_url.clone(),
             },
-            SERVICE_TOKEN,
+            WEB_TOKEN,
         );
         let web = web::Application::build_on(listener, settings).context("web")?;
         shutdown.push(web.shutdown_token());
@@ -263,7 +282,7 @@ impl System {
         url: String,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method, &url).bearer_auth(SERVICE_TOKEN);
+        let mut request = self.http.request(method, &url).bearer_auth(OPERATOR_TOKEN);
         if let Some(body) = body {
             request = request.json(&body);
         }

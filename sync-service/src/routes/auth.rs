@@ -63,11 +63,15 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
-/// The internal API: the shared service token.
-pub fn require_service(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
-    if service_kit::auth::has_bearer(headers, &state.service_token) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthenticated)
+/// The internal API: a known caller's credential (401) with `scope` (403).
+pub fn require_service(
+    headers: &HeaderMap,
+    state: &AppState,
+    scope: service_kit::auth::Scope,
+) -> Result<(), ApiError> {
+    match state.callers.authorise(headers, scope) {
+        Ok(_) => Ok(()),
+        Err(service_kit::auth::Refusal::Unauthenticated) => Err(ApiError::Unauthenticated),
+        Err(service_kit::auth::Refusal::OutOfScope) => Err(ApiError::Forbidden),
     }
 }

@@ -1,6 +1,6 @@
 //! HTTP API: the user API (`/v1/...`, bearer token from auth-service), the admin API
-//! (`/v1/admin/...`, an admin's token) and the internal API (`/internal/v1/...`, the service
-//! token: provisioning by the local runner and tests).
+//! (`/v1/admin/...`, an admin's token) and the internal API (`/internal/v1/...`, the operator's
+//! credential: provisioning by the local runner and tests).
 
 pub(crate) mod admin;
 mod auth;
@@ -13,7 +13,6 @@ use std::sync::Arc;
 use auth_client::TokenVerifier;
 use axum::Router;
 use axum::routing::{get, post};
-use secrecy::SecretString;
 use service_kit::broker::Publisher;
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -23,7 +22,7 @@ pub use auth::{AdminUser, CurrentUser};
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub service_token: SecretString,
+    pub callers: service_kit::auth::Callers,
     pub relay_wakeup: Arc<Notify>,
     pub verifier: Arc<TokenVerifier>,
     pub publisher: Publisher,

@@ -51,7 +51,7 @@ pub async fn get(
     headers: HeaderMap,
     Path(user): Path<UserId>,
 ) -> Result<Json<UserSettings>, ApiError> {
-    require_service(&headers, &state)?;
+    require_service(&headers, &state, service_kit::auth::Scope::Status)?;
     settings::get(&state.pool, user)
         .await?
         .map(Json)
@@ -67,7 +67,7 @@ pub async fn put(
     Path(user): Path<UserId>,
     body: Result<Json<UserSettings>, JsonRejection>,
 ) -> Result<Json<UserSettings>, ApiError> {
-    require_service(&headers, &state)?;
+    require_service(&headers, &state, service_kit::auth::Scope::Settings)?;
     let Json(new) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     save(&state, user, new).await.map(Json)
 }
@@ -89,7 +89,7 @@ pub async fn sync_now_internal(
     headers: HeaderMap,
     Path(user): Path<UserId>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_service(&headers, &state)?;
+    require_service(&headers, &state, service_kit::auth::Scope::SyncNow)?;
     poll_now(&state, user).await
 }
 

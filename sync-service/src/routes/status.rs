@@ -141,7 +141,7 @@ pub async fn get(
     headers: HeaderMap,
     Path(user): Path<UserId>,
 ) -> Result<Json<Status>, ApiError> {
-    require_service(&headers, &state)?;
+    require_service(&headers, &state, service_kit::auth::Scope::Status)?;
     status(&state.pool, user).await.map(Json)
 }
 

@@ -150,3 +150,114 @@ async fn revocation_disabled_account_and_demoted_admin_are_refused_everywhere_at
     sys.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_credentials_each_is_refused_outside_its_scope() -> anyhow::Result<()> {
+    use system_tests::{OPERATOR_TOKEN, OUTLOOK_TOKEN, WEB_TOKEN, ZOHO_TOKEN};
+    let sys = system_tests::spawn_system().await?;
+    let user = sys.provision_user("scoped@example.com", 3600).await?;
+    let id = &user.user_id;
+    let status = |token: &'static str, method: Method, url: String, body: Option<Value>| {
+        let sys = &sys;
+        async move { anyhow::Ok(sys.call_as(token, method, url, body).await?.0) }
+    };
+    let provider_token = |token: &'static str, provider: &'static str| {
+        status(
+            token,
+            Method::POST,
+            format!("{}/internal/v1/provider-tokens", sys.auth_url),
+            Some(json!({"user_id": id, "provider": provider})),
+        )
+    };
+    let create_admin = |token: &'static str| {
+        status(
+            token,
+            Method::POST,
+            format!("{}/internal/v1/users", sys.auth_url),
+            Some(json!({"email": format!("{token}@example.com"), "is_admin": true})),
+        )
+    };
+    let discovery = |token: &'static str| {
+        status(
+            token,
+            Method::GET,
+            format!(
+                "{}/internal/v1/users/{id}/discovery/contact-folders",
+                sys.outlook_url
+            ),
+            None,
+        )
+    };
+    let poll_now = |token: &'static str| {
+        status(
+            token,
+            Method::POST,
+            format!("{}/internal/v1/users/{id}/sync-now", sys.outlook_url),
+            Some(json!({})),
+        )
+    };
+    let settings = |token: &'static str| {
+        status(
+            token,
+            Method::GET,
+            format!("{}/internal/v1/users/{id}/settings", sys.sync_url),
+            None,
+        )
+    };
+
+    let connections = |token: &'static str| {
+        status(
+            token,
+            Method::GET,
+            format!("{}/internal/v1/users/{id}/connections", sys.auth_url),
+            None,
+        )
+    };
+    let change_settings = |token: &'static str| {
+        status(
+            token,
+            Method::PUT,
+            format!("{}/internal/v1/users/{id}/settings", sys.sync_url),
+            Some(json!({"contact_folder_id": user.contact_folder_id, "poll_interval_secs": 60})),
+        )
+    };
+    let store_connection = |token: &'static str| {
+        status(
+            token,
+            Method::PUT,
+            format!("{}/internal/v1/users/{id}/connections/zoho", sys.auth_url),
+            Some(json!({"refresh_token": "attacker", "data_centre": "com"})),
+        )
+    };
+
+    // web, the published service: the connectors' lists and what the status page reads, and
+    // nothing else.
+    assert_eq!(discovery(WEB_TOKEN).await?, 200);
+    assert_eq!(connections(WEB_TOKEN).await?, 200);
+    assert_eq!(settings(WEB_TOKEN).await?, 200);
+    assert_eq!(provider_token(WEB_TOKEN, "outlook").await?, 403);
+    assert_eq!(provider_token(WEB_TOKEN, "zoho").await?, 403);
+    assert_eq!(create_admin(WEB_TOKEN).await?, 403);
+    assert_eq!(store_connection(WEB_TOKEN).await?, 403);
+    assert_eq!(change_settings(WEB_TOKEN).await?, 403);
+    assert_eq!(poll_now(WEB_TOKEN).await?, 403);
+
+    // Each connector: its own provider's tokens, and nothing else.
+    assert_eq!(provider_token(OUTLOOK_TOKEN, "outlook").await?, 200);
+    assert_eq!(provider_token(OUTLOOK_TOKEN, "zoho").await?, 403);
+    assert_eq!(provider_token(ZOHO_TOKEN, "zoho").await?, 200);
+    assert_eq!(provider_token(ZOHO_TOKEN, "outlook").await?, 403);
+    assert_eq!(create_admin(OUTLOOK_TOKEN).await?, 403);
+    assert_eq!(create_admin(ZOHO_TOKEN).await?, 403);
+    assert_eq!(discovery(OUTLOOK_TOKEN).await?, 401);
+    assert_eq!(settings(ZOHO_TOKEN).await?, 401);
+
+    // The operator provisions, but never reads a user's provider tokens.
+    assert_eq!(provider_token(OPERATOR_TOKEN, "outlook").await?, 403);
+    assert_eq!(provider_token(OPERATOR_TOKEN, "zoho").await?, 403);
+    assert_eq!(settings(OPERATOR_TOKEN).await?, 200);
+    assert_eq!(connections(OPERATOR_TOKEN).await?, 200);
+    assert_eq!(poll_now(OPERATOR_TOKEN).await?, 200);
+    sys.stop().await;
+    Ok(())
+}

@@ -11,7 +11,7 @@ async fn invalid_settings_are_refused_with_the_field() -> anyhow::Result<()> {
     let put = |body: serde_json::Value| {
         sys.http
             .put(&url)
-            .bearer_auth("test-service-token")
+            .bearer_auth(system_tests::OPERATOR_TOKEN)
             .json(&body)
             .send()
     };
@@ -51,7 +51,7 @@ async fn invalid_settings_are_refused_with_the_field() -> anyhow::Result<()> {
     let answer = sys
         .http
         .get(&url)
-        .bearer_auth("test-service-token")
+        .bearer_auth(system_tests::OPERATOR_TOKEN)
         .send()
         .await?;
     assert_eq!(
