@@ -52,7 +52,8 @@ PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -qc "create databa
 
 auth_port=$(free_port)
 sync_port=$(free_port)
-service_token=$(secret)
+# The operator's credential (decisions #54): at least 32 characters.
+service_token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 admin_email=fuzz-admin@example.com
 admin_password="fuzz-$(secret)"
 # Secrets reach the services through the environment of their process only (not their command
@@ -60,7 +61,7 @@ admin_password="fuzz-$(secret)"
 umask 077
 export SYNC_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/$database"
 export SYNC_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f"
-export SYNC_SERVICE_TOKEN="$service_token"
+export SYNC_TOKEN_OPERATOR="$service_token"
 export SYNC_LOG_JSON=false
 export AUTH_PORT=$auth_port AUTH_ENCRYPTION_KEYS="k1:$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
 export AUTH_ADMIN_EMAIL=$admin_email AUTH_ADMIN_PASSWORD=$admin_password AUTH_SELF_SIGNUP=true
