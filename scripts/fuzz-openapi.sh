@@ -52,7 +52,7 @@ PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -qc "create databa
 
 auth_port=$(free_port)
 sync_port=$(free_port)
-# The operator's credential (decisions #54): at least 32 characters.
+# The operator's credential (decisions #57): at least 32 characters.
 service_token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 admin_email=fuzz-admin@example.com
 admin_password="fuzz-$(secret)"
