@@ -188,7 +188,7 @@ fn back_to_page(
     let fragment = match outcome {
         Ok(finished) => {
             let query: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("provider", &provider)
+                .append_pair("provider", provider)
                 .append_pair("ticket", finished.ticket.expose_secret())
                 .append_pair("link", if finished.link_required { "1" } else { "0" })
                 .finish();
@@ -199,7 +199,7 @@ fn back_to_page(
                 tracing::warn!(code = err.code(), "single sign-on failed");
             }
             let query: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("provider", &provider)
+                .append_pair("provider", provider)
                 .append_pair("error", err.code())
                 .finish();
             format!("/sso?{query}")
