@@ -3,9 +3,11 @@
 //! acknowledged only after it commits.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::anyhow;
 use service_kit::broker::HandlerError;
+use service_kit::database::is_outage;
 use service_kit::telemetry::{adopt_traceparent, current_traceparent};
 use sqlx::PgPool;
 use sync_model::{ContentHash, ExternalId, Item, ItemKind, LinkId, Side, UserId};
@@ -21,7 +23,8 @@ use crate::domain::scope::{Reading, Settled, finish};
 use crate::domain::{
     Inflight, InflightOp, Input, Link, LinkStatus, Output, RandomIds, Rules, UserSettings, step,
 };
-use crate::store::{Tx, conflicts, inbox, links, outbox, parked, progress};
+use crate::store::inbox::Admission;
+use crate::store::{Tx, conflicts, held, inbox, links, outbox, parked, progress};
 
 /// The mass-delete guard's thresholds.
 #[derive(Debug, Clone, Copy)]
@@ -49,10 +52,37 @@ pub struct ChangeHandler {
     /// Wakes the outbox relay after a commit that wrote commands.
     pub relay_wakeup: Arc<Notify>,
     pub guard: DeleteGuard,
+    pub retry: RetryPolicy,
 }
 
-fn retry<E: Into<anyhow::Error>>(err: E) -> HandlerError {
-    HandlerError::Retry(err.into())
+/// How a failed message is retried before its user is blocked (decisions #58).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all (the first included).
+    pub attempts: u32,
+    /// The pause after the first failure; it doubles after each one, up to five minutes.
+    pub backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// The pause after the `failures`-th failure.
+    pub fn pause(&self, failures: u32) -> Duration {
+        let doubled = self
+            .backoff
+            .saturating_mul(1 << failures.saturating_sub(1).min(16));
+        doubled.min(Duration::from_secs(300))
+    }
+}
+
+/// What [`ChangeHandler::replay_next`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// The user's first held message was handled; the next one may be due at once.
+    Handled,
+    /// It failed again; `blocked` when that was its last attempt.
+    Failed { blocked: bool },
+    /// Nothing due.
+    Nothing,
 }
 
 impl ChangeHandler {
@@ -73,28 +103,113 @@ impl ChangeHandler {
             verb = envelope.body.verb(),
         );
         adopt_traceparent(&span, envelope.traceparent.as_deref());
+        let (user, message_id) = (envelope.user_id, envelope.message_id);
         async {
-            let mut tx = self.pool.begin().await.map_err(retry)?;
-            if !inbox::lock_user_and_record(&mut tx, envelope.user_id, envelope.message_id)
-                .await
-                .map_err(retry)?
-            {
-                tracing::debug!("duplicate delivery ignored");
-                metrics::counter!("sync_duplicate_deliveries_total").increment(1);
-                return tx.commit().await.map_err(retry);
+            match self.admit_and_decide(envelope, data).await {
+                Ok(()) => Ok(()),
+                Err(err) if is_outage(&err) => Err(HandlerError::Outage(err)),
+                Err(err) => {
+                    // The message fails by itself: it is held with the user's later changes,
+                    // and the partition goes on with the other users.
+                    let reason = format!("{err:#}");
+                    tracing::warn!(error = %reason, "handling failed; the user's changes are held for retries");
+                    metrics::counter!("sync_messages_held_total").increment(1);
+                    held::hold(
+                        &self.pool,
+                        user,
+                        message_id,
+                        data,
+                        &reason,
+                        self.retry.pause(1),
+                    )
+                    .await
+                    .map_err(|e| HandlerError::Outage(e.into()))
+                }
             }
-            let wrote = self
-                .dispatch(&mut tx, envelope.user_id, envelope.body, envelope.rescope)
-                .await
-                .map_err(retry)?;
-            tx.commit().await.map_err(retry)?;
-            if wrote {
-                self.relay_wakeup.notify_one();
-            }
-            Ok(())
         }
         .instrument(span)
         .await
+    }
+
+    async fn admit_and_decide(
+        &self,
+        envelope: Envelope<ChangeMessage>,
+        data: &[u8],
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        match inbox::admit(&mut tx, envelope.user_id, envelope.message_id).await? {
+            Admission::New => {}
+            Admission::Duplicate => {
+                tracing::debug!("duplicate delivery ignored");
+                metrics::counter!("sync_duplicate_deliveries_total").increment(1);
+                return Ok(tx.commit().await?);
+            }
+            Admission::Held => {
+                tracing::debug!("the user's changes are held; this one waits behind them");
+                held::append(&mut tx, envelope.user_id, envelope.message_id, data).await?;
+                return Ok(tx.commit().await?);
+            }
+        }
+        let wrote = self
+            .dispatch(&mut tx, envelope.user_id, envelope.body, envelope.rescope)
+            .await?;
+        tx.commit().await?;
+        if wrote {
+            self.relay_wakeup.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Tries the user's first held message if it is due: handled, it leaves the hold in the
+    /// same transaction; failed, it is retried later or, after its last attempt, blocks the
+    /// user. An outage is returned as an error and changes nothing.
+    pub async fn replay_next(&self, user: UserId) -> anyhow::Result<Replay> {
+        let mut tx = self.pool.begin().await?;
+        inbox::lock_user(&mut tx, user).await?;
+        let Some(head) = held::due_head(&mut tx, user).await? else {
+            return Ok(Replay::Nothing);
+        };
+        let envelope: Envelope<ChangeMessage> = serde_json::from_slice(&head.payload)?;
+        let outcome = async {
+            if !inbox::lock_user_and_record(&mut tx, user, envelope.message_id).await? {
+                return Ok(false);
+            }
+            self.dispatch(&mut tx, user, envelope.body, envelope.rescope)
+                .await
+        }
+        .await;
+        match outcome {
+            Ok(wrote) => {
+                held::remove(&mut tx, head.id).await?;
+                tx.commit().await?;
+                if wrote {
+                    self.relay_wakeup.notify_one();
+                }
+                Ok(Replay::Handled)
+            }
+            Err(err) if is_outage(&err) => Err(err),
+            Err(err) => {
+                drop(tx);
+                let failures = head.attempts.max(0) as u32 + 1;
+                let blocked = failures >= self.retry.attempts;
+                let reason = format!("{err:#}");
+                if blocked {
+                    metrics::counter!("sync_users_blocked_total").increment(1);
+                    tracing::error!(%user, error = %reason, attempts = failures, "a change keeps failing; the user is blocked until an admin acts");
+                } else {
+                    tracing::warn!(%user, error = %reason, attempts = failures, "a held change failed again");
+                }
+                held::failed_again(
+                    &self.pool,
+                    head.id,
+                    &reason,
+                    self.retry.pause(failures),
+                    blocked,
+                )
+                .await?;
+                Ok(Replay::Failed { blocked })
+            }
+        }
     }
 
     /// Returns whether commands were written. `rescope`: the re-scope whose full read the

@@ -4,6 +4,7 @@
 //! - [`handler`]: the consumer of change events and apply results;
 //! - [`partitions`]: which partition queues this replica consumes;
 //! - [`relay`]: publishes the outbox;
+//! - [`retries`]: retries a user's held messages, blocks the user when they keep failing;
 //! - [`dead_letters`]: copies refused messages off the dead-letter queue for the admin API;
 //! - [`routes`] and [`error`]: the HTTP API;
 //! - [`startup`] and [`settings`]: wiring and configuration.
@@ -16,6 +17,7 @@ pub mod handler;
 pub mod openapi;
 pub mod partitions;
 pub mod relay;
+pub mod retries;
 pub mod routes;
 pub mod settings;
 pub mod startup;

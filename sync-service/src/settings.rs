@@ -26,6 +26,10 @@ pub struct Settings {
     pub delete_guard_minimum: usize,
     /// A partition's lease (decisions #51): a dead replica's partitions move within this time.
     pub partition_lease: std::time::Duration,
+    /// A change that fails is tried this many times in all before its user is blocked...
+    pub retry_attempts: u32,
+    /// ...after pauses starting at this one and doubling (decisions #58).
+    pub retry_backoff: std::time::Duration,
 }
 
 impl Settings {
@@ -45,6 +49,12 @@ impl Settings {
                 PREFIX,
                 "PARTITION_LEASE_SECS",
                 10.0,
+            )?),
+            retry_attempts: parse_or(PREFIX, "RETRY_ATTEMPTS", 6)?,
+            retry_backoff: std::time::Duration::from_secs_f64(parse_or(
+                PREFIX,
+                "RETRY_BACKOFF_SECS",
+                2.0,
             )?),
         })
     }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use auth_client::TokenVerifier;
 
-use crate::handler::{ChangeHandler, DeleteGuard};
+use crate::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
 use crate::routes::{AppState, router};
 use crate::settings::Settings;
 
@@ -89,6 +89,10 @@ impl Application {
             guard,
             pool: self.pool.clone(),
             relay_wakeup: wakeup.clone(),
+            retry: RetryPolicy {
+                attempts: self.settings.retry_attempts.max(1),
+                backoff: self.settings.retry_backoff,
+            },
         });
         let publisher = self.broker.publisher().await?;
 
@@ -106,6 +110,7 @@ impl Application {
             // The relay, the partition leases and the HTTP API need connections too.
             concurrency: self.settings.database.max_connections.saturating_sub(3) as usize,
         };
+        tasks.spawn(crate::retries::run(handler.clone(), shutdown.clone()));
         tasks.spawn(crate::partitions::run(
             self.pool.clone(),
             self.broker.clone(),

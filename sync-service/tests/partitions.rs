@@ -26,7 +26,7 @@ use sqlx::PgPool;
 use sync_model::{Contact, EmailAddress, ExternalId, Item, ItemKind, Side, UserId, Version};
 use sync_protocol::topology::{PARTITIONS, Partition};
 use sync_protocol::{ApplyOp, ChangeMessage, CommandMessage, Envelope};
-use sync_service::handler::{ChangeHandler, DeleteGuard};
+use sync_service::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
 use test_support::wait_for;
 use tokio::process::{Child, Command};
 
@@ -429,6 +429,10 @@ async fn a_replica_killed_between_commit_and_ack_or_mid_stream_loses_and_doubles
         guard: DeleteGuard {
             share: 0.3,
             minimum: 5,
+        },
+        retry: RetryPolicy {
+            attempts: 3,
+            backoff: Duration::from_secs(1),
         },
     };
     handler

@@ -91,3 +91,44 @@ pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
         .context("database migrations failed")?;
     Ok(())
 }
+
+/// Whether `err` (or its cause) says the database is unreachable or busy rather than that this
+/// piece of work is wrong: no connection, a pool out of connections, a server shutting down or
+/// out of slots, a serialisation failure or deadlock. Such work is retried as it is; any other
+/// failure belongs to the work itself.
+pub fn is_outage(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<sqlx::Error>())
+        .any(|e| match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || matches!(
+                        code.as_ref(),
+                        "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+                    )
+            }),
+            _ => false,
+        })
+}
+
+#[cfg(test)]
+mod outage_tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_an_outage_and_a_broken_rule_is_not() {
+        let lost = anyhow::Error::from(sqlx::Error::PoolTimedOut).context("saving the link");
+        assert!(is_outage(&lost));
+        let io = anyhow::Error::from(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(is_outage(&io));
+        assert!(!is_outage(&anyhow::anyhow!("the engine refused the input")));
+        assert!(!is_outage(&anyhow::Error::from(sqlx::Error::RowNotFound)));
+    }
+}

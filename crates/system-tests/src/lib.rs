@@ -17,7 +17,7 @@ pub mod browser;
 /// The operator's credential: provisioning users and settings, making polls due, the
 /// connectors' lists (what the tests do through the internal APIs).
 pub const OPERATOR_TOKEN: &str = auth_service::settings::TEST_OPERATOR_TOKEN;
-/// Each service's own credential (decisions #57).
+/// Each service's own credential (decisions #58).
 pub const WEB_TOKEN: &str = auth_service::settings::TEST_WEB_TOKEN;
 pub const OUTLOOK_TOKEN: &str = auth_service::settings::TEST_OUTLOOK_TOKEN;
 pub const ZOHO_TOKEN: &str = auth_service::settings::TEST_ZOHO_TOKEN;
@@ -110,6 +110,8 @@ pub fn sync_settings(
         delete_guard_share: 0.3,
         delete_guard_minimum: 5,
         partition_lease: SYNC_PARTITION_LEASE,
+        retry_attempts: 3,
+        retry_backoff: Duration::from_millis(500),
     }
 }
 
@@ -193,6 +195,8 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
         delete_guard_share: 0.3,
         delete_guard_minimum: 5,
         partition_lease: SYNC_PARTITION_LEASE,
+        retry_attempts: 3,
+        retry_backoff: Duration::from_millis(500),
     };
     let sync = sync_service::startup::Application::build(sync_settings)
         .await
@@ -752,6 +756,17 @@ impl System {
         pool.close().await;
         rows.sort();
         Ok(rows)
+    }
+
+    /// Runs one SQL statement on the system's database (fault injection in tests).
+    pub async fn execute_sql(&self, statement: &str) -> anyhow::Result<()> {
+        use secrecy::ExposeSecret;
+        let pool = sqlx::PgPool::connect(self.database.url.expose_secret()).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        Ok(())
     }
 
     /// Replaces the user's settings with `settings` (the whole settings object).

@@ -12,7 +12,7 @@ use super::auth::AdminUser;
 use super::settings::{poll_all, watch_command};
 use crate::domain::{Input, LinkStatus};
 use crate::error::ApiError;
-use crate::store::{inbox, links, outbox, parked, progress, settings};
+use crate::store::{held, inbox, links, outbox, parked, progress, settings};
 use service_kit::openapi::ErrorBody;
 
 #[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -396,4 +396,53 @@ pub async fn rebuild_links(
         links_dropped,
         writes_dropped,
     }))
+}
+
+/// A user whose changes are held behind one that failed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HeldUser {
+    pub user_id: uuid::Uuid,
+    #[serde(flatten)]
+    pub held: super::status::Held,
+}
+
+/// Users whose changes are held, blocked ones first (decisions #58).
+#[utoipa::path(get, path = "/v1/admin/held-users", tag = "admin", security(("access_token" = [])),
+    responses((status = 200, body = Vec<HeldUser>), (status = 403, body = ErrorBody)))]
+pub async fn held_users(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<Vec<HeldUser>>, ApiError> {
+    let users = held::waiting(&state.pool)
+        .await?
+        .into_iter()
+        .map(|w| HeldUser {
+            user_id: w.user_id,
+            held: w.into(),
+        })
+        .collect();
+    Ok(Json(users))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct UnblockRequest {
+    pub action: held::Unblock,
+}
+
+/// A blocked user's failed change: tried again (`retry`) or set aside among the dead letters
+/// (`skip`); either way the user's waiting changes follow, in order.
+#[utoipa::path(post, path = "/v1/admin/users/{user_id}/unblock", tag = "admin", security(("access_token" = [])),
+    params(("user_id" = uuid::Uuid, Path)), request_body = UnblockRequest,
+    responses((status = 200, description = "the held changes go on"), (status = 404, body = ErrorBody)))]
+pub async fn unblock(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(user): Path<UserId>,
+    Json(request): Json<UnblockRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !held::unblock(&state.pool, user, request.action).await? {
+        return Err(ApiError::NotFound("blocked user"));
+    }
+    tracing::info!(%admin, %user, action = ?request.action, "blocked user released by an admin");
+    Ok(Json(serde_json::json!({"unblocked": true})))
 }

@@ -61,6 +61,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/held-deletions/{link_id}/discard",
             post(admin::discard),
         )
+        .route("/v1/admin/held-users", get(admin::held_users))
+        .route("/v1/admin/users/{user_id}/unblock", post(admin::unblock))
         .route("/v1/admin/dead-letters", get(admin::dead_letters))
         .route("/v1/admin/dead-letters/{id}/replay", post(admin::replay))
         .route(

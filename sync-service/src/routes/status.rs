@@ -119,10 +119,50 @@ pub struct KindStatus {
     pub first_sync: FirstSync,
 }
 
+/// Whether the user's held changes are still retried or wait for an admin (decisions #58).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldState {
+    /// A change failed; it is tried again with growing pauses, the later ones wait behind it.
+    Retrying,
+    /// Its retries are exhausted: nothing of the user syncs until an admin retries or skips it.
+    Blocked,
+}
+
+/// The user's changes held back behind one that failed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Held {
+    pub state: HeldState,
+    /// Why the failed change failed, last time.
+    pub reason: Option<String>,
+    pub since: DateTime<Utc>,
+    pub attempts: i32,
+    /// Changes waiting, the failed one included.
+    pub waiting_messages: i64,
+}
+
+impl From<crate::store::held::Waiting> for Held {
+    fn from(w: crate::store::held::Waiting) -> Self {
+        Held {
+            state: if w.blocked_at.is_some() {
+                HeldState::Blocked
+            } else {
+                HeldState::Retrying
+            },
+            reason: w.reason,
+            since: w.since,
+            attempts: w.attempts,
+            waiting_messages: w.messages,
+        }
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Status {
     pub kinds: Vec<KindStatus>,
     pub outbox_pending: i64,
+    /// Set while the user's changes are held behind one that failed.
+    pub held: Option<Held>,
 }
 
 #[utoipa::path(get, path = "/v1/status", tag = "sync", security(("access_token" = [])),
@@ -272,9 +312,13 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
             .bind(user.0)
             .fetch_one(pool)
             .await?;
+    let held = crate::store::held::waiting_of(pool, user)
+        .await?
+        .map(Held::from);
     Ok(Status {
         kinds,
         outbox_pending,
+        held,
     })
 }
 

@@ -32,3 +32,44 @@ pub async fn lock_user_and_record(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// How a delivery is let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// First seen: recorded, to be handled now.
+    New,
+    /// Handled before: acknowledge and skip.
+    Duplicate,
+    /// The user has held messages (decisions #58): this one waits behind them, not recorded.
+    Held,
+}
+
+/// [`lock_user_and_record`], unless the user has held messages. One statement: the lock, the
+/// look for held messages, the record. Its snapshot predates the lock, which is safe: a held
+/// row is only added by the handling of an earlier delivery of the same partition (committed
+/// before this one was delivered), and one removed meanwhile only makes this delivery wait
+/// behind nothing, for the next retry round.
+pub async fn admit(
+    tx: &mut Tx<'_>,
+    user: sync_model::UserId,
+    message_id: Uuid,
+) -> sqlx::Result<Admission> {
+    let (held, recorded): (bool, i64) = sqlx::query_as(
+        "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))),
+              waiting AS (SELECT EXISTS (SELECT 1 FROM held_messages WHERE user_id = $1) AS held
+                          FROM locked),
+              recorded AS (INSERT INTO processed_messages (message_id)
+                           SELECT $2 FROM waiting WHERE NOT held
+                           ON CONFLICT DO NOTHING RETURNING 1)
+         SELECT held, (SELECT count(*) FROM recorded) FROM waiting",
+    )
+    .bind(user.0)
+    .bind(message_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(match (held, recorded) {
+        (true, _) => Admission::Held,
+        (false, 1) => Admission::New,
+        _ => Admission::Duplicate,
+    })
+}

@@ -18,6 +18,11 @@ pub enum HandlerError {
     /// Might work later (database or broker hiccup): the message is requeued after a pause.
     #[error("transient failure: {0:#}")]
     Retry(anyhow::Error),
+    /// A dependency is down (the database): nothing is wrong with the message, so it is retried
+    /// in place, pauses doubling up to [`OUTAGE_MAX_PAUSE`], until it works or the consumer
+    /// stops (then it goes back to the queue): the queue's order holds and nothing spins.
+    #[error("outage: {0:#}")]
+    Outage(anyhow::Error),
     /// Can never work (unparseable, unknown schema version): the message is dead-lettered.
     #[error("rejected: {0:#}")]
     Reject(anyhow::Error),
@@ -31,6 +36,8 @@ const RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// sync relies on a round's messages arriving in order (decisions #41). Only a longer outage
 /// falls back to requeueing.
 const IN_PLACE_RETRIES: u32 = 3;
+/// The longest pause between two attempts of a message during an outage.
+pub const OUTAGE_MAX_PAUSE: Duration = Duration::from_secs(30);
 
 /// Consumes `queue` (an unprefixed name) until `shutdown` fires or the channel dies.
 pub async fn consume<F, Fut>(
@@ -97,6 +104,16 @@ where
                         _ = tokio::time::sleep(pause) => {}
                     }
                 }
+                Err(HandlerError::Outage(err)) if !shutdown.is_cancelled() => {
+                    let pause = (RETRY_PAUSE * 2u32.pow(attempt.min(5))).min(OUTAGE_MAX_PAUSE);
+                    attempt += 1;
+                    tracing::warn!(queue = %queue, error = %format!("{err:#}"), attempt,
+                        "a dependency is down; retrying in {} s", pause.as_secs());
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
                 other => break other,
             }
         };
@@ -115,7 +132,7 @@ where
                     })
                     .await?;
             }
-            Err(HandlerError::Retry(err)) => {
+            Err(HandlerError::Retry(err) | HandlerError::Outage(err)) => {
                 tracing::warn!(queue = %queue, error = %format!("{err:#}"), "handling failed; will retry");
                 tokio::time::sleep(RETRY_PAUSE).await;
                 acker

@@ -8,6 +8,7 @@ mod contacts;
 mod deletions;
 mod engine;
 mod faults;
+mod poison;
 mod rebuild;
 mod repeats;
 mod scope;
