@@ -108,6 +108,14 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
     let exchange = broker.name(CHANGES_EXCHANGE);
     let mut first_reads = Vec::new();
     for user in &users {
+        // The first sync waits for both sides' full reads of the scope the settings opened:
+        // untagged, they would leave it open and every event below would be skipped.
+        let (rescope,): (Option<uuid::Uuid>,) = sqlx::query_as(
+            "SELECT rescope_id FROM kind_progress WHERE user_id = $1 AND kind = 'contact'",
+        )
+        .bind(user.0)
+        .fetch_one(&sync_pool)
+        .await?;
         for side in Side::ALL {
             let body = ChangeMessage::ReadCompleted {
                 side,
@@ -119,7 +127,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
             };
             first_reads.push((
                 change_routing_key(*user, side, ItemKind::Contact, body.verb()),
-                Envelope::new(*user, body),
+                Envelope::new(*user, body).with_rescope(rescope),
             ));
         }
     }
