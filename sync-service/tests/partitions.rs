@@ -30,7 +30,8 @@ use sync_service::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
 use test_support::wait_for;
 use tokio::process::{Child, Command};
 
-const SERVICE_TOKEN: &str = "partitions-test-token";
+/// The operator's credential (provisioning settings through the internal API).
+const SERVICE_TOKEN: &str = "partitions-test-operator-credential-0123456789";
 const TIMEOUT: Duration = Duration::from_secs(90);
 /// Changes per user.
 const CHANGES: usize = 8;
@@ -128,7 +129,7 @@ impl World {
             .env("SYNC_SERVICE_AMQP_URL", self.broker.url.expose_secret())
             .env("SYNC_SERVICE_BROKER_PREFIX", &self.broker.prefix)
             .env("SYNC_SERVICE_PORT", port.to_string())
-            .env("SYNC_SERVICE_SERVICE_TOKEN", SERVICE_TOKEN)
+            .env("SYNC_SERVICE_TOKEN_OPERATOR", SERVICE_TOKEN)
             .env("SYNC_SERVICE_PARTITION_LEASE_SECS", "3")
             .env("SYNC_SERVICE_STARTUP_WAIT_SECS", "30")
             .env("SYNC_SERVICE_LOG", "info")
