@@ -107,12 +107,13 @@ fuzz() { # name base-url credential filter...
   fi
   # The credential reaches Schemathesis through its environment and config file, not its
   # command line.
-  if ! FUZZ_CREDENTIAL="$credential" "$venv/bin/schemathesis" --config-file "$out/schemathesis.toml" \
+  # Run from the output folder: Schemathesis keeps its cache of crashes in the working folder.
+  if ! (cd "$out" && FUZZ_CREDENTIAL="$credential" "$venv/bin/schemathesis" --config-file "$out/schemathesis.toml" \
     run "$out/$name.openapi.json" --url "$base" \
     --checks not_a_server_error,status_code_conformance \
     --max-time "$seconds" --workers 1 --seed 15 --output-sanitize true \
     --report junit,pytest --report-dir "$out/$name" --warnings off \
-    "$@" > "$out/$name.txt" 2>&1; then
+    "$@" > "$out/$name.txt" 2>&1); then
     status=1
   fi
   tail -n 25 "$out/$name.txt"

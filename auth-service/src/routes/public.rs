@@ -265,6 +265,9 @@ pub(crate) struct CurrentSession {
     user_id: UserId,
     session_id: Uuid,
     admin: bool,
+    /// How the session was opened (RFC 8176): `pwd`, `otp`, `recovery_code`, or
+    /// `app_password`, whose sessions the other services refuse what auth-service refuses them.
+    amr: Vec<String>,
 }
 
 /// The bearer's own session, checked against the database: sync-service and web ask this after
@@ -276,6 +279,7 @@ pub(crate) async fn current_session(user: AuthUser) -> Json<CurrentSession> {
         user_id: user.user_id,
         session_id: user.session_id,
         admin: user.is_admin,
+        amr: user.amr,
     })
 }
 

@@ -146,12 +146,14 @@ pub(crate) async fn callback(
         address,
     )
     .await;
+    // A provider name no header can carry is no configured provider: `outcome` says so, and
+    // there is no cookie of its to clear.
     let clear = HeaderValue::from_str(&format!(
         "{}=; Path={}; Max-Age=0; HttpOnly; SameSite=Lax",
         cookie_name(&provider),
         cookie_path(&provider)
     ))
-    .map_err(|e| Error::Unexpected(e.into()))?;
+    .ok();
     if state.sign_in_redirect_url.is_none() {
         let mut response = match outcome {
             Ok(Finished {
@@ -164,13 +166,15 @@ pub(crate) async fn callback(
             .into_response(),
             Err(err) => err.into_response(),
         };
-        response.headers_mut().append(header::SET_COOKIE, clear);
+        if let Some(clear) = clear {
+            response.headers_mut().append(header::SET_COOKIE, clear);
+        }
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return Ok(response);
     }
-    back_to_page(&state, &provider, outcome.as_ref(), Some(clear))
+    back_to_page(&state, &provider, outcome.as_ref(), clear)
 }
 
 /// 303 to the sign-in page with the outcome in the fragment.

@@ -215,6 +215,16 @@ async fn app_password_sessions_are_refused_the_sensitive_actions() {
     // The session's kind is in the access token, for the other services to enforce too.
     assert_eq!(claims(token)["amr"], json!(["app_password"]));
     assert_eq!(claims(&owner_token)["amr"], json!(["pwd"]));
+    // And in the answer the other services get when they confirm a token's session.
+    let current: Value = app
+        .user_request(Method::GET, "/v1/sessions/current", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["amr"], json!(["app_password"]), "{current}");
     // What a script is for still works.
     assert_eq!(status_of(&app, token).await, StatusCode::OK);
     let connections = app
@@ -267,6 +277,11 @@ async fn app_password_sessions_are_refused_the_sensitive_actions() {
             json!({}),
         ),
         (Method::DELETE, "/v1/connections/zoho".into(), json!({})),
+        (
+            Method::DELETE,
+            format!("/v1/me/identities/{}", uuid::Uuid::new_v4()),
+            json!({}),
+        ),
     ];
     for (method, path, body) in refused {
         let response = app
@@ -685,4 +700,21 @@ async fn the_openapi_document_declares_the_statuses_the_service_gives() {
     for status in ["201", "400", "401", "403", "422", "429", "503"] {
         assert!(sign_in.get(status).is_some(), "sign-in documents {status}");
     }
+}
+
+/// Found by `scripts/fuzz-openapi.sh`: a provider name with control characters made the
+/// callback's cookie header unbuildable, a 500.
+#[tokio::test]
+async fn a_single_sign_on_callback_for_a_garbled_provider_is_a_404() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(format!(
+            "{}/v1/sso/%C2%BD%04x%11%60/callback?code=a&state=b",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::NOT_FOUND, "unknown_identity_provider").await;
 }
