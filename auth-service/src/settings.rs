@@ -247,10 +247,7 @@ impl Settings {
     pub fn for_tests(database_url: &str, provider_base: &str) -> Self {
         let base = provider_base.trim_end_matches('/');
         Settings {
-            http: HttpSettings {
-                host: "127.0.0.1".to_owned(),
-                port: 0,
-            },
+            http: HttpSettings::local(),
             database: DatabaseSettings {
                 url: SecretString::from(database_url.to_owned()),
                 max_connections: 10,

@@ -46,6 +46,7 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     listener: TcpListener,
+    limits: service_kit::settings::ServerLimits,
     router: Router,
     shutdown: CancellationToken,
 }
@@ -93,6 +94,7 @@ impl Application {
         Ok(Application {
             port,
             listener,
+            limits: settings.http.limits.clone(),
             router,
             shutdown: CancellationToken::new(),
         })
@@ -107,18 +109,12 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// Like `service_kit::http::serve`, but the handlers see the peer's address
+    /// Serves with service-kit's limits against slow clients; handlers see the peer's address
     /// (`ConnectInfo`): sign-in is throttled per client address.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let shutdown = self.shutdown;
         let router = self.router.layer(axum::middleware::from_fn(request_span));
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-        Ok(())
+        service_kit::http::serve_with_limits(self.listener, router, self.limits, self.shutdown)
+            .await
     }
 }
 

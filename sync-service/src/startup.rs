@@ -98,7 +98,12 @@ impl Application {
 
         let shutdown = self.shutdown.clone();
         let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(serve(self.listener, app, shutdown.clone()));
+        tasks.spawn(serve(
+            self.listener,
+            app,
+            self.settings.http.limits.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(crate::relay::run(
             self.pool.clone(),
             publisher,

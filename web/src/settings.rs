@@ -60,10 +60,7 @@ impl Settings {
     /// Settings for tests: port 0, the given services, a test service token.
     pub fn for_tests(upstreams: Upstreams, service_token: &str) -> Self {
         Settings {
-            http: HttpSettings {
-                host: "127.0.0.1".into(),
-                port: 0,
-            },
+            http: HttpSettings::local(),
             telemetry: TelemetrySettings {
                 otlp_endpoint: None,
                 log_filter: "info".into(),

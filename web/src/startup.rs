@@ -29,6 +29,7 @@ pub struct AppState {
 
 pub struct Application {
     listener: TcpListener,
+    limits: service_kit::settings::ServerLimits,
     router: Router,
     shutdown: CancellationToken,
 }
@@ -95,6 +96,7 @@ impl Application {
         };
         Ok(Application {
             listener,
+            limits: settings.http.limits.clone(),
             router: router(state),
             shutdown: CancellationToken::new(),
         })
@@ -112,6 +114,6 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        serve(self.listener, self.router, self.shutdown).await
+        serve(self.listener, self.router, self.limits, self.shutdown).await
     }
 }

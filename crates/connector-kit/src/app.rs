@@ -155,7 +155,12 @@ impl<C: Connector> ConnectorApp<C> {
 
         let shutdown = self.shutdown.clone();
         let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(serve(self.listener, router, shutdown.clone()));
+        tasks.spawn(serve(
+            self.listener,
+            router,
+            self.settings.http.limits.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(poller.run(shutdown.clone()));
         tasks.spawn(commands.run(self.broker.clone(), shutdown.clone()));
 

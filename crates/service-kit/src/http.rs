@@ -1,7 +1,7 @@
 //! What every service serves besides its own API: `/health/live`, `/health/ready` and
 //! `/metrics`; and serving a router until shutdown.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,10 +12,11 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::Broker;
-use crate::settings::HttpSettings;
+use crate::settings::{HttpSettings, ServerLimits};
 
 /// What readiness depends on.
 #[derive(Clone, Default)]
@@ -74,10 +75,12 @@ pub async fn bind(settings: &HttpSettings) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves until `shutdown` fires, letting in-flight requests finish.
+/// Serves until `shutdown` fires, letting in-flight requests finish, with a span per request
+/// and `limits` against slow clients and connection floods (see [`serve_with_limits`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: ServerLimits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     // Spans carry the path only: query strings can hold secrets (an OAuth `code`, a `state`).
@@ -86,13 +89,76 @@ pub async fn serve(
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
         },
     );
-    let router = router.layer(trace);
-    // The peer's address is available to handlers (`ConnectInfo<SocketAddr>`), e.g. for an edge
-    // that tells the services behind it who the client is.
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    serve_with_limits(listener, router.layer(trace), limits, shutdown).await
+}
+
+/// Serves `router` (HTTP/1.1 and HTTP/2) until `shutdown` fires, then lets in-flight
+/// connections finish. A client that has not sent a request's headers within
+/// `limits.header_timeout`, or its body within `limits.body_timeout` of them, is cut off, and at
+/// most `limits.max_connections` connections are served at once (the rest wait in the listen
+/// queue): a slow or greedy client cannot hold the server (slowloris). Handlers see the peer's
+/// address (`ConnectInfo<SocketAddr>`).
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    router: Router,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt as _;
+
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let body_deadline = limits.body_timeout;
+    loop {
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            slot = slots.clone().acquire_owned() => slot?,
+        };
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = tower::ServiceBuilder::new()
+            .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
+                body_deadline,
+            ))
+            .service(router.clone())
+            .map_request(move |mut request: axum::http::Request<_>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     Ok(())
 }
 

@@ -44,6 +44,8 @@ pub struct HttpSettings {
     pub host: String,
     /// 0 picks a free port (tests).
     pub port: u16,
+    /// What a client may hold of the server (slow or many connections).
+    pub limits: ServerLimits,
 }
 
 impl HttpSettings {
@@ -51,6 +53,55 @@ impl HttpSettings {
         Ok(HttpSettings {
             host: string_or(prefix, "HOST", "127.0.0.1"),
             port: parse_or(prefix, "PORT", default_port)?,
+            limits: ServerLimits::from_env(prefix)?,
+        })
+    }
+
+    /// `127.0.0.1`, a free port, the default limits (tests).
+    pub fn local() -> Self {
+        HttpSettings {
+            host: "127.0.0.1".into(),
+            port: 0,
+            limits: ServerLimits::default(),
+        }
+    }
+}
+
+/// Bounds against slow clients (slowloris) and connection floods.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// A request's headers must arrive within this (`<PREFIX>_HEADER_TIMEOUT_SECS`, 10).
+    pub header_timeout: std::time::Duration,
+    /// A request's body must arrive within this from its headers (`<PREFIX>_BODY_TIMEOUT_SECS`,
+    /// 30): a deadline, not an idle timeout, so trickling a byte at a time does not extend it.
+    pub body_timeout: std::time::Duration,
+    /// Connections served at once (`<PREFIX>_MAX_CONNECTIONS`, 1024); more wait in the listen
+    /// queue until one ends.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(30),
+            max_connections: 1024,
+        }
+    }
+}
+
+impl ServerLimits {
+    pub fn from_env(prefix: &str) -> anyhow::Result<Self> {
+        let d = ServerLimits::default();
+        let secs = |name: &str, default: std::time::Duration| -> anyhow::Result<_> {
+            Ok(std::time::Duration::from_secs(
+                parse_or(prefix, name, default.as_secs())?.max(1),
+            ))
+        };
+        Ok(ServerLimits {
+            header_timeout: secs("HEADER_TIMEOUT_SECS", d.header_timeout)?,
+            body_timeout: secs("BODY_TIMEOUT_SECS", d.body_timeout)?,
+            max_connections: parse_or(prefix, "MAX_CONNECTIONS", d.max_connections)?.max(1),
         })
     }
 }

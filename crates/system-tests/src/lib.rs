@@ -96,10 +96,7 @@ pub fn sync_settings(
     auth_url: &str,
 ) -> sync_service::settings::Settings {
     sync_service::settings::Settings {
-        http: HttpSettings {
-            host: "127.0.0.1".into(),
-            port: 0,
-        },
+        http: HttpSettings::local(),
         database: database.clone(),
         broker: broker.clone(),
         telemetry: quiet_telemetry(),
@@ -181,10 +178,7 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
     tasks.push(spawn("auth-service", auth.run_until_stopped()));
 
     let sync_settings = sync_service::settings::Settings {
-        http: HttpSettings {
-            host: "127.0.0.1".into(),
-            port: 0,
-        },
+        http: HttpSettings::local(),
         database: database.clone(),
         broker: broker.clone(),
         telemetry: quiet_telemetry(),
@@ -206,10 +200,7 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
     tasks.push(spawn("sync-service", sync.run_until_stopped()));
 
     let connector = |instance: &str, own: &str| connector_kit::ConnectorSettings {
-        http: HttpSettings {
-            host: "127.0.0.1".into(),
-            port: 0,
-        },
+        http: HttpSettings::local(),
         database: database.clone(),
         broker: broker.clone(),
         telemetry: quiet_telemetry(),

@@ -261,3 +261,50 @@ async fn service_credentials_each_is_refused_outside_its_scope() -> anyhow::Resu
     sys.stop().await;
     Ok(())
 }
+
+/// Sends half a request's headers and waits for the server to close: whether it closed, and
+/// whether it answered the request anyway.
+async fn half_sent_headers(url: String) -> anyhow::Result<(bool, bool)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("http://").to_owned();
+    let mut client = tokio::net::TcpStream::connect(&address).await?;
+    client
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await?;
+    let mut answer = Vec::new();
+    // The default header timeout is 10 s; the guard only keeps a broken server from hanging
+    // the test.
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        client.read_to_end(&mut answer),
+    )
+    .await
+    .is_ok();
+    Ok((closed, String::from_utf8_lossy(&answer).contains("live")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_every_service_cuts_off_half_sent_headers() -> anyhow::Result<()> {
+    let sys = spawn_system_with_web().await?;
+    let services = [
+        ("web", sys.web_url.clone().expect("web")),
+        ("auth-service", sys.auth_url.clone()),
+        ("sync-service", sys.sync_url.clone()),
+        ("connector-outlook", sys.outlook_url.clone()),
+    ];
+    let mut checks = tokio::task::JoinSet::new();
+    for (name, url) in services {
+        checks.spawn(async move { (name, half_sent_headers(url).await) });
+    }
+    while let Some(done) = checks.join_next().await {
+        let (name, outcome) = done?;
+        let (closed, served) = outcome?;
+        assert!(closed, "{name} kept a half-sent request open");
+        assert!(
+            !served,
+            "{name} answered a request whose headers never ended"
+        );
+    }
+    sys.stop().await;
+    Ok(())
+}
