@@ -18,7 +18,7 @@ use crate::proxy::{self, Proxy};
 pub use sandbox::client::{Control, text};
 
 /// The operator's credential (provisioning, settings, polls made due); each service has its own
-/// (decisions #58).
+/// (decisions #57).
 pub const OPERATOR_TOKEN: &str = "bench-operator-token-0123456789abcdef";
 const OUTLOOK_TOKEN: &str = "bench-outlook-token-0123456789abcdef";
 const ZOHO_TOKEN: &str = "bench-zoho-token-0123456789abcdef0123";

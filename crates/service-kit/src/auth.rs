@@ -1,5 +1,5 @@
 //! Service-to-service authentication: each calling service has its own credential (a bearer
-//! token), and each credential opens only what its caller needs (decisions #58). The scopes of
+//! token), and each credential opens only what its caller needs (decisions #57). The scopes of
 //! each caller are fixed here, not configured, so a deployment cannot widen them by mistake.
 
 use std::sync::Arc;

@@ -17,7 +17,7 @@ pub mod browser;
 /// The operator's credential: provisioning users and settings, making polls due, the
 /// connectors' lists (what the tests do through the internal APIs).
 pub const OPERATOR_TOKEN: &str = auth_service::settings::TEST_OPERATOR_TOKEN;
-/// Each service's own credential (decisions #58).
+/// Each service's own credential (decisions #57).
 pub const WEB_TOKEN: &str = auth_service::settings::TEST_WEB_TOKEN;
 pub const OUTLOOK_TOKEN: &str = auth_service::settings::TEST_OUTLOOK_TOKEN;
 pub const ZOHO_TOKEN: &str = auth_service::settings::TEST_ZOHO_TOKEN;
