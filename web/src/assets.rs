@@ -36,6 +36,7 @@ pub static FILES: &[(&str, &[u8])] = embed![
     "js/views/security.js",
     "js/views/identities.js",
     "js/views/admin.js",
+    "js/views/reset.js",
 ];
 
 struct Asset {

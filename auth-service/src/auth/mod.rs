@@ -4,5 +4,6 @@ pub mod accounts;
 pub mod app_passwords;
 pub mod jwt;
 pub mod password;
+pub mod password_reset;
 pub mod sessions;
 pub mod totp;

@@ -34,6 +34,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(user_connections),
         )
         .route("/v1/admin/users/{user_id}/totp", delete(reset_totp))
+        .route(
+            "/v1/admin/users/{user_id}/password-reset",
+            axum::routing::post(create_password_reset),
+        )
         .route("/v1/admin/connections", get(all_connections))
         .route("/v1/admin/audit", get(audit_log))
         .with_state(state)
@@ -360,4 +364,22 @@ pub(crate) async fn audit_log(
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let events = audit::list(&state.pool, user_id, limit).await?;
     Ok(Json(json!({"events": events})))
+}
+
+/// A one-time link for the user to set a new password (the token is shown once; the page makes
+/// the link). A newer link replaces the user's unused one.
+#[utoipa::path(post, path = "/v1/admin/users/{user_id}/password-reset", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), responses((status = 201, description = "token (shown once), expires_at"), (status = 403, body = crate::openapi::ErrorBody, description = "forbidden"), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found")))]
+pub(crate) async fn create_password_reset(
+    State(state): State<Arc<AppState>>,
+    AdminUser(admin): AdminUser,
+    Path(user_id): Path<String>,
+) -> Result<(StatusCode, Json<Value>)> {
+    use secrecy::ExposeSecret;
+    let user_id = parse_user_id(&user_id)?;
+    let (token, expires_at) =
+        crate::auth::password_reset::create(&state, admin.user_id, user_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"token": token.expose_secret(), "expires_at": expires_at})),
+    ))
 }

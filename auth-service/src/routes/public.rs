@@ -35,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/sessions/{session_id}", delete(revoke_session))
         .route("/v1/me", get(me))
         .route("/v1/me/password", put(change_password))
+        .route("/v1/password-resets", post(redeem_password_reset))
         .route("/v1/me/totp", post(start_totp).delete(disable_totp))
         .route("/v1/me/totp/confirm", post(confirm_totp))
         .route("/v1/me/recovery-codes", post(regenerate_recovery_codes))
@@ -493,5 +494,34 @@ pub(crate) async fn revoke_app_password(
         message: "no such app password",
     })?;
     app_passwords::revoke(&state, user.user_id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct PasswordReset {
+    #[schema(value_type = String)]
+    token: Option<SecretString>,
+    #[schema(value_type = String)]
+    new_password: Option<SecretString>,
+}
+
+/// Sets a new password with a one-time reset link's token (no session needed): every session
+/// and app password of the account ends.
+#[utoipa::path(post, path = "/v1/password-resets", tag = "account", request_body = PasswordReset, responses((status = 204), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_reset_link, weak_password")))]
+pub(crate) async fn redeem_password_reset(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<PasswordReset>,
+) -> Result<StatusCode> {
+    let token = body.token.ok_or_else(|| {
+        Error::invalid(
+            "invalid_reset_link",
+            "token",
+            "the reset link's token is missing",
+        )
+    })?;
+    let new = body.new_password.ok_or_else(|| {
+        Error::invalid("weak_password", "new_password", "new_password is required")
+    })?;
+    crate::auth::password_reset::redeem(&state, &token, &new).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@
 pub mod app_passwords;
 pub mod audit;
 pub mod connections;
+pub mod password_resets;
 pub mod second_factor;
 pub mod sessions;
 pub mod throttle;

@@ -383,3 +383,90 @@ async fn admins_list_every_connection_and_its_health() {
         .unwrap();
     assert_error(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
 }
+
+#[tokio::test]
+async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
+    let (app, admin) = app_with_admin().await;
+    let user = app
+        .create_user_with_password("forgot@example.com", "the old password")
+        .await;
+    let old_session = app
+        .signed_in("forgot@example.com", "the old password")
+        .await;
+
+    let link = |admin: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .user_request(
+                    Method::POST,
+                    &format!("/v1/admin/users/{user}/password-reset"),
+                    &admin,
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+            let body: Value = response.json().await.unwrap();
+            body["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = link(admin.clone()).await;
+    let token = link(admin.clone()).await;
+    assert_ne!(first, token);
+    let redeem = |token: String, password: &'static str| {
+        app.post("/v1/password-resets")
+            .json(&json!({"token": token, "new_password": password}))
+            .send()
+    };
+
+    // A newer link replaces the older one; a weak password leaves the link usable.
+    let replaced = redeem(first, "a brand new password").await.unwrap();
+    assert_error(
+        replaced,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_reset_link",
+    )
+    .await;
+    let weak = redeem(token.clone(), "short").await.unwrap();
+    assert_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
+    let done = redeem(token.clone(), "a brand new password").await.unwrap();
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+
+    // Once only; the old password and the old session are over; the new password works.
+    let again = redeem(token, "another new password").await.unwrap();
+    assert_error(
+        again,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_reset_link",
+    )
+    .await;
+    let old = app
+        .sign_in(json!({"email": "forgot@example.com", "password": "the old password"}))
+        .await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let refreshed = app
+        .refresh(old_session["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::UNAUTHORIZED);
+    app.signed_in("forgot@example.com", "a brand new password")
+        .await;
+
+    // Only administrators make links.
+    let user_token = app
+        .signed_in("forgot@example.com", "a brand new password")
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forbidden = app
+        .user_request(
+            Method::POST,
+            &format!("/v1/admin/users/{user}/password-reset"),
+            &user_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
+}

@@ -497,6 +497,32 @@ impl Browser {
         Ok(())
     }
 
+    /// The text of the open `window.confirm`/`alert` dialog, waiting for one to open.
+    pub async fn dialog_text(&self) -> anyhow::Result<String> {
+        let started = Instant::now();
+        loop {
+            match self.get("/alert/text").await {
+                Ok(text) => return Ok(text.as_str().unwrap_or_default().to_owned()),
+                Err(err) if started.elapsed() < WAIT => {
+                    let _ = err;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Answers the open dialog: OK (`accept`) or Cancel.
+    pub async fn answer_dialog(&self, accept: bool) -> anyhow::Result<()> {
+        let path = if accept {
+            "/alert/accept"
+        } else {
+            "/alert/dismiss"
+        };
+        self.post(path, json!({})).await?;
+        Ok(())
+    }
+
     /// Runs a Chrome DevTools Protocol command through chromedriver.
     async fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<Value> {
         self.post("/goog/cdp/execute", json!({"cmd": cmd, "params": params}))

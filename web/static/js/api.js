@@ -141,6 +141,9 @@ export async function call(method, url, body) {
   }
 }
 
+/** A call that needs no session (a password reset link). */
+export const anonymousPost = (url, body) => request('POST', url, { body: body ?? {} });
+
 export const get = (url) => call('GET', url);
 export const post = (url, body) => call('POST', url, body ?? {});
 export const put = (url, body) => call('PUT', url, body);

@@ -11,6 +11,7 @@ import * as conflicts from './views/conflicts.js';
 import * as security from './views/security.js';
 import * as sso from './sso.js';
 import * as admin from './views/admin.js';
+import * as reset from './views/reset.js';
 
 const VIEWS = { status, connections, settings, conflicts, security, admin };
 const NAV = ['status', 'connections', 'settings', 'conflicts', 'security'];
@@ -47,7 +48,7 @@ const app = {
 
 function currentView() {
   const match = /^#\/([a-z-]+)/.exec(location.hash);
-  if (match && (VIEWS[match[1]] || match[1] === 'signin')) return match[1];
+  if (match && (VIEWS[match[1]] || match[1] === 'signin' || match[1] === 'reset')) return match[1];
   return DEFAULT_VIEW;
 }
 
@@ -135,10 +136,13 @@ async function route({ keepFields = false } = {}) {
   const langFocused = document.activeElement && document.activeElement.id === 'lang';
   announce(null);
   const main = clear(document.getElementById('main'));
-  const name = !app.me ? 'signin' : currentView() === 'signin' ? DEFAULT_VIEW : currentView();
+  // A password reset link opens its own view, signed in or not.
+  const name = currentView() === 'reset' ? 'reset'
+    : !app.me ? 'signin' : currentView() === 'signin' ? DEFAULT_VIEW : currentView();
   renderHeader();
-  const view = name === 'signin' ? signin : VIEWS[name];
-  document.title = `${t(name === 'signin' ? 'signin.title' : `nav.${name}`)} · ${t('app.title')}`;
+  const view = name === 'signin' ? signin : name === 'reset' ? reset : VIEWS[name];
+  const titleKey = { signin: 'signin.title', reset: 'reset.title' }[name] || `nav.${name}`;
+  document.title = `${t(titleKey)} · ${t('app.title')}`;
   try {
     const cleanup = await view.render(main, app);
     if (generation !== routeGeneration) {

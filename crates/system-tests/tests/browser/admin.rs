@@ -262,6 +262,59 @@ async fn an_admin_manages_users_and_decides_held_deletions() -> anyhow::Result<(
         .wait_for_text("#audit-log", "Account changed by an administrator")
         .await?;
     s.shot_both("24-admin-audit").await?;
+
+    // A forgotten password: the administrator makes a one-time link and hands it over.
+    s.browser.click("#admin-tab-users").await?;
+    s.browser
+        .click(&format!("{hana} button[data-action=\"reset-password\"]"))
+        .await?;
+    s.browser
+        .click(&format!("{hana} button[data-confirm=\"reset-password\"]"))
+        .await?;
+    let link = s.browser.text(&format!("{hana} .reset-url")).await?;
+    assert!(link.contains("#/reset/"), "{link}");
+    s.browser.click("#sign-out").await?;
+    s.browser.wait_for_text("h1", "Sign in").await?;
+    s.browser
+        .wait_for_text(
+            "#forgot-password",
+            "Ask your administrator for a reset link",
+        )
+        .await?;
+    s.browser.goto(&link).await?;
+    s.browser.wait_for_text("h1", "Set a new password").await?;
+    s.shot_both("25-reset-password").await?;
+    s.browser
+        .fill("#reset-password", "a new password for hana")
+        .await?;
+    s.browser
+        .fill("#reset-password-again", "a new password for hana")
+        .await?;
+    s.browser.click("#reset-submit").await?;
+    s.browser
+        .wait_for_text("#reset-done", "Your new password is set.")
+        .await?;
+    s.browser.click("#reset-sign-in").await?;
+    s.sign_in(EMAIL, "a new password for hana", false).await?;
+    assert!(
+        s.system.sign_in(EMAIL, USER_PASSWORD).await.is_err(),
+        "the old password no longer works"
+    );
+    // The link worked once.
+    s.browser.click("#sign-out").await?;
+    s.browser.wait_for_text("h1", "Sign in").await?;
+    s.browser.goto(&link).await?;
+    s.browser.wait_for_text("h1", "Set a new password").await?;
+    s.browser
+        .fill("#reset-password", "yet another password")
+        .await?;
+    s.browser
+        .fill("#reset-password-again", "yet another password")
+        .await?;
+    s.browser.click("#reset-submit").await?;
+    s.browser
+        .wait_for_text("#reset-form-error", "used already or expired")
+        .await?;
     s.stop().await;
     Ok(())
 }

@@ -60,6 +60,17 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
     s.browser.find("#email").await?;
     assert_eq!(s.browser.text("h1").await?, "Sign in");
     s.shot("01-sign-in").await?;
+    // Switching the language keeps what was typed.
+    s.browser.fill("#email", EMAIL).await?;
+    s.switch_language("ja").await?;
+    s.browser.wait_for_text("h1", "サインイン").await?;
+    let kept = s
+        .browser
+        .execute("return document.getElementById('email').value;", vec![])
+        .await?;
+    assert_eq!(kept, EMAIL, "the address survives the language switch");
+    s.switch_language("en").await?;
+    s.browser.wait_for_text("h1", "Sign in").await?;
     s.browser.fill("#email", EMAIL).await?;
     s.browser.fill("#password", "not my password").await?;
     s.browser.click("#sign-in").await?;
@@ -160,6 +171,26 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
         .wait_for_text("#settings-saved", "Settings saved.")
         .await?;
     s.shot("06-settings").await?;
+    // An unsaved change is not dropped without asking; "stay" keeps it.
+    s.browser.fill("#poll-interval", "30").await?;
+    s.browser.click("#nav-status").await?;
+    let question = s.browser.dialog_text().await?;
+    assert!(question.contains("not saved"), "{question}");
+    s.browser.answer_dialog(false).await?;
+    assert_eq!(s.browser.text("h1").await?, "Settings");
+    let value = s
+        .browser
+        .execute(
+            "return document.getElementById('poll-interval').value;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(value, "30");
+    s.browser.fill("#poll-interval", "2").await?;
+    s.browser.click("#settings-save").await?;
+    s.browser
+        .wait_for_text("#settings-saved", "Settings saved.")
+        .await?;
 
     // The first sync: a progress bar until both sides agree. In review mode, the contacts found
     // on both sides with different details wait for the user's choice.

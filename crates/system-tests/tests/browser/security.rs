@@ -122,6 +122,11 @@ async fn app_passwords_sessions_and_two_factor_sign_in() -> anyhow::Result<()> {
     s.browser
         .click("#app-passwords button[data-revoke]")
         .await?;
+    // It is in use: the question says what stops working.
+    s.browser
+        .wait_for_text("#app-passwords .in-use", "使用中です")
+        .await?;
+    s.shot("12-app-password-revoke-in-use").await?;
     s.browser
         .click("#app-passwords button[data-confirm-revoke]")
         .await?;

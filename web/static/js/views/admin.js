@@ -141,6 +141,23 @@ async function usersPart(area, app, users) {
           }
         },
       });
+      // No e-mail channel: the administrator hands the one-time link over.
+      const resetSlot = h('div', { class: 'reset-link', id: `reset-link-${user.user_id}` });
+      act('reset-password', t('admin.users.resetPassword'), {
+        question: t('admin.users.resetPasswordConfirm', { email: user.email }),
+        yes: t('admin.users.resetPasswordYes'),
+        run: async () => {
+          try {
+            const answer = await api.post(`/api/auth/v1/admin/users/${user.user_id}/password-reset`);
+            const link = `${location.origin}${location.pathname}#/reset/${encodeURIComponent(answer.token)}`;
+            resetSlot.replaceChildren(h('div', { class: 'secret-box' },
+              h('p', {}, t('admin.users.resetLinkLead', { email: user.email, when: dateTime(answer.expires_at) })),
+              h('code', { class: 'secret reset-url' }, link)));
+          } catch (error) {
+            announce(errorText(error), 'error');
+          }
+        },
+      });
       const healthSlot = h('div', { class: 'user-health', id: `user-health-${user.user_id}` });
       act('health', t('admin.users.health'), { run: () => showHealth(user, healthSlot) });
       return h('tr', { 'data-email': user.email, class: user.disabled ? 'disabled' : '' },
@@ -149,7 +166,7 @@ async function usersPart(area, app, users) {
           user.disabled ? ` · ${t('admin.users.stateDisabled')}` : ''].join('')),
         h('td', {}, user.totp_enabled ? t('admin.users.twoFactorOn') : t('admin.users.twoFactorOff')),
         h('td', {}, dateTime(user.created_at)),
-        h('td', {}, actions, healthSlot));
+        h('td', {}, actions, resetSlot, healthSlot));
     });
     list.replaceChildren(table('admin-users', t('admin.users.title'),
       [t('admin.users.col.user'), t('admin.users.col.role'), t('admin.users.col.twoFactor'), t('admin.users.col.created'), t('admin.users.col.actions')], rows));

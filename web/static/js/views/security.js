@@ -167,7 +167,12 @@ async function appPasswords() {
         revoke.addEventListener('click', () => {
           const yes = h('button', { type: 'button', class: 'danger small', 'data-confirm-revoke': item.id }, t('security.revokeYes'));
           const no = h('button', { type: 'button', class: 'secondary small' }, t('common.cancel'));
-          cell.replaceChildren(h('span', { class: 'confirm-text' }, t('security.revokeConfirm', { name: item.name })), yes, no);
+          // A password in use: say that the program using it stops working.
+          const recent = item.last_used_at && Date.now() - new Date(item.last_used_at).getTime() < 7 * 86400 * 1000;
+          cell.replaceChildren(h('span', { class: 'confirm-text' }, t('security.revokeConfirm', { name: item.name })),
+            recent ? h('span', { class: 'confirm-text in-use', id: `revoke-in-use-${item.id}` },
+              t('security.revokeInUse', { when: relative(item.last_used_at) })) : null,
+            yes, no);
           yes.focus();
           no.addEventListener('click', () => refreshList());
           yes.addEventListener('click', () => busy(yes, async () => {

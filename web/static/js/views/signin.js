@@ -127,6 +127,8 @@ export async function render(main, app) {
     card.append(list, h('p', { class: 'divider', 'aria-hidden': 'true' }, h('span', {}, t('signin.or'))));
   }
   card.append(form);
+  // There is no e-mail channel: a forgotten password is reset with a link from an administrator.
+  if (mode === 'password') card.append(h('p', { class: 'hint', id: 'forgot-password' }, t('signin.forgot')));
   main.append(card);
   if (mode === 'password') email.focus();
   else if (mode === 'link') password.focus();
