@@ -29,10 +29,20 @@ pub const SESSION_COOKIE: &str = "ozs_session";
 pub const SESSION_COOKIE_PATH: &str = "/api/session";
 
 /// What the cookie holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionCookie {
     pub long_lived: bool,
     pub refresh_token: String,
+}
+
+/// Never prints the refresh token (a log line or a panic message must not carry it).
+impl std::fmt::Debug for SessionCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCookie")
+            .field("long_lived", &self.long_lived)
+            .field("refresh_token", &"[redacted]")
+            .finish()
+    }
 }
 
 impl SessionCookie {
@@ -86,8 +96,10 @@ pub fn clear_cookie(secure: bool) -> String {
 
 /// Whether a state-changing request comes from a page of this origin. Browsers send `Origin` on
 /// every POST and DELETE and `Sec-Fetch-Site` on every request; a client that sends neither is
-/// not a browser, and cookies are no ambient authority for it.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+/// not a browser, and cookies are no ambient authority for it. The origin must be the configured
+/// public one (`WEB_PUBLIC_URL`) or the `Host` the request was sent to; `X-Forwarded-Host` is not
+/// trusted: any client can set it.
+pub fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && !matches!(site, "same-origin" | "none")
     {
@@ -106,9 +118,11 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     };
+    if url::Url::parse(public_url).is_ok_and(|public| public.origin() == origin.origin()) {
+        return true;
+    }
     let expected = headers
-        .get("x-forwarded-host")
-        .or_else(|| headers.get(header::HOST))
+        .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     // `Host` may carry the default port explicitly.
@@ -187,7 +201,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    if !same_origin(&headers) {
+    if !same_origin(&headers, &state.public_url) {
         return Err(Error::CrossOrigin);
     }
     let body: Value = serde_json::from_slice(&body)
@@ -240,7 +254,7 @@ async fn refresh_pair(
 
 /// `POST /api/session/refresh`: a fresh access token for this browser's session.
 pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
-    if !same_origin(&headers) {
+    if !same_origin(&headers, &state.public_url) {
         return Err(Error::CrossOrigin);
     }
     let Some(session) = SessionCookie::parse(&headers) else {
@@ -275,7 +289,7 @@ async fn end_session(state: &AppState, token: &str) -> Result<bool> {
 /// when the page has none or it expired, one got from the cookie) and drops the cookie.
 /// Succeeds even when the session had already ended.
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
-    if !same_origin(&headers) {
+    if !same_origin(&headers, &state.public_url) {
         return Err(Error::CrossOrigin);
     }
     let bearer = headers
@@ -303,6 +317,8 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PUBLIC: &str = "https://sync.example.com";
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -337,28 +353,61 @@ mod tests {
 
     #[test]
     fn only_same_origin_requests_may_use_the_cookie() {
-        assert!(same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("origin", "http://127.0.0.1:8080"),
-            ("sec-fetch-site", "same-origin"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("origin", "http://evil.example"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("sec-fetch-site", "cross-site"),
-        ])));
-        assert!(same_origin(&headers(&[
-            ("host", "sync.example.com:443"),
-            ("origin", "https://sync.example.com"),
-        ])));
-        assert!(same_origin(&headers(&[
-            ("host", "internal:8080"),
-            ("x-forwarded-host", "sync.example.com"),
-            ("origin", "https://sync.example.com"),
-        ])));
+        assert!(same_origin(
+            &headers(&[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080"),
+                ("sec-fetch-site", "same-origin"),
+            ]),
+            PUBLIC
+        ));
+        assert!(!same_origin(
+            &headers(&[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://evil.example"),
+            ]),
+            PUBLIC
+        ));
+        assert!(!same_origin(
+            &headers(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site"),]),
+            PUBLIC
+        ));
+        assert!(same_origin(
+            &headers(&[
+                ("host", "sync.example.com:443"),
+                ("origin", "https://sync.example.com"),
+            ]),
+            PUBLIC
+        ));
+        assert!(same_origin(
+            &headers(&[
+                ("host", "internal:8080"),
+                ("origin", "https://sync.example.com"),
+            ]),
+            "https://sync.example.com"
+        ));
+        assert!(
+            !same_origin(
+                &headers(&[
+                    ("host", "internal:8080"),
+                    ("x-forwarded-host", "evil.example"),
+                    ("origin", "https://evil.example"),
+                ]),
+                PUBLIC
+            ),
+            "X-Forwarded-Host is not trusted"
+        );
+    }
+
+    #[test]
+    fn session_cookie_debug_never_prints_the_refresh_token() {
+        let cookie = SessionCookie {
+            long_lived: true,
+            refresh_token: "secret-refresh-token".into(),
+        };
+        let printed = format!("{cookie:?} {cookie:#?}");
+        assert!(!printed.contains("secret-refresh-token"), "{printed}");
+        assert!(printed.contains("redacted"));
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct AppState {
     pub service_token: SecretString,
     pub verifier: Arc<TokenVerifier>,
     pub secure_cookies: bool,
+    /// `WEB_PUBLIC_URL`: the one origin state-changing requests may come from (besides `Host`).
+    pub public_url: String,
 }
 
 pub struct Application {
@@ -93,6 +95,7 @@ impl Application {
             service_token: settings.service_token.clone(),
             verifier,
             secure_cookies: settings.secure_cookies(),
+            public_url: settings.public_url.clone(),
         };
         Ok(Application {
             listener,
