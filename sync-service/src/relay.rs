@@ -48,9 +48,9 @@ pub async fn run(
 async fn relay_batch(pool: &PgPool, publisher: &Publisher) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
     let pending = outbox::claim(&mut tx, BATCH).await?;
-    for row in &pending {
-        publisher.publish_command(&row.envelope).await?;
-    }
+    // The batch goes out in order, its confirms awaited together (decisions #5).
+    let envelopes: Vec<_> = pending.iter().map(|row| row.envelope.clone()).collect();
+    publisher.publish_commands(&envelopes).await?;
     let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
     outbox::mark_published(&mut tx, &ids).await?;
     tx.commit().await?;

@@ -288,17 +288,16 @@ impl<C: Connector> Poller<C> {
                 );
             }
             let published = page.changes.len();
-            for change in page.changes {
-                let envelope = Envelope::new(watch.user_id, change)
-                    .with_traceparent(current_traceparent())
-                    .with_rescope(round.rescope);
-                self.publisher
-                    .publish_change(&envelope)
-                    .await
-                    .map_err(PollFailure::Internal)?;
-            }
-            metrics::counter!("connector_changes_published_total", "side" => self.connector.side().as_str())
-                .increment(published as u64);
+            // The page (and the round's end) goes out in order, its confirms awaited together.
+            let mut envelopes: Vec<Envelope<ChangeMessage>> = page
+                .changes
+                .into_iter()
+                .map(|change| {
+                    Envelope::new(watch.user_id, change)
+                        .with_traceparent(current_traceparent())
+                        .with_rescope(round.rescope)
+                })
+                .collect();
             round.items += published as i64;
             if !page.more {
                 // Tells sync-service the round is over (first-sync matching and the mass-delete
@@ -311,15 +310,19 @@ impl<C: Connector> Poller<C> {
                     round: round.id,
                     lists_everything: self.connector.full_read_lists_everything(watch.kind),
                 };
-                let envelope = Envelope::new(watch.user_id, completed)
-                    .with_traceparent(current_traceparent())
-                    .with_rescope(round.rescope);
-                self.publisher
-                    .publish_change(&envelope)
-                    .await
-                    .map_err(PollFailure::Internal)?;
+                envelopes.push(
+                    Envelope::new(watch.user_id, completed)
+                        .with_traceparent(current_traceparent())
+                        .with_rescope(round.rescope),
+                );
                 round = Round::default();
             }
+            self.publisher
+                .publish_changes(&envelopes)
+                .await
+                .map_err(PollFailure::Internal)?;
+            metrics::counter!("connector_changes_published_total", "side" => self.connector.side().as_str())
+                .increment(published as u64);
             // A null cursor: the next round starts with a full read (after an identify read,
             // whose listing has no delta link to go on from).
             let next = (!page.cursor.is_null()).then_some(&page.cursor);

@@ -55,6 +55,84 @@ impl Publisher {
             .await
     }
 
+    /// Publishes a page of changes in order, then awaits their confirms together: one round
+    /// trip for the page instead of one per message. An error means some may not have been
+    /// taken: the caller publishes the page again (the consumers de-duplicate by message id).
+    pub async fn publish_changes(
+        &self,
+        envelopes: &[Envelope<ChangeMessage>],
+    ) -> anyhow::Result<()> {
+        let mut pending = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let body = &envelope.body;
+            let key = change_routing_key(envelope.user_id, body.side(), body.kind(), body.verb());
+            pending.push((
+                self.send(&self.changes_exchange, &key, envelope, envelope.message_id)
+                    .await?,
+                key,
+            ));
+        }
+        self.confirmed(&self.changes_exchange, pending).await
+    }
+
+    /// [`Publisher::publish_changes`] for commands.
+    pub async fn publish_commands(
+        &self,
+        envelopes: &[Envelope<CommandMessage>],
+    ) -> anyhow::Result<()> {
+        let mut pending = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let body = &envelope.body;
+            let key = command_routing_key(body.side(), body.kind(), body.verb());
+            pending.push((
+                self.send(&self.commands_exchange, &key, envelope, envelope.message_id)
+                    .await?,
+                key,
+            ));
+        }
+        self.confirmed(&self.commands_exchange, pending).await
+    }
+
+    async fn confirmed(
+        &self,
+        exchange: &str,
+        pending: Vec<(lapin::PublisherConfirm, String)>,
+    ) -> anyhow::Result<()> {
+        for (confirm, key) in pending {
+            let confirm = confirm.await.context("waiting for the broker's confirm")?;
+            check(confirm, exchange, &key)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes persistently and `mandatory`; the confirm is the caller's to await.
+    async fn send<T: Serialize>(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &T,
+        message_id: uuid::Uuid,
+    ) -> anyhow::Result<lapin::PublisherConfirm> {
+        let payload = serde_json::to_vec(message)?;
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_message_id(message_id.to_string().into());
+        self.channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &payload,
+                properties,
+            )
+            .await
+            .with_context(|| format!("publishing to {exchange} with key {routing_key}"))
+    }
+
     /// Publishes any serialisable message persistently and waits for the broker's confirm.
     pub async fn publish<T: Serialize>(
         &self,
@@ -84,13 +162,17 @@ impl Publisher {
             .with_context(|| format!("publishing to {exchange} with key {routing_key}"))?
             .await
             .context("waiting for the broker's confirm")?;
-        match confirm {
-            Confirmation::Ack(None) => Ok(()),
-            Confirmation::Ack(Some(_)) => bail!("no queue is bound for {exchange}/{routing_key}"),
-            Confirmation::Nack(_) => {
-                bail!("the broker refused the message ({exchange}/{routing_key})")
-            }
-            Confirmation::NotRequested => bail!("publisher confirms are not enabled"),
+        check(confirm, exchange, routing_key)
+    }
+}
+
+fn check(confirm: Confirmation, exchange: &str, routing_key: &str) -> anyhow::Result<()> {
+    match confirm {
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(_)) => bail!("no queue is bound for {exchange}/{routing_key}"),
+        Confirmation::Nack(_) => {
+            bail!("the broker refused the message ({exchange}/{routing_key})")
         }
+        Confirmation::NotRequested => bail!("publisher confirms are not enabled"),
     }
 }

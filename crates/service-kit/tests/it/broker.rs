@@ -157,3 +157,45 @@ async fn poison_messages_are_dead_lettered_and_transient_failures_retried_in_ord
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_page_published_with_its_confirms_awaited_together_arrives_whole_and_in_order()
+-> anyhow::Result<()> {
+    let settings = test_support::test_broker();
+    let broker = Broker::connect(&settings, "test-page").await?;
+    let publisher = broker.publisher().await?;
+    let page: Vec<Envelope<ChangeMessage>> = (0..50).map(|i| deleted(&format!("z{i}"))).collect();
+    publisher.publish_changes(&page).await?;
+
+    let channel = broker.channel().await?;
+    let queue = broker.name(&Partition::of(USER).queue());
+    let mut received = Vec::new();
+    while let Some(message) = channel
+        .basic_get(queue.clone().into(), BasicGetOptions { no_ack: true })
+        .await?
+    {
+        let envelope: Envelope<ChangeMessage> = serde_json::from_slice(&message.delivery.data)?;
+        received.push(envelope.message_id);
+    }
+    let sent: Vec<uuid::Uuid> = page.iter().map(|e| e.message_id).collect();
+    assert_eq!(received, sent, "every message once, in the page's order");
+
+    // A page that cannot be routed fails as a whole: the caller publishes it again.
+    let commands = vec![Envelope::new(
+        USER,
+        CommandMessage::Watch {
+            side: Side::Zoho,
+            kind: ItemKind::Contact,
+            scope: None,
+            rescope: None,
+        },
+    )];
+    channel
+        .queue_delete(
+            broker.name(&connector_commands_queue(Side::Zoho)).into(),
+            Default::default(),
+        )
+        .await?;
+    assert!(publisher.publish_commands(&commands).await.is_err());
+    Ok(())
+}
