@@ -133,6 +133,17 @@ pub async fn security_headers(mut response: Response) -> Response {
     response
 }
 
+/// `Strict-Transport-Security` when the page is served over HTTPS (one year, subdomains too).
+pub async fn strict_transport_security(mut response: Response, https: bool) -> Response {
+    if https {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

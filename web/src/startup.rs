@@ -37,6 +37,9 @@ pub struct Application {
 }
 
 pub fn router(state: AppState) -> Router {
+    // Served over HTTPS (`WEB_PUBLIC_URL=https://...`): browsers are told to never use plain
+    // HTTP for this host again (HSTS).
+    let https = state.secure_cookies;
     let api = Router::new()
         .route(
             "/api/session",
@@ -55,6 +58,9 @@ pub fn router(state: AppState) -> Router {
     api.merge(operational_routes(Dependencies::default()))
         .fallback(assets::serve)
         .layer(axum::middleware::map_response(assets::security_headers))
+        .layer(axum::middleware::map_response(move |response| {
+            assets::strict_transport_security(response, https)
+        }))
         .layer(axum::middleware::from_fn(proxy::client_address))
 }
 

@@ -552,3 +552,41 @@ async fn the_services_learn_the_clients_address_never_what_the_client_claims() {
         .unwrap();
     assert_eq!(web.auth.last().headers["x-forwarded-for"], "127.0.0.1");
 }
+
+/// Security audit (issue 15), HSTS: served over HTTPS, every answer tells browsers to keep to
+/// HTTPS; over plain HTTP (a laptop) it does not.
+#[tokio::test]
+async fn hsts_is_sent_when_the_public_address_is_https() {
+    for (public_url, expected) in [
+        (
+            "https://sync.example.com",
+            Some("max-age=31536000; includeSubDomains"),
+        ),
+        ("http://127.0.0.1:8080", None),
+    ] {
+        let mut settings = web::Settings::for_tests(
+            Upstreams {
+                auth_url: "http://127.0.0.1:9".into(),
+                sync_url: "http://127.0.0.1:9".into(),
+                outlook_url: "http://127.0.0.1:9".into(),
+                zoho_url: "http://127.0.0.1:9".into(),
+            },
+            "service-token",
+        );
+        settings.public_url = public_url.into();
+        let app = web::Application::build(settings).await.unwrap();
+        let url = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        for path in ["/", "/health/live", "/api/nothing"] {
+            let answer = reqwest::get(format!("{url}{path}")).await.unwrap();
+            assert_eq!(
+                answer
+                    .headers()
+                    .get(header::STRICT_TRANSPORT_SECURITY)
+                    .map(|v| v.to_str().unwrap()),
+                expected,
+                "{public_url}{path}"
+            );
+        }
+    }
+}
