@@ -9,16 +9,18 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::outbox;
+use crate::store::{inbox, outbox};
 
 const BATCH: i64 = 100;
 /// Also look without a wake-up, for rows written by another replica.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
+/// `retention`: how long the ids of handled messages are kept (decisions #61).
 pub async fn run(
     pool: PgPool,
     publisher: Publisher,
     wakeup: Arc<Notify>,
+    retention: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut last_prune = tokio::time::Instant::now();
@@ -41,6 +43,14 @@ pub async fn run(
         if last_prune.elapsed() > Duration::from_secs(3600) {
             last_prune = tokio::time::Instant::now();
             let _ = outbox::prune(&pool).await;
+            match inbox::prune(&pool, retention).await {
+                Ok(gone) => {
+                    tracing::debug!(gone, "handled message ids past their retention forgotten")
+                }
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "cannot prune the inbox; will retry")
+                }
+            }
         }
     }
 }

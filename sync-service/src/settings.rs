@@ -30,6 +30,8 @@ pub struct Settings {
     pub retry_attempts: u32,
     /// ...after pauses starting at this one and doubling (decisions #58).
     pub retry_backoff: std::time::Duration,
+    /// How long the ids of handled messages are kept for de-duplication (decisions #61).
+    pub inbox_retention: std::time::Duration,
 }
 
 impl Settings {
@@ -56,6 +58,9 @@ impl Settings {
                 "RETRY_BACKOFF_SECS",
                 2.0,
             )?),
+            inbox_retention: std::time::Duration::from_secs(
+                parse_or::<u64>(PREFIX, "INBOX_RETENTION_DAYS", 7)? * 86_400,
+            ),
         })
     }
 }

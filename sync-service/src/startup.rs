@@ -108,6 +108,7 @@ impl Application {
             self.pool.clone(),
             publisher,
             wakeup,
+            self.settings.inbox_retention,
             shutdown.clone(),
         ));
         let partitions = crate::partitions::PartitionSettings {

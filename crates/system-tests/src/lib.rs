@@ -109,6 +109,7 @@ pub fn sync_settings(
         partition_lease: SYNC_PARTITION_LEASE,
         retry_attempts: 3,
         retry_backoff: Duration::from_millis(500),
+        inbox_retention: Duration::from_secs(7 * 86_400),
     }
 }
 
@@ -191,6 +192,7 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
         partition_lease: SYNC_PARTITION_LEASE,
         retry_attempts: 3,
         retry_backoff: Duration::from_millis(500),
+        inbox_retention: Duration::from_secs(7 * 86_400),
     };
     let sync = sync_service::startup::Application::build(sync_settings)
         .await

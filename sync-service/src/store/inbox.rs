@@ -73,3 +73,18 @@ pub async fn admit(
         _ => Admission::Duplicate,
     })
 }
+
+/// Forgets the ids of messages handled longer than `age` ago (decisions #61): a message id only
+/// comes back while the broker still holds its delivery (unacknowledged: redelivered within
+/// minutes, and RabbitMQ's consumer timeout closes a channel holding one for 30 minutes) or
+/// while a publisher repeats a page whose confirms it lacked (before its cursor moves, within
+/// one poll round). Days later no copy of it can still arrive.
+pub async fn prune(pool: &sqlx::PgPool, age: std::time::Duration) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM processed_messages WHERE processed_at < now() - make_interval(secs => $1)",
+    )
+    .bind(age.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
