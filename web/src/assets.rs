@@ -35,6 +35,7 @@ pub static FILES: &[(&str, &[u8])] = embed![
     "js/views/conflicts.js",
     "js/views/security.js",
     "js/views/identities.js",
+    "js/views/sign-in-policy.js",
     "js/views/admin.js",
     "js/views/reset.js",
 ];

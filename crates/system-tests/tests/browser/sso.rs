@@ -37,9 +37,15 @@ async fn through_provider(s: &Session, email: &str, shot: Option<&str>) -> anyho
 
 /// Everything in one language: `texts` are the expected (button, linked sign-ins' heading, link
 /// title, refusal, no linked sign-ins) texts.
-async fn journey(language: &str, people: [&str; 3], texts: [&str; 5]) -> anyhow::Result<()> {
+async fn journey(
+    language: &str,
+    people: [&str; 3],
+    texts: [&str; 5],
+    policy_texts: [&str; 3],
+) -> anyhow::Result<()> {
     let [new_person, existing, unverified] = people;
     let [button, linked_heading, link_title, refusal, none_linked] = texts;
+    let [saved_off, sso_only_lead, password_refused] = policy_texts;
     let s = Session::start(language).await?;
     provider_user(&s, new_person, true).await?;
 
@@ -110,6 +116,36 @@ async fn journey(language: &str, people: [&str; 3], texts: [&str; 5]) -> anyhow:
     assert!(!s.browser.visible("#sign-out").await?);
     s.shot("sso-05-refused").await?;
 
+    // An administrator makes it single sign-on only in the admin console; the sign-in screen
+    // says so, and a password no longer signs an ordinary account in.
+    let admin = format!("admin.{language}@example.com").to_lowercase();
+    s.system
+        .post(
+            format!("{}/internal/v1/users", s.system.auth_url),
+            json!({"email": admin, "password": USER_PASSWORD, "is_admin": true}),
+        )
+        .await?;
+    s.sign_in(&admin, USER_PASSWORD, false).await?;
+    s.open("#/admin/sign-in").await?;
+    s.browser
+        .wait_for_text("#sso-provider-list", "Sandbox ID")
+        .await?;
+    s.browser.click("#password-sign-in").await?;
+    s.browser.click("#save-sign-in-policy").await?;
+    s.browser.wait_for_text("#notice", saved_off).await?;
+    s.shot("sso-06-sign-in-policy").await?;
+    s.browser.click("#sign-out").await?;
+    s.browser
+        .wait_for_text("#signin-lead", sso_only_lead)
+        .await?;
+    s.browser.fill("#email", existing).await?;
+    s.browser.fill("#password", USER_PASSWORD).await?;
+    s.browser.click("#sign-in").await?;
+    s.browser
+        .wait_for_text("#signin-form", password_refused)
+        .await?;
+    s.shot("sso-07-single-sign-on-only").await?;
+
     s.stop().await;
     Ok(())
 }
@@ -130,6 +166,11 @@ async fn sign_in_with_the_identity_provider_in_english() -> anyhow::Result<()> {
             "has not verified your e-mail address",
             "No linked sign-ins.",
         ],
+        [
+            "single sign-on only",
+            "Your organisation signs in with its identity provider",
+            "use the button above",
+        ],
     )
     .await
 }
@@ -149,6 +190,11 @@ async fn sign_in_with_the_identity_provider_in_japanese() -> anyhow::Result<()> 
             "サインインの連携",
             "メールアドレスを確認していません",
             "連携しているサインインはありません。",
+        ],
+        [
+            "シングルサインオンのみ",
+            "この組織では ID プロバイダーでサインインします",
+            "上のボタンを使ってください",
         ],
     )
     .await

@@ -1,13 +1,15 @@
 // The admin console, for users with the admin role: users (create, disable, reset two-factor
 // sign-in, sign out everywhere, sync health and resync), every connection's health with filters,
 // held deletions grouped by user and kind (release or discard in bulk, with what each does), dead
-// letters with replay, and the audit log. Each part is at `#/admin/<part>`.
+// letters with replay, the audit log, and sign-in (the identity providers and the password
+// sign-in policy, `sign-in-policy.js`). Each part is at `#/admin/<part>`.
 import * as api from '../api.js';
 import { announce, busy, checkbox, clearErrors, field, focusFirstError, h, setFieldError, setFormError, stackable } from '../dom.js';
 import { dateTime, number, relative } from '../format.js';
 import { errorText, t } from '../i18n.js';
+import { signInPart } from './sign-in-policy.js';
 
-const PARTS = ['users', 'connections', 'held', 'dead-letters', 'audit'];
+const PARTS = ['users', 'connections', 'held', 'dead-letters', 'audit', 'sign-in'];
 
 function part() {
   const match = /^#\/admin\/([a-z-]+)/.exec(location.hash);
@@ -414,7 +416,7 @@ export async function render(main, app) {
       // Ids stand in for e-mail addresses.
     }
   }
-  const draw = { users: usersPart, connections: connectionsPart, held: heldPart, 'dead-letters': deadLettersPart, audit: auditPart }[current];
+  const draw = { users: usersPart, connections: connectionsPart, held: heldPart, 'dead-letters': deadLettersPart, audit: auditPart, 'sign-in': signInPart }[current];
   await (current === 'users' ? draw(area, app, users) : draw(area, users));
   return null;
 }
