@@ -75,4 +75,8 @@ pub fn router(state: AppState) -> Router {
             post(settings::sync_now_internal),
         )
         .with_state(state)
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(crate::openapi::document()) }),
+        )
 }

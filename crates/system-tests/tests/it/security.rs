@@ -308,3 +308,22 @@ async fn slowloris_every_service_cuts_off_half_sent_headers() -> anyhow::Result<
     sys.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_sync_service_serves_its_documented_api() -> anyhow::Result<()> {
+    let sys = system_tests::spawn_system().await?;
+    let answer = sys
+        .http
+        .get(format!("{}/openapi.json", sys.sync_url))
+        .send()
+        .await?;
+    assert_eq!(answer.status(), 200);
+    let document: Value = answer.json().await?;
+    assert!(document["openapi"].is_string(), "{document}");
+    assert!(
+        document["paths"]["/v1/settings"].is_object(),
+        "the user API is described"
+    );
+    sys.stop().await;
+    Ok(())
+}
