@@ -27,6 +27,8 @@ pub enum ApiError {
     InvalidSetting(#[from] InvalidSetting),
     #[error("invalid request body: {0}")]
     BadRequest(String),
+    #[error("{0} must not contain a NUL character")]
+    NulCharacter(&'static str),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -63,6 +65,10 @@ impl IntoResponse for ApiError {
             ApiError::InvalidSetting(invalid) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"code": "invalid_setting", "field": invalid.field, "message": invalid.reason}),
+            ),
+            ApiError::NulCharacter(field) => (
+                StatusCode::BAD_REQUEST,
+                json!({"code": "nul_character", "field": field, "message": self.to_string()}),
             ),
             ApiError::BadRequest(message) => (
                 StatusCode::BAD_REQUEST,

@@ -97,10 +97,33 @@ pub struct InvalidSetting {
     pub reason: String,
 }
 
+/// Calendar categories a user may choose at most, and the longest name (Outlook's limit).
+pub const MAX_CATEGORIES: usize = 100;
+pub const MAX_CATEGORY_NAME_CHARS: usize = 255;
+
 pub const MIN_POLL_INTERVAL_SECS: u32 = 1;
 pub const MAX_POLL_INTERVAL_SECS: u32 = 24 * 3600;
 
 impl UserSettings {
+    /// The first field holding a NUL character, which no provider id or category name can
+    /// contain (and Postgres text cannot store): the request is refused with 400 before
+    /// anything else is checked.
+    pub fn field_with_nul(&self) -> Option<&'static str> {
+        let has_nul = |s: &Option<String>| s.as_deref().is_some_and(|s| s.contains('\0'));
+        if has_nul(&self.contact_folder_id) {
+            return Some("contact_folder_id");
+        }
+        if has_nul(&self.task_list_id) {
+            return Some("task_list_id");
+        }
+        match &self.calendar_categories {
+            CategoryFilter::Chosen(names) if names.iter().any(|n| n.contains('\0')) => {
+                Some("calendar_categories")
+            }
+            _ => None,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), InvalidSetting> {
         if !(MIN_POLL_INTERVAL_SECS..=MAX_POLL_INTERVAL_SECS).contains(&self.poll_interval_secs) {
             return Err(InvalidSetting {
@@ -130,6 +153,19 @@ impl UserSettings {
             return Err(InvalidSetting {
                 field: "task_list_id",
                 reason: "choose the Microsoft To Do list to sync".into(),
+            });
+        }
+        if let CategoryFilter::Chosen(names) = &self.calendar_categories
+            && (names.len() > MAX_CATEGORIES
+                || names
+                    .iter()
+                    .any(|n| n.chars().count() > MAX_CATEGORY_NAME_CHARS))
+        {
+            return Err(InvalidSetting {
+                field: "calendar_categories",
+                reason: format!(
+                    "at most {MAX_CATEGORIES} categories of at most {MAX_CATEGORY_NAME_CHARS} characters each"
+                ),
             });
         }
         if let CategoryFilter::Chosen(names) = &self.calendar_categories
@@ -255,6 +291,38 @@ mod tests {
             ..valid()
         };
         assert_eq!(paused.direction(ItemKind::Contact), None);
+    }
+
+    #[test]
+    fn nul_characters_and_unbounded_category_lists_are_refused() {
+        let with = |filter: CategoryFilter, folder: &str| UserSettings {
+            contact_folder_id: Some(folder.into()),
+            calendar_categories: filter,
+            ..valid()
+        };
+        assert_eq!(
+            with(CategoryFilter::All, "fo\0lder").field_with_nul(),
+            Some("contact_folder_id")
+        );
+        let nul_name = with(CategoryFilter::Chosen(vec!["a\0b".into()]), "f");
+        assert_eq!(nul_name.field_with_nul(), Some("calendar_categories"));
+        assert_eq!(with(CategoryFilter::All, "f").field_with_nul(), None);
+
+        let many = with(
+            CategoryFilter::Chosen((0..=MAX_CATEGORIES).map(|i| format!("c{i}")).collect()),
+            "f",
+        );
+        assert_eq!(many.validate().unwrap_err().field, "calendar_categories");
+        let long = with(
+            CategoryFilter::Chosen(vec!["x".repeat(MAX_CATEGORY_NAME_CHARS + 1)]),
+            "f",
+        );
+        assert_eq!(long.validate().unwrap_err().field, "calendar_categories");
+        let enough = with(
+            CategoryFilter::Chosen((0..MAX_CATEGORIES).map(|i| format!("c{i}")).collect()),
+            "f",
+        );
+        assert!(enough.validate().is_ok());
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub async fn get_mine(
 }
 
 #[utoipa::path(put, path = "/v1/settings", tag = "sync", security(("access_token" = [])), request_body = UserSettings,
-    responses((status = 200, body = UserSettings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = UserSettings), (status = 400, body = ErrorBody, description = "bad_request, nul_character (with the field)"), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "invalid_setting, with the field")))]
 pub async fn put_mine(
     State(state): State<AppState>,
@@ -60,7 +60,7 @@ pub async fn get(
 
 #[utoipa::path(put, path = "/internal/v1/users/{user_id}/settings", tag = "internal", security(("service_token" = [])),
     params(("user_id" = uuid::Uuid, Path)), request_body = UserSettings,
-    responses((status = 200, body = UserSettings), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = UserSettings), (status = 400, body = ErrorBody, description = "bad_request, nul_character (with the field)"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody, description = "invalid_setting, with the field")))]
 pub async fn put(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -135,6 +135,9 @@ pub async fn poll_all(
 }
 
 async fn save(state: &AppState, user: UserId, new: UserSettings) -> Result<UserSettings, ApiError> {
+    if let Some(field) = new.field_with_nul() {
+        return Err(ApiError::NulCharacter(field));
+    }
     new.validate()?;
     let mut tx = state.pool.begin().await?;
     crate::store::inbox::lock_user(&mut tx, user).await?;

@@ -327,3 +327,44 @@ async fn openapi_sync_service_serves_its_documented_api() -> anyhow::Result<()> 
     sys.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_settings_nul_bytes_and_unbounded_category_lists_get_stable_codes()
+-> anyhow::Result<()> {
+    let sys = system_tests::spawn_system().await?;
+    let user = sys.provision_user("nul@example.com", 3600).await?;
+    let token = sys.sign_in("nul@example.com", USER_PASSWORD).await?;
+    let put = |body: Value| {
+        sys.call_as(
+            &token,
+            Method::PUT,
+            format!("{}/v1/settings", sys.sync_url),
+            Some(body),
+        )
+    };
+    let (status, body) = put(json!({
+        "contact_folder_id": "fol\u{0}der",
+        "contacts": {"enabled": true},
+        "poll_interval_secs": 60,
+    }))
+    .await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("nul_character"))
+    );
+    assert_eq!(body["field"], "contact_folder_id");
+
+    let many: Vec<String> = (0..1000).map(|i| format!("category {i}")).collect();
+    let (status, body) = put(json!({
+        "contact_folder_id": user.contact_folder_id,
+        "contacts": {"enabled": true},
+        "events": {"enabled": true},
+        "calendar_categories": {"mode": "chosen", "names": many},
+        "poll_interval_secs": 60,
+    }))
+    .await?;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["field"], "calendar_categories");
+    sys.stop().await;
+    Ok(())
+}
