@@ -190,8 +190,17 @@ async fn overview(state: &AppState, user: UserId) -> Overview {
         .and_then(|s| s.get("kinds"))
         .and_then(serde_json::Value::as_array)
         .map_or(0, Vec::len);
-    let syncing =
-        !paused && kinds > 0 && sides.values().all(|s| s.state.syncing()) && unavailable.is_empty();
+    // A user blocked behind a failed change syncs nothing until an admin acts.
+    let blocked = status
+        .as_ref()
+        .and_then(|s| s.pointer("/held/state"))
+        .and_then(serde_json::Value::as_str)
+        == Some("blocked");
+    let syncing = !paused
+        && !blocked
+        && kinds > 0
+        && sides.values().all(|s| s.state.syncing())
+        && unavailable.is_empty();
     Overview {
         connections: sides,
         sync: status,

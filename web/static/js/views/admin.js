@@ -329,9 +329,54 @@ function deadLetterSummary(payload) {
   }
 }
 
+/** Users whose changes wait behind one that failed: retry it, or skip it to the dead letters. */
+async function heldUsers(area, users, reloadLetters) {
+  const emailOf = (id) => (users.find((u) => u.user_id === id) || {}).email || id;
+  let held;
+  try {
+    held = await api.get('/api/sync/v1/admin/held-users');
+  } catch (error) {
+    area.replaceChildren(h('p', { class: 'form-error', role: 'alert' }, errorText(error)));
+    return;
+  }
+  if (held.length === 0) {
+    area.replaceChildren(h('p', { class: 'empty', id: 'held-users-empty' }, t('admin.blocked.none')));
+    return;
+  }
+  area.replaceChildren(...held.map((entry) => {
+    const email = emailOf(entry.user_id);
+    const act = (action, label, danger) => {
+      const button = h('button', { type: 'button', class: `${danger ? 'danger' : 'secondary'} small`, 'data-action': action,
+        'aria-label': `${label}: ${email}` }, label);
+      const run = async () => {
+        try {
+          await api.post(`/api/sync/v1/admin/users/${entry.user_id}/unblock`, { action });
+          announce(t(`admin.blocked.${action}Done`, { email }), 'success');
+          await heldUsers(area, users, reloadLetters);
+          await reloadLetters();
+        } catch (error) {
+          announce(errorText(error), 'error');
+        }
+      };
+      button.addEventListener('click', () => (danger
+        ? confirmInPlace(button, t('admin.blocked.skipConfirm', { email }), t('admin.blocked.skipYes'), run)
+        : busy(button, run)));
+      return button;
+    };
+    return h('section', { class: 'card held-user', 'data-user': email, 'data-state': entry.state },
+      h('h3', {}, email, ' · ', t(`admin.blocked.state.${entry.state}`)),
+      h('p', {}, t('admin.blocked.detail', { attempts: number(entry.attempts), waiting: number(entry.waiting_messages) }),
+        ' ', when(entry.since)),
+      entry.reason ? h('p', { class: 'hint' }, h('code', {}, entry.reason)) : null,
+      h('div', { class: 'actions' }, act('retry', t('admin.blocked.retry'), false), act('skip', t('admin.blocked.skip'), true)));
+  }));
+}
+
 async function deadLettersPart(area, users) {
   const results = h('div', { id: 'dead-results' }, h('p', { class: 'loading' }, t('common.loading')));
-  area.append(h('p', { class: 'lead' }, t('admin.dead.lead')), results);
+  const blocked = h('div', { id: 'held-users' }, h('p', { class: 'loading' }, t('common.loading')));
+  area.append(h('h3', {}, t('admin.blocked.title')), h('p', { class: 'lead' }, t('admin.blocked.lead')), blocked,
+    h('h3', {}, t('admin.dead.title')), h('p', { class: 'lead' }, t('admin.dead.lead')), results);
   const emailOf = (id) => (users.find((u) => u.user_id === id) || {}).email || id;
   async function load() {
     let letters;
@@ -367,7 +412,7 @@ async function deadLettersPart(area, users) {
     results.replaceChildren(table('dead-letters', t('admin.dead.title'),
       [t('admin.dead.col.id'), t('admin.dead.col.message'), t('admin.users.col.user'), t('admin.dead.col.received'), t('admin.users.col.actions')], rows));
   }
-  await load();
+  await Promise.all([load(), heldUsers(blocked, users, load)]);
 }
 
 async function auditPart(area, users) {

@@ -310,7 +310,8 @@ export async function render(main, app) {
     main.replaceChildren(...fresh.childNodes);
   };
   const [apps, signedIn, linked] = await Promise.all([appPasswords(), sessions(app), identities()]);
-  main.append(
+  // Replaces rather than appends: two overlapping visits must not draw the screen twice.
+  main.replaceChildren(
     h('h1', {}, t('security.title')),
     twoFactor(app, rerender),
     apps,

@@ -128,6 +128,13 @@ function stopped(overview, kinds) {
       ['not_connected', 'reconnect_needed'].includes(connection.state)
         ? h('a', { href: '#/connections' }, t('status.goToAccounts')) : null));
   }
+  // A change that failed holds the user's later changes, in order (retried, then blocked).
+  const held = overview.sync && overview.sync.held;
+  if (held) {
+    reasons.push(h('li', { id: `stopped-${held.state}` }, t(`status.stopped.held.${held.state}`, {
+      attempts: number(held.attempts), waiting: number(held.waiting_messages),
+    })));
+  }
   for (const service of overview.unavailable || []) {
     reasons.push(h('li', {}, t('status.stopped.unavailable', { service })));
   }
