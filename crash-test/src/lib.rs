@@ -162,12 +162,20 @@ impl RunReport {
     }
 }
 
+/// sync-service's partition lease in the run (seconds).
+const PARTITION_LEASE_SECS: &str = "5";
+
 /// One run with `seed` (the seeder's data, the workload and the faults all follow from it).
 pub async fn run(paths: &Paths, config: &Config, seed: u64) -> anyhow::Result<RunReport> {
     let started = Instant::now();
     let scenario = format!("crash-{seed}");
     // Short leases: a killed connector's polls and request slots are taken over in seconds.
-    let env = [("SYNC_LEASE_SECS", "10"), ("SYNC_SLOT_LEASE_SECS", "10")];
+    // A killed sync-service's partitions too (their changes wait in the queue until then).
+    let env = [
+        ("SYNC_LEASE_SECS", "10"),
+        ("SYNC_SLOT_LEASE_SECS", "10"),
+        ("SYNC_SERVICE_PARTITION_LEASE_SECS", PARTITION_LEASE_SECS),
+    ];
     let mut system = if config.chaos.restart_servers {
         System::start(paths, &scenario, &procs::ALL, &env).await?
     } else {
@@ -468,7 +476,10 @@ async fn settle(
     config: &Config,
 ) -> anyhow::Result<(bool, BTreeMap<Kind, i64>)> {
     let deadline = Instant::now() + Duration::from_secs(config.settle_timeout_secs);
-    let quiet_for = Duration::from_secs(u64::from(config.poll_interval_secs) * 2 + 5);
+    // Longer than a killed sync-service's partition lease: its queued changes wait that long.
+    let lease: u64 = PARTITION_LEASE_SECS.parse().unwrap_or(10);
+    let quiet_for =
+        Duration::from_secs((u64::from(config.poll_interval_secs) * 2 + 5).max(lease + 5));
     let mut last: Option<(Value, Instant)> = None;
     let mut last_line = Instant::now();
     loop {
@@ -535,7 +546,13 @@ async fn settle_state(
 ) -> anyhow::Result<SettleState> {
     let status = system.status(&user.to_string()).await?;
     let outbox = status["outbox_pending"].as_i64().unwrap_or(-1);
-    let mut idle = outbox == 0;
+    // Changes held behind a failed one wait for their retry (decision #58).
+    let (held_messages,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM held_messages WHERE user_id = $1 AND dead_at IS NULL")
+            .bind(user)
+            .fetch_one(pool)
+            .await?;
+    let mut idle = outbox == 0 && held_messages == 0;
     let mut counts_agree = true;
     let mut kinds = Vec::new();
     let mut held = BTreeMap::new();
@@ -557,7 +574,7 @@ async fn settle_state(
         }));
     }
     Ok(SettleState {
-        fingerprint: json!({"outbox": outbox, "kinds": kinds}),
+        fingerprint: json!({"outbox": outbox, "held_messages": held_messages, "kinds": kinds}),
         idle,
         counts_agree,
         held,
