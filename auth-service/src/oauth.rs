@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 use crate::crypto::Sealed;
 use crate::domain::{MicrosoftTenant, Provider, UserId, ZohoDataCentre};
 use crate::error::{Error, Result};
-use crate::providers::RefreshError;
+use crate::providers::{ProviderRevocation, RefreshError};
 use crate::startup::AppState;
 use crate::store::audit::{self, Event};
 use crate::store::connections::{self, Refreshed, seal_context};
@@ -361,27 +361,63 @@ pub async fn finish(
     Ok(user_id)
 }
 
-/// Removes a connection and its tokens.
+/// Removes a connection and its tokens, and revokes the grant at the provider where the provider
+/// lets an application do so (Zoho; Microsoft offers none, decision in docs/decisions.md). The
+/// row stays locked during the revoke call so a concurrent refresh cannot use the token after it.
+/// A failed revocation never blocks the disconnect: its stable code goes to the audit log.
 pub async fn disconnect(state: &AppState, user_id: UserId, provider: Provider) -> Result<()> {
     let mut tx = state.pool.begin().await?;
-    let done = sqlx::query("DELETE FROM provider_connections WHERE user_id = $1 AND provider = $2")
+    let row = connections::find_for_update(&mut tx, user_id, provider)
+        .await?
+        .ok_or(Error::NotConnected)?;
+    let revocation = revoke_at_provider(state, user_id, provider, &row).await;
+    if revocation != ProviderRevocation::Revoked {
+        tracing::warn!(%user_id, provider = provider.as_str(), outcome = revocation.code(), "grant not revoked at the provider");
+    }
+    sqlx::query("DELETE FROM provider_connections WHERE user_id = $1 AND provider = $2")
         .bind(user_id)
         .bind(provider.as_str())
         .execute(&mut *tx)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotConnected);
-    }
     audit::record(
         &mut *tx,
         Some(user_id),
         Event::ConnectionRemoved,
         Some(provider),
-        json!({}),
+        json!({"provider_revocation": revocation.code()}),
     )
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+async fn revoke_at_provider(
+    state: &AppState,
+    user_id: UserId,
+    provider: Provider,
+    row: &connections::ConnectionRow,
+) -> ProviderRevocation {
+    match provider {
+        // The Microsoft identity platform has no endpoint for an application to revoke one
+        // refresh token; revokeSignInSessions ends every app's sessions and needs an admin scope.
+        Provider::Outlook => ProviderRevocation::NotSupported,
+        Provider::Zoho => {
+            let opened = state.vault.open(
+                &row.refresh_token(),
+                &seal_context(user_id, provider, "refresh_token"),
+            );
+            let Ok(refresh_token) = opened else {
+                tracing::warn!(%user_id, "stored Zoho refresh token could not be opened for revocation");
+                return ProviderRevocation::Failed;
+            };
+            let dc = row
+                .data_centre
+                .as_deref()
+                .and_then(ZohoDataCentre::parse)
+                .unwrap_or_default();
+            state.providers.zoho.revoke(dc, &refresh_token).await
+        }
+    }
 }
 
 #[cfg(test)]

@@ -98,6 +98,10 @@ pub fn router(state: AppState) -> Router {
             post(zoho::auth::token),
         )
         .route(
+            "/zoho-accounts/{dc}/oauth/v2/token/revoke",
+            post(zoho::auth::revoke),
+        )
+        .route(
             "/zoho-accounts/{dc}/oauth/v2/auth",
             get(zoho::auth::authorize),
         )

@@ -46,6 +46,31 @@ impl From<RefreshError> for crate::error::Error {
     }
 }
 
+/// What became of a grant at its provider when the user disconnected; recorded in the audit log
+/// under its stable code. Disconnecting never waits on a good outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderRevocation {
+    /// The provider confirmed the refresh token is revoked.
+    Revoked,
+    /// The provider did not know the token (already revoked or expired).
+    AlreadyInvalid,
+    /// The provider offers an application no way to revoke one grant (Microsoft).
+    NotSupported,
+    /// Unreachable, or an unexpected answer: the token may still work at the provider.
+    Failed,
+}
+
+impl ProviderRevocation {
+    pub fn code(self) -> &'static str {
+        match self {
+            ProviderRevocation::Revoked => "revoked",
+            ProviderRevocation::AlreadyInvalid => "already_invalid",
+            ProviderRevocation::NotSupported => "not_supported",
+            ProviderRevocation::Failed => "revoke_failed",
+        }
+    }
+}
+
 /// Both clients, sharing one HTTP connection pool.
 #[derive(Debug, Clone)]
 pub struct Providers {

@@ -1,11 +1,11 @@
-//! Zoho Accounts: `POST {accounts}/oauth/v2/token` (refresh and authorization-code grants) and
-//! the authorization URL. Zoho answers errors with HTTP 200 and `{"error": "invalid_code"}`
+//! Zoho Accounts: `POST {accounts}/oauth/v2/token` (refresh and authorization-code grants),
+//! `POST {accounts}/oauth/v2/token/revoke` and the authorization URL. Zoho answers errors with HTTP 200 and `{"error": "invalid_code"}`
 //! (api-reference 2.1), so the body decides, not the status.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{RefreshError, TokenGrant, clip, unreachable};
+use super::{ProviderRevocation, RefreshError, TokenGrant, clip, unreachable};
 use crate::domain::ZohoDataCentre;
 use crate::settings::ZohoOAuthSettings;
 
@@ -110,6 +110,48 @@ impl ZohoTokenClient {
             ],
         )
         .await
+    }
+
+    /// Revokes a refresh token at Zoho Accounts (`POST {accounts}/oauth/v2/token/revoke?token=`,
+    /// as Zoho documents it): the token and the access tokens made from it stop working.
+    /// The token travels in the query string, so no error text may carry the URL.
+    #[tracing::instrument(skip_all, fields(dc = dc.code()))]
+    pub async fn revoke(
+        &self,
+        dc: ZohoDataCentre,
+        refresh_token: &SecretString,
+    ) -> ProviderRevocation {
+        let url = format!("{}/oauth/v2/token/revoke", self.accounts_base(dc));
+        let sent = self
+            .http
+            .post(&url)
+            .query(&[("token", refresh_token.expose_secret())])
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(err) => {
+                tracing::warn!(error = %err.without_url(), "Zoho revoke endpoint unreachable");
+                return ProviderRevocation::Failed;
+            }
+        };
+        let status = response.status();
+        // Zoho answers an unknown or already revoked token with 400: the grant is gone either way.
+        if status == reqwest::StatusCode::BAD_REQUEST {
+            return ProviderRevocation::AlreadyInvalid;
+        }
+        let body: Option<serde_json::Value> = response.json().await.ok();
+        let success = body
+            .as_ref()
+            .and_then(|b| b.get("status"))
+            .and_then(|s| s.as_str())
+            == Some("success");
+        if status.is_success() && success {
+            ProviderRevocation::Revoked
+        } else {
+            tracing::warn!(%status, "Zoho revoke endpoint did not confirm the revocation");
+            ProviderRevocation::Failed
+        }
     }
 
     async fn token(

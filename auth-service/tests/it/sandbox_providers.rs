@@ -201,3 +201,156 @@ async fn unknown_grants_at_the_sandbox_need_a_reconnect() {
             .starts_with("invalid_grant")
     );
 }
+
+async fn revocation_recorded(app: &TestApp, user: uuid::Uuid, provider: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT detail->>'provider_revocation' FROM audit_log \
+         WHERE user_id = $1 AND provider = $2 AND event = 'connection_removed'",
+    )
+    .bind(user)
+    .bind(provider)
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+/// Disconnecting Zoho revokes the grant at Zoho: the refresh token we held, and the access token
+/// made from it, stop working there. Outlook has no revocation an app may call; it is recorded.
+#[tokio::test]
+async fn disconnect_revokes_the_zoho_grant_at_the_provider() {
+    let sandbox = start_sandbox().await;
+    let base = sandbox.base.clone();
+    let app = spawn_app_with(move |s| {
+        s.zoho.accounts_base_template = Some(format!("{base}/zoho-accounts/{{dc}}"));
+        s.microsoft.login_base = format!("{base}/login");
+    })
+    .await;
+    let org = control(&app, &sandbox, "/zoho/orgs", json!({"dc": "eu"})).await;
+    let mailbox = control(
+        &app,
+        &sandbox,
+        "/graph/mailboxes",
+        json!({"display_name": "Bea"}),
+    )
+    .await;
+    let email = "bea@example.com";
+    let user = app
+        .create_user_with_password(email, "correct horse battery")
+        .await;
+    let access = app.signed_in(email, "correct horse battery").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh_token = org["refresh_token"].as_str().unwrap().to_owned();
+    for (provider, body) in [
+        (
+            "zoho",
+            json!({"refresh_token": refresh_token, "data_centre": "eu"}),
+        ),
+        (
+            "outlook",
+            json!({"refresh_token": mailbox["refresh_token"]}),
+        ),
+    ] {
+        assert_eq!(
+            app.connect(user, provider, body).await.status(),
+            StatusCode::OK
+        );
+    }
+    let zoho_access: Value = app.token(user, "zoho").await.json().await.unwrap();
+    let zoho_access = zoho_access["access_token"].as_str().unwrap().to_owned();
+
+    // The sandbox's token endpoint, as a client holding the old refresh token would call it.
+    let redeem = |token: String| {
+        let client = app.client.clone();
+        let url = format!("{}/zoho-accounts/eu/oauth/v2/token", sandbox.base);
+        async move {
+            let answer: Value = client
+                .post(url)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "sandbox-zoho-client"),
+                    ("client_secret", "sandbox-zoho-secret"),
+                    ("refresh_token", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer
+        }
+    };
+    assert!(
+        redeem(refresh_token.clone()).await["access_token"].is_string(),
+        "the grant works before the disconnect"
+    );
+
+    for provider in ["zoho", "outlook"] {
+        let gone = app
+            .user_request(
+                reqwest::Method::DELETE,
+                &format!("/v1/connections/{provider}"),
+                &access,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gone.status(), StatusCode::NO_CONTENT, "{provider}");
+    }
+
+    assert_eq!(redeem(refresh_token).await["error"], "invalid_code");
+    let crm = app
+        .client
+        .get(format!(
+            "{}/crm/v8/users?type=CurrentUser",
+            org["api_domain"].as_str().unwrap()
+        ))
+        .header("Authorization", format!("Zoho-oauthtoken {zoho_access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        crm.status(),
+        StatusCode::UNAUTHORIZED,
+        "its access token went with it"
+    );
+    assert_eq!(revocation_recorded(&app, user, "zoho").await, "revoked");
+    assert_eq!(
+        revocation_recorded(&app, user, "outlook").await,
+        "not_supported"
+    );
+}
+
+/// A provider that cannot be reached does not keep the user connected: the connection is gone
+/// and the failure is recorded under its stable code.
+#[tokio::test]
+async fn disconnect_goes_through_when_the_provider_cannot_revoke() {
+    let app = spawn_app_with(|s| {
+        // Nothing listens on port 9 (discard) here: the revoke call fails at once.
+        s.zoho.accounts_base_template = Some("http://127.0.0.1:9/{dc}".to_owned());
+    })
+    .await;
+    let email = "cid@example.com";
+    let user = app
+        .create_user_with_password(email, "correct horse battery")
+        .await;
+    let access = app.signed_in(email, "correct horse battery").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.connect(user, "zoho", json!({"refresh_token": "a-zoho-grant"}))
+        .await;
+    let gone = app
+        .user_request(reqwest::Method::DELETE, "/v1/connections/zoho", &access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.status(user, "zoho").await["status"], "not_connected");
+    assert_eq!(
+        revocation_recorded(&app, user, "zoho").await,
+        "revoke_failed"
+    );
+}

@@ -1,7 +1,7 @@
 //! Zoho Accounts (api-reference 2.1): `GET /zoho-accounts/{dc}/oauth/v2/auth` (consents at once,
 //! see [`crate::oauth`]) and `POST /zoho-accounts/{dc}/oauth/v2/token` with
 //! `grant_type=authorization_code` (PKCE checked; a refresh token only with
-//! `access_type=offline`) or `grant_type=refresh_token`. Parameters may come in the query string
+//! `access_type=offline`) or `grant_type=refresh_token`, and `POST .../oauth/v2/token/revoke`. Parameters may come in the query string
 //! or a form body, as the real endpoint takes them. Errors are HTTP 200 with `{"error": ...}`, as
 //! real captures show. Codes are single-use and live 2 minutes.
 
@@ -131,6 +131,32 @@ pub async fn token(
         answer["scope"] = json!(scope);
     }
     Json(answer).into_response()
+}
+
+/// `POST /zoho-accounts/{dc}/oauth/v2/token/revoke?token=` (Zoho Accounts' "Revoke OAuth
+/// tokens"): `{"status":"success"}`, or HTTP 400 when the token is invalid (unknown, revoked or
+/// of another data centre). A revoked refresh token is then refused by the token endpoint with
+/// `invalid_code`, as any unknown one.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(dc): Path<String>,
+    RawQuery(raw_query): RawQuery,
+) -> Response {
+    let Some(dc) = Dc::parse(&dc) else {
+        return ZohoError::invalid_url().into_response();
+    };
+    let token = raw_query
+        .and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(name, _)| name == "token")
+                .map(|(_, value)| value.into_owned())
+        })
+        .unwrap_or_default();
+    if state.world().zoho.revoke(dc, &token) {
+        Json(json!({"status": "success"})).into_response()
+    } else {
+        (StatusCode::BAD_REQUEST, Json(json!({"status": "failure"}))).into_response()
+    }
 }
 
 /// Zoho's `location` parameter of a data centre.

@@ -49,6 +49,9 @@ pub struct Grant {
     /// from the control API and refresh tokens it issued).
     #[serde(default)]
     pub scope: Option<String>,
+    /// The refresh token it was made from: revoking that one revokes this too (Zoho's docs).
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 impl ZohoWorld {
@@ -122,6 +125,7 @@ impl ZohoWorld {
                 dc,
                 expires_at: time::in_seconds(ACCESS_TOKEN_SECONDS),
                 scope,
+                refresh_token: None,
             },
         );
         Some((token, ACCESS_TOKEN_SECONDS))
@@ -134,7 +138,9 @@ impl ZohoWorld {
         let limited = self.orgs.get(org_id)?.token_limits;
         let scope = self.refresh_scopes.get(refresh_token).cloned();
         if !limited {
-            return self.issue_scoped_access_token(org_id, scope);
+            let issued = self.issue_scoped_access_token(org_id, scope)?;
+            self.mark_made_from(&issued.0, refresh_token);
+            return Some(issued);
         }
         let now = time::now();
         let (recent, _) = self.issued.entry(refresh_token.to_owned()).or_default();
@@ -149,6 +155,7 @@ impl ZohoWorld {
         }
         recent.push_back(now);
         let (token, expires_in) = self.issue_scoped_access_token(org_id, scope)?;
+        self.mark_made_from(&token, refresh_token);
         let (_, active) = self.issued.entry(refresh_token.to_owned()).or_default();
         active.push_back(token.clone());
         while active.len() > 15 {
@@ -157,6 +164,31 @@ impl ZohoWorld {
             }
         }
         Some((token, expires_in))
+    }
+
+    fn mark_made_from(&mut self, access_token: &str, refresh_token: &str) {
+        if let Some(grant) = self.access_tokens.get_mut(access_token) {
+            grant.refresh_token = Some(refresh_token.to_owned());
+        }
+    }
+
+    /// `POST /oauth/v2/token/revoke?token=`: a refresh token goes with every access token made
+    /// from it; an access token goes alone. `false`: no such token in `dc`.
+    pub fn revoke(&mut self, dc: Dc, token: &str) -> bool {
+        let org_of = |org_id: &String| self.orgs.get(org_id).is_some_and(|o| o.dc == dc);
+        if self.refresh_tokens.get(token).is_some_and(org_of) {
+            self.refresh_tokens.remove(token);
+            self.refresh_scopes.remove(token);
+            self.issued.remove(token);
+            self.access_tokens
+                .retain(|_, grant| grant.refresh_token.as_deref() != Some(token));
+            return true;
+        }
+        if self.access_tokens.get(token).is_some_and(|g| g.dc == dc) {
+            self.access_tokens.remove(token);
+            return true;
+        }
+        false
     }
 
     pub fn expire_access_tokens(&mut self) {
@@ -821,5 +853,27 @@ mod tests {
         }
         assert!(!world.access_tokens.contains_key(&issued[0]));
         assert!(world.access_tokens.contains_key(&issued[1]));
+    }
+
+    #[test]
+    fn revoking_a_refresh_token_revokes_the_access_tokens_made_from_it() {
+        let mut world = ZohoWorld::default();
+        let org = world.create_org(Dc::Com, None, None);
+        let refresh = world.issue_refresh_token(&org);
+        let other = world.issue_refresh_token(&org);
+        let (made, _) = world.refresh(&org, &refresh).expect("issued");
+        let (kept, _) = world.refresh(&org, &other).expect("issued");
+
+        assert!(
+            !world.revoke(Dc::Eu, &refresh),
+            "unknown in another data centre"
+        );
+        assert!(world.revoke(Dc::Com, &refresh));
+        assert!(!world.refresh_tokens.contains_key(&refresh));
+        assert!(!world.access_tokens.contains_key(&made));
+        assert!(world.access_tokens.contains_key(&kept));
+        assert!(!world.revoke(Dc::Com, &refresh), "already revoked");
+        assert!(world.revoke(Dc::Com, &kept), "an access token alone");
+        assert!(world.refresh_tokens.contains_key(&other));
     }
 }
