@@ -8,6 +8,7 @@
 #
 #   scripts/fuzz-openapi.sh            # FUZZ_SECONDS (default 120) per service and credential
 #   FUZZ_SECONDS=600 scripts/fuzz-openapi.sh
+#   FUZZ_ONLY=sync-service scripts/fuzz-openapi.sh   # only the runs whose name starts so
 #
 # Schemathesis goes into a virtualenv under target/ (installed with pip on first use). Reports
 # (JUnit and the failures as a pytest file) land in target/fuzz-openapi/. Exits non-zero when a
@@ -99,6 +100,7 @@ status=0
 fuzz() { # name base-url credential filter...
   local name=$1 base=$2 credential=$3
   shift 3
+  case $name in "${FUZZ_ONLY:-}"*) ;; *) return ;; esac
   say "Fuzzing $name for ${seconds} s"
   if ! curl -fsS "$base/openapi.json" -o "$out/$name.openapi.json"; then
     printf '\033[31m%s publishes no /openapi.json\033[0m\n' "$name"

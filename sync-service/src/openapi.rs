@@ -29,7 +29,49 @@ struct Security;
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         service_kit::openapi::add_security_schemes(openapi);
+        document_common_errors(openapi);
     }
+}
+
+/// The answers an operation can give besides its own, from what every handler shares: the
+/// caller checks (401, 403, 503 when auth-service cannot confirm a session) and the extractors
+/// (400 for a path, query or body that does not parse). A client, and a schema-driven fuzzer,
+/// then finds in the document every status it can meet.
+fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
+    use service_kit::openapi::{ensure_error, for_each_operation};
+    for_each_operation(openapi, |path, _, operation| {
+        let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+        if secured && path.starts_with("/internal/") {
+            ensure_error(
+                operation,
+                401,
+                "unauthenticated: no or an unknown service credential",
+            );
+            ensure_error(operation, 403, "forbidden: the credential lacks this scope");
+        } else if secured {
+            ensure_error(
+                operation,
+                401,
+                "unauthenticated: no access token, a wrong one, or an ended session",
+            );
+            ensure_error(
+                operation,
+                503,
+                "auth_unavailable: auth-service cannot confirm the session; try again",
+            );
+        }
+        if path.starts_with("/v1/admin/") {
+            ensure_error(operation, 403, "forbidden: not an administrator");
+        }
+        let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+        if has_parameters || operation.request_body.is_some() {
+            ensure_error(
+                operation,
+                400,
+                "bad_request: a path, query or body that does not parse as this operation takes",
+            );
+        }
+    });
 }
 
 pub fn document() -> utoipa::openapi::OpenApi {
@@ -68,5 +110,48 @@ mod tests {
             );
         }
         assert!(doc["components"]["schemas"]["UserSettings"].is_object());
+    }
+
+    #[test]
+    fn every_operation_declares_what_the_shared_checks_answer() {
+        let doc = serde_json::to_value(super::document()).expect("serialisable");
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                operations += 1;
+                let responses = operation["responses"].as_object().expect("responses");
+                let has = |status: &str| responses.contains_key(status);
+                let expected: &[&str] = if path.starts_with("/internal/") {
+                    &["401", "403"]
+                } else if path.starts_with("/v1/admin/") {
+                    &["401", "403", "503"]
+                } else {
+                    &["401", "503"]
+                };
+                for status in expected {
+                    assert!(has(status), "{method} {path} documents {status}");
+                }
+                let takes_input = operation.get("requestBody").is_some()
+                    || operation["parameters"]
+                        .as_array()
+                        .is_some_and(|p| !p.is_empty());
+                if takes_input {
+                    assert!(has("400"), "{method} {path} documents 400");
+                }
+            }
+        }
+        assert!(operations >= 20, "{operations} operations");
+        let sync_now = &doc["paths"]["/internal/v1/users/{user_id}/sync-now"]["post"]["responses"];
+        assert!(
+            sync_now.get("404").is_some(),
+            "internal sync-now documents 404"
+        );
+        let put_settings = &doc["paths"]["/v1/settings"]["put"]["responses"];
+        for status in ["200", "400", "401", "422", "503"] {
+            assert!(
+                put_settings.get(status).is_some(),
+                "PUT /v1/settings documents {status}"
+            );
+        }
     }
 }

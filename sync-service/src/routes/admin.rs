@@ -1,6 +1,7 @@
 //! The admin API: link health, held-back deletions, dead letters, full resyncs.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use sync_model::{ItemKind, LinkId, Side, UserId};
@@ -142,8 +143,9 @@ async fn decide_batch(
 pub async fn release_many(
     state: State<AppState>,
     admin: AdminUser,
-    Json(body): Json<HeldBatch>,
+    body: Result<Json<HeldBatch>, JsonRejection>,
 ) -> Result<Json<HeldBatchOutcome>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     decide_batch(state, admin, body, Input::ReleaseDelete).await
 }
 
@@ -153,8 +155,9 @@ pub async fn release_many(
 pub async fn discard_many(
     state: State<AppState>,
     admin: AdminUser,
-    Json(body): Json<HeldBatch>,
+    body: Result<Json<HeldBatch>, JsonRejection>,
 ) -> Result<Json<HeldBatchOutcome>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     decide_batch(state, admin, body, Input::DiscardDelete).await
 }
 
@@ -438,8 +441,9 @@ pub async fn unblock(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(user): Path<UserId>,
-    Json(request): Json<UnblockRequest>,
+    request: Result<Json<UnblockRequest>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(request) = request.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if !held::unblock(&state.pool, user, request.action).await? {
         return Err(ApiError::NotFound("blocked user"));
     }

@@ -83,7 +83,7 @@ pub async fn sync_now(
 }
 
 #[utoipa::path(post, path = "/internal/v1/users/{user_id}/sync-now", tag = "internal", security(("service_token" = [])),
-    params(("user_id" = uuid::Uuid, Path)), responses((status = 200, description = "{\"polls\": n}")))]
+    params(("user_id" = uuid::Uuid, Path)), responses((status = 200, description = "{\"polls\": n}"), (status = 404, body = ErrorBody, description = "not_found: the user has no settings")))]
 pub async fn sync_now_internal(
     State(state): State<AppState>,
     headers: HeaderMap,
