@@ -1,19 +1,20 @@
 //! User accounts: creation (internal provisioning, admin API, the first administrator from
 //! configuration) and password changes.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::password::check_strength;
 use crate::auth::sessions::{claim_attempt, release_attempt};
+use crate::auth::totp;
 use crate::domain::{EmailAddress, EmailError, UserId};
 use crate::error::{Error, Result};
 use crate::settings::AdminSettings;
 use crate::startup::AppState;
 use crate::store::audit::{self, Event};
 use crate::store::users::UserRow;
-use crate::store::{app_passwords, sessions, throttle, users};
+use crate::store::{app_passwords, second_factor, sessions, throttle, users};
 
 #[derive(Debug)]
 pub struct NewAccount {
@@ -123,6 +124,17 @@ pub async fn bootstrap_admin(state: &AppState, admin: &AdminSettings) -> anyhow:
     }
 }
 
+/// What a signed-in user gives to confirm a sensitive change.
+#[derive(Debug)]
+pub enum Reauthentication {
+    Password(SecretString),
+    /// Only for an account without a password (single sign-on, an invitation): the current
+    /// TOTP code of its two-factor sign-in.
+    TotpCode(SecretString),
+    /// Likewise, one of its recovery codes (used up), for a lost phone.
+    RecoveryCode(SecretString),
+}
+
 /// Re-checks a signed-in user's password before a sensitive change (turning 2FA off, a new
 /// password, new recovery codes). Counted like sign-in guesses, before the check, under a key
 /// of its own: a stolen session is not an unlimited password oracle, and guessing here does
@@ -132,16 +144,60 @@ pub async fn recheck_password(
     user_id: UserId,
     password: &SecretString,
 ) -> Result<UserRow> {
+    recheck(
+        state,
+        user_id,
+        &Reauthentication::Password(password.clone()),
+    )
+    .await
+}
+
+/// Re-checks the user before a sensitive change (decision 49). An account with a password gives
+/// that password and nothing else; an account without one gives its second factor (decision
+/// 63): something a thief holding only the session lacks, as the password is. Either way under
+/// the same throttle key and limit, claimed before the check.
+pub async fn recheck(
+    state: &AppState,
+    user_id: UserId,
+    proof: &Reauthentication,
+) -> Result<UserRow> {
     let key = format!("recheck:{user_id}");
     let claim = claim_attempt(state, &key, state.jwt.settings().max_failed_sign_ins).await?;
     let checked = async {
         let user = users::find(&state.pool, user_id)
             .await?
             .ok_or(Error::Unauthenticated)?;
-        let ok = state
-            .passwords
-            .verify(password, user.password_hash.as_deref())
-            .await?;
+        let ok = match (user.password_hash.as_deref(), proof) {
+            (hash, Reauthentication::Password(password)) => {
+                state.passwords.verify(password, hash).await?
+            }
+            // A code never stands in for an existing password.
+            (Some(_), _) => false,
+            (None, Reauthentication::TotpCode(code)) => {
+                let mut tx = state.pool.begin().await?;
+                let ok = totp::verify(state, &mut tx, user.id, &user.email, code.expose_secret())
+                    .await?;
+                tx.commit().await?;
+                ok
+            }
+            (None, Reauthentication::RecoveryCode(code)) => {
+                let mut tx = state.pool.begin().await?;
+                let ok = totp::use_recovery_code(&mut tx, user.id, code.expose_secret()).await?;
+                if ok {
+                    let left = second_factor::remaining_recovery_codes(&mut *tx, user.id).await?;
+                    audit::record(
+                        &mut *tx,
+                        Some(user.id),
+                        Event::RecoveryCodeUsed,
+                        None,
+                        json!({"remaining": left, "for": "recheck"}),
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                ok
+            }
+        };
         Ok::<_, Error>((user, ok))
     }
     .await;
@@ -152,15 +208,24 @@ pub async fn recheck_password(
         }
         Ok((user, false)) => {
             // The claim stays: it is this failure's record.
+            let with = match proof {
+                Reauthentication::Password(_) => "password",
+                Reauthentication::TotpCode(_) => "totp_code",
+                Reauthentication::RecoveryCode(_) => "recovery_code",
+            };
             audit::record(
                 &state.pool,
                 Some(user.id),
                 Event::PasswordRecheckFailed,
                 None,
-                json!({}),
+                json!({"with": with}),
             )
             .await?;
-            Err(Error::InvalidCredentials)
+            Err(match (user.password_hash.is_some(), proof) {
+                (false, Reauthentication::Password(_)) => Error::SecondFactorRequired,
+                (false, _) => Error::InvalidSecondFactor,
+                (true, _) => Error::InvalidCredentials,
+            })
         }
         // Not a guess (busy, database): it does not count.
         Err(err) => {

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
-use crate::auth::accounts::recheck_password;
+use crate::auth::accounts::{Reauthentication, recheck};
 use crate::domain::UserId;
 use crate::error::{Error, Result};
 use crate::startup::AppState;
@@ -164,9 +164,10 @@ pub async fn verify(
     }
 }
 
-/// Turns two-factor sign-in off (after re-checking the password).
-pub async fn disable(state: &AppState, user_id: UserId, password: &SecretString) -> Result<()> {
-    recheck_password(state, user_id, password).await?;
+/// Turns two-factor sign-in off (after re-checking the password, or the second factor of an
+/// account without one).
+pub async fn disable(state: &AppState, user_id: UserId, proof: &Reauthentication) -> Result<()> {
+    recheck(state, user_id, proof).await?;
     let mut tx = state.pool.begin().await?;
     store::delete(&mut *tx, user_id).await?;
     store::delete_recovery_codes(&mut *tx, user_id).await?;
@@ -204,13 +205,14 @@ pub async fn reset_by_admin(state: &AppState, user_id: UserId, admin_id: UserId)
     Ok(was_enabled)
 }
 
-/// New recovery codes, the old ones void (after re-checking the password).
+/// New recovery codes, the old ones void (after re-checking the password, or the second factor
+/// of an account without one).
 pub async fn regenerate_recovery_codes(
     state: &AppState,
     user_id: UserId,
-    password: &SecretString,
+    proof: &Reauthentication,
 ) -> Result<Vec<String>> {
-    recheck_password(state, user_id, password).await?;
+    recheck(state, user_id, proof).await?;
     if !store::is_enabled(&state.pool, user_id).await? {
         return Err(Error::Conflict {
             code: "totp_not_enabled",

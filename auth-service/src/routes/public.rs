@@ -406,27 +406,44 @@ pub(crate) async fn confirm_totp(
 pub(crate) struct PasswordCheck {
     #[schema(value_type = String)]
     password: Option<SecretString>,
+    /// Only for an account without a password (single sign-on, an invitation): the current
+    /// TOTP code, or else a recovery code (used up).
+    #[schema(value_type = String)]
+    totp_code: Option<SecretString>,
+    #[schema(value_type = String)]
+    recovery_code: Option<SecretString>,
 }
 
-#[utoipa::path(delete, path = "/v1/me/totp", tag = "account", security(("access_token" = [])), request_body = PasswordCheck, responses((status = 204), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
+impl PasswordCheck {
+    /// Nothing given is refused before any attempt is counted.
+    fn proof(self) -> Result<accounts::Reauthentication> {
+        use accounts::Reauthentication as R;
+        match (self.password, self.totp_code, self.recovery_code) {
+            (Some(password), _, _) => Ok(R::Password(password)),
+            (None, Some(code), _) => Ok(R::TotpCode(code)),
+            (None, None, Some(code)) => Ok(R::RecoveryCode(code)),
+            (None, None, None) => Err(Error::InvalidCredentials),
+        }
+    }
+}
+
+#[utoipa::path(delete, path = "/v1/me/totp", tag = "account", security(("access_token" = [])), request_body = PasswordCheck, responses((status = 204), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials; without a password: second_factor_required, invalid_second_factor"), (status = 429, body = crate::openapi::ErrorBody, description = "too_many_attempts"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn disable_totp(
     State(state): State<Arc<AppState>>,
     OwnerUser(user): OwnerUser,
     Json(body): Json<PasswordCheck>,
 ) -> Result<StatusCode> {
-    let password = body.password.ok_or(Error::InvalidCredentials)?;
-    totp::disable(&state, user.user_id, &password).await?;
+    totp::disable(&state, user.user_id, &body.proof()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/me/recovery-codes", tag = "account", security(("access_token" = [])), request_body = PasswordCheck, responses((status = 200, description = "recovery_codes"), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_not_enabled"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
+#[utoipa::path(post, path = "/v1/me/recovery-codes", tag = "account", security(("access_token" = [])), request_body = PasswordCheck, responses((status = 200, description = "recovery_codes"), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials; without a password: second_factor_required, invalid_second_factor"), (status = 429, body = crate::openapi::ErrorBody, description = "too_many_attempts"), (status = 409, body = crate::openapi::ErrorBody, description = "totp_not_enabled"), (status = 403, body = crate::openapi::ErrorBody, description = "app_password_not_allowed: the session was opened with an app password")))]
 pub(crate) async fn regenerate_recovery_codes(
     State(state): State<Arc<AppState>>,
     OwnerUser(user): OwnerUser,
     Json(body): Json<PasswordCheck>,
 ) -> Result<Json<serde_json::Value>> {
-    let password = body.password.ok_or(Error::InvalidCredentials)?;
-    let codes = totp::regenerate_recovery_codes(&state, user.user_id, &password).await?;
+    let codes = totp::regenerate_recovery_codes(&state, user.user_id, &body.proof()?).await?;
     Ok(Json(json!({"recovery_codes": codes})))
 }
 

@@ -936,3 +936,136 @@ async fn with_a_page_the_outcome_goes_back_in_the_fragment() {
         "http://page.example/#/sso?provider=down&error=provider_unavailable"
     );
 }
+
+/// An account without a password (an invitation, then single sign-on) confirms turning two-factor
+/// sign-in off and new recovery codes with its second factor, throttled like a password re-check;
+/// a password-holding account still needs its password.
+#[tokio::test]
+async fn an_account_without_a_password_rechecks_with_its_second_factor() {
+    let sso = setup().await;
+    sso.app.create_user("olga@corp.example").await;
+    sso.provider_user("olga@corp.example", true, &["pwd"]).await;
+    let pair = sso.signed_in("olga@corp.example").await;
+    let token = pair["access_token"].as_str().unwrap();
+    let enrolment: Value = sso
+        .app
+        .user_request(Method::POST, "/v1/me/totp", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let totp = authenticator(enrolment["secret"].as_str().unwrap());
+    let confirmed = sso
+        .app
+        .user_request(Method::POST, "/v1/me/totp/confirm", token)
+        .json(&json!({"code": code(&totp, 0)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    let confirmed: Value = confirmed.json().await.unwrap();
+    let first_codes = confirmed["recovery_codes"].as_array().unwrap().clone();
+
+    let recovery_codes = |body: Value| {
+        sso.app
+            .user_request(Method::POST, "/v1/me/recovery-codes", token)
+            .json(&body)
+            .send()
+    };
+    // Nothing, or a password it does not have: the page is told to ask for the second factor.
+    let nothing = recovery_codes(json!({})).await.unwrap();
+    assert_error(nothing, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let password = recovery_codes(json!({"password": PASSWORD})).await.unwrap();
+    assert_error(password, StatusCode::UNAUTHORIZED, "second_factor_required").await;
+    let wrong = recovery_codes(json!({"totp_code": "000000"}))
+        .await
+        .unwrap();
+    assert_error(wrong, StatusCode::UNAUTHORIZED, "invalid_second_factor").await;
+    // The code already used at enrolment cannot be replayed.
+    let replayed = recovery_codes(json!({"totp_code": code(&totp, 0)}))
+        .await
+        .unwrap();
+    assert_error(replayed, StatusCode::UNAUTHORIZED, "invalid_second_factor").await;
+    let fresh = recovery_codes(json!({"totp_code": code(&totp, 1)}))
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    let fresh: Value = fresh.json().await.unwrap();
+    let new_codes = fresh["recovery_codes"].as_array().unwrap().clone();
+    assert_eq!(new_codes.len(), 10);
+    // The old codes are void; a new one confirms (and is used up).
+    let old = recovery_codes(json!({"recovery_code": first_codes[1]}))
+        .await
+        .unwrap();
+    assert_error(old, StatusCode::UNAUTHORIZED, "invalid_second_factor").await;
+    let by_recovery = recovery_codes(json!({"recovery_code": new_codes[0]}))
+        .await
+        .unwrap();
+    assert_eq!(by_recovery.status(), StatusCode::OK);
+    let newest: Value = by_recovery.json().await.unwrap();
+    let newest = newest["recovery_codes"].as_array().unwrap().clone();
+
+    // Throttled as the password re-check is: 5 failures, then even the right proof waits.
+    for _ in 0..5 {
+        let wrong = sso
+            .app
+            .user_request(Method::DELETE, "/v1/me/totp", token)
+            .json(&json!({"recovery_code": "aaaaa-aaaaa"}))
+            .send()
+            .await
+            .unwrap();
+        assert_error(wrong, StatusCode::UNAUTHORIZED, "invalid_second_factor").await;
+    }
+    let throttled = sso
+        .app
+        .user_request(Method::DELETE, "/v1/me/totp", token)
+        .json(&json!({"recovery_code": newest[0]}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        throttled,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    )
+    .await;
+    assert_eq!(me(&sso.app, token).await["totp_enabled"], true);
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE event = 'password_recheck_failed'",
+    )
+    .fetch_one(&sso.app.db)
+    .await
+    .unwrap();
+    assert_eq!(failures, 9, "every refused proof is in the audit log");
+
+    // Once the window has passed (its failures forgotten), a recovery code turns two-factor
+    // sign-in off.
+    sqlx::query("DELETE FROM sign_in_failures WHERE email_key LIKE 'recheck:%'")
+        .execute(&sso.app.db)
+        .await
+        .unwrap();
+    let off = sso
+        .app
+        .user_request(Method::DELETE, "/v1/me/totp", token)
+        .json(&json!({"recovery_code": newest[0]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(&sso.app, token).await["totp_enabled"], false);
+
+    // An account with a password: a code never stands in for it.
+    let (pw_token, pw_totp, _) =
+        crate::second_factor::user_with_totp(&sso.app, "pat@corp.example").await;
+    let by_code = sso
+        .app
+        .user_request(Method::DELETE, "/v1/me/totp", &pw_token)
+        .json(&json!({"totp_code": code(&pw_totp, 1)}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(by_code, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    assert_eq!(me(&sso.app, &pw_token).await["totp_enabled"], true);
+}
