@@ -73,9 +73,9 @@ pub struct SessionSettings {
     /// Self sign-up attempts (made or refused) from one client address within the same window:
     /// a script cannot create accounts, or probe which addresses have one, at speed.
     pub max_sign_ups_per_address: u32,
-    /// Take the client address from `X-Forwarded-For` (the right-most entry, added by our
-    /// proxy) instead of the connection: only behind a proxy that sets it.
-    pub trust_forwarded_for: bool,
+    /// The proxies (IPs, CIDRs) whose `X-Forwarded-For` names the client; from any other peer
+    /// the header is ignored. Empty: the client is always the connection's peer.
+    pub trusted_proxies: service_kit::client_address::TrustedProxies,
 }
 
 /// Argon2id cost. Hashes carry their parameters, so raising them later keeps old hashes valid.
@@ -209,7 +209,7 @@ impl Settings {
                     20,
                 )?,
                 max_sign_ups_per_address: env::parse_or(PREFIX, "MAX_SIGN_UPS_PER_ADDRESS", 10)?,
-                trust_forwarded_for: env::parse_or(PREFIX, "TRUST_FORWARDED_FOR", false)?,
+                trusted_proxies: trusted_proxies()?,
             },
             passwords: PasswordSettings {
                 // OWASP's Argon2id baseline: 19 MiB, 2 iterations, 1 lane.
@@ -290,7 +290,7 @@ impl Settings {
                 failed_sign_in_window: chrono::Duration::minutes(15),
                 max_failed_sign_ins_per_address: 20,
                 max_sign_ups_per_address: 10,
-                trust_forwarded_for: false,
+                trusted_proxies: Default::default(),
             },
             // Cheap hashes: unoptimised test builds would take seconds per hash otherwise.
             passwords: PasswordSettings {
@@ -387,6 +387,18 @@ impl EncryptionSettings {
     pub(crate) fn key(&self, kid: &str) -> Option<&[u8; 32]> {
         self.keys.get(kid).map(|k| k.expose_secret())
     }
+}
+
+/// `AUTH_TRUSTED_PROXIES`. The former `AUTH_TRUST_FORWARDED_FOR` believed the header from any
+/// peer; a deployment still setting it is stopped rather than silently throttled as one address.
+fn trusted_proxies() -> anyhow::Result<service_kit::client_address::TrustedProxies> {
+    if env::var(PREFIX, "TRUST_FORWARDED_FOR").is_some() {
+        anyhow::bail!(
+            "{PREFIX}_TRUST_FORWARDED_FOR is gone: set {PREFIX}_TRUSTED_PROXIES to the addresses \
+             (IPs or CIDRs) of the proxies in front of this service, e.g. web's"
+        );
+    }
+    env::parse_or(PREFIX, "TRUSTED_PROXIES", Default::default())
 }
 
 #[cfg(test)]

@@ -109,7 +109,8 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Tells the services who the client is: `X-Forwarded-For` becomes the browser's address as
 /// this edge saw it. What the browser sent in that header is dropped: it is not ours to trust.
-/// (auth-service throttles sign-in per address with it, `AUTH_TRUST_FORWARDED_FOR=true`.)
+/// (auth-service throttles sign-in per address with it, believing it only from the addresses in
+/// `AUTH_TRUSTED_PROXIES`, i.e. this service's.)
 pub async fn client_address(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,

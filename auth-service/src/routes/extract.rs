@@ -175,8 +175,9 @@ pub fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The client's IP address: the connection's peer, or with `AUTH_TRUST_FORWARDED_FOR` the
-/// right-most `X-Forwarded-For` entry (the one our proxy added). `None` when neither is known.
+/// The client's IP address: the connection's peer, or, when that peer is one of
+/// `AUTH_TRUSTED_PROXIES`, the address its `X-Forwarded-For` names (decisions #64). `None` when
+/// the peer is unknown.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub Option<std::net::IpAddr>);
 
@@ -187,25 +188,22 @@ impl FromRequestParts<std::sync::Arc<crate::startup::AppState>> for ClientAddres
         parts: &mut Parts,
         state: &std::sync::Arc<crate::startup::AppState>,
     ) -> Result<Self, Self::Rejection> {
-        if state.jwt.settings().trust_forwarded_for {
-            let forwarded = parts
-                .headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .next_back()
-                .and_then(|v| v.trim().parse().ok());
-            if forwarded.is_some() {
-                return Ok(ClientAddress(forwarded));
-            }
-        }
-        Ok(ClientAddress(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|info| info.0.ip()),
-        ))
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Ok(ClientAddress(peer.map(|peer| {
+            state
+                .jwt
+                .settings()
+                .trusted_proxies
+                .client_address(peer, forwarded)
+        })))
     }
 }
 

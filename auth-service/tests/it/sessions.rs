@@ -264,7 +264,8 @@ async fn repeated_failures_from_one_address_throttle_it_across_accounts() {
 async fn behind_a_trusted_proxy_the_forwarded_address_is_throttled() {
     let app = spawn_app_with(|s| {
         s.sessions.max_failed_sign_ins_per_address = 3;
-        s.sessions.trust_forwarded_for = true;
+        // The test client connects from 127.0.0.1: it is the trusted proxy here.
+        s.sessions.trusted_proxies = "127.0.0.1, ::1".parse().unwrap();
     })
     .await;
     app.create_user_with_password("proxied@example.com", PASSWORD)
@@ -300,6 +301,40 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_throttled() {
         .await
         .unwrap();
     assert_eq!(other.status(), StatusCode::CREATED);
+}
+
+/// A peer that is not a configured proxy cannot pick its address with `X-Forwarded-For`: its
+/// guesses all count against its own address, whatever it writes there.
+#[tokio::test]
+async fn from_a_peer_that_is_not_a_trusted_proxy_the_forwarded_address_is_ignored() {
+    let app = spawn_app_with(|s| {
+        s.sessions.max_failed_sign_ins_per_address = 3;
+        s.sessions.trusted_proxies = "10.0.0.0/8".parse().unwrap();
+    })
+    .await;
+    app.create_user_with_password("direct@example.com", PASSWORD)
+        .await;
+    let sign_in = |forwarded: String, email: String, password: &'static str| {
+        app.client
+            .post(format!("{}/v1/sessions", app.address))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    for i in 0..3 {
+        let response = sign_in(
+            format!("198.51.100.{i}"),
+            format!("y{i}@example.com"),
+            "guess guess",
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let blocked = sign_in("203.0.113.99".into(), "direct@example.com".into(), PASSWORD)
+        .await
+        .unwrap();
+    assert_error(blocked, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
 }
 
 #[tokio::test]

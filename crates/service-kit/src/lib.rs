@@ -5,12 +5,14 @@
 //! - [`broker`]: RabbitMQ connection, topology, publisher, consumer;
 //! - [`http`]: health, metrics and serving;
 //! - [`cli`]: the subcommands every binary offers;
+//! - [`client_address`]: the client's address, `X-Forwarded-For` only from trusted proxies;
 //! - [`wait`]: waiting at start for Postgres and RabbitMQ.
 #![doc = include_str!("../README.md")]
 
 pub mod auth;
 pub mod broker;
 pub mod cli;
+pub mod client_address;
 pub mod database;
 pub mod http;
 pub mod openapi;
