@@ -17,12 +17,19 @@ const REALM: &str = "corp";
 
 struct Sandbox {
     base: String,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    /// Stops a sandbox running on a thread of its own.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
@@ -41,7 +48,38 @@ async fn start_sandbox() -> Sandbox {
     let task = tokio::spawn(async move {
         let _ = sandbox.run_until_stopped().await;
     });
-    Sandbox { base, task }
+    Sandbox {
+        base,
+        task: Some(task),
+        stop: None,
+    }
+}
+
+/// The sandbox on a thread and runtime of its own, so that its logs are not the service's.
+fn start_sandbox_apart() -> Sandbox {
+    let (base_tx, base_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let sandbox = sandbox::startup::Application::build(sandbox::Settings::for_tests())
+                .await
+                .unwrap();
+            base_tx.send(sandbox.base_url()).unwrap();
+            tokio::select! {
+                _ = sandbox.run_until_stopped() => {}
+                _ = stopped => {}
+            }
+        });
+    });
+    Sandbox {
+        base: base_rx.recv().unwrap(),
+        task: None,
+        stop: Some(stop),
+    }
 }
 
 /// The service with the sandbox's realm `corp` as provider `corp`, new accounts open to
@@ -63,7 +101,14 @@ async fn setup_provider(
     kind: ProviderKind,
     configure: impl FnOnce(&mut auth_service::Settings),
 ) -> Sso {
-    let sandbox = start_sandbox().await;
+    setup_with_sandbox(start_sandbox().await, kind, configure).await
+}
+
+async fn setup_with_sandbox(
+    sandbox: Sandbox,
+    kind: ProviderKind,
+    configure: impl FnOnce(&mut auth_service::Settings),
+) -> Sso {
     let issuer = match kind {
         ProviderKind::Microsoft => sandbox::oidc::entra_issuer_url(&sandbox.base, "common"),
         _ => sandbox::oidc::issuer_url(&sandbox.base, REALM),
@@ -95,6 +140,8 @@ async fn setup_provider(
 struct Callback {
     query: String,
     cookie: String,
+    /// The authorization request's parameters (`state`, `nonce`, `code_challenge`, ...).
+    authorize: std::collections::HashMap<String, String>,
 }
 
 impl Sso {
@@ -163,6 +210,7 @@ impl Sso {
         Callback {
             query: back.query().unwrap().to_owned(),
             cookie,
+            authorize: params,
         }
     }
 
@@ -901,6 +949,7 @@ async fn with_a_page_the_outcome_goes_back_in_the_fragment() {
     let replayed = Callback {
         query: callback.query.clone(),
         cookie: callback.cookie.clone(),
+        authorize: callback.authorize.clone(),
     };
     let response = sso.callback(&callback, true).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -1068,4 +1117,134 @@ async fn an_account_without_a_password_rechecks_with_its_second_factor() {
         .unwrap();
     assert_error(by_code, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     assert_eq!(me(&sso.app, &pw_token).await["totp_enabled"], true);
+}
+
+/// Everything the service logs, at every level, from every crate it runs.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// A whole sign-in through the provider (a new account), a link confirmed with a password, and a
+/// refresh, with the service's logs captured at TRACE: no code, state, nonce, PKCE challenge,
+/// ticket, token or password appears in them. The sandbox runs apart so that only the service
+/// (and this test's own HTTP client, which logs no values either) is captured.
+#[test]
+fn no_token_code_state_or_nonce_reaches_the_logs() {
+    let logs = LogBuffer::default();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(logs.clone())
+            .finish(),
+    );
+    let for_threads = dispatch.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        // Worker and blocking threads log into the buffer for their whole life.
+        .on_thread_start(move || {
+            std::mem::forget(tracing::dispatcher::set_default(&for_threads));
+        })
+        .build()
+        .unwrap();
+    let _main = tracing::dispatcher::set_default(&dispatch);
+    let secrets: Vec<(String, String)> = runtime.block_on(async {
+        let sso = setup_with_sandbox(start_sandbox_apart(), ProviderKind::Generic, |_| {}).await;
+        let mut secrets = Vec::new();
+        let mut flow = |callback: &Callback| {
+            for name in ["state", "nonce", "code_challenge"] {
+                secrets.push((name.to_owned(), callback.authorize[name].clone()));
+            }
+            for (name, value) in url::form_urlencoded::parse(callback.query.as_bytes()) {
+                if name == "code" || name == "state" {
+                    secrets.push((format!("callback {name}"), value.into_owned()));
+                }
+            }
+            secrets.push(("flow cookie".to_owned(), callback.cookie.clone()));
+        };
+
+        // A new account through the provider.
+        sso.provider_user("erin@corp.example", true, &["pwd"]).await;
+        let callback = sso.at_provider("erin@corp.example").await;
+        flow(&callback);
+        let ticket: Value = sso.callback(&callback, true).await.json().await.unwrap();
+        let signed_in = sso
+            .redeem(json!({"sso_ticket": ticket["sso_ticket"]}))
+            .await;
+        assert_eq!(signed_in.status(), StatusCode::CREATED);
+        let pair: Value = signed_in.json().await.unwrap();
+
+        // A password account links after its password.
+        sso.app
+            .create_user_with_password("fred@corp.example", PASSWORD)
+            .await;
+        sso.provider_user("fred@corp.example", true, &["pwd"]).await;
+        let link = sso.at_provider("fred@corp.example").await;
+        flow(&link);
+        let link_ticket: Value = sso.callback(&link, true).await.json().await.unwrap();
+        assert_eq!(link_ticket["link_required"], true);
+        let linked = sso
+            .redeem(json!({"sso_ticket": link_ticket["sso_ticket"], "password": PASSWORD}))
+            .await;
+        assert_eq!(linked.status(), StatusCode::CREATED);
+        let linked: Value = linked.json().await.unwrap();
+
+        // The session refreshes.
+        let refreshed = sso
+            .app
+            .refresh(pair["refresh_token"].as_str().unwrap())
+            .await;
+        assert_eq!(refreshed.status(), StatusCode::OK);
+        let refreshed: Value = refreshed.json().await.unwrap();
+
+        for (name, body) in [
+            ("ticket", &ticket),
+            ("link ticket", &link_ticket),
+            ("pair", &pair),
+            ("linked pair", &linked),
+            ("refreshed pair", &refreshed),
+        ] {
+            for field in ["sso_ticket", "access_token", "refresh_token"] {
+                if let Some(value) = body[field].as_str() {
+                    secrets.push((format!("{name} {field}"), value.to_owned()));
+                }
+            }
+        }
+        secrets.push(("password".to_owned(), PASSWORD.to_owned()));
+        secrets
+    });
+    drop(runtime);
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    // The capture saw the service at work, or the test proves nothing.
+    assert!(
+        logs.contains("/v1/sso/corp/callback") && logs.contains("/v1/sessions"),
+        "the service's request logs were not captured"
+    );
+    assert!(secrets.len() >= 14, "{secrets:?}");
+    for (name, value) in &secrets {
+        assert!(value.len() >= 8, "{name} is too short to look for: {value}");
+        assert!(
+            !logs.contains(value.as_str()),
+            "the {name} appears in the logs"
+        );
+    }
+    // Any JWT (the provider's ID token, our access tokens) starts with `eyJ` (`{"`).
+    assert!(!logs.contains("eyJ"), "a JWT appears in the logs");
 }
