@@ -76,6 +76,8 @@ export AUTH_ZOHO_ACCOUNTS_BASE="$sandbox/zoho-accounts/{dc}"
 export AUTH_MICROSOFT_LOGIN_BASE="$sandbox/login"
 # Browsers reach auth-service through web (on this host), which tells it the client's address.
 export AUTH_TRUSTED_PROXIES="127.0.0.1, ::1"
+# Trying it out: a user may poll every few seconds (production keeps the 60 s floor).
+export SYNC_SERVICE_MIN_POLL_INTERVAL_SECS=1
 export AUTH_ADMIN_EMAIL="$admin_email" AUTH_ADMIN_PASSWORD="$admin_password"
 export OUTLOOK_GRAPH_BASE_URL="$sandbox/graph/v1.0"
 export SANDBOX_PORT=7070

@@ -76,6 +76,7 @@ impl Application {
             relay_wakeup: wakeup.clone(),
             verifier,
             publisher: self.broker.publisher().await?,
+            min_poll_interval_secs: self.settings.min_poll_interval_secs,
         };
         let app = router(state).merge(operational_routes(Dependencies {
             database: Some(self.pool.clone()),

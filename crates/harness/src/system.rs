@@ -163,6 +163,8 @@ impl System {
             ("SANDBOX_PORT", ports[procs::SANDBOX].to_string()),
             ("AUTH_PORT", ports[procs::AUTH].to_string()),
             ("SYNC_SERVICE_PORT", ports[procs::SYNC].to_string()),
+            // Benchmarks and crash tests poll every few seconds.
+            ("SYNC_SERVICE_MIN_POLL_INTERVAL_SECS", "1".to_owned()),
             ("OUTLOOK_PORT", ports[procs::OUTLOOK].to_string()),
             ("ZOHO_PORT", ports[procs::ZOHO].to_string()),
         ]

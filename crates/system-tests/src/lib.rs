@@ -110,6 +110,8 @@ pub fn sync_settings(
         retry_attempts: 3,
         retry_backoff: Duration::from_millis(500),
         inbox_retention: Duration::from_secs(7 * 86_400),
+        // The tests poll every second.
+        min_poll_interval_secs: 1,
     }
 }
 
@@ -193,6 +195,8 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
         retry_attempts: 3,
         retry_backoff: Duration::from_millis(500),
         inbox_retention: Duration::from_secs(7 * 86_400),
+        // The tests poll every second.
+        min_poll_interval_secs: 1,
     };
     let sync = sync_service::startup::Application::build(sync_settings)
         .await
@@ -461,7 +465,16 @@ impl System {
 
     /// Starts another sync-service replica on the same database and broker; returns its URL.
     pub async fn add_sync_replica(&mut self) -> anyhow::Result<String> {
-        let settings = sync_settings(&self.database, &self.broker, &self.auth_url);
+        self.add_sync_replica_with(|_| {}).await
+    }
+
+    /// The same, with its settings changed first (e.g. a production poll-interval floor).
+    pub async fn add_sync_replica_with(
+        &mut self,
+        configure: impl FnOnce(&mut sync_service::settings::Settings),
+    ) -> anyhow::Result<String> {
+        let mut settings = sync_settings(&self.database, &self.broker, &self.auth_url);
+        configure(&mut settings);
         let replica = sync_service::startup::Application::build(settings).await?;
         let url = local(replica.port());
         self.shutdown.push(replica.shutdown_token());

@@ -101,7 +101,11 @@ pub struct InvalidSetting {
 pub const MAX_CATEGORIES: usize = 100;
 pub const MAX_CATEGORY_NAME_CHARS: usize = 255;
 
+/// The lowest floor a deployment may set (`SYNC_SERVICE_MIN_POLL_INTERVAL_SECS`, default
+/// [`DEFAULT_MIN_POLL_INTERVAL_SECS`]): the tests and the local runner poll every second.
 pub const MIN_POLL_INTERVAL_SECS: u32 = 1;
+/// A production floor: polling faster spends the providers' API budgets for little gain.
+pub const DEFAULT_MIN_POLL_INTERVAL_SECS: u32 = 60;
 pub const MAX_POLL_INTERVAL_SECS: u32 = 24 * 3600;
 
 impl UserSettings {
@@ -124,12 +128,14 @@ impl UserSettings {
         }
     }
 
-    pub fn validate(&self) -> Result<(), InvalidSetting> {
-        if !(MIN_POLL_INTERVAL_SECS..=MAX_POLL_INTERVAL_SECS).contains(&self.poll_interval_secs) {
+    /// `min_poll_interval_secs`: this deployment's floor on the poll interval.
+    pub fn validate(&self, min_poll_interval_secs: u32) -> Result<(), InvalidSetting> {
+        let floor = min_poll_interval_secs.max(MIN_POLL_INTERVAL_SECS);
+        if !(floor..=MAX_POLL_INTERVAL_SECS).contains(&self.poll_interval_secs) {
             return Err(InvalidSetting {
                 field: "poll_interval_secs",
                 reason: format!(
-                    "must be between {MIN_POLL_INTERVAL_SECS} and {MAX_POLL_INTERVAL_SECS}"
+                    "must be between {floor} and {MAX_POLL_INTERVAL_SECS} seconds on this deployment"
                 ),
             });
         }
@@ -267,8 +273,8 @@ mod tests {
             contact_folder_id: None,
             ..valid()
         };
-        assert_eq!(settings.validate().unwrap_err().field, "contact_folder_id");
-        assert!(valid().validate().is_ok());
+        assert_eq!(settings.validate(1).unwrap_err().field, "contact_folder_id");
+        assert!(valid().validate(1).is_ok());
     }
 
     #[test]
@@ -277,7 +283,36 @@ mod tests {
             poll_interval_secs: 0,
             ..valid()
         };
-        assert_eq!(settings.validate().unwrap_err().field, "poll_interval_secs");
+        assert_eq!(
+            settings.validate(1).unwrap_err().field,
+            "poll_interval_secs"
+        );
+        assert_eq!(
+            settings.validate(0).unwrap_err().field,
+            "poll_interval_secs"
+        );
+    }
+
+    #[test]
+    fn poll_intervals_below_the_deployments_floor_are_refused() {
+        let every = |secs| UserSettings {
+            poll_interval_secs: secs,
+            ..valid()
+        };
+        let floor = DEFAULT_MIN_POLL_INTERVAL_SECS;
+        let refused = every(1).validate(floor).unwrap_err();
+        assert_eq!(refused.field, "poll_interval_secs");
+        assert!(refused.reason.contains("60"), "{}", refused.reason);
+        assert_eq!(
+            every(59).validate(floor).unwrap_err().field,
+            "poll_interval_secs"
+        );
+        assert!(every(60).validate(floor).is_ok());
+        assert!(
+            every(1).validate(1).is_ok(),
+            "a low floor (tests, run-local)"
+        );
+        assert!(every(MAX_POLL_INTERVAL_SECS + 1).validate(1).is_err());
     }
 
     #[test]
@@ -312,17 +347,17 @@ mod tests {
             CategoryFilter::Chosen((0..=MAX_CATEGORIES).map(|i| format!("c{i}")).collect()),
             "f",
         );
-        assert_eq!(many.validate().unwrap_err().field, "calendar_categories");
+        assert_eq!(many.validate(1).unwrap_err().field, "calendar_categories");
         let long = with(
             CategoryFilter::Chosen(vec!["x".repeat(MAX_CATEGORY_NAME_CHARS + 1)]),
             "f",
         );
-        assert_eq!(long.validate().unwrap_err().field, "calendar_categories");
+        assert_eq!(long.validate(1).unwrap_err().field, "calendar_categories");
         let enough = with(
             CategoryFilter::Chosen((0..MAX_CATEGORIES).map(|i| format!("c{i}")).collect()),
             "f",
         );
-        assert!(enough.validate().is_ok());
+        assert!(enough.validate(1).is_ok());
     }
 
     #[test]
@@ -334,12 +369,12 @@ mod tests {
             },
             ..valid()
         };
-        assert_eq!(tasks.validate().unwrap_err().field, "task_list_id");
+        assert_eq!(tasks.validate(1).unwrap_err().field, "task_list_id");
         let chosen = UserSettings {
             calendar_categories: CategoryFilter::Chosen(vec![" ".into()]),
             ..valid()
         };
-        assert_eq!(chosen.validate().unwrap_err().field, "calendar_categories");
+        assert_eq!(chosen.validate(1).unwrap_err().field, "calendar_categories");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct AppState {
     pub relay_wakeup: Arc<Notify>,
     pub verifier: Arc<TokenVerifier>,
     pub publisher: Publisher,
+    /// This deployment's floor on users' poll interval.
+    pub min_poll_interval_secs: u32,
 }
 
 pub fn router(state: AppState) -> Router {

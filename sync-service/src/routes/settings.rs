@@ -138,7 +138,7 @@ async fn save(state: &AppState, user: UserId, new: UserSettings) -> Result<UserS
     if let Some(field) = new.field_with_nul() {
         return Err(ApiError::NulCharacter(field));
     }
-    new.validate()?;
+    new.validate(state.min_poll_interval_secs)?;
     let mut tx = state.pool.begin().await?;
     crate::store::inbox::lock_user(&mut tx, user).await?;
     let old = settings::load(&mut tx, user).await?;

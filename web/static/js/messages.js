@@ -137,7 +137,7 @@ const en = {
   'settings.error.contact_folder_id': 'Choose the Outlook contact folder to sync, or turn contacts off.',
   'settings.error.task_list_id': 'Choose the Microsoft To Do list to sync, or turn tasks off.',
   'settings.error.calendar_categories': 'Choose at least one category, or another option.',
-  'settings.error.poll_interval_secs': 'Enter a whole number of seconds from 1 to 86400.',
+  'settings.error.poll_interval_secs': 'This server does not allow that interval: its administrator sets the minimum (60 seconds unless changed); the maximum is 86400.',
 
   'status.title': 'Status',
   'status.syncNow': 'Sync now',
@@ -688,7 +688,7 @@ const ja = {
   'settings.error.contact_folder_id': '同期する Outlook の連絡先フォルダーを選ぶか、連絡先の同期をオフにしてください。',
   'settings.error.task_list_id': '同期する Microsoft To Do のリストを選ぶか、タスクの同期をオフにしてください。',
   'settings.error.calendar_categories': '分類を 1 つ以上選ぶか、別の選択肢を選んでください。',
-  'settings.error.poll_interval_secs': '1 から 86400 までの整数 (秒) を入力してください。',
+  'settings.error.poll_interval_secs': 'このサーバーでは使えない間隔です。最小値は管理者が設定します (既定は 60 秒)。最大は 86400 秒です。',
 
   'status.title': '同期の状況',
   'status.syncNow': '今すぐ同期',

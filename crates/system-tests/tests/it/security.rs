@@ -368,3 +368,59 @@ async fn sync_settings_nul_bytes_and_unbounded_category_lists_get_stable_codes()
     sys.stop().await;
     Ok(())
 }
+
+/// A deployment's floor on the poll interval (`SYNC_SERVICE_MIN_POLL_INTERVAL_SECS`, 60 by
+/// default) refuses a user's 1 s with 422 `invalid_setting` on `poll_interval_secs`; a
+/// deployment with a floor of 1 (these tests, run-local) accepts it.
+#[tokio::test]
+async fn poll_intervals_below_the_deployments_floor_are_refused() -> anyhow::Result<()> {
+    let mut sys = system_tests::spawn_system().await?;
+    let production = sys
+        .add_sync_replica_with(|s| {
+            s.min_poll_interval_secs =
+                sync_service::domain::settings::DEFAULT_MIN_POLL_INTERVAL_SECS
+        })
+        .await?;
+    let user = sys.provision_user("poll@example.com", 3600).await?;
+    let token = sys.sign_in("poll@example.com", USER_PASSWORD).await?;
+    let settings = |secs: u32| {
+        json!({
+            "contact_folder_id": user.contact_folder_id,
+            "contacts": {"enabled": true},
+            "poll_interval_secs": secs,
+        })
+    };
+    let (status, body) = sys
+        .call_as(
+            &token,
+            Method::PUT,
+            format!("{production}/v1/settings"),
+            Some(settings(1)),
+        )
+        .await?;
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (422, Some("invalid_setting"), Some("poll_interval_secs")),
+        "{body}"
+    );
+    let (status, body) = sys
+        .call_as(
+            &token,
+            Method::PUT,
+            format!("{production}/v1/settings"),
+            Some(settings(60)),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = sys
+        .call_as(
+            &token,
+            Method::PUT,
+            format!("{}/v1/settings", sys.sync_url),
+            Some(settings(1)),
+        )
+        .await?;
+    assert_eq!(status, 200, "a floor of 1 accepts it: {body}");
+    sys.stop().await;
+    Ok(())
+}
