@@ -1154,6 +1154,11 @@ fn no_token_code_state_or_nonce_reaches_the_logs() {
             .with_writer(logs.clone())
             .finish(),
     );
+    // tracing caches per call site whether anyone listens. With one `Dispatch` alive it asks
+    // only the calling thread's default, so call sites first reached on other tests' threads
+    // would be cached as unheard; a second one makes it ask every live `Dispatch`.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    tracing::callsite::rebuild_interest_cache();
     let for_threads = dispatch.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
