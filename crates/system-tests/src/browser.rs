@@ -597,14 +597,7 @@ impl Browser {
                 vec![],
             )
             .await?;
-        Ok(found
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(strings(&found))
     }
 
     /// What a phone would have to scroll sideways for, and table cells squeezed below a few
@@ -631,14 +624,7 @@ impl Browser {
                 vec![],
             )
             .await?;
-        Ok(found
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(strings(&found))
     }
 
     /// Form controls in `<main>` that have neither a `<label>` nor an `aria-label`: a quick
@@ -654,14 +640,7 @@ impl Browser {
                 vec![],
             )
             .await?;
-        Ok(found
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(strings(&found))
     }
 
     /// The page's console messages and errors since the last call (Chromium's log).
@@ -719,4 +698,16 @@ impl Drop for Browser {
         let _ = self.driver.start_kill();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// The strings of a script's answer that is a JSON array of them (anything else: none).
+fn strings(found: &Value) -> Vec<String> {
+    found
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
