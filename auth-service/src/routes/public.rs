@@ -329,7 +329,7 @@ pub(crate) async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/v1/me", tag = "account", security(("access_token" = [])), responses((status = 200, description = "user_id, email, display_name, is_admin, totp_enabled, created_at, session_id")))]
+#[utoipa::path(get, path = "/v1/me", tag = "account", security(("access_token" = [])), responses((status = 200, description = "user_id, email, display_name, is_admin, totp_enabled, has_password (false for an account that signs in only with an identity provider), created_at, session_id")))]
 pub(crate) async fn me(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
@@ -343,6 +343,7 @@ pub(crate) async fn me(
         "display_name": row.display_name,
         "is_admin": row.is_admin,
         "totp_enabled": second_factor::is_enabled(&state.pool, user.user_id).await?,
+        "has_password": row.password_hash.is_some(),
         "created_at": row.created_at,
         "session_id": user.session_id,
     })))

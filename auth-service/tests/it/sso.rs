@@ -331,7 +331,12 @@ async fn a_new_person_of_a_listed_domain_gets_an_account_and_a_session() {
         .await;
     let pair = sso.signed_in("alice@corp.example").await;
     let token = pair["access_token"].as_str().unwrap();
-    assert_eq!(me(&sso.app, token).await["email"], "alice@corp.example");
+    let account = me(&sso.app, token).await;
+    assert_eq!(account["email"], "alice@corp.example");
+    assert_eq!(
+        account["has_password"], false,
+        "the settings page asks such an account for a code, not a password"
+    );
     assert_eq!(claims(token)["amr"], json!(["oidc", "pwd"]));
     let identities = sso.identities(token).await;
     assert_eq!(identities.len(), 1);
@@ -440,6 +445,8 @@ async fn an_existing_account_links_only_with_its_password() {
     // From now on the provider alone signs Carol in.
     let next = sso.signed_in("carol@corp.example").await;
     assert_eq!(next["user_id"], user.to_string());
+    let token = next["access_token"].as_str().unwrap();
+    assert_eq!(me(&sso.app, token).await["has_password"], true);
     assert_eq!(sso.user_count().await, 1);
 }
 

@@ -53,6 +53,10 @@ export const en = {
   'error.identity_not_found': 'This sign-in is not linked any more.',
   'error.unknown_identity_provider': 'this provider is not configured.',
   'error.provider_error': 'the provider is not set up correctly; tell an administrator.',
+  'security.currentCode': 'Code from your authenticator app, or a recovery code',
+  'security.currentCodeHint': 'Your account has no password, so a code confirms that it is you. A recovery code works once.',
+  'security.currentCodeMissing': 'Enter the code from your authenticator app or a recovery code.',
+  'security.noPassword': 'You sign in with your organisation’s identity provider: this account has no password. If you need one, an administrator can give you a one-time link to set it.',
 };
 
 export const ja = {
@@ -107,4 +111,8 @@ export const ja = {
   'error.identity_not_found': 'このサインインはもう連携されていません。',
   'error.unknown_identity_provider': 'このプロバイダーは設定されていません。',
   'error.provider_error': 'プロバイダーの設定に問題があります。管理者に連絡してください。',
+  'security.currentCode': '認証アプリのコード、またはリカバリーコード',
+  'security.currentCodeHint': 'このアカウントにはパスワードがないため、コードで本人確認をします。リカバリーコードは 1 回だけ使えます。',
+  'security.currentCodeMissing': '認証アプリのコードかリカバリーコードを入力してください。',
+  'security.noPassword': '組織の ID プロバイダーでサインインしているため、このアカウントにはパスワードがありません。パスワードが必要な場合は、管理者に設定用のワンタイムリンクを依頼してください。',
 };

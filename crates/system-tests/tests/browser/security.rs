@@ -8,35 +8,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use system_tests::USER_PASSWORD;
 use system_tests::browser::keys;
-use totp_rs::{Algorithm, Secret, TOTP};
 
-use crate::support::{Session, browser_available};
+use crate::support::{Session, authenticator, browser_available, code};
 
 const EMAIL: &str = "kenji@example.com";
-
-/// The authenticator app: codes for the secret shown on the page.
-fn authenticator(secret: &str) -> TOTP {
-    let secret: String = secret.chars().filter(|c| !c.is_whitespace()).collect();
-    TOTP::new_unchecked(
-        Algorithm::SHA1,
-        6,
-        0,
-        30,
-        Secret::Encoded(secret).to_bytes().expect("a base32 secret"),
-        None,
-        String::new(),
-    )
-}
-
-/// The code `steps_ahead` 30-second steps from now (the service accepts one step of drift and
-/// never the same step twice).
-fn code(totp: &TOTP, steps_ahead: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("a clock after 1970")
-        .as_secs();
-    totp.generate(now + steps_ahead * 30)
-}
 
 async fn api_sign_in(s: &Session, password: &str) -> anyhow::Result<u16> {
     let answer = s

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use system_tests::{SSO_SIGN_UP_DOMAIN, USER_PASSWORD};
 
-use crate::support::{Session, browser_available};
+use crate::support::{Session, authenticator, browser_available, code};
 
 async fn provider_user(s: &Session, email: &str, verified: bool) -> anyhow::Result<Value> {
     s.system
@@ -33,6 +33,44 @@ async fn through_provider(s: &Session, email: &str, shot: Option<&str>) -> anyho
         s.shot(name).await?;
     }
     s.browser.click(&choice).await
+}
+
+/// An account made by the provider has no password: the security screen says so, and the
+/// sensitive changes of two-factor sign-in are confirmed with a code instead.
+async fn without_a_password(s: &Session) -> anyhow::Result<()> {
+    s.browser.find("#no-password").await?;
+    assert!(!s.browser.visible("#current-password").await?);
+    s.browser.click("#totp-start").await?;
+    let totp = authenticator(&s.browser.text("#totp-secret").await?);
+    s.browser
+        .fill("#totp-confirm-code", &code(&totp, 0))
+        .await?;
+    s.browser.click("#totp-confirm").await?;
+    s.browser.click("#recovery-codes-done").await?;
+    // New recovery codes: a wrong code is refused next to its field, the app's code works.
+    s.browser.fill("#recovery-form-code", "123456").await?;
+    s.browser.click("#recovery-form-submit").await?;
+    s.browser.find("#recovery-form-code-error").await?;
+    s.shot("sso-03-code-instead-of-password").await?;
+    s.browser
+        .fill("#recovery-form-code", &code(&totp, 1))
+        .await?;
+    s.browser.click("#recovery-form-submit").await?;
+    s.browser.find("#recovery-codes").await?;
+    let recovery: Value = s
+        .browser
+        .execute(
+            "return document.querySelector('#recovery-codes li code').textContent;",
+            vec![],
+        )
+        .await?;
+    // Turning it off with one of them.
+    s.browser
+        .fill("#totp-off-form-code", recovery.as_str().unwrap_or_default())
+        .await?;
+    s.browser.click("#totp-off-form-submit").await?;
+    s.browser.find("#totp-start").await?;
+    Ok(())
 }
 
 /// Everything in one language: `texts` are the expected (button, linked sign-ins' heading, link
@@ -73,6 +111,7 @@ async fn journey(
     s.browser.wait_for_text("#identities", "Sandbox ID").await?;
     s.browser.wait_for_text("#identities", new_person).await?;
     s.shot("sso-03-linked-sign-ins").await?;
+    without_a_password(&s).await?;
     s.browser.click("#sign-out").await?;
     s.browser.find("#sso-sandbox").await?;
 

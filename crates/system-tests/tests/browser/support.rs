@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use system_tests::browser::{Browser, BrowserOptions, keys};
 use system_tests::{System, USER_PASSWORD, spawn_system_with_web};
+use totp_rs::{Algorithm, Secret, TOTP};
 
 /// Where the screenshots go: `target/screenshots/` of the workspace.
 pub fn screenshot_dir() -> PathBuf {
@@ -213,4 +214,28 @@ impl Session {
         self.browser.quit().await;
         self.system.stop().await;
     }
+}
+
+/// The authenticator app: codes for the secret shown on the page.
+pub fn authenticator(secret: &str) -> TOTP {
+    let secret: String = secret.chars().filter(|c| !c.is_whitespace()).collect();
+    TOTP::new_unchecked(
+        Algorithm::SHA1,
+        6,
+        0,
+        30,
+        Secret::Encoded(secret).to_bytes().expect("a base32 secret"),
+        None,
+        String::new(),
+    )
+}
+
+/// The code `steps_ahead` 30-second steps from now (the service accepts one step of drift and
+/// never the same step twice).
+pub fn code(totp: &TOTP, steps_ahead: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs();
+    totp.generate(now + steps_ahead * 30)
 }

@@ -65,8 +65,8 @@ async function usersPart(area, app, users) {
         const body = { email: email.value.trim(), display_name: name.value.trim() || null, is_admin: document.getElementById('new-user-admin').checked };
         if (password.value) body.password = password.value;
         await api.post('/api/auth/v1/admin/users', body);
-        announce(t('admin.users.created', { email: body.email }), 'success');
         await reload();
+        announce(t('admin.users.created', { email: body.email }), 'success');
       } catch (error) {
         const target = { email: 'new-user-email', password: 'new-user-password' }[error.field]
           || (error.code === 'email_taken' || error.code === 'invalid_email' ? 'new-user-email' : error.code === 'weak_password' ? 'new-user-password' : null);
@@ -98,8 +98,8 @@ async function usersPart(area, app, users) {
       const patch = (body, notice) => async () => {
         try {
           await api.call('PATCH', `/api/auth/v1/admin/users/${user.user_id}`, body);
-          announce(notice, 'success');
           await reload();
+          announce(notice, 'success');
         } catch (error) {
           announce(errorText(error), 'error');
         }
@@ -123,8 +123,8 @@ async function usersPart(area, app, users) {
           run: async () => {
             try {
               await api.del(`/api/auth/v1/admin/users/${user.user_id}/totp`);
-              announce(t('admin.users.reset2faDone', { email: user.email }), 'success');
               await reload();
+              announce(t('admin.users.reset2faDone', { email: user.email }), 'success');
             } catch (error) {
               announce(errorText(error), 'error');
             }
@@ -297,8 +297,8 @@ async function heldPart(area, users) {
       const decide = (action) => async () => {
         try {
           const answer = await api.post(`/api/sync/v1/admin/held-deletions/${action}`, { link_ids: selected() });
-          announce(t(`admin.held.${action}d`, { count: number(answer.decided.length) }), 'success');
           await load();
+          announce(t(`admin.held.${action}d`, { count: number(answer.decided.length) }), 'success');
         } catch (error) {
           announce(errorText(error), 'error');
         }
@@ -396,8 +396,8 @@ async function deadLettersPart(area, users) {
       replay.addEventListener('click', () => busy(replay, async () => {
         try {
           await api.post(`/api/sync/v1/admin/dead-letters/${letter.id}/replay`);
-          announce(t('admin.dead.replayed', { id: letter.id }), 'success');
           await load();
+          announce(t('admin.dead.replayed', { id: letter.id }), 'success');
         } catch (error) {
           announce(errorText(error), 'error');
         }

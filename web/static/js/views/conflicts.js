@@ -60,8 +60,8 @@ export async function render(main) {
         button.addEventListener('click', () => busy(button, async () => {
           try {
             await api.post(`/api/sync/v1/conflicts/${entry.link_id}/resolve`, { keep: side });
-            announce(t('conflicts.resolved', { item: entry.label }), 'success');
             await load();
+            announce(t('conflicts.resolved', { item: entry.label }), 'success');
           } catch (error) {
             announce(errorText(error), 'error');
           }

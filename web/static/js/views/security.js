@@ -30,25 +30,38 @@ function recoveryCodes(codes) {
     h('div', { class: 'actions' }, copyButton(codes.join('\n'), 'copy-recovery-codes'), download));
 }
 
-function passwordForm(id, submitLabel, onSubmit, { danger } = {}) {
-  const input = h('input', { type: 'password', id: `${id}-password`, autocomplete: 'current-password' });
+/** Asks who is there before a sensitive change: the password, or for an account without one
+ * (it signs in with an identity provider) a code from the authenticator app or a recovery code.
+ * `onSubmit` gets the proof as the API takes it. */
+function proofForm(app, id, submitLabel, onSubmit, { danger } = {}) {
+  const withPassword = app.me.has_password !== false;
+  const input = withPassword
+    ? h('input', { type: 'password', id: `${id}-password`, autocomplete: 'current-password' })
+    : h('input', { type: 'text', id: `${id}-code`, autocomplete: 'one-time-code', spellcheck: 'false', maxlength: '40' });
   const submit = h('button', { type: 'submit', class: danger ? 'danger' : 'secondary', id: `${id}-submit` }, submitLabel);
-  const form = h('form', { id, class: 'inline-form', novalidate: true },
-    field(t('security.currentPassword'), input), h('div', { class: 'actions' }, submit));
+  const label = withPassword
+    ? field(t('security.currentPassword'), input)
+    : field(t('security.currentCode'), input, { hint: t('security.currentCodeHint') });
+  const form = h('form', { id, class: 'inline-form', novalidate: true }, label, h('div', { class: 'actions' }, submit));
+  const proof = (value) => {
+    if (withPassword) return { password: value };
+    const compact = value.replace(/\s+/g, '');
+    return /^\d{6}$/.test(compact) ? { totp_code: compact } : { recovery_code: compact };
+  };
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);
-    if (!input.value) {
-      setFieldError(input.id, t('signin.passwordMissing'));
+    if (!input.value.trim()) {
+      setFieldError(input.id, withPassword ? t('signin.passwordMissing') : t('security.currentCodeMissing'));
       input.focus();
       return;
     }
     await busy(submit, async () => {
       try {
-        await onSubmit(input.value);
+        await onSubmit(proof(input.value));
         input.value = '';
       } catch (error) {
-        if (error.code === 'invalid_credentials') setFieldError(input.id, errorText(error));
+        if (['invalid_credentials', 'invalid_second_factor', 'second_factor_required'].includes(error.code)) setFieldError(input.id, errorText(error));
         else setFormError(form, errorText(error));
         focusFirstError(form);
       }
@@ -71,13 +84,13 @@ function twoFactor(app, rerender) {
     area.append(
       h('h3', {}, t('security.newRecoveryCodes')),
       h('p', { class: 'hint' }, t('security.newRecoveryCodesHint')),
-      passwordForm('recovery-form', t('security.makeRecoveryCodes'), async (password) => {
-        const answer = await api.post('/api/auth/v1/me/recovery-codes', { password });
+      proofForm(app, 'recovery-form', t('security.makeRecoveryCodes'), async (proof) => {
+        const answer = await api.post('/api/auth/v1/me/recovery-codes', proof);
         document.getElementById('recovery-form').replaceWith(recoveryCodes(answer.recovery_codes));
       }),
       h('h3', {}, t('security.turnOff')),
-      passwordForm('totp-off-form', t('security.turnOffButton'), async (password) => {
-        await api.del('/api/auth/v1/me/totp', { password });
+      proofForm(app, 'totp-off-form', t('security.turnOffButton'), async (proof) => {
+        await api.del('/api/auth/v1/me/totp', proof);
         await app.reloadMe();
         announce(t('security.turnedOff'), 'success');
         rerender();
@@ -271,7 +284,12 @@ async function sessions(app) {
   return section;
 }
 
-function passwordChange() {
+function passwordChange(app) {
+  if (app.me.has_password === false) {
+    return h('section', { class: 'card', id: 'password-section', 'aria-labelledby': 'password-title' },
+      h('h2', { id: 'password-title' }, t('security.password')),
+      h('p', { class: 'hint', id: 'no-password' }, t('security.noPassword')));
+  }
   const current = h('input', { type: 'password', id: 'current-password', autocomplete: 'current-password' });
   const next = h('input', { type: 'password', id: 'new-password', autocomplete: 'new-password' });
   const submit = h('button', { type: 'submit', class: 'secondary', id: 'change-password' }, t('security.changePassword'));
@@ -303,20 +321,22 @@ function passwordChange() {
     h('h2', { id: 'password-title' }, t('security.password')), form);
 }
 
-export async function render(main, app) {
-  const rerender = async () => {
-    const fresh = document.createElement('div');
-    await render(fresh, app);
-    main.replaceChildren(...fresh.childNodes);
-  };
+/** The screen's sections, drawn aside so the screen never goes blank while answers come. */
+async function sections(app, rerender) {
   const [apps, signedIn, linked] = await Promise.all([appPasswords(), sessions(app), identities()]);
-  // Replaces rather than appends: two overlapping visits must not draw the screen twice.
-  main.replaceChildren(
+  return [
     h('h1', {}, t('security.title')),
     twoFactor(app, rerender),
     apps,
     linked,
     signedIn,
-    passwordChange(),
-  );
+    passwordChange(app),
+  ];
+}
+
+export async function render(main, app) {
+  // Every redraw goes to the screen itself: a redraw's own sections redraw it again later.
+  const rerender = async () => main.replaceChildren(...await sections(app, rerender));
+  // Replaces rather than appends: two overlapping visits must not draw the screen twice.
+  await rerender();
 }
