@@ -28,9 +28,10 @@ pub enum Error {
         message: String,
     },
 
-    /// The request body is not the JSON this endpoint takes.
-    #[error("{0}")]
-    InvalidBody(String),
+    /// The body, path or query does not parse as this endpoint takes, or holds a NUL
+    /// character (the shared extractors' answer).
+    #[error(transparent)]
+    BadInput(#[from] service_kit::extract::BadInput),
 
     #[error("a user with this e-mail address already exists")]
     EmailTaken,
@@ -90,10 +91,6 @@ pub enum Error {
     )]
     AppPasswordNotAllowed,
 
-    /// A text value holds a NUL character, which no field may contain.
-    #[error("text values must not contain NUL characters")]
-    NulCharacter,
-
     /// A refresh token that is unknown, expired, revoked or replayed.
     #[error("the session is invalid or has ended; sign in again")]
     InvalidSession,
@@ -144,7 +141,7 @@ impl Error {
         match self {
             Error::Unauthenticated => "unauthenticated",
             Error::InvalidInput { code, .. } => code,
-            Error::InvalidBody(_) => "invalid_body",
+            Error::BadInput(input) => input.code(),
             Error::EmailTaken => "email_taken",
             Error::UserNotFound => "user_not_found",
             Error::UnknownProvider(_) => "unknown_provider",
@@ -159,7 +156,6 @@ impl Error {
             Error::TooManyAttempts { .. } => "too_many_attempts",
             Error::Busy { .. } => "busy",
             Error::AppPasswordNotAllowed => "app_password_not_allowed",
-            Error::NulCharacter => "nul_character",
             Error::InvalidSession => "invalid_session",
             Error::Forbidden => "forbidden",
             Error::SelfSignupDisabled => "self_signup_disabled",
@@ -179,14 +175,14 @@ impl Error {
             | Error::InvalidSession => StatusCode::UNAUTHORIZED,
             Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Error::NulCharacter => StatusCode::BAD_REQUEST,
             Error::Forbidden | Error::SelfSignupDisabled | Error::AppPasswordNotAllowed => {
                 StatusCode::FORBIDDEN
             }
             Error::Sso(failure) => failure.status(),
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
-            Error::InvalidInput { .. } | Error::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::BadInput(input) => input.status(),
+            Error::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::EmailTaken | Error::ReconnectNeeded { .. } => StatusCode::CONFLICT,
             Error::UserNotFound | Error::UnknownProvider(_) | Error::NotConnected => {
                 StatusCode::NOT_FOUND
@@ -214,6 +210,7 @@ impl IntoResponse for Error {
             } => {
                 json!({"code": code, "message": message, "field": field})
             }
+            Error::BadInput(input) => input.body(),
             other => {
                 if status.is_server_error() && !matches!(other, Error::Busy { .. }) {
                     tracing::warn!(code = other.code(), error = %other, "provider call failed");
@@ -253,20 +250,4 @@ fn anyhow_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     out
-}
-
-impl From<axum::extract::rejection::JsonRejection> for Error {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        Error::InvalidBody(rejection.body_text())
-    }
-}
-
-impl From<axum::extract::rejection::PathRejection> for Error {
-    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
-        Error::InvalidInput {
-            code: "invalid_path",
-            field: None,
-            message: rejection.body_text(),
-        }
-    }
 }

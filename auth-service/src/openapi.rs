@@ -105,15 +105,6 @@ fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
     use service_kit::openapi::ensure_error;
     service_kit::openapi::document_common_errors(openapi);
     service_kit::openapi::for_each_operation(openapi, |path, method, operation| {
-        let takes_input = operation.request_body.is_some()
-            || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
-        if takes_input {
-            ensure_error(
-                operation,
-                400,
-                "nul_character: a text value holds a NUL character",
-            );
-        }
         if path.starts_with("/v1/admin/") {
             ensure_error(operation, 403, "forbidden: not an administrator");
         }

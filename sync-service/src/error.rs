@@ -16,6 +16,12 @@ pub enum ApiError {
         "not allowed for this caller: it needs an administrator, or a service credential with this scope"
     )]
     Forbidden,
+    /// An administrator's action asked by a session opened with an app password.
+    #[error(
+        "app passwords are for API clients and scripts: sign in with your password (and \
+         second factor) for administrators' actions"
+    )]
+    AppPasswordNotAllowed,
     #[error("auth-service cannot confirm the session; try again in a moment")]
     AuthUnavailable,
     /// The request does not fit the current state: a stable code and its explanation.
@@ -25,8 +31,10 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("invalid setting: {0}")]
     InvalidSetting(#[from] InvalidSetting),
-    #[error("invalid request body: {0}")]
-    BadRequest(String),
+    /// A body, path or query that does not parse as the operation takes (the shared
+    /// extractors' answer, also for values a handler checks itself).
+    #[error(transparent)]
+    BadInput(#[from] service_kit::extract::BadInput),
     #[error("{0} must not contain a NUL character")]
     NulCharacter(&'static str),
     #[error(transparent)]
@@ -50,6 +58,10 @@ impl IntoResponse for ApiError {
                 StatusCode::FORBIDDEN,
                 json!({"code": "forbidden", "message": self.to_string()}),
             ),
+            ApiError::AppPasswordNotAllowed => (
+                StatusCode::FORBIDDEN,
+                json!({"code": "app_password_not_allowed", "message": self.to_string()}),
+            ),
             ApiError::AuthUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"code": "auth_unavailable", "message": self.to_string()}),
@@ -70,10 +82,7 @@ impl IntoResponse for ApiError {
                 StatusCode::BAD_REQUEST,
                 json!({"code": "nul_character", "field": field, "message": self.to_string()}),
             ),
-            ApiError::BadRequest(message) => (
-                StatusCode::BAD_REQUEST,
-                json!({"code": "bad_request", "message": message}),
-            ),
+            ApiError::BadInput(input) => (input.status(), input.body()),
             ApiError::Internal(err) => {
                 tracing::error!(error = %format!("{err:#}"), "request failed");
                 (

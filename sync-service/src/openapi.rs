@@ -34,12 +34,13 @@ impl Modify for Security {
 }
 
 /// The answers an operation can give besides its own, from what every handler shares: the
-/// caller checks (401, 403, 503 when auth-service cannot confirm a session) and the extractors
-/// (400 for a path, query or body that does not parse). A client, and a schema-driven fuzzer,
+/// caller checks (401, 403, 503 when auth-service cannot confirm a session) and the shared
+/// extractors (422 for a path, query or body that does not parse, 400 for a NUL character, 413
+/// for a body over the limit). A client, and a schema-driven fuzzer,
 /// then finds in the document every status it can meet.
 fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
     use service_kit::openapi::{ensure_error, for_each_operation};
-    for_each_operation(openapi, |path, _, operation| {
+    for_each_operation(openapi, |path, method, operation| {
         let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
         if secured && path.starts_with("/internal/") {
             ensure_error(
@@ -60,18 +61,18 @@ fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
                 "auth_unavailable: auth-service cannot confirm the session; try again",
             );
         }
-        if path.starts_with("/v1/admin/") {
+        if path.starts_with("/v1/admin/") && method == "get" {
             ensure_error(operation, 403, "forbidden: not an administrator");
-        }
-        let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
-        if has_parameters || operation.request_body.is_some() {
+        } else if path.starts_with("/v1/admin/") {
             ensure_error(
                 operation,
-                400,
-                "bad_request: a path, query or body that does not parse as this operation takes",
+                403,
+                "forbidden: not an administrator; app_password_not_allowed: the session was opened with an app password",
             );
         }
     });
+    // What the shared extractors refuse (422 invalid_*, 400 nul_character, 413 body_too_large).
+    service_kit::openapi::document_common_errors(openapi);
 }
 
 pub fn document() -> utoipa::openapi::OpenApi {
@@ -136,7 +137,12 @@ mod tests {
                         .as_array()
                         .is_some_and(|p| !p.is_empty());
                 if takes_input {
-                    assert!(has("400"), "{method} {path} documents 400");
+                    for status in ["400", "422"] {
+                        assert!(has(status), "{method} {path} documents {status}");
+                    }
+                }
+                if operation.get("requestBody").is_some() {
+                    assert!(has("413"), "{method} {path} documents 413");
                 }
             }
         }

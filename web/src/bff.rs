@@ -4,13 +4,14 @@
 //! a verified access token; and two-factor enrolment with the QR code drawn here.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use qrcode::QrCode;
 use qrcode::render::svg;
 use secrecy::ExposeSecret;
 use serde_json::Value;
+use service_kit::extract::Path;
 use sync_model::UserId;
 
 use crate::error::{Error, Result};

@@ -15,8 +15,9 @@ pub enum Error {
     NoSession,
     #[error("requests to this endpoint must come from the page itself")]
     CrossOrigin,
-    #[error("{0}")]
-    BadRequest(String),
+    /// A body or path that does not parse (the shared extractors' answer).
+    #[error(transparent)]
+    BadInput(#[from] service_kit::extract::BadInput),
     #[error("not found")]
     NotFound,
     /// A service behind the page did not answer.
@@ -32,7 +33,7 @@ impl Error {
             Error::Unauthenticated => "unauthenticated",
             Error::NoSession => "invalid_session",
             Error::CrossOrigin => "cross_origin",
-            Error::BadRequest(_) => "bad_request",
+            Error::BadInput(input) => input.code(),
             Error::NotFound => "not_found",
             Error::Unavailable(_) => "upstream_unavailable",
             Error::Unexpected(_) => "internal",
@@ -43,7 +44,7 @@ impl Error {
         match self {
             Error::Unauthenticated | Error::NoSession => StatusCode::UNAUTHORIZED,
             Error::CrossOrigin => StatusCode::FORBIDDEN,
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::BadInput(input) => input.status(),
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Unavailable(_) => StatusCode::BAD_GATEWAY,
             Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -64,11 +65,11 @@ impl IntoResponse for Error {
             }
             other => other.to_string(),
         };
-        let mut response = (
-            self.status(),
-            Json(json!({"code": self.code(), "message": message})),
-        )
-            .into_response();
+        let body = match &self {
+            Error::BadInput(input) => input.body(),
+            _ => json!({"code": self.code(), "message": message}),
+        };
+        let mut response = (self.status(), Json(body)).into_response();
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

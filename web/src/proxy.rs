@@ -6,9 +6,10 @@
 //! sends them back through `web`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use service_kit::extract::{Path, RawBody};
 
 use crate::error::{Error, Result};
 use crate::session::SESSION_COOKIE;
@@ -200,7 +201,7 @@ pub async fn auth(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response> {
     let upstream = state.auth.clone();
     forward(
@@ -221,7 +222,7 @@ pub async fn sync(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response> {
     let upstream = state.sync.clone();
     forward(

@@ -199,13 +199,13 @@ async fn call_auth(
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    service_kit::extract::RawBody(body): service_kit::extract::RawBody,
 ) -> Result<Response> {
     if !same_origin(&headers, &state.public_url) {
         return Err(Error::CrossOrigin);
     }
     let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
+        .map_err(|e| service_kit::extract::BadInput::Body(format!("the body is not JSON: {e}")))?;
     let long_lived = body
         .get("keep_signed_in")
         .and_then(Value::as_bool)

@@ -64,8 +64,8 @@ pub enum Client {
 
 /// The `amr` (authentication methods reference, RFC 8176) value of a session opened with an
 /// app password. Such sessions are refused the account's sensitive actions, here and (by the
-/// access token's `amr` claim) at the other services.
-pub const AMR_APP_PASSWORD: &str = "app_password";
+/// access token's `amr` claim, read by `auth_client`) at the other services.
+pub const AMR_APP_PASSWORD: &str = auth_client::AMR_APP_PASSWORD;
 
 /// How the user proved who they are.
 struct Proof {

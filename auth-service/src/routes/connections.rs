@@ -125,13 +125,14 @@ pub(crate) async fn authorize_json(
     State(state): State<Arc<AppState>>,
     OwnerUser(user): OwnerUser,
     Path(raw): Path<String>,
-    body: axum::body::Bytes,
+    service_kit::extract::RawBody(body): service_kit::extract::RawBody,
 ) -> Result<Response> {
     // The body is optional: no options means the defaults.
     let options = if body.iter().all(u8::is_ascii_whitespace) {
         AuthorizeOptions::default()
     } else {
-        let value = serde_json::from_slice(&body).map_err(|e| Error::InvalidBody(e.to_string()))?;
+        let value = serde_json::from_slice(&body)
+            .map_err(|e| service_kit::extract::BadInput::Body(e.to_string()))?;
         super::extract::from_json_value(value)?
     };
     let (provider, started) = start(&state, &user, raw, options).await?;

@@ -1,76 +1,15 @@
-//! Extractors whose rejections are our [`Error`], so bad input gets the usual JSON error body
-//! with a stable code instead of axum's plain-text rejection.
+//! Extractors: who is calling (a user, the account's owner, an administrator), from where, and
+//! the shared input extractors.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 
 use crate::error::Error;
 
-/// `axum::Json` with our error body on rejection, refusing any string with a NUL character
-/// (400 `nul_character`): Postgres text cannot hold one, and no field has a use for it.
-pub struct Json<T>(pub T);
-
-impl<S, T> FromRequest<S> for Json<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = Error;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
-        from_json_value(value).map(Json)
-    }
-}
-
-/// A parsed JSON body as `T`, after refusing NUL characters anywhere in it.
-pub fn from_json_value<T: serde::de::DeserializeOwned>(
-    value: serde_json::Value,
-) -> Result<T, Error> {
-    if holds_nul(&value) {
-        return Err(Error::NulCharacter);
-    }
-    serde_json::from_value(value).map_err(|e| Error::InvalidBody(e.to_string()))
-}
-
-fn holds_nul(value: &serde_json::Value) -> bool {
-    match value {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().any(holds_nul),
-        serde_json::Value::Object(fields) => {
-            fields.iter().any(|(k, v)| k.contains('\0') || holds_nul(v))
-        }
-        _ => false,
-    }
-}
-
-impl<T: serde::Serialize> IntoResponse for Json<T> {
-    fn into_response(self) -> Response {
-        axum::Json(self.0).into_response()
-    }
-}
-
-/// `axum::extract::Path` with our error body on rejection.
-pub struct Path<T>(pub T);
-
-impl<S, T> FromRequestParts<S> for Path<T>
-where
-    axum::extract::Path<T>:
-        FromRequestParts<S, Rejection = axum::extract::rejection::PathRejection>,
-    S: Send + Sync,
-{
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(value) =
-            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
-        if parts.uri.path().contains("%00") {
-            return Err(Error::NulCharacter);
-        }
-        Ok(Path(value))
-    }
-}
+/// Body, path and query extractors answering bad input with the JSON error body, shared by
+/// every service (`service_kit::extract`): 422 `invalid_body` / `invalid_path` /
+/// `invalid_query`, 413 `body_too_large`, 400 `nul_character`.
+pub use service_kit::extract::{Json, Path, Query, from_json_value};
 
 /// A signed-in user, from `Authorization: Bearer <access token>`. Besides the token's signature
 /// and expiry, its session must still be active and the account enabled: signing out or being
@@ -204,35 +143,5 @@ impl FromRequestParts<std::sync::Arc<crate::startup::AppState>> for ClientAddres
                 .trusted_proxies
                 .client_address(peer, forwarded)
         })))
-    }
-}
-
-/// `axum::extract::Query` with our error body on rejection.
-pub struct Query<T>(pub T);
-
-impl<S, T> FromRequestParts<S> for Query<T>
-where
-    axum::extract::Query<T>:
-        FromRequestParts<S, Rejection = axum::extract::rejection::QueryRejection>,
-    S: Send + Sync,
-{
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or_default();
-        if url::form_urlencoded::parse(query.as_bytes())
-            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
-        {
-            return Err(Error::NulCharacter);
-        }
-        let axum::extract::Query(value) =
-            axum::extract::Query::<T>::from_request_parts(parts, state)
-                .await
-                .map_err(|r| Error::InvalidInput {
-                    code: "invalid_query",
-                    field: None,
-                    message: r.body_text(),
-                })?;
-        Ok(Query(value))
     }
 }

@@ -11,11 +11,45 @@ use serde::Deserialize;
 use sync_model::UserId;
 use tokio::sync::RwLock;
 
+/// The `amr` value (authentication methods reference, RFC 8176) auth-service puts in the access
+/// token of a session opened with an app password.
+pub const AMR_APP_PASSWORD: &str = "app_password";
+
 /// Who is calling, from a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub user_id: UserId,
     pub admin: bool,
+    /// How the session was opened (the token's signed `amr` claim).
+    pub sign_in: SignInMethod,
+}
+
+/// How a session was opened, as far as the services' permissions go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInMethod {
+    /// The account's password (and second factor), or single sign-on: its owner, in person.
+    Interactive,
+    /// An app password: a script or API client. Services refuse it the actions that change
+    /// how the account or the deployment runs (decisions #49).
+    AppPassword,
+}
+
+impl SignInMethod {
+    /// From the `amr` claim: any app password among the methods makes it an app-password
+    /// session (a claim can list several methods; the weakest decides).
+    pub fn from_amr<'a>(amr: impl IntoIterator<Item = &'a str>) -> Self {
+        if amr.into_iter().any(|m| m == AMR_APP_PASSWORD) {
+            SignInMethod::AppPassword
+        } else {
+            SignInMethod::Interactive
+        }
+    }
+}
+
+impl Caller {
+    pub fn by_app_password(&self) -> bool {
+        self.sign_in == SignInMethod::AppPassword
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +94,8 @@ struct Claims {
     exp: i64,
     #[serde(default)]
     admin: bool,
+    #[serde(default)]
+    amr: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -147,6 +183,7 @@ impl TokenVerifier {
         Ok(Caller {
             user_id: signed.user_id,
             admin: session.admin,
+            sign_in: signed.sign_in,
         })
     }
 
@@ -184,6 +221,7 @@ impl TokenVerifier {
         Ok(Caller {
             user_id: UserId(claims.sub),
             admin: claims.admin,
+            sign_in: SignInMethod::from_amr(claims.amr.iter().map(String::as_str)),
         })
     }
 
@@ -232,4 +270,26 @@ fn header_len(token: &str) -> usize {
 fn decode<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, VerifyError> {
     let bytes = B64.decode(part).map_err(|_| VerifyError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| VerifyError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_app_password_anywhere_in_the_amr_claim_makes_an_app_password_session() {
+        assert_eq!(
+            SignInMethod::from_amr(["app_password"]),
+            SignInMethod::AppPassword
+        );
+        assert_eq!(
+            SignInMethod::from_amr(["pwd", "app_password"]),
+            SignInMethod::AppPassword
+        );
+        assert_eq!(
+            SignInMethod::from_amr(["pwd", "otp"]),
+            SignInMethod::Interactive
+        );
+        assert_eq!(SignInMethod::from_amr([]), SignInMethod::Interactive);
+    }
 }

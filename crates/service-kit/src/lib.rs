@@ -5,6 +5,7 @@
 //! - [`broker`]: RabbitMQ connection, topology, publisher, consumer;
 //! - [`http`]: health, metrics and serving;
 //! - [`cli`]: the subcommands every binary offers;
+//! - [`extract`]: `Json`, `Path`, `Query` answering bad input with the JSON error body;
 //! - [`client_address`]: the client's address, `X-Forwarded-For` only from trusted proxies;
 //! - [`wait`]: waiting at start for Postgres and RabbitMQ.
 #![doc = include_str!("../README.md")]
@@ -14,6 +15,7 @@ pub mod broker;
 pub mod cli;
 pub mod client_address;
 pub mod database;
+pub mod extract;
 pub mod http;
 pub mod openapi;
 pub mod settings;

@@ -79,7 +79,9 @@ pub fn ensure_error(
 
 /// Documents what the shared request handling answers on any operation, so that a client (and
 /// a schema-driven fuzzer) finds every status it can meet: 401 where the operation needs
-/// credentials, 422 where it takes a body or parameters the extractors may refuse.
+/// credentials; where it takes a body or parameters, what the shared extractors
+/// ([`crate::extract`]) refuse: 422 `invalid_body` / `invalid_query` / `invalid_path`, 400
+/// `nul_character`, and 413 `body_too_large` for a body.
 pub fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
     for_each_operation(openapi, |_, _, operation| {
         if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
@@ -96,6 +98,18 @@ pub fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
                 operation,
                 422,
                 "invalid_body, invalid_query, invalid_path: the request is not what this operation takes",
+            );
+            ensure_error(
+                operation,
+                400,
+                "nul_character: a text value holds a NUL character",
+            );
+        }
+        if operation.request_body.is_some() {
+            ensure_error(
+                operation,
+                413,
+                "body_too_large: the body is over the server's limit",
             );
         }
     });

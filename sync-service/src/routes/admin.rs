@@ -1,15 +1,14 @@
 //! The admin API: link health, held-back deletions, dead letters, full resyncs.
 
-use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use service_kit::extract::{BadInput, Json, Path, Query};
 use sync_model::{ItemKind, LinkId, Side, UserId};
 use sync_protocol::topology::{CHANGES_EXCHANGE, COMMANDS_EXCHANGE};
 use sync_protocol::{ChangeMessage, CommandMessage, Envelope};
 
 use super::AppState;
-use super::auth::AdminUser;
+use super::auth::{AdminReader, AdminUser};
 use super::settings::{poll_all, watch_command};
 use crate::domain::{Input, LinkStatus};
 use crate::error::ApiError;
@@ -28,7 +27,7 @@ pub struct StatusCount {
     params(("user_id" = uuid::Uuid, Path)), responses((status = 200, body = Vec<StatusCount>), (status = 403, body = ErrorBody)))]
 pub async fn link_health(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: AdminReader,
     Path(user): Path<UserId>,
 ) -> Result<Json<Vec<StatusCount>>, ApiError> {
     let counts = sqlx::query_as(
@@ -58,7 +57,7 @@ pub struct HeldDeletion {
     responses((status = 200, body = Vec<HeldDeletion>), (status = 403, body = ErrorBody)))]
 pub async fn held_deletions(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: AdminReader,
 ) -> Result<Json<Vec<HeldDeletion>>, ApiError> {
     type Row = (
         uuid::Uuid,
@@ -116,9 +115,9 @@ async fn decide_batch(
     input: Input,
 ) -> Result<Json<HeldBatchOutcome>, ApiError> {
     if body.link_ids.len() > BATCH_LIMIT {
-        return Err(ApiError::BadRequest(format!(
-            "link_ids: at most {BATCH_LIMIT} items at once"
-        )));
+        return Err(
+            BadInput::Body(format!("link_ids: at most {BATCH_LIMIT} items at once")).into(),
+        );
     }
     let mut outcome = HeldBatchOutcome {
         decided: Vec::new(),
@@ -139,25 +138,25 @@ async fn decide_batch(
 
 /// Releases many held deletions at once: each item is deleted on the other side too.
 #[utoipa::path(post, path = "/v1/admin/held-deletions/release", tag = "admin", security(("access_token" = [])),
-    request_body = HeldBatch, responses((status = 200, body = HeldBatchOutcome), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    request_body = HeldBatch, responses((status = 200, body = HeldBatchOutcome), (status = 422, body = ErrorBody, description = "invalid_body: not a list of link ids, or more than 1000")))]
 pub async fn release_many(
     state: State<AppState>,
     admin: AdminUser,
-    body: Result<Json<HeldBatch>, JsonRejection>,
+    body: Result<Json<HeldBatch>, BadInput>,
 ) -> Result<Json<HeldBatchOutcome>, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(body) = body?;
     decide_batch(state, admin, body, Input::ReleaseDelete).await
 }
 
 /// Discards many held deletions at once: each item comes back where it was deleted.
 #[utoipa::path(post, path = "/v1/admin/held-deletions/discard", tag = "admin", security(("access_token" = [])),
-    request_body = HeldBatch, responses((status = 200, body = HeldBatchOutcome), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    request_body = HeldBatch, responses((status = 200, body = HeldBatchOutcome), (status = 422, body = ErrorBody, description = "invalid_body: not a list of link ids, or more than 1000")))]
 pub async fn discard_many(
     state: State<AppState>,
     admin: AdminUser,
-    body: Result<Json<HeldBatch>, JsonRejection>,
+    body: Result<Json<HeldBatch>, BadInput>,
 ) -> Result<Json<HeldBatchOutcome>, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(body) = body?;
     decide_batch(state, admin, body, Input::DiscardDelete).await
 }
 
@@ -230,7 +229,7 @@ pub struct DeadLetter {
     responses((status = 200, body = Vec<DeadLetter>), (status = 403, body = ErrorBody)))]
 pub async fn dead_letters(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: AdminReader,
 ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
     let rows = sqlx::query_as(
         "SELECT id, routing_key, received_at, convert_from(payload, 'UTF8') AS payload
@@ -330,8 +329,8 @@ pub struct RebuildStarted {
 /// `unpaired`. The status shows the first sync's progress meanwhile.
 #[utoipa::path(post, path = "/v1/admin/users/{user_id}/rebuild-links", tag = "admin", security(("access_token" = [])),
     params(("user_id" = uuid::Uuid, Path), RebuildFilter),
-    responses((status = 200, body = RebuildStarted), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = RebuildStarted), (status = 422, body = ErrorBody, description = "invalid_path, invalid_query: an unknown kind"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn rebuild_links(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -343,7 +342,7 @@ pub async fn rebuild_links(
         .as_deref()
         .map(str::parse)
         .transpose()
-        .map_err(|e| ApiError::BadRequest(format!("kind: {e}")))?;
+        .map_err(|e| BadInput::Query(format!("kind: {e}")))?;
     let current = settings::get(&state.pool, user)
         .await?
         .ok_or(ApiError::NotFound("settings"))?;
@@ -414,7 +413,7 @@ pub struct HeldUser {
     responses((status = 200, body = Vec<HeldUser>), (status = 403, body = ErrorBody)))]
 pub async fn held_users(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: AdminReader,
 ) -> Result<Json<Vec<HeldUser>>, ApiError> {
     let users = held::waiting(&state.pool)
         .await?
@@ -441,9 +440,9 @@ pub async fn unblock(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(user): Path<UserId>,
-    request: Result<Json<UnblockRequest>, JsonRejection>,
+    request: Result<Json<UnblockRequest>, BadInput>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(request) = request.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(request) = request?;
     if !held::unblock(&state.pool, user, request.action).await? {
         return Err(ApiError::NotFound("blocked user"));
     }

@@ -11,8 +11,15 @@ use crate::error::ApiError;
 /// A signed-in user.
 pub struct CurrentUser(pub UserId);
 
-/// A signed-in administrator.
+/// A signed-in administrator acting: releasing or discarding held deletions, replaying dead
+/// letters, resyncing, rebuilding links, unblocking a user. Refused to a session opened with an
+/// app password (403 `app_password_not_allowed`): a leaked script credential must not be able
+/// to delete or rewrite other users' data (decisions #67).
 pub struct AdminUser(pub UserId);
+
+/// A signed-in administrator reading (link health, held deletions, dead letters, blocked
+/// users): a monitoring script's app-password session may.
+pub struct AdminReader;
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -48,6 +55,21 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
+impl FromRequestParts<AppState> for AdminReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = caller(parts, state).await?;
+        if !caller.admin {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(AdminReader)
+    }
+}
+
 impl FromRequestParts<AppState> for AdminUser {
     type Rejection = ApiError;
 
@@ -58,6 +80,9 @@ impl FromRequestParts<AppState> for AdminUser {
         let caller = caller(parts, state).await?;
         if !caller.admin {
             return Err(ApiError::Forbidden);
+        }
+        if caller.by_app_password() {
+            return Err(ApiError::AppPasswordNotAllowed);
         }
         Ok(AdminUser(caller.user_id))
     }

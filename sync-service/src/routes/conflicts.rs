@@ -1,11 +1,10 @@
 //! The conflict log: every conflict with the base and both values, newest first, filtered and
 //! paged; and resolving the held ones of review mode.
 
-use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use service_kit::extract::{BadInput, Json, Path, Query};
 use sync_model::{ItemKind, LinkId, Side};
 
 use super::AppState;
@@ -52,7 +51,7 @@ pub struct Page {
 }
 
 #[utoipa::path(get, path = "/v1/conflicts", tag = "sync", security(("access_token" = [])), params(Filter),
-    responses((status = 200, body = Page), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Page), (status = 422, body = ErrorBody, description = "invalid_query: e.g. an unknown status or a limit that is not a number"), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -61,9 +60,7 @@ pub async fn list(
     if let Some(status) = &filter.status
         && !matches!(status.as_str(), "decided" | "held" | "resolved")
     {
-        return Err(ApiError::BadRequest(
-            "status must be decided, held or resolved".into(),
-        ));
+        return Err(BadInput::Query("status must be decided, held or resolved".into()).into());
     }
     let limit = filter.limit.unwrap_or(50).clamp(1, 200);
     let entries: Vec<Entry> = sqlx::query_as(
@@ -105,9 +102,9 @@ pub async fn resolve(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(link_id): Path<uuid::Uuid>,
-    body: Result<Json<Resolution>, JsonRejection>,
+    body: Result<Json<Resolution>, BadInput>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(resolution) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(resolution) = body?;
     let mut tx = state.pool.begin().await?;
     inbox::lock_user(&mut tx, user).await?;
     let link = links::get(&mut tx, LinkId(link_id))

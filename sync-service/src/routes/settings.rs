@@ -3,10 +3,9 @@
 //! again) opens a re-scope of that kind (`domain::scope`): both sides read everything again and
 //! what came into scope is matched, never duplicated; what left it is unlinked, never deleted.
 
-use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
+use service_kit::extract::{BadInput, Json, Path};
 use service_kit::telemetry::current_traceparent;
 use sync_model::{ItemKind, Side, UserId};
 use sync_protocol::{CommandMessage, Envelope, WatchScope};
@@ -33,14 +32,14 @@ pub async fn get_mine(
 }
 
 #[utoipa::path(put, path = "/v1/settings", tag = "sync", security(("access_token" = [])), request_body = UserSettings,
-    responses((status = 200, body = UserSettings), (status = 400, body = ErrorBody, description = "bad_request, nul_character (with the field)"), (status = 401, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "invalid_setting, with the field")))]
+    responses((status = 200, body = UserSettings), (status = 400, body = ErrorBody, description = "nul_character (with the field)"), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid_setting (with the field), invalid_body")))]
 pub async fn put_mine(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    body: Result<Json<UserSettings>, JsonRejection>,
+    body: Result<Json<UserSettings>, BadInput>,
 ) -> Result<Json<UserSettings>, ApiError> {
-    let Json(new) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(new) = body?;
     save(&state, user, new).await.map(Json)
 }
 
@@ -60,15 +59,15 @@ pub async fn get(
 
 #[utoipa::path(put, path = "/internal/v1/users/{user_id}/settings", tag = "internal", security(("service_token" = [])),
     params(("user_id" = uuid::Uuid, Path)), request_body = UserSettings,
-    responses((status = 200, body = UserSettings), (status = 400, body = ErrorBody, description = "bad_request, nul_character (with the field)"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody, description = "invalid_setting, with the field")))]
+    responses((status = 200, body = UserSettings), (status = 400, body = ErrorBody, description = "nul_character (with the field)"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody, description = "invalid_setting (with the field), invalid_body, invalid_path")))]
 pub async fn put(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(user): Path<UserId>,
-    body: Result<Json<UserSettings>, JsonRejection>,
+    body: Result<Json<UserSettings>, BadInput>,
 ) -> Result<Json<UserSettings>, ApiError> {
     require_service(&headers, &state, service_kit::auth::Scope::Settings)?;
-    let Json(new) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(new) = body?;
     save(&state, user, new).await.map(Json)
 }
 

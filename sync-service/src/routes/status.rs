@@ -1,11 +1,11 @@
 //! Sync status per kind: last sync, linked / pending / failed items with reasons, and the first
 //! sync's progress for a progress bar.
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use service_kit::extract::{Json, Path};
 use sqlx::PgPool;
 use sync_model::UserId;
 

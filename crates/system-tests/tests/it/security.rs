@@ -424,3 +424,372 @@ async fn poll_intervals_below_the_deployments_floor_are_refused() -> anyhow::Res
     sys.stop().await;
     Ok(())
 }
+
+/// The status and JSON body of a call with a raw body (or none), with `token` or none.
+async fn raw_call(
+    method: Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<(&str, Vec<u8>)>,
+) -> anyhow::Result<(u16, Value)> {
+    // No connection kept: a server that refused a large body without reading it closes the
+    // connection, and a pooled client would send the next request into it.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let mut request = http.request(method, &url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some((content_type, bytes)) = body {
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes);
+    }
+    let answer = request.send().await?;
+    let status = answer.status().as_u16();
+    let text = answer.text().await?;
+    let body = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{method_url} answered {status} not JSON ({e}): {text}",
+            method_url = url
+        )
+    })?;
+    Ok((status, body))
+}
+
+fn code(answer: &(u16, Value)) -> (u16, &str) {
+    (answer.0, answer.1["code"].as_str().unwrap_or("(none)"))
+}
+
+/// A request (method, URL, token, content type and body) and the status and code expected.
+type BadInputCase<'a> = (
+    Method,
+    String,
+    Option<&'a str>,
+    Option<(&'a str, Vec<u8>)>,
+    u16,
+    &'a str,
+);
+
+/// Bigger than every service's body limit (axum's 2 MiB).
+fn oversized() -> Vec<u8> {
+    let mut body = b"{\"name\": \"".to_vec();
+    body.extend(std::iter::repeat_n(b'a', 3 * 1024 * 1024));
+    body.extend(b"\"}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_json_error_body_with_a_stable_code_at_every_service()
+-> anyhow::Result<()> {
+    let sys = spawn_system_with_web().await?;
+    let web = sys.web_url.clone().expect("web");
+    sys.provision_user("input@example.com", 3600).await?;
+    let user = sys.sign_in("input@example.com", USER_PASSWORD).await?;
+    let admin = sys.admin_token().await?;
+    let json = "application/json";
+    let not_json = || Some((json, b"{not json".to_vec()));
+
+    // sync-service: path, query, body (unparsable, wrong shape, not sent as JSON), too large.
+    let sync = &sys.sync_url;
+    let cases: Vec<BadInputCase> = vec![
+        (
+            Method::POST,
+            format!("{sync}/v1/admin/held-deletions/not-a-uuid/release"),
+            Some(&admin),
+            None,
+            422,
+            "invalid_path",
+        ),
+        (
+            Method::GET,
+            format!("{sync}/v1/admin/users/not-a-uuid/links"),
+            Some(&admin),
+            None,
+            422,
+            "invalid_path",
+        ),
+        (
+            Method::GET,
+            format!("{sync}/v1/conflicts?limit=abc"),
+            Some(&user),
+            None,
+            422,
+            "invalid_query",
+        ),
+        (
+            Method::GET,
+            format!("{sync}/v1/conflicts?status=lost"),
+            Some(&user),
+            None,
+            422,
+            "invalid_query",
+        ),
+        (
+            Method::PUT,
+            format!("{sync}/v1/settings"),
+            Some(&user),
+            not_json(),
+            422,
+            "invalid_body",
+        ),
+        (
+            Method::PUT,
+            format!("{sync}/v1/settings"),
+            Some(&user),
+            Some((json, b"{\"contacts\": \"yes\"}".to_vec())),
+            422,
+            "invalid_body",
+        ),
+        (
+            Method::PUT,
+            format!("{sync}/v1/settings"),
+            Some(&user),
+            Some(("text/plain", b"{}".to_vec())),
+            422,
+            "invalid_body",
+        ),
+        (
+            Method::PUT,
+            format!("{sync}/v1/settings"),
+            Some(&user),
+            Some((json, oversized())),
+            413,
+            "body_too_large",
+        ),
+        (
+            Method::GET,
+            format!("{sync}/v1/conflicts?kind=a%00b"),
+            Some(&user),
+            None,
+            400,
+            "nul_character",
+        ),
+        // auth-service, through the same shared extractors.
+        (
+            Method::DELETE,
+            format!("{}/v1/me/identities/not-a-uuid", sys.auth_url),
+            Some(&user),
+            None,
+            422,
+            "invalid_path",
+        ),
+        (
+            Method::GET,
+            format!("{}/v1/admin/audit?limit=many", sys.auth_url),
+            Some(&admin),
+            None,
+            422,
+            "invalid_query",
+        ),
+        (
+            Method::POST,
+            format!("{}/v1/sessions", sys.auth_url),
+            None,
+            not_json(),
+            422,
+            "invalid_body",
+        ),
+        (
+            Method::POST,
+            format!("{}/v1/sessions", sys.auth_url),
+            None,
+            Some((json, oversized())),
+            413,
+            "body_too_large",
+        ),
+        // web's own endpoints; and sync-service's answers pass through it unchanged.
+        (
+            Method::GET,
+            format!("{web}/api/discovery/%FF/contact-folders"),
+            Some(&user),
+            None,
+            422,
+            "invalid_path",
+        ),
+        (
+            Method::POST,
+            format!("{web}/api/session"),
+            None,
+            not_json(),
+            422,
+            "invalid_body",
+        ),
+        (
+            Method::POST,
+            format!("{web}/api/session"),
+            None,
+            Some((json, oversized())),
+            413,
+            "body_too_large",
+        ),
+        (
+            Method::PUT,
+            format!("{web}/api/sync/v1/settings"),
+            Some(&user),
+            Some((json, oversized())),
+            413,
+            "body_too_large",
+        ),
+        (
+            Method::GET,
+            format!("{web}/api/sync/v1/conflicts?limit=abc"),
+            Some(&user),
+            None,
+            422,
+            "invalid_query",
+        ),
+    ];
+    for (method, url, token, body, status, expected) in cases {
+        let what = format!("{method} {url}");
+        let answer = raw_call(method, url, token, body).await?;
+        assert_eq!(code(&answer), (status, expected), "{what}: {}", answer.1);
+        assert!(
+            answer.1["message"].is_string(),
+            "{what} explains: {}",
+            answer.1
+        );
+    }
+    Ok(())
+}
+
+/// An app password for the account of `token` and an API session opened with it.
+async fn app_password_session(sys: &System, token: &str, email: &str) -> anyhow::Result<String> {
+    let (status, created) = sys
+        .call_as(
+            token,
+            Method::POST,
+            format!("{}/v1/me/app-passwords", sys.auth_url),
+            Some(json!({"name": "nightly script"})),
+        )
+        .await?;
+    assert_eq!(status, 201, "{created}");
+    let password = created["password"].as_str().expect("password");
+    let signed_in = sys
+        .post(
+            format!("{}/v1/sessions", sys.auth_url),
+            json!({"email": email, "password": password, "client": "api"}),
+        )
+        .await?;
+    Ok(signed_in["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_password_sessions_are_refused_sync_services_admin_actions_but_may_read_and_set_their_own_sync()
+-> anyhow::Result<()> {
+    let sys = spawn_system_with_web().await?;
+    let web = sys.web_url.clone().expect("web");
+    let sync = sys.sync_url.clone();
+    let member = sys.provision_user("scripted@example.com", 3600).await?;
+    let user = member.user_id.clone();
+
+    // A user's script reads its status and settings and changes its own settings.
+    let interactive = sys.sign_in("scripted@example.com", USER_PASSWORD).await?;
+    let script = app_password_session(&sys, &interactive, "scripted@example.com").await?;
+    let (status, settings) = sys
+        .call_as(&script, Method::GET, format!("{sync}/v1/settings"), None)
+        .await?;
+    assert_eq!(status, 200, "{settings}");
+    let mut changed = settings.clone();
+    changed["poll_interval_secs"] = json!(7200);
+    let (status, saved) = sys
+        .call_as(
+            &script,
+            Method::PUT,
+            format!("{sync}/v1/settings"),
+            Some(changed),
+        )
+        .await?;
+    assert_eq!(
+        (status, &saved["poll_interval_secs"]),
+        (200, &json!(7200)),
+        "{saved}"
+    );
+    for url in [
+        format!("{sync}/v1/status"),
+        format!("{web}/api/sync/v1/conflicts"),
+    ] {
+        let (status, body) = sys.call_as(&script, Method::GET, url.clone(), None).await?;
+        assert_eq!(status, 200, "{url}: {body}");
+    }
+
+    // An administrator's script: reads the admin lists, is refused every admin action.
+    let admin_interactive = sys.admin_token().await?;
+    let admin_script = app_password_session(&sys, &admin_interactive, "admin@example.com").await?;
+    for path in [
+        "/v1/admin/held-deletions".to_owned(),
+        "/v1/admin/dead-letters".to_owned(),
+        "/v1/admin/held-users".to_owned(),
+        format!("/v1/admin/users/{user}/links"),
+    ] {
+        let (status, body) = sys
+            .call_as(&admin_script, Method::GET, format!("{sync}{path}"), None)
+            .await?;
+        assert_eq!(status, 200, "GET {path}: {body}");
+    }
+    let some_link = uuid::Uuid::new_v4();
+    let actions: Vec<(String, Option<Value>)> = vec![
+        (format!("/v1/admin/users/{user}/resync"), None),
+        (format!("/v1/admin/users/{user}/rebuild-links"), None),
+        (
+            format!("/v1/admin/users/{user}/unblock"),
+            Some(json!({"action": "retry"})),
+        ),
+        (
+            format!("/v1/admin/held-deletions/{some_link}/release"),
+            None,
+        ),
+        (
+            format!("/v1/admin/held-deletions/{some_link}/discard"),
+            None,
+        ),
+        (
+            "/v1/admin/held-deletions/release".to_owned(),
+            Some(json!({"link_ids": [some_link]})),
+        ),
+        (
+            "/v1/admin/held-deletions/discard".to_owned(),
+            Some(json!({"link_ids": [some_link]})),
+        ),
+        ("/v1/admin/dead-letters/1/replay".to_owned(), None),
+    ];
+    for (path, body) in &actions {
+        for base in [sync.clone(), format!("{web}/api/sync")] {
+            let (status, answer) = sys
+                .call_as(
+                    &admin_script,
+                    Method::POST,
+                    format!("{base}{path}"),
+                    body.clone(),
+                )
+                .await?;
+            assert_eq!(
+                (status, answer["code"].as_str()),
+                (403, Some("app_password_not_allowed")),
+                "POST {base}{path}: {answer}"
+            );
+        }
+    }
+    // The same administrator signed in with the password gets past the check (the unknown
+    // link and dead letter are 404s: the action itself ran).
+    for (path, expected) in [
+        (format!("/v1/admin/held-deletions/{some_link}/release"), 404),
+        ("/v1/admin/dead-letters/1/replay".to_owned(), 404),
+        (format!("/v1/admin/users/{user}/resync"), 200),
+    ] {
+        let (status, answer) = sys
+            .call_as(
+                &admin_interactive,
+                Method::POST,
+                format!("{sync}{path}"),
+                None,
+            )
+            .await?;
+        assert_eq!(status, expected, "POST {path} in person: {answer}");
+    }
+    Ok(())
+}

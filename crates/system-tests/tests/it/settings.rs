@@ -33,10 +33,10 @@ async fn invalid_settings_are_refused_with_the_field() -> anyhow::Result<()> {
     );
 
     let answer = put(json!({"contacts": "yes"})).await?;
-    assert_eq!(answer.status(), 400);
+    assert_eq!(answer.status(), 422);
     assert_eq!(
         answer.json::<serde_json::Value>().await?["code"],
-        "bad_request"
+        "invalid_body"
     );
 
     let answer = sys
