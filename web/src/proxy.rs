@@ -11,6 +11,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 use service_kit::extract::{Path, RawBody};
 
+use service_kit::client_address::TrustedProxies;
+
 use crate::error::{Error, Result};
 use crate::session::SESSION_COOKIE;
 use crate::startup::AppState;
@@ -109,19 +111,19 @@ pub fn rewrite_cookie_path(set_cookie: &str, mount: &str) -> String {
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Tells the services who the client is: `X-Forwarded-For` becomes the browser's address as
-/// this edge saw it. What the browser sent in that header is dropped: it is not ours to trust.
-/// (auth-service throttles sign-in per address with it, believing it only from the addresses in
-/// `AUTH_TRUSTED_PROXIES`, i.e. this service's.)
+/// this edge saw it: the connection's peer, or, when that peer is one of `WEB_TRUSTED_PROXIES`
+/// (the operator's HTTPS proxy), the address that proxy vouches for (`service_kit::
+/// client_address`, the rule auth-service follows too). Whatever else the header held is
+/// dropped: a browser could have written it. (auth-service throttles sign-in per address with
+/// it, believing it only from the addresses in `AUTH_TRUSTED_PROXIES`, i.e. this service's.)
 pub async fn client_address(
+    axum::extract::State(trusted): axum::extract::State<std::sync::Arc<TrustedProxies>>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip());
+    let client = trusted.of_request(request.extensions(), request.headers());
     request.headers_mut().remove(&X_FORWARDED_FOR);
-    if let Some(ip) = peer
+    if let Some(ip) = client
         && let Ok(value) = axum::http::HeaderValue::from_str(&ip.to_string())
     {
         request.headers_mut().insert(X_FORWARDED_FOR, value);

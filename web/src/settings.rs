@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::SecretString;
+use service_kit::client_address::TrustedProxies;
 use service_kit::settings::{HttpSettings, TelemetrySettings, parse_or, string_or};
 
 pub const PREFIX: &str = "WEB";
@@ -34,6 +35,11 @@ pub struct Settings {
     pub public_url: String,
     /// How long a call to a service behind the page may take.
     pub upstream_timeout: Duration,
+    /// `WEB_TRUSTED_PROXIES`: the reverse proxies in front of `web` (IPs, CIDRs; empty by
+    /// default). From one of them, the browser's address is taken from `X-Forwarded-For` (the
+    /// right-most address that is not a trusted proxy); from any other peer the header is
+    /// ignored (decisions #68).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Settings {
@@ -52,6 +58,7 @@ impl Settings {
             jwt_audience: string_or(PREFIX, "JWT_AUDIENCE", "outlook-zoho-sync"),
             public_url: string_or(PREFIX, "PUBLIC_URL", "http://127.0.0.1:8080"),
             upstream_timeout: Duration::from_secs(parse_or(PREFIX, "UPSTREAM_TIMEOUT_SECS", 30)?),
+            trusted_proxies: parse_or(PREFIX, "TRUSTED_PROXIES", TrustedProxies::default())?,
         };
         settings.validate()?;
         Ok(settings)
@@ -72,6 +79,7 @@ impl Settings {
             jwt_audience: "outlook-zoho-sync".into(),
             public_url: "http://127.0.0.1".into(),
             upstream_timeout: Duration::from_secs(30),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use axum::Router;
 use axum::routing::{any, get, post};
 use secrecy::SecretString;
 use service_kit::CancellationToken;
+use service_kit::client_address::TrustedProxies;
 use service_kit::http::{Dependencies, operational_routes, serve};
 use tokio::net::TcpListener;
 
@@ -36,7 +37,7 @@ pub struct Application {
     shutdown: CancellationToken,
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, trusted_proxies: TrustedProxies) -> Router {
     // Served over HTTPS (`WEB_PUBLIC_URL=https://...`): browsers are told to never use plain
     // HTTP for this host again (HSTS).
     let https = state.secure_cookies;
@@ -61,7 +62,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(move |response| {
             assets::strict_transport_security(response, https)
         }))
-        .layer(axum::middleware::from_fn(proxy::client_address))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(trusted_proxies),
+            proxy::client_address,
+        ))
 }
 
 impl Application {
@@ -106,7 +110,7 @@ impl Application {
         Ok(Application {
             listener,
             limits: settings.http.limits.clone(),
-            router: router(state),
+            router: router(state, settings.trusted_proxies.clone()),
             shutdown: CancellationToken::new(),
         })
     }

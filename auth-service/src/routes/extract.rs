@@ -127,21 +127,12 @@ impl FromRequestParts<std::sync::Arc<crate::startup::AppState>> for ClientAddres
         parts: &mut Parts,
         state: &std::sync::Arc<crate::startup::AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        Ok(ClientAddress(peer.map(|peer| {
+        Ok(ClientAddress(
             state
                 .jwt
                 .settings()
                 .trusted_proxies
-                .client_address(peer, forwarded)
-        })))
+                .of_request(&parts.extensions, &parts.headers),
+        ))
     }
 }

@@ -215,6 +215,48 @@ async fn a_burst_of_parallel_guesses_gets_no_more_checks_than_the_limit() {
     assert_eq!(failures, 5, "only the checked guesses count");
 }
 
+/// The per-address limit under a burst: one client guesses 40 accounts at once, one guess
+/// each (no account reaches its own limit). The address's attempts are claimed before any
+/// password is hashed, so only the limit's number are checked; the rest are refused with the
+/// throttle's code.
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_across_accounts_from_one_address_gets_no_more_checks_than_its_limit()
+ {
+    let app = spawn_app_with(|s| s.sessions.max_failed_sign_ins_per_address = 6).await;
+    app.create_user_with_password("spray0@example.com", PASSWORD)
+        .await;
+    let guesses = (0..40).map(|i| {
+        app.sign_in(
+            json!({"email": format!("spray{i}@example.com"), "password": format!("guess {i}")}),
+        )
+    });
+    let mut statuses = Vec::new();
+    let mut codes = Vec::new();
+    for answer in futures_util::future::join_all(guesses).await {
+        statuses.push(answer.status());
+        let body: Value = answer.json().await.unwrap();
+        codes.push(body["code"].as_str().unwrap_or_default().to_owned());
+    }
+    let (checked, refused) = checked_and_refused(&statuses);
+    assert_eq!((checked, refused), (6, 34), "{statuses:?}");
+    let count = |code: &str| codes.iter().filter(|c| *c == code).count();
+    assert_eq!(
+        (count("invalid_credentials"), count("too_many_attempts")),
+        (6, 34),
+        "{codes:?}"
+    );
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sign_in_failures WHERE email_key = 'address:127.0.0.1'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        failures, 6,
+        "only the checked guesses count against the address"
+    );
+}
+
 #[tokio::test]
 async fn repeated_failures_from_one_address_throttle_it_across_accounts() {
     let app = spawn_app_with(|s| s.sessions.max_failed_sign_ins_per_address = 6).await;

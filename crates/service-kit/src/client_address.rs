@@ -46,6 +46,25 @@ impl TrustedProxies {
         self.0.iter().any(|net| net.contains(&ip))
     }
 
+    /// The client's address of a request served by [`crate::http::serve`]: its peer (the
+    /// `ConnectInfo` extension) through [`Self::client_address`] with its `X-Forwarded-For`
+    /// headers. `None` when the server recorded no peer.
+    pub fn of_request(
+        &self,
+        extensions: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<IpAddr> {
+        let peer = extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
+            .0
+            .ip();
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Some(self.client_address(peer, forwarded))
+    }
+
     /// The client's address: `peer` itself unless it is a trusted proxy; then, reading
     /// `X-Forwarded-For` (all its values, in order) from the right, the first address that is
     /// not a trusted proxy. An unreadable entry ends the walk at the last address vouched for.

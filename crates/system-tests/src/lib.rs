@@ -118,21 +118,31 @@ pub fn sync_settings(
 /// Starts the sandbox and the four services. `poll_tick` is how often the connectors look for
 /// due polls.
 pub async fn spawn_system() -> anyhow::Result<System> {
-    start(false).await
+    start(false, None).await
 }
 
 /// Like [`spawn_system`], plus `web` (the settings page and its API) in front of the services,
 /// with auth-service's OAuth redirects going through it as in a deployment
 /// (`AUTH_PUBLIC_URL={web}/api/auth`, `AUTH_CONNECTED_REDIRECT_URL={web}/#/connections`).
 pub async fn spawn_system_with_web() -> anyhow::Result<System> {
-    start(true).await
+    start(true, None).await
+}
+
+/// Like [`spawn_system_with_web`], with `web` behind reverse proxies at `web_trusted_proxies`
+/// (`WEB_TRUSTED_PROXIES`) and auth-service trusting `web`'s address (loopback), as a
+/// deployment behind an HTTPS proxy is set up. The tests' own client connects from loopback.
+pub async fn spawn_system_with_web_behind(web_trusted_proxies: &str) -> anyhow::Result<System> {
+    start(true, Some(web_trusted_proxies.parse()?)).await
 }
 
 /// With `web`, people of this domain get an account on their first sign-in with the sandbox's
 /// OpenID Connect provider (`Sandbox ID`).
 pub const SSO_SIGN_UP_DOMAIN: &str = "sso.example";
 
-async fn start(with_web: bool) -> anyhow::Result<System> {
+async fn start(
+    with_web: bool,
+    web_trusted_proxies: Option<service_kit::client_address::TrustedProxies>,
+) -> anyhow::Result<System> {
     service_kit::telemetry::init_for_tests();
     // `web`'s address must be known before auth-service starts: bind it first.
     let web_listener = if with_web {
@@ -157,6 +167,9 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
         use secrecy::ExposeSecret;
         auth_service::settings::Settings::for_tests(database.url.expose_secret(), &sandbox_url)
     };
+    if web_trusted_proxies.is_some() {
+        auth_settings.sessions.trusted_proxies = "127.0.0.1".parse()?;
+    }
     if let Some(web_url) = &web_url {
         auth_settings.public_url = format!("{web_url}/api/auth");
         auth_settings.connected_redirect_url = Some(format!("{web_url}/#/connections"));
@@ -247,7 +260,7 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
     tasks.push(spawn("connector-zoho", zoho.run_until_stopped()));
 
     if let Some(listener) = web_listener {
-        let settings = web::Settings::for_tests(
+        let mut settings = web::Settings::for_tests(
             web::settings::Upstreams {
                 auth_url: auth_url.clone(),
                 sync_url: sync_url.clone(),
@@ -256,6 +269,7 @@ async fn start(with_web: bool) -> anyhow::Result<System> {
             },
             WEB_TOKEN,
         );
+        settings.trusted_proxies = web_trusted_proxies.unwrap_or_default();
         let web = web::Application::build_on(listener, settings).context("web")?;
         shutdown.push(web.shutdown_token());
         tasks.push(spawn("web", web.run_until_stopped()));

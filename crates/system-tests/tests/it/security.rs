@@ -793,3 +793,76 @@ async fn app_password_sessions_are_refused_sync_services_admin_actions_but_may_r
     }
     Ok(())
 }
+
+/// A wrong sign-in through `web` with `forwarded` as the `X-Forwarded-For` a proxy in front of
+/// `web` sends: the status and code.
+async fn wrong_sign_in_through_web(
+    sys: &System,
+    forwarded: &str,
+    email: &str,
+) -> anyhow::Result<(u16, String)> {
+    let web = sys.web_url.as_deref().expect("web");
+    let answer = sys
+        .http
+        .post(format!("{web}/api/session"))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({"email": email, "password": "not the password"}))
+        .send()
+        .await?;
+    let status = answer.status().as_u16();
+    let body: Value = answer.json().await?;
+    Ok((status, body["code"].as_str().unwrap_or_default().to_owned()))
+}
+
+/// The per-address sign-in limit in `system_tests` (auth-service's test settings).
+const FAILED_SIGN_INS_PER_ADDRESS: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_web_passes_on_each_browsers_address_and_a_spoofed_chain_picks_none()
+-> anyhow::Result<()> {
+    // The tests' client connects from loopback: it plays the operator's HTTPS proxy.
+    let sys = system_tests::spawn_system_with_web_behind("127.0.0.1, ::1").await?;
+    // One browser (198.51.100.7 as the proxy saw it) writes a fresh address of its own choice
+    // into the header on every try; the proxy appends the real one.
+    for i in 0..FAILED_SIGN_INS_PER_ADDRESS {
+        let chain = format!("203.0.113.{i}, 198.51.100.7");
+        let answer =
+            wrong_sign_in_through_web(&sys, &chain, &format!("spoof{i}@example.com")).await?;
+        assert_eq!(answer, (401, "invalid_credentials".into()), "try {i}");
+    }
+    for chain in ["203.0.113.99, 198.51.100.7", "198.51.100.7"] {
+        assert_eq!(
+            wrong_sign_in_through_web(&sys, chain, "fresh@example.com").await?,
+            (429, "too_many_attempts".into()),
+            "the browser's own address is throttled whatever it wrote ({chain})"
+        );
+    }
+    // Another browser behind the same proxy has its own budget.
+    assert_eq!(
+        wrong_sign_in_through_web(&sys, "198.51.100.8", "other@example.com").await?,
+        (401, "invalid_credentials".into())
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_a_peer_that_is_not_a_trusted_proxy_web_ignores_x_forwarded_for() -> anyhow::Result<()>
+{
+    // A proxy is configured, but the tests' client (loopback) is not it.
+    let sys = system_tests::spawn_system_with_web_behind("10.255.0.1").await?;
+    for i in 0..FAILED_SIGN_INS_PER_ADDRESS {
+        let answer = wrong_sign_in_through_web(
+            &sys,
+            &format!("203.0.113.{i}"),
+            &format!("direct{i}@example.com"),
+        )
+        .await?;
+        assert_eq!(answer, (401, "invalid_credentials".into()), "try {i}");
+    }
+    assert_eq!(
+        wrong_sign_in_through_web(&sys, "203.0.113.250", "fresh@example.com").await?,
+        (429, "too_many_attempts".into()),
+        "every try counted against the peer's address, not the ones the client wrote"
+    );
+    Ok(())
+}
