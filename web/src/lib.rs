@@ -4,11 +4,13 @@
 //! - [`assets`]: the page's files, embedded in the binary, and the security headers;
 //! - [`session`]: sign-in, refresh and sign-out with the refresh token in an `HttpOnly` cookie;
 //! - [`proxy`]: `/api/auth/...` and `/api/sync/...` forwarded to auth-service and sync-service;
+//! - [`admin_connections`]: every user's connections with their real state, for admins;
 //! - [`bff`]: discovery lists and connector health from the connectors, the TOTP QR code;
 //! - [`status`]: the status as server-sent events, sent when it changes;
 //! - [`error`]: the one error type.
 #![doc = include_str!("../README.md")]
 
+pub mod admin_connections;
 pub mod assets;
 pub mod bff;
 pub mod error;

@@ -52,6 +52,10 @@ pub fn router(state: AppState, trusted_proxies: TrustedProxies) -> Router {
         .route("/api/connectors/{side}/watches", get(bff::watches))
         .route("/api/status", get(status::once))
         .route("/api/status/events", get(status::events))
+        .route(
+            "/api/admin/connections",
+            get(crate::admin_connections::list),
+        )
         .route("/api/auth/{*rest}", any(proxy::auth))
         .route("/api/sync/{*rest}", any(proxy::sync))
         .route("/api/{*rest}", any(|| async { error::Error::NotFound }))

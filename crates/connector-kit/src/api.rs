@@ -288,10 +288,22 @@ impl ApiCaller {
                     let status = response.status;
                     metrics::counter!("connector_api_calls_total", "side" => side, "operation" => operation, "status" => status.as_str().to_owned()).increment(1);
                     if status == StatusCode::TOO_MANY_REQUESTS {
-                        let after = retry_after(&response.headers)
-                            .or_else(|| body_retry_after(&response.body));
-                        let error = ApiError::Throttled { retry_after: after };
+                        let daily = body_names_daily_limit(&response.body);
+                        let after = retry_after(&response.headers).or_else(|| {
+                            if daily {
+                                body_daily_retry_after(&response.body)
+                            } else {
+                                body_retry_after(&response.body)
+                            }
+                        });
+                        let error = ApiError::Throttled {
+                            retry_after: after,
+                            daily,
+                        };
                         match after {
+                            // The day's allowance comes back in hours: retrying now only
+                            // spends the attempts.
+                            _ if daily => return Err(error),
                             Some(after) if after > self.policy.max_retry_after => {
                                 return Err(error);
                             }
@@ -345,9 +357,32 @@ impl ApiCaller {
 
 /// Zoho sends no `Retry-After` header; its 429 body may carry `details.retry_after` (seconds).
 pub fn body_retry_after(body: &[u8]) -> Option<Duration> {
+    body_seconds(body, "/details/retry_after", 3600.0)
+}
+
+/// When the day's allowance is used up, the wait the body names may be up to a day (the oldest
+/// calls of the rolling 24 hours leave the window then).
+pub fn body_daily_retry_after(body: &[u8]) -> Option<Duration> {
+    body_seconds(body, "/details/retry_after", 24.0 * 3600.0)
+}
+
+/// Whether a 429's body says that the day's allowance is used up (see
+/// [`crate::http::names_daily_limit`]).
+pub fn body_names_daily_limit(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")?
+                .as_str()
+                .map(crate::http::names_daily_limit)
+        })
+        .unwrap_or(false)
+}
+
+fn body_seconds(body: &[u8], pointer: &str, cap: f64) -> Option<Duration> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let secs = value.pointer("/details/retry_after")?.as_f64()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+    let secs = value.pointer(pointer)?.as_f64()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(cap)))
 }
 
 async fn send(request: reqwest::RequestBuilder) -> Result<ApiResponse, reqwest::Error> {
@@ -394,6 +429,21 @@ mod tests {
         let body = br#"{"code":"TOO_MANY_REQUESTS","details":{"retry_after":60}}"#;
         assert_eq!(body_retry_after(body), Some(Duration::from_secs(60)));
         assert_eq!(body_retry_after(b"<html>"), None);
+    }
+
+    #[test]
+    fn zohos_daily_limit_is_told_by_its_message_and_may_wait_a_day() {
+        // As the sandbox answers when an org's credits for the 24 hours are spent.
+        let daily = br#"{"code":"TOO_MANY_REQUESTS","status":"error","message":"number of API requests for the 24 hour period is exceeded","details":{"limit":100,"window":86400,"retry_after":80000}}"#;
+        assert!(body_names_daily_limit(daily));
+        assert_eq!(
+            body_daily_retry_after(daily),
+            Some(Duration::from_secs(80_000))
+        );
+        assert_eq!(body_retry_after(daily), Some(Duration::from_secs(3600)));
+        let burst = br#"{"code":"TOO_MANY_REQUESTS","message":"Rate limit exceeded. Please retry after the specified time.","details":{"retry_after":60}}"#;
+        assert!(!body_names_daily_limit(burst));
+        assert!(!body_names_daily_limit(b"<html>"));
     }
 
     #[tokio::test]

@@ -143,6 +143,7 @@ impl<C: Connector> ConnectorApp<C> {
         let router = Router::new()
             .route("/internal/v1/users/{user_id}/sync-now", post(sync_now::<C>))
             .route("/internal/v1/users/{user_id}/watches", get(watches::<C>))
+            .route("/internal/v1/watches/unwell", get(unwell::<C>))
             .route(
                 "/internal/v1/users/{user_id}/discovery/{what}",
                 get(discover::<C>),
@@ -261,6 +262,37 @@ async fn watches<C: Connector>(
         "user_id": user_id,
         "side": state.connector.side(),
         "watches": watches,
+    })))
+}
+
+/// At most this many unwell watches in one answer: far more than a team's users have kinds.
+const UNWELL_LIMIT: i64 = 10_000;
+
+/// Every user's watches that are not polling normally (throttled, allowance used up, failing,
+/// waiting for a reconnect), for the admin console's connections; `truncated` when there were
+/// more than [`UNWELL_LIMIT`].
+async fn unwell<C: Connector>(
+    State(state): State<ApiState<C>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    authorised(&state, &headers, Scope::Status)?;
+    let watches = state
+        .store
+        .unwell_watches(UNWELL_LIMIT + 1)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "unwell watches failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "unwell watches failed",
+            )
+        })?;
+    let truncated = watches.len() as i64 > UNWELL_LIMIT;
+    Ok(Json(json!({
+        "side": state.connector.side(),
+        "watches": watches.into_iter().take(UNWELL_LIMIT as usize).collect::<Vec<_>>(),
+        "truncated": truncated,
     })))
 }
 

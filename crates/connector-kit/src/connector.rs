@@ -64,9 +64,13 @@ pub enum ApiError {
     /// The cursor is no longer valid: read everything again.
     #[error("the provider asks for a full resync")]
     ResyncRequired,
-    /// 429: wait before calling again.
+    /// 429: wait before calling again. `daily`: the provider's allowance of calls for the day
+    /// is used up (Zoho's API credits), rather than a burst slowed down.
     #[error("throttled by the provider")]
-    Throttled { retry_after: Option<Duration> },
+    Throttled {
+        retry_after: Option<Duration>,
+        daily: bool,
+    },
     /// 5xx, timeouts, connection errors: retry later.
     #[error("transient provider failure: {0:#}")]
     Transient(anyhow::Error),

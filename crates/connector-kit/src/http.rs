@@ -14,6 +14,14 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
 
+/// Whether a 429's message says that the day's allowance of calls is used up: Zoho answers its
+/// 24-hour API credit limit and a user's concurrency limit with the same `TOO_MANY_REQUESTS`,
+/// and only its message ("number of API requests for the 24 hour period is exceeded", Zoho's
+/// status-code page) tells them apart.
+pub fn names_daily_limit(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("24 hour period")
+}
+
 /// The classification shared by both APIs; `code` is the provider's error code, when the body
 /// had one, and `resync` says whether that code means "the cursor is no longer valid".
 pub fn classify(
@@ -30,6 +38,7 @@ pub fn classify(
         StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
         StatusCode::TOO_MANY_REQUESTS => ApiError::Throttled {
             retry_after: retry_after(headers),
+            daily: names_daily_limit(&message),
         },
         s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => ApiError::Transient(
             anyhow::anyhow!("{status}: {}", code.as_deref().unwrap_or("no code")),
@@ -64,6 +73,26 @@ mod tests {
         assert!(matches!(
             classify(StatusCode::BAD_GATEWAY, &h, None, String::new(), false),
             ApiError::Transient(_)
+        ));
+        assert!(matches!(
+            classify(
+                StatusCode::TOO_MANY_REQUESTS,
+                &h,
+                None,
+                "Rate limit exceeded".into(),
+                false
+            ),
+            ApiError::Throttled { daily: false, .. }
+        ));
+        assert!(matches!(
+            classify(
+                StatusCode::TOO_MANY_REQUESTS,
+                &h,
+                Some("TOO_MANY_REQUESTS".into()),
+                "number of API requests for the 24 hour period is exceeded".into(),
+                false
+            ),
+            ApiError::Throttled { daily: true, .. }
         ));
         assert!(matches!(
             classify(StatusCode::GONE, &h, None, String::new(), true),

@@ -24,6 +24,9 @@ const CONCURRENT_POLLS: usize = 8;
 const ERROR_BACKOFF: Duration = Duration::from_secs(30);
 /// A connection that needs reconnecting is looked at again this rarely.
 const RECONNECT_BACKOFF: Duration = Duration::from_secs(300);
+/// When a provider says its daily allowance is used up without saying until when: look again
+/// after this long.
+const DAILY_LIMIT_PROBE: Duration = Duration::from_secs(3600);
 
 pub struct Poller<C> {
     pub connector: Arc<C>,
@@ -83,7 +86,19 @@ impl<C: Connector> Poller<C> {
         let retry_soon = watch.poll_interval.min(ERROR_BACKOFF);
         let (delay, error, state) = match outcome {
             Ok(()) => (watch.poll_interval, None, WatchState::Ok),
-            Err(PollFailure::Api(ApiError::Throttled { retry_after })) => (
+            // The provider's own daily allowance (Zoho's API credits): told apart from a burst
+            // slowed down, as "allowance used up until" the time it names.
+            Err(PollFailure::Api(ApiError::Throttled {
+                retry_after,
+                daily: true,
+            })) => (
+                retry_after
+                    .unwrap_or(DAILY_LIMIT_PROBE)
+                    .max(watch.poll_interval),
+                Some("the provider's daily API allowance is used up".to_owned()),
+                WatchState::BudgetExhausted,
+            ),
+            Err(PollFailure::Api(ApiError::Throttled { retry_after, .. })) => (
                 retry_after.unwrap_or(retry_soon),
                 Some("throttled by the provider".to_owned()),
                 WatchState::Throttled,

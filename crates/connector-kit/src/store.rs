@@ -86,6 +86,16 @@ pub struct WatchStatus {
     pub has_cursor: bool,
 }
 
+/// A watch not polling normally, with its user (for the admin console).
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct UnwellWatch {
+    pub user_id: uuid::Uuid,
+    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub state: WatchState,
+    pub next_poll_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// The state of a poll round, saved with its cursor.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Round {
@@ -409,6 +419,18 @@ impl Store {
              FROM watches WHERE user_id = $1 ORDER BY kind",
         )
         .bind(user.0)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Every active watch that is not polling normally, of every user (the admin console's
+    /// connections at a glance): at most `limit`, the soonest to poll again first.
+    pub async fn unwell_watches(&self, limit: i64) -> sqlx::Result<Vec<UnwellWatch>> {
+        sqlx::query_as(
+            "SELECT user_id, kind, state, next_poll_at FROM watches
+             WHERE active AND state <> 'ok' ORDER BY next_poll_at LIMIT $1",
+        )
+        .bind(limit)
         .fetch_all(&self.pool)
         .await
     }

@@ -82,7 +82,8 @@ pub enum ConnectionState {
 }
 
 impl ConnectionState {
-    fn rank(&self) -> u8 {
+    /// How bad the state is: 0 is the worst (not connected), connected the best.
+    pub fn rank(&self) -> u8 {
         match self {
             ConnectionState::NotConnected => 0,
             ConnectionState::ReconnectNeeded => 1,

@@ -8,6 +8,7 @@ pub mod full_read;
 pub mod link;
 pub mod matching;
 pub mod merge;
+pub mod news;
 pub mod scope;
 pub mod settings;
 #[cfg(test)]

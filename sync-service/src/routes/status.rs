@@ -11,6 +11,7 @@ use sync_model::UserId;
 
 use super::AppState;
 use super::auth::{CurrentUser, require_service};
+use crate::domain::news::first_sync_just_completed;
 use crate::error::ApiError;
 use service_kit::openapi::ErrorBody;
 
@@ -29,8 +30,11 @@ pub struct FirstSync {
     pub reason: String,
     /// The sides whose full read it still waits for (`outlook`, `zoho`).
     pub reading: Vec<String>,
-    /// When it last completed (the page says "complete" only while this is recent).
+    /// When it last completed.
     pub completed_at: Option<DateTime<Utc>>,
+    /// Completed within the last 24 hours: the page says "first sync complete" only then
+    /// (`domain::news`).
+    pub just_completed: bool,
 }
 
 /// What one side did last for a kind: each side on its own, so that a side that stopped does
@@ -248,6 +252,7 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
         kind.zip(settings.as_ref())
             .is_some_and(|(k, s)| s.kind_enabled(k))
     };
+    let now = Utc::now();
     let mut kinds = Vec::with_capacity(counts.len());
     for c in counts.into_iter().filter(|c| enabled(&c.kind)) {
         let failed_items: Vec<(uuid::Uuid, serde_json::Value, String)> = sqlx::query_as(
@@ -286,6 +291,9 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
                 reason: c.rescope_reason.unwrap_or_else(|| "first_sync".to_owned()),
                 reading,
                 completed_at: c.first_sync_done_at.filter(|_| done),
+                just_completed: done
+                    && c.pending == 0
+                    && first_sync_just_completed(c.first_sync_done_at, now),
             },
             out_of_scope: c.out_of_scope,
             kind: c.kind,

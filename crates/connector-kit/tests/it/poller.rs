@@ -704,5 +704,13 @@ async fn an_exhausted_call_budget_stops_polling_early_and_says_so() -> anyhow::R
     assert_eq!(completed.load(Ordering::SeqCst), 0, "the round is not over");
     assert!(status[0].has_cursor, "it goes on from there later");
     assert_eq!(store.calls_last_day(user).await?.0, 3);
+    // The admin console's list of watches not polling normally names it, with its user.
+    let unwell = store.unwell_watches(100).await?;
+    let mine: Vec<_> = unwell.iter().filter(|w| w.user_id == user.0).collect();
+    assert_eq!(mine.len(), 1, "{unwell:?}");
+    assert_eq!(
+        (mine[0].kind.as_str(), mine[0].state),
+        ("contact", WatchState::BudgetExhausted)
+    );
     Ok(())
 }

@@ -275,12 +275,8 @@ async fn an_admin_manages_users_and_decides_held_deletions() -> anyhow::Result<(
     assert!(link.contains("#/reset/"), "{link}");
     s.browser.click("#sign-out").await?;
     s.browser.wait_for_text("h1", "Sign in").await?;
-    s.browser
-        .wait_for_text(
-            "#forgot-password",
-            "Ask your administrator for a reset link",
-        )
-        .await?;
+    // "Forgot your password?" on the sign-in screen says what to do, in both languages.
+    forgot_password(&mut s).await?;
     s.browser.goto(&link).await?;
     s.browser.wait_for_text("h1", "Set a new password").await?;
     s.shot_both("25-reset-password").await?;
@@ -317,4 +313,41 @@ async fn an_admin_manages_users_and_decides_held_deletions() -> anyhow::Result<(
         .await?;
     s.stop().await;
     Ok(())
+}
+
+/// The sign-in screen's "Forgot your password?" opens what to do: ask an administrator for a
+/// one-time link, or sign in with the identity provider; in English, then in Japanese.
+async fn forgot_password(s: &mut Session) -> anyhow::Result<()> {
+    for (lang, link, admin, sso) in [
+        (
+            "en",
+            "Forgot your password?",
+            "Ask your administrator for a one-time reset link",
+            "If your account signs in with Sandbox ID, use that button above instead",
+        ),
+        (
+            "ja",
+            "パスワードを忘れた場合",
+            "管理者に 1 回限りのリセット用リンクを依頼してください",
+            "Sandbox ID でサインインしているアカウントは、上のボタンからサインインしてください",
+        ),
+    ] {
+        if s.lang != lang {
+            s.switch_language(lang).await?;
+        }
+        s.browser
+            .wait_for_text("#forgot-password-link", link)
+            .await?;
+        assert!(
+            !s.browser.visible("#forgot-password-admin").await?,
+            "closed until asked"
+        );
+        s.browser.click("#forgot-password-link").await?;
+        s.browser
+            .wait_for_text("#forgot-password-admin", admin)
+            .await?;
+        s.browser.wait_for_text("#forgot-password-sso", sso).await?;
+        s.shot("26-forgot-password").await?;
+    }
+    s.switch_language("en").await
 }

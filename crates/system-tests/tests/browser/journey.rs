@@ -361,7 +361,10 @@ async fn sign_in_connect_choose_sync_and_settle_a_conflict() -> anyhow::Result<(
     s.switch_language("ja").await?;
     s.browser.wait_for_text("h1", "同期の状況").await?;
     s.browser
-        .wait_for_text("#first-sync-attention-contact", "対応が必要な項目: 1 件")
+        .wait_for_text(
+            "#first-sync-attention-contact",
+            "対応が必要なアイテム: 1 件",
+        )
         .await?;
     s.browser
         .wait_for_text(

@@ -3,6 +3,7 @@
 //! and Japanese, are saved under `target/screenshots/`.
 
 mod admin;
+mod allowance;
 mod blocked;
 mod health;
 mod journey;

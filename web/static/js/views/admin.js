@@ -8,6 +8,7 @@ import { announce, busy, checkbox, clearErrors, field, focusFirstError, h, setFi
 import { dateTime, number, relative } from '../format.js';
 import { errorText, t } from '../i18n.js';
 import { signInPart } from './sign-in-policy.js';
+import { stateText, tone } from './status.js';
 
 const PARTS = ['users', 'connections', 'held', 'dead-letters', 'audit', 'sign-in'];
 
@@ -205,9 +206,14 @@ async function usersPart(area, app, users) {
   else draw();
 }
 
+/** The states a connection can be in, worst first, as the filter offers them. */
+const CONNECTION_STATES = ['reconnect_needed', 'allowance_used_up', 'throttled', 'provider_failing', 'connected'];
+
+/** Each user's connections with their real state: auth-service's status joined by `web` with the
+ * connectors' throttled, allowance-used-up and failing polls (`/api/admin/connections`). */
 async function connectionsPart(area) {
   const status = h('select', { id: 'conn-status' },
-    ['', 'connected', 'reconnect_needed'].map((v) => h('option', { value: v }, v ? t(`connections.state.${v}`) : t('admin.all'))));
+    ['', ...CONNECTION_STATES].map((v) => h('option', { value: v }, v ? t(`admin.connections.state.${v}`) : t('admin.all'))));
   const provider = h('select', { id: 'conn-provider' },
     ['', 'outlook', 'zoho'].map((v) => h('option', { value: v }, v ? t(`provider.${v}`) : t('admin.all'))));
   const summary = h('div', { id: 'conn-summary', class: 'summary' });
@@ -218,13 +224,19 @@ async function connectionsPart(area) {
     if (provider.value) query.set('provider', provider.value);
     query.set('limit', '500');
     try {
-      const answer = await api.get(`/api/auth/v1/admin/connections?${query}`);
-      summary.replaceChildren(h('ul', { class: 'chips' }, (answer.summary || []).map((s) =>
-        h('li', { class: `badge ${s.status}` }, `${t(`provider.${s.provider}`)} · ${t(`connections.state.${s.status}`)}: ${number(s.count)}`))));
-      const rows = (answer.connections || []).map((c) => h('tr', { 'data-status': c.status },
+      const answer = await api.get(`/api/admin/connections?${query}`);
+      summary.replaceChildren(...[
+        h('ul', { class: 'chips' }, (answer.summary || []).map((s) =>
+          h('li', { class: `badge state-${tone(s.state)}` }, `${t(`provider.${s.provider}`)} · ${t(`admin.connections.state.${s.state}`)}: ${number(s.count)}`))),
+        // A connector that did not answer: its connections show only their stored status.
+        ...(answer.unavailable || []).map((service) => h('p', { class: 'notice warning', id: `conn-unavailable-${service}` },
+          t('status.stopped.unavailable', { service }))),
+        answer.truncated ? h('p', { class: 'hint', id: 'conn-truncated' }, t('admin.connections.truncated')) : null,
+      ].filter(Boolean));
+      const rows = (answer.connections || []).map((c) => h('tr', { 'data-state': c.state, 'data-email': c.email, 'data-provider': c.provider },
         h('td', {}, c.email),
         h('td', {}, t(`provider.${c.provider}`)),
-        h('td', {}, h('span', { class: `badge ${c.status}` }, t(`connections.state.${c.status}`)),
+        h('td', {}, h('span', { class: `badge state-${tone(c.state)}` }, stateText(c)),
           c.reason ? h('div', { class: 'hint' }, t('connections.reasonRefused')) : null),
         h('td', {}, c.data_centre ? t(`dc.${c.data_centre}`) : (c.tenant || '—')),
         h('td', {}, when(c.last_refresh_at))));

@@ -127,8 +127,15 @@ export async function render(main, app) {
     card.append(list, h('p', { class: 'divider', 'aria-hidden': 'true' }, h('span', {}, t('signin.or'))));
   }
   card.append(form);
-  // There is no e-mail channel: a forgotten password is reset with a link from an administrator.
-  if (mode === 'password') card.append(h('p', { class: 'hint', id: 'forgot-password' }, t('signin.forgot')));
+  // There is no e-mail channel: a forgotten password is reset with a link from an administrator
+  // (decisions #60), or not needed at all for an account that signs in with a provider.
+  if (mode === 'password') {
+    const names = options.providers.map((p) => p.name).join(', ');
+    card.append(h('details', { class: 'forgot', id: 'forgot-password' },
+      h('summary', { id: 'forgot-password-link' }, t('signin.forgot')),
+      h('p', { id: 'forgot-password-admin' }, t('signin.forgotAdmin')),
+      names ? h('p', { id: 'forgot-password-sso' }, t('signin.forgotSso', { providers: names })) : null));
+  }
   main.append(card);
   if (mode === 'password') email.focus();
   else if (mode === 'link') password.focus();

@@ -7,8 +7,6 @@ import { announce, busy, h, stackable } from '../dom.js';
 import { dateTime, number, relative, time } from '../format.js';
 import { errorText, itemProblem, t } from '../i18n.js';
 
-/** How long "first sync complete" stays on a card after it completed. */
-const FIRST_SYNC_NEWS_MS = 24 * 3600 * 1000;
 const SIDES = ['outlook', 'zoho'];
 
 /** A connection state (`{state, until}`) in words, with its time when it has one. */
@@ -17,10 +15,14 @@ export function stateText(state) {
   return t(`state.${state.state}`, { until: state.until ? time(state.until) : '' });
 }
 
+/** A state's colour: fine, waiting on its own, or needing someone. */
+export function tone(state) {
+  return !state ? 'unknown' : state === 'connected' ? 'ok'
+    : ['throttled', 'provider_failing'].includes(state) ? 'warn' : 'bad';
+}
+
 function stateBadge(state, id) {
-  const tone = !state ? 'unknown' : state.state === 'connected' ? 'ok'
-    : ['throttled', 'provider_failing'].includes(state.state) ? 'warn' : 'bad';
-  return h('span', { class: `badge state-${tone}`, id }, stateText(state));
+  return h('span', { class: `badge state-${tone(state && state.state)}`, id }, stateText(state));
 }
 
 function when(value) {
@@ -35,7 +37,8 @@ function kindCard(kind, overview) {
   const body = [];
   const held = kind.held || 0;
   const attention = (kind.failed || 0) + held;
-  const recent = first.completed_at && Date.now() - new Date(first.completed_at).getTime() < FIRST_SYNC_NEWS_MS;
+  // sync-service says for how long a completed first sync is news (a day, by its clock).
+  const recent = first.just_completed === true;
   if (!first.complete) {
     const label = h('p', { id: `progress-${id}-label`, class: 'progress-label' });
     const bar = h('progress', { id: `progress-${id}`, 'aria-labelledby': `progress-${id}-label` });
