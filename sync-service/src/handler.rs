@@ -392,14 +392,16 @@ impl ChangeHandler {
             rescope,
             lists_everything,
         } = end;
-        // Only the full read the open re-scope asked for counts (not one of the old scope).
-        let counts = progress::load(tx, user, kind)
-            .await?
-            .reading()
-            .counts(full, rescope);
+        // Only the full read the open re-scope asked for counts (not one of the old scope); a
+        // delta round never does, so its end needs no look first.
+        let counts = full
+            && progress::load(tx, user, kind)
+                .await?
+                .reading()
+                .counts(full, rescope);
         progress::round_completed(tx, user, kind, side, counts, items as i64).await?;
-        let state = progress::load(tx, user, kind).await?;
-        let (rules, _) = rules(tx, user, kind).await?;
+        let (state, settings) = progress::load_with_settings(tx, user, kind).await?;
+        let rules = rules_of(&state, settings.as_ref(), kind);
         let mut wrote = false;
         if !state.first_sync_done && state.outlook_full_at.is_some() && state.zoho_full_at.is_some()
         {
@@ -476,16 +478,18 @@ async fn rules_and_reading(
     kind: ItemKind,
 ) -> anyhow::Result<(Rules, Option<UserSettings>, Reading)> {
     let (state, settings) = progress::load_with_settings(tx, user, kind).await?;
-    let rules = Rules {
-        direction: settings.as_ref().and_then(|s| s.direction(kind)),
-        conflict_rule: settings
-            .as_ref()
-            .map(|s| s.conflict_rule)
-            .unwrap_or_default(),
+    let rules = rules_of(&state, settings.as_ref(), kind);
+    Ok((rules, settings, state.reading()))
+}
+
+/// The rules of `kind` given its progress and the user's settings.
+fn rules_of(state: &progress::Progress, settings: Option<&UserSettings>, kind: ItemKind) -> Rules {
+    Rules {
+        direction: settings.and_then(|s| s.direction(kind)),
+        conflict_rule: settings.map(|s| s.conflict_rule).unwrap_or_default(),
         first_sync_open: !state.first_sync_done,
         rebuilding: !state.first_sync_done && state.rebuilding,
-    };
-    Ok((rules, settings, state.reading()))
+    }
 }
 
 async fn on_item(

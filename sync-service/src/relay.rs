@@ -9,18 +9,26 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{inbox, outbox};
+use crate::store::{inbox, links, outbox};
 
 const BATCH: i64 = 100;
 /// Also look without a wake-up, for rows written by another replica.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
-/// `retention`: how long the ids of handled messages are kept (decisions #61).
+/// What the relay's hourly housekeeping keeps, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// The ids of handled messages (decisions #61).
+    pub inbox: Duration,
+    /// Links marked deleted (decisions #74).
+    pub deleted_links: Duration,
+}
+
 pub async fn run(
     pool: PgPool,
     publisher: Publisher,
     wakeup: Arc<Notify>,
-    retention: Duration,
+    retention: Retention,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut last_prune = tokio::time::Instant::now();
@@ -43,12 +51,18 @@ pub async fn run(
         if last_prune.elapsed() > Duration::from_secs(3600) {
             last_prune = tokio::time::Instant::now();
             let _ = outbox::prune(&pool).await;
-            match inbox::prune(&pool, retention).await {
+            match inbox::prune(&pool, retention.inbox).await {
                 Ok(gone) => {
                     tracing::debug!(gone, "handled message ids past their retention forgotten")
                 }
                 Err(err) => {
                     tracing::warn!(error = %format!("{err:#}"), "cannot prune the inbox; will retry")
+                }
+            }
+            match links::prune_deleted(&pool, retention.deleted_links).await {
+                Ok(gone) => tracing::debug!(gone, "links deleted past their retention forgotten"),
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "cannot prune deleted links; will retry")
                 }
             }
         }

@@ -32,6 +32,8 @@ pub struct Settings {
     pub retry_backoff: std::time::Duration,
     /// How long the ids of handled messages are kept for de-duplication (decisions #61).
     pub inbox_retention: std::time::Duration,
+    /// How long a link stays marked deleted before it is forgotten (decisions #74).
+    pub deleted_link_retention: std::time::Duration,
     /// The shortest poll interval a user may choose (at least 1 s; 60 by default).
     pub min_poll_interval_secs: u32,
 }
@@ -62,6 +64,9 @@ impl Settings {
             )?),
             inbox_retention: std::time::Duration::from_secs(
                 parse_or::<u64>(PREFIX, "INBOX_RETENTION_DAYS", 7)? * 86_400,
+            ),
+            deleted_link_retention: std::time::Duration::from_secs(
+                parse_or::<u64>(PREFIX, "DELETED_LINK_RETENTION_DAYS", 30)? * 86_400,
             ),
             min_poll_interval_secs: match parse_or(
                 PREFIX,

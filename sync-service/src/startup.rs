@@ -109,7 +109,10 @@ impl Application {
             self.pool.clone(),
             publisher,
             wakeup,
-            self.settings.inbox_retention,
+            crate::relay::Retention {
+                inbox: self.settings.inbox_retention,
+                deleted_links: self.settings.deleted_link_retention,
+            },
             shutdown.clone(),
         ));
         let partitions = crate::partitions::PartitionSettings {

@@ -167,6 +167,10 @@ pub fn watch(kind: ItemKind) -> Watch {
         round_id: None,
         generation: 0,
         rescope: None,
+        answered: 0,
+        report_due: false,
+        calls_used: 0,
+        calls_oldest: None,
     }
 }
 

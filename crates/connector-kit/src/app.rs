@@ -164,6 +164,11 @@ impl<C: Connector> ConnectorApp<C> {
         ));
         tasks.spawn(poller.run(shutdown.clone()));
         tasks.spawn(commands.run(self.broker.clone(), shutdown.clone()));
+        tasks.spawn(crate::retention::run(
+            self.store.clone(),
+            self.settings.applied_retention,
+            shutdown.clone(),
+        ));
 
         let mut result = Ok(());
         while let Some(done) = tasks.join_next().await {

@@ -481,7 +481,7 @@ impl<C: Connector> CommandHandler<C> {
         if keep
             && let Err(err) = self
                 .store
-                .record_applied(p.request.command_id, &outcome)
+                .record_applied(p.user, p.request.kind, p.request.command_id, &outcome)
                 .await
         {
             tracing::warn!(error = %err, "cannot record an applied command; will retry");

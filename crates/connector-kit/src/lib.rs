@@ -7,6 +7,7 @@
 //! - [`store`]: watches (cursors, leases) and applied commands in Postgres;
 //! - [`tokens`]: access tokens from auth-service;
 //! - [`poller`]: the scheduled poll loop;
+//! - [`retention`]: hourly pruning of applied command ids and old call counts;
 //! - [`commands`]: the command consumer;
 //! - [`app`]: wiring it into a running service.
 #![doc = include_str!("../README.md")]
@@ -18,6 +19,7 @@ pub mod commands;
 pub mod connector;
 pub mod http;
 pub mod poller;
+pub mod retention;
 pub mod settings;
 pub mod slots;
 pub mod store;

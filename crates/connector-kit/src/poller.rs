@@ -1,5 +1,9 @@
 //! The poll loop: claims due watches, reads their pages, publishes the changes with confirms and
 //! only then moves the cursor, so a crash at any point re-reads instead of losing a change.
+//!
+//! A round that reads nothing costs one statement (decisions #74): the claim brings what it
+//! needs, its end is published only when sync-service may wait for it, and the last page's
+//! cursor, calls and the release are written together.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +17,7 @@ use tracing::Instrument;
 
 use crate::api::Gates;
 use crate::connector::{ApiError, CallContext, Connector};
-use crate::store::{Round, Saved, Store, Watch, WatchState};
+use crate::store::{Round, RoundEnd, Saved, Store, Watch, WatchState};
 use crate::tokens::{TokenClient, TokenError};
 
 /// Watches polled at once by one replica.
@@ -55,6 +59,14 @@ enum PollFailure {
     Internal(anyhow::Error),
 }
 
+/// How a round that went well left its watch.
+enum Ended {
+    /// Saved and released in the round's last statement.
+    Released,
+    /// Still leased (lost, re-scoped, or a round that ends early): the poll releases it.
+    Leased,
+}
+
 impl<C: Connector> Poller<C> {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let this = Arc::new(self);
@@ -63,7 +75,13 @@ impl<C: Connector> Poller<C> {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(this.tick) => {}
             }
-            let due = match this.store.claim_due(&this.owner, this.lease, 64).await {
+            let claim = tracing::debug_span!("claim", owner = %this.owner);
+            let due = match this
+                .store
+                .claim_due(&this.owner, this.lease, 64)
+                .instrument(claim)
+                .await
+            {
                 Ok(due) => due,
                 Err(err) => {
                     tracing::warn!(error = %format!("{err:#}"), "cannot claim due watches");
@@ -82,10 +100,16 @@ impl<C: Connector> Poller<C> {
     async fn poll(&self, watch: Watch) {
         let side = self.connector.side();
         let span = tracing::info_span!("poll", %side, user = %watch.user_id, kind = %watch.kind);
-        let outcome = self.poll_round(&watch).instrument(span.clone()).await;
+        self.poll_and_release(watch).instrument(span).await
+    }
+
+    async fn poll_and_release(&self, watch: Watch) {
+        let side = self.connector.side();
+        let outcome = self.poll_round(&watch).await;
         let retry_soon = watch.poll_interval.min(ERROR_BACKOFF);
         let (delay, error, state) = match outcome {
-            Ok(()) => (watch.poll_interval, None, WatchState::Ok),
+            Ok(Ended::Released) => return,
+            Ok(Ended::Leased) => (watch.poll_interval, None, WatchState::Ok),
             // The provider's own daily allowance (Zoho's API credits): told apart from a burst
             // slowed down, as "allowance used up until" the time it names.
             Err(PollFailure::Api(ApiError::Throttled {
@@ -162,7 +186,7 @@ impl<C: Connector> Poller<C> {
         if let Some(error) = &error {
             metrics::counter!("connector_poll_failures_total", "side" => side.as_str(), "state" => state.as_str())
                 .increment(1);
-            span.in_scope(|| tracing::warn!(%error, "poll failed"));
+            tracing::warn!(%error, "poll failed");
         }
         if let Err(err) = self
             .store
@@ -175,14 +199,27 @@ impl<C: Connector> Poller<C> {
 
     /// Fails when the user's budget is spent (counting the calls this round has made so far).
     async fn check_budget(&self, user: sync_model::UserId) -> Result<(), PollFailure> {
-        let Some(budget) = self.daily_call_budget else {
+        if self.daily_call_budget.is_none() {
             return Ok(());
-        };
+        }
         let (used, oldest) = self
             .store
             .calls_last_day(user)
             .await
             .map_err(|e| PollFailure::Internal(e.into()))?;
+        self.within_budget(used, oldest)
+    }
+
+    /// Fails when `used` calls spend the user's budget; `oldest`: when the oldest of them
+    /// leaves the 24 hours.
+    fn within_budget(
+        &self,
+        used: u64,
+        oldest: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), PollFailure> {
+        let Some(budget) = self.daily_call_budget else {
+            return Ok(());
+        };
         if used >= budget {
             return Err(PollFailure::Budget {
                 used,
@@ -223,8 +260,9 @@ impl<C: Connector> Poller<C> {
         Ok(Some(round))
     }
 
-    async fn poll_round(&self, watch: &Watch) -> Result<(), PollFailure> {
-        self.check_budget(watch.user_id).await?;
+    async fn poll_round(&self, watch: &Watch) -> Result<Ended, PollFailure> {
+        // The claim counted the user's calls of the last day.
+        self.within_budget(watch.calls_used, watch.calls_oldest)?;
         let mut ctx = CallContext {
             user_id: watch.user_id,
             token: self
@@ -263,7 +301,10 @@ impl<C: Connector> Poller<C> {
         let identifying = watch.identify && (cursor.is_none() || watch.full_read);
         loop {
             let read = self.connector.read_page(&ctx, watch, cursor.as_ref()).await;
-            self.record_calls(&ctx, &mut counted).await;
+            // The last page's calls are counted by the round's last statement.
+            if !matches!(&read, Ok(page) if !page.more) {
+                self.record_calls(&ctx, &mut counted).await;
+            }
             let page = match read {
                 Ok(page) => page,
                 Err(ApiError::ResyncRequired) if !resynced => {
@@ -314,7 +355,10 @@ impl<C: Connector> Poller<C> {
                 })
                 .collect();
             round.items += published as i64;
-            if !page.more {
+            // A delta round that read nothing is not reported unless sync-service may wait for
+            // it (a command answered since the last report) or the last report is old.
+            let reported = round.full || round.items > 0 || watch.report_due;
+            if !page.more && reported {
                 // Tells sync-service the round is over (first-sync matching and the mass-delete
                 // guard wait for it); published before the cursor moves, like the changes.
                 let completed = ChangeMessage::ReadCompleted {
@@ -330,41 +374,51 @@ impl<C: Connector> Poller<C> {
                         .with_traceparent(current_traceparent())
                         .with_rescope(round.rescope),
                 );
-                round = Round::default();
             }
-            self.publisher
-                .publish_changes(&envelopes)
-                .await
-                .map_err(PollFailure::Internal)?;
+            if !envelopes.is_empty()
+                && let Err(err) = self.publisher.publish_changes(&envelopes).await
+            {
+                self.record_calls(&ctx, &mut counted).await;
+                return Err(PollFailure::Internal(err));
+            }
             metrics::counter!("connector_changes_published_total", "side" => self.connector.side().as_str())
                 .increment(published as u64);
             // A null cursor: the next round starts with a full read (after an identify read,
             // whose listing has no delta link to go on from).
             let next = (!page.cursor.is_null()).then_some(&page.cursor);
-            let saved = self
-                .store
-                .save_round(watch, &self.owner, self.lease, next, round)
-                .await
-                .map_err(|e| PollFailure::Internal(e.into()))?;
+            let saved = if page.more {
+                self.store
+                    .save_round(watch, &self.owner, self.lease, next, round)
+                    .await
+            } else {
+                let end = RoundEnd {
+                    cursor: next,
+                    calls: ctx.gate.calls().saturating_sub(counted),
+                    identified: identifying,
+                    reported,
+                };
+                self.store.finish_round(watch, &self.owner, end).await
+            };
+            let saved = match saved {
+                Ok(saved) => saved,
+                Err(err) => {
+                    if !page.more {
+                        self.record_calls(&ctx, &mut counted).await;
+                    }
+                    return Err(PollFailure::Internal(err.into()));
+                }
+            };
             match saved {
-                Saved::Kept => {}
+                Saved::Kept if page.more => {}
+                Saved::Kept => return Ok(Ended::Released),
                 Saved::LeaseLost => {
                     tracing::warn!("lost the poll lease to another replica; stopping this round");
-                    return Ok(());
+                    return Ok(Ended::Leased);
                 }
                 Saved::Rescoped => {
                     tracing::info!("the scope changed; its full read starts next");
-                    return Ok(());
+                    return Ok(Ended::Leased);
                 }
-            }
-            if !page.more {
-                if identifying {
-                    self.store
-                        .identified(watch, &self.owner)
-                        .await
-                        .map_err(|e| PollFailure::Internal(e.into()))?;
-                }
-                return Ok(());
             }
             cursor = Some(page.cursor);
             // Stop early, between pages, when the budget runs out: the cursor is saved, so the

@@ -29,6 +29,9 @@ pub struct ConnectorSettings {
     pub instance_id: String,
     /// Limits and retries of provider API calls.
     pub api: ApiSettings,
+    /// How long the outcomes of applied commands are kept to answer a redelivery (decisions
+    /// #74): `<PREFIX>_APPLIED_COMMAND_RETENTION_DAYS`, 7.
+    pub applied_retention: Duration,
 }
 
 /// How a connector treats the provider's API.
@@ -126,6 +129,9 @@ impl ConnectorSettings {
             lease: Duration::from_secs(parse_or(prefix, "LEASE_SECS", 60)?),
             instance_id: string_or(prefix, "INSTANCE_ID", &uuid::Uuid::new_v4().to_string()),
             api: ApiSettings::from_env(prefix)?,
+            applied_retention: Duration::from_secs(
+                parse_or::<u64>(prefix, "APPLIED_COMMAND_RETENTION_DAYS", 7)? * 86_400,
+            ),
         })
     }
 }

@@ -3,6 +3,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use sqlx::PgPool;
 use sync_model::{ItemKind, UserId};
 use sync_protocol::{ApplyOutcome, WatchScope};
@@ -32,7 +34,21 @@ pub struct Watch {
     /// A links rebuild asked for the identities our copies carry: the full read publishes
     /// every item with the identity it carries (see [`Store::poll_kind_now`]).
     pub identify: bool,
+    /// Commands of this user and kind answered so far (a counter; see [`Store::record_applied`]).
+    pub answered: i64,
+    /// The end of this round must be reported even if it reads nothing: a command was answered
+    /// since the last reported end, or that report is older than [`QUIET_REPORT_EVERY`].
+    pub report_due: bool,
+    /// Provider calls made for the user in the last 24 hours when the watch was claimed...
+    pub calls_used: u64,
+    /// ...and when the oldest hour of those leaves the window.
+    pub calls_oldest: Option<DateTime<Utc>>,
 }
+
+/// A round that reads nothing is still reported this often (decisions #74): sync-service's
+/// "last read" stays this fresh, and anything waiting there for a round end of this side that
+/// no answered command announced is served within this time.
+pub const QUIET_REPORT_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(sqlx::FromRow)]
 struct WatchRow {
@@ -48,6 +64,10 @@ struct WatchRow {
     generation: i64,
     rescope: Option<Uuid>,
     identify: bool,
+    answered: i64,
+    report_due: bool,
+    calls_used: i64,
+    calls_oldest: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<WatchRow> for Watch {
@@ -66,6 +86,10 @@ impl TryFrom<WatchRow> for Watch {
             generation: row.generation,
             rescope: row.rescope,
             identify: row.identify,
+            answered: row.answered,
+            report_due: row.report_due,
+            calls_used: row.calls_used.max(0) as u64,
+            calls_oldest: row.calls_oldest,
         })
     }
 }
@@ -106,6 +130,19 @@ pub struct Round {
     pub id: Option<Uuid>,
     /// The re-scope this round reads for (a full round that started after the request).
     pub rescope: Option<Uuid>,
+}
+
+/// How a round that went well ends ([`Store::finish_round`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RoundEnd<'a> {
+    /// The cursor to go on from; `None`: the next round is a full read.
+    pub cursor: Option<&'a serde_json::Value>,
+    /// Provider calls of the last page, not counted yet.
+    pub calls: u64,
+    /// The round was the identify read asked for.
+    pub identified: bool,
+    /// Its end was published to sync-service.
+    pub reported: bool,
 }
 
 /// Whether a cursor was saved.
@@ -194,7 +231,9 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` due watches for `owner` for the lease's duration.
+    /// Claims up to `limit` due watches for `owner` for the lease's duration, each with what
+    /// its round needs to know first (whether its end is due to be reported, the user's calls
+    /// of the last day), so that a round that reads nothing needs no other look-up.
     pub async fn claim_due(
         &self,
         owner: &str,
@@ -213,11 +252,20 @@ impl Store {
              RETURNING w.user_id, w.kind, w.container_id, w.poll_interval_secs, w.cursor,
                        w.full_read, w.round_items, w.resync_requested, w.round_id, w.generation,
                        CASE WHEN w.cursor IS NULL THEN w.rescope ELSE w.round_rescope END
-                           AS rescope, w.identify",
+                           AS rescope, w.identify, w.answered,
+                       w.answered > w.reported OR w.reported_at IS NULL
+                           OR w.reported_at < now() - make_interval(secs => $4) AS report_due,
+                       (SELECT coalesce(sum(c.calls), 0)::bigint FROM api_calls c
+                        WHERE c.user_id = w.user_id AND c.hour > now() - interval '24 hours')
+                           AS calls_used,
+                       (SELECT min(c.hour) + interval '24 hours' FROM api_calls c
+                        WHERE c.user_id = w.user_id AND c.hour > now() - interval '24 hours')
+                           AS calls_oldest",
         )
         .bind(owner)
         .bind(lease.as_secs_f64())
         .bind(limit)
+        .bind(QUIET_REPORT_EVERY.as_secs_f64())
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(Watch::try_from).collect()
@@ -267,6 +315,54 @@ impl Store {
         if done.rows_affected() == 1 {
             return Ok(Saved::Kept);
         }
+        self.why_not_saved(watch, owner).await
+    }
+
+    /// Ends a round that went well, in one statement: saves its last cursor, counts the calls
+    /// its last page made, marks an identify read done, notes a reported end (`reported`: the
+    /// round's end was published) and releases the watch until the next poll is due.
+    /// [`Saved::Kept`] when all of that happened; otherwise nothing but the calls was written
+    /// and the caller releases the watch as after a failed poll.
+    pub async fn finish_round(
+        &self,
+        watch: &Watch,
+        owner: &str,
+        end: RoundEnd<'_>,
+    ) -> sqlx::Result<Saved> {
+        let done = sqlx::query(
+            "WITH calls AS (
+                 INSERT INTO api_calls (user_id, hour, calls)
+                 SELECT $1, date_trunc('hour', now()), $6 WHERE $6 > 0
+                 ON CONFLICT (user_id, hour) DO UPDATE SET calls = api_calls.calls + excluded.calls)
+             UPDATE watches SET cursor = $4, full_read = false, round_items = 0, round_id = NULL,
+                    round_rescope = NULL, identify = identify AND NOT $7,
+                    reported = CASE WHEN $8 THEN $9 ELSE reported END,
+                    reported_at = CASE WHEN $8 THEN now() ELSE reported_at END,
+                    lease_owner = NULL, lease_until = NULL, last_polled_at = now(),
+                    next_poll_at = now() + make_interval(secs => $10), last_error = NULL,
+                    state = $11
+             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3 AND generation = $5",
+        )
+        .bind(watch.user_id.0)
+        .bind(watch.kind.as_str())
+        .bind(owner)
+        .bind(end.cursor)
+        .bind(watch.generation)
+        .bind(end.calls as i64)
+        .bind(end.identified)
+        .bind(end.reported)
+        .bind(watch.answered)
+        .bind(watch.poll_interval.as_secs_f64())
+        .bind(WatchState::Ok.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(Saved::Kept);
+        }
+        self.why_not_saved(watch, owner).await
+    }
+
+    async fn why_not_saved(&self, watch: &Watch, owner: &str) -> sqlx::Result<Saved> {
         let moved: Option<(bool,)> = sqlx::query_as(
             "SELECT generation <> $4 FROM watches
              WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
@@ -281,20 +377,6 @@ impl Store {
             Some((true,)) => Saved::Rescoped,
             _ => Saved::LeaseLost,
         })
-    }
-
-    /// The identify read asked for is done (its round ended).
-    pub async fn identified(&self, watch: &Watch, owner: &str) -> sqlx::Result<()> {
-        sqlx::query(
-            "UPDATE watches SET identify = false
-             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
-        )
-        .bind(watch.user_id.0)
-        .bind(watch.kind.as_str())
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Ends a poll: frees the lease and schedules the next one.
@@ -520,21 +602,43 @@ impl Store {
         Ok(())
     }
 
-    /// Records a command's final outcome (and drops its intent) in one statement.
+    /// Records a command's final outcome (and drops its intent) in one statement. It also
+    /// counts the answer on the user's watch of `kind`: sync-service may wait for the end of
+    /// this side's next round because of it (a create whose answer was lost, a delete staged
+    /// by a `gone`), so that round's end is reported even if it reads nothing.
     pub async fn record_applied(
         &self,
+        user: UserId,
+        kind: ItemKind,
         command_id: Uuid,
         outcome: &ApplyOutcome,
     ) -> sqlx::Result<()> {
         sqlx::query(
-            "WITH done AS (DELETE FROM command_intents WHERE command_id = $1)
+            "WITH done AS (DELETE FROM command_intents WHERE command_id = $1),
+                  answered AS (UPDATE watches SET answered = answered + 1
+                               WHERE user_id = $3 AND kind = $4)
              INSERT INTO applied_commands (command_id, outcome) VALUES ($1, $2)
              ON CONFLICT (command_id) DO NOTHING",
         )
         .bind(command_id)
         .bind(sqlx::types::Json(outcome))
+        .bind(user.0)
+        .bind(kind.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Forgets the outcomes of commands applied longer than `age` ago (decisions #74): a
+    /// command is delivered again only while the broker still holds it or the relay repeats a
+    /// batch it lacked confirms for, never days later. Answers how many went.
+    pub async fn prune_applied(&self, age: Duration) -> sqlx::Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM applied_commands WHERE applied_at < now() - make_interval(secs => $1)",
+        )
+        .bind(age.as_secs_f64())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }

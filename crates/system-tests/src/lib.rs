@@ -110,6 +110,7 @@ pub fn sync_settings(
         retry_attempts: 3,
         retry_backoff: Duration::from_millis(500),
         inbox_retention: Duration::from_secs(7 * 86_400),
+        deleted_link_retention: Duration::from_secs(30 * 86_400),
         // The tests poll every second.
         min_poll_interval_secs: 1,
     }
@@ -208,6 +209,7 @@ async fn start(
         retry_attempts: 3,
         retry_backoff: Duration::from_millis(500),
         inbox_retention: Duration::from_secs(7 * 86_400),
+        deleted_link_retention: Duration::from_secs(30 * 86_400),
         // The tests poll every second.
         min_poll_interval_secs: 1,
     };
@@ -236,6 +238,7 @@ async fn start(
             batch_window: Duration::from_millis(100),
             ..connector_kit::ApiSettings::default()
         },
+        applied_retention: Duration::from_secs(7 * 86_400),
     };
     let outlook = connector_outlook::startup::build(connector_outlook::settings::Settings {
         connector: connector("outlook-1", OUTLOOK_TOKEN),

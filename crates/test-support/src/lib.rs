@@ -4,6 +4,7 @@
 pub mod fixtures;
 pub mod infra;
 pub mod proxy;
+pub mod statements;
 
 pub use infra::{fresh_database, test_broker, wait_for};
 pub use proxy::{LateProxy, through_port};

@@ -41,7 +41,8 @@ pub struct FirstSync {
 /// not hide behind the other's activity.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SideActivity {
-    /// The end of the last poll round that read the side.
+    /// The end of the last poll round of the side the connector reported: a round that read
+    /// something always is, one that read nothing at least every 10 minutes (decisions #74).
     pub last_read: Option<DateTime<Utc>>,
     /// The last write the side's provider applied.
     pub last_write: Option<DateTime<Utc>>,

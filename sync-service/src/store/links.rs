@@ -276,6 +276,25 @@ pub async fn save_docs(tx: &mut Tx<'_>, links: &[Link]) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Forgets links marked deleted whose last change is older than `age` (decisions #74). Until
+/// then a late read of the deleted item finds its link and is ignored instead of bringing the
+/// item back. Kept whatever their age: a link with a write in flight (its result must find
+/// it), and every link of a user whose changes are held (decisions #58): those wait for an
+/// admin, for as long as it takes, and may hold such a late read.
+pub async fn prune_deleted(pool: &sqlx::PgPool, age: std::time::Duration) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM links l
+         WHERE l.status = 'deleted' AND l.updated_at < now() - make_interval(secs => $1)
+           AND coalesce(l.doc->'outlook'->'inflight', 'null'::jsonb) = 'null'::jsonb
+           AND coalesce(l.doc->'zoho'->'inflight', 'null'::jsonb) = 'null'::jsonb
+           AND NOT EXISTS (SELECT 1 FROM held_messages h WHERE h.user_id = l.user_id)",
+    )
+    .bind(age.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Drops every link of a user and kind (a links rebuild); answers how many there were.
 pub async fn remove_kind(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM links WHERE user_id = $1 AND kind = $2")

@@ -5,3 +5,5 @@ mod commands;
 mod gates;
 mod leases;
 mod poller;
+mod quiet;
+mod retention;

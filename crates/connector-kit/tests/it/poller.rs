@@ -42,7 +42,7 @@ pub(crate) struct Auth {
 /// A provider with `total` contacts, read `page_size` at a time; every read is one real HTTP
 /// call through the `ApiCaller`. `hang_at` makes reads of that offset never return (a replica
 /// that dies mid-round); `refuse_token` answers 401 to that token.
-struct Provider {
+pub(crate) struct Provider {
     total: usize,
     page_size: usize,
     base: String,
@@ -50,7 +50,7 @@ struct Provider {
     caller: ApiCaller,
     hang_at: Option<usize>,
     refuse_token: Option<String>,
-    reads: AtomicUsize,
+    pub(crate) reads: AtomicUsize,
     hung: AtomicBool,
     /// The next read from a cursor answers that the cursor expired.
     expire_cursor: AtomicBool,
@@ -189,7 +189,7 @@ pub(crate) async fn world() -> anyhow::Result<World> {
     })
 }
 
-fn provider(world: &World, total: usize, hang_at: Option<usize>) -> Provider {
+pub(crate) fn provider(world: &World, total: usize, hang_at: Option<usize>) -> Provider {
     Provider {
         total,
         page_size: 10,
@@ -213,7 +213,7 @@ fn provider(world: &World, total: usize, hang_at: Option<usize>) -> Provider {
     }
 }
 
-async fn poller(
+pub(crate) async fn poller(
     world: &World,
     provider: Arc<Provider>,
     owner: &str,
@@ -237,7 +237,7 @@ async fn poller(
     })
 }
 
-async fn watch_user(store: &Store) -> anyhow::Result<UserId> {
+pub(crate) async fn watch_user(store: &Store) -> anyhow::Result<UserId> {
     let user = UserId(uuid::Uuid::new_v4());
     store
         .set_watch(
@@ -365,7 +365,7 @@ async fn a_replica_that_dies_mid_round_is_taken_over_and_nothing_is_lost_or_doub
 }
 
 /// Collects every message the poll loop publishes, in order.
-async fn collect_all(broker: &Broker) -> anyhow::Result<Arc<Mutex<Vec<ChangeMessage>>>> {
+pub(crate) async fn collect_all(broker: &Broker) -> anyhow::Result<Arc<Mutex<Vec<ChangeMessage>>>> {
     let (channel, mut consumer) = changes(broker, "test-all").await?;
     let log: Arc<Mutex<Vec<ChangeMessage>>> = Arc::default();
     let sink = log.clone();
@@ -390,7 +390,7 @@ async fn poll_again(store: &Store, user: UserId, full: bool) -> anyhow::Result<(
         .await?)
 }
 
-async fn idle(store: &Store, user: UserId) -> anyhow::Result<()> {
+pub(crate) async fn idle(store: &Store, user: UserId) -> anyhow::Result<()> {
     for _ in 0..200 {
         let statuses = store.watch_statuses(user).await?;
         if statuses.iter().all(|w| w.last_polled_at.is_some()) {
@@ -410,7 +410,7 @@ async fn idle(store: &Store, user: UserId) -> anyhow::Result<()> {
 
 /// The next completed round's messages: (the round its start announced, items, the round its
 /// end names).
-async fn next_round(
+pub(crate) async fn next_round(
     log: &Arc<Mutex<Vec<ChangeMessage>>>,
 ) -> (Option<uuid::Uuid>, usize, Option<uuid::Uuid>) {
     eventually("a round to complete", || {
