@@ -255,7 +255,7 @@ async fn a_rejected_record_fails_alone_and_a_stale_update_answers_the_current_re
 }
 
 #[tokio::test]
-async fn an_exhausted_credit_budget_is_a_throttle_not_a_loss() {
+async fn an_exhausted_credit_budget_is_the_days_allowance_not_a_loss() {
     let sandbox = sandbox().await;
     let org = sandbox.org().await;
     sandbox
@@ -270,7 +270,15 @@ async fn an_exhausted_credit_budget_is_a_throttle_not_a_loss() {
     let err = read_round(&connector, &ctx, &watch(ItemKind::Contact), None, 0)
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::Throttled { .. }), "{err:?}");
+    // Zoho's words for the 24-hour credits: the day's allowance, waiting for hours, not a burst.
+    assert!(
+        matches!(
+            err,
+            ApiError::Throttled { daily: true, retry_after: Some(wait) }
+                if wait > std::time::Duration::from_secs(3600)
+        ),
+        "{err:?}"
+    );
     let outcomes = connector
         .apply(
             &ctx,
