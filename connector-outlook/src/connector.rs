@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sync_model::{Event, EventTime, ExternalId, Item, ItemKind, Side, Version};
-use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, FailureCode};
 
 use connector_kit::api::malformed;
 use connector_kit::calendar::{Rule, utc_to_local, zone};
@@ -373,9 +373,9 @@ impl OutlookConnector {
     /// The plan of one apply command.
     fn plan(&self, index: usize, request: &ApplyRequest) -> Plan {
         let id = index.to_string();
-        let failed = |code: &str, message: String| {
+        let failed = |code: FailureCode, message: String| {
             Plan::Done(ApplyOutcome::Failed {
-                code: code.into(),
+                code,
                 message,
                 retryable: false,
             })
@@ -398,7 +398,7 @@ impl OutlookConnector {
             ApplyOp::Create { item, .. } => {
                 if item.kind() != request.kind {
                     return failed(
-                        "kind_mismatch",
+                        FailureCode::KindMismatch,
                         "the item is not of the command's kind".into(),
                     );
                 }
@@ -426,7 +426,7 @@ impl OutlookConnector {
                     Item::Event(e) => {
                         let mut body = match event::to_graph(e) {
                             Ok(body) => body,
-                            Err(reason) => return failed("unsupported_value", reason),
+                            Err(reason) => return failed(FailureCode::UnsupportedValue, reason),
                         };
                         // Graph drops a second POST with the same transactionId: a create
                         // retried after a lost answer does not duplicate the event.
@@ -497,7 +497,7 @@ impl OutlookConnector {
                         };
                         let body = match event::patch(e, b) {
                             Ok(body) => body,
-                            Err(reason) => return failed("unsupported_value", reason),
+                            Err(reason) => return failed(FailureCode::UnsupportedValue, reason),
                         };
                         (body, new_exceptions(e, b))
                     }
@@ -600,7 +600,7 @@ impl OutlookConnector {
                             item,
                         },
                         Err(reason) => ApplyOutcome::Failed {
-                            code: "malformed_response".into(),
+                            code: FailureCode::MalformedResponse,
                             message: reason,
                             retryable: true,
                         },
@@ -618,7 +618,7 @@ impl OutlookConnector {
                 self.probed(ctx, kind, external_id, value).await
             }
             (_, Ok(None)) => ApplyOutcome::Failed {
-                code: "malformed_response".into(),
+                code: FailureCode::MalformedResponse,
                 message: "Graph answered without a body".into(),
                 retryable: true,
             },
@@ -659,7 +659,7 @@ impl OutlookConnector {
                 item,
             },
             Err(reason) => ApplyOutcome::Failed {
-                code: "malformed_response".into(),
+                code: FailureCode::MalformedResponse,
                 message: reason,
                 retryable: true,
             },
@@ -831,24 +831,6 @@ fn new_exceptions(new: &Event, base: Option<&Event>) -> Vec<NaiveDate> {
     new.into_iter().filter(|d| !old.contains(d)).collect()
 }
 
-/// The outcome of a write whose whole `$batch` call failed. A create whose answer was lost may
-/// still have happened: it is not sent again (that could duplicate it) but reported unconfirmed;
-/// the next poll reads it back and sync-service adopts it.
-fn batch_failure(err: &ApiError) -> ApplyOutcome {
-    let failed = |code: &str, retryable: bool| ApplyOutcome::Failed {
-        code: code.into(),
-        message: err.to_string(),
-        retryable,
-    };
-    match err {
-        ApiError::Transient(_) => failed("transient", true),
-        ApiError::Throttled { .. } => failed("throttled", true),
-        ApiError::Unauthorized => failed("unauthorized", false),
-        ApiError::ResyncRequired => failed("resync_required", true),
-        ApiError::Permanent { code, .. } => failed(code, false),
-    }
-}
-
 /// Where an identify read goes on: the next page of its listing, and (events) what it read.
 #[derive(Debug, Serialize, Deserialize)]
 struct IdentifyCursor {
@@ -975,7 +957,7 @@ impl OutlookConnector {
 /// The outcome of a create or update, from the resource Graph answered with.
 fn applied(kind: ItemKind, value: &Value) -> ApplyOutcome {
     let malformed = |message: String| ApplyOutcome::Failed {
-        code: "malformed_response".into(),
+        code: FailureCode::MalformedResponse,
         message,
         retryable: true,
     };
@@ -1168,7 +1150,7 @@ impl Connector for OutlookConnector {
                     // A create whose answer was lost is tried again: its next attempt looks for
                     // the copy this one may have made (the link's identity is on the item).
                     for (index, _, _) in chunk {
-                        outcomes[*index] = Some(batch_failure(&err));
+                        outcomes[*index] = Some(err.outcome());
                     }
                     continue;
                 }
@@ -1177,7 +1159,7 @@ impl Connector for OutlookConnector {
                 let request = &requests[*index];
                 let Some(answer) = answers.get(&sent.id).cloned() else {
                     outcomes[*index] = Some(ApplyOutcome::Failed {
-                        code: "no_result".into(),
+                        code: FailureCode::NoResult,
                         message: "the $batch answer lacks this request".into(),
                         retryable: true,
                     });
@@ -1192,7 +1174,7 @@ impl Connector for OutlookConnector {
             .into_iter()
             .map(|o| {
                 o.unwrap_or(ApplyOutcome::Failed {
-                    code: "no_result".into(),
+                    code: FailureCode::NoResult,
                     message: "not carried out".into(),
                     retryable: true,
                 })

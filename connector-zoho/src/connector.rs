@@ -20,7 +20,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sync_model::{ExternalId, Item, ItemKind, Side, Version};
-use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, LinkIdentity};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, FailureCode, LinkIdentity};
 
 use connector_kit::api::is_unconfirmed;
 use connector_kit::store::Watch;
@@ -392,7 +392,7 @@ impl ZohoConnector {
                 // the next poll reads it back and sync-service adopts it.
                 let failed = if create && is_unconfirmed(&err) {
                     ApplyOutcome::Failed {
-                        code: "create_unconfirmed".into(),
+                        code: FailureCode::CreateUnconfirmed,
                         message: format!(
                             "the create may or may not have happened ({err}); the next poll tells"
                         ),
@@ -481,7 +481,7 @@ impl ZohoConnector {
                 item,
             },
             Ok(_) | Err(_) => ApplyOutcome::Failed {
-                code: "malformed_response".into(),
+                code: FailureCode::MalformedResponse,
                 message: "the current record could not be read".into(),
                 retryable: true,
             },
@@ -529,33 +529,33 @@ fn delete_outcome(
                 external_id: Some(ExternalId(id.to_owned())),
             },
             Some(r) => ApplyOutcome::Failed {
-                code: r.code.clone(),
+                code: FailureCode::provider(r.code.clone()),
                 message: r.message.clone(),
                 retryable: false,
             },
             None => ApplyOutcome::Failed {
-                code: "no_result".into(),
+                code: FailureCode::NoResult,
                 message: "no result for this id".into(),
                 retryable: true,
             },
         },
         Err(ApiError::Transient(e)) => ApplyOutcome::Failed {
-            code: "transient".into(),
+            code: FailureCode::Transient,
             message: format!("{e:#}"),
             retryable: true,
         },
         Err(ApiError::Throttled { .. }) => ApplyOutcome::Failed {
-            code: "throttled".into(),
+            code: FailureCode::Throttled,
             message: "throttled by Zoho".into(),
             retryable: true,
         },
         Err(ApiError::Unauthorized) => ApplyOutcome::Failed {
-            code: "unauthorized".into(),
+            code: FailureCode::Unauthorized,
             message: "Zoho refused the access token".into(),
             retryable: false,
         },
         Err(err) => ApplyOutcome::Failed {
-            code: "delete_failed".into(),
+            code: FailureCode::DeleteFailed,
             message: err.to_string(),
             retryable: false,
         },
@@ -580,7 +580,7 @@ enum Write<'a> {
 fn outcome(result: Option<&RecordResult>, item: &Item) -> ApplyOutcome {
     let Some(result) = result else {
         return ApplyOutcome::Failed {
-            code: "no_result".into(),
+            code: FailureCode::NoResult,
             message: "Zoho returned fewer results than records".into(),
             retryable: true,
         };
@@ -601,7 +601,7 @@ fn outcome(result: Option<&RecordResult>, item: &Item) -> ApplyOutcome {
             format!("{} ({field})", result.message)
         };
         return ApplyOutcome::Failed {
-            code: result.code.clone(),
+            code: FailureCode::provider(result.code.clone()),
             message,
             retryable: false,
         };
@@ -615,7 +615,7 @@ fn outcome(result: Option<&RecordResult>, item: &Item) -> ApplyOutcome {
             content_hash: item.project_for(Side::Zoho).content_hash(),
         },
         _ => ApplyOutcome::Failed {
-            code: "malformed_response".into(),
+            code: FailureCode::MalformedResponse,
             message: "a success without id or Modified_Time".into(),
             retryable: false,
         },
@@ -726,7 +726,7 @@ impl Connector for ZohoConnector {
                         )),
                         Err(reason) => {
                             outcomes[index] = Some(ApplyOutcome::Failed {
-                                code: "unsupported_value".into(),
+                                code: FailureCode::UnsupportedValue,
                                 message: reason,
                                 retryable: false,
                             })
@@ -748,7 +748,7 @@ impl Connector for ZohoConnector {
                     }
                     Err(reason) => {
                         outcomes[index] = Some(ApplyOutcome::Failed {
-                            code: "unsupported_value".into(),
+                            code: FailureCode::UnsupportedValue,
                             message: reason,
                             retryable: false,
                         })
@@ -765,7 +765,7 @@ impl Connector for ZohoConnector {
                 ApplyOp::Probe { external_id } => probes.push((index, kind, external_id.0.clone())),
                 ApplyOp::Create { .. } | ApplyOp::Update { .. } => {
                     outcomes[index] = Some(ApplyOutcome::Failed {
-                        code: "kind_mismatch".into(),
+                        code: FailureCode::KindMismatch,
                         message: "the item is not of the command's kind".into(),
                         retryable: false,
                     });
@@ -810,7 +810,7 @@ impl Connector for ZohoConnector {
                         let repeated = requests[*index].repeated;
                         if repeated {
                             outcomes[*index] = Some(ApplyOutcome::Failed {
-                                code: "create_unconfirmed".into(),
+                                code: FailureCode::CreateUnconfirmed,
                                 message:
                                     "an earlier attempt may have created it; the next poll tells"
                                         .into(),
@@ -865,7 +865,7 @@ impl Connector for ZohoConnector {
             .into_iter()
             .map(|o| {
                 o.unwrap_or(ApplyOutcome::Failed {
-                    code: "no_result".into(),
+                    code: FailureCode::NoResult,
                     message: "not carried out".into(),
                     retryable: true,
                 })
@@ -1013,7 +1013,7 @@ mod payload_tests {
                     let o = outcome(Some(r), &item);
                     if !r.is_success() {
                         assert!(
-                            matches!(&o, ApplyOutcome::Failed { code, retryable: false, .. } if *code == r.code),
+                            matches!(&o, ApplyOutcome::Failed { code, retryable: false, .. } if code.as_str() == r.code),
                             "{o:?}"
                         );
                     }

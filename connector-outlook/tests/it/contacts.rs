@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use connector_kit::{ApiError, ApplyRequest, Connector};
 use serde_json::json;
 use sync_model::{Contact, EmailAddress, Item, ItemKind, LinkId};
-use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, FailureCode};
 
 use crate::helpers::{connector, ctx, external_id, read_round, sandbox, watch};
 
@@ -159,9 +159,9 @@ async fn a_429_storm_on_batched_writes_is_ridden_out_without_duplicates() {
                 }
                 ApplyOutcome::Failed {
                     retryable: true,
-                    code,
+                    code: FailureCode::Throttled,
                     ..
-                } if code == "throttled" => again.push(request),
+                } => again.push(request),
                 other => panic!("{other:?}"),
             }
         }

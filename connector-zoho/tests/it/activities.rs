@@ -52,7 +52,7 @@ async fn tasks_round_trip_and_a_refused_one_fails_alone() {
         "{outcomes:?}"
     );
     assert!(
-        matches!(&outcomes[1], ApplyOutcome::Failed { code, retryable: false, .. } if code == "MANDATORY_NOT_FOUND"),
+        matches!(&outcomes[1], ApplyOutcome::Failed { code, retryable: false, .. } if code.as_str() == "MANDATORY_NOT_FOUND"),
         "{outcomes:?}"
     );
     assert!(

@@ -180,7 +180,7 @@ async fn a_rejected_record_fails_alone_and_a_stale_update_answers_the_current_re
                     code, retryable, ..
                 },
             ) => {
-                assert_eq!(code, "MANDATORY_NOT_FOUND");
+                assert_eq!(code.as_str(), "MANDATORY_NOT_FOUND");
                 assert!(!retryable);
             }
             (42, other) => panic!("{other:?}"),

@@ -4,7 +4,7 @@
 use connector_kit::{ApplyRequest, Connector};
 use serde_json::json;
 use sync_model::Item;
-use sync_protocol::ApplyOutcome;
+use sync_protocol::{ApplyOutcome, FailureCode};
 
 use crate::activities::{create, series, task};
 use crate::contacts::contact;
@@ -114,7 +114,7 @@ async fn where_the_org_refuses_the_field_creates_go_on_and_a_repeat_is_never_sen
     // (sync-service adopts the copy when it is read, or retries), never created again.
     let second = connector.apply(&ctx, &repeated(&requests)).await;
     assert!(
-        matches!(&second[0], ApplyOutcome::Failed { code, retryable: false, .. } if code == "create_unconfirmed"),
+        matches!(&second[0], ApplyOutcome::Failed { code, retryable: false, .. } if *code == FailureCode::CreateUnconfirmed),
         "{second:?}"
     );
     let records = sandbox.records(&org, "Contacts").await;

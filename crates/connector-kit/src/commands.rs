@@ -20,7 +20,9 @@ use service_kit::broker::{Broker, Publisher};
 use service_kit::telemetry::{adopt_traceparent, current_traceparent};
 use sync_model::{ItemKind, UserId};
 use sync_protocol::topology::connector_commands_queue;
-use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope, SCHEMA_VERSION};
+use sync_protocol::{
+    ApplyOutcome, ChangeMessage, CommandMessage, Envelope, FailureCode, SCHEMA_VERSION,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -331,7 +333,7 @@ impl<C: Connector> CommandHandler<C> {
             Ok(token) => self.write(user, token, &todo).await,
             Err(err @ (TokenError::ReconnectNeeded(_) | TokenError::NotConnected(_))) => {
                 let outcome = ApplyOutcome::Failed {
-                    code: "reconnect_needed".into(),
+                    code: FailureCode::ReconnectNeeded,
                     message: err.to_string(),
                     retryable: true,
                 };
@@ -349,7 +351,15 @@ impl<C: Connector> CommandHandler<C> {
         let untouched: Vec<uuid::Uuid> = todo
             .iter()
             .zip(&outcomes)
-            .filter(|(_, o)| matches!(o, ApplyOutcome::Failed { code, .. } if code == "throttled"))
+            .filter(|(_, o)| {
+                matches!(
+                    o,
+                    ApplyOutcome::Failed {
+                        code: FailureCode::Throttled,
+                        ..
+                    }
+                )
+            })
             .map(|(p, _)| p.request.command_id)
             .collect();
         if !untouched.is_empty()
@@ -381,9 +391,15 @@ impl<C: Connector> CommandHandler<C> {
         let refused: Vec<usize> = outcomes
             .iter()
             .enumerate()
-            .filter(
-                |(_, o)| matches!(o, ApplyOutcome::Failed { code, .. } if code == "unauthorized"),
-            )
+            .filter(|(_, o)| {
+                matches!(
+                    o,
+                    ApplyOutcome::Failed {
+                        code: FailureCode::Unauthorized,
+                        ..
+                    }
+                )
+            })
             .map(|(i, _)| i)
             .collect();
         if !refused.is_empty() {
@@ -400,13 +416,13 @@ impl<C: Connector> CommandHandler<C> {
                 Err(err) => {
                     let code = match err {
                         TokenError::ReconnectNeeded(_) | TokenError::NotConnected(_) => {
-                            "reconnect_needed"
+                            FailureCode::ReconnectNeeded
                         }
-                        TokenError::Unavailable(_) => "unauthorized",
+                        TokenError::Unavailable(_) => FailureCode::Unauthorized,
                     };
                     for i in refused.iter().copied() {
                         outcomes[i] = ApplyOutcome::Failed {
-                            code: code.into(),
+                            code: code.clone(),
                             message: err.to_string(),
                             retryable: true,
                         };
@@ -419,7 +435,7 @@ impl<C: Connector> CommandHandler<C> {
                 if let ApplyOutcome::Failed {
                     code, retryable, ..
                 } = &mut outcomes[i]
-                    && code == "unauthorized"
+                    && *code == FailureCode::Unauthorized
                 {
                     *retryable = true;
                 }
@@ -448,7 +464,7 @@ impl<C: Connector> CommandHandler<C> {
         outcomes.resize(
             requests.len(),
             ApplyOutcome::Failed {
-                code: "no_outcome".into(),
+                code: FailureCode::NoOutcome,
                 message: "the connector returned no outcome".into(),
                 retryable: true,
             },
@@ -469,7 +485,7 @@ impl<C: Connector> CommandHandler<C> {
         metrics::counter!("connector_apply_outcomes_total", "side" => p.side.as_str(), "kind" => p.request.kind.as_str(), "outcome" => label).increment(1);
         let final_outcome = !matches!(
             &outcome,
-            ApplyOutcome::Failed { retryable: true, code, .. } if code != "reconnect_needed"
+            ApplyOutcome::Failed { retryable: true, code, .. } if *code != FailureCode::ReconnectNeeded
         );
         if !final_outcome {
             settle(&p.delivery, Settle::Requeue).await?;
@@ -512,7 +528,10 @@ fn outcome_label(outcome: &ApplyOutcome) -> &'static str {
         ApplyOutcome::Applied { .. } => "applied",
         ApplyOutcome::Stale { .. } => "stale",
         ApplyOutcome::Gone { .. } => "gone",
-        ApplyOutcome::Failed { code, .. } if code == "reconnect_needed" => "reconnect_needed",
+        ApplyOutcome::Failed {
+            code: FailureCode::ReconnectNeeded,
+            ..
+        } => "reconnect_needed",
         ApplyOutcome::Failed {
             retryable: true, ..
         } => "retry",

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sync_model::{ItemKind, LinkId, Side, UserId};
-use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, FailureCode};
 use uuid::Uuid;
 
 use crate::api::Gate;
@@ -82,12 +82,17 @@ pub enum ApiError {
 impl ApiError {
     /// A failed write as an outcome: the API's own code, and whether trying again could help.
     pub fn into_outcome(self) -> ApplyOutcome {
-        let (code, retryable) = match &self {
-            ApiError::Unauthorized => ("unauthorized".to_owned(), false),
-            ApiError::Throttled { .. } => ("throttled".to_owned(), true),
-            ApiError::Transient(_) => ("transient".to_owned(), true),
-            ApiError::ResyncRequired => ("resync_required".to_owned(), true),
-            ApiError::Permanent { code, .. } => (code.clone(), false),
+        self.outcome()
+    }
+
+    /// The command's outcome for this error (see [`ApiError::into_outcome`]).
+    pub fn outcome(&self) -> ApplyOutcome {
+        let (code, retryable) = match self {
+            ApiError::Unauthorized => (FailureCode::Unauthorized, false),
+            ApiError::Throttled { .. } => (FailureCode::Throttled, true),
+            ApiError::Transient(_) => (FailureCode::Transient, true),
+            ApiError::ResyncRequired => (FailureCode::ResyncRequired, true),
+            ApiError::Permanent { code, .. } => (FailureCode::provider(code.as_str()), false),
         };
         ApplyOutcome::Failed {
             code,

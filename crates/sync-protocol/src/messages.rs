@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sync_model::{ContentHash, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
 use uuid::Uuid;
 
+use crate::failure::FailureCode;
 use crate::identity::LinkIdentity;
 
 pub const SCHEMA_VERSION: u16 = 1;
@@ -173,7 +174,7 @@ pub enum ApplyOutcome {
     Gone { external_id: Option<ExternalId> },
     /// The API refused this record (its own error code), or retries were exhausted.
     Failed {
-        code: String,
+        code: FailureCode,
         message: String,
         retryable: bool,
     },

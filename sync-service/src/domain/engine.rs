@@ -2,10 +2,10 @@
 //! come from the caller, so every rule is unit- and property-tested without I/O.
 
 use sync_model::{ExternalId, Item, LinkId, Side, UserId, Version};
-use sync_protocol::{ApplyOp, LinkIdentity};
+use sync_protocol::{ApplyOp, FailureCode, LinkIdentity};
 use uuid::Uuid;
 
-use super::link::{Inflight, InflightOp, Link, LinkStatus, SideState};
+use super::link::{Inflight, InflightOp, Link, LinkError, LinkStatus, SideState};
 use super::merge::{FieldConflict, incorporate, winner};
 use super::settings::{ConflictRule, Direction};
 use super::{collision, full_read};
@@ -50,7 +50,7 @@ pub enum Input {
     Failed {
         side: Side,
         command_id: Uuid,
-        code: String,
+        code: FailureCode,
         message: String,
     },
     /// The end of a poll round released a staged delete (the mass-delete guard let it pass).
@@ -270,7 +270,7 @@ pub fn step(
                     ..Output::default()
                 };
             }
-            link.last_error = Some((side, format!("{code}: {message}")));
+            link.last_error = Some(LinkError::new(side, code, message));
             out.link = Some(link);
             return out; // retried with the item's next change, not in a loop
         }
@@ -356,7 +356,7 @@ fn left_scope(link: &mut Link, side: Side, out: &mut Output) {
     *link.side_mut(side) = None;
     // An error of the side that left (a create there whose answer was lost, say) no longer
     // applies: the new scope gets its own writes.
-    if link.last_error.as_ref().is_some_and(|(s, _)| *s == side) {
+    if link.last_error.as_ref().is_some_and(|e| e.side == side) {
         link.last_error = None;
     }
     if holds_nothing(link) {
@@ -626,7 +626,7 @@ pub fn reconcile(link: &mut Link, rules: Rules, ids: &mut dyn Ids, out: &mut Out
         let create_unconfirmed = link
             .last_error
             .as_ref()
-            .is_some_and(|(s, e)| *s == side && e.starts_with("create_unconfirmed"));
+            .is_some_and(|e| e.is(side, &FailureCode::CreateUnconfirmed));
         let origin = link.external_id(side.other()).cloned();
         let Some(state) = link.side_mut(side).as_mut() else {
             continue;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use sync_model::{ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
-use sync_protocol::LinkIdentity;
+use sync_protocol::{FailureCode, LinkIdentity};
 use uuid::Uuid;
 
 use super::merge::FieldConflict;
@@ -124,9 +124,9 @@ pub struct Link {
     /// Conflicts waiting for the user (review mode).
     #[serde(default)]
     pub held: Vec<FieldConflict>,
-    /// The last refused write: the side and the provider's error.
+    /// The last refused write: the side, the reason and the provider's words.
     #[serde(default)]
-    pub last_error: Option<(Side, String)>,
+    pub last_error: Option<LinkError>,
     /// Full re-reads, per side, that began while this item was known there and have not shown
     /// it yet (see `full_read`).
     #[serde(default, skip_serializing_if = "Unseen::is_empty")]
@@ -216,5 +216,89 @@ impl Link {
                 known.project_for(side).content_hash()
                     == self.target.project_for(side).content_hash()
             })
+    }
+}
+
+/// Why the last write to one side of a link failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredLinkError")]
+pub struct LinkError {
+    pub side: Side,
+    pub code: FailureCode,
+    pub message: String,
+}
+
+impl LinkError {
+    pub fn new(side: Side, code: FailureCode, message: impl Into<String>) -> Self {
+        LinkError {
+            side,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Whether `side` refused with `code`.
+    pub fn is(&self, side: Side, code: &FailureCode) -> bool {
+        self.side == side && self.code == *code
+    }
+}
+
+/// How a link's error is stored: as fields, or as links saved before the code had a type held
+/// it, `[side, "<code>: <message>"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredLinkError {
+    Fields {
+        side: Side,
+        code: FailureCode,
+        message: String,
+    },
+    Text(Side, String),
+}
+
+impl From<StoredLinkError> for LinkError {
+    fn from(stored: StoredLinkError) -> Self {
+        match stored {
+            StoredLinkError::Fields {
+                side,
+                code,
+                message,
+            } => LinkError::new(side, code, message),
+            StoredLinkError::Text(side, text) if text.starts_with("links rebuild:") => {
+                LinkError::new(side, FailureCode::LinksRebuildUnpaired, text)
+            }
+            StoredLinkError::Text(side, text) => match text.split_once(": ") {
+                Some((code, message)) => LinkError::new(side, FailureCode::provider(code), message),
+                None => LinkError::new(side, FailureCode::provider(text.clone()), text),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn an_error_stored_before_the_code_had_a_type_reads_back() {
+        let read = |json: &str| serde_json::from_str::<LinkError>(json).unwrap();
+        assert_eq!(
+            read(r#"["outlook", "create_unconfirmed: the answer was lost"]"#),
+            LinkError::new(
+                Side::Outlook,
+                FailureCode::CreateUnconfirmed,
+                "the answer was lost"
+            )
+        );
+        assert_eq!(
+            read(r#"["zoho", "MANDATORY_NOT_FOUND: required field not found (Last_Name)"]"#).code,
+            FailureCode::Provider("MANDATORY_NOT_FOUND".into())
+        );
+        assert_eq!(
+            read(r#"["zoho", "links rebuild: no partner found on the other side"]"#).code,
+            FailureCode::LinksRebuildUnpaired
+        );
+        let now = LinkError::new(Side::Zoho, FailureCode::Throttled, "429");
+        assert_eq!(read(&serde_json::to_string(&now).unwrap()), now);
     }
 }

@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sync_model::{ExternalId, Item, LinkId, Side};
-use sync_protocol::LinkIdentity;
+use sync_protocol::{FailureCode, LinkIdentity};
 
-use super::link::{Link, LinkStatus};
+use super::link::{Link, LinkError, LinkStatus};
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Matches {
@@ -270,7 +270,11 @@ pub fn leave_unpaired(link: &mut Link) {
     };
     link.status = LinkStatus::Unpaired;
     link.found_identity = None;
-    link.last_error = Some((side, UNPAIRED_REASON.to_owned()));
+    link.last_error = Some(LinkError::new(
+        side,
+        FailureCode::LinksRebuildUnpaired,
+        UNPAIRED_REASON,
+    ));
 }
 
 /// The mass-delete guard: a poll round deleting more than `share` of a user's items (and at
@@ -553,7 +557,7 @@ mod tests {
         leave_unpaired(&mut link);
         assert_eq!(link.status, LinkStatus::Unpaired);
         assert_eq!(link.found_identity, None);
-        assert_eq!(link.last_error.as_ref().map(|(s, _)| *s), Some(Side::Zoho));
+        assert_eq!(link.last_error.as_ref().map(|e| e.side), Some(Side::Zoho));
         assert!(link.outlook.is_none(), "nothing is made for the other side");
     }
 

@@ -15,6 +15,6 @@ pub mod settings;
 mod simulation;
 
 pub use engine::{Command, Ids, Input, Output, RandomIds, Rules, step};
-pub use link::{Inflight, InflightOp, Link, LinkStatus, SideState, Unseen};
+pub use link::{Inflight, InflightOp, Link, LinkError, LinkStatus, SideState, Unseen};
 pub use merge::FieldConflict;
 pub use settings::{CategoryFilter, ConflictRule, Direction, UserSettings};

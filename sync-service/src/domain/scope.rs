@@ -265,7 +265,7 @@ mod tests {
     use crate::domain::engine::{Input, step};
     use crate::domain::settings::{CategoryFilter, ConflictRule, Direction, KindSettings};
     use sync_model::{Contact, EmailAddress, ExternalId, Item, UserId, Version};
-    use sync_protocol::ApplyOp;
+    use sync_protocol::{ApplyOp, FailureCode};
 
     struct Counter(u128);
     impl Ids for Counter {
@@ -615,7 +615,7 @@ mod tests {
             Input::Failed {
                 side: Side::Zoho,
                 command_id,
-                code: "create_unconfirmed".into(),
+                code: FailureCode::CreateUnconfirmed,
                 message: "the answer was lost".into(),
             },
             UserId(Uuid::nil()),
@@ -648,7 +648,7 @@ mod tests {
             Input::Failed {
                 side: Side::Outlook,
                 command_id,
-                code: "create_unconfirmed".into(),
+                code: FailureCode::CreateUnconfirmed,
                 message: "the answer was lost".into(),
             },
             UserId(Uuid::nil()),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use proptest::prelude::*;
 use sync_model::capacity::zoho_length::DESCRIPTION;
 use sync_model::{Contact, EmailAddress, ExternalId, Item, LinkId, Side, UserId, Version};
-use sync_protocol::ApplyOp;
+use sync_protocol::{ApplyOp, FailureCode};
 use uuid::Uuid;
 
 use super::engine::{Command, Ids, Input, Output, Rules, step};
@@ -797,8 +797,8 @@ impl World {
     fn unconfirmed(&self, i: usize, side: Option<Side>) -> bool {
         let link = &self.links[i];
         link.status == LinkStatus::Active
-            && link.last_error.as_ref().is_some_and(|(s, e)| {
-                side.is_none_or(|x| x == *s) && e.starts_with("create_unconfirmed")
+            && link.last_error.as_ref().is_some_and(|e| {
+                side.is_none_or(|x| x == e.side) && e.code == FailureCode::CreateUnconfirmed
             })
             && Side::ALL.iter().any(|s| {
                 side.is_none_or(|x| x == *s)
@@ -1018,7 +1018,7 @@ impl World {
             self.to_engine.push_back(Msg::Input(Input::Failed {
                 side,
                 command_id: command.command_id,
-                code: "create_unconfirmed".into(),
+                code: FailureCode::CreateUnconfirmed,
                 message: "the answer was lost".into(),
             }));
         }

@@ -1,6 +1,7 @@
 //! Links, stored as documents with their lookup columns.
 
 use sync_model::{ExternalId, ItemKind, LinkId, Side, UserId};
+use sync_protocol::FailureCode;
 
 use crate::domain::{Link, LinkStatus};
 
@@ -123,9 +124,10 @@ pub async fn unconfirmed_creates(
 ) -> sqlx::Result<Vec<Link>> {
     let condition = format!(
         "status = 'active' AND {} IS NULL
-           AND doc->'{}'->'inflight' = 'null'::jsonb AND last_error LIKE '%create_unconfirmed%'",
+           AND doc->'{}'->'inflight' = 'null'::jsonb AND failure_code = '{}'",
         id_column(side),
-        side.as_str()
+        side.as_str(),
+        FailureCode::CreateUnconfirmed
     );
     locked_where(tx, user, kind, &condition).await
 }
@@ -142,9 +144,10 @@ pub async fn pending_creates_on(
         "status = 'active' AND {} IS NULL
            AND (doc->'{side}'->'inflight'->'op'->>'op' = 'create'
                 OR (doc->'{side}'->'inflight' = 'null'::jsonb
-                    AND last_error LIKE '%create_unconfirmed%'))",
+                    AND failure_code = '{unconfirmed}'))",
         id_column(side),
-        side = side.as_str()
+        side = side.as_str(),
+        unconfirmed = FailureCode::CreateUnconfirmed,
     );
     locked_where(tx, user, kind, &condition).await
 }
@@ -156,11 +159,13 @@ pub async fn save(tx: &mut Tx<'_>, link: &Link) -> sqlx::Result<()> {
         _ => None,
     };
     sqlx::query(
-        "INSERT INTO links (id, user_id, kind, outlook_id, zoho_id, status, deleted_by, doc, last_error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        "INSERT INTO links (id, user_id, kind, outlook_id, zoho_id, status, deleted_by, doc, last_error,
+                            failure_code)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (id) DO UPDATE SET
             outlook_id = excluded.outlook_id, zoho_id = excluded.zoho_id, status = excluded.status,
             deleted_by = excluded.deleted_by, doc = excluded.doc, last_error = excluded.last_error,
+            failure_code = excluded.failure_code,
             updated_at = now()",
     )
     .bind(link.id.0)
@@ -171,7 +176,12 @@ pub async fn save(tx: &mut Tx<'_>, link: &Link) -> sqlx::Result<()> {
     .bind(link.status.as_str())
     .bind(deleted_by)
     .bind(sqlx::types::Json(link))
-    .bind(link.last_error.as_ref().map(|(side, e)| format!("{side}: {e}")))
+    .bind(
+        link.last_error
+            .as_ref()
+            .map(|e| format!("{}: {}: {}", e.side, e.code, e.message)),
+    )
+    .bind(link.last_error.as_ref().map(|e| e.code.as_str()))
     .execute(&mut **tx)
     .await?;
     Ok(())

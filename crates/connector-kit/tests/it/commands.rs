@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use lapin::options::BasicAckOptions;
 use secrecy::SecretString;
 use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
-use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope, FailureCode};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -71,14 +71,14 @@ impl Connector for Writer {
                 let surname = c.surname.clone().unwrap_or_default();
                 if surname.starts_with('!') {
                     return ApplyOutcome::Failed {
-                        code: "ErrorInvalidRecipients".into(),
+                        code: FailureCode::provider("ErrorInvalidRecipients"),
                         message: "refused".into(),
                         retryable: false,
                     };
                 }
                 if surname.starts_with('~') && self.flaky_once.fetch_add(1, Ordering::SeqCst) == 0 {
                     return ApplyOutcome::Failed {
-                        code: "transient".into(),
+                        code: FailureCode::Transient,
                         message: "503".into(),
                         retryable: true,
                     };
@@ -204,7 +204,7 @@ async fn apply_commands_are_written_in_batches_once_each_with_a_result_each() ->
     let outcomes = outcomes.lock().unwrap();
     assert!(matches!(
         outcomes[&ids[7]][..],
-        [ApplyOutcome::Failed { ref code, retryable: false, .. }] if code == "ErrorInvalidRecipients"
+        [ApplyOutcome::Failed { ref code, retryable: false, .. }] if code.as_str() == "ErrorInvalidRecipients"
     ));
     assert!(
         matches!(outcomes[&ids[9]][..], [ApplyOutcome::Applied { .. }]),
