@@ -179,6 +179,17 @@ async fn unwell_of(state: &AppState, side: Side) -> Option<UnwellAnswer> {
 }
 
 /// `GET /api/admin/connections?status=&provider=` (an administrator's bearer token).
+#[utoipa::path(get, path = "/api/admin/connections", tag = "page", security(("access_token" = [])),
+    params(
+        ("status" = Option<String>, Query, description = "connected, reconnect_needed, throttled, allowance_used_up or provider_failing"),
+        ("provider" = Option<String>, Query, description = "outlook or zoho"),
+    ),
+    responses(
+        (status = 200, description = "every user's connection with its real state, a summary, and the connectors that did not answer"),
+        (status = 403, body = service_kit::openapi::ErrorBody, description = "forbidden: not an administrator (auth-service's answer)"),
+        (status = 422, body = service_kit::openapi::ErrorBody, description = "invalid_query: an unknown status; auth-service's invalid_status, unknown_provider"),
+        (status = 502, body = service_kit::openapi::ErrorBody, description = "upstream_unavailable: auth-service did not answer"),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,

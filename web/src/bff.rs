@@ -14,6 +14,8 @@ use serde_json::Value;
 use service_kit::extract::Path;
 use sync_model::UserId;
 
+use service_kit::openapi::ErrorBody;
+
 use crate::error::{Error, Result};
 use crate::startup::AppState;
 
@@ -75,6 +77,15 @@ async fn call_connector(state: &AppState, side: &str, path: String) -> Result<Re
 }
 
 /// `GET /api/discovery/{side}/{what}`: e.g. `/api/discovery/outlook/contact-folders`.
+#[utoipa::path(get, path = "/api/discovery/{side}/{what}", tag = "page", security(("access_token" = [])),
+    params(("side" = String, Path, description = "outlook or zoho"), ("what" = String, Path, description = "outlook: contact-folders, todo-lists, categories, mailbox; zoho: user, org")),
+    responses(
+        (status = 200, description = "the connector's list"),
+        (status = 404, body = ErrorBody, description = "not_found: an unknown side or list; the connector's own 404s"),
+        (status = 409, body = ErrorBody, description = "the connector's answer, e.g. reconnect_needed or not_connected"),
+        (status = 502, body = ErrorBody, description = "upstream_unavailable: auth-service or the connector did not answer; the provider failed"),
+        (status = 503, body = ErrorBody, description = "the connector's answer when the provider throttles"),
+    ))]
 pub async fn discover(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -95,6 +106,14 @@ pub async fn discover(
 
 /// `GET /api/connectors/{side}/watches`: what the connector polls for the user and how that
 /// goes (`ok`, `throttled`, `reconnect_needed`, ...), for each connection's health.
+#[utoipa::path(get, path = "/api/connectors/{side}/watches", tag = "page", security(("access_token" = [])),
+    params(("side" = String, Path, description = "outlook or zoho")),
+    responses(
+        (status = 200, description = "what the connector polls for the user and how it goes"),
+        (status = 404, body = ErrorBody, description = "not_found: an unknown side"),
+        (status = 502, body = ErrorBody, description = "upstream_unavailable"),
+        (status = 503, body = ErrorBody, description = "the connector's answer when it cannot tell"),
+    ))]
 pub async fn watches(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -119,6 +138,13 @@ pub fn qr_svg(data: &str) -> Result<String> {
 /// `POST /api/totp`: starts two-factor enrolment at auth-service (`POST /v1/me/totp`) and adds
 /// `qr_svg`, the `otpauth_url` as a QR code, to its answer. The secret never leaves this
 /// request: the QR code is drawn here rather than by a third-party service.
+#[utoipa::path(post, path = "/api/totp", tag = "page", security(("access_token" = [])),
+    responses(
+        (status = 200, description = "auth-service's secret and otpauth_url, plus qr_svg (an SVG QR code drawn here)"),
+        (status = 403, body = ErrorBody, description = "app_password_not_allowed (auth-service's answer)"),
+        (status = 409, body = ErrorBody, description = "totp_already_enabled"),
+        (status = 502, body = ErrorBody, description = "upstream_unavailable"),
+    ))]
 pub async fn start_totp(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     let token = bearer(&headers).ok_or(Error::Unauthenticated)?;
     let answer = state

@@ -7,6 +7,7 @@
 //! - [`admin_connections`]: every user's connections with their real state, for admins;
 //! - [`bff`]: discovery lists and connector health from the connectors, the TOTP QR code;
 //! - [`status`]: the status as server-sent events, sent when it changes;
+//! - [`openapi`]: the document of web's own API (`GET /openapi.json`);
 //! - [`error`]: the one error type.
 #![doc = include_str!("../README.md")]
 
@@ -14,6 +15,7 @@ pub mod admin_connections;
 pub mod assets;
 pub mod bff;
 pub mod error;
+pub mod openapi;
 pub mod proxy;
 pub mod session;
 pub mod settings;

@@ -22,6 +22,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use service_kit::openapi::ErrorBody;
+
 use crate::error::{Error, Result};
 use crate::startup::AppState;
 
@@ -196,6 +198,17 @@ async fn call_auth(
 }
 
 /// `POST /api/session`: signs in.
+#[utoipa::path(post, path = "/api/session", tag = "session",
+    request_body(content = Object, description = "auth-service's sign-in body (`POST /v1/sessions`): email, password, totp_code or recovery_code; plus keep_signed_in"),
+    responses(
+        (status = 201, description = "auth-service's token pair without refresh_token, which goes into the HttpOnly session cookie (Set-Cookie)"),
+        (status = 401, body = ErrorBody, description = "invalid_credentials, second_factor_required, invalid_second_factor (auth-service's answer)"),
+        (status = 403, body = ErrorBody, description = "cross_origin: not from the page itself; app_password_not_allowed"),
+        (status = 422, body = ErrorBody, description = "invalid_body, or auth-service's invalid input codes"),
+        (status = 429, body = ErrorBody, description = "too_many_attempts (Retry-After)"),
+        (status = 502, body = ErrorBody, description = "upstream_unavailable: auth-service did not answer"),
+        (status = 503, body = ErrorBody, description = "busy (Retry-After): auth-service's password-hashing queue is full"),
+    ))]
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -253,6 +266,13 @@ async fn refresh_pair(
 }
 
 /// `POST /api/session/refresh`: a fresh access token for this browser's session.
+#[utoipa::path(post, path = "/api/session/refresh", tag = "session",
+    responses(
+        (status = 200, description = "a new token pair without refresh_token; the cookie rotates (Set-Cookie)"),
+        (status = 401, body = ErrorBody, description = "invalid_session: no session cookie, or its session ended (the cookie is dropped)"),
+        (status = 403, body = ErrorBody, description = "cross_origin: not from the page itself"),
+        (status = 502, body = ErrorBody, description = "upstream_unavailable"),
+    ))]
 pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     if !same_origin(&headers, &state.public_url) {
         return Err(Error::CrossOrigin);
@@ -288,6 +308,12 @@ async fn end_session(state: &AppState, token: &str) -> Result<bool> {
 /// `DELETE /api/session`: ends the session at auth-service (with the page's access token, or,
 /// when the page has none or it expired, one got from the cookie) and drops the cookie.
 /// Succeeds even when the session had already ended.
+#[utoipa::path(delete, path = "/api/session", tag = "session", security((), ("access_token" = [])),
+    responses(
+        (status = 204, description = "signed out (also when the session had already ended); the cookie is dropped"),
+        (status = 403, body = ErrorBody, description = "cross_origin: not from the page itself"),
+        (status = 502, body = ErrorBody, description = "upstream_unavailable"),
+    ))]
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     if !same_origin(&headers, &state.public_url) {
         return Err(Error::CrossOrigin);

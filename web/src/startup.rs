@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::proxy::Upstream;
 use crate::settings::{Settings, Upstreams};
-use crate::{assets, bff, error, proxy, session, status};
+use crate::{assets, bff, error, openapi, proxy, session, status};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -59,6 +59,7 @@ pub fn router(state: AppState, trusted_proxies: TrustedProxies) -> Router {
         .route("/api/auth/{*rest}", any(proxy::auth))
         .route("/api/sync/{*rest}", any(proxy::sync))
         .route("/api/{*rest}", any(|| async { error::Error::NotFound }))
+        .route("/openapi.json", get(openapi::serve))
         .with_state(state);
     api.merge(operational_routes(Dependencies::default()))
         .fallback(assets::serve)

@@ -18,6 +18,8 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use sync_model::{ConnectionState, ConnectionStatus, Side, UserId, WatchState};
 
+use service_kit::openapi::ErrorBody;
+
 use crate::error::Result;
 use crate::startup::AppState;
 
@@ -212,6 +214,11 @@ async fn overview(state: &AppState, user: UserId) -> Overview {
 
 /// `GET /api/status` (bearer access token): the [`Overview`] once, for views that show a part
 /// of it (each connection's health on the Accounts page).
+#[utoipa::path(get, path = "/api/status", tag = "page", security(("access_token" = [])),
+    responses(
+        (status = 200, description = "the overview: each connection's state, the sync's status, paused, syncing, unavailable"),
+        (status = 502, body = ErrorBody, description = "upstream_unavailable: auth-service did not answer"),
+    ))]
 pub async fn once(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -222,6 +229,11 @@ pub async fn once(
 
 /// `GET /api/status/events` (bearer access token): an `overview` event at once, then one each
 /// time it changes, for [`LIFETIME`].
+#[utoipa::path(get, path = "/api/status/events", tag = "page", security(("access_token" = [])),
+    responses(
+        (status = 200, content_type = "text/event-stream", description = "server-sent `overview` events: one at once, then one per change, for a while"),
+        (status = 502, body = ErrorBody, description = "upstream_unavailable: auth-service did not answer"),
+    ))]
 pub async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,

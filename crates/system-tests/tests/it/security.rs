@@ -640,6 +640,14 @@ async fn bad_input_gets_the_json_error_body_with_a_stable_code_at_every_service(
             422,
             "invalid_query",
         ),
+        (
+            Method::GET,
+            format!("{web}/api/admin/connections?status=bogus"),
+            Some(&admin),
+            None,
+            422,
+            "invalid_query",
+        ),
     ];
     for (method, url, token, body, status, expected) in cases {
         let what = format!("{method} {url}");
