@@ -10,19 +10,17 @@ use service_kit::broker::HandlerError;
 use service_kit::database::is_outage;
 use service_kit::telemetry::{adopt_traceparent, current_traceparent};
 use sqlx::PgPool;
-use sync_model::{ContentHash, ExternalId, Item, ItemKind, LinkId, Side, UserId};
+use sync_model::{ExternalId, Item, ItemKind, LinkId, Side, UserId};
 use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope, SCHEMA_VERSION};
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::domain::claim::{Claim, claim};
 use crate::domain::collision;
 use crate::domain::full_read;
 use crate::domain::matching::holds_back;
 use crate::domain::scope::{Reading, Settled, finish};
-use crate::domain::{
-    Inflight, InflightOp, Input, Link, LinkStatus, Output, RandomIds, Rules, UserSettings, step,
-};
+use crate::domain::unknown_read::{self, UnknownRead};
+use crate::domain::{Input, Link, LinkStatus, Output, RandomIds, Rules, UserSettings, step};
 use crate::store::inbox::Admission;
 use crate::store::{Tx, conflicts, held, inbox, links, outbox, parked, progress};
 
@@ -543,46 +541,29 @@ async fn on_item(
         if parked::replace(tx, user, kind, side, &external_id, version, item).await? {
             return Ok(false);
         }
-        // The item carries the identity our create wrote on it: it is that link's, whatever
-        // its content became since.
-        if !rules.rebuilding
-            && let Some(identity) = identity
-            && let Some(mut link) = links::get(tx, identity.link).await?
-        {
-            match claim(&link, user, kind, side) {
-                Claim::Park => {
-                    parked::park(tx, user, kind, side, &external_id, version, item).await?;
-                    return Ok(false);
-                }
-                Claim::Adopt => {
-                    if let Some(state) = link.side_mut(side).as_mut() {
-                        state.id = Some(external_id.clone());
-                        state.created = true;
-                    }
-                    link.last_error = None;
-                    links::save(tx, &link).await?;
-                    return apply(tx, user, Some(link), input, rules).await;
-                }
-                Claim::None => {}
-            }
-        }
-        let read = item.project_for(side).content_hash();
+        // The item may carry the identity our create wrote on it (it is that link's, whatever
+        // its content became since), or be the echo or the lost answer of a create of ours.
+        let claimed = match identity {
+            Some(identity) if !rules.rebuilding => links::get(tx, identity.link).await?,
+            _ => None,
+        };
         let pending = links::pending_creates_on(tx, user, kind, side).await?;
-        if pending.iter().any(|l| creates_same(l, side, &read)) {
-            parked::park(tx, user, kind, side, &external_id, version, item).await?;
-            return Ok(false);
-        }
-        // Our create whose answer was lost did happen after all: the item joins its link.
-        if let Some(mut link) = pending.into_iter().find(|l| {
-            !creates_same(l, side, &read) && l.target.project_for(side).content_hash() == read
-        }) {
-            if let Some(state) = link.side_mut(side).as_mut() {
-                state.id = Some(external_id.clone());
-                state.created = true;
+        match unknown_read::decide(user, kind, side, item, claimed.as_ref(), &pending) {
+            UnknownRead::Park => {
+                parked::park(tx, user, kind, side, &external_id, version, item).await?;
+                return Ok(false);
             }
-            link.last_error = None;
-            links::save(tx, &link).await?;
-            return apply(tx, user, Some(link), input, rules).await;
+            UnknownRead::Join(id) => {
+                let mut link = claimed
+                    .into_iter()
+                    .chain(pending)
+                    .find(|l| l.id == id)
+                    .expect("decide joins one of the links it was given");
+                unknown_read::adopt(&mut link, side, external_id.clone());
+                links::save(tx, &link).await?;
+                return apply(tx, user, Some(link), input, rules).await;
+            }
+            UnknownRead::New => {}
         }
     }
     apply(tx, user, link, input, rules).await
@@ -600,15 +581,7 @@ async fn creating_same(
     Ok(links::creating_on(tx, user, kind, side)
         .await?
         .iter()
-        .any(|link| creates_same(link, side, &read)))
-}
-
-/// Whether `link` has a create of content `read` in flight on `side`.
-fn creates_same(link: &Link, side: Side, read: &ContentHash) -> bool {
-    matches!(
-        link.side(side).and_then(|s| s.inflight.as_ref()),
-        Some(Inflight { op: InflightOp::Create { item }, .. }) if item.content_hash() == *read
-    )
+        .any(|link| unknown_read::creates_same(link, side, &read)))
 }
 
 /// After a result from `side`: parked reads that were our own creates join their links; the

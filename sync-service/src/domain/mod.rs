@@ -13,6 +13,7 @@ pub mod scope;
 pub mod settings;
 #[cfg(test)]
 mod simulation;
+pub mod unknown_read;
 
 pub use engine::{Command, Ids, Input, Output, RandomIds, Rules, step};
 pub use link::{Inflight, InflightOp, Link, LinkError, LinkStatus, SideState, Unseen};

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use proptest::prelude::*;
 use sync_model::capacity::zoho_length::DESCRIPTION;
-use sync_model::{Contact, EmailAddress, ExternalId, Item, LinkId, Side, UserId, Version};
+use sync_model::{
+    Contact, EmailAddress, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version,
+};
 use sync_protocol::{ApplyOp, FailureCode};
 use uuid::Uuid;
 
@@ -13,6 +15,9 @@ use super::engine::{Command, Ids, Input, Output, Rules, step};
 use super::full_read;
 use super::link::{Link, LinkStatus};
 use super::settings::{ConflictRule, Direction};
+use super::unknown_read::{self, UnknownRead};
+
+const USER: UserId = UserId(Uuid::nil());
 
 /// Fields both sides hold (an e-mail field is a position in the list).
 const FIELDS: [&str; 6] = [
@@ -688,7 +693,7 @@ impl World {
         };
         if let Input::Retry { side } = input {
             let lost: Vec<usize> = (0..self.links.len())
-                .filter(|&i| self.unconfirmed(i, Some(side)))
+                .filter(|&i| unknown_read::lost_create(&self.links[i], side))
                 .collect();
             for i in lost.into_iter().rev() {
                 self.run(Some(i), Input::Retry { side });
@@ -761,23 +766,24 @@ impl World {
                 *parked = input;
                 return;
             }
-            if self.creating_same(*side, item) {
-                self.parked.push(input);
-                return;
-            }
-            // Like the handler: a lost create's item showing up joins its link.
-            let read = item.project_for(*side).content_hash();
-            let found = (0..self.links.len()).find(|&i| {
-                self.unconfirmed(i, Some(*side))
-                    && self.links[i].target.project_for(*side).content_hash() == read
-            });
-            if let Some(i) = found {
-                if let Some(state) = self.links[i].side_mut(*side).as_mut() {
-                    state.id = Some(external_id.clone());
+            // The handler's rules for a read no link knows (the simulated items carry no
+            // identity: content decides).
+            match unknown_read::decide(USER, ItemKind::Contact, *side, item, None, &self.links) {
+                UnknownRead::Park => {
+                    self.parked.push(input);
+                    return;
                 }
-                self.links[i].last_error = None;
-                self.run(Some(i), input);
-                return;
+                UnknownRead::Join(id) => {
+                    let i = self
+                        .links
+                        .iter()
+                        .position(|l| l.id == id)
+                        .expect("decide joins one of the links");
+                    unknown_read::adopt(&mut self.links[i], *side, external_id.clone());
+                    self.run(Some(i), input);
+                    return;
+                }
+                UnknownRead::New => {}
             }
         }
         let result_side = match &input {
@@ -793,27 +799,11 @@ impl World {
         }
     }
 
-    /// Link `i` has a create on `side` (or any side) whose answer was lost.
-    fn unconfirmed(&self, i: usize, side: Option<Side>) -> bool {
-        let link = &self.links[i];
-        link.status == LinkStatus::Active
-            && link.last_error.as_ref().is_some_and(|e| {
-                side.is_none_or(|x| x == e.side) && e.code == FailureCode::CreateUnconfirmed
-            })
-            && Side::ALL.iter().any(|s| {
-                side.is_none_or(|x| x == *s)
-                    && link
-                        .side(*s)
-                        .is_some_and(|st| st.id.is_none() && st.inflight.is_none())
-            })
-    }
-
     fn creating_same(&self, side: Side, item: &Item) -> bool {
         let read = item.project_for(side).content_hash();
-        self.links.iter().any(|l| {
-            matches!(l.side(side).and_then(|s| s.inflight.as_ref()),
-                Some(super::link::Inflight { op: super::link::InflightOp::Create { item }, .. }) if item.content_hash() == read)
-        })
+        self.links
+            .iter()
+            .any(|l| unknown_read::creates_same(l, side, &read))
     }
 
     fn release_parked(&mut self, side: Side) {
@@ -840,7 +830,7 @@ impl World {
     fn run(&mut self, index: Option<usize>, input: Input) {
         let link = index.map(|i| self.links[i].clone());
         let link_id = link.as_ref().map(|l| l.id);
-        let out: Output = step(link, input, UserId(Uuid::nil()), self.rules, &mut self.ids);
+        let out: Output = step(link, input, USER, self.rules, &mut self.ids);
         if let Some(id) = out.link.as_ref().map(|l| l.id).or(link_id) {
             self.conflicts
                 .extend(out.conflicts.iter().map(|c| (id, c.clone())));

@@ -223,7 +223,8 @@ async fn links_lost_are_rebuilt_exactly_from_both_sides_without_creating_anythin
             None,
         )
         .await?;
-    assert_eq!(status, 400, "an unknown kind: {body}");
+    assert_eq!(status, 422, "an unknown kind: {body}");
+    assert_eq!(body["code"], "invalid_query", "{body}");
     assert_eq!(sys.links(&user).await?, before, "nothing was dropped");
 
     // Calls from here on: neither rebuild below may create or delete anything.
