@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::extract::{AdminUser, Json, Path, Query};
+use super::extract::{AdminOwner, AdminUser, Json, Path, Query};
 use crate::auth::accounts::{self, NewAccount};
 use crate::domain::UserId;
 use crate::error::{Error, Result};
@@ -115,10 +115,10 @@ pub(crate) struct NewUser {
     is_admin: bool,
 }
 
-#[utoipa::path(post, path = "/v1/admin/users", tag = "admin", security(("access_token" = [])), request_body = NewUser, responses((status = 201, description = "user_id"), (status = 403, body = crate::openapi::ErrorBody, description = "forbidden"), (status = 409, body = crate::openapi::ErrorBody, description = "email_taken"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_email, weak_password")))]
+#[utoipa::path(post, path = "/v1/admin/users", tag = "admin", security(("access_token" = [])), request_body = NewUser, responses((status = 403, body = crate::openapi::ErrorBody, description = "forbidden: not an administrator; app_password_not_allowed: the session was opened with an app password"), (status = 201, description = "user_id"), (status = 409, body = crate::openapi::ErrorBody, description = "email_taken"), (status = 422, body = crate::openapi::ErrorBody, description = "invalid_email, weak_password")))]
 pub(crate) async fn create_user(
     State(state): State<Arc<AppState>>,
-    AdminUser(admin): AdminUser,
+    AdminOwner(admin): AdminOwner,
     Json(body): Json<NewUser>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let account = NewAccount {
@@ -140,10 +140,10 @@ pub(crate) struct UserUpdate {
 
 /// Promotes, demotes, disables or enables a user. Disabling ends all the user's sessions. An
 /// administrator cannot demote or disable themselves (no locking the last one out by accident).
-#[utoipa::path(patch, path = "/v1/admin/users/{user_id}", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), request_body = UserUpdate, responses((status = 200, body = UserView), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found"), (status = 409, body = crate::openapi::ErrorBody, description = "cannot_change_self")))]
+#[utoipa::path(patch, path = "/v1/admin/users/{user_id}", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), request_body = UserUpdate, responses((status = 403, body = crate::openapi::ErrorBody, description = "forbidden: not an administrator; app_password_not_allowed: the session was opened with an app password"), (status = 200, body = UserView), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found"), (status = 409, body = crate::openapi::ErrorBody, description = "cannot_change_self")))]
 pub(crate) async fn update_user(
     State(state): State<Arc<AppState>>,
-    AdminUser(admin): AdminUser,
+    AdminOwner(admin): AdminOwner,
     Path(user_id): Path<String>,
     Json(body): Json<UserUpdate>,
 ) -> Result<Json<UserView>> {
@@ -182,10 +182,10 @@ pub(crate) async fn update_user(
     Ok(Json(view(&state, row).await?))
 }
 
-#[utoipa::path(delete, path = "/v1/admin/users/{user_id}/sessions", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), responses((status = 200, description = "revoked: count"), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found")))]
+#[utoipa::path(delete, path = "/v1/admin/users/{user_id}/sessions", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), responses((status = 403, body = crate::openapi::ErrorBody, description = "forbidden: not an administrator; app_password_not_allowed: the session was opened with an app password"), (status = 200, description = "revoked: count"), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found")))]
 pub(crate) async fn revoke_sessions(
     State(state): State<Arc<AppState>>,
-    AdminUser(admin): AdminUser,
+    AdminOwner(admin): AdminOwner,
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>> {
     let user_id = parse_user_id(&user_id)?;
@@ -218,10 +218,10 @@ pub(crate) async fn user_connections(
 
 /// Turns a user's two-factor sign-in off (e.g. a lost phone with no recovery codes left); they
 /// sign in with the password alone and can enrol again. Idempotent.
-#[utoipa::path(delete, path = "/v1/admin/users/{user_id}/totp", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), responses((status = 200, description = "was_enabled: whether two-factor sign-in was on"), (status = 403, body = crate::openapi::ErrorBody, description = "forbidden"), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found")))]
+#[utoipa::path(delete, path = "/v1/admin/users/{user_id}/totp", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), responses((status = 403, body = crate::openapi::ErrorBody, description = "forbidden: not an administrator; app_password_not_allowed: the session was opened with an app password"), (status = 200, description = "was_enabled: whether two-factor sign-in was on"), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found")))]
 pub(crate) async fn reset_totp(
     State(state): State<Arc<AppState>>,
-    AdminUser(admin): AdminUser,
+    AdminOwner(admin): AdminOwner,
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>> {
     let user_id = parse_user_id(&user_id)?;
@@ -368,10 +368,10 @@ pub(crate) async fn audit_log(
 
 /// A one-time link for the user to set a new password (the token is shown once; the page makes
 /// the link). A newer link replaces the user's unused one.
-#[utoipa::path(post, path = "/v1/admin/users/{user_id}/password-reset", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), responses((status = 201, description = "token (shown once), expires_at"), (status = 403, body = crate::openapi::ErrorBody, description = "forbidden"), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found")))]
+#[utoipa::path(post, path = "/v1/admin/users/{user_id}/password-reset", tag = "admin", security(("access_token" = [])), params(("user_id" = String, Path)), responses((status = 403, body = crate::openapi::ErrorBody, description = "forbidden: not an administrator; app_password_not_allowed: the session was opened with an app password"), (status = 201, description = "token (shown once), expires_at"), (status = 404, body = crate::openapi::ErrorBody, description = "user_not_found")))]
 pub(crate) async fn create_password_reset(
     State(state): State<Arc<AppState>>,
-    AdminUser(admin): AdminUser,
+    AdminOwner(admin): AdminOwner,
     Path(user_id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>)> {
     use secrecy::ExposeSecret;

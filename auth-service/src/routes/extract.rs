@@ -106,6 +106,28 @@ impl FromRequestParts<std::sync::Arc<crate::startup::AppState>> for AdminUser {
     }
 }
 
+/// An administrator signed in as a person, not with an app password: what changes users,
+/// sessions and the sign-in policy. An app password leaked from a script must not make
+/// administrators or turn off someone's second factor; it may still read (reports).
+#[derive(Debug, Clone)]
+pub struct AdminOwner(pub AuthUser);
+
+impl FromRequestParts<std::sync::Arc<crate::startup::AppState>> for AdminOwner {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &std::sync::Arc<crate::startup::AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let AdminUser(user) = AdminUser::from_request_parts(parts, state).await?;
+        if user.by_app_password() {
+            Err(Error::AppPasswordNotAllowed)
+        } else {
+            Ok(AdminOwner(user))
+        }
+    }
+}
+
 /// The `User-Agent` header, if any (shown in the session list).
 pub fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
     headers

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{AdminUser, AuthUser, ClientAddress, Json, OwnerUser, Path, Query};
+use super::extract::{
+    AdminOwner, AdminUser, AuthUser, ClientAddress, Json, OwnerUser, Path, Query,
+};
 use crate::error::{Error, Result};
 use crate::sso::flow::{self, Callback, Finished, cookie_name};
 use crate::sso::store::{self, IdentityRow};
@@ -296,10 +298,10 @@ pub(crate) async fn get_policy(
     }))
 }
 
-#[utoipa::path(put, path = "/v1/admin/sign-in-policy", tag = "admin", security(("access_token" = [])), request_body = SignInPolicy, responses((status = 200, body = SignInPolicy), (status = 403, body = crate::openapi::ErrorBody, description = "forbidden")))]
+#[utoipa::path(put, path = "/v1/admin/sign-in-policy", tag = "admin", security(("access_token" = [])), request_body = SignInPolicy, responses((status = 403, body = crate::openapi::ErrorBody, description = "forbidden: not an administrator; app_password_not_allowed: the session was opened with an app password"), (status = 200, body = SignInPolicy)))]
 pub(crate) async fn put_policy(
     State(state): State<Arc<AppState>>,
-    admin: AdminUser,
+    admin: AdminOwner,
     Json(policy): Json<SignInPolicy>,
 ) -> Result<Json<SignInPolicy>> {
     let mut tx = state.pool.begin().await?;

@@ -470,3 +470,108 @@ async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
         .unwrap();
     assert_error(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
 }
+
+/// An administrator's app password (a report script) reads the admin API but changes nothing:
+/// leaked from a script, it must not make administrators or turn off anyone's second factor.
+#[tokio::test]
+async fn an_administrators_app_password_reads_but_changes_nothing() {
+    let (app, admin) = app_with_admin().await;
+    let target = app
+        .create_user_with_password("staff@example.com", "a fine password")
+        .await;
+    let made = app
+        .user_request(Method::POST, "/v1/me/app-passwords", &admin)
+        .json(&json!({"name": "report"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let app_password = made.json::<Value>().await.unwrap()["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let script: Value = app
+        .sign_in(json!({"email": "root@example.com", "password": app_password, "client": "api"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let script = script["access_token"].as_str().unwrap();
+
+    for path in [
+        "/v1/admin/users",
+        "/v1/admin/audit",
+        "/v1/admin/sign-in-policy",
+    ] {
+        let read = app
+            .user_request(Method::GET, path, script)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.status(), StatusCode::OK, "GET {path}");
+    }
+    let changes: Vec<(Method, String, Value)> = vec![
+        (
+            Method::POST,
+            "/v1/admin/users".into(),
+            json!({"email": "intruder@example.com", "password": "a fine password", "is_admin": true}),
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/admin/users/{target}"),
+            json!({"is_admin": true}),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/admin/users/{target}/sessions"),
+            json!({}),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/admin/users/{target}/totp"),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            format!("/v1/admin/users/{target}/password-reset"),
+            json!({}),
+        ),
+        (
+            Method::PUT,
+            "/v1/admin/sign-in-policy".into(),
+            json!({"password_sign_in": false}),
+        ),
+    ];
+    for (method, path, body) in changes {
+        let refused = app
+            .user_request(method.clone(), &path, script)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(refused, StatusCode::FORBIDDEN, "app_password_not_allowed").await;
+    }
+    // Nothing changed; the administrator's own session still does it.
+    let users: Value = app
+        .user_request(Method::GET, "/v1/admin/users", &admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let users = users["users"].as_array().unwrap();
+    assert!(users.iter().all(|u| u["email"] != "intruder@example.com"));
+    assert!(
+        users
+            .iter()
+            .any(|u| u["email"] == "staff@example.com" && u["is_admin"] == false)
+    );
+    let promoted = app
+        .user_request(Method::PATCH, &format!("/v1/admin/users/{target}"), &admin)
+        .json(&json!({"is_admin": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(promoted.status(), StatusCode::OK);
+}
