@@ -260,8 +260,23 @@ pub fn step(
             code,
             message,
         } => {
+            let sent = match link.side(side).and_then(|s| s.inflight.as_ref()) {
+                Some(Inflight {
+                    op: InflightOp::Create { item },
+                    ..
+                }) if code == FailureCode::CreateUnconfirmed => Some(item.clone()),
+                _ => None,
+            };
             if !take_inflight(&mut link, side, command_id) {
                 return out;
+            }
+            // The copy a lost create may have made holds what was sent: when it turns up (and
+            // joins the link), its differences from that are the side's own edits, not from
+            // the target, which may have moved on since.
+            if let Some(sent) = sent
+                && let Some(state) = link.side_mut(side).as_mut()
+            {
+                state.known = Some(sent);
             }
             if link.status == LinkStatus::OutOfScope && holds_nothing(&link) {
                 // Out of scope, nothing left to retry for.

@@ -11,6 +11,7 @@ use sync_model::{
 use sync_protocol::{ApplyOp, FailureCode};
 use uuid::Uuid;
 
+use super::collision;
 use super::engine::{Command, Ids, Input, Output, Rules, step};
 use super::full_read;
 use super::link::{Link, LinkStatus};
@@ -113,6 +114,9 @@ struct Account {
     items: BTreeMap<String, (u64, Contact)>,
     dirty: Vec<(String, bool)>,
     next: u64,
+    /// The link identity our creates wrote on their items (both connectors do): Zoho's reads
+    /// carry it back.
+    made_by: std::collections::HashMap<LinkId, String>,
 }
 
 impl Account {
@@ -307,7 +311,7 @@ struct World {
     owed: Vec<Side>,
     /// The number of the latest re-scope (its tag).
     rescopes: u32,
-    /// Items the engine's deletes removed on each side.
+    /// Items the engine's deletes removed on each side (not counting copies our creates made).
     engine_deletes: BTreeMap<Side, usize>,
     /// Deletes users made on each side.
     user_deletes: BTreeMap<Side, usize>,
@@ -766,9 +770,19 @@ impl World {
                 *parked = input;
                 return;
             }
-            // The handler's rules for a read no link knows (the simulated items carry no
-            // identity: content decides).
-            match unknown_read::decide(USER, ItemKind::Contact, *side, item, None, &self.links) {
+            // The handler's rules for a read no link knows. Zoho's reads carry the identity our
+            // create wrote on the item (its field); Outlook's contact reads do not: content
+            // decides there.
+            let claimed = match side {
+                Side::Zoho => self
+                    .zoho
+                    .made_by
+                    .iter()
+                    .find(|(_, id)| **id == external_id.0)
+                    .and_then(|(link, _)| self.links.iter().find(|l| l.id == *link)),
+                Side::Outlook => None,
+            };
+            match unknown_read::decide(USER, ItemKind::Contact, *side, item, claimed, &self.links) {
                 UnknownRead::Park => {
                     self.parked.push(input);
                     return;
@@ -793,6 +807,34 @@ impl World {
             | Input::Stale { side, .. } => Some(*side),
             _ => None,
         };
+        // Like the handler: a create's result naming an item another link holds (read and
+        // linked before the result came): the holder gives it up (`collision`), and what it
+        // learned of the item goes to the result's link after its result.
+        if let Some(i) = index
+            && let Input::Applied {
+                side, external_id, ..
+            }
+            | Input::Stale {
+                side, external_id, ..
+            } = &input
+            && let Some(j) = self.find(*side, external_id)
+            && j != i
+        {
+            let link_id = self.links[i].id;
+            let resolution =
+                collision::resolve(self.links[j].clone(), *side, self.rules, &mut self.ids);
+            self.absorb(Some(j), resolution.holder);
+            let i = self.links.iter().position(|l| l.id == link_id);
+            self.run(i, input);
+            if let Some(news) = resolution.news {
+                let i = self.links.iter().position(|l| l.id == link_id);
+                self.run(i, news);
+            }
+            if let Some(side) = result_side {
+                self.release_parked(side);
+            }
+            return;
+        }
         self.run(index, input);
         if let Some(side) = result_side {
             self.release_parked(side);
@@ -829,8 +871,13 @@ impl World {
 
     fn run(&mut self, index: Option<usize>, input: Input) {
         let link = index.map(|i| self.links[i].clone());
-        let link_id = link.as_ref().map(|l| l.id);
         let out: Output = step(link, input, USER, self.rules, &mut self.ids);
+        self.absorb(index, out);
+    }
+
+    /// Stores what the engine decided for the link at `index` (a new one when `None`).
+    fn absorb(&mut self, index: Option<usize>, out: Output) {
+        let link_id = index.map(|i| self.links[i].id);
         if let Some(id) = out.link.as_ref().map(|l| l.id).or(link_id) {
             self.conflicts
                 .extend(out.conflicts.iter().map(|c| (id, c.clone())));
@@ -866,11 +913,20 @@ impl World {
             return;
         };
         let mut removed = false;
+        let link = self
+            .links
+            .iter()
+            .find(|l| l.awaits(side, command.command_id))
+            .map(|l| l.id);
         let account = self.account(side);
         let result = match command.op {
             ApplyOp::Create { item, .. } => {
                 assert_fits(side, &contact(&item));
                 let id = account.create(side, contact(&item));
+                // The link's identity on the item (both connectors write it).
+                if let Some(l) = link {
+                    account.made_by.insert(l, id.clone());
+                }
                 Input::Applied {
                     side,
                     command_id: command.command_id,
@@ -980,7 +1036,10 @@ impl World {
                     }
                 }
                 _ => {
-                    removed = account.items.contains_key(&external_id.0);
+                    // A copy our own create made, undone as a duplicate (`collision`), is not a
+                    // user's item lost.
+                    removed = account.items.contains_key(&external_id.0)
+                        && !account.made_by.values().any(|id| *id == external_id.0);
                     account.delete(&external_id.0);
                     Input::Gone {
                         side,
