@@ -123,6 +123,7 @@ impl<C: Connector> ConnectorApp<C> {
             tick: self.settings.poll_tick,
             gates: gates.clone(),
             daily_call_budget: self.settings.api.daily_call_budget,
+            concurrency: self.settings.api.poll_concurrency,
         };
         let commands = CommandHandler {
             connector: self.connector.clone(),
@@ -132,6 +133,8 @@ impl<C: Connector> ConnectorApp<C> {
             gates: gates.clone(),
             batch_window: self.settings.api.batch_window,
             batch_max: self.settings.api.batch_max,
+            concurrency: self.settings.api.command_concurrency,
+            prefetch: self.settings.api.command_prefetch,
         };
         let state = ApiState {
             connector: self.connector.clone(),

@@ -3,9 +3,14 @@
 //! `$batch` of 20 really form), written through the connector, and answered one by one with an
 //! `apply_result` on `sync.changes`, de-duplicated by command id.
 //!
-//! Each delivery is acknowledged on its own once its result is published; one that failed in a
-//! way worth retrying (throttled, the provider down) is requeued, the others are not held up. A
-//! message that is not a command is dead-lettered.
+//! Commands are served per user ([`crate::mailboxes`]): each user's in arrival order by one
+//! task, up to `concurrency` users at once, so a throttled mailbox (its calls sleeping through
+//! `Retry-After`) delays only its own commands. Each delivery is acknowledged on its own (never
+//! `multiple`: the users finish out of order) once its outcome is recorded and its result
+//! published. One that failed in a way worth retrying (throttled, the provider down) goes back
+//! to the front of its user's queue with every later command of that user, and is tried again
+//! after a pause; the other users are not held up. A message that is not a command
+//! is dead-lettered.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,15 +28,20 @@ use sync_protocol::topology::connector_commands_queue;
 use sync_protocol::{
     ApplyOutcome, ChangeMessage, CommandMessage, Envelope, FailureCode, SCHEMA_VERSION,
 };
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::api::Gates;
 use crate::connector::{ApiError, ApplyRequest, CallContext, Connector};
+use crate::mailboxes::{Mailboxes, Queue};
 use crate::store::Store;
 use crate::tokens::{TokenClient, TokenError};
 
-/// Pause before requeueing commands that failed transiently, so an outage is not a hot loop.
+/// Pause before a user's commands that failed transiently are tried again, so an outage is not
+/// a hot loop. It does not grow: each call already waited out `Retry-After` and backed off
+/// inside the API caller, and a growing pause on top of that left a user's few throttled items
+/// of a `$batch` waiting many seconds under a storm of 429s.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 pub struct CommandHandler<C> {
@@ -44,13 +54,23 @@ pub struct CommandHandler<C> {
     pub batch_window: Duration,
     /// Commands per batch at most.
     pub batch_max: usize,
+    /// Users whose commands are handled at once (a throttled user's task counts while it
+    /// waits).
+    pub concurrency: usize,
+    /// Unacknowledged deliveries at most (all users together): what may wait in the users'
+    /// queues.
+    pub prefetch: u16,
+}
+
+/// A command delivery waiting in its user's queue.
+struct Queued {
+    delivery: Delivery,
+    envelope: Envelope<CommandMessage>,
 }
 
 /// One apply command waiting in a batch, with its delivery.
 struct Pending {
-    delivery: Delivery,
-    user: UserId,
-    traceparent: Option<String>,
+    queued: Queued,
     request: ApplyRequest,
     side: sync_model::Side,
 }
@@ -58,16 +78,26 @@ struct Pending {
 /// What to do with a delivery once its command was handled.
 enum Settle {
     Ack,
-    Requeue,
     DeadLetter,
 }
+
+/// Commands to try again, in their order (the front of the user's queue).
+type Retry = Vec<Queued>;
+
+/// Commands numbered in their order within a batch, so a partial retry can be put back in it.
+type Numbered<T> = Vec<(usize, T)>;
 
 impl<C: Connector> CommandHandler<C> {
     pub async fn run(self, broker: Broker, shutdown: CancellationToken) -> anyhow::Result<()> {
         let queue = broker.name(&connector_commands_queue(self.connector.side()));
         let channel = broker.channel().await?;
-        // Enough unacknowledged deliveries for a whole batch.
-        let prefetch = broker.settings().prefetch.max(self.batch_max as u16);
+        // Enough unacknowledged deliveries for a whole batch, and for the other users' commands
+        // to reach their tasks while one user's wait.
+        let prefetch = broker
+            .settings()
+            .prefetch
+            .max(self.prefetch)
+            .max(self.batch_max.min(u16::MAX as usize) as u16);
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
@@ -80,46 +110,96 @@ impl<C: Connector> CommandHandler<C> {
             )
             .await
             .with_context(|| format!("cannot consume {queue}"))?;
-        let closed = || anyhow!("the broker closed the consumer of {queue}");
-        loop {
-            let first = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                next = consumer.next() => next.ok_or_else(closed)?.context("consumer failed")?,
-            };
-            let mut batch = vec![first];
+        let this = Arc::new(self);
+        let mut mailboxes = Mailboxes::new(this.concurrency);
+        let mut serving: JoinSet<(UserId, anyhow::Result<()>)> = JoinSet::new();
+        let stop = shutdown.child_token();
+        let outcome = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                Some(ended) = serving.join_next() => {
+                    let (user, result) = match ended {
+                        Ok(ended) => ended,
+                        Err(err) => break Err(anyhow::Error::from(err).context("a user's command task failed")),
+                    };
+                    if let Err(err) = result {
+                        break Err(err);
+                    }
+                    if let Some((next, queue)) = mailboxes.ended(user) {
+                        serving.spawn(this.clone().serve(next, queue, stop.clone()));
+                    }
+                }
+                next = consumer.next() => {
+                    let delivery = match next {
+                        None => break Err(anyhow!("the broker closed the consumer of {queue}")),
+                        Some(Err(err)) => break Err(anyhow::Error::from(err).context("consumer failed")),
+                        Some(Ok(delivery)) => delivery,
+                    };
+                    let Some(queued) = parse(delivery).await? else { continue };
+                    let user = queued.envelope.user_id;
+                    if let Some(queue) = mailboxes.push(user, queued) {
+                        serving.spawn(this.clone().serve(user, queue, stop.clone()));
+                    }
+                }
+            }
+        };
+        // The users' tasks stop after the batch in hand; what waits in their queues goes back to
+        // the broker when the channel closes.
+        stop.cancel();
+        while serving.join_next().await.is_some() {}
+        let _ = channel.close(200, "consumer stopped".into()).await;
+        outcome
+    }
+
+    /// Serves one user's queue until it is empty (or the consumer stops): batches in arrival
+    /// order; commands to try again go back to the front and wait for a pause.
+    async fn serve(
+        self: Arc<Self>,
+        user: UserId,
+        queue: Arc<Queue<Queued>>,
+        stop: CancellationToken,
+    ) -> (UserId, anyhow::Result<()>) {
+        while !stop.is_cancelled() {
+            // The batch window: more commands of this user may be on their way.
             let deadline = tokio::time::Instant::now() + self.batch_window;
-            while batch.len() < self.batch_max {
+            while queue.len() < self.batch_max {
                 tokio::select! {
                     _ = tokio::time::sleep_until(deadline) => break,
-                    next = consumer.next() => batch.push(next.ok_or_else(closed)?.context("consumer failed")?),
+                    _ = queue.arrival() => {}
                 }
+            }
+            let batch = queue.take(self.batch_max);
+            if batch.is_empty() {
+                break;
             }
             metrics::histogram!("connector_command_batch_size", "side" => self.connector.side().as_str())
                 .record(batch.len() as f64);
-            self.handle_batch(batch).await?;
-        }
-        let _ = channel.close(200, "consumer stopped".into()).await;
-        Ok(())
-    }
-
-    /// Handles deliveries in order; consecutive apply commands are written together.
-    async fn handle_batch(&self, deliveries: Vec<Delivery>) -> anyhow::Result<()> {
-        let mut pending: Vec<Pending> = Vec::new();
-        let mut requeued = false;
-        for delivery in deliveries {
-            let envelope: Envelope<CommandMessage> = match serde_json::from_slice(&delivery.data) {
-                Ok(e) => e,
-                Err(err) => {
-                    dead_letter(&delivery, &format!("not a command message: {err}")).await?;
-                    continue;
-                }
+            let retry = match self.handle_batch(batch).await {
+                Ok(retry) => retry,
+                Err(err) => return (user, Err(err)),
             };
-            if envelope.schema_version != SCHEMA_VERSION {
-                let reason = format!("schema version {} unknown", envelope.schema_version);
-                dead_letter(&delivery, &reason).await?;
+            if retry.is_empty() {
                 continue;
             }
-            match envelope.body {
+            metrics::counter!("connector_command_retries_total", "side" => self.connector.side().as_str())
+                .increment(retry.len() as u64);
+            queue.put_back(retry);
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(RETRY_PAUSE) => {}
+            }
+        }
+        (user, Ok(()))
+    }
+
+    /// Handles one user's deliveries in order; consecutive apply commands are written together.
+    /// Returns the commands to try again: the first that failed transiently and every later
+    /// one, so the user's order holds.
+    async fn handle_batch(&self, deliveries: Vec<Queued>) -> anyhow::Result<Retry> {
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut rest = deliveries.into_iter();
+        while let Some(queued) = rest.next() {
+            match &queued.envelope.body {
                 CommandMessage::Apply {
                     command_id,
                     link_id,
@@ -127,45 +207,43 @@ impl<C: Connector> CommandHandler<C> {
                     op,
                     side,
                 } => pending.push(Pending {
-                    delivery,
-                    user: envelope.user_id,
-                    traceparent: envelope.traceparent,
                     request: ApplyRequest {
-                        command_id,
-                        link_id,
-                        kind,
-                        op,
+                        command_id: *command_id,
+                        link_id: *link_id,
+                        kind: *kind,
+                        op: op.clone(),
                         container_id: None,
                         repeated: false,
                     },
-                    side,
+                    side: *side,
+                    queued,
                 }),
                 other => {
                     // Keep the order: earlier writes go first (a new folder must not receive
                     // creates that were meant for the old one, nor the reverse).
-                    requeued |= self.apply_all(std::mem::take(&mut pending)).await?;
-                    let span = tracing::info_span!("command", user = %envelope.user_id, verb = other.verb());
-                    adopt_traceparent(&span, envelope.traceparent.as_deref());
-                    let done = self
-                        .configure(envelope.user_id, other)
-                        .instrument(span)
-                        .await;
+                    let mut retry = self.apply_all(std::mem::take(&mut pending)).await?;
+                    if !retry.is_empty() {
+                        retry.push(queued);
+                        retry.extend(rest);
+                        return Ok(retry);
+                    }
+                    let user = queued.envelope.user_id;
+                    let span = tracing::info_span!("command", %user, verb = other.verb());
+                    adopt_traceparent(&span, queued.envelope.traceparent.as_deref());
+                    let done = self.configure(user, other.clone()).instrument(span).await;
                     match done {
-                        Ok(()) => settle(&delivery, Settle::Ack).await?,
+                        Ok(()) => settle(&queued.delivery, Settle::Ack).await?,
                         Err(err) => {
                             tracing::warn!(error = %format!("{err:#}"), "command failed; will retry");
-                            requeued = true;
-                            settle(&delivery, Settle::Requeue).await?;
+                            let mut retry = vec![queued];
+                            retry.extend(rest);
+                            return Ok(retry);
                         }
                     }
                 }
             }
         }
-        requeued |= self.apply_all(pending).await?;
-        if requeued {
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
-        Ok(())
+        self.apply_all(pending).await
     }
 
     async fn configure(&self, user: UserId, command: CommandMessage) -> anyhow::Result<()> {
@@ -225,40 +303,47 @@ impl<C: Connector> CommandHandler<C> {
         }
     }
 
-    /// Writes the pending commands, per user and kind, in waves in which a link appears once (a
-    /// second command for the same item waits for the first). Returns whether any was requeued.
-    async fn apply_all(&self, pending: Vec<Pending>) -> anyhow::Result<bool> {
-        let mut requeued = false;
-        let mut groups: Vec<((UserId, ItemKind), Vec<Pending>)> = Vec::new();
-        for p in pending {
-            let key = (p.user, p.request.kind);
+    /// Writes one user's pending commands, per kind, in waves in which a link appears once (a
+    /// second command for the same item waits for the first). After a wave with commands to try
+    /// again nothing more is written: those and every later command are returned, in order.
+    async fn apply_all(&self, pending: Vec<Pending>) -> anyhow::Result<Retry> {
+        let mut groups: Vec<((UserId, ItemKind), Numbered<Pending>)> = Vec::new();
+        for (order, p) in pending.into_iter().enumerate() {
+            let key = (p.queued.envelope.user_id, p.request.kind);
             match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, group)) => group.push(p),
-                None => groups.push((key, vec![p])),
+                Some((_, group)) => group.push((order, p)),
+                None => groups.push((key, vec![(order, p)])),
             }
         }
+        let mut retry: Numbered<Queued> = Vec::new();
         for ((user, kind), mut group) in groups {
             while !group.is_empty() {
+                if !retry.is_empty() {
+                    // Held back behind the commands to try again.
+                    retry.extend(group.into_iter().map(|(order, p)| (order, p.queued)));
+                    break;
+                }
                 let mut seen = HashSet::new();
-                let (wave, later): (Vec<Pending>, Vec<Pending>) = group
+                let (wave, later): (Vec<_>, Vec<_>) = group
                     .into_iter()
-                    .partition(|p| seen.insert(p.request.link_id));
+                    .partition(|(_, p)| seen.insert(p.request.link_id));
                 group = later;
-                requeued |= self.apply_wave(user, kind, wave).await?;
+                retry.extend(self.apply_wave(user, kind, wave).await?);
             }
         }
-        Ok(requeued)
+        retry.sort_by_key(|(order, _)| *order);
+        Ok(retry.into_iter().map(|(_, queued)| queued).collect())
     }
 
     async fn apply_wave(
         &self,
         user: UserId,
         kind: ItemKind,
-        wave: Vec<Pending>,
-    ) -> anyhow::Result<bool> {
+        wave: Numbered<Pending>,
+    ) -> anyhow::Result<Numbered<Queued>> {
         let span = tracing::info_span!("apply", %user, %kind, commands = wave.len());
-        if let Some(first) = wave.first() {
-            adopt_traceparent(&span, first.traceparent.as_deref());
+        if let Some((_, first)) = wave.first() {
+            adopt_traceparent(&span, first.queued.envelope.traceparent.as_deref());
         }
         self.apply_wave_inner(user, kind, wave)
             .instrument(span)
@@ -269,58 +354,58 @@ impl<C: Connector> CommandHandler<C> {
         &self,
         user: UserId,
         kind: ItemKind,
-        wave: Vec<Pending>,
-    ) -> anyhow::Result<bool> {
-        let mut requeued = false;
+        wave: Numbered<Pending>,
+    ) -> anyhow::Result<Numbered<Queued>> {
+        let mut retry = Vec::new();
+        let again = |todo: Numbered<Pending>| -> Numbered<Queued> {
+            todo.into_iter().map(|(o, p)| (o, p.queued)).collect()
+        };
         // Commands already carried out (a redelivery) are answered with their recorded outcome.
         let mut todo = Vec::new();
-        for p in wave {
+        for (order, p) in wave {
             match self.store.applied_outcome(p.request.command_id).await {
                 Ok(Some(outcome)) => {
-                    requeued |= self.finish(p, outcome, false).await?;
+                    if let Some(q) = self.finish(p, outcome, false).await? {
+                        retry.push((order, q));
+                    }
                 }
-                Ok(None) => todo.push(p),
+                Ok(None) => todo.push((order, p)),
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot read applied commands; will retry");
-                    settle(&p.delivery, Settle::Requeue).await?;
-                    requeued = true;
+                    retry.push((order, p.queued));
                 }
             }
         }
         if todo.is_empty() {
-            return Ok(requeued);
+            return Ok(retry);
         }
         let container_id = match self.store.container(user, kind).await {
             Ok(c) => c,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read the watch; will retry");
-                for p in todo {
-                    settle(&p.delivery, Settle::Requeue).await?;
-                }
-                return Ok(true);
+                retry.extend(again(todo));
+                return Ok(retry);
             }
         };
-        for p in &mut todo {
+        for (_, p) in &mut todo {
             p.request.container_id = container_id.clone();
         }
         // The intent is recorded before the write, so a crash between the write and the record
         // of its outcome is recognised when the command comes again.
-        let ids: Vec<uuid::Uuid> = todo.iter().map(|p| p.request.command_id).collect();
+        let ids: Vec<uuid::Uuid> = todo.iter().map(|(_, p)| p.request.command_id).collect();
         match self.store.begin_writes(&ids).await {
             Ok(begun) => {
-                for p in &mut todo {
+                for (_, p) in &mut todo {
                     p.request.repeated = begun.contains(&p.request.command_id);
                 }
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot record the intent of writes; will retry");
-                for p in todo {
-                    settle(&p.delivery, Settle::Requeue).await?;
-                }
-                return Ok(true);
+                retry.extend(again(todo));
+                return Ok(retry);
             }
         }
-        let repeated = todo.iter().filter(|p| p.request.repeated).count();
+        let repeated = todo.iter().filter(|(_, p)| p.request.repeated).count();
         if repeated > 0 {
             metrics::counter!("connector_repeated_commands_total", "side" => self.connector.side().as_str())
                 .increment(repeated as u64);
@@ -329,8 +414,9 @@ impl<C: Connector> CommandHandler<C> {
                 "commands whose earlier attempt may have written: looking for their first copies"
             );
         }
+        let requests: Vec<ApplyRequest> = todo.iter().map(|(_, p)| p.request.clone()).collect();
         let outcomes = match self.tokens.get(user).await {
-            Ok(token) => self.write(user, token, &todo).await,
+            Ok(token) => self.write(user, token, &requests).await,
             Err(err @ (TokenError::ReconnectNeeded(_) | TokenError::NotConnected(_))) => {
                 let outcome = ApplyOutcome::Failed {
                     code: FailureCode::ReconnectNeeded,
@@ -341,14 +427,12 @@ impl<C: Connector> CommandHandler<C> {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "no access token; will retry");
-                for p in todo {
-                    settle(&p.delivery, Settle::Requeue).await?;
-                }
-                return Ok(true);
+                retry.extend(again(todo));
+                return Ok(retry);
             }
         };
         // A refused call (429) wrote nothing: its next attempt needs no look-up.
-        let untouched: Vec<uuid::Uuid> = todo
+        let untouched: Vec<uuid::Uuid> = requests
             .iter()
             .zip(&outcomes)
             .filter(|(_, o)| {
@@ -360,17 +444,19 @@ impl<C: Connector> CommandHandler<C> {
                     }
                 )
             })
-            .map(|(p, _)| p.request.command_id)
+            .map(|(r, _)| r.command_id)
             .collect();
         if !untouched.is_empty()
             && let Err(err) = self.store.abandon_writes(&untouched).await
         {
             tracing::warn!(error = %err, "cannot forget the intent of throttled writes");
         }
-        for (p, outcome) in todo.into_iter().zip(outcomes) {
-            requeued |= self.finish(p, outcome, true).await?;
+        for ((order, p), outcome) in todo.into_iter().zip(outcomes) {
+            if let Some(q) = self.finish(p, outcome, true).await? {
+                retry.push((order, q));
+            }
         }
-        Ok(requeued)
+        Ok(retry)
     }
 
     /// One call of the connector (with one retry of the records refused for the token, after a
@@ -379,15 +465,14 @@ impl<C: Connector> CommandHandler<C> {
         &self,
         user: UserId,
         token: crate::tokens::AccessToken,
-        todo: &[Pending],
+        requests: &[ApplyRequest],
     ) -> Vec<ApplyOutcome> {
-        let requests: Vec<ApplyRequest> = todo.iter().map(|p| p.request.clone()).collect();
         let mut ctx = CallContext {
             user_id: user,
             token,
             gate: self.gates.for_user(user),
         };
-        let mut outcomes = self.apply_checked(&ctx, &requests).await;
+        let mut outcomes = self.apply_checked(&ctx, requests).await;
         let refused: Vec<usize> = outcomes
             .iter()
             .enumerate()
@@ -472,15 +557,15 @@ impl<C: Connector> CommandHandler<C> {
         outcomes
     }
 
-    /// Records (when final and new), publishes and settles one command's outcome. A transient
-    /// failure is requeued instead, so the write happens once the provider is back. Returns
-    /// whether the delivery was requeued.
+    /// Records (when final and new), publishes and acknowledges one command's outcome. A
+    /// transient failure is returned to be tried again instead, so the write happens once the
+    /// provider is back.
     async fn finish(
         &self,
         p: Pending,
         outcome: ApplyOutcome,
         record: bool,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Option<Queued>> {
         let label = outcome_label(&outcome);
         metrics::counter!("connector_apply_outcomes_total", "side" => p.side.as_str(), "kind" => p.request.kind.as_str(), "outcome" => label).increment(1);
         let final_outcome = !matches!(
@@ -488,8 +573,7 @@ impl<C: Connector> CommandHandler<C> {
             ApplyOutcome::Failed { retryable: true, code, .. } if *code != FailureCode::ReconnectNeeded
         );
         if !final_outcome {
-            settle(&p.delivery, Settle::Requeue).await?;
-            return Ok(true);
+            return Ok(Some(p.queued));
         }
         // A connection that needs reconnecting is reported but not recorded: a redelivery of
         // the same command after the user reconnects is written then.
@@ -497,12 +581,16 @@ impl<C: Connector> CommandHandler<C> {
         if keep
             && let Err(err) = self
                 .store
-                .record_applied(p.user, p.request.kind, p.request.command_id, &outcome)
+                .record_applied(
+                    p.queued.envelope.user_id,
+                    p.request.kind,
+                    p.request.command_id,
+                    &outcome,
+                )
                 .await
         {
             tracing::warn!(error = %err, "cannot record an applied command; will retry");
-            settle(&p.delivery, Settle::Requeue).await?;
-            return Ok(true);
+            return Ok(Some(p.queued));
         }
         let result = ChangeMessage::ApplyResult {
             command_id: p.request.command_id,
@@ -511,16 +599,33 @@ impl<C: Connector> CommandHandler<C> {
             kind: p.request.kind,
             outcome,
         };
-        let reply = Envelope::new(p.user, result)
-            .with_traceparent(p.traceparent.clone().or_else(current_traceparent));
+        let envelope = &p.queued.envelope;
+        let reply = Envelope::new(envelope.user_id, result)
+            .with_traceparent(envelope.traceparent.clone().or_else(current_traceparent));
         if let Err(err) = self.publisher.publish_change(&reply).await {
             tracing::warn!(error = %format!("{err:#}"), "cannot publish an apply result; will retry");
-            settle(&p.delivery, Settle::Requeue).await?;
-            return Ok(true);
+            return Ok(Some(p.queued));
         }
-        settle(&p.delivery, Settle::Ack).await?;
-        Ok(false)
+        settle(&p.queued.delivery, Settle::Ack).await?;
+        Ok(None)
     }
+}
+
+/// The command a delivery carries; one that is none is dead-lettered (and `None` returned).
+async fn parse(delivery: Delivery) -> anyhow::Result<Option<Queued>> {
+    let envelope: Envelope<CommandMessage> = match serde_json::from_slice(&delivery.data) {
+        Ok(e) => e,
+        Err(err) => {
+            dead_letter(&delivery, &format!("not a command message: {err}")).await?;
+            return Ok(None);
+        }
+    };
+    if envelope.schema_version != SCHEMA_VERSION {
+        let reason = format!("schema version {} unknown", envelope.schema_version);
+        dead_letter(&delivery, &reason).await?;
+        return Ok(None);
+    }
+    Ok(Some(Queued { delivery, envelope }))
 }
 
 fn outcome_label(outcome: &ApplyOutcome) -> &'static str {
@@ -545,18 +650,14 @@ async fn dead_letter(delivery: &Delivery, reason: &str) -> anyhow::Result<()> {
     settle(delivery, Settle::DeadLetter).await
 }
 
+/// Settles this delivery alone (`multiple: false`): the users' tasks finish out of order, so
+/// acknowledging "everything up to this tag" would settle other users' commands still in hand.
 async fn settle(delivery: &Delivery, how: Settle) -> anyhow::Result<()> {
     match how {
         Settle::Ack => {
-            delivery.acker.ack(BasicAckOptions::default()).await?;
-        }
-        Settle::Requeue => {
             delivery
                 .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
+                .ack(BasicAckOptions { multiple: false })
                 .await?;
         }
         Settle::DeadLetter => {
@@ -564,7 +665,7 @@ async fn settle(delivery: &Delivery, how: Settle) -> anyhow::Result<()> {
                 .acker
                 .nack(BasicNackOptions {
                     requeue: false,
-                    ..Default::default()
+                    multiple: false,
                 })
                 .await?;
         }

@@ -9,6 +9,7 @@
 //! - [`poller`]: the scheduled poll loop;
 //! - [`retention`]: hourly pruning of applied command ids and old call counts;
 //! - [`commands`]: the command consumer;
+//! - `mailboxes`: the command consumer's queues per user;
 //! - [`app`]: wiring it into a running service.
 #![doc = include_str!("../README.md")]
 
@@ -18,6 +19,7 @@ pub mod calendar;
 pub mod commands;
 pub mod connector;
 pub mod http;
+mod mailboxes;
 pub mod poller;
 pub mod retention;
 pub mod settings;

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use service_kit::broker::Publisher;
 use service_kit::telemetry::current_traceparent;
 use sync_protocol::{ChangeMessage, Envelope};
@@ -20,8 +19,6 @@ use crate::connector::{ApiError, CallContext, Connector};
 use crate::store::{Round, RoundEnd, Saved, Store, Watch, WatchState};
 use crate::tokens::{TokenClient, TokenError};
 
-/// Watches polled at once by one replica.
-const CONCURRENT_POLLS: usize = 8;
 /// Pause after a failed poll before the next attempt (throttling uses the API's own delay): the
 /// poll interval, at most this. The call already retried with backoff; the cursor is saved, so
 /// the next attempt goes on from the failed page.
@@ -43,6 +40,8 @@ pub struct Poller<C> {
     pub gates: Gates,
     /// API calls one user may spend per 24 hours (`None`: no budget).
     pub daily_call_budget: Option<u64>,
+    /// Watches this replica polls at once (each user's own calls are bounded by its gate).
+    pub concurrency: usize,
 }
 
 enum PollFailure {
@@ -68,17 +67,31 @@ enum Ended {
 }
 
 impl<C: Connector> Poller<C> {
+    /// Every tick, claims as many due watches as there are free places and polls each in its
+    /// own task: a slow or throttled round holds its place only, and a watch is leased only
+    /// once a place is free (its lease does not run out while it waits behind others).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let this = Arc::new(self);
+        let limit = this.concurrency.max(1);
+        let mut polls = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(this.tick) => {}
+            }
+            while let Some(ended) = polls.try_join_next() {
+                if let Err(err) = ended {
+                    tracing::error!(error = %err, "a poll task failed");
+                }
+            }
+            let free = limit.saturating_sub(polls.len());
+            if free == 0 {
+                continue;
             }
             let claim = tracing::debug_span!("claim", owner = %this.owner);
             let due = match this
                 .store
-                .claim_due(&this.owner, this.lease, 64)
+                .claim_due(&this.owner, this.lease, free as i64)
                 .instrument(claim)
                 .await
             {
@@ -88,13 +101,14 @@ impl<C: Connector> Poller<C> {
                     continue;
                 }
             };
-            futures_util::stream::iter(due)
-                .for_each_concurrent(CONCURRENT_POLLS, |watch| {
-                    let this = this.clone();
-                    async move { this.poll(watch).await }
-                })
-                .await;
+            for watch in due {
+                let this = this.clone();
+                polls.spawn(async move { this.poll(watch).await });
+            }
         }
+        // Rounds under way end as before a stop: each saves its cursor and releases its lease.
+        while polls.join_next().await.is_some() {}
+        Ok(())
     }
 
     async fn poll(&self, watch: Watch) {

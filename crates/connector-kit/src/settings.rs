@@ -56,6 +56,15 @@ pub struct ApiSettings {
     pub batch_window: Duration,
     /// Apply commands collected into one batch at most.
     pub batch_max: usize,
+    /// Users whose commands one replica handles at once; a throttled user's task waits in its
+    /// place, so this is well above the users expected to be throttled together.
+    pub command_concurrency: usize,
+    /// Command deliveries one replica holds unacknowledged (every user's together): room for
+    /// the other users' commands while one user's wait.
+    pub command_prefetch: u16,
+    /// Watches one replica polls at once (every user's own calls stay within
+    /// `max_in_flight_per_user`).
+    pub poll_concurrency: usize,
 }
 
 impl Default for ApiSettings {
@@ -70,6 +79,9 @@ impl Default for ApiSettings {
             daily_call_budget: None,
             batch_window: Duration::from_millis(200),
             batch_max: 100,
+            command_concurrency: 32,
+            command_prefetch: 1000,
+            poll_concurrency: 8,
         }
     }
 }
@@ -110,6 +122,10 @@ impl ApiSettings {
                 d.batch_window.as_millis() as u64,
             )?),
             batch_max: parse_or(prefix, "BATCH_MAX", d.batch_max)?.max(1),
+            command_concurrency: parse_or(prefix, "COMMAND_CONCURRENCY", d.command_concurrency)?
+                .max(1),
+            command_prefetch: parse_or(prefix, "COMMAND_PREFETCH", d.command_prefetch)?.max(1),
+            poll_concurrency: parse_or(prefix, "POLL_CONCURRENCY", d.poll_concurrency)?.max(1),
         })
     }
 }

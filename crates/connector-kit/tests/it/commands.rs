@@ -161,6 +161,8 @@ async fn apply_commands_are_written_in_batches_once_each_with_a_result_each() ->
         gates: Gates::new(4),
         batch_window: Duration::from_millis(300),
         batch_max: 20,
+        concurrency: 8,
+        prefetch: 100,
     };
     let publisher = world.broker.publisher().await?;
     let mut ids = Vec::new();
@@ -280,6 +282,8 @@ fn handler_for(
         gates: Gates::new(4),
         batch_window: Duration::from_millis(200),
         batch_max: 20,
+        concurrency: 8,
+        prefetch: 100,
     }
 }
 

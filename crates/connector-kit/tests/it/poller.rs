@@ -6,7 +6,8 @@
 //! - a 401: the token is refreshed once with `force_refresh` and the round goes on;
 //! - a connection that needs reconnecting: nothing is read, every watch of the user shows it;
 //! - the daily call budget: polling stops early, between pages, and the watch says so;
-//! - a poll for identities (a links rebuild): one full round reads them, the next is ordinary.
+//! - a poll for identities (a links rebuild): one full round reads them, the next is ordinary;
+//! - a round that hangs holds its own place only: another user is polled again meanwhile.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -49,6 +50,8 @@ pub(crate) struct Provider {
     http: reqwest::Client,
     caller: ApiCaller,
     hang_at: Option<usize>,
+    /// Every read of this user's never returns.
+    hang_user: Option<UserId>,
     refuse_token: Option<String>,
     pub(crate) reads: AtomicUsize,
     hung: AtomicBool,
@@ -85,7 +88,7 @@ impl Connector for Provider {
         if cursor.is_some() && self.expire_cursor.swap(false, Ordering::SeqCst) {
             return Err(ApiError::ResyncRequired);
         }
-        if self.hang_at == Some(offset) {
+        if self.hang_at == Some(offset) || self.hang_user == Some(ctx.user_id) {
             self.hung.store(true, Ordering::SeqCst);
             std::future::pending::<()>().await;
         }
@@ -205,6 +208,7 @@ pub(crate) fn provider(world: &World, total: usize, hang_at: Option<usize>) -> P
             },
         ),
         hang_at,
+        hang_user: None,
         refuse_token: None,
         reads: AtomicUsize::new(0),
         hung: AtomicBool::new(false),
@@ -234,6 +238,7 @@ pub(crate) async fn poller(
         tick: Duration::from_millis(50),
         gates: Gates::new(4),
         daily_call_budget: budget,
+        concurrency: 8,
     })
 }
 
@@ -712,5 +717,52 @@ async fn an_exhausted_call_budget_stops_polling_early_and_says_so() -> anyhow::R
         (mine[0].kind.as_str(), mine[0].state),
         ("contact", WatchState::BudgetExhausted)
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hung_round_holds_only_its_own_place() -> anyhow::Result<()> {
+    let world = world().await?;
+    let (_, completed) = collect(&world.broker).await?;
+    let stuck = watch_user(&world.store).await?;
+    let other = watch_user(&world.store).await?;
+    let provider = Arc::new(Provider {
+        hang_user: Some(stuck),
+        ..provider(&world, 5, None)
+    });
+    let mut poller = poller(&world, provider.clone(), "replica", None).await?;
+    poller.concurrency = 2;
+    // The stuck round keeps its lease for the whole test: it is not claimed a second time.
+    poller.lease = Duration::from_secs(60);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(poller.run(stop.clone()));
+    let p = provider.clone();
+    eventually("the stuck user's round to hang", || {
+        p.hung.load(Ordering::SeqCst)
+    })
+    .await;
+    let c = completed.clone();
+    eventually("the other user's round", || c.load(Ordering::SeqCst) >= 1).await;
+    // Due again while the stuck round still hangs: polled again at once, not after it. (Made
+    // due until it is: a round that was still releasing its watch would push it back. A quiet
+    // round announces nothing, so its read is what is counted; the stuck user's reads hang
+    // before they are counted.)
+    let mut rounds = 0;
+    for _ in 0..100 {
+        rounds = provider.reads.load(Ordering::SeqCst);
+        if rounds >= 2 {
+            break;
+        }
+        world.store.poll_now(other).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rounds >= 2, "the other user was not polled again");
+    assert!(
+        provider.hung.load(Ordering::SeqCst) && !task.is_finished(),
+        "the stuck round still hangs"
+    );
+    // A stop waits for rounds under way; this one never ends.
+    stop.cancel();
+    task.abort();
     Ok(())
 }
