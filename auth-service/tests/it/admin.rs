@@ -479,19 +479,19 @@ async fn an_administrators_app_password_reads_but_changes_nothing() {
     let target = app
         .create_user_with_password("staff@example.com", "a fine password")
         .await;
-    let made = app
-        .user_request(Method::POST, "/v1/me/app-passwords", &admin)
-        .json(&json!({"name": "report"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(made.status(), StatusCode::CREATED);
-    let app_password = made.json::<Value>().await.unwrap()["password"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (status, made) = app
+        .call(
+            Method::POST,
+            "/v1/me/app-passwords",
+            &admin,
+            json!({"name": "report"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
     let script: Value = app
-        .sign_in(json!({"email": "root@example.com", "password": app_password, "client": "api"}))
+        .sign_in(
+            json!({"email": "root@example.com", "password": made["password"], "client": "api"}),
+        )
         .await
         .json()
         .await
@@ -503,12 +503,8 @@ async fn an_administrators_app_password_reads_but_changes_nothing() {
         "/v1/admin/audit",
         "/v1/admin/sign-in-policy",
     ] {
-        let read = app
-            .user_request(Method::GET, path, script)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(read.status(), StatusCode::OK, "GET {path}");
+        let (status, _) = app.call(Method::GET, path, script, Value::Null).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}");
     }
     let changes: Vec<(Method, String, Value)> = vec![
         (
@@ -543,23 +539,17 @@ async fn an_administrators_app_password_reads_but_changes_nothing() {
         ),
     ];
     for (method, path, body) in changes {
-        let refused = app
-            .user_request(method.clone(), &path, script)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_error(refused, StatusCode::FORBIDDEN, "app_password_not_allowed").await;
+        let (status, answer) = app.call(method.clone(), &path, script, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
+        assert_eq!(
+            answer["code"], "app_password_not_allowed",
+            "{method} {path}"
+        );
     }
     // Nothing changed; the administrator's own session still does it.
-    let users: Value = app
-        .user_request(Method::GET, "/v1/admin/users", &admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, users) = app
+        .call(Method::GET, "/v1/admin/users", &admin, Value::Null)
+        .await;
     let users = users["users"].as_array().unwrap();
     assert!(users.iter().all(|u| u["email"] != "intruder@example.com"));
     assert!(
@@ -567,11 +557,13 @@ async fn an_administrators_app_password_reads_but_changes_nothing() {
             .iter()
             .any(|u| u["email"] == "staff@example.com" && u["is_admin"] == false)
     );
-    let promoted = app
-        .user_request(Method::PATCH, &format!("/v1/admin/users/{target}"), &admin)
-        .json(&json!({"is_admin": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(promoted.status(), StatusCode::OK);
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/admin/users/{target}"),
+            &admin,
+            json!({"is_admin": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }

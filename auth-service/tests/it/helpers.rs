@@ -172,6 +172,25 @@ impl TestApp {
             .bearer_auth(access_token)
     }
 
+    /// Sends `method path` with a user's access token and a JSON body; the answer's status and
+    /// JSON body (`null` when it has none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        access_token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .user_request(method, path, access_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.client
             .post(format!("{}/v1/sessions/refresh", self.address))
