@@ -141,25 +141,9 @@ impl Publisher {
         message: &T,
         message_id: uuid::Uuid,
     ) -> anyhow::Result<()> {
-        let payload = serde_json::to_vec(message)?;
-        let properties = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2)
-            .with_message_id(message_id.to_string().into());
         let confirm = self
-            .channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                &payload,
-                properties,
-            )
-            .await
-            .with_context(|| format!("publishing to {exchange} with key {routing_key}"))?
+            .send(exchange, routing_key, message, message_id)
+            .await?
             .await
             .context("waiting for the broker's confirm")?;
         check(confirm, exchange, routing_key)
