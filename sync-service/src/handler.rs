@@ -2,6 +2,7 @@
 //! engine and written, with the commands it causes, in one transaction; the message is
 //! acknowledged only after it commits.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use service_kit::telemetry::{adopt_traceparent, current_traceparent};
 use sqlx::PgPool;
 use sync_model::{ExternalId, Item, ItemKind, LinkId, Side, UserId};
 use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope, SCHEMA_VERSION};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
 
 use crate::domain::collision;
@@ -83,24 +84,135 @@ pub enum Replay {
     Nothing,
 }
 
+/// A change message read from a delivery, with the delivery's bytes (held as they came).
+struct Received<'a> {
+    envelope: Envelope<ChangeMessage>,
+    data: &'a [u8],
+}
+
+fn parse(data: &[u8]) -> Result<Received<'_>, HandlerError> {
+    let envelope: Envelope<ChangeMessage> = serde_json::from_slice(data)
+        .map_err(|e| HandlerError::Reject(anyhow!("not a change message: {e}")))?;
+    if envelope.schema_version != SCHEMA_VERSION {
+        return Err(HandlerError::Reject(anyhow!(
+            "schema version {} unknown",
+            envelope.schema_version
+        )));
+    }
+    Ok(Received { envelope, data })
+}
+
+fn span_of(envelope: &Envelope<ChangeMessage>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "change",
+        user = %envelope.user_id,
+        side = %envelope.body.side(),
+        kind = %envelope.body.kind(),
+        verb = envelope.body.verb(),
+    );
+    adopt_traceparent(&span, envelope.traceparent.as_deref());
+    span
+}
+
 impl ChangeHandler {
+    /// Handles one delivery in its own transaction.
     pub async fn handle(&self, data: &[u8]) -> Result<(), HandlerError> {
-        let envelope: Envelope<ChangeMessage> = serde_json::from_slice(data)
-            .map_err(|e| HandlerError::Reject(anyhow!("not a change message: {e}")))?;
-        if envelope.schema_version != SCHEMA_VERSION {
-            return Err(HandlerError::Reject(anyhow!(
-                "schema version {} unknown",
-                envelope.schema_version
-            )));
+        let received = parse(data)?;
+        self.handle_one(received.envelope, received.data).await
+    }
+
+    /// Handles a batch of deliveries of one partition (decisions #81): each user's messages, in
+    /// their order, in one transaction, the users at once (each holding one of `permits`, a
+    /// database connection). Returns one outcome per delivery, in order: a user's messages
+    /// share theirs (committed together, or retried together).
+    pub async fn handle_batch(
+        &self,
+        batch: &[Vec<u8>],
+        permits: &Semaphore,
+    ) -> Vec<Result<(), HandlerError>> {
+        let mut outcomes: Vec<Option<Result<(), HandlerError>>> =
+            std::iter::repeat_with(|| None).take(batch.len()).collect();
+        let mut by_user: BTreeMap<UserId, Vec<(usize, Received)>> = BTreeMap::new();
+        for (i, data) in batch.iter().enumerate() {
+            match parse(data) {
+                Ok(received) => by_user
+                    .entry(received.envelope.user_id)
+                    .or_default()
+                    .push((i, received)),
+                Err(rejected) => outcomes[i] = Some(Err(rejected)),
+            }
         }
-        let span = tracing::info_span!(
-            "change",
-            user = %envelope.user_id,
-            side = %envelope.body.side(),
-            kind = %envelope.body.kind(),
-            verb = envelope.body.verb(),
-        );
-        adopt_traceparent(&span, envelope.traceparent.as_deref());
+        let users = by_user.into_values().map(|messages| async move {
+            let indices: Vec<usize> = messages.iter().map(|(i, _)| *i).collect();
+            let outcome = match permits.acquire().await {
+                Ok(_permit) => {
+                    self.handle_user(messages.into_iter().map(|(_, r)| r).collect())
+                        .await
+                }
+                Err(closed) => Err(HandlerError::Retry(closed.into())),
+            };
+            (indices, outcome)
+        });
+        for (indices, outcome) in futures_util::future::join_all(users).await {
+            for i in indices {
+                outcomes[i] = Some(match &outcome {
+                    Ok(()) => Ok(()),
+                    Err(HandlerError::Outage(err)) => Err(HandlerError::Outage(anyhow!("{err:#}"))),
+                    Err(HandlerError::Retry(err)) => Err(HandlerError::Retry(anyhow!("{err:#}"))),
+                    Err(HandlerError::Reject(err)) => Err(HandlerError::Reject(anyhow!("{err:#}"))),
+                });
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every delivery is parsed or rejected"))
+            .collect()
+    }
+
+    /// One user's messages of a batch, in one transaction. Should one of them fail by itself,
+    /// nothing of the transaction stays and they are handled again one by one, each in its
+    /// own transaction (the failing one held as [`Self::handle_one`] does): the common case
+    /// pays no savepoint per message.
+    async fn handle_user(&self, messages: Vec<Received<'_>>) -> Result<(), HandlerError> {
+        if messages.len() > 1 {
+            match self.decide_together(&messages).await {
+                Ok(()) => return Ok(()),
+                Err(err) if is_outage(&err) => return Err(HandlerError::Outage(err)),
+                Err(err) => {
+                    tracing::debug!(error = %format!("{err:#}"), "a message of the batch failed; its user's messages are handled one by one");
+                }
+            }
+        }
+        for received in messages {
+            self.handle_one(received.envelope, received.data).await?;
+        }
+        Ok(())
+    }
+
+    async fn decide_together(&self, messages: &[Received<'_>]) -> anyhow::Result<()> {
+        metrics::histogram!("sync_batch_messages").record(messages.len() as f64);
+        let mut tx = self.pool.begin().await?;
+        let mut wrote = false;
+        for received in messages {
+            let span = span_of(&received.envelope);
+            wrote |= self
+                .admit_and_dispatch(&mut tx, received.envelope.clone(), received.data)
+                .instrument(span)
+                .await?;
+        }
+        tx.commit().await?;
+        if wrote {
+            self.relay_wakeup.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn handle_one(
+        &self,
+        envelope: Envelope<ChangeMessage>,
+        data: &[u8],
+    ) -> Result<(), HandlerError> {
+        let span = span_of(&envelope);
         let (user, message_id) = (envelope.user_id, envelope.message_id);
         async {
             match self.admit_and_decide(envelope, data).await {
@@ -135,27 +247,39 @@ impl ChangeHandler {
         data: &[u8],
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
-        match inbox::admit(&mut tx, envelope.user_id, envelope.message_id).await? {
-            Admission::New => {}
-            Admission::Duplicate => {
-                tracing::debug!("duplicate delivery ignored");
-                metrics::counter!("sync_duplicate_deliveries_total").increment(1);
-                return Ok(tx.commit().await?);
-            }
-            Admission::Held => {
-                tracing::debug!("the user's changes are held; this one waits behind them");
-                held::append(&mut tx, envelope.user_id, envelope.message_id, data).await?;
-                return Ok(tx.commit().await?);
-            }
-        }
-        let wrote = self
-            .dispatch(&mut tx, envelope.user_id, envelope.body, envelope.rescope)
-            .await?;
+        let wrote = self.admit_and_dispatch(&mut tx, envelope, data).await?;
         tx.commit().await?;
         if wrote {
             self.relay_wakeup.notify_one();
         }
         Ok(())
+    }
+
+    /// Lets the message in (once; behind the user's held messages, if any) and decides it.
+    /// Returns whether commands were written.
+    async fn admit_and_dispatch(
+        &self,
+        tx: &mut Tx<'_>,
+        envelope: Envelope<ChangeMessage>,
+        data: &[u8],
+    ) -> anyhow::Result<bool> {
+        match inbox::admit(tx, envelope.user_id, envelope.message_id).await? {
+            Admission::New => {
+                metrics::counter!("sync_messages_decided_total").increment(1);
+            }
+            Admission::Duplicate => {
+                tracing::debug!("duplicate delivery ignored");
+                metrics::counter!("sync_duplicate_deliveries_total").increment(1);
+                return Ok(false);
+            }
+            Admission::Held => {
+                tracing::debug!("the user's changes are held; this one waits behind them");
+                held::append(tx, envelope.user_id, envelope.message_id, data).await?;
+                return Ok(false);
+            }
+        }
+        self.dispatch(tx, envelope.user_id, envelope.body, envelope.rescope)
+            .await
     }
 
     /// Tries the user's first held message if it is due: handled, it leaves the hold in the

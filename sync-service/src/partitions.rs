@@ -1,7 +1,7 @@
 //! Consumes the partition queues this replica owns (decisions #51): every few seconds one
 //! balancing round in Postgres ([`store::partitions::balance`]) renews its leases and takes its
-//! fair share of free or expired partitions; a consumer runs per owned partition, handing each
-//! delivery to the [`ChangeHandler`]. A partition given back (another replica joined) is released
+//! fair share of free or expired partitions; a consumer runs per owned partition, handing the
+//! deliveries it has received, in batches, to the [`ChangeHandler`]. A partition given back (another replica joined) is released
 //! only after its consumer has stopped and its channel closed, so the next owner receives the
 //! unacknowledged deliveries again, in order. A replica that cannot renew its leases stops its
 //! consumers before the leases run out.
@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use service_kit::broker::{Broker, HandlerError, consume};
+use service_kit::broker::{Broker, consume_batches};
 use sqlx::PgPool;
 use sync_protocol::topology::Partition;
 use tokio::sync::Semaphore;
@@ -26,9 +26,12 @@ use crate::store::partitions;
 pub struct PartitionSettings {
     /// A partition's lease: a dead replica's partitions move after at most this long.
     pub lease: Duration,
-    /// Deliveries handled at once across this replica's partitions (each holds a database
+    /// Users' batches handled at once across this replica's partitions (each holds a database
     /// connection for its transaction).
     pub concurrency: usize,
+    /// Deliveries taken from a partition queue at once (decisions #81): each user's among them
+    /// are handled in one transaction.
+    pub batch: usize,
 }
 
 struct Consumer {
@@ -101,6 +104,7 @@ pub async fn run(
                             &handler,
                             &permits,
                             partition,
+                            settings.batch,
                             shutdown.child_token(),
                         ));
                     }
@@ -139,21 +143,25 @@ fn start(
     handler: &Arc<ChangeHandler>,
     permits: &Arc<Semaphore>,
     partition: Partition,
+    batch: usize,
     stop: CancellationToken,
 ) -> Consumer {
     let (broker, handler, permits) = (broker.clone(), handler.clone(), permits.clone());
     let token = stop.clone();
     let task = tokio::spawn(async move {
-        consume(&broker, &partition.queue(), token, move |data| {
-            let (handler, permits) = (handler.clone(), permits.clone());
-            async move {
-                let _permit = permits
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| HandlerError::Retry(e.into()))?;
-                handler.handle(&data).await
-            }
-        })
+        consume_batches(
+            &broker,
+            &partition.queue(),
+            token,
+            batch,
+            move |deliveries| {
+                let (handler, permits) = (handler.clone(), permits.clone());
+                async move {
+                    let data: Vec<Vec<u8>> = deliveries.into_iter().map(|d| d.data).collect();
+                    handler.handle_batch(&data, &permits).await
+                }
+            },
+        )
         .await
     });
     Consumer { stop, task }

@@ -34,6 +34,10 @@ pub struct Settings {
     pub inbox_retention: std::time::Duration,
     /// How long a link stays marked deleted before it is forgotten (decisions #74).
     pub deleted_link_retention: std::time::Duration,
+    /// Deliveries taken from a partition queue at once; each user's among them share one
+    /// transaction (decisions #81). The broker's prefetch (`SYNC_SERVICE_BROKER_PREFETCH`)
+    /// bounds it too.
+    pub batch_max: usize,
     /// The shortest poll interval a user may choose (at least 1 s; 60 by default).
     pub min_poll_interval_secs: u32,
 }
@@ -68,6 +72,7 @@ impl Settings {
             deleted_link_retention: std::time::Duration::from_secs(
                 parse_or::<u64>(PREFIX, "DELETED_LINK_RETENTION_DAYS", 30)? * 86_400,
             ),
+            batch_max: parse_or::<usize>(PREFIX, "BATCH_MAX", 32)?.max(1),
             min_poll_interval_secs: match parse_or(
                 PREFIX,
                 "MIN_POLL_INTERVAL_SECS",

@@ -119,6 +119,7 @@ impl Application {
             lease: self.settings.partition_lease,
             // The relay, the partition leases and the HTTP API need connections too.
             concurrency: self.settings.database.max_connections.saturating_sub(3) as usize,
+            batch: self.settings.batch_max,
         };
         tasks.spawn(crate::retries::run(handler.clone(), shutdown.clone()));
         tasks.spawn(crate::partitions::run(

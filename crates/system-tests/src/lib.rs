@@ -107,6 +107,7 @@ pub fn sync_settings(
         delete_guard_share: 0.3,
         delete_guard_minimum: 5,
         partition_lease: SYNC_PARTITION_LEASE,
+        batch_max: 32,
         retry_attempts: 3,
         retry_backoff: Duration::from_millis(500),
         inbox_retention: Duration::from_secs(7 * 86_400),
@@ -194,25 +195,7 @@ async fn start(
     shutdown.push(auth.shutdown_token());
     tasks.push(spawn("auth-service", auth.run_until_stopped()));
 
-    let sync_settings = sync_service::settings::Settings {
-        http: HttpSettings::local(),
-        database: database.clone(),
-        broker: broker.clone(),
-        telemetry: quiet_telemetry(),
-        callers: callers(&[Caller::Operator, Caller::Web]),
-        auth_url: auth_url.clone(),
-        jwt_issuer: "outlook-zoho-sync/auth".into(),
-        jwt_audience: "outlook-zoho-sync".into(),
-        delete_guard_share: 0.3,
-        delete_guard_minimum: 5,
-        partition_lease: SYNC_PARTITION_LEASE,
-        retry_attempts: 3,
-        retry_backoff: Duration::from_millis(500),
-        inbox_retention: Duration::from_secs(7 * 86_400),
-        deleted_link_retention: Duration::from_secs(30 * 86_400),
-        // The tests poll every second.
-        min_poll_interval_secs: 1,
-    };
+    let sync_settings = sync_settings(&database, &broker, &auth_url);
     let sync = sync_service::startup::Application::build(sync_settings)
         .await
         .context("sync-service")?;

@@ -1,12 +1,14 @@
-//! The consumer loop shared by every service: one delivery at a time (so one queue's messages are
-//! handled in order), acknowledged only after the handler returned (i.e. after its database
-//! transaction committed), poison messages dead-lettered, transient failures retried.
+//! The consumer loop shared by every service: deliveries handed to the handler in bounded
+//! batches of what has already arrived (one at a time for [`consume`]), each acknowledged only
+//! after the handler returned its outcome (i.e. after its database transaction committed),
+//! poison messages dead-lettered, transient failures retried.
 
 use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
+use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +41,15 @@ const IN_PLACE_RETRIES: u32 = 3;
 /// The longest pause between two attempts of a message during an outage.
 pub const OUTAGE_MAX_PAUSE: Duration = Duration::from_secs(30);
 
-/// Consumes `queue` (an unprefixed name) until `shutdown` fires or the channel dies.
+/// One delivery handed to a batch handler.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub routing_key: String,
+    pub data: Vec<u8>,
+}
+
+/// Consumes `queue` (an unprefixed name) one delivery at a time until `shutdown` fires or the
+/// channel dies.
 pub async fn consume<F, Fut>(
     broker: &Broker,
     queue: &str,
@@ -64,6 +74,31 @@ where
     F: FnMut(String, Vec<u8>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
 {
+    consume_batches(broker, queue, shutdown, 1, move |mut batch| {
+        let one = batch.pop().expect("a batch holds at least one delivery");
+        let handled = handler(one.routing_key, one.data);
+        async move { vec![handled.await] }
+    })
+    .await
+}
+
+/// Consumes `queue` in batches: after a delivery arrives, the deliveries already received
+/// behind it (up to `max_batch`, bounded by the channel's prefetch) join it, without waiting
+/// for more. The handler returns one outcome per delivery, in order; each delivery is settled
+/// by its own outcome (acknowledged, dead-lettered, or retried with the batch's other transient
+/// failures, in their order), so a handler that commits groups of a batch apart can report them
+/// apart. A batch is settled before the next one is taken.
+pub async fn consume_batches<F, Fut>(
+    broker: &Broker,
+    queue: &str,
+    shutdown: CancellationToken,
+    max_batch: usize,
+    mut handler: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(Vec<Delivered>) -> Fut,
+    Fut: Future<Output = Vec<Result<(), HandlerError>>>,
+{
     let queue = broker.name(queue);
     let channel = broker.channel().await?;
     channel
@@ -78,72 +113,122 @@ where
         )
         .await
         .with_context(|| format!("cannot consume {queue}"))?;
+    let closed = || anyhow::anyhow!("the broker closed the consumer of {queue}");
 
     loop {
-        let delivery = tokio::select! {
+        let first = tokio::select! {
             _ = shutdown.cancelled() => break,
-            next = consumer.next() => match next {
-                Some(delivery) => delivery.with_context(|| format!("consumer of {queue} failed"))?,
-                None => anyhow::bail!("the broker closed the consumer of {queue}"),
-            },
+            next = consumer.next() => next.ok_or_else(closed)?,
         };
-        let acker = delivery.acker.clone();
-        let key = delivery.routing_key.to_string();
-        let mut attempt = 0;
-        let outcome = loop {
-            match handler(key.clone(), delivery.data.clone()).await {
+        let mut batch = vec![first.with_context(|| format!("consumer of {queue} failed"))?];
+        while batch.len() < max_batch.max(1) {
+            match consumer.next().now_or_never() {
+                Some(Some(next)) => {
+                    batch.push(next.with_context(|| format!("consumer of {queue} failed"))?)
+                }
+                Some(None) => return Err(closed()),
+                None => break,
+            }
+        }
+        metrics::histogram!("broker_batch_deliveries", "queue" => queue.clone())
+            .record(batch.len() as f64);
+        settle_batch(&queue, &batch, &shutdown, &mut handler).await?;
+    }
+    let _ = channel.close(200, "consumer stopped".into()).await;
+    Ok(())
+}
+
+/// Hands `batch` to the handler, retries its transient failures in place, then settles every
+/// delivery by its final outcome.
+async fn settle_batch<F, Fut>(
+    queue: &str,
+    batch: &[Delivery],
+    shutdown: &CancellationToken,
+    handler: &mut F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(Vec<Delivered>) -> Fut,
+    Fut: Future<Output = Vec<Result<(), HandlerError>>>,
+{
+    let mut pending: Vec<usize> = (0..batch.len()).collect();
+    let mut requeue = Vec::new();
+    let mut attempt = 0;
+    while !pending.is_empty() {
+        let deliveries = pending
+            .iter()
+            .map(|&i| Delivered {
+                routing_key: batch[i].routing_key.to_string(),
+                data: batch[i].data.clone(),
+            })
+            .collect();
+        let mut outcomes = handler(deliveries).await.into_iter();
+        let mut again = Vec::new();
+        let mut pause = Duration::ZERO;
+        for i in std::mem::take(&mut pending) {
+            let outcome = outcomes.next().unwrap_or_else(|| {
+                Err(HandlerError::Retry(anyhow::anyhow!(
+                    "the handler gave no outcome for this delivery"
+                )))
+            });
+            match outcome {
                 Err(HandlerError::Retry(err))
                     if attempt < IN_PLACE_RETRIES && !shutdown.is_cancelled() =>
                 {
-                    let pause = RETRY_PAUSE * 2u32.pow(attempt);
-                    attempt += 1;
-                    tracing::warn!(queue = %queue, error = %format!("{err:#}"), attempt,
-                        "handling failed; retrying in {} s", pause.as_secs());
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {}
-                        _ = tokio::time::sleep(pause) => {}
-                    }
+                    let wait = RETRY_PAUSE * 2u32.pow(attempt);
+                    tracing::warn!(queue = %queue, error = %format!("{err:#}"), attempt = attempt + 1,
+                        "handling failed; retrying in {} s", wait.as_secs());
+                    pause = pause.max(wait);
+                    again.push(i);
                 }
                 Err(HandlerError::Outage(err)) if !shutdown.is_cancelled() => {
-                    let pause = (RETRY_PAUSE * 2u32.pow(attempt.min(5))).min(OUTAGE_MAX_PAUSE);
-                    attempt += 1;
-                    tracing::warn!(queue = %queue, error = %format!("{err:#}"), attempt,
-                        "a dependency is down; retrying in {} s", pause.as_secs());
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {}
-                        _ = tokio::time::sleep(pause) => {}
-                    }
+                    let wait = (RETRY_PAUSE * 2u32.pow(attempt.min(5))).min(OUTAGE_MAX_PAUSE);
+                    tracing::warn!(queue = %queue, error = %format!("{err:#}"), attempt = attempt + 1,
+                        "a dependency is down; retrying in {} s", wait.as_secs());
+                    pause = pause.max(wait);
+                    again.push(i);
                 }
-                other => break other,
-            }
-        };
-        match outcome {
-            Ok(()) => {
-                acker.ack(BasicAckOptions::default()).await?;
-            }
-            Err(HandlerError::Reject(err)) => {
-                metrics::counter!("broker_messages_dead_lettered_total", "queue" => queue.clone())
-                    .increment(1);
-                tracing::error!(queue = %queue, error = %format!("{err:#}"), "message dead-lettered");
-                acker
-                    .nack(BasicNackOptions {
-                        requeue: false,
-                        ..Default::default()
-                    })
-                    .await?;
-            }
-            Err(HandlerError::Retry(err) | HandlerError::Outage(err)) => {
-                tracing::warn!(queue = %queue, error = %format!("{err:#}"), "handling failed; will retry");
-                tokio::time::sleep(RETRY_PAUSE).await;
-                acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await?;
+                Ok(()) => {
+                    batch[i].acker.ack(BasicAckOptions::default()).await?;
+                }
+                Err(HandlerError::Reject(err)) => {
+                    metrics::counter!("broker_messages_dead_lettered_total", "queue" => queue.to_owned())
+                        .increment(1);
+                    tracing::error!(queue = %queue, error = %format!("{err:#}"), "message dead-lettered");
+                    batch[i]
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: false,
+                            ..Default::default()
+                        })
+                        .await?;
+                }
+                Err(HandlerError::Retry(err) | HandlerError::Outage(err)) => {
+                    tracing::warn!(queue = %queue, error = %format!("{err:#}"), "handling failed; will retry");
+                    requeue.push(i);
+                }
             }
         }
+        if !again.is_empty() {
+            attempt += 1;
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+        pending = again;
     }
-    let _ = channel.close(200, "consumer stopped".into()).await;
+    if !requeue.is_empty() {
+        // Requeued at once, a failure caused by an outage would come back in a hot loop.
+        tokio::time::sleep(RETRY_PAUSE).await;
+        for i in requeue {
+            batch[i]
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await?;
+        }
+    }
     Ok(())
 }

@@ -14,7 +14,7 @@ use anyhow::Context;
 use lapin::{Channel, Connection, ConnectionProperties};
 use secrecy::ExposeSecret;
 
-pub use consumer::{HandlerError, consume, consume_with_key};
+pub use consumer::{Delivered, HandlerError, consume, consume_batches, consume_with_key};
 pub use publisher::Publisher;
 
 use crate::settings::BrokerSettings;

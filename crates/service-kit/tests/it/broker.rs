@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lapin::options::BasicGetOptions;
 use service_kit::CancellationToken;
-use service_kit::broker::{Broker, HandlerError, consume};
+use service_kit::broker::{Broker, HandlerError, consume, consume_batches};
 use sync_model::{ExternalId, ItemKind, Side, UserId};
 use sync_protocol::topology::{DEAD_LETTER_QUEUE, Partition, connector_commands_queue};
 use sync_protocol::{ChangeMessage, CommandMessage, Envelope, WatchScope};
@@ -197,5 +197,133 @@ async fn a_page_published_with_its_confirms_awaited_together_arrives_whole_and_i
         )
         .await?;
     assert!(publisher.publish_commands(&commands).await.is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_takes_what_has_arrived_and_each_delivery_is_settled_by_its_own_outcome()
+-> anyhow::Result<()> {
+    let settings = test_support::test_broker();
+    let broker = Broker::connect(&settings, "test-batches").await?;
+    let publisher = broker.publisher().await?;
+    let names: Vec<String> = (0..10)
+        .map(|i| match i {
+            3 => "poison".to_owned(),
+            6 => "flaky".to_owned(),
+            i => format!("z{i}"),
+        })
+        .collect();
+    let page: Vec<Envelope<ChangeMessage>> = names.iter().map(|n| deleted(n)).collect();
+    publisher.publish_changes(&page).await?;
+
+    // Each call reports the batch it was given.
+    let (batches_tx, mut batches) = mpsc::unbounded_channel::<Vec<String>>();
+    let shutdown = CancellationToken::new();
+    let consumer = {
+        let broker = broker.clone();
+        let shutdown = shutdown.clone();
+        let mut calls = 0;
+        let mut flaky_failed = false;
+        tokio::spawn(async move {
+            consume_batches(
+                &broker,
+                &Partition::of(USER).queue(),
+                shutdown,
+                4,
+                move |batch| {
+                    calls += 1;
+                    let ids: Vec<String> = batch
+                        .iter()
+                        .map(|d| {
+                            let envelope: Envelope<ChangeMessage> =
+                                serde_json::from_slice(&d.data).unwrap();
+                            let ChangeMessage::ItemDeleted { external_id, .. } = envelope.body
+                            else {
+                                unreachable!()
+                            };
+                            external_id.0
+                        })
+                        .collect();
+                    let outcomes: Vec<Result<(), HandlerError>> = ids
+                        .iter()
+                        .map(|id| match id.as_str() {
+                            "poison" => {
+                                Err(HandlerError::Reject(anyhow::anyhow!("cannot be handled")))
+                            }
+                            "flaky" if !flaky_failed => {
+                                flaky_failed = true;
+                                Err(HandlerError::Outage(anyhow::anyhow!("database down")))
+                            }
+                            _ => Ok(()),
+                        })
+                        .collect();
+                    let _ = batches_tx.send(ids);
+                    // The first call is slow, so the rest of the page arrives meanwhile.
+                    let slow = calls == 1;
+                    async move {
+                        if slow {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                        outcomes
+                    }
+                },
+            )
+            .await
+        })
+    };
+
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    while seen.iter().map(Vec::len).sum::<usize>() < names.len() + 1 {
+        let batch = tokio::time::timeout(Duration::from_secs(10), batches.recv())
+            .await?
+            .expect("consumer alive");
+        seen.push(batch);
+    }
+    shutdown.cancel();
+    consumer.await??;
+
+    assert!(
+        seen.iter().all(|b| !b.is_empty() && b.len() <= 4),
+        "batches hold 1 to 4 deliveries: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|b| b.len() == 4),
+        "deliveries already received join one batch: {seen:?}"
+    );
+    // The flaky one is handled again, alone; every other delivery exactly once, in order.
+    let flaky_again: Vec<&Vec<String>> = seen
+        .iter()
+        .filter(|b| b == &&vec!["flaky".to_owned()])
+        .collect();
+    assert_eq!(
+        flaky_again.len(),
+        1,
+        "only the failed delivery is retried: {seen:?}"
+    );
+    let mut once: Vec<String> = seen.concat();
+    let retried = once.iter().rposition(|id| id == "flaky").expect("retried");
+    once.remove(retried);
+    assert_eq!(once, names, "every delivery handed over once, in order");
+
+    // Everything was settled: acknowledged, or the poison dead-lettered.
+    let channel = broker.channel().await?;
+    let left = channel
+        .basic_get(
+            broker.name(&Partition::of(USER).queue()).into(),
+            BasicGetOptions { no_ack: true },
+        )
+        .await?;
+    assert!(left.is_none(), "no delivery went back to the queue");
+    let dead = channel
+        .basic_get(
+            broker.name(DEAD_LETTER_QUEUE).into(),
+            BasicGetOptions { no_ack: true },
+        )
+        .await?
+        .expect("the poison message is in the dead-letter queue");
+    let envelope: Envelope<ChangeMessage> = serde_json::from_slice(&dead.delivery.data)?;
+    assert!(
+        matches!(envelope.body, ChangeMessage::ItemDeleted { external_id, .. } if external_id.0 == "poison")
+    );
     Ok(())
 }

@@ -1,0 +1,226 @@
+//! Batches of a partition's deliveries (decisions #81), against the real Postgres: each user's
+//! messages of a batch are decided in their order in one transaction (the user's outbox rows
+//! share the transaction id that wrote them), different users in transactions of their own; a
+//! batch delivered again after its commit (the acknowledgement lost) decides nothing twice; a
+//! message that fails inside a batch is held with its user's later messages, while its user's
+//! earlier messages and the other users' commit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sync_model::{Contact, EmailAddress, ExternalId, Item, Side, UserId, Version};
+use sync_protocol::{ApplyOp, ChangeMessage, CommandMessage, Envelope};
+use sync_service::domain::settings::{
+    CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
+};
+use sync_service::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
+use tokio::sync::Semaphore;
+
+async fn pool() -> anyhow::Result<PgPool> {
+    let database = test_support::fresh_database().await?;
+    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
+    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
+    Ok(pool)
+}
+
+fn handler(pool: &PgPool) -> ChangeHandler {
+    ChangeHandler {
+        pool: pool.clone(),
+        relay_wakeup: Arc::new(tokio::sync::Notify::new()),
+        guard: DeleteGuard {
+            share: 0.3,
+            minimum: 5,
+        },
+        retry: RetryPolicy {
+            attempts: 3,
+            backoff: Duration::from_secs(60),
+        },
+    }
+}
+
+/// A user syncing contacts both ways, first sync done.
+async fn user(pool: &PgPool) -> anyhow::Result<UserId> {
+    let id = UserId(uuid::Uuid::new_v4());
+    let settings = UserSettings {
+        contact_folder_id: Some("folder".into()),
+        contacts: KindSettings {
+            enabled: true,
+            direction: Direction::TwoWay,
+        },
+        task_list_id: None,
+        tasks: KindSettings::default(),
+        events: KindSettings::default(),
+        calendar_categories: CategoryFilter::ZohoOnly,
+        conflict_rule: ConflictRule::ZohoWins,
+        poll_interval_secs: 60,
+        paused: false,
+    };
+    let mut tx = pool.begin().await?;
+    sync_service::store::settings::save(&mut tx, id, &settings).await?;
+    tx.commit().await?;
+    sqlx::query(
+        "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'contact', true)",
+    )
+    .bind(id.0)
+    .execute(pool)
+    .await?;
+    Ok(id)
+}
+
+/// A new Outlook contact named `name`: decided as a create on Zoho.
+fn new_contact(user: UserId, name: &str) -> Vec<u8> {
+    let envelope = Envelope::new(
+        user,
+        ChangeMessage::ItemChanged {
+            side: Side::Outlook,
+            external_id: ExternalId(format!("AAMk-{name}")),
+            version: Version("v1".into()),
+            item: Item::Contact(Contact {
+                given_name: Some(name.into()),
+                emails: vec![EmailAddress(format!("{name}@example.jp"))],
+                ..Contact::default()
+            }),
+            identity: None,
+        },
+    );
+    serde_json::to_vec(&envelope).expect("serialisable")
+}
+
+/// Each user's creates in the order decided, with the id of the transaction that wrote each.
+async fn decisions(pool: &PgPool) -> anyhow::Result<BTreeMap<UserId, Vec<(String, String)>>> {
+    let rows: Vec<(sqlx::types::Json<Envelope<CommandMessage>>, String)> =
+        sqlx::query_as("SELECT payload, xmin::text FROM outbox ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+    let mut decisions: BTreeMap<UserId, Vec<(String, String)>> = BTreeMap::new();
+    for (envelope, xid) in rows {
+        if let CommandMessage::Apply {
+            op:
+                ApplyOp::Create {
+                    item: Item::Contact(contact),
+                    ..
+                },
+            ..
+        } = &envelope.body
+        {
+            decisions
+                .entry(envelope.user_id)
+                .or_default()
+                .push((contact.given_name.clone().unwrap_or_default(), xid));
+        }
+    }
+    Ok(decisions)
+}
+
+fn names(decided: &[(String, String)]) -> Vec<&str> {
+    decided.iter().map(|(name, _)| name.as_str()).collect()
+}
+
+fn transactions(decided: &[(String, String)]) -> Vec<&str> {
+    let mut xids: Vec<&str> = decided.iter().map(|(_, xid)| xid.as_str()).collect();
+    xids.dedup();
+    xids
+}
+
+async fn handle(handler: &ChangeHandler, batch: &[Vec<u8>]) -> anyhow::Result<()> {
+    let outcomes = Box::pin(handler.handle_batch(batch, &Semaphore::new(4))).await;
+    anyhow::ensure!(outcomes.len() == batch.len(), "one outcome per delivery");
+    for outcome in outcomes {
+        outcome.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_users_messages_in_a_batch_commit_together_in_order_and_a_batch_redelivered_counts_once()
+-> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let (a, b) = (user(&pool).await?, user(&pool).await?);
+    let batch = vec![
+        new_contact(a, "a1"),
+        new_contact(b, "b1"),
+        new_contact(a, "a2"),
+        new_contact(a, "a3"),
+        new_contact(b, "b2"),
+    ];
+    handle(&handler, &batch).await?;
+
+    let decided = decisions(&pool).await?;
+    assert_eq!(
+        names(&decided[&a]),
+        ["a1", "a2", "a3"],
+        "in the user's order"
+    );
+    assert_eq!(names(&decided[&b]), ["b1", "b2"]);
+    let (ta, tb) = (transactions(&decided[&a]), transactions(&decided[&b]));
+    assert_eq!(
+        ta.len(),
+        1,
+        "the user's messages share one transaction: {ta:?}"
+    );
+    assert_eq!(tb.len(), 1, "{tb:?}");
+    assert_ne!(ta, tb, "each user in a transaction of their own");
+
+    // The acknowledgement was lost: the same deliveries come again, and count once.
+    handle(&handler, &batch).await?;
+    assert_eq!(decisions(&pool).await?, decided, "nothing decided twice");
+    let (links,): (i64,) = sqlx::query_as("SELECT count(*) FROM links")
+        .fetch_one(&pool)
+        .await?;
+    assert_eq!(links, 5);
+    pool.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_failing_in_a_batch_is_held_with_its_users_later_ones_while_the_rest_commit()
+-> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let (a, b) = (user(&pool).await?, user(&pool).await?);
+    // A real failure of Postgres for one item: its link cannot be written.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'this link is refused by the test'; END $$;
+         CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON links FOR EACH ROW
+             WHEN (NEW.doc::text LIKE '%poison@example.jp%') EXECUTE FUNCTION refuse_poison();",
+    )
+    .execute(&pool)
+    .await?;
+    let batch = vec![
+        new_contact(a, "a1"),
+        new_contact(a, "poison"),
+        new_contact(b, "b1"),
+        new_contact(a, "a3"),
+        new_contact(b, "b2"),
+    ];
+    handle(&handler, &batch).await?;
+
+    let decided = decisions(&pool).await?;
+    assert_eq!(
+        names(&decided[&a]),
+        ["a1"],
+        "the user's message before the failing one commits"
+    );
+    assert_eq!(
+        names(&decided[&b]),
+        ["b1", "b2"],
+        "the other user is not held up"
+    );
+    let held: Vec<(uuid::Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT user_id, payload FROM held_messages ORDER BY id")
+            .fetch_all(&pool)
+            .await?;
+    assert_eq!(
+        held.iter()
+            .map(|(u, p)| (*u, p.clone()))
+            .collect::<Vec<_>>(),
+        vec![(a.0, batch[1].clone()), (a.0, batch[3].clone())],
+        "the failing message is held, its user's later one waits behind it"
+    );
+    pool.close().await;
+    Ok(())
+}
