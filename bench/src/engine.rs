@@ -1,8 +1,13 @@
 //! Scenario 3, engine throughput: change events published straight into RabbitMQ, and how many
-//! per second sync-service handles, against a floor measured in the same run: a minimal
-//! consumer through the same consumer loop (`service_kit::broker::consume`: the same prefetch,
-//! one delivery at a time, acknowledged after its work) whose work is one Postgres upsert.
+//! per second sync-service handles, with one replica and then with two, against two floors
+//! measured in the same run, both minimal consumers through service-kit's consumer loop whose
+//! work is an upsert of the event's item:
+//! - the *floor*: the services' prefetch, one delivery at a time, one upsert each;
+//! - the *batched floor*: what this machine's broker and database can do: a large prefetch,
+//!   batches of what has arrived, one multi-row upsert per batch, each delivery acknowledged
+//!   after it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,9 +17,10 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
 use serde::Serialize;
 use serde_json::json;
-use service_kit::broker::{Broker, HandlerError};
+use service_kit::broker::{Broker, Delivered, HandlerError, consume_batches};
+use service_kit::settings::BrokerSettings;
 use sync_model::{Contact, EmailAddress, ExternalId, Item, ItemKind, Side, UserId, Version};
-use sync_protocol::topology::{CHANGES_EXCHANGE, change_routing_key};
+use sync_protocol::topology::{CHANGES_EXCHANGE, PARTITIONS, change_routing_key};
 use sync_protocol::{ChangeMessage, Envelope};
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +30,11 @@ use crate::system::{Paths, System};
 
 /// The floor consumer's queue (unprefixed).
 pub const FLOOR_QUEUE: &str = "bench.floor";
+/// The batched floor's prefetch and largest batch.
+const BATCHED_PREFETCH: u16 = 1000;
+const BATCHED_MAX: usize = 500;
+/// The second sync-service replica's name in the report.
+pub const SECOND_REPLICA: &str = "sync-service-2";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -56,15 +67,47 @@ pub struct Result {
     pub prefetch: u16,
     pub floor_events_per_sec: f64,
     pub floor_secs: f64,
+    pub batched_prefetch: u16,
+    pub batched_max: usize,
+    pub batched_floor_events_per_sec: f64,
+    pub batched_floor_secs: f64,
+    /// One sync-service replica.
     pub sync_events_per_sec: f64,
     pub sync_secs: f64,
     /// Until the last command the events caused was published by the outbox relay.
     pub sync_with_commands_secs: Option<f64>,
     /// sync-service's events per second as a share of the floor's.
     pub share_of_floor: f64,
+    /// ... and of the batched floor's.
+    pub share_of_batched_floor: f64,
+    /// The same number of new events with a second replica started (partitions balanced).
+    pub two_replicas: Option<Replicas>,
     pub completed: bool,
     pub sync_service_usage: Usage,
     pub sync_service_cpu_secs: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Replicas {
+    pub events_per_sec: f64,
+    pub secs: f64,
+    pub share_of_floor: f64,
+    pub share_of_batched_floor: f64,
+    /// Messages each replica decided (its `sync_messages_decided_total`) during the run.
+    pub decided: BTreeMap<String, f64>,
+    /// CPU seconds each replica spent during the run.
+    pub cpu_secs: BTreeMap<String, f64>,
+    pub completed: bool,
+}
+
+/// One run of sync-service over a set of events.
+struct SyncRun {
+    events_per_sec: f64,
+    secs: f64,
+    with_commands_secs: Option<f64>,
+    decided: BTreeMap<String, f64>,
+    cpu_secs: BTreeMap<String, f64>,
+    completed: bool,
 }
 
 pub async fn run(paths: &Paths, config: &Config) -> anyhow::Result<Result> {
@@ -168,7 +211,6 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
             .collect()
     };
 
-    // The floor.
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS items (
              user_id uuid NOT NULL, side text NOT NULL, external_id text NOT NULL,
@@ -187,87 +229,70 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
             FieldTable::default(),
         )
         .await?;
-    let handled = Arc::new(AtomicU64::new(0));
-    let stop_floor = CancellationToken::new();
-    let floor = {
-        let broker = Broker::connect(&system.broker, "bench-floor").await?;
-        let pool = pool.clone();
-        let handled = handled.clone();
-        let stop = stop_floor.clone();
-        tokio::spawn(async move {
-            service_kit::broker::consume(&broker, FLOOR_QUEUE, stop, move |data| {
-                let pool = pool.clone();
-                let handled = handled.clone();
-                async move {
-                    upsert(&pool, &data).await?;
-                    handled.fetch_add(1, Ordering::Relaxed);
-                    Ok::<(), HandlerError>(())
-                }
-            })
-            .await
-        })
-    };
-    let floor_events = events("floor");
-    let mut progress = Progress::new();
-    let started = Instant::now();
-    publish_all(
+    let deadline = Duration::from_secs(config.timeout_secs);
+    let (floor_rate, floor_secs, floor_done) = floor(
+        system,
         &channel,
-        "",
-        &retarget(&floor_events, &broker.name(FLOOR_QUEUE)),
+        &pool,
+        &events("floor"),
+        Floor::OneByOne,
+        deadline,
     )
     .await?;
-    let deadline = started + Duration::from_secs(config.timeout_secs);
-    loop {
-        let n = handled.load(Ordering::Relaxed);
-        progress.show(&format!("floor: {n}/{} events", config.events));
-        if n as usize >= config.events || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let floor_secs = started.elapsed().as_secs_f64();
-    let floor_done = handled.load(Ordering::Relaxed) as usize >= config.events;
-    stop_floor.cancel();
-    let _ = floor.await;
-    let floor_rate = handled.load(Ordering::Relaxed) as f64 / floor_secs;
-    progress.done(&format!("floor: {floor_rate:.0} events/s"));
-
-    // sync-service.
-    let before = system.usage();
-    let sync_events = events("sync");
-    let mut progress = Progress::new();
-    let started = Instant::now();
-    publish_all(&channel, &exchange, &sync_events).await?;
-    let target = setup + config.events as i64;
-    let sync_done = wait_processed(
-        &sync_pool,
-        target,
-        Duration::from_secs(config.timeout_secs),
-        &mut progress,
+    let (batched_rate, batched_secs, batched_done) = floor(
+        system,
+        &channel,
+        &pool,
+        &events("batched"),
+        Floor::Batched,
+        deadline,
     )
-    .await
-    .is_ok();
-    let sync_secs = started.elapsed().as_secs_f64();
-    let processed = processed(&sync_pool).await? - setup;
-    let sync_rate = processed as f64 / sync_secs;
-    progress.done(&format!("sync-service: {sync_rate:.0} events/s"));
-    // The commands the decisions wrote, published by the relay.
-    let mut sync_with_commands_secs = None;
-    let relay_deadline = Instant::now() + Duration::from_secs(60);
-    while sync_done && Instant::now() < relay_deadline {
-        let (pending,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                .fetch_one(&sync_pool)
-                .await?;
-        if pending == 0 {
-            sync_with_commands_secs = Some(started.elapsed().as_secs_f64());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    .await?;
+
+    // sync-service, one replica.
+    let before = system.usage();
+    let one = sync_run(
+        system,
+        &channel,
+        &exchange,
+        &sync_pool,
+        &events("sync"),
+        &[procs::SYNC],
+        deadline,
+    )
+    .await?;
     let after = system.usage();
     let usage = after.get(procs::SYNC).copied().unwrap_or_default();
     let cpu = usage.cpu_secs - before.get(procs::SYNC).map_or(0.0, |u| u.cpu_secs);
+
+    // Two replicas: the second one takes its share of the partitions first.
+    let two = match add_replica(system, &sync_pool).await {
+        Ok(()) => {
+            let run = sync_run(
+                system,
+                &channel,
+                &exchange,
+                &sync_pool,
+                &events("two"),
+                &[procs::SYNC, SECOND_REPLICA],
+                deadline,
+            )
+            .await?;
+            Some(Replicas {
+                events_per_sec: run.events_per_sec,
+                secs: run.secs,
+                share_of_floor: run.events_per_sec / floor_rate.max(f64::MIN_POSITIVE),
+                share_of_batched_floor: run.events_per_sec / batched_rate.max(f64::MIN_POSITIVE),
+                decided: run.decided,
+                cpu_secs: run.cpu_secs,
+                completed: run.completed,
+            })
+        }
+        Err(err) => {
+            eprintln!("warning: no second replica: {err:#}");
+            None
+        }
+    };
     broker.close().await;
     pool.close().await;
     sync_pool.close().await;
@@ -276,41 +301,263 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
         prefetch: system.broker.prefetch,
         floor_events_per_sec: floor_rate,
         floor_secs,
-        sync_events_per_sec: sync_rate,
-        sync_secs,
-        sync_with_commands_secs,
-        share_of_floor: sync_rate / floor_rate.max(f64::MIN_POSITIVE),
-        completed: floor_done && sync_done,
+        batched_prefetch: BATCHED_PREFETCH,
+        batched_max: BATCHED_MAX,
+        batched_floor_events_per_sec: batched_rate,
+        batched_floor_secs: batched_secs,
+        sync_events_per_sec: one.events_per_sec,
+        sync_secs: one.secs,
+        sync_with_commands_secs: one.with_commands_secs,
+        share_of_floor: one.events_per_sec / floor_rate.max(f64::MIN_POSITIVE),
+        share_of_batched_floor: one.events_per_sec / batched_rate.max(f64::MIN_POSITIVE),
+        completed: floor_done
+            && batched_done
+            && one.completed
+            && two.as_ref().is_some_and(|t| t.completed),
+        two_replicas: two,
         sync_service_usage: usage,
         sync_service_cpu_secs: cpu,
     })
 }
 
-/// The floor's work: one upsert of the item the event carries.
-async fn upsert(pool: &sqlx::PgPool, data: &[u8]) -> std::result::Result<(), HandlerError> {
-    let envelope: Envelope<ChangeMessage> =
-        serde_json::from_slice(data).map_err(|e| HandlerError::Reject(e.into()))?;
-    let ChangeMessage::ItemChanged {
-        side,
-        external_id,
-        version,
-        item,
-        ..
-    } = envelope.body
-    else {
-        return Ok(());
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Floor {
+    OneByOne,
+    Batched,
+}
+
+/// Runs one floor over `events`: its rate, seconds, and whether it handled them all in time.
+async fn floor(
+    system: &System,
+    channel: &Channel,
+    pool: &sqlx::PgPool,
+    events: &[(String, Envelope<ChangeMessage>)],
+    kind: Floor,
+    timeout: Duration,
+) -> anyhow::Result<(f64, f64, bool)> {
+    let settings = BrokerSettings {
+        prefetch: match kind {
+            Floor::OneByOne => system.broker.prefetch,
+            Floor::Batched => BATCHED_PREFETCH,
+        },
+        ..system.broker.clone()
     };
+    let broker = Broker::connect(&settings, "bench-floor").await?;
+    let handled = Arc::new(AtomicU64::new(0));
+    let stop = CancellationToken::new();
+    let consumer = {
+        let (pool, handled, stop, broker) =
+            (pool.clone(), handled.clone(), stop.clone(), broker.clone());
+        tokio::spawn(async move {
+            let max = match kind {
+                Floor::OneByOne => 1,
+                Floor::Batched => BATCHED_MAX,
+            };
+            consume_batches(&broker, FLOOR_QUEUE, stop, max, move |batch| {
+                let (pool, handled) = (pool.clone(), handled.clone());
+                async move {
+                    let n = batch.len();
+                    let outcome = upsert(&pool, &batch).await;
+                    if outcome.is_ok() {
+                        handled.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    let share = |o: &std::result::Result<(), HandlerError>| match o {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(HandlerError::Retry(anyhow::anyhow!("{e}"))),
+                    };
+                    (0..n).map(|_| share(&outcome)).collect()
+                }
+            })
+            .await
+        })
+    };
+    let label = match kind {
+        Floor::OneByOne => "floor",
+        Floor::Batched => "batched floor",
+    };
+    let mut progress = Progress::new();
+    let started = Instant::now();
+    let queue = broker.name(FLOOR_QUEUE);
+    publish_all(channel, "", &retarget(events, &queue)).await?;
+    let deadline = started + timeout;
+    loop {
+        let n = handled.load(Ordering::Relaxed);
+        progress.show(&format!("{label}: {n}/{} events", events.len()));
+        if n as usize >= events.len() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let done = handled.load(Ordering::Relaxed) as usize >= events.len();
+    stop.cancel();
+    let _ = consumer.await;
+    broker.close().await;
+    let rate = handled.load(Ordering::Relaxed) as f64 / secs;
+    progress.done(&format!("{label}: {rate:.0} events/s"));
+    Ok((rate, secs, done))
+}
+
+/// Publishes `events` to sync-service and waits until `replicas` have handled them all and the
+/// relay has published the commands they caused.
+async fn sync_run(
+    system: &System,
+    channel: &Channel,
+    exchange: &str,
+    sync_pool: &sqlx::PgPool,
+    events: &[(String, Envelope<ChangeMessage>)],
+    replicas: &[&str],
+    timeout: Duration,
+) -> anyhow::Result<SyncRun> {
+    let label = if replicas.len() == 1 {
+        "sync-service".to_owned()
+    } else {
+        format!("sync-service ×{}", replicas.len())
+    };
+    let base = processed(sync_pool).await?;
+    let counted = |system: &System| {
+        let urls: Vec<(String, String)> = replicas
+            .iter()
+            .map(|r| ((*r).to_owned(), system.url(r)))
+            .collect();
+        let http = system.http.clone();
+        async move {
+            let mut decided = BTreeMap::new();
+            for (name, url) in urls {
+                decided.insert(
+                    name,
+                    counter(&http, &url, "sync_messages_decided_total").await,
+                );
+            }
+            decided
+        }
+    };
+    let decided_before = counted(system).await;
+    let cpu_before = system.usage();
+    let mut progress = Progress::new();
+    let started = Instant::now();
+    publish_all(channel, exchange, events).await?;
+    let target = base + events.len() as i64;
+    let completed = wait_processed(sync_pool, target, timeout, &mut progress)
+        .await
+        .is_ok();
+    let secs = started.elapsed().as_secs_f64();
+    let rate = (processed(sync_pool).await? - base) as f64 / secs;
+    progress.done(&format!("{label}: {rate:.0} events/s"));
+    // The commands the decisions wrote, published by the relay.
+    let mut with_commands_secs = None;
+    let relay_deadline = Instant::now() + Duration::from_secs(60);
+    while completed && Instant::now() < relay_deadline {
+        let (pending,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                .fetch_one(sync_pool)
+                .await?;
+        if pending == 0 {
+            with_commands_secs = Some(started.elapsed().as_secs_f64());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let decided_after = counted(system).await;
+    let cpu_after = system.usage();
+    Ok(SyncRun {
+        events_per_sec: rate,
+        secs,
+        with_commands_secs,
+        decided: decided_after
+            .iter()
+            .map(|(name, n)| (name.clone(), n - decided_before.get(name).unwrap_or(&0.0)))
+            .collect(),
+        cpu_secs: replicas
+            .iter()
+            .map(|r| {
+                let cpu = |u: &BTreeMap<String, Usage>| u.get(*r).map_or(0.0, |u| u.cpu_secs);
+                ((*r).to_owned(), cpu(&cpu_after) - cpu(&cpu_before))
+            })
+            .collect(),
+        completed,
+    })
+}
+
+/// Starts the second replica and waits until the two share the partitions evenly.
+async fn add_replica(system: &mut System, sync_pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    system.spawn_replica(procs::SYNC, SECOND_REPLICA).await?;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut progress = Progress::new();
+    loop {
+        let owned: Vec<(i64,)> = sqlx::query_as(
+            "SELECT count(*) FROM partition_owners WHERE expires_at > now() GROUP BY owner",
+        )
+        .fetch_all(sync_pool)
+        .await?;
+        progress.show(&format!("second replica: partitions per replica {owned:?}"));
+        let even = PARTITIONS as i64 / 2;
+        if owned.len() == 2 && owned.iter().all(|(n,)| *n == even) {
+            progress.done("second replica: the partitions are shared 8 and 8");
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the partitions were not balanced within 90 s: {owned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A counter of a service's `/metrics` (0 when not reported yet or unreachable).
+async fn counter(http: &reqwest::Client, url: &str, name: &str) -> f64 {
+    let Ok(answer) = http.get(format!("{url}/metrics")).send().await else {
+        return 0.0;
+    };
+    let text = answer.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The floors' work: one upsert of the items a batch of events carries, in one statement.
+async fn upsert(pool: &sqlx::PgPool, batch: &[Delivered]) -> std::result::Result<(), HandlerError> {
+    let mut rows: BTreeMap<(uuid::Uuid, String, String), (String, String)> = BTreeMap::new();
+    for delivery in batch {
+        let envelope: Envelope<ChangeMessage> =
+            serde_json::from_slice(&delivery.data).map_err(|e| HandlerError::Reject(e.into()))?;
+        if let ChangeMessage::ItemChanged {
+            side,
+            external_id,
+            version,
+            item,
+            ..
+        } = envelope.body
+        {
+            let body = serde_json::to_string(&item).map_err(|e| HandlerError::Reject(e.into()))?;
+            rows.insert(
+                (envelope.user_id.0, side.to_string(), external_id.0),
+                (version.0, body),
+            );
+        }
+    }
+    let (mut users, mut sides, mut ids, mut versions, mut bodies) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((user, side, id), (version, body)) in rows {
+        users.push(user);
+        sides.push(side);
+        ids.push(id);
+        versions.push(version);
+        bodies.push(body);
+    }
     sqlx::query(
         "INSERT INTO items (user_id, side, external_id, version, body)
-         VALUES ($1, $2, $3, $4, $5)
+         SELECT u, s, e, v, b::jsonb
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(u, s, e, v, b)
          ON CONFLICT (user_id, side, external_id)
          DO UPDATE SET version = excluded.version, body = excluded.body",
     )
-    .bind(envelope.user_id.0)
-    .bind(side.to_string())
-    .bind(external_id.0)
-    .bind(version.0)
-    .bind(sqlx::types::Json(item))
+    .bind(users)
+    .bind(sides)
+    .bind(ids)
+    .bind(versions)
+    .bind(bodies)
     .execute(pool)
     .await
     .map_err(|e| HandlerError::Retry(e.into()))?;

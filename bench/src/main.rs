@@ -1,9 +1,9 @@
-//! The benchmark: `bench <initial-sync|steady-state|engine-throughput|all> [--quick]`.
+//! The benchmark: `bench <initial-sync|steady-state|engine-throughput|poison|all> [--quick]`.
 //!
 //! - `procs`, `system`, `progress` (from the `harness` crate, shared with the crash test): the
 //!   services as OS processes and their memory and CPU from `/proc`; a fresh database, broker
 //!   prefix and the processes; the control and internal APIs the scenarios call;
-//! - [`initial`], [`steady`], [`engine`]: the three scenarios;
+//! - [`initial`], [`steady`] (also the poison scenario), [`engine`]: the four scenarios;
 //! - [`report`]: JSON, Markdown and the SVG latency plot.
 #![doc = include_str!("../README.md")]
 
@@ -22,7 +22,7 @@ use anyhow::Context;
 use crate::system::Paths;
 
 const USAGE: &str = "\
-usage: bench <initial-sync|steady-state|engine-throughput|all> [options]
+usage: bench <initial-sync|steady-state|engine-throughput|poison|all> [options]
 
 options:
   --quick            small sizes, under a minute in all (CI's smoke test)
@@ -43,6 +43,7 @@ struct Options {
     initial: initial::Config,
     steady: steady::Config,
     engine: engine::Config,
+    poison: steady::Config,
     full_size: bool,
 }
 
@@ -74,6 +75,11 @@ fn parse() -> anyhow::Result<Options> {
         } else {
             engine::Config::full()
         },
+        poison: if quick {
+            steady::Config::poison_quick()
+        } else {
+            steady::Config::poison()
+        },
         full_size: !quick,
     };
     let mut it = args.into_iter();
@@ -96,10 +102,18 @@ fn parse() -> anyhow::Result<Options> {
             "--poll-secs" => o.steady.poll_interval_secs = value(&arg)?.parse()?,
             "--engine-events" => o.engine.events = value(&arg)?.parse()?,
             "--engine-users" => o.engine.users = value(&arg)?.parse()?,
-            "initial-sync" | "steady-state" | "engine-throughput" => o.scenarios.push(arg),
-            "all" => o
-                .scenarios
-                .extend(["initial-sync", "steady-state", "engine-throughput"].map(str::to_owned)),
+            "initial-sync" | "steady-state" | "engine-throughput" | "poison" => {
+                o.scenarios.push(arg)
+            }
+            "all" => o.scenarios.extend(
+                [
+                    "initial-sync",
+                    "steady-state",
+                    "engine-throughput",
+                    "poison",
+                ]
+                .map(str::to_owned),
+            ),
             other => anyhow::bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }
@@ -139,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
         initial_sync: None,
         steady_state: None,
         engine_throughput: None,
+        poison: None,
         targets: Vec::new(),
         failures: Vec::new(),
     };
@@ -150,6 +165,9 @@ async fn main() -> anyhow::Result<()> {
             "steady-state" => steady::run(&paths, &options.steady)
                 .await
                 .map(|r| report.steady_state = Some(r)),
+            "poison" => steady::run(&paths, &options.poison)
+                .await
+                .map(|r| report.poison = Some(r)),
             _ => engine::run(&paths, &options.engine)
                 .await
                 .map(|r| report.engine_throughput = Some(r)),

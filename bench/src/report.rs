@@ -64,6 +64,8 @@ pub struct Report {
     pub initial_sync: Option<initial::Result>,
     pub steady_state: Option<steady::Result>,
     pub engine_throughput: Option<engine::Result>,
+    /// Steady state with one user's changes failing (issue 14 point 9).
+    pub poison: Option<steady::Result>,
     pub targets: Vec<Target>,
     /// Scenarios that failed, with the error.
     pub failures: Vec<String>,
@@ -80,6 +82,10 @@ impl Report {
                 .as_ref()
                 .is_none_or(|r| r.lost == 0 && r.users_synced == r.config.users)
             && self.engine_throughput.as_ref().is_none_or(|r| r.completed)
+            && self
+                .poison
+                .as_ref()
+                .is_none_or(|r| r.lost == 0 && r.users_synced == r.config.users)
     }
 
     pub fn judge(&mut self, full_size: bool) {
@@ -224,19 +230,70 @@ impl Report {
             }
         }
         if let Some(r) = &self.engine_throughput {
-            let share = r.share_of_floor * 100.0;
+            let share = r.share_of_batched_floor * 100.0;
             targets.push(Target {
                 name: "engine throughput".into(),
-                target: "sync-service at 50 % or more of the floor".into(),
+                target: "sync-service at 50 % or more of the batched floor".into(),
                 measured: format!(
-                    "{:.0} vs floor {:.0} events/s ({share:.0} %)",
-                    r.sync_events_per_sec, r.floor_events_per_sec
+                    "{:.0} vs batched floor {:.0} events/s ({share:.0} %; {:.0} % of the one-by-one floor, {:.0})",
+                    r.sync_events_per_sec,
+                    r.batched_floor_events_per_sec,
+                    r.share_of_floor * 100.0,
+                    r.floor_events_per_sec
                 ),
                 met: Some(share >= 50.0 && r.completed),
                 gap: if share >= 50.0 {
                     format!("{:.0} points to spare", share - 50.0)
                 } else {
                     format!("{:.0} points short", 50.0 - share)
+                },
+            });
+            if let Some(two) = &r.two_replicas {
+                let total: f64 = two.decided.values().sum();
+                let least = two.decided.values().copied().fold(f64::INFINITY, f64::min);
+                let shares = two
+                    .decided
+                    .iter()
+                    .map(|(name, n)| format!("{name} {:.0} %", n / total.max(1.0) * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                targets.push(Target {
+                    name: "two replicas".into(),
+                    target: "with 2 replicas, both handle a share".into(),
+                    measured: format!("{:.0} events/s; {shares}", two.events_per_sec),
+                    met: Some(two.completed && two.decided.len() == 2 && least > 0.0),
+                    gap: format!(
+                        "{:.2}× the one replica's rate",
+                        two.events_per_sec / r.sync_events_per_sec.max(f64::MIN_POSITIVE)
+                    ),
+                });
+            }
+        }
+        if let Some(r) = &self.poison {
+            let limit_ms = (f64::from(r.config.poll_interval_secs) + 2.0) * 1000.0;
+            let p99 = r.all.p99_ms;
+            let state = r
+                .poisoned
+                .as_ref()
+                .and_then(|p| p.held["state"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "not held".into());
+            targets.push(Target {
+                name: "p99 propagation, one user poisoned".into(),
+                target: format!(
+                    "the other users under poll interval + 2 s = {:.0} s",
+                    limit_ms / 1000.0
+                ),
+                measured: format!(
+                    "{:.2} s ({} other users' edits, {} not arrived); the poisoned user: {state}",
+                    p99 / 1000.0,
+                    r.edits,
+                    r.lost
+                ),
+                met: Some(p99 < limit_ms && r.lost == 0 && state != "not held"),
+                gap: if p99 < limit_ms {
+                    format!("{:.2} s to spare", (limit_ms - p99) / 1000.0)
+                } else {
+                    format!("{:.2} s over", (p99 - limit_ms) / 1000.0)
                 },
             });
         }
@@ -443,32 +500,111 @@ impl Report {
             let _ = writeln!(
                 md,
                 "\n## Engine throughput\n\n{} change events (new Outlook contacts) for {} users \
-                 published into RabbitMQ; prefetch {}; one delivery at a time, acknowledged \
-                 after its transaction, for both consumers.\n",
-                r.config.events, r.config.users, r.prefetch
+                 published into RabbitMQ, for each consumer. The floor: prefetch {}, one delivery \
+                 at a time, one upsert each. The batched floor: prefetch {}, batches of what has \
+                 arrived (up to {}), one multi-row upsert per batch. sync-service: prefetch {} \
+                 per partition, each user's messages of a batch in one transaction.\n",
+                r.config.events,
+                r.config.users,
+                r.prefetch,
+                r.batched_prefetch,
+                r.batched_max,
+                r.prefetch
             );
-            let _ = writeln!(md, "| consumer | events/s | seconds |");
-            let _ = writeln!(md, "|---|---|---|");
             let _ = writeln!(
                 md,
-                "| floor (one upsert per event) | {:.0} | {:.2} |",
+                "| consumer | events/s | seconds | of the floor | of the batched floor |"
+            );
+            let _ = writeln!(md, "|---|---|---|---|---|");
+            let _ = writeln!(
+                md,
+                "| floor (one upsert per event) | {:.0} | {:.2} | | |",
                 r.floor_events_per_sec, r.floor_secs
             );
             let _ = writeln!(
                 md,
-                "| sync-service | {:.0} | {:.2} |",
-                r.sync_events_per_sec, r.sync_secs
+                "| batched floor (one upsert per batch) | {:.0} | {:.2} | | |",
+                r.batched_floor_events_per_sec, r.batched_floor_secs
             );
             let _ = writeln!(
                 md,
-                "\nsync-service reached {:.0} % of the floor; the commands it decided were all \
-                 published after {}. sync-service used {:.1} CPU seconds, peak memory {:.1} MiB.",
+                "| sync-service, 1 replica | {:.0} | {:.2} | {:.0} % | {:.0} % |",
+                r.sync_events_per_sec,
+                r.sync_secs,
                 r.share_of_floor * 100.0,
+                r.share_of_batched_floor * 100.0
+            );
+            if let Some(two) = &r.two_replicas {
+                let _ = writeln!(
+                    md,
+                    "| sync-service, 2 replicas | {:.0} | {:.2} | {:.0} % | {:.0} % |",
+                    two.events_per_sec,
+                    two.secs,
+                    two.share_of_floor * 100.0,
+                    two.share_of_batched_floor * 100.0
+                );
+                let shares = two
+                    .decided
+                    .iter()
+                    .map(|(name, n)| {
+                        format!(
+                            "{name} decided {n:.0} messages with {:.1} CPU seconds",
+                            two.cpu_secs.get(name).copied().unwrap_or(0.0)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let _ = writeln!(md, "\nWith two replicas: {shares}.");
+            }
+            let _ = writeln!(
+                md,
+                "\nWith one replica, the commands it decided were all published after {}; it \
+                 used {:.1} CPU seconds, peak memory {:.1} MiB.",
                 r.sync_with_commands_secs
                     .map_or("(not within 60 s)".into(), |s| format!("{s:.2} s")),
                 r.sync_service_cpu_secs,
                 r.sync_service_usage.peak_rss_mib
             );
+        }
+        if let Some(r) = &self.poison {
+            let _ = writeln!(
+                md,
+                "\n## Poison\n\n{} users ({} finished the first sync in {:.1} s) with {} \
+                 contacts each, poll interval {} s; then every write of one user's links fails \
+                 in Postgres (a trigger) while edits go on at {} per second for {} s, every \
+                 fourth to that user. The latencies are the other users' edits.\n",
+                r.config.users,
+                r.users_synced,
+                r.setup_secs,
+                r.config.items_per_user,
+                r.config.poll_interval_secs,
+                r.config.edits_per_sec,
+                r.config.edit_secs
+            );
+            let _ = writeln!(md, "| direction | edits arrived | p50 | p95 | p99 | max |");
+            let _ = writeln!(md, "|---|---|---|---|---|---|");
+            for (name, p) in [
+                ("both", &r.all),
+                ("Outlook → Zoho", &r.outlook_to_zoho),
+                ("Zoho → Outlook", &r.zoho_to_outlook),
+            ] {
+                let _ = writeln!(
+                    md,
+                    "| {name} | {} | {:.2} s | {:.2} s | {:.2} s | {:.2} s |",
+                    p.count,
+                    p.p50_ms / 1000.0,
+                    p.p95_ms / 1000.0,
+                    p.p99_ms / 1000.0,
+                    p.max_ms / 1000.0
+                );
+            }
+            if let Some(p) = &r.poisoned {
+                let _ = writeln!(
+                    md,
+                    "\nThe poisoned user ({} edits): status `held` = `{}`.",
+                    p.edits, p.held
+                );
+            }
         }
         if !self.failures.is_empty() {
             let _ = writeln!(md, "\n## Failures\n");

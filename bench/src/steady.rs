@@ -26,6 +26,10 @@ pub struct Config {
     pub edit_secs: u64,
     /// How long to wait for the first syncs.
     pub setup_timeout_secs: u64,
+    /// The poison scenario: once the first syncs are done, every write of one user's links
+    /// fails in Postgres (a trigger), and a share of the edits goes to that user; the latency
+    /// is measured for the others.
+    pub poison: bool,
 }
 
 impl Config {
@@ -37,6 +41,27 @@ impl Config {
             edits_per_sec: 5.0,
             edit_secs: 120,
             setup_timeout_secs: 1200,
+            poison: false,
+        }
+    }
+
+    /// The poison scenario at its default size.
+    pub fn poison() -> Self {
+        Config {
+            users: 50,
+            items_per_user: 50,
+            poll_interval_secs: 10,
+            edits_per_sec: 5.0,
+            edit_secs: 90,
+            setup_timeout_secs: 600,
+            poison: true,
+        }
+    }
+
+    pub fn poison_quick() -> Self {
+        Config {
+            poison: true,
+            ..Config::quick()
         }
     }
 
@@ -48,6 +73,7 @@ impl Config {
             edits_per_sec: 4.0,
             edit_secs: 8,
             setup_timeout_secs: 240,
+            poison: false,
         }
     }
 }
@@ -110,11 +136,25 @@ pub struct Result {
     pub edit_cpu_secs: BTreeMap<String, f64>,
     /// How often the latency of an edit was checked (its resolution).
     pub check_every_ms: u64,
+    /// The poison scenario's user (the latencies above are the other users').
+    pub poisoned: Option<Poisoned>,
+}
+
+/// The poisoned user, at the end of the edits.
+#[derive(Debug, Clone, Serialize)]
+pub struct Poisoned {
+    pub user_id: String,
+    /// Edits made to the user's contacts (none can arrive).
+    pub edits: usize,
+    /// What the user's status showed: `held.state` (`retrying` or `blocked`), the attempts and
+    /// the reason.
+    pub held: Value,
 }
 
 /// One user, ready for edits: the pairs of ids of their contacts.
 struct Ready {
     accounts: Accounts,
+    user_id: String,
     pairs: Vec<(String, String)>,
     graph_token: String,
     zoho_token: String,
@@ -132,7 +172,12 @@ pub async fn run(paths: &Paths, config: &Config) -> anyhow::Result<Result> {
         config.edit_secs,
         config.poll_interval_secs
     ));
-    let mut system = System::start(paths, "steady-state", &procs::ALL, &[]).await?;
+    let scenario = if config.poison {
+        "poison"
+    } else {
+        "steady-state"
+    };
+    let mut system = System::start(paths, scenario, &procs::ALL, &[]).await?;
     let outcome = measure(&mut system, config).await;
     system.stop().await;
     outcome
@@ -222,7 +267,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
     let system_ref: &System = system;
     let ready: Vec<anyhow::Result<Ready>> =
         futures_util::stream::iter(users.iter().zip(&done).filter(|(_, d)| **d).map(
-            |((accounts, _), _)| async move {
+            |((accounts, user_id), _)| async move {
                 let outlook = system_ref.outlook_items(accounts, "contacts").await?;
                 let zoho = system_ref.zoho_records(accounts, "Contacts").await?;
                 let by_email: HashMap<String, String> = zoho
@@ -245,6 +290,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
                 let (zoho_token, zoho_api) = system_ref.zoho_token(accounts).await?;
                 Ok(Ready {
                     accounts: accounts.clone(),
+                    user_id: user_id.clone(),
                     pairs,
                     graph_token,
                     zoho_token,
@@ -264,8 +310,37 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
         .collect();
     anyhow::ensure!(!ready.is_empty(), "no contact pairs to edit");
 
+    // The poison scenario: the first user's links can no longer be written.
+    let victim = if config.poison {
+        anyhow::ensure!(
+            ready.len() >= 2,
+            "the poison scenario needs two users or more"
+        );
+        let victim = ready[0].clone();
+        let pool = service_kit::database::connect(&system.database, "sync").await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE FUNCTION bench_poison() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RAISE EXCEPTION 'the benchmark refuses this user''s links'; END $$;
+             CREATE TRIGGER bench_poison BEFORE UPDATE ON links FOR EACH ROW
+                 WHEN (NEW.user_id = '{}') EXECUTE FUNCTION bench_poison();",
+            uuid::Uuid::parse_str(&victim.user_id)?
+        )))
+        .execute(&pool)
+        .await?;
+        pool.close().await;
+        progress.done(&format!(
+            "poisoned: every write of {}'s links fails",
+            victim.accounts.email
+        ));
+        Some(victim)
+    } else {
+        None
+    };
+    let mut victim_edits = 0;
+
     // The edits: one every 1/rate seconds, alternating sides, each on a contact not edited
-    // before in this run (so no edit meets another one's conflict).
+    // before in this run (so no edit meets another one's conflict). In the poison scenario,
+    // every fourth goes to the poisoned user, unwatched.
     let cpu_before = system.usage();
     let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
     let edit_started = Instant::now();
@@ -277,13 +352,34 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
     let give_up = Duration::from_secs(u64::from(config.poll_interval_secs) * 3 + 30);
     let total_pairs: usize = ready.iter().map(|r| r.pairs.len()).sum();
     let mut ticker = tokio::time::interval(interval);
+    let first = usize::from(victim.is_some());
+    let mut watched = 0;
     for n in 0..total_edits {
         ticker.tick().await;
+        if let Some(victim) = victim.as_ref().filter(|_| n % 4 == 3) {
+            let pair = victim_edits % victim.pairs.len();
+            victim_edits += 1;
+            let marker = format!("poisoned-{n}");
+            if let Err(err) = edit(
+                &system.http,
+                &system.sandbox_url,
+                victim,
+                pair,
+                n % 2 == 0,
+                &marker,
+            )
+            .await
+            {
+                eprintln!("warning: an edit of the poisoned user failed: {err:#}");
+            }
+            continue;
+        }
+        watched += 1;
         let (u, p) = loop {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let u = (rng % ready.len() as u64) as usize;
+            let u = first + (rng % (ready.len() - first) as u64) as usize;
             let p = ((rng >> 20) % ready[u].pairs.len() as u64) as usize;
             if used.insert((u, p), ()).is_none() || used.len() >= total_pairs {
                 break (u, p);
@@ -329,10 +425,10 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
         ));
     }
     let samples = samples.lock().await.clone();
-    let lost = total_edits - samples.len();
+    let lost = watched - samples.len();
     progress.done(&format!(
-        "{} edits, {} arrived, {lost} did not{}",
-        total_edits,
+        "{} edits watched, {} arrived, {lost} did not{}",
+        watched,
         samples.len(),
         errors
             .first()
@@ -349,6 +445,15 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
             )
         })
         .collect();
+
+    let poisoned = match &victim {
+        Some(victim) => Some(Poisoned {
+            user_id: victim.user_id.clone(),
+            edits: victim_edits,
+            held: system.status(&victim.user_id).await?["held"].clone(),
+        }),
+        None => None,
+    };
 
     // Idle: nothing changes; the connectors keep polling every user.
     let idle_wait = Duration::from_secs(u64::from(config.poll_interval_secs) * 2);
@@ -368,7 +473,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
         config: config.clone(),
         setup_secs,
         users_synced,
-        edits: total_edits,
+        edits: watched,
         lost,
         all: Percentiles::of(&latencies(None)),
         outlook_to_zoho: Percentiles::of(&latencies(Some("outlook_to_zoho"))),
@@ -377,6 +482,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
         idle_usage,
         edit_cpu_secs,
         check_every_ms: CHECK_EVERY.as_millis() as u64,
+        poisoned,
     })
 }
 
@@ -394,29 +500,11 @@ async fn edit_and_watch(
     give_up: Duration,
     samples: &Mutex<Vec<Sample>>,
 ) -> anyhow::Result<()> {
+    edit(http, sandbox, user, pair, from_outlook, marker).await?;
     let (outlook_id, zoho_id) = &user.pairs[pair];
     let graph = format!("{sandbox}/graph/v1.0/me/contacts/{outlook_id}");
     let zoho = format!("{}/crm/v8/Contacts/{zoho_id}", user.zoho_api);
     let zoho_auth = format!("Zoho-oauthtoken {}", user.zoho_token);
-    let response = if from_outlook {
-        http.patch(&graph)
-            .bearer_auth(&user.graph_token)
-            .json(&json!({"jobTitle": marker}))
-            .send()
-            .await?
-    } else {
-        http.put(&zoho)
-            .header("Authorization", &zoho_auth)
-            .json(&json!({"data": [{"Title": marker}]}))
-            .send()
-            .await?
-    };
-    anyhow::ensure!(
-        response.status().is_success(),
-        "the edit of {} was refused: {}",
-        user.accounts.email,
-        response.status()
-    );
     // The change is in the emulator once it answered.
     let edited = Instant::now();
     loop {
@@ -460,4 +548,39 @@ async fn edit_and_watch(
             give_up.as_secs()
         );
     }
+}
+
+/// Edits the pair's contact on one side: its job title becomes `marker`.
+async fn edit(
+    http: &reqwest::Client,
+    sandbox: &str,
+    user: &Ready,
+    pair: usize,
+    from_outlook: bool,
+    marker: &str,
+) -> anyhow::Result<()> {
+    let (outlook_id, zoho_id) = &user.pairs[pair];
+    let response = if from_outlook {
+        http.patch(format!("{sandbox}/graph/v1.0/me/contacts/{outlook_id}"))
+            .bearer_auth(&user.graph_token)
+            .json(&json!({"jobTitle": marker}))
+            .send()
+            .await?
+    } else {
+        http.put(format!("{}/crm/v8/Contacts/{zoho_id}", user.zoho_api))
+            .header(
+                "Authorization",
+                format!("Zoho-oauthtoken {}", user.zoho_token),
+            )
+            .json(&json!({"data": [{"Title": marker}]}))
+            .send()
+            .await?
+    };
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the edit of {} was refused: {}",
+        user.accounts.email,
+        response.status()
+    );
+    Ok(())
 }

@@ -26,6 +26,16 @@ fn quick_benchmark_completes_and_converges() {
     assert_eq!(report["initial_sync"]["converged"], true, "{report:#}");
     assert_eq!(report["steady_state"]["lost"], 0, "{report:#}");
     assert_eq!(report["engine_throughput"]["completed"], true, "{report:#}");
+    // Both replicas took part; the poisoned user was held while the others' edits arrived.
+    let decided = report["engine_throughput"]["two_replicas"]["decided"]
+        .as_object()
+        .expect("two replicas measured");
+    assert_eq!(decided.len(), 2, "{report:#}");
+    assert_eq!(report["poison"]["lost"], 0, "{report:#}");
+    assert!(
+        report["poison"]["poisoned"]["held"]["state"].is_string(),
+        "{report:#}"
+    );
     assert!(out.join("report.md").is_file());
     assert!(out.join("latency.svg").is_file());
     let _ = std::fs::remove_dir_all(&out);

@@ -77,7 +77,20 @@ impl ServiceProcess {
         env: &[(String, String)],
         log: PathBuf,
     ) -> anyhow::Result<Self> {
-        let binary = bin_dir.join(name);
+        Self::start_as(bin_dir, name, name, port, env, log)
+    }
+
+    /// [`ServiceProcess::start`] of `bin_dir/binary`, known as `name` (a second replica of a
+    /// service).
+    pub fn start_as(
+        bin_dir: &Path,
+        binary: &str,
+        name: &'static str,
+        port: u16,
+        env: &[(String, String)],
+        log: PathBuf,
+    ) -> anyhow::Result<Self> {
+        let binary = bin_dir.join(binary);
         anyhow::ensure!(
             binary.is_file(),
             "{} is missing: build the services first (`cargo build --release --bins -p sandbox \

@@ -217,8 +217,30 @@ impl System {
         Ok(())
     }
 
+    /// Starts one more replica of the service `name` (sync-service, the connectors), known as
+    /// `label`, on a port of its own, and waits until it is ready.
+    pub async fn spawn_replica(
+        &mut self,
+        name: &'static str,
+        label: &'static str,
+    ) -> anyhow::Result<()> {
+        let port = procs::free_port()?;
+        let port_var = match name {
+            procs::SYNC => "SYNC_SERVICE_PORT",
+            procs::OUTLOOK => "OUTLOOK_PORT",
+            procs::ZOHO => "ZOHO_PORT",
+            other => anyhow::bail!("{other} does not run as replicas here"),
+        };
+        let mut env = self.env.clone();
+        env.push((port_var.to_owned(), port.to_string()));
+        let process =
+            ServiceProcess::start_as(&self.bin_dir, name, label, port, &env, self.log_of(label))?;
+        self.processes.push(process);
+        self.wait_ready(label).await
+    }
+
     /// Waits until `name` answers its readiness check (liveness for the sandbox).
-    pub async fn wait_ready(&mut self, name: &'static str) -> anyhow::Result<()> {
+    pub async fn wait_ready(&mut self, name: &str) -> anyhow::Result<()> {
         let path = if name == procs::SANDBOX {
             "/health/live"
         } else {
