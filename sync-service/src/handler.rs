@@ -11,7 +11,7 @@ use service_kit::broker::HandlerError;
 use service_kit::database::is_outage;
 use service_kit::telemetry::{adopt_traceparent, current_traceparent};
 use sqlx::PgPool;
-use sync_model::{ExternalId, Item, ItemKind, LinkId, Side, UserId};
+use sync_model::{ExternalId, ItemKind, LinkId, Side, UserId};
 use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope, SCHEMA_VERSION};
 use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
@@ -19,7 +19,7 @@ use tracing::Instrument;
 use crate::domain::collision;
 use crate::domain::full_read;
 use crate::domain::matching::holds_back;
-use crate::domain::scope::{Reading, Settled, finish};
+use crate::domain::scope::{self, Reading, Settled, finish};
 use crate::domain::unknown_read::{self, UnknownRead};
 use crate::domain::{Input, Link, LinkStatus, Output, RandomIds, Rules, UserSettings, step};
 use crate::store::inbox::Admission;
@@ -532,8 +532,10 @@ impl ChangeHandler {
         }
 
         // Creates on `side` whose answer was lost and whose item this round did not show: again.
-        for link in links::unconfirmed_creates(tx, user, kind, side).await? {
-            wrote |= apply(tx, user, Some(link), Input::Retry { side }, rules).await?;
+        for link in links::pending_creates_on(tx, user, kind, side).await? {
+            if unknown_read::lost_create(&link, side) {
+                wrote |= apply(tx, user, Some(link), Input::Retry { side }, rules).await?;
+            }
         }
 
         // A full re-read's end: what it never showed was deleted on `side` (staged below).
@@ -623,18 +625,7 @@ async fn on_item(
     rescope: Option<uuid::Uuid>,
 ) -> anyhow::Result<bool> {
     let (rules, settings, reading) = rules_and_reading(tx, user, kind).await?;
-    let input = match input {
-        // Outside the user's filter (an event not in the synced categories): stop syncing it.
-        Input::Changed {
-            side,
-            external_id,
-            item,
-            ..
-        } if settings.as_ref().is_some_and(|s| !s.in_scope(side, &item)) => {
-            Input::LeftScope { side, external_id }
-        }
-        other => other,
-    };
+    let input = scope::within(settings.as_ref(), input);
     let external_id = match &input {
         Input::Changed { external_id, .. }
         | Input::Deleted { external_id, .. }
@@ -693,23 +684,8 @@ async fn on_item(
     apply(tx, user, link, input, rules).await
 }
 
-/// Whether a create with this content is in flight on `side` (the read may be its echo).
-async fn creating_same(
-    tx: &mut Tx<'_>,
-    user: UserId,
-    kind: ItemKind,
-    side: Side,
-    item: &Item,
-) -> anyhow::Result<bool> {
-    let read = item.project_for(side).content_hash();
-    Ok(links::creating_on(tx, user, kind, side)
-        .await?
-        .iter()
-        .any(|link| unknown_read::creates_same(link, side, &read)))
-}
-
-/// After a result from `side`: parked reads that were our own creates join their links; the
-/// others, once no create with their content is in flight, are new items.
+/// After a result from `side`: the parked reads the domain releases (our own creates' reads
+/// join their links, the others are new items) go on; the rest stay parked.
 async fn release_parked(
     tx: &mut Tx<'_>,
     user: UserId,
@@ -721,7 +697,11 @@ async fn release_parked(
         let known = links::find(tx, user, kind, side, &parked.external_id)
             .await?
             .is_some();
-        if !known && creating_same(tx, user, kind, side, &parked.item).await? {
+        let creating = match known {
+            true => Vec::new(),
+            false => links::creating_on(tx, user, kind, side).await?,
+        };
+        if !unknown_read::releases(side, side, &parked.item, known, &creating) {
             continue;
         }
         parked::remove(tx, parked.id).await?;

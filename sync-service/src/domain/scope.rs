@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use sync_model::{ItemKind, LinkId, Side};
 use uuid::Uuid;
 
-use super::engine::{Ids, Output, Rules, reconcile, tag_from_zoho};
+use super::engine::{Ids, Input, Output, Rules, reconcile, tag_from_zoho};
 use super::link::{Link, LinkStatus, SideState};
 use super::matching::{Found, leave_unpaired, match_items, pair_by_identity};
 use super::merge::combine;
@@ -84,6 +84,23 @@ impl Reading {
             Some(open) if !self.done(side) => tag == Some(open),
             _ => true,
         }
+    }
+}
+
+/// A read as the engine takes it under the user's settings: an item outside what the user syncs
+/// (an Outlook event not in the synced categories) has left the scope, so its link stops
+/// syncing and nothing is deleted on the other side for it.
+pub fn within(settings: Option<&UserSettings>, input: Input) -> Input {
+    match input {
+        Input::Changed {
+            side,
+            external_id,
+            item,
+            ..
+        } if settings.is_some_and(|s| !s.in_scope(side, &item)) => {
+            Input::LeftScope { side, external_id }
+        }
+        other => other,
     }
 }
 
@@ -262,7 +279,7 @@ pub fn finish(candidates: Vec<Link>, rules: Rules, ids: &mut dyn Ids) -> Vec<Set
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::engine::{Input, step};
+    use crate::domain::engine::step;
     use crate::domain::settings::{CategoryFilter, ConflictRule, Direction, KindSettings};
     use sync_model::{Contact, EmailAddress, ExternalId, Item, UserId, Version};
     use sync_protocol::{ApplyOp, FailureCode};
@@ -797,5 +814,56 @@ mod tests {
         // The links the pairs were read into are removed (the ids kept replace them).
         let removed = settled.iter().filter(|s| s.out.remove).count();
         assert_eq!(removed, 3 + 2, "three pairs' second links, two renamed");
+    }
+
+    fn event_read(side: Side, categories: &[&str]) -> Input {
+        let at = |s: &str| sync_model::EventTime::DateTime {
+            utc: s.parse().unwrap(),
+            time_zone: None,
+        };
+        Input::Changed {
+            side,
+            external_id: ExternalId("e-1".into()),
+            version: Version("v1".into()),
+            item: Item::Event(sync_model::Event {
+                subject: "Review".into(),
+                start: at("2026-03-30T07:00:00Z"),
+                end: at("2026-03-30T08:00:00Z"),
+                location: None,
+                description: None,
+                categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+                reminder_minutes_before: None,
+                attendees: Vec::new(),
+                recurrence: None,
+            }),
+            identity: None,
+        }
+    }
+
+    #[test]
+    fn an_outlook_event_outside_the_category_filter_has_left_the_scope() {
+        let settings = settings();
+        let left = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("e-1".into()),
+        };
+        assert_eq!(
+            within(Some(&settings), event_read(Side::Outlook, &["Private"])),
+            left
+        );
+        // In the filter, from Zoho (which has no categories), or without settings: as read.
+        for read in [
+            event_read(Side::Outlook, &["zoho"]),
+            event_read(Side::Zoho, &[]),
+        ] {
+            assert_eq!(within(Some(&settings), read.clone()), read);
+        }
+        let read = event_read(Side::Outlook, &["Private"]);
+        assert_eq!(within(None, read.clone()), read);
+        let all = UserSettings {
+            calendar_categories: CategoryFilter::All,
+            ..settings
+        };
+        assert_eq!(within(Some(&all), read.clone()), read);
     }
 }

@@ -841,13 +841,6 @@ impl World {
         }
     }
 
-    fn creating_same(&self, side: Side, item: &Item) -> bool {
-        let read = item.project_for(side).content_hash();
-        self.links
-            .iter()
-            .any(|l| unknown_read::creates_same(l, side, &read))
-    }
-
     fn release_parked(&mut self, side: Side) {
         let parked = std::mem::take(&mut self.parked);
         for input in parked {
@@ -861,7 +854,7 @@ impl World {
                 continue;
             };
             let index = self.find(*s, external_id);
-            if *s != side || (index.is_none() && self.creating_same(*s, item)) {
+            if !unknown_read::releases(side, *s, item, index.is_some(), &self.links) {
                 self.parked.push(input);
                 continue;
             }

@@ -65,6 +65,27 @@ pub fn adopt(link: &mut Link, side: Side, external_id: ExternalId) {
     link.last_error = None;
 }
 
+/// After a result from `result_side`: whether a read parked on `parked_side` goes on now. It
+/// does once a link knows its item (`known`: our create's answer named it), or once no create
+/// with its content is in flight there any more (it is a person's item). Reads of the other
+/// side wait for that side's results.
+pub fn releases<'a>(
+    result_side: Side,
+    parked_side: Side,
+    item: &Item,
+    known: bool,
+    creating: impl IntoIterator<Item = &'a Link>,
+) -> bool {
+    if parked_side != result_side {
+        return false;
+    }
+    let read = item.project_for(parked_side).content_hash();
+    known
+        || !creating
+            .into_iter()
+            .any(|link| creates_same(link, parked_side, &read))
+}
+
 /// Whether `link` has a create of content `read` in flight on `side` (a read with that content
 /// may be its echo).
 pub fn creates_same(link: &Link, side: Side, read: &ContentHash) -> bool {

@@ -114,24 +114,6 @@ pub async fn creating_on(
     locked_where(tx, user, kind, &condition).await
 }
 
-/// Active links on `side` whose create there failed unconfirmed (the answer was lost: the item
-/// may or may not exist).
-pub async fn unconfirmed_creates(
-    tx: &mut Tx<'_>,
-    user: UserId,
-    kind: ItemKind,
-    side: Side,
-) -> sqlx::Result<Vec<Link>> {
-    let condition = format!(
-        "status = 'active' AND {} IS NULL
-           AND doc->'{}'->'inflight' = 'null'::jsonb AND failure_code = '{}'",
-        id_column(side),
-        side.as_str(),
-        FailureCode::CreateUnconfirmed
-    );
-    locked_where(tx, user, kind, &condition).await
-}
-
 /// The links on `side` without an id there whose create is in flight or was lost unconfirmed:
 /// what a read of an unknown item on `side` may be the echo of (one query for both).
 pub async fn pending_creates_on(
