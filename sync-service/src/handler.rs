@@ -19,9 +19,9 @@ use tracing::Instrument;
 use crate::domain::collision;
 use crate::domain::full_read;
 use crate::domain::matching::holds_back;
-use crate::domain::scope::{self, Reading, Settled, finish};
+use crate::domain::scope::{self, Reading};
 use crate::domain::unknown_read::{self, UnknownRead};
-use crate::domain::{Input, Link, LinkStatus, Output, RandomIds, Rules, UserSettings, step};
+use crate::domain::{Input, Link, Output, RandomIds, Rules, UserSettings, step};
 use crate::store::inbox::Admission;
 use crate::store::{Tx, conflicts, held, inbox, links, outbox, parked, progress};
 
@@ -528,7 +528,6 @@ impl ChangeHandler {
         if !state.first_sync_done && state.outlook_full_at.is_some() && state.zoho_full_at.is_some()
         {
             wrote |= finish_first_sync(tx, user, kind, rules).await?;
-            progress::first_sync_done(tx, user, kind).await?;
         }
 
         // Creates on `side` whose answer was lost and whose item this round did not show: again.
@@ -739,7 +738,7 @@ pub async fn apply(
 }
 
 /// Stores what the engine decided: the link, its conflicts and its commands (outbox).
-async fn persist(
+pub(crate) async fn persist(
     tx: &mut Tx<'_>,
     user: UserId,
     old: Option<LinkId>,
@@ -778,26 +777,13 @@ async fn persist(
 }
 
 /// Both sides' full reads of the first sync (or of a re-scope) are in: the domain pairs the
-/// items known on one side only, holds the ambiguous ones and creates the rest.
+/// items known on one side only, holds the ambiguous ones and creates the rest, at once for a
+/// few, in pages otherwise (the first sync is done after the last one; decisions #83).
 async fn finish_first_sync(
     tx: &mut Tx<'_>,
     user: UserId,
     kind: ItemKind,
     rules: Rules,
 ) -> anyhow::Result<bool> {
-    let mut candidates = links::with_status(tx, user, kind, LinkStatus::Unmatched.as_str()).await?;
-    candidates.extend(links::with_status(tx, user, kind, LinkStatus::OutOfScope.as_str()).await?);
-    let count = candidates.len();
-    let settled = finish(candidates, rules, &mut RandomIds);
-    tracing::info!(%user, %kind, candidates = count, settled = settled.len(), "first sync matched");
-    let rules = Rules {
-        first_sync_open: false,
-        rebuilding: false,
-        ..rules
-    };
-    let mut wrote = false;
-    for Settled { id, out } in settled {
-        wrote |= persist(tx, user, Some(id), out, rules).await?;
-    }
-    Ok(wrote)
+    crate::finale::begin(tx, user, kind, rules).await
 }

@@ -3,6 +3,7 @@
 //! - [`store`]: links, settings, inbox and outbox in Postgres;
 //! - [`handler`]: the consumer of change events and apply results;
 //! - [`partitions`]: which partition queues this replica consumes;
+//! - [`finale`]: settles a first sync's finale in pages;
 //! - [`relay`]: publishes the outbox;
 //! - [`retries`]: retries a user's held messages, blocks the user when they keep failing;
 //! - [`dead_letters`]: copies refused messages off the dead-letter queue for the admin API;
@@ -13,6 +14,7 @@
 pub mod dead_letters;
 pub mod domain;
 pub mod error;
+pub mod finale;
 pub mod handler;
 pub mod openapi;
 pub mod partitions;

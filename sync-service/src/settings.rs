@@ -40,6 +40,8 @@ pub struct Settings {
     pub batch_max: usize,
     /// The shortest poll interval a user may choose (at least 1 s; 60 by default).
     pub min_poll_interval_secs: u32,
+    /// Steps of a first sync's finale settled per transaction (decisions #83).
+    pub finale_page_steps: usize,
 }
 
 impl Settings {
@@ -80,6 +82,10 @@ impl Settings {
             )? {
                 0 => anyhow::bail!("{PREFIX}_MIN_POLL_INTERVAL_SECS must be at least 1"),
                 secs => secs,
+            },
+            finale_page_steps: match parse_or(PREFIX, "FINALE_PAGE_STEPS", 500)? {
+                0 => anyhow::bail!("{PREFIX}_FINALE_PAGE_STEPS must be at least 1"),
+                steps => steps,
             },
         })
     }

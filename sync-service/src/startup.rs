@@ -1,5 +1,6 @@
 //! Builds and runs the service: database (schema `sync`), broker, HTTP API, the change consumer
-//! (one consumer per partition this replica owns) and the outbox relay.
+//! (one consumer per partition this replica owns), the pager of first syncs' finales and the
+//! outbox relay.
 
 use std::sync::Arc;
 
@@ -103,6 +104,12 @@ impl Application {
             self.listener,
             app,
             self.settings.http.limits.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(crate::finale::run(
+            self.pool.clone(),
+            wakeup.clone(),
+            self.settings.finale_page_steps,
             shutdown.clone(),
         ));
         tasks.spawn(crate::relay::run(

@@ -114,6 +114,7 @@ pub fn sync_settings(
         deleted_link_retention: Duration::from_secs(30 * 86_400),
         // The tests poll every second.
         min_poll_interval_secs: 1,
+        finale_page_steps: 500,
     }
 }
 

@@ -20,8 +20,18 @@ pub struct Matches {
     pub ambiguous: Vec<LinkId>,
 }
 
-/// Matching keys of an item, strongest level first; each level may give several keys.
-fn keys(item: &Item) -> Vec<Vec<String>> {
+/// An item's matching keys, strongest level first; each level may give several keys. All the
+/// matching needs of an item: a first sync's plan holds these, not the items (a few hundred
+/// bytes a contact instead of its whole document).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Keys(Vec<Vec<String>>);
+
+/// The matching keys of an item.
+pub fn keys(item: &Item) -> Keys {
+    Keys(levels(item))
+}
+
+fn levels(item: &Item) -> Vec<Vec<String>> {
     match item.normalised() {
         Item::Contact(c) => {
             let emails = c.emails.iter().map(|e| format!("email:{}", e.0)).collect();
@@ -58,7 +68,7 @@ fn keys(item: &Item) -> Vec<Vec<String>> {
 
 /// Key → items having it, among the open ones, at one level.
 fn index<'a>(
-    all: &'a [Vec<Vec<String>>],
+    all: &[&'a [Vec<String>]],
     open: &BTreeSet<usize>,
     level: usize,
 ) -> BTreeMap<&'a str, BTreeSet<usize>> {
@@ -72,15 +82,23 @@ fn index<'a>(
 }
 
 pub fn match_items(outlook: &[(LinkId, Item)], zoho: &[(LinkId, Item)]) -> Matches {
+    let keyed = |items: &[(LinkId, Item)]| -> Vec<(LinkId, Keys)> {
+        items.iter().map(|(id, item)| (*id, keys(item))).collect()
+    };
+    match_keys(&keyed(outlook), &keyed(zoho))
+}
+
+/// [`match_items`] on the items' keys.
+pub fn match_keys(outlook: &[(LinkId, Keys)], zoho: &[(LinkId, Keys)]) -> Matches {
     let mut matches = Matches::default();
     let mut open_o: BTreeSet<usize> = (0..outlook.len()).collect();
     let mut open_z: BTreeSet<usize> = (0..zoho.len()).collect();
-    let o_keys: Vec<_> = outlook.iter().map(|(_, item)| keys(item)).collect();
-    let z_keys: Vec<_> = zoho.iter().map(|(_, item)| keys(item)).collect();
+    let o_keys: Vec<&[Vec<String>]> = outlook.iter().map(|(_, k)| k.0.as_slice()).collect();
+    let z_keys: Vec<&[Vec<String>]> = zoho.iter().map(|(_, k)| k.0.as_slice()).collect();
     let levels = o_keys
         .iter()
         .chain(&z_keys)
-        .map(Vec::len)
+        .map(|k| k.len())
         .max()
         .unwrap_or(0);
 
@@ -89,16 +107,16 @@ pub fn match_items(outlook: &[(LinkId, Item)], zoho: &[(LinkId, Item)]) -> Match
             index(&o_keys, &open_o, level),
             index(&z_keys, &open_z, level),
         );
-        let candidates = |own: &[Vec<Vec<String>>],
+        let candidates = |own: &[&[Vec<String>]],
                           i: usize,
-                          others: &[Vec<Vec<String>>],
+                          others: &[&[Vec<String>]],
                           other: &BTreeMap<&str, BTreeSet<usize>>| {
             let mut found = BTreeSet::new();
             for key in own[i].get(level).into_iter().flatten() {
                 if let Some(hits) = other.get(key.as_str()) {
                     found.extend(
                         hits.iter()
-                            .filter(|&&j| !told_apart(&own[i], &others[j], level)),
+                            .filter(|&&j| !told_apart(own[i], others[j], level)),
                     );
                 }
             }

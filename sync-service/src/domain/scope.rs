@@ -6,15 +6,14 @@
 //! on the other side. What left the scope is forgotten there without deleting anything.
 //! The very first sync is the same thing from empty settings.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sync_model::{ItemKind, LinkId, Side};
 use uuid::Uuid;
 
-use super::engine::{Ids, Input, Output, Rules, reconcile, tag_from_zoho};
-use super::link::{Link, LinkStatus, SideState};
-use super::matching::{Found, leave_unpaired, match_items, pair_by_identity};
-use super::merge::combine;
+use super::engine::{Ids, Input, Output, Rules};
+use super::finale::{Waiting, plan, settle};
+use super::link::Link;
 use super::settings::UserSettings;
 
 /// A kind whose scope changed with a settings save.
@@ -118,168 +117,24 @@ pub struct Settled {
 /// the other side. An item whose partner left the scope and that pairs with nothing stays out
 /// of scope: it is not created again where it was taken out. So is a new item of a side that
 /// does not sync one way.
+///
+/// The plan and its steps ([`super::finale`]) back to back: the handler runs the same steps in
+/// pages instead.
 pub fn finish(candidates: Vec<Link>, rules: Rules, ids: &mut dyn Ids) -> Vec<Settled> {
-    let rebuilding = rules.rebuilding;
-    let rules = Rules {
-        first_sync_open: false,
-        rebuilding: false,
-        ..rules
-    };
-    let waiting = |l: &Link| matches!(l.status, LinkStatus::Unmatched | LinkStatus::OutOfScope);
-    // A links rebuild pairs by the identities the copies carry first (decisions #43).
-    let by_identity = if rebuilding {
-        let found = |side: Side| -> Vec<Found> {
-            candidates
-                .iter()
-                .filter(|l| l.status == LinkStatus::Unmatched && l.side(side.other()).is_none())
-                .filter_map(|l| {
-                    Some(Found {
-                        link: l.id,
-                        external_id: l.external_id(side)?,
-                        identity: l.found_identity.as_ref(),
-                    })
-                })
-                .collect()
-        };
-        pair_by_identity(&found(Side::Outlook), &found(Side::Zoho))
-    } else {
-        Vec::new()
-    };
-    let paired: HashSet<LinkId> = by_identity
+    let waiting = candidates.iter().filter_map(Waiting::of).collect();
+    let steps = plan(waiting, rules.rebuilding);
+    let mut links: HashMap<LinkId, Link> = candidates.into_iter().map(|l| (l.id, l)).collect();
+    steps
         .iter()
-        .flat_map(|p| [p.outlook, p.zoho])
-        .collect();
-    let in_use: HashSet<LinkId> = candidates.iter().map(|l| l.id).collect();
-    let (mut outlook, mut zoho) = (Vec::new(), Vec::new());
-    for link in candidates
-        .iter()
-        .filter(|l| waiting(l) && !paired.contains(&l.id))
-    {
-        match (&link.outlook, &link.zoho) {
-            (Some(_), None) => outlook.push((link.id, link.target.clone())),
-            (None, Some(_)) => zoho.push((link.id, link.target.clone())),
-            _ => {}
-        }
-    }
-    let matches = match_items(&outlook, &zoho);
-    let mut by_id: HashMap<LinkId, Link> = candidates
-        .into_iter()
-        .filter(|l| waiting(l))
-        .map(|l| (l.id, l))
-        .collect();
-    let mut settled = Vec::new();
-
-    let pairs = by_identity
-        .into_iter()
-        .map(|p| (p.outlook, p.zoho, p.link_id))
-        .chain(matches.pairs.into_iter().map(|(o, z)| (o, z, None)));
-    for (o_id, z_id, old_id) in pairs {
-        let (Some(mut link), Some(z)) = (by_id.remove(&o_id), by_id.remove(&z_id)) else {
-            continue;
-        };
-        let (target, conflicts) = combine(&link.target, &z.target, rules.conflict_rule);
-        settled.push(Settled {
-            id: z.id,
-            out: Output {
-                remove: true,
-                ..Output::default()
-            },
-        });
-        // The pair's link id from before the loss, unless another waiting link has it.
-        if let Some(old_id) = old_id
-            && old_id != o_id
-            && (old_id == z_id || !in_use.contains(&old_id))
-        {
-            settled.push(Settled {
-                id: o_id,
-                out: Output {
-                    remove: true,
-                    ..Output::default()
-                },
-            });
-            link.id = old_id;
-        }
-        link.found_identity = None;
-        link.zoho = z.zoho;
-        link.target = target;
-        link.status = LinkStatus::Active;
-        if conflicts.iter().any(|c| c.winner.is_none()) {
-            link.status = LinkStatus::Review;
-            link.held = conflicts.clone();
-        }
-        let mut out = Output {
-            conflicts,
-            ..Output::default()
-        };
-        reconcile(&mut link, rules, ids, &mut out);
-        out.link = Some(link);
-        settled.push(Settled { id: o_id, out });
-    }
-    for id in matches.ambiguous {
-        if let Some(mut link) = by_id.remove(&id)
-            && link.status == LinkStatus::Unmatched
-        {
-            link.status = LinkStatus::Ambiguous;
-            settled.push(Settled {
-                id,
-                out: Output {
-                    link: Some(link),
-                    ..Output::default()
-                },
-            });
-        }
-    }
-    let mut rest: Vec<Link> = by_id
-        .into_values()
-        .filter(|l| l.status == LinkStatus::Unmatched)
-        .collect();
-    rest.sort_by_key(|l| l.id.0);
-    for mut link in rest {
-        let id = link.id;
-        if rebuilding {
-            // A rebuild creates nothing: what found no partner stays where it is, reported.
-            leave_unpaired(&mut link);
-            settled.push(Settled {
-                id,
-                out: Output {
-                    link: Some(link),
-                    ..Output::default()
-                },
-            });
-            continue;
-        }
-        let Some(from) = Side::ALL.into_iter().find(|s| link.side(*s).is_some()) else {
-            continue;
-        };
-        if !rules.direction.is_some_and(|d| d.allows(from)) {
-            // One way, from the other side: this item stays where it is, unsynced.
-            link.status = LinkStatus::OutOfScope;
-            settled.push(Settled {
-                id,
-                out: Output {
-                    link: Some(link),
-                    ..Output::default()
-                },
-            });
-            continue;
-        }
-        link.status = LinkStatus::Active;
-        if from == Side::Zoho {
-            tag_from_zoho(&mut link.target);
-        }
-        *link.side_mut(from.other()) = Some(SideState::missing());
-        let mut out = Output::default();
-        reconcile(&mut link, rules, ids, &mut out);
-        out.link = Some(link);
-        settled.push(Settled { id, out });
-    }
-    settled
+        .flat_map(|step| settle(step, &mut links, rules, ids))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::engine::step;
+    use crate::domain::link::LinkStatus;
     use crate::domain::settings::{CategoryFilter, ConflictRule, Direction, KindSettings};
     use sync_model::{Contact, EmailAddress, ExternalId, Item, UserId, Version};
     use sync_protocol::{ApplyOp, FailureCode};

@@ -35,6 +35,16 @@ pub struct FirstSync {
     /// Completed within the last 24 hours: the page says "first sync complete" only then
     /// (`domain::news`).
     pub just_completed: bool,
+    /// While its matching is settled in pages (both full reads in, many items; decisions #83).
+    pub matching: Option<Matching>,
+}
+
+/// The first sync's matching under way: its steps (a pair, a held item, an item created on
+/// the other side) settled so far, and planned in all (items read meanwhile add steps).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Matching {
+    pub settled: i64,
+    pub planned: i64,
 }
 
 /// What one side did last for a kind: each side on its own, so that a side that stopped does
@@ -253,6 +263,7 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
         kind.zip(settings.as_ref())
             .is_some_and(|(k, s)| s.kind_enabled(k))
     };
+    let matching = crate::store::finale::progress(pool, user).await?;
     let now = Utc::now();
     let mut kinds = Vec::with_capacity(counts.len());
     for c in counts.into_iter().filter(|c| enabled(&c.kind)) {
@@ -295,6 +306,9 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
                 just_completed: done
                     && c.pending == 0
                     && first_sync_just_completed(c.first_sync_done_at, now),
+                matching: matching
+                    .get(&c.kind)
+                    .map(|&(settled, planned)| Matching { settled, planned }),
             },
             out_of_scope: c.out_of_scope,
             kind: c.kind,

@@ -2,6 +2,7 @@
 //! explicitly, so a decision and its commands commit together.
 
 pub mod conflicts;
+pub mod finale;
 pub mod held;
 pub mod inbox;
 pub mod links;

@@ -185,6 +185,8 @@ pub async fn open_rescope(
     .bind(id)
     .execute(&mut **tx)
     .await?;
+    // A finale under way belonged to the scope before: the new one plans its own.
+    super::finale::close(tx, user, kind).await?;
     Ok(())
 }
 
