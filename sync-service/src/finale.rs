@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use service_kit::database::is_outage;
 use sqlx::PgPool;
 use sync_model::{ItemKind, UserId};
 use tokio::sync::Notify;
@@ -89,53 +90,74 @@ pub struct Page {
 }
 
 /// Settles the next page (at most `size` steps) of the least recently paged finale whose user
-/// is free, in one transaction. `None`: no finale could be paged now.
+/// is free, in one transaction. `None`: no finale could be paged now. A page that fails by
+/// itself (not an outage) is rolled back and its finale goes behind the others: it is tried
+/// again at its turn, and never holds up another user's.
 pub async fn page(pool: &PgPool, size: usize) -> anyhow::Result<Option<Page>> {
     let size = size.max(1);
     for (user, kind) in finale::due(pool, 8).await? {
-        let mut tx = pool.begin().await?;
-        if !finale::try_lock_user(&mut tx, user).await?
-            || !finale::is_open(&mut tx, user, kind).await?
-        {
-            continue; // the user's changes are being handled, or the finale just ended
-        }
-        let (rules, _) = rules(&mut tx, user, kind).await?;
-        let queued = finale::next_steps(&mut tx, user, kind, size as i64).await?;
-        let mut wrote = false;
-        if let Some(&(last, _)) = queued.last() {
-            let steps: Vec<Step> = queued.iter().map(|(_, step)| step.clone()).collect();
-            wrote |= settle_steps(&mut tx, user, &steps, rules).await?;
-            finale::settled(&mut tx, user, kind, last, steps.len()).await?;
-        }
-        let mut done = false;
-        if queued.len() < size {
-            // The plan is settled: what arrived meanwhile (new items read, pairs whose
-            // partner vanished) is planned again; nothing left, the first sync is done.
-            let steps = plan(
-                finale::waiting(&mut tx, user, kind).await?,
-                rules.rebuilding,
-            );
-            if steps.is_empty() {
-                finale::close(&mut tx, user, kind).await?;
-                progress::first_sync_done(&mut tx, user, kind).await?;
-                done = true;
-                tracing::info!(%user, %kind, "first sync's finale done");
-            } else {
-                tracing::info!(%user, %kind, steps = steps.len(), "first sync's finale: a sweep for what arrived meanwhile");
-                finale::queue(&mut tx, user, kind, &steps).await?;
+        match page_of(pool, user, kind, size).await {
+            Ok(Some(page)) => return Ok(Some(page)),
+            Ok(None) => {}
+            Err(err) if is_outage(&err) => return Err(err),
+            Err(err) => {
+                tracing::warn!(%user, %kind, error = %format!("{err:#}"), "a finale page failed; tried again after the others");
+                metrics::counter!("sync_finale_pages_failed_total").increment(1);
+                finale::postpone(pool, user, kind).await?;
             }
         }
-        tx.commit().await?;
-        metrics::counter!("sync_finale_steps_settled_total").increment(queued.len() as u64);
-        return Ok(Some(Page {
-            user,
-            kind,
-            settled: queued.len(),
-            done,
-            wrote,
-        }));
     }
     Ok(None)
+}
+
+/// The next page of the user's finale of `kind`; `None` when the user's lock is held elsewhere
+/// or the finale just ended.
+async fn page_of(
+    pool: &PgPool,
+    user: UserId,
+    kind: ItemKind,
+    size: usize,
+) -> anyhow::Result<Option<Page>> {
+    let mut tx = pool.begin().await?;
+    if !finale::try_lock_user(&mut tx, user).await? || !finale::is_open(&mut tx, user, kind).await?
+    {
+        return Ok(None); // the user's changes are being handled, or the finale just ended
+    }
+    let (rules, _) = rules(&mut tx, user, kind).await?;
+    let queued = finale::next_steps(&mut tx, user, kind, size as i64).await?;
+    let mut wrote = false;
+    if let Some(&(last, _)) = queued.last() {
+        let steps: Vec<Step> = queued.iter().map(|(_, step)| step.clone()).collect();
+        wrote |= settle_steps(&mut tx, user, &steps, rules).await?;
+        finale::settled(&mut tx, user, kind, last, steps.len()).await?;
+    }
+    let mut done = false;
+    if queued.len() < size {
+        // The plan is settled: what arrived meanwhile (new items read, pairs whose partner
+        // vanished) is planned again; nothing left, the first sync is done.
+        let steps = plan(
+            finale::waiting(&mut tx, user, kind).await?,
+            rules.rebuilding,
+        );
+        if steps.is_empty() {
+            finale::close(&mut tx, user, kind).await?;
+            progress::first_sync_done(&mut tx, user, kind).await?;
+            done = true;
+            tracing::info!(%user, %kind, "first sync's finale done");
+        } else {
+            tracing::info!(%user, %kind, steps = steps.len(), "first sync's finale: a sweep for what arrived meanwhile");
+            finale::queue(&mut tx, user, kind, &steps).await?;
+        }
+    }
+    tx.commit().await?;
+    metrics::counter!("sync_finale_steps_settled_total").increment(queued.len() as u64);
+    Ok(Some(Page {
+        user,
+        kind,
+        settled: queued.len(),
+        done,
+        wrote,
+    }))
 }
 
 /// The pager: pages finales while there are any, looks again every [`IDLE`] otherwise.

@@ -284,3 +284,49 @@ async fn a_large_first_sync_is_settled_in_pages_that_resume_after_a_crash() -> a
     pool.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_finale_whose_page_keeps_failing_does_not_hold_up_another_users() -> anyhow::Result<()> {
+    let database = test_support::fresh_database().await?;
+    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
+    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
+    let handler = handler(&pool);
+
+    // A finale under way first, whose next step cannot be read (a poisoned plan).
+    let stuck = new_user(&pool).await?;
+    for sql in [
+        "INSERT INTO finales (user_id, kind, planned, paged_at)
+         VALUES ($1, 'contact', 1, now() - interval '1 hour')",
+        "INSERT INTO finale_steps (user_id, kind, seq, step)
+         VALUES ($1, 'contact', 1, '{\"step\": \"unknown\"}')",
+    ] {
+        sqlx::query(sql).bind(stuck.0).execute(&pool).await?;
+    }
+
+    // Another user's first sync, large enough to be paged: Outlook contacts only.
+    let user = new_user(&pool).await?;
+    let items = 2 * PAGE;
+    for n in 0..items {
+        read(&handler, user, Side::Outlook, format!("o-{n}"), person(n)).await?;
+    }
+    full_read_ends(&handler, user, Side::Outlook, items as u64).await?;
+    full_read_ends(&handler, user, Side::Zoho, 0).await?;
+    assert!(!first_sync_done(&pool, user).await?, "paged");
+
+    let mut pages = 0;
+    while !first_sync_done(&pool, user).await? {
+        pages += 1;
+        assert!(pages < 10, "the other user's finale does not end");
+        if let Some(page) = sync_service::finale::page(&pool, PAGE).await? {
+            assert_eq!(page.user, user, "only the other user's pages settle");
+        }
+    }
+    assert_eq!(creates(&pool, user).await?.len(), items);
+    let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM finale_steps WHERE user_id = $1")
+        .bind(stuck.0)
+        .fetch_one(&pool)
+        .await?;
+    assert_eq!(left, 1, "the poisoned step stays for an operator");
+    pool.close().await;
+    Ok(())
+}

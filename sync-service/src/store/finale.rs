@@ -161,6 +161,16 @@ pub async fn settled(
     Ok(())
 }
 
+/// A page of the finale failed: it goes behind the other finales.
+pub async fn postpone(pool: &sqlx::PgPool, user: UserId, kind: ItemKind) -> sqlx::Result<()> {
+    sqlx::query("UPDATE finales SET paged_at = now() WHERE user_id = $1 AND kind = $2")
+        .bind(user.0)
+        .bind(kind.as_str())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Ends the finale (its steps included): it is done, or a re-scope replaces it.
 pub async fn close(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM finale_steps WHERE user_id = $1 AND kind = $2")
