@@ -39,7 +39,7 @@ pub async fn begin(
     if finale::is_open(tx, user, kind).await? {
         return Ok(false); // its pages are settling it; another round end changes nothing
     }
-    let waiting = finale::waiting(tx, user, kind).await?;
+    let waiting = finale::waiting(tx, user, kind, rules.rebuilding).await?;
     let count = waiting.len();
     let steps = plan(waiting, rules.rebuilding);
     if steps.len() <= INLINE_STEPS {
@@ -136,7 +136,7 @@ async fn page_of(
         // The plan is settled: what arrived meanwhile (new items read, pairs whose partner
         // vanished) is planned again; nothing left, the first sync is done.
         let steps = plan(
-            finale::waiting(&mut tx, user, kind).await?,
+            finale::waiting(&mut tx, user, kind, rules.rebuilding).await?,
             rules.rebuilding,
         );
         if steps.is_empty() {

@@ -39,8 +39,9 @@ pub struct Waiting {
 }
 
 impl Waiting {
-    /// The view of `link` when it waits for the finale; `None` otherwise.
-    pub fn of(link: &Link) -> Option<Waiting> {
+    /// The view of `link` when it waits for the finale; `None` otherwise. The item's id and
+    /// identity are kept for a links rebuild only (the identity pairing is all that reads them).
+    pub fn of(link: &Link, rebuilding: bool) -> Option<Waiting> {
         if !waiting(link) {
             return None;
         }
@@ -54,8 +55,10 @@ impl Waiting {
             status: link.status,
             alone_on,
             holds_any: link.outlook.is_some() || link.zoho.is_some(),
-            external_id: alone_on.and_then(|s| link.external_id(s).cloned()),
-            identity: link.found_identity.clone(),
+            external_id: alone_on
+                .filter(|_| rebuilding)
+                .and_then(|s| link.external_id(s).cloned()),
+            identity: link.found_identity.clone().filter(|_| rebuilding),
             keys: keys(&link.target),
         })
     }
@@ -122,10 +125,12 @@ pub fn plan(mut waiting: Vec<Waiting>, rebuilding: bool) -> Vec<Step> {
         .flat_map(|p| [p.outlook, p.zoho])
         .collect();
     let (mut outlook, mut zoho) = (Vec::new(), Vec::new());
-    for w in waiting.iter().filter(|w| !decided.contains(&w.id)) {
+    for w in waiting.iter_mut().filter(|w| !decided.contains(&w.id)) {
+        // Moved, not copied: the keys are the bulk of the plan's memory, read once.
+        let keys = std::mem::take(&mut w.keys);
         match w.alone_on {
-            Some(Side::Outlook) => outlook.push((w.id, w.keys.clone())),
-            Some(Side::Zoho) => zoho.push((w.id, w.keys.clone())),
+            Some(Side::Outlook) => outlook.push((w.id, keys)),
+            Some(Side::Zoho) => zoho.push((w.id, keys)),
             None => {}
         }
     }
@@ -448,7 +453,10 @@ mod tests {
         let links = first_sync(&mut ids);
         let whole = super::super::scope::finish(links.clone(), open(), &mut Counter(1000));
         let expected = outcome(&links, &whole);
-        let steps = plan(links.iter().filter_map(Waiting::of).collect(), false);
+        let steps = plan(
+            links.iter().filter_map(|l| Waiting::of(l, false)).collect(),
+            false,
+        );
         for size in 1..=steps.len() {
             let settled = paged(&links, &steps, size, &mut Counter(1000));
             assert_eq!(outcome(&links, &settled), expected, "pages of {size}");
@@ -474,7 +482,10 @@ mod tests {
     fn the_plan_is_stored_and_read_back_as_json() {
         let mut ids = Counter(0);
         let links = first_sync(&mut ids);
-        let steps = plan(links.iter().filter_map(Waiting::of).collect(), false);
+        let steps = plan(
+            links.iter().filter_map(|l| Waiting::of(l, false)).collect(),
+            false,
+        );
         let json = serde_json::to_string(&steps).unwrap();
         assert!(json.contains(r#""step":"pair""#), "{json}");
         let back: Vec<Step> = serde_json::from_str(&json).unwrap();
@@ -485,7 +496,10 @@ mod tests {
     fn a_pair_whose_partner_vanished_since_the_plan_creates_the_survivor() {
         let mut ids = Counter(0);
         let links = first_sync(&mut ids);
-        let steps = plan(links.iter().filter_map(Waiting::of).collect(), false);
+        let steps = plan(
+            links.iter().filter_map(|l| Waiting::of(l, false)).collect(),
+            false,
+        );
         let anna = steps
             .iter()
             .find(|s| matches!(s, Step::Pair { outlook, .. } if *outlook == links[0].id))
@@ -506,7 +520,10 @@ mod tests {
     fn a_link_no_longer_waiting_is_left_as_it_is_and_an_edited_one_takes_its_new_content() {
         let mut ids = Counter(0);
         let links = first_sync(&mut ids);
-        let steps = plan(links.iter().filter_map(Waiting::of).collect(), false);
+        let steps = plan(
+            links.iter().filter_map(|l| Waiting::of(l, false)).collect(),
+            false,
+        );
         // Emil was edited in Outlook since the plan: created with what he holds now.
         let emil = links[8].clone();
         let edited = step(
@@ -553,7 +570,10 @@ mod tests {
             }
         }
         let waiting = |store: &HashMap<LinkId, Link>| {
-            store.values().filter_map(Waiting::of).collect::<Vec<_>>()
+            store
+                .values()
+                .filter_map(|l| Waiting::of(l, false))
+                .collect::<Vec<_>>()
         };
         assert!(plan(waiting(&store), false).is_empty(), "the sweep ends");
         // Fay arrives in Zoho during the finale: the sweep creates her.

@@ -121,7 +121,10 @@ pub struct Settled {
 /// The plan and its steps ([`super::finale`]) back to back: the handler runs the same steps in
 /// pages instead.
 pub fn finish(candidates: Vec<Link>, rules: Rules, ids: &mut dyn Ids) -> Vec<Settled> {
-    let waiting = candidates.iter().filter_map(Waiting::of).collect();
+    let waiting = candidates
+        .iter()
+        .filter_map(|l| Waiting::of(l, rules.rebuilding))
+        .collect();
     let steps = plan(waiting, rules.rebuilding);
     let mut links: HashMap<LinkId, Link> = candidates.into_iter().map(|l| (l.id, l)).collect();
     steps

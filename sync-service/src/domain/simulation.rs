@@ -555,7 +555,11 @@ impl World {
     /// Both tagged reads are in: the domain plans the matching of what waits (like the
     /// handler), settled in pages among the other messages.
     fn finish_rescope(&mut self) {
-        let waiting = self.links.iter().filter_map(Waiting::of).collect();
+        let waiting = self
+            .links
+            .iter()
+            .filter_map(|l| Waiting::of(l, self.rules.rebuilding))
+            .collect();
         self.finale = Some(finale::plan(waiting, self.rules.rebuilding).into());
         self.to_engine.push_back(Msg::FinalePage);
     }
@@ -597,7 +601,11 @@ impl World {
             }
         }
         if !more {
-            let waiting = self.links.iter().filter_map(Waiting::of).collect();
+            let waiting = self
+                .links
+                .iter()
+                .filter_map(|l| Waiting::of(l, self.rules.rebuilding))
+                .collect();
             let sweep = finale::plan(waiting, self.rules.rebuilding);
             if sweep.is_empty() {
                 self.finale = None;

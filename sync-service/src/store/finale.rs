@@ -15,7 +15,12 @@ use super::Tx;
 /// The view the plan needs of every waiting link of the user and kind. The documents are read
 /// one row at a time and only their keys kept: the plan for 20,000 links holds a few MiB, not
 /// the links. Not locked: the caller holds the user's lock, and each page locks what it settles.
-pub async fn waiting(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<Vec<Waiting>> {
+pub async fn waiting(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    rebuilding: bool,
+) -> sqlx::Result<Vec<Waiting>> {
     let mut rows = sqlx::query_as::<_, (Json<Link>,)>(
         "SELECT doc FROM links WHERE user_id = $1 AND kind = $2 AND status IN ($3, $4)",
     )
@@ -26,7 +31,7 @@ pub async fn waiting(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Res
     .fetch(&mut **tx);
     let mut waiting = Vec::new();
     while let Some((Json(link),)) = rows.try_next().await? {
-        waiting.extend(Waiting::of(&link));
+        waiting.extend(Waiting::of(&link, rebuilding));
     }
     Ok(waiting)
 }
