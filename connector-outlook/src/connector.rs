@@ -704,6 +704,41 @@ impl OutlookConnector {
         outcome
     }
 
+    /// The answer to a create that found the copy an earlier attempt made: nothing is created;
+    /// the copy as it is, `Stale` (it holds what that attempt sent, which may not be what this
+    /// one carries, and may have been edited since). A series first loses the occurrences on
+    /// this create's exception dates, as a write of it would (the attempt may have died before
+    /// removing them; removing one twice is harmless), then is read with its cancelled
+    /// occurrences, like a probe.
+    async fn found_copy(
+        &self,
+        ctx: &CallContext,
+        request: &ApplyRequest,
+        value: Value,
+    ) -> ApplyOutcome {
+        let Some(id) = value.get("id").and_then(Value::as_str).map(str::to_owned) else {
+            return ApplyOutcome::Failed {
+                code: FailureCode::MalformedResponse,
+                message: "Graph listed an item without an id".into(),
+                retryable: true,
+            };
+        };
+        if let ApplyOp::Create {
+            item: Item::Event(e),
+            ..
+        } = &request.op
+            && e.recurrence.is_some()
+        {
+            let exceptions = new_exceptions(e, None);
+            if !exceptions.is_empty()
+                && let Err(err) = self.apply_exceptions(ctx, &id, e, &exceptions).await
+            {
+                tracing::warn!(error = %err, "cannot remove the occurrences of a series' exceptions");
+            }
+        }
+        self.probed(ctx, request.kind, &ExternalId(id), value).await
+    }
+
     /// The item an earlier attempt of this create made, found by the link's identity in the
     /// container it was created in.
     async fn find_created(
@@ -1111,20 +1146,15 @@ impl Connector for OutlookConnector {
         let mut outcomes: Vec<Option<ApplyOutcome>> = vec![None; requests.len()];
         let mut writes: Vec<(usize, BatchRequest, Vec<NaiveDate>)> = Vec::new();
         for (index, request) in requests.iter().enumerate() {
-            if request.repeated && matches!(request.op, ApplyOp::Create { .. }) {
+            let may_exist = match &request.op {
+                ApplyOp::Create { may_exist, .. } => request.repeated || *may_exist,
+                _ => false,
+            };
+            if may_exist {
                 match self.find_created(ctx, request).await {
                     Ok(Some(value)) => {
-                        tracing::info!(link = %request.link_id, "a repeated create found its first copy");
-                        let outcome = applied(request.kind, &value);
-                        let exceptions = match &request.op {
-                            ApplyOp::Create {
-                                item: Item::Event(e),
-                                ..
-                            } => new_exceptions(e, None),
-                            _ => vec![],
-                        };
-                        outcomes[index] =
-                            Some(self.finish_series(ctx, request, outcome, &exceptions).await);
+                        tracing::info!(link = %request.link_id, repeated = request.repeated, "a create found the copy an earlier attempt made");
+                        outcomes[index] = Some(self.found_copy(ctx, request, value).await);
                         continue;
                     }
                     Ok(None) => {}

@@ -434,6 +434,7 @@ impl ChangeHandler {
                 let (rules, _) = rules(tx, user, kind).await?;
                 let mut wrote = false;
                 let mut news = None;
+                let mut pending = None;
                 if let Input::Applied { external_id, .. } | Input::Stale { external_id, .. } =
                     &input
                     && link.awaits(side, command_id)
@@ -446,12 +447,19 @@ impl ChangeHandler {
                         collision::resolve(holder.clone(), side, rules, &mut RandomIds);
                     wrote |= persist(tx, user, Some(holder.id), resolution.holder, rules).await?;
                     news = resolution.news;
+                    pending = resolution.pending;
                 }
                 let link_id = link.id;
                 wrote |= apply(tx, user, Some(link), input, rules).await?;
                 if let Some(news) = news {
                     let link = links::get(tx, link_id).await?;
                     wrote |= apply(tx, user, link, news, rules).await?;
+                }
+                if let Some(item) = pending
+                    && let Some(link) = links::get(tx, link_id).await?
+                {
+                    let out = collision::expect_write(link, side, item, rules, &mut RandomIds);
+                    wrote |= persist(tx, user, Some(link_id), out, rules).await?;
                 }
                 Ok(release_parked(tx, user, kind, side).await? || wrote)
             }

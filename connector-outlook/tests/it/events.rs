@@ -99,7 +99,11 @@ fn create(item: Item) -> ApplyRequest {
         command_id: uuid::Uuid::new_v4(),
         link_id: LinkId(uuid::Uuid::new_v4()),
         kind: ItemKind::Event,
-        op: ApplyOp::Create { item, origin: None },
+        op: ApplyOp::Create {
+            item,
+            origin: None,
+            may_exist: false,
+        },
         container_id: None,
         repeated: false,
     }

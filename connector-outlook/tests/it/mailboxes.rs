@@ -206,6 +206,7 @@ async fn a_throttled_mailbox_waits_alone_and_its_commands_follow_in_order() {
         ApplyOp::Create {
             item: named("Created", "by A"),
             origin: None,
+            may_exist: false,
         },
     )];
     for version in ["v1", "v2", "v3"] {
@@ -226,6 +227,7 @@ async fn a_throttled_mailbox_waits_alone_and_its_commands_follow_in_order() {
         ApplyOp::Create {
             item: named("Created", "by B"),
             origin: None,
+            may_exist: false,
         },
     )];
     for (_, envelope) in a_commands.iter().chain(&b_commands) {

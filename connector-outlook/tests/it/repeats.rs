@@ -1,5 +1,6 @@
 //! Creates repeated after a crash or a lost answer make one item: every create carries its
-//! link in an extended property, and a repeated one looks for that copy first.
+//! link in an extended property, and a repeated one (or one sync-service says may exist) looks
+//! for that copy first and answers with what it holds (`Stale`), writing nothing.
 
 use connector_kit::{ApplyRequest, Connector};
 use reqwest::Method;
@@ -17,7 +18,11 @@ fn create(item: Item, container: Option<&str>) -> ApplyRequest {
         command_id: uuid::Uuid::new_v4(),
         link_id: LinkId(uuid::Uuid::new_v4()),
         kind: item.kind(),
-        op: ApplyOp::Create { item, origin: None },
+        op: ApplyOp::Create {
+            item,
+            origin: None,
+            may_exist: false,
+        },
         container_id: container.map(str::to_owned),
         repeated: false,
     }
@@ -27,6 +32,16 @@ fn applied_id(outcome: &ApplyOutcome) -> String {
     match outcome {
         ApplyOutcome::Applied { external_id, .. } => external_id.0.clone(),
         other => panic!("not applied: {other:?}"),
+    }
+}
+
+/// The copy a create found instead of writing: its id and what it holds.
+fn found(outcome: &ApplyOutcome) -> (String, Item) {
+    match outcome {
+        ApplyOutcome::Stale {
+            external_id, item, ..
+        } => (external_id.0.clone(), item.clone()),
+        other => panic!("no copy found: {other:?}"),
     }
 }
 
@@ -67,7 +82,15 @@ async fn a_create_repeated_after_a_crash_finds_its_first_copy_for_every_kind() {
         .collect();
     let second = connector.apply(&ctx, &again).await;
     for (a, b) in first.iter().zip(&second) {
-        assert_eq!(applied_id(a), applied_id(b), "the first copy is adopted");
+        assert_eq!(applied_id(a), found(b).0, "the first copy is adopted");
+    }
+    // The series is answered as it is, its cancelled occurrence included.
+    match found(&second[3]).1 {
+        Item::Event(e) => assert_eq!(
+            e.recurrence.map(|r| r.exceptions),
+            series().recurrence.map(|r| r.exceptions)
+        ),
+        other => panic!("{other:?}"),
     }
     assert_eq!(held(&sandbox, &mailbox, "contacts").await, 1);
     assert_eq!(held(&sandbox, &mailbox, "tasks").await, 1);
@@ -142,7 +165,11 @@ async fn a_create_whose_answer_was_lost_is_retried_without_a_duplicate() {
             })
             .collect();
         for outcome in connector.apply(&ctx, &again).await {
-            applied_id(&outcome);
+            // Found where the lost attempt wrote it, else written now.
+            match &outcome {
+                ApplyOutcome::Applied { .. } | ApplyOutcome::Stale { .. } => {}
+                other => panic!("{other:?}"),
+            }
         }
     }
     assert_eq!(
@@ -151,4 +178,82 @@ async fn a_create_whose_answer_was_lost_is_retried_without_a_duplicate() {
         "no duplicate"
     );
     assert_eq!(held(&sandbox, &mailbox, "tasks").await, 3, "no duplicate");
+}
+
+/// Decision 52's gap: a create whose answer was lost, retried by sync-service at the end of a
+/// round that could not show its copy (an event outside the calendar window), is a new command
+/// (not a redelivery): `may_exist` makes it look first. The copy holds what the first attempt
+/// sent, not what the retry carries: that is what it answers, and it writes nothing.
+#[tokio::test]
+async fn a_create_that_may_exist_answers_with_the_copy_it_finds_and_creates_nothing() {
+    let sandbox = sandbox().await;
+    let mailbox = sandbox.mailbox().await;
+    let connector = connector(&sandbox, 100);
+    let ctx = ctx(&mailbox);
+    let first_contact = create(Item::Contact(contact(30)), Some(&mailbox.folder_id));
+    let first_event = create(Item::Event(single()), None);
+    let written = connector
+        .apply(&ctx, &[first_contact.clone(), first_event.clone()])
+        .await;
+    // The retries: same links, new commands, the content moved on meanwhile.
+    let mut later = single();
+    later.subject = "Call with 山田さん (moved)".into();
+    let retries = [
+        (first_contact, Item::Contact(contact(31))),
+        (first_event, Item::Event(later)),
+    ]
+    .map(|(first, item)| ApplyRequest {
+        command_id: uuid::Uuid::new_v4(),
+        op: ApplyOp::Create {
+            item,
+            origin: None,
+            may_exist: true,
+        },
+        ..first
+    });
+    let answers = connector.apply(&ctx, &retries).await;
+    let (contact_id, held_contact) = found(&answers[0]);
+    assert_eq!(contact_id, applied_id(&written[0]));
+    match held_contact {
+        Item::Contact(c) => assert_eq!(c.given_name, contact(30).given_name),
+        other => panic!("{other:?}"),
+    }
+    let (event_id, held_event) = found(&answers[1]);
+    assert_eq!(event_id, applied_id(&written[1]));
+    match held_event {
+        Item::Event(e) => assert_eq!(e.subject, single().subject),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        held(&sandbox, &mailbox, "contacts").await,
+        1,
+        "nothing created"
+    );
+    assert_eq!(
+        held(&sandbox, &mailbox, "events").await,
+        1,
+        "nothing created"
+    );
+
+    // Where no copy exists, it creates; a create not told it may exist never looks (the gap).
+    let fresh = ApplyRequest {
+        op: ApplyOp::Create {
+            item: Item::Contact(contact(32)),
+            origin: None,
+            may_exist: true,
+        },
+        ..create(Item::Contact(contact(32)), Some(&mailbox.folder_id))
+    };
+    applied_id(&connector.apply(&ctx, std::slice::from_ref(&fresh)).await[0]);
+    let blind = ApplyRequest {
+        command_id: uuid::Uuid::new_v4(),
+        op: ApplyOp::Create {
+            item: Item::Contact(contact(32)),
+            origin: None,
+            may_exist: false,
+        },
+        ..fresh
+    };
+    applied_id(&connector.apply(&ctx, std::slice::from_ref(&blind)).await[0]);
+    assert_eq!(held(&sandbox, &mailbox, "contacts").await, 3);
 }

@@ -67,6 +67,7 @@ async fn tasks_are_written_in_batches_and_a_refused_one_fails_alone() {
                 ApplyOp::Create {
                     item: Item::Task(task(n)),
                     origin: None,
+                    may_exist: false,
                 },
                 &list,
             )
@@ -79,6 +80,7 @@ async fn tasks_are_written_in_batches_and_a_refused_one_fails_alone() {
             ApplyOp::Create {
                 item: Item::Task(task(99)),
                 origin: None,
+                may_exist: false,
             },
             "no-such-list",
         ),

@@ -18,7 +18,11 @@ pub fn create(item: Item) -> ApplyRequest {
         command_id: uuid::Uuid::new_v4(),
         link_id: LinkId(uuid::Uuid::new_v4()),
         kind: item.kind(),
-        op: ApplyOp::Create { item, origin: None },
+        op: ApplyOp::Create {
+            item,
+            origin: None,
+            may_exist: false,
+        },
         container_id: None,
         repeated: false,
     }

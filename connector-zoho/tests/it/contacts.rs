@@ -162,6 +162,7 @@ async fn a_rejected_record_fails_alone_and_a_stale_update_answers_the_current_re
             request(ApplyOp::Create {
                 item: Item::Contact(contact(n, Some("Kierkegaard"))),
                 origin: None,
+                may_exist: false,
             })
         })
         .collect();
@@ -169,6 +170,7 @@ async fn a_rejected_record_fails_alone_and_a_stale_update_answers_the_current_re
     requests[42] = request(ApplyOp::Create {
         item: Item::Contact(contact(42, None)),
         origin: None,
+        may_exist: false,
     });
     let outcomes = connector.apply(&ctx, &requests).await;
     assert_eq!(outcomes.len(), 150);
@@ -285,6 +287,7 @@ async fn an_exhausted_credit_budget_is_the_days_allowance_not_a_loss() {
             &[request(ApplyOp::Create {
                 item: Item::Contact(contact(1, Some("Nielsen"))),
                 origin: None,
+                may_exist: false,
             })],
         )
         .await;

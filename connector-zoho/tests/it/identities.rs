@@ -22,6 +22,7 @@ fn copy(n: usize) -> ApplyRequest {
         op: ApplyOp::Create {
             item: Item::Contact(contact(n, Some("Hamsun"))),
             origin: Some(ExternalId(outlook_id(n))),
+            may_exist: false,
         },
         container_id: None,
         repeated: false,

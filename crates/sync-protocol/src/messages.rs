@@ -164,7 +164,9 @@ pub enum ApplyOutcome {
     },
     /// A conditional write found the item changed since `expected_version`: nothing was written;
     /// the item as that side now holds it. Also the answer to a [`ApplyOp::Probe`] that found
-    /// the item.
+    /// the item, and to a create (repeated, or [`ApplyOp::Create`] with `may_exist`) that found the
+    /// copy an earlier attempt made: nothing was written, and the copy holds what that attempt
+    /// sent, not necessarily what this one carries.
     Stale {
         external_id: ExternalId,
         version: Version,
@@ -260,10 +262,16 @@ pub struct WatchScope {
 pub enum ApplyOp {
     /// `origin`: the other side's item this create copies; the connector stores it with the
     /// link's identity on the new item, so a rebuild can pair the copy with its original.
+    /// `may_exist`: an earlier create of this link's item lost its answer, so its copy may
+    /// exist where no read could show it (an event outside the calendar window): the connector
+    /// first looks for the link's identity, as for a repeated delivery, and answers a copy it
+    /// finds with [`ApplyOutcome::Stale`] (what the copy holds), writing nothing.
     Create {
         item: Item,
         #[serde(default)]
         origin: Option<ExternalId>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        may_exist: bool,
     },
     /// `base` is the last synced content: the connector writes only the fields that differ from
     /// it, so data the canonical model does not carry is never overwritten.
@@ -334,7 +342,35 @@ mod tests {
         let item = serde_json::to_value(Item::Contact(Contact::default())).unwrap();
         let create: ApplyOp =
             serde_json::from_value(serde_json::json!({"op": "create", "item": item})).unwrap();
-        assert!(matches!(create, ApplyOp::Create { origin: None, .. }));
+        assert!(matches!(
+            create,
+            ApplyOp::Create {
+                origin: None,
+                may_exist: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_create_says_it_may_exist_only_when_it_may() {
+        let item = Item::Contact(Contact::default());
+        let plain = ApplyOp::Create {
+            item: item.clone(),
+            origin: None,
+            may_exist: false,
+        };
+        let json = serde_json::to_value(&plain).unwrap();
+        // Older connectors read what they always read.
+        assert!(json.get("may_exist").is_none());
+        let again = ApplyOp::Create {
+            item,
+            origin: None,
+            may_exist: true,
+        };
+        let json = serde_json::to_value(&again).unwrap();
+        assert_eq!(json["may_exist"], true);
+        assert_eq!(serde_json::from_value::<ApplyOp>(json).unwrap(), again);
     }
 
     #[test]

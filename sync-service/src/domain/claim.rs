@@ -72,6 +72,7 @@ mod tests {
                 op,
             }),
             created: false,
+            may_exist: false,
         });
         link
     }

@@ -9,7 +9,7 @@
 //! link's, and the holder must give it up. Whatever the holder made of it on the other side is a
 //! duplicate of the result's link's own item there, and is undone.
 
-use sync_model::Side;
+use sync_model::{Item, Side};
 use sync_protocol::ApplyOp;
 
 use super::engine::{Command, Ids, Input, Output, Rules, reconcile};
@@ -23,6 +23,9 @@ pub struct Resolution {
     /// What the holder learned of the item since our create made it (an edit, or its delete),
     /// for the result's link once its result is in.
     pub news: Option<Input>,
+    /// The holder's update of the item, still in flight: what it will leave there. The result's
+    /// link takes it after `news` ([`expect_write`]), so that it is never read as an edit.
+    pub pending: Option<Item>,
 }
 
 pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) -> Resolution {
@@ -31,7 +34,15 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
         LinkStatus::StagedDelete { by } | LinkStatus::HeldDelete { by } => by == side,
         _ => false,
     };
-    let news = holder.side_mut(side).take().and_then(|state| {
+    let given_up = holder.side_mut(side).take();
+    let pending = match given_up.as_ref().and_then(|s| s.inflight.as_ref()) {
+        Some(Inflight {
+            op: InflightOp::Update { item },
+            ..
+        }) => Some(item.clone()),
+        _ => None,
+    };
+    let news = given_up.and_then(|state| {
         let external_id = state.id?;
         if deleted_here {
             return Some(Input::Deleted { side, external_id });
@@ -53,7 +64,11 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
     else {
         // The holder paired it with nothing: it goes.
         out.remove = true;
-        return Resolution { holder: out, news };
+        return Resolution {
+            holder: out,
+            news,
+            pending,
+        };
     };
     let ours = partner.created
         || matches!(
@@ -88,7 +103,35 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
         reconcile(&mut holder, rules, ids, &mut out);
     }
     out.link = Some(holder);
-    Resolution { holder: out, news }
+    Resolution {
+        holder: out,
+        news,
+        pending,
+    }
+}
+
+/// The holder's update of the item it gave up was in flight (`Resolution::pending`): the item
+/// will hold `item` once it lands, whatever the result's link wants there. The link takes that
+/// as what `side` holds (the write, read back, is no edit made there: it must not overwrite
+/// the side's real edit the link just learned of), and writes its own content over it where
+/// they differ (conditional on the version it knows, so it lands after the holder's write or
+/// makes it stale).
+pub fn expect_write(
+    mut link: Link,
+    side: Side,
+    item: Item,
+    rules: Rules,
+    ids: &mut dyn Ids,
+) -> Output {
+    let mut out = Output::default();
+    if let Some(state) = link.side_mut(side).as_mut()
+        && state.id.is_some()
+    {
+        state.known = Some(item);
+        reconcile(&mut link, rules, ids, &mut out);
+    }
+    out.link = Some(link);
+    out
 }
 
 /// Deletes what `link` holds on `side`, whatever it became since: it is a write of ours that

@@ -172,6 +172,7 @@ pub fn step(
                 Some(Inflight { command_id: id, op }) if id == command_id => match op {
                     InflightOp::Create { item } => {
                         state.created = true;
+                        state.may_exist = false;
                         state.id = Some(external_id);
                         state.version = Some(version);
                         state.known = Some(item);
@@ -206,11 +207,31 @@ pub fn step(
             version,
             item,
         } => {
-            let was_delete = link
+            let inflight = link
                 .side(side)
                 .and_then(|s| s.inflight.as_ref())
-                .is_some_and(|i| i.command_id == command_id && i.op == InflightOp::Delete);
+                .filter(|i| i.command_id == command_id)
+                .map(|i| i.op.clone());
             if !take_inflight(&mut link, side, command_id) {
+                return out;
+            }
+            let was_delete = inflight == Some(InflightOp::Delete);
+            if let Some(InflightOp::Create { item: sent }) = inflight {
+                // The create found the copy an earlier attempt made (a repeat, or `may_exist`)
+                // and wrote nothing: the link now knows its item, and decides what to write there
+                // as for any stale answer.
+                found_copy(&mut link, side, sent, external_id.clone(), version.clone());
+            }
+            if link.status == LinkStatus::Deleted && !was_delete {
+                // Given up while this write was in flight (a duplicate, see `collision`): what
+                // the side holds goes, whatever was edited there since (as for `Applied`).
+                if let Some(state) = link.side_mut(side).as_mut() {
+                    state.id = Some(external_id);
+                    state.version = Some(version);
+                    state.known = Some(item);
+                }
+                collision::undo(&mut link, side, ids, &mut out);
+                out.link = Some(link);
                 return out;
             }
             if was_delete {
@@ -273,10 +294,13 @@ pub fn step(
             // The copy a lost create may have made holds what was sent: when it turns up (and
             // joins the link), its differences from that are the side's own edits, not from
             // the target, which may have moved on since.
+            // It may also lie where no read shows it (an event outside the calendar window):
+            // the next create there looks for it first.
             if let Some(sent) = sent
                 && let Some(state) = link.side_mut(side).as_mut()
             {
                 state.known = Some(sent);
+                state.may_exist = true;
             }
             if link.status == LinkStatus::OutOfScope && holds_nothing(&link) {
                 // Out of scope, nothing left to retry for.
@@ -454,6 +478,21 @@ pub fn tag_from_zoho(item: &mut Item) {
     {
         event.categories.push(ZOHO_CATEGORY.to_owned());
     }
+}
+
+/// `side`'s create found the copy an earlier attempt made: the link takes it as its item there
+/// (ours, `created`). What the copy was made with is what a lost create kept as `known` (#79),
+/// else what this create sent (a repeat of the same command): the copy's differences from that
+/// are edits made there since.
+fn found_copy(link: &mut Link, side: Side, sent: Item, id: ExternalId, version: Version) {
+    if let Some(state) = link.side_mut(side).as_mut() {
+        state.id = Some(id);
+        state.version = Some(version);
+        state.created = true;
+        state.may_exist = false;
+        state.known.get_or_insert(sent);
+    }
+    link.last_error = None;
 }
 
 fn take_inflight(link: &mut Link, side: Side, command_id: Uuid) -> bool {
@@ -661,7 +700,11 @@ pub fn reconcile(link: &mut Link, rules: Rules, ids: &mut dyn Ids, out: &mut Out
                     op: InflightOp::Create { item: want.clone() },
                 });
                 // The copy names its original, so a rebuild can pair them again.
-                ApplyOp::Create { item: want, origin }
+                ApplyOp::Create {
+                    item: want,
+                    origin,
+                    may_exist: state.may_exist,
+                }
             }
             (Some(_), Some(known))
                 if known.project_for(side).content_hash() == want.content_hash() =>
@@ -748,6 +791,109 @@ mod tests {
             ] => assert_eq!(origin, &Some(ExternalId("1001".into()))),
             other => panic!("one create in Outlook expected: {other:?}"),
         }
+    }
+
+    /// Decision 84: a create lost, retried with `may_exist`, answered by the copy the first
+    /// attempt made (edited there since): the link takes it, keeps that edit, and updates it
+    /// with what the other side changed meanwhile.
+    #[test]
+    fn a_retried_create_that_finds_its_copy_takes_it_and_updates_it() {
+        let user = UserId(Uuid::nil());
+        let rules = rules(false, false);
+        let ids = &mut Counting(0);
+        let person = |job: &str, department: Option<&str>| {
+            Item::Contact(Contact {
+                given_name: Some("Ken".into()),
+                job_title: Some(job.into()),
+                department: department.map(Into::into),
+                ..Contact::default()
+            })
+        };
+        let zoho_read = |job: &str| Input::Changed {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+            version: Version(job.into()),
+            item: person(job, None),
+            identity: None,
+        };
+        let out = step(None, zoho_read("first"), user, rules, ids);
+        let create = |out: &Output| match &out.commands[..] {
+            [
+                Command {
+                    command_id,
+                    op: ApplyOp::Create { may_exist, .. },
+                    ..
+                },
+            ] => (*command_id, *may_exist),
+            other => panic!("one create expected: {other:?}"),
+        };
+        let (first, may_exist) = create(&out);
+        assert!(!may_exist);
+        let lost = Input::Failed {
+            side: Side::Outlook,
+            command_id: first,
+            code: FailureCode::CreateUnconfirmed,
+            message: "the answer was lost".into(),
+        };
+        let out = step(out.link, lost, user, rules, ids);
+        assert!(out.commands.is_empty(), "not again before the round's end");
+        let out = step(out.link, zoho_read("second"), user, rules, ids);
+        let out = step(
+            out.link,
+            Input::Retry {
+                side: Side::Outlook,
+            },
+            user,
+            rules,
+            ids,
+        );
+        let (retry, may_exist) = create(&out);
+        assert!(may_exist, "the retry says its copy may exist");
+        // The copy holds what the first attempt sent, and an Outlook user's department.
+        let found = Input::Stale {
+            side: Side::Outlook,
+            command_id: retry,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version("ck1".into()),
+            item: person("first", Some("Sales")),
+        };
+        let out = step(out.link, found, user, rules, ids);
+        let link = out.link.expect("the link");
+        let outlook = link.outlook.as_ref().expect("Outlook side");
+        assert_eq!(outlook.id, Some(ExternalId("AAMk1".into())));
+        assert!(outlook.created && !outlook.may_exist);
+        assert_eq!(link.target, person("second", Some("Sales")));
+        let update = |side: Side| {
+            out.commands
+                .iter()
+                .find_map(|c| match &c.op {
+                    ApplyOp::Update {
+                        external_id,
+                        item,
+                        base,
+                        ..
+                    } if c.side == side => {
+                        Some((external_id.0.clone(), item.clone(), base.clone()))
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("an update in {side}: {:?}", out.commands))
+        };
+        let (id, item, base) = update(Side::Outlook);
+        assert_eq!(id, "AAMk1");
+        assert_eq!(
+            item,
+            person("second", Some("Sales")).project_for(Side::Outlook)
+        );
+        assert_eq!(base, Some(person("first", Some("Sales"))));
+        // The Outlook user's edit of the copy reaches Zoho.
+        let (id, item, _) = update(Side::Zoho);
+        assert_eq!(id, "1001");
+        assert_eq!(
+            item,
+            person("second", Some("Sales")).project_for(Side::Zoho)
+        );
+        assert_eq!(out.commands.len(), 2);
     }
 
     #[test]

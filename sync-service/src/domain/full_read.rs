@@ -286,6 +286,7 @@ mod tests {
                 },
             }),
             created: false,
+            may_exist: false,
         });
         assert!(!begin(&mut link, Side::Outlook, ROUND, rules()));
         // Its result arrives during the round: the id is known now, yet the round's snapshot

@@ -23,6 +23,10 @@ pub struct SideState {
     /// a copy we may undo when it turns out to duplicate another link's item.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub created: bool,
+    /// A create here lost its answer: its copy may exist where no read shows it (an event
+    /// outside the calendar window), so the next create looks for it first (`may_exist`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub may_exist: bool,
 }
 
 impl SideState {
@@ -33,6 +37,7 @@ impl SideState {
             known: Some(item),
             inflight: None,
             created: false,
+            may_exist: false,
         }
     }
 
@@ -44,6 +49,7 @@ impl SideState {
             known: None,
             inflight: None,
             created: false,
+            may_exist: false,
         }
     }
 }

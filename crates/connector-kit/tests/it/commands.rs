@@ -113,6 +113,7 @@ fn create(user: UserId, command_id: Uuid, surname: &str) -> Envelope<CommandMess
                     ..Contact::default()
                 }),
                 origin: None,
+                may_exist: false,
             },
         },
     )
