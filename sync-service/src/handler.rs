@@ -469,10 +469,9 @@ impl ChangeHandler {
                 round,
                 lists_everything,
             } => {
-                let (rules, _) = rules(tx, user, kind).await?;
                 let mut marked = Vec::new();
                 for mut link in links::known_on(tx, user, kind, side).await? {
-                    if full_read::begin(&mut link, side, round, rules) {
+                    if full_read::begin(&mut link, side, round) {
                         marked.push(link);
                     }
                 }
@@ -549,7 +548,7 @@ impl ChangeHandler {
         if let Some(round) = round.filter(|_| full) {
             let (mut gone, mut probed) = (0u64, 0u64);
             for mut link in links::unseen_in(tx, user, kind, side, round).await? {
-                match full_read::end(&mut link, side, round, rules, lists_everything) {
+                match full_read::end(&mut link, side, round, lists_everything) {
                     Some(input) => {
                         if matches!(input, Input::Probe { .. }) {
                             probed += 1;

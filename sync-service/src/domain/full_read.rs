@@ -11,14 +11,19 @@
 //! not marked (the round's snapshot may predate it); one whose item left the scope no longer has
 //! that side; one with a write in flight there waits for the write's result, which tells.
 //!
-//! While a first sync is open (the very first, or again after another folder or list was chosen
-//! or a kind switched on), a full read tells nothing: it may be the first read of a new scope
-//! that the links of the old one are simply not in.
+//! A first sync being open (the very first, or again after another folder or list was chosen,
+//! a kind switched on, the calendar filter changed) changes nothing here: a connector announces
+//! a full read only when it re-reads the scope it read before (the same folder, list or module;
+//! another folder's first read is never announced), and the links known in an old folder lost
+//! that side when the folder changed (`ScopeMoved`). So a re-scope's announced read tells the
+//! deletions of what was known before it (an item deleted before the settings changed and not
+//! yet reported, or while the kind was off), whose partners would otherwise be paired or
+//! created by the re-scope's matching (decisions #84).
 
 use sync_model::Side;
 use uuid::Uuid;
 
-use super::engine::{Input, Rules};
+use super::engine::Input;
 use super::link::{Link, LinkStatus};
 
 /// Whether a link takes part in full re-reads: anything not yet deleted on both sides. A link
@@ -31,13 +36,9 @@ fn live(link: &Link) -> bool {
 }
 
 /// A full re-read `round` of `side` begins: marks `link` as awaiting it when its item there is
-/// known and live, and no first sync is open. Returns whether the link changed.
-pub fn begin(link: &mut Link, side: Side, round: Uuid, rules: Rules) -> bool {
-    if rules.first_sync_open
-        || !live(link)
-        || link.external_id(side).is_none()
-        || link.unseen.get(side) == Some(round)
-    {
+/// known and live. Returns whether the link changed.
+pub fn begin(link: &mut Link, side: Side, round: Uuid) -> bool {
+    if !live(link) || link.external_id(side).is_none() || link.unseen.get(side) == Some(round) {
         return false;
     }
     link.unseen.set(side, Some(round));
@@ -50,22 +51,16 @@ pub fn seen(link: &mut Link, side: Side) {
 }
 
 /// The full re-read `round` of `side` ended. Clears the link's mark; when the round never showed
-/// the item although it was known there since before the round (and no first sync opened
-/// meanwhile), the item is gone: the delete to stage. A read of a window only
+/// the item although it was known there since before the round (and the link is still live),
+/// the item is gone: the delete to stage. A read of a window only
 /// (`lists_everything` false: Outlook's calendar) proves nothing about an item it did not list
 /// (it may lie, or have moved, outside the window): the item is asked for by id instead.
-pub fn end(
-    link: &mut Link,
-    side: Side,
-    round: Uuid,
-    rules: Rules,
-    lists_everything: bool,
-) -> Option<Input> {
+pub fn end(link: &mut Link, side: Side, round: Uuid, lists_everything: bool) -> Option<Input> {
     if link.unseen.get(side) != Some(round) {
         return None;
     }
     link.unseen.set(side, None);
-    if rules.first_sync_open || !live(link) {
+    if !live(link) {
         return None;
     }
     let state = link.side(side)?;
@@ -146,8 +141,8 @@ mod tests {
     fn an_item_a_windowed_read_did_not_show_is_asked_for_by_id() {
         let mut ids = Counter(100);
         let mut link = synced();
-        assert!(begin(&mut link, Side::Outlook, ROUND, rules()));
-        let input = end(&mut link, Side::Outlook, ROUND, rules(), false).expect("a probe");
+        assert!(begin(&mut link, Side::Outlook, ROUND));
+        let input = end(&mut link, Side::Outlook, ROUND, false).expect("a probe");
         assert_eq!(
             input,
             Input::Probe {
@@ -204,8 +199,8 @@ mod tests {
     #[test]
     fn an_item_the_round_did_not_show_is_a_staged_delete() {
         let mut link = synced();
-        assert!(begin(&mut link, Side::Outlook, ROUND, rules()));
-        let input = end(&mut link, Side::Outlook, ROUND, rules(), true).expect("a delete");
+        assert!(begin(&mut link, Side::Outlook, ROUND));
+        let input = end(&mut link, Side::Outlook, ROUND, true).expect("a delete");
         assert_eq!(
             input,
             Input::Deleted {
@@ -235,7 +230,7 @@ mod tests {
     #[test]
     fn an_item_the_round_showed_is_kept() {
         let mut link = synced();
-        begin(&mut link, Side::Outlook, ROUND, rules());
+        begin(&mut link, Side::Outlook, ROUND);
         // The full read publishes it again (unchanged): the engine's read clears the mark.
         let read = Input::Changed {
             side: Side::Outlook,
@@ -253,22 +248,22 @@ mod tests {
         );
         let mut link = out.link.unwrap();
         assert!(out.commands.is_empty());
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules(), true), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, true), None);
     }
 
     #[test]
     fn the_other_side_and_other_rounds_are_not_concerned() {
         let mut link = synced();
-        begin(&mut link, Side::Outlook, ROUND, rules());
-        assert_eq!(end(&mut link, Side::Zoho, ROUND, rules(), true), None);
+        begin(&mut link, Side::Outlook, ROUND);
+        assert_eq!(end(&mut link, Side::Zoho, ROUND, true), None);
         assert_eq!(
-            end(&mut link, Side::Outlook, Uuid::from_u128(8), rules(), true),
+            end(&mut link, Side::Outlook, Uuid::from_u128(8), true),
             None
         );
         // A newer round of the same side replaces the older one.
-        assert!(begin(&mut link, Side::Outlook, Uuid::from_u128(8), rules()));
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules(), true), None);
-        assert!(end(&mut link, Side::Outlook, Uuid::from_u128(8), rules(), true).is_some());
+        assert!(begin(&mut link, Side::Outlook, Uuid::from_u128(8)));
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, true), None);
+        assert!(end(&mut link, Side::Outlook, Uuid::from_u128(8), true).is_some());
     }
 
     #[test]
@@ -288,7 +283,7 @@ mod tests {
             created: false,
             may_exist: false,
         });
-        assert!(!begin(&mut link, Side::Outlook, ROUND, rules()));
+        assert!(!begin(&mut link, Side::Outlook, ROUND));
         // Its result arrives during the round: the id is known now, yet the round's snapshot
         // may predate the item; the round ends without having shown it.
         let applied = Input::Applied {
@@ -310,20 +305,20 @@ mod tests {
             link.external_id(Side::Outlook),
             Some(&ExternalId("o1".into()))
         );
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules(), true), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, true), None);
     }
 
     #[test]
     fn a_write_in_flight_waits_for_its_own_outcome() {
         let mut link = synced();
-        begin(&mut link, Side::Outlook, ROUND, rules());
+        begin(&mut link, Side::Outlook, ROUND);
         link.outlook.as_mut().unwrap().inflight = Some(Inflight {
             command_id: Uuid::from_u128(2),
             op: InflightOp::Update {
                 item: contact("Sato"),
             },
         });
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules(), true), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, true), None);
         assert!(link.unseen.is_empty());
     }
 
@@ -333,8 +328,8 @@ mod tests {
         // the Outlook copy missing from the re-read as well means gone on both sides.
         let mut link = synced();
         link.status = LinkStatus::StagedDelete { by: Side::Zoho };
-        assert!(begin(&mut link, Side::Outlook, ROUND, rules()));
-        let input = end(&mut link, Side::Outlook, ROUND, rules(), true).expect("a delete");
+        assert!(begin(&mut link, Side::Outlook, ROUND));
+        let input = end(&mut link, Side::Outlook, ROUND, true).expect("a delete");
         let out = step(
             Some(link),
             input,
@@ -348,30 +343,44 @@ mod tests {
         // A link deleted on both sides, kept for late messages, takes no part.
         let mut link = synced();
         link.status = LinkStatus::Deleted;
-        assert!(!begin(&mut link, Side::Outlook, ROUND, rules()));
+        assert!(!begin(&mut link, Side::Outlook, ROUND));
     }
 
     #[test]
-    fn an_open_first_sync_tells_no_deletion() {
-        // A new folder's first read is no re-read of the old one.
-        let open = Rules {
-            first_sync_open: true,
-            ..rules()
-        };
+    fn an_announced_read_during_an_open_first_sync_tells_what_was_known_before_it() {
+        // A link made before a re-scope of the same folder (a kind switched on again, another
+        // calendar filter): the re-scope's announced read not showing its item is a delete.
         let mut link = synced();
-        assert!(!begin(&mut link, Side::Outlook, ROUND, open));
-        assert!(link.unseen.is_empty());
-        // A first sync opened while a re-read was running: its end tells nothing either.
-        let mut link = synced();
-        begin(&mut link, Side::Outlook, ROUND, rules());
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, open, true), None);
-        assert!(link.unseen.is_empty());
+        assert!(begin(&mut link, Side::Outlook, ROUND));
+        assert_eq!(
+            end(&mut link, Side::Outlook, ROUND, true),
+            Some(Input::Deleted {
+                side: Side::Outlook,
+                external_id: ExternalId("o1".into()),
+            })
+        );
+        // So is the item of a link waiting for the matching (its partner left with the old
+        // folder before its copy was made, or it was out of scope): it must not be paired, or
+        // copied into the new folder, once gone.
+        for status in [LinkStatus::Unmatched, LinkStatus::OutOfScope] {
+            let mut waiting = synced();
+            waiting.status = status;
+            waiting.outlook = None;
+            assert!(begin(&mut waiting, Side::Zoho, ROUND));
+            assert!(matches!(
+                end(&mut waiting, Side::Zoho, ROUND, true),
+                Some(Input::Deleted {
+                    side: Side::Zoho,
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]
     fn an_item_that_left_the_scope_is_not_deleted() {
         let mut link = synced();
-        begin(&mut link, Side::Outlook, ROUND, rules());
+        begin(&mut link, Side::Outlook, ROUND);
         let left = Input::LeftScope {
             side: Side::Outlook,
             external_id: ExternalId("o1".into()),
@@ -385,6 +394,6 @@ mod tests {
         )
         .link
         .unwrap();
-        assert_eq!(end(&mut link, Side::Outlook, ROUND, rules(), true), None);
+        assert_eq!(end(&mut link, Side::Outlook, ROUND, true), None);
     }
 }

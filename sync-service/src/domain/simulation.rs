@@ -446,10 +446,6 @@ impl World {
                     self.edits.insert((side, id, key), typed);
                 }
             }
-            // Deletes while a re-scope is open are not told by its full reads (decision 42's
-            // known gap): not simulated.
-            // Deletes wait until the finale (both tagged reads in), which must take them.
-            Action::Delete(..) if self.rescope.is_some_and(|r| r != (true, true)) => {}
             Action::Delete(side, n) => {
                 if let Some(id) = self.pick(side, n) {
                     self.account(side).delete(&id);
@@ -463,12 +459,6 @@ impl World {
             Action::WriteLost(side) => self.write_lost(side),
             Action::Resync(side) => self.resync(side, false),
             Action::WindowedResync => self.resync(Side::Outlook, true),
-            // A delete not yet polled when the scope moves is not told either (the re-scope
-            // resets both cursors; decision 42's known gap): not simulated.
-            Action::MoveScope
-                if [&self.outlook, &self.zoho]
-                    .iter()
-                    .any(|a| a.dirty.iter().any(|(_, deleted)| *deleted)) => {}
             Action::MoveScope => self.move_scope(),
         }
     }
@@ -723,7 +713,7 @@ impl World {
             // Like the handler: the links known on `side` now await the round...
             Some(Msg::FullReadStarted(side, round, lists_everything)) => {
                 for link in &mut self.links {
-                    full_read::begin(link, side, round, self.rules);
+                    full_read::begin(link, side, round);
                 }
                 // ...and its parked reads are dropped: the round lists again what still exists
                 // (unless it reads a window only).
@@ -736,13 +726,9 @@ impl World {
             // ...and those it did not show lost their item there.
             Some(Msg::FullReadCompleted(side, round, lists_everything)) => {
                 for i in (0..self.links.len()).rev() {
-                    if let Some(input) = full_read::end(
-                        &mut self.links[i],
-                        side,
-                        round,
-                        self.rules,
-                        lists_everything,
-                    ) {
+                    if let Some(input) =
+                        full_read::end(&mut self.links[i], side, round, lists_everything)
+                    {
                         self.run(Some(i), input);
                     }
                 }
@@ -1432,9 +1418,10 @@ proptest! {
     /// Another contact folder, chosen at random moments among edits, deletes, polls, writes and
     /// lost answers: the new folder and Zoho end in agreement, each item once; the contacts of
     /// the folders left behind are never deleted anywhere for it (the engine deletes in Zoho
-    /// only what users deleted in Outlook), and their Zoho partners stay, out of scope. The
-    /// finale is settled in pages of 1 to 3 steps among the other messages, and users may
-    /// delete while it runs (not before: a re-scope's full reads do not tell deletions).
+    /// only what users deleted in Outlook), and their Zoho partners stay, out of scope, unless
+    /// a Zoho user deleted them (also while the re-scope is open, or before the move was
+    /// polled: Zoho's re-read of the re-scope tells it). The finale is settled in pages of 1
+    /// to 3 steps among the other messages.
     #[test]
     fn a_moved_contact_folder_converges_and_deletes_nothing(
         rule in prop_oneof![Just(ConflictRule::ZohoWins), Just(ConflictRule::OutlookWins)],

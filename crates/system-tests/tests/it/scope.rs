@@ -269,6 +269,63 @@ async fn a_contact_kind_switched_off_and_on_again_catches_up_without_duplicates(
     Ok(())
 }
 
+/// Deletions made while a kind was off (never reported: the watch was idle, and switching it on
+/// reads both sides again from the start) are found by the re-scope's re-reads of the same
+/// folder and module (decisions #84), and carried out on the other side, not left there or
+/// copied back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_made_while_a_kind_was_off_are_carried_out_when_it_is_on_again()
+-> anyhow::Result<()> {
+    let sys = spawn_system().await?;
+    let user = sys.provision_user("offdeletes@example.com", 1).await?;
+    let folder = user.contact_folder_id.clone();
+    for name in ["Anna", "Bert", "Cleo"] {
+        new_outlook_contact(&sys, &user, &folder, name).await?;
+    }
+    let all = ["anna@example.com", "bert@example.com", "cleo@example.com"];
+    wait_for("the three in Zoho", TIMEOUT, || async {
+        Ok((zoho_emails(&sys, &user).await? == all).then_some(()))
+    })
+    .await?;
+    settled(&sys, &user, "contact").await?;
+
+    sys.put_settings(&user, contact_settings(&folder, false))
+        .await?;
+    // While off: Anna deleted in Zoho, Bert in Outlook.
+    let anna = sys
+        .zoho_contacts(&user)
+        .await?
+        .into_iter()
+        .find(|r| r["Email"] == "anna@example.com")
+        .and_then(|r| r["id"].as_str().map(str::to_owned))
+        .expect("Anna in Zoho");
+    sys.zoho_call(&user, Method::DELETE, &format!("/Contacts/{anna}"), None)
+        .await?;
+    let bert = outlook_folder(&sys, &user, &folder)
+        .await?
+        .into_iter()
+        .find(|c| emails(c) == ["bert@example.com"])
+        .and_then(|c| c["id"].as_str().map(str::to_owned))
+        .expect("Bert in Outlook");
+    sys.graph_call(&user, Method::DELETE, &format!("/me/contacts/{bert}"), None)
+        .await?;
+
+    sys.put_settings(&user, contact_settings(&folder, true))
+        .await?;
+    let status = wait_for("both deletions carried out", TIMEOUT, || async {
+        let status = status_of(&sys, &user, "contact").await?;
+        let done = status["first_sync"]["complete"] == true
+            && status["pending"] == 0
+            && zoho_emails(&sys, &user).await? == ["cleo@example.com"]
+            && folder_emails(&outlook_folder(&sys, &user, &folder).await?) == ["cleo@example.com"];
+        Ok(done.then_some(status))
+    })
+    .await?;
+    assert_eq!(status["linked"], 1, "{status}");
+    sys.stop().await;
+    Ok(())
+}
+
 async fn default_list(sys: &System, user: &TestUser) -> anyhow::Result<String> {
     let lists = sys.discover(user, "outlook", "todo-lists").await?;
     Ok(list(&lists)
