@@ -538,7 +538,7 @@ impl ChangeHandler {
         }
 
         // Creates on `side` whose answer was lost and whose item this round did not show: again.
-        for link in links::pending_creates_on(tx, user, kind, side).await? {
+        for link in links::unconfirmed_creates(tx, user, kind, side).await? {
             if unknown_read::lost_create(&link, side) {
                 wrote |= apply(tx, user, Some(link), Input::Retry { side }, rules).await?;
             }
@@ -668,7 +668,8 @@ async fn on_item(
             Some(identity) if !rules.rebuilding => links::get(tx, identity.link).await?,
             _ => None,
         };
-        let pending = links::pending_creates_on(tx, user, kind, side).await?;
+        let read = item.project_for(side).content_hash();
+        let pending = links::creates_with(tx, user, kind, side, &read).await?;
         match unknown_read::decide(user, kind, side, item, claimed.as_ref(), &pending) {
             UnknownRead::Park => {
                 parked::park(tx, user, kind, side, &external_id, version, item).await?;
@@ -705,7 +706,10 @@ async fn release_parked(
             .is_some();
         let creating = match known {
             true => Vec::new(),
-            false => links::creating_on(tx, user, kind, side).await?,
+            false => {
+                let read = parked.item.project_for(side).content_hash();
+                links::creates_with(tx, user, kind, side, &read).await?
+            }
         };
         if !unknown_read::releases(side, side, &parked.item, known, &creating) {
             continue;

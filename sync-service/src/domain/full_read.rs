@@ -18,7 +18,7 @@
 //! that side when the folder changed (`ScopeMoved`). So a re-scope's announced read tells the
 //! deletions of what was known before it (an item deleted before the settings changed and not
 //! yet reported, or while the kind was off), whose partners would otherwise be paired or
-//! created by the re-scope's matching (decisions #84).
+//! created by the re-scope's matching (decisions #85).
 
 use sync_model::Side;
 use uuid::Uuid;

@@ -86,6 +86,22 @@ pub fn releases<'a>(
             .any(|link| creates_same(link, parked_side, &read))
 }
 
+/// The content a read of the item `link`'s create makes on `side` would have, if that create is
+/// in flight (what it sent) or was lost unconfirmed (what the link holds for that side): the
+/// key of the links [`decide`] and [`releases`] may match (stored, indexed, decisions #86).
+/// `None` when neither predicate below can hold.
+pub fn create_hash(link: &Link, side: Side) -> Option<ContentHash> {
+    let state = link.side(side)?;
+    match &state.inflight {
+        Some(Inflight {
+            op: InflightOp::Create { item },
+            ..
+        }) if state.id.is_none() => Some(item.content_hash()),
+        None if lost_create(link, side) => Some(link.target.project_for(side).content_hash()),
+        _ => None,
+    }
+}
+
 /// Whether `link` has a create of content `read` in flight on `side` (a read with that content
 /// may be its echo).
 pub fn creates_same(link: &Link, side: Side, read: &ContentHash) -> bool {
@@ -262,5 +278,38 @@ mod tests {
             ),
             UnknownRead::New
         );
+    }
+
+    /// The stored key finds every link `decide` and `releases` could match for a read, and no
+    /// link that cannot be one: a read's hash equals a link's key exactly when the link's create
+    /// is in flight with that content or was lost with it.
+    #[test]
+    fn the_create_hash_is_the_content_the_rules_match_on() {
+        let read = contact("Sato").project_for(Side::Zoho).content_hash();
+        for in_flight in [true, false] {
+            let link = creating(1, "Sato", in_flight);
+            assert_eq!(create_hash(&link, Side::Zoho), Some(read.clone()));
+            assert_ne!(
+                decide(
+                    USER,
+                    ItemKind::Contact,
+                    Side::Zoho,
+                    &contact("Sato"),
+                    None,
+                    [&link]
+                ),
+                UnknownRead::New
+            );
+            // Nothing is being created on Outlook.
+            assert_eq!(create_hash(&link, Side::Outlook), None);
+        }
+        // Once the create's answer named the item, or with no create at all: no key.
+        let mut done = creating(2, "Sato", true);
+        adopt(&mut done, Side::Zoho, ExternalId("z-2".into()));
+        done.zoho.as_mut().unwrap().inflight = None;
+        assert_eq!(create_hash(&done, Side::Zoho), None);
+        // Another content, another key: a read of Sato never meets Suzuki's create.
+        let other = creating(3, "Suzuki", true);
+        assert_ne!(create_hash(&other, Side::Zoho), Some(read));
     }
 }

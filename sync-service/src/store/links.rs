@@ -1,8 +1,9 @@
 //! Links, stored as documents with their lookup columns.
 
-use sync_model::{ExternalId, ItemKind, LinkId, Side, UserId};
+use sync_model::{ContentHash, ExternalId, ItemKind, LinkId, Side, UserId};
 use sync_protocol::FailureCode;
 
+use crate::domain::unknown_read;
 use crate::domain::{Link, LinkStatus};
 
 use super::Tx;
@@ -98,40 +99,53 @@ pub async fn on_side(
     locked_where(tx, user, kind, &condition).await
 }
 
-/// Links whose create on `side` is in flight (the id there is not known yet).
-pub async fn creating_on(
+/// The links that may have made an item read on `side` with content `hash`: those whose create
+/// there carries that content (in flight, or lost unconfirmed; decisions #86), and those saved
+/// before create hashes were kept. The domain (`unknown_read`) decides among them.
+pub async fn creates_with(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+    hash: &ContentHash,
+) -> sqlx::Result<Vec<Link>> {
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT doc FROM links
+         WHERE user_id = $1 AND kind = $2 AND status = 'active' AND {id} IS NULL
+           AND ({column} = $3 OR hashes_stale)
+         ORDER BY created_at FOR UPDATE",
+        id = id_column(side),
+        column = hash_column(side),
+    )))
+    .bind(user.0)
+    .bind(kind.as_str())
+    .bind(&hash.0)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(parse(rows))
+}
+
+/// The links whose create on `side` failed unconfirmed (its answer lost), to be sent again; the
+/// domain (`unknown_read::lost_create`) says which are.
+pub async fn unconfirmed_creates(
     tx: &mut Tx<'_>,
     user: UserId,
     kind: ItemKind,
     side: Side,
 ) -> sqlx::Result<Vec<Link>> {
     let condition = format!(
-        "status = 'active' AND {} IS NULL
-           AND doc->'{}'->'inflight'->'op'->>'op' = 'create'",
+        "status = 'active' AND {} IS NULL AND failure_code = '{}'",
         id_column(side),
-        side.as_str()
+        FailureCode::CreateUnconfirmed
     );
     locked_where(tx, user, kind, &condition).await
 }
 
-/// The links on `side` without an id there whose create is in flight or was lost unconfirmed:
-/// what a read of an unknown item on `side` may be the echo of (one query for both).
-pub async fn pending_creates_on(
-    tx: &mut Tx<'_>,
-    user: UserId,
-    kind: ItemKind,
-    side: Side,
-) -> sqlx::Result<Vec<Link>> {
-    let condition = format!(
-        "status = 'active' AND {} IS NULL
-           AND (doc->'{side}'->'inflight'->'op'->>'op' = 'create'
-                OR (doc->'{side}'->'inflight' = 'null'::jsonb
-                    AND failure_code = '{unconfirmed}'))",
-        id_column(side),
-        side = side.as_str(),
-        unconfirmed = FailureCode::CreateUnconfirmed,
-    );
-    locked_where(tx, user, kind, &condition).await
+fn hash_column(side: Side) -> &'static str {
+    match side {
+        Side::Outlook => "create_hash_outlook",
+        Side::Zoho => "create_hash_zoho",
+    }
 }
 
 /// Inserts or replaces a link.
@@ -142,12 +156,13 @@ pub async fn save(tx: &mut Tx<'_>, link: &Link) -> sqlx::Result<()> {
     };
     sqlx::query(
         "INSERT INTO links (id, user_id, kind, outlook_id, zoho_id, status, deleted_by, doc, last_error,
-                            failure_code)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                            failure_code, create_hash_outlook, create_hash_zoho)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (id) DO UPDATE SET
             outlook_id = excluded.outlook_id, zoho_id = excluded.zoho_id, status = excluded.status,
             deleted_by = excluded.deleted_by, doc = excluded.doc, last_error = excluded.last_error,
-            failure_code = excluded.failure_code,
+            failure_code = excluded.failure_code, create_hash_outlook = excluded.create_hash_outlook,
+            create_hash_zoho = excluded.create_hash_zoho, hashes_stale = false,
             updated_at = now()",
     )
     .bind(link.id.0)
@@ -164,6 +179,8 @@ pub async fn save(tx: &mut Tx<'_>, link: &Link) -> sqlx::Result<()> {
             .map(|e| format!("{}: {}: {}", e.side, e.code, e.message)),
     )
     .bind(link.last_error.as_ref().map(|e| e.code.as_str()))
+    .bind(unknown_read::create_hash(link, Side::Outlook).map(|h| h.0))
+    .bind(unknown_read::create_hash(link, Side::Zoho).map(|h| h.0))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -249,7 +266,7 @@ pub async fn unseen_in(
 }
 
 /// Stores the documents of many links in one statement, when only their documents changed (not
-/// their ids, status or error).
+/// their ids, status, error or creates: the full-read marks).
 pub async fn save_docs(tx: &mut Tx<'_>, links: &[Link]) -> sqlx::Result<()> {
     if links.is_empty() {
         return Ok(());

@@ -271,7 +271,7 @@ async fn a_contact_kind_switched_off_and_on_again_catches_up_without_duplicates(
 
 /// Deletions made while a kind was off (never reported: the watch was idle, and switching it on
 /// reads both sides again from the start) are found by the re-scope's re-reads of the same
-/// folder and module (decisions #84), and carried out on the other side, not left there or
+/// folder and module (decisions #85), and carried out on the other side, not left there or
 /// copied back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletions_made_while_a_kind_was_off_are_carried_out_when_it_is_on_again()
