@@ -532,8 +532,7 @@ impl ChangeHandler {
         let (state, settings) = progress::load_with_settings(tx, user, kind).await?;
         let rules = rules_of(&state, settings.as_ref(), kind);
         let mut wrote = false;
-        if !state.first_sync_done && state.outlook_full_at.is_some() && state.zoho_full_at.is_some()
-        {
+        if scope::reads_in(state.first_sync_done, state.reading()) {
             wrote |= finish_first_sync(tx, user, kind, rules).await?;
         }
 

@@ -86,6 +86,13 @@ impl Reading {
     }
 }
 
+/// Whether a round's end closes the reading of an open first sync (the very first, a re-scope or
+/// a links rebuild): both sides' full reads it waits for are in, so the finale (matching the
+/// waiting items, creating the rest) begins.
+pub fn reads_in(first_sync_done: bool, reading: Reading) -> bool {
+    !first_sync_done && reading.outlook_done && reading.zoho_done
+}
+
 /// A read as the engine takes it under the user's settings: an item outside what the user syncs
 /// (an Outlook event not in the synced categories) has left the scope, so its link stops
 /// syncing and nothing is deleted on the other side for it.

@@ -705,7 +705,16 @@ impl World {
                         Side::Zoho => *zoho = true,
                     }
                 }
-                if self.rescope == Some((true, true)) {
+                if let Some((outlook_done, zoho_done)) = self.rescope
+                    && super::scope::reads_in(
+                        !self.rules.first_sync_open,
+                        super::scope::Reading {
+                            open: None,
+                            outlook_done,
+                            zoho_done,
+                        },
+                    )
+                {
                     self.finish_rescope();
                 }
                 return;
