@@ -1,0 +1,220 @@
+//! A create whose answer was lost (decisions #79, #84), through the handler against the real
+//! Postgres: retried at the end of that side's next round with `may_exist`, answered by the
+//! copy the first attempt made (`stale`), which joins the link and is brought up to date with
+//! what the other side changed meanwhile. No second create.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope, FailureCode};
+use sync_service::domain::settings::{
+    CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
+};
+use sync_service::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
+use uuid::Uuid;
+
+async fn pool() -> anyhow::Result<PgPool> {
+    let database = test_support::fresh_database().await?;
+    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
+    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
+    Ok(pool)
+}
+
+fn handler(pool: &PgPool) -> ChangeHandler {
+    ChangeHandler {
+        pool: pool.clone(),
+        relay_wakeup: Arc::new(tokio::sync::Notify::new()),
+        guard: DeleteGuard {
+            share: 0.3,
+            minimum: 5,
+        },
+        retry: RetryPolicy {
+            attempts: 3,
+            backoff: Duration::from_secs(60),
+        },
+    }
+}
+
+/// A user syncing contacts both ways, first sync done.
+async fn user(pool: &PgPool) -> anyhow::Result<UserId> {
+    let id = UserId(Uuid::new_v4());
+    let settings = UserSettings {
+        contact_folder_id: Some("folder".into()),
+        contacts: KindSettings {
+            enabled: true,
+            direction: Direction::TwoWay,
+        },
+        task_list_id: None,
+        tasks: KindSettings::default(),
+        events: KindSettings::default(),
+        calendar_categories: CategoryFilter::ZohoOnly,
+        conflict_rule: ConflictRule::ZohoWins,
+        poll_interval_secs: 60,
+        paused: false,
+    };
+    let mut tx = pool.begin().await?;
+    sync_service::store::settings::save(&mut tx, id, &settings).await?;
+    tx.commit().await?;
+    sqlx::query(
+        "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'contact', true)",
+    )
+    .bind(id.0)
+    .execute(pool)
+    .await?;
+    Ok(id)
+}
+
+fn person(job: &str, department: Option<&str>) -> Item {
+    Item::Contact(Contact {
+        given_name: Some("Ken".into()),
+        surname: Some("Watanabe".into()),
+        job_title: Some(job.into()),
+        department: department.map(Into::into),
+        ..Contact::default()
+    })
+}
+
+async fn handle(handler: &ChangeHandler, user: UserId, body: ChangeMessage) -> anyhow::Result<()> {
+    let message = serde_json::to_vec(&Envelope::new(user, body))?;
+    handler
+        .handle(&message)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// The apply commands decided so far, in order.
+async fn commands(pool: &PgPool) -> anyhow::Result<Vec<(Uuid, LinkId, Side, ApplyOp)>> {
+    let rows: Vec<(sqlx::types::Json<Envelope<CommandMessage>>,)> =
+        sqlx::query_as("SELECT payload FROM outbox ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(envelope,)| match envelope.0.body {
+            CommandMessage::Apply {
+                command_id,
+                link_id,
+                side,
+                op,
+                ..
+            } => Some((command_id, link_id, side, op)),
+            _ => None,
+        })
+        .collect())
+}
+
+fn zoho_read(version: &str, item: Item) -> ChangeMessage {
+    ChangeMessage::ItemChanged {
+        side: Side::Zoho,
+        external_id: ExternalId("3652397000000624001".into()),
+        version: Version(version.into()),
+        item,
+        identity: None,
+    }
+}
+
+fn result(command_id: Uuid, link_id: LinkId, outcome: ApplyOutcome) -> ChangeMessage {
+    ChangeMessage::ApplyResult {
+        command_id,
+        link_id,
+        side: Side::Outlook,
+        kind: ItemKind::Contact,
+        outcome,
+    }
+}
+
+#[tokio::test]
+async fn a_lost_create_is_retried_with_may_exist_and_the_copy_it_finds_joins_the_link()
+-> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let user = user(&pool).await?;
+
+    handle(&handler, user, zoho_read("1", person("first", None))).await?;
+    let (first, link) = match &commands(&pool).await?[..] {
+        [(id, link, Side::Outlook, ApplyOp::Create { may_exist, .. })] => {
+            assert!(!may_exist);
+            (*id, *link)
+        }
+        other => panic!("a create in Outlook expected: {other:?}"),
+    };
+    // Graph made the item; its answer was lost.
+    let lost = ApplyOutcome::Failed {
+        code: FailureCode::CreateUnconfirmed,
+        message: "the answer was lost".into(),
+        retryable: false,
+    };
+    handle(&handler, user, result(first, link, lost)).await?;
+    // Zoho's user edits the record meanwhile: nothing is written to Outlook yet.
+    handle(&handler, user, zoho_read("2", person("second", None))).await?;
+    assert_eq!(commands(&pool).await?.len(), 1);
+
+    // Outlook's round ends without showing the copy (it lies outside the window it reads).
+    let round_end = ChangeMessage::ReadCompleted {
+        side: Side::Outlook,
+        kind: ItemKind::Contact,
+        full: false,
+        items_read: 0,
+        round: None,
+        lists_everything: true,
+    };
+    handle(&handler, user, round_end).await?;
+    let decided = commands(&pool).await?;
+    let (retry, retry_link, may_exist) = match &decided[..] {
+        [_, (id, l, Side::Outlook, ApplyOp::Create { may_exist, .. })] => (*id, *l, *may_exist),
+        other => panic!("a retried create expected: {other:?}"),
+    };
+    assert_eq!(retry_link, link);
+    assert!(may_exist, "the retry says its copy may exist");
+
+    // The connector finds the copy: it holds what the first attempt sent, and an Outlook
+    // user's department.
+    let found = ApplyOutcome::Stale {
+        external_id: ExternalId("AAMkCopy".into()),
+        version: Version("ck1".into()),
+        item: person("first", Some("Sales")),
+    };
+    handle(&handler, user, result(retry, link, found)).await?;
+
+    let (links, outlook_id): (i64, Option<String>) =
+        sqlx::query_as("SELECT count(*), max(outlook_id) FROM links WHERE user_id = $1")
+            .bind(user.0)
+            .fetch_one(&pool)
+            .await?;
+    assert_eq!(links, 1);
+    assert_eq!(outlook_id.as_deref(), Some("AAMkCopy"));
+    let decided = commands(&pool).await?;
+    let creates = decided
+        .iter()
+        .filter(|(.., op)| matches!(op, ApplyOp::Create { .. }))
+        .count();
+    assert_eq!(
+        creates, 2,
+        "no create after the copy was found: {decided:?}"
+    );
+    let update = |side: Side| {
+        decided[2..].iter().find_map(|(_, _, s, op)| match op {
+            ApplyOp::Update {
+                external_id, item, ..
+            } if *s == side => Some((external_id.0.clone(), item.clone())),
+            _ => None,
+        })
+    };
+    // The copy gets Zoho's edit; Zoho gets the Outlook user's department.
+    assert_eq!(
+        update(Side::Outlook),
+        Some((
+            "AAMkCopy".into(),
+            person("second", Some("Sales")).project_for(Side::Outlook)
+        ))
+    );
+    assert_eq!(
+        update(Side::Zoho).map(|(id, _)| id),
+        Some("3652397000000624001".into())
+    );
+    pool.close().await;
+    Ok(())
+}
