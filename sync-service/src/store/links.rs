@@ -109,10 +109,14 @@ pub async fn creates_with(
     side: Side,
     hash: &ContentHash,
 ) -> sqlx::Result<Vec<Link>> {
+    // Two index scans (the hash, and the rows not saved since hashes were kept): an `OR` of
+    // the two made Postgres scan every active link of the user instead (22 ms at 9,000).
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT doc FROM links
-         WHERE user_id = $1 AND kind = $2 AND status = 'active' AND {id} IS NULL
-           AND ({column} = $3 OR hashes_stale)
+         WHERE id IN (SELECT id FROM links WHERE user_id = $1 AND kind = $2 AND {column} = $3
+                      UNION ALL
+                      SELECT id FROM links WHERE user_id = $1 AND kind = $2 AND hashes_stale)
+           AND status = 'active' AND {id} IS NULL
          ORDER BY created_at FOR UPDATE",
         id = id_column(side),
         column = hash_column(side),
