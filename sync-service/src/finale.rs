@@ -2,8 +2,9 @@
 //! reads are in, the handler plans the finale from the waiting links' keys
 //! ([`crate::domain::finale::plan`]); a small plan is settled at once, a larger one is queued
 //! in `finale_steps` and settled here, a page of steps per transaction under the user's lock,
-//! by every replica's pager: users take turns, a user whose changes are being handled is
-//! skipped for the moment (its lock is tried, never awaited). After the last page the waiting
+//! by every replica's pager: users take turns; a page waits for the user's lock up to
+//! [`LOCK_WAIT`] (the user's changes are handled in short transactions meanwhile), then goes to
+//! another user's finale. After the last page the waiting
 //! links are planned again (what arrived meanwhile); the first sync is done when that plan is
 //! empty.
 
@@ -24,6 +25,9 @@ use crate::store::{Tx, finale, progress};
 /// A plan of at most this many steps is settled in the transaction of the round end that
 /// completes the reads (a first sync of a few items ends at once, as before).
 pub const INLINE_STEPS: usize = 100;
+
+/// How long a page waits for the user's lock (held by the handling of the user's changes).
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// How often an idle pager looks for a finale to page (another replica may have queued one).
 const IDLE: Duration = Duration::from_millis(500);
@@ -119,7 +123,8 @@ async fn page_of(
     size: usize,
 ) -> anyhow::Result<Option<Page>> {
     let mut tx = pool.begin().await?;
-    if !finale::try_lock_user(&mut tx, user).await? || !finale::is_open(&mut tx, user, kind).await?
+    if !finale::lock_user_within(&mut tx, user, LOCK_WAIT).await?
+        || !finale::is_open(&mut tx, user, kind).await?
     {
         return Ok(None); // the user's changes are being handled, or the finale just ended
     }

@@ -93,15 +93,34 @@ pub async fn due(pool: &sqlx::PgPool, limit: i64) -> sqlx::Result<Vec<(UserId, I
         .collect())
 }
 
-/// Takes the user's lock if no one holds it (a page never waits behind the user's changes:
-/// it takes another user's finale meanwhile). `false`: held elsewhere.
-pub async fn try_lock_user(tx: &mut Tx<'_>, user: UserId) -> sqlx::Result<bool> {
-    let (locked,): (bool,) =
-        sqlx::query_as("SELECT pg_try_advisory_xact_lock(hashtextextended($1::text, 0))")
-            .bind(user.0)
-            .fetch_one(&mut **tx)
-            .await?;
-    Ok(locked)
+/// Takes the user's lock, waiting at most `wait` for the transaction holding it (the user's
+/// changes are handled in short transactions, one after another: a page that only tried the
+/// lock found it taken nearly every time while the first sync's results streamed in, and the
+/// finale starved). `false`: still held after `wait`; the transaction must then be dropped.
+pub async fn lock_user_within(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    wait: std::time::Duration,
+) -> sqlx::Result<bool> {
+    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+        .bind(format!("{}ms", wait.as_millis().max(1)))
+        .execute(&mut **tx)
+        .await?;
+    let locked = sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind(user.0)
+        .execute(&mut **tx)
+        .await;
+    match locked {
+        Ok(_) => {
+            sqlx::query("SELECT set_config('lock_timeout', '0', true)")
+                .execute(&mut **tx)
+                .await?;
+            Ok(true)
+        }
+        // lock_not_available: the wait ran out.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The next `limit` steps of the finale, in plan order, with their sequence numbers.
