@@ -50,9 +50,7 @@ pub fn decide<'a>(
     }
     candidates
         .into_iter()
-        .find(|link| {
-            lost_create(link, side) && link.target.project_for(side).content_hash() == read
-        })
+        .find(|link| lost_create(link, side) && lost_copy(link, side) == read)
         .map_or(UnknownRead::New, |link| UnknownRead::Join(link.id))
 }
 
@@ -97,9 +95,19 @@ pub fn create_hash(link: &Link, side: Side) -> Option<ContentHash> {
             op: InflightOp::Create { item },
             ..
         }) if state.id.is_none() => Some(item.content_hash()),
-        None if lost_create(link, side) => Some(link.target.project_for(side).content_hash()),
+        None if lost_create(link, side) => Some(lost_copy(link, side)),
         _ => None,
     }
+}
+
+/// The content the copy a lost create made on `side` holds: what that create sent (kept as the
+/// side's known content since decision 79), not the link's content now, which an edit on the
+/// other side may have changed since; the link's content only when nothing was kept.
+fn lost_copy(link: &Link, side: Side) -> ContentHash {
+    link.side(side)
+        .and_then(|s| s.known.as_ref())
+        .map(Item::content_hash)
+        .unwrap_or_else(|| link.target.project_for(side).content_hash())
 }
 
 /// Whether `link` has a create of content `read` in flight on `side` (a read with that content
