@@ -12,6 +12,7 @@ pub mod auth;
 pub mod credits;
 pub mod custom;
 pub mod error;
+mod index;
 pub mod modules;
 pub mod paging;
 pub mod read;

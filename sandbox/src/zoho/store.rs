@@ -11,6 +11,7 @@ use super::Dc;
 use super::credits::Credits;
 use super::custom::CustomField;
 use super::error::ItemError;
+use super::index::ValueIndex;
 use super::modules::{self, Field, Input, Kind, Module, System};
 use super::paging::PageToken;
 use crate::ids::{self, ZohoIds};
@@ -251,6 +252,20 @@ fn yes() -> bool {
 pub struct ModuleData {
     pub records: BTreeMap<u64, Record>,
     pub deleted: Vec<Deleted>,
+    /// The records by their text values; built again when a snapshot is loaded.
+    #[serde(skip)]
+    index: ValueIndex,
+}
+
+impl ModuleData {
+    /// Indexes every record (after loading a snapshot).
+    fn reindex(&mut self) {
+        let mut index = ValueIndex::new();
+        for record in self.records.values() {
+            index.add(record.id, &record.values);
+        }
+        self.index = index;
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -272,6 +287,7 @@ pub struct Deleted {
 static EMPTY: ModuleData = ModuleData {
     records: BTreeMap::new(),
     deleted: Vec::new(),
+    index: ValueIndex::new(),
 };
 
 /// What a resolved write does to one stored field.
@@ -352,19 +368,19 @@ impl Org {
         except: Option<u64>,
     ) -> Option<&Record> {
         let wanted = value.trim();
-        self.data(module).records.values().find(|r| {
-            Some(r.id) != except
-                && r.values
-                    .get(api_name)
-                    .and_then(Value::as_str)
-                    .is_some_and(|v| {
-                        if case_sensitive {
-                            v.trim() == wanted
-                        } else {
-                            v.trim().to_lowercase() == wanted.to_lowercase()
-                        }
-                    })
-        })
+        let data = self.data(module);
+        data.index
+            .candidates(api_name, wanted)
+            .filter(|id| Some(*id) != except)
+            .filter_map(|id| data.records.get(&id))
+            .find(|r| {
+                // The index matched the value ignoring case.
+                !case_sensitive
+                    || r.values
+                        .get(api_name)
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.trim() == wanted)
+            })
     }
 
     /// The user's zone (UTC when the stored name is unknown).
@@ -519,9 +535,9 @@ impl Org {
             created_time: now,
             modified_time: now,
         };
-        self.data_mut(module)
-            .records
-            .insert(record.id, record.clone());
+        let data = self.data_mut(module);
+        data.index.add(record.id, &record.values);
+        data.records.insert(record.id, record.clone());
         Ok(record)
     }
 
@@ -537,22 +553,26 @@ impl Org {
             return Err(ItemError::invalid_id(index));
         }
         let changes = self.resolve(inputs, index)?;
-        let record = self
-            .data_mut(module)
+        let data = self.data_mut(module);
+        let record = data
             .records
             .get_mut(&id)
             .ok_or_else(|| ItemError::invalid_id(index))?;
+        data.index.remove(id, &record.values);
         Self::apply(&mut record.values, changes);
         record.modified_time = time::now();
         closed_time(module, &mut record.values, record.modified_time);
+        data.index.add(id, &record.values);
         Ok(record.clone())
     }
 
     /// Moves a record to the recycle bin.
     pub fn delete(&mut self, module: &Module, id: u64) -> bool {
-        let Some(record) = self.data_mut(module).records.remove(&id) else {
+        let data = self.data_mut(module);
+        let Some(record) = data.records.remove(&id) else {
             return false;
         };
+        data.index.remove(id, &record.values);
         let display_name = full_name(module, &record);
         self.data_mut(module).deleted.push(Deleted {
             id,
@@ -810,7 +830,8 @@ mod module_map {
         let named: HashMap<String, ModuleData> = HashMap::deserialize(deserializer)?;
         named
             .into_iter()
-            .map(|(name, data)| {
+            .map(|(name, mut data)| {
+                data.reindex();
                 modules::find(&name)
                     .map(|m| (m.api_name, data))
                     .ok_or_else(|| D::Error::custom(format!("unknown module {name}")))
