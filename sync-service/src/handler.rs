@@ -22,6 +22,7 @@ use crate::domain::matching::holds_back;
 use crate::domain::scope::{self, Reading};
 use crate::domain::unknown_read::{self, UnknownRead};
 use crate::domain::{Input, Link, Output, RandomIds, Rules, UserSettings, step};
+use crate::setwise;
 use crate::store::inbox::Admission;
 use crate::store::{Tx, conflicts, held, inbox, links, outbox, parked, progress};
 
@@ -189,17 +190,38 @@ impl ChangeHandler {
         Ok(())
     }
 
+    /// The inbox admits the messages at once; runs of item messages are decided set-wise
+    /// (decisions #87), any other message on its own, all in their order.
     async fn decide_together(&self, messages: &[Received<'_>]) -> anyhow::Result<()> {
         metrics::histogram!("sync_batch_messages").record(messages.len() as f64);
+        let user = messages[0].envelope.user_id;
         let mut tx = self.pool.begin().await?;
+        let ids: Vec<uuid::Uuid> = messages.iter().map(|m| m.envelope.message_id).collect();
+        let admissions = inbox::admit_all(&mut tx, user, &ids).await?;
         let mut wrote = false;
-        for received in messages {
+        let mut items = Vec::new();
+        for (received, admission) in messages.iter().zip(admissions) {
             let span = span_of(&received.envelope);
-            wrote |= self
-                .admit_and_dispatch(&mut tx, received.envelope.clone(), received.data)
-                .instrument(span)
-                .await?;
+            if !span.in_scope(|| counted(admission)) {
+                if admission == Admission::Held {
+                    held::append(&mut tx, user, received.envelope.message_id, received.data)
+                        .instrument(span)
+                        .await?;
+                }
+                continue;
+            }
+            match setwise::ItemMessage::sort(received.envelope.clone(), span.clone()) {
+                setwise::Sorted::Item(item) => items.push(item),
+                setwise::Sorted::Other(envelope) => {
+                    wrote |= setwise::decide(&mut tx, user, std::mem::take(&mut items)).await?;
+                    wrote |= self
+                        .dispatch(&mut tx, user, envelope.body, envelope.rescope)
+                        .instrument(span)
+                        .await?;
+                }
+            }
         }
+        wrote |= setwise::decide(&mut tx, user, items).await?;
         tx.commit().await?;
         if wrote {
             self.relay_wakeup.notify_one();
@@ -263,20 +285,12 @@ impl ChangeHandler {
         envelope: Envelope<ChangeMessage>,
         data: &[u8],
     ) -> anyhow::Result<bool> {
-        match inbox::admit(tx, envelope.user_id, envelope.message_id).await? {
-            Admission::New => {
-                metrics::counter!("sync_messages_decided_total").increment(1);
-            }
-            Admission::Duplicate => {
-                tracing::debug!("duplicate delivery ignored");
-                metrics::counter!("sync_duplicate_deliveries_total").increment(1);
-                return Ok(false);
-            }
-            Admission::Held => {
-                tracing::debug!("the user's changes are held; this one waits behind them");
+        let admission = inbox::admit(tx, envelope.user_id, envelope.message_id).await?;
+        if !counted(admission) {
+            if admission == Admission::Held {
                 held::append(tx, envelope.user_id, envelope.message_id, data).await?;
-                return Ok(false);
             }
+            return Ok(false);
         }
         self.dispatch(tx, envelope.user_id, envelope.body, envelope.rescope)
             .await
@@ -590,6 +604,25 @@ impl ChangeHandler {
     }
 }
 
+/// Counts (and logs) how the inbox let a message in; `true` when it is to be decided now.
+fn counted(admission: Admission) -> bool {
+    match admission {
+        Admission::New => {
+            metrics::counter!("sync_messages_decided_total").increment(1);
+            true
+        }
+        Admission::Duplicate => {
+            tracing::debug!("duplicate delivery ignored");
+            metrics::counter!("sync_duplicate_deliveries_total").increment(1);
+            false
+        }
+        Admission::Held => {
+            tracing::debug!("the user's changes are held; this one waits behind them");
+            false
+        }
+    }
+}
+
 /// The user's rules for `kind` (no settings: nothing syncs).
 pub async fn rules(
     tx: &mut Tx<'_>,
@@ -612,7 +645,11 @@ async fn rules_and_reading(
 }
 
 /// The rules of `kind` given its progress and the user's settings.
-fn rules_of(state: &progress::Progress, settings: Option<&UserSettings>, kind: ItemKind) -> Rules {
+pub(crate) fn rules_of(
+    state: &progress::Progress,
+    settings: Option<&UserSettings>,
+    kind: ItemKind,
+) -> Rules {
     Rules {
         direction: settings.and_then(|s| s.direction(kind)),
         conflict_rule: settings.map(|s| s.conflict_rule).unwrap_or_default(),
@@ -621,7 +658,7 @@ fn rules_of(state: &progress::Progress, settings: Option<&UserSettings>, kind: I
     }
 }
 
-async fn on_item(
+pub(crate) async fn on_item(
     tx: &mut Tx<'_>,
     user: UserId,
     kind: ItemKind,

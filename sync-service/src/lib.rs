@@ -2,6 +2,7 @@
 //! - [`domain`]: settings, links and the pure decision function;
 //! - [`store`]: links, settings, inbox and outbox in Postgres;
 //! - [`handler`]: the consumer of change events and apply results;
+//! - `setwise`: a user's item messages of a batch decided with set-wise statements;
 //! - [`partitions`]: which partition queues this replica consumes;
 //! - [`finale`]: settles a first sync's finale in pages;
 //! - [`relay`]: publishes the outbox;
@@ -22,5 +23,6 @@ pub mod relay;
 pub mod retries;
 pub mod routes;
 pub mod settings;
+mod setwise;
 pub mod startup;
 pub mod store;

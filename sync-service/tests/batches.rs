@@ -224,3 +224,185 @@ async fn a_message_failing_in_a_batch_is_held_with_its_users_later_ones_while_th
     pool.close().await;
     Ok(())
 }
+
+/// The same Outlook contact `name` read at `version` with `job`.
+fn changed_contact(user: UserId, name: &str, version: &str, job: &str) -> Vec<u8> {
+    let envelope = Envelope::new(
+        user,
+        ChangeMessage::ItemChanged {
+            side: Side::Outlook,
+            external_id: ExternalId(format!("AAMk-{name}")),
+            version: Version(version.into()),
+            item: Item::Contact(Contact {
+                given_name: Some(name.into()),
+                emails: vec![EmailAddress(format!("{name}@example.jp"))],
+                job_title: Some(job.into()),
+                ..Contact::default()
+            }),
+            identity: None,
+        },
+    );
+    serde_json::to_vec(&envelope).expect("serialisable")
+}
+
+/// The Outlook contact `name` deleted.
+fn deleted_contact(user: UserId, name: &str) -> Vec<u8> {
+    let envelope = Envelope::new(
+        user,
+        ChangeMessage::ItemDeleted {
+            side: Side::Outlook,
+            kind: sync_model::ItemKind::Contact,
+            external_id: ExternalId(format!("AAMk-{name}")),
+            left_scope: false,
+        },
+    );
+    serde_json::to_vec(&envelope).expect("serialisable")
+}
+
+/// The end of an Outlook delta round of contacts.
+fn round_end(user: UserId) -> Vec<u8> {
+    let envelope = Envelope::new(
+        user,
+        ChangeMessage::ReadCompleted {
+            side: Side::Outlook,
+            kind: sync_model::ItemKind::Contact,
+            full: false,
+            items_read: 3,
+            round: None,
+            lists_everything: true,
+        },
+    );
+    serde_json::to_vec(&envelope).expect("serialisable")
+}
+
+/// `value` without the ids and times that differ between two users' equal decisions.
+fn scrubbed(mut value: serde_json::Value) -> serde_json::Value {
+    const VARYING: [&str; 7] = [
+        "id",
+        "user_id",
+        "message_id",
+        "command_id",
+        "link_id",
+        "occurred_at",
+        "traceparent",
+    ];
+    match &mut value {
+        serde_json::Value::Object(map) => {
+            for key in VARYING {
+                map.remove(key);
+            }
+            for field in map.values_mut() {
+                *field = scrubbed(field.take());
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                *item = scrubbed(item.take());
+            }
+        }
+        _ => {}
+    }
+    value
+}
+
+/// A user's links (by Outlook id) and commands (in the relay's order), scrubbed.
+async fn outcome(
+    pool: &PgPool,
+    user: UserId,
+) -> anyhow::Result<(Vec<serde_json::Value>, Vec<serde_json::Value>)> {
+    let links: Vec<(serde_json::Value,)> =
+        sqlx::query_as("SELECT doc FROM links WHERE user_id = $1 ORDER BY outlook_id, zoho_id")
+            .bind(user.0)
+            .fetch_all(pool)
+            .await?;
+    let commands: Vec<(serde_json::Value,)> =
+        sqlx::query_as("SELECT payload FROM outbox WHERE user_id = $1 ORDER BY id")
+            .bind(user.0)
+            .fetch_all(pool)
+            .await?;
+    Ok((
+        links.into_iter().map(|(v,)| scrubbed(v)).collect(),
+        commands.into_iter().map(|(v,)| scrubbed(v)).collect(),
+    ))
+}
+
+#[tokio::test]
+async fn a_users_batch_decided_set_wise_ends_as_its_messages_decided_one_by_one()
+-> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let (together, alone) = (user(&pool).await?, user(&pool).await?);
+    // Later messages of an item meet what the earlier ones made of it (a change and a delete
+    // while its create is in flight, a repeated read), and a round's end splits the batch.
+    let script = |u: UserId| {
+        vec![
+            new_contact(u, "a"),
+            changed_contact(u, "a", "v2", "Chef"),
+            new_contact(u, "b"),
+            deleted_contact(u, "b"),
+            round_end(u),
+            new_contact(u, "c"),
+            changed_contact(u, "a", "v2", "Chef"),
+            changed_contact(u, "c", "v3", "Boss"),
+            deleted_contact(u, "gone"),
+        ]
+    };
+    handle(&handler, &script(together)).await?;
+    for message in script(alone) {
+        handle(&handler, &[message]).await?;
+    }
+
+    let (links, commands) = outcome(&pool, together).await?;
+    assert_eq!(links.len(), 3, "{links:#?}");
+    assert!(commands.len() >= 3, "{commands:#?}");
+    assert_eq!(
+        (links, commands),
+        outcome(&pool, alone).await?,
+        "the same links and commands as one message at a time"
+    );
+    pool.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_users_batch_writes_its_inbox_records_links_and_commands_in_one_statement_each()
+-> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let user = user(&pool).await?;
+    // Statement-level triggers count the statements that write each table.
+    sqlx::raw_sql(
+        "CREATE TABLE statements (tbl text NOT NULL);
+         CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME); RETURN NULL; END $$;
+         CREATE TRIGGER count_links AFTER INSERT ON links
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+         CREATE TRIGGER count_outbox AFTER INSERT ON outbox
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+         CREATE TRIGGER count_inbox AFTER INSERT ON processed_messages
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();",
+    )
+    .execute(&pool)
+    .await?;
+    let batch: Vec<Vec<u8>> = (0..20)
+        .map(|i| new_contact(user, &format!("n{i}")))
+        .collect();
+    handle(&handler, &batch).await?;
+
+    assert_eq!(names(&decisions(&pool).await?[&user]).len(), 20);
+    let counted: Vec<(String, i64)> =
+        sqlx::query_as("SELECT tbl, count(*) FROM statements GROUP BY tbl ORDER BY tbl")
+            .fetch_all(&pool)
+            .await?;
+    assert_eq!(
+        counted,
+        [
+            ("links".to_owned(), 1),
+            ("outbox".to_owned(), 1),
+            ("processed_messages".to_owned(), 1)
+        ],
+        "20 messages of one user: one statement per table"
+    );
+    pool.close().await;
+    Ok(())
+}

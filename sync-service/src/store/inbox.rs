@@ -74,6 +74,40 @@ pub async fn admit(
     })
 }
 
+/// [`admit`] for a user's messages of a batch at once (decisions #81, #87): the lock, the look
+/// for held messages and the record of every id in one statement. One admission per id, in
+/// order; an id twice in `message_ids` is new only the first time.
+pub async fn admit_all(
+    tx: &mut Tx<'_>,
+    user: sync_model::UserId,
+    message_ids: &[Uuid],
+) -> sqlx::Result<Vec<Admission>> {
+    let (held, recorded): (bool, Vec<Uuid>) = sqlx::query_as(
+        "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))),
+              waiting AS (SELECT EXISTS (SELECT 1 FROM held_messages WHERE user_id = $1) AS held
+                          FROM locked),
+              recorded AS (INSERT INTO processed_messages (message_id)
+                           SELECT batch.id FROM unnest($2::uuid[]) AS batch(id), waiting
+                           WHERE NOT waiting.held
+                           ON CONFLICT DO NOTHING RETURNING message_id)
+         SELECT held, coalesce((SELECT array_agg(message_id) FROM recorded), '{}'::uuid[])
+         FROM waiting",
+    )
+    .bind(user.0)
+    .bind(message_ids)
+    .fetch_one(&mut **tx)
+    .await?;
+    let mut new: std::collections::HashSet<Uuid> = recorded.into_iter().collect();
+    Ok(message_ids
+        .iter()
+        .map(|id| match (held, new.remove(id)) {
+            (true, _) => Admission::Held,
+            (false, true) => Admission::New,
+            (false, false) => Admission::Duplicate,
+        })
+        .collect())
+}
+
 /// Forgets the ids of messages handled longer than `age` ago (decisions #61): a message id only
 /// comes back while the broker still holds its delivery (unacknowledged: redelivered within
 /// minutes, and RabbitMQ's consumer timeout closes a channel holding one for 30 minutes) or
