@@ -42,6 +42,9 @@ pub struct Item {
     pub deleted: Option<Side>,
     /// Shares its key with another item: counted by key only, never touched.
     pub namesake: bool,
+    /// What the harness did to it, with the seconds since the faults began, for the report of
+    /// a problem.
+    pub history: Vec<String>,
 }
 
 /// What one item must look like at the end, on both sides.
@@ -157,6 +160,7 @@ impl Model {
                 edits: Vec::new(),
                 deleted: None,
                 namesake,
+                history: Vec::new(),
             };
             if o.len() == 1 && z.len() == 1 {
                 let (oi, zi) = (&outlook[o[0]], &zoho[z[0]]);
@@ -232,6 +236,7 @@ impl Model {
             edits: Vec::new(),
             deleted: None,
             namesake: false,
+            history: Vec::new(),
         });
     }
 
@@ -260,6 +265,7 @@ mod tests {
             edits: edits.iter().map(|(s, v)| (*s, (*v).to_owned())).collect(),
             deleted,
             namesake: false,
+            history: Vec::new(),
         }
     }
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::keys::{KINDS, Kind, SIDES, Side};
-use crate::model::{Expect, Model};
+use crate::model::{Expect, Item, Model};
 
 /// One item as a side holds it at the end: (key, id, marker).
 pub type Found = (String, String, String);
@@ -77,6 +77,9 @@ pub struct Verdict {
     pub kinds: BTreeMap<Kind, Counts>,
     /// The first problems found, for the report.
     pub examples: Vec<String>,
+    /// For each key with a problem: what the harness did to its items and the ids found, to
+    /// look up in the services' logs and tables.
+    pub stories: Vec<String>,
 }
 
 const MAX_EXAMPLES: usize = 30;
@@ -86,7 +89,13 @@ pub fn judge(model: &Model, actual: &BTreeMap<Kind, Actual>) -> Verdict {
     for kind in KINDS {
         let empty = Actual::default();
         let found = actual.get(&kind).unwrap_or(&empty);
-        let counts = judge_kind(model, kind, found, &mut verdict.examples);
+        let counts = judge_kind(
+            model,
+            kind,
+            found,
+            &mut verdict.examples,
+            &mut verdict.stories,
+        );
         verdict.total.add(&counts);
         verdict.kinds.insert(kind, counts);
     }
@@ -94,9 +103,44 @@ pub fn judge(model: &Model, actual: &BTreeMap<Kind, Actual>) -> Verdict {
     verdict
 }
 
-fn judge_kind(model: &Model, kind: Kind, actual: &Actual, examples: &mut Vec<String>) -> Counts {
+/// One key's story: its items (origin, the ids the harness knew, what it did) and the copies
+/// found on each side.
+fn story(kind: Kind, key: &str, items: &[&Item], outlook: &[&Found], zoho: &[&Found]) -> String {
+    let ids = |found: &[&Found]| -> Vec<String> {
+        found.iter().map(|f| format!("{} `{}`", f.1, f.2)).collect()
+    };
+    let items: Vec<String> = items
+        .iter()
+        .map(|i| {
+            format!(
+                "{:?} (Outlook {:?}, Zoho {:?}): {}",
+                i.origin,
+                i.outlook_id,
+                i.zoho_id,
+                i.history.join("; ")
+            )
+        })
+        .collect();
+    format!(
+        "{}: `{key}`: found on Outlook {:?}, on Zoho {:?}; items: {}",
+        kind.name(),
+        ids(outlook),
+        ids(zoho),
+        items.join(" | ")
+    )
+}
+
+fn judge_kind(
+    model: &Model,
+    kind: Kind,
+    actual: &Actual,
+    examples: &mut Vec<String>,
+    stories: &mut Vec<String>,
+) -> Counts {
     let mut counts = Counts::default();
-    let mut note = |text: String| {
+    let mut problem_keys: BTreeSet<String> = BTreeSet::new();
+    let mut note = |key: &str, text: String| {
+        problem_keys.insert(key.to_owned());
         if examples.len() < MAX_EXAMPLES {
             examples.push(format!("{}: {text}", kind.name()));
         }
@@ -127,27 +171,31 @@ fn judge_kind(model: &Model, kind: Kind, actual: &Actual, examples: &mut Vec<Str
             let n = copies.len();
             if n < present {
                 counts.lost += (present - n) as u64;
-                note(format!("`{key}` lost on {side:?}: {n} of {present}"));
+                note(key, format!("`{key}` lost on {side:?}: {n} of {present}"));
             } else if n > present + either {
                 let extra = (n - present - either) as u64;
                 if present == 0 {
                     counts.resurrected += extra;
-                    note(format!("`{key}` deleted, still {n} on {side:?}"));
+                    note(key, format!("`{key}` deleted, still {n} on {side:?}"));
                 } else {
                     counts.duplicated += extra;
-                    note(format!(
-                        "`{key}` {n} times on {side:?} (expected {present})"
-                    ));
+                    note(
+                        key,
+                        format!("`{key}` {n} times on {side:?} (expected {present})"),
+                    );
                 }
             }
         }
         if present == 0 && either > 0 && outlook.len() != zoho.len() {
             counts.resurrected += outlook.len().abs_diff(zoho.len()) as u64;
-            note(format!(
-                "`{key}` deleted on one side only: {} on Outlook, {} on Zoho",
-                outlook.len(),
-                zoho.len()
-            ));
+            note(
+                key,
+                format!(
+                    "`{key}` deleted on one side only: {} on Outlook, {} on Zoho",
+                    outlook.len(),
+                    zoho.len()
+                ),
+            );
         }
         // Content and links: only where one item of the key is found once on each side.
         if items.len() != 1 || outlook.len() != 1 || zoho.len() != 1 {
@@ -165,29 +213,55 @@ fn judge_kind(model: &Model, kind: Kind, actual: &Actual, examples: &mut Vec<Str
                 .iter()
                 .map(|(side, value)| format!("{side:?} `{value}`"))
                 .collect();
-            note(format!(
-                "`{key}` stale: Outlook `{}`, Zoho `{}`, expected one of {accepted:?} (edits \
+            note(
+                key,
+                format!(
+                    "`{key}` stale: Outlook `{}`, Zoho `{}`, expected one of {accepted:?} (edits \
                  in order: {})",
-                o.2,
-                z.2,
-                edits.join(", ")
-            ));
+                    o.2,
+                    z.2,
+                    edits.join(", ")
+                ),
+            );
         }
         if !actual.links.contains(&(o.1.clone(), z.1.clone())) {
             counts.unlinked += 1;
-            note(format!(
-                "`{key}`: Outlook {} and Zoho {} are not one active link",
-                o.1, z.1
-            ));
+            note(
+                key,
+                format!(
+                    "`{key}`: Outlook {} and Zoho {} are not one active link",
+                    o.1, z.1
+                ),
+            );
         }
     }
     for side in SIDES {
         for (key, copies) in &on_side[&side] {
             if !expected.contains_key(key) {
                 counts.unexpected += copies.len() as u64;
-                note(format!("`{key}` on {side:?}, never made by the harness"));
+                note(
+                    key,
+                    format!("`{key}` on {side:?}, never made by the harness"),
+                );
             }
         }
+    }
+    for key in &problem_keys {
+        let none = Vec::new();
+        let items = expected.get(key.as_str()).unwrap_or(&none);
+        let copies = |side: Side| {
+            on_side[&side]
+                .get(key.as_str())
+                .cloned()
+                .unwrap_or_default()
+        };
+        stories.push(story(
+            kind,
+            key,
+            items,
+            &copies(Side::Outlook),
+            &copies(Side::Zoho),
+        ));
     }
     counts
 }

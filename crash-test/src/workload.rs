@@ -57,6 +57,8 @@ pub struct Workload {
     /// Creates the workload made (the aimed kills tell the connectors' from these).
     pub graph_creates: Arc<AtomicU64>,
     pub zoho_inserts: Arc<AtomicU64>,
+    /// When the workload began: the items' histories count from here.
+    started: Instant,
 }
 
 /// What an API answered.
@@ -95,6 +97,7 @@ impl Workload {
             first_sync_done: BTreeMap::new(),
             graph_creates: Arc::new(AtomicU64::new(0)),
             zoho_inserts: Arc::new(AtomicU64::new(0)),
+            started: Instant::now(),
         }
     }
 
@@ -119,6 +122,11 @@ impl Workload {
             3..8 => self.edit(kind, side).await,
             _ => self.delete(kind, side).await,
         }
+    }
+
+    /// A line of an item's history, timed from the workload's start.
+    fn note(&self, what: String) -> String {
+        format!("{:.1} s {what}", self.started.elapsed().as_secs_f64())
     }
 
     async fn refresh_listings(&mut self) -> anyhow::Result<()> {
@@ -259,7 +267,11 @@ impl Workload {
             }
         };
         anyhow::ensure!(!id.is_empty(), "a create answered no id");
+        let note = self.note(format!("created on {side:?} as {id}"));
         self.model.created(kind, side, key, id, marker);
+        if let Some(item) = self.model.items.last_mut() {
+            item.history.push(note);
+        }
         self.counts.creates += 1;
         Ok(())
     }
@@ -299,6 +311,11 @@ impl Workload {
             }
         };
         // Refused (the copy went away meanwhile): nothing happened, nothing to expect.
+        let note = self.note(format!(
+            "edit `{marker}` on {side:?} of {id}{}",
+            if accepted { "" } else { " refused" }
+        ));
+        self.model.items[n].history.push(note);
         if accepted {
             self.model.items[n].edits.push((side, marker));
             self.counts.edits += 1;
@@ -325,6 +342,11 @@ impl Workload {
                 answer.body["data"][0]["code"] == "SUCCESS"
             }
         };
+        let note = self.note(format!(
+            "delete on {side:?} of {id}{}",
+            if accepted { "" } else { " refused" }
+        ));
+        self.model.items[n].history.push(note);
         if accepted {
             self.model.items[n].deleted = Some(side);
             self.counts.deletes += 1;

@@ -73,6 +73,8 @@ mod tests {
             }),
             created: false,
             may_exist: false,
+            read_in_flight: None,
+            probe_after_write: false,
         });
         link
     }

@@ -37,7 +37,7 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
     let given_up = holder.side_mut(side).take();
     let pending = match given_up.as_ref().and_then(|s| s.inflight.as_ref()) {
         Some(Inflight {
-            op: InflightOp::Update { item },
+            op: InflightOp::Update { item, .. },
             ..
         }) => Some(item.clone()),
         _ => None,

@@ -5,8 +5,8 @@ use sync_model::{ExternalId, Item, LinkId, Side, UserId, Version};
 use sync_protocol::{ApplyOp, FailureCode, LinkIdentity};
 use uuid::Uuid;
 
-use super::link::{Inflight, InflightOp, Link, LinkError, LinkStatus, SideState};
-use super::merge::{FieldConflict, incorporate, winner};
+use super::link::{Inflight, InflightOp, Link, LinkError, LinkStatus, SideRead, SideState};
+use super::merge::{FieldConflict, after_write, incorporate, shows_write, winner};
 use super::settings::{ConflictRule, Direction};
 use super::{collision, full_read};
 
@@ -169,24 +169,28 @@ pub fn step(
                 return out;
             };
             match state.inflight.take() {
-                Some(Inflight { command_id: id, op }) if id == command_id => match op {
-                    InflightOp::Create { item } => {
-                        state.created = true;
-                        state.may_exist = false;
-                        state.id = Some(external_id);
-                        state.version = Some(version);
-                        state.known = Some(item);
-                        link.last_error = None;
+                Some(Inflight { command_id: id, op }) if id == command_id => {
+                    state.read_in_flight = None;
+                    match op {
+                        InflightOp::Create { item } => {
+                            state.created = true;
+                            state.may_exist = false;
+                            state.id = Some(external_id);
+                            state.version = Some(version);
+                            state.known = Some(item);
+                            link.last_error = None;
+                        }
+                        InflightOp::Update { item, base } => {
+                            state.id = Some(external_id);
+                            state.version = Some(version);
+                            state.known =
+                                Some(after_write(state.known.as_ref(), base.as_deref(), item));
+                            link.last_error = None;
+                        }
+                        InflightOp::Delete => *link.side_mut(side) = None,
+                        InflightOp::Probe => {}
                     }
-                    InflightOp::Update { item } => {
-                        state.id = Some(external_id);
-                        state.version = Some(version);
-                        state.known = Some(item);
-                        link.last_error = None;
-                    }
-                    InflightOp::Delete => *link.side_mut(side) = None,
-                    InflightOp::Probe => {}
-                },
+                }
                 other => {
                     state.inflight = other;
                     return out; // a result of an older command: already accounted for
@@ -196,6 +200,13 @@ pub fn step(
                 // The link was given up while this write was in flight (a duplicate undone, see
                 // `collision`): what the write made or changed goes too.
                 collision::undo(&mut link, side, ids, &mut out);
+                out.link = Some(link);
+                return out;
+            }
+            if let Some(state) = link.side_mut(side).as_mut()
+                && std::mem::take(&mut state.probe_after_write)
+                && probe(&mut link, side, ids, &mut out)
+            {
                 out.link = Some(link);
                 return out;
             }
@@ -212,6 +223,7 @@ pub fn step(
                 .and_then(|s| s.inflight.as_ref())
                 .filter(|i| i.command_id == command_id)
                 .map(|i| i.op.clone());
+            let read_in_flight = link.side(side).and_then(|s| s.read_in_flight.clone());
             if !take_inflight(&mut link, side, command_id) {
                 return out;
             }
@@ -236,7 +248,19 @@ pub fn step(
             }
             if was_delete {
                 // Edited since the delete was decided: take the edit in and decide again
-                // (delete versus edit, by the rule).
+                // (delete versus edit, by the rule). A read of the side taken while the delete
+                // was in flight is at least as new as what this answer read.
+                let (version, item) = match read_in_flight.map(|r| *r) {
+                    None => (version, item),
+                    Some(SideRead::Changed { version, item }) => (version, item),
+                    Some(SideRead::Deleted) => {
+                        // Deleted there too meanwhile: nothing left on either side.
+                        return Output {
+                            remove: true,
+                            ..Output::default()
+                        };
+                    }
+                };
                 let by = side.other();
                 link.status = LinkStatus::StagedDelete { by };
                 changed(&mut link, side, external_id, version, item, rules, &mut out);
@@ -247,7 +271,19 @@ pub fn step(
                 out.link = Some(link);
                 return out;
             }
-            changed(&mut link, side, external_id, version, item, rules, &mut out);
+            // A read since the write is in already, and at least as new as this answer's
+            // content: what it holds is written again, against the read's version.
+            if read_in_flight.is_none() {
+                changed(&mut link, side, external_id, version, item, rules, &mut out);
+            }
+            // Stale or not, the answer predates the full re-read that did not list the item.
+            if let Some(state) = link.side_mut(side).as_mut()
+                && std::mem::take(&mut state.probe_after_write)
+                && probe(&mut link, side, ids, &mut out)
+            {
+                out.link = Some(link);
+                return out;
+            }
         }
         Input::Gone { side, command_id } => {
             let was_delete = link
@@ -339,21 +375,7 @@ pub fn step(
         }
         Input::Retry { .. } => link.last_error = None,
         Input::Probe { side } => {
-            if let Some(state) = link.side_mut(side).as_mut()
-                && state.inflight.is_none()
-                && let Some(external_id) = state.id.clone()
-            {
-                let command_id = ids.command_id();
-                state.inflight = Some(Inflight {
-                    command_id,
-                    op: InflightOp::Probe,
-                });
-                out.commands.push(Command {
-                    side,
-                    command_id,
-                    op: ApplyOp::Probe { external_id },
-                });
-            }
+            probe(&mut link, side, ids, &mut out);
             out.link = Some(link);
             return out;
         }
@@ -495,6 +517,27 @@ fn found_copy(link: &mut Link, side: Side, sent: Item, id: ExternalId, version: 
     link.last_error = None;
 }
 
+/// Asks for the item on `side` by id (nothing else is written there until it is answered).
+fn probe(link: &mut Link, side: Side, ids: &mut dyn Ids, out: &mut Output) -> bool {
+    let Some(state) = link.side_mut(side).as_mut() else {
+        return false;
+    };
+    let Some(external_id) = state.id.clone().filter(|_| state.inflight.is_none()) else {
+        return false;
+    };
+    let command_id = ids.command_id();
+    state.inflight = Some(Inflight {
+        command_id,
+        op: InflightOp::Probe,
+    });
+    out.commands.push(Command {
+        side,
+        command_id,
+        op: ApplyOp::Probe { external_id },
+    });
+    true
+}
+
 fn take_inflight(link: &mut Link, side: Side, command_id: Uuid) -> bool {
     match link.side_mut(side).as_mut() {
         Some(state)
@@ -504,6 +547,7 @@ fn take_inflight(link: &mut Link, side: Side, command_id: Uuid) -> bool {
                 .is_some_and(|i| i.command_id == command_id) =>
         {
             state.inflight = None;
+            state.read_in_flight = None;
             true
         }
         _ => false,
@@ -519,7 +563,17 @@ fn changed(
     rules: Rules,
     out: &mut Output,
 ) {
+    if let Some(state) = link.side_mut(side).as_mut()
+        && state.inflight.is_some()
+    {
+        state.read_in_flight = Some(Box::new(SideRead::Changed {
+            version: version.clone(),
+            item: item.clone(),
+        }));
+    }
     if link.status == LinkStatus::Deleted {
+        // Given up: only a read of the side our delete is on may still matter (an edit there
+        // makes the delete stale; see the `Stale` answer), kept above.
         return;
     }
     let target = link.target.clone();
@@ -534,7 +588,22 @@ fn changed(
     // and our own write's version can also cover an edit the user made in the same second.
     state.id = Some(id);
     state.version = Some(version);
+    // Our update in flight, already there in what was read (its answer not yet in): the read
+    // is compared with what the side holds after that write, so the write is no edit of theirs.
+    let written = match state.inflight.as_ref().map(|i| &i.op) {
+        Some(InflightOp::Update { item: sent, base })
+            if shows_write(&item, base.as_deref(), sent) =>
+        {
+            Some(after_write(
+                state.known.as_ref(),
+                base.as_deref(),
+                sent.clone(),
+            ))
+        }
+        _ => None,
+    };
     let before = state.known.replace(item.clone());
+    let before = written.or(before);
     if matches!(
         status,
         LinkStatus::Unmatched
@@ -563,6 +632,11 @@ fn changed(
 }
 
 fn deleted(link: &mut Link, side: Side, rules: Rules, out: &mut Output) {
+    if let Some(state) = link.side_mut(side).as_mut()
+        && state.inflight.is_some()
+    {
+        state.read_in_flight = Some(Box::new(SideRead::Deleted));
+    }
     match link.status {
         // Deleted on both sides now: nothing left to sync.
         LinkStatus::StagedDelete { by } | LinkStatus::HeldDelete { by } if by != side => {
@@ -714,7 +788,10 @@ pub fn reconcile(link: &mut Link, rules: Rules, ids: &mut dyn Ids, out: &mut Out
             (Some(id), known) => {
                 state.inflight = Some(Inflight {
                     command_id,
-                    op: InflightOp::Update { item: want.clone() },
+                    op: InflightOp::Update {
+                        item: want.clone(),
+                        base: known.clone().map(Box::new),
+                    },
                 });
                 ApplyOp::Update {
                     external_id: id.clone(),
@@ -894,6 +971,93 @@ mod tests {
             person("second", Some("Sales")).project_for(Side::Zoho)
         );
         assert_eq!(out.commands.len(), 2);
+    }
+
+    /// An update's answer that comes after a read of the same side (the connector published
+    /// its result after the poller published the item, our write included, with a person's
+    /// edit made since): the side is known to hold what was read plus what the write changed,
+    /// so the person's next edit there is an edit, not a conflict with their own earlier one
+    /// (found by the crash test: the earlier edit won the "conflict" and overwrote the later).
+    #[test]
+    fn an_update_answered_after_a_read_of_its_side_keeps_what_was_read() {
+        let user = UserId(Uuid::nil());
+        let rules = rules(false, false);
+        let ids = &mut Counting(0);
+        let person = |job: &str, department: Option<&str>| {
+            Item::Contact(Contact {
+                given_name: Some("Ken".into()),
+                job_title: Some(job.into()),
+                department: department.map(Into::into),
+                ..Contact::default()
+            })
+        };
+        let changed = |side: Side, id: &str, version: &str, item: Item| Input::Changed {
+            side,
+            external_id: ExternalId(id.into()),
+            version: Version(version.into()),
+            item,
+            identity: None,
+        };
+        let only_command = |out: &Output, side: Side| {
+            out.commands
+                .iter()
+                .find(|c| c.side == side)
+                .map(|c| c.command_id)
+                .unwrap_or_else(|| panic!("a command in {side}: {:?}", out.commands))
+        };
+        let applied = |command_id, version: &str| Input::Applied {
+            side: Side::Outlook,
+            command_id,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version(version.into()),
+        };
+        let out = step(
+            None,
+            changed(Side::Zoho, "1001", "z1", person("A", None)),
+            user,
+            rules,
+            ids,
+        );
+        let create = only_command(&out, Side::Outlook);
+        let out = step(out.link, applied(create, "ck1"), user, rules, ids);
+        // Zoho's department goes to Outlook.
+        let out = step(
+            out.link,
+            changed(Side::Zoho, "1001", "z2", person("A", Some("Sales"))),
+            user,
+            rules,
+            ids,
+        );
+        let update = only_command(&out, Side::Outlook);
+        // Written; before its answer, the Outlook user's edit (made after it) is read.
+        let out = step(
+            out.link,
+            changed(Side::Outlook, "AAMk1", "ck3", person("B", Some("Sales"))),
+            user,
+            rules,
+            ids,
+        );
+        assert!(out.conflicts.is_empty(), "{:?}", out.conflicts);
+        let out = step(out.link, applied(update, "ck2"), user, rules, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(
+            link.outlook.as_ref().and_then(|s| s.known.clone()),
+            Some(person("B", Some("Sales"))),
+            "what was read stays known, with what the write changed"
+        );
+        // The same person edits the job title again: simply an edit.
+        let out = step(
+            Some(link),
+            changed(Side::Outlook, "AAMk1", "ck4", person("C", Some("Sales"))),
+            user,
+            rules,
+            ids,
+        );
+        assert!(out.conflicts.is_empty(), "{:?}", out.conflicts);
+        assert_eq!(
+            out.link.expect("the link").target,
+            person("C", Some("Sales"))
+        );
     }
 
     #[test]

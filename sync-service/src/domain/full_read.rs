@@ -24,7 +24,7 @@ use sync_model::Side;
 use uuid::Uuid;
 
 use super::engine::Input;
-use super::link::{Link, LinkStatus};
+use super::link::{InflightOp, Link, LinkStatus, SideRead};
 
 /// Whether a link takes part in full re-reads: anything not yet deleted on both sides. A link
 /// whose delete is staged or held may still come back (an edit winning against the delete, an
@@ -35,10 +35,23 @@ fn live(link: &Link) -> bool {
     link.status != LinkStatus::Deleted
 }
 
+/// A link given up whose delete of the item on `side` is still in flight: should that delete
+/// fail as stale (an edit there), whether the item is still there decides what comes back.
+fn deleting(link: &Link, side: Side) -> bool {
+    link.status == LinkStatus::Deleted
+        && link
+            .side(side)
+            .and_then(|s| s.inflight.as_ref())
+            .is_some_and(|i| i.op == InflightOp::Delete)
+}
+
 /// A full re-read `round` of `side` begins: marks `link` as awaiting it when its item there is
 /// known and live. Returns whether the link changed.
 pub fn begin(link: &mut Link, side: Side, round: Uuid) -> bool {
-    if !live(link) || link.external_id(side).is_none() || link.unseen.get(side) == Some(round) {
+    if !(live(link) || deleting(link, side))
+        || link.external_id(side).is_none()
+        || link.unseen.get(side) == Some(round)
+    {
         return false;
     }
     link.unseen.set(side, Some(round));
@@ -61,11 +74,22 @@ pub fn end(link: &mut Link, side: Side, round: Uuid, lists_everything: bool) -> 
     }
     link.unseen.set(side, None);
     if !live(link) {
+        if lists_everything
+            && deleting(link, side)
+            && let Some(state) = link.side_mut(side).as_mut()
+        {
+            state.read_in_flight = Some(Box::new(SideRead::Deleted));
+        }
         return None;
     }
-    let state = link.side(side)?;
-    if state.inflight.is_some() {
-        return None; // the write's result says whether the item is still there
+    let state = link.side_mut(side).as_mut()?;
+    if let Some(inflight) = &state.inflight {
+        // The write's result tells whether the item is still there, except an update's
+        // success: the item may have gone after it, unlisted here; asked for by id then.
+        if matches!(inflight.op, InflightOp::Update { .. }) {
+            state.probe_after_write = true;
+        }
+        return None;
     }
     if !lists_everything {
         return Some(Input::Probe { side });
@@ -282,6 +306,8 @@ mod tests {
             }),
             created: false,
             may_exist: false,
+            read_in_flight: None,
+            probe_after_write: false,
         });
         assert!(!begin(&mut link, Side::Outlook, ROUND));
         // Its result arrives during the round: the id is known now, yet the round's snapshot
@@ -316,6 +342,7 @@ mod tests {
             command_id: Uuid::from_u128(2),
             op: InflightOp::Update {
                 item: contact("Sato"),
+                base: None,
             },
         });
         assert_eq!(end(&mut link, Side::Outlook, ROUND, true), None);

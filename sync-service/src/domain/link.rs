@@ -27,6 +27,25 @@ pub struct SideState {
     /// outside the calendar window), so the next create looks for it first (`may_exist`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub may_exist: bool,
+    /// The latest read of this side taken while a write of ours there was in flight. The
+    /// write's answer can come after what the poller published since, so content a stale
+    /// answer carries may be older than this read: the read wins, and anything newer than it
+    /// comes from the poller in turn. (A link given up keeps it only for its delete in flight.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_in_flight: Option<Box<SideRead>>,
+    /// A full re-read ended without listing the item while an update of ours there was in
+    /// flight: that update's success does not prove the item is still there (it may have been
+    /// deleted after the write, before the read), so it is asked for by id once answered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probe_after_write: bool,
+}
+
+/// What a read of one side said of its item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "read", rename_all = "snake_case")]
+pub enum SideRead {
+    Changed { version: Version, item: Item },
+    Deleted,
 }
 
 impl SideState {
@@ -38,6 +57,8 @@ impl SideState {
             inflight: None,
             created: false,
             may_exist: false,
+            read_in_flight: None,
+            probe_after_write: false,
         }
     }
 
@@ -50,6 +71,8 @@ impl SideState {
             inflight: None,
             created: false,
             may_exist: false,
+            read_in_flight: None,
+            probe_after_write: false,
         }
     }
 }
@@ -70,6 +93,10 @@ pub enum InflightOp {
     },
     Update {
         item: Item,
+        /// What the side was known to hold when the update was decided: the fields where
+        /// `item` differs from it are what the write changes (absent in links stored before).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<Box<Item>>,
     },
     Delete,
     /// A read by id: whether the item a windowed full read did not list still exists.

@@ -29,6 +29,55 @@ pub fn winner(rule: ConflictRule) -> Option<Side> {
     }
 }
 
+/// What a side holds once our update, decided against `base` and carrying `sent`, is applied,
+/// given what we read of the side since the update was decided (`read`; `base` when nothing
+/// was read): the fields the write changes hold what it sent, the others what was read. A read
+/// taken while the write was in flight (its answer may come after what the side's poller
+/// published since) is kept: taking `sent` whole would forget an edit made there meanwhile,
+/// and read it later as a conflict with our own content.
+pub fn after_write(read: Option<&Item>, base: Option<&Item>, sent: Item) -> Item {
+    let (Some(read), Some(base)) = (read, base) else {
+        return sent;
+    };
+    if read == base || read.kind() != sent.kind() {
+        return sent;
+    }
+    let (base_fields, sent_fields) = (base.fields(), sent.fields());
+    let mut fields = read.fields();
+    let names: BTreeSet<&String> = base_fields.keys().chain(sent_fields.keys()).collect();
+    for name in names {
+        match (base_fields.get(name), sent_fields.get(name)) {
+            (b, s) if b == s => {}
+            (_, Some(value)) => {
+                fields.insert(name.clone(), value.clone());
+            }
+            (_, None) => {
+                fields.remove(name);
+            }
+        }
+    }
+    Item::from_fields(sent.kind(), fields).unwrap_or(sent)
+}
+
+/// Whether `read` shows our update (decided against `base`, carrying `sent`) as written: every
+/// field the write changes holds what it sent (compared as the merge compares them).
+pub fn shows_write(read: &Item, base: Option<&Item>, sent: &Item) -> bool {
+    let Some(base) = base else {
+        return false;
+    };
+    if read.kind() != sent.kind() {
+        return false;
+    }
+    let (b, s, r) = (
+        base.normalised().fields(),
+        sent.normalised().fields(),
+        read.normalised().fields(),
+    );
+    let names: BTreeSet<&String> = b.keys().chain(s.keys()).collect();
+    let changed: Vec<&&String> = names.iter().filter(|n| b.get(**n) != s.get(**n)).collect();
+    !changed.is_empty() && changed.iter().all(|n| r.get(**n) == s.get(**n))
+}
+
 /// Merges an edit read from `side` into `target`.
 ///
 /// `before` is what `side` held when we last accounted for it, `after` what it holds now (both
@@ -167,6 +216,28 @@ mod tests {
             department: (!dept.is_empty()).then(|| dept.into()),
             ..Contact::default()
         })
+    }
+
+    #[test]
+    fn a_write_answered_after_a_read_keeps_the_reads_other_fields() {
+        // Our write sets the department; the read since shows the person's new title.
+        let (base, sent, read) = (c("CEO", ""), c("CEO", "Sales"), c("CTO", ""));
+        assert_eq!(
+            after_write(Some(&read), Some(&base), sent.clone()),
+            c("CTO", "Sales")
+        );
+        assert_eq!(after_write(Some(&base), Some(&base), sent.clone()), sent);
+        assert_eq!(after_write(None, Some(&base), sent.clone()), sent);
+    }
+
+    #[test]
+    fn a_read_shows_a_write_when_every_field_it_changes_holds_what_it_sent() {
+        let (base, sent) = (c("CEO", ""), c("CEO", "Sales"));
+        assert!(shows_write(&c("CTO", "Sales"), Some(&base), &sent));
+        assert!(!shows_write(&c("CTO", ""), Some(&base), &sent));
+        assert!(!shows_write(&c("CEO", "Sales"), None, &sent));
+        // A write that changes nothing is never "shown".
+        assert!(!shows_write(&base, Some(&base), &base));
     }
 
     #[test]

@@ -17,6 +17,6 @@ mod simulation;
 pub mod unknown_read;
 
 pub use engine::{Command, Ids, Input, Output, RandomIds, Rules, step};
-pub use link::{Inflight, InflightOp, Link, LinkError, LinkStatus, SideState, Unseen};
+pub use link::{Inflight, InflightOp, Link, LinkError, LinkStatus, SideRead, SideState, Unseen};
 pub use merge::FieldConflict;
 pub use settings::{CategoryFilter, ConflictRule, Direction, UserSettings};

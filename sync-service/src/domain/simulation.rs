@@ -210,6 +210,10 @@ enum Action {
     Write(Side),
     /// A write is carried out but its answer is lost (a dropped connection).
     WriteLost(Side),
+    /// A write is carried out and its answer comes late: after what the side's next poll read,
+    /// the write included (the connector published its result after the poller published
+    /// what it read since; a crash between the write and the result makes it seconds).
+    WriteLate(Side),
     /// A poll whose cursor expired: what changed since is not reported one by one; the side
     /// is read in full instead (every item it holds now), between a start and an end message.
     Resync(Side),
@@ -263,6 +267,7 @@ fn action(mix: Mix) -> BoxedStrategy<Action> {
         6 => Just(Action::Engine),
         4 => side.clone().prop_map(Action::Write),
         1 => side.clone().prop_map(Action::WriteLost),
+        1 => side.clone().prop_map(Action::WriteLate),
     ];
     match mix {
         Mix::Plain => prop_oneof![
@@ -327,6 +332,8 @@ struct World {
     beyond: BTreeMap<String, Beyond>,
     /// Every conflict the engine reported, with its link.
     conflicts: Vec<(LinkId, super::merge::FieldConflict)>,
+    /// Answers of writes held back until the side's next poll has been read ([`Action::WriteLate`]).
+    late: Vec<(Side, Msg)>,
     /// What this run exercises (see [`Mix`]).
     mix: Mix,
     /// The steps of the finale under way, still to settle (decisions #83).
@@ -364,6 +371,7 @@ impl World {
             user_deletes: BTreeMap::new(),
             beyond: BTreeMap::new(),
             conflicts: Vec::new(),
+            late: Vec::new(),
             mix,
             finale: None,
             page: 1,
@@ -458,6 +466,7 @@ impl World {
             Action::Engine => self.engine(),
             Action::Write(side) => self.write(side),
             Action::WriteLost(side) => self.write_lost(side),
+            Action::WriteLate(side) => self.write_late(side),
             Action::Resync(side) => self.resync(side, false),
             Action::WindowedResync => self.resync(Side::Outlook, true),
             Action::MoveScope => self.move_scope(),
@@ -650,7 +659,8 @@ impl World {
 
     fn poll(&mut self, side: Side) {
         if self.owed.contains(&side) {
-            return self.rescope_read(side);
+            self.rescope_read(side);
+            return self.deliver_late(side);
         }
         let dirty = std::mem::take(&mut self.account(side).dirty);
         let mut seen = std::collections::BTreeSet::new();
@@ -673,10 +683,20 @@ impl World {
             };
             self.to_engine.push_back(Msg::Input(input));
         }
+        self.deliver_late(side);
         // The end of the round releases staged deletes (the guard is exercised elsewhere) and
         // retries creates whose answer was lost.
         self.to_engine.push_back(Msg::Input(Input::ReleaseDelete));
         self.to_engine.push_back(Msg::Input(Input::Retry { side }));
+    }
+
+    /// The answers of `side`'s writes held back by [`Action::WriteLate`], after what it read.
+    fn deliver_late(&mut self, side: Side) {
+        let (late, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.late)
+            .into_iter()
+            .partition(|(s, _)| *s == side);
+        self.late = still;
+        self.to_engine.extend(late.into_iter().map(|(_, msg)| msg));
     }
 
     fn find(&self, side: Side, id: &ExternalId) -> Option<usize> {
@@ -927,7 +947,18 @@ impl World {
 
     fn run(&mut self, index: Option<usize>, input: Input) {
         let link = index.map(|i| self.links[i].clone());
+        // `SIM_TRACE=1 cargo test ... simulation::<case>` prints every input and decision.
+        let trace = std::env::var_os("SIM_TRACE").is_some();
+        if trace {
+            eprintln!("IN {input:?}\n  LINK {link:?}");
+        }
         let out: Output = step(link, input, USER, self.rules, &mut self.ids);
+        if trace {
+            eprintln!(
+                "  OUT {:?} remove={} conflicts={:?}",
+                out.commands, out.remove, out.conflicts
+            );
+        }
         self.absorb(index, out);
     }
 
@@ -1167,6 +1198,30 @@ impl World {
         }
     }
 
+    /// Carries out the next write and holds its answer back until the side's next poll.
+    /// Creates are answered in time: a copy deleted there before its create's answer is in
+    /// is a known gap (`a_copy_deleted_before_its_creates_answer_stays_deleted`).
+    fn write_late(&mut self, side: Side) {
+        let is_create = self
+            .to_side
+            .get(&side)
+            .and_then(|q| q.front())
+            .is_some_and(|c| matches!(c.op, ApplyOp::Create { .. }));
+        if is_create {
+            return self.write(side);
+        }
+        self.write_late_answer(side);
+    }
+
+    /// Carries out the next write, whatever it is, and holds its answer back until the side's
+    /// next poll.
+    fn write_late_answer(&mut self, side: Side) {
+        let before = self.to_engine.len();
+        self.write(side);
+        let answers: Vec<Msg> = self.to_engine.drain(before..).collect();
+        self.late.extend(answers.into_iter().map(|msg| (side, msg)));
+    }
+
     /// Lets every queue drain and both sides be polled until nothing moves.
     fn settle(&mut self) {
         for _ in 0..50 {
@@ -1189,6 +1244,7 @@ impl World {
                 .any(|l| matches!(l.status, LinkStatus::StagedDelete { .. }));
             if self.outlook.dirty.is_empty()
                 && self.zoho.dirty.is_empty()
+                && self.late.is_empty()
                 && !staged
                 && self.rescope.is_none()
             {
@@ -1783,6 +1839,27 @@ fn a_parked_read_of_an_item_deleted_before_a_windowed_reread_stays_deleted() {
         Delete(Outlook, 0),
         WindowedResync,
     ] {
+        world.act(action);
+    }
+    world.settle();
+    world.assert_converged();
+}
+
+/// Known gap (docs/reliability.md): a copy our create made, deleted there before the create's
+/// answer is in (a connector killed between the write and its result, a person quick to delete
+/// the copy). The poll tells the deletion of an id no link knows yet, which is dropped; the
+/// late answer then links the gone copy, and the item stays on the other side.
+#[test]
+#[ignore = "known gap: a copy deleted before its create's answer arrives (docs/reliability.md)"]
+fn a_copy_deleted_before_its_creates_answer_stays_deleted() {
+    use Action::*;
+    use Side::{Outlook, Zoho};
+    let mut world = World::new(ConflictRule::ZohoWins, Mix::Plain);
+    for action in [Create(Outlook, 0), Create(Zoho, 0), Poll(Zoho), Engine] {
+        world.act(action);
+    }
+    world.write_late_answer(Outlook);
+    for action in [Delete(Outlook, 115), Create(Outlook, 0)] {
         world.act(action);
     }
     world.settle();

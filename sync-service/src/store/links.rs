@@ -378,10 +378,12 @@ pub async fn known_on(
     kind: ItemKind,
     side: Side,
 ) -> sqlx::Result<Vec<Link>> {
+    // A link given up still takes part while its delete there is in flight (`full_read::begin`).
     let condition = format!(
         "{} IS NOT NULL
-           AND status <> 'deleted'",
-        id_column(side)
+           AND (status <> 'deleted' OR doc->'{side}'->'inflight'->'op'->>'op' = 'delete')",
+        id_column(side),
+        side = side.as_str()
     );
     locked_where(tx, user, kind, &condition).await
 }
