@@ -42,6 +42,13 @@ enum Phase {
     Deleted,
 }
 
+/// A published record as the overlap remembers it: its id and what it held. (Entries of
+/// cursors saved before hold the id alone: they match nothing, so a record in the overlap may
+/// be published once more after an upgrade, which changes nothing.)
+fn recent_key(id: &str, item: &Item) -> String {
+    format!("{id}#{}", item.content_hash().0)
+}
+
 /// Where the next read starts.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cursor {
@@ -51,7 +58,8 @@ struct Cursor {
     page: u32,
     /// The newest `Modified_Time` published so far.
     high_water: Option<DateTime<FixedOffset>>,
-    /// Records published within [`OVERLAP`] of `high_water`, not to be published again.
+    /// Records published within [`OVERLAP`] of `high_water` (id and content, [`recent_key`]),
+    /// not to be published again.
     recent: Vec<(String, DateTime<FixedOffset>)>,
     /// Zoho's clock at the round's last records read.
     #[serde(default)]
@@ -251,20 +259,26 @@ impl ZohoConnector {
                         continue;
                     }
                 };
-            let ChangeMessage::ItemChanged { external_id, .. } = &change else {
+            let ChangeMessage::ItemChanged {
+                external_id, item, ..
+            } = &change
+            else {
                 continue;
             };
+            // Two saves of a record in one second carry the same `Modified_Time`: what was
+            // published is told apart by its content too, so the second save is read.
+            let seen = recent_key(&external_id.0, item);
             if cursor
                 .recent
                 .iter()
-                .any(|(id, at)| id == &external_id.0 && *at == modified_at)
+                .any(|(key, at)| key == &seen && *at == modified_at)
             {
                 continue;
             }
             if cursor.high_water.is_none_or(|hw| modified_at > hw) {
                 cursor.high_water = Some(modified_at);
             }
-            cursor.recent.push((external_id.0.clone(), modified_at));
+            cursor.recent.push((seen, modified_at));
             changes.push(change);
         }
         if let Some(hw) = cursor.high_water {

@@ -130,6 +130,74 @@ async fn a_bulk_import_saved_in_one_second_is_read_once_not_every_round() {
     }
 }
 
+/// Two saves of one record in the same second carry the same `Modified_Time`: the round after
+/// the second save must still read it (found by the crash test: a person's second Zoho edit,
+/// 0.7 s after the first, never reached Outlook).
+#[tokio::test]
+async fn a_second_save_in_the_same_second_is_read() {
+    let sandbox = sandbox().await;
+    let org = sandbox.org().await;
+    sandbox
+        .control(
+            reqwest::Method::POST,
+            "/seed",
+            json!({"org_id": org.id, "contacts": 3, "shared_share": 0.0, "seed": 4}),
+        )
+        .await;
+    let connector = connector();
+    let ctx = ctx(&org);
+    let watch = watch(ItemKind::Contact);
+    let (first, mut cursor) = read_round(&connector, &ctx, &watch, None, 0).await.unwrap();
+    let id = external_id(&first[0]);
+    let save = |title: String| {
+        let (sandbox, org, id) = (&sandbox, &org, id.clone());
+        async move {
+            let answer = sandbox
+                .zoho(
+                    org,
+                    reqwest::Method::PUT,
+                    "/Contacts",
+                    Some(json!({"data": [{"id": id, "Title": title}]})),
+                )
+                .await;
+            answer["data"][0]["details"]["Modified_Time"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    let title = |change: &ChangeMessage| match change {
+        ChangeMessage::ItemChanged {
+            item: Item::Contact(c),
+            ..
+        } => c.job_title.clone(),
+        other => panic!("a change expected: {other:?}"),
+    };
+    // Saves take milliseconds: within a few tries two land in one second.
+    let mut same_second = 0;
+    for attempt in 0..5 {
+        let first_save = save(format!("Leiter {attempt}a")).await;
+        let (changes, next) = read_round(&connector, &ctx, &watch, Some(cursor), 0)
+            .await
+            .unwrap();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let second_save = save(format!("Leiter {attempt}b")).await;
+        let (changes, next) = read_round(&connector, &ctx, &watch, Some(next), 0)
+            .await
+            .unwrap();
+        cursor = next;
+        if first_save == second_save {
+            same_second += 1;
+            assert_eq!(
+                changes.iter().map(title).collect::<Vec<_>>(),
+                vec![Some(format!("Leiter {attempt}b"))],
+                "the second save of second {second_save}"
+            );
+        }
+    }
+    assert!(same_second > 0, "no two saves landed in one second");
+}
+
 pub fn contact(n: usize, surname: Option<&str>) -> Contact {
     Contact {
         given_name: Some(format!("Søren {n}")),
