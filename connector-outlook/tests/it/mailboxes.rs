@@ -248,6 +248,7 @@ async fn a_throttled_mailbox_waits_alone_and_its_commands_follow_in_order() {
         batch_window: Duration::from_millis(200),
         batch_max: 20,
         concurrency: 8,
+        mailbox_concurrency: 4,
         prefetch: 100,
     };
     let stop = CancellationToken::new();
@@ -337,4 +338,171 @@ async fn a_throttled_mailbox_waits_alone_and_its_commands_follow_in_order() {
         .await
         .unwrap();
     assert_eq!(queue.message_count(), 0, "a command left unacknowledged");
+}
+
+/// Several batches of one mailbox are written at once (issue 14: a first sync writes thousands
+/// of one user's items), and a link's commands still land in their order: twelve new contacts
+/// and eight edits of each of three contacts, one command a batch, with every Graph call taking
+/// a while. The sandbox sees more than one of the mailbox's requests in flight at once (with
+/// one batch at a time it sees one), never more than Graph's four, and every contact ends with
+/// its last edit, the results of each link answered in order.
+#[tokio::test]
+async fn one_mailboxs_independent_writes_overlap_and_each_links_commands_stay_in_order() {
+    let sandbox = sandbox().await;
+    let mailbox = sandbox.mailbox().await;
+    let user = UserId(Uuid::new_v4());
+    let mut edited = Vec::new();
+    for n in 0..3 {
+        let contact = sandbox
+            .graph(
+                &mailbox,
+                Method::POST,
+                &format!("/me/contactFolders/{}/contacts", mailbox.folder_id),
+                Some(json!({"givenName": format!("Edited {n}"), "surname": "v0"})),
+            )
+            .await;
+        let id = ExternalId(contact["id"].as_str().unwrap().to_owned());
+        edited.push((LinkId(Uuid::new_v4()), id));
+    }
+
+    let database = test_support::fresh_database().await.unwrap();
+    let pool = service_kit::database::connect(&database, "connector_outlook")
+        .await
+        .unwrap();
+    service_kit::database::migrate(&pool, &connector_kit::MIGRATOR)
+        .await
+        .unwrap();
+    let store = Store::new(pool);
+    let scope = WatchScope {
+        container_id: Some(mailbox.folder_id.clone()),
+        poll_interval_secs: 3600,
+        categories: Vec::new(),
+    };
+    store
+        .set_watch(user, ItemKind::Contact, Some(&scope))
+        .await
+        .unwrap();
+    let auth = auth(BTreeMap::from([(user.to_string(), mailbox.token.clone())])).await;
+    let broker = Broker::connect(&test_support::test_broker(), "connector-outlook")
+        .await
+        .unwrap();
+    let results = collect_results(&broker).await;
+
+    // Every call takes 30 to 90 ms, so batches written at once overlap in the sandbox.
+    sandbox
+        .faults(
+            &mailbox,
+            json!({"latency_ms": 30, "latency_jitter_ms": 60, "seed": 7}),
+        )
+        .await;
+
+    // Twelve new contacts, then the edits round by round (each contact's next edit three
+    // commands after its last: closer than the four batches in flight, so edits of one
+    // contact written at once would land in any order).
+    let publisher = broker.publisher().await.unwrap();
+    let mut commands = Vec::new();
+    let mut per_link: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+    for n in 0..12 {
+        commands.push(command(
+            user,
+            LinkId(Uuid::new_v4()),
+            ApplyOp::Create {
+                item: named("Created", &n.to_string()),
+                origin: None,
+                may_exist: false,
+            },
+        ));
+    }
+    for version in 1..=8 {
+        for (n, (link, id)) in edited.iter().enumerate() {
+            let (command_id, envelope) = command(
+                user,
+                *link,
+                ApplyOp::Update {
+                    external_id: id.clone(),
+                    item: named(&format!("Edited {n}"), &format!("v{version}")),
+                    base: None,
+                    expected_version: None,
+                },
+            );
+            per_link.entry(link.0).or_default().push(command_id);
+            commands.push((command_id, envelope));
+        }
+    }
+    for (_, envelope) in &commands {
+        publisher.publish_command(envelope).await.unwrap();
+    }
+
+    let handler = CommandHandler {
+        connector: Arc::new(connector(&sandbox, 100)),
+        store,
+        tokens: TokenClient::new(
+            reqwest::Client::new(),
+            auth,
+            SecretString::from("service"),
+            Side::Outlook,
+        ),
+        publisher: broker.publisher().await.unwrap(),
+        gates: Gates::new(4),
+        batch_window: Duration::from_millis(50),
+        batch_max: 1,
+        concurrency: 8,
+        mailbox_concurrency: 4,
+        prefetch: 100,
+    };
+    let stop = CancellationToken::new();
+    let consumer = tokio::spawn(handler.run(broker.clone(), stop.clone()));
+
+    let ids: Vec<Uuid> = commands.iter().map(|(id, _)| *id).collect();
+    let all = results.clone();
+    wait_until("every result", || {
+        let all = all.clone();
+        let ids = ids.clone();
+        async move {
+            let r = all.lock().unwrap();
+            ids.iter().all(|id| r.iter().any(|(done, _)| done == id))
+        }
+    })
+    .await;
+    stop.cancel();
+    consumer.await.unwrap().unwrap();
+
+    let stats = sandbox.control(Method::GET, "/stats", json!(null)).await;
+    let usage = &stats["graph"]["mailboxes"][&mailbox.id];
+    let highest = usage["max_in_flight"].as_u64().unwrap_or_default();
+    assert!(
+        highest >= 2,
+        "one request in flight at a time: the mailbox's writes were serial: {usage}"
+    );
+    assert!(highest <= 4, "more than Graph's four in flight: {usage}");
+    assert!(
+        usage["faults"].get("concurrency").is_none(),
+        "requests refused for concurrency: {usage}"
+    );
+
+    let now = surnames(&sandbox, &mailbox).await;
+    for n in 0..3 {
+        assert_eq!(
+            now.get(&format!("Edited {n}")),
+            Some(&vec!["v8".to_owned()]),
+            "{now:?}"
+        );
+    }
+    assert_eq!(now.get("Created").map(Vec::len), Some(12), "{now:?}");
+    let r = results.lock().unwrap();
+    assert_eq!(r.len(), commands.len(), "one result each");
+    for (id, outcome) in r.iter() {
+        assert!(
+            matches!(outcome, ApplyOutcome::Applied { .. }),
+            "{id}: {outcome:?}"
+        );
+    }
+    for (link, sent) in &per_link {
+        let answered: Vec<Uuid> = r
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| sent.contains(id))
+            .collect();
+        assert_eq!(&answered, sent, "link {link}: answered out of order");
+    }
 }

@@ -134,6 +134,7 @@ impl<C: Connector> ConnectorApp<C> {
             batch_window: self.settings.api.batch_window,
             batch_max: self.settings.api.batch_max,
             concurrency: self.settings.api.command_concurrency,
+            mailbox_concurrency: self.settings.api.mailbox_concurrency,
             prefetch: self.settings.api.command_prefetch,
         };
         let state = ApiState {

@@ -5,10 +5,12 @@
 //!
 //! Commands are served per user ([`crate::mailboxes`]): each user's in arrival order by one
 //! task, up to `concurrency` users at once, so a throttled mailbox (its calls sleeping through
-//! `Retry-After`) delays only its own commands. Each delivery is acknowledged on its own (never
-//! `multiple`: the users finish out of order) once its outcome is recorded and its result
+//! `Retry-After`) delays only its own commands. A user's task writes several batches at once
+//! (`mailbox_concurrency`), of commands of different links: a link's commands go one batch
+//! after another, in order (decision 90). Each delivery is acknowledged on its own (never
+//! `multiple`: batches finish out of order) once its outcome is recorded and its result
 //! published. One that failed in a way worth retrying (throttled, the provider down) goes back
-//! to the front of its user's queue with every later command of that user, and is tried again
+//! to the front of its user's queue with every later command of its batch, and is tried again
 //! after a pause; the other users are not held up. A message that is not a command
 //! is dead-lettered.
 
@@ -18,23 +20,25 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use service_kit::broker::{Broker, Publisher};
 use service_kit::telemetry::{adopt_traceparent, current_traceparent};
-use sync_model::{ItemKind, UserId};
+use sync_model::{ItemKind, LinkId, UserId};
 use sync_protocol::topology::connector_commands_queue;
 use sync_protocol::{
     ApplyOutcome, ChangeMessage, CommandMessage, Envelope, FailureCode, SCHEMA_VERSION,
 };
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::api::Gates;
 use crate::connector::{ApiError, ApplyRequest, CallContext, Connector};
-use crate::mailboxes::{Mailboxes, Queue};
+use crate::mailboxes::{Mailboxes, Pick, Queue};
 use crate::store::Store;
 use crate::tokens::{TokenClient, TokenError};
 
@@ -57,6 +61,8 @@ pub struct CommandHandler<C> {
     /// Users whose commands are handled at once (a throttled user's task counts while it
     /// waits).
     pub concurrency: usize,
+    /// Batches of one user written at once (commands of different links).
+    pub mailbox_concurrency: usize,
     /// Unacknowledged deliveries at most (all users together): what may wait in the users'
     /// queues.
     pub prefetch: u16,
@@ -152,44 +158,88 @@ impl<C: Connector> CommandHandler<C> {
     }
 
     /// Serves one user's queue until it is empty (or the consumer stops): batches in arrival
-    /// order; commands to try again go back to the front and wait for a pause.
+    /// order, up to `mailbox_concurrency` of them written at once. While batches are in flight,
+    /// another takes only commands independent of them: apply commands whose link no batch in
+    /// flight holds and no command left waiting before them has (so a link's commands go one
+    /// batch after another, in order), up to the first other command (a watch or poll waits
+    /// until nothing is in flight, and everything after it waits for it). Commands to try
+    /// again go back to the front, and no new batch starts for a pause.
     async fn serve(
         self: Arc<Self>,
         user: UserId,
         queue: Arc<Queue<Queued>>,
         stop: CancellationToken,
     ) -> (UserId, anyhow::Result<()>) {
-        while !stop.is_cancelled() {
-            // The batch window: more commands of this user may be on their way.
-            let deadline = tokio::time::Instant::now() + self.batch_window;
-            while queue.len() < self.batch_max {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => break,
-                    _ = queue.arrival() => {}
+        let mut writing = FuturesUnordered::new();
+        // The links and commands of the batches in flight.
+        let mut busy: HashSet<Key> = HashSet::new();
+        // When the batch being collected is taken, full or not (the batch window).
+        let mut window: Option<Instant> = None;
+        let mut paused: Option<Instant> = None;
+        // What waits depends on the batches in flight: nothing starts until one ends.
+        let mut blocked = false;
+        let mut failed: Option<anyhow::Error> = None;
+        loop {
+            let now = Instant::now();
+            if paused.is_some_and(|until| now >= until) {
+                paused = None;
+            }
+            let room = writing.len() < self.mailbox_concurrency
+                && paused.is_none()
+                && failed.is_none()
+                && !stop.is_cancelled();
+            if room && !blocked && queue.len() > 0 {
+                let due = *window.get_or_insert(now + self.batch_window);
+                if queue.len() >= self.batch_max || now >= due {
+                    window = None;
+                    let batch = if writing.is_empty() {
+                        queue.take(self.batch_max)
+                    } else {
+                        let mut held = HashSet::new();
+                        queue.take_where(self.batch_max, |q| independent(q, &busy, &mut held))
+                    };
+                    if batch.is_empty() {
+                        blocked = true;
+                    } else {
+                        metrics::histogram!("connector_command_batch_size", "side" => self.connector.side().as_str())
+                            .record(batch.len() as f64);
+                        let links: Vec<Key> = batch.iter().flat_map(keys_of).collect();
+                        busy.extend(links.iter().copied());
+                        let this = self.clone();
+                        writing.push(async move { (links, this.handle_batch(batch).await) });
+                        continue;
+                    }
                 }
             }
-            let batch = queue.take(self.batch_max);
-            if batch.is_empty() {
+            if writing.is_empty() && (queue.len() == 0 || stop.is_cancelled() || failed.is_some()) {
                 break;
             }
-            metrics::histogram!("connector_command_batch_size", "side" => self.connector.side().as_str())
-                .record(batch.len() as f64);
-            let retry = match self.handle_batch(batch).await {
-                Ok(retry) => retry,
-                Err(err) => return (user, Err(err)),
-            };
-            if retry.is_empty() {
-                continue;
-            }
-            metrics::counter!("connector_command_retries_total", "side" => self.connector.side().as_str())
-                .increment(retry.len() as u64);
-            queue.put_back(retry);
+            let wake = paused.or(window.filter(|_| room && !blocked));
             tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                Some((links, result)) = writing.next() => {
+                    for link in links {
+                        busy.remove(&link);
+                    }
+                    blocked = false;
+                    match result {
+                        Ok(retry) if retry.is_empty() => {}
+                        Ok(retry) => {
+                            metrics::counter!("connector_command_retries_total", "side" => self.connector.side().as_str())
+                                .increment(retry.len() as u64);
+                            queue.put_back(retry);
+                            paused = Some(Instant::now() + RETRY_PAUSE);
+                        }
+                        Err(err) => {
+                            failed.get_or_insert(err);
+                        }
+                    }
+                }
+                _ = queue.arrival(), if room && !blocked => {}
+                _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+                _ = stop.cancelled(), if !stop.is_cancelled() => {}
             }
         }
-        (user, Ok(()))
+        (user, failed.map_or(Ok(()), Err))
     }
 
     /// Handles one user's deliveries in order; consecutive apply commands are written together.
@@ -361,21 +411,23 @@ impl<C: Connector> CommandHandler<C> {
             todo.into_iter().map(|(o, p)| (o, p.queued)).collect()
         };
         // Commands already carried out (a redelivery) are answered with their recorded outcome.
+        let ids: Vec<uuid::Uuid> = wave.iter().map(|(_, p)| p.request.command_id).collect();
+        let mut applied = match self.store.applied_outcomes(&ids).await {
+            Ok(applied) => applied,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read applied commands; will retry");
+                return Ok(again(wave));
+            }
+        };
         let mut todo = Vec::new();
+        let mut answered = Vec::new();
         for (order, p) in wave {
-            match self.store.applied_outcome(p.request.command_id).await {
-                Ok(Some(outcome)) => {
-                    if let Some(q) = self.finish(p, outcome, false).await? {
-                        retry.push((order, q));
-                    }
-                }
-                Ok(None) => todo.push((order, p)),
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot read applied commands; will retry");
-                    retry.push((order, p.queued));
-                }
+            match applied.remove(&p.request.command_id) {
+                Some(outcome) => answered.push((order, p, outcome)),
+                None => todo.push((order, p)),
             }
         }
+        retry.extend(self.finish_all(answered, false).await?);
         if todo.is_empty() {
             return Ok(retry);
         }
@@ -451,11 +503,12 @@ impl<C: Connector> CommandHandler<C> {
         {
             tracing::warn!(error = %err, "cannot forget the intent of throttled writes");
         }
-        for ((order, p), outcome) in todo.into_iter().zip(outcomes) {
-            if let Some(q) = self.finish(p, outcome, true).await? {
-                retry.push((order, q));
-            }
-        }
+        let done = todo
+            .into_iter()
+            .zip(outcomes)
+            .map(|((order, p), outcome)| (order, p, outcome))
+            .collect();
+        retry.extend(self.finish_all(done, true).await?);
         Ok(retry)
     }
 
@@ -557,57 +610,75 @@ impl<C: Connector> CommandHandler<C> {
         outcomes
     }
 
-    /// Records (when final and new), publishes and acknowledges one command's outcome. A
-    /// transient failure is returned to be tried again instead, so the write happens once the
-    /// provider is back.
-    async fn finish(
+    /// Records (when final and new), publishes and acknowledges the outcomes of one wave (one
+    /// user and kind): the records in one statement, then the results published together
+    /// (their confirms awaited at once), then each delivery acknowledged, so each command's
+    /// outcome is recorded before its result goes out and its result before its
+    /// acknowledgement. A transient failure is returned to be tried again instead, so the write
+    /// happens once the provider is back; so is every command of the wave whose record or
+    /// publication failed.
+    async fn finish_all(
         &self,
-        p: Pending,
-        outcome: ApplyOutcome,
+        done: Vec<(usize, Pending, ApplyOutcome)>,
         record: bool,
-    ) -> anyhow::Result<Option<Queued>> {
-        let label = outcome_label(&outcome);
-        metrics::counter!("connector_apply_outcomes_total", "side" => p.side.as_str(), "kind" => p.request.kind.as_str(), "outcome" => label).increment(1);
-        let final_outcome = !matches!(
-            &outcome,
-            ApplyOutcome::Failed { retryable: true, code, .. } if *code != FailureCode::ReconnectNeeded
-        );
-        if !final_outcome {
-            return Ok(Some(p.queued));
+    ) -> anyhow::Result<Numbered<Queued>> {
+        let mut retry = Vec::new();
+        let mut finals = Vec::new();
+        for (order, p, outcome) in done {
+            let label = outcome_label(&outcome);
+            metrics::counter!("connector_apply_outcomes_total", "side" => p.side.as_str(), "kind" => p.request.kind.as_str(), "outcome" => label).increment(1);
+            let final_outcome = !matches!(
+                &outcome,
+                ApplyOutcome::Failed { retryable: true, code, .. } if *code != FailureCode::ReconnectNeeded
+            );
+            if final_outcome {
+                finals.push((order, p, outcome));
+            } else {
+                retry.push((order, p.queued));
+            }
         }
+        let Some((_, first, _)) = finals.first() else {
+            return Ok(retry);
+        };
+        let (user, kind) = (first.queued.envelope.user_id, first.request.kind);
         // A connection that needs reconnecting is reported but not recorded: a redelivery of
         // the same command after the user reconnects is written then.
-        let keep = record && label != "reconnect_needed";
-        if keep
-            && let Err(err) = self
-                .store
-                .record_applied(
-                    p.queued.envelope.user_id,
-                    p.request.kind,
-                    p.request.command_id,
-                    &outcome,
-                )
-                .await
-        {
-            tracing::warn!(error = %err, "cannot record an applied command; will retry");
-            return Ok(Some(p.queued));
+        let to_record: Vec<(uuid::Uuid, &ApplyOutcome)> = finals
+            .iter()
+            .filter(|(_, _, outcome)| record && outcome_label(outcome) != "reconnect_needed")
+            .map(|(_, p, outcome)| (p.request.command_id, outcome))
+            .collect();
+        if let Err(err) = self.store.record_applied_many(user, kind, &to_record).await {
+            tracing::warn!(error = %err, "cannot record applied commands; will retry");
+            retry.extend(finals.into_iter().map(|(order, p, _)| (order, p.queued)));
+            return Ok(retry);
         }
-        let result = ChangeMessage::ApplyResult {
-            command_id: p.request.command_id,
-            link_id: p.request.link_id,
-            side: p.side,
-            kind: p.request.kind,
-            outcome,
-        };
-        let envelope = &p.queued.envelope;
-        let reply = Envelope::new(envelope.user_id, result)
-            .with_traceparent(envelope.traceparent.clone().or_else(current_traceparent));
-        if let Err(err) = self.publisher.publish_change(&reply).await {
-            tracing::warn!(error = %format!("{err:#}"), "cannot publish an apply result; will retry");
-            return Ok(Some(p.queued));
+        let mut replies = Vec::with_capacity(finals.len());
+        let mut settled = Vec::with_capacity(finals.len());
+        for (order, p, outcome) in finals {
+            let result = ChangeMessage::ApplyResult {
+                command_id: p.request.command_id,
+                link_id: p.request.link_id,
+                side: p.side,
+                kind: p.request.kind,
+                outcome,
+            };
+            let envelope = &p.queued.envelope;
+            replies.push(
+                Envelope::new(envelope.user_id, result)
+                    .with_traceparent(envelope.traceparent.clone().or_else(current_traceparent)),
+            );
+            settled.push((order, p.queued));
         }
-        settle(&p.queued.delivery, Settle::Ack).await?;
-        Ok(None)
+        if let Err(err) = self.publisher.publish_changes(&replies).await {
+            tracing::warn!(error = %format!("{err:#}"), "cannot publish apply results; will retry");
+            retry.extend(settled);
+            return Ok(retry);
+        }
+        for (_, queued) in &settled {
+            settle(&queued.delivery, Settle::Ack).await?;
+        }
+        Ok(retry)
     }
 }
 
@@ -626,6 +697,41 @@ async fn parse(delivery: Delivery) -> anyhow::Result<Option<Queued>> {
         return Ok(None);
     }
     Ok(Some(Queued { delivery, envelope }))
+}
+
+/// What a batch in flight holds: no other batch writes the same link, nor the same command
+/// (a redelivery of one still in hand waits for its outcome to be recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Link(LinkId),
+    Command(uuid::Uuid),
+}
+
+/// The keys of an apply command (none for any other command).
+fn keys_of(queued: &Queued) -> Vec<Key> {
+    match &queued.envelope.body {
+        CommandMessage::Apply {
+            link_id,
+            command_id,
+            ..
+        } => vec![Key::Link(*link_id), Key::Command(*command_id)],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a waiting command may be written beside the batches in flight (whose keys are
+/// `busy`): an apply command none of whose keys is in flight or `held` (left waiting earlier in
+/// this look, which holds the link's later commands back too). Any other command ends the look.
+fn independent(queued: &Queued, busy: &HashSet<Key>, held: &mut HashSet<Key>) -> Pick {
+    let keys = keys_of(queued);
+    if keys.is_empty() {
+        return Pick::Stop;
+    }
+    if keys.iter().any(|k| busy.contains(k) || held.contains(k)) {
+        held.extend(keys);
+        return Pick::Skip;
+    }
+    Pick::Take
 }
 
 fn outcome_label(outcome: &ApplyOutcome) -> &'static str {

@@ -48,6 +48,29 @@ impl<T> Queue<T> {
         items.drain(..n).collect()
     }
 
+    /// Up to `max` of the waiting items that `pick` takes, oldest first; the others keep their
+    /// place and order. `pick` sees the items in order up to the first it answers
+    /// [`Pick::Stop`] for (that one and everything after it stay).
+    pub(crate) fn take_where(&self, max: usize, mut pick: impl FnMut(&T) -> Pick) -> Vec<T> {
+        let mut items = self.lock();
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(items.len());
+        while taken.len() < max {
+            let Some(item) = items.pop_front() else { break };
+            match pick(&item) {
+                Pick::Take => taken.push(item),
+                Pick::Skip => kept.push_back(item),
+                Pick::Stop => {
+                    kept.push_back(item);
+                    break;
+                }
+            }
+        }
+        kept.extend(items.drain(..));
+        *items = kept;
+        taken
+    }
+
     /// Puts `items` (in their order) back before everything waiting: they are older.
     pub(crate) fn put_back(&self, items: Vec<T>) {
         let mut queue = self.lock();
@@ -60,6 +83,16 @@ impl<T> Queue<T> {
     pub(crate) async fn arrival(&self) {
         self.arrived.notified().await
     }
+}
+
+/// What [`Queue::take_where`] does with a waiting item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pick {
+    Take,
+    /// Leave it in its place and look further.
+    Skip,
+    /// Leave it and everything after it.
+    Stop,
 }
 
 /// Every user's queue, who is served and who waits for a free server.
@@ -167,6 +200,24 @@ mod tests {
         assert_eq!(boxes.serving(), 1);
         assert!(boxes.ended(user(1)).is_none());
         assert_eq!(boxes.serving(), 0);
+    }
+
+    #[test]
+    fn take_where_skips_in_place_and_stops_where_told() {
+        let mut boxes = Mailboxes::new(1);
+        let q = boxes.push(user(1), 1).unwrap();
+        for n in 2..=7 {
+            boxes.push(user(1), n);
+        }
+        // Odd ones are taken, even ones skipped, and nothing from 6 on is looked at.
+        let picked = q.take_where(10, |n| match n {
+            6 => Pick::Stop,
+            n if n % 2 == 1 => Pick::Take,
+            _ => Pick::Skip,
+        });
+        assert_eq!(picked, vec![1, 3, 5]);
+        assert_eq!(q.take_where(1, |_| Pick::Take), vec![2], "at most max");
+        assert_eq!(q.take(10), vec![4, 6, 7], "the rest kept their order");
     }
 
     #[test]

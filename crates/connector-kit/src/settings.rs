@@ -59,6 +59,11 @@ pub struct ApiSettings {
     /// Users whose commands one replica handles at once; a throttled user's task waits in its
     /// place, so this is well above the users expected to be throttled together.
     pub command_concurrency: usize,
+    /// Write batches of one user in flight at once (commands of different links; a link's
+    /// commands stay in order). Each call still takes the user's share of
+    /// `max_in_flight_per_user`, so this overlaps a batch's bookkeeping and its calls with the
+    /// next batch's, within the provider's limit.
+    pub mailbox_concurrency: usize,
     /// Command deliveries one replica holds unacknowledged (every user's together): room for
     /// the other users' commands while one user's wait.
     pub command_prefetch: u16,
@@ -80,6 +85,7 @@ impl Default for ApiSettings {
             batch_window: Duration::from_millis(200),
             batch_max: 100,
             command_concurrency: 32,
+            mailbox_concurrency: 4,
             command_prefetch: 1000,
             poll_concurrency: 8,
         }
@@ -123,6 +129,8 @@ impl ApiSettings {
             )?),
             batch_max: parse_or(prefix, "BATCH_MAX", d.batch_max)?.max(1),
             command_concurrency: parse_or(prefix, "COMMAND_CONCURRENCY", d.command_concurrency)?
+                .max(1),
+            mailbox_concurrency: parse_or(prefix, "MAILBOX_CONCURRENCY", d.mailbox_concurrency)?
                 .max(1),
             command_prefetch: parse_or(prefix, "COMMAND_PREFETCH", d.command_prefetch)?.max(1),
             poll_concurrency: parse_or(prefix, "POLL_CONCURRENCY", d.poll_concurrency)?.max(1),

@@ -1,6 +1,6 @@
 //! Watches and applied commands in the connector's schema.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -573,6 +573,20 @@ impl Store {
         Ok(row.map(|(json,)| json.0))
     }
 
+    /// The recorded outcomes of those of `command_ids` already carried out, in one query.
+    pub async fn applied_outcomes(
+        &self,
+        command_ids: &[Uuid],
+    ) -> sqlx::Result<HashMap<Uuid, ApplyOutcome>> {
+        let rows: Vec<(Uuid, sqlx::types::Json<ApplyOutcome>)> = sqlx::query_as(
+            "SELECT command_id, outcome FROM applied_commands WHERE command_id = ANY($1)",
+        )
+        .bind(command_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id, json)| (id, json.0)).collect())
+    }
+
     /// Records that these commands are about to be written, before any provider call. Returns
     /// the ones an earlier attempt had already begun: their write may have happened (the
     /// attempt crashed, or lost the answer, before recording an outcome).
@@ -624,6 +638,39 @@ impl Store {
         .bind(sqlx::types::Json(outcome))
         .bind(user.0)
         .bind(kind.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// [`Store::record_applied`] for several commands of one user and kind, in one statement.
+    pub async fn record_applied_many(
+        &self,
+        user: UserId,
+        kind: ItemKind,
+        outcomes: &[(Uuid, &ApplyOutcome)],
+    ) -> sqlx::Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = outcomes.iter().map(|(id, _)| *id).collect();
+        let json: Vec<sqlx::types::Json<&ApplyOutcome>> = outcomes
+            .iter()
+            .map(|(_, outcome)| sqlx::types::Json(*outcome))
+            .collect();
+        sqlx::query(
+            "WITH done AS (DELETE FROM command_intents WHERE command_id = ANY($1)),
+                  answered AS (UPDATE watches SET answered = answered + $5
+                               WHERE user_id = $3 AND kind = $4)
+             INSERT INTO applied_commands (command_id, outcome)
+             SELECT * FROM unnest($1::uuid[], $2::jsonb[])
+             ON CONFLICT (command_id) DO NOTHING",
+        )
+        .bind(&ids)
+        .bind(&json)
+        .bind(user.0)
+        .bind(kind.as_str())
+        .bind(ids.len() as i64)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -163,6 +163,7 @@ async fn apply_commands_are_written_in_batches_once_each_with_a_result_each() ->
         batch_window: Duration::from_millis(300),
         batch_max: 20,
         concurrency: 8,
+        mailbox_concurrency: 4,
         prefetch: 100,
     };
     let publisher = world.broker.publisher().await?;
@@ -284,6 +285,7 @@ fn handler_for(
         batch_window: Duration::from_millis(200),
         batch_max: 20,
         concurrency: 8,
+        mailbox_concurrency: 4,
         prefetch: 100,
     }
 }
