@@ -502,14 +502,10 @@ impl Report {
                 "\n## Engine throughput\n\n{} change events (new Outlook contacts) for {} users \
                  published into RabbitMQ, for each consumer. The floor: prefetch {}, one delivery \
                  at a time, one upsert each. The batched floor: prefetch {}, batches of what has \
-                 arrived (up to {}), one multi-row upsert per batch. sync-service: prefetch {} \
-                 per partition, each user's messages of a batch in one transaction.\n",
-                r.config.events,
-                r.config.users,
-                r.prefetch,
-                r.batched_prefetch,
-                r.batched_max,
-                r.prefetch
+                 arrived (up to {}), one multi-row upsert per batch. sync-service: its default \
+                 batches and prefetch per partition (`SYNC_SERVICE_BATCH_MAX`), each user's \
+                 messages of a batch in one transaction, its item messages set-wise.\n",
+                r.config.events, r.config.users, r.prefetch, r.batched_prefetch, r.batched_max,
             );
             let _ = writeln!(
                 md,

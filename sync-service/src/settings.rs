@@ -35,8 +35,8 @@ pub struct Settings {
     /// How long a link stays marked deleted before it is forgotten (decisions #74).
     pub deleted_link_retention: std::time::Duration,
     /// Deliveries taken from a partition queue at once; each user's among them share one
-    /// transaction (decisions #81). The broker's prefetch (`SYNC_SERVICE_BROKER_PREFETCH`)
-    /// bounds it too.
+    /// transaction (decisions #81, #87). The broker's prefetch (`SYNC_SERVICE_BROKER_PREFETCH`,
+    /// twice this by default) bounds it too.
     pub batch_max: usize,
     /// The shortest poll interval a user may choose (at least 1 s; 60 by default).
     pub min_poll_interval_secs: u32,
@@ -46,10 +46,19 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
+        let batch_max = parse_or::<usize>(PREFIX, "BATCH_MAX", 512)?.max(1);
+        let mut broker = BrokerSettings::from_env(PREFIX)?;
+        // Twice a batch by default: the next batch of a partition is already delivered while
+        // one is decided (decisions #87).
+        broker.prefetch = parse_or(
+            PREFIX,
+            "BROKER_PREFETCH",
+            u16::try_from(batch_max.saturating_mul(2)).unwrap_or(u16::MAX),
+        )?;
         Ok(Settings {
             http: HttpSettings::from_env(PREFIX, 8082)?,
             database: DatabaseSettings::from_env(PREFIX)?,
-            broker: BrokerSettings::from_env(PREFIX)?,
+            broker,
             telemetry: TelemetrySettings::from_env(PREFIX)?,
             callers: Callers::from_env(PREFIX, &[Caller::Operator, Caller::Web])?,
             auth_url: string_or(PREFIX, "AUTH_URL", "http://127.0.0.1:8081"),
@@ -74,7 +83,7 @@ impl Settings {
             deleted_link_retention: std::time::Duration::from_secs(
                 parse_or::<u64>(PREFIX, "DELETED_LINK_RETENTION_DAYS", 30)? * 86_400,
             ),
-            batch_max: parse_or::<usize>(PREFIX, "BATCH_MAX", 32)?.max(1),
+            batch_max,
             min_poll_interval_secs: match parse_or(
                 PREFIX,
                 "MIN_POLL_INTERVAL_SECS",
