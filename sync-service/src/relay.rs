@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{inbox, links, outbox};
 
-const BATCH: i64 = 100;
+const BATCH: i64 = 500;
 /// Also look without a wake-up, for rows written by another replica.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
