@@ -352,6 +352,13 @@ async fn a_users_batch_decided_set_wise_ends_as_its_messages_decided_one_by_one(
         handle(&handler, &[message]).await?;
     }
 
+    // Decided together, not by the one-by-one path a failure in the batch falls back to.
+    let (writers,): (i64,) =
+        sqlx::query_as("SELECT count(DISTINCT xmin::text) FROM outbox WHERE user_id = $1")
+            .bind(together.0)
+            .fetch_one(&pool)
+            .await?;
+    assert_eq!(writers, 1, "the batch's commands share one transaction");
     let (links, commands) = outcome(&pool, together).await?;
     assert_eq!(links.len(), 3, "{links:#?}");
     assert!(commands.len() >= 3, "{commands:#?}");
