@@ -557,6 +557,14 @@ impl ChangeHandler {
             }
         }
 
+        // Copies our creates made on `side` that no read has listed since: asked for by id, since
+        // their deletion may never be told (decision 90).
+        for link in links::unlisted_on(tx, user, kind, side).await? {
+            if let Some(input) = full_read::unlisted(&link, side) {
+                wrote |= apply(tx, user, Some(link), input, rules).await?;
+            }
+        }
+
         // A full re-read's end: what it never showed was deleted on `side` (staged below).
         if let Some(round) = round.filter(|_| full) {
             let (mut gone, mut probed) = (0u64, 0u64);

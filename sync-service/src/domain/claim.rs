@@ -75,6 +75,7 @@ mod tests {
             may_exist: false,
             read_in_flight: None,
             probe_after_write: false,
+            unlisted: false,
         });
         link
     }

@@ -175,6 +175,7 @@ pub fn step(
                         InflightOp::Create { item } => {
                             state.created = true;
                             state.may_exist = false;
+                            state.unlisted = side == Side::Outlook;
                             state.id = Some(external_id);
                             state.version = Some(version);
                             state.known = Some(item);
@@ -188,7 +189,9 @@ pub fn step(
                             link.last_error = None;
                         }
                         InflightOp::Delete => *link.side_mut(side) = None,
-                        InflightOp::Probe => {}
+                        // There: a delete from now on is told (or the event lies outside the
+                        // calendar window, where its deletion is a windowed re-read's to find).
+                        InflightOp::Probe => state.unlisted = false,
                     }
                 }
                 other => {
@@ -274,7 +277,12 @@ pub fn step(
             // A read since the write is in already, and at least as new as this answer's
             // content: what it holds is written again, against the read's version.
             if read_in_flight.is_none() {
+                // Read by id, not listed by a round: whether a deletion would be told is as before.
+                let unlisted = link.side(side).is_some_and(|s| s.unlisted);
                 changed(&mut link, side, external_id, version, item, rules, &mut out);
+                if let Some(state) = link.side_mut(side).as_mut() {
+                    state.unlisted |= unlisted;
+                }
             }
             // Stale or not, the answer predates the full re-read that did not list the item.
             if let Some(state) = link.side_mut(side).as_mut()
@@ -512,6 +520,7 @@ fn found_copy(link: &mut Link, side: Side, sent: Item, id: ExternalId, version: 
         state.version = Some(version);
         state.created = true;
         state.may_exist = false;
+        state.unlisted = side == Side::Outlook;
         state.known.get_or_insert(sent);
     }
     link.last_error = None;
@@ -588,6 +597,7 @@ fn changed(
     // and our own write's version can also cover an edit the user made in the same second.
     state.id = Some(id);
     state.version = Some(version);
+    state.unlisted = false;
     // Our update in flight, already there in what was read (its answer not yet in): the read
     // is compared with what the side holds after that write, so the write is no edit of theirs.
     let written = match state.inflight.as_ref().map(|i| &i.op) {

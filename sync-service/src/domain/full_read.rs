@@ -100,6 +100,16 @@ pub fn end(link: &mut Link, side: Side, round: Uuid, lists_everything: bool) -> 
     })
 }
 
+/// A side's round ended (a delta round or a full one): an item our create made there that no
+/// read has listed since is asked for by id, since its deletion may never be told
+/// ([`SideState::unlisted`](super::link::SideState::unlisted)). Normally the round listed it
+/// (the echo of our create) and there is nothing to ask.
+pub fn unlisted(link: &Link, side: Side) -> Option<Input> {
+    let state = link.side(side)?;
+    (live(link) && state.unlisted && state.inflight.is_none() && state.id.is_some())
+        .then_some(Input::Probe { side })
+}
+
 #[cfg(test)]
 mod tests {
     use sync_model::{Contact, ExternalId, Item, LinkId, UserId, Version};
@@ -308,6 +318,7 @@ mod tests {
             may_exist: false,
             read_in_flight: None,
             probe_after_write: false,
+            unlisted: false,
         });
         assert!(!begin(&mut link, Side::Outlook, ROUND));
         // Its result arrives during the round: the id is known now, yet the round's snapshot

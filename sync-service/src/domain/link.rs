@@ -38,6 +38,13 @@ pub struct SideState {
     /// deleted after the write, before the read), so it is asked for by id once answered.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub probe_after_write: bool,
+    /// Outlook only: made by our create (or found by its identity) and not yet listed by a read
+    /// of the side. Graph's delta (`calendarView/delta` at least) tells the removal only of an
+    /// item its sync state listed, so a copy deleted before the side's next round would never
+    /// be told deleted: it is asked for by id at the end of that round (`full_read::unlisted`),
+    /// unless a read listed it. (Zoho lists every deleted record by id.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unlisted: bool,
 }
 
 /// What a read of one side said of its item.
@@ -59,6 +66,7 @@ impl SideState {
             may_exist: false,
             read_in_flight: None,
             probe_after_write: false,
+            unlisted: false,
         }
     }
 
@@ -73,6 +81,7 @@ impl SideState {
             may_exist: false,
             read_in_flight: None,
             probe_after_write: false,
+            unlisted: false,
         }
     }
 }

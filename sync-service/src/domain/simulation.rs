@@ -119,6 +119,9 @@ struct Account {
     /// The link identity our creates wrote on their items (both connectors do): Zoho's reads
     /// carry it back.
     made_by: std::collections::HashMap<LinkId, String>,
+    /// Items a read has listed. Outlook tells the deletion only of these, as Graph's
+    /// `calendarView/delta` tells removals only of what its sync state listed.
+    listed: std::collections::BTreeSet<String>,
 }
 
 impl Account {
@@ -542,6 +545,12 @@ impl World {
                 identity: None,
             })
             .collect();
+        let account = self.account(side);
+        for input in &items {
+            if let Input::Changed { external_id, .. } = input {
+                account.listed.insert(external_id.0.clone());
+            }
+        }
         let tag = self.rescopes;
         self.to_engine
             .extend(items.into_iter().map(|input| Msg::Tagged(tag, input)));
@@ -650,6 +659,12 @@ impl World {
                 identity: None,
             })
             .collect();
+        let account = self.account(side);
+        for input in &items {
+            if let Input::Changed { external_id, .. } = input {
+                account.listed.insert(external_id.0.clone());
+            }
+        }
         self.to_engine.extend(items.into_iter().map(Msg::Input));
         self.to_engine
             .push_back(Msg::FullReadCompleted(side, round, !windowed));
@@ -668,14 +683,19 @@ impl World {
             if !seen.insert(id.clone()) {
                 continue;
             }
-            let input = match self.account(side).items.get(id) {
-                Some((version, c)) => Input::Changed {
-                    side,
-                    external_id: ExternalId(id.clone()),
-                    version: Version(version.to_string()),
-                    item: Item::Contact(c.clone()),
-                    identity: None,
-                },
+            let account = self.account(side);
+            let input = match account.items.get(id) {
+                Some((version, c)) => {
+                    account.listed.insert(id.clone());
+                    Input::Changed {
+                        side,
+                        external_id: ExternalId(id.clone()),
+                        version: Version(version.to_string()),
+                        item: Item::Contact(c.clone()),
+                        identity: None,
+                    }
+                }
+                None if side == Side::Outlook && !account.listed.remove(id) => continue,
                 None => Input::Deleted {
                     side,
                     external_id: ExternalId(id.clone()),
@@ -771,6 +791,13 @@ impl World {
                 .collect();
             for i in lost.into_iter().rev() {
                 self.run(Some(i), Input::Retry { side });
+            }
+            // Like the handler: copies our creates made that no read has listed are asked for.
+            let unlisted: Vec<(usize, Input)> = (0..self.links.len())
+                .filter_map(|i| full_read::unlisted(&self.links[i], side).map(|input| (i, input)))
+                .collect();
+            for (i, input) in unlisted.into_iter().rev() {
+                self.run(Some(i), input);
             }
             return;
         }
@@ -1864,4 +1891,27 @@ fn a_copy_deleted_before_its_creates_answer_stays_deleted() {
     }
     world.settle();
     world.assert_converged();
+}
+
+/// Decision 90: a copy our create made in Outlook, deleted there before any poll listed it, is
+/// never told deleted by the delta; the end of Outlook's next round asks for it by id, and its
+/// original goes too.
+#[test]
+fn a_copy_deleted_before_any_read_listed_it_is_deleted_on_the_other_side() {
+    use Action::*;
+    use Side::{Outlook, Zoho};
+    let mut world = World::new(ConflictRule::ZohoWins, Mix::Plain);
+    for action in [
+        Create(Zoho, 0),
+        Poll(Zoho),
+        Engine,
+        Write(Outlook),
+        Engine,
+        Delete(Outlook, 0),
+    ] {
+        world.act(action);
+    }
+    world.settle();
+    world.assert_converged();
+    assert!(world.zoho.items.is_empty(), "{:?}", world.zoho.items);
 }

@@ -230,6 +230,18 @@ pub async fn unconfirmed_creates(
     locked_where(tx, user, kind, &condition).await
 }
 
+/// Links whose item on `side` our create made and no read of the side has listed since
+/// (`SideState::unlisted`), locked.
+pub async fn unlisted_on(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+) -> sqlx::Result<Vec<Link>> {
+    let condition = format!("(doc->'{}'->>'unlisted') = 'true'", side.as_str());
+    locked_where(tx, user, kind, &condition).await
+}
+
 fn hash_column(side: Side) -> &'static str {
     match side {
         Side::Outlook => "create_hash_outlook",
