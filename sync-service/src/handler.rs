@@ -551,16 +551,15 @@ impl ChangeHandler {
         }
 
         // Creates on `side` whose answer was lost and whose item this round did not show: again.
-        for link in links::unconfirmed_creates(tx, user, kind, side).await? {
-            if unknown_read::lost_create(&link, side) {
-                wrote |= apply(tx, user, Some(link), Input::Retry { side }, rules).await?;
-            }
-        }
-
-        // Copies our creates made on `side` that no read has listed since: asked for by id, since
-        // their deletion may never be told (decision 90).
-        for link in links::unlisted_on(tx, user, kind, side).await? {
-            if let Some(input) = full_read::unlisted(&link, side) {
+        // Copies our creates made there that no read has listed since: asked for by id, since
+        // their deletion may never be told (decision 91).
+        for link in links::round_end_candidates(tx, user, kind, side).await? {
+            let input = if unknown_read::lost_create(&link, side) {
+                Some(Input::Retry { side })
+            } else {
+                full_read::unlisted(&link, side)
+            };
+            if let Some(input) = input {
                 wrote |= apply(tx, user, Some(link), input, rules).await?;
             }
         }

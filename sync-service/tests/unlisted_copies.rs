@@ -1,4 +1,4 @@
-//! A copy our create made, deleted there before any read listed it (decision 90), through the
+//! A copy our create made, deleted there before any read listed it (decision 91), through the
 //! handler against the real Postgres: Graph's `calendarView/delta` never tells the removal of
 //! an event its sync state did not list, so the side's next round end asks for the copy by id,
 //! and its absence deletes the original.

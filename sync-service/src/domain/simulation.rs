@@ -1893,7 +1893,7 @@ fn a_copy_deleted_before_its_creates_answer_stays_deleted() {
     world.assert_converged();
 }
 
-/// Decision 90: a copy our create made in Outlook, deleted there before any poll listed it, is
+/// Decision 91: a copy our create made in Outlook, deleted there before any poll listed it, is
 /// never told deleted by the delta; the end of Outlook's next round asks for it by id, and its
 /// original goes too.
 #[test]

@@ -214,31 +214,22 @@ pub async fn creates_with_many(
     Ok(found)
 }
 
-/// The links whose create on `side` failed unconfirmed (its answer lost), to be sent again; the
-/// domain (`unknown_read::lost_create`) says which are.
-pub async fn unconfirmed_creates(
+/// What the end of a round of `side` looks at, locked: links whose create there lost its
+/// answer (`failure_code` `create_unconfirmed`), and copies our creates made there that no read
+/// has listed since (`SideState::unlisted`). One statement for both, over two partial indexes.
+pub async fn round_end_candidates(
     tx: &mut Tx<'_>,
     user: UserId,
     kind: ItemKind,
     side: Side,
 ) -> sqlx::Result<Vec<Link>> {
     let condition = format!(
-        "status = 'active' AND {} IS NULL AND failure_code = '{}'",
+        "((status = 'active' AND {} IS NULL AND failure_code = '{}')
+          OR (doc->'{}'->>'unlisted') = 'true')",
         id_column(side),
-        FailureCode::CreateUnconfirmed
+        FailureCode::CreateUnconfirmed,
+        side.as_str()
     );
-    locked_where(tx, user, kind, &condition).await
-}
-
-/// Links whose item on `side` our create made and no read of the side has listed since
-/// (`SideState::unlisted`), locked.
-pub async fn unlisted_on(
-    tx: &mut Tx<'_>,
-    user: UserId,
-    kind: ItemKind,
-    side: Side,
-) -> sqlx::Result<Vec<Link>> {
-    let condition = format!("(doc->'{}'->>'unlisted') = 'true'", side.as_str());
     locked_where(tx, user, kind, &condition).await
 }
 
