@@ -5,69 +5,17 @@
 //! message that fails inside a batch is held with its user's later messages, while its user's
 //! earlier messages and the other users' commit.
 
+mod common;
+
+use common::{contact_user, handler, pool};
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
 use sqlx::PgPool;
 use sync_model::{Contact, EmailAddress, ExternalId, Item, Side, UserId, Version};
 use sync_protocol::{ApplyOp, ChangeMessage, CommandMessage, Envelope};
-use sync_service::domain::settings::{
-    CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
-};
-use sync_service::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
+use sync_service::handler::ChangeHandler;
 use tokio::sync::Semaphore;
-
-async fn pool() -> anyhow::Result<PgPool> {
-    let database = test_support::fresh_database().await?;
-    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
-    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
-    Ok(pool)
-}
-
-fn handler(pool: &PgPool) -> ChangeHandler {
-    ChangeHandler {
-        pool: pool.clone(),
-        relay_wakeup: Arc::new(tokio::sync::Notify::new()),
-        guard: DeleteGuard {
-            share: 0.3,
-            minimum: 5,
-        },
-        retry: RetryPolicy {
-            attempts: 3,
-            backoff: Duration::from_secs(60),
-        },
-    }
-}
-
-/// A user syncing contacts both ways, first sync done.
-async fn user(pool: &PgPool) -> anyhow::Result<UserId> {
-    let id = UserId(uuid::Uuid::new_v4());
-    let settings = UserSettings {
-        contact_folder_id: Some("folder".into()),
-        contacts: KindSettings {
-            enabled: true,
-            direction: Direction::TwoWay,
-        },
-        task_list_id: None,
-        tasks: KindSettings::default(),
-        events: KindSettings::default(),
-        calendar_categories: CategoryFilter::ZohoOnly,
-        conflict_rule: ConflictRule::ZohoWins,
-        poll_interval_secs: 60,
-        paused: false,
-    };
-    let mut tx = pool.begin().await?;
-    sync_service::store::settings::save(&mut tx, id, &settings).await?;
-    tx.commit().await?;
-    sqlx::query(
-        "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'contact', true)",
-    )
-    .bind(id.0)
-    .execute(pool)
-    .await?;
-    Ok(id)
-}
 
 /// A new Outlook contact named `name`: decided as a create on Zoho.
 fn new_contact(user: UserId, name: &str) -> Vec<u8> {
@@ -138,7 +86,7 @@ async fn a_users_messages_in_a_batch_commit_together_in_order_and_a_batch_redeli
 -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
-    let (a, b) = (user(&pool).await?, user(&pool).await?);
+    let (a, b) = (contact_user(&pool).await?, contact_user(&pool).await?);
     let batch = vec![
         new_contact(a, "a1"),
         new_contact(b, "b1"),
@@ -180,7 +128,7 @@ async fn a_message_failing_in_a_batch_is_held_with_its_users_later_ones_while_th
 -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
-    let (a, b) = (user(&pool).await?, user(&pool).await?);
+    let (a, b) = (contact_user(&pool).await?, contact_user(&pool).await?);
     // A real failure of Postgres for one item: its link cannot be written.
     sqlx::raw_sql(
         "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS
@@ -331,7 +279,7 @@ async fn a_users_batch_decided_set_wise_ends_as_its_messages_decided_one_by_one(
 -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
-    let (together, alone) = (user(&pool).await?, user(&pool).await?);
+    let (together, alone) = (contact_user(&pool).await?, contact_user(&pool).await?);
     // Later messages of an item meet what the earlier ones made of it (a change and a delete
     // while its create is in flight, a repeated read), and a round's end splits the batch.
     let script = |u: UserId| {
@@ -376,7 +324,7 @@ async fn a_users_batch_writes_its_inbox_records_links_and_commands_in_one_statem
 -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
-    let user = user(&pool).await?;
+    let user = contact_user(&pool).await?;
     // Statement-level triggers count the statements that write each table.
     sqlx::raw_sql(
         "CREATE TABLE statements (tbl text NOT NULL);

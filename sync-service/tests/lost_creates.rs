@@ -3,68 +3,13 @@
 //! copy the first attempt made (`stale`), which joins the link and is brought up to date with
 //! what the other side changed meanwhile. No second create.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
-use sqlx::PgPool;
-use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
-use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope, FailureCode};
-use sync_service::domain::settings::{
-    CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
-};
-use sync_service::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
+use common::{commands, contact_user, handle, handler, pool};
+
+use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, Version};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, FailureCode};
 use uuid::Uuid;
-
-async fn pool() -> anyhow::Result<PgPool> {
-    let database = test_support::fresh_database().await?;
-    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
-    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
-    Ok(pool)
-}
-
-fn handler(pool: &PgPool) -> ChangeHandler {
-    ChangeHandler {
-        pool: pool.clone(),
-        relay_wakeup: Arc::new(tokio::sync::Notify::new()),
-        guard: DeleteGuard {
-            share: 0.3,
-            minimum: 5,
-        },
-        retry: RetryPolicy {
-            attempts: 3,
-            backoff: Duration::from_secs(60),
-        },
-    }
-}
-
-/// A user syncing contacts both ways, first sync done.
-async fn user(pool: &PgPool) -> anyhow::Result<UserId> {
-    let id = UserId(Uuid::new_v4());
-    let settings = UserSettings {
-        contact_folder_id: Some("folder".into()),
-        contacts: KindSettings {
-            enabled: true,
-            direction: Direction::TwoWay,
-        },
-        task_list_id: None,
-        tasks: KindSettings::default(),
-        events: KindSettings::default(),
-        calendar_categories: CategoryFilter::ZohoOnly,
-        conflict_rule: ConflictRule::ZohoWins,
-        poll_interval_secs: 60,
-        paused: false,
-    };
-    let mut tx = pool.begin().await?;
-    sync_service::store::settings::save(&mut tx, id, &settings).await?;
-    tx.commit().await?;
-    sqlx::query(
-        "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'contact', true)",
-    )
-    .bind(id.0)
-    .execute(pool)
-    .await?;
-    Ok(id)
-}
 
 fn person(job: &str, department: Option<&str>) -> Item {
     Item::Contact(Contact {
@@ -74,36 +19,6 @@ fn person(job: &str, department: Option<&str>) -> Item {
         department: department.map(Into::into),
         ..Contact::default()
     })
-}
-
-async fn handle(handler: &ChangeHandler, user: UserId, body: ChangeMessage) -> anyhow::Result<()> {
-    let message = serde_json::to_vec(&Envelope::new(user, body))?;
-    handler
-        .handle(&message)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(())
-}
-
-/// The apply commands decided so far, in order.
-async fn commands(pool: &PgPool) -> anyhow::Result<Vec<(Uuid, LinkId, Side, ApplyOp)>> {
-    let rows: Vec<(sqlx::types::Json<Envelope<CommandMessage>>,)> =
-        sqlx::query_as("SELECT payload FROM outbox ORDER BY id")
-            .fetch_all(pool)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(envelope,)| match envelope.0.body {
-            CommandMessage::Apply {
-                command_id,
-                link_id,
-                side,
-                op,
-                ..
-            } => Some((command_id, link_id, side, op)),
-            _ => None,
-        })
-        .collect())
 }
 
 fn zoho_read(version: &str, item: Item) -> ChangeMessage {
@@ -131,7 +46,7 @@ async fn a_lost_create_is_retried_with_may_exist_and_the_copy_it_finds_joins_the
 -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
-    let user = user(&pool).await?;
+    let user = contact_user(&pool).await?;
 
     handle(&handler, user, zoho_read("1", person("first", None))).await?;
     let (first, link) = match &commands(&pool).await?[..] {

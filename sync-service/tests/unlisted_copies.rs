@@ -3,68 +3,13 @@
 //! an event its sync state did not list, so the side's next round end asks for the copy by id,
 //! and its absence deletes the original.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
-use sqlx::PgPool;
-use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
-use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
-use sync_service::domain::settings::{
-    CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
-};
-use sync_service::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
+use common::{commands, contact_user, handle, handler, pool};
+
+use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, Version};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
 use uuid::Uuid;
-
-async fn pool() -> anyhow::Result<PgPool> {
-    let database = test_support::fresh_database().await?;
-    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
-    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
-    Ok(pool)
-}
-
-fn handler(pool: &PgPool) -> ChangeHandler {
-    ChangeHandler {
-        pool: pool.clone(),
-        relay_wakeup: Arc::new(tokio::sync::Notify::new()),
-        guard: DeleteGuard {
-            share: 0.3,
-            minimum: 5,
-        },
-        retry: RetryPolicy {
-            attempts: 3,
-            backoff: Duration::from_secs(60),
-        },
-    }
-}
-
-/// A user syncing contacts both ways, first sync done.
-async fn user(pool: &PgPool) -> anyhow::Result<UserId> {
-    let id = UserId(Uuid::new_v4());
-    let settings = UserSettings {
-        contact_folder_id: Some("folder".into()),
-        contacts: KindSettings {
-            enabled: true,
-            direction: Direction::TwoWay,
-        },
-        task_list_id: None,
-        tasks: KindSettings::default(),
-        events: KindSettings::default(),
-        calendar_categories: CategoryFilter::ZohoOnly,
-        conflict_rule: ConflictRule::ZohoWins,
-        poll_interval_secs: 60,
-        paused: false,
-    };
-    let mut tx = pool.begin().await?;
-    sync_service::store::settings::save(&mut tx, id, &settings).await?;
-    tx.commit().await?;
-    sqlx::query(
-        "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'contact', true)",
-    )
-    .bind(id.0)
-    .execute(pool)
-    .await?;
-    Ok(id)
-}
 
 fn person(job: &str) -> Item {
     Item::Contact(Contact {
@@ -73,36 +18,6 @@ fn person(job: &str) -> Item {
         job_title: Some(job.into()),
         ..Contact::default()
     })
-}
-
-async fn handle(handler: &ChangeHandler, user: UserId, body: ChangeMessage) -> anyhow::Result<()> {
-    let message = serde_json::to_vec(&Envelope::new(user, body))?;
-    handler
-        .handle(&message)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(())
-}
-
-/// The apply commands decided so far, in order.
-async fn commands(pool: &PgPool) -> anyhow::Result<Vec<(Uuid, LinkId, Side, ApplyOp)>> {
-    let rows: Vec<(sqlx::types::Json<Envelope<CommandMessage>>,)> =
-        sqlx::query_as("SELECT payload FROM outbox ORDER BY id")
-            .fetch_all(pool)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(envelope,)| match envelope.0.body {
-            CommandMessage::Apply {
-                command_id,
-                link_id,
-                side,
-                op,
-                ..
-            } => Some((command_id, link_id, side, op)),
-            _ => None,
-        })
-        .collect())
 }
 
 fn zoho_read(version: &str, item: Item) -> ChangeMessage {
@@ -141,7 +56,7 @@ async fn a_copy_deleted_before_any_read_listed_it_is_asked_for_and_its_original_
 -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
-    let user = user(&pool).await?;
+    let user = contact_user(&pool).await?;
 
     handle(&handler, user, zoho_read("1", person("first"))).await?;
     let (create, link) = match &commands(&pool).await?[..] {
@@ -193,7 +108,7 @@ async fn a_copy_deleted_before_any_read_listed_it_is_asked_for_and_its_original_
 async fn a_copy_a_read_listed_is_not_asked_for() -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
-    let user = user(&pool).await?;
+    let user = contact_user(&pool).await?;
 
     handle(&handler, user, zoho_read("1", person("first"))).await?;
     let (create, link) = match &commands(&pool).await?[..] {

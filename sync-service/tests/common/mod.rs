@@ -1,0 +1,104 @@
+//! What the handler's integration tests share: a fresh database, a handler over it, a user
+//! syncing contacts, and the commands decided so far.
+#![allow(dead_code)] // each test file uses its own part of it
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sync_model::{LinkId, Side, UserId};
+use sync_protocol::{ApplyOp, ChangeMessage, CommandMessage, Envelope};
+use sync_service::domain::settings::{
+    CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
+};
+use sync_service::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
+use uuid::Uuid;
+
+/// A fresh database with sync-service's schema.
+pub async fn pool() -> anyhow::Result<PgPool> {
+    let database = test_support::fresh_database().await?;
+    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
+    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
+    Ok(pool)
+}
+
+/// The handler with the service's defaults for the guard and a slow retry (no retry happens
+/// within a test).
+pub fn handler(pool: &PgPool) -> ChangeHandler {
+    ChangeHandler {
+        pool: pool.clone(),
+        relay_wakeup: Arc::new(tokio::sync::Notify::new()),
+        guard: DeleteGuard {
+            share: 0.3,
+            minimum: 5,
+        },
+        retry: RetryPolicy {
+            attempts: 3,
+            backoff: Duration::from_secs(60),
+        },
+    }
+}
+
+/// A user syncing contacts both ways ("Zoho wins"), first sync done.
+pub async fn contact_user(pool: &PgPool) -> anyhow::Result<UserId> {
+    let id = UserId(Uuid::new_v4());
+    let settings = UserSettings {
+        contact_folder_id: Some("folder".into()),
+        contacts: KindSettings {
+            enabled: true,
+            direction: Direction::TwoWay,
+        },
+        task_list_id: None,
+        tasks: KindSettings::default(),
+        events: KindSettings::default(),
+        calendar_categories: CategoryFilter::ZohoOnly,
+        conflict_rule: ConflictRule::ZohoWins,
+        poll_interval_secs: 60,
+        paused: false,
+    };
+    let mut tx = pool.begin().await?;
+    sync_service::store::settings::save(&mut tx, id, &settings).await?;
+    tx.commit().await?;
+    sqlx::query(
+        "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'contact', true)",
+    )
+    .bind(id.0)
+    .execute(pool)
+    .await?;
+    Ok(id)
+}
+
+/// One message of `user`, handled on its own.
+pub async fn handle(
+    handler: &ChangeHandler,
+    user: UserId,
+    body: ChangeMessage,
+) -> anyhow::Result<()> {
+    let message = serde_json::to_vec(&Envelope::new(user, body))?;
+    handler
+        .handle(&message)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// The apply commands decided so far, in order.
+pub async fn commands(pool: &PgPool) -> anyhow::Result<Vec<(Uuid, LinkId, Side, ApplyOp)>> {
+    let rows: Vec<(sqlx::types::Json<Envelope<CommandMessage>>,)> =
+        sqlx::query_as("SELECT payload FROM outbox ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(envelope,)| match envelope.0.body {
+            CommandMessage::Apply {
+                command_id,
+                link_id,
+                side,
+                op,
+                ..
+            } => Some((command_id, link_id, side, op)),
+            _ => None,
+        })
+        .collect())
+}
