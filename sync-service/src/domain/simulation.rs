@@ -1915,3 +1915,35 @@ fn a_copy_deleted_before_any_read_listed_it_is_deleted_on_the_other_side() {
     world.assert_converged();
     assert!(world.zoho.items.is_empty(), "{:?}", world.zoho.items);
 }
+
+/// Found by the property test after decision 88, not yet fixed: a Zoho read that shows our
+/// update in flight together with a Zoho user's edit of another field that update wrote is
+/// compared with what Zoho held before the write (`merge::shows_write` wants every written field
+/// as sent), so our write's notes count as the Zoho user's edit, and "Zoho wins" overwrites the
+/// Outlook user's later notes. A fix compares field by field (each written field that holds what
+/// we sent is ours); tried, it passes this case, but a 6,000-case run then found two other
+/// failing cases not yet understood, so it has not landed.
+#[test]
+#[ignore = "known gap: a read showing part of our update in flight (decision 88)"]
+fn a_notes_edit_around_a_late_zoho_answer_is_kept() {
+    use Action::*;
+    use Side::{Outlook, Zoho};
+    let actions = vec![
+        Create(Outlook, 0),
+        Create(Zoho, 0),
+        Poll(Outlook),
+        Engine,
+        Edit(Outlook, 0, 0, 0),
+        Engine,
+        Edit(Outlook, 0, 2, 1),
+        Engine,
+        Write(Zoho),
+        Engine,
+        Poll(Outlook),
+        Engine,
+        WriteLate(Zoho),
+        Edit(Zoho, 5, 0, 0),
+        Edit(Outlook, 0, 2, 0),
+    ];
+    check_interleaving(ConflictRule::ZohoWins, actions, Mix::Plain).unwrap();
+}
