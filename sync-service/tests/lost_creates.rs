@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::{commands, contact_user, handle, handler, pool};
+use common::{commands, contact_user, handle, handler, outlook_result as result, pool, zoho_read};
 
-use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, Version};
+use sync_model::{Contact, ExternalId, Item, ItemKind, Side, Version};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, FailureCode};
-use uuid::Uuid;
 
 fn person(job: &str, department: Option<&str>) -> Item {
     Item::Contact(Contact {
@@ -19,26 +18,6 @@ fn person(job: &str, department: Option<&str>) -> Item {
         department: department.map(Into::into),
         ..Contact::default()
     })
-}
-
-fn zoho_read(version: &str, item: Item) -> ChangeMessage {
-    ChangeMessage::ItemChanged {
-        side: Side::Zoho,
-        external_id: ExternalId("3652397000000624001".into()),
-        version: Version(version.into()),
-        item,
-        identity: None,
-    }
-}
-
-fn result(command_id: Uuid, link_id: LinkId, outcome: ApplyOutcome) -> ChangeMessage {
-    ChangeMessage::ApplyResult {
-        command_id,
-        link_id,
-        side: Side::Outlook,
-        kind: ItemKind::Contact,
-        outcome,
-    }
 }
 
 #[tokio::test]

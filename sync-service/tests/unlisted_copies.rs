@@ -5,11 +5,12 @@
 
 mod common;
 
-use common::{commands, contact_user, handle, handler, pool};
+use common::{commands, contact_user, handle, handler, outlook_result as result, pool, zoho_read};
 
-use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, Version};
+use sqlx::PgPool;
+use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
-use uuid::Uuid;
+use sync_service::handler::ChangeHandler;
 
 fn person(job: &str) -> Item {
     Item::Contact(Contact {
@@ -18,26 +19,6 @@ fn person(job: &str) -> Item {
         job_title: Some(job.into()),
         ..Contact::default()
     })
-}
-
-fn zoho_read(version: &str, item: Item) -> ChangeMessage {
-    ChangeMessage::ItemChanged {
-        side: Side::Zoho,
-        external_id: ExternalId("3652397000000624001".into()),
-        version: Version(version.into()),
-        item,
-        identity: None,
-    }
-}
-
-fn result(command_id: Uuid, link_id: LinkId, outcome: ApplyOutcome) -> ChangeMessage {
-    ChangeMessage::ApplyResult {
-        command_id,
-        link_id,
-        side: Side::Outlook,
-        kind: ItemKind::Contact,
-        outcome,
-    }
 }
 
 fn round_end() -> ChangeMessage {
@@ -51,9 +32,8 @@ fn round_end() -> ChangeMessage {
     }
 }
 
-#[tokio::test]
-async fn a_copy_deleted_before_any_read_listed_it_is_asked_for_and_its_original_deleted()
--> anyhow::Result<()> {
+/// A Zoho contact copied to Outlook, the create answered: the copy is `AAMkCopy`.
+async fn copy_made() -> anyhow::Result<(PgPool, ChangeHandler, UserId, LinkId)> {
     let pool = pool().await?;
     let handler = handler(&pool);
     let user = contact_user(&pool).await?;
@@ -69,6 +49,13 @@ async fn a_copy_deleted_before_any_read_listed_it_is_asked_for_and_its_original_
         content_hash: person("first").content_hash(),
     };
     handle(&handler, user, result(create, link, made)).await?;
+    Ok((pool, handler, user, link))
+}
+
+#[tokio::test]
+async fn a_copy_deleted_before_any_read_listed_it_is_asked_for_and_its_original_deleted()
+-> anyhow::Result<()> {
+    let (pool, handler, user, link) = copy_made().await?;
     // The person deletes the copy at once; Outlook's next round lists nothing (the copy is in
     // neither sync state) and tells no removal.
     handle(&handler, user, round_end()).await?;
@@ -106,21 +93,7 @@ async fn a_copy_deleted_before_any_read_listed_it_is_asked_for_and_its_original_
 
 #[tokio::test]
 async fn a_copy_a_read_listed_is_not_asked_for() -> anyhow::Result<()> {
-    let pool = pool().await?;
-    let handler = handler(&pool);
-    let user = contact_user(&pool).await?;
-
-    handle(&handler, user, zoho_read("1", person("first"))).await?;
-    let (create, link) = match &commands(&pool).await?[..] {
-        [(id, link, Side::Outlook, ApplyOp::Create { .. })] => (*id, *link),
-        other => panic!("a create in Outlook expected: {other:?}"),
-    };
-    let made = ApplyOutcome::Applied {
-        external_id: ExternalId("AAMkCopy".into()),
-        version: Version("ck1".into()),
-        content_hash: person("first").content_hash(),
-    };
-    handle(&handler, user, result(create, link, made)).await?;
+    let (pool, handler, user, _link) = copy_made().await?;
     // The round lists the copy (the echo of our create), then ends.
     let echo = ChangeMessage::ItemChanged {
         side: Side::Outlook,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sync_model::{LinkId, Side, UserId};
-use sync_protocol::{ApplyOp, ChangeMessage, CommandMessage, Envelope};
+use sync_model::{ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
 use sync_service::domain::settings::{
     CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
 };
@@ -101,4 +101,26 @@ pub async fn commands(pool: &PgPool) -> anyhow::Result<Vec<(Uuid, LinkId, Side, 
             _ => None,
         })
         .collect())
+}
+
+/// A read of the user's Zoho contact (always the same record).
+pub fn zoho_read(version: &str, item: Item) -> ChangeMessage {
+    ChangeMessage::ItemChanged {
+        side: Side::Zoho,
+        external_id: ExternalId("3652397000000624001".into()),
+        version: Version(version.into()),
+        item,
+        identity: None,
+    }
+}
+
+/// Outlook's answer to a contact command.
+pub fn outlook_result(command_id: Uuid, link_id: LinkId, outcome: ApplyOutcome) -> ChangeMessage {
+    ChangeMessage::ApplyResult {
+        command_id,
+        link_id,
+        side: Side::Outlook,
+        kind: ItemKind::Contact,
+        outcome,
+    }
 }
