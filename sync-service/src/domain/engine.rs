@@ -266,7 +266,7 @@ pub fn step(
                 };
                 let by = side.other();
                 link.status = LinkStatus::StagedDelete { by };
-                changed(&mut link, side, external_id, version, item, rules, &mut out);
+                changed_by_id(&mut link, side, external_id, version, item, rules, &mut out);
                 release_delete(&mut link, by, rules, ids, &mut out);
                 if out.remove {
                     return out;
@@ -277,12 +277,7 @@ pub fn step(
             // A read since the write is in already, and at least as new as this answer's
             // content: what it holds is written again, against the read's version.
             if read_in_flight.is_none() {
-                // Read by id, not listed by a round: whether a deletion would be told is as before.
-                let unlisted = link.side(side).is_some_and(|s| s.unlisted);
-                changed(&mut link, side, external_id, version, item, rules, &mut out);
-                if let Some(state) = link.side_mut(side).as_mut() {
-                    state.unlisted |= unlisted;
-                }
+                changed_by_id(&mut link, side, external_id, version, item, rules, &mut out);
             }
             // Stale or not, the answer predates the full re-read that did not list the item.
             if let Some(state) = link.side_mut(side).as_mut()
@@ -563,6 +558,24 @@ fn take_inflight(link: &mut Link, side: Side, command_id: Uuid) -> bool {
     }
 }
 
+/// As [`changed`], for what a write's answer read by id: no round listed the item, so whether
+/// its deletion would be told is as before (`unlisted`).
+fn changed_by_id(
+    link: &mut Link,
+    side: Side,
+    id: ExternalId,
+    version: Version,
+    item: Item,
+    rules: Rules,
+    out: &mut Output,
+) {
+    let unlisted = link.side(side).is_some_and(|s| s.unlisted);
+    changed(link, side, id, version, item, rules, out);
+    if let Some(state) = link.side_mut(side).as_mut() {
+        state.unlisted |= unlisted;
+    }
+}
+
 fn changed(
     link: &mut Link,
     side: Side,
@@ -779,6 +792,14 @@ pub fn reconcile(link: &mut Link, rules: Rules, ids: &mut dyn Ids, out: &mut Out
         let command_id = ids.command_id();
         let op = match (&state.id, &state.known) {
             (None, _) => {
+                // A create after one whose answer was lost sends what that one sent: the copy
+                // it may have made then holds exactly what the link knows of it (`known`), so
+                // once found, its differences are the side's own edits; the target's news go
+                // after, as an update.
+                let want = match (&state.known, state.may_exist) {
+                    (Some(earlier), true) => earlier.clone(),
+                    _ => want,
+                };
                 state.inflight = Some(Inflight {
                     command_id,
                     op: InflightOp::Create { item: want.clone() },

@@ -59,8 +59,10 @@ pub fn after_write(read: Option<&Item>, base: Option<&Item>, sent: Item) -> Item
     Item::from_fields(sent.kind(), fields).unwrap_or(sent)
 }
 
-/// Whether `read` shows our update (decided against `base`, carrying `sent`) as written: every
-/// field the write changes holds what it sent (compared as the merge compares them).
+/// Whether `read` shows our update (decided against `base`, carrying `sent`) as written: a field
+/// the write changes holds what it sent (compared as the merge compares them). One is enough: an
+/// update is written whole or not at all, and the others may already hold a person's edit made
+/// after it (that edit is then told against what the write left, not as a conflict).
 pub fn shows_write(read: &Item, base: Option<&Item>, sent: &Item) -> bool {
     let Some(base) = base else {
         return false;
@@ -75,7 +77,7 @@ pub fn shows_write(read: &Item, base: Option<&Item>, sent: &Item) -> bool {
     );
     let names: BTreeSet<&String> = b.keys().chain(s.keys()).collect();
     let changed: Vec<&&String> = names.iter().filter(|n| b.get(**n) != s.get(**n)).collect();
-    !changed.is_empty() && changed.iter().all(|n| r.get(**n) == s.get(**n))
+    changed.iter().any(|n| r.get(**n) == s.get(**n))
 }
 
 /// Merges an edit read from `side` into `target`.
@@ -231,10 +233,14 @@ mod tests {
     }
 
     #[test]
-    fn a_read_shows_a_write_when_every_field_it_changes_holds_what_it_sent() {
+    fn a_read_shows_a_write_when_a_field_it_changes_holds_what_it_sent() {
         let (base, sent) = (c("CEO", ""), c("CEO", "Sales"));
         assert!(shows_write(&c("CTO", "Sales"), Some(&base), &sent));
         assert!(!shows_write(&c("CTO", ""), Some(&base), &sent));
+        // Both fields written; a person has since changed one of them.
+        let sent = c("CTO", "Sales");
+        assert!(shows_write(&c("CFO", "Sales"), Some(&base), &sent));
+        assert!(!shows_write(&c("CFO", "Ops"), Some(&base), &sent));
         assert!(!shows_write(&c("CEO", "Sales"), None, &sent));
         // A write that changes nothing is never "shown".
         assert!(!shows_write(&base, Some(&base), &base));
