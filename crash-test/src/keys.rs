@@ -149,10 +149,43 @@ pub fn id(item: &Value) -> String {
     s(&item["id"])
 }
 
+/// The link whose create made the item, from the identity our connectors write on their copies
+/// (Graph: the single-value extended property, as the emulator's control API lists it; Zoho: the "Outlook
+/// Sync Link" field): its value begins with the link id. `None` for an item no create of ours
+/// made.
+pub fn made_by(side: Side, item: &Value) -> Option<String> {
+    let link = |value: &Value| -> Option<String> {
+        let first = value.as_str()?.split_whitespace().next()?;
+        uuid::Uuid::parse_str(first).ok().map(|u| u.to_string())
+    };
+    match side {
+        Side::Outlook => item["singleValueExtendedProperties"]
+            .as_array()?
+            .iter()
+            .find_map(|p| link(&p["value"])),
+        Side::Zoho => link(&item["Outlook_Sync_Link"]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_copy_names_the_link_that_made_it() {
+        let link = "0b6f1f7e-8a52-4f7e-9d3c-2f1f0b6e7a11";
+        let outlook = json!({"id": "o1", "singleValueExtendedProperties":
+            [{"id": "String {66f5a359-4659-4830-9070-00040ec6ac6e} Name link", "value": format!("{link} z1")}]});
+        let zoho = json!({"id": "z1", "Outlook_Sync_Link": link});
+        assert_eq!(made_by(Side::Outlook, &outlook).as_deref(), Some(link));
+        assert_eq!(made_by(Side::Zoho, &zoho).as_deref(), Some(link));
+        assert_eq!(
+            made_by(Side::Zoho, &json!({"Outlook_Sync_Link": "typed by hand"})),
+            None
+        );
+        assert_eq!(made_by(Side::Outlook, &json!({"id": "o2"})), None);
+    }
 
     #[test]
     fn the_same_item_has_the_same_key_on_both_sides() {

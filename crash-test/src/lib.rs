@@ -123,8 +123,8 @@ impl RunReport {
         let t = &self.verdict.total;
         let kills = |n: &str| self.chaos.kills.get(n).copied().unwrap_or(0);
         format!(
-            "seed {}: lost {}, duplicated {}, stale {}, resurrected {}, unexpected {}, unlinked {} \
-             | {} expected items; ops {} creates, {} edits, {} deletes; {} kills (outlook {}, \
+            "seed {}: lost {}, duplicated {}, stale {}, resurrected {}, unexpected {}, unlinked {}, \
+             recreated {} | {} expected items; ops {} creates, {} edits, {} deletes; {} kills (outlook {}, \
              zoho {}, sync {}, auth {}; {} aimed at writes), {} broker + {} database outage(s); \
              {} in {:.0} s, run {:.0} s",
             self.seed,
@@ -134,6 +134,7 @@ impl RunReport {
             t.resurrected,
             t.unexpected,
             t.unlinked,
+            t.recreated,
             t.expected,
             self.ops.creates,
             self.ops.edits,
@@ -376,8 +377,12 @@ async fn found(
     Ok(items
         .iter()
         .filter_map(|item| {
-            let key = keys::key(kind, side, item, &target.task_list_id)?;
-            Some((key, keys::id(item), keys::marker(kind, side, item)))
+            Some(oracle::Found {
+                key: keys::key(kind, side, item, &target.task_list_id)?,
+                id: keys::id(item),
+                marker: keys::marker(kind, side, item),
+                made_by: keys::made_by(side, item),
+            })
         })
         .collect())
 }

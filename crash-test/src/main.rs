@@ -133,8 +133,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let sum = |f: fn(&RunReport) -> u64| reports.iter().map(f).sum::<u64>();
     println!(
-        "{} run(s): lost {}, duplicated {}, stale {}, resurrected {}, unexpected {}, unlinked {}; \
-         {} with a problem, {} not settled, {} failed to run; reports in {}",
+        "{} run(s): lost {}, duplicated {}, stale {}, resurrected {}, unexpected {}, unlinked {}, \
+         recreated {}; {} with a problem, {} not settled, {} failed to run; reports in {}",
         options.runs,
         sum(|r| r.verdict.total.lost),
         sum(|r| r.verdict.total.duplicated),
@@ -142,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
         sum(|r| r.verdict.total.resurrected),
         sum(|r| r.verdict.total.unexpected),
         sum(|r| r.verdict.total.unlinked),
+        sum(|r| r.verdict.total.recreated),
         reports.iter().filter(|r| !r.verdict.total.clean()).count(),
         reports.iter().filter(|r| !r.settled).count(),
         failures.len(),

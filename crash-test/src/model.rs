@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::keys::{Kind, Side};
+use crate::oracle::Found;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Origin {
@@ -40,11 +41,22 @@ pub struct Item {
     /// Every edit made, in order: (side, new marker).
     pub edits: Vec<(Side, String)>,
     pub deleted: Option<Side>,
+    /// The copy the harness deleted, when it was one our create made (see [`DeletedCopy`]).
+    pub deleted_copy: Option<DeletedCopy>,
     /// Shares its key with another item: counted by key only, never touched.
     pub namesake: bool,
     /// What the harness did to it, with the seconds since the faults began, for the report of
     /// a problem.
     pub history: Vec<String>,
+}
+
+/// A copy our create made that the harness deleted: its id, and the link whose identity it
+/// carried (read from a listing at most a few seconds old). The oracle tells a copy that link's
+/// create made again after the delete apart from other resurrections (decision 93).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedCopy {
+    pub id: String,
+    pub made_by: String,
 }
 
 /// What one item must look like at the end, on both sides.
@@ -133,21 +145,16 @@ pub struct OpCounts {
 }
 
 impl Model {
-    /// The model of the seeded data: `outlook` and `zoho` are (key, id, marker) of every item of
-    /// `kind` each side held before the sync started. Items of the same key on both sides, one
+    /// The model of the seeded data: `outlook` and `zoho` are every item of `kind` each side
+    /// held before the sync started. Items of the same key on both sides, one
     /// on each, are one item (a pair the first sync must match).
-    pub fn seed(
-        &mut self,
-        kind: Kind,
-        outlook: &[(String, String, String)],
-        zoho: &[(String, String, String)],
-    ) {
+    pub fn seed(&mut self, kind: Kind, outlook: &[Found], zoho: &[Found]) {
         let mut by_key: BTreeMap<&str, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
-        for (i, (key, _, _)) in outlook.iter().enumerate() {
-            by_key.entry(key).or_default().0.push(i);
+        for (i, found) in outlook.iter().enumerate() {
+            by_key.entry(&found.key).or_default().0.push(i);
         }
-        for (i, (key, _, _)) in zoho.iter().enumerate() {
-            by_key.entry(key).or_default().1.push(i);
+        for (i, found) in zoho.iter().enumerate() {
+            by_key.entry(&found.key).or_default().1.push(i);
         }
         for (key, (o, z)) in by_key {
             let base = |origin, outlook_id, zoho_id, initial, namesake| Item {
@@ -159,6 +166,7 @@ impl Model {
                 initial,
                 edits: Vec::new(),
                 deleted: None,
+                deleted_copy: None,
                 namesake,
                 history: Vec::new(),
             };
@@ -166,9 +174,9 @@ impl Model {
                 let (oi, zi) = (&outlook[o[0]], &zoho[z[0]]);
                 self.items.push(base(
                     Origin::Seeded(None),
-                    Some(oi.1.clone()),
-                    Some(zi.1.clone()),
-                    seeded_pair_values(&oi.2, &zi.2),
+                    Some(oi.id.clone()),
+                    Some(zi.id.clone()),
+                    seeded_pair_values(&oi.marker, &zi.marker),
                     false,
                 ));
                 continue;
@@ -178,7 +186,9 @@ impl Model {
             // such keys; on one side only, each is an item of its own.
             let namesake = o.len() + z.len() > 1;
             for &i in &o {
-                let (_, id, value) = &outlook[i];
+                let Found {
+                    id, marker: value, ..
+                } = &outlook[i];
                 self.items.push(base(
                     Origin::Seeded(Some(Side::Outlook)),
                     Some(id.clone()),
@@ -188,7 +198,9 @@ impl Model {
                 ));
             }
             for &i in &z {
-                let (_, id, value) = &zoho[i];
+                let Found {
+                    id, marker: value, ..
+                } = &zoho[i];
                 self.items.push(base(
                     Origin::Seeded(Some(Side::Zoho)),
                     None,
@@ -235,6 +247,7 @@ impl Model {
             initial: BTreeSet::from([marker]),
             edits: Vec::new(),
             deleted: None,
+            deleted_copy: None,
             namesake: false,
             history: Vec::new(),
         });
@@ -264,6 +277,7 @@ mod tests {
             initial: BTreeSet::from(["initial".to_owned()]),
             edits: edits.iter().map(|(s, v)| (*s, (*v).to_owned())).collect(),
             deleted,
+            deleted_copy: None,
             namesake: false,
             history: Vec::new(),
         }
@@ -307,7 +321,12 @@ mod tests {
     #[test]
     fn seeded_pairs_are_one_item_and_namesakes_are_marked() {
         let mut model = Model::default();
-        let row = |k: &str, id: &str, v: &str| (k.to_owned(), id.to_owned(), v.to_owned());
+        let row = |k: &str, id: &str, v: &str| Found {
+            key: k.to_owned(),
+            id: id.to_owned(),
+            marker: v.to_owned(),
+            made_by: None,
+        };
         model.seed(
             Kind::Contact,
             &[

@@ -14,10 +14,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::keys::{KINDS, Kind, SIDES, Side};
+#[cfg(test)]
+use crate::model::DeletedCopy;
 use crate::model::{Expect, Item, Model};
 
-/// One item as a side holds it at the end: (key, id, marker).
-pub type Found = (String, String, String);
+/// One item as a side holds it at the end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub key: String,
+    pub id: String,
+    pub marker: String,
+    /// The link whose create made it ([`crate::keys::made_by`]).
+    pub made_by: Option<String>,
+}
 
 /// Both sides' items of one kind and sync-service's active links of it (Outlook id, Zoho id).
 #[derive(Debug, Default)]
@@ -44,6 +53,10 @@ pub struct Counts {
     pub duplicated: u64,
     pub stale: u64,
     pub resurrected: u64,
+    /// Items deleted on a side as a copy our create made and found there again as a new copy
+    /// made for the same link: a create repeated after a crash that lost its answer, which no
+    /// longer finds its deleted first copy (decision 93: accepted, not counted as a problem).
+    pub recreated: u64,
     pub unexpected: u64,
     pub unlinked: u64,
 }
@@ -55,6 +68,7 @@ impl Counts {
         self.duplicated += other.duplicated;
         self.stale += other.stale;
         self.resurrected += other.resurrected;
+        self.recreated += other.recreated;
         self.unexpected += other.unexpected;
         self.unlinked += other.unlinked;
     }
@@ -107,7 +121,10 @@ pub fn judge(model: &Model, actual: &BTreeMap<Kind, Actual>) -> Verdict {
 /// found on each side.
 fn story(kind: Kind, key: &str, items: &[&Item], outlook: &[&Found], zoho: &[&Found]) -> String {
     let ids = |found: &[&Found]| -> Vec<String> {
-        found.iter().map(|f| format!("{} `{}`", f.1, f.2)).collect()
+        found
+            .iter()
+            .map(|f| format!("{} `{}`", f.id, f.marker))
+            .collect()
     };
     let items: Vec<String> = items
         .iter()
@@ -130,6 +147,22 @@ fn story(kind: Kind, key: &str, items: &[&Item], outlook: &[&Found], zoho: &[&Fo
     )
 }
 
+/// Whether `item`, deleted by the harness as a copy our create made, is on both sides once
+/// again, its copy on the deleted side a new one made for the same link: the create, repeated
+/// after a crash lost its answer, no longer found its first copy and made another.
+fn recreated(item: &Item, outlook: &[&Found], zoho: &[&Found]) -> bool {
+    let (Some(side), Some(deleted)) = (item.deleted, item.deleted_copy.as_ref()) else {
+        return false;
+    };
+    let (there, other) = match side {
+        Side::Outlook => (outlook, zoho),
+        Side::Zoho => (zoho, outlook),
+    };
+    matches!(there, [copy] if copy.id != deleted.id
+        && copy.made_by.as_deref() == Some(deleted.made_by.as_str()))
+        && other.len() == 1
+}
+
 fn judge_kind(
     model: &Model,
     kind: Kind,
@@ -149,7 +182,7 @@ fn judge_kind(
     for side in SIDES {
         let map = on_side.entry(side).or_default();
         for found in actual.side(side) {
-            map.entry(found.0.as_str()).or_default().push(found);
+            map.entry(found.key.as_str()).or_default().push(found);
         }
     }
     let expected = model.by_key(kind);
@@ -167,6 +200,16 @@ fn judge_kind(
         let copies =
             |side: Side| -> Vec<&Found> { on_side[&side].get(key).cloned().unwrap_or_default() };
         let (outlook, zoho) = (copies(Side::Outlook), copies(Side::Zoho));
+        if let [item] = items.as_slice()
+            && recreated(item, &outlook, &zoho)
+        {
+            counts.recreated += 1;
+            note(
+                key,
+                format!("`{key}` made again after its copy was deleted (decision 93)"),
+            );
+            continue;
+        }
         for (side, copies) in [(Side::Outlook, &outlook), (Side::Zoho, &zoho)] {
             let n = copies.len();
             if n < present {
@@ -206,7 +249,7 @@ fn judge_kind(
             Expect::Absent => continue,
         };
         let (o, z) = (outlook[0], zoho[0]);
-        if !accepted.contains(&o.2) || !accepted.contains(&z.2) {
+        if !accepted.contains(&o.marker) || !accepted.contains(&z.marker) {
             counts.stale += 1;
             let edits: Vec<String> = items[0]
                 .edits
@@ -218,19 +261,19 @@ fn judge_kind(
                 format!(
                     "`{key}` stale: Outlook `{}`, Zoho `{}`, expected one of {accepted:?} (edits \
                  in order: {})",
-                    o.2,
-                    z.2,
+                    o.marker,
+                    z.marker,
                     edits.join(", ")
                 ),
             );
         }
-        if !actual.links.contains(&(o.1.clone(), z.1.clone())) {
+        if !actual.links.contains(&(o.id.clone(), z.id.clone())) {
             counts.unlinked += 1;
             note(
                 key,
                 format!(
                     "`{key}`: Outlook {} and Zoho {} are not one active link",
-                    o.1, z.1
+                    o.id, z.id
                 ),
             );
         }
@@ -271,7 +314,12 @@ mod tests {
     use super::*;
 
     fn found(key: &str, id: &str, marker: &str) -> Found {
-        (key.into(), id.into(), marker.into())
+        Found {
+            key: key.into(),
+            id: id.into(),
+            marker: marker.into(),
+            made_by: None,
+        }
     }
 
     fn seeded() -> Model {
@@ -318,7 +366,7 @@ mod tests {
     fn a_second_copy_is_a_duplicate_and_a_missing_one_is_lost() {
         let mut actual = synced();
         actual.zoho.push(found("b", "z9", ""));
-        actual.outlook.retain(|f| f.0 != "c");
+        actual.outlook.retain(|f| f.key != "c");
         let counts = verdict(&seeded(), actual);
         assert_eq!((counts.duplicated, counts.lost), (1, 1), "{counts:?}");
     }
@@ -340,18 +388,57 @@ mod tests {
         b.deleted = Some(Side::Outlook);
         let mut actual = synced();
         for f in actual.outlook.iter_mut().chain(actual.zoho.iter_mut()) {
-            if f.0 == "b" {
-                f.2 = "kept".into();
+            if f.key == "b" {
+                f.marker = "kept".into();
             }
         }
         assert!(verdict(&model, actual).clean());
         let mut gone = synced();
-        gone.outlook.retain(|f| f.0 != "b");
-        gone.zoho.retain(|f| f.0 != "b");
+        gone.outlook.retain(|f| f.key != "b");
+        gone.zoho.retain(|f| f.key != "b");
         assert!(verdict(&model, gone).clean());
         let mut half = synced();
-        half.outlook.retain(|f| f.0 != "b");
+        half.outlook.retain(|f| f.key != "b");
         assert_eq!(verdict(&model, half).resurrected, 1);
+    }
+
+    #[test]
+    fn a_deleted_copy_made_again_for_its_link_is_recreated_not_resurrected() {
+        const LINK: &str = "6b1d8c3e-0f4a-4c52-9a7e-1e2f3a4b5c6d";
+        let mut model = seeded();
+        let b = model.items.iter_mut().find(|i| i.key == "b").unwrap();
+        b.deleted = Some(Side::Zoho);
+        b.deleted_copy = Some(DeletedCopy {
+            id: "z3".into(),
+            made_by: LINK.into(),
+        });
+        let again = |id: &str, made_by: Option<&str>| {
+            let mut actual = synced();
+            actual.zoho.retain(|f| f.key != "b");
+            actual.zoho.push(Found {
+                made_by: made_by.map(str::to_owned),
+                ..found("b", id, "")
+            });
+            actual
+        };
+        let counts = verdict(&model, again("z7", Some(LINK)));
+        assert_eq!((counts.recreated, counts.resurrected), (1, 0), "{counts:?}");
+        assert!(counts.clean());
+        // The same copy never deleted, a copy of another link, or one on one side only: a
+        // resurrection.
+        for actual in [
+            again("z3", Some(LINK)),
+            again("z7", Some("0b6f1f7e-8a52-4f7e-9d3c-2f1f0b6e7a11")),
+            again("z7", None),
+        ] {
+            let counts = verdict(&model, actual);
+            assert_eq!((counts.recreated, counts.resurrected), (0, 2), "{counts:?}");
+        }
+        let mut one_side = again("z7", Some(LINK));
+        one_side.outlook.retain(|f| f.key != "b");
+        let counts = verdict(&model, one_side);
+        assert_eq!(counts.recreated, 0, "{counts:?}");
+        assert!(!counts.clean());
     }
 
     #[test]

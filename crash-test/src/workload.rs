@@ -24,7 +24,7 @@ use sandbox::client::Control;
 use serde_json::{Value, json};
 
 use crate::keys::{self, KINDS, Kind, SIDES, Side};
-use crate::model::{Model, OpCounts, Origin};
+use crate::model::{DeletedCopy, Model, OpCounts, Origin};
 
 /// A user's two sandbox accounts and where the workload writes.
 #[derive(Debug, Clone)]
@@ -51,6 +51,8 @@ pub struct Workload {
     zoho_token: Option<(String, String, Instant)>,
     /// Ids by key, per kind and side, as last listed.
     listings: BTreeMap<(Kind, Side), BTreeMap<String, Vec<String>>>,
+    /// For the same listings: the link whose create made an item (by id), where one did.
+    made_by: BTreeMap<(Kind, Side), BTreeMap<String, String>>,
     listed_at: Option<Instant>,
     /// Kinds whose first sync sync-service reports done.
     pub first_sync_done: BTreeMap<Kind, bool>,
@@ -93,6 +95,7 @@ impl Workload {
             graph_token: None,
             zoho_token: None,
             listings: BTreeMap::new(),
+            made_by: BTreeMap::new(),
             listed_at: None,
             first_sync_done: BTreeMap::new(),
             graph_creates: Arc::new(AtomicU64::new(0)),
@@ -145,12 +148,17 @@ impl Workload {
                     }
                 };
                 let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                let mut made_by = BTreeMap::new();
                 for item in &items {
                     if let Some(key) = keys::key(kind, side, item, &self.target.task_list_id) {
                         by_key.entry(key).or_default().push(keys::id(item));
                     }
+                    if let Some(link) = keys::made_by(side, item) {
+                        made_by.insert(keys::id(item), link);
+                    }
                 }
                 self.listings.insert((kind, side), by_key);
+                self.made_by.insert((kind, side), made_by);
             }
         }
         self.listed_at = Some(Instant::now());
@@ -348,6 +356,11 @@ impl Workload {
         ));
         self.model.items[n].history.push(note);
         if accepted {
+            let made_by = self.made_by.get(&(kind, side)).and_then(|m| m.get(&id));
+            self.model.items[n].deleted_copy = made_by.map(|link| DeletedCopy {
+                id: id.clone(),
+                made_by: link.clone(),
+            });
             self.model.items[n].deleted = Some(side);
             self.counts.deletes += 1;
         }
