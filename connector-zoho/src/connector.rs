@@ -115,9 +115,6 @@ fn operation(kind: ItemKind, what: &str) -> &'static str {
         (ItemKind::Contact, "get") => "GET /Contacts/{id}",
         (ItemKind::Task, "get") => "GET /Tasks/{id}",
         (ItemKind::Event, "get") => "GET /Events/{id}",
-        (ItemKind::Contact, "upsert") => "POST /Contacts/upsert",
-        (ItemKind::Task, "upsert") => "POST /Tasks/upsert",
-        (ItemKind::Event, "upsert") => "POST /Events/upsert",
         (ItemKind::Contact, "insert") => "POST /Contacts",
         (ItemKind::Task, "insert") => "POST /Tasks",
         (ItemKind::Event, "insert") => "POST /Events",
@@ -348,17 +345,11 @@ impl ZohoConnector {
         zone: Tz,
     ) -> Vec<(usize, ApplyOutcome)> {
         let records: Vec<Value> = batch.iter().map(|(_, record, _)| record.clone()).collect();
-        let create = matches!(mode, Write::Insert);
+        let blind_create = matches!(mode, Write::Insert);
         let written = match mode {
-            Write::Upsert { link_field } => {
+            Write::InsertIdentified { .. } => {
                 self.client
-                    .upsert(
-                        ctx,
-                        operation(kind, "upsert"),
-                        module(kind),
-                        records,
-                        link_field,
-                    )
+                    .insert_identified(ctx, operation(kind, "insert"), module(kind), records)
                     .await
             }
             Write::Insert => {
@@ -391,11 +382,26 @@ impl ZohoConnector {
                 let mut out = Vec::with_capacity(batch.len());
                 for (n, (index, record, item)) in batch.iter().enumerate() {
                     let mut result = outcome(results.get(n), item);
-                    if let (Some(r), false) = (results.get(n), create)
-                        && r.code == "ALREADY_MODIFIED"
-                    {
-                        let id = record.get("id").and_then(Value::as_str).unwrap_or_default();
-                        result = self.stale(ctx, kind, id, zone).await;
+                    match (results.get(n), mode) {
+                        (Some(r), Write::Update { .. }) if r.code == "ALREADY_MODIFIED" => {
+                            let id = record.get("id").and_then(Value::as_str).unwrap_or_default();
+                            result = self.stale(ctx, kind, id, zone).await;
+                        }
+                        // A repeated create: its first copy holds the link's identity. Answered
+                        // as it is now, never written over (a person may have edited it since).
+                        (Some(r), Write::InsertIdentified { link_field })
+                            if r.code == "DUPLICATE_DATA"
+                                && r.details.get("api_name").and_then(Value::as_str)
+                                    == Some(link_field) =>
+                        {
+                            if let Some(id) = r.details["duplicate_record"]["id"]
+                                .as_str()
+                                .or_else(|| r.details["id"].as_str())
+                            {
+                                result = self.stale(ctx, kind, id, zone).await;
+                            }
+                        }
+                        _ => {}
                     }
                     out.push((*index, result));
                 }
@@ -404,7 +410,7 @@ impl ZohoConnector {
             Err(err) => {
                 // A create whose answer was lost may have happened: never sent again blindly;
                 // the next poll reads it back and sync-service adopts it.
-                let failed = if create && is_unconfirmed(&err) {
+                let failed = if blind_create && is_unconfirmed(&err) {
                     ApplyOutcome::Failed {
                         code: FailureCode::CreateUnconfirmed,
                         message: format!(
@@ -579,8 +585,8 @@ fn delete_outcome(
 /// How a batch is written.
 #[derive(Clone, Copy)]
 enum Write<'a> {
-    /// Creates with the link's identity: repeated, they update their first copy.
-    Upsert {
+    /// Creates with the link's identity: repeated, they find their first copy (decision 94).
+    InsertIdentified {
         link_field: &'a str,
     },
     /// Creates without it (the org does not allow the field).
@@ -813,7 +819,7 @@ impl Connector for ZohoConnector {
                             record.insert(field.api_name.clone(), json!(field.value(&identity)));
                         }
                     }
-                    Write::Upsert {
+                    Write::InsertIdentified {
                         link_field: &field.api_name,
                     }
                 }

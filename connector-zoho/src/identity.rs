@@ -2,9 +2,11 @@
 //! field ("Outlook Sync Link", unique in its module), set up by the connector in each module
 //! where the organisation allows it. It holds the link id and the id of the Outlook item the
 //! record copies ([`LinkIdentity::value`]; the link alone in a field made too short by an
-//! earlier version), and reads return it, so links can be rebuilt from both sides. Creates then go through `upsert` with that field as the
-//! duplicate check, so a create repeated after a crash updates its first copy instead of making
-//! a second one, and links can be rebuilt from the CRM if the database is lost.
+//! earlier version), and reads return it, so links can be rebuilt from both sides. Creates then
+//! carry it: the field being unique, a create repeated after a crash is refused with
+//! `DUPLICATE_DATA` naming its first copy, which is answered as it is instead of a second copy
+//! being made or the first written over (decision 94), and links can be rebuilt from the CRM if
+//! the database is lost.
 //!
 //! Where the field cannot be made (the user may not customise fields, or the connection
 //! predates the `ZohoCRM.settings.fields.CREATE` scope), creates are plain inserts and a
@@ -166,7 +168,7 @@ pub fn link_field(answer: &Value) -> Option<LinkField> {
 }
 
 async fn create(client: &ZohoClient, ctx: &CallContext, kind: ItemKind) -> Result<(), ApiError> {
-    // An External ID field: unique in the module, and usable as upsert's duplicate check.
+    // An External ID field: unique in the module, so a repeated create is refused.
     let body = json!({ "fields": [{
         "field_label": LINK_FIELD_LABEL,
         "data_type": "text",

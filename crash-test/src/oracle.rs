@@ -151,7 +151,10 @@ fn story(kind: Kind, key: &str, items: &[&Item], outlook: &[&Found], zoho: &[&Fo
 /// again, its copy on the deleted side a new one made for the same link: the create, repeated
 /// after a crash lost its answer, no longer found its first copy and made another.
 fn recreated(item: &Item, outlook: &[&Found], zoho: &[&Found]) -> bool {
-    let (Some(side), Some(deleted)) = (item.deleted, item.deleted_copy.as_ref()) else {
+    // A delete that may have lost to an edit (`Either`) may be undone anyway: judged as usual.
+    let (Some(side), Some(deleted), Expect::Absent) =
+        (item.deleted, item.deleted_copy.as_ref(), item.expect())
+    else {
         return false;
     };
     let (there, other) = match side {
@@ -434,6 +437,30 @@ mod tests {
             let counts = verdict(&model, actual);
             assert_eq!((counts.recreated, counts.resurrected), (0, 2), "{counts:?}");
         }
+        // Deleted on Outlook after a Zoho edit, the delete may have lost: both copies accepted,
+        // nothing set apart.
+        let mut lost_to_an_edit = model.clone();
+        let b = lost_to_an_edit
+            .items
+            .iter_mut()
+            .find(|i| i.key == "b")
+            .unwrap();
+        b.edits.push((Side::Zoho, String::new()));
+        b.deleted = Some(Side::Outlook);
+        b.deleted_copy = Some(DeletedCopy {
+            id: "o2".into(),
+            made_by: LINK.into(),
+        });
+        let mut actual = synced();
+        actual.outlook.retain(|f| f.key != "b");
+        actual.outlook.push(Found {
+            made_by: Some(LINK.into()),
+            ..found("b", "o8", "")
+        });
+        actual.links.insert(("o8".into(), "z3".into()));
+        let counts = verdict(&lost_to_an_edit, actual);
+        assert_eq!(counts.recreated, 0, "{counts:?}");
+        assert!(counts.clean(), "{counts:?}");
         let mut one_side = again("z7", Some(LINK));
         one_side.outlook.retain(|f| f.key != "b");
         let counts = verdict(&model, one_side);

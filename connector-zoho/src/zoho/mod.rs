@@ -258,20 +258,20 @@ impl ZohoClient {
         results(&response, sent)
     }
 
-    /// Inserts up to [`WRITE_BATCH`] records, or updates those whose `duplicate_check` field
-    /// value is already in the module (Zoho's upsert): sending it again changes nothing more.
-    pub async fn upsert(
+    /// Inserts up to [`WRITE_BATCH`] records that each carry a value of `module`'s unique
+    /// identity field: sent again, a record creates nothing, and Zoho answers `DUPLICATE_DATA`
+    /// naming the record that holds the value (`details.duplicate_record.id`). So, unlike a
+    /// plain insert, the call may be repeated after a lost answer.
+    pub async fn insert_identified(
         &self,
         ctx: &CallContext,
         operation: &'static str,
         module: &str,
         records: Vec<Value>,
-        duplicate_check: &str,
     ) -> Result<Vec<RecordResult>, ApiError> {
         let sent = records.len();
-        let body =
-            json!({"data": records, "duplicate_check_fields": [duplicate_check], "trigger": []});
-        let url = Self::url(ctx, &format!("/{module}/upsert"))?;
+        let body = json!({"data": records, "trigger": []});
+        let url = Self::url(ctx, &format!("/{module}"))?;
         let response = self
             .caller
             .call(&ctx.gate, operation, Idempotency::Idempotent, || {

@@ -263,7 +263,7 @@ async fn a_rejected_record_fails_alone_and_a_stale_update_answers_the_current_re
         .control(reqwest::Method::GET, "/stats", json!(null))
         .await;
     assert_eq!(
-        stats["zoho"]["orgs"][&org.id]["operations"]["POST /Contacts/upsert"], 2,
+        stats["zoho"]["orgs"][&org.id]["operations"]["POST /Contacts"], 2,
         "150 records in two calls: {stats}"
     );
 
