@@ -1,8 +1,8 @@
-//! A user's item messages of a batch decided set-wise (decisions #87): what they need is loaded
-//! in a few statements (their links, parked reads and the creates their contents may echo), the
-//! domain decides each message in order against that state in memory (a later message of an
-//! item sees what an earlier one made of it), and the links and commands are written with
-//! multi-row statements. A message whose handling needs more than this state (a parked read, an
+//! A user's item messages of a batch decided set-wise (decisions #87, #95): what they need is
+//! loaded with one statement (their links, parked reads and the creates their contents may
+//! echo) after the rules of their kinds, the domain decides each message in order against that
+//! state in memory (a later message of an item sees what an earlier one made of it), and the
+//! links and commands are written with one statement. A message whose handling needs more than this state (a parked read, an
 //! identity to look up, a read the domain parks or joins to a create) is handled by the one-by-one
 //! path ([`crate::handler::on_item`]) after what came before it is written; the state is then
 //! loaded again for the messages after it.
@@ -10,7 +10,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
-use sync_model::{ExternalId, ItemKind, LinkId, Side, UserId};
+use sync_model::{ContentHash, ExternalId, ItemKind, LinkId, Side, UserId};
 use sync_protocol::{ChangeMessage, CommandMessage, Envelope};
 use tracing::Instrument;
 
@@ -20,7 +20,7 @@ use crate::domain::{
     FieldConflict, Input, Link, LinkStatus, Output, RandomIds, Rules, UserSettings,
 };
 use crate::handler::{on_item, rules_of};
-use crate::store::{Tx, conflicts, links, outbox, parked, progress};
+use crate::store::{Tx, batch, conflicts, links, progress};
 use service_kit::telemetry::current_traceparent;
 
 /// An item message (`item_changed`, `item_deleted`) admitted by the inbox, as the engine's input.
@@ -144,6 +144,9 @@ struct State {
     creates: HashMap<usize, Vec<Link>>,
     /// Links written since loaded, in the order first written; removed ones.
     saved: Vec<LinkId>,
+    /// The create hashes (Outlook, Zoho) of the links written since loaded, computed once
+    /// when written: every later read of the run compares them.
+    saved_hashes: HashMap<LinkId, (Option<ContentHash>, Option<ContentHash>)>,
     removed: Vec<LinkId>,
     conflicts: Vec<(Link, Rules, FieldConflict)>,
     commands: Vec<Envelope<CommandMessage>>,
@@ -160,10 +163,25 @@ impl State {
                 vacant.insert((kind_rules, settings, state.reading()));
             }
         }
-        let keys: Vec<(ItemKind, Side, &ExternalId)> = messages
+        // The hash of each read's content: the creates it may echo are looked up by it.
+        let hashes: Vec<Option<ContentHash>> = messages
             .iter()
-            .map(|m| (m.kind, m.side, m.external_id()))
+            .map(|m| match &m.input {
+                Input::Changed { side, item, .. } => Some(item.project_for(*side).content_hash()),
+                _ => None,
+            })
             .collect();
+        let keys: Vec<batch::Key> = messages
+            .iter()
+            .zip(&hashes)
+            .map(|(m, hash)| batch::Key {
+                kind: m.kind,
+                side: m.side,
+                item: m.external_id(),
+                read: hash.as_ref(),
+            })
+            .collect();
+        let loaded = batch::load(tx, user, &keys).await?;
         let mut state = State {
             rules,
             by_item: HashMap::new(),
@@ -171,51 +189,31 @@ impl State {
             parked: HashMap::new(),
             creates: HashMap::new(),
             saved: Vec::new(),
+            saved_hashes: HashMap::new(),
             removed: Vec::new(),
             conflicts: Vec::new(),
             commands: Vec::new(),
         };
-        for link in links::find_many(tx, user, &keys).await? {
+        for link in loaded.links {
             state.index(&link);
             state.links.insert(link.id, link);
         }
-        let unknown: Vec<usize> = (0..messages.len())
-            .filter(|&i| {
-                let (kind, side, id) = keys[i];
-                !state.by_item.contains_key(&(kind, side, id.clone()))
-            })
-            .collect();
-        if unknown.is_empty() {
-            return Ok(state);
-        }
-        let unknown_keys: Vec<_> = unknown.iter().map(|&i| keys[i]).collect();
-        let parked_among = parked::among(tx, user, &unknown_keys).await?;
-        for (n, &i) in unknown.iter().enumerate() {
-            state.parked.insert(i, parked_among.contains(&n));
-        }
-        let reads: Vec<(usize, sync_model::ContentHash)> = unknown
-            .iter()
-            .filter_map(|&i| match &messages[i].input {
-                Input::Changed { side, item, .. } => {
-                    Some((i, item.project_for(*side).content_hash()))
-                }
-                _ => None,
-            })
-            .collect();
-        if !reads.is_empty() {
-            let read_keys: Vec<_> = reads
-                .iter()
-                .map(|(i, hash)| (messages[*i].kind, messages[*i].side, hash))
-                .collect();
-            for (i, _) in &reads {
-                state.creates.insert(*i, Vec::new());
+        // Only the items no link knows look at parked reads and creates.
+        for (i, key) in keys.iter().enumerate() {
+            if state
+                .by_item
+                .contains_key(&(key.kind, key.side, key.item.clone()))
+            {
+                continue;
             }
-            for (n, link) in links::creates_with_many(tx, user, &read_keys).await? {
-                state
-                    .creates
-                    .get_mut(&reads[n].0)
-                    .expect("every read has its entry")
-                    .push(link);
+            state.parked.insert(i, loaded.parked.contains(&i));
+            if key.read.is_some() {
+                state.creates.insert(i, Vec::new());
+            }
+        }
+        for (i, link) in loaded.creates {
+            if let Some(candidates) = state.creates.get_mut(&i) {
+                candidates.push(link);
             }
         }
         Ok(state)
@@ -274,7 +272,7 @@ impl State {
         i: usize,
         kind: ItemKind,
         side: Side,
-        read: &sync_model::ContentHash,
+        read: &ContentHash,
     ) -> Option<Vec<Link>> {
         let stored = self.creates.get(&i)?;
         let written: HashSet<LinkId> = self.saved.iter().chain(&self.removed).copied().collect();
@@ -291,7 +289,14 @@ impl State {
                     l.kind == kind
                         && l.status == LinkStatus::Active
                         && l.external_id(side).is_none()
-                        && unknown_read::create_hash(l, side).as_ref() == Some(read)
+                        && self
+                            .saved_hashes
+                            .get(&l.id)
+                            .and_then(|(outlook, zoho)| match side {
+                                Side::Outlook => outlook.as_ref(),
+                                Side::Zoho => zoho.as_ref(),
+                            })
+                            == Some(read)
                 })
                 .cloned(),
         );
@@ -306,6 +311,7 @@ impl State {
             {
                 self.unindex(&link);
                 self.saved.retain(|s| *s != id);
+                self.saved_hashes.remove(&id);
                 self.removed.push(id);
             }
             return false;
@@ -334,6 +340,13 @@ impl State {
         if !self.saved.contains(&link.id) {
             self.saved.push(link.id);
         }
+        self.saved_hashes.insert(
+            link.id,
+            (
+                unknown_read::create_hash(&link, Side::Outlook),
+                unknown_read::create_hash(&link, Side::Zoho),
+            ),
+        );
         self.removed.retain(|r| *r != link.id);
         self.index(&link);
         self.links.insert(link.id, link);
@@ -359,7 +372,8 @@ impl State {
         }
     }
 
-    /// Stores what the decisions wrote: removals, links, conflicts, then commands. Returns
+    /// Stores what the decisions wrote: removals, conflicts, then links and commands (one
+    /// statement). Returns
     /// whether commands were written.
     async fn flush(&mut self, tx: &mut Tx<'_>, user: UserId) -> anyhow::Result<bool> {
         links::remove_many(tx, &self.removed).await?;
@@ -368,14 +382,14 @@ impl State {
             .iter()
             .filter_map(|id| self.links.get(id))
             .collect();
-        links::save_many(tx, &saved).await?;
         for (link, rules, conflict) in &self.conflicts {
             conflicts::record(tx, user, link, rules.conflict_rule, conflict).await?;
         }
-        outbox::push_many(tx, &self.commands).await?;
+        batch::save(tx, &saved, &self.commands).await?;
         let wrote = !self.commands.is_empty();
         self.removed.clear();
         self.saved.clear();
+        self.saved_hashes.clear();
         self.conflicts.clear();
         self.commands.clear();
         Ok(wrote)

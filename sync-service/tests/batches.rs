@@ -361,3 +361,47 @@ async fn a_users_batch_writes_its_inbox_records_links_and_commands_in_one_statem
     pool.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_users_batch_writes_its_links_and_commands_with_one_statement() -> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let user = contact_user(&pool).await?;
+    // Statement-level triggers note the statement (by its start time) writing each table.
+    sqlx::raw_sql(
+        "CREATE TABLE statements (tbl text NOT NULL, started timestamptz NOT NULL);
+         CREATE FUNCTION note_statement() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME, statement_timestamp());
+                RETURN NULL; END $$;
+         CREATE TRIGGER note_links AFTER INSERT ON links
+             FOR EACH STATEMENT EXECUTE FUNCTION note_statement();
+         CREATE TRIGGER note_outbox AFTER INSERT ON outbox
+             FOR EACH STATEMENT EXECUTE FUNCTION note_statement();
+         CREATE TRIGGER note_inbox AFTER INSERT ON processed_messages
+             FOR EACH STATEMENT EXECUTE FUNCTION note_statement();",
+    )
+    .execute(&pool)
+    .await?;
+    let batch: Vec<Vec<u8>> = (0..20)
+        .map(|i| new_contact(user, &format!("n{i}")))
+        .collect();
+    handle(&handler, &batch).await?;
+
+    assert_eq!(names(&decisions(&pool).await?[&user]).len(), 20);
+    let statements: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT count(*), string_agg(tbl, ',' ORDER BY tbl) FROM statements
+         GROUP BY started ORDER BY min(started)",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(
+        statements,
+        [
+            (1, "processed_messages".to_owned()),
+            (2, "links,outbox".to_owned())
+        ],
+        "the inbox's admission, then one statement for the links and the commands"
+    );
+    pool.close().await;
+    Ok(())
+}

@@ -129,91 +129,6 @@ pub async fn creates_with(
     Ok(parse(rows))
 }
 
-/// The links that know any of `keys` (kind, side, item id), locked for this transaction: the
-/// [`find`] of a batch's messages in one statement (decisions #87).
-pub async fn find_many(
-    tx: &mut Tx<'_>,
-    user: UserId,
-    keys: &[(ItemKind, Side, &ExternalId)],
-) -> sqlx::Result<Vec<Link>> {
-    let (mut outlook, mut zoho): (Columns, Columns) = Default::default();
-    for (kind, side, id) in keys {
-        let columns = match side {
-            Side::Outlook => &mut outlook,
-            Side::Zoho => &mut zoho,
-        };
-        columns.0.push(kind.as_str());
-        columns.1.push(id.0.as_str());
-    }
-    // One index scan per key and side (the unique indexes on the ids).
-    let rows = sqlx::query_as(
-        "SELECT doc FROM links
-         WHERE id IN (SELECT l.id FROM unnest($2::text[], $3::text[]) AS k(kind, item)
-                        JOIN links l ON l.user_id = $1 AND l.kind = k.kind AND l.outlook_id = k.item
-                      UNION ALL
-                      SELECT l.id FROM unnest($4::text[], $5::text[]) AS k(kind, item)
-                        JOIN links l ON l.user_id = $1 AND l.kind = k.kind AND l.zoho_id = k.item)
-         FOR UPDATE",
-    )
-    .bind(user.0)
-    .bind(outlook.0)
-    .bind(outlook.1)
-    .bind(zoho.0)
-    .bind(zoho.1)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(parse(rows))
-}
-
-/// Kinds and item ids (or hashes) of one side, as arrays.
-type Columns<'a> = (Vec<&'a str>, Vec<&'a str>);
-
-/// [`creates_with`] for many reads at once (decisions #87): for each key (kind, side, content
-/// hash), by its index in `keys`, the links that may have made an item read with it. Not
-/// locked: the batch only goes on with a read that none of them made (the domain says), and
-/// handles any other one again on its own, through [`creates_with`].
-pub async fn creates_with_many(
-    tx: &mut Tx<'_>,
-    user: UserId,
-    keys: &[(ItemKind, Side, &ContentHash)],
-) -> sqlx::Result<Vec<(usize, Link)>> {
-    let kinds: Vec<&str> = keys.iter().map(|(kind, _, _)| kind.as_str()).collect();
-    let sides: Vec<&str> = keys.iter().map(|(_, side, _)| side.as_str()).collect();
-    let hashes: Vec<&str> = keys.iter().map(|(_, _, hash)| hash.0.as_str()).collect();
-    // Index scans as in `creates_with`: the hash of each side, and the rows not saved since
-    // hashes were kept; a link both ways is one candidate (deduplicated below).
-    let rows: Vec<(i64, sqlx::types::Json<Link>)> = sqlx::query_as(
-        "WITH k AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[])
-                                  WITH ORDINALITY AS k(kind, side, hash, i))
-         SELECT k.i, l.doc FROM k JOIN links l ON l.user_id = $1 AND l.kind = k.kind
-           AND l.create_hash_outlook = k.hash
-         WHERE k.side = 'outlook' AND l.status = 'active' AND l.outlook_id IS NULL
-         UNION ALL
-         SELECT k.i, l.doc FROM k JOIN links l ON l.user_id = $1 AND l.kind = k.kind
-           AND l.create_hash_zoho = k.hash
-         WHERE k.side = 'zoho' AND l.status = 'active' AND l.zoho_id IS NULL
-         UNION ALL
-         SELECT k.i, l.doc FROM k JOIN links l ON l.user_id = $1 AND l.kind = k.kind
-           AND l.hashes_stale
-         WHERE l.status = 'active'
-           AND CASE k.side WHEN 'outlook' THEN l.outlook_id ELSE l.zoho_id END IS NULL",
-    )
-    .bind(user.0)
-    .bind(kinds)
-    .bind(sides)
-    .bind(hashes)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut found: Vec<(usize, Link)> = Vec::with_capacity(rows.len());
-    for (i, json) in rows {
-        let key = (i - 1) as usize;
-        if !found.iter().any(|(k, l)| *k == key && l.id == json.0.id) {
-            found.push((key, json.0));
-        }
-    }
-    Ok(found)
-}
-
 /// What the end of a round of `side` looks at, locked: links whose create there lost its
 /// answer (`failure_code` `create_unconfirmed`), and copies our creates made there that no read
 /// has listed since (`SideState::unlisted`). One statement for both, over two partial indexes.
@@ -270,43 +185,6 @@ pub async fn save(tx: &mut Tx<'_>, link: &Link) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// [`save`] of many links in one statement (decisions #87); each id at most once.
-pub async fn save_many(tx: &mut Tx<'_>, links: &[&Link]) -> sqlx::Result<()> {
-    if links.is_empty() {
-        return Ok(());
-    }
-    let text = |f: &dyn Fn(&Link) -> Option<String>| -> Vec<Option<String>> {
-        links.iter().map(|l| f(l)).collect()
-    };
-    sqlx::query(
-        "INSERT INTO links (id, user_id, kind, outlook_id, zoho_id, status, deleted_by, doc, last_error,
-                            failure_code, create_hash_outlook, create_hash_zoho)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::text[], $8::jsonb[], $9::text[], $10::text[], $11::text[], $12::text[])
-         ON CONFLICT (id) DO UPDATE SET
-            outlook_id = excluded.outlook_id, zoho_id = excluded.zoho_id, status = excluded.status,
-            deleted_by = excluded.deleted_by, doc = excluded.doc, last_error = excluded.last_error,
-            failure_code = excluded.failure_code, create_hash_outlook = excluded.create_hash_outlook,
-            create_hash_zoho = excluded.create_hash_zoho, hashes_stale = false,
-            updated_at = now()",
-    )
-    .bind(links.iter().map(|l| l.id.0).collect::<Vec<_>>())
-    .bind(links.iter().map(|l| l.user_id.0).collect::<Vec<_>>())
-    .bind(links.iter().map(|l| l.kind.as_str()).collect::<Vec<_>>())
-    .bind(text(&|l| l.external_id(Side::Outlook).map(|i| i.0.clone())))
-    .bind(text(&|l| l.external_id(Side::Zoho).map(|i| i.0.clone())))
-    .bind(links.iter().map(|l| l.status.as_str()).collect::<Vec<_>>())
-    .bind(text(&|l| deleted_by(l).map(str::to_owned)))
-    .bind(links.iter().map(|l| sqlx::types::Json(*l)).collect::<Vec<_>>())
-    .bind(text(&last_error))
-    .bind(text(&|l| l.last_error.as_ref().map(|e| e.code.as_str().to_owned())))
-    .bind(text(&|l| unknown_read::create_hash(l, Side::Outlook).map(|h| h.0)))
-    .bind(text(&|l| unknown_read::create_hash(l, Side::Zoho).map(|h| h.0)))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// Removes many links in one statement.
 pub async fn remove_many(tx: &mut Tx<'_>, links: &[LinkId]) -> sqlx::Result<()> {
     if links.is_empty() {
@@ -319,14 +197,14 @@ pub async fn remove_many(tx: &mut Tx<'_>, links: &[LinkId]) -> sqlx::Result<()> 
     Ok(())
 }
 
-fn deleted_by(link: &Link) -> Option<&'static str> {
+pub(super) fn deleted_by(link: &Link) -> Option<&'static str> {
     match link.status {
         LinkStatus::StagedDelete { by } | LinkStatus::HeldDelete { by } => Some(by.as_str()),
         _ => None,
     }
 }
 
-fn last_error(link: &Link) -> Option<String> {
+pub(super) fn last_error(link: &Link) -> Option<String> {
     link.last_error
         .as_ref()
         .map(|e| format!("{}: {}: {}", e.side, e.code, e.message))

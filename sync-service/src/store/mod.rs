@@ -1,6 +1,7 @@
 //! Postgres access of sync-service, one module per table group. Functions take the transaction
 //! explicitly, so a decision and its commands commit together.
 
+pub mod batch;
 pub mod conflicts;
 pub mod finale;
 pub mod held;

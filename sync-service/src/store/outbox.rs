@@ -16,29 +16,6 @@ pub async fn push(tx: &mut Tx<'_>, envelope: &Envelope<CommandMessage>) -> sqlx:
     Ok(())
 }
 
-/// [`push`] of many commands in one statement, their ids (the relay's order) in the order given.
-pub async fn push_many(
-    tx: &mut Tx<'_>,
-    envelopes: &[Envelope<CommandMessage>],
-) -> sqlx::Result<()> {
-    if envelopes.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO outbox (message_id, user_id, payload)
-         SELECT message_id, user_id, payload
-         FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) WITH ORDINALITY
-              AS batch(message_id, user_id, payload, n)
-         ORDER BY n",
-    )
-    .bind(envelopes.iter().map(|e| e.message_id).collect::<Vec<_>>())
-    .bind(envelopes.iter().map(|e| e.user_id.0).collect::<Vec<_>>())
-    .bind(envelopes.iter().map(sqlx::types::Json).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// Drops the user's writes of `kind` not yet published (a links rebuild: their links are gone,
 /// and a create sent now could only duplicate what the rebuild pairs).
 pub async fn drop_unpublished_writes(

@@ -36,41 +36,6 @@ pub async fn replace(
     Ok(done.rows_affected() > 0)
 }
 
-/// Which of `keys` (kind, side, item id) have a parked read, by their index in `keys`: the
-/// batch hands those to the one-by-one path (decisions #87).
-pub async fn among(
-    tx: &mut Tx<'_>,
-    user: UserId,
-    keys: &[(ItemKind, Side, &ExternalId)],
-) -> sqlx::Result<Vec<usize>> {
-    let rows: Vec<(i64,)> = sqlx::query_as(
-        "SELECT k.i FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY
-                         AS k(kind, side, item, i)
-         WHERE EXISTS (SELECT 1 FROM parked_changes p
-                       WHERE p.user_id = $1 AND p.kind = k.kind AND p.side = k.side
-                         AND p.external_id = k.item)",
-    )
-    .bind(user.0)
-    .bind(
-        keys.iter()
-            .map(|(kind, _, _)| kind.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        keys.iter()
-            .map(|(_, side, _)| side.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        keys.iter()
-            .map(|(_, _, id)| id.0.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows.into_iter().map(|(i,)| (i - 1) as usize).collect())
-}
-
 pub async fn park(
     tx: &mut Tx<'_>,
     user: UserId,

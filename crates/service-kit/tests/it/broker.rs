@@ -327,3 +327,93 @@ async fn a_batch_takes_what_has_arrived_and_each_delivery_is_settled_by_its_own_
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_successful_batch_is_acknowledged_up_to_its_last_delivery_only() -> anyhow::Result<()> {
+    let settings = test_support::test_broker();
+    let broker = Broker::connect(&settings, "test-batch-acks").await?;
+    let publisher = broker.publisher().await?;
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let page: Vec<Envelope<ChangeMessage>> = names.iter().map(|n| deleted(n)).collect();
+    publisher.publish_changes(&page).await?;
+
+    // Batches succeed until two deliveries were handled; the next batch never ends, so its
+    // deliveries and the rest stay unacknowledged (all prefetched: the prefetch is 16).
+    let (batches_tx, mut batches) = mpsc::unbounded_channel::<(Vec<String>, bool)>();
+    let consumer = {
+        let broker = broker.clone();
+        let mut handled = 0;
+        tokio::spawn(async move {
+            consume_batches(
+                &broker,
+                &Partition::of(USER).queue(),
+                CancellationToken::new(),
+                2,
+                move |batch| {
+                    let ids: Vec<String> = batch
+                        .iter()
+                        .map(|d| {
+                            let envelope: Envelope<ChangeMessage> =
+                                serde_json::from_slice(&d.data).unwrap();
+                            let ChangeMessage::ItemDeleted { external_id, .. } = envelope.body
+                            else {
+                                unreachable!()
+                            };
+                            external_id.0
+                        })
+                        .collect();
+                    let hang = handled >= 2;
+                    handled += ids.len();
+                    let outcomes = ids.iter().map(|_| Ok(())).collect::<Vec<_>>();
+                    let _ = batches_tx.send((ids, hang));
+                    async move {
+                        if hang {
+                            std::future::pending::<()>().await;
+                        }
+                        outcomes
+                    }
+                },
+            )
+            .await
+        })
+    };
+    let mut succeeded: Vec<Vec<String>> = Vec::new();
+    loop {
+        let (batch, hung) = tokio::time::timeout(Duration::from_secs(10), batches.recv())
+            .await?
+            .expect("consumer alive");
+        if hung {
+            break;
+        }
+        succeeded.push(batch);
+    }
+    // The connection closed, the unacknowledged deliveries go back to the queue.
+    consumer.abort();
+    broker.close().await;
+
+    let broker = Broker::connect(&settings, "test-batch-acks-after").await?;
+    let channel = broker.channel().await?;
+    let mut left = Vec::new();
+    while let Some(message) = tokio::time::timeout(
+        Duration::from_secs(5),
+        channel.basic_get(
+            broker.name(&Partition::of(USER).queue()).into(),
+            BasicGetOptions { no_ack: true },
+        ),
+    )
+    .await??
+    {
+        let envelope: Envelope<ChangeMessage> = serde_json::from_slice(&message.delivery.data)?;
+        let ChangeMessage::ItemDeleted { external_id, .. } = envelope.body else {
+            unreachable!()
+        };
+        left.push(external_id.0);
+    }
+    let acknowledged = succeeded.concat();
+    assert_eq!(
+        left,
+        names[acknowledged.len()..],
+        "the successful batches {succeeded:?} acknowledged, nothing after them"
+    );
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! A user's run of item messages decided set-wise (decisions #87, #92): what the run needs is
+//! read with one statement, and what its decisions wrote (links and commands) is stored with
+//! one. Each statement is a round trip the user's transaction waits for, with the partition's
+//! other users waiting behind it.
+
+use std::collections::HashSet;
+
+use sync_model::{ContentHash, ExternalId, ItemKind, Side, UserId};
+use sync_protocol::{CommandMessage, Envelope};
+
+use crate::domain::Link;
+use crate::domain::unknown_read;
+
+use super::Tx;
+use super::links::{deleted_by, last_error};
+
+/// One message's item: its kind, side and id, and for a read its content's hash.
+pub struct Key<'a> {
+    pub kind: ItemKind,
+    pub side: Side,
+    pub item: &'a ExternalId,
+    pub read: Option<&'a ContentHash>,
+}
+
+/// What [`load`] found, by the keys' indexes.
+#[derive(Default)]
+pub struct Loaded {
+    /// The links knowing any of the items, locked for the transaction.
+    pub links: Vec<Link>,
+    /// The keys whose item has a parked read.
+    pub parked: HashSet<usize>,
+    /// For a read's key, the links whose create may have made its item (as
+    /// `links::creates_with` answers; not locked: the batch goes on only with a read none of
+    /// them made, and hands any other one to the one-by-one path, which looks again, locked).
+    pub creates: Vec<(usize, Link)>,
+}
+
+/// The links of `keys` (locked), which of them have a parked read, and the creates each read
+/// may echo, in one statement. The parked reads and the creates are looked up for every key,
+/// also those a link knows (the caller ignores them there): one statement instead of three
+/// dependent ones. Index scans per key: the unique indexes on the ids, the parked changes'
+/// index, and the create hashes' and stale hashes' partial indexes.
+pub async fn load(tx: &mut Tx<'_>, user: UserId, keys: &[Key<'_>]) -> sqlx::Result<Loaded> {
+    let rows: Vec<(String, Option<i64>, Option<sqlx::types::Json<Link>>)> = sqlx::query_as(
+        "WITH k AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
+                                  WITH ORDINALITY AS k(kind, side, item, hash, i)),
+              found AS (
+                  SELECT doc FROM links
+                  WHERE id IN (SELECT l.id FROM k JOIN links l ON l.user_id = $1
+                                 AND l.kind = k.kind AND l.outlook_id = k.item
+                               WHERE k.side = 'outlook'
+                               UNION ALL
+                               SELECT l.id FROM k JOIN links l ON l.user_id = $1
+                                 AND l.kind = k.kind AND l.zoho_id = k.item
+                               WHERE k.side = 'zoho')
+                  FOR UPDATE),
+              parked AS (
+                  SELECT k.i FROM k
+                  WHERE EXISTS (SELECT 1 FROM parked_changes p
+                                WHERE p.user_id = $1 AND p.kind = k.kind AND p.side = k.side
+                                  AND p.external_id = k.item)),
+              creates AS (
+                  SELECT k.i, l.doc FROM k JOIN links l ON l.user_id = $1 AND l.kind = k.kind
+                    AND l.create_hash_outlook = k.hash
+                  WHERE k.side = 'outlook' AND l.status = 'active' AND l.outlook_id IS NULL
+                  UNION ALL
+                  SELECT k.i, l.doc FROM k JOIN links l ON l.user_id = $1 AND l.kind = k.kind
+                    AND l.create_hash_zoho = k.hash
+                  WHERE k.side = 'zoho' AND l.status = 'active' AND l.zoho_id IS NULL
+                  UNION ALL
+                  SELECT k.i, l.doc FROM k JOIN links l ON l.user_id = $1 AND l.kind = k.kind
+                    AND l.hashes_stale
+                  WHERE k.hash IS NOT NULL AND l.status = 'active'
+                    AND CASE k.side WHEN 'outlook' THEN l.outlook_id ELSE l.zoho_id END IS NULL)
+         SELECT 'link', NULL::bigint, doc FROM found
+         UNION ALL SELECT 'parked', i, NULL FROM parked
+         UNION ALL SELECT 'create', i, doc FROM creates",
+    )
+    .bind(user.0)
+    .bind(keys.iter().map(|k| k.kind.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.side.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.item.0.as_str()).collect::<Vec<_>>())
+    .bind(
+        keys.iter()
+            .map(|k| k.read.map(|h| h.0.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut loaded = Loaded::default();
+    for (part, i, doc) in rows {
+        let index = i.map(|i| (i - 1) as usize);
+        match (part.as_str(), index, doc) {
+            ("link", _, Some(doc)) => loaded.links.push(doc.0),
+            ("parked", Some(i), _) => {
+                loaded.parked.insert(i);
+            }
+            // A link found both by its hash and as stale is one candidate.
+            ("create", Some(i), Some(doc)) => {
+                if !loaded
+                    .creates
+                    .iter()
+                    .any(|(k, l)| *k == i && l.id == doc.0.id)
+                {
+                    loaded.creates.push((i, doc.0));
+                }
+            }
+            _ => unreachable!("every part of the statement has its columns"),
+        }
+    }
+    Ok(loaded)
+}
+
+/// Inserts or replaces `links` (each id at most once) and appends `commands` to the outbox
+/// (their ids, the relay's order, in the order given), in one statement.
+pub async fn save(
+    tx: &mut Tx<'_>,
+    links: &[&Link],
+    commands: &[Envelope<CommandMessage>],
+) -> sqlx::Result<()> {
+    if links.is_empty() && commands.is_empty() {
+        return Ok(());
+    }
+    let text = |f: &dyn Fn(&Link) -> Option<String>| -> Vec<Option<String>> {
+        links.iter().map(|l| f(l)).collect()
+    };
+    sqlx::query(
+        "WITH saved AS (
+             INSERT INTO links (id, user_id, kind, outlook_id, zoho_id, status, deleted_by, doc,
+                                last_error, failure_code, create_hash_outlook, create_hash_zoho)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                                  $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::text[],
+                                  $11::text[], $12::text[])
+             ON CONFLICT (id) DO UPDATE SET
+                outlook_id = excluded.outlook_id, zoho_id = excluded.zoho_id,
+                status = excluded.status, deleted_by = excluded.deleted_by, doc = excluded.doc,
+                last_error = excluded.last_error, failure_code = excluded.failure_code,
+                create_hash_outlook = excluded.create_hash_outlook,
+                create_hash_zoho = excluded.create_hash_zoho, hashes_stale = false,
+                updated_at = now()),
+              pushed AS (
+             INSERT INTO outbox (message_id, user_id, payload)
+             SELECT message_id, user_id, payload
+             FROM unnest($13::uuid[], $14::uuid[], $15::jsonb[]) WITH ORDINALITY
+                  AS batch(message_id, user_id, payload, n)
+             ORDER BY n)
+         SELECT 1",
+    )
+    .bind(links.iter().map(|l| l.id.0).collect::<Vec<_>>())
+    .bind(links.iter().map(|l| l.user_id.0).collect::<Vec<_>>())
+    .bind(links.iter().map(|l| l.kind.as_str()).collect::<Vec<_>>())
+    .bind(text(&|l| l.external_id(Side::Outlook).map(|i| i.0.clone())))
+    .bind(text(&|l| l.external_id(Side::Zoho).map(|i| i.0.clone())))
+    .bind(links.iter().map(|l| l.status.as_str()).collect::<Vec<_>>())
+    .bind(text(&|l| deleted_by(l).map(str::to_owned)))
+    .bind(
+        links
+            .iter()
+            .map(|l| sqlx::types::Json(*l))
+            .collect::<Vec<_>>(),
+    )
+    .bind(text(&last_error))
+    .bind(text(&|l| {
+        l.last_error.as_ref().map(|e| e.code.as_str().to_owned())
+    }))
+    .bind(text(&|l| {
+        unknown_read::create_hash(l, Side::Outlook).map(|h| h.0)
+    }))
+    .bind(text(&|l| {
+        unknown_read::create_hash(l, Side::Zoho).map(|h| h.0)
+    }))
+    .bind(commands.iter().map(|e| e.message_id).collect::<Vec<_>>())
+    .bind(commands.iter().map(|e| e.user_id.0).collect::<Vec<_>>())
+    .bind(commands.iter().map(sqlx::types::Json).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
