@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::finale::{Step, plan, settle};
 use crate::domain::{RandomIds, Rules};
-use crate::handler::{persist, rules};
+use crate::handler::rules;
 use crate::store::{Tx, finale, progress};
+use crate::writes::Writes;
 
 /// A plan of at most this many steps is settled in the transaction of the round end that
 /// completes the reads (a first sync of a few items ends at once, as before).
@@ -71,12 +72,15 @@ async fn settle_steps(
         rebuilding: false,
         ..rules
     };
+    // The steps read nothing but `links`: their writes are kept and stored together.
+    let mut writes = Writes::default();
     let mut wrote = false;
     for step in steps {
         for settled in settle(step, &mut links, rules, &mut RandomIds) {
-            wrote |= persist(tx, user, Some(settled.id), settled.out, closed).await?;
+            wrote |= writes.record(user, Some(settled.id), settled.out, closed);
         }
     }
+    writes.flush(tx, user).await?;
     Ok(wrote)
 }
 

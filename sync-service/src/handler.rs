@@ -21,7 +21,7 @@ use crate::domain::full_read;
 use crate::domain::matching::holds_back;
 use crate::domain::scope::{self, Reading};
 use crate::domain::unknown_read::{self, UnknownRead};
-use crate::domain::{Input, Link, Output, RandomIds, Rules, UserSettings, step};
+use crate::domain::{Command, Input, Link, Output, RandomIds, Rules, UserSettings, step};
 use crate::setwise;
 use crate::store::inbox::Admission;
 use crate::store::{Tx, conflicts, held, inbox, links, outbox, parked, progress};
@@ -401,82 +401,7 @@ impl ChangeHandler {
                 side,
                 kind,
                 outcome,
-            } => {
-                let Some(link) = links::get(tx, link_id).await? else {
-                    tracing::debug!(%link_id, "result for a link that no longer exists");
-                    return Ok(false);
-                };
-                if matches!(
-                    outcome,
-                    ApplyOutcome::Applied { .. } | ApplyOutcome::Gone { .. }
-                ) {
-                    progress::written(tx, user, kind, side).await?;
-                }
-                let input = match outcome {
-                    ApplyOutcome::Applied {
-                        external_id,
-                        version,
-                        ..
-                    } => Input::Applied {
-                        side,
-                        command_id,
-                        external_id,
-                        version,
-                    },
-                    ApplyOutcome::Stale {
-                        external_id,
-                        version,
-                        item,
-                    } => Input::Stale {
-                        side,
-                        command_id,
-                        external_id,
-                        version,
-                        item,
-                    },
-                    ApplyOutcome::Gone { .. } => Input::Gone { side, command_id },
-                    ApplyOutcome::Failed { code, message, .. } => {
-                        tracing::warn!(%side, %code, "write refused by the provider");
-                        Input::Failed {
-                            side,
-                            command_id,
-                            code,
-                            message,
-                        }
-                    }
-                };
-                let (rules, _) = rules(tx, user, kind).await?;
-                let mut wrote = false;
-                let mut news = None;
-                let mut pending = None;
-                if let Input::Applied { external_id, .. } | Input::Stale { external_id, .. } =
-                    &input
-                    && link.awaits(side, command_id)
-                    && let Some(holder) = links::find(tx, user, kind, side, external_id).await?
-                    && holder.id != link.id
-                {
-                    tracing::warn!(%side, link = %link.id, holder = %holder.id, "our create's item was linked from a read: the duplicate link gives it up");
-                    metrics::counter!("sync_duplicate_links_resolved_total").increment(1);
-                    let resolution =
-                        collision::resolve(holder.clone(), side, rules, &mut RandomIds);
-                    wrote |= persist(tx, user, Some(holder.id), resolution.holder, rules).await?;
-                    news = resolution.news;
-                    pending = resolution.pending;
-                }
-                let link_id = link.id;
-                wrote |= apply(tx, user, Some(link), input, rules).await?;
-                if let Some(news) = news {
-                    let link = links::get(tx, link_id).await?;
-                    wrote |= apply(tx, user, link, news, rules).await?;
-                }
-                if let Some(item) = pending
-                    && let Some(link) = links::get(tx, link_id).await?
-                {
-                    let out = collision::expect_write(link, side, item, rules, &mut RandomIds);
-                    wrote |= persist(tx, user, Some(link_id), out, rules).await?;
-                }
-                Ok(release_parked(tx, user, kind, side).await? || wrote)
-            }
+            } => on_result(tx, user, kind, side, link_id, command_id, outcome).await,
             ChangeMessage::ReadStarted {
                 side,
                 kind,
@@ -734,6 +659,96 @@ pub(crate) async fn on_item(
     apply(tx, user, link, input, rules).await
 }
 
+/// The answer to one of our commands (decided one by one; a batch's results are decided
+/// set-wise by [`setwise`], which falls back on this for what its state cannot decide alone).
+pub(crate) async fn on_result(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+    link_id: LinkId,
+    command_id: uuid::Uuid,
+    outcome: ApplyOutcome,
+) -> anyhow::Result<bool> {
+    let Some(link) = links::get(tx, link_id).await? else {
+        tracing::debug!(%link_id, "result for a link that no longer exists");
+        return Ok(false);
+    };
+    if matches!(
+        outcome,
+        ApplyOutcome::Applied { .. } | ApplyOutcome::Gone { .. }
+    ) {
+        progress::written(tx, user, kind, side).await?;
+    }
+    let input = result_input(side, command_id, outcome);
+    let (rules, _) = rules(tx, user, kind).await?;
+    let mut wrote = false;
+    let mut news = None;
+    let mut pending = None;
+    if let Input::Applied { external_id, .. } | Input::Stale { external_id, .. } = &input
+        && link.awaits(side, command_id)
+        && let Some(holder) = links::find(tx, user, kind, side, external_id).await?
+        && holder.id != link.id
+    {
+        tracing::warn!(%side, link = %link.id, holder = %holder.id, "our create's item was linked from a read: the duplicate link gives it up");
+        metrics::counter!("sync_duplicate_links_resolved_total").increment(1);
+        let resolution = collision::resolve(holder.clone(), side, rules, &mut RandomIds);
+        wrote |= persist(tx, user, Some(holder.id), resolution.holder, rules).await?;
+        news = resolution.news;
+        pending = resolution.pending;
+    }
+    let link_id = link.id;
+    wrote |= apply(tx, user, Some(link), input, rules).await?;
+    if let Some(news) = news {
+        let link = links::get(tx, link_id).await?;
+        wrote |= apply(tx, user, link, news, rules).await?;
+    }
+    if let Some(item) = pending
+        && let Some(link) = links::get(tx, link_id).await?
+    {
+        let out = collision::expect_write(link, side, item, rules, &mut RandomIds);
+        wrote |= persist(tx, user, Some(link_id), out, rules).await?;
+    }
+    Ok(release_parked(tx, user, kind, side).await? || wrote)
+}
+
+/// The engine's input for the answer `outcome` to command `command_id` on `side`.
+pub(crate) fn result_input(side: Side, command_id: uuid::Uuid, outcome: ApplyOutcome) -> Input {
+    match outcome {
+        ApplyOutcome::Applied {
+            external_id,
+            version,
+            ..
+        } => Input::Applied {
+            side,
+            command_id,
+            external_id,
+            version,
+        },
+        ApplyOutcome::Stale {
+            external_id,
+            version,
+            item,
+        } => Input::Stale {
+            side,
+            command_id,
+            external_id,
+            version,
+            item,
+        },
+        ApplyOutcome::Gone { .. } => Input::Gone { side, command_id },
+        ApplyOutcome::Failed { code, message, .. } => {
+            tracing::warn!(%side, %code, "write refused by the provider");
+            Input::Failed {
+                side,
+                command_id,
+                code,
+                message,
+            }
+        }
+    }
+}
+
 /// After a result from `side`: the parked reads the domain releases (our own creates' reads
 /// join their links, the others are new items) go on; the rest stay parked.
 async fn release_parked(
@@ -814,20 +829,25 @@ pub(crate) async fn persist(
         conflicts::record(tx, user, link, rules.conflict_rule, conflict).await?;
     }
     for command in &out.commands {
-        let message = CommandMessage::Apply {
-            command_id: command.command_id,
-            link_id: link.id,
-            side: command.side,
-            kind: link.kind,
-            op: command.op.clone(),
-        };
-        outbox::push(
-            tx,
-            &Envelope::new(user, message).with_traceparent(current_traceparent()),
-        )
-        .await?;
+        outbox::push(tx, &command_envelope(user, link, command)).await?;
     }
     Ok(!out.commands.is_empty())
+}
+
+/// The outbox message of `command`, decided for `link`.
+pub(crate) fn command_envelope(
+    user: UserId,
+    link: &Link,
+    command: &Command,
+) -> Envelope<CommandMessage> {
+    let message = CommandMessage::Apply {
+        command_id: command.command_id,
+        link_id: link.id,
+        side: command.side,
+        kind: link.kind,
+        op: command.op.clone(),
+    };
+    Envelope::new(user, message).with_traceparent(current_traceparent())
 }
 
 /// Both sides' full reads of the first sync (or of a re-scope) are in: the domain pairs the

@@ -2,7 +2,8 @@
 //! - [`domain`]: settings, links and the pure decision function;
 //! - [`store`]: links, settings, inbox and outbox in Postgres;
 //! - [`handler`]: the consumer of change events and apply results;
-//! - `setwise`: a user's item messages of a batch decided with set-wise statements;
+//! - `setwise`: a user's item messages and results of a batch decided with set-wise statements;
+//! - `writes`: decisions' writes kept in memory and stored with multi-row statements;
 //! - [`partitions`]: which partition queues this replica consumes;
 //! - [`finale`]: settles a first sync's finale in pages;
 //! - [`relay`]: publishes the outbox;
@@ -26,3 +27,4 @@ pub mod settings;
 mod setwise;
 pub mod startup;
 pub mod store;
+mod writes;

@@ -1,17 +1,19 @@
-//! A user's item messages of a batch decided set-wise (decisions #87, #95): what they need is
-//! loaded with one statement (their links, parked reads and the creates their contents may
-//! echo) after the rules of their kinds, the domain decides each message in order against that
-//! state in memory (a later message of an item sees what an earlier one made of it), and the
-//! links and commands are written with one statement. A message whose handling needs more than this state (a parked read, an
-//! identity to look up, a read the domain parks or joins to a create) is handled by the one-by-one
-//! path ([`crate::handler::on_item`]) after what came before it is written; the state is then
-//! loaded again for the messages after it.
+//! A user's item messages and results of a batch decided set-wise (decisions #87, #95, #96):
+//! what they need is loaded in a few statements (their links, parked reads and the creates
+//! their contents may echo, in one), the domain decides each message in order against that state in memory (a
+//! later message of an item sees what an earlier one made of it; a result releases the parked
+//! reads it lets go on, as [`crate::handler::on_result`] does), and the links, commands and
+//! released reads are written with multi-row statements (links and commands in one). A message whose handling needs more
+//! than this state (a parked read, an identity to look up, a read the domain parks or joins to a
+//! create, a result whose item a read linked first) is handled by the one-by-one path
+//! ([`crate::handler::on_item`], [`crate::handler::on_result`]) after what came before it is
+//! written; the state is then loaded again for the messages after it.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use sync_model::{ContentHash, ExternalId, ItemKind, LinkId, Side, UserId};
-use sync_protocol::{ChangeMessage, CommandMessage, Envelope};
+use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
 use tracing::Instrument;
 
 use crate::domain::scope::{self, Reading};
@@ -19,20 +21,33 @@ use crate::domain::unknown_read::{self, UnknownRead};
 use crate::domain::{
     FieldConflict, Input, Link, LinkStatus, Output, RandomIds, Rules, UserSettings,
 };
-use crate::handler::{on_item, rules_of};
-use crate::store::{Tx, batch, conflicts, links, progress};
-use service_kit::telemetry::current_traceparent;
+use crate::handler::{command_envelope, on_item, on_result, result_input, rules_of};
+use crate::store::parked::Parked;
+use crate::store::{Tx, batch, conflicts, links, parked, progress};
 
-/// An item message (`item_changed`, `item_deleted`) admitted by the inbox, as the engine's input.
+/// A message admitted by the inbox that is decided set-wise: an item message (`item_changed`,
+/// `item_deleted`) or the result of one of our commands (`apply_result`).
 pub(crate) struct ItemMessage {
     kind: ItemKind,
     side: Side,
-    input: Input,
+    subject: Subject,
     rescope: Option<uuid::Uuid>,
     span: tracing::Span,
 }
 
-/// A message admitted by the inbox: an item message, or another one (as it came).
+/// What an [`ItemMessage`] tells.
+enum Subject {
+    /// An item read or deleted, as the engine's input.
+    Item(Input),
+    /// The answer to the command `command_id` of `link`.
+    Result {
+        link: LinkId,
+        command_id: uuid::Uuid,
+        outcome: ApplyOutcome,
+    },
+}
+
+/// A message admitted by the inbox: one decided set-wise, or another one (as it came).
 pub(crate) enum Sorted {
     Item(ItemMessage),
     Other(Envelope<ChangeMessage>),
@@ -51,13 +66,13 @@ impl ItemMessage {
             } => Sorted::Item(ItemMessage {
                 kind: item.kind(),
                 side,
-                input: Input::Changed {
+                subject: Subject::Item(Input::Changed {
                     side,
                     external_id,
                     version,
                     item,
                     identity,
-                },
+                }),
                 rescope,
                 span,
             }),
@@ -69,10 +84,27 @@ impl ItemMessage {
             } => Sorted::Item(ItemMessage {
                 kind,
                 side,
-                input: if left_scope {
+                subject: Subject::Item(if left_scope {
                     Input::LeftScope { side, external_id }
                 } else {
                     Input::Deleted { side, external_id }
+                }),
+                rescope,
+                span,
+            }),
+            ChangeMessage::ApplyResult {
+                command_id,
+                link_id,
+                side,
+                kind,
+                outcome,
+            } => Sorted::Item(ItemMessage {
+                kind,
+                side,
+                subject: Subject::Result {
+                    link: link_id,
+                    command_id,
+                    outcome,
                 },
                 rescope,
                 span,
@@ -81,12 +113,54 @@ impl ItemMessage {
         }
     }
 
-    fn external_id(&self) -> &ExternalId {
-        match &self.input {
-            Input::Changed { external_id, .. }
-            | Input::Deleted { external_id, .. }
-            | Input::LeftScope { external_id, .. } => external_id,
-            _ => unreachable!("item messages are changes, deletions or departures"),
+    /// The item the message names: the one read or deleted, or the one a result says our
+    /// command wrote or found.
+    fn external_id(&self) -> Option<&ExternalId> {
+        match &self.subject {
+            Subject::Item(
+                Input::Changed { external_id, .. }
+                | Input::Deleted { external_id, .. }
+                | Input::LeftScope { external_id, .. },
+            ) => Some(external_id),
+            Subject::Item(_) => None,
+            Subject::Result { outcome, .. } => match outcome {
+                ApplyOutcome::Applied { external_id, .. }
+                | ApplyOutcome::Stale { external_id, .. } => Some(external_id),
+                ApplyOutcome::Gone { .. } | ApplyOutcome::Failed { .. } => None,
+            },
+        }
+    }
+
+    /// The message's item read or deleted, if it is one.
+    fn input(&self) -> Option<&Input> {
+        match &self.subject {
+            Subject::Item(input) => Some(input),
+            Subject::Result { .. } => None,
+        }
+    }
+
+    /// Decides the message by the one-by-one path, in `tx`.
+    async fn one_by_one(&self, tx: &mut Tx<'_>, user: UserId) -> anyhow::Result<bool> {
+        match &self.subject {
+            Subject::Item(input) => {
+                on_item(tx, user, self.kind, self.side, input.clone(), self.rescope).await
+            }
+            Subject::Result {
+                link,
+                command_id,
+                outcome,
+            } => {
+                on_result(
+                    tx,
+                    user,
+                    self.kind,
+                    self.side,
+                    *link,
+                    *command_id,
+                    outcome.clone(),
+                )
+                .await
+            }
         }
     }
 }
@@ -116,16 +190,10 @@ pub(crate) async fn decide(
             break;
         };
         metrics::counter!("sync_batch_messages_one_by_one_total").increment(1);
-        wrote |= on_item(
-            tx,
-            user,
-            message.kind,
-            message.side,
-            message.input.clone(),
-            message.rescope,
-        )
-        .instrument(message.span.clone())
-        .await?;
+        wrote |= message
+            .one_by_one(tx, user)
+            .instrument(message.span.clone())
+            .await?;
         rest = &rest[handled + 1..];
     }
     Ok(wrote)
@@ -134,13 +202,21 @@ pub(crate) async fn decide(
 /// What the messages need, loaded at once, and what their decisions wrote, not yet stored.
 struct State {
     rules: HashMap<ItemKind, (Rules, Option<UserSettings>, Reading)>,
-    /// Current links by (kind, side, item id); a removed link is gone from both maps.
+    /// Current links by (kind, side, item id); a removed link is gone from both maps. Complete
+    /// for the keys the messages and parked reads name (looked up when loaded), and for the
+    /// links of the results (loaded by id).
     by_item: HashMap<(ItemKind, Side, ExternalId), LinkId>,
     links: HashMap<LinkId, Link>,
     /// By message index: whether its item has a parked read (looked up for the items no link
     /// knew when loaded; any other message that meets no link goes one by one).
     parked: HashMap<usize, bool>,
-    /// By message index: the stored links whose create may have made the item it reads.
+    /// The parked reads of each (kind, side) some result of the messages answers, in their
+    /// order, each with its key's index in the load; a released one is gone from its list (and
+    /// in `released`).
+    parked_reads: HashMap<(ItemKind, Side), Vec<(usize, Parked)>>,
+    /// By message index: its key's index in the load.
+    key_of: HashMap<usize, usize>,
+    /// By key index: the stored links whose create may have made the item its read holds.
     creates: HashMap<usize, Vec<Link>>,
     /// Links written since loaded, in the order first written; removed ones.
     saved: Vec<LinkId>,
@@ -150,6 +226,10 @@ struct State {
     removed: Vec<LinkId>,
     conflicts: Vec<(Link, Rules, FieldConflict)>,
     commands: Vec<Envelope<CommandMessage>>,
+    /// Parked reads released by results, to remove.
+    released: Vec<i64>,
+    /// The (kind, side) pairs a result says were written to (`progress::written`).
+    written: Vec<(ItemKind, Side)>,
 }
 
 impl State {
@@ -163,56 +243,114 @@ impl State {
                 vacant.insert((kind_rules, settings, state.reading()));
             }
         }
-        // The hash of each read's content: the creates it may echo are looked up by it.
+
+        // The results: their links by id, and the parked reads of the sides they answer.
+        let mut answered: Vec<(ItemKind, Side)> = Vec::new();
+        let mut result_links: Vec<LinkId> = Vec::new();
+        for message in messages {
+            if let Subject::Result { link, .. } = &message.subject {
+                result_links.push(*link);
+                if !answered.contains(&(message.kind, message.side)) {
+                    answered.push((message.kind, message.side));
+                }
+            }
+        }
+        let listed = parked::list_many(tx, user, &answered).await?;
+
+        // One key per message naming an item (a read's with its content's hash), then one per
+        // parked read (its item, and the creates its content may echo).
         let hashes: Vec<Option<ContentHash>> = messages
             .iter()
-            .map(|m| match &m.input {
-                Input::Changed { side, item, .. } => Some(item.project_for(*side).content_hash()),
+            .map(|m| match m.input() {
+                Some(Input::Changed { side, item, .. }) => {
+                    Some(item.project_for(*side).content_hash())
+                }
                 _ => None,
             })
             .collect();
-        let keys: Vec<batch::Key> = messages
+        let parked_hashes: Vec<ContentHash> = listed
             .iter()
-            .zip(&hashes)
-            .map(|(m, hash)| batch::Key {
-                kind: m.kind,
-                side: m.side,
-                item: m.external_id(),
-                read: hash.as_ref(),
-            })
+            .map(|(_, side, read)| read.item.project_for(*side).content_hash())
             .collect();
+        let mut keys: Vec<batch::Key> = Vec::new();
+        let mut key_of = HashMap::new();
+        for (i, (message, hash)) in messages.iter().zip(&hashes).enumerate() {
+            if let Some(item) = message.external_id() {
+                key_of.insert(i, keys.len());
+                keys.push(batch::Key {
+                    kind: message.kind,
+                    side: message.side,
+                    item,
+                    read: hash.as_ref(),
+                });
+            }
+        }
+        let first_parked = keys.len();
+        for ((kind, side, read), hash) in listed.iter().zip(&parked_hashes) {
+            keys.push(batch::Key {
+                kind: *kind,
+                side: *side,
+                item: &read.external_id,
+                read: Some(hash),
+            });
+        }
         let loaded = batch::load(tx, user, &keys).await?;
+        let item_keys: Vec<(ItemKind, Side, ExternalId)> = keys
+            .iter()
+            .map(|k| (k.kind, k.side, k.item.clone()))
+            .collect();
+        drop(keys);
+
         let mut state = State {
             rules,
             by_item: HashMap::new(),
             links: HashMap::new(),
             parked: HashMap::new(),
+            parked_reads: HashMap::new(),
+            key_of,
             creates: HashMap::new(),
             saved: Vec::new(),
             saved_hashes: HashMap::new(),
             removed: Vec::new(),
             conflicts: Vec::new(),
             commands: Vec::new(),
+            released: Vec::new(),
+            written: Vec::new(),
         };
-        for link in loaded.links {
+        let mut found = loaded.links;
+        found.extend(links::get_many(tx, &result_links).await?);
+        for link in found {
             state.index(&link);
             state.links.insert(link.id, link);
         }
-        // Only the items no link knows look at parked reads and creates.
-        for (i, key) in keys.iter().enumerate() {
-            if state
-                .by_item
-                .contains_key(&(key.kind, key.side, key.item.clone()))
-            {
+        // Only the item messages no link knows look at parked reads and creates; every parked
+        // read looks at the creates.
+        for (i, message) in messages.iter().enumerate() {
+            let Some(&k) = state.key_of.get(&i) else {
+                continue;
+            };
+            if message.input().is_none() || state.by_item.contains_key(&item_keys[k]) {
                 continue;
             }
-            state.parked.insert(i, loaded.parked.contains(&i));
-            if key.read.is_some() {
-                state.creates.insert(i, Vec::new());
+            state.parked.insert(i, loaded.parked.contains(&k));
+            if hashes[i].is_some() {
+                state.creates.insert(k, Vec::new());
             }
         }
-        for (i, link) in loaded.creates {
-            if let Some(candidates) = state.creates.get_mut(&i) {
+        for pair in &answered {
+            state.parked_reads.insert(*pair, Vec::new());
+        }
+        for (n, (kind, side, read)) in listed.into_iter().enumerate() {
+            let k = first_parked + n;
+            state.creates.insert(k, Vec::new());
+            state
+                .parked_reads
+                .entry((kind, side))
+                .or_default()
+                .push((k, read));
+        }
+        for (k, link) in loaded.creates {
+            if let Some(candidates) = state.creates.get_mut(&k) {
                 candidates.push(link);
             }
         }
@@ -220,12 +358,29 @@ impl State {
     }
 
     /// Decides message `i` in memory: whether it wrote commands, or `None` when it needs the
-    /// one-by-one path (nothing changed then). The same steps as `handler::on_item`, against
-    /// the loaded state.
+    /// one-by-one path (nothing changed then).
     fn decide(&mut self, user: UserId, i: usize, message: &ItemMessage) -> Option<bool> {
+        match &message.subject {
+            Subject::Item(input) => self.decide_item(user, i, message, input),
+            Subject::Result {
+                link,
+                command_id,
+                outcome,
+            } => self.decide_result(user, message, *link, *command_id, outcome),
+        }
+    }
+
+    /// The same steps as `handler::on_item`, against the loaded state.
+    fn decide_item(
+        &mut self,
+        user: UserId,
+        i: usize,
+        message: &ItemMessage,
+        input: &Input,
+    ) -> Option<bool> {
         let (kind, side) = (message.kind, message.side);
         let (rules, settings, reading) = self.rules.get(&kind)?.clone();
-        let input = scope::within(settings.as_ref(), message.input.clone());
+        let input = scope::within(settings.as_ref(), input.clone());
         let external_id = match &input {
             Input::Changed { external_id, .. }
             | Input::Deleted { external_id, .. }
@@ -255,7 +410,7 @@ impl State {
                 return None;
             }
             let read = item.project_for(side).content_hash();
-            let candidates = self.creates_with(i, kind, side, &read)?;
+            let candidates = self.creates_with(*self.key_of.get(&i)?, kind, side, &read)?;
             if unknown_read::decide(user, kind, side, item, None, &candidates) != UnknownRead::New {
                 return None;
             }
@@ -265,16 +420,100 @@ impl State {
         Some(self.persist(user, old, out, rules))
     }
 
+    /// The same steps as `handler::on_result`, against the loaded state: a result whose item a
+    /// read linked first (a collision to resolve) goes one by one.
+    fn decide_result(
+        &mut self,
+        user: UserId,
+        message: &ItemMessage,
+        link_id: LinkId,
+        command_id: uuid::Uuid,
+        outcome: &ApplyOutcome,
+    ) -> Option<bool> {
+        let (kind, side) = (message.kind, message.side);
+        let (rules, _, _) = self.rules.get(&kind)?.clone();
+        let Some(link) = self.links.get(&link_id).cloned() else {
+            // Every result's link was looked up by id: it no longer exists.
+            tracing::debug!(%link_id, "result for a link that no longer exists");
+            return Some(false);
+        };
+        if let Some(external_id) = message.external_id()
+            && link.awaits(side, command_id)
+            && self
+                .by_item
+                .get(&(kind, side, external_id.clone()))
+                .is_some_and(|holder| *holder != link.id)
+        {
+            return None;
+        }
+        let parked = self.parked_reads.get(&(kind, side))?;
+        if parked.iter().any(|(k, _)| !self.creates.contains_key(k)) {
+            return None; // not loaded (never so: every parked read's content is looked up)
+        }
+        if matches!(
+            outcome,
+            ApplyOutcome::Applied { .. } | ApplyOutcome::Gone { .. }
+        ) && !self.written.contains(&(kind, side))
+        {
+            self.written.push((kind, side));
+        }
+        let input = result_input(side, command_id, outcome.clone());
+        let out = crate::domain::step(Some(link), input, user, rules, &mut RandomIds);
+        let wrote = self.persist(user, Some(link_id), out, rules);
+        Some(self.release_parked(user, kind, side, rules) || wrote)
+    }
+
+    /// `handler::release_parked`, against the state: the parked reads of `side` the domain
+    /// releases after a result from it go on, in their order.
+    fn release_parked(&mut self, user: UserId, kind: ItemKind, side: Side, rules: Rules) -> bool {
+        let mut wrote = false;
+        let waiting = self.parked_reads.remove(&(kind, side)).unwrap_or_default();
+        let mut kept = Vec::with_capacity(waiting.len());
+        for (k, read) in waiting {
+            let key = (kind, side, read.external_id.clone());
+            let known = self.by_item.contains_key(&key);
+            let creating = match known {
+                true => Vec::new(),
+                false => {
+                    let hash = read.item.project_for(side).content_hash();
+                    self.creates_with(k, kind, side, &hash).unwrap_or_default()
+                }
+            };
+            if !unknown_read::releases(side, side, &read.item, known, &creating) {
+                kept.push((k, read));
+                continue;
+            }
+            self.released.push(read.id);
+            let input = Input::Changed {
+                side,
+                external_id: read.external_id,
+                version: read.version,
+                item: read.item,
+                identity: None,
+            };
+            let link = self
+                .by_item
+                .get(&key)
+                .and_then(|id| self.links.get(id))
+                .cloned();
+            let old = link.as_ref().map(|l| l.id);
+            let out = crate::domain::step(link, input, user, rules, &mut RandomIds);
+            wrote |= self.persist(user, old, out, rules);
+        }
+        self.parked_reads.insert((kind, side), kept);
+        wrote
+    }
+
     /// What `links::creates_with` would answer now: the stored candidates not written since,
     /// and the links written since that now match (they are saved with fresh hashes).
     fn creates_with(
         &self,
-        i: usize,
+        k: usize,
         kind: ItemKind,
         side: Side,
         read: &ContentHash,
     ) -> Option<Vec<Link>> {
-        let stored = self.creates.get(&i)?;
+        let stored = self.creates.get(&k)?;
         let written: HashSet<LinkId> = self.saved.iter().chain(&self.removed).copied().collect();
         let mut candidates: Vec<Link> = stored
             .iter()
@@ -324,15 +563,7 @@ impl State {
             self.conflicts.push((link.clone(), rules, conflict));
         }
         for command in &out.commands {
-            let message = CommandMessage::Apply {
-                command_id: command.command_id,
-                link_id: link.id,
-                side: command.side,
-                kind: link.kind,
-                op: command.op.clone(),
-            };
-            self.commands
-                .push(Envelope::new(user, message).with_traceparent(current_traceparent()));
+            self.commands.push(command_envelope(user, &link, command));
         }
         if let Some(before) = self.links.remove(&link.id) {
             self.unindex(&before);
@@ -372,10 +603,14 @@ impl State {
         }
     }
 
-    /// Stores what the decisions wrote: removals, conflicts, then links and commands (one
-    /// statement). Returns
-    /// whether commands were written.
+    /// Stores what the decisions wrote: progress, released reads, removals, conflicts, then
+    /// links and commands (one statement). Returns whether commands were written.
     async fn flush(&mut self, tx: &mut Tx<'_>, user: UserId) -> anyhow::Result<bool> {
+        for (kind, side) in self.written.drain(..) {
+            progress::written(tx, user, kind, side).await?;
+        }
+        parked::remove_many(tx, &self.released).await?;
+        self.released.clear();
         links::remove_many(tx, &self.removed).await?;
         let saved: Vec<&Link> = self
             .saved

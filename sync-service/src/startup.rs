@@ -20,6 +20,25 @@ use crate::settings::Settings;
 pub const SCHEMA: &str = "sync";
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The service's pool: service-kit's, each statement planned for its own parameters
+/// (`plan_cache_mode = force_custom_plan`). The set-wise statements carry arrays of 1 to 512
+/// keys against a links table that a first sync grows by tens of thousands of rows in a minute;
+/// a generic plan, cached after five executions while the table was small, kept scanning every
+/// link for each batch (1-10 s a statement in the default initial sync; decisions #96).
+pub async fn connect(settings: &service_kit::settings::DatabaseSettings) -> anyhow::Result<PgPool> {
+    let bootstrap = service_kit::database::connect(settings, SCHEMA).await?;
+    let options = (*bootstrap.connect_options())
+        .clone()
+        .options([("plan_cache_mode", "force_custom_plan")]);
+    bootstrap.close().await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
 pub struct Application {
     settings: Settings,
     listener: TcpListener,
@@ -30,7 +49,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = service_kit::database::connect(&settings.database, SCHEMA).await?;
+        let pool = connect(&settings.database).await?;
         service_kit::database::migrate(&pool, &MIGRATOR).await?;
         let broker = Broker::connect(&settings.broker, "sync-service").await?;
         let listener = service_kit::http::bind(&settings.http).await?;

@@ -12,10 +12,13 @@ use common::{contact_user, handler, pool};
 use std::collections::BTreeMap;
 
 use sqlx::PgPool;
-use sync_model::{Contact, EmailAddress, ExternalId, Item, Side, UserId, Version};
-use sync_protocol::{ApplyOp, ChangeMessage, CommandMessage, Envelope};
+use sync_model::{
+    Contact, EmailAddress, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version,
+};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
 use sync_service::handler::ChangeHandler;
 use tokio::sync::Semaphore;
+use uuid::Uuid;
 
 /// A new Outlook contact named `name`: decided as a create on Zoho.
 fn new_contact(user: UserId, name: &str) -> Vec<u8> {
@@ -401,6 +404,259 @@ async fn a_users_batch_writes_its_links_and_commands_with_one_statement() -> any
             (2, "links,outbox".to_owned())
         ],
         "the inbox's admission, then one statement for the links and the commands"
+    );
+    pool.close().await;
+    Ok(())
+}
+
+/// A Zoho read of the record `id` holding `item`.
+fn zoho_read(user: UserId, id: &str, item: Item) -> Vec<u8> {
+    let envelope = Envelope::new(
+        user,
+        ChangeMessage::ItemChanged {
+            side: Side::Zoho,
+            external_id: ExternalId(id.into()),
+            version: Version("z1".into()),
+            item,
+            identity: None,
+        },
+    );
+    serde_json::to_vec(&envelope).expect("serialisable")
+}
+
+/// Zoho's answer to the command `command` of `link`.
+fn zoho_result(user: UserId, command: (Uuid, LinkId), outcome: ApplyOutcome) -> Vec<u8> {
+    let envelope = Envelope::new(
+        user,
+        ChangeMessage::ApplyResult {
+            command_id: command.0,
+            link_id: command.1,
+            side: Side::Zoho,
+            kind: ItemKind::Contact,
+            outcome,
+        },
+    );
+    serde_json::to_vec(&envelope).expect("serialisable")
+}
+
+/// The user's creates on Zoho so far by the contact's given name: (command, link) and the item.
+async fn zoho_creates(
+    pool: &PgPool,
+    user: UserId,
+) -> anyhow::Result<BTreeMap<String, ((Uuid, LinkId), Item)>> {
+    let rows: Vec<(sqlx::types::Json<Envelope<CommandMessage>>,)> =
+        sqlx::query_as("SELECT payload FROM outbox WHERE user_id = $1 ORDER BY id")
+            .bind(user.0)
+            .fetch_all(pool)
+            .await?;
+    let mut creates = BTreeMap::new();
+    for (envelope,) in rows {
+        if let CommandMessage::Apply {
+            command_id,
+            link_id,
+            side: Side::Zoho,
+            op: ApplyOp::Create { item, .. },
+            ..
+        } = envelope.0.body
+            && let Item::Contact(contact) = &item
+        {
+            let name = contact.given_name.clone().unwrap_or_default();
+            creates.insert(name, ((command_id, link_id), item));
+        }
+    }
+    Ok(creates)
+}
+
+fn applied(id: &str, item: &Item) -> ApplyOutcome {
+    ApplyOutcome::Applied {
+        external_id: ExternalId(id.into()),
+        version: Version("z1".into()),
+        content_hash: item.content_hash(),
+    }
+}
+
+/// Reads our creates made (two parked behind them), and a person's contact whose Zoho id a
+/// create's answer will name; then a batch of results: applied, stale, failed, gone, an
+/// answer repeated, an answer to a link that is gone, answers that release parked reads (one
+/// as our copy, one as a person's contact), an answer colliding with a read's link (one by
+/// one inside the batch), and an edit between them.
+async fn results_script(
+    pool: &PgPool,
+    handler: &ChangeHandler,
+    user: UserId,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    for name in ["a", "b", "c", "d", "p", "q", "x"] {
+        handle(handler, &[new_contact(user, name)]).await?;
+    }
+    let creates = zoho_creates(pool, user).await?;
+    let create = |name: &str| creates[name].clone();
+    // Our create of p read before its answer, and a person's contact with q's content: parked.
+    handle(handler, &[zoho_read(user, "Z-p", create("p").1)]).await?;
+    handle(handler, &[zoho_read(user, "Z-q2", create("q").1)]).await?;
+    // A person's contact on Zoho linked by a read, whose id c's answer names later.
+    let other = Item::Contact(Contact {
+        given_name: Some("other".into()),
+        emails: vec![EmailAddress("other@example.jp".into())],
+        ..Contact::default()
+    });
+    handle(handler, &[zoho_read(user, "Z-c", other)]).await?;
+    let (parked,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM parked_changes WHERE user_id = $1")
+            .bind(user.0)
+            .fetch_one(pool)
+            .await?;
+    anyhow::ensure!(parked == 2, "two reads parked behind our creates: {parked}");
+
+    let stale_b = Item::Contact(Contact {
+        given_name: Some("b".into()),
+        emails: vec![EmailAddress("b@example.jp".into())],
+        job_title: Some("Edited on Zoho".into()),
+        ..Contact::default()
+    });
+    Ok(vec![
+        zoho_result(user, create("a").0, applied("Z-a", &create("a").1)),
+        zoho_result(
+            user,
+            create("b").0,
+            ApplyOutcome::Stale {
+                external_id: ExternalId("Z-b".into()),
+                version: Version("z2".into()),
+                item: stale_b,
+            },
+        ),
+        zoho_result(
+            user,
+            create("d").0,
+            ApplyOutcome::Failed {
+                code: sync_protocol::FailureCode::UnsupportedValue,
+                message: "refused".into(),
+                retryable: false,
+            },
+        ),
+        changed_contact(user, "a", "v2", "Chef"),
+        zoho_result(user, create("p").0, applied("Z-p", &create("p").1)),
+        zoho_result(user, create("q").0, applied("Z-q", &create("q").1)),
+        zoho_result(
+            user,
+            (Uuid::new_v4(), LinkId(Uuid::new_v4())),
+            applied("Z-none", &create("a").1),
+        ),
+        zoho_result(user, create("a").0, applied("Z-a", &create("a").1)),
+        zoho_result(user, create("c").0, applied("Z-c", &create("c").1)),
+        zoho_result(
+            user,
+            create("x").0,
+            ApplyOutcome::Gone { external_id: None },
+        ),
+        changed_contact(user, "b", "v2", "Boss"),
+    ])
+}
+
+/// The user's parked reads (item ids) and when each side was last written to.
+async fn side_state(pool: &PgPool, user: UserId) -> anyhow::Result<(Vec<String>, bool, bool)> {
+    let parked: Vec<(String,)> = sqlx::query_as(
+        "SELECT external_id FROM parked_changes WHERE user_id = $1 ORDER BY external_id",
+    )
+    .bind(user.0)
+    .fetch_all(pool)
+    .await?;
+    let (zoho, outlook): (bool, bool) = sqlx::query_as(
+        "SELECT zoho_written_at IS NOT NULL, outlook_written_at IS NOT NULL
+         FROM kind_progress WHERE user_id = $1 AND kind = 'contact'",
+    )
+    .bind(user.0)
+    .fetch_one(pool)
+    .await?;
+    Ok((parked.into_iter().map(|(id,)| id).collect(), zoho, outlook))
+}
+
+#[tokio::test]
+async fn a_users_results_decided_set_wise_end_as_decided_one_by_one() -> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let (together, alone) = (contact_user(&pool).await?, contact_user(&pool).await?);
+    let batch = results_script(&pool, &handler, together).await?;
+    let (before,): (i64,) = sqlx::query_as("SELECT coalesce(max(id), 0) FROM outbox")
+        .fetch_one(&pool)
+        .await?;
+    handle(&handler, &batch).await?;
+    for message in results_script(&pool, &handler, alone).await? {
+        handle(&handler, &[message]).await?;
+    }
+
+    // Decided together, not by the one-by-one path a failure in the batch falls back to.
+    let (writers,): (i64,) = sqlx::query_as(
+        "SELECT count(DISTINCT xmin::text) FROM outbox WHERE user_id = $1 AND id > $2",
+    )
+    .bind(together.0)
+    .bind(before)
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(writers, 1, "the batch's commands share one transaction");
+    let (links, commands) = outcome(&pool, together).await?;
+    assert_eq!(links.len(), 9, "{links:#?}");
+    let state = side_state(&pool, together).await?;
+    assert_eq!(state, (vec![], true, false), "both parked reads released");
+    assert_eq!(
+        (links, commands, state),
+        {
+            let (links, commands) = outcome(&pool, alone).await?;
+            (links, commands, side_state(&pool, alone).await?)
+        },
+        "the same links, commands, parked reads and progress as one message at a time"
+    );
+    pool.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_users_results_write_their_links_and_progress_in_one_statement_each() -> anyhow::Result<()>
+{
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let user = contact_user(&pool).await?;
+    let batch: Vec<Vec<u8>> = (0..20)
+        .map(|i| new_contact(user, &format!("n{i}")))
+        .collect();
+    handle(&handler, &batch).await?;
+    let results: Vec<Vec<u8>> = zoho_creates(&pool, user)
+        .await?
+        .into_iter()
+        .map(|(name, (command, item))| {
+            zoho_result(user, command, applied(&format!("Z-{name}"), &item))
+        })
+        .collect();
+    assert_eq!(results.len(), 20);
+    // Statement-level triggers count the statements that write each table.
+    sqlx::raw_sql(
+        "CREATE TABLE statements (tbl text NOT NULL);
+         CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME); RETURN NULL; END $$;
+         CREATE TRIGGER count_links AFTER INSERT ON links
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+         CREATE TRIGGER count_progress AFTER UPDATE ON kind_progress
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+         CREATE TRIGGER count_parked AFTER DELETE ON parked_changes
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();",
+    )
+    .execute(&pool)
+    .await?;
+    handle(&handler, &results).await?;
+
+    let (linked,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM links WHERE user_id = $1 AND zoho_id LIKE 'Z-%'")
+            .bind(user.0)
+            .fetch_one(&pool)
+            .await?;
+    assert_eq!(linked, 20, "every answer linked its item");
+    let counted: Vec<(String, i64)> =
+        sqlx::query_as("SELECT tbl, count(*) FROM statements GROUP BY tbl ORDER BY tbl")
+            .fetch_all(&pool)
+            .await?;
+    assert_eq!(
+        counted,
+        [("kind_progress".to_owned(), 1), ("links".to_owned(), 1)],
+        "20 results of one user: one statement per table"
     );
     pool.close().await;
     Ok(())

@@ -330,3 +330,63 @@ async fn a_finale_whose_page_keeps_failing_does_not_hold_up_another_users() -> a
     pool.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_finale_page_writes_its_links_and_commands_in_one_statement_each() -> anyhow::Result<()> {
+    let database = test_support::fresh_database().await?;
+    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
+    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
+    let handler = handler(&pool);
+    let user = new_user(&pool).await?;
+    // 100 pairs and 20 Outlook contacts alone: more steps than a round end settles at once.
+    for n in 0..120 {
+        read(&handler, user, Side::Outlook, format!("o-{n}"), person(n)).await?;
+    }
+    for n in 0..100 {
+        read(&handler, user, Side::Zoho, format!("z-{n}"), person(n)).await?;
+    }
+    full_read_ends(&handler, user, Side::Outlook, 120).await?;
+    full_read_ends(&handler, user, Side::Zoho, 100).await?;
+    assert!(
+        !first_sync_done(&pool, user).await?,
+        "planned, settled in pages"
+    );
+    // Statement-level triggers count the statements that write each table.
+    sqlx::raw_sql(
+        "CREATE TABLE statements (what text NOT NULL);
+         CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME || ' ' || TG_OP);
+                RETURN NULL; END $$;
+         CREATE TRIGGER count_links AFTER INSERT OR DELETE ON links
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+         CREATE TRIGGER count_outbox AFTER INSERT ON outbox
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();",
+    )
+    .execute(&pool)
+    .await?;
+
+    let page = sync_service::finale::page(&pool, 500)
+        .await?
+        .expect("the finale is paged");
+    assert_eq!((page.settled, page.done), (120, true));
+    assert_eq!(
+        creates(&pool, user).await?.len(),
+        20,
+        "the 20 alone created"
+    );
+    let counted: Vec<(String, i64)> =
+        sqlx::query_as("SELECT what, count(*) FROM statements GROUP BY what ORDER BY what")
+            .fetch_all(&pool)
+            .await?;
+    assert_eq!(
+        counted,
+        [
+            ("links DELETE".to_owned(), 1),
+            ("links INSERT".to_owned(), 1),
+            ("outbox INSERT".to_owned(), 1)
+        ],
+        "120 steps: one statement per table and operation"
+    );
+    pool.close().await;
+    Ok(())
+}

@@ -1,4 +1,4 @@
-//! A user's run of item messages decided set-wise (decisions #87, #92): what the run needs is
+//! A user's run of item messages decided set-wise (decisions #87, #95): what the run needs is
 //! read with one statement, and what its decisions wrote (links and commands) is stored with
 //! one. Each statement is a round trip the user's transaction waits for, with the partition's
 //! other users waiting behind it.

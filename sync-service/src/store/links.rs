@@ -129,6 +129,19 @@ pub async fn creates_with(
     Ok(parse(rows))
 }
 
+/// The links among `ids` that exist, locked for this transaction: the [`get`] of a batch's
+/// results in one statement (decisions #96).
+pub async fn get_many(tx: &mut Tx<'_>, ids: &[LinkId]) -> sqlx::Result<Vec<Link>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query_as("SELECT doc FROM links WHERE id = ANY($1) FOR UPDATE")
+        .bind(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(parse(rows))
+}
+
 /// What the end of a round of `side` looks at, locked: links whose create there lost its
 /// answer (`failure_code` `create_unconfirmed`), and copies our creates made there that no read
 /// has listed since (`SideState::unlisted`). One statement for both, over two partial indexes.

@@ -4,6 +4,7 @@ use sync_model::{ExternalId, Item, ItemKind, Side, UserId, Version};
 
 use super::Tx;
 
+#[derive(Debug, Clone)]
 pub struct Parked {
     pub id: i64,
     pub external_id: ExternalId,
@@ -84,6 +85,55 @@ pub async fn list(
             item: item.0,
         })
         .collect())
+}
+
+/// [`list`] for several (kind, side) pairs at once, each pair's reads in their order, locked.
+pub async fn list_many(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    pairs: &[(ItemKind, Side)],
+) -> sqlx::Result<Vec<(ItemKind, Side, Parked)>> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, String, String, String, String, sqlx::types::Json<Item>)> = sqlx::query_as(
+        "SELECT p.id, p.kind, p.side, p.external_id, p.version, p.item
+             FROM parked_changes p
+             JOIN unnest($2::text[], $3::text[]) AS k(kind, side)
+               ON p.kind = k.kind AND p.side = k.side
+             WHERE p.user_id = $1 ORDER BY p.id FOR UPDATE OF p",
+    )
+    .bind(user.0)
+    .bind(pairs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+    .bind(pairs.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut listed = Vec::with_capacity(rows.len());
+    for (id, kind, side, external_id, version, item) in rows {
+        let (Ok(kind), Ok(side)) = (kind.parse(), side.parse()) else {
+            continue; // not one of the pairs asked for (they are all known kinds and sides)
+        };
+        let parked = Parked {
+            id,
+            external_id: ExternalId(external_id),
+            version: Version(version),
+            item: item.0,
+        };
+        listed.push((kind, side, parked));
+    }
+    Ok(listed)
+}
+
+/// Removes many parked reads in one statement.
+pub async fn remove_many(tx: &mut Tx<'_>, ids: &[i64]) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM parked_changes WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub async fn remove(tx: &mut Tx<'_>, id: i64) -> sqlx::Result<()> {
