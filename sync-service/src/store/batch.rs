@@ -39,7 +39,10 @@ pub struct Loaded {
 /// may echo, in one statement. The parked reads and the creates are looked up for every key,
 /// also those a link knows (the caller ignores them there): one statement instead of three
 /// dependent ones. Index scans per key: the unique indexes on the ids, the parked changes'
-/// index, and the create hashes' and stale hashes' partial indexes.
+/// index, and the create hashes' and stale hashes' partial indexes. The creates are looked up
+/// per key (`LATERAL`): joined to the keys, a table without statistics (never analyzed, as on
+/// a machine without autovacuum) was scanned by status for every active link and compared with
+/// every key, 0.7 s for 512 keys and 1-6 s a batch in the default initial sync (decisions #96).
 pub async fn load(tx: &mut Tx<'_>, user: UserId, keys: &[Key<'_>]) -> sqlx::Result<Loaded> {
     let rows: Vec<(String, Option<i64>, Option<sqlx::types::Json<Link>>)> = sqlx::query_as(
         "WITH k AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
@@ -60,13 +63,16 @@ pub async fn load(tx: &mut Tx<'_>, user: UserId, keys: &[Key<'_>]) -> sqlx::Resu
                                 WHERE p.user_id = $1 AND p.kind = k.kind AND p.side = k.side
                                   AND p.external_id = k.item)),
               creates AS (
-                  SELECT k.i, l.doc FROM k JOIN links l ON l.user_id = $1 AND l.kind = k.kind
-                    AND l.create_hash_outlook = k.hash
-                  WHERE k.side = 'outlook' AND l.status = 'active' AND l.outlook_id IS NULL
-                  UNION ALL
-                  SELECT k.i, l.doc FROM k JOIN links l ON l.user_id = $1 AND l.kind = k.kind
-                    AND l.create_hash_zoho = k.hash
-                  WHERE k.side = 'zoho' AND l.status = 'active' AND l.zoho_id IS NULL
+                  SELECT k.i, c.doc FROM k CROSS JOIN LATERAL (
+                      SELECT l.doc FROM links l
+                      WHERE l.user_id = $1 AND l.kind = k.kind AND k.side = 'outlook'
+                        AND l.create_hash_outlook = k.hash AND l.status = 'active'
+                        AND l.outlook_id IS NULL
+                      UNION ALL
+                      SELECT l.doc FROM links l
+                      WHERE l.user_id = $1 AND l.kind = k.kind AND k.side = 'zoho'
+                        AND l.create_hash_zoho = k.hash AND l.status = 'active'
+                        AND l.zoho_id IS NULL) c
                   UNION ALL
                   SELECT k.i, l.doc FROM k JOIN links l ON l.user_id = $1 AND l.kind = k.kind
                     AND l.hashes_stale
