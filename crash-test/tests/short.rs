@@ -8,7 +8,6 @@ use crash_test::Config;
 use harness::system::{self, Paths};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "not reliably clean yet: a copy deleted before its create's answer is in comes back (gap A in docs/reliability.md)"]
 async fn nothing_is_lost_or_duplicated_when_services_crash_during_the_first_sync() {
     let bin_dir = system::default_bin_dir().expect("the test's directory");
     let out_dir = system::default_out_dir(&bin_dir).with_file_name("crash-test");

@@ -1,5 +1,5 @@
-//! A user's run of item messages decided set-wise (decisions #87, #95): what the run needs is
-//! read with one statement, and what its decisions wrote (links and commands) is stored with
+//! A user's run of item messages decided set-wise (decisions #87, #95, #97): what the run needs
+//! is read with two statements, and what its decisions wrote (links and commands) is stored with
 //! one. Each statement is a round trip the user's transaction waits for, with the partition's
 //! other users waiting behind it.
 
@@ -12,7 +12,7 @@ use crate::domain::Link;
 use crate::domain::unknown_read;
 
 use super::Tx;
-use super::links::{deleted_by, last_error};
+use super::links::{self, deleted_by, last_error};
 
 /// One message's item: its kind, side and id, and for a read its content's hash.
 pub struct Key<'a> {
@@ -36,27 +36,26 @@ pub struct Loaded {
 }
 
 /// The links of `keys` (locked), which of them have a parked read, and the creates each read
-/// may echo, in one statement. The parked reads and the creates are looked up for every key,
-/// also those a link knows (the caller ignores them there): one statement instead of three
-/// dependent ones. Index scans per key: the unique indexes on the ids, the parked changes'
-/// index, and the create hashes' and stale hashes' partial indexes. The creates are looked up
-/// per key (`LATERAL`): joined to the keys, a table without statistics (never analyzed, as on
-/// a machine without autovacuum) was scanned by status for every active link and compared with
-/// every key, 0.7 s for 512 keys and 1-6 s a batch in the default initial sync (decisions #96).
+/// may echo, in two statements. The links come first, by [`links::find_many`] (one index scan
+/// per key on the unique indexes of the ids): folded into the statement below, a links table
+/// without statistics (never analyzed, as on a machine without autovacuum) was scanned by
+/// status instead, 536 of 544 ms for 512 keys in the default initial sync (decision 97). The
+/// parked reads and the creates are looked up for every key, also those a link knows (the
+/// caller ignores them there), in one statement: the parked changes' index, and the create
+/// hashes' and stale hashes' partial indexes. The creates are looked up per key (`LATERAL`):
+/// joined to the keys, the same table was scanned by status for every active link and compared
+/// with every key, 0.7 s for 512 keys and 1-6 s a batch in the default initial sync
+/// (decisions #96).
 pub async fn load(tx: &mut Tx<'_>, user: UserId, keys: &[Key<'_>]) -> sqlx::Result<Loaded> {
+    let ids: Vec<(ItemKind, Side, &ExternalId)> =
+        keys.iter().map(|k| (k.kind, k.side, k.item)).collect();
+    let mut loaded = Loaded {
+        links: links::find_many(tx, user, &ids).await?,
+        ..Loaded::default()
+    };
     let rows: Vec<(String, Option<i64>, Option<sqlx::types::Json<Link>>)> = sqlx::query_as(
         "WITH k AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
                                   WITH ORDINALITY AS k(kind, side, item, hash, i)),
-              found AS (
-                  SELECT doc FROM links
-                  WHERE id IN (SELECT l.id FROM k JOIN links l ON l.user_id = $1
-                                 AND l.kind = k.kind AND l.outlook_id = k.item
-                               WHERE k.side = 'outlook'
-                               UNION ALL
-                               SELECT l.id FROM k JOIN links l ON l.user_id = $1
-                                 AND l.kind = k.kind AND l.zoho_id = k.item
-                               WHERE k.side = 'zoho')
-                  FOR UPDATE),
               parked AS (
                   SELECT k.i FROM k
                   WHERE EXISTS (SELECT 1 FROM parked_changes p
@@ -78,8 +77,7 @@ pub async fn load(tx: &mut Tx<'_>, user: UserId, keys: &[Key<'_>]) -> sqlx::Resu
                     AND l.hashes_stale
                   WHERE k.hash IS NOT NULL AND l.status = 'active'
                     AND CASE k.side WHEN 'outlook' THEN l.outlook_id ELSE l.zoho_id END IS NULL)
-         SELECT 'link', NULL::bigint, doc FROM found
-         UNION ALL SELECT 'parked', i, NULL FROM parked
+         SELECT 'parked', i, NULL FROM parked
          UNION ALL SELECT 'create', i, doc FROM creates",
     )
     .bind(user.0)
@@ -93,11 +91,9 @@ pub async fn load(tx: &mut Tx<'_>, user: UserId, keys: &[Key<'_>]) -> sqlx::Resu
     )
     .fetch_all(&mut **tx)
     .await?;
-    let mut loaded = Loaded::default();
     for (part, i, doc) in rows {
         let index = i.map(|i| (i - 1) as usize);
         match (part.as_str(), index, doc) {
-            ("link", _, Some(doc)) => loaded.links.push(doc.0),
             ("parked", Some(i), _) => {
                 loaded.parked.insert(i);
             }
