@@ -29,6 +29,13 @@ pub struct Resolution {
 }
 
 pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) -> Resolution {
+    // A holder given up whose own delete of the item is still in flight has not deleted it:
+    // the item is there until that delete's answer, which goes to the holder. Telling the
+    // result's link it is deleted would end that link with the item still there.
+    let deleting_here = holder
+        .side(side)
+        .and_then(|s| s.inflight.as_ref())
+        .is_some_and(|i| i.op == InflightOp::Delete);
     let deleted_here = match holder.status {
         LinkStatus::Deleted => true,
         LinkStatus::StagedDelete { by } | LinkStatus::HeldDelete { by } => by == side,
@@ -42,7 +49,7 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
         }) => Some(item.clone()),
         _ => None,
     };
-    let news = given_up.and_then(|state| {
+    let news = given_up.filter(|_| !deleting_here).and_then(|state| {
         let external_id = state.id?;
         if deleted_here {
             return Some(Input::Deleted { side, external_id });

@@ -2014,3 +2014,37 @@ fn a_copy_edited_against_our_delete_then_deleted_unlisted_is_deleted_on_zoho() {
     ];
     check_interleaving(ConflictRule::OutlookWins, actions, Mix::LongTexts).unwrap();
 }
+
+/// Found by a CI run: a link made from a read of the copy our lost create had made (a
+/// duplicate link), given up with its delete of that copy in flight (its Zoho copy was deleted),
+/// while the create's retry found the copy for its own link. The holder's delete was still in
+/// flight, so the copy was not deleted: the result's link must not be told it was, which ended
+/// that link with the copy still in Outlook.
+#[test]
+fn a_duplicate_links_delete_in_flight_is_no_deletion_for_the_link_that_finds_the_copy() {
+    use Action::*;
+    use Side::{Outlook, Zoho};
+    let actions = vec![
+        Create(Zoho, 0),
+        Poll(Zoho),
+        Engine,
+        Engine,
+        Poll(Outlook),
+        Delete(Outlook, 0),
+        WriteLost(Outlook),
+        Edit(Outlook, 0, 6, 0),
+        Delete(Zoho, 0),
+        Poll(Outlook),
+        Poll(Outlook),
+        Engine,
+        Engine,
+        Engine,
+        Engine,
+        Engine,
+        Write(Zoho),
+        Delete(Zoho, 0),
+        Edit(Outlook, 0, 0, 0),
+        Resync(Zoho),
+    ];
+    check_interleaving(ConflictRule::ZohoWins, actions, Mix::Capacity).unwrap();
+}
