@@ -40,6 +40,10 @@ pub enum Api {
 pub struct Usage {
     pub total: u64,
     pub operations: BTreeMap<String, u64>,
+    /// Graph: the part of `operations` carried inside `$batch` calls (each counts against the
+    /// mailbox's limits as Graph's throttling does, but is not an HTTP call of its own).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub in_batch: BTreeMap<String, u64>,
     /// Injected faults by kind (`429`, `500`, `503`, `drop`, `malformed`, `latency`), calls
     /// refused for want of Zoho credits (`credits`) and Graph calls refused for one too many in
     /// flight (`concurrency`).
@@ -79,6 +83,15 @@ impl Meter {
             Account::Org(id) => self.orgs.entry(id.clone()).or_default(),
         };
         usage.add(operation);
+    }
+
+    /// Notes that a call already recorded was a request inside a `$batch` call.
+    pub fn record_in_batch(&mut self, account: &Account, operation: &str) {
+        let usage = match account {
+            Account::Mailbox(id) => self.mailboxes.entry(id.clone()).or_default(),
+            Account::Org(id) => self.orgs.entry(id.clone()).or_default(),
+        };
+        *usage.in_batch.entry(operation.to_owned()).or_default() += 1;
     }
 
     /// Counts an injected fault (or a refusal for credits) of a call already recorded.
@@ -152,6 +165,9 @@ pub fn admit(
     batch_item: bool,
 ) -> Admission {
     world.meter.record(account, operation);
+    if batch_item {
+        world.meter.record_in_batch(account, operation);
+    }
     let decision = world.faults.decide(account, operation, batch_item);
     if decision.latency.is_some() {
         world.meter.record_fault(account, "latency");

@@ -95,6 +95,12 @@ async fn a_batch_runs_each_request_through_the_single_call_routes() {
     assert_eq!(operations["POST /me/contacts"], 2);
     assert_eq!(operations["GET /me/contacts/{contact_id}"], 2);
     assert!(operations.get("DELETE /me/contacts/{contact_id}").is_none());
+    // Which of them came inside the batch: not the contact made before it, not the batch.
+    let in_batch = &stats["graph"]["mailboxes"][&mailbox.id]["in_batch"];
+    assert_eq!(in_batch["POST /me/contacts"], 1, "{in_batch}");
+    assert_eq!(in_batch["GET /me/contacts/{contact_id}"], 2);
+    assert_eq!(in_batch["GET /me/contactFolders"], 1);
+    assert!(in_batch.get("POST /$batch").is_none());
 }
 
 #[tokio::test]
