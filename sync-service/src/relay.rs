@@ -1,5 +1,6 @@
-//! The outbox relay: publishes committed commands with confirms, then marks them published. A
-//! crash between the two republishes them; the connectors de-duplicate by command id.
+//! The outbox relay: takes committed commands off the outbox, publishes them with confirms, then
+//! commits (decision 99). A crash between the publish and the commit puts the rows back and
+//! republishes them; the connectors de-duplicate by command id.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,15 +70,14 @@ pub async fn run(
     }
 }
 
-async fn relay_batch(pool: &PgPool, publisher: &Publisher) -> anyhow::Result<usize> {
+/// Publishes the oldest commands of the outbox (at most a page) and removes them; an error
+/// leaves them all where they were. How many went out.
+pub async fn relay_batch(pool: &PgPool, publisher: &Publisher) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let pending = outbox::claim(&mut tx, BATCH).await?;
+    let envelopes = outbox::take(&mut tx, BATCH).await?;
     // The batch goes out in order, its confirms awaited together (decisions #5).
-    let envelopes: Vec<_> = pending.iter().map(|row| row.envelope.clone()).collect();
     publisher.publish_commands(&envelopes).await?;
-    let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
-    outbox::mark_published(&mut tx, &ids).await?;
     tx.commit().await?;
-    metrics::counter!("sync_commands_published_total").increment(ids.len() as u64);
-    Ok(ids.len())
+    metrics::counter!("sync_commands_published_total").increment(envelopes.len() as u64);
+    Ok(envelopes.len())
 }

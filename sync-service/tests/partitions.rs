@@ -10,7 +10,9 @@
 //!
 //! Each user's k-th change is a new Outlook contact named `k`: its decision is a create command
 //! for Zoho, written to the outbox in the decision's transaction, so the outbox (its ids are
-//! taken under the user's lock) records each user's decisions in the order they were made.
+//! taken under the user's lock) records each user's decisions in the order they were made. The
+//! relay deletes what it publishes (decision 99): a trigger of the test keeps a copy of every
+//! row written.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
@@ -98,6 +100,15 @@ async fn world() -> anyhow::Result<World> {
     };
     let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
     service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
+    sqlx::raw_sql(
+        "CREATE TABLE decided (id bigint PRIMARY KEY, payload jsonb NOT NULL);
+         CREATE FUNCTION keep_decided() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN INSERT INTO decided VALUES (NEW.id, NEW.payload); RETURN NULL; END $$;
+         CREATE TRIGGER keep_decided AFTER INSERT ON outbox FOR EACH ROW
+             EXECUTE FUNCTION keep_decided();",
+    )
+    .execute(&pool)
+    .await?;
     let connection = Broker::connect(&broker, "partitions-test").await?;
     let publisher = connection.publisher().await?;
     Ok(World {
@@ -242,7 +253,7 @@ impl World {
     /// Each user's create commands, in the order they were decided: the contacts' names.
     async fn decisions(&self) -> anyhow::Result<BTreeMap<UserId, Vec<String>>> {
         let rows: Vec<(sqlx::types::Json<Envelope<CommandMessage>>,)> =
-            sqlx::query_as("SELECT payload FROM outbox ORDER BY id")
+            sqlx::query_as("SELECT payload FROM decided ORDER BY id")
                 .fetch_all(&self.pool)
                 .await?;
         let mut decisions: BTreeMap<UserId, Vec<String>> = BTreeMap::new();
