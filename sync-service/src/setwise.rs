@@ -13,17 +13,16 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use sync_model::{ContentHash, ExternalId, ItemKind, LinkId, Side, UserId};
-use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
+use sync_protocol::{ApplyOutcome, ChangeMessage, Envelope};
 use tracing::Instrument;
 
 use crate::domain::scope::{self, Reading};
 use crate::domain::unknown_read::{self, UnknownRead};
-use crate::domain::{
-    FieldConflict, Input, Link, LinkStatus, Output, RandomIds, Rules, UserSettings,
-};
-use crate::handler::{command_envelope, on_item, on_result, result_input, rules_of};
+use crate::domain::{Input, Link, LinkStatus, Output, RandomIds, Rules, UserSettings};
+use crate::handler::{on_item, on_result, result_input, rules_of};
 use crate::store::parked::Parked;
-use crate::store::{Tx, batch, conflicts, links, parked, progress};
+use crate::store::{Tx, batch, links, parked, progress};
+use crate::writes::Effects;
 
 /// A message admitted by the inbox that is decided set-wise: an item message (`item_changed`,
 /// `item_deleted`) or the result of one of our commands (`apply_result`).
@@ -223,9 +222,8 @@ struct State {
     /// The create hashes (Outlook, Zoho) of the links written since loaded, computed once
     /// when written: every later read of the run compares them.
     saved_hashes: HashMap<LinkId, (Option<ContentHash>, Option<ContentHash>)>,
-    removed: Vec<LinkId>,
-    conflicts: Vec<(Link, Rules, FieldConflict)>,
-    commands: Vec<Envelope<CommandMessage>>,
+    /// Removals, conflicts and commands.
+    effects: Effects,
     /// Parked reads released by results, to remove.
     released: Vec<i64>,
     /// The (kind, side) pairs a result says were written to (`progress::written`).
@@ -311,9 +309,7 @@ impl State {
             creates: HashMap::new(),
             saved: Vec::new(),
             saved_hashes: HashMap::new(),
-            removed: Vec::new(),
-            conflicts: Vec::new(),
-            commands: Vec::new(),
+            effects: Effects::default(),
             released: Vec::new(),
             written: Vec::new(),
         };
@@ -514,7 +510,12 @@ impl State {
         read: &ContentHash,
     ) -> Option<Vec<Link>> {
         let stored = self.creates.get(&k)?;
-        let written: HashSet<LinkId> = self.saved.iter().chain(&self.removed).copied().collect();
+        let written: HashSet<LinkId> = self
+            .saved
+            .iter()
+            .chain(self.effects.removed())
+            .copied()
+            .collect();
         let mut candidates: Vec<Link> = stored
             .iter()
             .filter(|l| !written.contains(&l.id))
@@ -543,7 +544,13 @@ impl State {
     }
 
     /// `handler::persist`, into the state: stored by [`Self::flush`].
-    fn persist(&mut self, user: UserId, old: Option<LinkId>, out: Output, rules: Rules) -> bool {
+    fn persist(
+        &mut self,
+        user: UserId,
+        old: Option<LinkId>,
+        mut out: Output,
+        rules: Rules,
+    ) -> bool {
         if out.remove {
             if let Some(id) = old
                 && let Some(link) = self.links.remove(&id)
@@ -551,20 +558,14 @@ impl State {
                 self.unindex(&link);
                 self.saved.retain(|s| *s != id);
                 self.saved_hashes.remove(&id);
-                self.removed.push(id);
+                self.effects.remove(id);
             }
             return false;
         }
-        let Some(link) = out.link else {
+        let Some(link) = out.link.take() else {
             return false;
         };
-        for conflict in out.conflicts {
-            metrics::counter!("sync_conflicts_total").increment(1);
-            self.conflicts.push((link.clone(), rules, conflict));
-        }
-        for command in &out.commands {
-            self.commands.push(command_envelope(user, &link, command));
-        }
+        let wrote = self.effects.saved(user, &link, &mut out, rules);
         if let Some(before) = self.links.remove(&link.id) {
             self.unindex(&before);
         }
@@ -578,10 +579,10 @@ impl State {
                 unknown_read::create_hash(&link, Side::Zoho),
             ),
         );
-        self.removed.retain(|r| *r != link.id);
+        self.effects.revive(link.id);
         self.index(&link);
         self.links.insert(link.id, link);
-        !out.commands.is_empty()
+        wrote
     }
 
     fn index(&mut self, link: &Link) {
@@ -611,22 +612,14 @@ impl State {
         }
         parked::remove_many(tx, &self.released).await?;
         self.released.clear();
-        links::remove_many(tx, &self.removed).await?;
         let saved: Vec<&Link> = self
             .saved
             .iter()
             .filter_map(|id| self.links.get(id))
             .collect();
-        for (link, rules, conflict) in &self.conflicts {
-            conflicts::record(tx, user, link, rules.conflict_rule, conflict).await?;
-        }
-        batch::save(tx, &saved, &self.commands).await?;
-        let wrote = !self.commands.is_empty();
-        self.removed.clear();
+        let wrote = self.effects.store(tx, user, &saved).await?;
         self.saved.clear();
         self.saved_hashes.clear();
-        self.conflicts.clear();
-        self.commands.clear();
         Ok(wrote)
     }
 }

@@ -5,59 +5,23 @@
 //! started (a replica killed and replaced) finishes with every pair linked once and every other
 //! item created once.
 
+mod common;
+
+use common::{handler, new_contact_user as new_user, pool};
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sync_model::{Contact, EmailAddress, ExternalId, Item, ItemKind, Side, UserId, Version};
 use sync_protocol::{ChangeMessage, Envelope};
-use sync_service::domain::settings::{
-    CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
-};
-use sync_service::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
+use sync_service::handler::ChangeHandler;
 use tokio_util::sync::CancellationToken;
 
 const PAIRS: usize = 800;
 const OUTLOOK_ONLY: usize = 200;
 const ZOHO_ONLY: usize = 200;
 const PAGE: usize = 100;
-
-fn handler(pool: &PgPool) -> ChangeHandler {
-    ChangeHandler {
-        pool: pool.clone(),
-        relay_wakeup: Arc::new(tokio::sync::Notify::new()),
-        guard: DeleteGuard {
-            share: 0.3,
-            minimum: 5,
-        },
-        retry: RetryPolicy {
-            attempts: 3,
-            backoff: Duration::from_secs(1),
-        },
-    }
-}
-
-async fn new_user(pool: &PgPool) -> anyhow::Result<UserId> {
-    let user = UserId(uuid::Uuid::new_v4());
-    let settings = UserSettings {
-        contact_folder_id: Some("folder".into()),
-        contacts: KindSettings {
-            enabled: true,
-            direction: Direction::TwoWay,
-        },
-        task_list_id: None,
-        tasks: KindSettings::default(),
-        events: KindSettings::default(),
-        calendar_categories: CategoryFilter::ZohoOnly,
-        conflict_rule: ConflictRule::ZohoWins,
-        poll_interval_secs: 60,
-        paused: false,
-    };
-    let mut tx = pool.begin().await?;
-    sync_service::store::settings::save(&mut tx, user, &settings).await?;
-    tx.commit().await?;
-    Ok(user)
-}
 
 async fn handle(handler: &ChangeHandler, user: UserId, body: ChangeMessage) -> anyhow::Result<()> {
     let data = serde_json::to_vec(&Envelope::new(user, body))?;
@@ -143,9 +107,7 @@ async fn creates(pool: &PgPool, user: UserId) -> anyhow::Result<Vec<(String, i64
 
 #[tokio::test]
 async fn a_large_first_sync_is_settled_in_pages_that_resume_after_a_crash() -> anyhow::Result<()> {
-    let database = test_support::fresh_database().await?;
-    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
-    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
+    let pool = pool().await?;
     let handler = handler(&pool);
     let user = new_user(&pool).await?;
 
@@ -287,9 +249,7 @@ async fn a_large_first_sync_is_settled_in_pages_that_resume_after_a_crash() -> a
 
 #[tokio::test]
 async fn a_finale_whose_page_keeps_failing_does_not_hold_up_another_users() -> anyhow::Result<()> {
-    let database = test_support::fresh_database().await?;
-    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
-    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
+    let pool = pool().await?;
     let handler = handler(&pool);
 
     // A finale under way first, whose next step cannot be read (a poisoned plan).
@@ -333,9 +293,7 @@ async fn a_finale_whose_page_keeps_failing_does_not_hold_up_another_users() -> a
 
 #[tokio::test]
 async fn a_finale_page_writes_its_links_and_commands_in_one_statement_each() -> anyhow::Result<()> {
-    let database = test_support::fresh_database().await?;
-    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
-    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
+    let pool = pool().await?;
     let handler = handler(&pool);
     let user = new_user(&pool).await?;
     // 100 pairs and 20 Outlook contacts alone: more steps than a round end settles at once.

@@ -4,6 +4,8 @@
 //! rise of this test process's peak resident memory (the plan first: memory the allocator
 //! keeps after it is reused by the documents, which are therefore, if anything, undercounted).
 
+mod common;
+
 use sync_model::{Contact, EmailAddress, ExternalId, Item, ItemKind, Side, UserId, Version};
 use sync_service::domain::finale::plan;
 use sync_service::domain::{ConflictRule, Direction, Input, RandomIds, Rules, step};
@@ -46,9 +48,7 @@ fn contact(n: usize) -> Item {
 #[tokio::test]
 async fn planning_twenty_thousand_waiting_contacts_holds_their_keys_not_their_documents()
 -> anyhow::Result<()> {
-    let database = test_support::fresh_database().await?;
-    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
-    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
+    let pool = common::pool().await?;
     let user = UserId(uuid::Uuid::new_v4());
     let rules = Rules {
         direction: Some(Direction::TwoWay),

@@ -2,32 +2,19 @@
 //! command it answered, or as its periodic report; decisions #74), against the real Postgres:
 //! statements counted as sqlx runs them, tagged by the handler's span.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
+
+use common::{handler, pool};
 
 use sync_model::{ItemKind, Side, UserId};
 use sync_protocol::{ChangeMessage, Envelope};
-use sync_service::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
 use test_support::statements::Statements;
 
 #[tokio::test]
 async fn a_reported_quiet_round_end_is_one_short_transaction() -> anyhow::Result<()> {
     let statements = Statements::install();
-    let database = test_support::fresh_database().await?;
-    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
-    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
-    let handler = ChangeHandler {
-        pool: pool.clone(),
-        relay_wakeup: Arc::new(tokio::sync::Notify::new()),
-        guard: DeleteGuard {
-            share: 0.3,
-            minimum: 5,
-        },
-        retry: RetryPolicy {
-            attempts: 3,
-            backoff: Duration::from_secs(1),
-        },
-    };
+    let pool = pool().await?;
+    let handler = handler(&pool);
     let user = UserId(uuid::Uuid::new_v4());
     let quiet = || {
         serde_json::to_vec(&Envelope::new(

@@ -5,29 +5,22 @@
 //!   late read of the deleted item finds its link and brings nothing back; never while a write
 //!   is in flight on them or their user's changes are held.
 
-use std::sync::Arc;
+mod common;
+
+use common::{contact_user, handler, pool};
+
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sync_model::{Contact, ContentHash, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
 use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
-use sync_service::domain::settings::{
-    CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
-};
-use sync_service::handler::{ChangeHandler, DeleteGuard, RetryPolicy};
+use sync_service::handler::ChangeHandler;
 use sync_service::store::links;
-
-async fn inbox() -> anyhow::Result<PgPool> {
-    let database = test_support::fresh_database().await?;
-    let pool = service_kit::database::connect(&database, sync_service::startup::SCHEMA).await?;
-    service_kit::database::migrate(&pool, &sync_service::startup::MIGRATOR).await?;
-    Ok(pool)
-}
 
 #[tokio::test]
 async fn handled_message_ids_older_than_the_retention_are_forgotten_and_recent_ones_kept()
 -> anyhow::Result<()> {
-    let pool = inbox().await?;
+    let pool = pool().await?;
     let (old, recent) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     sqlx::query(
         "INSERT INTO processed_messages (message_id, processed_at)
@@ -57,45 +50,10 @@ struct User {
 
 impl User {
     async fn new(pool: &PgPool) -> anyhow::Result<User> {
-        let id = UserId(uuid::Uuid::new_v4());
-        let settings = UserSettings {
-            contact_folder_id: Some("folder".into()),
-            contacts: KindSettings {
-                enabled: true,
-                direction: Direction::TwoWay,
-            },
-            task_list_id: None,
-            tasks: KindSettings::default(),
-            events: KindSettings::default(),
-            calendar_categories: CategoryFilter::ZohoOnly,
-            conflict_rule: ConflictRule::ZohoWins,
-            poll_interval_secs: 60,
-            paused: false,
-        };
-        let mut tx = pool.begin().await?;
-        sync_service::store::settings::save(&mut tx, id, &settings).await?;
-        tx.commit().await?;
-        sqlx::query(
-            "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'contact', true)",
-        )
-        .bind(id.0)
-        .execute(pool)
-        .await?;
         Ok(User {
-            id,
+            id: contact_user(pool).await?,
             pool: pool.clone(),
-            handler: ChangeHandler {
-                pool: pool.clone(),
-                relay_wakeup: Arc::new(tokio::sync::Notify::new()),
-                guard: DeleteGuard {
-                    share: 0.3,
-                    minimum: 5,
-                },
-                retry: RetryPolicy {
-                    attempts: 3,
-                    backoff: Duration::from_secs(1),
-                },
-            },
+            handler: handler(pool),
         })
     }
 
@@ -223,7 +181,7 @@ const MONTH: Duration = Duration::from_secs(30 * 86_400);
 #[tokio::test]
 async fn a_deleted_link_within_the_retention_stops_a_late_read_and_an_older_one_is_forgotten()
 -> anyhow::Result<()> {
-    let pool = inbox().await?;
+    let pool = pool().await?;
     let user = User::new(&pool).await?;
     user.deleted_contact().await?;
     let commands = user.commands().await?;
@@ -253,7 +211,7 @@ async fn a_deleted_link_within_the_retention_stops_a_late_read_and_an_older_one_
 #[tokio::test]
 async fn old_links_are_kept_while_live_in_flight_or_of_a_user_whose_changes_are_held()
 -> anyhow::Result<()> {
-    let pool = inbox().await?;
+    let pool = pool().await?;
 
     // A live link, however old, is never pruned.
     let live = User::new(&pool).await?;

@@ -41,6 +41,18 @@ pub fn handler(pool: &PgPool) -> ChangeHandler {
 
 /// A user syncing contacts both ways ("Zoho wins"), first sync done.
 pub async fn contact_user(pool: &PgPool) -> anyhow::Result<UserId> {
+    let id = new_contact_user(pool).await?;
+    sqlx::query(
+        "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'contact', true)",
+    )
+    .bind(id.0)
+    .execute(pool)
+    .await?;
+    Ok(id)
+}
+
+/// A user just connected to sync contacts both ways ("Zoho wins"): the first sync to come.
+pub async fn new_contact_user(pool: &PgPool) -> anyhow::Result<UserId> {
     let id = UserId(Uuid::new_v4());
     let settings = UserSettings {
         contact_folder_id: Some("folder".into()),
@@ -59,12 +71,6 @@ pub async fn contact_user(pool: &PgPool) -> anyhow::Result<UserId> {
     let mut tx = pool.begin().await?;
     sync_service::store::settings::save(&mut tx, id, &settings).await?;
     tx.commit().await?;
-    sqlx::query(
-        "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'contact', true)",
-    )
-    .bind(id.0)
-    .execute(pool)
-    .await?;
     Ok(id)
 }
 
