@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{contact_user, handler, pool};
+use common::{contact_user, handler, new_outlook_contact, pool};
 
 use std::collections::BTreeMap;
 
@@ -20,23 +20,9 @@ use sync_service::handler::ChangeHandler;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-/// A new Outlook contact named `name`: decided as a create on Zoho.
+/// A new Outlook contact named `name`, as a delivery: decided as a create on Zoho.
 fn new_contact(user: UserId, name: &str) -> Vec<u8> {
-    let envelope = Envelope::new(
-        user,
-        ChangeMessage::ItemChanged {
-            side: Side::Outlook,
-            external_id: ExternalId(format!("AAMk-{name}")),
-            version: Version("v1".into()),
-            item: Item::Contact(Contact {
-                given_name: Some(name.into()),
-                emails: vec![EmailAddress(format!("{name}@example.jp"))],
-                ..Contact::default()
-            }),
-            identity: None,
-        },
-    );
-    serde_json::to_vec(&envelope).expect("serialisable")
+    serde_json::to_vec(&Envelope::new(user, new_outlook_contact(name))).expect("serialisable")
 }
 
 /// Each user's creates in the order decided, with the id of the transaction that wrote each.

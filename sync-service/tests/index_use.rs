@@ -7,12 +7,12 @@
 
 mod common;
 
-use common::{commands, contact_user, handler};
+use common::{commands, contact_user, handler, new_outlook_contact};
 
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
-use sync_model::{Contact, EmailAddress, ExternalId, Item, Side, UserId, Version};
+use sync_model::{ExternalId, Item, Side, UserId, Version};
 use sync_protocol::{ApplyOp, ChangeMessage, Envelope};
 use tokio::sync::Semaphore;
 
@@ -81,22 +81,7 @@ async fn read_backs_of_our_creates_find_them_by_their_hash_not_by_every_link_of_
 
     // A first sync's worth of new Outlook contacts, each decided as a create on Zoho.
     let news: Vec<Vec<u8>> = (0..CONTACTS)
-        .map(|n| {
-            message(
-                user,
-                ChangeMessage::ItemChanged {
-                    side: Side::Outlook,
-                    external_id: ExternalId(format!("AAMk-{n}")),
-                    version: Version("v1".into()),
-                    item: Item::Contact(Contact {
-                        given_name: Some(format!("person {n}")),
-                        emails: vec![EmailAddress(format!("p{n}@example.jp"))],
-                        ..Contact::default()
-                    }),
-                    identity: None,
-                },
-            )
-        })
+        .map(|n| message(user, new_outlook_contact(&format!("p{n}"))))
         .collect();
     for chunk in news.chunks(500) {
         handle(&setup, chunk).await?;

@@ -4,17 +4,17 @@
 
 mod common;
 
-use common::{commands, contact_user, handle, handler, pool};
+use common::{commands, contact_user, handle, handler, new_outlook_contact, pool};
 
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions};
 use lapin::types::FieldTable;
 use service_kit::broker::Broker;
-use sync_model::{Contact, ExternalId, Item, Side, Version};
+use sync_model::Side;
 use sync_protocol::topology::{
     COMMANDS_EXCHANGE, connector_commands_binding, connector_commands_queue,
 };
-use sync_protocol::{ApplyOp, ChangeMessage, CommandMessage, Envelope};
+use sync_protocol::{ApplyOp, CommandMessage, Envelope};
 use sync_service::relay::relay_batch;
 
 async fn outbox_rows(pool: &sqlx::PgPool) -> anyhow::Result<i64> {
@@ -30,21 +30,7 @@ async fn published_commands_leave_the_outbox_and_an_unconfirmed_page_stays() -> 
     let handler = handler(&pool);
     let user = contact_user(&pool).await?;
     for n in 0..3 {
-        handle(
-            &handler,
-            user,
-            ChangeMessage::ItemChanged {
-                side: Side::Outlook,
-                external_id: ExternalId(format!("AAMk-{n}")),
-                version: Version("v1".into()),
-                item: Item::Contact(Contact {
-                    given_name: Some(format!("person {n}")),
-                    ..Contact::default()
-                }),
-                identity: None,
-            },
-        )
-        .await?;
+        handle(&handler, user, new_outlook_contact(&format!("p{n}"))).await?;
     }
     let decided: Vec<_> = commands(&pool).await?.into_iter().map(|c| c.0).collect();
     assert_eq!(decided.len(), 3);

@@ -2048,3 +2048,58 @@ fn a_duplicate_links_delete_in_flight_is_no_deletion_for_the_link_that_finds_the
     ];
     check_interleaving(ConflictRule::ZohoWins, actions, Mix::Capacity).unwrap();
 }
+
+/// Found by a local run of the property test (1,000 cases) on 2026-12-07 and kept, not yet
+/// fixed: a one-side Outlook edit of `job_title` is lost. The trace shows a create retried after
+/// a lost answer, answered `Stale` with the copy's newer version (the person's second edit),
+/// then a poll's read of the copy's older version arriving after that answer: the older read is
+/// taken in, and the newer read that follows conflicts with it, Zoho winning with the older
+/// edit. Outlook's versions are opaque change keys, so the older read cannot be told apart by
+/// its version alone. Ignored until fixed, so that the suite stays green.
+#[test]
+#[ignore = "a known gap, not yet diagnosed (found 2026-12-07)"]
+fn a_one_side_outlook_edit_survives_a_zoho_resync_and_a_lost_outlook_write() {
+    use Action::*;
+    use Side::{Outlook, Zoho};
+    let actions = vec![
+        Delete(Outlook, 0),
+        Delete(Outlook, 0),
+        Delete(Outlook, 0),
+        Create(Zoho, 0),
+        Create(Zoho, 0),
+        Resync(Zoho),
+        Delete(Outlook, 0),
+        Poll(Outlook),
+        Engine,
+        Engine,
+        Engine,
+        Engine,
+        Engine,
+        Create(Zoho, 0),
+        WriteLost(Outlook),
+        Engine,
+        Create(Zoho, 0),
+        Write(Outlook),
+        Create(Zoho, 0),
+        Edit(Outlook, 8, 0, 0),
+        Create(Outlook, 1),
+        Engine,
+        Engine,
+        Engine,
+        Poll(Outlook),
+        Poll(Outlook),
+        Engine,
+        Engine,
+        Engine,
+        Write(Zoho),
+        Write(Zoho),
+        Edit(Zoho, 153, 0, 0),
+        Edit(Outlook, 87, 0, 1),
+        Engine,
+        Poll(Zoho),
+        Engine,
+        Engine,
+        Write(Outlook),
+    ];
+    check_interleaving(ConflictRule::ZohoWins, actions, Mix::Plain).unwrap();
+}

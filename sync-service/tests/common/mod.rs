@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sync_model::{ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
+use sync_model::{
+    Contact, EmailAddress, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version,
+};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
 use sync_service::domain::settings::{
     CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
@@ -107,6 +109,21 @@ pub async fn commands(pool: &PgPool) -> anyhow::Result<Vec<(Uuid, LinkId, Side, 
             _ => None,
         })
         .collect())
+}
+
+/// A read of a new Outlook contact named `name` (id `AAMk-<name>`): decided as a create on Zoho.
+pub fn new_outlook_contact(name: &str) -> ChangeMessage {
+    ChangeMessage::ItemChanged {
+        side: Side::Outlook,
+        external_id: ExternalId(format!("AAMk-{name}")),
+        version: Version("v1".into()),
+        item: Item::Contact(Contact {
+            given_name: Some(name.into()),
+            emails: vec![EmailAddress(format!("{name}@example.jp"))],
+            ..Contact::default()
+        }),
+        identity: None,
+    }
 }
 
 /// A read of the user's Zoho contact (always the same record).
