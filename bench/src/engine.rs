@@ -192,6 +192,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
                 let body = ChangeMessage::ItemChanged {
                     side: Side::Outlook,
                     identity: None,
+                    modified: None,
                     external_id: ExternalId(format!("AAMk-bench-{salt}-{i}")),
                     version: Version("ck-1".into()),
                     item: Item::Contact(Contact {

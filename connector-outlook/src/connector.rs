@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sync_model::{Event, EventTime, ExternalId, Item, ItemKind, Side, Version};
+use sync_model::{Event, EventTime, ExternalId, Item, ItemKind, Modified, Side, Version};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, FailureCode};
 
 use connector_kit::api::malformed;
@@ -84,6 +84,15 @@ fn version_of(value: &Value) -> String {
     etag.trim_start_matches("W/").trim_matches('"').to_owned()
 }
 
+/// When Graph last changed the item (`lastModifiedDateTime`); `None` when absent or unreadable,
+/// which only leaves the read unordered.
+fn modified_of(value: &Value) -> Option<Modified> {
+    let at = value.get("lastModifiedDateTime")?.as_str()?;
+    chrono::DateTime::parse_from_rfc3339(at)
+        .ok()
+        .map(|at| Modified(at.with_timezone(&chrono::Utc)))
+}
+
 fn if_match(version: &Version) -> String {
     format!("W/\"{}\"", version.0)
 }
@@ -122,6 +131,7 @@ fn to_change(kind: ItemKind, value: &Value) -> Result<ChangeMessage, String> {
         item: parse_item(kind, value)?,
         // Present where the read expanded the property (task delta, identify reads).
         identity: identity::identity_of(value),
+        modified: modified_of(value),
     })
 }
 
@@ -598,6 +608,7 @@ impl OutlookConnector {
                             external_id: external_id.clone(),
                             version: Version(version_of(&value)),
                             item,
+                            modified: modified_of(&value),
                         },
                         Err(reason) => ApplyOutcome::Failed {
                             code: FailureCode::MalformedResponse,
@@ -657,6 +668,7 @@ impl OutlookConnector {
                 external_id: external_id.clone(),
                 version: Version(version_of(&value)),
                 item,
+                modified: modified_of(&value),
             },
             Err(reason) => ApplyOutcome::Failed {
                 code: FailureCode::MalformedResponse,

@@ -127,6 +127,7 @@ mod tests {
                     exceptions: vec![],
                 }),
             }),
+            modified: None,
         }
     }
 

@@ -19,7 +19,7 @@ use chrono_tz::Tz;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sync_model::{ExternalId, Item, ItemKind, Side, Version};
+use sync_model::{ExternalId, Item, ItemKind, Modified, Side, Version};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, FailureCode, LinkIdentity};
 
 use connector_kit::api::is_unconfirmed;
@@ -196,6 +196,7 @@ impl ZohoConnector {
             version: Version(modified.to_owned()),
             item: parse_item(kind, value, zone)?,
             identity: link_field.and_then(|f| f.identity_of(value)),
+            modified: Some(Modified(modified_at.with_timezone(&chrono::Utc))),
         };
         Ok((change, modified_at))
     }
@@ -492,6 +493,7 @@ impl ZohoConnector {
                     external_id,
                     version,
                     item,
+                    modified,
                     ..
                 },
                 _,
@@ -499,6 +501,7 @@ impl ZohoConnector {
                 external_id,
                 version,
                 item,
+                modified,
             },
             Ok(_) | Err(_) => ApplyOutcome::Failed {
                 code: FailureCode::MalformedResponse,

@@ -364,6 +364,7 @@ impl ChangeHandler {
                 version,
                 item,
                 identity,
+                modified,
             } => {
                 let kind = item.kind();
                 on_item(
@@ -377,6 +378,7 @@ impl ChangeHandler {
                         version,
                         item,
                         identity,
+                        modified,
                     },
                     rescope,
                 )
@@ -623,11 +625,17 @@ pub(crate) async fn on_item(
             version,
             item,
             identity,
+            modified,
             ..
         } = &input
     {
+        let parked_read = || parked::Read {
+            version,
+            item,
+            modified: *modified,
+        };
         // A newer read of a parked item replaces it: the parked one must never win later.
-        if parked::replace(tx, user, kind, side, &external_id, version, item).await? {
+        if parked::replace(tx, user, kind, side, &external_id, parked_read()).await? {
             return Ok(false);
         }
         // The item may carry the identity our create wrote on it (it is that link's, whatever
@@ -640,7 +648,7 @@ pub(crate) async fn on_item(
         let pending = links::creates_with(tx, user, kind, side, &read).await?;
         match unknown_read::decide(user, kind, side, item, claimed.as_ref(), &pending) {
             UnknownRead::Park => {
-                parked::park(tx, user, kind, side, &external_id, version, item).await?;
+                parked::park(tx, user, kind, side, &external_id, parked_read()).await?;
                 return Ok(false);
             }
             UnknownRead::Join(id) => {
@@ -729,12 +737,14 @@ pub(crate) fn result_input(side: Side, command_id: uuid::Uuid, outcome: ApplyOut
             external_id,
             version,
             item,
+            modified,
         } => Input::Stale {
             side,
             command_id,
             external_id,
             version,
             item,
+            modified,
         },
         ApplyOutcome::Gone { .. } => Input::Gone { side, command_id },
         ApplyOutcome::Failed { code, message, .. } => {
@@ -779,6 +789,7 @@ async fn release_parked(
             version: parked.version,
             item: parked.item,
             identity: None,
+            modified: parked.modified,
         };
         let link = links::find(tx, user, kind, side, input_id(&input)).await?;
         let (rules, _) = rules(tx, user, kind).await?;

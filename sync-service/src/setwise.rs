@@ -62,6 +62,7 @@ impl ItemMessage {
                 version,
                 item,
                 identity,
+                modified,
             } => Sorted::Item(ItemMessage {
                 kind: item.kind(),
                 side,
@@ -71,6 +72,7 @@ impl ItemMessage {
                     version,
                     item,
                     identity,
+                    modified,
                 }),
                 rescope,
                 span,
@@ -486,6 +488,7 @@ impl State {
                 version: read.version,
                 item: read.item,
                 identity: None,
+                modified: read.modified,
             };
             let link = self
                 .by_item

@@ -177,6 +177,7 @@ fn changed_contact(user: UserId, name: &str, version: &str, job: &str) -> Vec<u8
                 ..Contact::default()
             }),
             identity: None,
+            modified: None,
         },
     );
     serde_json::to_vec(&envelope).expect("serialisable")
@@ -405,6 +406,7 @@ fn zoho_read(user: UserId, id: &str, item: Item) -> Vec<u8> {
             version: Version("z1".into()),
             item,
             identity: None,
+            modified: None,
         },
     );
     serde_json::to_vec(&envelope).expect("serialisable")
@@ -508,6 +510,7 @@ async fn results_script(
                 external_id: ExternalId("Z-b".into()),
                 version: Version("z2".into()),
                 item: stale_b,
+                modified: None,
             },
         ),
         zoho_result(

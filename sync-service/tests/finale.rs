@@ -56,6 +56,7 @@ async fn read(
             version: Version("v1".into()),
             item,
             identity: None,
+            modified: None,
         },
     )
     .await

@@ -71,6 +71,7 @@ async fn planning_twenty_thousand_waiting_contacts_holds_their_keys_not_their_do
                 version: Version("v1".into()),
                 item: contact(n),
                 identity: None,
+                modified: None,
             };
             let link = step(None, read, user, rules, &mut RandomIds)
                 .link

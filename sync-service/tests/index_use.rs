@@ -119,6 +119,7 @@ async fn read_backs_of_our_creates_find_them_by_their_hash_not_by_every_link_of_
                     version: Version("z1".into()),
                     item: item.clone(),
                     identity: None,
+                    modified: None,
                 },
             )
         })

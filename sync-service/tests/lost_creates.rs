@@ -5,10 +5,13 @@
 
 mod common;
 
-use common::{commands, contact_user, handle, handler, outlook_result as result, pool, zoho_read};
+use common::{
+    commands, contact_user, handle, handler, outlook_result as result, outlook_round_end, pool,
+    zoho_read,
+};
 
-use sync_model::{Contact, ExternalId, Item, ItemKind, Side, Version};
-use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, FailureCode};
+use sync_model::{Contact, ExternalId, Item, Side, Version};
+use sync_protocol::{ApplyOp, ApplyOutcome, FailureCode};
 
 fn person(job: &str, department: Option<&str>) -> Item {
     Item::Contact(Contact {
@@ -47,15 +50,7 @@ async fn a_lost_create_is_retried_with_may_exist_and_the_copy_it_finds_joins_the
     assert_eq!(commands(&pool).await?.len(), 1);
 
     // Outlook's round ends without showing the copy (it lies outside the window it reads).
-    let round_end = ChangeMessage::ReadCompleted {
-        side: Side::Outlook,
-        kind: ItemKind::Contact,
-        full: false,
-        items_read: 0,
-        round: None,
-        lists_everything: true,
-    };
-    handle(&handler, user, round_end).await?;
+    handle(&handler, user, outlook_round_end()).await?;
     let decided = commands(&pool).await?;
     let (retry, retry_link, may_exist) = match &decided[..] {
         [_, (id, l, Side::Outlook, ApplyOp::Create { may_exist, .. })] => (*id, *l, *may_exist),
@@ -70,6 +65,7 @@ async fn a_lost_create_is_retried_with_may_exist_and_the_copy_it_finds_joins_the
         external_id: ExternalId("AAMkCopy".into()),
         version: Version("ck1".into()),
         item: person("first", Some("Sales")),
+        modified: None,
     };
     handle(&handler, user, result(retry, link, found)).await?;
 

@@ -330,6 +330,7 @@ fn change(user: UserId, k: usize) -> Envelope<ChangeMessage> {
                 ..Contact::default()
             }),
             identity: None,
+            modified: None,
         },
     )
 }

@@ -76,6 +76,7 @@ impl User {
                 ..Contact::default()
             }),
             identity: None,
+            modified: None,
         })
         .await
     }

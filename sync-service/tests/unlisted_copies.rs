@@ -5,10 +5,13 @@
 
 mod common;
 
-use common::{commands, contact_user, handle, handler, outlook_result as result, pool, zoho_read};
+use common::{
+    commands, contact_user, handle, handler, outlook_result as result, outlook_round_end, pool,
+    zoho_read,
+};
 
 use sqlx::PgPool;
-use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
+use sync_model::{Contact, ExternalId, Item, LinkId, Side, UserId, Version};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
 use sync_service::handler::ChangeHandler;
 
@@ -19,17 +22,6 @@ fn person(job: &str) -> Item {
         job_title: Some(job.into()),
         ..Contact::default()
     })
-}
-
-fn round_end() -> ChangeMessage {
-    ChangeMessage::ReadCompleted {
-        side: Side::Outlook,
-        kind: ItemKind::Contact,
-        full: false,
-        items_read: 0,
-        round: None,
-        lists_everything: true,
-    }
 }
 
 /// A Zoho contact copied to Outlook, the create answered: the copy is `AAMkCopy`.
@@ -58,7 +50,7 @@ async fn a_copy_deleted_before_any_read_listed_it_is_asked_for_and_its_original_
     let (pool, handler, user, link) = copy_made().await?;
     // The person deletes the copy at once; Outlook's next round lists nothing (the copy is in
     // neither sync state) and tells no removal.
-    handle(&handler, user, round_end()).await?;
+    handle(&handler, user, outlook_round_end()).await?;
     let decided = commands(&pool).await?;
     let probe = match &decided[..] {
         [_, (id, l, Side::Outlook, ApplyOp::Probe { external_id })] => {
@@ -80,7 +72,7 @@ async fn a_copy_deleted_before_any_read_listed_it_is_asked_for_and_its_original_
     )
     .await?;
     // Staged like any delete, released at the end of the deleting side's round.
-    handle(&handler, user, round_end()).await?;
+    handle(&handler, user, outlook_round_end()).await?;
     let decided = commands(&pool).await?;
     assert!(
         decided.iter().any(|(_, l, side, op)| *l == link
@@ -101,9 +93,10 @@ async fn a_copy_a_read_listed_is_not_asked_for() -> anyhow::Result<()> {
         version: Version("ck1".into()),
         item: person("first"),
         identity: None,
+        modified: None,
     };
     handle(&handler, user, echo).await?;
-    handle(&handler, user, round_end()).await?;
+    handle(&handler, user, outlook_round_end()).await?;
     assert_eq!(commands(&pool).await?.len(), 1, "nothing asked for");
     Ok(())
 }

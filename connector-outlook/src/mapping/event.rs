@@ -18,7 +18,7 @@ use super::{body, changed_fields, object, recurrence, string};
 /// `$select` of an event read by id: every property [`from_graph`] and the reader use. A GET of
 /// a series master adds `cancelledOccurrences`, which Graph returns only when it is selected
 /// there (without it the exceptions cost a `/instances` read per series).
-pub const SELECT: &str = "id,type,seriesMasterId,changeKey,subject,body,start,end,isAllDay,\
+pub const SELECT: &str = "id,type,seriesMasterId,changeKey,lastModifiedDateTime,subject,body,start,end,isAllDay,\
      originalStartTimeZone,originalEndTimeZone,location,categories,isReminderOn,\
      reminderMinutesBeforeStart,attendees,recurrence";
 

@@ -61,6 +61,20 @@ async fn thousands_of_contacts_are_read_once_each_through_every_kind_of_fault() 
         })
         .count();
     assert!(non_ascii > 100, "only {non_ascii} non-ASCII names");
+    // Each read tells when Graph last changed the item, to order it against other reads.
+    let undated: Vec<&ChangeMessage> = changes
+        .iter()
+        .filter(|c| {
+            !matches!(
+                c,
+                ChangeMessage::ItemChanged {
+                    modified: Some(_),
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert!(undated.is_empty(), "{undated:?}");
 
     // Nothing changed: the next round reads nothing.
     sandbox.clear_faults(&mailbox).await;

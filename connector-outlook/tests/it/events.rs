@@ -164,6 +164,17 @@ async fn events_round_trip_through_calendar_view_delta() {
     let read = events_of(&changes);
     let distinct: BTreeSet<&String> = read.iter().map(|(id, _)| id).collect();
     assert_eq!(distinct, ids.iter().collect(), "{read:#?}");
+    // Each read tells when Graph last changed the event (selected with the event's fields).
+    assert!(
+        changes.iter().all(|c| matches!(
+            c,
+            ChangeMessage::ItemChanged {
+                modified: Some(_),
+                ..
+            }
+        )),
+        "{changes:?}"
+    );
     for (id, event) in &read {
         let original = &originals[ids.iter().position(|i| i == id).unwrap()];
         assert_eq!(

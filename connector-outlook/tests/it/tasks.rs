@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use connector_kit::{ApplyRequest, Connector};
-use sync_model::{ExternalId, Item, ItemKind, LinkId, Task, TaskPriority, TaskStatus};
+use sync_model::{ExternalId, Item, ItemKind, LinkId, Modified, Task, TaskPriority, TaskStatus};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, FailureCode};
 
 use crate::helpers::{connector, ctx, read_round, sandbox, watch};
@@ -184,14 +184,32 @@ async fn tasks_are_written_in_batches_and_a_refused_one_fails_alone() {
             )],
         )
         .await;
+    let read_at = match &changes[0] {
+        ChangeMessage::ItemChanged { modified, .. } => *modified,
+        _ => None,
+    };
+    assert!(read_at.is_some(), "a read tells when the task was changed");
     match &stale[0] {
         ApplyOutcome::Stale {
             item: Item::Task(now),
             version: v,
+            modified,
             ..
         } => {
             assert_eq!(now.status, TaskStatus::Completed);
             assert_ne!(v, version);
+            // As Graph holds it now: changed since the read.
+            let graph = sandbox
+                .graph(
+                    &mailbox,
+                    reqwest::Method::GET,
+                    &format!("/me/todo/lists/{list}/tasks/{}", external_id.0),
+                    None,
+                )
+                .await;
+            let at = graph["lastModifiedDateTime"].as_str().unwrap();
+            assert_eq!(modified.map(|m| m.0), at.parse().ok(), "{graph}");
+            assert!(!Modified::before(*modified, read_at));
         }
         other => panic!("{other:?}"),
     }

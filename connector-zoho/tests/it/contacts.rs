@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use connector_kit::{ApiError, ApplyRequest, Connector};
 use serde_json::json;
-use sync_model::{Contact, EmailAddress, ExternalId, Item, ItemKind, LinkId};
+use sync_model::{Contact, EmailAddress, ExternalId, Item, ItemKind, LinkId, Modified, Version};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
 
 use crate::helpers::{connector, ctx, external_id, read_round, sandbox, watch};
@@ -311,10 +311,19 @@ async fn a_rejected_record_fails_alone_and_a_stale_update_answers_the_current_re
         ApplyOutcome::Stale {
             item: Item::Contact(now),
             version: v,
+            modified,
             ..
         } => {
             assert_eq!(now.job_title.as_deref(), Some("CEO"));
             assert_ne!(v, version);
+            // When Zoho changed it: later than the version the update was decided against.
+            let at = |v: &Version| {
+                chrono::DateTime::parse_from_rfc3339(&v.0)
+                    .map(|at| at.with_timezone(&chrono::Utc))
+                    .ok()
+            };
+            assert_eq!(modified.map(|m| m.0), at(v), "{v:?}");
+            assert!(Modified::before(at(version).map(Modified), *modified));
         }
         other => panic!("{other:?}"),
     }

@@ -50,6 +50,22 @@ impl fmt::Display for ExternalId {
 #[serde(transparent)]
 pub struct Version(pub String);
 
+/// When the provider last changed an item (Graph `lastModifiedDateTime`, Zoho `Modified_Time`).
+/// A [`Version`] is a tag to write against (Graph's change keys have no order); this orders two
+/// reads of one item, so that a read published after a newer one (a poller's page that reached
+/// the queue after a write's answer read the item again) is known to be the older.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Modified(pub chrono::DateTime<chrono::Utc>);
+
+impl Modified {
+    /// Whether a read changed at `self` is older than what is known, changed at `known`. Equal
+    /// times order nothing (Zoho's have one-second resolution), nor does a missing one.
+    pub fn before(read: Option<Self>, known: Option<Self>) -> bool {
+        matches!((read, known), (Some(read), Some(known)) if read < known)
+    }
+}
+
 /// The two systems we keep in agreement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -144,5 +160,32 @@ pub struct ContentHash(pub String);
 impl fmt::Display for ContentHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Modified;
+
+    fn at(time: &str) -> Option<Modified> {
+        Some(Modified(time.parse().expect("a time")))
+    }
+
+    #[test]
+    fn only_a_strictly_earlier_change_makes_a_read_the_older() {
+        let known = at("2026-12-07T10:00:05Z");
+        assert!(Modified::before(at("2026-12-07T10:00:04.9Z"), known));
+        // Zoho's one-second resolution: two changes in one second order nothing.
+        assert!(!Modified::before(at("2026-12-07T10:00:05Z"), known));
+        assert!(!Modified::before(at("2026-12-07T10:00:06Z"), known));
+        // A read or a link without the time (an earlier version of a connector) orders nothing.
+        assert!(!Modified::before(None, known));
+        assert!(!Modified::before(at("2026-12-07T10:00:04Z"), None));
+    }
+
+    #[test]
+    fn it_travels_as_the_instant_it_names() {
+        let read: Modified = serde_json::from_str("\"2026-12-07T19:00:05+09:00\"").unwrap();
+        assert_eq!(Some(read), at("2026-12-07T10:00:05Z"));
     }
 }

@@ -24,6 +24,6 @@ pub mod zones;
 pub use contact::{Address, Contact, EmailAddress};
 pub use event::{Attendee, Event, EventTime, Recurrence};
 pub use health::{ConnectionState, ConnectionStatus, WatchState};
-pub use ids::{ContentHash, ExternalId, ItemKind, LinkId, Side, UserId, Version};
+pub use ids::{ContentHash, ExternalId, ItemKind, LinkId, Modified, Side, UserId, Version};
 pub use item::Item;
 pub use task::{Task, TaskPriority, TaskStatus};

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sync_model::{ContentHash, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
+use sync_model::{
+    ContentHash, ExternalId, Item, ItemKind, LinkId, Modified, Side, UserId, Version,
+};
 use uuid::Uuid;
 
 use crate::failure::FailureCode;
@@ -67,6 +69,9 @@ pub enum ChangeMessage {
         /// read can carry it: Zoho reads, Outlook's To Do task delta and identify rounds.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         identity: Option<LinkIdentity>,
+        /// When the provider last changed it: orders this read against others of the item.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        modified: Option<Modified>,
     },
     /// An item was deleted on `side`, or left the synced folder / list / categories.
     ItemDeleted {
@@ -171,6 +176,9 @@ pub enum ApplyOutcome {
         external_id: ExternalId,
         version: Version,
         item: Item,
+        /// When the provider last changed it, as for [`ChangeMessage::ItemChanged`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        modified: Option<Modified>,
     },
     /// The item no longer exists on that side (a delete that found nothing is also this).
     Gone { external_id: Option<ExternalId> },
@@ -316,6 +324,7 @@ mod tests {
                 version: Version("ck1".into()),
                 item: Item::Contact(Contact::default()),
                 identity: None,
+                modified: None,
             },
         );
         let json = serde_json::to_value(&msg).unwrap();

@@ -60,6 +60,7 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
             version: state.version?,
             item: state.known?,
             identity: None,
+            modified: state.modified,
         })
     });
 
@@ -242,6 +243,7 @@ mod tests {
             version: Version("v2".into()),
             item: contact("edited"),
             identity: None,
+            modified: None,
         })
     }
 

@@ -1,7 +1,7 @@
 //! The sync engine: (link state, input, rules) → new link state, commands, conflicts. Pure: ids
 //! come from the caller, so every rule is unit- and property-tested without I/O.
 
-use sync_model::{ExternalId, Item, LinkId, Side, UserId, Version};
+use sync_model::{ExternalId, Item, LinkId, Modified, Side, UserId, Version};
 use sync_protocol::{ApplyOp, FailureCode, LinkIdentity};
 use uuid::Uuid;
 
@@ -24,6 +24,8 @@ pub enum Input {
         version: Version,
         item: Item,
         identity: Option<LinkIdentity>,
+        /// When the provider last changed it (orders this read against what is known).
+        modified: Option<Modified>,
     },
     /// Deleted on `side`.
     Deleted { side: Side, external_id: ExternalId },
@@ -44,6 +46,7 @@ pub enum Input {
         external_id: ExternalId,
         version: Version,
         item: Item,
+        modified: Option<Modified>,
     },
     /// The item no longer exists on `side`.
     Gone { side: Side, command_id: Uuid },
@@ -138,13 +141,20 @@ pub fn step(
             item,
             external_id,
             identity,
+            modified,
         } => {
             full_read::seen(&mut link, side);
             if rules.rebuilding && link.status == LinkStatus::Unmatched && identity.is_some() {
                 // A later read without it (Outlook's contact delta cannot carry it) keeps it.
                 link.found_identity = identity;
             }
-            changed(&mut link, side, external_id, version, item, rules, &mut out);
+            let read = Read {
+                id: external_id,
+                version,
+                item,
+                modified,
+            };
+            changed(&mut link, side, read, rules, &mut out);
         }
         Input::Deleted { side, .. } => {
             deleted(&mut link, side, rules, &mut out);
@@ -170,7 +180,7 @@ pub fn step(
             };
             match state.inflight.take() {
                 Some(Inflight { command_id: id, op }) if id == command_id => {
-                    state.read_in_flight = None;
+                    let read = state.read_in_flight.take();
                     match op {
                         InflightOp::Create { item } => {
                             state.created = true;
@@ -183,9 +193,11 @@ pub fn step(
                         }
                         InflightOp::Update { item, base } => {
                             state.id = Some(external_id);
-                            state.version = Some(version);
-                            state.known =
-                                Some(after_write(state.known.as_ref(), base.as_deref(), item));
+                            if !read_after_write(read.as_deref(), base.as_deref(), &item) {
+                                state.version = Some(version);
+                                state.known =
+                                    Some(after_write(state.known.as_ref(), base.as_deref(), item));
+                            }
                             link.last_error = None;
                         }
                         InflightOp::Delete => *link.side_mut(side) = None,
@@ -220,7 +232,14 @@ pub fn step(
             external_id,
             version,
             item,
+            modified,
         } => {
+            let answer = Read {
+                id: external_id,
+                version,
+                item,
+                modified,
+            };
             let inflight = link
                 .side(side)
                 .and_then(|s| s.inflight.as_ref())
@@ -235,15 +254,16 @@ pub fn step(
                 // The create found the copy an earlier attempt made (a repeat, or `may_exist`)
                 // and wrote nothing: the link now knows its item, and decides what to write there
                 // as for any stale answer.
-                found_copy(&mut link, side, sent, external_id.clone(), version.clone());
+                found_copy(&mut link, side, sent, &answer);
             }
             if link.status == LinkStatus::Deleted && !was_delete {
                 // Given up while this write was in flight (a duplicate, see `collision`): what
                 // the side holds goes, whatever was edited there since (as for `Applied`).
                 if let Some(state) = link.side_mut(side).as_mut() {
-                    state.id = Some(external_id);
-                    state.version = Some(version);
-                    state.known = Some(item);
+                    state.id = Some(answer.id);
+                    state.version = Some(answer.version);
+                    state.modified = answer.modified;
+                    state.known = Some(answer.item);
                 }
                 collision::undo(&mut link, side, ids, &mut out);
                 out.link = Some(link);
@@ -253,9 +273,18 @@ pub fn step(
                 // Edited since the delete was decided: take the edit in and decide again
                 // (delete versus edit, by the rule). A read of the side taken while the delete
                 // was in flight is at least as new as what this answer read.
-                let (version, item) = match read_in_flight.map(|r| *r) {
-                    None => (version, item),
-                    Some(SideRead::Changed { version, item }) => (version, item),
+                let read = match read_in_flight.map(|r| *r) {
+                    None => answer,
+                    Some(SideRead::Changed {
+                        version,
+                        item,
+                        modified,
+                    }) => Read {
+                        version,
+                        item,
+                        modified,
+                        ..answer
+                    },
                     Some(SideRead::Deleted) => {
                         // Deleted there too meanwhile: nothing left on either side.
                         return Output {
@@ -266,7 +295,7 @@ pub fn step(
                 };
                 let by = side.other();
                 link.status = LinkStatus::StagedDelete { by };
-                changed_by_id(&mut link, side, external_id, version, item, rules, &mut out);
+                changed_by_id(&mut link, side, read, rules, &mut out);
                 release_delete(&mut link, by, rules, ids, &mut out);
                 if out.remove {
                     return out;
@@ -277,7 +306,7 @@ pub fn step(
             // A read since the write is in already, and at least as new as this answer's
             // content: what it holds is written again, against the read's version.
             if read_in_flight.is_none() {
-                changed_by_id(&mut link, side, external_id, version, item, rules, &mut out);
+                changed_by_id(&mut link, side, answer, rules, &mut out);
             }
             // Stale or not, the answer predates the full re-read that did not list the item.
             if let Some(state) = link.side_mut(side).as_mut()
@@ -459,6 +488,7 @@ fn new_item(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids) -> Outp
         version,
         item,
         identity,
+        modified,
     } = input
     else {
         return Output::default(); // deletes and results of unknown items: nothing to do
@@ -479,7 +509,10 @@ fn new_item(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids) -> Outp
         tag_from_zoho(&mut target);
     }
     let mut link = Link::new(ids.link_id(), user, status, target);
-    *link.side_mut(side) = Some(SideState::seen(external_id, version, item));
+    *link.side_mut(side) = Some(SideState {
+        modified,
+        ..SideState::seen(external_id, version, item)
+    });
     if rules.rebuilding && status == LinkStatus::Unmatched {
         link.found_identity = identity;
     }
@@ -509,10 +542,11 @@ pub fn tag_from_zoho(item: &mut Item) {
 /// (ours, `created`). What the copy was made with is what a lost create kept as `known` (#79),
 /// else what this create sent (a repeat of the same command): the copy's differences from that
 /// are edits made there since.
-fn found_copy(link: &mut Link, side: Side, sent: Item, id: ExternalId, version: Version) {
+fn found_copy(link: &mut Link, side: Side, sent: Item, answer: &Read) {
     if let Some(state) = link.side_mut(side).as_mut() {
-        state.id = Some(id);
-        state.version = Some(version);
+        state.id = Some(answer.id.clone());
+        state.version = Some(answer.version.clone());
+        state.modified = answer.modified;
         state.created = true;
         state.may_exist = false;
         state.unlisted = side == Side::Outlook;
@@ -542,6 +576,18 @@ fn probe(link: &mut Link, side: Side, ids: &mut dyn Ids, out: &mut Output) -> bo
     true
 }
 
+/// Whether a read taken in while our update was in flight was made after the update: it
+/// neither shows the write nor holds what the write was decided against, so a person's edit
+/// since overwrote every field the write changed (a conditional write that succeeded found the
+/// side as it was decided against, so a read from before it holds exactly that). Such a read is
+/// newer than the write's answer and stays what the side is known to hold, with its version.
+fn read_after_write(read: Option<&SideRead>, base: Option<&Item>, sent: &Item) -> bool {
+    let (Some(SideRead::Changed { item: read, .. }), Some(base)) = (read, base) else {
+        return false;
+    };
+    !shows_write(read, Some(base), sent) && read.normalised().fields() != base.normalised().fields()
+}
+
 fn take_inflight(link: &mut Link, side: Side, command_id: Uuid) -> bool {
     match link.side_mut(side).as_mut() {
         Some(state)
@@ -560,37 +606,45 @@ fn take_inflight(link: &mut Link, side: Side, command_id: Uuid) -> bool {
 
 /// As [`changed`], for what a write's answer read by id: no round listed the item, so whether
 /// its deletion would be told is as before (`unlisted`).
-fn changed_by_id(
-    link: &mut Link,
-    side: Side,
-    id: ExternalId,
-    version: Version,
-    item: Item,
-    rules: Rules,
-    out: &mut Output,
-) {
+fn changed_by_id(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Output) {
     let unlisted = link.side(side).is_some_and(|s| s.unlisted);
-    changed(link, side, id, version, item, rules, out);
+    changed(link, side, read, rules, out);
     if let Some(state) = link.side_mut(side).as_mut() {
         state.unlisted |= unlisted;
     }
 }
 
-fn changed(
-    link: &mut Link,
-    side: Side,
+/// What a read of a side found (or a write's answer, which reads the item by id).
+struct Read {
     id: ExternalId,
     version: Version,
     item: Item,
-    rules: Rules,
-    out: &mut Output,
-) {
+    modified: Option<Modified>,
+}
+
+fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Output) {
+    let Read {
+        id,
+        version,
+        item,
+        modified,
+    } = read;
+    if link
+        .side(side)
+        .is_some_and(|s| Modified::before(modified, s.modified))
+    {
+        // Read before what is known was (a poller's page that reached us after a write's
+        // answer read the item again): it tells nothing new, and taking it in would undo the
+        // edits it predates. What changed since comes in a later read.
+        return;
+    }
     if let Some(state) = link.side_mut(side).as_mut()
         && state.inflight.is_some()
     {
         state.read_in_flight = Some(Box::new(SideRead::Changed {
             version: version.clone(),
             item: item.clone(),
+            modified,
         }));
     }
     if link.status == LinkStatus::Deleted {
@@ -602,7 +656,10 @@ fn changed(
     let status = link.status;
     let Some(state) = link.side_mut(side).as_mut() else {
         // A side that left the scope came back: it is linked again and brought up to date.
-        *link.side_mut(side) = Some(SideState::seen(id, version, item));
+        *link.side_mut(side) = Some(SideState {
+            modified,
+            ..SideState::seen(id, version, item)
+        });
         return;
     };
     // A replay or a full re-read of what we already know changes nothing below (no field
@@ -610,6 +667,9 @@ fn changed(
     // and our own write's version can also cover an edit the user made in the same second.
     state.id = Some(id);
     state.version = Some(version);
+    if modified.is_some() {
+        state.modified = modified;
+    }
     state.unlisted = false;
     // Our update in flight, already there in what was read (its answer not yet in): the read
     // is compared with what the side holds after that write, so the write is no edit of theirs.
@@ -877,6 +937,7 @@ mod tests {
                 ..Contact::default()
             }),
             identity,
+            modified: None,
         }
     }
 
@@ -923,6 +984,7 @@ mod tests {
             version: Version(job.into()),
             item: person(job, None),
             identity: None,
+            modified: None,
         };
         let out = step(None, zoho_read("first"), user, rules, ids);
         let create = |out: &Output| match &out.commands[..] {
@@ -964,6 +1026,7 @@ mod tests {
             external_id: ExternalId("AAMk1".into()),
             version: Version("ck1".into()),
             item: person("first", Some("Sales")),
+            modified: None,
         };
         let out = step(out.link, found, user, rules, ids);
         let link = out.link.expect("the link");
@@ -1028,6 +1091,7 @@ mod tests {
             version: Version(version.into()),
             item,
             identity: None,
+            modified: None,
         };
         let only_command = |out: &Output, side: Side| {
             out.commands

@@ -363,6 +363,7 @@ mod tests {
             version: Version("v1".into()),
             item,
             identity: None,
+            modified: None,
         };
         step(None, input, UserId(Uuid::nil()), open(), ids)
             .link
@@ -534,6 +535,7 @@ mod tests {
                 version: Version("v2".into()),
                 item: person("Emil E.", "emil@x.jp"),
                 identity: None,
+                modified: None,
             },
             UserId(Uuid::nil()),
             open(),

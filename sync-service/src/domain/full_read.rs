@@ -204,6 +204,7 @@ mod tests {
                 external_id: ExternalId("o1".into()),
                 version: Version("v".into()),
                 item: contact("Sato"),
+                modified: None,
             },
             UserId(Uuid::nil()),
             rules(),
@@ -272,6 +273,7 @@ mod tests {
             version: Version("v".into()),
             item: contact("Sato"),
             identity: None,
+            modified: None,
         };
         let out = step(
             Some(link),
@@ -319,6 +321,7 @@ mod tests {
             read_in_flight: None,
             probe_after_write: false,
             unlisted: false,
+            modified: None,
         });
         assert!(!begin(&mut link, Side::Outlook, ROUND));
         // Its result arrives during the round: the id is known now, yet the round's snapshot

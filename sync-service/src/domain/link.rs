@@ -2,7 +2,7 @@
 //! holds as far as we know.
 
 use serde::{Deserialize, Serialize};
-use sync_model::{ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
+use sync_model::{ExternalId, Item, ItemKind, LinkId, Modified, Side, UserId, Version};
 use sync_protocol::{FailureCode, LinkIdentity};
 use uuid::Uuid;
 
@@ -14,6 +14,10 @@ pub struct SideState {
     /// `None` while the item's create on this side is in flight (or failed).
     pub id: Option<ExternalId>,
     pub version: Option<Version>,
+    /// When the provider last changed what `known` was read from: a read changed before it is
+    /// older than what is known (published late) and changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<Modified>,
     /// The content this side holds as far as we have accounted for it: read from it, or written
     /// to it and confirmed. Its differences from [`Link::target`] are what still has to be
     /// written; a read's differences from it are the side's own edits.
@@ -51,7 +55,12 @@ pub struct SideState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "read", rename_all = "snake_case")]
 pub enum SideRead {
-    Changed { version: Version, item: Item },
+    Changed {
+        version: Version,
+        item: Item,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        modified: Option<Modified>,
+    },
     Deleted,
 }
 
@@ -60,6 +69,7 @@ impl SideState {
         SideState {
             id: Some(id),
             version: Some(version),
+            modified: None,
             known: Some(item),
             inflight: None,
             created: false,
@@ -75,6 +85,7 @@ impl SideState {
         SideState {
             id: None,
             version: None,
+            modified: None,
             known: None,
             inflight: None,
             created: false,

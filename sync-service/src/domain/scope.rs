@@ -205,6 +205,7 @@ mod tests {
             version: Version("v1".into()),
             item,
             identity: None,
+            modified: None,
         };
         step(
             link,
@@ -604,6 +605,7 @@ mod tests {
                 version: Version("v1".into()),
                 item,
                 identity,
+                modified: None,
             };
             step(None, input, UserId(Uuid::nil()), rebuilding, &mut ids)
                 .link
@@ -702,6 +704,7 @@ mod tests {
                 recurrence: None,
             }),
             identity: None,
+            modified: None,
         }
     }
 

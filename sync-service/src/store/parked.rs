@@ -1,6 +1,6 @@
 //! Parked changes: new items read while a create with the same content is in flight there.
 
-use sync_model::{ExternalId, Item, ItemKind, Side, UserId, Version};
+use sync_model::{ExternalId, Item, ItemKind, Modified, Side, UserId, Version};
 
 use super::Tx;
 
@@ -10,6 +10,35 @@ pub struct Parked {
     pub external_id: ExternalId,
     pub version: Version,
     pub item: Item,
+    pub modified: Option<Modified>,
+}
+
+/// A read to park: what a `Changed` input carries.
+pub struct Read<'a> {
+    pub version: &'a Version,
+    pub item: &'a Item,
+    pub modified: Option<Modified>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ParkedRow {
+    id: i64,
+    external_id: String,
+    version: String,
+    item: sqlx::types::Json<Item>,
+    modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<ParkedRow> for Parked {
+    fn from(row: ParkedRow) -> Self {
+        Parked {
+            id: row.id,
+            external_id: ExternalId(row.external_id),
+            version: Version(row.version),
+            item: row.item.0,
+            modified: row.modified.map(Modified),
+        }
+    }
 }
 
 /// Replaces the parked read of `id` with a newer one; `false` when `id` is not parked.
@@ -19,19 +48,19 @@ pub async fn replace(
     kind: ItemKind,
     side: Side,
     id: &ExternalId,
-    version: &Version,
-    item: &Item,
+    read: Read<'_>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE parked_changes SET version = $5, item = $6
+        "UPDATE parked_changes SET version = $5, item = $6, modified = $7
          WHERE user_id = $1 AND kind = $2 AND side = $3 AND external_id = $4",
     )
     .bind(user.0)
     .bind(kind.as_str())
     .bind(side.as_str())
     .bind(&id.0)
-    .bind(&version.0)
-    .bind(sqlx::types::Json(item))
+    .bind(&read.version.0)
+    .bind(sqlx::types::Json(read.item))
+    .bind(read.modified.map(|m| m.0))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() > 0)
@@ -43,19 +72,19 @@ pub async fn park(
     kind: ItemKind,
     side: Side,
     id: &ExternalId,
-    version: &Version,
-    item: &Item,
+    read: Read<'_>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO parked_changes (user_id, kind, side, external_id, version, item)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO parked_changes (user_id, kind, side, external_id, version, item, modified)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(user.0)
     .bind(kind.as_str())
     .bind(side.as_str())
     .bind(&id.0)
-    .bind(&version.0)
-    .bind(sqlx::types::Json(item))
+    .bind(&read.version.0)
+    .bind(sqlx::types::Json(read.item))
+    .bind(read.modified.map(|m| m.0))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -67,8 +96,8 @@ pub async fn list(
     kind: ItemKind,
     side: Side,
 ) -> sqlx::Result<Vec<Parked>> {
-    let rows: Vec<(i64, String, String, sqlx::types::Json<Item>)> = sqlx::query_as(
-        "SELECT id, external_id, version, item FROM parked_changes
+    let rows: Vec<ParkedRow> = sqlx::query_as(
+        "SELECT id, external_id, version, item, modified FROM parked_changes
          WHERE user_id = $1 AND kind = $2 AND side = $3 ORDER BY id FOR UPDATE",
     )
     .bind(user.0)
@@ -76,15 +105,7 @@ pub async fn list(
     .bind(side.as_str())
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, external_id, version, item)| Parked {
-            id,
-            external_id: ExternalId(external_id),
-            version: Version(version),
-            item: item.0,
-        })
-        .collect())
+    Ok(rows.into_iter().map(Parked::from).collect())
 }
 
 /// [`list`] for several (kind, side) pairs at once, each pair's reads in their order, locked.
@@ -96,8 +117,15 @@ pub async fn list_many(
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(i64, String, String, String, String, sqlx::types::Json<Item>)> = sqlx::query_as(
-        "SELECT p.id, p.kind, p.side, p.external_id, p.version, p.item
+    #[derive(sqlx::FromRow)]
+    struct Listed {
+        kind: String,
+        side: String,
+        #[sqlx(flatten)]
+        row: ParkedRow,
+    }
+    let rows: Vec<Listed> = sqlx::query_as(
+        "SELECT p.kind, p.side, p.id, p.external_id, p.version, p.item, p.modified
              FROM parked_changes p
              JOIN unnest($2::text[], $3::text[]) AS k(kind, side)
                ON p.kind = k.kind AND p.side = k.side
@@ -109,17 +137,11 @@ pub async fn list_many(
     .fetch_all(&mut **tx)
     .await?;
     let mut listed = Vec::with_capacity(rows.len());
-    for (id, kind, side, external_id, version, item) in rows {
+    for Listed { kind, side, row } in rows {
         let (Ok(kind), Ok(side)) = (kind.parse(), side.parse()) else {
             continue; // not one of the pairs asked for (they are all known kinds and sides)
         };
-        let parked = Parked {
-            id,
-            external_id: ExternalId(external_id),
-            version: Version(version),
-            item: item.0,
-        };
-        listed.push((kind, side, parked));
+        listed.push((kind, side, Parked::from(row)));
     }
     Ok(listed)
 }

@@ -123,6 +123,7 @@ pub fn new_outlook_contact(name: &str) -> ChangeMessage {
             ..Contact::default()
         }),
         identity: None,
+        modified: None,
     }
 }
 
@@ -134,6 +135,7 @@ pub fn zoho_read(version: &str, item: Item) -> ChangeMessage {
         version: Version(version.into()),
         item,
         identity: None,
+        modified: None,
     }
 }
 
@@ -145,5 +147,18 @@ pub fn outlook_result(command_id: Uuid, link_id: LinkId, outcome: ApplyOutcome) 
         side: Side::Outlook,
         kind: ItemKind::Contact,
         outcome,
+    }
+}
+
+/// The end of an Outlook contact poll round (not a full read): the moment a lost create is
+/// retried and an unlisted copy asked for.
+pub fn outlook_round_end() -> ChangeMessage {
+    ChangeMessage::ReadCompleted {
+        side: Side::Outlook,
+        kind: ItemKind::Contact,
+        full: false,
+        items_read: 0,
+        round: None,
+        lists_everything: true,
     }
 }

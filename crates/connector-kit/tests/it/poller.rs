@@ -113,6 +113,7 @@ impl Connector for Provider {
                     surname: Some(format!("Nr. {n}")),
                     ..Contact::default()
                 }),
+                modified: None,
             })
             .collect();
         let more = end < self.total;

@@ -1,0 +1,113 @@
+//! Reads ordered by when the provider last changed the item (decision 100), through the
+//! handler against the real Postgres: a poller's read that reaches the queue after a write's
+//! answer read the item again is the older, and undoes nothing of what the answer showed.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::{
+    commands, contact_user, handle, handler, outlook_result as result, outlook_round_end, pool,
+    zoho_read,
+};
+
+use sync_model::{Contact, ExternalId, Item, Modified, Side, Version};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, FailureCode};
+
+fn person(department: Option<&str>) -> Item {
+    Item::Contact(Contact {
+        given_name: Some("Ken".into()),
+        surname: Some("Watanabe".into()),
+        job_title: Some("Leiter".into()),
+        department: department.map(Into::into),
+        ..Contact::default()
+    })
+}
+
+fn at(time: &str) -> Option<Modified> {
+    time.parse::<DateTime<Utc>>().ok().map(Modified)
+}
+
+async fn target_department(pool: &sqlx::PgPool) -> anyhow::Result<Option<String>> {
+    let (department,): (Option<String>,) = sqlx::query_as(
+        "SELECT doc->'target'->>'department' FROM links WHERE outlook_id = 'AAMkCopy'",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(department)
+}
+
+#[tokio::test]
+async fn an_older_read_after_a_found_copy_undoes_no_edit_the_answer_showed() -> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let user = contact_user(&pool).await?;
+
+    // A Zoho contact is created in Outlook; Graph made it, and the answer was lost.
+    handle(&handler, user, zoho_read("1", person(None))).await?;
+    let [(first, link, Side::Outlook, ApplyOp::Create { .. })] = &commands(&pool).await?[..] else {
+        panic!("a create in Outlook expected");
+    };
+    let (first, link) = (*first, *link);
+    let lost = ApplyOutcome::Failed {
+        code: FailureCode::CreateUnconfirmed,
+        message: "the answer was lost".into(),
+        retryable: false,
+    };
+    handle(&handler, user, result(first, link, lost)).await?;
+    handle(&handler, user, outlook_round_end()).await?;
+    let retry = match &commands(&pool).await?[..] {
+        [
+            _,
+            (
+                id,
+                _,
+                Side::Outlook,
+                ApplyOp::Create {
+                    may_exist: true, ..
+                },
+            ),
+        ] => *id,
+        other => panic!("a retried create expected: {other:?}"),
+    };
+
+    // The retry finds the copy as the Outlook user left it at 10:00:05: a department added.
+    let found = ApplyOutcome::Stale {
+        external_id: ExternalId("AAMkCopy".into()),
+        version: Version("ck3".into()),
+        item: person(Some("Vertrieb")),
+        modified: at("2026-12-07T10:00:05Z"),
+    };
+    handle(&handler, user, result(retry, link, found)).await?;
+    assert_eq!(target_department(&pool).await?.as_deref(), Some("Vertrieb"));
+    let decided = commands(&pool).await?.len();
+
+    // The poller's read of the copy as it was at 10:00:02, before that edit, comes after.
+    let late = ChangeMessage::ItemChanged {
+        side: Side::Outlook,
+        external_id: ExternalId("AAMkCopy".into()),
+        version: Version("ck2".into()),
+        item: person(None),
+        identity: None,
+        modified: at("2026-12-07T10:00:02Z"),
+    };
+    handle(&handler, user, late).await?;
+    assert_eq!(
+        target_department(&pool).await?.as_deref(),
+        Some("Vertrieb"),
+        "the older read removes nothing"
+    );
+    assert_eq!(commands(&pool).await?.len(), decided);
+
+    // A read made after the answer is an edit as ever: the department goes.
+    let newer = ChangeMessage::ItemChanged {
+        side: Side::Outlook,
+        external_id: ExternalId("AAMkCopy".into()),
+        version: Version("ck4".into()),
+        item: person(None),
+        identity: None,
+        modified: at("2026-12-07T10:00:09Z"),
+    };
+    handle(&handler, user, newer).await?;
+    assert_eq!(target_department(&pool).await?, None);
+    Ok(())
+}
