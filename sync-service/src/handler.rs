@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
 
 use crate::domain::collision;
-use crate::domain::full_read;
+use crate::domain::full_read::{self, Unlisted};
 use crate::domain::matching::holds_back;
 use crate::domain::scope::{self, Reading};
 use crate::domain::unknown_read::{self, UnknownRead};
@@ -478,18 +478,26 @@ impl ChangeHandler {
         }
 
         // Creates on `side` whose answer was lost and whose item this round did not show: again.
-        // Copies our creates made there that no read has listed since: asked for by id, since
-        // their deletion may never be told (decision 91).
-        for link in links::round_end_candidates(tx, user, kind, side).await? {
+        // Copies our creates made there that no read has listed since: asked for by id once a
+        // whole round has passed without listing them, since their deletion may never be told
+        // (decisions 91, 101).
+        let mut waited = Vec::new();
+        for mut link in links::round_end_candidates(tx, user, kind, side).await? {
             let input = if unknown_read::lost_create(&link, side) {
-                Some(Input::Retry { side })
+                Input::Retry { side }
             } else {
-                full_read::unlisted(&link, side)
+                match full_read::unlisted(&mut link, side) {
+                    Some(Unlisted::Ask(input)) => input,
+                    Some(Unlisted::WaitedARound) => {
+                        waited.push(link);
+                        continue;
+                    }
+                    None => continue,
+                }
             };
-            if let Some(input) = input {
-                wrote |= apply(tx, user, Some(link), input, rules).await?;
-            }
+            wrote |= apply(tx, user, Some(link), input, rules).await?;
         }
+        links::save_docs(tx, &waited).await?;
 
         // A full re-read's end: what it never showed was deleted on `side` (staged below).
         if let Some(round) = round.filter(|_| full) {

@@ -76,6 +76,7 @@ mod tests {
             read_in_flight: None,
             probe_after_write: false,
             unlisted: false,
+            unlisted_a_round: false,
             modified: None,
         });
         link

@@ -185,7 +185,7 @@ pub fn step(
                         InflightOp::Create { item } => {
                             state.created = true;
                             state.may_exist = false;
-                            state.unlisted = side == Side::Outlook;
+                            state.made_by_us(side);
                             state.id = Some(external_id);
                             state.version = Some(version);
                             state.known = Some(item);
@@ -203,7 +203,7 @@ pub fn step(
                         InflightOp::Delete => *link.side_mut(side) = None,
                         // There: a delete from now on is told (or the event lies outside the
                         // calendar window, where its deletion is a windowed re-read's to find).
-                        InflightOp::Probe => state.unlisted = false,
+                        InflightOp::Probe => state.listed(),
                     }
                 }
                 other => {
@@ -549,7 +549,7 @@ fn found_copy(link: &mut Link, side: Side, sent: Item, answer: &Read) {
         state.modified = answer.modified;
         state.created = true;
         state.may_exist = false;
-        state.unlisted = side == Side::Outlook;
+        state.made_by_us(side);
         state.known.get_or_insert(sent);
     }
     link.last_error = None;
@@ -607,10 +607,14 @@ fn take_inflight(link: &mut Link, side: Side, command_id: Uuid) -> bool {
 /// As [`changed`], for what a write's answer read by id: no round listed the item, so whether
 /// its deletion would be told is as before (`unlisted`).
 fn changed_by_id(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Output) {
-    let unlisted = link.side(side).is_some_and(|s| s.unlisted);
+    let marks = link
+        .side(side)
+        .filter(|s| s.unlisted)
+        .map(|s| s.unlisted_a_round);
     changed(link, side, read, rules, out);
-    if let Some(state) = link.side_mut(side).as_mut() {
-        state.unlisted |= unlisted;
+    if let (Some(a_round), Some(state)) = (marks, link.side_mut(side).as_mut()) {
+        state.unlisted = true;
+        state.unlisted_a_round = a_round;
     }
 }
 
@@ -629,6 +633,10 @@ fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Outp
         item,
         modified,
     } = read;
+    if let Some(state) = link.side_mut(side).as_mut() {
+        // Listed: its deletion will be told (an answer read by id restores the mark after).
+        state.listed();
+    }
     if link
         .side(side)
         .is_some_and(|s| Modified::before(modified, s.modified))
@@ -670,7 +678,6 @@ fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Outp
     if modified.is_some() {
         state.modified = modified;
     }
-    state.unlisted = false;
     // Our update in flight, already there in what was read (its answer not yet in): the read
     // is compared with what the side holds after that write, so the write is no edit of theirs.
     let written = match state.inflight.as_ref().map(|i| &i.op) {

@@ -100,14 +100,31 @@ pub fn end(link: &mut Link, side: Side, round: Uuid, lists_everything: bool) -> 
     })
 }
 
-/// A side's round ended (a delta round or a full one): an item our create made there that no
-/// read has listed since is asked for by id, since its deletion may never be told
-/// ([`SideState::unlisted`](super::link::SideState::unlisted)). Normally the round listed it
-/// (the echo of our create) and there is nothing to ask.
-pub fn unlisted(link: &Link, side: Side) -> Option<Input> {
-    let state = link.side(side)?;
-    (live(link) && state.unlisted && state.inflight.is_none() && state.id.is_some())
-        .then_some(Input::Probe { side })
+/// What the end of a round of a side does with a copy our create made there that no read has
+/// listed since ([`SideState::unlisted`](super::link::SideState::unlisted)).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unlisted {
+    /// The round may have begun before our create was answered, so not listing the copy says
+    /// nothing yet: marked as having waited a round (the link changed; store it).
+    WaitedARound,
+    /// A whole round began after the create and did not list the copy: asked for by id, since
+    /// its deletion may never be told (decision 91).
+    Ask(Input),
+}
+
+/// A side's round ended (a delta round or a full one): see [`Unlisted`]. Normally the round
+/// after our create listed the copy (the echo of our create) and there is nothing to do.
+pub fn unlisted(link: &mut Link, side: Side) -> Option<Unlisted> {
+    let live = live(link);
+    let state = link.side_mut(side).as_mut()?;
+    if !(live && state.unlisted && state.inflight.is_none() && state.id.is_some()) {
+        return None;
+    }
+    if state.unlisted_a_round {
+        return Some(Unlisted::Ask(Input::Probe { side }));
+    }
+    state.unlisted_a_round = true;
+    Some(Unlisted::WaitedARound)
 }
 
 #[cfg(test)]
@@ -170,6 +187,58 @@ mod tests {
     }
 
     const ROUND: Uuid = Uuid::from_u128(7);
+
+    /// Decision 101: a copy our create made is asked for only at the end of a round that began
+    /// after the create, i.e. the second round end that finds it unlisted; a read listing it
+    /// in between (the echo of our create) ends the matter.
+    #[test]
+    fn a_copy_no_round_listed_is_asked_for_at_the_second_round_end_only() {
+        let mut link = synced();
+        link.outlook
+            .as_mut()
+            .expect("a side")
+            .made_by_us(Side::Outlook);
+        assert_eq!(
+            unlisted(&mut link, Side::Outlook),
+            Some(Unlisted::WaitedARound)
+        );
+        assert_eq!(
+            unlisted(&mut link, Side::Outlook),
+            Some(Unlisted::Ask(Input::Probe {
+                side: Side::Outlook
+            }))
+        );
+        // Zoho is never marked: its deleted records are listed by id.
+        let mut zoho = synced();
+        zoho.zoho.as_mut().expect("a side").made_by_us(Side::Zoho);
+        assert_eq!(unlisted(&mut zoho, Side::Zoho), None);
+
+        // Listed between the two round ends: nothing is asked.
+        let mut listed = synced();
+        listed
+            .outlook
+            .as_mut()
+            .expect("a side")
+            .made_by_us(Side::Outlook);
+        unlisted(&mut listed, Side::Outlook);
+        let echo = Input::Changed {
+            side: Side::Outlook,
+            external_id: ExternalId("o1".into()),
+            version: Version("v".into()),
+            item: contact("Sato"),
+            identity: None,
+            modified: None,
+        };
+        let out = step(
+            Some(listed),
+            echo,
+            UserId(Uuid::nil()),
+            rules(),
+            &mut Counter(100),
+        );
+        let mut listed = out.link.expect("the link");
+        assert_eq!(unlisted(&mut listed, Side::Outlook), None);
+    }
 
     #[test]
     fn an_item_a_windowed_read_did_not_show_is_asked_for_by_id() {
@@ -321,6 +390,7 @@ mod tests {
             read_in_flight: None,
             probe_after_write: false,
             unlisted: false,
+            unlisted_a_round: false,
             modified: None,
         });
         assert!(!begin(&mut link, Side::Outlook, ROUND));

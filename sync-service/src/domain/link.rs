@@ -45,10 +45,15 @@ pub struct SideState {
     /// Outlook only: made by our create (or found by its identity) and not yet listed by a read
     /// of the side. Graph's delta (`calendarView/delta` at least) tells the removal only of an
     /// item its sync state listed, so a copy deleted before the side's next round would never
-    /// be told deleted: it is asked for by id at the end of that round (`full_read::unlisted`),
-    /// unless a read listed it. (Zoho lists every deleted record by id.)
+    /// be told deleted: it is asked for by id at the end of a round that began after our
+    /// create (`full_read::unlisted`), unless a read listed it. (Zoho lists every deleted record
+    /// by id.)
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unlisted: bool,
+    /// `unlisted`, and a round of the side has ended since it was marked: the round that ends
+    /// next began after our create was answered, so it should have listed the copy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unlisted_a_round: bool,
 }
 
 /// What a read of one side said of its item.
@@ -77,6 +82,7 @@ impl SideState {
             read_in_flight: None,
             probe_after_write: false,
             unlisted: false,
+            unlisted_a_round: false,
         }
     }
 
@@ -93,7 +99,21 @@ impl SideState {
             read_in_flight: None,
             probe_after_write: false,
             unlisted: false,
+            unlisted_a_round: false,
         }
+    }
+
+    /// Our create made the item here (or found it): on Outlook, it is asked for by id unless a
+    /// read lists it before a whole round has passed ([`SideState::unlisted`]).
+    pub fn made_by_us(&mut self, side: Side) {
+        self.unlisted = side == Side::Outlook;
+        self.unlisted_a_round = false;
+    }
+
+    /// A read listed the item here, or a probe found it: its deletion will be told.
+    pub fn listed(&mut self) {
+        self.unlisted = false;
+        self.unlisted_a_round = false;
     }
 }
 

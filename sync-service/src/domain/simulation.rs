@@ -808,9 +808,13 @@ impl World {
             for i in lost.into_iter().rev() {
                 self.run(Some(i), Input::Retry { side });
             }
-            // Like the handler: copies our creates made that no read has listed are asked for.
+            // Like the handler: copies our creates made that no read has listed are asked for
+            // once a whole round has passed.
             let unlisted: Vec<(usize, Input)> = (0..self.links.len())
-                .filter_map(|i| full_read::unlisted(&self.links[i], side).map(|input| (i, input)))
+                .filter_map(|i| match full_read::unlisted(&mut self.links[i], side) {
+                    Some(full_read::Unlisted::Ask(input)) => Some((i, input)),
+                    _ => None,
+                })
                 .collect();
             for (i, input) in unlisted.into_iter().rev() {
                 self.run(Some(i), input);
@@ -1292,10 +1296,18 @@ impl World {
                 .links
                 .iter()
                 .any(|l| matches!(l.status, LinkStatus::StagedDelete { .. }));
+            // A copy no round has listed yet is asked for after a round more: polls go on.
+            let unlisted = self.links.iter().any(|l| {
+                l.status != LinkStatus::Deleted
+                    && Side::ALL
+                        .iter()
+                        .any(|s| l.side(*s).is_some_and(|state| state.unlisted))
+            });
             if self.outlook.dirty.is_empty()
                 && self.zoho.dirty.is_empty()
                 && self.late.is_empty()
                 && !staged
+                && !unlisted
                 && self.rescope.is_none()
             {
                 return;
