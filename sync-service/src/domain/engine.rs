@@ -183,6 +183,7 @@ pub fn step(
                     let read = state.read_in_flight.take();
                     match op {
                         InflightOp::Create { item } => {
+                            state.modified = None;
                             state.created = true;
                             state.may_exist = false;
                             state.made_by_us(side);
@@ -639,7 +640,7 @@ fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Outp
     }
     if link
         .side(side)
-        .is_some_and(|s| Modified::before(modified, s.modified))
+        .is_some_and(|s| s.id.as_ref() == Some(&id) && Modified::before(modified, s.modified))
     {
         // Read before what is known was (a poller's page that reached us after a write's
         // answer read the item again): it tells nothing new, and taking it in would undo the
@@ -673,11 +674,13 @@ fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Outp
     // A replay or a full re-read of what we already know changes nothing below (no field
     // differs from `known`). The version alone is not trusted: Zoho's has one-second resolution,
     // and our own write's version can also cover an edit the user made in the same second.
-    state.id = Some(id);
-    state.version = Some(version);
-    if modified.is_some() {
+    // The time orders reads of one item: another item there (found again under a new id)
+    // starts from its own.
+    if modified.is_some() || state.id.as_ref() != Some(&id) {
         state.modified = modified;
     }
+    state.id = Some(id);
+    state.version = Some(version);
     // Our update in flight, already there in what was read (its answer not yet in): the read
     // is compared with what the side holds after that write, so the write is no edit of theirs.
     let written = match state.inflight.as_ref().map(|i| &i.op) {
@@ -1160,6 +1163,51 @@ mod tests {
             out.link.expect("the link").target,
             person("C", Some("Sales"))
         );
+    }
+
+    /// Decision 100: a read changed before what the link knows of the item changes nothing;
+    /// the time orders reads of one item only, so another item there (joined under a new id)
+    /// is taken in whatever its time.
+    #[test]
+    fn an_older_read_of_the_item_changes_nothing_and_another_item_starts_afresh() {
+        let user = UserId(Uuid::nil());
+        let rules = rules(false, false);
+        let ids = &mut Counting(0);
+        let at = |second: u32| {
+            chrono::DateTime::from_timestamp(1_800_000_000 + i64::from(second), 0).map(Modified)
+        };
+        let job = |title: &str| {
+            Item::Contact(Contact {
+                given_name: Some("Ken".into()),
+                job_title: Some(title.into()),
+                ..Contact::default()
+            })
+        };
+        let changed = |id: &str, title: &str, second: u32| Input::Changed {
+            side: Side::Outlook,
+            external_id: ExternalId(id.into()),
+            version: Version(format!("ck{second}")),
+            item: job(title),
+            identity: None,
+            modified: at(second),
+        };
+        let out = step(None, changed("AAMk1", "A", 5), user, rules, ids);
+        let link = out.link.expect("a link");
+        assert_eq!(link.outlook.as_ref().and_then(|s| s.modified), at(5));
+        // Read at 3, published late: nothing changes, nothing is written.
+        let out = step(Some(link), changed("AAMk1", "B", 3), user, rules, ids);
+        assert!(out.commands.is_empty(), "{:?}", out.commands);
+        let link = out.link.expect("the link");
+        assert_eq!(link.target, job("A"));
+        // Read at 5 too (Zoho's times have one-second resolution): an edit as ever.
+        let out = step(Some(link), changed("AAMk1", "C", 5), user, rules, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(link.target, job("C"));
+        // Another item there (a join under a new id) with an earlier time: taken in.
+        let out = step(Some(link), changed("AAMk2", "D", 1), user, rules, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(link.target, job("D"));
+        assert_eq!(link.outlook.as_ref().and_then(|s| s.modified), at(1));
     }
 
     #[test]
