@@ -1013,11 +1013,13 @@ fn applied(kind: ItemKind, value: &Value) -> ApplyOutcome {
             external_id,
             version,
             item,
+            modified,
             ..
         }) => ApplyOutcome::Applied {
             external_id,
             version,
             content_hash: item.content_hash(),
+            modified,
         },
         Ok(_) => malformed("Graph answered with a removed item".into()),
         Err(reason) => malformed(reason),

@@ -636,6 +636,9 @@ fn outcome(result: Option<&RecordResult>, item: &Item) -> ApplyOutcome {
             external_id: ExternalId(id.to_owned()),
             version: Version(version.to_owned()),
             content_hash: item.project_for(Side::Zoho).content_hash(),
+            modified: DateTime::parse_from_rfc3339(version)
+                .ok()
+                .map(|at| Modified(at.with_timezone(&chrono::Utc))),
         },
         _ => ApplyOutcome::Failed {
             code: FailureCode::MalformedResponse,

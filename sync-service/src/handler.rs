@@ -734,12 +734,14 @@ pub(crate) fn result_input(side: Side, command_id: uuid::Uuid, outcome: ApplyOut
         ApplyOutcome::Applied {
             external_id,
             version,
+            modified,
             ..
         } => Input::Applied {
             side,
             command_id,
             external_id,
             version,
+            modified,
         },
         ApplyOutcome::Stale {
             external_id,

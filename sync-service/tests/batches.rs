@@ -460,6 +460,7 @@ fn applied(id: &str, item: &Item) -> ApplyOutcome {
         external_id: ExternalId(id.into()),
         version: Version("z1".into()),
         content_hash: item.content_hash(),
+        modified: None,
     }
 }
 

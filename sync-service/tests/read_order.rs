@@ -111,3 +111,47 @@ async fn an_older_read_after_a_found_copy_undoes_no_edit_the_answer_showed() -> 
     assert_eq!(target_department(&pool).await?, None);
     Ok(())
 }
+
+/// A read parked behind our create of the same content (decision 84) is replaced by a newer read
+/// of the item, never by one changed before it.
+#[tokio::test]
+async fn a_parked_read_is_replaced_by_a_newer_read_only() -> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let user = contact_user(&pool).await?;
+
+    // A Zoho contact is being created in Outlook; the poller reads the copy before the answer.
+    handle(&handler, user, zoho_read("1", person(None))).await?;
+    let read = |version: &str, department: Option<&str>, time: &str| ChangeMessage::ItemChanged {
+        side: Side::Outlook,
+        external_id: ExternalId("AAMkEcho".into()),
+        version: Version(version.into()),
+        item: person(department),
+        identity: None,
+        modified: at(time),
+    };
+    let parked = || async {
+        sqlx::query_as::<_, (String,)>(
+            "SELECT version FROM parked_changes WHERE external_id = 'AAMkEcho'",
+        )
+        .fetch_all(&pool)
+        .await
+    };
+    handle(&handler, user, read("ck1", None, "2026-12-07T10:00:01Z")).await?;
+    assert_eq!(parked().await?, vec![("ck1".to_owned(),)]);
+    // A newer read replaces it; an older one, published late, does not.
+    handle(
+        &handler,
+        user,
+        read("ck3", Some("Vertrieb"), "2026-12-07T10:00:03Z"),
+    )
+    .await?;
+    handle(
+        &handler,
+        user,
+        read("ck2", Some("Einkauf"), "2026-12-07T10:00:02Z"),
+    )
+    .await?;
+    assert_eq!(parked().await?, vec![("ck3".to_owned(),)]);
+    Ok(())
+}

@@ -119,6 +119,7 @@ impl User {
                 external_id: ExternalId("o-1".into()),
                 version: Version("1".into()),
                 content_hash: ContentHash("unused".into()),
+                modified: None,
             },
         })
         .await

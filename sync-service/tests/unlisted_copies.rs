@@ -52,6 +52,7 @@ async fn copy_made() -> anyhow::Result<(PgPool, ChangeHandler, UserId, LinkId)> 
         external_id: ExternalId("AAMkCopy".into()),
         version: Version("ck1".into()),
         content_hash: person("first").content_hash(),
+        modified: None,
     };
     handle(&handler, user, result(create, link, made)).await?;
     Ok((pool, handler, user, link))

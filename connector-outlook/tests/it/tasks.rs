@@ -163,8 +163,15 @@ async fn tasks_are_written_in_batches_and_a_refused_one_fails_alone() {
             )],
         )
         .await;
+    // Applied, with when Graph changed it (our write).
     assert!(
-        matches!(outcomes[0], ApplyOutcome::Applied { .. }),
+        matches!(
+            outcomes[0],
+            ApplyOutcome::Applied {
+                modified: Some(_),
+                ..
+            }
+        ),
         "{outcomes:?}"
     );
     let stale = connector

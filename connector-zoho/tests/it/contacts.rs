@@ -254,7 +254,13 @@ async fn a_rejected_record_fails_alone_and_a_stale_update_answers_the_current_re
                 assert!(!retryable);
             }
             (42, other) => panic!("{other:?}"),
-            (_, ApplyOutcome::Applied { .. }) => {}
+            // Applied, with when Zoho changed it (our write).
+            (
+                _,
+                ApplyOutcome::Applied {
+                    modified: Some(_), ..
+                },
+            ) => {}
             (_, other) => panic!("{n}: {other:?}"),
         }
     }

@@ -166,6 +166,9 @@ pub enum ApplyOutcome {
         external_id: ExternalId,
         version: Version,
         content_hash: ContentHash,
+        /// When the provider last changed it (our write), as for [`ChangeMessage::ItemChanged`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        modified: Option<Modified>,
     },
     /// A conditional write found the item changed since `expected_version`: nothing was written;
     /// the item as that side now holds it. Also the answer to a [`ApplyOp::Probe`] that found

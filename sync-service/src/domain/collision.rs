@@ -321,6 +321,7 @@ mod tests {
                 command_id: Uuid::from_u128(7),
                 external_id: ExternalId("z2".into()),
                 version: Version("z".into()),
+                modified: None,
             },
             UserId(Uuid::nil()),
             RULES,

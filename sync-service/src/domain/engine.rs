@@ -38,6 +38,8 @@ pub enum Input {
         command_id: Uuid,
         external_id: ExternalId,
         version: Version,
+        /// When the provider last changed the item: our write (its time orders later reads).
+        modified: Option<Modified>,
     },
     /// A conditional update found the item changed; `item` is what the side holds now.
     Stale {
@@ -174,6 +176,7 @@ pub fn step(
             command_id,
             external_id,
             version,
+            modified,
         } => {
             let Some(state) = link.side_mut(side).as_mut() else {
                 return out;
@@ -183,7 +186,7 @@ pub fn step(
                     let read = state.read_in_flight.take();
                     match op {
                         InflightOp::Create { item } => {
-                            state.modified = None;
+                            state.modified = modified;
                             state.created = true;
                             state.may_exist = false;
                             state.made_by_us(side);
@@ -192,10 +195,17 @@ pub fn step(
                             state.known = Some(item);
                             link.last_error = None;
                         }
-                        InflightOp::Update { item, base } => {
+                        InflightOp::Update {
+                            item,
+                            base,
+                            expected,
+                        } => {
                             state.id = Some(external_id);
-                            if !read_after_write(read.as_deref(), base.as_deref(), &item) {
+                            let read_after =
+                                read_after_write(read.as_deref(), base.as_deref(), &item, expected);
+                            if !read_after {
                                 state.version = Some(version);
+                                state.modified = modified.or(state.modified);
                                 state.known =
                                     Some(after_write(state.known.as_ref(), base.as_deref(), item));
                             }
@@ -251,6 +261,7 @@ pub fn step(
                 return out;
             }
             let was_delete = inflight == Some(InflightOp::Delete);
+            let was_probe = inflight == Some(InflightOp::Probe);
             if let Some(InflightOp::Create { item: sent }) = inflight {
                 // The create found the copy an earlier attempt made (a repeat, or `may_exist`)
                 // and wrote nothing: the link now knows its item, and decides what to write there
@@ -308,6 +319,11 @@ pub fn step(
             // content: what it holds is written again, against the read's version.
             if read_in_flight.is_none() {
                 changed_by_id(&mut link, side, answer, rules, &mut out);
+            }
+            if was_probe && let Some(state) = link.side_mut(side).as_mut() {
+                // Found (decision 91): its deletion is told from now on, or the event lies
+                // outside the calendar window, where a windowed re-read looks for it.
+                state.listed();
             }
             // Stale or not, the answer predates the full re-read that did not list the item.
             if let Some(state) = link.side_mut(side).as_mut()
@@ -577,16 +593,34 @@ fn probe(link: &mut Link, side: Side, ids: &mut dyn Ids, out: &mut Output) -> bo
     true
 }
 
-/// Whether a read taken in while our update was in flight was made after the update: it
-/// neither shows the write nor holds what the write was decided against, so a person's edit
-/// since overwrote every field the write changed (a conditional write that succeeded found the
-/// side as it was decided against, so a read from before it holds exactly that). Such a read is
-/// newer than the write's answer and stays what the side is known to hold, with its version.
-fn read_after_write(read: Option<&SideRead>, base: Option<&Item>, sent: &Item) -> bool {
-    let (Some(SideRead::Changed { item: read, .. }), Some(base)) = (read, base) else {
+/// Whether a read taken in while our update was in flight was made after the update: a
+/// conditional write that succeeded found the side at the version it expected, so a read from
+/// before it holds exactly that version; any other version is newer. Such a read stays what
+/// the side is known to hold, with its version, whatever it shows of the write (a person may
+/// have overwritten what it wrote). Without the expected version (a link stored before it was
+/// kept), a read that neither shows the write nor holds what it was decided against.
+fn read_after_write(
+    read: Option<&SideRead>,
+    base: Option<&Item>,
+    sent: &Item,
+    expected: Option<Version>,
+) -> bool {
+    let Some(SideRead::Changed {
+        item: read,
+        version,
+        ..
+    }) = read
+    else {
         return false;
     };
-    !shows_write(read, Some(base), sent) && read.normalised().fields() != base.normalised().fields()
+    match (expected, base) {
+        (Some(expected), _) => *version != expected,
+        (None, Some(base)) => {
+            !shows_write(read, Some(base), sent)
+                && read.normalised().fields() != base.normalised().fields()
+        }
+        (None, None) => false,
+    }
 }
 
 fn take_inflight(link: &mut Link, side: Side, command_id: Uuid) -> bool {
@@ -684,15 +718,13 @@ fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Outp
     // Our update in flight, already there in what was read (its answer not yet in): the read
     // is compared with what the side holds after that write, so the write is no edit of theirs.
     let written = match state.inflight.as_ref().map(|i| &i.op) {
-        Some(InflightOp::Update { item: sent, base })
-            if shows_write(&item, base.as_deref(), sent) =>
-        {
-            Some(after_write(
-                state.known.as_ref(),
-                base.as_deref(),
-                sent.clone(),
-            ))
-        }
+        Some(InflightOp::Update {
+            item: sent, base, ..
+        }) if shows_write(&item, base.as_deref(), sent) => Some(after_write(
+            state.known.as_ref(),
+            base.as_deref(),
+            sent.clone(),
+        )),
         _ => None,
     };
     let before = state.known.replace(item.clone());
@@ -892,6 +924,7 @@ pub fn reconcile(link: &mut Link, rules: Rules, ids: &mut dyn Ids, out: &mut Out
                     op: InflightOp::Update {
                         item: want.clone(),
                         base: known.clone().map(Box::new),
+                        expected: state.version.clone(),
                     },
                 });
                 ApplyOp::Update {
@@ -1115,6 +1148,7 @@ mod tests {
             command_id,
             external_id: ExternalId("AAMk1".into()),
             version: Version(version.into()),
+            modified: None,
         };
         let out = step(
             None,
@@ -1208,6 +1242,67 @@ mod tests {
         let link = out.link.expect("the link");
         assert_eq!(link.target, job("D"));
         assert_eq!(link.outlook.as_ref().and_then(|s| s.modified), at(1));
+    }
+
+    /// Decision 100: our update's answer carries the time of the write, so a read of the
+    /// version the write replaced, published after the answer, changes nothing (it would undo
+    /// the write as a person's edit otherwise).
+    #[test]
+    fn a_read_published_after_our_updates_answer_and_older_than_it_changes_nothing() {
+        let user = UserId(Uuid::nil());
+        let rules = rules(false, false);
+        let ids = &mut Counting(0);
+        let at = |second: u32| {
+            chrono::DateTime::from_timestamp(1_800_000_000 + i64::from(second), 0).map(Modified)
+        };
+        let person = |department: Option<&str>| {
+            Item::Contact(Contact {
+                given_name: Some("Ken".into()),
+                department: department.map(Into::into),
+                ..Contact::default()
+            })
+        };
+        let outlook_read = |version: &str, second: u32| Input::Changed {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version(version.into()),
+            item: person(None),
+            identity: None,
+            modified: at(second),
+        };
+        let out = step(None, outlook_read("ck1", 1), user, rules, ids);
+        let create = out.commands[0].command_id;
+        let zoho_made = Input::Applied {
+            side: Side::Zoho,
+            command_id: create,
+            external_id: ExternalId("1001".into()),
+            version: Version("z1".into()),
+            modified: at(2),
+        };
+        let out = step(out.link, zoho_made, user, rules, ids);
+        // Zoho's department goes to Outlook, written at second 9.
+        let zoho_edit = Input::Changed {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+            version: Version("z2".into()),
+            item: person(Some("Sales")),
+            identity: None,
+            modified: at(8),
+        };
+        let out = step(out.link, zoho_edit, user, rules, ids);
+        let update = out.commands[0].command_id;
+        let written = Input::Applied {
+            side: Side::Outlook,
+            command_id: update,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version("ck2".into()),
+            modified: at(9),
+        };
+        let out = step(out.link, written, user, rules, ids);
+        // The poller's read of the copy before our write comes now.
+        let out = step(out.link, outlook_read("ck1", 1), user, rules, ids);
+        assert!(out.commands.is_empty(), "{:?}", out.commands);
+        assert_eq!(out.link.expect("the link").target, person(Some("Sales")));
     }
 
     #[test]

@@ -401,6 +401,7 @@ mod tests {
             command_id: Uuid::from_u128(1),
             external_id: ExternalId("o1".into()),
             version: Version("v".into()),
+            modified: None,
         };
         let mut link = step(
             Some(link),
@@ -427,6 +428,7 @@ mod tests {
             op: InflightOp::Update {
                 item: contact("Sato"),
                 base: None,
+                expected: None,
             },
         });
         assert_eq!(end(&mut link, Side::Outlook, ROUND, true), None);

@@ -137,6 +137,10 @@ pub enum InflightOp {
         /// `item` differs from it are what the write changes (absent in links stored before).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         base: Option<Box<Item>>,
+        /// The version the write is conditional on (absent in links stored before): a read
+        /// from before a successful conditional write holds exactly it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected: Option<Version>,
     },
     Delete,
     /// A read by id: whether the item a windowed full read did not list still exists.

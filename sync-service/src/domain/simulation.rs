@@ -1091,6 +1091,7 @@ impl World {
                     command_id: command.command_id,
                     external_id: ExternalId(id.clone()),
                     version: Version(account.items[&id].0.to_string()),
+                    modified: changed_at(side, account.items[&id].0),
                 }
             }
             ApplyOp::Create { item, .. } => {
@@ -1105,6 +1106,7 @@ impl World {
                     command_id: command.command_id,
                     external_id: ExternalId(id),
                     version: Version("1".into()),
+                    modified: changed_at(side, 1),
                 }
             }
             ApplyOp::Update {
@@ -1176,6 +1178,7 @@ impl World {
                         command_id: command.command_id,
                         external_id,
                         version: Version(version.to_string()),
+                        modified: changed_at(side, version),
                     }
                 }
             },

@@ -41,7 +41,8 @@ impl From<ParkedRow> for Parked {
     }
 }
 
-/// Replaces the parked read of `id` with a newer one; `false` when `id` is not parked.
+/// Replaces the parked read of `id` with a newer one (a read changed before the parked one,
+/// published late, leaves it as it is: decision 100); `false` when `id` is not parked.
 pub async fn replace(
     tx: &mut Tx<'_>,
     user: UserId,
@@ -51,7 +52,10 @@ pub async fn replace(
     read: Read<'_>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE parked_changes SET version = $5, item = $6, modified = $7
+        "UPDATE parked_changes
+            SET version = CASE WHEN $7::timestamptz < modified THEN version ELSE $5 END,
+                item = CASE WHEN $7::timestamptz < modified THEN item ELSE $6 END,
+                modified = CASE WHEN $7::timestamptz < modified THEN modified ELSE $7 END
          WHERE user_id = $1 AND kind = $2 AND side = $3 AND external_id = $4",
     )
     .bind(user.0)

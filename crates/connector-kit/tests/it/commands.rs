@@ -93,6 +93,7 @@ impl Connector for Writer {
                     external_id: ExternalId(format!("o-{}", r.command_id)),
                     version: Version("1".into()),
                     content_hash: Item::Contact(c.clone()).content_hash(),
+                    modified: None,
                 }
             })
             .collect()
@@ -261,6 +262,7 @@ impl Connector for DiesAfterWriting {
                 external_id: ExternalId(format!("o-{}", r.link_id)),
                 version: Version("1".into()),
                 content_hash: sync_model::ContentHash("h".into()),
+                modified: None,
             })
             .collect()
     }
