@@ -1013,10 +1013,12 @@ async fn an_account_without_a_password_rechecks_with_its_second_factor() {
         .await
         .unwrap();
     let totp = authenticator(enrolment["secret"].as_str().unwrap());
+    // Kept as sent: computed again later, it would be the next window's code once 30 s turn.
+    let enrolment_code = code(&totp, 0);
     let confirmed = sso
         .app
         .user_request(Method::POST, "/v1/me/totp/confirm", token)
-        .json(&json!({"code": code(&totp, 0)}))
+        .json(&json!({"code": enrolment_code}))
         .send()
         .await
         .unwrap();
@@ -1040,7 +1042,7 @@ async fn an_account_without_a_password_rechecks_with_its_second_factor() {
         .unwrap();
     assert_error(wrong, StatusCode::UNAUTHORIZED, "invalid_second_factor").await;
     // The code already used at enrolment cannot be replayed.
-    let replayed = recovery_codes(json!({"totp_code": code(&totp, 0)}))
+    let replayed = recovery_codes(json!({"totp_code": enrolment_code}))
         .await
         .unwrap();
     assert_error(replayed, StatusCode::UNAUTHORIZED, "invalid_second_factor").await;
