@@ -27,6 +27,18 @@ fn at(time: &str) -> Option<Modified> {
     time.parse::<DateTime<Utc>>().ok().map(Modified)
 }
 
+/// A poller's read of Outlook item `id` at `version`, changed at `time`.
+fn outlook_read(id: &str, version: &str, department: Option<&str>, time: &str) -> ChangeMessage {
+    ChangeMessage::ItemChanged {
+        side: Side::Outlook,
+        external_id: ExternalId(id.into()),
+        version: Version(version.into()),
+        item: person(department),
+        identity: None,
+        modified: at(time),
+    }
+}
+
 async fn target_department(pool: &sqlx::PgPool) -> anyhow::Result<Option<String>> {
     let (department,): (Option<String>,) = sqlx::query_as(
         "SELECT doc->'target'->>'department' FROM links WHERE outlook_id = 'AAMkCopy'",
@@ -82,14 +94,7 @@ async fn an_older_read_after_a_found_copy_undoes_no_edit_the_answer_showed() -> 
     let decided = commands(&pool).await?.len();
 
     // The poller's read of the copy as it was at 10:00:02, before that edit, comes after.
-    let late = ChangeMessage::ItemChanged {
-        side: Side::Outlook,
-        external_id: ExternalId("AAMkCopy".into()),
-        version: Version("ck2".into()),
-        item: person(None),
-        identity: None,
-        modified: at("2026-12-07T10:00:02Z"),
-    };
+    let late = outlook_read("AAMkCopy", "ck2", None, "2026-12-07T10:00:02Z");
     handle(&handler, user, late).await?;
     assert_eq!(
         target_department(&pool).await?.as_deref(),
@@ -99,14 +104,7 @@ async fn an_older_read_after_a_found_copy_undoes_no_edit_the_answer_showed() -> 
     assert_eq!(commands(&pool).await?.len(), decided);
 
     // A read made after the answer is an edit as ever: the department goes.
-    let newer = ChangeMessage::ItemChanged {
-        side: Side::Outlook,
-        external_id: ExternalId("AAMkCopy".into()),
-        version: Version("ck4".into()),
-        item: person(None),
-        identity: None,
-        modified: at("2026-12-07T10:00:09Z"),
-    };
+    let newer = outlook_read("AAMkCopy", "ck4", None, "2026-12-07T10:00:09Z");
     handle(&handler, user, newer).await?;
     assert_eq!(target_department(&pool).await?, None);
     Ok(())
@@ -122,13 +120,8 @@ async fn a_parked_read_is_replaced_by_a_newer_read_only() -> anyhow::Result<()> 
 
     // A Zoho contact is being created in Outlook; the poller reads the copy before the answer.
     handle(&handler, user, zoho_read("1", person(None))).await?;
-    let read = |version: &str, department: Option<&str>, time: &str| ChangeMessage::ItemChanged {
-        side: Side::Outlook,
-        external_id: ExternalId("AAMkEcho".into()),
-        version: Version(version.into()),
-        item: person(department),
-        identity: None,
-        modified: at(time),
+    let read = |version: &str, department: Option<&str>, time: &str| {
+        outlook_read("AAMkEcho", version, department, time)
     };
     let parked = || async {
         sqlx::query_as::<_, (String,)>(

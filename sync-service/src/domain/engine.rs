@@ -1199,6 +1199,11 @@ mod tests {
         );
     }
 
+    /// When the provider changed an item, `second` seconds into the tests' clock.
+    fn at(second: u32) -> Option<Modified> {
+        chrono::DateTime::from_timestamp(1_800_000_000 + i64::from(second), 0).map(Modified)
+    }
+
     /// Decision 100: a read changed before what the link knows of the item changes nothing;
     /// the time orders reads of one item only, so another item there (joined under a new id)
     /// is taken in whatever its time.
@@ -1207,9 +1212,6 @@ mod tests {
         let user = UserId(Uuid::nil());
         let rules = rules(false, false);
         let ids = &mut Counting(0);
-        let at = |second: u32| {
-            chrono::DateTime::from_timestamp(1_800_000_000 + i64::from(second), 0).map(Modified)
-        };
         let job = |title: &str| {
             Item::Contact(Contact {
                 given_name: Some("Ken".into()),
@@ -1252,9 +1254,6 @@ mod tests {
         let user = UserId(Uuid::nil());
         let rules = rules(false, false);
         let ids = &mut Counting(0);
-        let at = |second: u32| {
-            chrono::DateTime::from_timestamp(1_800_000_000 + i64::from(second), 0).map(Modified)
-        };
         let person = |department: Option<&str>| {
             Item::Contact(Contact {
                 given_name: Some("Ken".into()),
