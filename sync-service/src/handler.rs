@@ -11,7 +11,7 @@ use service_kit::broker::HandlerError;
 use service_kit::database::is_outage;
 use service_kit::telemetry::{adopt_traceparent, current_traceparent};
 use sqlx::PgPool;
-use sync_model::{ExternalId, ItemKind, LinkId, Side, UserId};
+use sync_model::{ItemKind, LinkId, Side, UserId};
 use sync_protocol::{ApplyOutcome, ChangeMessage, CommandMessage, Envelope, SCHEMA_VERSION};
 use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
@@ -416,14 +416,15 @@ impl ChangeHandler {
                         marked.push(link);
                     }
                 }
-                // Parked reads of `side` are dropped: the re-read lists again what still exists
-                // (a read of a window does not: they are kept).
-                let dropped = if lists_everything {
-                    parked::forget_side(tx, user, kind, side).await?
+                // Parked reads of `side` are dropped: the re-read lists again what still exists.
+                // A read of a window does not: they are kept, but a deletion it swallows may be
+                // theirs, so they are asked for by id when released (decision 102).
+                let (dropped, doubted) = if lists_everything {
+                    (parked::forget_side(tx, user, kind, side).await?, 0)
                 } else {
-                    0
+                    (0, parked::doubt_side(tx, user, kind, side).await?)
                 };
-                tracing::info!(%round, links = marked.len(), parked_dropped = dropped, "full re-read begun");
+                tracing::info!(%round, links = marked.len(), parked_dropped = dropped, parked_unconfirmed = doubted, "full re-read begun");
                 links::save_docs(tx, &marked).await?;
                 Ok(false)
             }
@@ -793,6 +794,7 @@ async fn release_parked(
             continue;
         }
         parked::remove(tx, parked.id).await?;
+        let link = links::find(tx, user, kind, side, &parked.external_id).await?;
         let input = Input::Changed {
             side,
             external_id: parked.external_id,
@@ -801,18 +803,13 @@ async fn release_parked(
             identity: None,
             modified: parked.modified,
         };
-        let link = links::find(tx, user, kind, side, input_id(&input)).await?;
         let (rules, _) = rules(tx, user, kind).await?;
-        wrote |= apply(tx, user, link, input, rules).await?;
+        let old = link.as_ref().map(|l| l.id);
+        let out =
+            unknown_read::release(link, input, parked.unconfirmed, user, rules, &mut RandomIds);
+        wrote |= persist(tx, user, old, out, rules).await?;
     }
     Ok(wrote)
-}
-
-fn input_id(input: &Input) -> &ExternalId {
-    match input {
-        Input::Changed { external_id, .. } => external_id,
-        _ => unreachable!("only changes are parked"),
-    }
 }
 
 pub async fn apply(

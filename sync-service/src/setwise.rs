@@ -482,6 +482,7 @@ impl State {
                 continue;
             }
             self.released.push(read.id);
+            let unconfirmed = read.unconfirmed;
             let input = Input::Changed {
                 side,
                 external_id: read.external_id,
@@ -496,7 +497,7 @@ impl State {
                 .and_then(|id| self.links.get(id))
                 .cloned();
             let old = link.as_ref().map(|l| l.id);
-            let out = crate::domain::step(link, input, user, rules, &mut RandomIds);
+            let out = unknown_read::release(link, input, unconfirmed, user, rules, &mut RandomIds);
             wrote |= self.persist(user, old, out, rules);
         }
         self.parked_reads.insert((kind, side), kept);

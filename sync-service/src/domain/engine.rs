@@ -499,6 +499,26 @@ fn holds_nothing(link: &Link) -> bool {
 
 /// An input about an item we have no link for.
 fn new_item(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids) -> Output {
+    linked(input, user, rules, ids, Copy::Now)
+}
+
+/// A read of an item no link knows that may be older than the item's deletion there: a parked
+/// read that a windowed re-read of its side (decision 84) did not list, where the deletion in
+/// between is never told (decision 102). It is linked as any new item, but asked for by id on
+/// its side before it is copied: found (`Stale`), the copy is made as for any new item; gone,
+/// the link goes and nothing was copied.
+pub fn new_unconfirmed(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids) -> Output {
+    linked(input, user, rules, ids, Copy::AfterProbe)
+}
+
+/// When a new item is copied to the other side.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Copy {
+    Now,
+    AfterProbe,
+}
+
+fn linked(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids, copy: Copy) -> Output {
     let Input::Changed {
         side,
         external_id,
@@ -537,7 +557,12 @@ fn new_item(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids) -> Outp
     if status == LinkStatus::Active {
         // New items are created on the other side whatever the conflict rule.
         *link.side_mut(side.other()) = Some(SideState::missing());
-        reconcile(&mut link, rules, ids, &mut out);
+        match copy {
+            Copy::Now => reconcile(&mut link, rules, ids, &mut out),
+            Copy::AfterProbe => {
+                probe(&mut link, side, ids, &mut out);
+            }
+        }
     }
     out.link = Some(link);
     out

@@ -7,6 +7,7 @@ use sync_model::{ContentHash, ExternalId, Item, ItemKind, LinkId, Side, UserId};
 use sync_protocol::FailureCode;
 
 use super::claim::{Claim, claim};
+use super::engine::{self, Ids, Input, Output, Rules};
 use super::link::{Inflight, InflightOp, Link, LinkStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,24 @@ pub fn releases<'a>(
         || !creating
             .into_iter()
             .any(|link| creates_same(link, parked_side, &read))
+}
+
+/// A parked read that [`releases`] let go, decided: as any read of its item, except when no
+/// link knows the item and a windowed re-read of its side did not list it while it was parked
+/// (`unconfirmed`): the item may have been deleted unannounced since, so it is asked for by id
+/// before it is copied (decision 102).
+pub fn release(
+    link: Option<Link>,
+    read: Input,
+    unconfirmed: bool,
+    user: UserId,
+    rules: Rules,
+    ids: &mut dyn Ids,
+) -> Output {
+    match link {
+        None if unconfirmed => engine::new_unconfirmed(read, user, rules, ids),
+        link => engine::step(link, read, user, rules, ids),
+    }
 }
 
 /// The content a read of the item `link`'s create makes on `side` would have, if that create is

@@ -11,6 +11,9 @@ pub struct Parked {
     pub version: Version,
     pub item: Item,
     pub modified: Option<Modified>,
+    /// A windowed re-read of its side began since it was parked and no read has replaced it
+    /// since (decision 102).
+    pub unconfirmed: bool,
 }
 
 /// A read to park: what a `Changed` input carries.
@@ -27,6 +30,7 @@ struct ParkedRow {
     version: String,
     item: sqlx::types::Json<Item>,
     modified: Option<chrono::DateTime<chrono::Utc>>,
+    unconfirmed: bool,
 }
 
 impl From<ParkedRow> for Parked {
@@ -37,12 +41,14 @@ impl From<ParkedRow> for Parked {
             version: Version(row.version),
             item: row.item.0,
             modified: row.modified.map(Modified),
+            unconfirmed: row.unconfirmed,
         }
     }
 }
 
 /// Replaces the parked read of `id` with a newer one (a read changed before the parked one,
-/// published late, leaves it as it is: decision 100); `false` when `id` is not parked.
+/// published late, leaves it as it is: decision 100), which shows the item is there
+/// (decision 102); `false` when `id` is not parked.
 pub async fn replace(
     tx: &mut Tx<'_>,
     user: UserId,
@@ -55,7 +61,8 @@ pub async fn replace(
         "UPDATE parked_changes
             SET version = CASE WHEN $7::timestamptz < modified THEN version ELSE $5 END,
                 item = CASE WHEN $7::timestamptz < modified THEN item ELSE $6 END,
-                modified = CASE WHEN $7::timestamptz < modified THEN modified ELSE $7 END
+                modified = CASE WHEN $7::timestamptz < modified THEN modified ELSE $7 END,
+                unconfirmed = CASE WHEN $7::timestamptz < modified THEN unconfirmed ELSE false END
          WHERE user_id = $1 AND kind = $2 AND side = $3 AND external_id = $4",
     )
     .bind(user.0)
@@ -101,7 +108,7 @@ pub async fn list(
     side: Side,
 ) -> sqlx::Result<Vec<Parked>> {
     let rows: Vec<ParkedRow> = sqlx::query_as(
-        "SELECT id, external_id, version, item, modified FROM parked_changes
+        "SELECT id, external_id, version, item, modified, unconfirmed FROM parked_changes
          WHERE user_id = $1 AND kind = $2 AND side = $3 ORDER BY id FOR UPDATE",
     )
     .bind(user.0)
@@ -129,7 +136,7 @@ pub async fn list_many(
         row: ParkedRow,
     }
     let rows: Vec<Listed> = sqlx::query_as(
-        "SELECT p.kind, p.side, p.id, p.external_id, p.version, p.item, p.modified
+        "SELECT p.kind, p.side, p.id, p.external_id, p.version, p.item, p.modified, p.unconfirmed
              FROM parked_changes p
              JOIN unnest($2::text[], $3::text[]) AS k(kind, side)
                ON p.kind = k.kind AND p.side = k.side
@@ -196,6 +203,27 @@ pub async fn forget_kind(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx:
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Marks every parked read of `side` unconfirmed: a re-read of a window of it begins, which
+/// does not list what lies outside and reports no deletion one by one, so a parked item deleted
+/// since may never be told (decision 102). A read of the item replaces the mark.
+pub async fn doubt_side(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE parked_changes SET unconfirmed = true
+         WHERE user_id = $1 AND kind = $2 AND side = $3",
+    )
+    .bind(user.0)
+    .bind(kind.as_str())
+    .bind(side.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Drops every parked read of `side`: a full re-read of it begins, and lists again each item it
