@@ -391,7 +391,11 @@ impl ChangeHandler {
                 left_scope,
             } => {
                 let input = if left_scope {
-                    Input::LeftScope { side, external_id }
+                    Input::LeftScope {
+                        side,
+                        external_id,
+                        modified: None,
+                    }
                 } else {
                     Input::Deleted { side, external_id }
                 };

@@ -86,7 +86,11 @@ impl ItemMessage {
                 kind,
                 side,
                 subject: Subject::Item(if left_scope {
-                    Input::LeftScope { side, external_id }
+                    Input::LeftScope {
+                        side,
+                        external_id,
+                        modified: None,
+                    }
                 } else {
                     Input::Deleted { side, external_id }
                 }),

@@ -29,8 +29,14 @@ pub enum Input {
     },
     /// Deleted on `side`.
     Deleted { side: Side, external_id: ExternalId },
-    /// Left the synced folder, list or categories on `side`: stop syncing it there.
-    LeftScope { side: Side, external_id: ExternalId },
+    /// Left the synced folder, list or categories on `side`: stop syncing it there. `modified`:
+    /// when the read that showed it outside was changed (a read the category filter puts out);
+    /// `None` when the connector told it (it left the folder or list).
+    LeftScope {
+        side: Side,
+        external_id: ExternalId,
+        modified: Option<Modified>,
+    },
     /// The whole of `side`'s scope moved (another folder or list): everything known there left.
     ScopeMoved { side: Side },
     Applied {
@@ -163,6 +169,18 @@ pub fn step(
             if out.remove {
                 return out;
             }
+        }
+        Input::LeftScope {
+            side,
+            external_id,
+            modified,
+        } if link.side(side).is_some_and(|s| {
+            s.id.as_ref() == Some(&external_id) && Modified::before(modified, s.modified)
+        }) =>
+        {
+            // Read before what is known was, as for `changed`: a newer read is in already,
+            // and it decided whether the item is in scope.
+            return out;
         }
         Input::LeftScope { side, .. } | Input::ScopeMoved { side } => {
             left_scope(&mut link, side, &mut out);
@@ -1269,6 +1287,39 @@ mod tests {
         let link = out.link.expect("the link");
         assert_eq!(link.target, job("D"));
         assert_eq!(link.outlook.as_ref().and_then(|s| s.modified), at(1));
+    }
+
+    /// Decision 100 for a read the category filter puts outside the scope (`scope::within`):
+    /// one changed before what the link knows, published late, unlinks nothing; a newer one
+    /// does.
+    #[test]
+    fn an_older_read_outside_the_scope_leaves_the_link_as_it_is() {
+        let user = UserId(Uuid::nil());
+        let rules = rules(false, false);
+        let ids = &mut Counting(0);
+        let read = Input::Changed {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version("ck5".into()),
+            item: Item::Contact(Contact {
+                given_name: Some("Ken".into()),
+                ..Contact::default()
+            }),
+            identity: None,
+            modified: at(5),
+        };
+        let link = step(None, read, user, rules, ids).link.expect("a link");
+        let left = |second: u32| Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: at(second),
+        };
+        let out = step(Some(link.clone()), left(3), user, rules, ids);
+        assert_eq!(out, Output::default(), "nothing changes");
+        let out = step(Some(link), left(7), user, rules, ids);
+        let link = out.link.expect("the link");
+        assert!(link.outlook.is_none(), "the item left the scope there");
+        assert!(out.commands.is_empty(), "nothing is deleted for it");
     }
 
     /// Decision 100: our update's answer carries the time of the write, so a read of the

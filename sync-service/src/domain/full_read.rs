@@ -497,6 +497,7 @@ mod tests {
         let left = Input::LeftScope {
             side: Side::Outlook,
             external_id: ExternalId("o1".into()),
+            modified: None,
         };
         let mut link = step(
             Some(link),

@@ -102,10 +102,13 @@ pub fn within(settings: Option<&UserSettings>, input: Input) -> Input {
             side,
             external_id,
             item,
+            modified,
             ..
-        } if settings.is_some_and(|s| !s.in_scope(side, &item)) => {
-            Input::LeftScope { side, external_id }
-        }
+        } if settings.is_some_and(|s| !s.in_scope(side, &item)) => Input::LeftScope {
+            side,
+            external_id,
+            modified,
+        },
         other => other,
     }
 }
@@ -391,6 +394,7 @@ mod tests {
             Input::LeftScope {
                 side: Side::Outlook,
                 external_id: ExternalId("o-Anna".into()),
+                modified: None,
             },
             UserId(Uuid::nil()),
             rules(false),
@@ -714,6 +718,7 @@ mod tests {
         let left = Input::LeftScope {
             side: Side::Outlook,
             external_id: ExternalId("e-1".into()),
+            modified: None,
         };
         assert_eq!(
             within(Some(&settings), event_read(Side::Outlook, &["Private"])),

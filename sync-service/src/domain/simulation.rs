@@ -849,7 +849,9 @@ impl World {
                 side, external_id, ..
             }
             | Input::Deleted { side, external_id }
-            | Input::LeftScope { side, external_id } => self.find(*side, external_id),
+            | Input::LeftScope {
+                side, external_id, ..
+            } => self.find(*side, external_id),
             Input::Applied {
                 side, command_id, ..
             }
@@ -877,8 +879,10 @@ impl World {
         }
         if index.is_none() && !matches!(input, Input::Changed { .. }) {
             // Like the handler: a parked read of an item deleted since is dropped.
-            if let Input::Deleted { side, external_id } | Input::LeftScope { side, external_id } =
-                &input
+            if let Input::Deleted { side, external_id }
+            | Input::LeftScope {
+                side, external_id, ..
+            } = &input
             {
                 self.parked.retain(|p| !matches!(&p.input, Input::Changed { side: s, external_id: e, .. } if s == side && e == external_id));
             }
