@@ -630,8 +630,13 @@ pub(crate) async fn on_item(
         return Ok(false);
     }
     if link.is_none() && !matches!(input, Input::Changed { .. }) {
-        // A parked read of an item deleted (or gone out of scope) since must not come back.
-        parked::forget(tx, user, kind, side, &external_id).await?;
+        // A parked read of an item deleted (or gone out of scope) since must not come back;
+        // a read outside the scope that is older than the parked one tells nothing of it.
+        let modified = match &input {
+            Input::LeftScope { modified, .. } => *modified,
+            _ => None,
+        };
+        parked::forget(tx, user, kind, side, &external_id, modified).await?;
     }
     if link.is_none()
         && let Input::Changed {

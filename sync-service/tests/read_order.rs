@@ -148,3 +148,101 @@ async fn a_parked_read_is_replaced_by_a_newer_read_only() -> anyhow::Result<()> 
     assert_eq!(parked().await?, vec![("ck3".to_owned(),)]);
     Ok(())
 }
+
+/// Decision 103: a read that the category filter puts outside the scope drops the parked read
+/// of its item only when it is not older than that read.
+#[tokio::test]
+async fn an_older_read_outside_the_category_filter_keeps_a_newer_parked_read() -> anyhow::Result<()>
+{
+    use sync_model::{Event, EventTime, ItemKind};
+    use sync_service::domain::settings::{
+        CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
+    };
+
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let user = sync_model::UserId(uuid::Uuid::new_v4());
+    let settings = UserSettings {
+        contact_folder_id: None,
+        contacts: KindSettings::default(),
+        task_list_id: None,
+        tasks: KindSettings::default(),
+        events: KindSettings {
+            enabled: true,
+            direction: Direction::TwoWay,
+        },
+        calendar_categories: CategoryFilter::ZohoOnly,
+        conflict_rule: ConflictRule::ZohoWins,
+        poll_interval_secs: 60,
+        paused: false,
+    };
+    let mut tx = pool.begin().await?;
+    sync_service::store::settings::save(&mut tx, user, &settings).await?;
+    tx.commit().await?;
+    sqlx::query(
+        "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'event', true)",
+    )
+    .bind(user.0)
+    .execute(&pool)
+    .await?;
+
+    let at_utc = |s: &str| EventTime::DateTime {
+        utc: s.parse().expect("a time"),
+        time_zone: None,
+    };
+    let meeting = |categories: &[&str]| {
+        Item::Event(Event {
+            subject: "Quartalsgespräch".into(),
+            start: at_utc("2026-12-10T09:00:00Z"),
+            end: at_utc("2026-12-10T10:00:00Z"),
+            location: None,
+            description: None,
+            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+            reminder_minutes_before: None,
+            attendees: Vec::new(),
+            recurrence: None,
+        })
+    };
+    // A Zoho event is being created in Outlook (tagged "Zoho"); an Outlook event with the same
+    // content, read at 10:00:05, waits for that create's answer.
+    let zoho = ChangeMessage::ItemChanged {
+        side: Side::Zoho,
+        external_id: ExternalId("3652397000001".into()),
+        version: Version("1".into()),
+        item: meeting(&[]),
+        identity: None,
+        modified: None,
+    };
+    handle(&handler, user, zoho).await?;
+    let outlook = |categories: &[&str], version: &str, time: &str| ChangeMessage::ItemChanged {
+        side: Side::Outlook,
+        external_id: ExternalId("AAMkTermin".into()),
+        version: Version(version.into()),
+        item: meeting(categories),
+        identity: None,
+        modified: at(time),
+    };
+    handle(
+        &handler,
+        user,
+        outlook(&["Zoho"], "ck5", "2026-12-07T10:00:05Z"),
+    )
+    .await?;
+    let parked = || async {
+        sqlx::query_as::<_, (String,)>(
+            "SELECT version FROM parked_changes WHERE external_id = 'AAMkTermin' AND kind = $1",
+        )
+        .bind(ItemKind::Event.as_str())
+        .fetch_all(&pool)
+        .await
+    };
+    assert_eq!(parked().await?, vec![("ck5".to_owned(),)]);
+
+    // A read from 10:00:03, without the category, published late: the parked read stays.
+    handle(&handler, user, outlook(&[], "ck3", "2026-12-07T10:00:03Z")).await?;
+    assert_eq!(parked().await?, vec![("ck5".to_owned(),)]);
+    // One from 10:00:07 without it: the event has left the scope, and its parked read goes.
+    handle(&handler, user, outlook(&[], "ck7", "2026-12-07T10:00:07Z")).await?;
+    assert!(parked().await?.is_empty());
+    Ok(())
+}

@@ -353,12 +353,22 @@ pub fn step(
             }
         }
         Input::Gone { side, command_id } => {
-            let was_delete = link
+            let op = link
                 .side(side)
                 .and_then(|s| s.inflight.as_ref())
-                .is_some_and(|i| i.command_id == command_id && i.op == InflightOp::Delete);
+                .filter(|i| i.command_id == command_id)
+                .map(|i| i.op.clone());
+            let was_delete = op == Some(InflightOp::Delete);
             if !take_inflight(&mut link, side, command_id) {
                 return out;
+            }
+            if op == Some(InflightOp::Probe) && link.side(side.other()).is_some_and(never_made) {
+                // Asked for before its copy was made (decision 102), and gone: nothing was
+                // made anywhere, so there is no delete to guard or to propagate.
+                return Output {
+                    remove: true,
+                    ..Output::default()
+                };
             }
             if was_delete {
                 *link.side_mut(side) = None;
@@ -575,15 +585,29 @@ fn linked(input: Input, user: UserId, rules: Rules, ids: &mut dyn Ids, copy: Cop
     if status == LinkStatus::Active {
         // New items are created on the other side whatever the conflict rule.
         *link.side_mut(side.other()) = Some(SideState::missing());
-        match copy {
-            Copy::Now => reconcile(&mut link, rules, ids, &mut out),
-            Copy::AfterProbe => {
-                probe(&mut link, side, ids, &mut out);
+    }
+    match copy {
+        Copy::Now if status == LinkStatus::Active => reconcile(&mut link, rules, ids, &mut out),
+        Copy::Now => {}
+        Copy::AfterProbe => {
+            // Also while a first sync is open: its finale must not copy a gone item. Marked
+            // as not listed, so that a round end asks again should this ask fail (decision
+            // 101's marks); a read of the item or the probe's answer clears them.
+            if let Some(state) = link.side_mut(side).as_mut() {
+                state.unlisted = true;
+                state.unlisted_a_round = true;
             }
+            probe(&mut link, side, ids, &mut out);
         }
     }
     out.link = Some(link);
     out
+}
+
+/// A side the item is to be copied to and that holds nothing of it: no item, no write in
+/// flight, no create whose answer was lost (its copy may exist).
+fn never_made(state: &SideState) -> bool {
+    state.id.is_none() && state.inflight.is_none() && !state.may_exist
 }
 
 /// Events created from Zoho carry the "Zoho" category in Outlook.
@@ -1287,6 +1311,81 @@ mod tests {
         let link = out.link.expect("the link");
         assert_eq!(link.target, job("D"));
         assert_eq!(link.outlook.as_ref().and_then(|s| s.modified), at(1));
+    }
+
+    /// Decision 102: a released read that a windowed re-read did not list is asked for by id
+    /// before it is copied. Gone, the link goes at once (no delete to stage or guard); the ask
+    /// failed, the next round end asks again; found, the copy is made. During a first sync too.
+    #[test]
+    fn an_unconfirmed_read_is_asked_for_before_it_is_copied() {
+        let user = UserId(Uuid::nil());
+        let ids = &mut Counting(0);
+        let item = Item::Contact(Contact {
+            given_name: Some("Aiko".into()),
+            ..Contact::default()
+        });
+        let read = Input::Changed {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version("ck1".into()),
+            item: item.clone(),
+            identity: None,
+            modified: at(1),
+        };
+        let asked = |out: &Output| match &out.commands[..] {
+            [
+                Command {
+                    side: Side::Outlook,
+                    command_id,
+                    op: ApplyOp::Probe { external_id },
+                },
+            ] if external_id.0 == "AAMk1" => *command_id,
+            other => panic!("one ask for AAMk1 expected: {other:?}"),
+        };
+        let out = new_unconfirmed(read.clone(), user, rules(false, false), ids);
+        let probe = asked(&out);
+        let link = out.link.expect("a link");
+
+        let gone = Input::Gone {
+            side: Side::Outlook,
+            command_id: probe,
+        };
+        let out = step(Some(link.clone()), gone, user, rules(false, false), ids);
+        assert!(out.remove && !out.staged_delete && out.commands.is_empty());
+
+        let failed = Input::Failed {
+            side: Side::Outlook,
+            command_id: probe,
+            code: FailureCode::Throttled,
+            message: "429".into(),
+        };
+        let out = step(Some(link.clone()), failed, user, rules(false, false), ids);
+        assert!(out.commands.is_empty(), "nothing is copied unasked");
+        let mut kept = out.link.expect("the link");
+        assert_eq!(
+            full_read::unlisted(&mut kept, Side::Outlook),
+            Some(full_read::Unlisted::Ask(Input::Probe {
+                side: Side::Outlook
+            }))
+        );
+
+        let found = Input::Stale {
+            side: Side::Outlook,
+            command_id: probe,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version("ck1".into()),
+            item: item.clone(),
+            modified: at(1),
+        };
+        let out = step(Some(link), found, user, rules(false, false), ids);
+        assert!(
+            matches!(&out.commands[..], [Command { side: Side::Zoho, op: ApplyOp::Create { item: sent, .. }, .. }] if *sent == item),
+            "{:?}",
+            out.commands
+        );
+
+        let out = new_unconfirmed(read, user, rules(true, false), ids);
+        asked(&out);
     }
 
     /// Decision 100 for a read the category filter puts outside the scope (`scope::within`):

@@ -878,13 +878,27 @@ impl World {
             return;
         }
         if index.is_none() && !matches!(input, Input::Changed { .. }) {
-            // Like the handler: a parked read of an item deleted since is dropped.
-            if let Input::Deleted { side, external_id }
-            | Input::LeftScope {
-                side, external_id, ..
-            } = &input
-            {
-                self.parked.retain(|p| !matches!(&p.input, Input::Changed { side: s, external_id: e, .. } if s == side && e == external_id));
+            // Like the handler: a parked read of an item deleted since is dropped (unless what
+            // told it is older than the parked read).
+            let (told, modified) = match &input {
+                Input::Deleted { side, external_id } => (Some((side, external_id)), None),
+                Input::LeftScope {
+                    side,
+                    external_id,
+                    modified,
+                } => (Some((side, external_id)), *modified),
+                _ => (None, None),
+            };
+            if let Some((side, external_id)) = told {
+                self.parked.retain(|p| match &p.input {
+                    Input::Changed {
+                        side: s,
+                        external_id: e,
+                        modified: parked,
+                        ..
+                    } if s == side && e == external_id => Modified::before(modified, *parked),
+                    _ => true,
+                });
             }
             return;
         }

@@ -177,21 +177,28 @@ pub async fn remove(tx: &mut Tx<'_>, id: i64) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Drops the parked read of `id` (the item was deleted or left the scope since).
+/// Drops the parked read of `id` (the item was deleted or left the scope since), unless what
+/// told it was read strictly before the parked read was (`modified`, decision 103).
 pub async fn forget(
     tx: &mut Tx<'_>,
     user: UserId,
     kind: ItemKind,
     side: Side,
     id: &ExternalId,
+    modified: Option<Modified>,
 ) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM parked_changes WHERE user_id = $1 AND kind = $2 AND side = $3 AND external_id = $4")
-        .bind(user.0)
-        .bind(kind.as_str())
-        .bind(side.as_str())
-        .bind(&id.0)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "DELETE FROM parked_changes
+         WHERE user_id = $1 AND kind = $2 AND side = $3 AND external_id = $4
+           AND NOT coalesce($5::timestamptz < modified, false)",
+    )
+    .bind(user.0)
+    .bind(kind.as_str())
+    .bind(side.as_str())
+    .bind(&id.0)
+    .bind(modified.map(|m| m.0))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
