@@ -333,9 +333,17 @@ pub fn step(
                 out.link = Some(link);
                 return out;
             }
-            // A read since the write is in already, and at least as new as this answer's
-            // content: what it holds is written again, against the read's version.
-            if read_in_flight.is_none() {
+            // A read since the write is in already, and as new as this answer's content
+            // unless the provider's time says the answer is newer (decision 100): what the
+            // read holds is written again, against the read's version.
+            let answer_is_newer = match read_in_flight.as_deref() {
+                None => true,
+                Some(SideRead::Changed { modified, .. }) => {
+                    Modified::before(*modified, answer.modified)
+                }
+                Some(SideRead::Deleted) => false,
+            };
+            if answer_is_newer {
                 changed_by_id(&mut link, side, answer, rules, &mut out);
             }
             if was_probe && let Some(state) = link.side_mut(side).as_mut() {
@@ -1477,6 +1485,82 @@ mod tests {
         let out = step(out.link, outlook_read("ck1", 1), user, rules, ids);
         assert!(out.commands.is_empty(), "{:?}", out.commands);
         assert_eq!(out.link.expect("the link").target, person(Some("Sales")));
+    }
+
+    /// Decision 100: a conditional write's `Stale` answer whose item was changed after a read
+    /// taken in while the write was in flight is the newer: its content is taken in.
+    #[test]
+    fn a_stale_answer_newer_than_the_read_taken_in_meanwhile_is_taken_in() {
+        let user = UserId(Uuid::nil());
+        let rules = rules(false, false);
+        let ids = &mut Counting(0);
+        let person = |job: Option<&str>, department: Option<&str>| {
+            Item::Contact(Contact {
+                given_name: Some("Ken".into()),
+                job_title: job.map(Into::into),
+                department: department.map(Into::into),
+                ..Contact::default()
+            })
+        };
+        let outlook = |version: &str, job: Option<&str>, second: u32| Read {
+            id: ExternalId("AAMk1".into()),
+            version: Version(version.into()),
+            item: person(job, None),
+            modified: at(second),
+        };
+        let read = |r: Read| Input::Changed {
+            side: Side::Outlook,
+            external_id: r.id,
+            version: r.version,
+            item: r.item,
+            identity: None,
+            modified: r.modified,
+        };
+        let out = step(None, read(outlook("ck1", None, 1)), user, rules, ids);
+        let create = out.commands[0].command_id;
+        let zoho_made = Input::Applied {
+            side: Side::Zoho,
+            command_id: create,
+            external_id: ExternalId("1001".into()),
+            version: Version("z1".into()),
+            modified: at(2),
+        };
+        let out = step(out.link, zoho_made, user, rules, ids);
+        // Zoho's department is being written to Outlook...
+        let zoho_edit = Input::Changed {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+            version: Version("z2".into()),
+            item: person(None, Some("Sales")),
+            identity: None,
+            modified: at(3),
+        };
+        let out = step(out.link, zoho_edit, user, rules, ids);
+        let update = out.commands[0].command_id;
+        // ...while the poller reads a job title added at second 4...
+        let out = step(
+            out.link,
+            read(outlook("ck4", Some("Lead"), 4)),
+            user,
+            rules,
+            ids,
+        );
+        // ...and the write finds the item changed again at second 6: conditional, it wrote
+        // nothing, and answers with what it found.
+        let found = outlook("ck6", Some("Head"), 6);
+        let stale = Input::Stale {
+            side: Side::Outlook,
+            command_id: update,
+            external_id: found.id,
+            version: found.version,
+            item: found.item,
+            modified: found.modified,
+        };
+        let out = step(out.link, stale, user, rules, ids);
+        assert_eq!(
+            out.link.expect("the link").target,
+            person(Some("Head"), Some("Sales"))
+        );
     }
 
     #[test]
