@@ -1279,6 +1279,45 @@ mod tests {
         chrono::DateTime::from_timestamp(1_800_000_000 + i64::from(second), 0).map(Modified)
     }
 
+    /// Outlook's `AAMk1` (`item`, read at second 1) copied to Zoho as `1001`, then edited there
+    /// into `edited` at second `edited_at`: the link, with the update to Outlook in flight, and
+    /// that update's command id.
+    fn updating_outlook(
+        item: Item,
+        edited: Item,
+        edited_at: u32,
+        ids: &mut Counting,
+    ) -> (Link, Uuid) {
+        let (user, rules) = (UserId(Uuid::nil()), rules(false, false));
+        let read = Input::Changed {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version("ck1".into()),
+            item,
+            identity: None,
+            modified: at(1),
+        };
+        let out = step(None, read, user, rules, ids);
+        let zoho_made = Input::Applied {
+            side: Side::Zoho,
+            command_id: out.commands[0].command_id,
+            external_id: ExternalId("1001".into()),
+            version: Version("z1".into()),
+            modified: at(2),
+        };
+        let out = step(out.link, zoho_made, user, rules, ids);
+        let zoho_edit = Input::Changed {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+            version: Version("z2".into()),
+            item: edited,
+            identity: None,
+            modified: at(edited_at),
+        };
+        let out = step(out.link, zoho_edit, user, rules, ids);
+        (out.link.expect("the link"), out.commands[0].command_id)
+    }
+
     /// Decision 100: a read changed before what the link knows of the item changes nothing;
     /// the time orders reads of one item only, so another item there (joined under a new id)
     /// is taken in whatever its time.
@@ -1452,27 +1491,8 @@ mod tests {
             identity: None,
             modified: at(second),
         };
-        let out = step(None, outlook_read("ck1", 1), user, rules, ids);
-        let create = out.commands[0].command_id;
-        let zoho_made = Input::Applied {
-            side: Side::Zoho,
-            command_id: create,
-            external_id: ExternalId("1001".into()),
-            version: Version("z1".into()),
-            modified: at(2),
-        };
-        let out = step(out.link, zoho_made, user, rules, ids);
         // Zoho's department goes to Outlook, written at second 9.
-        let zoho_edit = Input::Changed {
-            side: Side::Zoho,
-            external_id: ExternalId("1001".into()),
-            version: Version("z2".into()),
-            item: person(Some("Sales")),
-            identity: None,
-            modified: at(8),
-        };
-        let out = step(out.link, zoho_edit, user, rules, ids);
-        let update = out.commands[0].command_id;
+        let (link, update) = updating_outlook(person(None), person(Some("Sales")), 8, ids);
         let written = Input::Applied {
             side: Side::Outlook,
             command_id: update,
@@ -1480,7 +1500,7 @@ mod tests {
             version: Version("ck2".into()),
             modified: at(9),
         };
-        let out = step(out.link, written, user, rules, ids);
+        let out = step(Some(link), written, user, rules, ids);
         // The poller's read of the copy before our write comes now.
         let out = step(out.link, outlook_read("ck1", 1), user, rules, ids);
         assert!(out.commands.is_empty(), "{:?}", out.commands);
@@ -1516,30 +1536,12 @@ mod tests {
             identity: None,
             modified: r.modified,
         };
-        let out = step(None, read(outlook("ck1", None, 1)), user, rules, ids);
-        let create = out.commands[0].command_id;
-        let zoho_made = Input::Applied {
-            side: Side::Zoho,
-            command_id: create,
-            external_id: ExternalId("1001".into()),
-            version: Version("z1".into()),
-            modified: at(2),
-        };
-        let out = step(out.link, zoho_made, user, rules, ids);
         // Zoho's department is being written to Outlook...
-        let zoho_edit = Input::Changed {
-            side: Side::Zoho,
-            external_id: ExternalId("1001".into()),
-            version: Version("z2".into()),
-            item: person(None, Some("Sales")),
-            identity: None,
-            modified: at(3),
-        };
-        let out = step(out.link, zoho_edit, user, rules, ids);
-        let update = out.commands[0].command_id;
+        let (link, update) =
+            updating_outlook(person(None, None), person(None, Some("Sales")), 3, ids);
         // ...while the poller reads a job title added at second 4...
         let out = step(
-            out.link,
+            Some(link),
             read(outlook("ck4", Some("Lead"), 4)),
             user,
             rules,
