@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{contact_user, handler, new_outlook_contact, pool};
+use common::{contact_user, handle_batch as handle, handler, new_outlook_contact, pool};
 
 use std::collections::BTreeMap;
 
@@ -17,7 +17,6 @@ use sync_model::{
 };
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
 use sync_service::handler::ChangeHandler;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 /// A new Outlook contact named `name`, as a delivery: decided as a create on Zoho.
@@ -59,15 +58,6 @@ fn transactions(decided: &[(String, String)]) -> Vec<&str> {
     let mut xids: Vec<&str> = decided.iter().map(|(_, xid)| xid.as_str()).collect();
     xids.dedup();
     xids
-}
-
-async fn handle(handler: &ChangeHandler, batch: &[Vec<u8>]) -> anyhow::Result<()> {
-    let outcomes = Box::pin(handler.handle_batch(batch, &Semaphore::new(4))).await;
-    anyhow::ensure!(outcomes.len() == batch.len(), "one outcome per delivery");
-    for outcome in outcomes {
-        outcome.map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(())
 }
 
 #[tokio::test]

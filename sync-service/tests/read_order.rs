@@ -155,36 +155,10 @@ async fn a_parked_read_is_replaced_by_a_newer_read_only() -> anyhow::Result<()> 
 async fn an_older_read_outside_the_category_filter_keeps_a_newer_parked_read() -> anyhow::Result<()>
 {
     use sync_model::{Event, EventTime, ItemKind};
-    use sync_service::domain::settings::{
-        CategoryFilter, ConflictRule, Direction, KindSettings, UserSettings,
-    };
 
     let pool = pool().await?;
     let handler = handler(&pool);
-    let user = sync_model::UserId(uuid::Uuid::new_v4());
-    let settings = UserSettings {
-        contact_folder_id: None,
-        contacts: KindSettings::default(),
-        task_list_id: None,
-        tasks: KindSettings::default(),
-        events: KindSettings {
-            enabled: true,
-            direction: Direction::TwoWay,
-        },
-        calendar_categories: CategoryFilter::ZohoOnly,
-        conflict_rule: ConflictRule::ZohoWins,
-        poll_interval_secs: 60,
-        paused: false,
-    };
-    let mut tx = pool.begin().await?;
-    sync_service::store::settings::save(&mut tx, user, &settings).await?;
-    tx.commit().await?;
-    sqlx::query(
-        "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'event', true)",
-    )
-    .bind(user.0)
-    .execute(&pool)
-    .await?;
+    let user = common::event_user(&pool).await?;
 
     let at_utc = |s: &str| EventTime::DateTime {
         utc: s.parse().expect("a time"),

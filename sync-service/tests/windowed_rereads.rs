@@ -11,7 +11,6 @@ use common::{commands, contact_user, handle, handler, outlook_result, pool, zoho
 use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, Envelope};
 use sync_service::handler::ChangeHandler;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 fn person() -> Item {
@@ -137,10 +136,7 @@ async fn handle_batch(
         .into_iter()
         .map(|body| serde_json::to_vec(&Envelope::new(user, body)))
         .collect::<Result<_, _>>()?;
-    for outcome in Box::pin(handler.handle_batch(&batch, &Semaphore::new(2))).await {
-        outcome.map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(())
+    common::handle_batch(handler, &batch).await
 }
 
 #[tokio::test]

@@ -70,10 +70,52 @@ pub async fn new_contact_user(pool: &PgPool) -> anyhow::Result<UserId> {
         poll_interval_secs: 60,
         paused: false,
     };
-    let mut tx = pool.begin().await?;
-    sync_service::store::settings::save(&mut tx, id, &settings).await?;
-    tx.commit().await?;
+    save_settings(pool, id, &settings).await?;
     Ok(id)
+}
+
+/// A user syncing events both ways ("Zoho wins") in the "Zoho" category only, first sync done.
+pub async fn event_user(pool: &PgPool) -> anyhow::Result<UserId> {
+    let id = UserId(Uuid::new_v4());
+    let settings = UserSettings {
+        contact_folder_id: None,
+        contacts: KindSettings::default(),
+        task_list_id: None,
+        tasks: KindSettings::default(),
+        events: KindSettings {
+            enabled: true,
+            direction: Direction::TwoWay,
+        },
+        calendar_categories: CategoryFilter::ZohoOnly,
+        conflict_rule: ConflictRule::ZohoWins,
+        poll_interval_secs: 60,
+        paused: false,
+    };
+    save_settings(pool, id, &settings).await?;
+    sqlx::query(
+        "INSERT INTO kind_progress (user_id, kind, first_sync_done) VALUES ($1, 'event', true)",
+    )
+    .bind(id.0)
+    .execute(pool)
+    .await?;
+    Ok(id)
+}
+
+async fn save_settings(pool: &PgPool, id: UserId, settings: &UserSettings) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    sync_service::store::settings::save(&mut tx, id, settings).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deliveries handled as one batch (the set-wise path); fails on the first that failed.
+pub async fn handle_batch(handler: &ChangeHandler, batch: &[Vec<u8>]) -> anyhow::Result<()> {
+    let outcomes = Box::pin(handler.handle_batch(batch, &tokio::sync::Semaphore::new(4))).await;
+    anyhow::ensure!(outcomes.len() == batch.len(), "one outcome per delivery");
+    for outcome in outcomes {
+        outcome.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
 }
 
 /// One message of `user`, handled on its own.
