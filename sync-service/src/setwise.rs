@@ -595,7 +595,7 @@ impl State {
 
     fn index(&mut self, link: &Link) {
         for side in Side::ALL {
-            if let Some(id) = link.external_id(side) {
+            if let Some(id) = link.lookup_id(side) {
                 self.by_item.insert((link.kind, side, id.clone()), link.id);
             }
         }
@@ -603,7 +603,7 @@ impl State {
 
     fn unindex(&mut self, link: &Link) {
         for side in Side::ALL {
-            if let Some(id) = link.external_id(side) {
+            if let Some(id) = link.lookup_id(side) {
                 let key = (link.kind, side, id.clone());
                 if self.by_item.get(&key) == Some(&link.id) {
                     self.by_item.remove(&key);

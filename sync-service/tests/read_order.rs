@@ -154,29 +154,13 @@ async fn a_parked_read_is_replaced_by_a_newer_read_only() -> anyhow::Result<()> 
 #[tokio::test]
 async fn an_older_read_outside_the_category_filter_keeps_a_newer_parked_read() -> anyhow::Result<()>
 {
-    use sync_model::{Event, EventTime, ItemKind};
+    use sync_model::ItemKind;
 
     let pool = pool().await?;
     let handler = handler(&pool);
     let user = common::event_user(&pool).await?;
 
-    let at_utc = |s: &str| EventTime::DateTime {
-        utc: s.parse().expect("a time"),
-        time_zone: None,
-    };
-    let meeting = |categories: &[&str]| {
-        Item::Event(Event {
-            subject: "Quartalsgespräch".into(),
-            start: at_utc("2026-12-10T09:00:00Z"),
-            end: at_utc("2026-12-10T10:00:00Z"),
-            location: None,
-            description: None,
-            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
-            reminder_minutes_before: None,
-            attendees: Vec::new(),
-            recurrence: None,
-        })
-    };
+    let meeting = |categories: &[&str]| common::meeting("Quartalsgespräch", categories);
     // A Zoho event is being created in Outlook (tagged "Zoho"); an Outlook event with the same
     // content, read at 10:00:05, waits for that create's answer.
     let zoho = ChangeMessage::ItemChanged {

@@ -9,7 +9,7 @@ mod common;
 
 use common::{commands, contact_user, handle, handler, outlook_result, pool, zoho_read};
 use sync_model::{Contact, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version};
-use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, Envelope};
+use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
 use sync_service::handler::ChangeHandler;
 use uuid::Uuid;
 
@@ -126,19 +126,6 @@ async fn twin_asked_for(
     }
 }
 
-/// Handles `bodies` as one batch of deliveries (the set-wise path).
-async fn handle_batch(
-    handler: &ChangeHandler,
-    user: UserId,
-    bodies: Vec<ChangeMessage>,
-) -> anyhow::Result<()> {
-    let batch: Vec<Vec<u8>> = bodies
-        .into_iter()
-        .map(|body| serde_json::to_vec(&Envelope::new(user, body)))
-        .collect::<Result<_, _>>()?;
-    common::handle_batch(handler, &batch).await
-}
-
 #[tokio::test]
 async fn a_parked_read_a_window_did_not_list_is_asked_for_and_not_copied_when_gone()
 -> anyhow::Result<()> {
@@ -204,7 +191,7 @@ async fn a_parked_read_the_window_listed_again_is_copied_without_asking() -> any
         window_completed(1),
         created(create, link),
     ];
-    handle_batch(&handler, user, bodies).await?;
+    common::handle_messages(&handler, user, bodies).await?;
     match &decided_since(&pool, 1).await?[..] {
         [(_, _, Side::Zoho, ApplyOp::Create { item, .. })] => assert_eq!(item, &person()),
         other => panic!("the twin copied to Zoho without an ask expected: {other:?}"),
@@ -220,7 +207,7 @@ async fn a_batch_asks_for_a_parked_read_the_window_did_not_list() -> anyhow::Res
     let user = contact_user(&pool).await?;
     let (create, link) = twin_parked(&pool, &handler, user).await?;
     let bodies = vec![window_started(), window_completed(0), created(create, link)];
-    handle_batch(&handler, user, bodies).await?;
+    common::handle_messages(&handler, user, bodies).await?;
     match &decided_since(&pool, 1).await?[..] {
         [(_, _, Side::Outlook, ApplyOp::Probe { external_id })] => {
             assert_eq!(external_id.0, "AAMkTwin")

@@ -5,7 +5,9 @@ use sync_model::{ExternalId, Item, LinkId, Modified, Side, UserId, Version};
 use sync_protocol::{ApplyOp, FailureCode, LinkIdentity};
 use uuid::Uuid;
 
-use super::link::{Inflight, InflightOp, Link, LinkError, LinkStatus, SideRead, SideState};
+use super::link::{
+    Departed, Inflight, InflightOp, Link, LinkError, LinkStatus, SideRead, SideState,
+};
 use super::merge::{FieldConflict, after_write, incorporate, shows_write, winner};
 use super::settings::{ConflictRule, Direction};
 use super::{collision, full_read};
@@ -182,8 +184,19 @@ pub fn step(
             // and it decided whether the item is in scope.
             return out;
         }
-        Input::LeftScope { side, .. } | Input::ScopeMoved { side } => {
-            left_scope(&mut link, side, &mut out);
+        Input::LeftScope { side, modified, .. } => {
+            left_scope(&mut link, side, modified, &mut out);
+            if !out.remove {
+                out.link = Some(link);
+            }
+            return out;
+        }
+        Input::ScopeMoved { side } => {
+            // Another folder or list: what left with the old one does not come back.
+            if link.departed.as_ref().is_some_and(|d| d.side == side) {
+                link.departed = None;
+            }
+            left_scope(&mut link, side, None, &mut out);
             if !out.remove {
                 out.link = Some(link);
             }
@@ -490,15 +503,35 @@ pub fn step(
     out
 }
 
-/// `side`'s item left the scope: the link forgets it there and stops syncing, deleting nothing.
-/// What remains on the other side waits, out of scope, for a re-scope to pair it again; or, when
-/// it never reached `side` (our create there was not confirmed), it is matched again like a new
-/// item.
-fn left_scope(link: &mut Link, side: Side, out: &mut Output) {
+/// `side`'s item left the scope: the link stops syncing it there, deleting nothing. What
+/// remains on the other side waits, out of scope, for a re-scope to pair it again; or, when it
+/// never reached `side` (our create there was not confirmed), it is matched again like a new
+/// item. `read`: when the read that showed it outside was changed (the category filter put it
+/// out): the link keeps the item as departed, so that a newer read of it back in scope pairs
+/// it again (decision 105); `None` (a connector told it left the folder or list, or the whole
+/// scope moved): the link forgets it.
+fn left_scope(link: &mut Link, side: Side, read: Option<Modified>, out: &mut Output) {
     let Some(leaving) = link.side(side) else {
+        // Out already: only a read newer than this one brings it back.
+        if let Some(departed) = link.departed.as_mut().filter(|d| d.side == side)
+            && Modified::before(departed.modified, read)
+        {
+            departed.modified = read;
+        }
         return;
     };
     let reached = leaving.id.is_some();
+    let departed = leaving.id.clone().filter(|_| read.is_some()).map(|id| {
+        Box::new(Departed {
+            side,
+            id,
+            version: leaving.version.clone(),
+            modified: read,
+            // What the side was known to hold, not what an update in flight there would make
+            // of it: that write may fail, and its fields then must not read as edits made there.
+            known: leaving.known.clone(),
+        })
+    });
     *link.side_mut(side) = None;
     // An error of the side that left (a create there whose answer was lost, say) no longer
     // applies: the new scope gets its own writes.
@@ -522,6 +555,50 @@ fn left_scope(link: &mut Link, side: Side, out: &mut Output) {
         }
         LinkStatus::Active | LinkStatus::Review | LinkStatus::OutOfScope => LinkStatus::OutOfScope,
     };
+    if link.status == LinkStatus::OutOfScope {
+        link.departed = departed;
+    }
+}
+
+/// A read of the item that left the scope on `side` ([`Link::departed`]), changed at
+/// `modified`: newer than the read that put it out (or of unknown time), it is back: the link
+/// knows it there again as it was when it left, so that the read is taken in as any read of
+/// it (its differences from then are the edits made there meanwhile, merged by the rule) and
+/// the link syncs again. Older, or as old: the read that put it out is the newer, and this one
+/// changes nothing. `None`: not a read of a departed item.
+fn back_in_scope(
+    link: &mut Link,
+    side: Side,
+    id: &ExternalId,
+    modified: Option<Modified>,
+) -> Option<bool> {
+    if link.side(side).is_some() {
+        return None;
+    }
+    let departed = *link.departed.take_if(|d| d.side == side && d.id == *id)?;
+    let newer = match (departed.modified, modified) {
+        (Some(left), Some(read)) => left < read,
+        _ => true,
+    };
+    if !newer {
+        link.departed = Some(Box::new(departed));
+        return Some(false);
+    }
+    *link.side_mut(side) = Some(SideState {
+        id: Some(departed.id),
+        version: departed.version,
+        modified: departed.modified,
+        known: departed.known,
+        ..SideState::missing()
+    });
+    if link.status == LinkStatus::OutOfScope {
+        link.status = if link.held.is_empty() {
+            LinkStatus::Active
+        } else {
+            LinkStatus::Review
+        };
+    }
+    Some(true)
 }
 
 /// Whether the link knows no item on either side, nor waits for a write's answer: a create
@@ -743,6 +820,9 @@ fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Outp
         item,
         modified,
     } = read;
+    if back_in_scope(link, side, &id, modified) == Some(false) {
+        return;
+    }
     if let Some(state) = link.side_mut(side).as_mut() {
         // Listed: its deletion will be told (an answer read by id restores the mark after).
         state.listed();
@@ -804,13 +884,16 @@ fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Outp
     };
     let before = state.known.replace(item.clone());
     let before = written.or(before);
+    // Known on this side only: the target is what it holds. Out of scope with the other
+    // side's item departed (decision 105), the target stays the content both should agree on
+    // once it is back: this side's edits are merged into it as for a link in sync, and nothing
+    // is written until then.
+    let departed = link.departed.is_some();
     if matches!(
         status,
-        LinkStatus::Unmatched
-            | LinkStatus::Ambiguous
-            | LinkStatus::OutOfScope
-            | LinkStatus::Unpaired
-    ) {
+        LinkStatus::Unmatched | LinkStatus::Ambiguous | LinkStatus::Unpaired
+    ) || status == LinkStatus::OutOfScope && !departed
+    {
         link.target = item;
         return;
     }
@@ -825,13 +908,25 @@ fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Outp
     let (merged, conflicts) = incorporate(&target, &before, &after, side, rules.conflict_rule);
     link.target = merged;
     if conflicts.iter().any(|c| c.winner.is_none()) {
-        link.status = LinkStatus::Review;
+        // Out of scope, the conflict waits with the link: for the user once the item is back.
+        if link.status != LinkStatus::OutOfScope {
+            link.status = LinkStatus::Review;
+        }
         link.held.extend(conflicts.iter().cloned());
     }
     out.conflicts.extend(conflicts);
 }
 
 fn deleted(link: &mut Link, side: Side, rules: Rules, out: &mut Output) {
+    if link.side(side).is_none() && link.departed.as_ref().is_some_and(|d| d.side == side) {
+        // The item that left the scope is gone: nothing can come back. What remains on the
+        // other side stays, out of scope, holding what it holds.
+        link.departed = None;
+        link.held.clear();
+        if let Some(known) = link.side(side.other()).and_then(|s| s.known.clone()) {
+            link.target = known;
+        }
+    }
     if let Some(state) = link.side_mut(side).as_mut()
         && state.inflight.is_some()
     {
@@ -1466,6 +1561,283 @@ mod tests {
         let link = out.link.expect("the link");
         assert!(link.outlook.is_none(), "the item left the scope there");
         assert!(out.commands.is_empty(), "nothing is deleted for it");
+    }
+
+    /// Outlook's `AAMk1` and Zoho's `1001`, in sync since second 2 (Ken, `job_title` as
+    /// given), then put out of the scope by a read changed at second 5 (its synced category
+    /// removed): the link, out of scope.
+    fn departed_at_5(job_title: &str, ids: &mut Counting) -> Link {
+        let (user, rules) = (UserId(Uuid::nil()), rules(false, false));
+        let ken = Item::Contact(Contact {
+            given_name: Some("Ken".into()),
+            job_title: Some(job_title.into()),
+            ..Contact::default()
+        });
+        let read = Input::Changed {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version("ck1".into()),
+            item: ken,
+            identity: None,
+            modified: at(1),
+        };
+        let out = step(None, read, user, rules, ids);
+        let zoho_made = Input::Applied {
+            side: Side::Zoho,
+            command_id: out.commands[0].command_id,
+            external_id: ExternalId("1001".into()),
+            version: Version("z1".into()),
+            modified: at(2),
+        };
+        let link = step(out.link, zoho_made, user, rules, ids).link;
+        let left = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: at(5),
+        };
+        let out = step(link, left, user, rules, ids);
+        assert!(out.commands.is_empty(), "nothing is deleted for it");
+        let link = out.link.expect("the link");
+        assert_eq!(link.status, LinkStatus::OutOfScope);
+        link
+    }
+
+    fn outlook_read(job_title: &str, second: u32) -> Input {
+        Input::Changed {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version(format!("ck{second}")),
+            item: Item::Contact(Contact {
+                given_name: Some("Ken".into()),
+                job_title: Some(job_title.into()),
+                ..Contact::default()
+            }),
+            identity: None,
+            modified: at(second),
+        }
+    }
+
+    /// The one command of `out`, an update of Zoho's record: its id and the contact it writes.
+    fn the_zoho_update(out: &Output) -> (&ExternalId, &Contact) {
+        match &out.commands[..] {
+            [
+                Command {
+                    side: Side::Zoho,
+                    op:
+                        ApplyOp::Update {
+                            external_id,
+                            item: Item::Contact(c),
+                            ..
+                        },
+                    ..
+                },
+            ] => (external_id, c),
+            other => panic!("one update of the Zoho record expected: {other:?}"),
+        }
+    }
+
+    /// Decision 105: an item put out of the scope and back (its synced category removed, then
+    /// added again) pairs with its partner again: the link is still found by its id, the edit
+    /// made meanwhile goes to Zoho as an update, and nothing is created.
+    #[test]
+    fn an_item_back_in_scope_pairs_with_its_partner_again() {
+        let (user, rules, ids) = (UserId(Uuid::nil()), rules(false, false), &mut Counting(0));
+        let link = departed_at_5("Sales", ids);
+        assert_eq!(
+            link.lookup_id(Side::Outlook),
+            Some(&ExternalId("AAMk1".into()))
+        );
+        let out = step(
+            Some(link),
+            outlook_read("Head of sales", 7),
+            user,
+            rules,
+            ids,
+        );
+        let link = out.link.as_ref().expect("the link");
+        assert_eq!(link.status, LinkStatus::Active);
+        assert_eq!(link.departed, None);
+        assert_eq!(
+            link.external_id(Side::Outlook),
+            Some(&ExternalId("AAMk1".into()))
+        );
+        let (external_id, c) = the_zoho_update(&out);
+        assert_eq!(external_id, &ExternalId("1001".into()));
+        assert_eq!(c.job_title.as_deref(), Some("Head of sales"));
+    }
+
+    /// Decision 105: a read of the item from before the read that put it out (published late)
+    /// does not bring it back; a later one does.
+    #[test]
+    fn an_older_read_within_the_scope_leaves_a_departed_item_out() {
+        let (user, rules, ids) = (UserId(Uuid::nil()), rules(false, false), &mut Counting(0));
+        let link = departed_at_5("Sales", ids);
+        for second in [3, 5] {
+            let out = step(
+                Some(link.clone()),
+                outlook_read("Sales", second),
+                user,
+                rules,
+                ids,
+            );
+            assert!(out.commands.is_empty(), "nothing is written or copied");
+            assert!(
+                out.link
+                    .is_none_or(|l| l.status == LinkStatus::OutOfScope && l.outlook.is_none()),
+                "a read changed at {second} leaves the item out"
+            );
+        }
+        // A later read outside it moves the time a read must pass.
+        let left = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: at(8),
+        };
+        let link = step(Some(link), left, user, rules, ids)
+            .link
+            .expect("the link");
+        let out = step(
+            Some(link.clone()),
+            outlook_read("Sales", 7),
+            user,
+            rules,
+            ids,
+        );
+        assert!(out.link.is_none_or(|l| l.outlook.is_none()), "still out");
+        let out = step(Some(link), outlook_read("Sales", 9), user, rules, ids);
+        assert_eq!(out.link.expect("the link").status, LinkStatus::Active);
+    }
+
+    /// Decision 105: Zoho's edits while the Outlook item is out of the scope are kept for it
+    /// (nothing is written meanwhile) and reach Outlook when it is back, merged with what was
+    /// edited there.
+    #[test]
+    fn edits_of_both_sides_while_out_of_scope_meet_when_the_item_is_back() {
+        let (user, rules, ids) = (UserId(Uuid::nil()), rules(false, false), &mut Counting(0));
+        let link = departed_at_5("Sales", ids);
+        let zoho_edit = Input::Changed {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+            version: Version("z6".into()),
+            item: Item::Contact(Contact {
+                given_name: Some("Ken".into()),
+                job_title: Some("Sales".into()),
+                department: Some("East".into()),
+                ..Contact::default()
+            }),
+            identity: None,
+            modified: at(6),
+        };
+        let out = step(Some(link), zoho_edit, user, rules, ids);
+        assert!(
+            out.commands.is_empty(),
+            "nothing is written while it is out"
+        );
+        let out = step(out.link, outlook_read("Head of sales", 7), user, rules, ids);
+        let Item::Contact(target) = &out.link.as_ref().expect("the link").target else {
+            panic!("a contact")
+        };
+        assert_eq!(target.job_title.as_deref(), Some("Head of sales"));
+        assert_eq!(target.department.as_deref(), Some("East"));
+        let sides: Vec<Side> = out.commands.iter().map(|c| c.side).collect();
+        assert_eq!(
+            sides,
+            vec![Side::Outlook, Side::Zoho],
+            "each side gets the other's edit"
+        );
+        assert!(
+            out.commands
+                .iter()
+                .all(|c| matches!(c.op, ApplyOp::Update { .. })),
+            "{:?}",
+            out.commands
+        );
+    }
+
+    /// Decision 105: an Outlook edit taken in but not yet written to Zoho when the item left
+    /// the scope is not lost to Zoho's reads meanwhile: it reaches Zoho once the item is back.
+    #[test]
+    fn an_edit_not_yet_written_when_the_item_left_reaches_zoho_once_it_is_back() {
+        let (user, rules, ids) = (UserId(Uuid::nil()), rules(false, false), &mut Counting(0));
+        let out = step(None, outlook_read("Sales", 1), user, rules, ids);
+        let create = out.commands[0].command_id;
+        // Edited while our create in Zoho (of the content before) is in flight.
+        let out = step(out.link, outlook_read("Head of sales", 3), user, rules, ids);
+        let left = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: at(5),
+        };
+        let out = step(out.link, left, user, rules, ids);
+        let made = Input::Applied {
+            side: Side::Zoho,
+            command_id: create,
+            external_id: ExternalId("1001".into()),
+            version: Version("z1".into()),
+            modified: at(2),
+        };
+        let out = step(out.link, made, user, rules, ids);
+        let zoho_read = Input::Changed {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+            version: Version("z1".into()),
+            item: Item::Contact(Contact {
+                given_name: Some("Ken".into()),
+                job_title: Some("Sales".into()),
+                ..Contact::default()
+            }),
+            identity: None,
+            modified: at(2),
+        };
+        let out = step(out.link, zoho_read, user, rules, ids);
+        assert!(
+            out.commands.is_empty(),
+            "nothing is written while it is out"
+        );
+        let out = step(out.link, outlook_read("Head of sales", 7), user, rules, ids);
+        let (_, c) = the_zoho_update(&out);
+        assert_eq!(
+            c.job_title.as_deref(),
+            Some("Head of sales"),
+            "the edit reaches Zoho"
+        );
+    }
+
+    /// Decision 105: the departed item deleted there can no longer come back: the link forgets
+    /// it and keeps the Zoho record, out of scope, as it is.
+    #[test]
+    fn a_departed_item_deleted_there_is_forgotten() {
+        let (user, rules, ids) = (UserId(Uuid::nil()), rules(false, false), &mut Counting(0));
+        let link = departed_at_5("Sales", ids);
+        let gone = Input::Deleted {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+        };
+        let out = step(Some(link), gone, user, rules, ids);
+        assert!(
+            !out.remove && out.commands.is_empty(),
+            "the Zoho record stays"
+        );
+        let link = out.link.expect("the link");
+        assert_eq!(
+            (link.status, link.departed.as_ref()),
+            (LinkStatus::OutOfScope, None)
+        );
+        assert_eq!(link.lookup_id(Side::Outlook), None);
+    }
+
+    /// Another folder or list: what left with the old one is not found by its id any more.
+    #[test]
+    fn a_moved_scope_forgets_what_departed() {
+        let (user, rules, ids) = (UserId(Uuid::nil()), rules(false, false), &mut Counting(0));
+        let link = departed_at_5("Sales", ids);
+        let moved = Input::ScopeMoved {
+            side: Side::Outlook,
+        };
+        let link = step(Some(link), moved, user, rules, ids)
+            .link
+            .expect("the link");
+        assert_eq!(link.lookup_id(Side::Outlook), None);
     }
 
     /// Decision 100: our update's answer carries the time of the write, so a read of the

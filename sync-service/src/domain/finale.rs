@@ -264,6 +264,7 @@ fn pair(
         link.id = keep;
     }
     link.found_identity = None;
+    link.departed = None;
     link.zoho = z.zoho;
     link.target = target;
     link.status = LinkStatus::Active;

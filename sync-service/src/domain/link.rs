@@ -212,6 +212,25 @@ pub struct Link {
     /// we made), which pairs it with its original at the end of the rebuild.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub found_identity: Option<LinkIdentity>,
+    /// Out of scope: the item that left it (the category filter put it out). The link is still
+    /// found by its id, so that a read of it back in scope pairs it again instead of copying
+    /// it, and an older read of it changes nothing (decision 105).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub departed: Option<Box<Departed>>,
+}
+
+/// What a link knew of an item that left the scope on one side (see [`Link::departed`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Departed {
+    pub side: Side,
+    pub id: ExternalId,
+    pub version: Option<Version>,
+    /// When the provider last changed it as read outside the scope: only a newer read brings
+    /// it back.
+    pub modified: Option<Modified>,
+    /// What it held as far as we knew: its differences from a read back in scope are the edits
+    /// made there meanwhile.
+    pub known: Option<Item>,
 }
 
 /// The full re-read (its round id) of each side still waiting to show a link's item.
@@ -257,6 +276,7 @@ impl Link {
             last_error: None,
             unseen: Unseen::default(),
             found_identity: None,
+            departed: None,
         }
     }
 
@@ -276,6 +296,19 @@ impl Link {
 
     pub fn external_id(&self, side: Side) -> Option<&ExternalId> {
         self.side(side).and_then(|s| s.id.as_ref())
+    }
+
+    /// The id the link is found by on `side`: its item there, or, when it holds none, the item
+    /// that left the scope there ([`Link::departed`]).
+    pub fn lookup_id(&self, side: Side) -> Option<&ExternalId> {
+        match self.side(side) {
+            Some(state) => state.id.as_ref(),
+            None => self
+                .departed
+                .as_ref()
+                .filter(|d| d.side == side)
+                .map(|d| &d.id),
+        }
     }
 
     /// Whether `side` holds the agreed content (as far as that side can hold it).

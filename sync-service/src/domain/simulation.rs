@@ -135,6 +135,9 @@ struct Account {
     /// Items a read has listed. Outlook tells the deletion only of these, as Graph's
     /// `calendarView/delta` tells removals only of what its sync state listed.
     listed: std::collections::BTreeSet<String>,
+    /// Items a person took out of what the user syncs (an event's synced category removed):
+    /// a read of one shows it outside the scope, as `scope::within` makes of it.
+    out: std::collections::BTreeSet<String>,
 }
 
 impl Account {
@@ -155,8 +158,46 @@ impl Account {
     }
     fn delete(&mut self, id: &str) {
         if self.items.remove(id).is_some() {
+            self.out.remove(id);
             self.dirty.push((id.to_owned(), true));
         }
+    }
+    /// A person takes the item out of the scope, or puts it back (a change of the item there).
+    fn rescope_item(&mut self, id: &str, out: bool) {
+        if let Some((version, _)) = self.items.get_mut(id) {
+            let changed = if out {
+                self.out.insert(id.to_owned())
+            } else {
+                self.out.remove(id)
+            };
+            if changed {
+                *version += 1;
+                self.dirty.push((id.to_owned(), false));
+            }
+        }
+    }
+    /// What a read of the item shows: it, or that it is outside the scope (then with its time,
+    /// as `scope::within` turns a read outside the category filter into `LeftScope`).
+    fn read(&self, side: Side, id: &str) -> Option<Input> {
+        let (version, c) = self.items.get(id)?;
+        let external_id = ExternalId(id.to_owned());
+        let modified = changed_at(side, version);
+        Some(if self.out.contains(id) {
+            Input::LeftScope {
+                side,
+                external_id,
+                modified,
+            }
+        } else {
+            Input::Changed {
+                side,
+                external_id,
+                version: Version(version.to_string()),
+                item: Item::Contact(c.clone()),
+                identity: None,
+                modified,
+            }
+        })
     }
 }
 
@@ -241,6 +282,9 @@ enum Action {
     WindowedResync,
     /// The user chooses another (empty) contact folder: a re-scope (`scope.rs`).
     MoveScope,
+    /// A person takes an Outlook item out of what the user syncs (`true`: removes its synced
+    /// category), or puts it back (decision 105).
+    Categorise(u8, bool),
 }
 
 /// What the engine's queue carries: inputs, and the start and end of full re-reads.
@@ -269,6 +313,8 @@ enum Mix {
     Capacity,
     /// As `Capacity`, with notes longer than Zoho's `Description` too (slow in a debug build).
     LongTexts,
+    /// As `Plain`, with Outlook items leaving the scope and coming back (the category filter).
+    Categories,
 }
 
 /// Random actions of a `mix`.
@@ -284,6 +330,11 @@ fn action(mix: Mix) -> BoxedStrategy<Action> {
         1 => side.clone().prop_map(Action::WriteLate),
     ];
     match mix {
+        Mix::Categories => prop_oneof![
+            8 => action(Mix::Plain),
+            1 => (any::<u8>(), any::<bool>()).prop_map(|(i, out)| Action::Categorise(i, out)),
+        ]
+        .boxed(),
         Mix::Plain => prop_oneof![
             16 => common,
             4 => (side.clone(), any::<u8>(), 0..PLAIN.len() - 1, 0u8..4).prop_map(|(s, i, f, v)| Action::Edit(s, i, f, v)),
@@ -431,7 +482,7 @@ impl World {
                     surname: Some(format!("Person {n}")),
                     ..Contact::default()
                 };
-                if self.mix != Mix::Plain && n % 4 == 0 {
+                if matches!(self.mix, Mix::Capacity | Mix::LongTexts) && n % 4 == 0 {
                     // Everything this side can hold: three addresses, two business phones and
                     // long notes in Outlook (Zoho keeps its share of them).
                     for (i, field) in ["email1", "email2", "email3"].into_iter().enumerate() {
@@ -493,6 +544,11 @@ impl World {
             Action::Resync(side) => self.resync(side, false),
             Action::WindowedResync => self.resync(Side::Outlook, true),
             Action::MoveScope => self.move_scope(),
+            Action::Categorise(n, out) => {
+                if let Some(id) = self.pick(Side::Outlook, n) {
+                    self.outlook.rescope_item(&id, out);
+                }
+            }
         }
     }
 
@@ -553,25 +609,10 @@ impl World {
             self.to_engine
                 .push_back(Msg::FullReadStarted(side, round, true));
         }
-        let items: Vec<Input> = self
-            .account(side)
-            .items
-            .iter()
-            .map(|(id, (version, c))| Input::Changed {
-                side,
-                external_id: ExternalId(id.clone()),
-                version: Version(version.to_string()),
-                item: Item::Contact(c.clone()),
-                identity: None,
-                modified: changed_at(side, version),
-            })
-            .collect();
         let account = self.account(side);
-        for input in &items {
-            if let Input::Changed { external_id, .. } = input {
-                account.listed.insert(external_id.0.clone());
-            }
-        }
+        let ids: Vec<String> = account.items.keys().cloned().collect();
+        let items: Vec<Input> = ids.iter().filter_map(|id| account.read(side, id)).collect();
+        account.listed.extend(ids);
         let tag = self.rescopes;
         self.to_engine
             .extend(items.into_iter().map(|input| Msg::Tagged(tag, input)));
@@ -667,26 +708,15 @@ impl World {
         let round = Uuid::from_u128(u128::MAX - self.rounds);
         self.to_engine
             .push_back(Msg::FullReadStarted(side, round, !windowed));
-        let items: Vec<Input> = self
-            .account(side)
-            .items
-            .iter()
-            .filter(|(id, _)| !windowed || in_window(id))
-            .map(|(id, (version, c))| Input::Changed {
-                side,
-                external_id: ExternalId(id.clone()),
-                version: Version(version.to_string()),
-                item: Item::Contact(c.clone()),
-                identity: None,
-                modified: changed_at(side, version),
-            })
-            .collect();
         let account = self.account(side);
-        for input in &items {
-            if let Input::Changed { external_id, .. } = input {
-                account.listed.insert(external_id.0.clone());
-            }
-        }
+        let ids: Vec<String> = account
+            .items
+            .keys()
+            .filter(|id| !windowed || in_window(id))
+            .cloned()
+            .collect();
+        let items: Vec<Input> = ids.iter().filter_map(|id| account.read(side, id)).collect();
+        account.listed.extend(ids);
         self.to_engine.extend(items.into_iter().map(Msg::Input));
         self.to_engine
             .push_back(Msg::FullReadCompleted(side, round, !windowed));
@@ -706,17 +736,10 @@ impl World {
                 continue;
             }
             let account = self.account(side);
-            let input = match account.items.get(id) {
-                Some((version, c)) => {
+            let input = match account.read(side, id) {
+                Some(read) => {
                     account.listed.insert(id.clone());
-                    Input::Changed {
-                        side,
-                        external_id: ExternalId(id.clone()),
-                        version: Version(version.to_string()),
-                        item: Item::Contact(c.clone()),
-                        identity: None,
-                        modified: changed_at(side, version),
-                    }
+                    read
                 }
                 None if side == Side::Outlook && !account.listed.remove(id) => continue,
                 None => Input::Deleted {
@@ -745,7 +768,7 @@ impl World {
     fn find(&self, side: Side, id: &ExternalId) -> Option<usize> {
         self.links
             .iter()
-            .position(|l| l.external_id(side) == Some(id))
+            .position(|l| l.lookup_id(side) == Some(id))
     }
 
     fn engine(&mut self) {
@@ -1420,22 +1443,34 @@ impl World {
         assert_eq!(self.zoho.items.len(), live.len(), "each Zoho item once");
     }
 
+    /// Every item of both sides linked once, both sides holding the same; with items that left
+    /// the scope ([`Mix::Categories`], all put back since), a Zoho item may also wait out of
+    /// scope when its Outlook partner was deleted while outside, and only then.
     fn assert_converged(&self) {
-        let active: Vec<&Link> = self
+        let live: Vec<&Link> = self
             .links
             .iter()
             .filter(|l| l.status != LinkStatus::Deleted)
             .collect();
+        let (active, out_of_scope): (Vec<&Link>, Vec<&Link>) =
+            live.iter().partition(|l| l.status == LinkStatus::Active);
         assert!(
-            active.iter().all(|l| l.status == LinkStatus::Active),
-            "links held: {active:#?}"
+            out_of_scope.iter().all(|l| self.mix == Mix::Categories
+                && l.status == LinkStatus::OutOfScope
+                && l.outlook.is_none()
+                && l.departed
+                    .as_ref()
+                    .is_none_or(|d| !self.outlook.items.contains_key(&d.id.0))
+                && l.external_id(Side::Zoho)
+                    .is_some_and(|z| self.zoho.items.contains_key(&z.0))),
+            "links held: {out_of_scope:#?}"
         );
         assert_eq!(
             self.outlook.items.len(),
             active.len(),
             "Outlook items vs links"
         );
-        assert_eq!(self.zoho.items.len(), active.len(), "Zoho items vs links");
+        assert_eq!(self.zoho.items.len(), live.len(), "Zoho items vs links");
         for link in active {
             let o = link.external_id(Side::Outlook).expect("Outlook side");
             let z = link.external_id(Side::Zoho).expect("Zoho side");
@@ -1471,6 +1506,14 @@ fn check_interleaving(
         world.act(action);
     }
     world.settle();
+    if mix == Mix::Categories {
+        // Everything back in scope: each item pairs again with its partner, none copied twice.
+        let out: Vec<String> = world.outlook.out.iter().cloned().collect();
+        for id in out {
+            world.outlook.rescope_item(&id, false);
+        }
+        world.settle();
+    }
     world.assert_converged();
     let live = world
         .links
@@ -1493,16 +1536,21 @@ fn check_interleaving(
         if link.status == LinkStatus::Deleted || world.resurrected.contains(&link.id) {
             continue;
         }
+        // The item that left the scope on a side (and was deleted there before it came back)
+        // counts as an editor too, but what it was last edited to need not be kept: it may
+        // never have been read within the scope.
         let ids: Vec<(Side, String)> = Side::ALL
             .iter()
-            .filter_map(|s| link.external_id(*s).map(|i| (*s, i.0.clone())))
+            .filter_map(|s| link.lookup_id(*s).map(|i| (*s, i.0.clone())))
             .collect();
         for field in PLAIN {
-            let edits: Vec<&String> = ids
+            let edits: Vec<(Side, &String)> = ids
                 .iter()
-                .filter_map(|(s, id)| world.edits.get(&(*s, id.clone(), field)))
+                .filter_map(|(s, id)| world.edits.get(&(*s, id.clone(), field)).map(|e| (*s, e)))
                 .collect();
-            if let [only] = edits.as_slice() {
+            if let [(side, only)] = edits.as_slice()
+                && link.side(*side).is_some()
+            {
                 let target = contact(&link.target);
                 let value = get(&target, field);
                 prop_assert_eq!(
@@ -1612,6 +1660,19 @@ proptest! {
         check_interleaving(rule, actions, Mix::Capacity)?;
     }
 
+    /// Outlook items leaving the scope and coming back (their synced category removed and put
+    /// back), at random moments among the rest: once all are back, each is linked again with
+    /// its Zoho partner, nothing copied twice, an edit made on one side only (while out of
+    /// scope too) survives; a Zoho item whose Outlook partner was deleted while outside stays,
+    /// out of scope (decision 105).
+    #[test]
+    fn items_leaving_the_scope_and_coming_back_are_never_duplicated(
+        rule in prop_oneof![Just(ConflictRule::ZohoWins), Just(ConflictRule::OutlookWins)],
+        actions in proptest::collection::vec(action(Mix::Categories), 1..120),
+    ) {
+        check_interleaving(rule, actions, Mix::Categories)?;
+    }
+
     /// Another contact folder, chosen at random moments among edits, deletes, polls, writes and
     /// lost answers: the new folder and Zoho end in agreement, each item once; the contacts of
     /// the folders left behind are never deleted anywhere for it (the engine deletes in Zoho
@@ -1644,7 +1705,7 @@ proptest! {
         for folder in &world.left_folders {
             for id in folder.items.keys() {
                 prop_assert!(
-                    world.links.iter().all(|l| l.external_id(Side::Outlook).map(|i| &i.0) != Some(id)),
+                    world.links.iter().all(|l| l.lookup_id(Side::Outlook).map(|i| &i.0) != Some(id)),
                     "an item of a folder left behind is still linked"
                 );
             }

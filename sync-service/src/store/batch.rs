@@ -154,8 +154,8 @@ pub async fn save(
     .bind(links.iter().map(|l| l.id.0).collect::<Vec<_>>())
     .bind(links.iter().map(|l| l.user_id.0).collect::<Vec<_>>())
     .bind(links.iter().map(|l| l.kind.as_str()).collect::<Vec<_>>())
-    .bind(text(&|l| l.external_id(Side::Outlook).map(|i| i.0.clone())))
-    .bind(text(&|l| l.external_id(Side::Zoho).map(|i| i.0.clone())))
+    .bind(text(&|l| l.lookup_id(Side::Outlook).map(|i| i.0.clone())))
+    .bind(text(&|l| l.lookup_id(Side::Zoho).map(|i| i.0.clone())))
     .bind(links.iter().map(|l| l.status.as_str()).collect::<Vec<_>>())
     .bind(text(&|l| deleted_by(l).map(str::to_owned)))
     .bind(

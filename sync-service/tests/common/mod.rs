@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sync_model::{
-    Contact, EmailAddress, ExternalId, Item, ItemKind, LinkId, Side, UserId, Version,
+    Contact, EmailAddress, Event, EventTime, ExternalId, Item, ItemKind, LinkId, Side, UserId,
+    Version,
 };
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
 use sync_service::domain::settings::{
@@ -118,6 +119,19 @@ pub async fn handle_batch(handler: &ChangeHandler, batch: &[Vec<u8>]) -> anyhow:
     Ok(())
 }
 
+/// `user`'s messages handled as one batch of deliveries (the set-wise path).
+pub async fn handle_messages(
+    handler: &ChangeHandler,
+    user: UserId,
+    bodies: Vec<ChangeMessage>,
+) -> anyhow::Result<()> {
+    let batch: Vec<Vec<u8>> = bodies
+        .into_iter()
+        .map(|body| serde_json::to_vec(&Envelope::new(user, body)))
+        .collect::<Result<_, _>>()?;
+    handle_batch(handler, &batch).await
+}
+
 /// One message of `user`, handled on its own.
 pub async fn handle(
     handler: &ChangeHandler,
@@ -167,6 +181,25 @@ pub fn new_outlook_contact(name: &str) -> ChangeMessage {
         identity: None,
         modified: None,
     }
+}
+
+/// An event of 10 December 2026, 09:00 to 10:00 UTC, titled `subject`, in `categories`.
+pub fn meeting(subject: &str, categories: &[&str]) -> Item {
+    let at = |s: &str| EventTime::DateTime {
+        utc: s.parse().expect("a time"),
+        time_zone: None,
+    };
+    Item::Event(Event {
+        subject: subject.into(),
+        start: at("2026-12-10T09:00:00Z"),
+        end: at("2026-12-10T10:00:00Z"),
+        location: None,
+        description: None,
+        categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+        reminder_minutes_before: None,
+        attendees: Vec::new(),
+        recurrence: None,
+    })
 }
 
 /// A read of the user's Zoho contact (always the same record).
