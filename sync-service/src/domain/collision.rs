@@ -41,6 +41,9 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
         LinkStatus::StagedDelete { by } | LinkStatus::HeldDelete { by } => by == side,
         _ => false,
     };
+    // The holder may know the item only as departed (out of the calendar's categories,
+    // decision 105): the result's link learns that it is out.
+    let departed = super::engine::forget_departed(&mut holder, side);
     let given_up = holder.side_mut(side).take();
     let pending = match given_up.as_ref().and_then(|s| s.inflight.as_ref()) {
         Some(Inflight {
@@ -49,18 +52,26 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
         }) => Some(item.clone()),
         _ => None,
     };
-    let news = given_up.filter(|_| !deleting_here).and_then(|state| {
-        let external_id = state.id?;
-        if deleted_here {
-            return Some(Input::Deleted { side, external_id });
-        }
-        Some(Input::Changed {
-            side,
-            external_id,
-            version: state.version?,
-            item: state.known?,
-            identity: None,
-            modified: state.modified,
+    let was_departed = departed.is_some();
+    let left = departed.map(|d| Input::LeftScope {
+        side,
+        external_id: d.id,
+        modified: d.modified,
+    });
+    let news = left.or_else(|| {
+        given_up.filter(|_| !deleting_here).and_then(|state| {
+            let external_id = state.id?;
+            if deleted_here {
+                return Some(Input::Deleted { side, external_id });
+            }
+            Some(Input::Changed {
+                side,
+                external_id,
+                version: state.version?,
+                item: state.known?,
+                identity: None,
+                modified: state.modified,
+            })
         })
     });
 
@@ -103,6 +114,8 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
             holder.status = LinkStatus::Deleted;
             delete(&mut holder, other, true, ids, &mut out);
         }
+    } else if was_departed {
+        // A real item paired with one now out of scope: it stays out of scope, as it was.
     } else {
         // A real item the first sync paired with it: it stays, and gets its own copy.
         holder.status = LinkStatus::Active;
@@ -276,6 +289,47 @@ mod tests {
             r.news,
             the_read(),
             "the edit it read reaches the rightful link"
+        );
+    }
+
+    /// Decision 105: a holder that knows the item only as departed (out of the categories)
+    /// gives it up too, so that no two links are stored under its id; the rightful link
+    /// learns that it is out of scope, and the holder's own item stays out of scope.
+    #[test]
+    fn a_holder_whose_item_departed_gives_it_up_and_tells_it_is_out() {
+        let mut link = holder(
+            LinkStatus::OutOfScope,
+            Some(SideState::seen(
+                ExternalId("z9".into()),
+                Version("z".into()),
+                contact("real"),
+            )),
+        );
+        let state = link.outlook.take().expect("the Outlook side");
+        link.departed = Some(Box::new(crate::domain::link::Departed {
+            side: Side::Outlook,
+            id: ExternalId("o1".into()),
+            version: state.version,
+            modified: None,
+            known: state.known,
+            inflight: None,
+        }));
+        let r = resolve(link, Side::Outlook, RULES, &mut Counter(0));
+        let link = r.holder.link.expect("the holder stays");
+        assert_eq!(
+            link.lookup_id(Side::Outlook),
+            None,
+            "not stored under o1 any more"
+        );
+        assert_eq!(link.status, LinkStatus::OutOfScope);
+        assert!(r.holder.commands.is_empty(), "nothing copied or deleted");
+        assert_eq!(
+            r.news,
+            Some(Input::LeftScope {
+                side: Side::Outlook,
+                external_id: ExternalId("o1".into()),
+                modified: None,
+            })
         );
     }
 

@@ -41,6 +41,10 @@ pub enum Input {
     },
     /// The whole of `side`'s scope moved (another folder or list): everything known there left.
     ScopeMoved { side: Side },
+    /// A re-scope that keeps `side`'s folder or list (another calendar filter, the kind switched
+    /// on again or redirected): an item that departed there is judged anew by the re-scope's
+    /// full read, so the link forgets it (decision 105).
+    Rescoped { side: Side },
     Applied {
         side: Side,
         command_id: Uuid,
@@ -80,6 +84,25 @@ pub enum Input {
     /// A full read of a window on `side` did not list the item: ask for it by id (its answer
     /// comes as `Stale`, the item as it is, or `Gone`).
     Probe { side: Side },
+}
+
+impl Input {
+    /// The side and command a write's answer is about; `None` for anything else.
+    pub fn answer(&self) -> Option<(Side, Uuid)> {
+        match self {
+            Input::Applied {
+                side, command_id, ..
+            }
+            | Input::Stale {
+                side, command_id, ..
+            }
+            | Input::Gone { side, command_id }
+            | Input::Failed {
+                side, command_id, ..
+            } => Some((*side, *command_id)),
+            _ => None,
+        }
+    }
 }
 
 /// The rules in force for the link's user and kind.
@@ -143,6 +166,9 @@ pub fn step(
     let Some(mut link) = link else {
         return new_item(input, user, rules, ids);
     };
+    if let Some(out) = departed_answer(&mut link, &input) {
+        return out;
+    }
     let mut out = Output::default();
     match input {
         Input::Changed {
@@ -191,11 +217,15 @@ pub fn step(
             }
             return out;
         }
+        Input::Rescoped { side } => {
+            if forget_departed(&mut link, side).is_some() {
+                out.link = Some(link);
+            }
+            return out;
+        }
         Input::ScopeMoved { side } => {
             // Another folder or list: what left with the old one does not come back.
-            if link.departed.as_ref().is_some_and(|d| d.side == side) {
-                link.departed = None;
-            }
+            forget_departed(&mut link, side);
             left_scope(&mut link, side, None, &mut out);
             if !out.remove {
                 out.link = Some(link);
@@ -512,11 +542,16 @@ pub fn step(
 /// scope moved): the link forgets it.
 fn left_scope(link: &mut Link, side: Side, read: Option<Modified>, out: &mut Output) {
     let Some(leaving) = link.side(side) else {
-        // Out already: only a read newer than this one brings it back.
-        if let Some(departed) = link.departed.as_mut().filter(|d| d.side == side)
-            && Modified::before(departed.modified, read)
-        {
-            departed.modified = read;
+        match link.departed.as_mut().filter(|d| d.side == side) {
+            // Out already: only a read newer than this one brings it back.
+            Some(departed) if Modified::before(departed.modified, read) => {
+                departed.modified = read;
+            }
+            // Told it left its folder or list: it does not come back.
+            Some(_) if read.is_none() => {
+                forget_departed(link, side);
+            }
+            _ => {}
         }
         return;
     };
@@ -530,6 +565,10 @@ fn left_scope(link: &mut Link, side: Side, read: Option<Modified>, out: &mut Out
             // What the side was known to hold, not what an update in flight there would make
             // of it: that write may fail, and its fields then must not read as edits made there.
             known: leaving.known.clone(),
+            inflight: leaving
+                .inflight
+                .clone()
+                .filter(|i| matches!(i.op, InflightOp::Update { .. })),
         })
     });
     *link.side_mut(side) = None;
@@ -542,7 +581,6 @@ fn left_scope(link: &mut Link, side: Side, read: Option<Modified>, out: &mut Out
         out.remove = true;
         return;
     }
-    link.held.clear();
     link.status = match link.status {
         LinkStatus::Deleted => LinkStatus::Deleted,
         LinkStatus::Unpaired => LinkStatus::Unpaired,
@@ -558,14 +596,70 @@ fn left_scope(link: &mut Link, side: Side, read: Option<Modified>, out: &mut Out
     if link.status == LinkStatus::OutOfScope {
         link.departed = departed;
     }
+    // A conflict held for the user waits with a departed item: the user decides once it is
+    // back (decision 105).
+    if link.departed.is_none() {
+        link.held.clear();
+    }
 }
 
+/// The item that departed on `side` cannot come back (deleted there, its folder or list left,
+/// or taken by another link): the link forgets it and keeps what remains on the other side,
+/// out of scope, with that side's content as its own.
+pub(super) fn forget_departed(link: &mut Link, side: Side) -> Option<Departed> {
+    if link.side(side).is_some() {
+        return None;
+    }
+    let departed = link.departed.take_if(|d| d.side == side)?;
+    link.held.clear();
+    if let Some(known) = link.side(side.other()).and_then(|s| s.known.clone()) {
+        link.target = known;
+    }
+    Some(*departed)
+}
+
+/// The answer of our update of an item that departed while it was in flight: a success is what
+/// the item holds now, as far as we know (and its time, should the write have landed after the
+/// read that put it out, orders the reads that may bring it back); `Gone`, the item is gone.
+/// `None`: not such an answer.
+fn departed_answer(link: &mut Link, input: &Input) -> Option<Output> {
+    let (side, command_id) = input.answer()?;
+    if link.side(side).is_some() || !link.unanswered(side, command_id) {
+        return None;
+    }
+    let departed = link.departed.as_mut()?;
+    let op = departed.inflight.take().map(|i| i.op);
+    match (input, op) {
+        (
+            Input::Applied {
+                version, modified, ..
+            },
+            Some(InflightOp::Update { item, base, .. }),
+        ) => {
+            departed.known = Some(after_write(departed.known.as_ref(), base.as_deref(), item));
+            departed.version = Some(version.clone());
+            if Modified::before(departed.modified, *modified) {
+                departed.modified = *modified;
+            }
+        }
+        (Input::Gone { .. }, _) => {
+            forget_departed(link, side);
+        }
+        // Not written: what it held is as known.
+        _ => {}
+    }
+    Some(Output {
+        link: Some(link.clone()),
+        ..Output::default()
+    })
+}
 /// A read of the item that left the scope on `side` ([`Link::departed`]), changed at
 /// `modified`: newer than the read that put it out (or of unknown time), it is back: the link
 /// knows it there again as it was when it left, so that the read is taken in as any read of
 /// it (its differences from then are the edits made there meanwhile, merged by the rule) and
 /// the link syncs again. Older, or as old: the read that put it out is the newer, and this one
-/// changes nothing. `None`: not a read of a departed item.
+/// changes nothing (a re-scope, where the filter changes and the item need not, forgets the
+/// departed item first: `Input::Rescoped`). `None`: not a read of a departed item.
 fn back_in_scope(
     link: &mut Link,
     side: Side,
@@ -576,11 +670,7 @@ fn back_in_scope(
         return None;
     }
     let departed = *link.departed.take_if(|d| d.side == side && d.id == *id)?;
-    let newer = match (departed.modified, modified) {
-        (Some(left), Some(read)) => left < read,
-        _ => true,
-    };
-    if !newer {
+    if modified.is_some() && !Modified::before(departed.modified, modified) {
         link.departed = Some(Box::new(departed));
         return Some(false);
     }
@@ -918,15 +1008,8 @@ fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Outp
 }
 
 fn deleted(link: &mut Link, side: Side, rules: Rules, out: &mut Output) {
-    if link.side(side).is_none() && link.departed.as_ref().is_some_and(|d| d.side == side) {
-        // The item that left the scope is gone: nothing can come back. What remains on the
-        // other side stays, out of scope, holding what it holds.
-        link.departed = None;
-        link.held.clear();
-        if let Some(known) = link.side(side.other()).and_then(|s| s.known.clone()) {
-            link.target = known;
-        }
-    }
+    // The item that left the scope is gone: what remains on the other side stays.
+    forget_departed(link, side);
     if let Some(state) = link.side_mut(side).as_mut()
         && state.inflight.is_some()
     {
@@ -1602,6 +1685,15 @@ mod tests {
         link
     }
 
+    /// Ken, with `title` as his job title.
+    fn ken_as(title: &str) -> Item {
+        Item::Contact(Contact {
+            given_name: Some("Ken".into()),
+            job_title: Some(title.into()),
+            ..Contact::default()
+        })
+    }
+
     fn outlook_read(job_title: &str, second: u32) -> Input {
         Input::Changed {
             side: Side::Outlook,
@@ -1666,8 +1758,8 @@ mod tests {
         assert_eq!(c.job_title.as_deref(), Some("Head of sales"));
     }
 
-    /// Decision 105: a read of the item from before the read that put it out (published late)
-    /// does not bring it back; a later one does.
+    /// Decision 105: a read of the item from before the read that put it out (published late),
+    /// or as old, does not bring it back; a later one does.
     #[test]
     fn an_older_read_within_the_scope_leaves_a_departed_item_out() {
         let (user, rules, ids) = (UserId(Uuid::nil()), rules(false, false), &mut Counting(0));
@@ -1801,6 +1893,116 @@ mod tests {
             Some("Head of sales"),
             "the edit reaches Zoho"
         );
+    }
+
+    /// Decision 105: a re-scope (another calendar filter) forgets the departed item: its full
+    /// read judges the item anew, even unchanged (its time no newer than when it left), and
+    /// the finale pairs it by content as any item that came into scope.
+    #[test]
+    fn a_rescope_forgets_the_departed_item() {
+        let (user, rules, ids) = (UserId(Uuid::nil()), rules(false, false), &mut Counting(0));
+        let link = departed_at_5("Sales", ids);
+        let rescoped = Input::Rescoped {
+            side: Side::Outlook,
+        };
+        let out = step(Some(link), rescoped, user, rules, ids);
+        let link = out.link.expect("the link, changed");
+        assert_eq!(link.lookup_id(Side::Outlook), None);
+        assert_eq!(link.status, LinkStatus::OutOfScope, "waits for the finale");
+        assert!(out.commands.is_empty());
+    }
+
+    /// Decision 105: a conflict held for the user when the item left waits for it: back, the
+    /// link is in review, and nothing is written over either side meanwhile.
+    #[test]
+    fn a_conflict_held_when_the_item_left_is_still_the_users_when_it_is_back() {
+        let user = UserId(Uuid::nil());
+        let ids = &mut Counting(0);
+        let review = Rules {
+            conflict_rule: ConflictRule::Review,
+            ..rules(false, false)
+        };
+        let job = ken_as;
+        let (link, _) = updating_outlook(job("Sales"), job("Lead"), 3, ids);
+        let out = step(Some(link), outlook_read("Director", 4), user, review, ids);
+        assert_eq!(
+            out.link.as_ref().map(|l| l.status),
+            Some(LinkStatus::Review)
+        );
+        let left = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: at(6),
+        };
+        let out = step(out.link, left, user, review, ids);
+        assert_eq!(out.link.as_ref().map(|l| l.held.len()), Some(1));
+        let out = step(out.link, outlook_read("Director", 8), user, review, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(link.status, LinkStatus::Review, "the user decides");
+        assert!(out.commands.is_empty(), "{:?}", out.commands);
+    }
+
+    /// Decision 105: our update of the item, in flight when it left, succeeded meanwhile: back,
+    /// what it wrote is not read as an edit made there (which, Outlook winning, would overwrite
+    /// Zoho's later edit).
+    #[test]
+    fn an_update_that_landed_after_the_item_left_is_no_edit_when_it_is_back() {
+        let user = UserId(Uuid::nil());
+        let ids = &mut Counting(0);
+        let outlook_wins = Rules {
+            conflict_rule: ConflictRule::OutlookWins,
+            ..rules(false, false)
+        };
+        let job = ken_as;
+        let (link, update) = updating_outlook(job("Sales"), job("Lead"), 3, ids);
+        let left = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: at(5),
+        };
+        let out = step(Some(link), left, user, outlook_wins, ids);
+        let landed = Input::Applied {
+            side: Side::Outlook,
+            command_id: update,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version("ck6".into()),
+            modified: at(6),
+        };
+        let out = step(out.link, landed, user, outlook_wins, ids);
+        let zoho_edit = Input::Changed {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+            version: Version("z7".into()),
+            item: job("Director"),
+            identity: None,
+            modified: at(7),
+        };
+        let out = step(out.link, zoho_edit, user, outlook_wins, ids);
+        let out = step(out.link, outlook_read("Lead", 8), user, outlook_wins, ids);
+        let link = out.link.expect("the link");
+        let Item::Contact(target) = &link.target else {
+            panic!("a contact")
+        };
+        assert_eq!(
+            target.job_title.as_deref(),
+            Some("Director"),
+            "Zoho's edit stands"
+        );
+        assert!(out.conflicts.is_empty(), "{:?}", out.conflicts);
+        match &out.commands[..] {
+            [
+                Command {
+                    side: Side::Outlook,
+                    op:
+                        ApplyOp::Update {
+                            item: Item::Contact(c),
+                            ..
+                        },
+                    ..
+                },
+            ] => assert_eq!(c.job_title.as_deref(), Some("Director")),
+            other => panic!("Zoho's edit written to Outlook expected: {other:?}"),
+        }
     }
 
     /// Decision 105: the departed item deleted there can no longer come back: the link forgets

@@ -85,8 +85,9 @@ pub fn end(link: &mut Link, side: Side, round: Uuid, lists_everything: bool) -> 
     let state = link.side_mut(side).as_mut()?;
     if let Some(inflight) = &state.inflight {
         // The write's result tells whether the item is still there, except an update's
-        // success: the item may have gone after it, unlisted here; asked for by id then.
-        if matches!(inflight.op, InflightOp::Update { .. }) {
+        // success, and a probe finding it: either may have been carried out before the round
+        // began and the item gone since, unlisted here; asked for by id (again) then.
+        if matches!(inflight.op, InflightOp::Update { .. } | InflightOp::Probe) {
             state.probe_after_write = true;
         }
         return None;
@@ -132,8 +133,8 @@ mod tests {
     use sync_model::{Contact, ExternalId, Item, LinkId, UserId, Version};
 
     use super::*;
+    use crate::domain::{Command, Inflight, InflightOp, Rules, SideState, step};
     use crate::domain::{ConflictRule, Direction, engine::Ids};
-    use crate::domain::{Inflight, InflightOp, Rules, SideState, step};
     use sync_protocol::ApplyOp;
 
     struct Counter(u128);
@@ -298,6 +299,49 @@ mod tests {
             gone.link.expect("kept").status,
             LinkStatus::StagedDelete { by: Side::Outlook }
         );
+    }
+
+    /// Decision 106: a probe in flight when a full re-read did not list the item may have been
+    /// carried out before the round began (its answer late): its finding the item proves
+    /// nothing about now, so the item is asked for again once it is answered.
+    #[test]
+    fn a_probe_in_flight_when_the_round_did_not_list_the_item_is_asked_again() {
+        let mut ids = Counter(100);
+        let mut link = synced();
+        let input = Input::Probe {
+            side: Side::Outlook,
+        };
+        let out = step(Some(link), input, UserId(Uuid::nil()), rules(), &mut ids);
+        let first = out.commands[0].command_id;
+        link = out.link.expect("the link");
+        assert!(begin(&mut link, Side::Outlook, ROUND));
+        assert_eq!(
+            end(&mut link, Side::Outlook, ROUND, true),
+            None,
+            "its answer tells"
+        );
+        let found = Input::Stale {
+            side: Side::Outlook,
+            command_id: first,
+            external_id: ExternalId("o1".into()),
+            version: Version("v".into()),
+            item: contact("Sato"),
+            modified: None,
+        };
+        let out = step(Some(link), found, UserId(Uuid::nil()), rules(), &mut ids);
+        match &out.commands[..] {
+            [
+                Command {
+                    side: Side::Outlook,
+                    op: ApplyOp::Probe { external_id },
+                    command_id,
+                },
+            ] => {
+                assert_eq!(external_id, &ExternalId("o1".into()));
+                assert_ne!(*command_id, first);
+            }
+            other => panic!("the item asked for again expected: {other:?}"),
+        }
     }
 
     #[test]

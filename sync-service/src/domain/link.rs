@@ -37,9 +37,10 @@ pub struct SideState {
     /// comes from the poller in turn. (A link given up keeps it only for its delete in flight.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_in_flight: Option<Box<SideRead>>,
-    /// A full re-read ended without listing the item while an update of ours there was in
-    /// flight: that update's success does not prove the item is still there (it may have been
-    /// deleted after the write, before the read), so it is asked for by id once answered.
+    /// A full re-read ended without listing the item while an update of ours there (or a probe)
+    /// was in flight: that update's success, or the probe finding the item, does not prove it
+    /// is still there (it may have been deleted after the write or the probe, before the read),
+    /// so it is asked for by id once answered.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub probe_after_write: bool,
     /// Outlook only: made by our create (or found by its identity) and not yet listed by a read
@@ -231,6 +232,9 @@ pub struct Departed {
     /// What it held as far as we knew: its differences from a read back in scope are the edits
     /// made there meanwhile.
     pub known: Option<Item>,
+    /// Our update there, in flight when it left: its success is what it holds then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inflight: Option<Inflight>,
 }
 
 /// The full re-read (its round id) of each side still waiting to show a link's item.
@@ -317,6 +321,18 @@ impl Link {
         self.side(side)
             .and_then(|s| s.inflight.as_ref())
             .is_some_and(|i| i.command_id == command_id)
+    }
+
+    /// Whether `command_id` is our write on `side` still unanswered: in flight there, or in
+    /// flight when the item there departed (decision 105).
+    pub fn unanswered(&self, side: Side, command_id: Uuid) -> bool {
+        self.awaits(side, command_id)
+            || self.departed.as_ref().is_some_and(|d| {
+                d.side == side
+                    && d.inflight
+                        .as_ref()
+                        .is_some_and(|i| i.command_id == command_id)
+            })
     }
 
     pub fn in_agreement(&self, side: Side) -> bool {

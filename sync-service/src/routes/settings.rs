@@ -150,26 +150,29 @@ async fn save(state: &AppState, user: UserId, new: UserSettings) -> Result<UserS
         // Parked reads are of the old scope and untagged: the re-scope's full reads bring
         // again whatever is in scope (released later, one could link an old folder's item).
         parked::forget_kind(&mut tx, user, rescope.kind).await?;
-        if rescope.outlook_moved {
+        let (rules, _) = crate::handler::rules(&mut tx, user, rescope.kind)
+            .await
+            .map_err(ApiError::Internal)?;
+        let (links, input) = if rescope.outlook_moved {
             // Everything known in the old folder or list left the scope: unlinked, not deleted.
-            let (rules, _) = crate::handler::rules(&mut tx, user, rescope.kind)
-                .await
-                .map_err(ApiError::Internal)?;
             let moved = links::on_side(&mut tx, user, rescope.kind, Side::Outlook).await?;
             tracing::info!(%user, kind = %rescope.kind, links = moved.len(), "the Outlook scope moved");
-            for link in moved {
-                crate::handler::apply(
-                    &mut tx,
-                    user,
-                    Some(link),
-                    Input::ScopeMoved {
-                        side: Side::Outlook,
-                    },
-                    rules,
-                )
+            let input = Input::ScopeMoved {
+                side: Side::Outlook,
+            };
+            (moved, input)
+        } else {
+            // What departed the old filter is judged anew by the re-scope's full read.
+            let departed = links::departed_on(&mut tx, user, rescope.kind, Side::Outlook).await?;
+            let input = Input::Rescoped {
+                side: Side::Outlook,
+            };
+            (departed, input)
+        };
+        for link in links {
+            crate::handler::apply(&mut tx, user, Some(link), input.clone(), rules)
                 .await
                 .map_err(ApiError::Internal)?;
-            }
         }
         tags.push((rescope.kind, id));
     }

@@ -95,7 +95,25 @@ pub async fn on_side(
     kind: ItemKind,
     side: Side,
 ) -> sqlx::Result<Vec<Link>> {
-    let condition = format!("doc->'{}' <> 'null'::jsonb", side.as_str());
+    // Also those out of scope whose item there departed (decision 105).
+    let condition = format!(
+        "(doc->'{side}' <> 'null'::jsonb OR doc->'departed'->>'side' = '{side}')",
+        side = side.as_str()
+    );
+    locked_where(tx, user, kind, &condition).await
+}
+
+/// Out-of-scope links whose item on `side` departed (decision 105), locked.
+pub async fn departed_on(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    kind: ItemKind,
+    side: Side,
+) -> sqlx::Result<Vec<Link>> {
+    let condition = format!(
+        "status = 'out_of_scope' AND doc->'departed'->>'side' = '{}'",
+        side.as_str()
+    );
     locked_where(tx, user, kind, &condition).await
 }
 

@@ -492,7 +492,12 @@ async fn a_narrowed_then_widened_calendar_filter_takes_effect_for_existing_event
             "categories": categories,
         })
     };
-    for (subject, day, categories) in [("Kickoff", 7, &["Zoho"][..]), ("Lunch", 8, &[][..])] {
+    // Termin is neither edited nor recategorised: only the filter moves it (decision 105).
+    for (subject, day, categories) in [
+        ("Kickoff", 7, &["Zoho"][..]),
+        ("Lunch", 8, &[][..]),
+        ("Termin", 9, &[][..]),
+    ] {
         sys.graph_call(
             &user,
             Method::POST,
@@ -507,14 +512,13 @@ async fn a_narrowed_then_widened_calendar_filter_takes_effect_for_existing_event
             .contains(&"Zoho".to_owned())
     );
 
-    // All events: both go to Zoho.
+    // All events: all go to Zoho.
     sys.put_settings(&user, event_settings(&user, json!({"mode": "all"})))
         .await?;
-    wait_for("both events in Zoho", TIMEOUT, || async {
-        Ok(
-            (zoho_subjects(&sys, &user, "Events", "Event_Title").await? == ["Kickoff", "Lunch"])
-                .then_some(()),
-        )
+    wait_for("the events in Zoho", TIMEOUT, || async {
+        Ok((zoho_subjects(&sys, &user, "Events", "Event_Title").await?
+            == ["Kickoff", "Lunch", "Termin"])
+        .then_some(()))
     })
     .await?;
     settled(&sys, &user, "event").await?;
@@ -525,13 +529,13 @@ async fn a_narrowed_then_widened_calendar_filter_takes_effect_for_existing_event
         "\"All events\" needs no category"
     );
 
-    // Narrowed to the "Zoho" category: Lunch stops syncing, is deleted nowhere, and the status
+    // Narrowed to the "Zoho" category: Lunch and Termin stop syncing, are deleted nowhere, and the status
     // completes; the category is created in the mailbox.
     sys.put_settings(&user, event_settings(&user, json!({"mode": "zoho_only"})))
         .await?;
     let status = settled(&sys, &user, "event").await?;
     assert_eq!(status["first_sync"]["reason"], "settings_change");
-    assert_eq!(status["out_of_scope"], 1, "{status}");
+    assert_eq!(status["out_of_scope"], 2, "{status}");
     assert_eq!(status["linked"], 1, "{status}");
     assert!(
         master_categories(&sys, &user)
@@ -540,7 +544,7 @@ async fn a_narrowed_then_widened_calendar_filter_takes_effect_for_existing_event
     );
     assert_eq!(
         zoho_subjects(&sys, &user, "Events", "Event_Title").await?,
-        ["Kickoff", "Lunch"]
+        ["Kickoff", "Lunch", "Termin"]
     );
     // An edit of Lunch stays in Outlook; one of Kickoff made after it arrives.
     let lunch = outlook_event(&sys, &user, "Lunch").await?;
@@ -575,18 +579,21 @@ async fn a_narrowed_then_widened_calendar_filter_takes_effect_for_existing_event
         .unwrap();
     assert_ne!(lunch["Venue"], "Kantine", "{lunch}");
 
-    // Widened again: Lunch comes back in, paired with its Zoho event (same subject and start),
-    // and a Zoho event of the same subject and start is not made twice on either side.
+    // Widened again: Lunch (edited meanwhile) and Termin (unchanged) come back in, paired with
+    // their Zoho events (same subject and start), and no event is made twice on either side.
     sys.put_settings(&user, event_settings(&user, json!({"mode": "all"})))
         .await?;
     let status = settled(&sys, &user, "event").await?;
     assert_eq!(status["out_of_scope"], 0, "{status}");
-    assert_eq!(status["linked"], 2, "{status}");
+    assert_eq!(status["linked"], 3, "{status}");
     assert_eq!(
         zoho_subjects(&sys, &user, "Events", "Event_Title").await?,
-        ["Kickoff", "Lunch"]
+        ["Kickoff", "Lunch", "Termin"]
     );
-    assert_eq!(outlook_subjects(&sys, &user).await?, ["Kickoff", "Lunch"]);
+    assert_eq!(
+        outlook_subjects(&sys, &user).await?,
+        ["Kickoff", "Lunch", "Termin"]
+    );
     sys.stop().await;
     Ok(())
 }
