@@ -45,7 +45,11 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
     // decision 105): the result's link learns that it is out.
     let departed = super::engine::forget_departed(&mut holder, side);
     let given_up = holder.side_mut(side).take();
-    let pending = match given_up.as_ref().and_then(|s| s.inflight.as_ref()) {
+    let update_in_flight = given_up
+        .as_ref()
+        .and_then(|s| s.inflight.as_ref())
+        .or_else(|| departed.as_ref().and_then(|d| d.inflight.as_ref()));
+    let pending = match update_in_flight {
         Some(Inflight {
             op: InflightOp::Update { item, .. },
             ..
@@ -312,6 +316,7 @@ mod tests {
             version: state.version,
             modified: None,
             known: state.known,
+            written: None,
             inflight: None,
         }));
         let r = resolve(link, Side::Outlook, RULES, &mut Counter(0));

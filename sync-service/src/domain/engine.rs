@@ -218,7 +218,10 @@ pub fn step(
             return out;
         }
         Input::Rescoped { side } => {
-            if forget_departed(&mut link, side).is_some() {
+            // Judged anew: its next read decides, whatever its time (the filter may bring it
+            // back unchanged); paired by its id, not by content.
+            if let Some(departed) = link.departed.as_mut().filter(|d| d.side == side) {
+                departed.modified = None;
                 out.link = Some(link);
             }
             return out;
@@ -508,7 +511,7 @@ pub fn step(
             return out;
         }
         Input::Resolve { keep } => {
-            if link.status == LinkStatus::Review {
+            if link.awaits_choice() {
                 let mut fields = link.target.fields();
                 for conflict in link.held.drain(..) {
                     let value = match keep {
@@ -524,7 +527,10 @@ pub fn step(
                     item.refill_from(&link.target, Side::Outlook);
                     link.target = item;
                 }
-                link.status = LinkStatus::Active;
+                // Out of scope, it stays so: the choice waits in the target for its return.
+                if link.status == LinkStatus::Review {
+                    link.status = LinkStatus::Active;
+                }
             }
         }
     }
@@ -544,7 +550,9 @@ fn left_scope(link: &mut Link, side: Side, read: Option<Modified>, out: &mut Out
     let Some(leaving) = link.side(side) else {
         match link.departed.as_mut().filter(|d| d.side == side) {
             // Out already: only a read newer than this one brings it back.
-            Some(departed) if Modified::before(departed.modified, read) => {
+            Some(departed)
+                if departed.modified.is_none() || Modified::before(departed.modified, read) =>
+            {
                 departed.modified = read;
             }
             // Told it left its folder or list: it does not come back.
@@ -565,6 +573,7 @@ fn left_scope(link: &mut Link, side: Side, read: Option<Modified>, out: &mut Out
             // What the side was known to hold, not what an update in flight there would make
             // of it: that write may fail, and its fields then must not read as edits made there.
             known: leaving.known.clone(),
+            written: None,
             inflight: leaving
                 .inflight
                 .clone()
@@ -638,9 +647,7 @@ fn departed_answer(link: &mut Link, input: &Input) -> Option<Output> {
         ) => {
             departed.known = Some(after_write(departed.known.as_ref(), base.as_deref(), item));
             departed.version = Some(version.clone());
-            if Modified::before(departed.modified, *modified) {
-                departed.modified = *modified;
-            }
+            departed.written = *modified;
         }
         (Input::Gone { .. }, _) => {
             forget_departed(link, side);
@@ -658,8 +665,9 @@ fn departed_answer(link: &mut Link, input: &Input) -> Option<Output> {
 /// knows it there again as it was when it left, so that the read is taken in as any read of
 /// it (its differences from then are the edits made there meanwhile, merged by the rule) and
 /// the link syncs again. Older, or as old: the read that put it out is the newer, and this one
-/// changes nothing (a re-scope, where the filter changes and the item need not, forgets the
-/// departed item first: `Input::Rescoped`). `None`: not a read of a departed item.
+/// changes nothing; so does one older than our update that landed while it was out (it does
+/// not show what was written). After a re-scope (`Input::Rescoped`) any read of it is judged
+/// by the new filter. `None`: not a read of a departed item.
 fn back_in_scope(
     link: &mut Link,
     side: Side,
@@ -670,15 +678,22 @@ fn back_in_scope(
         return None;
     }
     let departed = *link.departed.take_if(|d| d.side == side && d.id == *id)?;
-    if modified.is_some() && !Modified::before(departed.modified, modified) {
+    let not_newer = match (departed.modified, modified) {
+        (Some(left), Some(read)) => read <= left,
+        _ => false,
+    };
+    if not_newer || Modified::before(modified, departed.written) {
         link.departed = Some(Box::new(departed));
         return Some(false);
     }
+    // Our update in flight as it left, still unanswered, is the side's again: its answer is
+    // taken as for any write.
     *link.side_mut(side) = Some(SideState {
         id: Some(departed.id),
         version: departed.version,
-        modified: departed.modified,
+        modified: departed.modified.max(departed.written),
         known: departed.known,
+        inflight: departed.inflight,
         ..SideState::missing()
     });
     if link.status == LinkStatus::OutOfScope {
@@ -1895,21 +1910,81 @@ mod tests {
         );
     }
 
-    /// Decision 105: a re-scope (another calendar filter) forgets the departed item: its full
-    /// read judges the item anew, even unchanged (its time no newer than when it left), and
-    /// the finale pairs it by content as any item that came into scope.
+    /// Decision 105: a re-scope (another calendar filter) judges the departed item anew: the
+    /// filter may bring it back unchanged (its time no newer than when it left), and it is
+    /// paired by its id again; a read outside the new filter keeps it out.
     #[test]
-    fn a_rescope_forgets_the_departed_item() {
+    fn a_rescope_judges_the_departed_item_anew() {
         let (user, rules, ids) = (UserId(Uuid::nil()), rules(false, false), &mut Counting(0));
-        let link = departed_at_5("Sales", ids);
         let rescoped = Input::Rescoped {
             side: Side::Outlook,
         };
-        let out = step(Some(link), rescoped, user, rules, ids);
+        let link = departed_at_5("Sales", ids);
+        let out = step(Some(link), rescoped.clone(), user, rules, ids);
         let link = out.link.expect("the link, changed");
-        assert_eq!(link.lookup_id(Side::Outlook), None);
-        assert_eq!(link.status, LinkStatus::OutOfScope, "waits for the finale");
-        assert!(out.commands.is_empty());
+        assert_eq!(
+            link.lookup_id(Side::Outlook),
+            Some(&ExternalId("AAMk1".into()))
+        );
+        let out = step(
+            Some(link.clone()),
+            outlook_read("Sales", 5),
+            user,
+            rules,
+            ids,
+        );
+        assert_eq!(out.link.expect("the link").status, LinkStatus::Active);
+        assert!(out.commands.is_empty(), "nothing to write, nothing copied");
+
+        // Outside the new filter too: its time is kept again, and an older read stays out.
+        let left = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: at(5),
+        };
+        let link = step(Some(link), left, user, rules, ids)
+            .link
+            .expect("the link");
+        let out = step(Some(link), outlook_read("Sales", 4), user, rules, ids);
+        assert!(out.link.is_none_or(|l| l.outlook.is_none()), "still out");
+    }
+
+    /// Decision 105: a conflict held while the item is out can be resolved then: the choice
+    /// waits in the target, and reaches both sides when the item is back.
+    #[test]
+    fn a_conflict_held_out_of_scope_is_resolved_before_the_item_is_back() {
+        let user = UserId(Uuid::nil());
+        let ids = &mut Counting(0);
+        let review = Rules {
+            conflict_rule: ConflictRule::Review,
+            ..rules(false, false)
+        };
+        let (link, _) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
+        let out = step(Some(link), outlook_read("Director", 4), user, review, ids);
+        let left = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: at(6),
+        };
+        let link = step(out.link, left, user, review, ids)
+            .link
+            .expect("the link");
+        assert!(link.awaits_choice());
+        let keep = Input::Resolve {
+            keep: Side::Outlook,
+        };
+        let out = step(Some(link), keep, user, review, ids);
+        let link = out.link.expect("the link");
+        assert!(!link.awaits_choice());
+        assert_eq!(link.status, LinkStatus::OutOfScope, "still out");
+        assert!(out.commands.is_empty(), "nothing written while it is out");
+        let out = step(Some(link), outlook_read("Director", 8), user, review, ids);
+        let (_, c) = the_zoho_update(&out);
+        assert_eq!(
+            c.job_title.as_deref(),
+            Some("Director"),
+            "the choice reaches Zoho"
+        );
     }
 
     /// Decision 105: a conflict held for the user when the item left waits for it: back, the
@@ -2003,6 +2078,93 @@ mod tests {
             ] => assert_eq!(c.job_title.as_deref(), Some("Director")),
             other => panic!("Zoho's edit written to Outlook expected: {other:?}"),
         }
+    }
+
+    /// Decision 105: back in scope before the answer of our update in flight as it left: the
+    /// update is the side's again, and what it wrote (shown by the read) is no edit made there.
+    #[test]
+    fn an_item_back_before_our_updates_answer_takes_the_answer_as_any_write() {
+        let user = UserId(Uuid::nil());
+        let ids = &mut Counting(0);
+        let outlook_wins = Rules {
+            conflict_rule: ConflictRule::OutlookWins,
+            ..rules(false, false)
+        };
+        let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
+        let left = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: at(5),
+        };
+        let out = step(Some(link), left, user, outlook_wins, ids);
+        let zoho_edit = Input::Changed {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+            version: Version("z7".into()),
+            item: ken_as("Director"),
+            identity: None,
+            modified: at(7),
+        };
+        let out = step(out.link, zoho_edit, user, outlook_wins, ids);
+        let out = step(out.link, outlook_read("Lead", 8), user, outlook_wins, ids);
+        assert!(out.conflicts.is_empty(), "{:?}", out.conflicts);
+        let landed = Input::Applied {
+            side: Side::Outlook,
+            command_id: update,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version("ck6".into()),
+            modified: at(6),
+        };
+        let out = step(out.link, landed, user, outlook_wins, ids);
+        let Item::Contact(target) = &out.link.as_ref().expect("the link").target else {
+            panic!("a contact")
+        };
+        assert_eq!(
+            target.job_title.as_deref(),
+            Some("Director"),
+            "Zoho's edit stands"
+        );
+        match &out.commands[..] {
+            [
+                Command {
+                    side: Side::Outlook,
+                    op:
+                        ApplyOp::Update {
+                            item: Item::Contact(c),
+                            ..
+                        },
+                    ..
+                },
+            ] => assert_eq!(c.job_title.as_deref(), Some("Director")),
+            other => panic!("Zoho's edit written to Outlook expected: {other:?}"),
+        }
+    }
+
+    /// Decision 105: our update landed after the category was put back: the item's time is
+    /// now that of our write, and a read at that time brings it back.
+    #[test]
+    fn a_read_as_new_as_our_update_that_landed_while_out_brings_it_back() {
+        let user = UserId(Uuid::nil());
+        let (rules, ids) = (rules(false, false), &mut Counting(0));
+        let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
+        let left = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: at(5),
+        };
+        let out = step(Some(link), left, user, rules, ids);
+        let landed = Input::Applied {
+            side: Side::Outlook,
+            command_id: update,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version("ck6".into()),
+            modified: at(6),
+        };
+        let out = step(out.link, landed, user, rules, ids);
+        let out = step(out.link, outlook_read("Lead", 6), user, rules, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(link.status, LinkStatus::Active);
+        assert!(out.commands.is_empty(), "{:?}", out.commands);
     }
 
     /// Decision 105: the departed item deleted there can no longer come back: the link forgets

@@ -227,8 +227,13 @@ pub struct Departed {
     pub id: ExternalId,
     pub version: Option<Version>,
     /// When the provider last changed it as read outside the scope: only a newer read brings
-    /// it back.
+    /// it back. `None` after a re-scope: the next read of it, whatever its time, is judged by
+    /// the new filter.
     pub modified: Option<Modified>,
+    /// When our update in flight as it left landed there: a read older than that does not show
+    /// what `known` now holds, and does not bring it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<Modified>,
     /// What it held as far as we knew: its differences from a read back in scope are the edits
     /// made there meanwhile.
     pub known: Option<Item>,
@@ -333,6 +338,13 @@ impl Link {
                         .as_ref()
                         .is_some_and(|i| i.command_id == command_id)
             })
+    }
+
+    /// Whether a conflict waits for the user's choice: in review, or held while the item on one
+    /// side is out of scope (decision 105).
+    pub fn awaits_choice(&self) -> bool {
+        self.status == LinkStatus::Review
+            || self.status == LinkStatus::OutOfScope && !self.held.is_empty()
     }
 
     pub fn in_agreement(&self, side: Side) -> bool {

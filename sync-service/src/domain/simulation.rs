@@ -1530,7 +1530,7 @@ fn check_interleaving(
         }
         // Out of scope (its Outlook item deleted while out, [`Mix::Categories`]): Zoho keeps
         // what it holds, whatever was decided for the item while both were known.
-        if link.status == LinkStatus::OutOfScope {
+        if mix == Mix::Categories && link.status == LinkStatus::OutOfScope {
             continue;
         }
         let ids: Vec<(Side, String)> = Side::ALL

@@ -111,7 +111,7 @@ pub async fn resolve(
         .await?
         .filter(|l| l.user_id == user)
         .ok_or(ApiError::NotFound("conflict"))?;
-    if link.status != crate::domain::LinkStatus::Review {
+    if !link.awaits_choice() {
         return Err(ApiError::Conflict(
             "conflict",
             "this item has no conflict waiting for a choice",

@@ -579,8 +579,8 @@ async fn a_narrowed_then_widened_calendar_filter_takes_effect_for_existing_event
         .unwrap();
     assert_ne!(lunch["Venue"], "Kantine", "{lunch}");
 
-    // Widened again: Lunch (edited meanwhile) and Termin (unchanged) come back in, paired with
-    // their Zoho events (same subject and start), and no event is made twice on either side.
+    // Widened again: Lunch (edited meanwhile) and Termin (unchanged) come back in, paired again
+    // with their own Zoho events (decision 105), and no event is made twice on either side.
     sys.put_settings(&user, event_settings(&user, json!({"mode": "all"})))
         .await?;
     let status = settled(&sys, &user, "event").await?;
