@@ -1661,6 +1661,56 @@ mod tests {
         assert!(out.commands.is_empty(), "nothing is deleted for it");
     }
 
+    /// Outlook's `AAMk1` leaves the scope: a read without its category, changed at `second`.
+    fn left_at(second: u32) -> Input {
+        Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: at(second),
+        }
+    }
+
+    /// The success of our update `command_id` of `AAMk1`, landed at `second`.
+    fn landed(command_id: Uuid, second: u32) -> Input {
+        Input::Applied {
+            side: Side::Outlook,
+            command_id,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version(format!("ck{second}")),
+            modified: at(second),
+        }
+    }
+
+    /// Zoho's `1001` read with `title` as Ken's job title, changed at `second`.
+    fn zoho_job(title: &str, second: u32) -> Input {
+        Input::Changed {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+            version: Version(format!("z{second}")),
+            item: ken_as(title),
+            identity: None,
+            modified: at(second),
+        }
+    }
+
+    /// The one command of `out`, an update of Outlook's `AAMk1`: the contact it writes.
+    fn the_outlook_update(out: &Output) -> &Contact {
+        match &out.commands[..] {
+            [
+                Command {
+                    side: Side::Outlook,
+                    op:
+                        ApplyOp::Update {
+                            item: Item::Contact(c),
+                            ..
+                        },
+                    ..
+                },
+            ] => c,
+            other => panic!("one update of Outlook's item expected: {other:?}"),
+        }
+    }
+
     /// Outlook's `AAMk1` and Zoho's `1001`, in sync since second 2 (Ken, `job_title` as
     /// given), then put out of the scope by a read changed at second 5 (its synced category
     /// removed): the link, out of scope.
@@ -1688,11 +1738,7 @@ mod tests {
             modified: at(2),
         };
         let link = step(out.link, zoho_made, user, rules, ids).link;
-        let left = Input::LeftScope {
-            side: Side::Outlook,
-            external_id: ExternalId("AAMk1".into()),
-            modified: at(5),
-        };
+        let left = left_at(5);
         let out = step(link, left, user, rules, ids);
         assert!(out.commands.is_empty(), "nothing is deleted for it");
         let link = out.link.expect("the link");
@@ -1795,11 +1841,7 @@ mod tests {
             );
         }
         // A later read outside it moves the time a read must pass.
-        let left = Input::LeftScope {
-            side: Side::Outlook,
-            external_id: ExternalId("AAMk1".into()),
-            modified: at(8),
-        };
+        let left = left_at(8);
         let link = step(Some(link), left, user, rules, ids)
             .link
             .expect("the link");
@@ -1870,11 +1912,7 @@ mod tests {
         let create = out.commands[0].command_id;
         // Edited while our create in Zoho (of the content before) is in flight.
         let out = step(out.link, outlook_read("Head of sales", 3), user, rules, ids);
-        let left = Input::LeftScope {
-            side: Side::Outlook,
-            external_id: ExternalId("AAMk1".into()),
-            modified: at(5),
-        };
+        let left = left_at(5);
         let out = step(out.link, left, user, rules, ids);
         let made = Input::Applied {
             side: Side::Zoho,
@@ -1937,11 +1975,7 @@ mod tests {
         assert!(out.commands.is_empty(), "nothing to write, nothing copied");
 
         // Outside the new filter too: its time is kept again, and an older read stays out.
-        let left = Input::LeftScope {
-            side: Side::Outlook,
-            external_id: ExternalId("AAMk1".into()),
-            modified: at(5),
-        };
+        let left = left_at(5);
         let link = step(Some(link), left, user, rules, ids)
             .link
             .expect("the link");
@@ -1961,11 +1995,7 @@ mod tests {
         };
         let (link, _) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
         let out = step(Some(link), outlook_read("Director", 4), user, review, ids);
-        let left = Input::LeftScope {
-            side: Side::Outlook,
-            external_id: ExternalId("AAMk1".into()),
-            modified: at(6),
-        };
+        let left = left_at(6);
         let link = step(out.link, left, user, review, ids)
             .link
             .expect("the link");
@@ -2004,11 +2034,7 @@ mod tests {
             out.link.as_ref().map(|l| l.status),
             Some(LinkStatus::Review)
         );
-        let left = Input::LeftScope {
-            side: Side::Outlook,
-            external_id: ExternalId("AAMk1".into()),
-            modified: at(6),
-        };
+        let left = left_at(6);
         let out = step(out.link, left, user, review, ids);
         assert_eq!(out.link.as_ref().map(|l| l.held.len()), Some(1));
         let out = step(out.link, outlook_read("Director", 8), user, review, ids);
@@ -2030,31 +2056,14 @@ mod tests {
         };
         let job = ken_as;
         let (link, update) = updating_outlook(job("Sales"), job("Lead"), 3, ids);
-        let left = Input::LeftScope {
-            side: Side::Outlook,
-            external_id: ExternalId("AAMk1".into()),
-            modified: at(5),
-        };
+        let left = left_at(5);
         let out = step(Some(link), left, user, outlook_wins, ids);
-        let landed = Input::Applied {
-            side: Side::Outlook,
-            command_id: update,
-            external_id: ExternalId("AAMk1".into()),
-            version: Version("ck6".into()),
-            modified: at(6),
-        };
+        let landed = landed(update, 6);
         let out = step(out.link, landed, user, outlook_wins, ids);
-        let zoho_edit = Input::Changed {
-            side: Side::Zoho,
-            external_id: ExternalId("1001".into()),
-            version: Version("z7".into()),
-            item: job("Director"),
-            identity: None,
-            modified: at(7),
-        };
+        let zoho_edit = zoho_job("Director", 7);
         let out = step(out.link, zoho_edit, user, outlook_wins, ids);
         let out = step(out.link, outlook_read("Lead", 8), user, outlook_wins, ids);
-        let link = out.link.expect("the link");
+        let link = out.link.as_ref().expect("the link");
         let Item::Contact(target) = &link.target else {
             panic!("a contact")
         };
@@ -2064,20 +2073,10 @@ mod tests {
             "Zoho's edit stands"
         );
         assert!(out.conflicts.is_empty(), "{:?}", out.conflicts);
-        match &out.commands[..] {
-            [
-                Command {
-                    side: Side::Outlook,
-                    op:
-                        ApplyOp::Update {
-                            item: Item::Contact(c),
-                            ..
-                        },
-                    ..
-                },
-            ] => assert_eq!(c.job_title.as_deref(), Some("Director")),
-            other => panic!("Zoho's edit written to Outlook expected: {other:?}"),
-        }
+        assert_eq!(
+            the_outlook_update(&out).job_title.as_deref(),
+            Some("Director")
+        );
     }
 
     /// Decision 105: back in scope before the answer of our update in flight as it left: the
@@ -2091,30 +2090,13 @@ mod tests {
             ..rules(false, false)
         };
         let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
-        let left = Input::LeftScope {
-            side: Side::Outlook,
-            external_id: ExternalId("AAMk1".into()),
-            modified: at(5),
-        };
+        let left = left_at(5);
         let out = step(Some(link), left, user, outlook_wins, ids);
-        let zoho_edit = Input::Changed {
-            side: Side::Zoho,
-            external_id: ExternalId("1001".into()),
-            version: Version("z7".into()),
-            item: ken_as("Director"),
-            identity: None,
-            modified: at(7),
-        };
+        let zoho_edit = zoho_job("Director", 7);
         let out = step(out.link, zoho_edit, user, outlook_wins, ids);
         let out = step(out.link, outlook_read("Lead", 8), user, outlook_wins, ids);
         assert!(out.conflicts.is_empty(), "{:?}", out.conflicts);
-        let landed = Input::Applied {
-            side: Side::Outlook,
-            command_id: update,
-            external_id: ExternalId("AAMk1".into()),
-            version: Version("ck6".into()),
-            modified: at(6),
-        };
+        let landed = landed(update, 6);
         let out = step(out.link, landed, user, outlook_wins, ids);
         let Item::Contact(target) = &out.link.as_ref().expect("the link").target else {
             panic!("a contact")
@@ -2124,20 +2106,10 @@ mod tests {
             Some("Director"),
             "Zoho's edit stands"
         );
-        match &out.commands[..] {
-            [
-                Command {
-                    side: Side::Outlook,
-                    op:
-                        ApplyOp::Update {
-                            item: Item::Contact(c),
-                            ..
-                        },
-                    ..
-                },
-            ] => assert_eq!(c.job_title.as_deref(), Some("Director")),
-            other => panic!("Zoho's edit written to Outlook expected: {other:?}"),
-        }
+        assert_eq!(
+            the_outlook_update(&out).job_title.as_deref(),
+            Some("Director")
+        );
     }
 
     /// Decision 105: our update landed after the category was put back: the item's time is
@@ -2147,19 +2119,9 @@ mod tests {
         let user = UserId(Uuid::nil());
         let (rules, ids) = (rules(false, false), &mut Counting(0));
         let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
-        let left = Input::LeftScope {
-            side: Side::Outlook,
-            external_id: ExternalId("AAMk1".into()),
-            modified: at(5),
-        };
+        let left = left_at(5);
         let out = step(Some(link), left, user, rules, ids);
-        let landed = Input::Applied {
-            side: Side::Outlook,
-            command_id: update,
-            external_id: ExternalId("AAMk1".into()),
-            version: Version("ck6".into()),
-            modified: at(6),
-        };
+        let landed = landed(update, 6);
         let out = step(out.link, landed, user, rules, ids);
         let out = step(out.link, outlook_read("Lead", 6), user, rules, ids);
         let link = out.link.expect("the link");
@@ -2229,13 +2191,7 @@ mod tests {
         };
         // Zoho's department goes to Outlook, written at second 9.
         let (link, update) = updating_outlook(person(None), person(Some("Sales")), 8, ids);
-        let written = Input::Applied {
-            side: Side::Outlook,
-            command_id: update,
-            external_id: ExternalId("AAMk1".into()),
-            version: Version("ck2".into()),
-            modified: at(9),
-        };
+        let written = landed(update, 9);
         let out = step(Some(link), written, user, rules, ids);
         // The poller's read of the copy before our write comes now.
         let out = step(out.link, outlook_read("ck1", 1), user, rules, ids);
