@@ -57,10 +57,12 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
         _ => None,
     };
     let was_departed = departed.is_some();
+    // Judged anew after a re-scope (no time of leaving): the time of what was known of it, so
+    // that the result's link keeps it as departed rather than as gone from the folder.
     let left = departed.map(|d| Input::LeftScope {
         side,
         external_id: d.id,
-        modified: d.modified,
+        modified: d.modified.or(d.seen).or(d.written),
     });
     let news = left.or_else(|| {
         given_up.filter(|_| !deleting_here).and_then(|state| {
@@ -316,6 +318,7 @@ mod tests {
             version: state.version,
             modified: None,
             known: state.known,
+            seen: None,
             written: None,
             inflight: None,
         }));

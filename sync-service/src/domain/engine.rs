@@ -549,15 +549,15 @@ pub fn step(
 fn left_scope(link: &mut Link, side: Side, read: Option<Modified>, out: &mut Output) {
     let Some(leaving) = link.side(side) else {
         match link.departed.as_mut().filter(|d| d.side == side) {
+            // Told it left its folder or list: it does not come back.
+            Some(_) if read.is_none() => {
+                forget_departed(link, side);
+            }
             // Out already: only a read newer than this one brings it back.
             Some(departed)
                 if departed.modified.is_none() || Modified::before(departed.modified, read) =>
             {
                 departed.modified = read;
-            }
-            // Told it left its folder or list: it does not come back.
-            Some(_) if read.is_none() => {
-                forget_departed(link, side);
             }
             _ => {}
         }
@@ -570,6 +570,7 @@ fn left_scope(link: &mut Link, side: Side, read: Option<Modified>, out: &mut Out
             id,
             version: leaving.version.clone(),
             modified: read,
+            seen: leaving.modified,
             // What the side was known to hold, not what an update in flight there would make
             // of it: that write may fail, and its fields then must not read as edits made there.
             known: leaving.known.clone(),
@@ -665,9 +666,10 @@ fn departed_answer(link: &mut Link, input: &Input) -> Option<Output> {
 /// knows it there again as it was when it left, so that the read is taken in as any read of
 /// it (its differences from then are the edits made there meanwhile, merged by the rule) and
 /// the link syncs again. Older, or as old: the read that put it out is the newer, and this one
-/// changes nothing; so does one older than our update that landed while it was out (it does
-/// not show what was written). After a re-scope (`Input::Rescoped`) any read of it is judged
-/// by the new filter. `None`: not a read of a departed item.
+/// changes nothing; so does one older than what the link knows of it, or than our update that
+/// landed while it was out (it does not show what was written). After a re-scope
+/// (`Input::Rescoped`) any read of it not older than what is known is judged by the new
+/// filter. `None`: not a read of a departed item.
 fn back_in_scope(
     link: &mut Link,
     side: Side,
@@ -682,7 +684,9 @@ fn back_in_scope(
         (Some(left), Some(read)) => read <= left,
         _ => false,
     };
-    if not_newer || Modified::before(modified, departed.written) {
+    let older_than_known =
+        Modified::before(modified, departed.seen) || Modified::before(modified, departed.written);
+    if not_newer || older_than_known {
         link.departed = Some(Box::new(departed));
         return Some(false);
     }
@@ -691,7 +695,7 @@ fn back_in_scope(
     *link.side_mut(side) = Some(SideState {
         id: Some(departed.id),
         version: departed.version,
-        modified: departed.modified.max(departed.written),
+        modified: departed.seen.max(departed.written),
         known: departed.known,
         inflight: departed.inflight,
         ..SideState::missing()
@@ -1981,6 +1985,48 @@ mod tests {
             .expect("the link");
         let out = step(Some(link), outlook_read("Sales", 4), user, rules, ids);
         assert!(out.link.is_none_or(|l| l.outlook.is_none()), "still out");
+    }
+
+    /// Decision 105: judged anew after a re-scope, still not by a read older than what the link
+    /// knows of the item (published late); nor is it forgotten by a connector telling it left
+    /// its folder unless it did; and the finale does not pair its Zoho partner with a
+    /// lookalike meanwhile.
+    #[test]
+    fn a_rescoped_departed_item_waits_for_a_read_of_itself() {
+        let (user, rules, ids) = (UserId(Uuid::nil()), rules(false, false), &mut Counting(0));
+        let rescoped = Input::Rescoped {
+            side: Side::Outlook,
+        };
+        let link = departed_at_5("Sales", ids);
+        let link = step(Some(link), rescoped, user, rules, ids)
+            .link
+            .expect("the link");
+        assert_eq!(crate::domain::finale::Waiting::of(&link, false), None);
+        let out = step(
+            Some(link.clone()),
+            outlook_read("Sales", 0),
+            user,
+            rules,
+            ids,
+        );
+        assert!(
+            out.link.is_none_or(|l| l.outlook.is_none()),
+            "older: still out"
+        );
+        let told = Input::LeftScope {
+            side: Side::Outlook,
+            external_id: ExternalId("AAMk1".into()),
+            modified: None,
+        };
+        let link = step(Some(link), told, user, rules, ids)
+            .link
+            .expect("the link");
+        assert_eq!(
+            link.lookup_id(Side::Outlook),
+            None,
+            "told it left: forgotten"
+        );
+        assert!(crate::domain::finale::Waiting::of(&link, false).is_some());
     }
 
     /// Decision 105: a conflict held while the item is out can be resolved then: the choice

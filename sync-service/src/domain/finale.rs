@@ -64,8 +64,10 @@ impl Waiting {
     }
 }
 
+/// Out of scope with its item departed (decision 105), a link waits for that item, paired by
+/// its id when it is read again: not for a lookalike.
 fn waiting(link: &Link) -> bool {
-    matches!(link.status, LinkStatus::Unmatched | LinkStatus::OutOfScope)
+    matches!(link.status, LinkStatus::Unmatched | LinkStatus::OutOfScope) && link.departed.is_none()
 }
 
 /// One decision of the plan, carried out by [`settle`].

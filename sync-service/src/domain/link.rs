@@ -230,6 +230,10 @@ pub struct Departed {
     /// it back. `None` after a re-scope: the next read of it, whatever its time, is judged by
     /// the new filter.
     pub modified: Option<Modified>,
+    /// When the provider last changed what `known` was read from (the side's `modified` as it
+    /// left): a read older than that is older than what is known, and does not bring it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Modified>,
     /// When our update in flight as it left landed there: a read older than that does not show
     /// what `known` now holds, and does not bring it back.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -285,6 +285,9 @@ enum Action {
     /// A person takes an Outlook item out of what the user syncs (`true`: removes its synced
     /// category), or puts it back (decision 105).
     Categorise(u8, bool),
+    /// The user saves another calendar filter that keeps every item where it is: like the
+    /// settings route, the links whose item departed judge it anew (`Input::Rescoped`).
+    Refilter,
 }
 
 /// What the engine's queue carries: inputs, and the start and end of full re-reads.
@@ -333,6 +336,7 @@ fn action(mix: Mix) -> BoxedStrategy<Action> {
         Mix::Categories => prop_oneof![
             8 => action(Mix::Plain),
             1 => (any::<u8>(), any::<bool>()).prop_map(|(i, out)| Action::Categorise(i, out)),
+            1 => Just(Action::Refilter),
         ]
         .boxed(),
         Mix::Plain => prop_oneof![
@@ -547,6 +551,18 @@ impl World {
             Action::Categorise(n, out) => {
                 if let Some(id) = self.pick(Side::Outlook, n) {
                     self.outlook.rescope_item(&id, out);
+                }
+            }
+            Action::Refilter => {
+                for i in 0..self.links.len() {
+                    if self.links[i].departed.is_some() {
+                        self.run(
+                            Some(i),
+                            Input::Rescoped {
+                                side: Side::Outlook,
+                            },
+                        );
+                    }
                 }
             }
         }
