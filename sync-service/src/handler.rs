@@ -367,7 +367,9 @@ impl ChangeHandler {
                 modified,
             } => {
                 let kind = item.kind();
-                on_item(
+                // Each arm's future boxed: inline, the largest of them made this one's (and so
+                // every caller's) state, and a debug build's frames overflowed a 2 MiB stack.
+                Box::pin(on_item(
                     tx,
                     user,
                     kind,
@@ -381,7 +383,7 @@ impl ChangeHandler {
                         modified,
                     },
                     rescope,
-                )
+                ))
                 .await
             }
             ChangeMessage::ItemDeleted {
@@ -399,7 +401,7 @@ impl ChangeHandler {
                 } else {
                     Input::Deleted { side, external_id }
                 };
-                on_item(tx, user, kind, side, input, rescope).await
+                Box::pin(on_item(tx, user, kind, side, input, rescope)).await
             }
             ChangeMessage::ApplyResult {
                 command_id,
@@ -407,7 +409,12 @@ impl ChangeHandler {
                 side,
                 kind,
                 outcome,
-            } => on_result(tx, user, kind, side, link_id, command_id, outcome).await,
+            } => {
+                Box::pin(on_result(
+                    tx, user, kind, side, link_id, command_id, outcome,
+                ))
+                .await
+            }
             ChangeMessage::ReadStarted {
                 side,
                 kind,
@@ -447,7 +454,7 @@ impl ChangeHandler {
                     rescope,
                     lists_everything,
                 };
-                self.round_completed(tx, user, kind, side, end).await
+                Box::pin(self.round_completed(tx, user, kind, side, end)).await
             }
         }
     }

@@ -56,7 +56,7 @@ impl Effects {
         !out.commands.is_empty()
     }
 
-    /// Stores the removals, the conflicts, then `saved` and the commands (one statement), and
+    /// Stores the conflicts, the removals, then `saved` and the commands (one statement), and
     /// empties itself. Whether commands were written.
     pub(crate) async fn store(
         &mut self,
@@ -64,10 +64,12 @@ impl Effects {
         user: UserId,
         saved: &[&Link],
     ) -> anyhow::Result<bool> {
-        links::remove_many(tx, &self.removed).await?;
+        // Conflicts first: the removals and the saves drop the held ones their links no longer
+        // hold (decision 107).
         for (link, rules, conflict) in &self.conflicts {
             conflicts::record(tx, user, link, rules.conflict_rule, conflict).await?;
         }
+        links::remove_many(tx, &self.removed).await?;
         batch::save(tx, saved, &self.commands).await?;
         let wrote = !self.commands.is_empty();
         self.removed.clear();

@@ -5,49 +5,10 @@
 
 mod common;
 
-use common::{commands, event_user, handle, handle_messages, handler, meeting, pool};
-use sync_model::{ExternalId, Item, ItemKind, Modified, Side, UserId, Version};
-use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage};
-use sync_service::handler::ChangeHandler;
-
-/// A read of Outlook's event `AAMkTermin` changed at 10:00:`second`.
-fn outlook(subject: &str, categories: &[&str], second: u32) -> ChangeMessage {
-    ChangeMessage::ItemChanged {
-        side: Side::Outlook,
-        external_id: ExternalId("AAMkTermin".into()),
-        version: Version(format!("ck{second}")),
-        item: meeting(subject, categories),
-        identity: None,
-        modified: format!("2026-12-07T10:00:{second:02}Z")
-            .parse()
-            .ok()
-            .map(Modified),
-    }
-}
-
-/// The event in the synced category ("Zoho"), copied to Zoho as `3652397000002`.
-async fn synced_event(pool: &sqlx::PgPool, handler: &ChangeHandler) -> anyhow::Result<UserId> {
-    let user = event_user(pool).await?;
-    handle(handler, user, outlook("Quartalsgespräch", &["Zoho"], 1)).await?;
-    let [(create, link, Side::Zoho, ApplyOp::Create { item, .. })] = &commands(pool).await?[..]
-    else {
-        anyhow::bail!("one create in Zoho expected");
-    };
-    let made = ChangeMessage::ApplyResult {
-        command_id: *create,
-        link_id: *link,
-        side: Side::Zoho,
-        kind: ItemKind::Event,
-        outcome: ApplyOutcome::Applied {
-            external_id: ExternalId("3652397000002".into()),
-            version: Version("1".into()),
-            content_hash: item.content_hash(),
-            modified: None,
-        },
-    };
-    handle(handler, user, made).await?;
-    Ok(user)
-}
+use common::{commands, handle, handle_messages, handler, pool, termin};
+use sync_model::{ExternalId, Item, ItemKind, Side};
+use sync_protocol::{ApplyOp, ChangeMessage};
+use sync_service::domain::settings::ConflictRule;
 
 /// The user's event links: (status, Outlook id, Zoho id).
 async fn links(
@@ -72,19 +33,19 @@ fn out_of_scope() -> (String, Option<String>, Option<String>) {
 async fn an_event_put_back_in_its_category_pairs_with_its_zoho_event_again() -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
-    let user = synced_event(&pool, &handler).await?;
+    let user = common::synced_event(&pool, &handler, ConflictRule::ZohoWins).await?;
 
     // The category removed at 10:00:05: the event leaves the scope, Zoho's stays.
-    handle(&handler, user, outlook("Quartalsgespräch", &[], 5)).await?;
+    handle(&handler, user, termin("Quartalsgespräch", &[], 5)).await?;
     assert_eq!(links(&pool).await?, vec![out_of_scope()]);
     // A read from 10:00:03, with the category, published late: it changes nothing.
-    handle(&handler, user, outlook("Quartalsgespräch", &["Zoho"], 3)).await?;
+    handle(&handler, user, termin("Quartalsgespräch", &["Zoho"], 3)).await?;
     assert_eq!(links(&pool).await?, vec![out_of_scope()]);
     assert_eq!(commands(&pool).await?.len(), 1, "nothing written or copied");
 
     // Put back at 10:00:09 with a new subject: the same pair syncs again, the edit goes to
     // Zoho as an update of its event, and no second event is made.
-    handle(&handler, user, outlook("Jahresgespräch", &["Zoho"], 9)).await?;
+    handle(&handler, user, termin("Jahresgespräch", &["Zoho"], 9)).await?;
     let active = (
         "active".to_owned(),
         Some("AAMkTermin".to_owned()),
@@ -118,19 +79,19 @@ async fn an_event_put_back_in_its_category_pairs_with_its_zoho_event_again() -> 
 async fn a_batch_pairs_an_event_back_in_its_category_with_its_zoho_event() -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
-    let user = synced_event(&pool, &handler).await?;
+    let user = common::synced_event(&pool, &handler, ConflictRule::ZohoWins).await?;
 
     let out_and_late = vec![
-        outlook("Quartalsgespräch", &[], 5),
-        outlook("Quartalsgespräch", &["Zoho"], 3),
+        termin("Quartalsgespräch", &[], 5),
+        termin("Quartalsgespräch", &["Zoho"], 3),
     ];
     handle_messages(&handler, user, out_and_late).await?;
     assert_eq!(links(&pool).await?, vec![out_of_scope()]);
     assert_eq!(commands(&pool).await?.len(), 1, "nothing written or copied");
 
     let back = vec![
-        outlook("Quartalsgespräch", &["Zoho"], 3),
-        outlook("Jahresgespräch", &["Zoho"], 9),
+        termin("Quartalsgespräch", &["Zoho"], 3),
+        termin("Jahresgespräch", &["Zoho"], 9),
     ];
     handle_messages(&handler, user, back).await?;
     let decided: Vec<(Side, bool)> = commands(&pool)
@@ -155,8 +116,8 @@ async fn a_batch_pairs_an_event_back_in_its_category_with_its_zoho_event() -> an
 async fn an_event_deleted_while_out_of_its_category_leaves_the_zoho_event() -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
-    let user = synced_event(&pool, &handler).await?;
-    handle(&handler, user, outlook("Quartalsgespräch", &[], 5)).await?;
+    let user = common::synced_event(&pool, &handler, ConflictRule::ZohoWins).await?;
+    handle(&handler, user, termin("Quartalsgespräch", &[], 5)).await?;
     let deleted = ChangeMessage::ItemDeleted {
         side: Side::Outlook,
         kind: ItemKind::Event,

@@ -11,7 +11,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use crate::domain::Input;
 use crate::error::ApiError;
-use crate::store::{conflicts, inbox, links};
+use crate::store::conflicts::{self, ConflictStatus};
+use crate::store::{inbox, links};
 use service_kit::openapi::ErrorBody;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -19,8 +20,9 @@ pub struct Filter {
     /// `contact`, `task` or `event`.
     #[param(value_type = Option<String>)]
     pub kind: Option<ItemKind>,
-    /// `decided`, `held` or `resolved`.
-    pub status: Option<String>,
+    /// `decided`, `held`, `resolved` or `dropped`.
+    #[param(value_type = Option<String>)]
+    pub status: Option<ConflictStatus>,
     /// Entries older than this id (the previous page's `next_before`).
     pub before: Option<i64>,
     pub limit: Option<i64>,
@@ -57,11 +59,6 @@ pub async fn list(
     CurrentUser(user): CurrentUser,
     Query(filter): Query<Filter>,
 ) -> Result<Json<Page>, ApiError> {
-    if let Some(status) = &filter.status
-        && !matches!(status.as_str(), "decided" | "held" | "resolved")
-    {
-        return Err(BadInput::Query("status must be decided, held or resolved".into()).into());
-    }
     let limit = filter.limit.unwrap_or(50).clamp(1, 200);
     let entries: Vec<Entry> = sqlx::query_as(
         "SELECT id, link_id, kind, label, field, base, outlook, zoho, rule, winner, status, created_at, resolved_at
@@ -72,7 +69,7 @@ pub async fn list(
     )
     .bind(user.0)
     .bind(filter.kind.map(ItemKind::as_str))
-    .bind(&filter.status)
+    .bind(filter.status.map(ConflictStatus::as_str))
     .bind(filter.before)
     .bind(limit + 1)
     .fetch_all(&state.pool)
@@ -121,6 +118,8 @@ pub async fn resolve(
     let (rules, _) = crate::handler::rules(&mut tx, user, kind)
         .await
         .map_err(ApiError::Internal)?;
+    // Before the link is saved without them, which would drop them (decision 107).
+    let resolved = conflicts::resolve(&mut tx, LinkId(link_id), resolution.keep).await?;
     let wrote = crate::handler::apply(
         &mut tx,
         user,
@@ -132,7 +131,6 @@ pub async fn resolve(
     )
     .await
     .map_err(ApiError::Internal)?;
-    let resolved = conflicts::resolve(&mut tx, LinkId(link_id), resolution.keep).await?;
     tx.commit().await?;
     if wrote {
         state.relay_wakeup.notify_one();

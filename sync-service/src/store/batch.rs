@@ -117,7 +117,8 @@ pub async fn load(tx: &mut Tx<'_>, user: UserId, keys: &[Key<'_>]) -> sqlx::Resu
 }
 
 /// Inserts or replaces `links` (each id at most once) and appends `commands` to the outbox
-/// (their ids, the relay's order, in the order given), in one statement.
+/// (their ids, the relay's order, in the order given), in one statement; the held entries of
+/// the conflict log of a link saved without held conflicts are dropped (decision 107).
 pub async fn save(
     tx: &mut Tx<'_>,
     links: &[&Link],
@@ -148,7 +149,10 @@ pub async fn save(
              SELECT message_id, user_id, payload
              FROM unnest($13::uuid[], $14::uuid[], $15::jsonb[]) WITH ORDINALITY
                   AS batch(message_id, user_id, payload, n)
-             ORDER BY n)
+             ORDER BY n),
+              dropped AS (
+             UPDATE conflicts SET status = 'dropped'
+             WHERE status = 'held' AND link_id = ANY($16))
          SELECT 1",
     )
     .bind(links.iter().map(|l| l.id.0).collect::<Vec<_>>())
@@ -177,6 +181,13 @@ pub async fn save(
     .bind(commands.iter().map(|e| e.message_id).collect::<Vec<_>>())
     .bind(commands.iter().map(|e| e.user_id.0).collect::<Vec<_>>())
     .bind(commands.iter().map(sqlx::types::Json).collect::<Vec<_>>())
+    .bind(
+        links
+            .iter()
+            .filter(|l| l.held.is_empty())
+            .map(|l| l.id.0)
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())

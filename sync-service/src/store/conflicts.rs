@@ -1,10 +1,39 @@
-//! The conflict log.
+//! The conflict log. Its held entries mirror `Link::held`: a link saved without held conflicts,
+//! or removed, has its held entries marked dropped by the statement that stores it
+//! (`links::save`, `batch::save`, the removals; decision 107).
 
+use serde::{Deserialize, Serialize};
 use sync_model::UserId;
 
 use crate::domain::{ConflictRule, FieldConflict, Link};
 
 use super::Tx;
+
+/// Where a conflict of the log stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictStatus {
+    /// The rule picked the winner.
+    Decided,
+    /// Waits for the user's choice (review mode).
+    Held,
+    /// The user chose.
+    Resolved,
+    /// Held, and no longer waiting: the item was deleted, left the scope for good or went to
+    /// another link, or the links were rebuilt.
+    Dropped,
+}
+
+impl ConflictStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictStatus::Decided => "decided",
+            ConflictStatus::Held => "held",
+            ConflictStatus::Resolved => "resolved",
+            ConflictStatus::Dropped => "dropped",
+        }
+    }
+}
 
 pub async fn record(
     tx: &mut Tx<'_>,
@@ -31,7 +60,14 @@ pub async fn record(
     .bind(&conflict.zoho)
     .bind(rule)
     .bind(conflict.winner.map(|s| s.as_str()))
-    .bind(if conflict.winner.is_some() { "decided" } else { "held" })
+    .bind(
+        if conflict.winner.is_some() {
+            ConflictStatus::Decided
+        } else {
+            ConflictStatus::Held
+        }
+        .as_str(),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())

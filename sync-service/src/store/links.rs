@@ -186,18 +186,25 @@ fn hash_column(side: Side) -> &'static str {
     }
 }
 
-/// Inserts or replaces a link.
+/// Inserts or replaces a link; without held conflicts, its held entries of the conflict log are
+/// dropped (decision 107).
 pub async fn save(tx: &mut Tx<'_>, link: &Link) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO links (id, user_id, kind, outlook_id, zoho_id, status, deleted_by, doc, last_error,
-                            failure_code, create_hash_outlook, create_hash_zoho)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (id) DO UPDATE SET
-            outlook_id = excluded.outlook_id, zoho_id = excluded.zoho_id, status = excluded.status,
-            deleted_by = excluded.deleted_by, doc = excluded.doc, last_error = excluded.last_error,
-            failure_code = excluded.failure_code, create_hash_outlook = excluded.create_hash_outlook,
-            create_hash_zoho = excluded.create_hash_zoho, hashes_stale = false,
-            updated_at = now()",
+        "WITH saved AS (
+             INSERT INTO links (id, user_id, kind, outlook_id, zoho_id, status, deleted_by, doc,
+                                last_error, failure_code, create_hash_outlook, create_hash_zoho)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (id) DO UPDATE SET
+                outlook_id = excluded.outlook_id, zoho_id = excluded.zoho_id,
+                status = excluded.status, deleted_by = excluded.deleted_by, doc = excluded.doc,
+                last_error = excluded.last_error, failure_code = excluded.failure_code,
+                create_hash_outlook = excluded.create_hash_outlook,
+                create_hash_zoho = excluded.create_hash_zoho, hashes_stale = false,
+                updated_at = now()),
+              dropped AS (
+             UPDATE conflicts SET status = 'dropped'
+             WHERE $13 AND status = 'held' AND link_id = $1)
+         SELECT 1",
     )
     .bind(link.id.0)
     .bind(link.user_id.0)
@@ -211,20 +218,24 @@ pub async fn save(tx: &mut Tx<'_>, link: &Link) -> sqlx::Result<()> {
     .bind(link.last_error.as_ref().map(|e| e.code.as_str()))
     .bind(unknown_read::create_hash(link, Side::Outlook).map(|h| h.0))
     .bind(unknown_read::create_hash(link, Side::Zoho).map(|h| h.0))
+    .bind(link.held.is_empty())
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Removes many links in one statement.
+/// Removes many links in one statement (their held conflicts dropped).
 pub async fn remove_many(tx: &mut Tx<'_>, links: &[LinkId]) -> sqlx::Result<()> {
     if links.is_empty() {
         return Ok(());
     }
-    sqlx::query("DELETE FROM links WHERE id = ANY($1)")
-        .bind(links.iter().map(|l| l.0).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "WITH gone AS (DELETE FROM links WHERE id = ANY($1))
+         UPDATE conflicts SET status = 'dropped' WHERE status = 'held' AND link_id = ANY($1)",
+    )
+    .bind(links.iter().map(|l| l.0).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -241,11 +252,15 @@ pub(super) fn last_error(link: &Link) -> Option<String> {
         .map(|e| format!("{}: {}: {}", e.side, e.code, e.message))
 }
 
+/// Removes a link (its held conflicts dropped).
 pub async fn remove(tx: &mut Tx<'_>, link: LinkId) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM links WHERE id = $1")
-        .bind(link.0)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "WITH gone AS (DELETE FROM links WHERE id = $1)
+         UPDATE conflicts SET status = 'dropped' WHERE status = 'held' AND link_id = $1",
+    )
+    .bind(link.0)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -348,27 +363,40 @@ pub async fn save_docs(tx: &mut Tx<'_>, links: &[Link]) -> sqlx::Result<()> {
 /// it), and every link of a user whose changes are held (decisions #58): those wait for an
 /// admin, for as long as it takes, and may hold such a late read.
 pub async fn prune_deleted(pool: &sqlx::PgPool, age: std::time::Duration) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "DELETE FROM links l
-         WHERE l.status = 'deleted' AND l.updated_at < now() - make_interval(secs => $1)
-           AND coalesce(l.doc->'outlook'->'inflight', 'null'::jsonb) = 'null'::jsonb
-           AND coalesce(l.doc->'zoho'->'inflight', 'null'::jsonb) = 'null'::jsonb
-           AND NOT EXISTS (SELECT 1 FROM held_messages h WHERE h.user_id = l.user_id)",
+    let done: (i64,) = sqlx::query_as(
+        "WITH gone AS (
+             DELETE FROM links l
+             WHERE l.status = 'deleted' AND l.updated_at < now() - make_interval(secs => $1)
+               AND coalesce(l.doc->'outlook'->'inflight', 'null'::jsonb) = 'null'::jsonb
+               AND coalesce(l.doc->'zoho'->'inflight', 'null'::jsonb) = 'null'::jsonb
+               AND NOT EXISTS (SELECT 1 FROM held_messages h WHERE h.user_id = l.user_id)
+             RETURNING l.id),
+              dropped AS (
+             UPDATE conflicts SET status = 'dropped'
+             WHERE status = 'held' AND link_id IN (SELECT id FROM gone))
+         SELECT count(*) FROM gone",
     )
     .bind(age.as_secs_f64())
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(done.rows_affected())
+    Ok(done.0 as u64)
 }
 
-/// Drops every link of a user and kind (a links rebuild); answers how many there were.
+/// Drops every link of a user and kind (a links rebuild), and their held conflicts; answers how
+/// many there were.
 pub async fn remove_kind(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM links WHERE user_id = $1 AND kind = $2")
-        .bind(user.0)
-        .bind(kind.as_str())
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected())
+    let done: (i64,) = sqlx::query_as(
+        "WITH gone AS (DELETE FROM links WHERE user_id = $1 AND kind = $2 RETURNING id),
+              dropped AS (
+             UPDATE conflicts SET status = 'dropped'
+             WHERE status = 'held' AND user_id = $1 AND kind = $2)
+         SELECT count(*) FROM gone",
+    )
+    .bind(user.0)
+    .bind(kind.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(done.0 as u64)
 }
 
 /// The links that know any of `keys` (kind, side, item id), locked for this transaction: the

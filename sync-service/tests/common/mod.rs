@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sync_model::{
-    Contact, EmailAddress, Event, EventTime, ExternalId, Item, ItemKind, LinkId, Side, UserId,
-    Version,
+    Contact, EmailAddress, Event, EventTime, ExternalId, Item, ItemKind, LinkId, Modified, Side,
+    UserId, Version,
 };
 use sync_protocol::{ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope};
 use sync_service::domain::settings::{
@@ -77,6 +77,11 @@ pub async fn new_contact_user(pool: &PgPool) -> anyhow::Result<UserId> {
 
 /// A user syncing events both ways ("Zoho wins") in the "Zoho" category only, first sync done.
 pub async fn event_user(pool: &PgPool) -> anyhow::Result<UserId> {
+    event_user_with(pool, ConflictRule::ZohoWins).await
+}
+
+/// [`event_user`] with conflicts decided by `rule`.
+pub async fn event_user_with(pool: &PgPool, rule: ConflictRule) -> anyhow::Result<UserId> {
     let id = UserId(Uuid::new_v4());
     let settings = UserSettings {
         contact_folder_id: None,
@@ -88,7 +93,7 @@ pub async fn event_user(pool: &PgPool) -> anyhow::Result<UserId> {
             direction: Direction::TwoWay,
         },
         calendar_categories: CategoryFilter::ZohoOnly,
-        conflict_rule: ConflictRule::ZohoWins,
+        conflict_rule: rule,
         poll_interval_secs: 60,
         paused: false,
     };
@@ -236,4 +241,48 @@ pub fn outlook_round_end() -> ChangeMessage {
         round: None,
         lists_everything: true,
     }
+}
+
+/// A read of Outlook's event `AAMkTermin` changed at 10:00:`second` on 7 December 2026.
+pub fn termin(subject: &str, categories: &[&str], second: u32) -> ChangeMessage {
+    ChangeMessage::ItemChanged {
+        side: Side::Outlook,
+        external_id: ExternalId("AAMkTermin".into()),
+        version: Version(format!("ck{second}")),
+        item: meeting(subject, categories),
+        identity: None,
+        modified: format!("2026-12-07T10:00:{second:02}Z")
+            .parse()
+            .ok()
+            .map(Modified),
+    }
+}
+
+/// `AAMkTermin` ("Quartalsgespräch", in the synced category "Zoho", read at 10:00:01) copied to
+/// Zoho as `3652397000002`, for a new [`event_user_with`] `rule`.
+pub async fn synced_event(
+    pool: &PgPool,
+    handler: &ChangeHandler,
+    rule: ConflictRule,
+) -> anyhow::Result<UserId> {
+    let user = event_user_with(pool, rule).await?;
+    handle(handler, user, termin("Quartalsgespräch", &["Zoho"], 1)).await?;
+    let [(create, link, Side::Zoho, ApplyOp::Create { item, .. })] = &commands(pool).await?[..]
+    else {
+        anyhow::bail!("one create in Zoho expected");
+    };
+    let made = ChangeMessage::ApplyResult {
+        command_id: *create,
+        link_id: *link,
+        side: Side::Zoho,
+        kind: ItemKind::Event,
+        outcome: ApplyOutcome::Applied {
+            external_id: ExternalId("3652397000002".into()),
+            version: Version("1".into()),
+            content_hash: item.content_hash(),
+            modified: None,
+        },
+    };
+    handle(handler, user, made).await?;
+    Ok(user)
 }

@@ -13,7 +13,7 @@ export async function render(main) {
   const kind = h('select', { id: 'conflict-kind' },
     ['', 'contact', 'task', 'event'].map((k) => h('option', { value: k }, k ? t(`kind.${k}`) : t('conflicts.allKinds'))));
   const status = h('select', { id: 'conflict-status' },
-    ['', 'held', 'decided', 'resolved'].map((s) => h('option', { value: s }, s ? t(`conflicts.status.${s}`) : t('conflicts.allStates'))));
+    ['', 'held', 'decided', 'resolved', 'dropped'].map((s) => h('option', { value: s }, s ? t(`conflicts.status.${s}`) : t('conflicts.allStates'))));
   const filters = h('form', { class: 'filters', id: 'conflict-filters', role: 'search', 'aria-label': t('conflicts.filters') },
     field(t('conflicts.kind'), kind), field(t('conflicts.state'), status));
   filters.addEventListener('submit', (event) => event.preventDefault());
