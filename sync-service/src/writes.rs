@@ -69,7 +69,14 @@ impl Effects {
         for (link, rules, conflict) in &self.conflicts {
             conflicts::record(tx, user, link, rules.conflict_rule, conflict).await?;
         }
-        links::remove_many(tx, &self.removed).await?;
+        // A link removed and saved anew (the finale's pair keeping the Zoho half's id) keeps
+        // the held conflicts it is saved with.
+        let holding: Vec<LinkId> = saved
+            .iter()
+            .filter(|l| !l.held.is_empty())
+            .map(|l| l.id)
+            .collect();
+        links::remove_many(tx, &self.removed, &holding).await?;
         batch::save(tx, saved, &self.commands).await?;
         let wrote = !self.commands.is_empty();
         self.removed.clear();

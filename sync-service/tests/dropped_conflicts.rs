@@ -32,6 +32,24 @@ fn dropped(field: &str) -> (String, String) {
 /// The synced event retitled in Zoho, and in Outlook before our update of it landed: in review
 /// mode, the subject's conflict waits for the user.
 async fn conflict_held(pool: &sqlx::PgPool, handler: &ChangeHandler) -> anyhow::Result<UserId> {
+    let (user, coming) = conflict_coming(pool, handler).await?;
+    for message in coming {
+        handle(handler, user, message).await?;
+    }
+    assert_eq!(
+        log(pool).await?,
+        vec![held("subject")],
+        "the conflict waits"
+    );
+    Ok(user)
+}
+
+/// [`conflict_held`] up to Zoho's edit: the messages that hold the conflict (Outlook's read of
+/// its own edit and our update's `Stale` answer) are returned.
+async fn conflict_coming(
+    pool: &sqlx::PgPool,
+    handler: &ChangeHandler,
+) -> anyhow::Result<(UserId, Vec<ChangeMessage>)> {
     let user = synced_event(pool, handler, ConflictRule::Review).await?;
     let zoho = ChangeMessage::ItemChanged {
         side: Side::Zoho,
@@ -46,7 +64,6 @@ async fn conflict_held(pool: &sqlx::PgPool, handler: &ChangeHandler) -> anyhow::
         [(command, link, Side::Outlook, ApplyOp::Update { .. })] => (*command, *link),
         other => anyhow::bail!("one update of Outlook expected: {other:?}"),
     };
-    handle(handler, user, termin("Outlook-Titel", &["Zoho"], 5)).await?;
     let stale = ChangeMessage::ApplyResult {
         command_id: update.0,
         link_id: update.1,
@@ -59,13 +76,7 @@ async fn conflict_held(pool: &sqlx::PgPool, handler: &ChangeHandler) -> anyhow::
             modified: None,
         },
     };
-    handle(handler, user, stale).await?;
-    assert_eq!(
-        log(pool).await?,
-        vec![held("subject")],
-        "the conflict waits"
-    );
-    Ok(user)
+    Ok((user, vec![termin("Outlook-Titel", &["Zoho"], 5), stale]))
 }
 
 fn deleted_in_outlook() -> ChangeMessage {
@@ -104,6 +115,19 @@ async fn a_batch_drops_the_held_conflict_of_an_event_deleted_while_out() -> anyh
     Ok(())
 }
 
+/// Held and dropped within one batch: the entry is recorded, then dropped, in that order.
+#[tokio::test]
+async fn a_conflict_held_and_given_up_within_one_batch_is_dropped() -> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let (user, mut batch) = conflict_coming(&pool, &handler).await?;
+    assert_eq!(log(&pool).await?, vec![]);
+    batch.extend([termin("Outlook-Titel", &[], 9), deleted_in_outlook()]);
+    handle_messages(&handler, user, batch).await?;
+    assert_eq!(log(&pool).await?, vec![dropped("subject")]);
+    Ok(())
+}
+
 /// A conflict decided while held stays as it is when the links are later saved or dropped;
 /// only what still waits becomes `dropped` when the links of the kind are rebuilt.
 #[tokio::test]
@@ -131,5 +155,33 @@ async fn a_links_rebuild_drops_the_conflicts_that_wait_and_keeps_the_rest() -> a
         log(&pool).await?,
         vec![dropped("subject"), ("location".into(), "resolved".into())]
     );
+    Ok(())
+}
+
+/// A run that removes a link and saves it anew holding its conflicts (the finale's pair keeping
+/// the Zoho half's id) leaves them held; a link only removed drops them.
+#[tokio::test]
+async fn a_link_removed_and_saved_anew_with_its_conflicts_keeps_them_held() -> anyhow::Result<()> {
+    use sync_service::store::{batch, links};
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    conflict_held(&pool, &handler).await?;
+    let (id,): (uuid::Uuid,) = sqlx::query_as("SELECT link_id FROM conflicts")
+        .fetch_one(&pool)
+        .await?;
+    let mut tx = pool.begin().await?;
+    let link = links::get(&mut tx, sync_model::LinkId(id))
+        .await?
+        .expect("the link");
+    assert_eq!(link.held.len(), 1);
+    links::remove_many(&mut tx, &[link.id], &[link.id]).await?;
+    batch::save(&mut tx, &[&link], &[]).await?;
+    tx.commit().await?;
+    assert_eq!(log(&pool).await?, vec![held("subject")]);
+
+    let mut tx = pool.begin().await?;
+    links::remove_many(&mut tx, &[link.id], &[]).await?;
+    tx.commit().await?;
+    assert_eq!(log(&pool).await?, vec![dropped("subject")]);
     Ok(())
 }

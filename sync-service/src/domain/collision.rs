@@ -108,8 +108,7 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
         // The holder's copy duplicates the result's link's own item there: undone now, or,
         // when a write to it is in flight, once that write's result is in (the engine undoes
         // any write that lands on a deleted link).
-        holder.status = LinkStatus::Deleted;
-        holder.held.clear();
+        holder.mark_deleted();
         if !in_flight {
             undo(&mut holder, other, ids, &mut out);
         }
@@ -117,7 +116,7 @@ pub fn resolve(mut holder: Link, side: Side, rules: Rules, ids: &mut dyn Ids) ->
         // A real item the first sync paired with the one now deleted: the delete reaches it,
         // conditional on the version we know (an edit since is decided by the rule).
         if holder.status != LinkStatus::Deleted && !in_flight {
-            holder.status = LinkStatus::Deleted;
+            holder.mark_deleted();
             delete(&mut holder, other, true, ids, &mut out);
         }
     } else if was_departed {

@@ -1112,7 +1112,7 @@ fn release_delete(link: &mut Link, by: Side, rules: Rules, ids: &mut dyn Ids, ou
             Some(_) => {}
         }
     }
-    link.status = LinkStatus::Deleted;
+    link.mark_deleted();
     let command_id = ids.command_id();
     let expected_version = link.side(target).and_then(|s| s.version.clone());
     if let Some(state) = link.side_mut(target).as_mut() {
@@ -2087,6 +2087,40 @@ mod tests {
         let link = out.link.expect("the link");
         assert_eq!(link.status, LinkStatus::Review, "the user decides");
         assert!(out.commands.is_empty(), "{:?}", out.commands);
+    }
+
+    /// Decision 107: a delete let through on a link in review ends the choice: the link keeps
+    /// no held conflict, and the conflict log marks it dropped.
+    #[test]
+    fn a_delete_let_through_in_review_drops_the_held_conflicts() {
+        let user = UserId(Uuid::nil());
+        let ids = &mut Counting(0);
+        let review = Rules {
+            conflict_rule: ConflictRule::Review,
+            ..rules(false, false)
+        };
+        let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
+        let out = step(Some(link), outlook_read("Director", 4), user, review, ids);
+        let out = step(out.link, landed(update, 5), user, review, ids);
+        let link = out.link.expect("the link");
+        assert_eq!((link.status, link.held.len()), (LinkStatus::Review, 1));
+        let deleted = Input::Deleted {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+        };
+        let out = step(Some(link), deleted, user, review, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(link.held.len(), 1, "staged: the delete may still be undone");
+        let out = step(Some(link), Input::ReleaseDelete, user, review, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(link.status, LinkStatus::Deleted);
+        assert!(link.held.is_empty(), "{:?}", link.held);
+        assert!(!link.awaits_choice());
+        assert!(
+            matches!(&out.commands[..], [c] if matches!(c.op, ApplyOp::Delete { .. })),
+            "{:?}",
+            out.commands
+        );
     }
 
     /// Decision 105: our update of the item, in flight when it left, succeeded meanwhile: back,

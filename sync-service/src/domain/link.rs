@@ -293,6 +293,13 @@ impl Link {
         }
     }
 
+    /// Deleted on both sides (or on its way to be): nothing is left to choose, so the conflicts
+    /// held for the user go (decision 107).
+    pub fn mark_deleted(&mut self) {
+        self.status = LinkStatus::Deleted;
+        self.held.clear();
+    }
+
     pub fn side(&self, side: Side) -> Option<&SideState> {
         match side {
             Side::Outlook => self.outlook.as_ref(),

@@ -224,16 +224,23 @@ pub async fn save(tx: &mut Tx<'_>, link: &Link) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Removes many links in one statement (their held conflicts dropped).
-pub async fn remove_many(tx: &mut Tx<'_>, links: &[LinkId]) -> sqlx::Result<()> {
+/// Removes many links in one statement, their held conflicts dropped except those of the ids in
+/// `saved_holding` (removed, then saved anew with held conflicts by the same run).
+pub async fn remove_many(
+    tx: &mut Tx<'_>,
+    links: &[LinkId],
+    saved_holding: &[LinkId],
+) -> sqlx::Result<()> {
     if links.is_empty() {
         return Ok(());
     }
     sqlx::query(
         "WITH gone AS (DELETE FROM links WHERE id = ANY($1))
-         UPDATE conflicts SET status = 'dropped' WHERE status = 'held' AND link_id = ANY($1)",
+         UPDATE conflicts SET status = 'dropped'
+         WHERE status = 'held' AND link_id = ANY($1) AND link_id <> ALL($2)",
     )
     .bind(links.iter().map(|l| l.0).collect::<Vec<_>>())
+    .bind(saved_holding.iter().map(|l| l.0).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())
