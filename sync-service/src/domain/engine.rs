@@ -512,6 +512,20 @@ pub fn step(
         }
         Input::Resolve { keep } => {
             if link.awaits_choice() {
+                if let Some(by) = deleting_side(&link).filter(|by| *by == keep) {
+                    // Delete versus edit, and the user keeps the delete (decision 108): it goes
+                    // through to the other side, whatever else was held.
+                    link.held.clear();
+                    let target = by.other();
+                    match link.side(target).and_then(|s| s.id.clone()) {
+                        Some(external_id) => {
+                            delete_item(&mut link, target, external_id, ids, &mut out);
+                            out.link = Some(link);
+                        }
+                        None => out.remove = true,
+                    }
+                    return out;
+                }
                 let mut fields = link.target.fields();
                 for conflict in link.held.drain(..) {
                     let value = match keep {
@@ -1088,7 +1102,7 @@ fn release_delete(link: &mut Link, by: Side, rules: Rules, ids: &mut dyn Ids, ou
         let won = winner(rules.conflict_rule);
         let word = |side: Side| serde_json::json!(if side == by { "deleted" } else { "edited" });
         let conflict = FieldConflict {
-            field: "(deleted)".into(),
+            field: DELETE_VERSUS_EDIT.into(),
             base: serde_json::Value::Null,
             outlook: word(Side::Outlook),
             zoho: word(Side::Zoho),
@@ -1112,6 +1126,31 @@ fn release_delete(link: &mut Link, by: Side, rules: Rules, ids: &mut dyn Ids, ou
             Some(_) => {}
         }
     }
+    delete_item(link, target, external_id, ids, out);
+}
+
+/// The field of a delete-versus-edit conflict: each side's value is `"deleted"` or `"edited"`.
+pub const DELETE_VERSUS_EDIT: &str = "(deleted)";
+
+/// The side that deleted the item, when a delete-versus-edit conflict is held.
+fn deleting_side(link: &Link) -> Option<Side> {
+    let conflict = link.held.iter().find(|c| c.field == DELETE_VERSUS_EDIT)?;
+    let deleted = serde_json::json!("deleted");
+    Side::ALL.into_iter().find(|side| match side {
+        Side::Outlook => conflict.outlook == deleted,
+        Side::Zoho => conflict.zoho == deleted,
+    })
+}
+
+/// Deletes `target`'s item `external_id`, conditional on the version we know (an edit since
+/// makes it stale, decided by the rule), and marks the link deleted.
+fn delete_item(
+    link: &mut Link,
+    target: Side,
+    external_id: ExternalId,
+    ids: &mut dyn Ids,
+    out: &mut Output,
+) {
     link.mark_deleted();
     let command_id = ids.command_id();
     let expected_version = link.side(target).and_then(|s| s.version.clone());
@@ -2087,6 +2126,61 @@ mod tests {
         let link = out.link.expect("the link");
         assert_eq!(link.status, LinkStatus::Review, "the user decides");
         assert!(out.commands.is_empty(), "{:?}", out.commands);
+    }
+
+    /// Decision 108: in review, Zoho's delete of a contact edited in Outlook meanwhile waits for
+    /// the user; keeping Zoho's side deletes the Outlook contact, keeping Outlook's copies the
+    /// edited contact back to Zoho.
+    #[test]
+    fn a_delete_versus_edit_in_review_goes_the_way_the_user_chooses() {
+        let user = UserId(Uuid::nil());
+        let review = Rules {
+            conflict_rule: ConflictRule::Review,
+            ..rules(false, false)
+        };
+        for keep in Side::ALL {
+            let ids = &mut Counting(0);
+            let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
+            let out = step(Some(link), landed(update, 4), user, review, ids);
+            let deleted = Input::Deleted {
+                side: Side::Zoho,
+                external_id: ExternalId("1001".into()),
+            };
+            let out = step(out.link, deleted, user, review, ids);
+            let out = step(out.link, outlook_read("Director", 5), user, review, ids);
+            let out = step(out.link, Input::ReleaseDelete, user, review, ids);
+            let link = out.link.expect("the link");
+            assert_eq!(link.status, LinkStatus::Review);
+            assert_eq!(deleting_side(&link), Some(Side::Zoho));
+            assert!(out.commands.is_empty(), "{:?}", out.commands);
+            let out = step(Some(link), Input::Resolve { keep }, user, review, ids);
+            let link = out.link.expect("the link");
+            assert!(!link.awaits_choice());
+            match keep {
+                Side::Zoho => {
+                    assert_eq!(link.status, LinkStatus::Deleted);
+                    assert!(
+                        matches!(&out.commands[..], [c] if c.side == Side::Outlook
+                        && c.op == ApplyOp::Delete {
+                            external_id: ExternalId("AAMk1".into()),
+                            expected_version: Some(Version("ck5".into())),
+                        }),
+                        "{:?}",
+                        out.commands
+                    );
+                }
+                Side::Outlook => {
+                    assert_eq!(link.status, LinkStatus::Active);
+                    assert!(
+                        matches!(&out.commands[..], [c] if c.side == Side::Zoho
+                            && matches!(&c.op, ApplyOp::Create { item: Item::Contact(k), .. }
+                                if k.job_title.as_deref() == Some("Director"))),
+                        "{:?}",
+                        out.commands
+                    );
+                }
+            }
+        }
     }
 
     /// Decision 107: a delete let through on a link in review ends the choice: the link keeps

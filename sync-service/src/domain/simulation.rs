@@ -1106,7 +1106,10 @@ impl World {
         }
         // A delete that lost to an edit: decided when the delete is released, or, when a write
         // was in flight on the other side then, once its result is in (any input).
-        if out.conflicts.iter().any(|c| c.field == "(deleted)")
+        if out
+            .conflicts
+            .iter()
+            .any(|c| c.field == super::engine::DELETE_VERSUS_EDIT)
             && let Some(link) = &out.link
             && link.status == LinkStatus::Active
         {
