@@ -1032,7 +1032,9 @@ fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Outp
     link.target = merged;
     if conflicts.iter().any(|c| c.winner.is_none()) {
         // Out of scope, the conflict waits with the link: for the user once the item is back.
-        if link.status != LinkStatus::OutOfScope {
+        // With a delete staged or held, it waits for the delete's decision (decision 108):
+        // let through, nothing is left to choose; lost to an edit, the user chooses both.
+        if link.status == LinkStatus::Active {
             link.status = LinkStatus::Review;
         }
         link.held.extend(conflicts.iter().cloned());

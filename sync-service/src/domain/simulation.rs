@@ -288,6 +288,9 @@ enum Action {
     /// The user saves another calendar filter that keeps every item where it is: like the
     /// settings route, the links whose item departed judge it anew (`Input::Rescoped`).
     Refilter,
+    /// Review mode: the user resolves the held conflicts of an item waiting for a choice by
+    /// keeping one side's values (decisions 107, 108).
+    Choose(u8, Side),
 }
 
 /// What the engine's queue carries: inputs, and the start and end of full re-reads.
@@ -359,6 +362,15 @@ fn action(mix: Mix) -> BoxedStrategy<Action> {
     }
 }
 
+/// [`action`] of [`Mix::Plain`], and now and then a user's choice of a held conflict.
+fn action_with_choices() -> impl Strategy<Value = Action> {
+    let side = prop_oneof![Just(Side::Outlook), Just(Side::Zoho)];
+    prop_oneof![
+        12 => action(Mix::Plain),
+        1 => (any::<u8>(), side).prop_map(|(n, keep)| Action::Choose(n, keep)),
+    ]
+}
+
 /// [`action`] without expired cursors (full re-reads are `random_interleavings_converge`'s
 /// concern), and now and then another contact folder.
 fn action_with_moves() -> impl Strategy<Value = Action> {
@@ -386,6 +398,8 @@ struct World {
     ids: CountingIds,
     /// Deletes whose conflict the editing side won (the item rightly came back).
     resurrected: Vec<LinkId>,
+    /// The user's choices made at the end (review mode), to alternate the side kept.
+    choices: usize,
     /// Reads parked while a create with the same content was in flight.
     parked: Vec<ParkedRead>,
     /// (side, external id, field) → last value a user typed there.
@@ -436,6 +450,7 @@ impl World {
             },
             ids: CountingIds(0),
             resurrected: Vec::new(),
+            choices: 0,
             parked: Vec::new(),
             edits: BTreeMap::new(),
             created: 0,
@@ -563,6 +578,14 @@ impl World {
                             },
                         );
                     }
+                }
+            }
+            Action::Choose(n, keep) => {
+                let waiting: Vec<usize> = (0..self.links.len())
+                    .filter(|i| self.links[*i].awaits_choice())
+                    .collect();
+                if !waiting.is_empty() {
+                    self.choose(waiting[usize::from(n) % waiting.len()], keep);
                 }
             }
         }
@@ -1061,6 +1084,22 @@ impl World {
         }
     }
 
+    /// Like the conflicts route: the link's held conflicts resolved by keeping `keep`'s values.
+    fn choose(&mut self, index: usize, keep: Side) {
+        // Keeping the side that edited an item the other deleted brings it back there.
+        let edited = self.links[index].held.iter().any(|c| {
+            c.field == super::engine::DELETE_VERSUS_EDIT
+                && match keep {
+                    Side::Outlook => c.outlook == "edited",
+                    Side::Zoho => c.zoho == "edited",
+                }
+        });
+        if edited {
+            self.resurrected.push(self.links[index].id);
+        }
+        self.run(Some(index), Input::Resolve { keep });
+    }
+
     fn run(&mut self, index: Option<usize>, input: Input) {
         self.decide(index, input, |link, input, rules, ids| {
             step(link, input, USER, rules, ids)
@@ -1099,6 +1138,18 @@ impl World {
 
     /// Stores what the engine decided for the link at `index` (a new one when `None`).
     fn absorb(&mut self, index: Option<usize>, out: Output) {
+        if let Some(link) = &out.link {
+            // Held conflicts wait for the user in review only, and never on a deleted link
+            // (decision 107).
+            assert!(
+                link.status != LinkStatus::Deleted || link.held.is_empty(),
+                "a deleted link holds a conflict: {link:#?}"
+            );
+            assert!(
+                link.status != LinkStatus::Review || !link.held.is_empty(),
+                "in review with nothing held: {link:#?}"
+            );
+        }
         let link_id = index.map(|i| self.links[i].id);
         if let Some(id) = out.link.as_ref().map(|l| l.id).or(link_id) {
             self.conflicts
@@ -1397,6 +1448,24 @@ impl World {
                         .iter()
                         .any(|s| l.side(*s).is_some_and(|state| state.unlisted))
             });
+            // Review mode: the user gets to every item waiting for a choice, in turn keeping
+            // Outlook's and Zoho's values.
+            let waiting = self.links.iter().filter(|l| l.awaits_choice()).count();
+            if waiting > 0 {
+                for _ in 0..waiting {
+                    let Some(i) = self.links.iter().position(Link::awaits_choice) else {
+                        break;
+                    };
+                    let keep = if self.choices.is_multiple_of(2) {
+                        Side::Zoho
+                    } else {
+                        Side::Outlook
+                    };
+                    self.choices += 1;
+                    self.choose(i, keep);
+                }
+                continue;
+            }
             if self.outlook.dirty.is_empty()
                 && self.zoho.dirty.is_empty()
                 && self.late.is_empty()
@@ -1669,6 +1738,17 @@ proptest! {
         actions in proptest::collection::vec(action(Mix::Capacity), 1..120),
     ) {
         check_interleaving(rule, actions, Mix::Capacity)?;
+    }
+
+    /// Review mode: conflicts wait for the user, who chooses now and then among the rest, and
+    /// at the end for every item still waiting; then as `random_interleavings_converge`. A
+    /// delete versus an edit goes the way the user chose (decision 108), and no deleted link
+    /// holds a conflict (decision 107).
+    #[test]
+    fn review_mode_converges_once_the_user_chooses(
+        actions in proptest::collection::vec(action_with_choices(), 1..120),
+    ) {
+        check_interleaving(ConflictRule::Review, actions, Mix::Plain)?;
     }
 
     /// Outlook items leaving the scope and coming back (their synced category removed and put
@@ -2390,4 +2470,25 @@ fn a_late_probe_answer_does_not_hide_a_deletion_a_full_read_found() {
         Mix::Plain,
     )
     .unwrap();
+}
+
+/// Found by `review_mode_converges_once_the_user_chooses` (decision 108): in review mode, Zoho's
+/// delete was staged when Outlook's edit of the same field as Zoho's earlier edit came in; the
+/// conflict put the link in review and the staged delete was forgotten, so once the user chose,
+/// the link synced with a Zoho contact that no longer existed.
+#[test]
+fn an_edit_while_a_delete_is_staged_in_review_keeps_the_delete() {
+    use Action::*;
+    let actions = vec![
+        Create(Side::Zoho, 0),
+        Poll(Side::Zoho),
+        Engine,
+        Edit(Side::Zoho, 0, 0, 0),
+        Poll(Side::Zoho),
+        Delete(Side::Zoho, 0),
+        Write(Side::Outlook),
+        Poll(Side::Zoho),
+        Edit(Side::Outlook, 0, 0, 0),
+    ];
+    check_interleaving(ConflictRule::Review, actions, Mix::Plain).unwrap();
 }
