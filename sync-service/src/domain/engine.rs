@@ -499,8 +499,13 @@ pub fn step(
         }
         Input::DiscardDelete => {
             if let LinkStatus::StagedDelete { by } | LinkStatus::HeldDelete { by } = link.status {
-                // The item comes back where it was deleted.
-                link.status = LinkStatus::Active;
+                // The item comes back where it was deleted: at once, or once the user chose
+                // the conflicts held meanwhile (decision 108).
+                link.status = if link.held.is_empty() {
+                    LinkStatus::Active
+                } else {
+                    LinkStatus::Review
+                };
                 *link.side_mut(by) = Some(SideState::missing());
             }
         }
@@ -1100,7 +1105,10 @@ fn release_delete(link: &mut Link, by: Side, rules: Rules, ids: &mut dyn Ids, ou
         out.remove = true;
         return;
     };
-    if !link.in_agreement(by) {
+    // A conflict held for the user (review) is an edit of the other side whose value the
+    // target does not take until the user chooses: the deleting side may still agree with the
+    // target, yet the delete is against an edit (decision 108).
+    if !link.in_agreement(by) || !link.held.is_empty() {
         let won = winner(rules.conflict_rule);
         let word = |side: Side| serde_json::json!(if side == by { "deleted" } else { "edited" });
         let conflict = FieldConflict {
@@ -1113,8 +1121,13 @@ fn release_delete(link: &mut Link, by: Side, rules: Rules, ids: &mut dyn Ids, ou
         out.conflicts.push(conflict.clone());
         match won {
             Some(w) if w == target => {
-                // The edit wins: the item comes back where it was deleted.
-                link.status = LinkStatus::Active;
+                // The edit wins: the item comes back where it was deleted (once the user chose
+                // what was held before the rule changed, if anything).
+                link.status = if link.held.is_empty() {
+                    LinkStatus::Active
+                } else {
+                    LinkStatus::Review
+                };
                 *link.side_mut(by) = Some(SideState::missing());
                 reconcile(link, rules, ids, out);
                 return;
@@ -2185,10 +2198,64 @@ mod tests {
         }
     }
 
-    /// Decision 107: a delete let through on a link in review ends the choice: the link keeps
-    /// no held conflict, and the conflict log marks it dropped.
+    /// Decision 108: a conflict held while a delete waits for an admin (the mass-delete guard)
+    /// keeps the delete waiting; discarded, the item comes back once the user chose.
     #[test]
-    fn a_delete_let_through_in_review_drops_the_held_conflicts() {
+    fn a_conflict_held_while_a_delete_waits_is_the_users_once_it_is_discarded() {
+        let user = UserId(Uuid::nil());
+        let ids = &mut Counting(0);
+        let review = Rules {
+            conflict_rule: ConflictRule::Review,
+            ..rules(false, false)
+        };
+        let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
+        let deleted = Input::Deleted {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+        };
+        let out = step(Some(link), deleted, user, review, ids);
+        let out = step(out.link, outlook_read("Director", 4), user, review, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(link.status, LinkStatus::StagedDelete { by: Side::Zoho });
+        assert_eq!(link.held.len(), 1, "the job title waits with the delete");
+        let out = step(Some(link), Input::HoldDelete, user, review, ids);
+        let out = step(out.link, Input::DiscardDelete, user, review, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(link.status, LinkStatus::Review);
+        assert!(link.awaits_choice());
+        let stale = Input::Stale {
+            side: Side::Outlook,
+            command_id: update,
+            external_id: ExternalId("AAMk1".into()),
+            version: Version("ck4".into()),
+            item: ken_as("Director"),
+            modified: at(4),
+        };
+        let out = step(Some(link), stale, user, review, ids);
+        let link = out.link.expect("the link");
+        assert!(link.awaits_choice(), "still the user's");
+        assert!(out.commands.is_empty(), "{:?}", out.commands);
+        let keep = Input::Resolve {
+            keep: Side::Outlook,
+        };
+        let out = step(Some(link), keep, user, review, ids);
+        let link = out.link.expect("the link");
+        assert_eq!((link.status, link.held.len()), (LinkStatus::Active, 0));
+        assert!(
+            matches!(&out.commands[..], [c] if c.side == Side::Zoho
+                && matches!(&c.op, ApplyOp::Create { item: Item::Contact(k), .. }
+                    if k.job_title.as_deref() == Some("Director"))),
+            "back in Zoho with the choice: {:?}",
+            out.commands
+        );
+    }
+
+    /// Decisions 107 and 108: a link in review whose item is then deleted on one side asks the
+    /// user about the delete too (the other side's edit waits in the conflict held, even where
+    /// the deleting side agrees with the target); keeping the delete ends the choice: the
+    /// link, marked deleted, keeps no held conflict.
+    #[test]
+    fn a_delete_of_an_item_in_review_is_the_users_choice_too() {
         let user = UserId(Uuid::nil());
         let ids = &mut Counting(0);
         let review = Rules {
@@ -2208,6 +2275,17 @@ mod tests {
         let link = out.link.expect("the link");
         assert_eq!(link.held.len(), 1, "staged: the delete may still be undone");
         let out = step(Some(link), Input::ReleaseDelete, user, review, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(
+            link.status,
+            LinkStatus::Review,
+            "Outlook's edit is not lost"
+        );
+        assert_eq!(deleting_side(&link), Some(Side::Zoho));
+        assert_eq!(link.held.len(), 2);
+        assert!(out.commands.is_empty(), "{:?}", out.commands);
+        let keep = Input::Resolve { keep: Side::Zoho };
+        let out = step(Some(link), keep, user, review, ids);
         let link = out.link.expect("the link");
         assert_eq!(link.status, LinkStatus::Deleted);
         assert!(link.held.is_empty(), "{:?}", link.held);

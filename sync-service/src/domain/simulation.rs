@@ -1139,8 +1139,8 @@ impl World {
     /// Stores what the engine decided for the link at `index` (a new one when `None`).
     fn absorb(&mut self, index: Option<usize>, out: Output) {
         if let Some(link) = &out.link {
-            // Held conflicts wait for the user in review only, and never on a deleted link
-            // (decision 107).
+            // Held conflicts wait for the user in review (or with a delete staged), never on
+            // an active or a deleted link (decisions 107, 108).
             assert!(
                 link.status != LinkStatus::Deleted || link.held.is_empty(),
                 "a deleted link holds a conflict: {link:#?}"
@@ -1148,6 +1148,10 @@ impl World {
             assert!(
                 link.status != LinkStatus::Review || !link.held.is_empty(),
                 "in review with nothing held: {link:#?}"
+            );
+            assert!(
+                link.status != LinkStatus::Active || link.held.is_empty(),
+                "active with a conflict held: {link:#?}"
             );
         }
         let link_id = index.map(|i| self.links[i].id);
