@@ -517,23 +517,16 @@ pub fn step(
         }
         Input::Resolve { keep } => {
             if link.awaits_choice() {
-                if let Some(by) = deleting_side(&link).filter(|by| *by == keep) {
-                    // Delete versus edit, and the user keeps the delete (decision 108): it goes
-                    // through to the other side, whatever else was held.
-                    link.held.clear();
-                    let target = by.other();
-                    match link.side(target).and_then(|s| s.id.clone()) {
-                        Some(external_id) => {
-                            delete_item(&mut link, target, external_id, ids, &mut out);
-                            out.link = Some(link);
-                        }
-                        None => out.remove = true,
-                    }
-                    return out;
-                }
+                let deleting = deleting_side(&link);
+                // Keeping a delete (decision 108), the item that stays until it lands is the
+                // other side's: the target takes its values, should the delete come back stale.
+                let values = match deleting {
+                    Some(by) if by == keep => by.other(),
+                    _ => keep,
+                };
                 let mut fields = link.target.fields();
                 for conflict in link.held.drain(..) {
-                    let value = match keep {
+                    let value = match values {
                         Side::Outlook => conflict.outlook,
                         Side::Zoho => conflict.zoho,
                     };
@@ -545,6 +538,19 @@ pub fn step(
                     item.refill_from(&link.target, Side::Zoho);
                     item.refill_from(&link.target, Side::Outlook);
                     link.target = item;
+                }
+                if let Some(by) = deleting.filter(|by| *by == keep) {
+                    // Delete versus edit, and the user keeps the delete: it goes through to the
+                    // other side, whatever else was held.
+                    let target = by.other();
+                    match link.side(target).and_then(|s| s.id.clone()) {
+                        Some(external_id) => {
+                            delete_item(&mut link, target, external_id, ids, &mut out);
+                            out.link = Some(link);
+                        }
+                        None => out.remove = true,
+                    }
+                    return out;
                 }
                 // Out of scope, it stays so: the choice waits in the target for its return.
                 if link.status == LinkStatus::Review {
@@ -1037,8 +1043,8 @@ fn changed(link: &mut Link, side: Side, read: Read, rules: Rules, out: &mut Outp
     link.target = merged;
     if conflicts.iter().any(|c| c.winner.is_none()) {
         // Out of scope, the conflict waits with the link: for the user once the item is back.
-        // With a delete staged or held, it waits for the delete's decision (decision 108):
-        // let through, nothing is left to choose; lost to an edit, the user chooses both.
+        // With a delete staged or held, it waits for the delete's decision (decision 108),
+        // which, a conflict being held, is the user's too: both are chosen together.
         if link.status == LinkStatus::Active {
             link.status = LinkStatus::Review;
         }
@@ -2288,6 +2294,14 @@ mod tests {
         let out = step(Some(link), keep, user, review, ids);
         let link = out.link.expect("the link");
         assert_eq!(link.status, LinkStatus::Deleted);
+        let Item::Contact(target) = &link.target else {
+            panic!("a contact: {:?}", link.target)
+        };
+        assert_eq!(
+            target.job_title.as_deref(),
+            Some("Director"),
+            "until the delete lands, the target is the Outlook contact that stays"
+        );
         assert!(link.held.is_empty(), "{:?}", link.held);
         assert!(!link.awaits_choice());
         assert!(
