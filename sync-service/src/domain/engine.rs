@@ -1293,6 +1293,22 @@ mod tests {
         }
     }
 
+    /// Review mode: conflicts wait for the user.
+    fn review() -> Rules {
+        Rules {
+            conflict_rule: ConflictRule::Review,
+            ..rules(false, false)
+        }
+    }
+
+    /// Zoho's `1001` deleted.
+    fn zoho_deleted() -> Input {
+        Input::Deleted {
+            side: Side::Zoho,
+            external_id: ExternalId("1001".into()),
+        }
+    }
+
     fn rules(first_sync_open: bool, rebuilding: bool) -> Rules {
         Rules {
             direction: Some(Direction::TwoWay),
@@ -2095,10 +2111,7 @@ mod tests {
     fn a_conflict_held_out_of_scope_is_resolved_before_the_item_is_back() {
         let user = UserId(Uuid::nil());
         let ids = &mut Counting(0);
-        let review = Rules {
-            conflict_rule: ConflictRule::Review,
-            ..rules(false, false)
-        };
+        let review = review();
         let (link, _) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
         let out = step(Some(link), outlook_read("Director", 4), user, review, ids);
         let left = left_at(6);
@@ -2129,10 +2142,7 @@ mod tests {
     fn a_conflict_held_when_the_item_left_is_still_the_users_when_it_is_back() {
         let user = UserId(Uuid::nil());
         let ids = &mut Counting(0);
-        let review = Rules {
-            conflict_rule: ConflictRule::Review,
-            ..rules(false, false)
-        };
+        let review = review();
         let job = ken_as;
         let (link, _) = updating_outlook(job("Sales"), job("Lead"), 3, ids);
         let out = step(Some(link), outlook_read("Director", 4), user, review, ids);
@@ -2155,19 +2165,12 @@ mod tests {
     #[test]
     fn a_delete_versus_edit_in_review_goes_the_way_the_user_chooses() {
         let user = UserId(Uuid::nil());
-        let review = Rules {
-            conflict_rule: ConflictRule::Review,
-            ..rules(false, false)
-        };
+        let review = review();
         for keep in Side::ALL {
             let ids = &mut Counting(0);
             let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
             let out = step(Some(link), landed(update, 4), user, review, ids);
-            let deleted = Input::Deleted {
-                side: Side::Zoho,
-                external_id: ExternalId("1001".into()),
-            };
-            let out = step(out.link, deleted, user, review, ids);
+            let out = step(out.link, zoho_deleted(), user, review, ids);
             let out = step(out.link, outlook_read("Director", 5), user, review, ids);
             let out = step(out.link, Input::ReleaseDelete, user, review, ids);
             let link = out.link.expect("the link");
@@ -2210,16 +2213,9 @@ mod tests {
     fn a_conflict_held_while_a_delete_waits_is_the_users_once_it_is_discarded() {
         let user = UserId(Uuid::nil());
         let ids = &mut Counting(0);
-        let review = Rules {
-            conflict_rule: ConflictRule::Review,
-            ..rules(false, false)
-        };
+        let review = review();
         let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
-        let deleted = Input::Deleted {
-            side: Side::Zoho,
-            external_id: ExternalId("1001".into()),
-        };
-        let out = step(Some(link), deleted, user, review, ids);
+        let out = step(Some(link), zoho_deleted(), user, review, ids);
         let out = step(out.link, outlook_read("Director", 4), user, review, ids);
         let link = out.link.expect("the link");
         assert_eq!(link.status, LinkStatus::StagedDelete { by: Side::Zoho });
@@ -2264,20 +2260,13 @@ mod tests {
     fn a_delete_of_an_item_in_review_is_the_users_choice_too() {
         let user = UserId(Uuid::nil());
         let ids = &mut Counting(0);
-        let review = Rules {
-            conflict_rule: ConflictRule::Review,
-            ..rules(false, false)
-        };
+        let review = review();
         let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
         let out = step(Some(link), outlook_read("Director", 4), user, review, ids);
         let out = step(out.link, landed(update, 5), user, review, ids);
         let link = out.link.expect("the link");
         assert_eq!((link.status, link.held.len()), (LinkStatus::Review, 1));
-        let deleted = Input::Deleted {
-            side: Side::Zoho,
-            external_id: ExternalId("1001".into()),
-        };
-        let out = step(Some(link), deleted, user, review, ids);
+        let out = step(Some(link), zoho_deleted(), user, review, ids);
         let link = out.link.expect("the link");
         assert_eq!(link.held.len(), 1, "staged: the delete may still be undone");
         let out = step(Some(link), Input::ReleaseDelete, user, review, ids);
