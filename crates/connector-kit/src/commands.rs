@@ -304,12 +304,17 @@ impl<C: Connector> CommandHandler<C> {
                 rescope,
                 ..
             } => {
+                // The categories first: once the watch is stored the poller may read the new
+                // scope at once, and a first sync complete with its filter's category still
+                // missing from the mailbox leaves the user nothing to tag events with.
+                if let Some(categories) = scope.as_ref().map(|s| &s.categories)
+                    && !categories.is_empty()
+                {
+                    self.ensure_categories(user, categories).await?;
+                }
                 self.store
                     .set_watch_rescoped(user, kind, scope.as_ref(), rescope)
                     .await?;
-                if let Some(scope) = scope.filter(|s| !s.categories.is_empty()) {
-                    self.ensure_categories(user, &scope.categories).await?;
-                }
             }
             CommandMessage::Poll {
                 kind,

@@ -3,7 +3,6 @@
 use sync_model::{ContentHash, ExternalId, ItemKind, LinkId, Side, UserId};
 use sync_protocol::FailureCode;
 
-use crate::domain::unknown_read;
 use crate::domain::{Link, LinkStatus};
 
 use super::Tx;
@@ -189,39 +188,7 @@ fn hash_column(side: Side) -> &'static str {
 /// Inserts or replaces a link; without held conflicts, its held entries of the conflict log are
 /// dropped (decision 107).
 pub async fn save(tx: &mut Tx<'_>, link: &Link) -> sqlx::Result<()> {
-    sqlx::query(
-        "WITH saved AS (
-             INSERT INTO links (id, user_id, kind, outlook_id, zoho_id, status, deleted_by, doc,
-                                last_error, failure_code, create_hash_outlook, create_hash_zoho)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (id) DO UPDATE SET
-                outlook_id = excluded.outlook_id, zoho_id = excluded.zoho_id,
-                status = excluded.status, deleted_by = excluded.deleted_by, doc = excluded.doc,
-                last_error = excluded.last_error, failure_code = excluded.failure_code,
-                create_hash_outlook = excluded.create_hash_outlook,
-                create_hash_zoho = excluded.create_hash_zoho, hashes_stale = false,
-                updated_at = now()),
-              dropped AS (
-             UPDATE conflicts SET status = 'dropped'
-             WHERE $13 AND status = 'held' AND link_id = $1)
-         SELECT 1",
-    )
-    .bind(link.id.0)
-    .bind(link.user_id.0)
-    .bind(link.kind.as_str())
-    .bind(link.lookup_id(Side::Outlook).map(|i| &i.0))
-    .bind(link.lookup_id(Side::Zoho).map(|i| &i.0))
-    .bind(link.status.as_str())
-    .bind(deleted_by(link))
-    .bind(sqlx::types::Json(link))
-    .bind(last_error(link))
-    .bind(link.last_error.as_ref().map(|e| e.code.as_str()))
-    .bind(unknown_read::create_hash(link, Side::Outlook).map(|h| h.0))
-    .bind(unknown_read::create_hash(link, Side::Zoho).map(|h| h.0))
-    .bind(link.held.is_empty())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    super::batch::save(tx, &[link], &[]).await
 }
 
 /// Removes many links in one statement, their held conflicts dropped except those of the ids in

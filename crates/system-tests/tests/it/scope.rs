@@ -598,6 +598,36 @@ async fn a_narrowed_then_widened_calendar_filter_takes_effect_for_existing_event
     Ok(())
 }
 
+/// The connector stored a new scope before it created the filter's category, so the first sync
+/// could complete with the category still missing: the user had nothing to tag events with
+/// yet (decision 109; it made the test below fail now and then). A slow category create shows it
+/// every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filters_category_is_in_the_mailbox_once_the_first_sync_is_complete()
+-> anyhow::Result<()> {
+    let sys = spawn_system().await?;
+    let user = sys.provision_user("kategorie@example.com", 1).await?;
+    sys.put(
+        format!(
+            "{}/_sandbox/graph/mailboxes/{}/faults",
+            sys.sandbox_url, user.mailbox_id
+        ),
+        json!({"latency_ms": 3000, "operations": ["POST /me/outlook/masterCategories"]}),
+    )
+    .await?;
+    sys.put_settings(&user, event_settings(&user, json!({"mode": "zoho_only"})))
+        .await?;
+    let status = settled(&sys, &user, "event").await?;
+    assert!(
+        master_categories(&sys, &user)
+            .await?
+            .contains(&"Zoho".to_owned()),
+        "{status}"
+    );
+    sys.stop().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_widened_calendar_filter_brings_existing_events_in_once() -> anyhow::Result<()> {
     let sys = spawn_system().await?;
