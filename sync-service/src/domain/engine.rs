@@ -552,7 +552,10 @@ pub fn step(
                     }
                     return out;
                 }
-                // Out of scope, it stays so: the choice waits in the target for its return.
+                // Out of scope, it stays so: the choice waits in the target for its return. With
+                // a delete waiting, so does the delete: decided later, it goes through if the
+                // side that deleted agrees with the values chosen, and is the user's choice
+                // otherwise (decision 110).
                 if link.status == LinkStatus::Review {
                     link.status = LinkStatus::Active;
                 }
@@ -2243,6 +2246,103 @@ mod tests {
         let out = step(Some(link), keep, user, review, ids);
         let link = out.link.expect("the link");
         assert_eq!((link.status, link.held.len()), (LinkStatus::Active, 0));
+        assert!(
+            matches!(&out.commands[..], [c] if c.side == Side::Zoho
+                && matches!(&c.op, ApplyOp::Create { item: Item::Contact(k), .. }
+                    if k.job_title.as_deref() == Some("Director"))),
+            "back in Zoho with the choice: {:?}",
+            out.commands
+        );
+    }
+
+    /// Decision 110: a conflict held while a delete waits for the end of its round can be
+    /// resolved meanwhile; the delete stays staged and is decided by the values chosen: keeping
+    /// the deleting side's, nothing contests it and it goes through; keeping the edit, the
+    /// delete is against it and the user is asked about it.
+    #[test]
+    fn a_conflict_held_while_a_delete_is_staged_is_resolved_before_the_delete_is_decided() {
+        let user = UserId(Uuid::nil());
+        let review = review();
+        for keep in Side::ALL {
+            let ids = &mut Counting(0);
+            let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
+            let out = step(Some(link), zoho_deleted(), user, review, ids);
+            let out = step(out.link, outlook_read("Director", 4), user, review, ids);
+            // Our update to Outlook meets the edit: the delete is decided once it is answered.
+            let stale = Input::Stale {
+                side: Side::Outlook,
+                command_id: update,
+                external_id: ExternalId("AAMk1".into()),
+                version: Version("ck4".into()),
+                item: ken_as("Director"),
+                modified: at(4),
+            };
+            let out = step(out.link, stale, user, review, ids);
+            let link = out.link.expect("the link");
+            assert_eq!(link.status, LinkStatus::StagedDelete { by: Side::Zoho });
+            assert!(link.awaits_choice(), "the job title is the user's");
+            let out = step(Some(link), Input::Resolve { keep }, user, review, ids);
+            let link = out.link.expect("the link");
+            assert_eq!(
+                (link.status, link.held.len()),
+                (LinkStatus::StagedDelete { by: Side::Zoho }, 0),
+                "the delete still waits"
+            );
+            assert!(!link.awaits_choice());
+            assert!(out.commands.is_empty(), "{:?}", out.commands);
+            let Item::Contact(target) = &link.target else {
+                panic!("a contact: {:?}", link.target)
+            };
+            let chosen = match keep {
+                Side::Outlook => "Director",
+                Side::Zoho => "Lead",
+            };
+            assert_eq!(target.job_title.as_deref(), Some(chosen));
+            let out = step(Some(link), Input::ReleaseDelete, user, review, ids);
+            let link = out.link.expect("the link");
+            match keep {
+                Side::Zoho => {
+                    assert_eq!(link.status, LinkStatus::Deleted);
+                    assert!(
+                        matches!(&out.commands[..], [c] if c.side == Side::Outlook
+                            && matches!(c.op, ApplyOp::Delete { .. })),
+                        "{:?}",
+                        out.commands
+                    );
+                }
+                Side::Outlook => {
+                    assert_eq!(link.status, LinkStatus::Review);
+                    assert_eq!(deleting_side(&link), Some(Side::Zoho));
+                    assert!(out.commands.is_empty(), "{:?}", out.commands);
+                }
+            }
+        }
+    }
+
+    /// Decision 110: resolved while an admin holds the delete, the choice reaches both sides if
+    /// the admin discards the delete.
+    #[test]
+    fn a_conflict_resolved_while_a_delete_is_held_is_written_once_the_delete_is_discarded() {
+        let user = UserId(Uuid::nil());
+        let ids = &mut Counting(0);
+        let review = review();
+        let (link, _) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
+        let out = step(Some(link), zoho_deleted(), user, review, ids);
+        let out = step(out.link, outlook_read("Director", 4), user, review, ids);
+        let out = step(out.link, Input::HoldDelete, user, review, ids);
+        let keep = Input::Resolve {
+            keep: Side::Outlook,
+        };
+        let out = step(out.link, keep, user, review, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(
+            (link.status, link.held.len()),
+            (LinkStatus::HeldDelete { by: Side::Zoho }, 0)
+        );
+        assert!(out.commands.is_empty(), "{:?}", out.commands);
+        let out = step(Some(link), Input::DiscardDelete, user, review, ids);
+        let link = out.link.expect("the link");
+        assert_eq!(link.status, LinkStatus::Active);
         assert!(
             matches!(&out.commands[..], [c] if c.side == Side::Zoho
                 && matches!(&c.op, ApplyOp::Create { item: Item::Contact(k), .. }

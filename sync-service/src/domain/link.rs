@@ -352,10 +352,11 @@ impl Link {
     }
 
     /// Whether a conflict waits for the user's choice: in review, or held while the item on one
-    /// side is out of scope (decision 105).
+    /// side is out of scope (decision 105) or while a delete waits for the end of its round or
+    /// for an admin (decision 110: the choice is of values, the delete is decided apart).
+    /// Neither an active nor a deleted link holds any.
     pub fn awaits_choice(&self) -> bool {
-        self.status == LinkStatus::Review
-            || self.status == LinkStatus::OutOfScope && !self.held.is_empty()
+        self.status == LinkStatus::Review || !self.held.is_empty()
     }
 
     pub fn in_agreement(&self, side: Side) -> bool {
