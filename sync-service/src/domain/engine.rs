@@ -539,7 +539,11 @@ pub fn step(
                     item.refill_from(&link.target, Side::Outlook);
                     link.target = item;
                 }
-                if let Some(by) = deleting.filter(|by| *by == keep) {
+                // Only in review: with the edited side's own delete waiting since (staged, or
+                // held for an admin), the item is going from both sides, and that delete,
+                // decided as any other, ends the link (decision 110).
+                let keeps_delete = link.status == LinkStatus::Review;
+                if let Some(by) = deleting.filter(|by| *by == keep && keeps_delete) {
                     // Delete versus edit, and the user keeps the delete: it goes through to the
                     // other side, whatever else was held.
                     let target = by.other();
@@ -2316,6 +2320,41 @@ mod tests {
                     assert!(out.commands.is_empty(), "{:?}", out.commands);
                 }
             }
+        }
+    }
+
+    /// Decision 110: a delete versus an edit waits in review, then the edited side deletes the
+    /// item too. Resolving the first choice meanwhile deletes nothing more (the edited item is
+    /// going already) and leaves the second delete, still held for an admin, to the admin.
+    #[test]
+    fn a_delete_versus_edit_resolved_while_the_other_side_deletes_too_leaves_that_delete_waiting() {
+        let user = UserId(Uuid::nil());
+        let review = review();
+        for keep in Side::ALL {
+            let ids = &mut Counting(0);
+            let (link, update) = updating_outlook(ken_as("Sales"), ken_as("Lead"), 3, ids);
+            let out = step(Some(link), landed(update, 4), user, review, ids);
+            let out = step(out.link, zoho_deleted(), user, review, ids);
+            let out = step(out.link, outlook_read("Director", 5), user, review, ids);
+            let out = step(out.link, Input::ReleaseDelete, user, review, ids);
+            assert_eq!(out.link.as_ref().map(deleting_side), Some(Some(Side::Zoho)));
+            let outlook_deleted = Input::Deleted {
+                side: Side::Outlook,
+                external_id: ExternalId("AAMk1".into()),
+            };
+            let out = step(out.link, outlook_deleted, user, review, ids);
+            let out = step(out.link, Input::HoldDelete, user, review, ids);
+            let link = out.link.expect("the link");
+            assert_eq!(link.status, LinkStatus::HeldDelete { by: Side::Outlook });
+            assert!(link.awaits_choice());
+            let out = step(Some(link), Input::Resolve { keep }, user, review, ids);
+            let link = out.link.expect("the link");
+            assert!(out.commands.is_empty(), "{:?}", out.commands);
+            assert_eq!(
+                (link.status, link.held.len()),
+                (LinkStatus::HeldDelete { by: Side::Outlook }, 0),
+                "the admin's still"
+            );
         }
     }
 

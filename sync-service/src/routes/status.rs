@@ -234,7 +234,7 @@ async fn status(pool: &PgPool, user: UserId) -> Result<Status, ApiError> {
                     AND l.doc->'outlook'->'inflight' = 'null'::jsonb
                     AND l.doc->'zoho'->'inflight' = 'null'::jsonb)) AS pending,
                 count(l.id) FILTER (WHERE l.status IN ('review', 'ambiguous', 'held_delete')
-                    OR l.status = 'out_of_scope' AND jsonb_array_length(l.doc->'held') > 0) AS held,
+                    OR jsonb_array_length(l.doc->'held') > 0) AS held,
                 count(l.id) FILTER (WHERE l.status = 'held_delete') AS held_deletions,
                 count(l.id) FILTER (WHERE l.last_error IS NOT NULL
                     AND l.status NOT IN ('deleted', 'out_of_scope')) AS failed,
