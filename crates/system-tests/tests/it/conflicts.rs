@@ -316,6 +316,158 @@ async fn review_mode_holds_a_conflict_until_the_user_picks() -> anyhow::Result<(
     Ok(())
 }
 
+/// Decision 110: in review mode, a conflict held on a contact whose delete an admin holds (the
+/// mass-delete guard) is the user's to resolve meanwhile (it answered 409); nothing is written
+/// while the delete waits, and once the admin discards it the contact comes back with the
+/// values the user chose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_held_while_an_admin_holds_the_delete_is_resolved_meanwhile()
+-> anyhow::Result<()> {
+    let sys = spawn_system().await?;
+    let email = "geduld@example.jp";
+    let user = sys.provision_user(email, MANUAL).await?;
+    sys.set_conflict_rule(&user, "review", MANUAL).await?;
+    let mut outlook_ids = Vec::new();
+    for i in 0..6 {
+        let created = sys
+            .graph_call(
+                &user,
+                Method::POST,
+                &format!("/me/contactFolders/{}/contacts", user.contact_folder_id),
+                Some(
+                    json!({"givenName": format!("Person{i}"), "surname": "Geduld",
+                    "jobTitle": "Buyer",
+                    "emailAddresses": [{"address": format!("person{i}@geduld.example")}]}),
+                ),
+            )
+            .await?;
+        outlook_ids.push(created["id"].as_str().expect("an id").to_owned());
+    }
+    let zoho = wait_for("the contacts in Zoho", TIMEOUT, || async {
+        sys.sync_now(&user).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let records = sys.zoho_contacts(&user).await?;
+        Ok((records.len() == 6).then_some(records))
+    })
+    .await?;
+    let zoho_id = zoho
+        .iter()
+        .find(|r| r["Email"] == "person0@geduld.example")
+        .and_then(|r| r["id"].as_str())
+        .expect("Person0 in Zoho")
+        .to_owned();
+    // Zoho's versions have one-second resolution: let the next edits be in a later second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    edit_outlook(
+        &sys,
+        &user,
+        &outlook_ids[0],
+        json!({"jobTitle": "Outlook title"}),
+    )
+    .await?;
+    edit_zoho(&sys, &user, &zoho_id, json!({"Title": "Zoho title"})).await?;
+    let token = sys.sign_in(email, USER_PASSWORD).await?;
+    let held = || async {
+        let (status, page) = sys
+            .call_as(
+                &token,
+                Method::GET,
+                format!("{}/v1/conflicts?status=held", sys.sync_url),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(status == 200, "conflicts answered {status}");
+        Ok(page["entries"].as_array().cloned().unwrap_or_default())
+    };
+    let link = wait_for("the conflict to be held", TIMEOUT, || async {
+        sys.sync_now(&user).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(held()
+            .await?
+            .first()
+            .and_then(|e| e["link_id"].as_str().map(str::to_owned)))
+    })
+    .await?;
+
+    // Five of the six deleted in Outlook in one round, Person0 among them: held for an admin.
+    let graph = sys.graph_token(&user).await?;
+    for id in &outlook_ids[..5] {
+        let answer = sys
+            .http
+            .delete(format!("{}/graph/v1.0/me/contacts/{id}", sys.sandbox_url))
+            .bearer_auth(&graph)
+            .send()
+            .await?;
+        assert_eq!(answer.status(), 204);
+    }
+    let admin = sys.admin_token().await?;
+    let held_deletions = || async {
+        let (status, body) = sys
+            .call_as(
+                &admin,
+                Method::GET,
+                format!("{}/v1/admin/held-deletions", sys.sync_url),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(status == 200, "held-deletions answered {status}: {body}");
+        Ok(body.as_array().cloned().unwrap_or_default())
+    };
+    wait_for("the deletions to be held", TIMEOUT, || async {
+        sys.sync_now(&user).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok((held_deletions().await?.len() == 5).then_some(()))
+    })
+    .await?;
+    assert_eq!(held().await?.len(), 1, "the conflict is still the user's");
+
+    let (status, body) = sys
+        .call_as(
+            &token,
+            Method::POST,
+            format!("{}/v1/conflicts/{link}/resolve", sys.sync_url),
+            Some(json!({"keep": "zoho"})),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    assert!(held().await?.is_empty());
+    sys.sync_now(&user).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sys.zoho_contacts(&user).await?.len(), 6, "nothing deleted");
+    assert_eq!(sys.outlook_contacts(&user).await?.len(), 1);
+    assert_eq!(
+        held_deletions().await?.len(),
+        5,
+        "the delete is the admin's"
+    );
+
+    let (status, body) = sys
+        .call_as(
+            &admin,
+            Method::POST,
+            format!("{}/v1/admin/held-deletions/{link}/discard", sys.sync_url),
+            None,
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let back = wait_for("Person0 back in Outlook", TIMEOUT, || async {
+        sys.sync_now(&user).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(sys
+            .outlook_contacts(&user)
+            .await?
+            .into_iter()
+            .find(|c| c["givenName"] == "Person0"))
+    })
+    .await?;
+    assert_eq!(
+        back["jobTitle"], "Zoho title",
+        "with the value the user chose"
+    );
+    sys.stop().await;
+    Ok(())
+}
+
 async fn dead_letters(sys: &System, admin: &str) -> anyhow::Result<Value> {
     let (status, body) = sys
         .call_as(
