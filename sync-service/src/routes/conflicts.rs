@@ -43,6 +43,11 @@ pub struct Entry {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// For a held conflict: `outlook` or `zoho` when the item was deleted there and that delete
+    /// is still to be decided (at the end of that side's round, or by an admin). Keeping that
+    /// side's values leaves the delete nothing against it; keeping the other's makes the delete
+    /// the user's choice too (decision 110).
+    pub delete_waits_on: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -61,11 +66,14 @@ pub async fn list(
 ) -> Result<Json<Page>, ApiError> {
     let limit = filter.limit.unwrap_or(50).clamp(1, 200);
     let entries: Vec<Entry> = sqlx::query_as(
-        "SELECT id, link_id, kind, label, field, base, outlook, zoho, rule, winner, status, created_at, resolved_at
-         FROM conflicts
-         WHERE user_id = $1 AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR status = $3)
-           AND ($4::bigint IS NULL OR id < $4)
-         ORDER BY id DESC LIMIT $5",
+        "SELECT c.id, c.link_id, c.kind, c.label, c.field, c.base, c.outlook, c.zoho, c.rule,
+                c.winner, c.status, c.created_at, c.resolved_at,
+                CASE WHEN c.status = 'held' THEN l.deleted_by END AS delete_waits_on
+         FROM conflicts c
+         LEFT JOIN links l ON l.id = c.link_id AND l.status IN ('staged_delete', 'held_delete')
+         WHERE c.user_id = $1 AND ($2::text IS NULL OR c.kind = $2)
+           AND ($3::text IS NULL OR c.status = $3) AND ($4::bigint IS NULL OR c.id < $4)
+         ORDER BY c.id DESC LIMIT $5",
     )
     .bind(user.0)
     .bind(filter.kind.map(ItemKind::as_str))

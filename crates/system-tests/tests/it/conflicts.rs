@@ -268,6 +268,7 @@ async fn review_mode_holds_a_conflict_until_the_user_picks() -> anyhow::Result<(
     .await?;
     assert_eq!(held["field"], "job_title");
     assert!(held["winner"].is_null());
+    assert!(held["delete_waits_on"].is_null(), "no delete waits");
     // Held: neither side is overwritten meanwhile.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
@@ -419,7 +420,9 @@ async fn a_conflict_held_while_an_admin_holds_the_delete_is_resolved_meanwhile()
         Ok((held_deletions().await?.len() == 5).then_some(()))
     })
     .await?;
-    assert_eq!(held().await?.len(), 1, "the conflict is still the user's");
+    let entries = held().await?;
+    assert_eq!(entries.len(), 1, "the conflict is still the user's");
+    assert_eq!(entries[0]["delete_waits_on"], "outlook", "{entries:?}");
 
     let (status, body) = sys
         .call_as(

@@ -68,8 +68,12 @@ export async function render(main) {
         }));
         return button;
       };
+      const deleted = entry.delete_waits_on === 'outlook' || entry.delete_waits_on === 'zoho'
+        ? h('div', { class: 'hint delete-waits' }, t(`conflicts.deleteWaits.${entry.delete_waits_on}`))
+        : null;
       return h('td', { class: 'outcome held' },
         h('span', { class: 'badge held' }, t('conflicts.status.held')),
+        deleted,
         h('div', { class: 'actions' }, keep('outlook'), keep('zoho')));
     }
     const winner = entry.winner ? t(`conflicts.kept.${entry.winner}`) : '';
