@@ -43,10 +43,11 @@ pub struct Entry {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
-    /// For a held conflict: `outlook` or `zoho` when the item was deleted there and that delete
-    /// is still to be decided (at the end of that side's round, or by an admin). Keeping that
-    /// side's values leaves the delete nothing against it; keeping the other's makes the delete
-    /// the user's choice too (decision 110).
+    /// For a held conflict of values: `outlook` or `zoho` when the item was deleted there and
+    /// that delete is still to be decided (at the end of that side's round, or by an admin).
+    /// Keeping that side's values lets the delete go through unless the other side changed
+    /// something else in the item; keeping the other's makes the delete the user's choice too
+    /// (decision 110).
     pub delete_waits_on: Option<String>,
 }
 
@@ -68,7 +69,8 @@ pub async fn list(
     let entries: Vec<Entry> = sqlx::query_as(
         "SELECT c.id, c.link_id, c.kind, c.label, c.field, c.base, c.outlook, c.zoho, c.rule,
                 c.winner, c.status, c.created_at, c.resolved_at,
-                CASE WHEN c.status = 'held' THEN l.deleted_by END AS delete_waits_on
+                CASE WHEN c.status = 'held' AND c.field <> '(deleted)' THEN l.deleted_by END
+                    AS delete_waits_on
          FROM conflicts c
          LEFT JOIN links l ON l.id = c.link_id AND l.status IN ('staged_delete', 'held_delete')
          WHERE c.user_id = $1 AND ($2::text IS NULL OR c.kind = $2)
