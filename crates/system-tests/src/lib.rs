@@ -564,6 +564,38 @@ impl System {
         Control::new(self.sandbox_url.clone(), self.http.clone())
     }
 
+    /// Deletes the user's Outlook contacts `ids` so that one poll round reports them all:
+    /// Graph's reads fail meanwhile (503), so no poll in between splits them across rounds
+    /// (each under the mass-delete guard's share).
+    pub async fn delete_outlook_contacts_in_one_round(
+        &self,
+        user: &TestUser,
+        ids: &[&str],
+    ) -> anyhow::Result<()> {
+        let faults = format!(
+            "{}/_sandbox/graph/mailboxes/{}/faults",
+            self.sandbox_url, user.mailbox_id
+        );
+        self.put(
+            faults.clone(),
+            json!({"share_503": 1.0, "retry_after_seconds": 0.1, "operations": ["GET *"]}),
+        )
+        .await?;
+        let token = self.graph_token(user).await?;
+        for id in ids {
+            let answer = self
+                .http
+                .delete(format!("{}/graph/v1.0/me/contacts/{id}", self.sandbox_url))
+                .bearer_auth(&token)
+                .send()
+                .await?;
+            anyhow::ensure!(answer.status() == 204, "Graph answered {}", answer.status());
+        }
+        let cleared = self.http.delete(&faults).send().await?;
+        anyhow::ensure!(cleared.status().is_success(), "{}", cleared.status());
+        Ok(())
+    }
+
     /// An access token for calling the emulated Graph API as the user would.
     pub async fn graph_token(&self, user: &TestUser) -> anyhow::Result<String> {
         self.control().graph_token(&user.mailbox_id).await

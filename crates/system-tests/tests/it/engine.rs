@@ -83,31 +83,15 @@ async fn the_mass_delete_guard_holds_a_large_delete_run_for_an_admin() -> anyhow
         .await?;
     let (outlook, _) = converged(&sys, &user, 20).await?;
 
-    // The user deletes 12 of their 20 contacts in Outlook at once (more than 30 %). Graph's
-    // reads fail meanwhile, so that one poll round reports them all (one a second would
-    // otherwise split them across rounds, each under the guard's share).
-    let faults = format!(
-        "{}/_sandbox/graph/mailboxes/{}/faults",
-        sys.sandbox_url, user.mailbox_id
-    );
-    sys.put(
-        faults.clone(),
-        serde_json::json!({"share_503": 1.0, "retry_after_seconds": 0.1, "operations": ["GET *"]}),
-    )
-    .await?;
-    let token = sys.graph_token(&user).await?;
-    for contact in outlook.iter().take(12) {
-        let id = contact["id"].as_str().expect("an id");
-        let answer = sys
-            .http
-            .delete(format!("{}/graph/v1.0/me/contacts/{id}", sys.sandbox_url))
-            .bearer_auth(&token)
-            .send()
-            .await?;
-        assert_eq!(answer.status(), 204);
-    }
-    let cleared = sys.http.delete(&faults).send().await?;
-    assert!(cleared.status().is_success(), "{}", cleared.status());
+    // The user deletes 12 of their 20 contacts in Outlook at once (more than 30 %), reported by
+    // one poll round.
+    let ids: Vec<&str> = outlook
+        .iter()
+        .take(12)
+        .map(|c| c["id"].as_str().expect("an id"))
+        .collect();
+    sys.delete_outlook_contacts_in_one_round(&user, &ids)
+        .await?;
 
     let admin = sys.admin_token().await?;
     let held = wait_for("the deletions to be held", TIMEOUT, || async {
