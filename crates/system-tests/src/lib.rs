@@ -596,6 +596,21 @@ impl System {
         Ok(())
     }
 
+    /// The deletions the mass-delete guard holds, as an admin (`admin`: its access token) lists
+    /// them.
+    pub async fn held_deletions(&self, admin: &str) -> anyhow::Result<Vec<Value>> {
+        let (status, body) = self
+            .call_as(
+                admin,
+                reqwest::Method::GET,
+                format!("{}/v1/admin/held-deletions", self.sync_url),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(status == 200, "held-deletions answered {status}: {body}");
+        Ok(body.as_array().cloned().unwrap_or_default())
+    }
+
     /// An access token for calling the emulated Graph API as the user would.
     pub async fn graph_token(&self, user: &TestUser) -> anyhow::Result<String> {
         self.control().graph_token(&user.mailbox_id).await

@@ -396,18 +396,7 @@ async fn a_conflict_held_while_an_admin_holds_the_delete_is_resolved_meanwhile()
     sys.delete_outlook_contacts_in_one_round(&user, &ids)
         .await?;
     let admin = sys.admin_token().await?;
-    let held_deletions = || async {
-        let (status, body) = sys
-            .call_as(
-                &admin,
-                Method::GET,
-                format!("{}/v1/admin/held-deletions", sys.sync_url),
-                None,
-            )
-            .await?;
-        anyhow::ensure!(status == 200, "held-deletions answered {status}: {body}");
-        Ok(body.as_array().cloned().unwrap_or_default())
-    };
+    let held_deletions = || sys.held_deletions(&admin);
     wait_for("the deletions to be held", TIMEOUT, || async {
         sys.sync_now(&user).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;

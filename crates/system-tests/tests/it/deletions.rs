@@ -86,19 +86,10 @@ fn count_of(statuses: &Value, status: &str) -> u64 {
 }
 
 async fn held_deletions(sys: &System, admin: &str, user: &TestUser) -> anyhow::Result<usize> {
-    let (status, body) = sys
-        .call_as(
-            admin,
-            Method::GET,
-            format!("{}/v1/admin/held-deletions", sys.sync_url),
-            None,
-        )
-        .await?;
-    anyhow::ensure!(status == 200, "held-deletions answered {status}: {body}");
-    Ok(body
-        .as_array()
-        .into_iter()
-        .flatten()
+    Ok(sys
+        .held_deletions(admin)
+        .await?
+        .iter()
         .filter(|h| h["user_id"] == user.user_id.as_str())
         .count())
 }

@@ -95,16 +95,7 @@ async fn the_mass_delete_guard_holds_a_large_delete_run_for_an_admin() -> anyhow
 
     let admin = sys.admin_token().await?;
     let held = wait_for("the deletions to be held", TIMEOUT, || async {
-        let (status, body) = sys
-            .call_as(
-                &admin,
-                Method::GET,
-                format!("{}/v1/admin/held-deletions", sys.sync_url),
-                None,
-            )
-            .await?;
-        anyhow::ensure!(status == 200, "held-deletions answered {status}: {body}");
-        let held = body.as_array().cloned().unwrap_or_default();
+        let held = sys.held_deletions(&admin).await?;
         Ok((held.len() == 12).then_some(held))
     })
     .await?;
