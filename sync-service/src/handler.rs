@@ -22,9 +22,10 @@ use crate::domain::matching::holds_back;
 use crate::domain::scope::{self, Reading};
 use crate::domain::unknown_read::{self, UnknownRead};
 use crate::domain::{Command, Input, Link, Output, RandomIds, Rules, UserSettings, step};
+use crate::fencing::{fence_one, fenced_in};
 use crate::setwise;
 use crate::store::inbox::Admission;
-use crate::store::{Tx, conflicts, held, inbox, links, outbox, parked, progress};
+use crate::store::{Tx, claims, conflicts, held, inbox, links, outbox, parked, progress};
 
 /// The mass-delete guard's thresholds.
 #[derive(Debug, Clone, Copy)]
@@ -200,6 +201,7 @@ impl ChangeHandler {
         let admissions = inbox::admit_all(&mut tx, user, &ids).await?;
         let mut wrote = false;
         let mut items = Vec::new();
+        let mut fence = None;
         for (received, admission) in messages.iter().zip(admissions) {
             let span = span_of(&received.envelope);
             if !span.in_scope(|| counted(admission)) {
@@ -208,6 +210,12 @@ impl ChangeHandler {
                         .instrument(span)
                         .await?;
                 }
+                continue;
+            }
+            if !fenced_in(&mut tx, &mut fence, &received.envelope)
+                .instrument(span.clone())
+                .await?
+            {
                 continue;
             }
             match setwise::ItemMessage::sort(received.envelope.clone(), span.clone()) {
@@ -222,6 +230,9 @@ impl ChangeHandler {
             }
         }
         wrote |= setwise::decide(&mut tx, user, items).await?;
+        if let Some(fence) = &fence {
+            claims::save(&mut tx, user, fence).await?;
+        }
         tx.commit().await?;
         if wrote {
             self.relay_wakeup.notify_one();
@@ -292,6 +303,9 @@ impl ChangeHandler {
             }
             return Ok(false);
         }
+        if !fence_one(tx, &envelope).await? {
+            return Ok(false);
+        }
         self.dispatch(tx, envelope.user_id, envelope.body, envelope.rescope)
             .await
     }
@@ -308,6 +322,9 @@ impl ChangeHandler {
         let envelope: Envelope<ChangeMessage> = serde_json::from_slice(&head.payload)?;
         let outcome = async {
             if !inbox::lock_user_and_record(&mut tx, user, envelope.message_id).await? {
+                return Ok(false);
+            }
+            if !fence_one(&mut tx, &envelope).await? {
                 return Ok(false);
             }
             self.dispatch(&mut tx, user, envelope.body, envelope.rescope)

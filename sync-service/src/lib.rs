@@ -2,6 +2,7 @@
 //! - [`domain`]: settings, links and the pure decision function;
 //! - [`store`]: links, settings, inbox and outbox in Postgres;
 //! - [`handler`]: the consumer of change events and apply results;
+//! - `fencing`: poll messages of a lost lease dropped on the way in;
 //! - `setwise`: a user's item messages and results of a batch decided with set-wise statements;
 //! - `writes`: decisions' writes kept in memory and stored with multi-row statements;
 //! - [`partitions`]: which partition queues this replica consumes;
@@ -16,6 +17,7 @@
 pub mod dead_letters;
 pub mod domain;
 pub mod error;
+mod fencing;
 pub mod finale;
 pub mod handler;
 pub mod openapi;

@@ -169,6 +169,10 @@ pub fn watch(kind: ItemKind) -> Watch {
         rescope: None,
         answered: 0,
         report_due: false,
+        claim: sync_protocol::PollClaim {
+            source: uuid::Uuid::nil(),
+            number: 1,
+        },
         calls_used: 0,
         calls_oldest: None,
     }

@@ -265,8 +265,9 @@ impl<C: Connector> Poller<C> {
             round,
             lists_everything: self.connector.full_read_lists_everything(watch.kind),
         };
-        let envelope =
-            Envelope::new(watch.user_id, started).with_traceparent(current_traceparent());
+        let envelope = Envelope::new(watch.user_id, started)
+            .with_traceparent(current_traceparent())
+            .with_claim(Some(watch.claim));
         self.publisher
             .publish_change(&envelope)
             .await
@@ -366,6 +367,7 @@ impl<C: Connector> Poller<C> {
                     Envelope::new(watch.user_id, change)
                         .with_traceparent(current_traceparent())
                         .with_rescope(round.rescope)
+                        .with_claim(Some(watch.claim))
                 })
                 .collect();
             round.items += published as i64;
@@ -386,7 +388,8 @@ impl<C: Connector> Poller<C> {
                 envelopes.push(
                     Envelope::new(watch.user_id, completed)
                         .with_traceparent(current_traceparent())
-                        .with_rescope(round.rescope),
+                        .with_rescope(round.rescope)
+                        .with_claim(Some(watch.claim)),
                 );
             }
             if !envelopes.is_empty()

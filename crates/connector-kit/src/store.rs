@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use sqlx::PgPool;
 use sync_model::{ItemKind, UserId};
-use sync_protocol::{ApplyOutcome, WatchScope};
+use sync_protocol::{ApplyOutcome, PollClaim, WatchScope};
 use uuid::Uuid;
 
 /// A claimed watch: what to poll and where the last poll stopped.
@@ -39,6 +39,8 @@ pub struct Watch {
     /// The end of this round must be reported even if it reads nothing: a command was answered
     /// since the last reported end, or that report is older than [`QUIET_REPORT_EVERY`].
     pub report_due: bool,
+    /// This claim of the watch, put on every message of the round (decisions #112).
+    pub claim: PollClaim,
     /// Provider calls made for the user in the last 24 hours when the watch was claimed...
     pub calls_used: u64,
     /// ...and when the oldest hour of those leaves the window.
@@ -66,6 +68,8 @@ struct WatchRow {
     identify: bool,
     answered: i64,
     report_due: bool,
+    claim: i64,
+    claim_source: Uuid,
     calls_used: i64,
     calls_oldest: Option<DateTime<Utc>>,
 }
@@ -88,6 +92,10 @@ impl TryFrom<WatchRow> for Watch {
             identify: row.identify,
             answered: row.answered,
             report_due: row.report_due,
+            claim: PollClaim {
+                source: row.claim_source,
+                number: row.claim,
+            },
             calls_used: row.calls_used.max(0) as u64,
             calls_oldest: row.calls_oldest,
         })
@@ -241,8 +249,10 @@ impl Store {
         limit: i64,
     ) -> anyhow::Result<Vec<Watch>> {
         let rows: Vec<WatchRow> = sqlx::query_as(
-            "UPDATE watches w SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
-             FROM (SELECT user_id, kind FROM watches
+            "UPDATE watches w SET lease_owner = $1, lease_until = now() + make_interval(secs => $2),
+                    claim = nextval('watch_claims'),
+                    claim_report_due = w.claim_report_due OR due.taken_over
+             FROM (SELECT user_id, kind, lease_until IS NOT NULL AS taken_over FROM watches
                    WHERE active AND next_poll_at <= now()
                      AND (lease_until IS NULL OR lease_until < now())
                    ORDER BY next_poll_at
@@ -254,7 +264,9 @@ impl Store {
                        CASE WHEN w.cursor IS NULL THEN w.rescope ELSE w.round_rescope END
                            AS rescope, w.identify, w.answered,
                        w.answered > w.reported OR w.reported_at IS NULL
-                           OR w.reported_at < now() - make_interval(secs => $4) AS report_due,
+                           OR w.reported_at < now() - make_interval(secs => $4)
+                           OR w.claim_report_due AS report_due,
+                       w.claim, (SELECT id FROM claim_source) AS claim_source,
                        (SELECT coalesce(sum(c.calls), 0)::bigint FROM api_calls c
                         WHERE c.user_id = w.user_id AND c.hour > now() - interval '24 hours')
                            AS calls_used,
@@ -338,6 +350,7 @@ impl Store {
                     round_rescope = NULL, identify = identify AND NOT $7,
                     reported = CASE WHEN $8 THEN $9 ELSE reported END,
                     reported_at = CASE WHEN $8 THEN now() ELSE reported_at END,
+                    claim_report_due = claim_report_due AND NOT $8,
                     lease_owner = NULL, lease_until = NULL, last_polled_at = now(),
                     next_poll_at = now() + make_interval(secs => $10), last_error = NULL,
                     state = $11

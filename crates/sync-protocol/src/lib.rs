@@ -9,5 +9,6 @@ pub mod topology;
 pub use failure::FailureCode;
 pub use identity::LinkIdentity;
 pub use messages::{
-    ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope, SCHEMA_VERSION, WatchScope,
+    ApplyOp, ApplyOutcome, ChangeMessage, CommandMessage, Envelope, PollClaim, SCHEMA_VERSION,
+    WatchScope,
 };

@@ -28,7 +28,21 @@ pub struct Envelope<T> {
     /// produced this message, so sync-service can tell the new scope's reads from the old's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rescope: Option<Uuid>,
+    /// On a connector's poll messages: the claim of the watch whose round read them, so that
+    /// sync-service can drop a page published late by a poller whose lease another replica
+    /// took over (decisions #112). Messages without one (answers, older connectors) pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<PollClaim>,
     pub body: T,
+}
+
+/// One claim of a connector's watch (a user's kind on one side): `number` grows with every
+/// claim made in the connector's database, whose `source` names that database; numbers of
+/// different sources are not compared (a connector whose database was replaced starts again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollClaim {
+    pub source: Uuid,
+    pub number: i64,
 }
 
 impl<T> Envelope<T> {
@@ -40,6 +54,7 @@ impl<T> Envelope<T> {
             occurred_at: Utc::now(),
             traceparent: None,
             rescope: None,
+            claim: None,
             body,
         }
     }
@@ -51,6 +66,11 @@ impl<T> Envelope<T> {
 
     pub fn with_rescope(mut self, rescope: Option<Uuid>) -> Self {
         self.rescope = rescope;
+        self
+    }
+
+    pub fn with_claim(mut self, claim: Option<PollClaim>) -> Self {
+        self.claim = claim;
         self
     }
 }

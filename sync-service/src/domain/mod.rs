@@ -4,6 +4,7 @@
 pub mod claim;
 pub mod collision;
 pub mod engine;
+pub mod fence;
 pub mod finale;
 pub mod full_read;
 pub mod link;

@@ -2,6 +2,7 @@
 //! explicitly, so a decision and its commands commit together.
 
 pub mod batch;
+pub mod claims;
 pub mod conflicts;
 pub mod finale;
 pub mod held;

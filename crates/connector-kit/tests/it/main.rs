@@ -1,6 +1,7 @@
 //! connector-kit against the real Postgres and RabbitMQ: leases, the poll loop, the command
 //! consumer.
 
+mod claims;
 mod commands;
 mod gates;
 mod leases;
