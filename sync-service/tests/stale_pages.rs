@@ -9,7 +9,6 @@ mod common;
 use common::{commands, contact_user, handle_batch, handler, new_outlook_contact, pool};
 use sync_model::{ExternalId, ItemKind, Side, UserId};
 use sync_protocol::{ApplyOp, ChangeMessage, Envelope, PollClaim};
-use uuid::Uuid;
 
 fn delivery(user: UserId, claim: Option<PollClaim>, body: ChangeMessage) -> Vec<u8> {
     serde_json::to_vec(&Envelope::new(user, body).with_claim(claim)).expect("serialisable")
@@ -58,11 +57,7 @@ async fn a_stalled_page_after_the_new_holders_round_is_dropped_one_by_one() -> a
     let pool = pool().await?;
     let handler = handler(&pool);
     let user = contact_user(&pool).await?;
-    let source = Uuid::new_v4();
-    let (stalled, taken_over) = (
-        Some(PollClaim { source, number: 41 }),
-        Some(PollClaim { source, number: 42 }),
-    );
+    let (stalled, taken_over) = (Some(PollClaim(41)), Some(PollClaim(42)));
 
     for message in [
         delivery(user, taken_over, deleted("Aiko")),
@@ -92,8 +87,7 @@ async fn a_stalled_page_is_dropped_in_a_batch_and_after_it() -> anyhow::Result<(
     let pool = pool().await?;
     let handler = handler(&pool);
     let user = contact_user(&pool).await?;
-    let source = Uuid::new_v4();
-    let claim = |number| Some(PollClaim { source, number });
+    let claim = |number| Some(PollClaim(number));
 
     // One batch: the new holder's round, then the stalled page, then the new holder's next read.
     handle_batch(
@@ -108,23 +102,25 @@ async fn a_stalled_page_is_dropped_in_a_batch_and_after_it() -> anyhow::Result<(
     .await?;
     assert_eq!(created_in_zoho(&pool).await?, vec!["Ben"]);
 
-    // The newest claim is stored: a page of an older claim is dropped in a later batch too
-    // (alone, and with others), while another user's claims are their own.
+    // The newest claim is stored: a page of an older claim is dropped in later transactions
+    // too, alone (one by one) and in a run of the user's messages (set-wise), while another
+    // user's claims are their own.
     let other = contact_user(&pool).await?;
     handle_batch(
         &handler,
-        &[delivery(user, claim(8), new_outlook_contact("Dai"))],
+        &[delivery(user, claim(9), new_outlook_contact("Dai"))],
     )
     .await?;
     handle_batch(
         &handler,
         &[
             delivery(user, claim(7), new_outlook_contact("Emi")),
+            delivery(user, claim(7), new_outlook_contact("Gen")),
             delivery(other, claim(7), new_outlook_contact("Fumi")),
         ],
     )
     .await?;
-    assert_eq!(created_in_zoho(&pool).await?, vec!["Ben", "Fumi"]);
+    assert_eq!(created_in_zoho(&pool).await?, vec!["Ben", "Dai", "Fumi"]);
     Ok(())
 }
 
@@ -134,8 +130,7 @@ async fn a_stalled_page_before_the_new_holders_messages_is_read_and_then_overtak
     let pool = pool().await?;
     let handler = handler(&pool);
     let user = contact_user(&pool).await?;
-    let source = Uuid::new_v4();
-    let claim = |number| Some(PollClaim { source, number });
+    let claim = |number| Some(PollClaim(number));
 
     // The stalled page reaches the queue first: it is an older read like any other, and the
     // new holder's round, which read the same changes again with the delete, follows it.

@@ -173,10 +173,7 @@ pub fn watch(kind: ItemKind, container: Option<&str>) -> Watch {
         rescope: None,
         answered: 0,
         report_due: false,
-        claim: sync_protocol::PollClaim {
-            source: uuid::Uuid::nil(),
-            number: 1,
-        },
+        claim: sync_protocol::PollClaim(1),
         calls_used: 0,
         calls_oldest: None,
     }

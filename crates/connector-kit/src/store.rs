@@ -69,7 +69,6 @@ struct WatchRow {
     answered: i64,
     report_due: bool,
     claim: i64,
-    claim_source: Uuid,
     calls_used: i64,
     calls_oldest: Option<DateTime<Utc>>,
 }
@@ -92,10 +91,7 @@ impl TryFrom<WatchRow> for Watch {
             identify: row.identify,
             answered: row.answered,
             report_due: row.report_due,
-            claim: PollClaim {
-                source: row.claim_source,
-                number: row.claim,
-            },
+            claim: PollClaim(row.claim),
             calls_used: row.calls_used.max(0) as u64,
             calls_oldest: row.calls_oldest,
         })
@@ -250,7 +246,8 @@ impl Store {
     ) -> anyhow::Result<Vec<Watch>> {
         let rows: Vec<WatchRow> = sqlx::query_as(
             "UPDATE watches w SET lease_owner = $1, lease_until = now() + make_interval(secs => $2),
-                    claim = nextval('watch_claims'),
+                    claim = greatest(coalesce(w.claim, 0) + 1,
+                                     (extract(epoch FROM now()) * 1000000)::bigint),
                     claim_report_due = w.claim_report_due OR due.taken_over
              FROM (SELECT user_id, kind, lease_until IS NOT NULL AS taken_over FROM watches
                    WHERE active AND next_poll_at <= now()
@@ -266,7 +263,7 @@ impl Store {
                        w.answered > w.reported OR w.reported_at IS NULL
                            OR w.reported_at < now() - make_interval(secs => $4)
                            OR w.claim_report_due AS report_due,
-                       w.claim, (SELECT id FROM claim_source) AS claim_source,
+                       w.claim,
                        (SELECT coalesce(sum(c.calls), 0)::bigint FROM api_calls c
                         WHERE c.user_id = w.user_id AND c.hour > now() - interval '24 hours')
                            AS calls_used,
@@ -310,7 +307,8 @@ impl Store {
                     full_read = $6, round_items = $7, round_id = $8, round_rescope = $10,
                     -- a resync round has begun (and is remembered): the request is served
                     resync_requested = resync_requested AND $8::uuid IS NULL
-             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3 AND generation = $9",
+             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3 AND generation = $9
+               AND claim = $11",
         )
         .bind(watch.user_id.0)
         .bind(watch.kind.as_str())
@@ -322,6 +320,7 @@ impl Store {
         .bind(round.id)
         .bind(watch.generation)
         .bind(round.rescope)
+        .bind(watch.claim.0)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 1 {
@@ -354,7 +353,8 @@ impl Store {
                     lease_owner = NULL, lease_until = NULL, last_polled_at = now(),
                     next_poll_at = now() + make_interval(secs => $10), last_error = NULL,
                     state = $11
-             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3 AND generation = $5",
+             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3 AND generation = $5
+               AND claim = $12",
         )
         .bind(watch.user_id.0)
         .bind(watch.kind.as_str())
@@ -367,6 +367,7 @@ impl Store {
         .bind(watch.answered)
         .bind(watch.poll_interval.as_secs_f64())
         .bind(WatchState::Ok.as_str())
+        .bind(watch.claim.0)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 1 {
@@ -378,12 +379,13 @@ impl Store {
     async fn why_not_saved(&self, watch: &Watch, owner: &str) -> sqlx::Result<Saved> {
         let moved: Option<(bool,)> = sqlx::query_as(
             "SELECT generation <> $4 FROM watches
-             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
+             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3 AND claim = $5",
         )
         .bind(watch.user_id.0)
         .bind(watch.kind.as_str())
         .bind(owner)
         .bind(watch.generation)
+        .bind(watch.claim.0)
         .fetch_optional(&self.pool)
         .await?;
         Ok(match moved {
@@ -429,7 +431,7 @@ impl Store {
                     next_poll_at = CASE WHEN generation = $7 THEN now() + make_interval(secs => $4)
                                         ELSE now() END,
                     last_error = $5, state = $6
-             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3",
+             WHERE user_id = $1 AND kind = $2 AND lease_owner = $3 AND claim = $8",
         )
         .bind(watch.user_id.0)
         .bind(watch.kind.as_str())
@@ -438,6 +440,7 @@ impl Store {
         .bind(error)
         .bind(state.as_str())
         .bind(watch.generation)
+        .bind(watch.claim.0)
         .execute(&self.pool)
         .await?;
         Ok(())

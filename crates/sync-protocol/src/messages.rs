@@ -36,14 +36,13 @@ pub struct Envelope<T> {
     pub body: T,
 }
 
-/// One claim of a connector's watch (a user's kind on one side): `number` grows with every
-/// claim made in the connector's database, whose `source` names that database; numbers of
-/// different sources are not compared (a connector whose database was replaced starts again).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PollClaim {
-    pub source: Uuid,
-    pub number: i64,
-}
+/// One claim of a connector's watch (a user's kind on one side): every claim of a watch has a
+/// greater number than the one before (the claim's time in microseconds, or one more than the
+/// last claim where the clock is behind it), so a later claim is newer whatever happened to
+/// the connector's database or its clock in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PollClaim(pub i64);
 
 impl<T> Envelope<T> {
     pub fn new(user_id: UserId, body: T) -> Self {

@@ -30,15 +30,14 @@ impl Fence {
 
     /// Whether a message of `kind` and `side` read under `claim` is taken in; a newer claim
     /// becomes the newest. A message with no claim (an answer to a command, or from a
-    /// connector of an earlier version) always is, and so is one from another source (the
-    /// connector's database was replaced: its numbers start again).
+    /// connector of an earlier version) always is.
     pub fn admits(&mut self, kind: ItemKind, side: Side, claim: Option<PollClaim>) -> bool {
         let Some(claim) = claim else {
             return true;
         };
         match self.newest.get(&(kind, side)) {
-            Some(newest) if newest.source == claim.source && claim.number < newest.number => false,
-            Some(newest) if *newest == claim => true,
+            Some(newest) if claim < *newest => false,
+            Some(newest) if claim == *newest => true,
             _ => {
                 self.newest.insert((kind, side), claim);
                 if !self.moved.contains(&(kind, side)) {
@@ -60,65 +59,44 @@ impl Fence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
 
-    fn claim(source: Uuid, number: i64) -> Option<PollClaim> {
-        Some(PollClaim { source, number })
+    fn claim(number: i64) -> Option<PollClaim> {
+        Some(PollClaim(number))
     }
 
     #[test]
     fn a_page_of_an_older_claim_is_dropped_once_a_newer_one_is_seen() {
-        let source = Uuid::new_v4();
         let mut fence = Fence::default();
-        assert!(fence.admits(ItemKind::Contact, Side::Outlook, claim(source, 7)));
-        assert!(fence.admits(ItemKind::Contact, Side::Outlook, claim(source, 7)));
-        assert!(!fence.admits(ItemKind::Contact, Side::Outlook, claim(source, 6)));
-        assert!(fence.admits(ItemKind::Contact, Side::Outlook, claim(source, 9)));
-        assert!(!fence.admits(ItemKind::Contact, Side::Outlook, claim(source, 7)));
+        assert!(fence.admits(ItemKind::Contact, Side::Outlook, claim(7)));
+        assert!(fence.admits(ItemKind::Contact, Side::Outlook, claim(7)));
+        assert!(!fence.admits(ItemKind::Contact, Side::Outlook, claim(6)));
+        assert!(fence.admits(ItemKind::Contact, Side::Outlook, claim(9)));
+        assert!(!fence.admits(ItemKind::Contact, Side::Outlook, claim(7)));
     }
 
     #[test]
     fn each_kind_and_side_has_its_own_newest_claim() {
-        let source = Uuid::new_v4();
-        let mut fence = Fence::new([(
-            (ItemKind::Contact, Side::Outlook),
-            PollClaim { source, number: 10 },
-        )]);
-        assert!(fence.admits(ItemKind::Contact, Side::Zoho, claim(source, 3)));
-        assert!(fence.admits(ItemKind::Task, Side::Outlook, claim(source, 3)));
-        assert!(!fence.admits(ItemKind::Contact, Side::Outlook, claim(source, 3)));
+        let mut fence = Fence::new([((ItemKind::Contact, Side::Outlook), PollClaim(10))]);
+        assert!(fence.admits(ItemKind::Contact, Side::Zoho, claim(3)));
+        assert!(fence.admits(ItemKind::Task, Side::Outlook, claim(3)));
+        assert!(!fence.admits(ItemKind::Contact, Side::Outlook, claim(3)));
     }
 
     #[test]
-    fn messages_without_a_claim_or_from_another_source_are_taken() {
-        let (old, new) = (Uuid::new_v4(), Uuid::new_v4());
-        let mut fence = Fence::new([(
-            (ItemKind::Contact, Side::Zoho),
-            PollClaim {
-                source: old,
-                number: 500,
-            },
-        )]);
+    fn messages_without_a_claim_are_taken() {
+        let mut fence = Fence::new([((ItemKind::Contact, Side::Zoho), PollClaim(500))]);
         assert!(fence.admits(ItemKind::Contact, Side::Zoho, None));
-        assert!(fence.admits(ItemKind::Contact, Side::Zoho, claim(new, 1)));
-        // The new source is the newest now: its own numbers are compared from here on.
-        assert!(!fence.admits(ItemKind::Contact, Side::Zoho, claim(new, 0)));
-        assert!(fence.admits(ItemKind::Contact, Side::Zoho, claim(new, 2)));
+        assert_eq!(fence.moved().count(), 0);
     }
 
     #[test]
     fn only_claims_that_moved_are_to_be_stored() {
-        let source = Uuid::new_v4();
-        let known = PollClaim { source, number: 4 };
-        let mut fence = Fence::new([((ItemKind::Event, Side::Outlook), known)]);
-        assert!(fence.admits(ItemKind::Event, Side::Outlook, Some(known)));
+        let mut fence = Fence::new([((ItemKind::Event, Side::Outlook), PollClaim(4))]);
+        assert!(fence.admits(ItemKind::Event, Side::Outlook, claim(4)));
         assert_eq!(fence.moved().count(), 0);
-        assert!(fence.admits(ItemKind::Event, Side::Zoho, claim(source, 5)));
-        assert!(fence.admits(ItemKind::Event, Side::Zoho, claim(source, 6)));
+        assert!(fence.admits(ItemKind::Event, Side::Zoho, claim(5)));
+        assert!(fence.admits(ItemKind::Event, Side::Zoho, claim(6)));
         let moved: Vec<_> = fence.moved().collect();
-        assert_eq!(
-            moved,
-            vec![(ItemKind::Event, Side::Zoho, PollClaim { source, number: 6 })]
-        );
+        assert_eq!(moved, vec![(ItemKind::Event, Side::Zoho, PollClaim(6))]);
     }
 }

@@ -8,11 +8,12 @@ use sync_model::capacity::zoho_length::DESCRIPTION;
 use sync_model::{
     Contact, EmailAddress, ExternalId, Item, ItemKind, LinkId, Modified, Side, UserId, Version,
 };
-use sync_protocol::{ApplyOp, FailureCode};
+use sync_protocol::{ApplyOp, FailureCode, PollClaim};
 use uuid::Uuid;
 
 use super::collision;
 use super::engine::{Command, Ids, Input, Output, Rules, step};
+use super::fence::Fence;
 use super::finale::{self, Step, Waiting};
 use super::full_read;
 use super::link::{Link, LinkStatus};
@@ -291,6 +292,10 @@ enum Action {
     /// Review mode: the user resolves the held conflicts of an item waiting for a choice by
     /// keeping one side's values (decisions 107, 108).
     Choose(u8, Side),
+    /// A poller claims the side's watch, reads what changed and stalls before publishing it
+    /// (its cursor does not move); the page arrives after the side's next round, which took
+    /// the watch over (decisions #111, #112).
+    PollStale(Side),
 }
 
 /// What the engine's queue carries: inputs, and the start and end of full re-reads.
@@ -307,6 +312,8 @@ enum Msg {
     /// The next page of the finale under way (like the handler's pager, it takes its turn
     /// among the user's other messages).
     FinalePage,
+    /// A poll round's message, with the number of the round's claim of the side's watch.
+    Claimed(Side, i64, Box<Msg>),
 }
 
 /// What a run exercises.
@@ -334,6 +341,7 @@ fn action(mix: Mix) -> BoxedStrategy<Action> {
         4 => side.clone().prop_map(Action::Write),
         1 => side.clone().prop_map(Action::WriteLost),
         1 => side.clone().prop_map(Action::WriteLate),
+        1 => side.clone().prop_map(Action::PollStale),
     ];
     match mix {
         Mix::Categories => prop_oneof![
@@ -432,6 +440,12 @@ struct World {
     finale: Option<VecDeque<Step>>,
     /// Steps a finale page settles.
     page: usize,
+    /// The newest claims seen, as sync-service keeps them (`poll_claims`).
+    fence: Fence,
+    /// Claims of the watches made so far (the connector's sequence).
+    claims: i64,
+    /// Pages of stalled pollers, delivered after their side's next round.
+    stalled: Vec<(Side, Vec<Msg>)>,
 }
 
 impl World {
@@ -468,6 +482,9 @@ impl World {
             mix,
             finale: None,
             page: 1,
+            fence: Fence::default(),
+            claims: 0,
+            stalled: Vec::new(),
         }
     }
 
@@ -556,6 +573,7 @@ impl World {
                 }
             }
             Action::Poll(side) => self.poll(side),
+            Action::PollStale(side) => self.poll_stale(side),
             Action::Engine => self.engine(),
             Action::Write(side) => self.write(side),
             Action::WriteLost(side) => self.write_lost(side),
@@ -765,12 +783,38 @@ impl World {
     }
 
     fn poll(&mut self, side: Side) {
+        let claim = self.claim();
+        let start = self.to_engine.len();
         if self.owed.contains(&side) {
             self.rescope_read(side);
-            return self.deliver_late(side);
+            self.claimed(side, claim, start);
+            self.deliver_late(side);
+            return self.deliver_stalled(side);
         }
-        let dirty = std::mem::take(&mut self.account(side).dirty);
+        let reads = self.reads(side, true);
+        self.to_engine.extend(reads);
+        self.claimed(side, claim, start);
+        self.deliver_late(side);
+        // The end of the round releases staged deletes (the guard is exercised elsewhere) and
+        // retries creates whose answer was lost.
+        let start = self.to_engine.len();
+        self.to_engine.push_back(Msg::Input(Input::ReleaseDelete));
+        self.to_engine.push_back(Msg::Input(Input::Retry { side }));
+        self.claimed(side, claim, start);
+        self.deliver_stalled(side);
+    }
+
+    /// What a round of `side` reads now: each item changed since the last round (`take`: the
+    /// round's cursor moves past them), as read now. Outlook tells no removal of an item it
+    /// never listed.
+    fn reads(&mut self, side: Side, take: bool) -> Vec<Msg> {
+        let dirty = if take {
+            std::mem::take(&mut self.account(side).dirty)
+        } else {
+            self.account(side).dirty.clone()
+        };
         let mut seen = std::collections::BTreeSet::new();
+        let mut reads = Vec::new();
         for (id, _) in dirty.iter().rev() {
             if !seen.insert(id.clone()) {
                 continue;
@@ -778,22 +822,67 @@ impl World {
             let account = self.account(side);
             let input = match account.read(side, id) {
                 Some(read) => {
-                    account.listed.insert(id.clone());
+                    if take {
+                        account.listed.insert(id.clone());
+                    }
                     read
                 }
-                None if side == Side::Outlook && !account.listed.remove(id) => continue,
-                None => Input::Deleted {
-                    side,
-                    external_id: ExternalId(id.clone()),
-                },
+                None if side == Side::Outlook && !account.listed.contains(id) => continue,
+                None => {
+                    if take && side == Side::Outlook {
+                        account.listed.remove(id);
+                    }
+                    Input::Deleted {
+                        side,
+                        external_id: ExternalId(id.clone()),
+                    }
+                }
             };
-            self.to_engine.push_back(Msg::Input(input));
+            reads.push(Msg::Input(input));
         }
-        self.deliver_late(side);
-        // The end of the round releases staged deletes (the guard is exercised elsewhere) and
-        // retries creates whose answer was lost.
-        self.to_engine.push_back(Msg::Input(Input::ReleaseDelete));
-        self.to_engine.push_back(Msg::Input(Input::Retry { side }));
+        reads
+    }
+
+    /// A claim of a watch: the next number of the connector's sequence.
+    fn claim(&mut self) -> i64 {
+        self.claims += 1;
+        self.claims
+    }
+
+    /// Puts `claim` on the messages queued for the engine since `start`.
+    fn claimed(&mut self, side: Side, claim: i64, start: usize) {
+        for msg in self.to_engine.iter_mut().skip(start) {
+            let inner = std::mem::replace(msg, Msg::FinalePage);
+            *msg = Msg::Claimed(side, claim, Box::new(inner));
+        }
+    }
+
+    /// A poller that reads `side` and stalls before publishing: neither its cursor nor what
+    /// the side lists moves; its page, the round's end included, comes after the next round.
+    fn poll_stale(&mut self, side: Side) {
+        if self.owed.contains(&side) {
+            return;
+        }
+        let claim = self.claim();
+        let mut page = self.reads(side, false);
+        page.push(Msg::Input(Input::ReleaseDelete));
+        page.push(Msg::Input(Input::Retry { side }));
+        let page = page
+            .into_iter()
+            .map(|msg| Msg::Claimed(side, claim, Box::new(msg)))
+            .collect();
+        self.stalled.push((side, page));
+    }
+
+    /// The stalled pages of `side`, after the round that took its watch over.
+    fn deliver_stalled(&mut self, side: Side) {
+        let (stalled, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stalled)
+            .into_iter()
+            .partition(|(s, _)| *s == side);
+        self.stalled = still;
+        for (_, page) in stalled {
+            self.to_engine.extend(page);
+        }
     }
 
     /// The answers of `side`'s writes held back by [`Action::WriteLate`], after what it read.
@@ -813,8 +902,22 @@ impl World {
 
     fn engine(&mut self) {
         let mut tagged = false;
-        let input = match self.to_engine.pop_front() {
+        let msg = match self.to_engine.pop_front() {
+            // Like `fencing::fenced_in`: a page of a claim older than the newest is dropped.
+            Some(Msg::Claimed(side, number, msg)) => {
+                if !self
+                    .fence
+                    .admits(ItemKind::Contact, side, Some(PollClaim(number)))
+                {
+                    return;
+                }
+                Some(*msg)
+            }
+            other => other,
+        };
+        let input = match msg {
             None => return,
+            Some(Msg::Claimed(..)) => unreachable!("a claim is put on a message once"),
             Some(Msg::Input(input)) => input,
             Some(Msg::Tagged(tag, input)) => {
                 // A read of an older re-scope is of the old scope, like an untagged one.

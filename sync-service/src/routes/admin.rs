@@ -265,8 +265,13 @@ pub async fn replay(
             "this message cannot be read, so it cannot be replayed",
         ));
     };
-    let message: serde_json::Value =
+    let mut message: serde_json::Value =
         serde_json::from_slice(&payload).map_err(|e| ApiError::Internal(e.into()))?;
+    // The admin wants it decided now: a poll claim on it, older than those decided since it
+    // was set aside, would have it dropped as a stale page (decisions #112).
+    if let Some(envelope) = message.as_object_mut() {
+        envelope.remove("claim");
+    }
     let prefix = state.publisher.prefix().to_owned();
     state
         .publisher

@@ -139,14 +139,8 @@ async fn released_watch_is_due_after_its_interval_and_a_new_folder_resets_the_cu
     store
         .set_watch(user, ItemKind::Contact, Some(&scope("f1")))
         .await?;
-    assert!(
-        store
-            .claim_due("a", lease, 1)
-            .await?
-            .remove(0)
-            .cursor
-            .is_some()
-    );
+    let watch = store.claim_due("a", lease, 1).await?.remove(0);
+    assert!(watch.cursor.is_some());
     store
         .release(&watch, "a", Duration::from_secs(0), None)
         .await?;
