@@ -153,7 +153,8 @@ pub struct RoundEnd<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Saved {
     Kept,
-    /// Another replica holds the lease now.
+    /// The watch was claimed again since (by another replica, or by this one once the lease
+    /// ran out while the round stalled).
     LeaseLost,
     /// The scope changed during the round: it must stop; a full read of the new scope is due.
     Rescoped,

@@ -3,9 +3,9 @@
 //! two, another replica claims the watch, reads the same changes again and what changed since,
 //! and its messages arrive first; the stalled page, arriving after them, would be taken as the
 //! newest news of its items (a deleted contact copied again, an older edit written back). Every
-//! claim carries a number that grows with each claim of the connector's database: a message of
-//! a claim older than the newest seen for its user, kind and side can only be such a page, and
-//! is dropped. A page that arrives before the newer claim's messages is read as what it is, an
+//! claim of a watch carries a number greater than the watch's claims before it: a message of a
+//! claim older than the newest seen for its user, kind and side can only be such a page (or a
+//! message that lost its place in the queue), and is dropped. A page that arrives before the newer claim's messages is read as what it is, an
 //! older read that they follow.
 
 use std::collections::HashMap;

@@ -442,7 +442,7 @@ struct World {
     page: usize,
     /// The newest claims seen, as sync-service keeps them (`poll_claims`).
     fence: Fence,
-    /// Claims of the watches made so far (the connector's sequence).
+    /// The last claim's number (the connector's numbers only grow).
     claims: i64,
     /// Pages of stalled pollers, delivered after their side's next round.
     stalled: Vec<(Side, Vec<Msg>)>,
@@ -843,7 +843,7 @@ impl World {
         reads
     }
 
-    /// A claim of a watch: the next number of the connector's sequence.
+    /// A claim of a watch: a number above every claim before it.
     fn claim(&mut self) -> i64 {
         self.claims += 1;
         self.claims

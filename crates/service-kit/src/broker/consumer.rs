@@ -117,6 +117,10 @@ where
 
     loop {
         let first = tokio::select! {
+            // Stopping first: a batch requeued at shutdown must not be overtaken by deliveries
+            // already prefetched behind it (they go back to the queue, in order, with the
+            // channel).
+            biased;
             _ = shutdown.cancelled() => break,
             next = consumer.next() => next.ok_or_else(closed)?,
         };

@@ -496,9 +496,11 @@ async fn poison_messages_reach_the_admin_dead_letter_list_and_can_be_replayed() 
     assert_eq!(body.as_array().map(Vec::len), Some(1));
 
     // A readable message of a schema this version does not know is dead-lettered too; a replay
-    // publishes it again to where it went (here it is refused again and comes back).
+    // publishes it again to where it went (here it is refused again and comes back), without
+    // the poll claim it carried (decisions #112: the admin wants it decided now, after the
+    // rounds that came since).
     let future = json!({"schema_version": 99, "message_id": uuid::Uuid::new_v4(), "user_id": uuid::Uuid::new_v4(),
-        "occurred_at": "2026-11-26T00:00:00Z",
+        "occurred_at": "2026-11-26T00:00:00Z", "claim": 1_700_000_000_000_000i64,
         "body": {"type": "item_deleted", "side": "zoho", "kind": "contact", "external_id": "1", "left_scope": false}});
     let future = serde_json::to_vec(&future)?;
     sys.publish_raw_change("zoho.contact.deleted", &future)
@@ -522,7 +524,7 @@ async fn poison_messages_reach_the_admin_dead_letter_list_and_can_be_replayed() 
         )
         .await?;
     assert_eq!(status, 200, "{body}");
-    wait_for("the replayed message to come back", TIMEOUT, || async {
+    let replayed = wait_for("the replayed message to come back", TIMEOUT, || async {
         let body = dead_letters(&sys, &admin).await?;
         Ok(body.as_array().and_then(|l| {
             l.iter()
@@ -533,6 +535,13 @@ async fn poison_messages_reach_the_admin_dead_letter_list_and_can_be_replayed() 
         }))
     })
     .await?;
+    let first: serde_json::Value =
+        serde_json::from_str(letter["payload"].as_str().expect("the payload as text"))?;
+    let again: serde_json::Value =
+        serde_json::from_str(replayed["payload"].as_str().expect("the payload as text"))?;
+    assert!(first.get("claim").is_some(), "{first}");
+    assert_eq!(again.get("claim"), None, "{again}");
+    assert_eq!(again["message_id"], first["message_id"]);
     sys.stop().await;
     Ok(())
 }
