@@ -6,32 +6,21 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use lapin::options::BasicAckOptions;
 use service_kit::broker::Broker;
 use sync_model::ItemKind;
-use sync_protocol::{ChangeMessage, Envelope, PollClaim};
+use sync_protocol::{ChangeMessage, PollClaim};
 use tokio_util::sync::CancellationToken;
 
-use crate::poller::{changes, eventually, idle, poller, provider, watch_user, world};
+use crate::poller::{collect_as, eventually, idle, poller, provider, watch_user, world};
 
 type Log = Arc<Mutex<Vec<(Option<PollClaim>, ChangeMessage)>>>;
 
 /// Every message published, with its claim, in order.
 async fn collect_claims(broker: &Broker) -> anyhow::Result<Log> {
-    let (channel, mut consumer) = changes(broker, "test-claims").await?;
-    let log: Log = Arc::default();
-    let sink = log.clone();
-    tokio::spawn(async move {
-        let _channel = channel;
-        while let Some(Ok(delivery)) = consumer.next().await {
-            let envelope: Envelope<ChangeMessage> =
-                serde_json::from_slice(&delivery.data).expect("a change message");
-            sink.lock().unwrap().push((envelope.claim, envelope.body));
-            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-        }
-    });
-    Ok(log)
+    collect_as(broker, "test-claims", |envelope| {
+        (envelope.claim, envelope.body)
+    })
+    .await
 }
 
 fn ends(log: &Log) -> Vec<(Option<PollClaim>, u64)> {

@@ -372,15 +372,24 @@ async fn a_replica_that_dies_mid_round_is_taken_over_and_nothing_is_lost_or_doub
 
 /// Collects every message the poll loop publishes, in order.
 pub(crate) async fn collect_all(broker: &Broker) -> anyhow::Result<Arc<Mutex<Vec<ChangeMessage>>>> {
-    let (channel, mut consumer) = changes(broker, "test-all").await?;
-    let log: Arc<Mutex<Vec<ChangeMessage>>> = Arc::default();
+    collect_as(broker, "test-all", |envelope| envelope.body).await
+}
+
+/// Collects what `keep` takes of every message the poll loop publishes, in order.
+pub(crate) async fn collect_as<T: Send + 'static>(
+    broker: &Broker,
+    tag: &str,
+    keep: fn(Envelope<ChangeMessage>) -> T,
+) -> anyhow::Result<Arc<Mutex<Vec<T>>>> {
+    let (channel, mut consumer) = changes(broker, tag).await?;
+    let log: Arc<Mutex<Vec<T>>> = Arc::default();
     let sink = log.clone();
     tokio::spawn(async move {
         let _channel = channel;
         while let Some(Ok(delivery)) = consumer.next().await {
             let envelope: Envelope<ChangeMessage> =
                 serde_json::from_slice(&delivery.data).expect("a change message");
-            sink.lock().unwrap().push(envelope.body);
+            sink.lock().unwrap().push(keep(envelope));
             let _ = delivery.acker.ack(BasicAckOptions::default()).await;
         }
     });
