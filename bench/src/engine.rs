@@ -22,8 +22,10 @@ use service_kit::settings::BrokerSettings;
 use sync_model::{Contact, EmailAddress, ExternalId, Item, ItemKind, Side, UserId, Version};
 use sync_protocol::topology::{CHANGES_EXCHANGE, PARTITIONS, change_routing_key};
 use sync_protocol::{ChangeMessage, Envelope};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::design_floor;
 use crate::procs::{self, Usage};
 use crate::progress::{Progress, step};
 use crate::system::{Paths, System};
@@ -71,6 +73,11 @@ pub struct Result {
     pub batched_max: usize,
     pub batched_floor_events_per_sec: f64,
     pub batched_floor_secs: f64,
+    /// The least durable work the design asks per event ([`design_floor`]).
+    pub design_floor_events_per_sec: f64,
+    pub design_floor_secs: f64,
+    /// Until the design floor's relay had published every command.
+    pub design_floor_with_commands_secs: Option<f64>,
     /// One sync-service replica.
     pub sync_events_per_sec: f64,
     pub sync_secs: f64,
@@ -80,6 +87,8 @@ pub struct Result {
     pub share_of_floor: f64,
     /// ... and of the batched floor's.
     pub share_of_batched_floor: f64,
+    /// ... and of the design floor's.
+    pub share_of_design_floor: f64,
     /// The same number of new events with a second replica started (partitions balanced).
     pub two_replicas: Option<Replicas>,
     pub completed: bool,
@@ -117,6 +126,9 @@ pub async fn run(paths: &Paths, config: &Config) -> anyhow::Result<Result> {
     ));
     let mut system = System::start(paths, "engine-throughput", &[procs::SYNC], &[]).await?;
     system.extra_queues.push(FLOOR_QUEUE.to_owned());
+    system
+        .extra_queues
+        .push(design_floor::COMMANDS_QUEUE.to_owned());
     let outcome = measure(&mut system, config).await;
     system.stop().await;
     outcome
@@ -230,8 +242,19 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
             FieldTable::default(),
         )
         .await?;
+    design_floor::create_tables(&pool).await?;
+    channel
+        .queue_declare(
+            broker.name(design_floor::COMMANDS_QUEUE).into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
     let deadline = Duration::from_secs(config.timeout_secs);
-    let (floor_rate, floor_secs, floor_done) = floor(
+    let one_by_one = floor(
         system,
         &channel,
         &pool,
@@ -240,12 +263,23 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
         deadline,
     )
     .await?;
-    let (batched_rate, batched_secs, batched_done) = floor(
+    let (floor_rate, floor_secs, floor_done) = (one_by_one.rate, one_by_one.secs, one_by_one.done);
+    let batched = floor(
         system,
         &channel,
         &pool,
         &events("batched"),
         Floor::Batched,
+        deadline,
+    )
+    .await?;
+    let (batched_rate, batched_secs, batched_done) = (batched.rate, batched.secs, batched.done);
+    let design = floor(
+        system,
+        &channel,
+        &pool,
+        &events("design"),
+        Floor::Design,
         deadline,
     )
     .await?;
@@ -306,6 +340,10 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
         batched_max: BATCHED_MAX,
         batched_floor_events_per_sec: batched_rate,
         batched_floor_secs: batched_secs,
+        design_floor_events_per_sec: design.rate,
+        design_floor_secs: design.secs,
+        design_floor_with_commands_secs: design.with_commands_secs,
+        share_of_design_floor: one.events_per_sec / design.rate.max(f64::MIN_POSITIVE),
         sync_events_per_sec: one.events_per_sec,
         sync_secs: one.secs,
         sync_with_commands_secs: one.with_commands_secs,
@@ -313,6 +351,7 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
         share_of_batched_floor: one.events_per_sec / batched_rate.max(f64::MIN_POSITIVE),
         completed: floor_done
             && batched_done
+            && design.done
             && one.completed
             && two.as_ref().is_some_and(|t| t.completed),
         two_replicas: two,
@@ -325,6 +364,17 @@ async fn measure(system: &mut System, config: &Config) -> anyhow::Result<Result>
 enum Floor {
     OneByOne,
     Batched,
+    /// The least durable work of the design per event ([`design_floor`]).
+    Design,
+}
+
+/// One floor's run.
+struct FloorRun {
+    rate: f64,
+    secs: f64,
+    done: bool,
+    /// The design floor: until its relay had published every command.
+    with_commands_secs: Option<f64>,
 }
 
 /// Runs one floor over `events`: its rate, seconds, and whether it handled them all in time.
@@ -335,30 +385,53 @@ async fn floor(
     events: &[(String, Envelope<ChangeMessage>)],
     kind: Floor,
     timeout: Duration,
-) -> anyhow::Result<(f64, f64, bool)> {
+) -> anyhow::Result<FloorRun> {
     let settings = BrokerSettings {
         prefetch: match kind {
             Floor::OneByOne => system.broker.prefetch,
-            Floor::Batched => BATCHED_PREFETCH,
+            Floor::Batched | Floor::Design => BATCHED_PREFETCH,
         },
         ..system.broker.clone()
     };
     let broker = Broker::connect(&settings, "bench-floor").await?;
     let handled = Arc::new(AtomicU64::new(0));
+    let published = Arc::new(AtomicU64::new(0));
     let stop = CancellationToken::new();
+    let wakeup = Arc::new(Notify::new());
+    let relay = if kind == Floor::Design {
+        let task = design_floor::relay(
+            pool.clone(),
+            broker.channel().await?,
+            broker.name(design_floor::COMMANDS_QUEUE),
+            wakeup.clone(),
+            published.clone(),
+            stop.clone(),
+        );
+        Some(tokio::spawn(task))
+    } else {
+        None
+    };
     let consumer = {
-        let (pool, handled, stop, broker) =
-            (pool.clone(), handled.clone(), stop.clone(), broker.clone());
+        let (pool, handled, stop, broker, wakeup) = (
+            pool.clone(),
+            handled.clone(),
+            stop.clone(),
+            broker.clone(),
+            wakeup.clone(),
+        );
         tokio::spawn(async move {
             let max = match kind {
                 Floor::OneByOne => 1,
-                Floor::Batched => BATCHED_MAX,
+                Floor::Batched | Floor::Design => BATCHED_MAX,
             };
             consume_batches(&broker, FLOOR_QUEUE, stop, max, move |batch| {
-                let (pool, handled) = (pool.clone(), handled.clone());
+                let (pool, handled, wakeup) = (pool.clone(), handled.clone(), wakeup.clone());
                 async move {
                     let n = batch.len();
-                    let outcome = upsert(&pool, &batch).await;
+                    let outcome = match kind {
+                        Floor::Design => design_floor::handle(&pool, &batch, &wakeup).await,
+                        Floor::OneByOne | Floor::Batched => upsert(&pool, &batch).await,
+                    };
                     if outcome.is_ok() {
                         handled.fetch_add(n as u64, Ordering::Relaxed);
                     }
@@ -375,6 +448,7 @@ async fn floor(
     let label = match kind {
         Floor::OneByOne => "floor",
         Floor::Batched => "batched floor",
+        Floor::Design => "design floor",
     };
     let mut progress = Progress::new();
     let started = Instant::now();
@@ -391,12 +465,31 @@ async fn floor(
     }
     let secs = started.elapsed().as_secs_f64();
     let done = handled.load(Ordering::Relaxed) as usize >= events.len();
+    let mut with_commands_secs = None;
+    if relay.is_some() {
+        let relay_deadline = Instant::now() + Duration::from_secs(60);
+        while done && Instant::now() < relay_deadline {
+            if published.load(Ordering::Relaxed) as usize >= events.len() {
+                with_commands_secs = Some(started.elapsed().as_secs_f64());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     stop.cancel();
     let _ = consumer.await;
+    if let Some(relay) = relay {
+        let _ = relay.await;
+    }
     broker.close().await;
     let rate = handled.load(Ordering::Relaxed) as f64 / secs;
     progress.done(&format!("{label}: {rate:.0} events/s"));
-    Ok((rate, secs, done))
+    Ok(FloorRun {
+        rate,
+        secs,
+        done,
+        with_commands_secs,
+    })
 }
 
 /// Publishes `events` to sync-service and waits until `replicas` have handled them all and the

@@ -7,6 +7,7 @@
 //! - [`report`]: JSON, Markdown and the SVG latency plot.
 #![doc = include_str!("../README.md")]
 
+mod design_floor;
 mod engine;
 mod initial;
 mod report;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use service_kit::broker::{Broker, consume_batches};
+use service_kit::broker::{Broker, consume_batches_gated};
 use sqlx::PgPool;
 use sync_protocol::topology::Partition;
 use tokio::sync::Semaphore;
@@ -32,6 +32,10 @@ pub struct PartitionSettings {
     /// Deliveries taken from a partition queue at once (decisions #81): each user's among them
     /// are handled in one transaction.
     pub batch: usize,
+    /// Partitions whose batches are handled at once (0: no limit). The others' deliveries
+    /// gather meanwhile, so under load batches grow and a user's transaction holds more of
+    /// its messages (decisions #114).
+    pub at_once: usize,
 }
 
 struct Consumer {
@@ -56,6 +60,7 @@ pub async fn run(
     let replica = Uuid::new_v4();
     partitions::seed(&pool).await?;
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let gate = (settings.at_once > 0).then(|| Arc::new(Semaphore::new(settings.at_once)));
     let tick = settings.lease / 4;
     let mut running: BTreeMap<Partition, Consumer> = BTreeMap::new();
     let mut renewed = tokio::time::Instant::now();
@@ -103,6 +108,7 @@ pub async fn run(
                             &broker,
                             &handler,
                             &permits,
+                            &gate,
                             partition,
                             settings.batch,
                             shutdown.child_token(),
@@ -142,18 +148,25 @@ fn start(
     broker: &Broker,
     handler: &Arc<ChangeHandler>,
     permits: &Arc<Semaphore>,
+    gate: &Option<Arc<Semaphore>>,
     partition: Partition,
     batch: usize,
     stop: CancellationToken,
 ) -> Consumer {
-    let (broker, handler, permits) = (broker.clone(), handler.clone(), permits.clone());
+    let (broker, handler, permits, gate) = (
+        broker.clone(),
+        handler.clone(),
+        permits.clone(),
+        gate.clone(),
+    );
     let token = stop.clone();
     let task = tokio::spawn(async move {
-        consume_batches(
+        consume_batches_gated(
             &broker,
             &partition.queue(),
             token,
             batch,
+            gate,
             move |deliveries| {
                 let (handler, permits) = (handler.clone(), permits.clone());
                 async move {

@@ -38,6 +38,8 @@ pub struct Settings {
     /// transaction (decisions #81, #87). The broker's prefetch (`SYNC_SERVICE_BROKER_PREFETCH`,
     /// twice this by default) bounds it too.
     pub batch_max: usize,
+    /// Partitions whose batches one replica handles at once; 0 for no limit (decisions #114).
+    pub partitions_at_once: usize,
     /// The shortest poll interval a user may choose (at least 1 s; 60 by default).
     pub min_poll_interval_secs: u32,
     /// Steps of a first sync's finale settled per transaction (decisions #83).
@@ -84,6 +86,7 @@ impl Settings {
                 parse_or::<u64>(PREFIX, "DELETED_LINK_RETENTION_DAYS", 30)? * 86_400,
             ),
             batch_max,
+            partitions_at_once: parse_or(PREFIX, "PARTITIONS_AT_ONCE", 2)?,
             min_poll_interval_secs: match parse_or(
                 PREFIX,
                 "MIN_POLL_INTERVAL_SECS",

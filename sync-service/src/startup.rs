@@ -146,6 +146,7 @@ impl Application {
             // The relay, the partition leases and the HTTP API need connections too.
             concurrency: self.settings.database.max_connections.saturating_sub(3) as usize,
             batch: self.settings.batch_max,
+            at_once: self.settings.partitions_at_once,
         };
         tasks.spawn(crate::retries::run(handler.clone(), shutdown.clone()));
         tasks.spawn(crate::partitions::run(

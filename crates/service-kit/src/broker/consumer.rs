@@ -4,6 +4,7 @@
 //! poison messages dead-lettered, transient failures retried.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,6 +12,7 @@ use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::Broker;
@@ -93,6 +95,26 @@ pub async fn consume_batches<F, Fut>(
     queue: &str,
     shutdown: CancellationToken,
     max_batch: usize,
+    handler: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(Vec<Delivered>) -> Fut,
+    Fut: Future<Output = Vec<Result<(), HandlerError>>>,
+{
+    consume_batches_gated(broker, queue, shutdown, max_batch, None, handler).await
+}
+
+/// Like [`consume_batches`], taking each batch only once a permit of `gate` (shared by several
+/// consumers) is free, and holding it while the handler works on the batch: consumers waiting
+/// for a permit let deliveries gather, so under load each takes a larger batch, while an idle
+/// consumer waits for nothing. The permit is given back before any pause between attempts,
+/// so a batch that waits to be retried never holds the other consumers up.
+pub async fn consume_batches_gated<F, Fut>(
+    broker: &Broker,
+    queue: &str,
+    shutdown: CancellationToken,
+    max_batch: usize,
+    gate: Option<Arc<Semaphore>>,
     mut handler: F,
 ) -> anyhow::Result<()>
 where
@@ -124,7 +146,16 @@ where
             _ = shutdown.cancelled() => break,
             next = consumer.next() => next.ok_or_else(closed)?,
         };
-        let mut batch = vec![first.with_context(|| format!("consumer of {queue} failed"))?];
+        let first = first.with_context(|| format!("consumer of {queue} failed"))?;
+        let permit = match &gate {
+            Some(gate) => tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                permit = gate.clone().acquire_owned() => Some(permit?),
+            },
+            None => None,
+        };
+        let mut batch = vec![first];
         while batch.len() < max_batch.max(1) {
             match consumer.next().now_or_never() {
                 Some(Some(next)) => {
@@ -136,7 +167,7 @@ where
         }
         metrics::histogram!("broker_batch_deliveries", "queue" => queue.clone())
             .record(batch.len() as f64);
-        settle_batch(&queue, &batch, &shutdown, &mut handler).await?;
+        settle_batch(&queue, &batch, &shutdown, permit, &mut handler).await?;
     }
     let _ = channel.close(200, "consumer stopped".into()).await;
     Ok(())
@@ -166,6 +197,7 @@ async fn settle_batch<F, Fut>(
     queue: &str,
     batch: &[Delivery],
     shutdown: &CancellationToken,
+    mut permit: Option<OwnedSemaphorePermit>,
     handler: &mut F,
 ) -> anyhow::Result<()>
 where
@@ -230,6 +262,8 @@ where
             }
         }
         if !again.is_empty() {
+            // The gate's permit is for working, not for waiting.
+            permit = None;
             attempt += 1;
             tokio::select! {
                 _ = shutdown.cancelled() => {}
@@ -239,6 +273,7 @@ where
         pending = again;
     }
     acknowledge(batch, &succeeded).await?;
+    drop(permit);
     if !requeue.is_empty() {
         // Requeued at once, a failure caused by an outage would come back in a hot loop.
         tokio::time::sleep(RETRY_PAUSE).await;

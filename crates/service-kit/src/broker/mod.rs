@@ -14,7 +14,9 @@ use anyhow::Context;
 use lapin::{Channel, Connection, ConnectionProperties};
 use secrecy::ExposeSecret;
 
-pub use consumer::{Delivered, HandlerError, consume, consume_batches, consume_with_key};
+pub use consumer::{
+    Delivered, HandlerError, consume, consume_batches, consume_batches_gated, consume_with_key,
+};
 pub use publisher::Publisher;
 
 use crate::settings::BrokerSettings;

@@ -417,3 +417,192 @@ async fn a_successful_batch_is_acknowledged_up_to_its_last_delivery_only() -> an
     );
     Ok(())
 }
+
+/// A user whose messages go to another partition queue than [`USER`]'s.
+fn other_user() -> UserId {
+    (2..)
+        .map(|n| {
+            UserId(uuid::Uuid::from_u128(
+                0x6f1c_2a3e_0000_4000_8000_0000_0000_0000 + n,
+            ))
+        })
+        .find(|u| Partition::of(*u) != Partition::of(USER))
+        .expect("some user lands in another partition")
+}
+
+fn deleted_for(user: UserId, id: &str) -> Envelope<ChangeMessage> {
+    Envelope {
+        user_id: user,
+        ..deleted(id)
+    }
+}
+
+fn ids_of(batch: &[service_kit::broker::Delivered]) -> Vec<String> {
+    batch
+        .iter()
+        .map(|d| {
+            let envelope: Envelope<ChangeMessage> = serde_json::from_slice(&d.data).unwrap();
+            let ChangeMessage::ItemDeleted { external_id, .. } = envelope.body else {
+                unreachable!()
+            };
+            external_id.0
+        })
+        .collect()
+}
+
+/// What gated consumers share: the gate, their shutdown, and how many work at once (now and
+/// at most).
+#[derive(Clone)]
+struct Gated {
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+    shutdown: CancellationToken,
+    working: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Gated {
+    fn new(permits: usize) -> Self {
+        Gated {
+            gate: std::sync::Arc::new(tokio::sync::Semaphore::new(permits)),
+            shutdown: CancellationToken::new(),
+            working: Default::default(),
+            most: Default::default(),
+        }
+    }
+}
+
+/// Consumes `user`'s partition through the shared gate; each call reports its batch to `calls`
+/// and counts itself as working while it works. `work` decides each call's outcome and how
+/// long it takes.
+fn gated_consumer(
+    broker: &Broker,
+    user: UserId,
+    shared: &Gated,
+    calls: mpsc::UnboundedSender<Vec<String>>,
+    mut work: impl FnMut(usize) -> (Duration, Option<HandlerError>) + Send + 'static,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    use std::sync::atomic::Ordering;
+    let broker = broker.clone();
+    let Gated {
+        gate,
+        shutdown,
+        working,
+        most,
+    } = shared.clone();
+    tokio::spawn(async move {
+        let mut call = 0;
+        service_kit::broker::consume_batches_gated(
+            &broker,
+            &Partition::of(user).queue(),
+            shutdown,
+            10,
+            Some(gate),
+            move |batch| {
+                call += 1;
+                let ids = ids_of(&batch);
+                let _ = calls.send(ids.clone());
+                let (takes, failure) = work(call);
+                let (working, most) = (working.clone(), most.clone());
+                async move {
+                    let now = working.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(takes).await;
+                    working.fetch_sub(1, Ordering::SeqCst);
+                    let mut failure = failure;
+                    ids.iter()
+                        .map(|_| match failure.take() {
+                            Some(HandlerError::Outage(e)) => Err(HandlerError::Outage(e)),
+                            _ => Ok(()),
+                        })
+                        .collect()
+                }
+            },
+        )
+        .await
+    })
+}
+
+#[tokio::test]
+async fn gated_consumers_work_one_batch_at_a_time_and_a_waiting_one_takes_what_gathered()
+-> anyhow::Result<()> {
+    let settings = test_support::test_broker();
+    let broker = Broker::connect(&settings, "test-gate").await?;
+    let publisher = broker.publisher().await?;
+    let (first, second) = (USER, other_user());
+    let shared = Gated::new(1);
+    let (a_tx, mut a_calls) = mpsc::unbounded_channel();
+    let (b_tx, mut b_calls) = mpsc::unbounded_channel();
+    // The first user's first batch works for 800 ms; everything else at once.
+    let a = gated_consumer(&broker, first, &shared, a_tx, |call| {
+        let takes = if call == 1 { 800 } else { 0 };
+        (Duration::from_millis(takes), None)
+    });
+    let b = gated_consumer(&broker, second, &shared, b_tx, |_| (Duration::ZERO, None));
+
+    publisher.publish_change(&deleted_for(first, "a1")).await?;
+    let a_first = tokio::time::timeout(Duration::from_secs(10), a_calls.recv()).await?;
+    assert_eq!(a_first, Some(vec!["a1".to_owned()]));
+    // The second user's messages arrive one by one while the first holds the gate: ungated,
+    // each would be a batch of its own.
+    let names: Vec<String> = (1..=5).map(|i| format!("b{i}")).collect();
+    for name in &names {
+        publisher.publish_change(&deleted_for(second, name)).await?;
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    let b_first = tokio::time::timeout(Duration::from_secs(10), b_calls.recv())
+        .await?
+        .expect("consumer alive");
+    shared.shutdown.cancel();
+    a.await??;
+    b.await??;
+    assert_eq!(
+        b_first, names,
+        "what gathered while the gate was taken is one batch"
+    );
+    assert_eq!(
+        shared.most.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one batch at a time"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_waiting_to_be_retried_gives_the_gate_back() -> anyhow::Result<()> {
+    let settings = test_support::test_broker();
+    let broker = Broker::connect(&settings, "test-gate-retry").await?;
+    let publisher = broker.publisher().await?;
+    let (first, second) = (USER, other_user());
+    let shared = Gated::new(1);
+    let (tx, mut calls) = mpsc::unbounded_channel();
+    // The first user's first attempt meets an outage: retried after a pause of a second.
+    let a = gated_consumer(&broker, first, &shared, tx.clone(), |call| {
+        let failure = (call == 1).then(|| HandlerError::Outage(anyhow::anyhow!("database down")));
+        (Duration::ZERO, failure)
+    });
+    let b = gated_consumer(&broker, second, &shared, tx, |_| (Duration::ZERO, None));
+
+    publisher.publish_change(&deleted_for(first, "a1")).await?;
+    let mut order = vec![
+        tokio::time::timeout(Duration::from_secs(10), calls.recv())
+            .await?
+            .expect("consumer alive"),
+    ];
+    publisher.publish_change(&deleted_for(second, "b1")).await?;
+    for _ in 0..2 {
+        order.push(
+            tokio::time::timeout(Duration::from_secs(10), calls.recv())
+                .await?
+                .expect("consumer alive"),
+        );
+    }
+    shared.shutdown.cancel();
+    a.await??;
+    b.await??;
+    assert_eq!(
+        order.concat(),
+        ["a1", "b1", "a1"],
+        "the other partition's batch is handled during the pause"
+    );
+    Ok(())
+}
