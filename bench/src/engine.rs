@@ -466,9 +466,9 @@ async fn floor(
     let secs = started.elapsed().as_secs_f64();
     let done = handled.load(Ordering::Relaxed) as usize >= events.len();
     let mut with_commands_secs = None;
-    if relay.is_some() {
+    if let Some(relay) = &relay {
         let relay_deadline = Instant::now() + Duration::from_secs(60);
-        while done && Instant::now() < relay_deadline {
+        while done && Instant::now() < relay_deadline && !relay.is_finished() {
             if published.load(Ordering::Relaxed) as usize >= events.len() {
                 with_commands_secs = Some(started.elapsed().as_secs_f64());
                 break;
@@ -478,9 +478,26 @@ async fn floor(
     }
     stop.cancel();
     let _ = consumer.await;
+    let mut relay_failed = false;
     if let Some(relay) = relay {
-        let _ = relay.await;
+        // A confirm the broker never sends (a memory alarm) must not hang the benchmark.
+        match tokio::time::timeout(Duration::from_secs(10), relay).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(err))) => {
+                eprintln!("warning: the design floor's relay failed: {err:#}");
+                relay_failed = true;
+            }
+            Ok(Err(err)) => {
+                eprintln!("warning: the design floor's relay failed: {err}");
+                relay_failed = true;
+            }
+            Err(_) => {
+                eprintln!("warning: the design floor's relay did not stop within 10 s");
+                relay_failed = true;
+            }
+        }
     }
+    let done = done && !relay_failed;
     broker.close().await;
     let rate = handled.load(Ordering::Relaxed) as f64 / secs;
     progress.done(&format!("{label}: {rate:.0} events/s"));

@@ -107,8 +107,9 @@ where
 /// Like [`consume_batches`], taking each batch only once a permit of `gate` (shared by several
 /// consumers) is free, and holding it while the handler works on the batch: consumers waiting
 /// for a permit let deliveries gather, so under load each takes a larger batch, while an idle
-/// consumer waits for nothing. The permit is given back before any pause between attempts,
-/// so a batch that waits to be retried never holds the other consumers up.
+/// consumer waits for nothing. The permit is given back before any pause between attempts and
+/// taken again for the next one, so a batch that waits to be retried never holds the other
+/// consumers up, and retries do not pile up beyond the gate when a dependency comes back.
 pub async fn consume_batches_gated<F, Fut>(
     broker: &Broker,
     queue: &str,
@@ -167,7 +168,15 @@ where
         }
         metrics::histogram!("broker_batch_deliveries", "queue" => queue.clone())
             .record(batch.len() as f64);
-        settle_batch(&queue, &batch, &shutdown, permit, &mut handler).await?;
+        settle_batch(
+            &queue,
+            &batch,
+            &shutdown,
+            gate.as_ref(),
+            permit,
+            &mut handler,
+        )
+        .await?;
     }
     let _ = channel.close(200, "consumer stopped".into()).await;
     Ok(())
@@ -197,6 +206,7 @@ async fn settle_batch<F, Fut>(
     queue: &str,
     batch: &[Delivery],
     shutdown: &CancellationToken,
+    gate: Option<&Arc<Semaphore>>,
     mut permit: Option<OwnedSemaphorePermit>,
     handler: &mut F,
 ) -> anyhow::Result<()>
@@ -268,6 +278,15 @@ where
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = tokio::time::sleep(pause) => {}
+            }
+            // ...and the next attempt works under the gate again (after a shutdown, the last
+            // attempt that settles the batch does not wait for it).
+            if let Some(gate) = gate {
+                permit = tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => None,
+                    taken = gate.clone().acquire_owned() => Some(taken?),
+                };
             }
         }
         pending = again;

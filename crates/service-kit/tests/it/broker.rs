@@ -532,9 +532,9 @@ async fn gated_consumers_work_one_batch_at_a_time_and_a_waiting_one_takes_what_g
     let shared = Gated::new(1);
     let (a_tx, mut a_calls) = mpsc::unbounded_channel();
     let (b_tx, mut b_calls) = mpsc::unbounded_channel();
-    // The first user's first batch works for 800 ms; everything else at once.
+    // The first user's first batch works for 1.5 s; everything else at once.
     let a = gated_consumer(&broker, first, &shared, a_tx, |call| {
-        let takes = if call == 1 { 800 } else { 0 };
+        let takes = if call == 1 { 1500 } else { 0 };
         (Duration::from_millis(takes), None)
     });
     let b = gated_consumer(&broker, second, &shared, b_tx, |_| (Duration::ZERO, None));
@@ -580,7 +580,10 @@ async fn a_batch_waiting_to_be_retried_gives_the_gate_back() -> anyhow::Result<(
         let failure = (call == 1).then(|| HandlerError::Outage(anyhow::anyhow!("database down")));
         (Duration::ZERO, failure)
     });
-    let b = gated_consumer(&broker, second, &shared, tx, |_| (Duration::ZERO, None));
+    // The other partition's batch works for 1.5 s: the retry, due after 1 s, waits for it.
+    let b = gated_consumer(&broker, second, &shared, tx, |_| {
+        (Duration::from_millis(1500), None)
+    });
 
     publisher.publish_change(&deleted_for(first, "a1")).await?;
     let mut order = vec![
@@ -603,6 +606,11 @@ async fn a_batch_waiting_to_be_retried_gives_the_gate_back() -> anyhow::Result<(
         order.concat(),
         ["a1", "b1", "a1"],
         "the other partition's batch is handled during the pause"
+    );
+    assert_eq!(
+        shared.most.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the retry takes the gate again: one batch at a time"
     );
     Ok(())
 }
