@@ -479,9 +479,14 @@ async fn floor(
     stop.cancel();
     let _ = consumer.await;
     let mut relay_failed = false;
-    if let Some(relay) = relay {
-        // A confirm the broker never sends (a memory alarm) must not hang the benchmark.
-        match tokio::time::timeout(Duration::from_secs(10), relay).await {
+    if let Some(mut relay) = relay {
+        // A confirm the broker never sends must not hang the benchmark: the relay is stopped,
+        // its transaction rolled back with its connection.
+        let ended = tokio::time::timeout(Duration::from_secs(10), &mut relay).await;
+        if ended.is_err() {
+            relay.abort();
+        }
+        match ended {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(err))) => {
                 eprintln!("warning: the design floor's relay failed: {err:#}");
