@@ -232,18 +232,7 @@ async fn a_batch_takes_what_has_arrived_and_each_delivery_is_settled_by_its_own_
                 4,
                 move |batch| {
                     calls += 1;
-                    let ids: Vec<String> = batch
-                        .iter()
-                        .map(|d| {
-                            let envelope: Envelope<ChangeMessage> =
-                                serde_json::from_slice(&d.data).unwrap();
-                            let ChangeMessage::ItemDeleted { external_id, .. } = envelope.body
-                            else {
-                                unreachable!()
-                            };
-                            external_id.0
-                        })
-                        .collect();
+                    let ids = ids_of(&batch);
                     let outcomes: Vec<Result<(), HandlerError>> = ids
                         .iter()
                         .map(|id| match id.as_str() {
@@ -350,18 +339,7 @@ async fn a_successful_batch_is_acknowledged_up_to_its_last_delivery_only() -> an
                 CancellationToken::new(),
                 2,
                 move |batch| {
-                    let ids: Vec<String> = batch
-                        .iter()
-                        .map(|d| {
-                            let envelope: Envelope<ChangeMessage> =
-                                serde_json::from_slice(&d.data).unwrap();
-                            let ChangeMessage::ItemDeleted { external_id, .. } = envelope.body
-                            else {
-                                unreachable!()
-                            };
-                            external_id.0
-                        })
-                        .collect();
+                    let ids = ids_of(&batch);
                     let hang = handled >= 2;
                     handled += ids.len();
                     let outcomes = ids.iter().map(|_| Ok(())).collect::<Vec<_>>();
