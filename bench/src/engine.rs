@@ -454,6 +454,10 @@ async fn floor(
     let started = Instant::now();
     let queue = broker.name(FLOOR_QUEUE);
     publish_all(channel, "", &retarget(events, &queue)).await?;
+    eprintln!(
+        "  {label}: published after {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     let deadline = started + timeout;
     loop {
         let n = handled.load(Ordering::Relaxed);
@@ -553,8 +557,12 @@ async fn sync_run(
     let mut progress = Progress::new();
     let started = Instant::now();
     publish_all(channel, exchange, events).await?;
+    eprintln!(
+        "  {label}: published after {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     // Watched as the floors watch theirs, by a counter that costs the database nothing: the
-    // replicas' count of messages decided (counted before their commit). Counting the inbox's
+    // replicas' count of messages decided (counted once their transaction commits). Counting the inbox's
     // rows 20 times a second took database time from the run being measured. The inbox
     // confirms at the end.
     let deadline = started + timeout;

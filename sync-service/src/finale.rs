@@ -80,7 +80,7 @@ async fn settle_steps(
             wrote |= writes.record(user, Some(settled.id), settled.out, closed);
         }
     }
-    writes.flush(tx, user).await?;
+    writes.flush(tx).await?;
     Ok(wrote)
 }
 

@@ -17,6 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
 
 use crate::domain::collision;
+use crate::domain::fence::Fence;
 use crate::domain::full_read::{self, Unlisted};
 use crate::domain::matching::holds_back;
 use crate::domain::scope::{self, Reading};
@@ -123,10 +124,12 @@ impl ChangeHandler {
         self.handle_one(received.envelope, received.data).await
     }
 
-    /// Handles a batch of deliveries of one partition (decisions #81): each user's messages, in
-    /// their order, in one transaction, the users at once (each holding one of `permits`, a
-    /// database connection). Returns one outcome per delivery, in order: a user's messages
-    /// share theirs (committed together, or retried together).
+    /// Handles a batch of deliveries of one partition (decisions #81, #115): all its users'
+    /// messages, each user's in their order, in one transaction (holding one of `permits`, a
+    /// database connection). Should that fail by itself, nothing of it stays and each user's
+    /// messages are handled on their own ([`Self::handle_user`]), the users at once. Returns
+    /// one outcome per delivery, in order: a user's messages share theirs (committed together,
+    /// or retried together).
     pub async fn handle_batch(
         &self,
         batch: &[Vec<u8>],
@@ -144,6 +147,38 @@ impl ChangeHandler {
                 Err(rejected) => outcomes[i] = Some(Err(rejected)),
             }
         }
+        let several_users = by_user.len() > 1;
+        if several_users {
+            let runs: Vec<(UserId, Vec<&Received>)> = by_user
+                .iter()
+                .map(|(user, messages)| (*user, messages.iter().map(|(_, r)| r).collect()))
+                .collect();
+            let together = match permits.acquire().await {
+                Ok(_permit) => self.decide_together(&runs).await,
+                Err(closed) => Err(closed.into()),
+            };
+            let outcome = match together {
+                Ok(()) => Ok(()),
+                Err(err) if is_outage(&err) => Err(HandlerError::Outage(err)),
+                Err(err) => {
+                    // Rare (a message failing by itself): counted and told, so that a failure
+                    // of the batch's statements themselves, which would double every batch's
+                    // work, cannot pass unseen.
+                    metrics::counter!("sync_batch_fallbacks_total").increment(1);
+                    tracing::warn!(error = %format!("{err:#}"), "a message of the batch failed; each user's messages are handled on their own");
+                    Err(HandlerError::Retry(err))
+                }
+            };
+            if !matches!(outcome, Err(HandlerError::Retry(_))) {
+                for i in by_user.values().flatten().map(|(i, _)| *i) {
+                    outcomes[i] = Some(copy(&outcome));
+                }
+                return outcomes
+                    .into_iter()
+                    .map(|o| o.expect("every delivery is parsed or rejected"))
+                    .collect();
+            }
+        }
         let users = by_user.into_values().map(|messages| async move {
             let indices: Vec<usize> = messages.iter().map(|(i, _)| *i).collect();
             let outcome = match permits.acquire().await {
@@ -157,12 +192,7 @@ impl ChangeHandler {
         });
         for (indices, outcome) in futures_util::future::join_all(users).await {
             for i in indices {
-                outcomes[i] = Some(match &outcome {
-                    Ok(()) => Ok(()),
-                    Err(HandlerError::Outage(err)) => Err(HandlerError::Outage(anyhow!("{err:#}"))),
-                    Err(HandlerError::Retry(err)) => Err(HandlerError::Retry(anyhow!("{err:#}"))),
-                    Err(HandlerError::Reject(err)) => Err(HandlerError::Reject(anyhow!("{err:#}"))),
-                });
+                outcomes[i] = Some(copy(&outcome));
             }
         }
         outcomes
@@ -177,7 +207,11 @@ impl ChangeHandler {
     /// pays no savepoint per message.
     async fn handle_user(&self, messages: Vec<Received<'_>>) -> Result<(), HandlerError> {
         if messages.len() > 1 {
-            match self.decide_together(&messages).await {
+            let user = messages[0].envelope.user_id;
+            match self
+                .decide_together(&[(user, messages.iter().collect())])
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(err) if is_outage(&err) => return Err(HandlerError::Outage(err)),
                 Err(err) => {
@@ -191,49 +225,83 @@ impl ChangeHandler {
         Ok(())
     }
 
-    /// The inbox admits the messages at once; runs of item messages are decided set-wise
-    /// (decisions #87), any other message on its own, all in their order.
-    async fn decide_together(&self, messages: &[Received<'_>]) -> anyhow::Result<()> {
-        metrics::histogram!("sync_batch_messages").record(messages.len() as f64);
-        let user = messages[0].envelope.user_id;
+    /// The messages of `users` (each user once, its messages in their order) in one
+    /// transaction: the inbox admits them at once; each user's first run of item messages is
+    /// decided set-wise with the other users' (decisions #87, #115), the rest of its messages
+    /// in their order after it (runs of item messages set-wise, any other message on its own).
+    async fn decide_together(&self, users: &[(UserId, Vec<&Received<'_>>)]) -> anyhow::Result<()> {
+        let count: usize = users.iter().map(|(_, m)| m.len()).sum();
+        metrics::histogram!("sync_batch_messages").record(count as f64);
         let mut tx = self.pool.begin().await?;
-        let ids: Vec<uuid::Uuid> = messages.iter().map(|m| m.envelope.message_id).collect();
-        let admissions = inbox::admit_all(&mut tx, user, &ids).await?;
-        let mut wrote = false;
-        let mut items = Vec::new();
-        let mut fence = None;
-        for (received, admission) in messages.iter().zip(admissions) {
-            let span = span_of(&received.envelope);
-            if !span.in_scope(|| counted(admission)) {
-                if admission == Admission::Held {
-                    held::append(&mut tx, user, received.envelope.message_id, received.data)
-                        .instrument(span)
-                        .await?;
+        let ids: Vec<(UserId, uuid::Uuid)> = users
+            .iter()
+            .flat_map(|(user, messages)| messages.iter().map(|m| (*user, m.envelope.message_id)))
+            .collect();
+        let admissions = inbox::admit_many(&mut tx, &ids).await?;
+        let mut admission_of = admissions.iter().copied();
+        // The fences of the users whose messages carry poll claims, loaded at once.
+        let claiming: Vec<UserId> = users
+            .iter()
+            .filter(|(_, messages)| messages.iter().any(|m| m.envelope.claim.is_some()))
+            .map(|(user, _)| *user)
+            .collect();
+        let mut fences = claims::load_many(&mut tx, &claiming).await?;
+        let mut first_runs = Vec::with_capacity(users.len());
+        let mut rests = Vec::with_capacity(users.len());
+        let mut fenced = Vec::new();
+        for (user, messages) in users {
+            let mut fence = fences.remove(user);
+            let mut run = Vec::new();
+            let mut rest = Vec::new();
+            for received in messages {
+                let admission = admission_of.next().expect("one admission per message");
+                let span = span_of(&received.envelope);
+                if !span.in_scope(|| admitted(admission)) {
+                    if admission == Admission::Held {
+                        held::append(&mut tx, *user, received.envelope.message_id, received.data)
+                            .instrument(span)
+                            .await?;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if !fenced_in(&mut tx, &mut fence, &received.envelope)
-                .instrument(span.clone())
-                .await?
-            {
-                continue;
-            }
-            match setwise::ItemMessage::sort(received.envelope.clone(), span.clone()) {
-                setwise::Sorted::Item(item) => items.push(item),
-                setwise::Sorted::Other(envelope) => {
-                    wrote |= setwise::decide(&mut tx, user, std::mem::take(&mut items)).await?;
-                    wrote |= self
-                        .dispatch(&mut tx, user, envelope.body, envelope.rescope)
-                        .instrument(span)
-                        .await?;
+                if !fenced_in(&mut tx, &mut fence, &received.envelope)
+                    .instrument(span.clone())
+                    .await?
+                {
+                    continue;
+                }
+                match setwise::ItemMessage::sort(received.envelope.clone(), span) {
+                    setwise::Sorted::Item(item) if rest.is_empty() => run.push(item),
+                    sorted => rest.push(sorted),
                 }
             }
+            first_runs.push((*user, run));
+            rests.push((*user, rest));
+            fenced.extend(fence.map(|fence| (*user, fence)));
         }
-        wrote |= setwise::decide(&mut tx, user, items).await?;
-        if let Some(fence) = &fence {
-            claims::save(&mut tx, user, fence).await?;
+        let mut wrote = setwise::decide(&mut tx, &first_runs).await?;
+        for (user, rest) in rests {
+            let mut items = Vec::new();
+            for sorted in rest {
+                match sorted {
+                    setwise::Sorted::Item(item) => items.push(item),
+                    setwise::Sorted::Other(envelope) => {
+                        wrote |=
+                            setwise::decide(&mut tx, &[(user, std::mem::take(&mut items))]).await?;
+                        let span = span_of(&envelope);
+                        wrote |= self
+                            .dispatch(&mut tx, user, envelope.body, envelope.rescope)
+                            .instrument(span)
+                            .await?;
+                    }
+                }
+            }
+            wrote |= setwise::decide(&mut tx, &[(user, items)]).await?;
         }
+        let fences: Vec<(UserId, &Fence)> = fenced.iter().map(|(u, f)| (*u, f)).collect();
+        claims::save_many(&mut tx, &fences).await?;
         tx.commit().await?;
+        count_admitted(&admissions);
         if wrote {
             self.relay_wakeup.notify_one();
         }
@@ -280,8 +348,9 @@ impl ChangeHandler {
         data: &[u8],
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
-        let wrote = self.admit_and_dispatch(&mut tx, envelope, data).await?;
+        let (admission, wrote) = self.admit_and_dispatch(&mut tx, envelope, data).await?;
         tx.commit().await?;
+        count_admitted(&[admission]);
         if wrote {
             self.relay_wakeup.notify_one();
         }
@@ -289,25 +358,27 @@ impl ChangeHandler {
     }
 
     /// Lets the message in (once; behind the user's held messages, if any) and decides it.
-    /// Returns whether commands were written.
+    /// Returns how it was let in, and whether commands were written.
     async fn admit_and_dispatch(
         &self,
         tx: &mut Tx<'_>,
         envelope: Envelope<ChangeMessage>,
         data: &[u8],
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<(Admission, bool)> {
         let admission = inbox::admit(tx, envelope.user_id, envelope.message_id).await?;
-        if !counted(admission) {
+        if !admitted(admission) {
             if admission == Admission::Held {
                 held::append(tx, envelope.user_id, envelope.message_id, data).await?;
             }
-            return Ok(false);
+            return Ok((admission, false));
         }
         if !fence_one(tx, &envelope).await? {
-            return Ok(false);
+            return Ok((admission, false));
         }
-        self.dispatch(tx, envelope.user_id, envelope.body, envelope.rescope)
-            .await
+        let wrote = self
+            .dispatch(tx, envelope.user_id, envelope.body, envelope.rescope)
+            .await?;
+        Ok((admission, wrote))
     }
 
     /// Tries the user's first held message if it is due: handled, it leaves the hold in the
@@ -575,16 +646,24 @@ impl ChangeHandler {
     }
 }
 
-/// Counts (and logs) how the inbox let a message in; `true` when it is to be decided now.
-fn counted(admission: Admission) -> bool {
+/// The outcome of a user's messages, for each of its deliveries.
+fn copy(outcome: &Result<(), HandlerError>) -> Result<(), HandlerError> {
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(HandlerError::Outage(err)) => Err(HandlerError::Outage(anyhow!("{err:#}"))),
+        Err(HandlerError::Retry(err)) => Err(HandlerError::Retry(anyhow!("{err:#}"))),
+        Err(HandlerError::Reject(err)) => Err(HandlerError::Reject(anyhow!("{err:#}"))),
+    }
+}
+
+/// Logs how the inbox let a message in; `true` when it is to be decided now. It is counted once
+/// the transaction that let it in commits ([`count_admitted`]): a batch that fails and is
+/// handled again counts each message once.
+fn admitted(admission: Admission) -> bool {
     match admission {
-        Admission::New => {
-            metrics::counter!("sync_messages_decided_total").increment(1);
-            true
-        }
+        Admission::New => true,
         Admission::Duplicate => {
             tracing::debug!("duplicate delivery ignored");
-            metrics::counter!("sync_duplicate_deliveries_total").increment(1);
             false
         }
         Admission::Held => {
@@ -592,6 +671,13 @@ fn counted(admission: Admission) -> bool {
             false
         }
     }
+}
+
+/// Counts the admissions of a committed transaction: the messages decided, the duplicates.
+fn count_admitted(admissions: &[Admission]) {
+    let count = |wanted: Admission| admissions.iter().filter(|a| **a == wanted).count() as u64;
+    metrics::counter!("sync_messages_decided_total").increment(count(Admission::New));
+    metrics::counter!("sync_duplicate_deliveries_total").increment(count(Admission::Duplicate));
 }
 
 /// The user's rules for `kind` (no settings: nothing syncs).
@@ -720,7 +806,11 @@ pub(crate) async fn on_result(
     command_id: uuid::Uuid,
     outcome: ApplyOutcome,
 ) -> anyhow::Result<bool> {
-    let Some(link) = links::get(tx, link_id).await? else {
+    // A link of another user is none of this one's (as in the set-wise path): as if gone.
+    let Some(link) = links::get(tx, link_id)
+        .await?
+        .filter(|link| link.user_id == user)
+    else {
         tracing::debug!(%link_id, "result for a link that no longer exists");
         return Ok(false);
     };

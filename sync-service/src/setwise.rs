@@ -9,7 +9,6 @@
 //! ([`crate::handler::on_item`], [`crate::handler::on_result`]) after what came before it is
 //! written; the state is then loaded again for the messages after it.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use sync_model::{ContentHash, ExternalId, ItemKind, LinkId, Side, UserId};
@@ -170,42 +169,60 @@ impl ItemMessage {
     }
 }
 
-/// Decides `messages` (one user's, in order) in `tx`. Returns whether commands were written.
+/// Decides `runs` (each its user's item messages, in order; a user at most once) in `tx`: the
+/// users' runs are loaded and stored together (decisions #115). Returns whether commands were
+/// written.
 pub(crate) async fn decide(
     tx: &mut Tx<'_>,
-    user: UserId,
-    messages: Vec<ItemMessage>,
+    runs: &[(UserId, Vec<ItemMessage>)],
 ) -> anyhow::Result<bool> {
     let mut wrote = false;
-    let mut rest = messages.as_slice();
-    while !rest.is_empty() {
-        let mut state = State::load(tx, user, rest).await?;
-        let mut handled = rest.len();
-        for (i, message) in rest.iter().enumerate() {
-            match message.span.in_scope(|| state.decide(user, i, message)) {
-                Some(commands) => wrote |= commands,
-                None => {
-                    handled = i;
-                    break;
+    let mut pending: Vec<(UserId, &[ItemMessage])> = runs
+        .iter()
+        .filter(|(_, messages)| !messages.is_empty())
+        .map(|(user, messages)| (*user, messages.as_slice()))
+        .collect();
+    while !pending.is_empty() {
+        let mut states = State::load(tx, &pending).await?;
+        let mut stops = Vec::with_capacity(states.len());
+        for ((user, rest), state) in pending.iter().zip(&mut states) {
+            let mut handled = rest.len();
+            for (i, message) in rest.iter().enumerate() {
+                match message.span.in_scope(|| state.decide(*user, i, message)) {
+                    Some(commands) => wrote |= commands,
+                    None => {
+                        handled = i;
+                        break;
+                    }
                 }
             }
+            stops.push(handled);
         }
-        wrote |= state.flush(tx, user).await?;
-        let Some(message) = rest.get(handled) else {
-            break;
-        };
-        metrics::counter!("sync_batch_messages_one_by_one_total").increment(1);
-        wrote |= message
-            .one_by_one(tx, user)
-            .instrument(message.span.clone())
-            .await?;
-        rest = &rest[handled + 1..];
+        wrote |= State::flush(tx, &mut states).await?;
+        // A user's message that needs more than the loaded state, one by one, after what came
+        // before it was written; the messages after it are loaded again.
+        let mut next = Vec::new();
+        for ((user, rest), handled) in pending.into_iter().zip(stops) {
+            let Some(message) = rest.get(handled) else {
+                continue;
+            };
+            metrics::counter!("sync_batch_messages_one_by_one_total").increment(1);
+            wrote |= message
+                .one_by_one(tx, user)
+                .instrument(message.span.clone())
+                .await?;
+            if handled + 1 < rest.len() {
+                next.push((user, &rest[handled + 1..]));
+            }
+        }
+        pending = next;
     }
     Ok(wrote)
 }
 
 /// What the messages need, loaded at once, and what their decisions wrote, not yet stored.
 struct State {
+    user: UserId,
     rules: HashMap<ItemKind, (Rules, Option<UserSettings>, Reading)>,
     /// Current links by (kind, side, item id); a removed link is gone from both maps. Complete
     /// for the keys the messages and parked reads name (looked up when loaded), and for the
@@ -237,126 +254,188 @@ struct State {
 }
 
 impl State {
-    async fn load(tx: &mut Tx<'_>, user: UserId, messages: &[ItemMessage]) -> anyhow::Result<Self> {
-        let mut rules = HashMap::new();
-        for message in messages {
-            if let Entry::Vacant(vacant) = rules.entry(message.kind) {
-                let (state, settings) =
-                    progress::load_with_settings(tx, user, message.kind).await?;
-                let kind_rules = rules_of(&state, settings.as_ref(), message.kind);
-                vacant.insert((kind_rules, settings, state.reading()));
+    /// The states of `runs` (one per run, in order), loaded together.
+    async fn load(tx: &mut Tx<'_>, runs: &[(UserId, &[ItemMessage])]) -> anyhow::Result<Vec<Self>> {
+        let mut pairs: Vec<(UserId, ItemKind)> = Vec::new();
+        for (user, messages) in runs {
+            for message in messages.iter() {
+                if !pairs.contains(&(*user, message.kind)) {
+                    pairs.push((*user, message.kind));
+                }
             }
         }
+        let progress = progress::load_many_with_settings(tx, &pairs).await?;
 
         // The results: their links by id, and the parked reads of the sides they answer.
-        let mut answered: Vec<(ItemKind, Side)> = Vec::new();
+        let mut answered: Vec<(UserId, ItemKind, Side)> = Vec::new();
         let mut result_links: Vec<LinkId> = Vec::new();
-        for message in messages {
-            if let Subject::Result { link, .. } = &message.subject {
-                result_links.push(*link);
-                if !answered.contains(&(message.kind, message.side)) {
-                    answered.push((message.kind, message.side));
+        for (user, messages) in runs {
+            for message in messages.iter() {
+                if let Subject::Result { link, .. } = &message.subject {
+                    result_links.push(*link);
+                    if !answered.contains(&(*user, message.kind, message.side)) {
+                        answered.push((*user, message.kind, message.side));
+                    }
                 }
             }
         }
-        let listed = parked::list_many(tx, user, &answered).await?;
+        let mut listed: HashMap<UserId, Vec<(ItemKind, Side, Parked)>> = HashMap::new();
+        for (user, kind, side, read) in parked::list_many(tx, &answered).await? {
+            listed.entry(user).or_default().push((kind, side, read));
+        }
 
-        // One key per message naming an item (a read's with its content's hash), then one per
-        // parked read (its item, and the creates its content may echo).
-        let hashes: Vec<Option<ContentHash>> = messages
+        // Per run, one key per message naming an item (a read's with its content's hash), then
+        // one per parked read (its item, and the creates its content may echo); `owner` tells
+        // each key's run.
+        let hashes: Vec<Vec<Option<ContentHash>>> = runs
             .iter()
-            .map(|m| match m.input() {
-                Some(Input::Changed { side, item, .. }) => {
-                    Some(item.project_for(*side).content_hash())
-                }
-                _ => None,
+            .map(|(_, messages)| {
+                messages
+                    .iter()
+                    .map(|m| match m.input() {
+                        Some(Input::Changed { side, item, .. }) => {
+                            Some(item.project_for(*side).content_hash())
+                        }
+                        _ => None,
+                    })
+                    .collect()
             })
             .collect();
-        let parked_hashes: Vec<ContentHash> = listed
+        let no_reads = Vec::new();
+        let parked_hashes: Vec<Vec<ContentHash>> = runs
             .iter()
-            .map(|(_, side, read)| read.item.project_for(*side).content_hash())
+            .map(|(user, _)| {
+                listed
+                    .get(user)
+                    .unwrap_or(&no_reads)
+                    .iter()
+                    .map(|(_, side, read)| read.item.project_for(*side).content_hash())
+                    .collect()
+            })
             .collect();
         let mut keys: Vec<batch::Key> = Vec::new();
-        let mut key_of = HashMap::new();
-        for (i, (message, hash)) in messages.iter().zip(&hashes).enumerate() {
-            if let Some(item) = message.external_id() {
-                key_of.insert(i, keys.len());
+        let mut owner: Vec<usize> = Vec::new();
+        let mut key_of: Vec<HashMap<usize, usize>> = Vec::with_capacity(runs.len());
+        let mut first_parked: Vec<usize> = Vec::with_capacity(runs.len());
+        for (r, (user, messages)) in runs.iter().enumerate() {
+            let mut of = HashMap::new();
+            for (i, (message, hash)) in messages.iter().zip(&hashes[r]).enumerate() {
+                if let Some(item) = message.external_id() {
+                    of.insert(i, keys.len());
+                    owner.push(r);
+                    keys.push(batch::Key {
+                        user: *user,
+                        kind: message.kind,
+                        side: message.side,
+                        item,
+                        read: hash.as_ref(),
+                    });
+                }
+            }
+            key_of.push(of);
+            first_parked.push(keys.len());
+            let reads = listed.get(user).unwrap_or(&no_reads);
+            for ((kind, side, read), hash) in reads.iter().zip(&parked_hashes[r]) {
+                owner.push(r);
                 keys.push(batch::Key {
-                    kind: message.kind,
-                    side: message.side,
-                    item,
-                    read: hash.as_ref(),
+                    user: *user,
+                    kind: *kind,
+                    side: *side,
+                    item: &read.external_id,
+                    read: Some(hash),
                 });
             }
         }
-        let first_parked = keys.len();
-        for ((kind, side, read), hash) in listed.iter().zip(&parked_hashes) {
-            keys.push(batch::Key {
-                kind: *kind,
-                side: *side,
-                item: &read.external_id,
-                read: Some(hash),
-            });
-        }
-        let loaded = batch::load(tx, user, &keys).await?;
+        let loaded = batch::load(tx, &keys).await?;
         let item_keys: Vec<(ItemKind, Side, ExternalId)> = keys
             .iter()
             .map(|k| (k.kind, k.side, k.item.clone()))
             .collect();
         drop(keys);
 
-        let mut state = State {
-            rules,
-            by_item: HashMap::new(),
-            links: HashMap::new(),
-            parked: HashMap::new(),
-            parked_reads: HashMap::new(),
-            key_of,
-            creates: HashMap::new(),
-            saved: Vec::new(),
-            saved_hashes: HashMap::new(),
-            effects: Effects::default(),
-            released: Vec::new(),
-            written: Vec::new(),
-        };
+        let mut states = Vec::with_capacity(runs.len());
+        let mut run_of: HashMap<UserId, usize> = HashMap::new();
+        for (r, ((user, _), key_of)) in runs.iter().zip(key_of).enumerate() {
+            let mut rules = HashMap::new();
+            for (pair_user, kind) in &pairs {
+                if pair_user != user {
+                    continue;
+                }
+                let (state, settings) = progress
+                    .get(&(*user, *kind))
+                    .ok_or_else(|| anyhow::anyhow!("no progress loaded for {user} {kind}"))?;
+                let kind_rules = rules_of(state, settings.as_ref(), *kind);
+                rules.insert(*kind, (kind_rules, settings.clone(), state.reading()));
+            }
+            run_of.insert(*user, r);
+            states.push(State {
+                user: *user,
+                rules,
+                by_item: HashMap::new(),
+                links: HashMap::new(),
+                parked: HashMap::new(),
+                parked_reads: HashMap::new(),
+                key_of,
+                creates: HashMap::new(),
+                saved: Vec::new(),
+                saved_hashes: HashMap::new(),
+                effects: Effects::default(),
+                released: Vec::new(),
+                written: Vec::new(),
+            });
+        }
         let mut found = loaded.links;
         found.extend(links::get_many(tx, &result_links).await?);
         for link in found {
-            state.index(&link);
-            state.links.insert(link.id, link);
-        }
-        // Only the item messages no link knows look at parked reads and creates; every parked
-        // read looks at the creates.
-        for (i, message) in messages.iter().enumerate() {
-            let Some(&k) = state.key_of.get(&i) else {
+            // A result's link is another user's only if the message lies; it is not this
+            // user's to decide (it is then as if it did not exist).
+            let Some(&r) = run_of.get(&link.user_id) else {
                 continue;
             };
-            if message.input().is_none() || state.by_item.contains_key(&item_keys[k]) {
-                continue;
+            states[r].index(&link);
+            states[r].links.insert(link.id, link);
+        }
+        for (r, ((user, messages), state)) in runs.iter().zip(&mut states).enumerate() {
+            // Only the item messages no link knows look at parked reads and creates; every
+            // parked read looks at the creates.
+            for (i, message) in messages.iter().enumerate() {
+                let Some(&k) = state.key_of.get(&i) else {
+                    continue;
+                };
+                if message.input().is_none() || state.by_item.contains_key(&item_keys[k]) {
+                    continue;
+                }
+                state.parked.insert(i, loaded.parked.contains(&k));
+                if hashes[r][i].is_some() {
+                    state.creates.insert(k, Vec::new());
+                }
             }
-            state.parked.insert(i, loaded.parked.contains(&k));
-            if hashes[i].is_some() {
+            for (answered_user, kind, side) in &answered {
+                if answered_user == user {
+                    state.parked_reads.insert((*kind, *side), Vec::new());
+                }
+            }
+            for (n, (kind, side, read)) in listed
+                .remove(user)
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+            {
+                let k = first_parked[r] + n;
                 state.creates.insert(k, Vec::new());
+                state
+                    .parked_reads
+                    .entry((kind, side))
+                    .or_default()
+                    .push((k, read));
             }
-        }
-        for pair in &answered {
-            state.parked_reads.insert(*pair, Vec::new());
-        }
-        for (n, (kind, side, read)) in listed.into_iter().enumerate() {
-            let k = first_parked + n;
-            state.creates.insert(k, Vec::new());
-            state
-                .parked_reads
-                .entry((kind, side))
-                .or_default()
-                .push((k, read));
         }
         for (k, link) in loaded.creates {
-            if let Some(candidates) = state.creates.get_mut(&k) {
+            if let Some(candidates) = states[owner[k]].creates.get_mut(&k) {
                 candidates.push(link);
             }
         }
-        Ok(state)
+        Ok(states)
     }
 
     /// Decides message `i` in memory: whether it wrote commands, or `None` when it needs the
@@ -612,22 +691,35 @@ impl State {
         }
     }
 
-    /// Stores what the decisions wrote: progress, released reads, removals, conflicts, then
-    /// links and commands (one statement). Returns whether commands were written.
-    async fn flush(&mut self, tx: &mut Tx<'_>, user: UserId) -> anyhow::Result<bool> {
-        for (kind, side) in self.written.drain(..) {
-            progress::written(tx, user, kind, side).await?;
+    /// Stores what the decisions of `states` wrote: progress, released reads, removals,
+    /// conflicts, then links and commands (one statement for all of them). Returns whether
+    /// commands were written.
+    async fn flush(tx: &mut Tx<'_>, states: &mut [State]) -> anyhow::Result<bool> {
+        let mut written = Vec::new();
+        let mut released = Vec::new();
+        let mut effects = Effects::default();
+        for state in states.iter_mut() {
+            let user = state.user;
+            written.extend(
+                state
+                    .written
+                    .drain(..)
+                    .map(|(kind, side)| (user, kind, side)),
+            );
+            released.append(&mut state.released);
+            effects.append(&mut state.effects);
         }
-        parked::remove_many(tx, &self.released).await?;
-        self.released.clear();
-        let saved: Vec<&Link> = self
-            .saved
+        progress::written_many(tx, &written).await?;
+        parked::remove_many(tx, &released).await?;
+        let saved: Vec<&Link> = states
             .iter()
-            .filter_map(|id| self.links.get(id))
+            .flat_map(|state| state.saved.iter().filter_map(|id| state.links.get(id)))
             .collect();
-        let wrote = self.effects.store(tx, user, &saved).await?;
-        self.saved.clear();
-        self.saved_hashes.clear();
+        let wrote = effects.store(tx, &saved).await?;
+        for state in states.iter_mut() {
+            state.saved.clear();
+            state.saved_hashes.clear();
+        }
         Ok(wrote)
     }
 }

@@ -24,12 +24,15 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// (`plan_cache_mode = force_custom_plan`). The set-wise statements carry arrays of 1 to 512
 /// keys against a links table that a first sync grows by tens of thousands of rows in a minute;
 /// a generic plan, cached after five executions while the table was small, kept scanning every
-/// link for each batch (1-10 s a statement in the default initial sync; decisions #96).
+/// link for each batch (1-10 s a statement in the default initial sync; decisions #96). And
+/// without JIT compilation (`jit = off`): a set-wise statement's cost over hundreds of keys,
+/// estimated on tables without statistics, passed `jit_above_cost`, and each batch's lookup,
+/// which ran in 2-4 ms, was compiled first for 100-420 ms (decisions #115).
 pub async fn connect(settings: &service_kit::settings::DatabaseSettings) -> anyhow::Result<PgPool> {
     let bootstrap = service_kit::database::connect(settings, SCHEMA).await?;
     let options = (*bootstrap.connect_options())
         .clone()
-        .options([("plan_cache_mode", "force_custom_plan")]);
+        .options([("plan_cache_mode", "force_custom_plan"), ("jit", "off")]);
     bootstrap.close().await;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(settings.max_connections)

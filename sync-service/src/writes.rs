@@ -18,7 +18,7 @@ use crate::store::{Tx, batch, conflicts, links};
 pub(crate) struct Effects {
     /// Removed in this order, before the links saved are stored.
     removed: Vec<LinkId>,
-    conflicts: Vec<(Link, Rules, FieldConflict)>,
+    conflicts: Vec<(UserId, Link, Rules, FieldConflict)>,
     commands: Vec<Envelope<CommandMessage>>,
 }
 
@@ -48,7 +48,7 @@ impl Effects {
     ) -> bool {
         for conflict in out.conflicts.drain(..) {
             metrics::counter!("sync_conflicts_total").increment(1);
-            self.conflicts.push((link.clone(), rules, conflict));
+            self.conflicts.push((user, link.clone(), rules, conflict));
         }
         for command in &out.commands {
             self.commands.push(command_envelope(user, link, command));
@@ -56,18 +56,20 @@ impl Effects {
         !out.commands.is_empty()
     }
 
+    /// Takes in what `other` holds (another user's decisions, stored with these).
+    pub(crate) fn append(&mut self, other: &mut Effects) {
+        self.removed.append(&mut other.removed);
+        self.conflicts.append(&mut other.conflicts);
+        self.commands.append(&mut other.commands);
+    }
+
     /// Stores the conflicts, the removals, then `saved` and the commands (one statement), and
     /// empties itself. Whether commands were written.
-    pub(crate) async fn store(
-        &mut self,
-        tx: &mut Tx<'_>,
-        user: UserId,
-        saved: &[&Link],
-    ) -> anyhow::Result<bool> {
+    pub(crate) async fn store(&mut self, tx: &mut Tx<'_>, saved: &[&Link]) -> anyhow::Result<bool> {
         // Conflicts first: the removals and the saves drop the held ones their links no longer
         // hold (decision 107).
-        for (link, rules, conflict) in &self.conflicts {
-            conflicts::record(tx, user, link, rules.conflict_rule, conflict).await?;
+        for (user, link, rules, conflict) in &self.conflicts {
+            conflicts::record(tx, *user, link, rules.conflict_rule, conflict).await?;
         }
         // A link removed and saved anew (the finale's pair keeping the Zoho half's id) keeps
         // the held conflicts it is saved with.
@@ -124,9 +126,9 @@ impl Writes {
     }
 
     /// Stores what was recorded: removals, conflicts, then links and commands (one statement).
-    pub(crate) async fn flush(mut self, tx: &mut Tx<'_>, user: UserId) -> anyhow::Result<()> {
+    pub(crate) async fn flush(mut self, tx: &mut Tx<'_>) -> anyhow::Result<()> {
         let saved: Vec<&Link> = self.saved.iter().collect();
-        self.effects.store(tx, user, &saved).await?;
+        self.effects.store(tx, &saved).await?;
         Ok(())
     }
 }

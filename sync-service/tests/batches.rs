@@ -1,9 +1,10 @@
-//! Batches of a partition's deliveries (decisions #81), against the real Postgres: each user's
-//! messages of a batch are decided in their order in one transaction (the user's outbox rows
-//! share the transaction id that wrote them), different users in transactions of their own; a
-//! batch delivered again after its commit (the acknowledgement lost) decides nothing twice; a
-//! message that fails inside a batch is held with its user's later messages, while its user's
-//! earlier messages and the other users' commit.
+//! Batches of a partition's deliveries (decisions #81, #115), against the real Postgres: the
+//! messages of a batch are decided in one transaction, each user's in their order (the outbox
+//! rows share the transaction id that wrote them), and end as they would one message at a
+//! time; a batch delivered again after its commit (the acknowledgement lost) decides nothing
+//! twice; a message that fails inside a batch is held with its user's later messages, while its
+//! user's earlier messages and the other users' commit; batches sharing users in any order
+//! neither deadlock nor fall apart.
 
 mod common;
 
@@ -61,7 +62,7 @@ fn transactions(decided: &[(String, String)]) -> Vec<&str> {
 }
 
 #[tokio::test]
-async fn a_users_messages_in_a_batch_commit_together_in_order_and_a_batch_redelivered_counts_once()
+async fn a_batchs_users_commit_together_each_in_their_order_and_a_batch_redelivered_counts_once()
 -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
@@ -83,13 +84,8 @@ async fn a_users_messages_in_a_batch_commit_together_in_order_and_a_batch_redeli
     );
     assert_eq!(names(&decided[&b]), ["b1", "b2"]);
     let (ta, tb) = (transactions(&decided[&a]), transactions(&decided[&b]));
-    assert_eq!(
-        ta.len(),
-        1,
-        "the user's messages share one transaction: {ta:?}"
-    );
-    assert_eq!(tb.len(), 1, "{tb:?}");
-    assert_ne!(ta, tb, "each user in a transaction of their own");
+    assert_eq!(ta.len(), 1, "one transaction: {ta:?}");
+    assert_eq!(ta, tb, "the batch's users share one transaction");
 
     // The acknowledgement was lost: the same deliveries come again, and count once.
     handle(&handler, &batch).await?;
@@ -102,21 +98,27 @@ async fn a_users_messages_in_a_batch_commit_together_in_order_and_a_batch_redeli
     Ok(())
 }
 
-#[tokio::test]
-async fn a_message_failing_in_a_batch_is_held_with_its_users_later_ones_while_the_rest_commit()
--> anyhow::Result<()> {
-    let pool = pool().await?;
-    let handler = handler(&pool);
-    let (a, b) = (contact_user(&pool).await?, contact_user(&pool).await?);
-    // A real failure of Postgres for one item: its link cannot be written.
+/// A real failure of Postgres for one item: the link of the contact named "poison" cannot be
+/// written.
+async fn refuse_poison(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::raw_sql(
         "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS
              $$ BEGIN RAISE EXCEPTION 'this link is refused by the test'; END $$;
          CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON links FOR EACH ROW
              WHEN (NEW.doc::text LIKE '%poison@example.jp%') EXECUTE FUNCTION refuse_poison();",
     )
-    .execute(&pool)
+    .execute(pool)
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_failing_in_a_batch_is_held_with_its_users_later_ones_while_the_rest_commit()
+-> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let (a, b) = (contact_user(&pool).await?, contact_user(&pool).await?);
+    refuse_poison(&pool).await?;
     let batch = vec![
         new_contact(a, "a1"),
         new_contact(a, "poison"),
@@ -254,27 +256,53 @@ async fn outcome(
     ))
 }
 
+/// Later messages of an item meet what the earlier ones made of it (a change and a delete while
+/// its create is in flight, a repeated read), and a round's end splits the user's messages.
+fn mixed_script(u: UserId) -> Vec<Vec<u8>> {
+    vec![
+        new_contact(u, "a"),
+        changed_contact(u, "a", "v2", "Chef"),
+        new_contact(u, "b"),
+        deleted_contact(u, "b"),
+        round_end(u),
+        new_contact(u, "c"),
+        changed_contact(u, "a", "v2", "Chef"),
+        changed_contact(u, "c", "v3", "Boss"),
+        deleted_contact(u, "gone"),
+    ]
+}
+
+/// The users' messages taken in turns, as a partition's deliveries interleave them.
+fn interleaved(scripts: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {
+    let longest = scripts.iter().map(Vec::len).max().unwrap_or(0);
+    (0..longest)
+        .flat_map(|i| {
+            scripts
+                .iter()
+                .filter_map(move |script| script.get(i).cloned())
+        })
+        .collect()
+}
+
+/// How many transactions wrote the commands of `users` (those after the outbox row `after`).
+async fn writers(pool: &PgPool, users: &[UserId], after: i64) -> anyhow::Result<i64> {
+    let (writers,): (i64,) = sqlx::query_as(
+        "SELECT count(DISTINCT xmin::text) FROM outbox WHERE user_id = ANY($1) AND id > $2",
+    )
+    .bind(users.iter().map(|u| u.0).collect::<Vec<_>>())
+    .bind(after)
+    .fetch_one(pool)
+    .await?;
+    Ok(writers)
+}
+
 #[tokio::test]
 async fn a_users_batch_decided_set_wise_ends_as_its_messages_decided_one_by_one()
 -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
     let (together, alone) = (contact_user(&pool).await?, contact_user(&pool).await?);
-    // Later messages of an item meet what the earlier ones made of it (a change and a delete
-    // while its create is in flight, a repeated read), and a round's end splits the batch.
-    let script = |u: UserId| {
-        vec![
-            new_contact(u, "a"),
-            changed_contact(u, "a", "v2", "Chef"),
-            new_contact(u, "b"),
-            deleted_contact(u, "b"),
-            round_end(u),
-            new_contact(u, "c"),
-            changed_contact(u, "a", "v2", "Chef"),
-            changed_contact(u, "c", "v3", "Boss"),
-            deleted_contact(u, "gone"),
-        ]
-    };
+    let script = mixed_script;
     handle(&handler, &script(together)).await?;
     for message in script(alone) {
         handle(&handler, &[message]).await?;
@@ -638,6 +666,291 @@ async fn a_users_results_write_their_links_and_progress_in_one_statement_each() 
         [("kind_progress".to_owned(), 1), ("links".to_owned(), 1)],
         "20 results of one user: one statement per table"
     );
+    pool.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_of_several_users_ends_as_each_users_messages_decided_one_by_one()
+-> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let (mut together, mut alone) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        together.push(contact_user(&pool).await?);
+        alone.push(contact_user(&pool).await?);
+    }
+    let scripts: Vec<Vec<Vec<u8>>> = together.iter().map(|u| mixed_script(*u)).collect();
+    handle(&handler, &interleaved(&scripts)).await?;
+    for user in &alone {
+        for message in mixed_script(*user) {
+            handle(&handler, &[message]).await?;
+        }
+    }
+
+    assert_eq!(
+        writers(&pool, &together, 0).await?,
+        1,
+        "the users' commands share one transaction"
+    );
+    for (t, a) in together.iter().zip(&alone) {
+        let (links, commands) = outcome(&pool, *t).await?;
+        assert_eq!(links.len(), 3, "{links:#?}");
+        assert_eq!(
+            (links, commands),
+            outcome(&pool, *a).await?,
+            "each user's links and commands as one message at a time"
+        );
+    }
+    pool.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn several_users_results_in_one_batch_end_as_decided_one_by_one() -> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let (mut together, mut alone) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        together.push(contact_user(&pool).await?);
+        alone.push(contact_user(&pool).await?);
+    }
+    // The second pair's script starts three results later: its message that needs the
+    // one-by-one path (a result colliding with a read's link) comes at another place than the
+    // first user's, so one user's run goes on while the other's is loaded again.
+    let script = |n: usize, script: Vec<Vec<u8>>| -> Vec<Vec<u8>> {
+        script
+            .into_iter()
+            .skip(if n == 1 { 3 } else { 0 })
+            .collect()
+    };
+    let mut scripts = Vec::new();
+    for (n, user) in together.iter().enumerate() {
+        scripts.push(script(n, results_script(&pool, &handler, *user).await?));
+    }
+    let (before,): (i64,) = sqlx::query_as("SELECT coalesce(max(id), 0) FROM outbox")
+        .fetch_one(&pool)
+        .await?;
+    handle(&handler, &interleaved(&scripts)).await?;
+    for (n, user) in alone.iter().enumerate() {
+        for message in script(n, results_script(&pool, &handler, *user).await?) {
+            handle(&handler, &[message]).await?;
+        }
+    }
+
+    assert_eq!(
+        writers(&pool, &together, before).await?,
+        1,
+        "the users' commands share one transaction"
+    );
+    let (links, _) = outcome(&pool, together[0]).await?;
+    assert_eq!(links.len(), 9, "{links:#?}");
+    assert_eq!(
+        side_state(&pool, together[0]).await?,
+        (vec![], true, false),
+        "both parked reads released"
+    );
+    for (t, a) in together.iter().zip(&alone) {
+        let (links, commands) = outcome(&pool, *t).await?;
+        let state = side_state(&pool, *t).await?;
+        assert_eq!(
+            (links, commands, state),
+            {
+                let (links, commands) = outcome(&pool, *a).await?;
+                (links, commands, side_state(&pool, *a).await?)
+            },
+            "each user's links, commands, parked reads and progress as one message at a time"
+        );
+    }
+    pool.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_of_several_users_writes_each_table_with_one_statement() -> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let mut users = Vec::new();
+    for _ in 0..4 {
+        users.push(contact_user(&pool).await?);
+    }
+    // Statement-level triggers count the statements that write each table.
+    sqlx::raw_sql(
+        "CREATE TABLE statements (tbl text NOT NULL);
+         CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME); RETURN NULL; END $$;
+         CREATE TRIGGER count_links AFTER INSERT ON links
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+         CREATE TRIGGER count_outbox AFTER INSERT ON outbox
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+         CREATE TRIGGER count_inbox AFTER INSERT ON processed_messages
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+         CREATE TRIGGER count_progress AFTER UPDATE ON kind_progress
+             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();",
+    )
+    .execute(&pool)
+    .await?;
+    let counted = || async {
+        let counted: Vec<(String, i64)> = sqlx::query_as(
+            "WITH c AS (DELETE FROM statements RETURNING tbl)
+             SELECT tbl, count(*) FROM c GROUP BY tbl ORDER BY tbl",
+        )
+        .fetch_all(&pool)
+        .await?;
+        anyhow::Ok(counted)
+    };
+    let scripts: Vec<Vec<Vec<u8>>> = users
+        .iter()
+        .map(|u| (0..5).map(|i| new_contact(*u, &format!("n{i}"))).collect())
+        .collect();
+    handle(&handler, &interleaved(&scripts)).await?;
+    for user in &users {
+        assert_eq!(names(&decisions(&pool).await?[user]).len(), 5);
+    }
+    assert_eq!(
+        counted().await?,
+        [
+            ("links".to_owned(), 1),
+            ("outbox".to_owned(), 1),
+            ("processed_messages".to_owned(), 1)
+        ],
+        "4 users' 20 messages: one statement per table"
+    );
+
+    let mut results = Vec::new();
+    for user in &users {
+        results.push(
+            zoho_creates(&pool, *user)
+                .await?
+                .into_iter()
+                .map(|(name, (command, item))| {
+                    zoho_result(*user, command, applied(&format!("Z-{name}"), &item))
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    handle(&handler, &interleaved(&results)).await?;
+    let (linked,): (i64,) = sqlx::query_as("SELECT count(*) FROM links WHERE zoho_id LIKE 'Z-%'")
+        .fetch_one(&pool)
+        .await?;
+    assert_eq!(linked, 20, "every answer linked its item");
+    assert_eq!(
+        counted().await?,
+        [
+            ("kind_progress".to_owned(), 1),
+            ("links".to_owned(), 1),
+            ("outbox".to_owned(), 1),
+            ("processed_messages".to_owned(), 1)
+        ],
+        "4 users' 20 results: one statement per table (the links' writes the outbox's too)"
+    );
+    pool.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_held_users_messages_wait_behind_its_hold_while_the_batchs_other_users_commit()
+-> anyhow::Result<()> {
+    let pool = pool().await?;
+    let handler = handler(&pool);
+    let (a, b) = (contact_user(&pool).await?, contact_user(&pool).await?);
+    refuse_poison(&pool).await?;
+    let poison = new_contact(a, "poison");
+    handle(&handler, std::slice::from_ref(&poison)).await?;
+
+    let batch = vec![
+        new_contact(b, "b1"),
+        new_contact(a, "a1"),
+        new_contact(b, "b2"),
+        new_contact(a, "a2"),
+    ];
+    handle(&handler, &batch).await?;
+    let decided = decisions(&pool).await?;
+    assert_eq!(names(&decided[&b]), ["b1", "b2"], "the other user goes on");
+    assert_eq!(transactions(&decided[&b]).len(), 1);
+    assert!(
+        !decided.contains_key(&a),
+        "nothing of the held user decided"
+    );
+    let held: Vec<(Vec<u8>, String)> = sqlx::query_as(
+        "SELECT payload, xmin::text FROM held_messages WHERE user_id = $1 ORDER BY id",
+    )
+    .bind(a.0)
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(
+        held.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+        vec![poison, batch[1].clone(), batch[3].clone()],
+        "the held user's messages wait behind its hold, in order"
+    );
+    assert_eq!(
+        [held[1].1.as_str(), held[2].1.as_str()],
+        [transactions(&decided[&b])[0]; 2],
+        "appended to the hold by the batch's one transaction, with the other user's decisions"
+    );
+    pool.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_inbox_locks_a_batchs_users_in_one_order_whatever_the_order_of_their_messages()
+-> anyhow::Result<()> {
+    let pool = pool().await?;
+    let users: Vec<UserId> = (0..6).map(|_| UserId(Uuid::new_v4())).collect();
+    // Two batches' admissions of the same users, their messages in opposite orders (two
+    // replicas may hold batches sharing users for a moment during a handover), both stalled on
+    // a user whose lock another transaction holds, so that each holds some users' locks when
+    // let go. Taken in the order of their keys, the locks cannot deadlock; taken in the
+    // messages' order (a mutation, tried), Postgres aborts one of the two for a deadlock.
+    // In the middle of both orders: each batch holds other users' locks when it stalls.
+    let held = users[3];
+    let mut holder = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind(held.0)
+        .execute(&mut *holder)
+        .await?;
+    let mut tasks = Vec::new();
+    for reversed in [false, true] {
+        let mut order = users.clone();
+        if reversed {
+            order.reverse();
+        }
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = pool.begin().await?;
+            let messages: Vec<(UserId, Uuid)> =
+                order.iter().map(|u| (*u, Uuid::new_v4())).collect();
+            let admitted = sync_service::store::inbox::admit_many(&mut tx, &messages).await?;
+            tx.commit().await?;
+            anyhow::Ok(admitted)
+        }));
+    }
+    // Both wait for the held lock before it is let go.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if waiting == 2 {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "both admissions wait: {waiting}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    holder.commit().await?;
+    for task in tasks {
+        let admitted = task.await??;
+        assert_eq!(
+            admitted,
+            vec![sync_service::store::inbox::Admission::New; 6],
+            "every message let in, no batch aborted"
+        );
+    }
     pool.close().await;
     Ok(())
 }

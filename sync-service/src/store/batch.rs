@@ -1,7 +1,7 @@
-//! A user's run of item messages decided set-wise (decisions #87, #95, #97): what the run needs
-//! is read with two statements, and what its decisions wrote (links and commands) is stored with
-//! one. Each statement is a round trip the user's transaction waits for, with the partition's
-//! other users waiting behind it.
+//! Runs of item messages decided set-wise (decisions #87, #95, #97, #115): what the runs of a
+//! batch's users need is read with two statements, and what their decisions wrote (links and
+//! commands) is stored with one. Each statement is a round trip the batch's transaction waits
+//! for, whatever the number of its users.
 
 use std::collections::HashSet;
 
@@ -14,8 +14,9 @@ use crate::domain::unknown_read;
 use super::Tx;
 use super::links::{self, deleted_by, last_error};
 
-/// One message's item: its kind, side and id, and for a read its content's hash.
+/// One message's item: its user, kind, side and id, and for a read its content's hash.
 pub struct Key<'a> {
+    pub user: UserId,
     pub kind: ItemKind,
     pub side: Side,
     pub item: &'a ExternalId,
@@ -48,42 +49,49 @@ pub struct Loaded {
 /// a planner without statistics costed `links_status` (user, kind, status) the same and took
 /// it, reading every link of the kind for each key (3.3 s for 512 read-backs on a first
 /// sync's 25,200 links, against 3.6 ms by the create hashes' index; decision 98).
-pub async fn load(tx: &mut Tx<'_>, user: UserId, keys: &[Key<'_>]) -> sqlx::Result<Loaded> {
-    let ids: Vec<(ItemKind, Side, &ExternalId)> =
-        keys.iter().map(|k| (k.kind, k.side, k.item)).collect();
+pub async fn load(tx: &mut Tx<'_>, keys: &[Key<'_>]) -> sqlx::Result<Loaded> {
+    let ids: Vec<(UserId, ItemKind, Side, &ExternalId)> = keys
+        .iter()
+        .map(|k| (k.user, k.kind, k.side, k.item))
+        .collect();
     let mut loaded = Loaded {
-        links: links::find_many(tx, user, &ids).await?,
+        links: links::find_many(tx, &ids).await?,
         ..Loaded::default()
     };
     let rows: Vec<(String, Option<i64>, Option<sqlx::types::Json<Link>>)> = sqlx::query_as(
-        "WITH k AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
-                                  WITH ORDINALITY AS k(kind, side, item, hash, i)),
+        "WITH k AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
+                                         $5::text[])
+                                  WITH ORDINALITY AS k(user_id, kind, side, item, hash, i)),
               parked AS (
                   SELECT k.i FROM k
                   WHERE EXISTS (SELECT 1 FROM parked_changes p
-                                WHERE p.user_id = $1 AND p.kind = k.kind AND p.side = k.side
-                                  AND p.external_id = k.item)),
+                                WHERE p.user_id = k.user_id AND p.kind = k.kind
+                                  AND p.side = k.side AND p.external_id = k.item)),
               creates AS (
                   SELECT k.i, c.doc FROM k CROSS JOIN LATERAL (
                       SELECT l.doc, l.status, l.outlook_id AS found FROM links l
-                      WHERE l.user_id = $1 AND l.kind = k.kind AND k.side = 'outlook'
+                      WHERE l.user_id = k.user_id AND l.kind = k.kind AND k.side = 'outlook'
                         AND l.create_hash_outlook = k.hash
                       UNION ALL
                       SELECT l.doc, l.status, l.zoho_id FROM links l
-                      WHERE l.user_id = $1 AND l.kind = k.kind AND k.side = 'zoho'
+                      WHERE l.user_id = k.user_id AND l.kind = k.kind AND k.side = 'zoho'
                         AND l.create_hash_zoho = k.hash
                       OFFSET 0) c
                   WHERE c.status = 'active' AND c.found IS NULL
                   UNION ALL
                   SELECT k.i, s.doc FROM k JOIN (
-                      SELECT l.kind, l.doc, l.status, l.outlook_id, l.zoho_id FROM links l
-                      WHERE l.user_id = $1 AND l.hashes_stale OFFSET 0) s ON s.kind = k.kind
+                      SELECT l.user_id, l.kind, l.doc, l.status, l.outlook_id, l.zoho_id
+                      FROM (SELECT DISTINCT user_id FROM k) u
+                      CROSS JOIN LATERAL (SELECT * FROM links l
+                                          WHERE l.user_id = u.user_id AND l.hashes_stale
+                                          OFFSET 0) l) s
+                    ON s.user_id = k.user_id AND s.kind = k.kind
                   WHERE k.hash IS NOT NULL AND s.status = 'active'
                     AND CASE k.side WHEN 'outlook' THEN s.outlook_id ELSE s.zoho_id END IS NULL)
          SELECT 'parked', i, NULL FROM parked
          UNION ALL SELECT 'create', i, doc FROM creates",
     )
-    .bind(user.0)
+    .bind(keys.iter().map(|k| k.user.0).collect::<Vec<_>>())
     .bind(keys.iter().map(|k| k.kind.as_str()).collect::<Vec<_>>())
     .bind(keys.iter().map(|k| k.side.as_str()).collect::<Vec<_>>())
     .bind(keys.iter().map(|k| k.item.0.as_str()).collect::<Vec<_>>())

@@ -74,37 +74,50 @@ pub async fn admit(
     })
 }
 
-/// [`admit`] for a user's messages of a batch at once (decisions #81, #87): the lock, the look
-/// for held messages and the record of every id in one statement. One admission per id, in
-/// order; an id twice in `message_ids` is new only the first time.
-pub async fn admit_all(
+/// [`admit`] for the messages of a batch at once, of one user or several (decisions #81, #87,
+/// #115): the users' locks (taken in the order of their keys, so that two batches sharing users
+/// cannot deadlock), the look for each user's held messages and the record of every id, in one
+/// statement. One admission per message, in order; an id twice is new only the first time.
+pub async fn admit_many(
     tx: &mut Tx<'_>,
-    user: sync_model::UserId,
-    message_ids: &[Uuid],
+    messages: &[(sync_model::UserId, Uuid)],
 ) -> sqlx::Result<Vec<Admission>> {
-    let (held, recorded): (bool, Vec<Uuid>) = sqlx::query_as(
-        "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))),
-              waiting AS (SELECT EXISTS (SELECT 1 FROM held_messages WHERE user_id = $1) AS held
-                          FROM locked),
+    // One row per held user (its id), one per message recorded (its id).
+    let rows: Vec<(Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+        "WITH m AS (SELECT * FROM unnest($1::uuid[], $2::uuid[]) AS m(user_id, id)),
+              locked AS (SELECT u.user_id, pg_advisory_xact_lock(u.key) AS done
+                         FROM (SELECT DISTINCT user_id, hashtextextended(user_id::text, 0) AS key
+                               FROM m ORDER BY key OFFSET 0) u),
+              waiting AS (SELECT l.user_id,
+                                 EXISTS (SELECT 1 FROM held_messages h
+                                         WHERE h.user_id = l.user_id) AS held
+                          FROM locked l),
               recorded AS (INSERT INTO processed_messages (message_id)
-                           SELECT batch.id FROM unnest($2::uuid[]) AS batch(id), waiting
-                           WHERE NOT waiting.held
+                           SELECT m.id FROM m JOIN waiting w ON w.user_id = m.user_id
+                           WHERE NOT w.held
                            ON CONFLICT DO NOTHING RETURNING message_id)
-         SELECT held, coalesce((SELECT array_agg(message_id) FROM recorded), '{}'::uuid[])
-         FROM waiting",
+         SELECT user_id, NULL::uuid FROM waiting WHERE held
+         UNION ALL SELECT NULL::uuid, message_id FROM recorded",
     )
-    .bind(user.0)
-    .bind(message_ids)
-    .fetch_one(&mut **tx)
+    .bind(messages.iter().map(|(u, _)| u.0).collect::<Vec<_>>())
+    .bind(messages.iter().map(|(_, id)| *id).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
     .await?;
-    let mut new: std::collections::HashSet<Uuid> = recorded.into_iter().collect();
-    Ok(message_ids
+    let mut held = std::collections::HashSet::new();
+    let mut new = std::collections::HashSet::new();
+    for (user, recorded) in rows {
+        held.extend(user);
+        new.extend(recorded);
+    }
+    Ok(messages
         .iter()
-        .map(|id| match (held, new.remove(id)) {
-            (true, _) => Admission::Held,
-            (false, true) => Admission::New,
-            (false, false) => Admission::Duplicate,
-        })
+        .map(
+            |(user, id)| match (held.contains(&user.0), new.remove(id)) {
+                (true, _) => Admission::Held,
+                (false, true) => Admission::New,
+                (false, false) => Admission::Duplicate,
+            },
+        )
         .collect())
 }
 

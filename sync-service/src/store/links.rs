@@ -373,41 +373,46 @@ pub async fn remove_kind(tx: &mut Tx<'_>, user: UserId, kind: ItemKind) -> sqlx:
     Ok(done.0 as u64)
 }
 
-/// The links that know any of `keys` (kind, side, item id), locked for this transaction: the
-/// [`find`] of a batch's messages in one statement (decisions #87).
+/// The links that know any of `keys` (user, kind, side, item id), locked for this transaction:
+/// the [`find`] of a batch's messages in one statement (decisions #87, #115).
 pub async fn find_many(
     tx: &mut Tx<'_>,
-    user: UserId,
-    keys: &[(ItemKind, Side, &ExternalId)],
+    keys: &[(UserId, ItemKind, Side, &ExternalId)],
 ) -> sqlx::Result<Vec<Link>> {
     let (mut outlook, mut zoho): (Columns, Columns) = Default::default();
-    for (kind, side, id) in keys {
+    for (user, kind, side, id) in keys {
         let columns = match side {
             Side::Outlook => &mut outlook,
             Side::Zoho => &mut zoho,
         };
-        columns.0.push(kind.as_str());
-        columns.1.push(id.0.as_str());
+        columns.0.push(user.0);
+        columns.1.push(kind.as_str());
+        columns.2.push(id.0.as_str());
     }
     // One index scan per key and side (the unique indexes on the ids).
     let rows = sqlx::query_as(
         "SELECT doc FROM links
-         WHERE id IN (SELECT l.id FROM unnest($2::text[], $3::text[]) AS k(kind, item)
-                        JOIN links l ON l.user_id = $1 AND l.kind = k.kind AND l.outlook_id = k.item
+         WHERE id IN (SELECT l.id FROM unnest($1::uuid[], $2::text[], $3::text[])
+                                       AS k(user_id, kind, item)
+                        JOIN links l ON l.user_id = k.user_id AND l.kind = k.kind
+                                    AND l.outlook_id = k.item
                       UNION ALL
-                      SELECT l.id FROM unnest($4::text[], $5::text[]) AS k(kind, item)
-                        JOIN links l ON l.user_id = $1 AND l.kind = k.kind AND l.zoho_id = k.item)
+                      SELECT l.id FROM unnest($4::uuid[], $5::text[], $6::text[])
+                                       AS k(user_id, kind, item)
+                        JOIN links l ON l.user_id = k.user_id AND l.kind = k.kind
+                                    AND l.zoho_id = k.item)
          FOR UPDATE",
     )
-    .bind(user.0)
     .bind(outlook.0)
     .bind(outlook.1)
+    .bind(outlook.2)
     .bind(zoho.0)
     .bind(zoho.1)
+    .bind(zoho.2)
     .fetch_all(&mut **tx)
     .await?;
     Ok(parse(rows))
 }
 
-/// Kinds and item ids (or hashes) of one side, as arrays.
-type Columns<'a> = (Vec<&'a str>, Vec<&'a str>);
+/// Users, kinds and item ids of one side, as arrays.
+type Columns<'a> = (Vec<uuid::Uuid>, Vec<&'a str>, Vec<&'a str>);

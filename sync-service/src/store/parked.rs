@@ -119,40 +119,58 @@ pub async fn list(
     Ok(rows.into_iter().map(Parked::from).collect())
 }
 
-/// [`list`] for several (kind, side) pairs at once, each pair's reads in their order, locked.
+/// [`list`] for several (user, kind, side) triples at once, each triple's reads in their order,
+/// locked.
 pub async fn list_many(
     tx: &mut Tx<'_>,
-    user: UserId,
-    pairs: &[(ItemKind, Side)],
-) -> sqlx::Result<Vec<(ItemKind, Side, Parked)>> {
-    if pairs.is_empty() {
+    triples: &[(UserId, ItemKind, Side)],
+) -> sqlx::Result<Vec<(UserId, ItemKind, Side, Parked)>> {
+    if triples.is_empty() {
         return Ok(Vec::new());
     }
     #[derive(sqlx::FromRow)]
     struct Listed {
+        user_id: uuid::Uuid,
         kind: String,
         side: String,
         #[sqlx(flatten)]
         row: ParkedRow,
     }
     let rows: Vec<Listed> = sqlx::query_as(
-        "SELECT p.kind, p.side, p.id, p.external_id, p.version, p.item, p.modified, p.unconfirmed
+        "SELECT p.user_id, p.kind, p.side, p.id, p.external_id, p.version, p.item, p.modified,
+                p.unconfirmed
              FROM parked_changes p
-             JOIN unnest($2::text[], $3::text[]) AS k(kind, side)
-               ON p.kind = k.kind AND p.side = k.side
-             WHERE p.user_id = $1 ORDER BY p.id FOR UPDATE OF p",
+             JOIN unnest($1::uuid[], $2::text[], $3::text[]) AS k(user_id, kind, side)
+               ON p.user_id = k.user_id AND p.kind = k.kind AND p.side = k.side
+             ORDER BY p.id FOR UPDATE OF p",
     )
-    .bind(user.0)
-    .bind(pairs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
-    .bind(pairs.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>())
+    .bind(triples.iter().map(|(u, _, _)| u.0).collect::<Vec<_>>())
+    .bind(
+        triples
+            .iter()
+            .map(|(_, k, _)| k.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        triples
+            .iter()
+            .map(|(_, _, s)| s.as_str())
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(&mut **tx)
     .await?;
     let mut listed = Vec::with_capacity(rows.len());
-    for Listed { kind, side, row } in rows {
+    for Listed {
+        user_id,
+        kind,
+        side,
+        row,
+    } in rows
+    {
         let (Ok(kind), Ok(side)) = (kind.parse(), side.parse()) else {
-            continue; // not one of the pairs asked for (they are all known kinds and sides)
+            continue; // not one of the triples asked for (they are all known kinds and sides)
         };
-        listed.push((kind, side, Parked::from(row)));
+        listed.push((UserId(user_id), kind, side, Parked::from(row)));
     }
     Ok(listed)
 }

@@ -1,5 +1,7 @@
 //! Per user and kind: the first sync's state and the last poll rounds.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sync_model::{ItemKind, Side, UserId};
 
@@ -94,6 +96,57 @@ pub async fn load_with_settings(
     Ok((row.progress, row.settings.map(|s| s.0)))
 }
 
+/// [`load_with_settings`] for several users and kinds at once (decisions #115): each pair's row
+/// (created on first use) and its user's settings, in one statement.
+pub async fn load_many_with_settings(
+    tx: &mut Tx<'_>,
+    pairs: &[(UserId, ItemKind)],
+) -> sqlx::Result<HashMap<(UserId, ItemKind), (Progress, Option<UserSettings>)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        user_id: Uuid,
+        kind: String,
+        #[sqlx(flatten)]
+        progress: Progress,
+        settings: Option<sqlx::types::Json<UserSettings>>,
+    }
+    if pairs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "WITH k AS (SELECT * FROM unnest($1::uuid[], $2::text[]) AS k(user_id, kind)),
+              made AS (
+             INSERT INTO kind_progress (user_id, kind) SELECT user_id, kind FROM k
+             ON CONFLICT DO NOTHING
+             RETURNING user_id, kind, outlook_full_at, zoho_full_at, outlook_items, zoho_items,
+                       first_sync_done, outlook_read_at, zoho_read_at, rescope_id, rebuilding),
+         progress AS (
+             SELECT * FROM made
+             UNION ALL
+             SELECT p.user_id, p.kind, p.outlook_full_at, p.zoho_full_at, p.outlook_items,
+                    p.zoho_items, p.first_sync_done, p.outlook_read_at, p.zoho_read_at,
+                    p.rescope_id, p.rebuilding
+             FROM k JOIN kind_progress p ON p.user_id = k.user_id AND p.kind = k.kind)
+         SELECT progress.*, s.settings
+         FROM progress LEFT JOIN user_settings s ON s.user_id = progress.user_id",
+    )
+    .bind(pairs.iter().map(|(u, _)| u.0).collect::<Vec<_>>())
+    .bind(pairs.iter().map(|(_, k)| k.as_str()).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut loaded = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let Ok(kind) = row.kind.parse() else {
+            continue; // not one of the kinds asked for (they are all known)
+        };
+        loaded.insert(
+            (UserId(row.user_id), kind),
+            (row.progress, row.settings.map(|s| s.0)),
+        );
+    }
+    Ok(loaded)
+}
+
 /// Records the end of a poll round on `side`; `full` rounds count towards the first sync.
 pub async fn round_completed(
     tx: &mut Tx<'_>,
@@ -160,6 +213,42 @@ pub async fn written(
         .bind(kind.as_str())
         .execute(&mut **tx)
         .await?;
+    Ok(())
+}
+
+/// [`written`] for several (user, kind, side) triples at once, in one statement.
+pub async fn written_many(
+    tx: &mut Tx<'_>,
+    triples: &[(UserId, ItemKind, Side)],
+) -> sqlx::Result<()> {
+    if triples.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE kind_progress p SET
+             outlook_written_at = CASE WHEN w.outlook THEN now() ELSE p.outlook_written_at END,
+             zoho_written_at = CASE WHEN w.zoho THEN now() ELSE p.zoho_written_at END
+         FROM (SELECT user_id, kind, bool_or(side = 'outlook') AS outlook,
+                      bool_or(side = 'zoho') AS zoho
+               FROM unnest($1::uuid[], $2::text[], $3::text[]) AS w(user_id, kind, side)
+               GROUP BY user_id, kind) w
+         WHERE p.user_id = w.user_id AND p.kind = w.kind",
+    )
+    .bind(triples.iter().map(|(u, _, _)| u.0).collect::<Vec<_>>())
+    .bind(
+        triples
+            .iter()
+            .map(|(_, k, _)| k.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        triples
+            .iter()
+            .map(|(_, _, s)| s.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
