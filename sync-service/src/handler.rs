@@ -215,7 +215,8 @@ impl ChangeHandler {
                 Ok(()) => return Ok(()),
                 Err(err) if is_outage(&err) => return Err(HandlerError::Outage(err)),
                 Err(err) => {
-                    tracing::debug!(error = %format!("{err:#}"), "a message of the batch failed; its user's messages are handled one by one");
+                    metrics::counter!("sync_batch_fallbacks_total").increment(1);
+                    tracing::warn!(error = %format!("{err:#}"), "a message of the batch failed; its user's messages are handled one by one");
                 }
             }
         }
@@ -230,8 +231,6 @@ impl ChangeHandler {
     /// decided set-wise with the other users' (decisions #87, #115), the rest of its messages
     /// in their order after it (runs of item messages set-wise, any other message on its own).
     async fn decide_together(&self, users: &[(UserId, Vec<&Received<'_>>)]) -> anyhow::Result<()> {
-        let count: usize = users.iter().map(|(_, m)| m.len()).sum();
-        metrics::histogram!("sync_batch_messages").record(count as f64);
         let mut tx = self.pool.begin().await?;
         let ids: Vec<(UserId, uuid::Uuid)> = users
             .iter()
@@ -302,6 +301,7 @@ impl ChangeHandler {
         claims::save_many(&mut tx, &fences).await?;
         tx.commit().await?;
         count_admitted(&admissions);
+        metrics::histogram!("sync_batch_messages").record(admissions.len() as f64);
         if wrote {
             self.relay_wakeup.notify_one();
         }
@@ -393,19 +393,22 @@ impl ChangeHandler {
         let envelope: Envelope<ChangeMessage> = serde_json::from_slice(&head.payload)?;
         let outcome = async {
             if !inbox::lock_user_and_record(&mut tx, user, envelope.message_id).await? {
-                return Ok(false);
+                return Ok((Admission::Duplicate, false));
             }
             if !fence_one(&mut tx, &envelope).await? {
-                return Ok(false);
+                return Ok((Admission::New, false));
             }
-            self.dispatch(&mut tx, user, envelope.body, envelope.rescope)
-                .await
+            let wrote = self
+                .dispatch(&mut tx, user, envelope.body, envelope.rescope)
+                .await?;
+            Ok((Admission::New, wrote))
         }
         .await;
         match outcome {
-            Ok(wrote) => {
+            Ok((admission, wrote)) => {
                 held::remove(&mut tx, head.id).await?;
                 tx.commit().await?;
+                count_admitted(&[admission]);
                 if wrote {
                     self.relay_wakeup.notify_one();
                 }

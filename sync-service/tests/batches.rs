@@ -743,6 +743,14 @@ async fn several_users_results_in_one_batch_end_as_decided_one_by_one() -> anyho
         1,
         "the users' commands share one transaction"
     );
+    let (writing,): (i64,) = sqlx::query_as(
+        "SELECT count(DISTINCT user_id) FROM outbox WHERE user_id = ANY($1) AND id > $2",
+    )
+    .bind(together.iter().map(|u| u.0).collect::<Vec<_>>())
+    .bind(before)
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(writing, 2, "both users' results wrote commands");
     let (links, _) = outcome(&pool, together[0]).await?;
     assert_eq!(links.len(), 9, "{links:#?}");
     assert_eq!(
@@ -899,10 +907,10 @@ async fn the_inbox_locks_a_batchs_users_in_one_order_whatever_the_order_of_their
     let users: Vec<UserId> = (0..6).map(|_| UserId(Uuid::new_v4())).collect();
     // Two batches' admissions of the same users, their messages in opposite orders (two
     // replicas may hold batches sharing users for a moment during a handover), both stalled on
-    // a user whose lock another transaction holds, so that each holds some users' locks when
-    // let go. Taken in the order of their keys, the locks cannot deadlock; taken in the
-    // messages' order (a mutation, tried), Postgres aborts one of the two for a deadlock.
-    // In the middle of both orders: each batch holds other users' locks when it stalls.
+    // a user whose lock another transaction holds. Taken in the order of their keys, the locks
+    // cannot deadlock; taken in the messages' order (a mutation, tried), each would hold other
+    // users' locks when it stalls (the held user is in the middle of both orders) and Postgres
+    // aborts one of the two for a deadlock.
     let held = users[3];
     let mut holder = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
@@ -929,7 +937,9 @@ async fn the_inbox_locks_a_batchs_users_in_one_order_whatever_the_order_of_their
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let (waiting,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            "SELECT count(*) FROM pg_locks
+             WHERE locktype = 'advisory' AND NOT granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         )
         .fetch_one(&pool)
         .await?;
