@@ -327,25 +327,40 @@ async fn a_users_batch_decided_set_wise_ends_as_its_messages_decided_one_by_one(
     Ok(())
 }
 
+/// Statement-level triggers that count, in a table `statements`, each statement writing one of
+/// `writes` (a table and `INSERT`, `UPDATE` or `DELETE`).
+async fn count_statements(pool: &PgPool, writes: &[(&str, &str)]) -> anyhow::Result<()> {
+    let mut sql = String::from(
+        "CREATE TABLE statements (tbl text NOT NULL);
+         CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME); RETURN NULL; END $$;",
+    );
+    for (table, write) in writes {
+        sql.push_str(&format!(
+            "CREATE TRIGGER count_{table} AFTER {write} ON {table}
+                 FOR EACH STATEMENT EXECUTE FUNCTION count_statement();"
+        ));
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_users_batch_writes_its_inbox_records_links_and_commands_in_one_statement_each()
 -> anyhow::Result<()> {
     let pool = pool().await?;
     let handler = handler(&pool);
     let user = contact_user(&pool).await?;
-    // Statement-level triggers count the statements that write each table.
-    sqlx::raw_sql(
-        "CREATE TABLE statements (tbl text NOT NULL);
-         CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql AS
-             $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME); RETURN NULL; END $$;
-         CREATE TRIGGER count_links AFTER INSERT ON links
-             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
-         CREATE TRIGGER count_outbox AFTER INSERT ON outbox
-             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
-         CREATE TRIGGER count_inbox AFTER INSERT ON processed_messages
-             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();",
+    count_statements(
+        &pool,
+        &[
+            ("links", "INSERT"),
+            ("outbox", "INSERT"),
+            ("processed_messages", "INSERT"),
+        ],
     )
-    .execute(&pool)
     .await?;
     let batch: Vec<Vec<u8>> = (0..20)
         .map(|i| new_contact(user, &format!("n{i}")))
@@ -635,19 +650,14 @@ async fn a_users_results_write_their_links_and_progress_in_one_statement_each() 
         })
         .collect();
     assert_eq!(results.len(), 20);
-    // Statement-level triggers count the statements that write each table.
-    sqlx::raw_sql(
-        "CREATE TABLE statements (tbl text NOT NULL);
-         CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql AS
-             $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME); RETURN NULL; END $$;
-         CREATE TRIGGER count_links AFTER INSERT ON links
-             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
-         CREATE TRIGGER count_progress AFTER UPDATE ON kind_progress
-             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
-         CREATE TRIGGER count_parked AFTER DELETE ON parked_changes
-             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();",
+    count_statements(
+        &pool,
+        &[
+            ("links", "INSERT"),
+            ("kind_progress", "UPDATE"),
+            ("parked_changes", "DELETE"),
+        ],
     )
-    .execute(&pool)
     .await?;
     handle(&handler, &results).await?;
 
@@ -782,21 +792,15 @@ async fn a_batch_of_several_users_writes_each_table_with_one_statement() -> anyh
     for _ in 0..4 {
         users.push(contact_user(&pool).await?);
     }
-    // Statement-level triggers count the statements that write each table.
-    sqlx::raw_sql(
-        "CREATE TABLE statements (tbl text NOT NULL);
-         CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql AS
-             $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME); RETURN NULL; END $$;
-         CREATE TRIGGER count_links AFTER INSERT ON links
-             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
-         CREATE TRIGGER count_outbox AFTER INSERT ON outbox
-             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
-         CREATE TRIGGER count_inbox AFTER INSERT ON processed_messages
-             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
-         CREATE TRIGGER count_progress AFTER UPDATE ON kind_progress
-             FOR EACH STATEMENT EXECUTE FUNCTION count_statement();",
+    count_statements(
+        &pool,
+        &[
+            ("links", "INSERT"),
+            ("outbox", "INSERT"),
+            ("processed_messages", "INSERT"),
+            ("kind_progress", "UPDATE"),
+        ],
     )
-    .execute(&pool)
     .await?;
     let counted = || async {
         let counted: Vec<(String, i64)> = sqlx::query_as(

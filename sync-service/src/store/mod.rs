@@ -15,3 +15,14 @@ pub mod progress;
 pub mod settings;
 
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
+
+/// (user, kind, side) triples as the three arrays a statement unnests.
+pub(crate) fn triple_columns(
+    triples: &[(sync_model::UserId, sync_model::ItemKind, sync_model::Side)],
+) -> (Vec<uuid::Uuid>, Vec<&'static str>, Vec<&'static str>) {
+    (
+        triples.iter().map(|(u, _, _)| u.0).collect(),
+        triples.iter().map(|(_, k, _)| k.as_str()).collect(),
+        triples.iter().map(|(_, _, s)| s.as_str()).collect(),
+    )
+}

@@ -136,6 +136,7 @@ pub async fn list_many(
         #[sqlx(flatten)]
         row: ParkedRow,
     }
+    let (users, kinds, sides) = super::triple_columns(triples);
     let rows: Vec<Listed> = sqlx::query_as(
         "SELECT p.user_id, p.kind, p.side, p.id, p.external_id, p.version, p.item, p.modified,
                 p.unconfirmed
@@ -144,19 +145,9 @@ pub async fn list_many(
                ON p.user_id = k.user_id AND p.kind = k.kind AND p.side = k.side
              ORDER BY p.id FOR UPDATE OF p",
     )
-    .bind(triples.iter().map(|(u, _, _)| u.0).collect::<Vec<_>>())
-    .bind(
-        triples
-            .iter()
-            .map(|(_, k, _)| k.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        triples
-            .iter()
-            .map(|(_, _, s)| s.as_str())
-            .collect::<Vec<_>>(),
-    )
+    .bind(users)
+    .bind(kinds)
+    .bind(sides)
     .fetch_all(&mut **tx)
     .await?;
     let mut listed = Vec::with_capacity(rows.len());

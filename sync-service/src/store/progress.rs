@@ -224,6 +224,7 @@ pub async fn written_many(
     if triples.is_empty() {
         return Ok(());
     }
+    let (users, kinds, sides) = super::triple_columns(triples);
     sqlx::query(
         "UPDATE kind_progress p SET
              outlook_written_at = CASE WHEN w.outlook THEN now() ELSE p.outlook_written_at END,
@@ -234,19 +235,9 @@ pub async fn written_many(
                GROUP BY user_id, kind) w
          WHERE p.user_id = w.user_id AND p.kind = w.kind",
     )
-    .bind(triples.iter().map(|(u, _, _)| u.0).collect::<Vec<_>>())
-    .bind(
-        triples
-            .iter()
-            .map(|(_, k, _)| k.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        triples
-            .iter()
-            .map(|(_, _, s)| s.as_str())
-            .collect::<Vec<_>>(),
-    )
+    .bind(users)
+    .bind(kinds)
+    .bind(sides)
     .execute(&mut **tx)
     .await?;
     Ok(())
