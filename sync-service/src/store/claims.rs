@@ -11,37 +11,15 @@ use super::Tx;
 
 /// The user's fence as stored.
 pub async fn load(tx: &mut Tx<'_>, user: UserId) -> anyhow::Result<Fence> {
-    let rows: Vec<(String, String, i64)> =
-        sqlx::query_as("SELECT kind, side, number FROM poll_claims WHERE user_id = $1")
-            .bind(user.0)
-            .fetch_all(&mut **tx)
-            .await?;
-    let mut known = Vec::with_capacity(rows.len());
-    for (kind, side, number) in rows {
-        known.push(((kind.parse()?, side.parse()?), PollClaim(number)));
-    }
-    Ok(Fence::new(known))
+    Ok(load_many(tx, &[user])
+        .await?
+        .remove(&user)
+        .unwrap_or_default())
 }
 
 /// Stores the claims that moved in `fence`, in one statement.
 pub async fn save(tx: &mut Tx<'_>, user: UserId, fence: &Fence) -> sqlx::Result<()> {
-    let moved: Vec<(ItemKind, Side, PollClaim)> = fence.moved().collect();
-    if moved.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO poll_claims (user_id, kind, side, number)
-         SELECT $1, kind, side, number
-         FROM unnest($2::text[], $3::text[], $4::bigint[]) AS m(kind, side, number)
-         ON CONFLICT (user_id, kind, side) DO UPDATE SET number = excluded.number",
-    )
-    .bind(user.0)
-    .bind(moved.iter().map(|m| m.0.as_str()).collect::<Vec<_>>())
-    .bind(moved.iter().map(|m| m.1.as_str()).collect::<Vec<_>>())
-    .bind(moved.iter().map(|m| m.2.0).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    save_many(tx, &[(user, fence)]).await
 }
 
 /// The newest claim stored for a kind and side.
