@@ -7,6 +7,12 @@ use service_kit::settings::{
 
 const PREFIX: &str = "SYNC_SERVICE";
 
+/// Partitions whose batches one replica handles at once unless `SYNC_SERVICE_PARTITIONS_AT_ONCE`
+/// says otherwise (decisions #114, #116): enough batches in flight for the database and the
+/// replica to work while the others wait on each other, few enough that the waiting partitions'
+/// deliveries gather into large batches.
+pub const DEFAULT_PARTITIONS_AT_ONCE: usize = 4;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub http: HttpSettings,
@@ -38,7 +44,7 @@ pub struct Settings {
     /// transaction (decisions #81, #87). The broker's prefetch (`SYNC_SERVICE_BROKER_PREFETCH`,
     /// twice this by default) bounds it too.
     pub batch_max: usize,
-    /// Partitions whose batches one replica handles at once; 0 for no limit (decisions #114).
+    /// Partitions whose batches one replica handles at once; 0 for no limit (decisions #114, #116).
     pub partitions_at_once: usize,
     /// The shortest poll interval a user may choose (at least 1 s; 60 by default).
     pub min_poll_interval_secs: u32,
@@ -86,7 +92,7 @@ impl Settings {
                 parse_or::<u64>(PREFIX, "DELETED_LINK_RETENTION_DAYS", 30)? * 86_400,
             ),
             batch_max,
-            partitions_at_once: parse_or(PREFIX, "PARTITIONS_AT_ONCE", 2)?,
+            partitions_at_once: parse_or(PREFIX, "PARTITIONS_AT_ONCE", DEFAULT_PARTITIONS_AT_ONCE)?,
             min_poll_interval_secs: match parse_or(
                 PREFIX,
                 "MIN_POLL_INTERVAL_SECS",

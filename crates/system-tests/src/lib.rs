@@ -108,7 +108,7 @@ pub fn sync_settings(
         delete_guard_minimum: 5,
         partition_lease: SYNC_PARTITION_LEASE,
         batch_max: 32,
-        partitions_at_once: 2,
+        partitions_at_once: sync_service::settings::DEFAULT_PARTITIONS_AT_ONCE,
         retry_attempts: 3,
         retry_backoff: Duration::from_millis(500),
         inbox_retention: Duration::from_secs(7 * 86_400),
